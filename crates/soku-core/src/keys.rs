@@ -1,0 +1,213 @@
+//! API key format (spec 3.1): `sk_live_` or `sk_test_`, then 40 base62 characters: 34 random
+//! characters and a 6-character base62 CRC32 of the random part. Only the SHA-256 of a key is
+//! stored. A key is checked for shape and checksum before any database work.
+
+use rand::Rng;
+use sha2::{Digest, Sha256};
+use std::fmt;
+
+const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+pub const PREFIX_LEN: usize = 8;
+pub const RANDOM_LEN: usize = 34;
+pub const CHECKSUM_LEN: usize = 6;
+pub const KEY_LEN: usize = PREFIX_LEN + RANDOM_LEN + CHECKSUM_LEN;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyMode {
+    Live,
+    Test,
+}
+
+impl KeyMode {
+    pub fn prefix(self) -> &'static str {
+        match self {
+            KeyMode::Live => "sk_live_",
+            KeyMode::Test => "sk_test_",
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyMode::Live => "live",
+            KeyMode::Test => "test",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "live" => Some(KeyMode::Live),
+            "test" => Some(KeyMode::Test),
+            _ => None,
+        }
+    }
+}
+
+/// The SHA-256 of a full key: what the database keeps.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct KeyHash(pub [u8; 32]);
+
+impl fmt::Debug for KeyHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("KeyHash(..)")
+    }
+}
+
+/// A freshly generated key. The secret is shown to its owner once and never stored.
+pub struct GeneratedKey {
+    pub secret: String,
+    pub hash: KeyHash,
+    pub preview: String,
+    pub mode: KeyMode,
+}
+
+impl fmt::Debug for GeneratedKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GeneratedKey")
+            .field("preview", &self.preview)
+            .field("mode", &self.mode)
+            .finish_non_exhaustive()
+    }
+}
+
+pub fn generate(mode: KeyMode) -> GeneratedKey {
+    let mut rng = rand::rngs::OsRng;
+    let random: String = (0..RANDOM_LEN)
+        .map(|_| BASE62[rng.gen_range(0..62)] as char)
+        .collect();
+    let secret = format!("{}{}{}", mode.prefix(), random, checksum(&random));
+    GeneratedKey {
+        hash: hash(&secret),
+        preview: preview(&secret),
+        secret,
+        mode,
+    }
+}
+
+/// A key that has the right shape and checksum; not yet known to exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WellFormedKey {
+    pub mode: KeyMode,
+    pub hash: KeyHash,
+}
+
+/// Checks prefix, length, alphabet and checksum. No database access; cheap.
+pub fn parse(candidate: &str) -> Option<WellFormedKey> {
+    if candidate.len() != KEY_LEN || !candidate.is_ascii() {
+        return None;
+    }
+    let mode = match &candidate[..PREFIX_LEN] {
+        "sk_live_" => KeyMode::Live,
+        "sk_test_" => KeyMode::Test,
+        _ => return None,
+    };
+    let body = &candidate[PREFIX_LEN..];
+    if !body.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return None;
+    }
+    let (random, sum) = body.split_at(RANDOM_LEN);
+    if checksum(random) != sum {
+        return None;
+    }
+    Some(WellFormedKey {
+        mode,
+        hash: hash(candidate),
+    })
+}
+
+pub fn hash(secret: &str) -> KeyHash {
+    KeyHash(Sha256::digest(secret.as_bytes()).into())
+}
+
+/// `sk_live_abc...xyz`: the prefix, the first and last three characters.
+pub fn preview(secret: &str) -> String {
+    let body = &secret[PREFIX_LEN..];
+    format!(
+        "{}{}...{}",
+        &secret[..PREFIX_LEN],
+        &body[..3],
+        &body[body.len() - 3..]
+    )
+}
+
+fn checksum(random: &str) -> String {
+    let mut n = crc32fast::hash(random.as_bytes()) as u64;
+    let mut out = [b'0'; CHECKSUM_LEN];
+    for slot in out.iter_mut().rev() {
+        *slot = BASE62[(n % 62) as usize];
+        n /= 62;
+    }
+    String::from_utf8(out.to_vec()).expect("base62 is ascii")
+}
+
+/// Random lower-case alphanumeric text, for identifiers such as `req_…` and `key_…`.
+pub fn random_id(prefix: &str, len: usize) -> String {
+    const ALPHABET: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut rng = rand::thread_rng();
+    let mut out = String::with_capacity(prefix.len() + len);
+    out.push_str(prefix);
+    for _ in 0..len {
+        out.push(ALPHABET[rng.gen_range(0..ALPHABET.len())] as char);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_keys_parse_and_have_the_documented_shape() {
+        for mode in [KeyMode::Live, KeyMode::Test] {
+            let k = generate(mode);
+            assert_eq!(k.secret.len(), KEY_LEN);
+            assert!(k.secret.starts_with(mode.prefix()));
+            let parsed = parse(&k.secret).expect("a generated key parses");
+            assert_eq!(parsed.mode, mode);
+            assert_eq!(parsed.hash, k.hash);
+            assert_eq!(k.preview.len(), PREFIX_LEN + 3 + 3 + 3);
+            assert!(k.preview.contains("..."));
+        }
+    }
+
+    #[test]
+    fn every_single_character_change_breaks_the_checksum_or_shape() {
+        let k = generate(KeyMode::Live).secret;
+        for i in PREFIX_LEN..KEY_LEN {
+            let mut bytes = k.clone().into_bytes();
+            bytes[i] = if bytes[i] == b'a' { b'b' } else { b'a' };
+            let changed = String::from_utf8(bytes).unwrap();
+            assert!(parse(&changed).is_none(), "position {i} changed yet accepted");
+        }
+    }
+
+    #[test]
+    fn malformed_candidates_are_rejected() {
+        let k = generate(KeyMode::Live).secret;
+        assert!(parse("").is_none());
+        assert!(parse(&k[..KEY_LEN - 1]).is_none());
+        assert!(parse(&format!("{k}x")).is_none());
+        assert!(parse(&k.replacen("sk_live_", "sk_prod_", 1)).is_none());
+        assert!(parse(&k.replacen("sk_live_", "pk_live_", 1)).is_none());
+        let mut unicode = k.clone();
+        unicode.replace_range(10..11, "é");
+        assert!(parse(&unicode).is_none());
+    }
+
+    #[test]
+    fn checksum_is_six_base62_chars_of_crc32() {
+        let random = "a".repeat(RANDOM_LEN);
+        let sum = checksum(&random);
+        assert_eq!(sum.len(), 6);
+        let mut value = 0u64;
+        for c in sum.bytes() {
+            value = value * 62 + BASE62.iter().position(|&b| b == c).unwrap() as u64;
+        }
+        assert_eq!(value, crc32fast::hash(random.as_bytes()) as u64);
+    }
+
+    #[test]
+    fn random_ids() {
+        let id = random_id("req_", 12);
+        assert_eq!(id.len(), 16);
+        assert!(id[4..].bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
+    }
+}

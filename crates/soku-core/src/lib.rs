@@ -1,0 +1,16 @@
+//! The domain of Soku server: the types, the rules and the contract's vocabulary.
+//!
+//! Nothing in here knows about HTTP frameworks, SQL drivers or HTTP clients: the server and the
+//! store depend on this crate, never the other way round.
+
+pub mod clock;
+pub mod error;
+pub mod idtoken;
+pub mod keys;
+pub mod model;
+pub mod store;
+pub mod time;
+
+pub use clock::{Clock, SystemClock};
+pub use error::ErrorCode;
+pub use store::{Store, StoreError};

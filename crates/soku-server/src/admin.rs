@@ -1,0 +1,221 @@
+//! Operator commands (`soku admin ...`). Each opens the same database as the server and works
+//! while servers run on it. Results go to stdout, errors to stderr with a non-zero exit.
+
+use crate::auth::tokens::BuiltinIssuer;
+use chrono::{DateTime, Duration, Utc};
+use clap::Subcommand;
+use soku_core::keys::KeyMode;
+use soku_core::model::{Role, Subscription, SubscriptionStatus, new_api_key, normalize_key_name};
+use soku_core::time::rfc3339_millis;
+use soku_core::{Store, StoreError};
+use std::sync::Arc;
+
+/// The setting where `soku serve` records its public URL, so that `soku admin token` issues
+/// tokens for the server running on this database.
+pub const PUBLIC_URL_SETTING: &str = "public_url";
+
+#[derive(Subcommand)]
+pub enum AdminCommand {
+    /// Users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Subscriptions.
+    Subscription {
+        #[command(subcommand)]
+        command: SubscriptionCommand,
+    },
+    /// API keys.
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
+    /// Print an ID token of the built-in issuer for a user.
+    Token {
+        #[arg(long)]
+        uid: String,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 3600)]
+        ttl: u64,
+        /// The server's public URL (the token's `iss`); default: what the server recorded.
+        #[arg(long, env = "SOKU_PUBLIC_URL")]
+        public_url: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum UserCommand {
+    /// Create a user and print its id.
+    Create {
+        #[arg(long)]
+        email: String,
+        /// The user id (an ID token's `sub`); generated when omitted.
+        #[arg(long)]
+        uid: Option<String>,
+    },
+    /// Make a user an admin, or a user again.
+    SetRole {
+        #[arg(long)]
+        uid: String,
+        /// `admin` or `user`.
+        #[arg(long)]
+        role: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum SubscriptionCommand {
+    /// Set a user's subscription.
+    Set {
+        #[arg(long)]
+        uid: String,
+        /// trialing, active, canceled, expired, past_due or unpaid.
+        #[arg(long)]
+        status: String,
+        /// RFC 3339; default 30 days from now.
+        #[arg(long)]
+        period_end: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum KeyCommand {
+    /// Create a key and print it, once, alone on its line.
+    Create {
+        #[arg(long)]
+        uid: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// An `sk_test_` key (test mode).
+        #[arg(long)]
+        test: bool,
+    },
+    /// List a user's keys (never the keys themselves).
+    List {
+        #[arg(long)]
+        uid: String,
+    },
+    /// Revoke a key by id.
+    Revoke {
+        #[arg(long)]
+        id: String,
+    },
+}
+
+pub async fn run(database_url: &str, command: AdminCommand) -> Result<(), String> {
+    let store = soku_store::open(database_url)
+        .await
+        .map_err(|e| format!("cannot open {}: {e}", soku_store::redact_url(database_url)))?;
+    let out = execute(store, command, Utc::now()).await?;
+    println!("{out}");
+    Ok(())
+}
+
+/// Runs one command and returns what it prints.
+pub async fn execute(store: Arc<dyn Store>, command: AdminCommand, now: DateTime<Utc>) -> Result<String, String> {
+    let db = |e: StoreError| format!("database error: {e}");
+    match command {
+        AdminCommand::User { command: UserCommand::Create { email, uid } } => {
+            let email = email.trim();
+            if email.is_empty() || !email.contains('@') {
+                return Err(format!("not an email address: {email:?}"));
+            }
+            let uid = match uid {
+                Some(u) if u.trim().is_empty() || u.chars().count() > 128 => {
+                    return Err("--uid must be 1 to 128 characters".into());
+                }
+                Some(u) => u,
+                None => soku_core::keys::random_id("", 28),
+            };
+            match store.create_user(&uid, Some(email), now).await {
+                Ok(user) => Ok(user.id),
+                Err(StoreError::Conflict) => Err(format!("a user with id {uid:?} exists already")),
+                Err(e) => Err(db(e)),
+            }
+        }
+        AdminCommand::User { command: UserCommand::SetRole { uid, role } } => {
+            let role = Role::parse(&role).ok_or_else(|| format!("unknown role {role:?}: use admin or user"))?;
+            if store.set_role(&uid, role).await.map_err(db)? {
+                Ok(format!("{uid} is now {}", role.as_str()))
+            } else {
+                Err(format!("no user with id {uid:?}"))
+            }
+        }
+        AdminCommand::Subscription { command: SubscriptionCommand::Set { uid, status, period_end } } => {
+            let status = SubscriptionStatus::parse(&status).ok_or_else(|| {
+                format!("unknown status {status:?}: use trialing, active, canceled, expired, past_due or unpaid")
+            })?;
+            let end = match period_end {
+                Some(text) => DateTime::parse_from_rfc3339(&text)
+                    .map_err(|e| format!("--period-end {text:?} is not RFC 3339: {e}"))?
+                    .with_timezone(&Utc),
+                None => now + Duration::days(30),
+            };
+            let sub = Subscription { status, current_period_end: end };
+            if store.set_subscription(&uid, &sub, now).await.map_err(db)? {
+                Ok(format!("{uid}: {} until {}", status.as_str(), rfc3339_millis(end)))
+            } else {
+                Err(format!("no user with id {uid:?}"))
+            }
+        }
+        AdminCommand::Key { command: KeyCommand::Create { uid, name, test } } => {
+            if store.get_user(&uid).await.map_err(db)?.is_none() {
+                return Err(format!("no user with id {uid:?}"));
+            }
+            let name = normalize_key_name(name.as_deref())
+                .map_err(|_| "--name must be 1 to 100 characters after trimming".to_owned())?;
+            let mode = if test { KeyMode::Test } else { KeyMode::Live };
+            let (record, generated) = new_api_key(&uid, name, mode, now);
+            store.insert_api_key(&record).await.map_err(db)?;
+            Ok(generated.secret)
+        }
+        AdminCommand::Key { command: KeyCommand::List { uid } } => {
+            let keys = store.list_api_keys(&uid).await.map_err(db)?;
+            let mut out = String::from("ID\tNAME\tPREVIEW\tMODE\tSTATUS\tCREATED\tLAST USED");
+            for k in keys {
+                out.push_str(&format!(
+                    "\n{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                    k.id,
+                    k.name.as_deref().unwrap_or("-"),
+                    k.preview,
+                    k.mode.as_str(),
+                    k.status(),
+                    rfc3339_millis(k.created_at),
+                    k.last_used_at.map(rfc3339_millis).unwrap_or_else(|| "-".into()),
+                ));
+            }
+            Ok(out)
+        }
+        AdminCommand::Key { command: KeyCommand::Revoke { id } } => {
+            match store.revoke_api_key(None, &id, now).await.map_err(db)? {
+                Some(k) => Ok(format!("{} revoked", k.id)),
+                None => Err(format!("no API key with id {id:?}")),
+            }
+        }
+        AdminCommand::Token { uid, ttl, public_url } => {
+            if ttl == 0 || ttl > 30 * 24 * 3600 {
+                return Err("--ttl must be between 1 and 2592000 seconds".into());
+            }
+            let user = store
+                .get_user(&uid)
+                .await
+                .map_err(db)?
+                .ok_or_else(|| format!("no user with id {uid:?}"))?;
+            let issuer = match public_url {
+                Some(url) => url.trim_end_matches('/').to_owned(),
+                None => match store.get_setting(PUBLIC_URL_SETTING).await.map_err(db)? {
+                    Some(url) => url,
+                    None => format!(
+                        "http://{}",
+                        std::env::var("SOKU_LISTEN").unwrap_or_else(|_| "127.0.0.1:8080".into())
+                    ),
+                },
+            };
+            let issuer = BuiltinIssuer::load_or_create(store.as_ref(), issuer, now)
+                .await
+                .map_err(db)?;
+            issuer.issue(&user.id, user.email.as_deref(), now, std::time::Duration::from_secs(ttl))
+        }
+    }
+}

@@ -1,0 +1,27 @@
+//! Routes and their OpenAPI description, from one list: a route exists only through a
+//! `routes!` entry, and that entry is what documents it.
+
+pub mod api_keys;
+pub mod docs;
+pub mod me;
+pub mod ops;
+
+use crate::state::AppState;
+use axum::Router;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// The application's routes, and the OpenAPI document generated from them.
+pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(docs::ApiDoc::openapi())
+        .routes(routes!(ops::healthz))
+        .routes(routes!(ops::readyz))
+        .routes(routes!(ops::metrics))
+        .routes(routes!(ops::jwks))
+        .routes(routes!(ops::openapi))
+        .routes(routes!(me::me))
+        .routes(routes!(api_keys::create, api_keys::list))
+        .routes(routes!(api_keys::revoke))
+        .split_for_parts()
+}

@@ -1,0 +1,56 @@
+//! Operations: liveness, readiness, metrics, the built-in issuer's keys and the API document.
+
+use super::docs::CommonErrors;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::State;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::IntoResponse;
+use serde_json::{Value, json};
+
+/// The process is up.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "Up", body = Value), CommonErrors))]
+pub async fn healthz() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// The database answers.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses((status = 200, description = "Ready", body = Value),
+        (status = 503, description = "`service_unavailable`: the database does not answer", body = super::docs::ErrorEnvelope),
+        CommonErrors))]
+pub async fn readyz(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+    state
+        .store
+        .ping()
+        .await
+        .map_err(|e| ApiError::unavailable("The database is not reachable.", e))?;
+    Ok(Json(json!({ "status": "ready", "database": state.store.backend() })))
+}
+
+/// Prometheus metrics: requests by route template and status, latency histograms,
+/// authentication failures by reason.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain"), CommonErrors))]
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        state.metrics.render(),
+    )
+}
+
+/// The public keys of the built-in identity provider.
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "operations",
+    responses((status = 200, description = "A JSON Web Key Set", body = Value), CommonErrors))]
+pub async fn jwks(State(state): State<AppState>) -> Json<Value> {
+    Json(state.tokens.builtin().jwks().clone())
+}
+
+/// This document: OpenAPI 3.1, generated from the routes.
+#[utoipa::path(get, path = "/v1/openapi.json", tag = "operations",
+    responses((status = 200, description = "OpenAPI 3.1", body = Value), CommonErrors))]
+pub async fn openapi(State(state): State<AppState>) -> Json<Value> {
+    Json(state.openapi.get().cloned().unwrap_or(Value::Null))
+}

@@ -1,0 +1,385 @@
+//! ID-token verification (spec 3.3): Firebase tokens checked against Google's published
+//! certificates, unsigned tokens in Firebase Auth Emulator mode only, and the built-in issuer
+//! for installs without Firebase, whose signing key lives in the database.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey, LineEnding};
+use rsa::traits::PublicKeyParts;
+use serde::{Deserialize, Serialize};
+use soku_core::idtoken::{IdTokenClaims, TokenRejection, VerifiedIdentity, validate_claims};
+use soku_core::model::SigningKey;
+use soku_core::{Clock, Store, StoreError};
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+pub const DEFAULT_FIREBASE_CERTS_URL: &str =
+    "https://www.googleapis.com/robot/v1/metadata/x509/securetoken@system.gserviceaccount.com";
+/// The `aud` of tokens from the built-in issuer.
+pub const BUILTIN_AUDIENCE: &str = "soku";
+/// An unknown `kid` refetches Google's certificates at most this often.
+const REFETCH_COOLDOWN: Duration = Duration::from_secs(60);
+/// Used when Google's answer carries no `max-age`.
+const DEFAULT_CERT_TTL: Duration = Duration::from_secs(3600);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenFailure {
+    Rejected(TokenRejection),
+    /// The keys needed to check the token could not be fetched: a server-side problem.
+    KeysUnavailable,
+}
+
+impl From<TokenRejection> for TokenFailure {
+    fn from(r: TokenRejection) -> Self {
+        TokenFailure::Rejected(r)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct JoseHeader {
+    alg: String,
+    #[serde(default)]
+    kid: Option<String>,
+}
+
+pub struct FirebaseSettings {
+    pub project_id: String,
+    pub certs_url: String,
+    /// `FIREBASE_AUTH_EMULATOR_HOST` is set: accept unsigned emulator tokens.
+    pub emulator: bool,
+}
+
+pub struct TokenVerifier {
+    builtin: BuiltinIssuer,
+    firebase: Option<(FirebaseSettings, GoogleKeys)>,
+    clock: Arc<dyn Clock>,
+}
+
+impl TokenVerifier {
+    pub fn new(builtin: BuiltinIssuer, firebase: Option<FirebaseSettings>, clock: Arc<dyn Clock>) -> Self {
+        let firebase = firebase.map(|s| {
+            let keys = GoogleKeys::new(s.certs_url.clone());
+            (s, keys)
+        });
+        Self {
+            builtin,
+            firebase,
+            clock,
+        }
+    }
+
+    pub fn builtin(&self) -> &BuiltinIssuer {
+        &self.builtin
+    }
+
+    pub async fn verify(&self, token: &str) -> Result<VerifiedIdentity, TokenFailure> {
+        let mut parts = token.split('.');
+        let (Some(h), Some(p), Some(_sig), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(TokenRejection::Malformed.into());
+        };
+        let header: JoseHeader = decode_part(h)?;
+        let unverified: IdTokenClaims = decode_part(p)?;
+        let now = self.clock.now().timestamp_millis() as f64 / 1000.0;
+        let firebase_issuer = self
+            .firebase
+            .as_ref()
+            .map(|(s, _)| format!("https://securetoken.google.com/{}", s.project_id));
+
+        if header.alg == "none" {
+            // The Admin SDKs accept unsigned tokens only against the Auth Emulator.
+            return match (&self.firebase, &firebase_issuer) {
+                (Some((s, _)), Some(iss)) if s.emulator => {
+                    Ok(validate_claims(&unverified, iss, &s.project_id, now, false)?)
+                }
+                _ => Err(TokenRejection::Algorithm.into()),
+            };
+        }
+        if header.alg != "RS256" {
+            return Err(TokenRejection::Algorithm.into());
+        }
+        let kid = header.kid.as_deref().ok_or(TokenRejection::Malformed)?;
+        let iss = unverified.iss.as_deref().unwrap_or("");
+        let (key, issuer, audience, is_firebase) = if iss == self.builtin.issuer {
+            let key = self.builtin.decoding_key(kid).ok_or(TokenRejection::UnknownKid)?;
+            (key, self.builtin.issuer.as_str(), BUILTIN_AUDIENCE, false)
+        } else {
+            match (&self.firebase, &firebase_issuer) {
+                (Some((s, keys)), Some(fiss)) if iss == fiss => {
+                    (keys.key(kid).await?, fiss.as_str(), s.project_id.as_str(), true)
+                }
+                _ => return Err(TokenRejection::UnknownIssuer.into()),
+            }
+        };
+        let claims = verify_signature(token, &key)?;
+        Ok(validate_claims(&claims, issuer, audience, now, is_firebase)?)
+    }
+}
+
+fn decode_part<T: for<'de> Deserialize<'de>>(part: &str) -> Result<T, TokenFailure> {
+    let bytes = URL_SAFE_NO_PAD
+        .decode(part.trim_end_matches('='))
+        .map_err(|_| TokenRejection::Malformed)?;
+    serde_json::from_slice(&bytes).map_err(|_| TokenRejection::Malformed.into())
+}
+
+/// Checks the RS256 signature only; the claims are checked by `validate_claims`.
+fn verify_signature(token: &str, key: &DecodingKey) -> Result<IdTokenClaims, TokenFailure> {
+    let mut validation = Validation::new(Algorithm::RS256);
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    validation.validate_aud = false;
+    validation.required_spec_claims.clear();
+    jsonwebtoken::decode::<IdTokenClaims>(token, key, &validation)
+        .map(|data| data.claims)
+        .map_err(|e| match e.kind() {
+            jsonwebtoken::errors::ErrorKind::InvalidSignature => TokenRejection::Signature.into(),
+            jsonwebtoken::errors::ErrorKind::InvalidAlgorithm => TokenRejection::Algorithm.into(),
+            _ => TokenRejection::Malformed.into(),
+        })
+}
+
+/// Google's public certificates for Firebase ID tokens, cached per `Cache-Control: max-age`.
+pub struct GoogleKeys {
+    url: String,
+    http: reqwest::Client,
+    state: RwLock<CertState>,
+    fetch_lock: tokio::sync::Mutex<()>,
+}
+
+#[derive(Default)]
+struct CertState {
+    keys: HashMap<String, Arc<DecodingKey>>,
+    expires: Option<Instant>,
+    last_fetch: Option<Instant>,
+}
+
+impl CertState {
+    fn fresh(&self) -> bool {
+        self.expires.is_some_and(|e| Instant::now() < e)
+    }
+    fn fetched_recently(&self) -> bool {
+        self.last_fetch.is_some_and(|t| t.elapsed() < REFETCH_COOLDOWN)
+    }
+}
+
+enum Lookup {
+    Found(Arc<DecodingKey>),
+    Unknown,
+    Fetch,
+}
+
+impl GoogleKeys {
+    pub fn new(url: String) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .expect("an HTTP client with default settings builds");
+        Self {
+            url,
+            http,
+            state: RwLock::new(CertState::default()),
+            fetch_lock: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    fn lookup(&self, kid: &str) -> Lookup {
+        let state = self.state.read().unwrap_or_else(|p| p.into_inner());
+        match state.keys.get(kid) {
+            Some(k) if state.fresh() => Lookup::Found(k.clone()),
+            None if state.fresh() && state.fetched_recently() => Lookup::Unknown,
+            _ => Lookup::Fetch,
+        }
+    }
+
+    async fn key(&self, kid: &str) -> Result<Arc<DecodingKey>, TokenFailure> {
+        match self.lookup(kid) {
+            Lookup::Found(k) => return Ok(k),
+            Lookup::Unknown => return Err(TokenRejection::UnknownKid.into()),
+            Lookup::Fetch => {}
+        }
+        // One fetch at a time; whoever waited looks again before fetching.
+        let _guard = self.fetch_lock.lock().await;
+        match self.lookup(kid) {
+            Lookup::Found(k) => return Ok(k),
+            Lookup::Unknown => return Err(TokenRejection::UnknownKid.into()),
+            Lookup::Fetch => {}
+        }
+        match self.fetch().await {
+            Ok((keys, ttl)) => {
+                let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
+                state.keys = keys;
+                state.expires = Some(Instant::now() + ttl);
+                state.last_fetch = Some(Instant::now());
+                state.keys.get(kid).cloned().ok_or(TokenRejection::UnknownKid.into())
+            }
+            Err(e) => {
+                let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
+                state.last_fetch = Some(Instant::now());
+                tracing::warn!(error = %e, url = %self.url, "could not fetch Firebase certificates");
+                // Keep serving with the certificates we had, if they know this kid.
+                match state.keys.get(kid) {
+                    Some(k) => Ok(k.clone()),
+                    None if state.keys.is_empty() => Err(TokenFailure::KeysUnavailable),
+                    None => Err(TokenRejection::UnknownKid.into()),
+                }
+            }
+        }
+    }
+
+    async fn fetch(&self) -> Result<(HashMap<String, Arc<DecodingKey>>, Duration), String> {
+        let response = self.http.get(&self.url).send().await.map_err(|e| e.to_string())?;
+        if !response.status().is_success() {
+            return Err(format!("status {}", response.status()));
+        }
+        let ttl = response
+            .headers()
+            .get(reqwest::header::CACHE_CONTROL)
+            .and_then(|v| v.to_str().ok())
+            .and_then(max_age)
+            .unwrap_or(DEFAULT_CERT_TTL);
+        let certs: HashMap<String, String> = response.json().await.map_err(|e| e.to_string())?;
+        let mut keys = HashMap::new();
+        for (kid, pem) in certs {
+            match DecodingKey::from_rsa_pem(pem.as_bytes()) {
+                Ok(k) => {
+                    keys.insert(kid, Arc::new(k));
+                }
+                Err(e) => tracing::warn!(kid = %kid, error = %e, "skipping an unreadable certificate"),
+            }
+        }
+        Ok((keys, ttl))
+    }
+}
+
+/// `max-age=N` from a Cache-Control value.
+pub fn max_age(cache_control: &str) -> Option<Duration> {
+    cache_control.split(',').find_map(|d| {
+        let d = d.trim();
+        let (name, value) = d.split_once('=')?;
+        if name.trim().eq_ignore_ascii_case("max-age") {
+            value.trim().trim_matches('"').parse().ok().map(Duration::from_secs)
+        } else {
+            None
+        }
+    })
+}
+
+/// The built-in identity provider: RS256 tokens shaped like Firebase's, `iss` = the server's
+/// public URL, `aud` = `soku`, signed with a key generated on first start and kept in the
+/// database so that every node and the admin command share it.
+pub struct BuiltinIssuer {
+    issuer: String,
+    signing_kid: String,
+    signing: EncodingKey,
+    decoding: HashMap<String, Arc<DecodingKey>>,
+    jwks: serde_json::Value,
+}
+
+#[derive(Serialize)]
+struct BuiltinClaims<'a> {
+    iss: &'a str,
+    aud: &'a str,
+    sub: &'a str,
+    user_id: &'a str,
+    iat: i64,
+    exp: i64,
+    auth_time: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email: Option<&'a str>,
+}
+
+pub fn generate_signing_key(now: chrono::DateTime<chrono::Utc>) -> Result<SigningKey, String> {
+    let key = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).map_err(|e| e.to_string())?;
+    let pem = key.to_pkcs8_pem(LineEnding::LF).map_err(|e| e.to_string())?;
+    Ok(SigningKey {
+        kid: soku_core::keys::random_id("", 20),
+        private_pem: pem.to_string(),
+        created_at: now,
+    })
+}
+
+impl BuiltinIssuer {
+    /// Loads the signing keys from the store, generating the first one when there is none.
+    pub async fn load_or_create(store: &dyn Store, issuer: String, now: chrono::DateTime<chrono::Utc>) -> Result<Self, StoreError> {
+        let mut keys = store.signing_keys().await?;
+        if keys.is_empty() {
+            let fresh = tokio::task::spawn_blocking(move || generate_signing_key(now))
+                .await
+                .map_err(|e| StoreError::Backend(e.to_string()))?
+                .map_err(StoreError::Backend)?;
+            store.insert_signing_key_if_none(&fresh).await?;
+            keys = store.signing_keys().await?;
+        }
+        Self::from_keys(issuer, &keys).map_err(StoreError::Backend)
+    }
+
+    pub fn from_keys(issuer: String, keys: &[SigningKey]) -> Result<Self, String> {
+        let newest = keys.last().ok_or("no signing key")?;
+        let mut decoding = HashMap::new();
+        let mut jwks = Vec::new();
+        for k in keys {
+            let private = rsa::RsaPrivateKey::from_pkcs8_pem(&k.private_pem).map_err(|e| e.to_string())?;
+            let n = URL_SAFE_NO_PAD.encode(private.n().to_bytes_be());
+            let e = URL_SAFE_NO_PAD.encode(private.e().to_bytes_be());
+            let key = DecodingKey::from_rsa_components(&n, &e).map_err(|e| e.to_string())?;
+            decoding.insert(k.kid.clone(), Arc::new(key));
+            jwks.push(serde_json::json!({
+                "kty": "RSA", "use": "sig", "alg": "RS256", "kid": k.kid, "n": n, "e": e,
+            }));
+        }
+        let signing = EncodingKey::from_rsa_pem(newest.private_pem.as_bytes()).map_err(|e| e.to_string())?;
+        Ok(Self {
+            issuer,
+            signing_kid: newest.kid.clone(),
+            signing,
+            decoding,
+            jwks: serde_json::json!({ "keys": jwks }),
+        })
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    pub fn jwks(&self) -> &serde_json::Value {
+        &self.jwks
+    }
+
+    fn decoding_key(&self, kid: &str) -> Option<Arc<DecodingKey>> {
+        self.decoding.get(kid).cloned()
+    }
+
+    /// Issues an ID token for `uid`, valid for `ttl`.
+    pub fn issue(&self, uid: &str, email: Option<&str>, now: chrono::DateTime<chrono::Utc>, ttl: Duration) -> Result<String, String> {
+        let iat = now.timestamp();
+        let claims = BuiltinClaims {
+            iss: &self.issuer,
+            aud: BUILTIN_AUDIENCE,
+            sub: uid,
+            user_id: uid,
+            iat,
+            exp: iat + ttl.as_secs() as i64,
+            auth_time: iat,
+            email,
+        };
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some(self.signing_kid.clone());
+        jsonwebtoken::encode(&header, &claims, &self.signing).map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_max_age() {
+        assert_eq!(max_age("public, max-age=19302, must-revalidate, no-transform"), Some(Duration::from_secs(19302)));
+        assert_eq!(max_age("MAX-AGE=5"), Some(Duration::from_secs(5)));
+        assert_eq!(max_age("no-cache"), None);
+        assert_eq!(max_age("max-age=abc"), None);
+    }
+}

@@ -1,0 +1,98 @@
+//! Soku server: the HTTP API over the domain (`soku-core`) and the stores (`soku-store`).
+
+pub mod admin;
+pub mod api;
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod metrics;
+pub mod middleware;
+pub mod state;
+pub mod telemetry;
+
+use crate::auth::tokens::{BuiltinIssuer, FirebaseSettings, TokenVerifier};
+use crate::state::AppState;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use soku_core::{Clock, Store, StoreError};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// JSON bodies above this size get 413 `payload_too_large` (spec section 1).
+pub const BODY_LIMIT: usize = 1024 * 1024;
+
+/// Everything the server needs besides its store and clock.
+pub struct ServerOptions {
+    /// The server's public URL: `iss` of the built-in identity provider's tokens.
+    pub public_url: String,
+    pub firebase: Option<FirebaseSettings>,
+}
+
+/// Loads (or, on first start, creates) the identity provider's key and assembles the state.
+pub async fn build_state(
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    options: ServerOptions,
+) -> Result<AppState, StoreError> {
+    let builtin = BuiltinIssuer::load_or_create(store.as_ref(), options.public_url, clock.now()).await?;
+    let tokens = TokenVerifier::new(builtin, options.firebase, clock.clone());
+    Ok(AppState::new(store, clock, tokens))
+}
+
+/// The whole application. `extra` routes (tests use it) get the same middleware.
+pub fn router(state: AppState, extra: Option<Router<AppState>>) -> Router {
+    let (mut routes, doc) = api::routes();
+    let doc = serde_json::to_value(&doc).expect("the OpenAPI document serialises");
+    let _ = state.openapi.set(doc);
+    if let Some(extra) = extra {
+        routes = routes.merge(extra);
+    }
+    routes
+        .fallback(|| async { StatusCode::NOT_FOUND })
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::request_context,
+        ))
+        .with_state(state)
+}
+
+/// Serves `app` on a listener the caller bound, until `shutdown` completes; requests in
+/// flight are finished first.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+/// Completes on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown requested; finishing requests in flight");
+}

@@ -1,0 +1,141 @@
+//! Prometheus metrics: requests by route template and status, a latency histogram per route
+//! template, and authentication failures by reason. Routes are labelled by their template
+//! (`/v1/api-keys/{id}`), never by the raw path.
+
+use std::collections::HashMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::time::Duration;
+
+const BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
+
+#[derive(Default)]
+struct RouteStats {
+    by_status: HashMap<(&'static str, u16), u64>,
+    buckets: [u64; BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+#[derive(Default)]
+pub struct Metrics {
+    routes: Mutex<HashMap<String, RouteStats>>,
+    auth_failures: Mutex<HashMap<&'static str, u64>>,
+}
+
+impl Metrics {
+    pub fn record_request(&self, route: &str, method: &'static str, status: u16, elapsed: Duration) {
+        let secs = elapsed.as_secs_f64();
+        let mut routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
+        let stats = match routes.get_mut(route) {
+            Some(s) => s,
+            None => routes.entry(route.to_owned()).or_default(),
+        };
+        *stats.by_status.entry((method, status)).or_default() += 1;
+        for (i, bound) in BUCKETS.iter().enumerate() {
+            if secs <= *bound {
+                stats.buckets[i] += 1;
+            }
+        }
+        stats.count += 1;
+        stats.sum += secs;
+    }
+
+    pub fn record_auth_failure(&self, reason: &'static str) {
+        *self
+            .auth_failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(reason)
+            .or_default() += 1;
+    }
+
+    pub fn auth_failures(&self, reason: &str) -> u64 {
+        self.auth_failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(reason)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// The Prometheus text exposition format, version 0.0.4.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
+        let mut names: Vec<&String> = routes.keys().collect();
+        names.sort();
+
+        out.push_str("# HELP soku_http_requests_total HTTP requests by route template, method and status.\n");
+        out.push_str("# TYPE soku_http_requests_total counter\n");
+        for name in &names {
+            let mut rows: Vec<_> = routes[*name].by_status.iter().collect();
+            rows.sort();
+            for ((method, status), n) in rows {
+                let _ = writeln!(
+                    out,
+                    "soku_http_requests_total{{route=\"{}\",method=\"{method}\",status=\"{status}\"}} {n}",
+                    escape(name)
+                );
+            }
+        }
+
+        out.push_str("# HELP soku_http_request_duration_seconds Time to answer a request, by route template.\n");
+        out.push_str("# TYPE soku_http_request_duration_seconds histogram\n");
+        for name in &names {
+            let s = &routes[*name];
+            let route = escape(name);
+            for (i, bound) in BUCKETS.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "soku_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{bound}\"}} {}",
+                    s.buckets[i]
+                );
+            }
+            let _ = writeln!(
+                out,
+                "soku_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}",
+                s.count
+            );
+            let _ = writeln!(out, "soku_http_request_duration_seconds_sum{{route=\"{route}\"}} {}", s.sum);
+            let _ = writeln!(out, "soku_http_request_duration_seconds_count{{route=\"{route}\"}} {}", s.count);
+        }
+        drop(routes);
+
+        out.push_str("# HELP soku_auth_failures_total Refused authentications by reason.\n");
+        out.push_str("# TYPE soku_auth_failures_total counter\n");
+        let failures = self.auth_failures.lock().unwrap_or_else(|p| p.into_inner());
+        let mut rows: Vec<_> = failures.iter().collect();
+        rows.sort();
+        for (reason, n) in rows {
+            let _ = writeln!(out, "soku_auth_failures_total{{reason=\"{reason}\"}} {n}");
+        }
+        out
+    }
+}
+
+fn escape(label: &str) -> String {
+    label.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_and_histograms() {
+        let m = Metrics::default();
+        m.record_request("/v1/me", "GET", 200, Duration::from_millis(2));
+        m.record_request("/v1/me", "GET", 401, Duration::from_millis(20));
+        m.record_auth_failure("unknown_key");
+        let text = m.render();
+        assert!(text.contains("soku_http_requests_total{route=\"/v1/me\",method=\"GET\",status=\"200\"} 1"));
+        assert!(text.contains("soku_http_requests_total{route=\"/v1/me\",method=\"GET\",status=\"401\"} 1"));
+        assert!(text.contains("soku_http_request_duration_seconds_bucket{route=\"/v1/me\",le=\"0.0025\"} 1"));
+        assert!(text.contains("soku_http_request_duration_seconds_bucket{route=\"/v1/me\",le=\"0.025\"} 2"));
+        assert!(text.contains("soku_http_request_duration_seconds_count{route=\"/v1/me\"} 2"));
+        assert!(text.contains("soku_auth_failures_total{reason=\"unknown_key\"} 1"));
+    }
+}

@@ -1,0 +1,46 @@
+//! What every handler can reach.
+
+use crate::auth::keys::KeyAuthenticator;
+use crate::auth::tokens::TokenVerifier;
+use crate::metrics::Metrics;
+use soku_core::{Clock, Store};
+use std::collections::HashSet;
+use std::ops::Deref;
+use std::sync::{Arc, OnceLock, RwLock};
+
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub keys: KeyAuthenticator,
+    pub tokens: TokenVerifier,
+    pub metrics: Metrics,
+    /// Users this process has already seen or created, so that a token's first sight writes
+    /// the user record once rather than on every request.
+    pub known_users: RwLock<HashSet<String>>,
+    /// The OpenAPI document, generated from the routes when the router is built.
+    pub openapi: OnceLock<serde_json::Value>,
+}
+
+impl AppState {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, tokens: TokenVerifier) -> Self {
+        Self(Arc::new(Inner {
+            keys: KeyAuthenticator::new(store.clone(), clock.clone()),
+            store,
+            clock,
+            tokens,
+            metrics: Metrics::default(),
+            known_users: RwLock::new(HashSet::new()),
+            openapi: OnceLock::new(),
+        }))
+    }
+}
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}

@@ -1,0 +1,41 @@
+//! Logging through `tracing`: human-readable by default, JSON with `SOKU_LOG_FORMAT=json`.
+//! The filter comes from `SOKU_LOG` (default `info`). Panics are logged as errors inside the
+//! current request's span, so they carry its request id.
+
+use tracing_subscriber::EnvFilter;
+
+pub fn init(json: bool) {
+    let filter = EnvFilter::try_from_env("SOKU_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,hyper=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stdout);
+    let installed = if json {
+        builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init()
+    } else {
+        builder.try_init()
+    };
+    if installed.is_ok() {
+        std::panic::set_hook(Box::new(|info| {
+            let location = info
+                .location()
+                .map(|l| format!("{}:{}", l.file(), l.line()))
+                .unwrap_or_default();
+            tracing::error!(location = %location, "panic: {}", panic_message(info));
+        }));
+    }
+}
+
+fn panic_message(info: &std::panic::PanicHookInfo<'_>) -> String {
+    if let Some(s) = info.payload().downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = info.payload().downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic payload".to_owned()
+    }
+}

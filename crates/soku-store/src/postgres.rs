@@ -1,0 +1,52 @@
+//! PostgreSQL, for installs that run several nodes on one database.
+
+use crate::backend_error;
+use soku_core::StoreError;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::PgPool;
+use std::str::FromStr;
+use std::time::Duration;
+
+pub struct PgStore {
+    pub(crate) pool: PgPool,
+}
+
+impl PgStore {
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let options = PgConnectOptions::from_str(url).map_err(backend_error)?;
+        Self::connect_with(options).await
+    }
+
+    pub async fn connect_with(options: PgConnectOptions) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await
+            .map_err(backend_error)?;
+        // sqlx takes an advisory lock, so nodes starting together migrate once.
+        sqlx::migrate!("./migrations/postgres")
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Backend(format!("migration failed: {e}")))?;
+        Ok(Self { pool })
+    }
+
+    /// A store in a new, empty schema of the database at `url`: for tests that share one
+    /// PostgreSQL database. The schema is named after `label` and a random suffix.
+    pub async fn connect_fresh_schema(url: &str, label: &str) -> Result<Self, StoreError> {
+        let schema = soku_core::keys::random_id(&format!("t_{label}_"), 10);
+        let admin = PgPool::connect(url).await.map_err(backend_error)?;
+        sqlx::query(&format!("CREATE SCHEMA \"{schema}\""))
+            .execute(&admin)
+            .await
+            .map_err(backend_error)?;
+        admin.close().await;
+        let options = PgConnectOptions::from_str(url)
+            .map_err(backend_error)?
+            .options([("search_path", schema.as_str())]);
+        Self::connect_with(options).await
+    }
+}
+
+crate::sql::sql_store!(PgStore, "postgres", sqlx::postgres::PgRow);

@@ -1,0 +1,42 @@
+//! The embedded default: one SQLite file in WAL mode.
+
+use crate::backend_error;
+use soku_core::StoreError;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::SqlitePool;
+use std::str::FromStr;
+use std::time::Duration;
+
+pub struct SqliteStore {
+    pub(crate) pool: SqlitePool,
+}
+
+impl SqliteStore {
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(backend_error)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await
+            .map_err(backend_error)?;
+        let migrator = sqlx::migrate!("./migrations/sqlite");
+        // Two processes (a server and an admin command) may start on a new file together;
+        // the loser of that race finds the migration applied on its second look.
+        if let Err(first) = migrator.run(&pool).await {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            migrator.run(&pool).await.map_err(|e| {
+                StoreError::Backend(format!("migration failed: {first}; then: {e}"))
+            })?;
+        }
+        Ok(Self { pool })
+    }
+}
+
+crate::sql::sql_store!(SqliteStore, "sqlite", sqlx::sqlite::SqliteRow);
