@@ -8,6 +8,7 @@ pub fn init(json: bool) {
     let filter = EnvFilter::try_from_env("SOKU_LOG")
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,hyper=warn"));
     let builder = tracing_subscriber::fmt()
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .with_env_filter(filter)
         .with_writer(std::io::stdout);
     let installed = if json {

@@ -19,7 +19,7 @@ pub const DEFAULT_FIREBASE_CERTS_URL: &str =
     "https://www.googleapis.com/robot/v1/metadata/x509/securetoken@system.gserviceaccount.com";
 /// The `aud` of tokens from the built-in issuer.
 pub const BUILTIN_AUDIENCE: &str = "soku";
-/// An unknown `kid` refetches Google's certificates at most this often.
+/// Refetches of Google's certificates caused by an unknown `kid` happen at most this often.
 const REFETCH_COOLDOWN: Duration = Duration::from_secs(60);
 /// Used when Google's answer carries no `max-age`.
 const DEFAULT_CERT_TTL: Duration = Duration::from_secs(3600);
@@ -153,22 +153,44 @@ pub struct GoogleKeys {
 struct CertState {
     keys: HashMap<String, Arc<DecodingKey>>,
     expires: Option<Instant>,
-    last_fetch: Option<Instant>,
+    /// The last refetch caused by an unknown `kid` while the cache was fresh.
+    last_kid_refetch: Option<Instant>,
+    /// The last failed fetch; no new attempt for `FAILURE_BACKOFF` after it.
+    last_failure: Option<Instant>,
 }
+
+/// After a failed fetch, requests use what is cached (or fail) for this long before trying again.
+const FAILURE_BACKOFF: Duration = Duration::from_secs(5);
 
 impl CertState {
     fn fresh(&self) -> bool {
         self.expires.is_some_and(|e| Instant::now() < e)
     }
-    fn fetched_recently(&self) -> bool {
-        self.last_fetch.is_some_and(|t| t.elapsed() < REFETCH_COOLDOWN)
+    fn kid_refetched_recently(&self) -> bool {
+        self.last_kid_refetch.is_some_and(|t| t.elapsed() < REFETCH_COOLDOWN)
     }
-}
-
-enum Lookup {
-    Found(Arc<DecodingKey>),
-    Unknown,
-    Fetch,
+    fn failed_recently(&self) -> bool {
+        self.last_failure.is_some_and(|t| t.elapsed() < FAILURE_BACKOFF)
+    }
+    /// What to answer without fetching, if a fetch is not called for.
+    fn without_fetch(&self, kid: &str) -> Option<Result<Arc<DecodingKey>, TokenFailure>> {
+        let known = self.keys.get(kid).cloned();
+        if self.fresh() {
+            match known {
+                Some(k) => Some(Ok(k)),
+                None if self.kid_refetched_recently() => Some(Err(TokenRejection::UnknownKid.into())),
+                None => None,
+            }
+        } else if self.failed_recently() {
+            Some(match known {
+                Some(k) => Ok(k),
+                None if self.keys.is_empty() => Err(TokenFailure::KeysUnavailable),
+                None => Err(TokenRejection::UnknownKid.into()),
+            })
+        } else {
+            None
+        }
+    }
 }
 
 impl GoogleKeys {
@@ -185,39 +207,41 @@ impl GoogleKeys {
         }
     }
 
-    fn lookup(&self, kid: &str) -> Lookup {
-        let state = self.state.read().unwrap_or_else(|p| p.into_inner());
-        match state.keys.get(kid) {
-            Some(k) if state.fresh() => Lookup::Found(k.clone()),
-            None if state.fresh() && state.fetched_recently() => Lookup::Unknown,
-            _ => Lookup::Fetch,
-        }
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, CertState> {
+        self.state.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, CertState> {
+        self.state.write().unwrap_or_else(|p| p.into_inner())
     }
 
     async fn key(&self, kid: &str) -> Result<Arc<DecodingKey>, TokenFailure> {
-        match self.lookup(kid) {
-            Lookup::Found(k) => return Ok(k),
-            Lookup::Unknown => return Err(TokenRejection::UnknownKid.into()),
-            Lookup::Fetch => {}
+        if let Some(answer) = self.read().without_fetch(kid) {
+            return answer;
         }
         // One fetch at a time; whoever waited looks again before fetching.
         let _guard = self.fetch_lock.lock().await;
-        match self.lookup(kid) {
-            Lookup::Found(k) => return Ok(k),
-            Lookup::Unknown => return Err(TokenRejection::UnknownKid.into()),
-            Lookup::Fetch => {}
+        let kid_triggered = {
+            let state = self.read();
+            if let Some(answer) = state.without_fetch(kid) {
+                return answer;
+            }
+            state.fresh()
+        };
+        let fetched = self.fetch().await;
+        let mut state = self.write();
+        if kid_triggered {
+            state.last_kid_refetch = Some(Instant::now());
         }
-        match self.fetch().await {
+        match fetched {
             Ok((keys, ttl)) => {
-                let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
                 state.keys = keys;
                 state.expires = Some(Instant::now() + ttl);
-                state.last_fetch = Some(Instant::now());
+                state.last_failure = None;
                 state.keys.get(kid).cloned().ok_or(TokenRejection::UnknownKid.into())
             }
             Err(e) => {
-                let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
-                state.last_fetch = Some(Instant::now());
+                state.last_failure = Some(Instant::now());
                 tracing::warn!(error = %e, url = %self.url, "could not fetch Firebase certificates");
                 // Keep serving with the certificates we had, if they know this kid.
                 match state.keys.get(kid) {

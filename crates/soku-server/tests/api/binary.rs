@@ -1,0 +1,244 @@
+//! The real `soku` binary: operator commands, several processes on one database, logs,
+//! graceful shutdown.
+
+use crate::util::eventually;
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_soku");
+
+fn soku(db: &str, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(BIN)
+        .args(args)
+        .env("SOKU_DATABASE_URL", db)
+        .env_remove("SOKU_PUBLIC_URL")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+fn ok(db: &str, args: &[&str]) -> String {
+    let (success, stdout, stderr) = soku(db, args);
+    assert!(success, "soku {args:?} failed: {stderr}");
+    stdout.trim_end().to_owned()
+}
+
+/// A `soku serve` process with JSON logs, its stdout collected line by line.
+struct Server {
+    child: Child,
+    base: String,
+    logs: Arc<Mutex<Vec<String>>>,
+}
+
+impl Server {
+    fn start(db: &str) -> Server {
+        let mut child = Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env("SOKU_DATABASE_URL", db)
+            .env("SOKU_LOG_FORMAT", "json")
+            .env("SOKU_LOG", "debug,sqlx=warn,hyper=warn,reqwest=warn")
+            .env_remove("SOKU_PUBLIC_URL")
+            .env_remove("FIREBASE_AUTH_EMULATOR_HOST")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        let sink = logs.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                    if v["fields"]["message"] == "soku is serving" {
+                        let _ = tx.send(v["fields"]["listen"].as_str().unwrap().to_owned());
+                    }
+                }
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let listen = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the server reports its address");
+        Server {
+            child,
+            base: format!("http://{listen}"),
+            logs,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    fn logs(&self) -> Vec<String> {
+        self.logs.lock().unwrap().clone()
+    }
+
+    /// SIGTERM, then the exit status.
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(std::time::Instant::now() < deadline, "no exit within 10 s of SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn sqlite_url(dir: &tempfile::TempDir) -> String {
+    format!("sqlite://{}", dir.path().join("soku.db").display())
+}
+
+async fn status(http: &reqwest::Client, url: &str, key: &str) -> u16 {
+    http.get(url).header("soku-api-key", key).send().await.unwrap().status().as_u16()
+}
+
+#[tokio::test]
+async fn operator_commands_drive_a_running_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sqlite_url(&dir);
+    let mut server = Server::start(&db);
+    let http = reqwest::Client::new();
+
+    let uid = ok(&db, &["admin", "user", "create", "--email", "ops@example.com"]);
+    assert!(!uid.is_empty() && !uid.contains(char::is_whitespace), "{uid}");
+    let fixed = ok(&db, &["admin", "user", "create", "--email", "b@example.com", "--uid", "fixed-uid"]);
+    assert_eq!(fixed, "fixed-uid");
+    let key = ok(&db, &["admin", "key", "create", "--uid", &uid, "--name", "laptop"]);
+    assert!(soku_core::keys::parse(&key).is_some(), "the key alone on its line: {key:?}");
+    assert!(key.starts_with("sk_live_"));
+
+    // No subscription yet: 403; then one is given while the server runs.
+    assert_eq!(status(&http, &server.url("/v1/me"), &key).await, 403);
+    ok(&db, &["admin", "subscription", "set", "--uid", &uid, "--status", "active"]);
+    assert!(eventually(Duration::from_secs(5), || async { status(&http, &server.url("/v1/me"), &key).await == 200 }).await);
+    ok(&db, &["admin", "user", "set-role", "--uid", &uid, "--role", "admin"]);
+
+    let test_key = ok(&db, &["admin", "key", "create", "--uid", &uid, "--test"]);
+    assert!(test_key.starts_with("sk_test_"));
+
+    let listing = ok(&db, &["admin", "key", "list", "--uid", &uid]);
+    assert!(!listing.contains(&key) && !listing.contains(&test_key), "never the keys themselves");
+    assert!(listing.contains("laptop") && listing.contains("sk_live_"), "{listing}");
+    let key_id = listing
+        .lines()
+        .find(|l| l.contains("laptop"))
+        .unwrap()
+        .split('\t')
+        .next()
+        .unwrap()
+        .to_owned();
+
+    // A token from `soku admin token` is accepted by the server on the same database.
+    let token = ok(&db, &["admin", "token", "--uid", &uid, "--ttl", "120"]);
+    let keys: Value = http
+        .get(server.url("/v1/api-keys"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(keys["apiKeys"].as_array().unwrap().len(), 2);
+
+    // Revocation from the command line reaches the running server within 5 seconds.
+    ok(&db, &["admin", "key", "revoke", "--id", &key_id]);
+    let started = std::time::Instant::now();
+    assert!(eventually(Duration::from_secs(5), || async { status(&http, &server.url("/v1/me"), &key).await == 401 }).await);
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    // Errors: stderr, non-zero exit.
+    for args in [
+        vec!["admin", "key", "create", "--uid", "nobody"],
+        vec!["admin", "key", "revoke", "--id", "key_nothing"],
+        vec!["admin", "subscription", "set", "--uid", &uid, "--status", "paused"],
+        vec!["admin", "subscription", "set", "--uid", &uid, "--status", "active", "--period-end", "tomorrow"],
+        vec!["admin", "user", "set-role", "--uid", &uid, "--role", "owner"],
+        vec!["admin", "user", "create", "--email", "c@example.com", "--uid", "fixed-uid"],
+        vec!["admin", "token", "--uid", "nobody"],
+    ] {
+        let (success, stdout, stderr) = soku(&db, &args);
+        assert!(!success, "{args:?} succeeded");
+        assert!(stdout.is_empty(), "{args:?} printed {stdout}");
+        assert!(stderr.starts_with("error: "), "{args:?}: {stderr}");
+    }
+    let period = ok(&db, &["admin", "subscription", "set", "--uid", &uid, "--status", "trialing", "--period-end", "2031-01-02T03:04:05Z"]);
+    assert!(period.contains("2031-01-02T03:04:05.000Z"), "{period}");
+
+    // Logs: every line of a request carries its id; no key, token or hash ever appears.
+    let response = http.get(server.url("/v1/me")).header("soku-api-key", &test_key).send().await.unwrap();
+    let rid = response.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let exit = server.terminate();
+    assert!(exit.success(), "graceful shutdown exits 0: {exit:?}");
+    let logs = server.logs();
+    let tagged: Vec<&String> = logs.iter().filter(|l| l.contains(&rid)).collect();
+    assert!(!tagged.is_empty(), "the request's log lines carry its id");
+    for line in &tagged {
+        let v: Value = serde_json::from_str(line).unwrap();
+        assert_eq!(v["span"]["request_id"], rid.as_str(), "{line}");
+    }
+    for line in &logs {
+        for secret in [&key, &test_key, &token] {
+            assert!(!line.contains(secret.as_str()), "a secret reached the log: {line}");
+        }
+        assert!(!line.contains("sk_live_") && !line.contains("sk_test_") || line.contains("..."), "{line}");
+    }
+    assert!(logs.iter().any(|l| l.contains("soku stopped")));
+}
+
+#[tokio::test]
+async fn two_servers_on_one_database_share_revocations() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sqlite_url(&dir);
+    let a = Server::start(&db);
+    let b = Server::start(&db);
+    let http = reqwest::Client::new();
+    let uid = ok(&db, &["admin", "user", "create", "--email", "two@example.com"]);
+    ok(&db, &["admin", "subscription", "set", "--uid", &uid, "--status", "active"]);
+    let token_a = {
+        // Each node's issuer is its own URL unless SOKU_PUBLIC_URL is shared; ask for A's.
+        ok(&db, &["admin", "token", "--uid", &uid, "--public-url", &a.base])
+    };
+    let created: Value = http
+        .post(a.url("/v1/api-keys"))
+        .bearer_auth(&token_a)
+        .json(&serde_json::json!({"name": "shared"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = created["apiKey"].as_str().unwrap().to_owned();
+    assert_eq!(status(&http, &b.url("/v1/me"), &key).await, 200);
+    assert_eq!(status(&http, &a.url("/v1/me"), &key).await, 200);
+
+    let id = created["id"].as_str().unwrap();
+    let revoked = http.delete(a.url(&format!("/v1/api-keys/{id}"))).bearer_auth(&token_a).send().await.unwrap();
+    assert_eq!(revoked.status(), 200);
+    assert_eq!(status(&http, &a.url("/v1/me"), &key).await, 401, "at once on the node that revoked");
+    let started = std::time::Instant::now();
+    assert!(eventually(Duration::from_secs(5), || async { status(&http, &b.url("/v1/me"), &key).await == 401 }).await);
+    assert!(started.elapsed() < Duration::from_secs(5), "within 5 s on the other node");
+}

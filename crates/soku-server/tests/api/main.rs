@@ -1,0 +1,11 @@
+//! Black-box tests of the HTTP API: a real server on `127.0.0.1:0`, real HTTP, a real database
+//! (SQLite, or PostgreSQL when `SOKU_TEST_POSTGRES_URL` is set). Grouped by area.
+
+mod util;
+
+mod api_keys;
+mod binary;
+mod common;
+mod id_tokens;
+mod keys_auth;
+mod operations;

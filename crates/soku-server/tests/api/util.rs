@@ -1,0 +1,220 @@
+//! The test app: a server on a loopback port with its own fresh database, and personas.
+
+use axum::Router;
+use axum::routing::get;
+use chrono::{DateTime, Duration, Utc};
+use serde_json::Value;
+use soku_core::model::{Subscription, SubscriptionStatus, new_api_key};
+use soku_core::{Clock, Store, SystemClock};
+use soku_server::auth::tokens::{FirebaseSettings, generate_signing_key};
+use soku_server::state::AppState;
+use soku_server::{ServerOptions, build_state, router, serve};
+use std::sync::{Arc, OnceLock};
+use tokio::sync::oneshot;
+
+pub struct TestApp {
+    pub base: String,
+    pub store: Arc<dyn Store>,
+    pub state: AppState,
+    pub http: reqwest::Client,
+    _dir: tempfile::TempDir,
+    _stop: oneshot::Sender<()>,
+}
+
+#[derive(Default)]
+pub struct Builder {
+    firebase: Option<FirebaseSettings>,
+}
+
+impl Builder {
+    pub fn firebase(mut self, project_id: &str, certs_url: &str, emulator: bool) -> Self {
+        self.firebase = Some(FirebaseSettings {
+            project_id: project_id.into(),
+            certs_url: certs_url.into(),
+            emulator,
+        });
+        self
+    }
+
+    pub async fn start(self) -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        let store = fresh_store(&dir).await;
+        // One signing key per test process: RSA key generation is slow.
+        static KEY: OnceLock<soku_core::model::SigningKey> = OnceLock::new();
+        let key = KEY.get_or_init(|| generate_signing_key(Utc::now()).unwrap());
+        store.insert_signing_key_if_none(key).await.unwrap();
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let state = build_state(
+            store.clone(),
+            clock,
+            ServerOptions {
+                public_url: base.clone(),
+                firebase: self.firebase,
+            },
+        )
+        .await
+        .unwrap();
+        let extra = Router::new().route(
+            "/test/panic",
+            get(|| async {
+                if true {
+                    panic!("deliberate panic for the test of the 500 envelope");
+                }
+                "unreachable"
+            }),
+        );
+        let app = router(state.clone(), Some(extra));
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            serve(listener, app, async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+        });
+        TestApp {
+            base,
+            store,
+            state,
+            http: reqwest::Client::new(),
+            _dir: dir,
+            _stop: stop,
+        }
+    }
+}
+
+async fn fresh_store(dir: &tempfile::TempDir) -> Arc<dyn Store> {
+    match std::env::var("SOKU_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => Arc::new(
+            soku_store::postgres::PgStore::connect_fresh_schema(&url, "api")
+                .await
+                .unwrap(),
+        ),
+        _ => soku_store::open(&format!("sqlite://{}", dir.path().join("soku.db").display()))
+            .await
+            .unwrap(),
+    }
+}
+
+impl TestApp {
+    pub async fn start() -> TestApp {
+        Builder::default().start().await
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// A user with the given subscription (none when `status` is `None`).
+    pub async fn user(&self, status: Option<SubscriptionStatus>, period_end: DateTime<Utc>) -> String {
+        let uid = soku_core::keys::random_id("u", 12);
+        self.store.create_user(&uid, Some("user@example.com"), Utc::now()).await.unwrap();
+        if let Some(status) = status {
+            let sub = Subscription { status, current_period_end: period_end };
+            self.store.set_subscription(&uid, &sub, Utc::now()).await.unwrap();
+        }
+        uid
+    }
+
+    /// A user with an active subscription and a live key: `(uid, key)`.
+    pub async fn subscriber(&self) -> (String, String) {
+        let uid = self.user(Some(SubscriptionStatus::Active), Utc::now() + Duration::days(30)).await;
+        let key = self.key_for(&uid).await;
+        (uid, key)
+    }
+
+    pub async fn key_for(&self, uid: &str) -> String {
+        let (record, generated) = new_api_key(uid, Some("test".into()), soku_core::keys::KeyMode::Live, Utc::now());
+        self.store.insert_api_key(&record).await.unwrap();
+        generated.secret
+    }
+
+    /// An ID token of the built-in issuer.
+    pub fn token(&self, uid: &str) -> String {
+        self.state
+            .tokens
+            .builtin()
+            .issue(uid, None, Utc::now(), std::time::Duration::from_secs(600))
+            .unwrap()
+    }
+
+    pub async fn get_with_key(&self, path: &str, key: &str) -> reqwest::Response {
+        self.http.get(self.url(path)).header("soku-api-key", key).send().await.unwrap()
+    }
+
+    pub async fn get_with_token(&self, path: &str, token: &str) -> reqwest::Response {
+        self.http.get(self.url(path)).bearer_auth(token).send().await.unwrap()
+    }
+}
+
+/// Asserts the spec's envelope and returns it: status, type, code, message (when given),
+/// a well-formed request id equal to the header, and the timestamp format.
+pub async fn expect_error(response: reqwest::Response, status: u16, code: &str, message: Option<&str>) -> Value {
+    assert_eq!(response.status().as_u16(), status, "status");
+    let header_id = request_id(&response);
+    assert_eq!(
+        response.headers().get("content-type").unwrap(),
+        "application/json; charset=utf-8"
+    );
+    let body: Value = response.json().await.unwrap();
+    let error = &body["error"];
+    assert_eq!(error["code"], code, "code in {body}");
+    let expected_type = match status {
+        401 | 403 => "authentication_error",
+        429 => "rate_limit_error",
+        500..=599 => "api_error",
+        _ => "invalid_request_error",
+    };
+    assert_eq!(error["type"], expected_type, "type in {body}");
+    if let Some(message) = message {
+        assert_eq!(error["message"], message, "message in {body}");
+    }
+    assert_eq!(error["requestId"], header_id.as_str());
+    assert_timestamp(error["timestamp"].as_str().unwrap());
+    body
+}
+
+pub fn request_id(response: &reqwest::Response) -> String {
+    let id = response
+        .headers()
+        .get("x-request-id")
+        .expect("every response has X-Request-ID")
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        id.len() == 16
+            && id.starts_with("req_")
+            && id[4..].bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()),
+        "malformed request id {id}"
+    );
+    id
+}
+
+fn assert_timestamp(t: &str) {
+    // 2026-02-28T12:00:00.000Z
+    assert_eq!(t.len(), 24, "{t}");
+    assert!(t.ends_with('Z') && t.as_bytes()[19] == b'.', "{t}");
+    assert!(DateTime::parse_from_rfc3339(t).is_ok(), "{t}");
+}
+
+/// Polls `check` every 50 ms until it returns true or `deadline` passes.
+pub async fn eventually<F, Fut>(deadline: std::time::Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = std::time::Instant::now();
+    loop {
+        if check().await {
+            return true;
+        }
+        if start.elapsed() > deadline {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
