@@ -109,7 +109,8 @@ pub mod messages {
     pub const INVALID_API_KEY: &str = "Invalid or missing API key.";
     pub const INVALID_ID_TOKEN: &str = "Invalid or missing ID token.";
     pub const SUBSCRIPTION_REQUIRED: &str = "An active subscription is required to access the API.";
-    pub const INTERNAL: &str = "An internal error occurred. Quote the request id when reporting it.";
+    pub const INTERNAL: &str =
+        "An internal error occurred. Quote the request id when reporting it.";
 }
 
 #[cfg(test)]
@@ -120,7 +121,10 @@ mod tests {
     fn types_follow_status() {
         assert_eq!(ErrorCode::Unauthorized.error_type(), "authentication_error");
         assert_eq!(ErrorCode::Forbidden.error_type(), "authentication_error");
-        assert_eq!(ErrorCode::RateLimitExceeded.error_type(), "rate_limit_error");
+        assert_eq!(
+            ErrorCode::RateLimitExceeded.error_type(),
+            "rate_limit_error"
+        );
         assert_eq!(ErrorCode::InternalError.error_type(), "api_error");
         assert_eq!(ErrorCode::ServiceUnavailable.error_type(), "api_error");
         assert_eq!(ErrorCode::NotFound.error_type(), "invalid_request_error");

@@ -150,13 +150,31 @@ mod tests {
             g[k] = v;
             g
         };
-        assert_eq!(check(with("exp", json!(NOW - 3600.0))), Err(TokenRejection::Expired));
-        assert_eq!(check(with("iat", json!(NOW + 3600.0))), Err(TokenRejection::IssuedInFuture));
-        assert_eq!(check(with("auth_time", json!(NOW + 3600.0))), Err(TokenRejection::IssuedInFuture));
-        assert_eq!(check(with("aud", json!("other"))), Err(TokenRejection::Audience));
-        assert_eq!(check(with("iss", json!("https://evil"))), Err(TokenRejection::UnknownIssuer));
+        assert_eq!(
+            check(with("exp", json!(NOW - 3600.0))),
+            Err(TokenRejection::Expired)
+        );
+        assert_eq!(
+            check(with("iat", json!(NOW + 3600.0))),
+            Err(TokenRejection::IssuedInFuture)
+        );
+        assert_eq!(
+            check(with("auth_time", json!(NOW + 3600.0))),
+            Err(TokenRejection::IssuedInFuture)
+        );
+        assert_eq!(
+            check(with("aud", json!("other"))),
+            Err(TokenRejection::Audience)
+        );
+        assert_eq!(
+            check(with("iss", json!("https://evil"))),
+            Err(TokenRejection::UnknownIssuer)
+        );
         assert_eq!(check(with("sub", json!(""))), Err(TokenRejection::Subject));
-        assert_eq!(check(with("sub", json!("x".repeat(129)))), Err(TokenRejection::Subject));
+        assert_eq!(
+            check(with("sub", json!("x".repeat(129)))),
+            Err(TokenRejection::Subject)
+        );
         let mut no_auth_time = good();
         no_auth_time.as_object_mut().unwrap().remove("auth_time");
         assert_eq!(check(no_auth_time.clone()), Err(TokenRejection::Malformed));

@@ -175,7 +175,10 @@ mod tests {
             let mut bytes = k.clone().into_bytes();
             bytes[i] = if bytes[i] == b'a' { b'b' } else { b'a' };
             let changed = String::from_utf8(bytes).unwrap();
-            assert!(parse(&changed).is_none(), "position {i} changed yet accepted");
+            assert!(
+                parse(&changed).is_none(),
+                "position {i} changed yet accepted"
+            );
         }
     }
 
@@ -208,6 +211,10 @@ mod tests {
     fn random_ids() {
         let id = random_id("req_", 12);
         assert_eq!(id.len(), 16);
-        assert!(id[4..].bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
+        assert!(
+            id[4..]
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        );
     }
 }

@@ -245,17 +245,32 @@ mod tests {
     fn subscription_gate() {
         let now = Utc::now();
         let day = Duration::days(1);
-        assert!(Subscription::grants_access(Some(&sub(SubscriptionStatus::Active, day)), now));
-        assert!(Subscription::grants_access(Some(&sub(SubscriptionStatus::Trialing, day)), now));
-        assert!(!Subscription::grants_access(Some(&sub(SubscriptionStatus::Active, -day)), now));
-        assert!(!Subscription::grants_access(Some(&sub(SubscriptionStatus::Trialing, -day)), now));
+        assert!(Subscription::grants_access(
+            Some(&sub(SubscriptionStatus::Active, day)),
+            now
+        ));
+        assert!(Subscription::grants_access(
+            Some(&sub(SubscriptionStatus::Trialing, day)),
+            now
+        ));
+        assert!(!Subscription::grants_access(
+            Some(&sub(SubscriptionStatus::Active, -day)),
+            now
+        ));
+        assert!(!Subscription::grants_access(
+            Some(&sub(SubscriptionStatus::Trialing, -day)),
+            now
+        ));
         for s in [
             SubscriptionStatus::Canceled,
             SubscriptionStatus::Expired,
             SubscriptionStatus::PastDue,
             SubscriptionStatus::Unpaid,
         ] {
-            assert!(!Subscription::grants_access(Some(&sub(s, day)), now), "{s:?}");
+            assert!(
+                !Subscription::grants_access(Some(&sub(s, day)), now),
+                "{s:?}"
+            );
         }
         assert!(!Subscription::grants_access(None, now));
     }
@@ -264,17 +279,32 @@ mod tests {
     fn tiers() {
         let now = Utc::now();
         let active = sub(SubscriptionStatus::Active, Duration::days(1));
-        assert_eq!(RateLimitTier::for_user(Role::Admin, None, now), RateLimitTier::Admin);
-        assert_eq!(RateLimitTier::for_user(Role::User, Some(&active), now), RateLimitTier::Premium);
-        assert_eq!(RateLimitTier::for_user(Role::User, None, now), RateLimitTier::Authenticated);
+        assert_eq!(
+            RateLimitTier::for_user(Role::Admin, None, now),
+            RateLimitTier::Admin
+        );
+        assert_eq!(
+            RateLimitTier::for_user(Role::User, Some(&active), now),
+            RateLimitTier::Premium
+        );
+        assert_eq!(
+            RateLimitTier::for_user(Role::User, None, now),
+            RateLimitTier::Authenticated
+        );
     }
 
     #[test]
     fn key_names() {
         assert_eq!(normalize_key_name(None), Ok(None));
-        assert_eq!(normalize_key_name(Some("  Prod  ")), Ok(Some("Prod".into())));
+        assert_eq!(
+            normalize_key_name(Some("  Prod  ")),
+            Ok(Some("Prod".into()))
+        );
         assert_eq!(normalize_key_name(Some("   ")), Err("invalid_value"));
-        assert_eq!(normalize_key_name(Some(&"é".repeat(100))), Ok(Some("é".repeat(100))));
+        assert_eq!(
+            normalize_key_name(Some(&"é".repeat(100))),
+            Ok(Some("é".repeat(100)))
+        );
         assert_eq!(normalize_key_name(Some(&"a".repeat(101))), Err("too_long"));
         assert_eq!(normalize_key_name(Some("a\u{0}b")), Err("invalid_value"));
     }

@@ -25,27 +25,51 @@ pub trait Store: Send + Sync + 'static {
     async fn ping(&self) -> StoreResult<()>;
 
     /// Creates a user; `Conflict` when the id is taken.
-    async fn create_user(&self, id: &str, email: Option<&str>, now: DateTime<Utc>) -> StoreResult<User>;
+    async fn create_user(
+        &self,
+        id: &str,
+        email: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<User>;
     /// Returns the user, creating it when it does not exist yet (first sight of an ID token).
-    async fn ensure_user(&self, id: &str, email: Option<&str>, now: DateTime<Utc>) -> StoreResult<User>;
+    async fn ensure_user(
+        &self,
+        id: &str,
+        email: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<User>;
     async fn get_user(&self, id: &str) -> StoreResult<Option<User>>;
     /// False when there is no such user.
     async fn set_role(&self, id: &str, role: Role) -> StoreResult<bool>;
 
     /// Sets (replaces) a user's subscription. False when there is no such user.
-    async fn set_subscription(&self, user_id: &str, sub: &Subscription, now: DateTime<Utc>) -> StoreResult<bool>;
+    async fn set_subscription(
+        &self,
+        user_id: &str,
+        sub: &Subscription,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
     async fn get_subscription(&self, user_id: &str) -> StoreResult<Option<Subscription>>;
 
     async fn insert_api_key(&self, key: &NewApiKey) -> StoreResult<()>;
     /// The key with this hash if it is neither revoked nor expired at `now`, with its owner and
     /// the owner's subscription, in one query.
-    async fn find_key_grant(&self, hash: &KeyHash, now: DateTime<Utc>) -> StoreResult<Option<KeyGrant>>;
+    async fn find_key_grant(
+        &self,
+        hash: &KeyHash,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<KeyGrant>>;
     /// A user's keys, newest first.
     async fn list_api_keys(&self, user_id: &str) -> StoreResult<Vec<ApiKey>>;
     async fn get_api_key(&self, id: &str) -> StoreResult<Option<ApiKey>>;
     /// Revokes a key of this user (any user when `user_id` is `None`). Revoking a revoked key
     /// keeps its first revocation time. `None` when there is no such key for that user.
-    async fn revoke_api_key(&self, user_id: Option<&str>, id: &str, now: DateTime<Utc>) -> StoreResult<Option<ApiKey>>;
+    async fn revoke_api_key(
+        &self,
+        user_id: Option<&str>,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<ApiKey>>;
     /// Records use of a key, unless a use was recorded less than a minute before `now`.
     async fn touch_api_key(&self, id: &str, now: DateTime<Utc>) -> StoreResult<()>;
 

@@ -113,10 +113,16 @@ pub async fn run(database_url: &str, command: AdminCommand) -> Result<(), String
 }
 
 /// Runs one command and returns what it prints.
-pub async fn execute(store: Arc<dyn Store>, command: AdminCommand, now: DateTime<Utc>) -> Result<String, String> {
+pub async fn execute(
+    store: Arc<dyn Store>,
+    command: AdminCommand,
+    now: DateTime<Utc>,
+) -> Result<String, String> {
     let db = |e: StoreError| format!("database error: {e}");
     match command {
-        AdminCommand::User { command: UserCommand::Create { email, uid } } => {
+        AdminCommand::User {
+            command: UserCommand::Create { email, uid },
+        } => {
             let email = email.trim();
             if email.is_empty() || !email.contains('@') {
                 return Err(format!("not an email address: {email:?}"));
@@ -134,15 +140,25 @@ pub async fn execute(store: Arc<dyn Store>, command: AdminCommand, now: DateTime
                 Err(e) => Err(db(e)),
             }
         }
-        AdminCommand::User { command: UserCommand::SetRole { uid, role } } => {
-            let role = Role::parse(&role).ok_or_else(|| format!("unknown role {role:?}: use admin or user"))?;
+        AdminCommand::User {
+            command: UserCommand::SetRole { uid, role },
+        } => {
+            let role = Role::parse(&role)
+                .ok_or_else(|| format!("unknown role {role:?}: use admin or user"))?;
             if store.set_role(&uid, role).await.map_err(db)? {
                 Ok(format!("{uid} is now {}", role.as_str()))
             } else {
                 Err(format!("no user with id {uid:?}"))
             }
         }
-        AdminCommand::Subscription { command: SubscriptionCommand::Set { uid, status, period_end } } => {
+        AdminCommand::Subscription {
+            command:
+                SubscriptionCommand::Set {
+                    uid,
+                    status,
+                    period_end,
+                },
+        } => {
             let status = SubscriptionStatus::parse(&status).ok_or_else(|| {
                 format!("unknown status {status:?}: use trialing, active, canceled, expired, past_due or unpaid")
             })?;
@@ -152,14 +168,23 @@ pub async fn execute(store: Arc<dyn Store>, command: AdminCommand, now: DateTime
                     .with_timezone(&Utc),
                 None => now + Duration::days(30),
             };
-            let sub = Subscription { status, current_period_end: end };
+            let sub = Subscription {
+                status,
+                current_period_end: end,
+            };
             if store.set_subscription(&uid, &sub, now).await.map_err(db)? {
-                Ok(format!("{uid}: {} until {}", status.as_str(), rfc3339_millis(end)))
+                Ok(format!(
+                    "{uid}: {} until {}",
+                    status.as_str(),
+                    rfc3339_millis(end)
+                ))
             } else {
                 Err(format!("no user with id {uid:?}"))
             }
         }
-        AdminCommand::Key { command: KeyCommand::Create { uid, name, test } } => {
+        AdminCommand::Key {
+            command: KeyCommand::Create { uid, name, test },
+        } => {
             if store.get_user(&uid).await.map_err(db)?.is_none() {
                 return Err(format!("no user with id {uid:?}"));
             }
@@ -170,7 +195,9 @@ pub async fn execute(store: Arc<dyn Store>, command: AdminCommand, now: DateTime
             store.insert_api_key(&record).await.map_err(db)?;
             Ok(generated.secret)
         }
-        AdminCommand::Key { command: KeyCommand::List { uid } } => {
+        AdminCommand::Key {
+            command: KeyCommand::List { uid },
+        } => {
             let keys = store.list_api_keys(&uid).await.map_err(db)?;
             let mut out = String::from("ID\tNAME\tPREVIEW\tMODE\tSTATUS\tCREATED\tLAST USED");
             for k in keys {
@@ -182,18 +209,24 @@ pub async fn execute(store: Arc<dyn Store>, command: AdminCommand, now: DateTime
                     k.mode.as_str(),
                     k.status(),
                     rfc3339_millis(k.created_at),
-                    k.last_used_at.map(rfc3339_millis).unwrap_or_else(|| "-".into()),
+                    k.last_used_at
+                        .map(rfc3339_millis)
+                        .unwrap_or_else(|| "-".into()),
                 ));
             }
             Ok(out)
         }
-        AdminCommand::Key { command: KeyCommand::Revoke { id } } => {
-            match store.revoke_api_key(None, &id, now).await.map_err(db)? {
-                Some(k) => Ok(format!("{} revoked", k.id)),
-                None => Err(format!("no API key with id {id:?}")),
-            }
-        }
-        AdminCommand::Token { uid, ttl, public_url } => {
+        AdminCommand::Key {
+            command: KeyCommand::Revoke { id },
+        } => match store.revoke_api_key(None, &id, now).await.map_err(db)? {
+            Some(k) => Ok(format!("{} revoked", k.id)),
+            None => Err(format!("no API key with id {id:?}")),
+        },
+        AdminCommand::Token {
+            uid,
+            ttl,
+            public_url,
+        } => {
             if ttl == 0 || ttl > 30 * 24 * 3600 {
                 return Err("--ttl must be between 1 and 2592000 seconds".into());
             }
@@ -215,7 +248,12 @@ pub async fn execute(store: Arc<dyn Store>, command: AdminCommand, now: DateTime
             let issuer = BuiltinIssuer::load_or_create(store.as_ref(), issuer, now)
                 .await
                 .map_err(db)?;
-            issuer.issue(&user.id, user.email.as_deref(), now, std::time::Duration::from_secs(ttl))
+            issuer.issue(
+                &user.id,
+                user.email.as_deref(),
+                now,
+                std::time::Duration::from_secs(ttl),
+            )
         }
     }
 }

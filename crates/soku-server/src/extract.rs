@@ -166,7 +166,11 @@ fn classify(path: &str, message: &str) -> (String, &'static str) {
     } else {
         "invalid_value"
     };
-    let field = if base.is_empty() { "body".to_owned() } else { base.to_owned() };
+    let field = if base.is_empty() {
+        "body".to_owned()
+    } else {
+        base.to_owned()
+    };
     (field, reason)
 }
 
@@ -202,17 +206,35 @@ mod tests {
     fn details(body: &str) -> (String, String) {
         let e = parse_json::<Outer>(body.as_bytes()).unwrap_err();
         let d = e.details.unwrap();
-        (d["field"].as_str().unwrap().into(), d["reason"].as_str().unwrap().into())
+        (
+            d["field"].as_str().unwrap().into(),
+            d["reason"].as_str().unwrap().into(),
+        )
     }
 
     #[test]
     fn names_the_json_path() {
-        assert_eq!(details(r#"{"post":{"content":{"text":"x"}}}"#), ("post.content.platform".into(), "required".into()));
-        assert_eq!(details(r#"{"post":{"content":{"text":5,"platform":[]}}}"#), ("post.content.text".into(), "invalid_type".into()));
-        assert_eq!(details(r#"{"post":{"content":{"platform":[1]}}}"#), ("post.content.platform[0]".into(), "invalid_type".into()));
-        assert_eq!(details(r#"{"post":{"content":{"platform":[],"mode":"x"}}}"#), ("post.content.mode".into(), "invalid_value".into()));
+        assert_eq!(
+            details(r#"{"post":{"content":{"text":"x"}}}"#),
+            ("post.content.platform".into(), "required".into())
+        );
+        assert_eq!(
+            details(r#"{"post":{"content":{"text":5,"platform":[]}}}"#),
+            ("post.content.text".into(), "invalid_type".into())
+        );
+        assert_eq!(
+            details(r#"{"post":{"content":{"platform":[1]}}}"#),
+            ("post.content.platform[0]".into(), "invalid_type".into())
+        );
+        assert_eq!(
+            details(r#"{"post":{"content":{"platform":[],"mode":"x"}}}"#),
+            ("post.content.mode".into(), "invalid_value".into())
+        );
         assert_eq!(details(r#"{}"#), ("post".into(), "required".into()));
         assert_eq!(details(r#"[1]"#), ("body".into(), "invalid_type".into()));
-        assert_eq!(details(r#"{"post":"#), ("body".into(), "invalid_json".into()));
+        assert_eq!(
+            details(r#"{"post":"#),
+            ("body".into(), "invalid_json".into())
+        );
     }
 }

@@ -36,7 +36,8 @@ pub async fn build_state(
     clock: Arc<dyn Clock>,
     options: ServerOptions,
 ) -> Result<AppState, StoreError> {
-    let builtin = BuiltinIssuer::load_or_create(store.as_ref(), options.public_url, clock.now()).await?;
+    let builtin =
+        BuiltinIssuer::load_or_create(store.as_ref(), options.public_url, clock.now()).await?;
     let tokens = TokenVerifier::new(builtin, options.firebase, clock.clone());
     Ok(AppState::new(store, clock, tokens))
 }

@@ -8,10 +8,19 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 #[derive(Parser)]
-#[command(name = "soku", version, about = "A self-hostable server for the Soku publishing API")]
+#[command(
+    name = "soku",
+    version,
+    about = "A self-hostable server for the Soku publishing API"
+)]
 struct Cli {
     /// `sqlite://FILE` (created on first start) or `postgres://USER@HOST/DB`.
-    #[arg(long, env = "SOKU_DATABASE_URL", default_value = "sqlite://soku.db", global = true)]
+    #[arg(
+        long,
+        env = "SOKU_DATABASE_URL",
+        default_value = "sqlite://soku.db",
+        global = true
+    )]
     database_url: String,
     #[command(subcommand)]
     command: Command,
@@ -74,21 +83,28 @@ async fn run_server(database_url: &str, args: ServeArgs) -> Result<(), String> {
     let emulator = std::env::var("FIREBASE_AUTH_EMULATOR_HOST")
         .map(|v| !v.trim().is_empty())
         .unwrap_or(false);
-    let firebase = match (args.firebase_project_id.filter(|p| !p.trim().is_empty()), emulator) {
+    let firebase = match (
+        args.firebase_project_id.filter(|p| !p.trim().is_empty()),
+        emulator,
+    ) {
         (Some(project_id), _) => Some(FirebaseSettings {
             project_id,
             certs_url: args.firebase_certs_url,
             emulator,
         }),
         (None, true) => {
-            return Err("FIREBASE_AUTH_EMULATOR_HOST is set but SOKU_FIREBASE_PROJECT_ID is not: \
+            return Err(
+                "FIREBASE_AUTH_EMULATOR_HOST is set but SOKU_FIREBASE_PROJECT_ID is not: \
                         emulator tokens name a project"
-                .into());
+                    .into(),
+            );
         }
         (None, false) => None,
     };
     if emulator {
-        tracing::warn!("FIREBASE_AUTH_EMULATOR_HOST is set: unsigned Firebase emulator tokens are accepted");
+        tracing::warn!(
+            "FIREBASE_AUTH_EMULATOR_HOST is set: unsigned Firebase emulator tokens are accepted"
+        );
     }
 
     let store = soku_store::open(database_url)

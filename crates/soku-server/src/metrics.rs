@@ -26,7 +26,13 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn record_request(&self, route: &str, method: &'static str, status: u16, elapsed: Duration) {
+    pub fn record_request(
+        &self,
+        route: &str,
+        method: &'static str,
+        status: u16,
+        elapsed: Duration,
+    ) {
         let secs = elapsed.as_secs_f64();
         let mut routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
         let stats = match routes.get_mut(route) {
@@ -68,7 +74,9 @@ impl Metrics {
         let mut names: Vec<&String> = routes.keys().collect();
         names.sort();
 
-        out.push_str("# HELP soku_http_requests_total HTTP requests by route template, method and status.\n");
+        out.push_str(
+            "# HELP soku_http_requests_total HTTP requests by route template, method and status.\n",
+        );
         out.push_str("# TYPE soku_http_requests_total counter\n");
         for name in &names {
             let mut rows: Vec<_> = routes[*name].by_status.iter().collect();
@@ -99,8 +107,16 @@ impl Metrics {
                 "soku_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}",
                 s.count
             );
-            let _ = writeln!(out, "soku_http_request_duration_seconds_sum{{route=\"{route}\"}} {}", s.sum);
-            let _ = writeln!(out, "soku_http_request_duration_seconds_count{{route=\"{route}\"}} {}", s.count);
+            let _ = writeln!(
+                out,
+                "soku_http_request_duration_seconds_sum{{route=\"{route}\"}} {}",
+                s.sum
+            );
+            let _ = writeln!(
+                out,
+                "soku_http_request_duration_seconds_count{{route=\"{route}\"}} {}",
+                s.count
+            );
         }
         drop(routes);
 
@@ -117,7 +133,10 @@ impl Metrics {
 }
 
 fn escape(label: &str) -> String {
-    label.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    label
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 #[cfg(test)]
@@ -131,10 +150,18 @@ mod tests {
         m.record_request("/v1/me", "GET", 401, Duration::from_millis(20));
         m.record_auth_failure("unknown_key");
         let text = m.render();
-        assert!(text.contains("soku_http_requests_total{route=\"/v1/me\",method=\"GET\",status=\"200\"} 1"));
-        assert!(text.contains("soku_http_requests_total{route=\"/v1/me\",method=\"GET\",status=\"401\"} 1"));
-        assert!(text.contains("soku_http_request_duration_seconds_bucket{route=\"/v1/me\",le=\"0.0025\"} 1"));
-        assert!(text.contains("soku_http_request_duration_seconds_bucket{route=\"/v1/me\",le=\"0.025\"} 2"));
+        assert!(text.contains(
+            "soku_http_requests_total{route=\"/v1/me\",method=\"GET\",status=\"200\"} 1"
+        ));
+        assert!(text.contains(
+            "soku_http_requests_total{route=\"/v1/me\",method=\"GET\",status=\"401\"} 1"
+        ));
+        assert!(text.contains(
+            "soku_http_request_duration_seconds_bucket{route=\"/v1/me\",le=\"0.0025\"} 1"
+        ));
+        assert!(text.contains(
+            "soku_http_request_duration_seconds_bucket{route=\"/v1/me\",le=\"0.025\"} 2"
+        ));
         assert!(text.contains("soku_http_request_duration_seconds_count{route=\"/v1/me\"} 2"));
         assert!(text.contains("soku_auth_failures_total{reason=\"unknown_key\"} 1"));
     }

@@ -24,7 +24,11 @@ const JSON_UTF8: HeaderValue = HeaderValue::from_static("application/json; chars
 #[derive(Clone, Debug)]
 pub struct RequestId(pub String);
 
-pub async fn request_context(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+pub async fn request_context(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let started = Instant::now();
     let request_id = soku_core::keys::random_id("req_", 12);
     let method = req.method().clone();
@@ -63,7 +67,11 @@ pub async fn request_context(State(state): State<AppState>, mut req: Request, ne
         status,
         elapsed,
     );
-    tracing::info!(status, elapsed_ms = elapsed.as_secs_f64() * 1000.0, "request");
+    tracing::info!(
+        status,
+        elapsed_ms = elapsed.as_secs_f64() * 1000.0,
+        "request"
+    );
     response
 }
 

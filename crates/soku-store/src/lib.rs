@@ -47,7 +47,9 @@ pub fn redact_url(url: &str) -> String {
 }
 
 pub(crate) fn backend_error(e: sqlx::Error) -> StoreError {
-    if e.as_database_error().is_some_and(|db| db.is_unique_violation()) {
+    if e.as_database_error()
+        .is_some_and(|db| db.is_unique_violation())
+    {
         return StoreError::Conflict;
     }
     StoreError::Backend(e.to_string())

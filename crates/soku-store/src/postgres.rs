@@ -2,8 +2,8 @@
 
 use crate::backend_error;
 use soku_core::StoreError;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -35,18 +35,24 @@ impl PgStore {
     /// A store in a new, empty schema of the database at `url`: for tests that share one
     /// PostgreSQL database. The schema is named after `label` and a random suffix.
     pub async fn connect_fresh_schema(url: &str, label: &str) -> Result<Self, StoreError> {
-        let schema = soku_core::keys::random_id(&format!("t_{label}_"), 10);
-        let admin = PgPool::connect(url).await.map_err(backend_error)?;
-        sqlx::query(&format!("CREATE SCHEMA \"{schema}\""))
-            .execute(&admin)
-            .await
-            .map_err(backend_error)?;
-        admin.close().await;
-        let options = PgConnectOptions::from_str(url)
-            .map_err(backend_error)?
-            .options([("search_path", schema.as_str())]);
-        Self::connect_with(options).await
+        Self::connect(&fresh_schema_url(url, label).await?).await
     }
+}
+
+/// Creates a new, empty schema (`t_<label>_<random>`) in the database at `url` and returns a
+/// URL whose connections use it: for tests, which share one PostgreSQL database.
+pub async fn fresh_schema_url(url: &str, label: &str) -> Result<String, StoreError> {
+    let schema = soku_core::keys::random_id(&format!("t_{label}_"), 10);
+    let admin = PgPool::connect(url).await.map_err(backend_error)?;
+    sqlx::query(&format!("CREATE SCHEMA \"{schema}\""))
+        .execute(&admin)
+        .await
+        .map_err(backend_error)?;
+    admin.close().await;
+    let separator = if url.contains('?') { '&' } else { '?' };
+    Ok(format!(
+        "{url}{separator}options=-c%20search_path%3D{schema}"
+    ))
 }
 
 crate::sql::sql_store!(PgStore, "postgres", sqlx::postgres::PgRow);

@@ -48,7 +48,10 @@ fn new_key(user: &str, mode: KeyMode, at: chrono::DateTime<Utc>) -> (NewApiKey, 
 async fn users_and_roles() {
     each_backend("users", |s| async move {
         s.ping().await.unwrap();
-        let u = s.create_user("u1", Some("a@example.com"), t0()).await.unwrap();
+        let u = s
+            .create_user("u1", Some("a@example.com"), t0())
+            .await
+            .unwrap();
         assert_eq!(u.id, "u1");
         assert_eq!(u.role, Role::User);
         assert_eq!(u.created_at, t0());
@@ -57,7 +60,10 @@ async fn users_and_roles() {
             Err(StoreError::Conflict)
         ));
         // ensure_user keeps the existing record.
-        let again = s.ensure_user("u1", Some("other@example.com"), t0() + Duration::days(1)).await.unwrap();
+        let again = s
+            .ensure_user("u1", Some("other@example.com"), t0() + Duration::days(1))
+            .await
+            .unwrap();
         assert_eq!(again, u);
         let fresh = s.ensure_user("u2", None, t0()).await.unwrap();
         assert_eq!(fresh.email, None);
@@ -111,50 +117,108 @@ async fn api_keys_lifecycle() {
         // The same hash twice is refused.
         let mut dup = k3.clone();
         dup.id = "key_dup".into();
-        assert!(matches!(s.insert_api_key(&dup).await, Err(StoreError::Conflict)));
+        assert!(matches!(
+            s.insert_api_key(&dup).await,
+            Err(StoreError::Conflict)
+        ));
 
-        let grant = s.find_key_grant(&keys::hash(&secret1), t0()).await.unwrap().unwrap();
+        let grant = s
+            .find_key_grant(&keys::hash(&secret1), t0())
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(grant.key.id, k1.id);
         assert_eq!(grant.key.mode, KeyMode::Live);
         assert_eq!(grant.key.name.as_deref(), Some("ci"));
         assert_eq!(grant.user.id, "u1");
         assert_eq!(grant.subscription, Some(sub.clone()));
-        let other = s.find_key_grant(&keys::hash(&secret3), t0()).await.unwrap().unwrap();
+        let other = s
+            .find_key_grant(&keys::hash(&secret3), t0())
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(other.user.id, "u2");
         assert_eq!(other.subscription, None);
-        assert!(s.find_key_grant(&keys::generate(KeyMode::Live).hash, t0()).await.unwrap().is_none());
+        assert!(
+            s.find_key_grant(&keys::generate(KeyMode::Live).hash, t0())
+                .await
+                .unwrap()
+                .is_none()
+        );
 
         // Newest first; only the owner's.
         let listed = s.list_api_keys("u1").await.unwrap();
-        assert_eq!(listed.iter().map(|k| k.id.as_str()).collect::<Vec<_>>(), vec![k2.id.as_str(), k1.id.as_str()]);
+        assert_eq!(
+            listed.iter().map(|k| k.id.as_str()).collect::<Vec<_>>(),
+            vec![k2.id.as_str(), k1.id.as_str()]
+        );
         assert_eq!(listed[1].preview, k1.preview);
         assert_eq!(listed[1].status(), "active");
 
         // lastUsedAt: written, then not again within a minute.
-        s.touch_api_key(&k1.id, t0() + Duration::seconds(5)).await.unwrap();
-        s.touch_api_key(&k1.id, t0() + Duration::seconds(30)).await.unwrap();
+        s.touch_api_key(&k1.id, t0() + Duration::seconds(5))
+            .await
+            .unwrap();
+        s.touch_api_key(&k1.id, t0() + Duration::seconds(30))
+            .await
+            .unwrap();
         let used = s.get_api_key(&k1.id).await.unwrap().unwrap();
         assert_eq!(used.last_used_at, Some(t0() + Duration::seconds(5)));
-        s.touch_api_key(&k1.id, t0() + Duration::seconds(70)).await.unwrap();
+        s.touch_api_key(&k1.id, t0() + Duration::seconds(70))
+            .await
+            .unwrap();
         let used = s.get_api_key(&k1.id).await.unwrap().unwrap();
         assert_eq!(used.last_used_at, Some(t0() + Duration::seconds(70)));
 
         // Another user cannot revoke it; its owner can; revoking again keeps the first time.
-        assert!(s.revoke_api_key(Some("u2"), &k1.id, t0()).await.unwrap().is_none());
-        let revoked = s.revoke_api_key(Some("u1"), &k1.id, t0() + Duration::minutes(2)).await.unwrap().unwrap();
+        assert!(
+            s.revoke_api_key(Some("u2"), &k1.id, t0())
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let revoked = s
+            .revoke_api_key(Some("u1"), &k1.id, t0() + Duration::minutes(2))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(revoked.revoked_at, Some(t0() + Duration::minutes(2)));
         assert_eq!(revoked.status(), "revoked");
-        let again = s.revoke_api_key(None, &k1.id, t0() + Duration::minutes(3)).await.unwrap().unwrap();
+        let again = s
+            .revoke_api_key(None, &k1.id, t0() + Duration::minutes(3))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(again.revoked_at, Some(t0() + Duration::minutes(2)));
-        assert!(s.find_key_grant(&keys::hash(&secret1), t0()).await.unwrap().is_none());
-        assert!(s.revoke_api_key(None, "key_missing", t0()).await.unwrap().is_none());
+        assert!(
+            s.find_key_grant(&keys::hash(&secret1), t0())
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            s.revoke_api_key(None, "key_missing", t0())
+                .await
+                .unwrap()
+                .is_none()
+        );
 
         // Expired keys do not authenticate.
         let (mut k4, secret4) = new_key("u2", KeyMode::Live, t0());
         k4.expires_at = Some(t0() + Duration::hours(1));
         s.insert_api_key(&k4).await.unwrap();
-        assert!(s.find_key_grant(&keys::hash(&secret4), t0()).await.unwrap().is_some());
-        assert!(s.find_key_grant(&keys::hash(&secret4), t0() + Duration::hours(1)).await.unwrap().is_none());
+        assert!(
+            s.find_key_grant(&keys::hash(&secret4), t0())
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert!(
+            s.find_key_grant(&keys::hash(&secret4), t0() + Duration::hours(1))
+                .await
+                .unwrap()
+                .is_none()
+        );
     })
     .await;
 }
@@ -163,8 +227,16 @@ async fn api_keys_lifecycle() {
 async fn signing_keys_and_settings() {
     each_backend("signing", |s| async move {
         assert!(s.signing_keys().await.unwrap().is_empty());
-        let first = SigningKey { kid: "k1".into(), private_pem: "pem-1".into(), created_at: t0() };
-        let second = SigningKey { kid: "k2".into(), private_pem: "pem-2".into(), created_at: t0() };
+        let first = SigningKey {
+            kid: "k1".into(),
+            private_pem: "pem-1".into(),
+            created_at: t0(),
+        };
+        let second = SigningKey {
+            kid: "k2".into(),
+            private_pem: "pem-2".into(),
+            created_at: t0(),
+        };
         s.insert_signing_key_if_none(&first).await.unwrap();
         s.insert_signing_key_if_none(&second).await.unwrap();
         let all = s.signing_keys().await.unwrap();
@@ -175,7 +247,10 @@ async fn signing_keys_and_settings() {
         assert_eq!(s.get_setting("issuer").await.unwrap(), None);
         s.put_setting("issuer", "http://a").await.unwrap();
         s.put_setting("issuer", "http://b").await.unwrap();
-        assert_eq!(s.get_setting("issuer").await.unwrap().as_deref(), Some("http://b"));
+        assert_eq!(
+            s.get_setting("issuer").await.unwrap().as_deref(),
+            Some("http://b")
+        );
     })
     .await;
 }
@@ -187,7 +262,9 @@ async fn concurrent_first_sight_creates_one_user() {
         let mut tasks = Vec::new();
         for _ in 0..16 {
             let s = s.clone();
-            tasks.push(tokio::spawn(async move { s.ensure_user("same", None, t0()).await }));
+            tasks.push(tokio::spawn(async move {
+                s.ensure_user("same", None, t0()).await
+            }));
         }
         for t in tasks {
             assert_eq!(t.await.unwrap().unwrap().id, "same");

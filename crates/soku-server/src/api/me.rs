@@ -44,7 +44,12 @@ pub async fn me(State(state): State<AppState>, ApiKeyAuth(grant): ApiKeyAuth) ->
     let (status, end) = grant
         .subscription
         .as_ref()
-        .map(|s| (s.status.as_str().to_owned(), rfc3339_millis(s.current_period_end)))
+        .map(|s| {
+            (
+                s.status.as_str().to_owned(),
+                rfc3339_millis(s.current_period_end),
+            )
+        })
         .unwrap_or_default();
     Json(MeResponse {
         user_id: grant.user.id.clone(),

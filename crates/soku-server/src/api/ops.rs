@@ -27,7 +27,9 @@ pub async fn readyz(State(state): State<AppState>) -> ApiResult<Json<Value>> {
         .ping()
         .await
         .map_err(|e| ApiError::unavailable("The database is not reachable.", e))?;
-    Ok(Json(json!({ "status": "ready", "database": state.store.backend() })))
+    Ok(Json(
+        json!({ "status": "ready", "database": state.store.backend() }),
+    ))
 }
 
 /// Prometheus metrics: requests by route template and status, latency histograms,

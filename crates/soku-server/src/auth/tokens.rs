@@ -58,7 +58,11 @@ pub struct TokenVerifier {
 }
 
 impl TokenVerifier {
-    pub fn new(builtin: BuiltinIssuer, firebase: Option<FirebaseSettings>, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(
+        builtin: BuiltinIssuer,
+        firebase: Option<FirebaseSettings>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         let firebase = firebase.map(|s| {
             let keys = GoogleKeys::new(s.certs_url.clone());
             (s, keys)
@@ -76,7 +80,8 @@ impl TokenVerifier {
 
     pub async fn verify(&self, token: &str) -> Result<VerifiedIdentity, TokenFailure> {
         let mut parts = token.split('.');
-        let (Some(h), Some(p), Some(_sig), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        let (Some(h), Some(p), Some(_sig), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
         else {
             return Err(TokenRejection::Malformed.into());
         };
@@ -91,9 +96,13 @@ impl TokenVerifier {
         if header.alg == "none" {
             // The Admin SDKs accept unsigned tokens only against the Auth Emulator.
             return match (&self.firebase, &firebase_issuer) {
-                (Some((s, _)), Some(iss)) if s.emulator => {
-                    Ok(validate_claims(&unverified, iss, &s.project_id, now, false)?)
-                }
+                (Some((s, _)), Some(iss)) if s.emulator => Ok(validate_claims(
+                    &unverified,
+                    iss,
+                    &s.project_id,
+                    now,
+                    false,
+                )?),
                 _ => Err(TokenRejection::Algorithm.into()),
             };
         }
@@ -103,18 +112,30 @@ impl TokenVerifier {
         let kid = header.kid.as_deref().ok_or(TokenRejection::Malformed)?;
         let iss = unverified.iss.as_deref().unwrap_or("");
         let (key, issuer, audience, is_firebase) = if iss == self.builtin.issuer {
-            let key = self.builtin.decoding_key(kid).ok_or(TokenRejection::UnknownKid)?;
+            let key = self
+                .builtin
+                .decoding_key(kid)
+                .ok_or(TokenRejection::UnknownKid)?;
             (key, self.builtin.issuer.as_str(), BUILTIN_AUDIENCE, false)
         } else {
             match (&self.firebase, &firebase_issuer) {
-                (Some((s, keys)), Some(fiss)) if iss == fiss => {
-                    (keys.key(kid).await?, fiss.as_str(), s.project_id.as_str(), true)
-                }
+                (Some((s, keys)), Some(fiss)) if iss == fiss => (
+                    keys.key(kid).await?,
+                    fiss.as_str(),
+                    s.project_id.as_str(),
+                    true,
+                ),
                 _ => return Err(TokenRejection::UnknownIssuer.into()),
             }
         };
         let claims = verify_signature(token, &key)?;
-        Ok(validate_claims(&claims, issuer, audience, now, is_firebase)?)
+        Ok(validate_claims(
+            &claims,
+            issuer,
+            audience,
+            now,
+            is_firebase,
+        )?)
     }
 }
 
@@ -167,10 +188,12 @@ impl CertState {
         self.expires.is_some_and(|e| Instant::now() < e)
     }
     fn kid_refetched_recently(&self) -> bool {
-        self.last_kid_refetch.is_some_and(|t| t.elapsed() < REFETCH_COOLDOWN)
+        self.last_kid_refetch
+            .is_some_and(|t| t.elapsed() < REFETCH_COOLDOWN)
     }
     fn failed_recently(&self) -> bool {
-        self.last_failure.is_some_and(|t| t.elapsed() < FAILURE_BACKOFF)
+        self.last_failure
+            .is_some_and(|t| t.elapsed() < FAILURE_BACKOFF)
     }
     /// What to answer without fetching, if a fetch is not called for.
     fn without_fetch(&self, kid: &str) -> Option<Result<Arc<DecodingKey>, TokenFailure>> {
@@ -178,7 +201,9 @@ impl CertState {
         if self.fresh() {
             match known {
                 Some(k) => Some(Ok(k)),
-                None if self.kid_refetched_recently() => Some(Err(TokenRejection::UnknownKid.into())),
+                None if self.kid_refetched_recently() => {
+                    Some(Err(TokenRejection::UnknownKid.into()))
+                }
                 None => None,
             }
         } else if self.failed_recently() {
@@ -238,7 +263,11 @@ impl GoogleKeys {
                 state.keys = keys;
                 state.expires = Some(Instant::now() + ttl);
                 state.last_failure = None;
-                state.keys.get(kid).cloned().ok_or(TokenRejection::UnknownKid.into())
+                state
+                    .keys
+                    .get(kid)
+                    .cloned()
+                    .ok_or(TokenRejection::UnknownKid.into())
             }
             Err(e) => {
                 state.last_failure = Some(Instant::now());
@@ -254,7 +283,12 @@ impl GoogleKeys {
     }
 
     async fn fetch(&self) -> Result<(HashMap<String, Arc<DecodingKey>>, Duration), String> {
-        let response = self.http.get(&self.url).send().await.map_err(|e| e.to_string())?;
+        let response = self
+            .http
+            .get(&self.url)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
         if !response.status().is_success() {
             return Err(format!("status {}", response.status()));
         }
@@ -271,7 +305,9 @@ impl GoogleKeys {
                 Ok(k) => {
                     keys.insert(kid, Arc::new(k));
                 }
-                Err(e) => tracing::warn!(kid = %kid, error = %e, "skipping an unreadable certificate"),
+                Err(e) => {
+                    tracing::warn!(kid = %kid, error = %e, "skipping an unreadable certificate")
+                }
             }
         }
         Ok((keys, ttl))
@@ -284,7 +320,12 @@ pub fn max_age(cache_control: &str) -> Option<Duration> {
         let d = d.trim();
         let (name, value) = d.split_once('=')?;
         if name.trim().eq_ignore_ascii_case("max-age") {
-            value.trim().trim_matches('"').parse().ok().map(Duration::from_secs)
+            value
+                .trim()
+                .trim_matches('"')
+                .parse()
+                .ok()
+                .map(Duration::from_secs)
         } else {
             None
         }
@@ -317,7 +358,9 @@ struct BuiltinClaims<'a> {
 
 pub fn generate_signing_key(now: chrono::DateTime<chrono::Utc>) -> Result<SigningKey, String> {
     let key = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).map_err(|e| e.to_string())?;
-    let pem = key.to_pkcs8_pem(LineEnding::LF).map_err(|e| e.to_string())?;
+    let pem = key
+        .to_pkcs8_pem(LineEnding::LF)
+        .map_err(|e| e.to_string())?;
     Ok(SigningKey {
         kid: soku_core::keys::random_id("", 20),
         private_pem: pem.to_string(),
@@ -327,7 +370,11 @@ pub fn generate_signing_key(now: chrono::DateTime<chrono::Utc>) -> Result<Signin
 
 impl BuiltinIssuer {
     /// Loads the signing keys from the store, generating the first one when there is none.
-    pub async fn load_or_create(store: &dyn Store, issuer: String, now: chrono::DateTime<chrono::Utc>) -> Result<Self, StoreError> {
+    pub async fn load_or_create(
+        store: &dyn Store,
+        issuer: String,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Self, StoreError> {
         let mut keys = store.signing_keys().await?;
         if keys.is_empty() {
             let fresh = tokio::task::spawn_blocking(move || generate_signing_key(now))
@@ -345,7 +392,8 @@ impl BuiltinIssuer {
         let mut decoding = HashMap::new();
         let mut jwks = Vec::new();
         for k in keys {
-            let private = rsa::RsaPrivateKey::from_pkcs8_pem(&k.private_pem).map_err(|e| e.to_string())?;
+            let private =
+                rsa::RsaPrivateKey::from_pkcs8_pem(&k.private_pem).map_err(|e| e.to_string())?;
             let n = URL_SAFE_NO_PAD.encode(private.n().to_bytes_be());
             let e = URL_SAFE_NO_PAD.encode(private.e().to_bytes_be());
             let key = DecodingKey::from_rsa_components(&n, &e).map_err(|e| e.to_string())?;
@@ -354,7 +402,8 @@ impl BuiltinIssuer {
                 "kty": "RSA", "use": "sig", "alg": "RS256", "kid": k.kid, "n": n, "e": e,
             }));
         }
-        let signing = EncodingKey::from_rsa_pem(newest.private_pem.as_bytes()).map_err(|e| e.to_string())?;
+        let signing =
+            EncodingKey::from_rsa_pem(newest.private_pem.as_bytes()).map_err(|e| e.to_string())?;
         Ok(Self {
             issuer,
             signing_kid: newest.kid.clone(),
@@ -377,7 +426,13 @@ impl BuiltinIssuer {
     }
 
     /// Issues an ID token for `uid`, valid for `ttl`.
-    pub fn issue(&self, uid: &str, email: Option<&str>, now: chrono::DateTime<chrono::Utc>, ttl: Duration) -> Result<String, String> {
+    pub fn issue(
+        &self,
+        uid: &str,
+        email: Option<&str>,
+        now: chrono::DateTime<chrono::Utc>,
+        ttl: Duration,
+    ) -> Result<String, String> {
         let iat = now.timestamp();
         let claims = BuiltinClaims {
             iss: &self.issuer,
@@ -401,7 +456,10 @@ mod tests {
 
     #[test]
     fn reads_max_age() {
-        assert_eq!(max_age("public, max-age=19302, must-revalidate, no-transform"), Some(Duration::from_secs(19302)));
+        assert_eq!(
+            max_age("public, max-age=19302, must-revalidate, no-transform"),
+            Some(Duration::from_secs(19302))
+        );
         assert_eq!(max_age("MAX-AGE=5"), Some(Duration::from_secs(5)));
         assert_eq!(max_age("no-cache"), None);
         assert_eq!(max_age("max-age=abc"), None);

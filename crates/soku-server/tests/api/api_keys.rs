@@ -19,7 +19,12 @@ async fn create_use_list_and_revoke() {
     let (uid, _) = app.subscriber().await;
     let token = app.token(&uid);
 
-    let response = create(&app, &token, json!({"name": "  Production Server  ", "mode": "live"})).await;
+    let response = create(
+        &app,
+        &token,
+        json!({"name": "  Production Server  ", "mode": "live"}),
+    )
+    .await;
     assert_eq!(response.status(), 201);
     let created: Value = response.json().await.unwrap();
     let secret = created["apiKey"].as_str().unwrap().to_owned();
@@ -32,7 +37,11 @@ async fn create_use_list_and_revoke() {
     // The new key works at once.
     assert_eq!(app.get_with_key("/v1/me", &secret).await.status(), 200);
 
-    let test_key: Value = create(&app, &token, json!({"mode": "test"})).await.json().await.unwrap();
+    let test_key: Value = create(&app, &token, json!({"mode": "test"}))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert!(test_key["apiKey"].as_str().unwrap().starts_with("sk_test_"));
     assert_eq!(test_key["name"], Value::Null);
 
@@ -44,13 +53,28 @@ async fn create_use_list_and_revoke() {
     assert!(!text.to_lowercase().contains("hash"), "{text}");
     let list: Value = serde_json::from_str(&text).unwrap();
     let keys = list["apiKeys"].as_array().unwrap();
-    assert_eq!(keys.len(), 3, "the subscriber's own key and the two created here");
+    assert_eq!(
+        keys.len(),
+        3,
+        "the subscriber's own key and the two created here"
+    );
     let mine = keys.iter().find(|k| k["id"] == id.as_str()).unwrap();
     let body = &secret[8..];
-    assert_eq!(mine["preview"], format!("sk_live_{}...{}", &body[..3], &body[body.len() - 3..]));
+    assert_eq!(
+        mine["preview"],
+        format!("sk_live_{}...{}", &body[..3], &body[body.len() - 3..])
+    );
     assert_eq!(mine["status"], "active");
     assert_eq!(mine["revokedAt"], Value::Null);
-    for field in ["id", "name", "preview", "createdAt", "lastUsedAt", "revokedAt", "status"] {
+    for field in [
+        "id",
+        "name",
+        "preview",
+        "createdAt",
+        "lastUsedAt",
+        "revokedAt",
+        "status",
+    ] {
         assert!(mine.get(field).is_some(), "{field} missing from {mine}");
     }
 
@@ -98,8 +122,19 @@ async fn users_see_and_revoke_only_their_own_keys() {
     let alice_key_id = app.store.list_api_keys(&alice).await.unwrap()[0].id.clone();
     let bob_token = app.token(&bob);
 
-    let list: Value = app.get_with_token("/v1/api-keys", &bob_token).await.json().await.unwrap();
-    assert!(list["apiKeys"].as_array().unwrap().iter().all(|k| k["id"] != alice_key_id.as_str()));
+    let list: Value = app
+        .get_with_token("/v1/api-keys", &bob_token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        list["apiKeys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|k| k["id"] != alice_key_id.as_str())
+    );
 
     let response = app
         .http
@@ -125,7 +160,12 @@ async fn a_new_user_starts_with_no_keys_and_is_created_on_first_sight() {
     let app = TestApp::start().await;
     // A token for a user the database has never seen (as with a fresh Firebase sign-in).
     let token = app.token("fresh-user");
-    let list: Value = app.get_with_token("/v1/api-keys", &token).await.json().await.unwrap();
+    let list: Value = app
+        .get_with_token("/v1/api-keys", &token)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(list, json!({"apiKeys": []}));
     assert!(app.store.get_user("fresh-user").await.unwrap().is_some());
 }
@@ -134,7 +174,13 @@ async fn a_new_user_starts_with_no_keys_and_is_created_on_first_sight() {
 async fn a_body_is_optional() {
     let app = TestApp::start().await;
     let token = app.token("u-empty");
-    let response = app.http.post(app.url("/v1/api-keys")).bearer_auth(&token).send().await.unwrap();
+    let response = app
+        .http
+        .post(app.url("/v1/api-keys"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 201);
     let created: Value = response.json().await.unwrap();
     assert!(created["apiKey"].as_str().unwrap().starts_with("sk_live_"));
@@ -158,7 +204,21 @@ async fn bad_names_and_modes_are_named() {
         assert_eq!(error["error"]["details"]["reason"], reason, "{body}");
     }
     // A 100-character name is fine.
-    assert_eq!(create(&app, &token, json!({"name": "é".repeat(100)})).await.status(), 201);
-    let list: Value = app.get_with_token("/v1/api-keys", &token).await.json().await.unwrap();
-    assert_eq!(list["apiKeys"].as_array().unwrap().len(), 1, "no failed attempt created a key");
+    assert_eq!(
+        create(&app, &token, json!({"name": "é".repeat(100)}))
+            .await
+            .status(),
+        201
+    );
+    let list: Value = app
+        .get_with_token("/v1/api-keys", &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        list["apiKeys"].as_array().unwrap().len(),
+        1,
+        "no failed attempt created a key"
+    );
 }

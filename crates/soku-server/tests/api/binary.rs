@@ -92,7 +92,10 @@ impl Server {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status;
             }
-            assert!(std::time::Instant::now() < deadline, "no exit within 10 s of SIGTERM");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no exit within 10 s of SIGTERM"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -105,41 +108,104 @@ impl Drop for Server {
     }
 }
 
-fn sqlite_url(dir: &tempfile::TempDir) -> String {
-    format!("sqlite://{}", dir.path().join("soku.db").display())
+/// A fresh database for one test: a SQLite file, or a new schema on the PostgreSQL server
+/// named by `SOKU_TEST_POSTGRES_URL`.
+async fn database(dir: &tempfile::TempDir, label: &str) -> String {
+    match std::env::var("SOKU_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => soku_store::postgres::fresh_schema_url(&url, label)
+            .await
+            .unwrap(),
+        _ => format!("sqlite://{}", dir.path().join("soku.db").display()),
+    }
 }
 
 async fn status(http: &reqwest::Client, url: &str, key: &str) -> u16 {
-    http.get(url).header("soku-api-key", key).send().await.unwrap().status().as_u16()
+    http.get(url)
+        .header("soku-api-key", key)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
 }
 
 #[tokio::test]
 async fn operator_commands_drive_a_running_server() {
     let dir = tempfile::tempdir().unwrap();
-    let db = sqlite_url(&dir);
+    let db = database(&dir, "ops").await;
     let mut server = Server::start(&db);
     let http = reqwest::Client::new();
 
-    let uid = ok(&db, &["admin", "user", "create", "--email", "ops@example.com"]);
-    assert!(!uid.is_empty() && !uid.contains(char::is_whitespace), "{uid}");
-    let fixed = ok(&db, &["admin", "user", "create", "--email", "b@example.com", "--uid", "fixed-uid"]);
+    let uid = ok(
+        &db,
+        &["admin", "user", "create", "--email", "ops@example.com"],
+    );
+    assert!(
+        !uid.is_empty() && !uid.contains(char::is_whitespace),
+        "{uid}"
+    );
+    let fixed = ok(
+        &db,
+        &[
+            "admin",
+            "user",
+            "create",
+            "--email",
+            "b@example.com",
+            "--uid",
+            "fixed-uid",
+        ],
+    );
     assert_eq!(fixed, "fixed-uid");
-    let key = ok(&db, &["admin", "key", "create", "--uid", &uid, "--name", "laptop"]);
-    assert!(soku_core::keys::parse(&key).is_some(), "the key alone on its line: {key:?}");
+    let key = ok(
+        &db,
+        &["admin", "key", "create", "--uid", &uid, "--name", "laptop"],
+    );
+    assert!(
+        soku_core::keys::parse(&key).is_some(),
+        "the key alone on its line: {key:?}"
+    );
     assert!(key.starts_with("sk_live_"));
 
     // No subscription yet: 403; then one is given while the server runs.
     assert_eq!(status(&http, &server.url("/v1/me"), &key).await, 403);
-    ok(&db, &["admin", "subscription", "set", "--uid", &uid, "--status", "active"]);
-    assert!(eventually(Duration::from_secs(5), || async { status(&http, &server.url("/v1/me"), &key).await == 200 }).await);
-    ok(&db, &["admin", "user", "set-role", "--uid", &uid, "--role", "admin"]);
+    ok(
+        &db,
+        &[
+            "admin",
+            "subscription",
+            "set",
+            "--uid",
+            &uid,
+            "--status",
+            "active",
+        ],
+    );
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            status(&http, &server.url("/v1/me"), &key).await == 200
+        })
+        .await
+    );
+    ok(
+        &db,
+        &[
+            "admin", "user", "set-role", "--uid", &uid, "--role", "admin",
+        ],
+    );
 
     let test_key = ok(&db, &["admin", "key", "create", "--uid", &uid, "--test"]);
     assert!(test_key.starts_with("sk_test_"));
 
     let listing = ok(&db, &["admin", "key", "list", "--uid", &uid]);
-    assert!(!listing.contains(&key) && !listing.contains(&test_key), "never the keys themselves");
-    assert!(listing.contains("laptop") && listing.contains("sk_live_"), "{listing}");
+    assert!(
+        !listing.contains(&key) && !listing.contains(&test_key),
+        "never the keys themselves"
+    );
+    assert!(
+        listing.contains("laptop") && listing.contains("sk_live_"),
+        "{listing}"
+    );
     let key_id = listing
         .lines()
         .find(|l| l.contains("laptop"))
@@ -165,17 +231,50 @@ async fn operator_commands_drive_a_running_server() {
     // Revocation from the command line reaches the running server within 5 seconds.
     ok(&db, &["admin", "key", "revoke", "--id", &key_id]);
     let started = std::time::Instant::now();
-    assert!(eventually(Duration::from_secs(5), || async { status(&http, &server.url("/v1/me"), &key).await == 401 }).await);
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            status(&http, &server.url("/v1/me"), &key).await == 401
+        })
+        .await
+    );
     assert!(started.elapsed() < Duration::from_secs(5));
 
     // Errors: stderr, non-zero exit.
     for args in [
         vec!["admin", "key", "create", "--uid", "nobody"],
         vec!["admin", "key", "revoke", "--id", "key_nothing"],
-        vec!["admin", "subscription", "set", "--uid", &uid, "--status", "paused"],
-        vec!["admin", "subscription", "set", "--uid", &uid, "--status", "active", "--period-end", "tomorrow"],
-        vec!["admin", "user", "set-role", "--uid", &uid, "--role", "owner"],
-        vec!["admin", "user", "create", "--email", "c@example.com", "--uid", "fixed-uid"],
+        vec![
+            "admin",
+            "subscription",
+            "set",
+            "--uid",
+            &uid,
+            "--status",
+            "paused",
+        ],
+        vec![
+            "admin",
+            "subscription",
+            "set",
+            "--uid",
+            &uid,
+            "--status",
+            "active",
+            "--period-end",
+            "tomorrow",
+        ],
+        vec![
+            "admin", "user", "set-role", "--uid", &uid, "--role", "owner",
+        ],
+        vec![
+            "admin",
+            "user",
+            "create",
+            "--email",
+            "c@example.com",
+            "--uid",
+            "fixed-uid",
+        ],
         vec!["admin", "token", "--uid", "nobody"],
     ] {
         let (success, stdout, stderr) = soku(&db, &args);
@@ -183,12 +282,33 @@ async fn operator_commands_drive_a_running_server() {
         assert!(stdout.is_empty(), "{args:?} printed {stdout}");
         assert!(stderr.starts_with("error: "), "{args:?}: {stderr}");
     }
-    let period = ok(&db, &["admin", "subscription", "set", "--uid", &uid, "--status", "trialing", "--period-end", "2031-01-02T03:04:05Z"]);
+    let period = ok(
+        &db,
+        &[
+            "admin",
+            "subscription",
+            "set",
+            "--uid",
+            &uid,
+            "--status",
+            "trialing",
+            "--period-end",
+            "2031-01-02T03:04:05Z",
+        ],
+    );
     assert!(period.contains("2031-01-02T03:04:05.000Z"), "{period}");
 
     // Logs: every line of a request carries its id; no key, token or hash ever appears.
-    let response = http.get(server.url("/v1/me")).header("soku-api-key", &test_key).send().await.unwrap();
-    let rid = response.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let response = http
+        .get(server.url("/v1/me"))
+        .header("soku-api-key", &test_key)
+        .send()
+        .await
+        .unwrap();
+    let rid = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     let exit = server.terminate();
     assert!(exit.success(), "graceful shutdown exits 0: {exit:?}");
     let logs = server.logs();
@@ -200,9 +320,15 @@ async fn operator_commands_drive_a_running_server() {
     }
     for line in &logs {
         for secret in [&key, &test_key, &token] {
-            assert!(!line.contains(secret.as_str()), "a secret reached the log: {line}");
+            assert!(
+                !line.contains(secret.as_str()),
+                "a secret reached the log: {line}"
+            );
         }
-        assert!(!line.contains("sk_live_") && !line.contains("sk_test_") || line.contains("..."), "{line}");
+        assert!(
+            !line.contains("sk_live_") && !line.contains("sk_test_") || line.contains("..."),
+            "{line}"
+        );
     }
     assert!(logs.iter().any(|l| l.contains("soku stopped")));
 }
@@ -210,15 +336,32 @@ async fn operator_commands_drive_a_running_server() {
 #[tokio::test]
 async fn two_servers_on_one_database_share_revocations() {
     let dir = tempfile::tempdir().unwrap();
-    let db = sqlite_url(&dir);
+    let db = database(&dir, "nodes").await;
     let a = Server::start(&db);
     let b = Server::start(&db);
     let http = reqwest::Client::new();
-    let uid = ok(&db, &["admin", "user", "create", "--email", "two@example.com"]);
-    ok(&db, &["admin", "subscription", "set", "--uid", &uid, "--status", "active"]);
+    let uid = ok(
+        &db,
+        &["admin", "user", "create", "--email", "two@example.com"],
+    );
+    ok(
+        &db,
+        &[
+            "admin",
+            "subscription",
+            "set",
+            "--uid",
+            &uid,
+            "--status",
+            "active",
+        ],
+    );
     let token_a = {
         // Each node's issuer is its own URL unless SOKU_PUBLIC_URL is shared; ask for A's.
-        ok(&db, &["admin", "token", "--uid", &uid, "--public-url", &a.base])
+        ok(
+            &db,
+            &["admin", "token", "--uid", &uid, "--public-url", &a.base],
+        )
     };
     let created: Value = http
         .post(a.url("/v1/api-keys"))
@@ -235,10 +378,27 @@ async fn two_servers_on_one_database_share_revocations() {
     assert_eq!(status(&http, &a.url("/v1/me"), &key).await, 200);
 
     let id = created["id"].as_str().unwrap();
-    let revoked = http.delete(a.url(&format!("/v1/api-keys/{id}"))).bearer_auth(&token_a).send().await.unwrap();
+    let revoked = http
+        .delete(a.url(&format!("/v1/api-keys/{id}")))
+        .bearer_auth(&token_a)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(revoked.status(), 200);
-    assert_eq!(status(&http, &a.url("/v1/me"), &key).await, 401, "at once on the node that revoked");
+    assert_eq!(
+        status(&http, &a.url("/v1/me"), &key).await,
+        401,
+        "at once on the node that revoked"
+    );
     let started = std::time::Instant::now();
-    assert!(eventually(Duration::from_secs(5), || async { status(&http, &b.url("/v1/me"), &key).await == 401 }).await);
-    assert!(started.elapsed() < Duration::from_secs(5), "within 5 s on the other node");
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            status(&http, &b.url("/v1/me"), &key).await == 401
+        })
+        .await
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "within 5 s on the other node"
+    );
 }

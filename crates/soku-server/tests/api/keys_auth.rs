@@ -23,11 +23,18 @@ async fn every_401_case_answers_the_same() {
         .find(|k| k.preview == keys::preview(&revoked))
         .unwrap()
         .id;
-    app.store.revoke_api_key(None, &revoked_id, Utc::now()).await.unwrap();
+    app.store
+        .revoke_api_key(None, &revoked_id, Utc::now())
+        .await
+        .unwrap();
     let unknown = keys::generate(KeyMode::Live).secret;
     let mut bad_checksum = good.clone().into_bytes();
     let last = bad_checksum.len() - 1;
-    bad_checksum[last] = if bad_checksum[last] == b'a' { b'b' } else { b'a' };
+    bad_checksum[last] = if bad_checksum[last] == b'a' {
+        b'b'
+    } else {
+        b'a'
+    };
     let bad_checksum = String::from_utf8(bad_checksum).unwrap();
     let wrong_prefix = good.replacen("sk_live_", "sk_prod_", 1);
 
@@ -35,20 +42,44 @@ async fn every_401_case_answers_the_same() {
     let cases: Vec<(&str, reqwest::RequestBuilder)> = vec![
         ("no header", app.http.get(&me)),
         ("empty", app.http.get(&me).header("soku-api-key", "")),
-        ("wrong prefix", app.http.get(&me).header("soku-api-key", &wrong_prefix)),
-        ("bad checksum", app.http.get(&me).header("soku-api-key", &bad_checksum)),
-        ("unknown key", app.http.get(&me).header("soku-api-key", &unknown)),
-        ("revoked key", app.http.get(&me).header("soku-api-key", &revoked)),
-        ("in Authorization", app.http.get(&me).header("authorization", format!("Bearer {good}"))),
+        (
+            "wrong prefix",
+            app.http.get(&me).header("soku-api-key", &wrong_prefix),
+        ),
+        (
+            "bad checksum",
+            app.http.get(&me).header("soku-api-key", &bad_checksum),
+        ),
+        (
+            "unknown key",
+            app.http.get(&me).header("soku-api-key", &unknown),
+        ),
+        (
+            "revoked key",
+            app.http.get(&me).header("soku-api-key", &revoked),
+        ),
+        (
+            "in Authorization",
+            app.http
+                .get(&me)
+                .header("authorization", format!("Bearer {good}")),
+        ),
         ("in x-api-key", app.http.get(&me).header("x-api-key", &good)),
-        ("in the query string", app.http.get(format!("{me}?soku-api-key={good}&api_key={good}"))),
+        (
+            "in the query string",
+            app.http
+                .get(format!("{me}?soku-api-key={good}&api_key={good}")),
+        ),
     ];
     let mut ids = HashSet::new();
     let mut bodies = Vec::new();
     for (name, request) in cases {
         let response = request.send().await.unwrap();
         let mut body = expect_error(response, 401, "unauthorized", Some(KEY_MESSAGE)).await;
-        assert!(ids.insert(body["error"]["requestId"].as_str().unwrap().to_owned()), "{name}");
+        assert!(
+            ids.insert(body["error"]["requestId"].as_str().unwrap().to_owned()),
+            "{name}"
+        );
         let e = body["error"].as_object_mut().unwrap();
         e.remove("requestId");
         e.remove("timestamp");
@@ -112,11 +143,20 @@ async fn me_describes_key_subscription_and_tier() {
     assert_eq!(body["key"]["name"], "test");
     assert_eq!(body["key"]["mode"], "live");
     assert_eq!(body["subscription"]["status"], "active");
-    assert_eq!(body["subscription"]["currentPeriodEnd"].as_str().unwrap().len(), 24);
+    assert_eq!(
+        body["subscription"]["currentPeriodEnd"]
+            .as_str()
+            .unwrap()
+            .len(),
+        24
+    );
     assert_eq!(body["rateLimitTier"], "premium");
     assert!(!body.to_string().contains(&key), "the key is never echoed");
 
-    app.store.set_role(&uid, soku_core::model::Role::Admin).await.unwrap();
+    app.store
+        .set_role(&uid, soku_core::model::Role::Admin)
+        .await
+        .unwrap();
     // The role is read with the key; the cached lookup refreshes within its TTL.
     assert!(
         eventually(std::time::Duration::from_secs(5), || async {
@@ -131,11 +171,15 @@ async fn me_describes_key_subscription_and_tier() {
 async fn a_test_key_reports_test_mode() {
     let app = TestApp::start().await;
     let (uid, _) = app.subscriber().await;
-    let (record, generated) =
-        soku_core::model::new_api_key(&uid, None, KeyMode::Test, Utc::now());
+    let (record, generated) = soku_core::model::new_api_key(&uid, None, KeyMode::Test, Utc::now());
     app.store.insert_api_key(&record).await.unwrap();
     assert!(generated.secret.starts_with("sk_test_"));
-    let body: Value = app.get_with_key("/v1/me", &generated.secret).await.json().await.unwrap();
+    let body: Value = app
+        .get_with_key("/v1/me", &generated.secret)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(body["key"]["mode"], "test");
     assert_eq!(body["key"]["name"], Value::Null);
 }
@@ -148,7 +192,10 @@ async fn revocation_elsewhere_is_seen_within_five_seconds() {
     let (uid, key) = app.subscriber().await;
     assert_eq!(app.get_with_key("/v1/me", &key).await.status(), 200);
     let id = app.store.list_api_keys(&uid).await.unwrap()[0].id.clone();
-    app.store.revoke_api_key(None, &id, Utc::now()).await.unwrap();
+    app.store
+        .revoke_api_key(None, &id, Utc::now())
+        .await
+        .unwrap();
     let started = std::time::Instant::now();
     assert!(
         eventually(std::time::Duration::from_secs(5), || async {
@@ -169,7 +216,10 @@ async fn subscription_changes_are_seen_within_five_seconds() {
         status: SubscriptionStatus::Canceled,
         current_period_end: Utc::now() + Duration::days(1),
     };
-    app.store.set_subscription(&uid, &sub, Utc::now()).await.unwrap();
+    app.store
+        .set_subscription(&uid, &sub, Utc::now())
+        .await
+        .unwrap();
     assert!(
         eventually(std::time::Duration::from_secs(5), || async {
             app.get_with_key("/v1/me", &key).await.status() == 403
@@ -182,11 +232,17 @@ async fn subscription_changes_are_seen_within_five_seconds() {
 async fn last_used_is_recorded_once_a_minute() {
     let app = TestApp::start().await;
     let (uid, key) = app.subscriber().await;
-    assert!(app.store.list_api_keys(&uid).await.unwrap()[0].last_used_at.is_none());
+    assert!(
+        app.store.list_api_keys(&uid).await.unwrap()[0]
+            .last_used_at
+            .is_none()
+    );
     assert_eq!(app.get_with_key("/v1/me", &key).await.status(), 200);
     assert!(
         eventually(std::time::Duration::from_secs(5), || async {
-            app.store.list_api_keys(&uid).await.unwrap()[0].last_used_at.is_some()
+            app.store.list_api_keys(&uid).await.unwrap()[0]
+                .last_used_at
+                .is_some()
         })
         .await
     );
@@ -195,7 +251,10 @@ async fn last_used_is_recorded_once_a_minute() {
         assert_eq!(app.get_with_key("/v1/me", &key).await.status(), 200);
     }
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    assert_eq!(app.store.list_api_keys(&uid).await.unwrap()[0].last_used_at, first);
+    assert_eq!(
+        app.store.list_api_keys(&uid).await.unwrap()[0].last_used_at,
+        first
+    );
 }
 
 #[tokio::test]
@@ -209,7 +268,8 @@ async fn failures_are_counted_by_reason() {
         .send()
         .await
         .unwrap();
-    app.get_with_key("/v1/me", &keys::generate(KeyMode::Live).secret).await;
+    app.get_with_key("/v1/me", &keys::generate(KeyMode::Live).secret)
+        .await;
     app.get_with_key("/v1/me", &key).await;
     let m = &app.state.metrics;
     assert_eq!(m.auth_failures("key_missing"), 1);

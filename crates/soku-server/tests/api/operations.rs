@@ -6,7 +6,15 @@ use serde_json::Value;
 #[tokio::test]
 async fn health_and_readiness() {
     let app = TestApp::start().await;
-    let health: Value = app.http.get(app.url("/healthz")).send().await.unwrap().json().await.unwrap();
+    let health: Value = app
+        .http
+        .get(app.url("/healthz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(health["status"], "ok");
     let ready = app.http.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 200);
@@ -28,21 +36,47 @@ async fn metrics_are_labelled_by_route_template() {
             .unwrap();
     }
     app.http.get(app.url("/v1/me")).send().await.unwrap();
-    app.http.get(app.url("/v1/no/such/path")).send().await.unwrap();
+    app.http
+        .get(app.url("/v1/no/such/path"))
+        .send()
+        .await
+        .unwrap();
     let response = app.http.get(app.url("/metrics")).send().await.unwrap();
     assert_eq!(response.status(), 200);
-    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
     let text = response.text().await.unwrap();
     assert!(
-        text.contains(r#"soku_http_requests_total{route="/v1/api-keys/{id}",method="DELETE",status="404"} 2"#),
+        text.contains(
+            r#"soku_http_requests_total{route="/v1/api-keys/{id}",method="DELETE",status="404"} 2"#
+        ),
         "{text}"
     );
-    assert!(text.contains(r#"soku_http_requests_total{route="/v1/me",method="GET",status="401"} 1"#), "{text}");
-    assert!(text.contains(r#"soku_http_requests_total{route="unmatched",method="GET",status="404"} 1"#), "{text}");
-    assert!(!text.contains("key_abcdefghijklmnopqrst"), "raw paths never become labels");
+    assert!(
+        text.contains(r#"soku_http_requests_total{route="/v1/me",method="GET",status="401"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"soku_http_requests_total{route="unmatched",method="GET",status="404"} 1"#),
+        "{text}"
+    );
+    assert!(
+        !text.contains("key_abcdefghijklmnopqrst"),
+        "raw paths never become labels"
+    );
     assert!(!text.contains("no/such/path"));
-    assert!(text.contains(r#"soku_http_request_duration_seconds_count{route="/v1/me"} 1"#), "{text}");
-    assert!(text.contains(r#"soku_auth_failures_total{reason="key_missing"} 1"#), "{text}");
+    assert!(
+        text.contains(r#"soku_http_request_duration_seconds_count{route="/v1/me"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"soku_auth_failures_total{reason="key_missing"} 1"#),
+        "{text}"
+    );
 }
 
 /// Every route the server answers, with what its documentation must list.
@@ -53,7 +87,11 @@ const ROUTES: &[(&str, &str, &[&str])] = &[
     ("/.well-known/jwks.json", "get", &["200"]),
     ("/v1/openapi.json", "get", &["200"]),
     ("/v1/me", "get", &["200", "401", "403", "500"]),
-    ("/v1/api-keys", "post", &["201", "400", "401", "413", "415", "500"]),
+    (
+        "/v1/api-keys",
+        "post",
+        &["201", "400", "401", "413", "415", "500"],
+    ),
     ("/v1/api-keys", "get", &["200", "401", "500"]),
     ("/v1/api-keys/{id}", "delete", &["200", "401", "404", "500"]),
 ];
@@ -61,8 +99,20 @@ const ROUTES: &[(&str, &str, &[&str])] = &[
 #[tokio::test]
 async fn openapi_documents_every_route_with_its_errors() {
     let app = TestApp::start().await;
-    let doc: Value = app.http.get(app.url("/v1/openapi.json")).send().await.unwrap().json().await.unwrap();
-    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "{}", doc["openapi"]);
+    let doc: Value = app
+        .http
+        .get(app.url("/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        doc["openapi"]
+    );
     let paths = doc["paths"].as_object().unwrap();
     let mut documented = 0;
     for (path, operations) in paths {
@@ -70,32 +120,51 @@ async fn openapi_documents_every_route_with_its_errors() {
             documented += 1;
             let responses = op["responses"].as_object().unwrap();
             assert!(
-                responses.keys().any(|s| s.starts_with('4') || s.starts_with('5')),
+                responses
+                    .keys()
+                    .any(|s| s.starts_with('4') || s.starts_with('5')),
                 "{method} {path} documents no error response"
             );
             for (status, r) in responses {
                 if !status.starts_with('2') {
                     let schema = &r["content"]["application/json"]["schema"]["$ref"];
-                    assert_eq!(schema, "#/components/schemas/ErrorEnvelope", "{method} {path} {status}");
+                    assert_eq!(
+                        schema, "#/components/schemas/ErrorEnvelope",
+                        "{method} {path} {status}"
+                    );
                 }
             }
         }
     }
-    assert_eq!(documented, ROUTES.len(), "a route is documented but not listed here, or the reverse");
+    assert_eq!(
+        documented,
+        ROUTES.len(),
+        "a route is documented but not listed here, or the reverse"
+    );
     for (path, method, statuses) in ROUTES {
         let op = &doc["paths"][path][method];
         assert!(op.is_object(), "{method} {path} is not documented");
         for status in *statuses {
-            assert!(op["responses"][status].is_object(), "{method} {path} lacks {status}");
+            assert!(
+                op["responses"][status].is_object(),
+                "{method} {path} lacks {status}"
+            );
         }
         // And the route is really served (not 404) by the running server.
         let response = app
             .http
-            .request(method.to_uppercase().parse().unwrap(), app.url(&path.replace("{id}", "key_x")))
+            .request(
+                method.to_uppercase().parse().unwrap(),
+                app.url(&path.replace("{id}", "key_x")),
+            )
             .send()
             .await
             .unwrap();
-        assert_ne!(response.status(), 404, "{method} {path} is documented but not routed");
+        assert_ne!(
+            response.status(),
+            404,
+            "{method} {path} is documented but not routed"
+        );
     }
     assert!(doc["components"]["securitySchemes"]["apiKey"].is_object());
     assert!(doc["components"]["securitySchemes"]["idToken"].is_object());

@@ -93,9 +93,12 @@ async fn fresh_store(dir: &tempfile::TempDir) -> Arc<dyn Store> {
                 .await
                 .unwrap(),
         ),
-        _ => soku_store::open(&format!("sqlite://{}", dir.path().join("soku.db").display()))
-            .await
-            .unwrap(),
+        _ => soku_store::open(&format!(
+            "sqlite://{}",
+            dir.path().join("soku.db").display()
+        ))
+        .await
+        .unwrap(),
     }
 }
 
@@ -109,25 +112,48 @@ impl TestApp {
     }
 
     /// A user with the given subscription (none when `status` is `None`).
-    pub async fn user(&self, status: Option<SubscriptionStatus>, period_end: DateTime<Utc>) -> String {
+    pub async fn user(
+        &self,
+        status: Option<SubscriptionStatus>,
+        period_end: DateTime<Utc>,
+    ) -> String {
         let uid = soku_core::keys::random_id("u", 12);
-        self.store.create_user(&uid, Some("user@example.com"), Utc::now()).await.unwrap();
+        self.store
+            .create_user(&uid, Some("user@example.com"), Utc::now())
+            .await
+            .unwrap();
         if let Some(status) = status {
-            let sub = Subscription { status, current_period_end: period_end };
-            self.store.set_subscription(&uid, &sub, Utc::now()).await.unwrap();
+            let sub = Subscription {
+                status,
+                current_period_end: period_end,
+            };
+            self.store
+                .set_subscription(&uid, &sub, Utc::now())
+                .await
+                .unwrap();
         }
         uid
     }
 
     /// A user with an active subscription and a live key: `(uid, key)`.
     pub async fn subscriber(&self) -> (String, String) {
-        let uid = self.user(Some(SubscriptionStatus::Active), Utc::now() + Duration::days(30)).await;
+        let uid = self
+            .user(
+                Some(SubscriptionStatus::Active),
+                Utc::now() + Duration::days(30),
+            )
+            .await;
         let key = self.key_for(&uid).await;
         (uid, key)
     }
 
     pub async fn key_for(&self, uid: &str) -> String {
-        let (record, generated) = new_api_key(uid, Some("test".into()), soku_core::keys::KeyMode::Live, Utc::now());
+        let (record, generated) = new_api_key(
+            uid,
+            Some("test".into()),
+            soku_core::keys::KeyMode::Live,
+            Utc::now(),
+        );
         self.store.insert_api_key(&record).await.unwrap();
         generated.secret
     }
@@ -142,17 +168,32 @@ impl TestApp {
     }
 
     pub async fn get_with_key(&self, path: &str, key: &str) -> reqwest::Response {
-        self.http.get(self.url(path)).header("soku-api-key", key).send().await.unwrap()
+        self.http
+            .get(self.url(path))
+            .header("soku-api-key", key)
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn get_with_token(&self, path: &str, token: &str) -> reqwest::Response {
-        self.http.get(self.url(path)).bearer_auth(token).send().await.unwrap()
+        self.http
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
     }
 }
 
 /// Asserts the spec's envelope and returns it: status, type, code, message (when given),
 /// a well-formed request id equal to the header, and the timestamp format.
-pub async fn expect_error(response: reqwest::Response, status: u16, code: &str, message: Option<&str>) -> Value {
+pub async fn expect_error(
+    response: reqwest::Response,
+    status: u16,
+    code: &str,
+    message: Option<&str>,
+) -> Value {
     assert_eq!(response.status().as_u16(), status, "status");
     let header_id = request_id(&response);
     assert_eq!(
@@ -188,7 +229,9 @@ pub fn request_id(response: &reqwest::Response) -> String {
     assert!(
         id.len() == 16
             && id.starts_with("req_")
-            && id[4..].bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()),
+            && id[4..]
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()),
         "malformed request id {id}"
     );
     id
