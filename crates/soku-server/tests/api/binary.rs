@@ -57,10 +57,10 @@ impl Server {
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
-                if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                    if v["fields"]["message"] == "soku is serving" {
-                        let _ = tx.send(v["fields"]["listen"].as_str().unwrap().to_owned());
-                    }
+                if let Ok(v) = serde_json::from_str::<Value>(&line)
+                    && v["fields"]["message"] == "soku is serving"
+                {
+                    let _ = tx.send(v["fields"]["listen"].as_str().unwrap().to_owned());
                 }
                 sink.lock().unwrap().push(line);
             }

@@ -129,7 +129,16 @@ async fn bad_bodies_get_the_envelope_never_a_500() {
             .body(body)
             .send()
     };
-    let cases: Vec<(&str, Vec<u8>, &'static str, u16, &str, Option<(&str, &str)>)> = vec![
+    /// (case, body, content type, status, code, (details.field, details.reason))
+    type Case = (
+        &'static str,
+        Vec<u8>,
+        &'static str,
+        u16,
+        &'static str,
+        Option<(&'static str, &'static str)>,
+    );
+    let cases: Vec<Case> = vec![
         (
             "malformed JSON",
             b"{\"name\": ".to_vec(),
