@@ -8,6 +8,8 @@ pub mod error;
 pub mod idtoken;
 pub mod keys;
 pub mod model;
+pub mod platform;
+pub mod posts;
 pub mod store;
 pub mod time;
 
