@@ -4,12 +4,14 @@
 //! store depend on this crate, never the other way round.
 
 pub mod clock;
+pub mod connector;
 pub mod error;
 pub mod idtoken;
 pub mod keys;
 pub mod model;
 pub mod platform;
 pub mod posts;
+pub mod queue;
 pub mod store;
 pub mod time;
 

@@ -108,9 +108,13 @@ pub const MIN_SCHEDULE_AHEAD_SECS: i64 = 60;
 /// Validates a `POST /v1/posts` body (a JSON object) against every rule of spec 6.1 that does
 /// not need the user's accounts.
 pub fn validate_post(body: &Value, now: DateTime<Utc>) -> Result<ValidatedPost, Invalid> {
-    let root = body
-        .as_object()
-        .ok_or_else(|| Invalid::new("body", "invalid_type", "The request body must be a JSON object."))?;
+    let root = body.as_object().ok_or_else(|| {
+        Invalid::new(
+            "body",
+            "invalid_type",
+            "The request body must be a JSON object.",
+        )
+    })?;
     let post = object_field(root, "post", "post")?;
     let content = object_field(post, "content", "post.content")?;
 
@@ -160,7 +164,10 @@ pub fn validate_post(body: &Value, now: DateTime<Utc>) -> Result<ValidatedPost, 
             all.extend(media_urls);
             (all, video_url)
         }
-        MediaType::Video => (image_urls, video_url.or_else(|| media_urls.into_iter().next())),
+        MediaType::Video => (
+            image_urls,
+            video_url.or_else(|| media_urls.into_iter().next()),
+        ),
     };
     match media_type {
         MediaType::Text if !has_text => {
@@ -189,8 +196,16 @@ pub fn validate_post(body: &Value, now: DateTime<Utc>) -> Result<ValidatedPost, 
     let content_out = PostContent {
         text: text.filter(|t| !t.trim().is_empty()),
         media_type,
-        image_urls: if media_type == MediaType::Image { images } else { Vec::new() },
-        video_url: if media_type == MediaType::Video { video } else { None },
+        image_urls: if media_type == MediaType::Image {
+            images
+        } else {
+            Vec::new()
+        },
+        video_url: if media_type == MediaType::Video {
+            video
+        } else {
+            None
+        },
     };
 
     let targets = parse_targets(content.get("platform"))?;
@@ -240,19 +255,39 @@ pub fn validate_post(body: &Value, now: DateTime<Utc>) -> Result<ValidatedPost, 
     })
 }
 
-fn object_field<'a>(parent: &'a Map<String, Value>, name: &str, path: &str) -> Result<&'a Map<String, Value>, Invalid> {
+fn object_field<'a>(
+    parent: &'a Map<String, Value>,
+    name: &str,
+    path: &str,
+) -> Result<&'a Map<String, Value>, Invalid> {
     match parent.get(name) {
-        None | Some(Value::Null) => Err(Invalid::new(path, "required", format!("The '{path}' field is required."))),
+        None | Some(Value::Null) => Err(Invalid::new(
+            path,
+            "required",
+            format!("The '{path}' field is required."),
+        )),
         Some(Value::Object(o)) => Ok(o),
-        Some(_) => Err(Invalid::new(path, "invalid_type", format!("The '{path}' field must be an object."))),
+        Some(_) => Err(Invalid::new(
+            path,
+            "invalid_type",
+            format!("The '{path}' field must be an object."),
+        )),
     }
 }
 
-fn optional_string(parent: &Map<String, Value>, name: &str, path: &str) -> Result<Option<String>, Invalid> {
+fn optional_string(
+    parent: &Map<String, Value>,
+    name: &str,
+    path: &str,
+) -> Result<Option<String>, Invalid> {
     match parent.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(Invalid::new(path, "invalid_type", format!("The '{name}' field must be a string."))),
+        Some(_) => Err(Invalid::new(
+            path,
+            "invalid_type",
+            format!("The '{name}' field must be a string."),
+        )),
     }
 }
 
@@ -260,18 +295,32 @@ fn optional_bool(parent: &Map<String, Value>, name: &str) -> Result<bool, Invali
     match parent.get(name) {
         None | Some(Value::Null) => Ok(false),
         Some(Value::Bool(b)) => Ok(*b),
-        Some(_) => Err(Invalid::new(name, "invalid_type", format!("The '{name}' field must be true or false."))),
+        Some(_) => Err(Invalid::new(
+            name,
+            "invalid_type",
+            format!("The '{name}' field must be true or false."),
+        )),
     }
 }
 
 fn check_url(raw: &str, path: &str) -> Result<String, Invalid> {
-    let bad = || Invalid::new(path, "invalid_value", format!("'{path}' must be an http:// or https:// URL."));
+    let bad = || {
+        Invalid::new(
+            path,
+            "invalid_value",
+            format!("'{path}' must be an http:// or https:// URL."),
+        )
+    };
     let parsed = url::Url::parse(raw.trim()).map_err(|_| bad())?;
     if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
         return Err(bad());
     }
     if raw.len() > 2048 {
-        return Err(Invalid::new(path, "too_long", format!("'{path}' is longer than 2048 characters.")));
+        return Err(Invalid::new(
+            path,
+            "too_long",
+            format!("'{path}' is longer than 2048 characters."),
+        ));
     }
     Ok(raw.trim().to_owned())
 }
@@ -286,11 +335,19 @@ fn url_list(parent: &Map<String, Value>, name: &str, path: &str) -> Result<Vec<S
                 let p = format!("{path}[{i}]");
                 match v {
                     Value::String(s) => check_url(s, &p),
-                    _ => Err(Invalid::new(p.clone(), "invalid_type", format!("'{p}' must be a string."))),
+                    _ => Err(Invalid::new(
+                        p.clone(),
+                        "invalid_type",
+                        format!("'{p}' must be a string."),
+                    )),
                 }
             })
             .collect(),
-        Some(_) => Err(Invalid::new(path, "invalid_type", format!("The '{name}' field must be an array of URLs."))),
+        Some(_) => Err(Invalid::new(
+            path,
+            "invalid_type",
+            format!("The '{name}' field must be an array of URLs."),
+        )),
     }
 }
 
@@ -318,13 +375,29 @@ fn parse_target(value: &Value, path: &str) -> Result<TargetRequest, Invalid> {
             let a_path = format!("{path}.accountId");
             let account_id = match o.get("accountId") {
                 None | Some(Value::Null) => None,
-                Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= 255 => Some(s.trim().to_owned()),
-                Some(Value::String(_)) => {
-                    return Err(Invalid::new(a_path, "invalid_value", "'accountId' must be 1 to 255 characters."));
+                Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= 255 => {
+                    Some(s.trim().to_owned())
                 }
-                Some(_) => return Err(Invalid::new(a_path, "invalid_type", "'accountId' must be a string.")),
+                Some(Value::String(_)) => {
+                    return Err(Invalid::new(
+                        a_path,
+                        "invalid_value",
+                        "'accountId' must be 1 to 255 characters.",
+                    ));
+                }
+                Some(_) => {
+                    return Err(Invalid::new(
+                        a_path,
+                        "invalid_type",
+                        "'accountId' must be a string.",
+                    ));
+                }
             };
-            Ok(TargetRequest { platform, account_id, field: path.to_owned() })
+            Ok(TargetRequest {
+                platform,
+                account_id,
+                field: path.to_owned(),
+            })
         }
         other => Ok(TargetRequest {
             platform: parse_platform(other, path)?,
@@ -338,14 +411,26 @@ fn parse_targets(value: Option<&Value>) -> Result<Vec<TargetRequest>, Invalid> {
     const PATH: &str = "post.content.platform";
     let targets = match value {
         None | Some(Value::Null) => {
-            return Err(Invalid::new(PATH, "required", "The 'platform' field is required."));
+            return Err(Invalid::new(
+                PATH,
+                "required",
+                "The 'platform' field is required.",
+            ));
         }
         Some(Value::String(_)) => vec![parse_target(value.unwrap(), PATH)?],
         Some(Value::Array(items)) if items.is_empty() => {
-            return Err(Invalid::new(PATH, "invalid_value", "The 'platform' field must name at least one platform."));
+            return Err(Invalid::new(
+                PATH,
+                "invalid_value",
+                "The 'platform' field must name at least one platform.",
+            ));
         }
         Some(Value::Array(items)) if items.len() > 50 => {
-            return Err(Invalid::new(PATH, "too_long", "A post can target at most 50 accounts."));
+            return Err(Invalid::new(
+                PATH,
+                "too_long",
+                "A post can target at most 50 accounts.",
+            ));
         }
         Some(Value::Array(items)) => items
             .iter()
@@ -414,7 +499,11 @@ fn check_platform_rules(platform: Platform, content: &PostContent) -> Result<(),
                 caption_length(text, rules.urls_count_23)
             };
             if measured > max {
-                let what = if platform == Platform::Youtube { "title (the text's first line)" } else { "text" };
+                let what = if platform == Platform::Youtube {
+                    "title (the text's first line)"
+                } else {
+                    "text"
+                };
                 return Err(Invalid::new(
                     "post.content.text",
                     "too_long",
@@ -430,7 +519,10 @@ fn check_platform_rules(platform: Platform, content: &PostContent) -> Result<(),
                 return Err(Invalid::new(
                     "post.content.imageUrls",
                     "too_many",
-                    format!("{name} allows at most {max} images per post; this post has {}.", content.image_urls.len()),
+                    format!(
+                        "{name} allows at most {max} images per post; this post has {}.",
+                        content.image_urls.len()
+                    ),
                 )
                 .on(platform, Some(max), Some(content.image_urls.len())));
             }
@@ -485,7 +577,10 @@ impl TargetStatus {
         Self::ALL.into_iter().find(|v| v.as_str() == s)
     }
     pub fn is_terminal(self) -> bool {
-        matches!(self, Self::Published | Self::Failed | Self::Unknown | Self::Canceled)
+        matches!(
+            self,
+            Self::Published | Self::Failed | Self::Unknown | Self::Canceled
+        )
     }
 }
 
@@ -534,7 +629,9 @@ impl SubmissionStatus {
         }
         let open: Vec<_> = targets.iter().filter(|t| !t.is_terminal()).collect();
         if !open.is_empty() {
-            let started = targets.iter().any(|t| t.is_terminal() || *t == T::Publishing);
+            let started = targets
+                .iter()
+                .any(|t| t.is_terminal() || *t == T::Publishing);
             return if started {
                 Self::Publishing
             } else if open.iter().all(|t| **t == T::Scheduled) {
@@ -591,53 +688,174 @@ mod tests {
     #[test]
     fn structure_rules() {
         assert_eq!(err(json!({})), ("post".into(), "required", None));
-        assert_eq!(err(json!({"post": 1})), ("post".into(), "invalid_type", None));
-        assert_eq!(err(json!({"post": {}})), ("post.content".into(), "required", None));
-        assert_eq!(err(post(json!({"text": "x"}))), ("post.content.platform".into(), "required", None));
-        assert_eq!(err(post(json!({"text": "x", "platform": []}))), ("post.content.platform".into(), "invalid_value", None));
-        assert_eq!(err(post(json!({"text": "x", "platform": 7}))), ("post.content.platform".into(), "invalid_type", None));
-        assert_eq!(err(post(json!({"text": "x", "platform": ["x", "myspace"]}))), ("post.content.platform[1]".into(), "invalid_value", None));
-        assert_eq!(err(post(json!({"text": "x", "platform": [{"accountId": "a"}]}))), ("post.content.platform[0].platform".into(), "required", None));
-        assert_eq!(err(post(json!({"text": "x", "platform": [{"platform": "x", "accountId": 5}]}))), ("post.content.platform[0].accountId".into(), "invalid_type", None));
-        assert_eq!(err(post(json!({"text": 5, "platform": "x"}))), ("post.content.text".into(), "invalid_type", None));
-        assert_eq!(err(post(json!({"text": "x", "mediaType": "gif", "platform": "x"}))), ("post.content.mediaType".into(), "invalid_value", None));
+        assert_eq!(
+            err(json!({"post": 1})),
+            ("post".into(), "invalid_type", None)
+        );
+        assert_eq!(
+            err(json!({"post": {}})),
+            ("post.content".into(), "required", None)
+        );
+        assert_eq!(
+            err(post(json!({"text": "x"}))),
+            ("post.content.platform".into(), "required", None)
+        );
+        assert_eq!(
+            err(post(json!({"text": "x", "platform": []}))),
+            ("post.content.platform".into(), "invalid_value", None)
+        );
+        assert_eq!(
+            err(post(json!({"text": "x", "platform": 7}))),
+            ("post.content.platform".into(), "invalid_type", None)
+        );
+        assert_eq!(
+            err(post(json!({"text": "x", "platform": ["x", "myspace"]}))),
+            ("post.content.platform[1]".into(), "invalid_value", None)
+        );
+        assert_eq!(
+            err(post(json!({"text": "x", "platform": [{"accountId": "a"}]}))),
+            ("post.content.platform[0].platform".into(), "required", None)
+        );
+        assert_eq!(
+            err(post(
+                json!({"text": "x", "platform": [{"platform": "x", "accountId": 5}]})
+            )),
+            (
+                "post.content.platform[0].accountId".into(),
+                "invalid_type",
+                None
+            )
+        );
+        assert_eq!(
+            err(post(json!({"text": 5, "platform": "x"}))),
+            ("post.content.text".into(), "invalid_type", None)
+        );
+        assert_eq!(
+            err(post(
+                json!({"text": "x", "mediaType": "gif", "platform": "x"})
+            )),
+            ("post.content.mediaType".into(), "invalid_value", None)
+        );
     }
 
     #[test]
     fn media_rules() {
         let e = check(post(json!({"mediaType": "text", "platform": "x"}))).unwrap_err();
-        assert_eq!(e.message, "The 'text' field is required when mediaType is 'text'.");
-        assert_eq!((e.field.as_str(), e.reason), ("post.content.text", "required"));
-        assert_eq!(err(post(json!({"mediaType": "image", "text": "x", "platform": "x"}))).0, "post.content.imageUrls");
-        assert_eq!(err(post(json!({"mediaType": "video", "text": "x", "platform": "x"}))).0, "post.content.videoUrl");
-        assert_eq!(err(post(json!({"mediaType": "image", "imageUrls": ["ftp://a/b.png"], "platform": "x"}))), ("post.content.imageUrls[0]".into(), "invalid_value", None));
-        assert_eq!(err(post(json!({"mediaType": "video", "videoUrl": "javascript:alert(1)", "platform": "x"}))), ("post.content.videoUrl".into(), "invalid_value", None));
+        assert_eq!(
+            e.message,
+            "The 'text' field is required when mediaType is 'text'."
+        );
+        assert_eq!(
+            (e.field.as_str(), e.reason),
+            ("post.content.text", "required")
+        );
+        assert_eq!(
+            err(post(
+                json!({"mediaType": "image", "text": "x", "platform": "x"})
+            ))
+            .0,
+            "post.content.imageUrls"
+        );
+        assert_eq!(
+            err(post(
+                json!({"mediaType": "video", "text": "x", "platform": "x"})
+            ))
+            .0,
+            "post.content.videoUrl"
+        );
+        assert_eq!(
+            err(post(
+                json!({"mediaType": "image", "imageUrls": ["ftp://a/b.png"], "platform": "x"})
+            )),
+            ("post.content.imageUrls[0]".into(), "invalid_value", None)
+        );
+        assert_eq!(
+            err(post(
+                json!({"mediaType": "video", "videoUrl": "javascript:alert(1)", "platform": "x"})
+            )),
+            ("post.content.videoUrl".into(), "invalid_value", None)
+        );
         let v = check(post(json!({"mediaType": "image", "mediaUrls": ["https://a.example/1.png"], "platform": "x"}))).unwrap();
-        assert_eq!(v.content.image_urls, vec!["https://a.example/1.png".to_owned()]);
+        assert_eq!(
+            v.content.image_urls,
+            vec!["https://a.example/1.png".to_owned()]
+        );
         let v = check(post(json!({"mediaType": "video", "mediaUrls": ["https://a.example/v.mp4"], "platform": "youtube", "text": "Title"}))).unwrap();
-        assert_eq!(v.content.video_url.as_deref(), Some("https://a.example/v.mp4"));
+        assert_eq!(
+            v.content.video_url.as_deref(),
+            Some("https://a.example/v.mp4")
+        );
     }
 
     #[test]
     fn platform_rules() {
         let long = |n: usize| "a".repeat(n);
-        for (platform, max) in [("x", 280), ("threads", 500), ("linkedin", 3000), ("facebook", 5000), ("bluesky", 300), ("mastodon", 500)] {
-            assert!(check(post(json!({"text": long(max), "platform": platform}))).is_ok(), "{platform}");
+        for (platform, max) in [
+            ("x", 280),
+            ("threads", 500),
+            ("linkedin", 3000),
+            ("facebook", 5000),
+            ("bluesky", 300),
+            ("mastodon", 500),
+        ] {
+            assert!(
+                check(post(json!({"text": long(max), "platform": platform}))).is_ok(),
+                "{platform}"
+            );
             let e = check(post(json!({"text": long(max + 1), "platform": platform}))).unwrap_err();
-            assert_eq!((e.field.as_str(), e.reason, e.limit), ("post.content.text", "too_long", Some(max)), "{platform}");
+            assert_eq!(
+                (e.field.as_str(), e.reason, e.limit),
+                ("post.content.text", "too_long", Some(max)),
+                "{platform}"
+            );
             assert_eq!(e.platform, Platform::parse(platform));
         }
-        let img = |n: usize| (0..n).map(|i| format!("https://img.example/{i}.png")).collect::<Vec<_>>();
-        for (platform, max) in [("x", 4), ("linkedin", 9), ("instagram", 10), ("facebook", 10), ("threads", 20), ("tiktok", 35), ("bluesky", 4)] {
-            assert!(check(post(json!({"mediaType": "image", "imageUrls": img(max), "platform": platform}))).is_ok(), "{platform}");
-            let e = check(post(json!({"mediaType": "image", "imageUrls": img(max + 1), "platform": platform}))).unwrap_err();
-            assert_eq!((e.field.as_str(), e.reason), ("post.content.imageUrls", "too_many"), "{platform}");
+        let img = |n: usize| {
+            (0..n)
+                .map(|i| format!("https://img.example/{i}.png"))
+                .collect::<Vec<_>>()
+        };
+        for (platform, max) in [
+            ("x", 4),
+            ("linkedin", 9),
+            ("instagram", 10),
+            ("facebook", 10),
+            ("threads", 20),
+            ("tiktok", 35),
+            ("bluesky", 4),
+        ] {
+            assert!(
+                check(post(
+                    json!({"mediaType": "image", "imageUrls": img(max), "platform": platform})
+                ))
+                .is_ok(),
+                "{platform}"
+            );
+            let e = check(post(
+                json!({"mediaType": "image", "imageUrls": img(max + 1), "platform": platform}),
+            ))
+            .unwrap_err();
+            assert_eq!(
+                (e.field.as_str(), e.reason),
+                ("post.content.imageUrls", "too_many"),
+                "{platform}"
+            );
         }
         for platform in ["instagram", "tiktok", "snapchat"] {
-            assert_eq!(err(post(json!({"text": "hi", "platform": platform}))).1, "required", "{platform}");
+            assert_eq!(
+                err(post(json!({"text": "hi", "platform": platform}))).1,
+                "required",
+                "{platform}"
+            );
         }
-        let e = check(post(json!({"mediaType": "image", "imageUrls": img(1), "platform": "youtube"}))).unwrap_err();
-        assert_eq!((e.field.as_str(), e.reason), ("post.content.videoUrl", "required"));
+        let e = check(post(
+            json!({"mediaType": "image", "imageUrls": img(1), "platform": "youtube"}),
+        ))
+        .unwrap_err();
+        assert_eq!(
+            (e.field.as_str(), e.reason),
+            ("post.content.videoUrl", "required")
+        );
         let e = check(post(json!({"mediaType": "video", "videoUrl": "https://v.example/v.mp4", "text": long(101), "platform": "youtube"}))).unwrap_err();
         assert_eq!((e.reason, e.limit), ("too_long", Some(100)));
         // Instagram: 2,200 with media.
@@ -652,7 +870,12 @@ mod tests {
         assert_eq!(caption_length("é", false), 1);
         let url = format!("https://example.com/{}", "a".repeat(100));
         assert_eq!(caption_length(&format!("see {url} now"), true), 4 + 23 + 4);
-        assert!(check(post(json!({"text": format!("{} {url}", "b".repeat(256)), "platform": "x"}))).is_ok());
+        assert!(
+            check(post(
+                json!({"text": format!("{} {url}", "b".repeat(256)), "platform": "x"})
+            ))
+            .is_ok()
+        );
         assert!(check(post(json!({"text": "👍".repeat(280), "platform": "x"}))).is_ok());
         assert!(check(post(json!({"text": "👍".repeat(281), "platform": "x"}))).is_err());
     }
@@ -661,14 +884,33 @@ mod tests {
     fn scheduling() {
         let base = |t: &str| json!({"post": {"content": {"text": "x", "platform": "x"}}, "scheduledTime": t});
         let v = check(base("2026-06-01T12:01:00Z")).unwrap();
-        assert_eq!(v.scheduled_time, Some(now() + chrono::Duration::seconds(60)));
+        assert_eq!(
+            v.scheduled_time,
+            Some(now() + chrono::Duration::seconds(60))
+        );
         let v = check(base("2026-06-01T14:30:00+02:00")).unwrap();
-        assert_eq!(v.scheduled_time, Some(now() + chrono::Duration::minutes(30)));
-        assert_eq!(err(base("2026-06-01T12:00:59Z")), ("scheduledTime".into(), "too_soon", None));
+        assert_eq!(
+            v.scheduled_time,
+            Some(now() + chrono::Duration::minutes(30))
+        );
+        assert_eq!(
+            err(base("2026-06-01T12:00:59Z")),
+            ("scheduledTime".into(), "too_soon", None)
+        );
         assert_eq!(err(base("2025-01-01T00:00:00Z")).1, "too_soon");
-        assert_eq!(err(base("tomorrow")), ("scheduledTime".into(), "invalid_value", None));
-        assert_eq!(err(base("2026-06-01T13:00:00")).1, "invalid_value", "an offset is required");
-        assert_eq!(err(json!({"post": {"content": {"text": "x", "platform": "x"}}, "scheduledTime": 5})).1, "invalid_type");
+        assert_eq!(
+            err(base("tomorrow")),
+            ("scheduledTime".into(), "invalid_value", None)
+        );
+        assert_eq!(
+            err(base("2026-06-01T13:00:00")).1,
+            "invalid_value",
+            "an offset is required"
+        );
+        assert_eq!(
+            err(json!({"post": {"content": {"text": "x", "platform": "x"}}, "scheduledTime": 5})).1,
+            "invalid_type"
+        );
     }
 
     #[test]
@@ -680,7 +922,10 @@ mod tests {
         assert_eq!(S::from_targets(&[T::Queued, T::Publishing]), S::Publishing);
         assert_eq!(S::from_targets(&[T::Queued, T::Published]), S::Publishing);
         assert_eq!(S::from_targets(&[T::Published, T::Published]), S::Published);
-        assert_eq!(S::from_targets(&[T::Published, T::Failed]), S::PartiallyPublished);
+        assert_eq!(
+            S::from_targets(&[T::Published, T::Failed]),
+            S::PartiallyPublished
+        );
         assert_eq!(S::from_targets(&[T::Unknown, T::Failed]), S::Failed);
         assert_eq!(S::from_targets(&[T::Canceled, T::Canceled]), S::Canceled);
     }

@@ -17,7 +17,7 @@ pub enum StoreError {
 pub type StoreResult<T> = Result<T, StoreError>;
 
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: crate::queue::PostStore + Send + Sync + 'static {
     /// The backend's name, `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
 

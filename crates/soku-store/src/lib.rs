@@ -6,6 +6,7 @@
 //! the `sql_store!` macro instantiates it once per driver. Migrations are kept per backend.
 
 mod sql;
+mod sql_posts;
 
 pub mod postgres;
 pub mod sqlite;

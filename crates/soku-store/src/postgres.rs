@@ -56,3 +56,10 @@ pub async fn fresh_schema_url(url: &str, label: &str) -> Result<String, StoreErr
 }
 
 crate::sql::sql_store!(PgStore, "postgres", sqlx::postgres::PgRow);
+crate::sql_posts::post_store!(
+    PgStore,
+    sqlx::postgres::PgRow,
+    "BEGIN",
+    " FOR UPDATE",
+    " FOR UPDATE SKIP LOCKED"
+);

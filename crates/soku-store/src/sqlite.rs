@@ -40,3 +40,10 @@ impl SqliteStore {
 }
 
 crate::sql::sql_store!(SqliteStore, "sqlite", sqlx::sqlite::SqliteRow);
+crate::sql_posts::post_store!(
+    SqliteStore,
+    sqlx::sqlite::SqliteRow,
+    "BEGIN IMMEDIATE",
+    "",
+    ""
+);

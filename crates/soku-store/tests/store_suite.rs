@@ -272,3 +272,583 @@ async fn concurrent_first_sight_creates_one_user() {
     })
     .await;
 }
+
+mod posts {
+    use super::*;
+    use soku_core::platform::Platform;
+    use soku_core::posts::{SubmissionStatus, TargetStatus};
+    use soku_core::queue::*;
+
+    fn submission(
+        user: &str,
+        id: &str,
+        at: chrono::DateTime<Utc>,
+        due: chrono::DateTime<Utc>,
+        platforms: &[Platform],
+    ) -> NewSubmission {
+        NewSubmission {
+            id: id.into(),
+            user_id: user.into(),
+            mode: KeyMode::Test,
+            status: SubmissionStatus::Queued,
+            post_json: r#"{"content":{"text":"hi"}}"#.into(),
+            content_json: r#"{"text":"hi","mediaType":"text","imageUrls":[],"videoUrl":null}"#
+                .into(),
+            scheduled_at: None,
+            created_at: at,
+            targets: platforms
+                .iter()
+                .enumerate()
+                .map(|(i, p)| NewTarget {
+                    id: format!("{id}-t{i}"),
+                    position: i as i64,
+                    platform: *p,
+                    account_ref: None,
+                    account_id: format!("test_{p}"),
+                    status: TargetStatus::Queued,
+                    due_at: due,
+                })
+                .collect(),
+            idempotency: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn accounts() {
+        each_backend("accounts", |s| async move {
+            s.create_user("u1", None, t0()).await.unwrap();
+            let mk = |id: &str, account: &str, default: bool| NewAccount {
+                account: Account {
+                    id: id.into(),
+                    user_id: "u1".into(),
+                    platform: Platform::X,
+                    account_id: account.into(),
+                    display_name: Some("Name".into()),
+                    username: Some("handle".into()),
+                    status: AccountStatus::Active,
+                    is_default: default,
+                    token_expires_at: Some(t0()),
+                    created_at: t0(),
+                },
+                access_token: Some(vec![1, 2, 3]),
+                refresh_token: None,
+            };
+            s.insert_account(&mk("a1", "x1", true)).await.unwrap();
+            s.insert_account(&mk("a2", "x2", true)).await.unwrap();
+            assert!(matches!(
+                s.insert_account(&mk("a3", "x2", false)).await,
+                Err(StoreError::Conflict)
+            ));
+            let all = s.list_accounts("u1").await.unwrap();
+            assert_eq!(all.len(), 2);
+            assert!(
+                !all.iter().find(|a| a.id == "a1").unwrap().is_default,
+                "one default per platform"
+            );
+            assert!(all.iter().find(|a| a.id == "a2").unwrap().is_default);
+            let (a, secrets) = s.account_secrets("a1").await.unwrap().unwrap();
+            assert_eq!(a.username.as_deref(), Some("handle"));
+            assert_eq!(secrets.access_token, Some(vec![1, 2, 3]));
+            assert_eq!(secrets.refresh_token, None);
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn submissions_list_and_cancel() {
+        each_backend("subs_list", |s| async move {
+            for i in 0..5 {
+                let platforms: &[Platform] = if i % 2 == 0 {
+                    &[Platform::X, Platform::Threads]
+                } else {
+                    &[Platform::Bluesky]
+                };
+                let mut sub = submission(
+                    "u1",
+                    &format!("s{i}"),
+                    t0() + Duration::seconds(i),
+                    t0() + Duration::hours(1),
+                    platforms,
+                );
+                if i == 4 {
+                    sub.status = SubmissionStatus::Scheduled;
+                    for t in &mut sub.targets {
+                        t.status = TargetStatus::Scheduled;
+                    }
+                }
+                s.create_submission(&sub).await.unwrap();
+            }
+            let got = s
+                .get_submission("u1", KeyMode::Test, "s0")
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(got.targets.len(), 2);
+            assert_eq!(got.targets[1].platform, Platform::Threads);
+            assert!(
+                s.get_submission("u1", KeyMode::Live, "s0")
+                    .await
+                    .unwrap()
+                    .is_none(),
+                "test and live never mix"
+            );
+            assert!(
+                s.get_submission("u2", KeyMode::Test, "s0")
+                    .await
+                    .unwrap()
+                    .is_none()
+            );
+
+            let page = |before, status, platform| SubmissionFilter {
+                status,
+                platform,
+                before,
+                limit: 2,
+            };
+            let first = s
+                .list_submissions("u1", KeyMode::Test, &page(None, None, None))
+                .await
+                .unwrap();
+            assert_eq!(
+                first.iter().map(|x| x.id.as_str()).collect::<Vec<_>>(),
+                ["s4", "s3"]
+            );
+            let cursor = Some((first[1].created_at, first[1].id.clone()));
+            let second = s
+                .list_submissions("u1", KeyMode::Test, &page(cursor, None, None))
+                .await
+                .unwrap();
+            assert_eq!(
+                second.iter().map(|x| x.id.as_str()).collect::<Vec<_>>(),
+                ["s2", "s1"]
+            );
+            let bluesky = s
+                .list_submissions(
+                    "u1",
+                    KeyMode::Test,
+                    &page(None, None, Some(Platform::Bluesky)),
+                )
+                .await
+                .unwrap();
+            assert_eq!(
+                bluesky.iter().map(|x| x.id.as_str()).collect::<Vec<_>>(),
+                ["s3", "s1"]
+            );
+            let scheduled = s
+                .list_submissions(
+                    "u1",
+                    KeyMode::Test,
+                    &page(None, Some(SubmissionStatus::Scheduled), None),
+                )
+                .await
+                .unwrap();
+            assert_eq!(scheduled.len(), 1);
+
+            assert!(matches!(
+                s.cancel_submission("u2", KeyMode::Test, "s4", t0())
+                    .await
+                    .unwrap(),
+                CancelOutcome::NotFound
+            ));
+            match s
+                .cancel_submission("u1", KeyMode::Test, "s4", t0())
+                .await
+                .unwrap()
+            {
+                CancelOutcome::Canceled(r) => {
+                    assert_eq!(r.status, SubmissionStatus::Canceled);
+                    assert!(r.targets.iter().all(|t| t.status == TargetStatus::Canceled));
+                }
+                other => panic!("{other:?}"),
+            }
+            // A started submission cannot be canceled.
+            let claimed = s
+                .claim_targets(
+                    "w1",
+                    t0() + Duration::hours(2),
+                    t0() + Duration::hours(3),
+                    1,
+                )
+                .await
+                .unwrap();
+            assert_eq!(claimed.len(), 1);
+            let started = claimed[0].target.submission_id.clone();
+            assert!(matches!(
+                s.cancel_submission("u1", KeyMode::Test, &started, t0())
+                    .await
+                    .unwrap(),
+                CancelOutcome::TooLate(_)
+            ));
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn the_queue() {
+        each_backend("queue", |s| async move {
+            let due = t0();
+            s.create_submission(&submission(
+                "u1",
+                "a",
+                t0(),
+                due,
+                &[Platform::X, Platform::Threads],
+            ))
+            .await
+            .unwrap();
+            s.create_submission(&submission(
+                "u1",
+                "b",
+                t0(),
+                due + Duration::minutes(5),
+                &[Platform::X],
+            ))
+            .await
+            .unwrap();
+            assert_eq!(s.next_due().await.unwrap(), Some(due));
+            assert!(
+                s.claim_targets(
+                    "w0",
+                    due - Duration::seconds(1),
+                    due + Duration::minutes(1),
+                    10
+                )
+                .await
+                .unwrap()
+                .is_empty()
+            );
+
+            let claimed = s
+                .claim_targets("w1", due, due + Duration::minutes(1), 10)
+                .await
+                .unwrap();
+            assert_eq!(claimed.len(), 2, "only what is due");
+            assert!(
+                claimed
+                    .iter()
+                    .all(|c| c.target.status == TargetStatus::Publishing
+                        && c.target.attempts == 1
+                        && !c.in_flight)
+            );
+            assert_eq!(claimed[0].user_id, "u1");
+            assert!(claimed[0].content_json.contains("\"hi\""));
+            assert_eq!(
+                s.get_submission("u1", KeyMode::Test, "a")
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .status,
+                SubmissionStatus::Publishing
+            );
+            // Nothing else is due; the lease is next.
+            assert_eq!(
+                s.next_due().await.unwrap(),
+                Some(due + Duration::minutes(1))
+            );
+
+            let t0_id = claimed[0].target.id.clone();
+            let t1_id = claimed[1].target.id.clone();
+            assert!(s.mark_in_flight(&t0_id, "w1").await.unwrap());
+            assert!(!s.mark_in_flight(&t0_id, "intruder").await.unwrap());
+            let published = TargetOutcome::Published {
+                post_id: "p1".into(),
+                url: Some("https://x.example/p1".into()),
+            };
+            assert!(
+                !s.finish_target(&t0_id, "intruder", &published, due)
+                    .await
+                    .unwrap()
+            );
+            assert!(
+                s.finish_target(&t0_id, "w1", &published, due)
+                    .await
+                    .unwrap()
+            );
+            assert!(
+                !s.finish_target(&t0_id, "w1", &published, due)
+                    .await
+                    .unwrap(),
+                "once"
+            );
+
+            // The worker of t1 dies: after the lease, another worker takes it, told it may be in flight.
+            assert!(s.mark_in_flight(&t1_id, "w1").await.unwrap());
+            assert!(
+                s.claim_targets(
+                    "w2",
+                    due + Duration::seconds(59),
+                    due + Duration::minutes(2),
+                    10
+                )
+                .await
+                .unwrap()
+                .is_empty()
+            );
+            let again = s
+                .claim_targets(
+                    "w2",
+                    due + Duration::seconds(61),
+                    due + Duration::minutes(2),
+                    10,
+                )
+                .await
+                .unwrap();
+            assert_eq!(again.len(), 1);
+            assert_eq!(again[0].target.id, t1_id);
+            assert!(again[0].in_flight);
+            assert_eq!(again[0].target.attempts, 2);
+            assert!(
+                !s.finish_target(&t1_id, "w1", &published, due)
+                    .await
+                    .unwrap(),
+                "the dead worker lost its lease"
+            );
+            let error = TargetError {
+                code: "rate_limited".into(),
+                message: "slow down".into(),
+                platform_error: Some("{\"status\":429}".into()),
+            };
+            let retry = TargetOutcome::Retry {
+                due_at: due + Duration::minutes(3),
+                error: error.clone(),
+            };
+            assert!(s.finish_target(&t1_id, "w2", &retry, due).await.unwrap());
+            let sub = s
+                .get_submission("u1", KeyMode::Test, "a")
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(sub.status, SubmissionStatus::Publishing);
+            assert_eq!(sub.targets[0].status, TargetStatus::Published);
+            assert_eq!(sub.targets[0].platform_post_id.as_deref(), Some("p1"));
+            assert!(sub.targets[0].published_at.is_some());
+            assert_eq!(sub.targets[1].status, TargetStatus::Queued);
+            assert_eq!(sub.targets[1].error.as_ref(), Some(&error));
+
+            let last = s
+                .claim_targets(
+                    "w3",
+                    due + Duration::minutes(5),
+                    due + Duration::minutes(6),
+                    10,
+                )
+                .await
+                .unwrap();
+            assert_eq!(last.len(), 2, "the retry and submission b");
+            for c in &last {
+                assert!(
+                    !c.in_flight,
+                    "a retry after a clean failure is not in flight"
+                );
+                s.finish_target(
+                    &c.target.id,
+                    "w3",
+                    &TargetOutcome::Failed(error.clone()),
+                    due,
+                )
+                .await
+                .unwrap();
+            }
+            assert_eq!(
+                s.get_submission("u1", KeyMode::Test, "a")
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .status,
+                SubmissionStatus::PartiallyPublished
+            );
+            assert_eq!(
+                s.get_submission("u1", KeyMode::Test, "b")
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .status,
+                SubmissionStatus::Failed
+            );
+            assert_eq!(s.next_due().await.unwrap(), None);
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn concurrent_claims_take_each_target_once() {
+        each_backend("claims", |s| async move {
+            let s: std::sync::Arc<dyn Store> = s.into();
+            for i in 0..20 {
+                let sub = submission(
+                    "u1",
+                    &format!("c{i}"),
+                    t0(),
+                    t0(),
+                    &[Platform::X, Platform::Threads, Platform::Bluesky],
+                );
+                s.create_submission(&sub).await.unwrap();
+            }
+            let mut tasks = Vec::new();
+            for w in 0..6 {
+                let s = s.clone();
+                tasks.push(tokio::spawn(async move {
+                    let mut mine = Vec::new();
+                    loop {
+                        let got = s
+                            .claim_targets(
+                                &format!("w{w}-{}", mine.len()),
+                                t0(),
+                                t0() + Duration::minutes(1),
+                                4,
+                            )
+                            .await
+                            .unwrap();
+                        if got.is_empty() {
+                            break mine;
+                        }
+                        mine.extend(got.into_iter().map(|c| c.target.id));
+                    }
+                }));
+            }
+            let mut all = Vec::new();
+            for t in tasks {
+                all.extend(t.await.unwrap());
+            }
+            let unique: std::collections::HashSet<_> = all.iter().collect();
+            assert_eq!(all.len(), 60);
+            assert_eq!(unique.len(), 60, "no target claimed twice");
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn idempotency_keys() {
+        each_backend("idem", |s| async move {
+            let acquire = |key: &'static str, hash: &'static str, now: chrono::DateTime<Utc>| {
+                let s = &s;
+                async move {
+                    s.idempotency_acquire(
+                        "u1",
+                        KeyMode::Live,
+                        key,
+                        hash,
+                        now,
+                        now - Duration::minutes(1),
+                        now - Duration::hours(24),
+                    )
+                    .await
+                    .unwrap()
+                }
+            };
+            assert!(matches!(
+                acquire("k1", "h1", t0()).await,
+                IdempotencyState::Acquired
+            ));
+            match acquire("k1", "h1", t0()).await {
+                IdempotencyState::Existing {
+                    request_hash,
+                    response,
+                } => {
+                    assert_eq!(request_hash, "h1");
+                    assert!(response.is_none(), "still in flight");
+                }
+                other => panic!("{other:?}"),
+            }
+            // Another mode or user is another scope.
+            assert!(matches!(
+                s.idempotency_acquire("u1", KeyMode::Test, "k1", "h1", t0(), t0(), t0())
+                    .await
+                    .unwrap(),
+                IdempotencyState::Acquired
+            ));
+            // Completing it stores the response with the submission.
+            let mut sub = submission("u1", "i1", t0(), t0(), &[Platform::X]);
+            sub.mode = KeyMode::Live;
+            sub.idempotency = Some(IdempotentResponse {
+                key: "k1".into(),
+                status: 200,
+                body: b"{\"id\":1}".to_vec(),
+            });
+            s.create_submission(&sub).await.unwrap();
+            match acquire("k1", "h2", t0()).await {
+                IdempotencyState::Existing {
+                    request_hash,
+                    response,
+                } => {
+                    assert_eq!(request_hash, "h1");
+                    assert_eq!(response, Some((200, b"{\"id\":1}".to_vec())));
+                }
+                other => panic!("{other:?}"),
+            }
+            // Released keys and abandoned ones can be taken again; expired ones too.
+            assert!(matches!(
+                acquire("k2", "h", t0()).await,
+                IdempotencyState::Acquired
+            ));
+            s.idempotency_release("u1", KeyMode::Live, "k2")
+                .await
+                .unwrap();
+            assert!(matches!(
+                acquire("k2", "h", t0()).await,
+                IdempotencyState::Acquired
+            ));
+            assert!(matches!(
+                acquire("k2", "h", t0() + Duration::minutes(2)).await,
+                IdempotencyState::Acquired
+            ));
+            assert!(matches!(
+                acquire("k1", "h3", t0() + Duration::hours(25)).await,
+                IdempotencyState::Acquired
+            ));
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn sandbox_record() {
+        each_backend("sandbox", |s| async move {
+            let post = SandboxPost {
+                id: "sim_1".into(),
+                user_id: "u1".into(),
+                platform: Platform::X,
+                marker: "m1".into(),
+                submission_id: "s1".into(),
+                target_id: "x:test_x".into(),
+                text: Some("hi".into()),
+                media_json: "[]".into(),
+                received_at: t0(),
+                create_count: 1,
+            };
+            assert_eq!(s.sandbox_create(&post).await.unwrap().create_count, 1);
+            let mut again = post.clone();
+            again.id = "sim_2".into();
+            let second = s.sandbox_create(&again).await.unwrap();
+            assert_eq!(
+                (second.id.as_str(), second.create_count),
+                ("sim_1", 2),
+                "a second create of one marker is counted"
+            );
+            assert_eq!(
+                s.sandbox_find("u1", Platform::X, "m1")
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .id,
+                "sim_1"
+            );
+            assert!(
+                s.sandbox_find("u2", Platform::X, "m1")
+                    .await
+                    .unwrap()
+                    .is_none()
+            );
+            assert!(
+                s.sandbox_find("u1", Platform::Threads, "m1")
+                    .await
+                    .unwrap()
+                    .is_none()
+            );
+            assert_eq!(
+                s.sandbox_list("u1", Platform::X, 10).await.unwrap().len(),
+                1
+            );
+        })
+        .await;
+    }
+}

@@ -1,0 +1,308 @@
+//! Storage of posts: accounts, submissions and their targets, the job queue those targets
+//! form, idempotency records, and the simulated platforms' own record.
+
+use crate::keys::KeyMode;
+use crate::platform::Platform;
+use crate::posts::{SubmissionStatus, TargetStatus};
+use crate::store::StoreResult;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountStatus {
+    Active,
+    NeedsReconnect,
+}
+
+impl AccountStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::NeedsReconnect => "needs_reconnect",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "active" => Some(Self::Active),
+            "needs_reconnect" => Some(Self::NeedsReconnect),
+            _ => None,
+        }
+    }
+}
+
+/// A connected account; tokens stay encrypted in `NewAccount` / `AccountSecrets`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub id: String,
+    pub user_id: String,
+    pub platform: Platform,
+    pub account_id: String,
+    pub display_name: Option<String>,
+    pub username: Option<String>,
+    pub status: AccountStatus,
+    pub is_default: bool,
+    pub token_expires_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Clone)]
+pub struct NewAccount {
+    pub account: Account,
+    /// Encrypted access and refresh tokens (see the server's secret box).
+    pub access_token: Option<Vec<u8>>,
+    pub refresh_token: Option<Vec<u8>>,
+}
+
+/// An account's encrypted tokens.
+#[derive(Clone, Default)]
+pub struct AccountSecrets {
+    pub access_token: Option<Vec<u8>>,
+    pub refresh_token: Option<Vec<u8>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewTarget {
+    pub id: String,
+    pub position: i64,
+    pub platform: Platform,
+    /// Our id of the connected account; `None` for simulated accounts.
+    pub account_ref: Option<String>,
+    /// The platform's account id (`test_<platform>` in test mode).
+    pub account_id: String,
+    pub status: TargetStatus,
+    pub due_at: DateTime<Utc>,
+}
+
+/// A stored response to replay for an idempotency key.
+#[derive(Debug, Clone)]
+pub struct IdempotentResponse {
+    pub key: String,
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewSubmission {
+    pub id: String,
+    pub user_id: String,
+    pub mode: KeyMode,
+    pub status: SubmissionStatus,
+    /// The request's `post` object, as JSON text.
+    pub post_json: String,
+    /// The normalised `PostContent`, as JSON text.
+    pub content_json: String,
+    pub scheduled_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub targets: Vec<NewTarget>,
+    /// Completes the caller's idempotency record in the same transaction.
+    pub idempotency: Option<IdempotentResponse>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetError {
+    pub code: String,
+    pub message: String,
+    pub platform_error: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TargetRecord {
+    pub id: String,
+    pub submission_id: String,
+    pub position: i64,
+    pub platform: Platform,
+    pub account_ref: Option<String>,
+    pub account_id: String,
+    pub status: TargetStatus,
+    pub attempts: i64,
+    pub platform_post_id: Option<String>,
+    pub platform_post_url: Option<String>,
+    pub error: Option<TargetError>,
+    pub published_at: Option<DateTime<Utc>>,
+    pub due_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SubmissionRecord {
+    pub id: String,
+    pub user_id: String,
+    pub mode: KeyMode,
+    pub status: SubmissionStatus,
+    pub post_json: String,
+    pub scheduled_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub targets: Vec<TargetRecord>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SubmissionFilter {
+    pub status: Option<SubmissionStatus>,
+    pub platform: Option<Platform>,
+    /// Only submissions older than this `(created_at, id)` (the cursor).
+    pub before: Option<(DateTime<Utc>, String)>,
+    pub limit: i64,
+}
+
+#[derive(Debug, Clone)]
+pub enum CancelOutcome {
+    NotFound,
+    /// Some target has started (or the submission is finished): nothing was changed.
+    TooLate(SubmissionRecord),
+    Canceled(SubmissionRecord),
+}
+
+/// State of an idempotency key when a request arrives with it.
+#[derive(Debug, Clone)]
+pub enum IdempotencyState {
+    /// This request holds the key now; it must complete it or abandon it.
+    Acquired,
+    /// Another request holds or held it.
+    Existing {
+        request_hash: String,
+        /// `None` while that request is still in flight.
+        response: Option<(u16, Vec<u8>)>,
+    },
+}
+
+/// A target taken by a worker.
+#[derive(Debug, Clone)]
+pub struct ClaimedTarget {
+    pub target: TargetRecord,
+    pub user_id: String,
+    pub mode: KeyMode,
+    pub content_json: String,
+    /// An earlier attempt may have reached the platform: reconcile before publishing.
+    pub in_flight: bool,
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone)]
+pub enum TargetOutcome {
+    Published {
+        post_id: String,
+        url: Option<String>,
+    },
+    /// Try again at `due_at`; the error is kept meanwhile.
+    Retry {
+        due_at: DateTime<Utc>,
+        error: TargetError,
+    },
+    Failed(TargetError),
+    Unknown(TargetError),
+}
+
+/// What a simulated platform received (spec 9).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SandboxPost {
+    pub id: String,
+    pub user_id: String,
+    pub platform: Platform,
+    pub marker: String,
+    pub submission_id: String,
+    pub target_id: String,
+    pub text: Option<String>,
+    pub media_json: String,
+    pub received_at: DateTime<Utc>,
+    /// How many times the platform was asked to create this post.
+    pub create_count: i64,
+}
+
+#[async_trait]
+pub trait PostStore: Send + Sync + 'static {
+    // Accounts.
+    /// `Conflict` when the user has this platform account already. `is_default` clears the
+    /// flag on the user's other accounts of that platform.
+    async fn insert_account(&self, account: &NewAccount) -> StoreResult<()>;
+    async fn list_accounts(&self, user_id: &str) -> StoreResult<Vec<Account>>;
+    async fn account_secrets(
+        &self,
+        account_ref: &str,
+    ) -> StoreResult<Option<(Account, AccountSecrets)>>;
+
+    // Submissions.
+    /// Inserts the submission and its targets, and completes the idempotency record, in one
+    /// transaction.
+    async fn create_submission(&self, submission: &NewSubmission) -> StoreResult<()>;
+    async fn get_submission(
+        &self,
+        user_id: &str,
+        mode: crate::keys::KeyMode,
+        id: &str,
+    ) -> StoreResult<Option<SubmissionRecord>>;
+    /// Newest first.
+    async fn list_submissions(
+        &self,
+        user_id: &str,
+        mode: crate::keys::KeyMode,
+        filter: &SubmissionFilter,
+    ) -> StoreResult<Vec<SubmissionRecord>>;
+    /// Cancels every target, or none when one has started.
+    async fn cancel_submission(
+        &self,
+        user_id: &str,
+        mode: crate::keys::KeyMode,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<CancelOutcome>;
+
+    // Idempotency.
+    /// Takes the key for this request unless another request holds it or completed it. A
+    /// record older than `expired_before`, or one still in flight since before
+    /// `abandoned_before`, is taken over.
+    async fn idempotency_acquire(
+        &self,
+        user_id: &str,
+        mode: crate::keys::KeyMode,
+        key: &str,
+        request_hash: &str,
+        now: DateTime<Utc>,
+        abandoned_before: DateTime<Utc>,
+        expired_before: DateTime<Utc>,
+    ) -> StoreResult<IdempotencyState>;
+    /// Gives up a key this request holds (the request failed before creating anything).
+    async fn idempotency_release(
+        &self,
+        user_id: &str,
+        mode: crate::keys::KeyMode,
+        key: &str,
+    ) -> StoreResult<()>;
+
+    // The queue.
+    /// Takes up to `limit` targets that are due (or whose lease expired), oldest due first,
+    /// and leases them to `owner` until `lease_until`.
+    async fn claim_targets(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> StoreResult<Vec<ClaimedTarget>>;
+    /// The earliest time a target becomes claimable (due or lease expiry), if any.
+    async fn next_due(&self) -> StoreResult<Option<DateTime<Utc>>>;
+    /// Records that an attempt is about to reach the platform. False when `owner` lost the lease.
+    async fn mark_in_flight(&self, target_id: &str, owner: &str) -> StoreResult<bool>;
+    /// Ends an attempt and updates the submission's status. False when `owner` lost the lease.
+    async fn finish_target(
+        &self,
+        target_id: &str,
+        owner: &str,
+        outcome: &TargetOutcome,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+
+    // Simulated platforms.
+    /// Records a create call: a new post, or one more call for a marker seen before.
+    async fn sandbox_create(&self, post: &SandboxPost) -> StoreResult<SandboxPost>;
+    async fn sandbox_find(
+        &self,
+        user_id: &str,
+        platform: Platform,
+        marker: &str,
+    ) -> StoreResult<Option<SandboxPost>>;
+    async fn sandbox_list(
+        &self,
+        user_id: &str,
+        platform: Platform,
+        limit: i64,
+    ) -> StoreResult<Vec<SandboxPost>>;
+}
