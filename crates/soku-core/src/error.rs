@@ -13,6 +13,7 @@ pub enum ErrorCode {
     NotFound,
     MethodNotAllowed,
     IdempotencyConflict,
+    Conflict,
     PayloadTooLarge,
     UnsupportedMediaType,
     RateLimitExceeded,
@@ -22,7 +23,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 13] = [
+    pub const ALL: [ErrorCode; 14] = [
         Self::ValidationError,
         Self::MissingAccount,
         Self::Unauthorized,
@@ -30,6 +31,7 @@ impl ErrorCode {
         Self::NotFound,
         Self::MethodNotAllowed,
         Self::IdempotencyConflict,
+        Self::Conflict,
         Self::PayloadTooLarge,
         Self::UnsupportedMediaType,
         Self::RateLimitExceeded,
@@ -47,6 +49,7 @@ impl ErrorCode {
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::IdempotencyConflict => "idempotency_conflict",
+            Self::Conflict => "conflict",
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::RateLimitExceeded => "rate_limit_exceeded",
@@ -63,7 +66,7 @@ impl ErrorCode {
             Self::Forbidden => 403,
             Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
-            Self::IdempotencyConflict => 409,
+            Self::IdempotencyConflict | Self::Conflict => 409,
             Self::PayloadTooLarge => 413,
             Self::UnsupportedMediaType => 415,
             Self::RateLimitExceeded => 429,

@@ -3,6 +3,7 @@
 //! Nothing in here knows about HTTP frameworks, SQL drivers or HTTP clients: the server and the
 //! store depend on this crate, never the other way round.
 
+pub mod accounts;
 pub mod clock;
 pub mod connector;
 pub mod error;

@@ -183,9 +183,12 @@ pub enum TargetOutcome {
         url: Option<String>,
     },
     /// Try again at `due_at`; the error is kept meanwhile.
+    /// `in_flight`: an earlier attempt may still have reached the platform, so the next
+    /// attempt reconciles first.
     Retry {
         due_at: DateTime<Utc>,
         error: TargetError,
+        in_flight: bool,
     },
     Failed(TargetError),
     Unknown(TargetError),

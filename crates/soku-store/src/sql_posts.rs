@@ -618,8 +618,8 @@ macro_rules! post_store {
                     TargetOutcome::Published { post_id, url } => {
                         (TargetStatus::Published, None, Some(post_id.as_str()), url.as_deref(), Some(to_millis(now)), None, 0i64)
                     }
-                    TargetOutcome::Retry { due_at, error } => {
-                        (TargetStatus::Queued, Some(to_millis(*due_at)), None, None, None, Some(error), 0)
+                    TargetOutcome::Retry { due_at, error, in_flight } => {
+                        (TargetStatus::Queued, Some(to_millis(*due_at)), None, None, None, Some(error), *in_flight as i64)
                     }
                     TargetOutcome::Failed(error) => (TargetStatus::Failed, None, None, None, None, Some(error), 0),
                     TargetOutcome::Unknown(error) => (TargetStatus::Unknown, None, None, None, None, Some(error), 1),

@@ -611,6 +611,7 @@ mod posts {
             let retry = TargetOutcome::Retry {
                 due_at: due + Duration::minutes(3),
                 error: error.clone(),
+                in_flight: false,
             };
             assert!(s.finish_target(&t1_id, "w2", &retry, due).await.unwrap());
             let sub = s

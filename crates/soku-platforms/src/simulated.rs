@@ -1,0 +1,180 @@
+//! The simulated platforms behind `sk_test_` keys (spec 9). Every platform name works. What a
+//! simulated platform receives is recorded in the database (`sandbox_posts`), outside the
+//! engine's own bookkeeping: it is the judge of whether a post was created twice.
+//!
+//! Failure injection, by markers in the post's text:
+//! - `[fail:rate_limit]`: the first attempt gets a 429 with `Retry-After: 1`; later ones succeed.
+//! - `[fail:server_error]`: the first attempt gets a 503 before any effect; later ones succeed.
+//! - `[fail:timeout_after_send]`: the first attempt creates the post, then times out; the
+//!   engine must find it with `find_existing` rather than post again.
+//! - `[fail:unknown]`: the attempt times out after sending, and the platform cannot say
+//!   whether the post exists: the target ends `unknown`.
+//! - `[fail:token_expired]`: 401, the account's token is no longer valid (permanent).
+//! - `[fail:permanent]`: 400, the platform refuses the content (permanent).
+
+use async_trait::async_trait;
+use soku_core::Clock;
+use soku_core::connector::{
+    Connector, Existing, FailureClass, PublishError, PublishRequest, PublishedPost,
+};
+use soku_core::queue::{PostStore, SandboxPost};
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub struct Simulated {
+    store: Arc<dyn PostStore>,
+    clock: Arc<dyn Clock>,
+    latency: Duration,
+    /// Markers whose one-time failure has been served (per process).
+    failed_once: Mutex<HashSet<(String, &'static str)>>,
+}
+
+impl Simulated {
+    pub fn new(store: Arc<dyn PostStore>, clock: Arc<dyn Clock>, latency: Duration) -> Self {
+        Self {
+            store,
+            clock,
+            latency,
+            failed_once: Mutex::new(HashSet::new()),
+        }
+    }
+
+    fn first_time(&self, marker: &str, what: &'static str) -> bool {
+        self.failed_once
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert((marker.to_owned(), what))
+    }
+
+    async fn create(&self, req: &PublishRequest) -> Result<PublishedPost, PublishError> {
+        let media: Vec<&str> = req
+            .content
+            .image_urls
+            .iter()
+            .map(String::as_str)
+            .chain(req.content.video_url.as_deref())
+            .collect();
+        let post = SandboxPost {
+            id: soku_core::keys::random_id("sim_", 20),
+            user_id: req.user_id.clone(),
+            platform: req.platform,
+            marker: req.marker.clone(),
+            submission_id: req.submission_id.clone(),
+            target_id: req.target_id.clone(),
+            text: req.content.text.clone(),
+            media_json: serde_json::to_string(&media).unwrap_or_else(|_| "[]".into()),
+            received_at: self.clock.now(),
+            create_count: 1,
+        };
+        let stored = self.store.sandbox_create(&post).await.map_err(|e| {
+            PublishError::new(
+                FailureClass::Retryable { retry_after: None },
+                "simulator_unavailable",
+                e.to_string(),
+            )
+        })?;
+        Ok(published(&stored))
+    }
+}
+
+fn published(p: &SandboxPost) -> PublishedPost {
+    PublishedPost {
+        id: p.id.clone(),
+        url: Some(format!("sandbox://{}/posts/{}", p.platform, p.id)),
+    }
+}
+
+fn has(req: &PublishRequest, marker: &str) -> bool {
+    req.content
+        .text
+        .as_deref()
+        .is_some_and(|t| t.contains(marker))
+}
+
+fn raw(status: u16, message: &str) -> String {
+    serde_json::json!({ "status": status, "error": message, "simulated": true }).to_string()
+}
+
+#[async_trait]
+impl Connector for Simulated {
+    async fn publish(&self, req: &PublishRequest) -> Result<PublishedPost, PublishError> {
+        if !self.latency.is_zero() {
+            tokio::time::sleep(self.latency).await;
+        }
+        if has(req, "[fail:permanent]") {
+            return Err(PublishError::new(
+                FailureClass::Permanent,
+                "rejected",
+                "The platform refused the post.",
+            )
+            .with_platform_error(raw(400, "content rejected")));
+        }
+        if has(req, "[fail:token_expired]") {
+            return Err(PublishError::new(
+                FailureClass::Permanent,
+                "token_expired",
+                "The account's access token has expired; reconnect the account.",
+            )
+            .with_platform_error(raw(401, "invalid or expired token")));
+        }
+        if has(req, "[fail:rate_limit]") && self.first_time(&req.marker, "rate_limit") {
+            return Err(PublishError::new(
+                FailureClass::Retryable {
+                    retry_after: Some(Duration::from_secs(1)),
+                },
+                "rate_limited",
+                "The platform is rate limiting this account.",
+            )
+            .with_platform_error(raw(429, "too many requests; retry after 1 s")));
+        }
+        if has(req, "[fail:server_error]") && self.first_time(&req.marker, "server_error") {
+            return Err(PublishError::new(
+                FailureClass::Retryable { retry_after: None },
+                "platform_unavailable",
+                "The platform is temporarily unavailable.",
+            )
+            .with_platform_error(raw(503, "service unavailable")));
+        }
+        if has(req, "[fail:unknown]") {
+            self.create(req).await?;
+            return Err(PublishError::new(
+                FailureClass::Ambiguous,
+                "timeout",
+                "The platform did not answer in time.",
+            )
+            .with_platform_error(raw(504, "timeout after the request was sent")));
+        }
+        if has(req, "[fail:timeout_after_send]")
+            && self.first_time(&req.marker, "timeout_after_send")
+        {
+            self.create(req).await?;
+            return Err(PublishError::new(
+                FailureClass::Ambiguous,
+                "timeout",
+                "The platform did not answer in time.",
+            )
+            .with_platform_error(raw(504, "timeout after the request was sent")));
+        }
+        self.create(req).await
+    }
+
+    async fn find_existing(&self, req: &PublishRequest) -> Result<Existing, PublishError> {
+        if has(req, "[fail:unknown]") {
+            return Ok(Existing::CannotTell);
+        }
+        match self
+            .store
+            .sandbox_find(&req.user_id, req.platform, &req.marker)
+            .await
+        {
+            Ok(Some(p)) => Ok(Existing::Found(published(&p))),
+            Ok(None) => Ok(Existing::NotFound),
+            Err(e) => Err(PublishError::new(
+                FailureClass::Retryable { retry_after: None },
+                "simulator_unavailable",
+                e.to_string(),
+            )),
+        }
+    }
+}
