@@ -80,4 +80,6 @@ pub trait Store: crate::queue::PostStore + Send + Sync + 'static {
 
     async fn get_setting(&self, name: &str) -> StoreResult<Option<String>>;
     async fn put_setting(&self, name: &str, value: &str) -> StoreResult<()>;
+    /// Writes the setting unless it exists; true when this call wrote it.
+    async fn insert_setting_if_absent(&self, name: &str, value: &str) -> StoreResult<bool>;
 }

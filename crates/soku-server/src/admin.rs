@@ -2,10 +2,13 @@
 //! while servers run on it. Results go to stdout, errors to stderr with a non-zero exit.
 
 use crate::auth::tokens::BuiltinIssuer;
+use crate::secrets::SecretBox;
 use chrono::{DateTime, Duration, Utc};
 use clap::Subcommand;
 use soku_core::keys::KeyMode;
 use soku_core::model::{Role, Subscription, SubscriptionStatus, new_api_key, normalize_key_name};
+use soku_core::platform::Platform;
+use soku_core::queue::{Account, AccountStatus, NewAccount};
 use soku_core::time::rfc3339_millis;
 use soku_core::{Store, StoreError};
 use std::sync::Arc;
@@ -30,6 +33,11 @@ pub enum AdminCommand {
     Key {
         #[command(subcommand)]
         command: KeyCommand,
+    },
+    /// Connected accounts.
+    Account {
+        #[command(subcommand)]
+        command: AccountCommand,
     },
     /// Print an ID token of the built-in issuer for a user.
     Token {
@@ -76,6 +84,39 @@ pub enum SubscriptionCommand {
         /// RFC 3339; default 30 days from now.
         #[arg(long)]
         period_end: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum AccountCommand {
+    /// Connect an account by hand (OAuth connection comes with the connectors). Tokens are
+    /// encrypted at rest with SOKU_SECRET_KEY (or the key generated on first start).
+    Add {
+        #[arg(long)]
+        uid: String,
+        #[arg(long)]
+        platform: String,
+        #[arg(long)]
+        account_id: String,
+        #[arg(long)]
+        username: Option<String>,
+        #[arg(long)]
+        display_name: Option<String>,
+        #[arg(long)]
+        access_token: Option<String>,
+        #[arg(long)]
+        refresh_token: Option<String>,
+        /// RFC 3339 expiry of the access token.
+        #[arg(long)]
+        token_expires_at: Option<String>,
+        /// The account string targets of this platform use when the user has several.
+        #[arg(long)]
+        default: bool,
+    },
+    /// List a user's accounts (never their tokens).
+    List {
+        #[arg(long)]
+        uid: String,
     },
 }
 
@@ -222,6 +263,83 @@ pub async fn execute(
             Some(k) => Ok(format!("{} revoked", k.id)),
             None => Err(format!("no API key with id {id:?}")),
         },
+        AdminCommand::Account {
+            command:
+                AccountCommand::Add {
+                    uid,
+                    platform,
+                    account_id,
+                    username,
+                    display_name,
+                    access_token,
+                    refresh_token,
+                    token_expires_at,
+                    default,
+                },
+        } => {
+            if store.get_user(&uid).await.map_err(db)?.is_none() {
+                return Err(format!("no user with id {uid:?}"));
+            }
+            let platform = Platform::parse(&platform)
+                .ok_or_else(|| format!("unknown platform {platform:?}"))?;
+            let account_id = account_id.trim().to_owned();
+            if account_id.is_empty() || account_id.len() > 255 {
+                return Err("--account-id must be 1 to 255 characters".into());
+            }
+            let token_expires_at = match token_expires_at {
+                Some(t) => Some(
+                    DateTime::parse_from_rfc3339(&t)
+                        .map_err(|e| format!("--token-expires-at {t:?} is not RFC 3339: {e}"))?
+                        .with_timezone(&Utc),
+                ),
+                None => None,
+            };
+            let secrets = SecretBox::load(
+                store.as_ref(),
+                std::env::var("SOKU_SECRET_KEY").ok().as_deref(),
+            )
+            .await?;
+            let id = soku_core::keys::random_id("acc_", 20);
+            let new = NewAccount {
+                account: Account {
+                    id: id.clone(),
+                    user_id: uid,
+                    platform,
+                    account_id,
+                    display_name,
+                    username,
+                    status: AccountStatus::Active,
+                    is_default: default,
+                    token_expires_at,
+                    created_at: now,
+                },
+                access_token: access_token.as_deref().map(|t| secrets.seal(t)),
+                refresh_token: refresh_token.as_deref().map(|t| secrets.seal(t)),
+            };
+            match store.insert_account(&new).await {
+                Ok(()) => Ok(id),
+                Err(StoreError::Conflict) => Err("that account is connected already".into()),
+                Err(e) => Err(db(e)),
+            }
+        }
+        AdminCommand::Account {
+            command: AccountCommand::List { uid },
+        } => {
+            let accounts = store.list_accounts(&uid).await.map_err(db)?;
+            let mut out = String::from("ID\tPLATFORM\tACCOUNT ID\tUSERNAME\tSTATUS\tDEFAULT");
+            for a in accounts {
+                out.push_str(&format!(
+                    "\n{}\t{}\t{}\t{}\t{}\t{}",
+                    a.id,
+                    a.platform,
+                    a.account_id,
+                    a.username.as_deref().unwrap_or("-"),
+                    a.status.as_str(),
+                    if a.is_default { "yes" } else { "no" },
+                ));
+            }
+            Ok(out)
+        }
         AdminCommand::Token {
             uid,
             ttl,

@@ -3,10 +3,12 @@
 pub mod admin;
 pub mod api;
 pub mod auth;
+pub mod engine;
 pub mod error;
 pub mod extract;
 pub mod metrics;
 pub mod middleware;
+pub mod secrets;
 pub mod state;
 pub mod telemetry;
 
@@ -28,6 +30,10 @@ pub struct ServerOptions {
     /// The server's public URL: `iss` of the built-in identity provider's tokens.
     pub public_url: String,
     pub firebase: Option<FirebaseSettings>,
+    /// `SOKU_SECRET_KEY`, the key that encrypts account tokens.
+    pub secret_key: Option<String>,
+    /// How long a simulated platform takes to answer.
+    pub simulated_latency: std::time::Duration,
 }
 
 /// Loads (or, on first start, creates) the identity provider's key and assembles the state.
@@ -39,7 +45,45 @@ pub async fn build_state(
     let builtin =
         BuiltinIssuer::load_or_create(store.as_ref(), options.public_url, clock.now()).await?;
     let tokens = TokenVerifier::new(builtin, options.firebase, clock.clone());
-    Ok(AppState::new(store, clock, tokens))
+    let secrets = secrets::SecretBox::load(store.as_ref(), options.secret_key.as_deref())
+        .await
+        .map_err(StoreError::Backend)?;
+    let connectors = connectors(store.clone(), clock.clone(), options.simulated_latency);
+    Ok(AppState::new(store, clock, tokens, connectors, secrets))
+}
+
+/// The connectors this build has: the simulated platforms for test mode; no live network yet.
+pub fn connectors(
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    simulated_latency: std::time::Duration,
+) -> engine::Connectors {
+    let store: Arc<dyn soku_core::queue::PostStore> = store;
+    engine::Connectors {
+        simulated: Arc::new(soku_platforms::simulated::Simulated::new(
+            store,
+            clock,
+            simulated_latency,
+        )),
+        live: Default::default(),
+    }
+}
+
+/// Starts the publishing engine of this process; it stops when `shutdown` turns true.
+pub fn spawn_engine(
+    state: &AppState,
+    config: engine::EngineConfig,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    let engine = engine::Engine::new(
+        state.store.clone(),
+        state.clock.clone(),
+        state.connectors.clone(),
+        state.secrets.clone(),
+        config,
+        state.engine_wake.clone(),
+    );
+    tokio::spawn(engine.run(shutdown))
 }
 
 /// The whole application. `extra` routes (tests use it) get the same middleware.

@@ -3,9 +3,13 @@
 use clap::{Args, Parser, Subcommand};
 use soku_server::admin::{self, AdminCommand};
 use soku_server::auth::tokens::{DEFAULT_FIREBASE_CERTS_URL, FirebaseSettings};
-use soku_server::{ServerOptions, build_state, router, serve, shutdown_signal, telemetry};
+use soku_server::engine::EngineConfig;
+use soku_server::{
+    ServerOptions, build_state, router, serve, shutdown_signal, spawn_engine, telemetry,
+};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 #[derive(Parser)]
 #[command(
@@ -28,8 +32,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the HTTP API.
+    /// Run the HTTP API (and, unless --no-workers, the publishing engine).
     Serve(ServeArgs),
+    /// Run the publishing engine alone, sharing the work with the other processes on the
+    /// same database.
+    Worker(EngineArgs),
     /// Operator commands; they work while a server runs on the same database.
     Admin {
         #[command(subcommand)]
@@ -52,9 +59,58 @@ struct ServeArgs {
     /// Where Google publishes the certificates that sign Firebase ID tokens.
     #[arg(long, env = "SOKU_FIREBASE_CERTS_URL", default_value = DEFAULT_FIREBASE_CERTS_URL)]
     firebase_certs_url: String,
+    /// Do not run the publishing engine in this process (run `soku worker` elsewhere).
+    #[arg(long)]
+    no_workers: bool,
+    #[command(flatten)]
+    engine: EngineArgs,
+}
+
+#[derive(Args)]
+struct EngineArgs {
     /// `text` (default) or `json`.
     #[arg(long, env = "SOKU_LOG_FORMAT", default_value = "text")]
     log_format: String,
+    /// 32 bytes, base64: the key that encrypts account tokens. Default: generated on first
+    /// start and kept in the database.
+    #[arg(long, env = "SOKU_SECRET_KEY", hide_env_values = true)]
+    secret_key: Option<String>,
+    /// Targets this process publishes at once.
+    #[arg(long, env = "SOKU_WORKER_CONCURRENCY", default_value_t = 32)]
+    worker_concurrency: usize,
+    /// Seconds a worker holds a target; a dead worker's targets are taken over after it.
+    #[arg(long, env = "SOKU_JOB_LEASE_SECS", default_value_t = 120)]
+    job_lease_secs: u64,
+    /// Attempts before a target that keeps failing retryably ends failed.
+    #[arg(long, env = "SOKU_MAX_ATTEMPTS", default_value_t = 5)]
+    max_attempts: i64,
+    /// First retry delay in milliseconds; it doubles per attempt, with jitter.
+    #[arg(long, env = "SOKU_RETRY_BASE_MS", default_value_t = 2000)]
+    retry_base_ms: u64,
+    /// How long the simulated platforms of test mode take to answer, in milliseconds.
+    #[arg(long, env = "SOKU_SIMULATED_LATENCY_MS", default_value_t = 0)]
+    simulated_latency_ms: u64,
+}
+
+impl EngineArgs {
+    fn config(&self) -> Result<EngineConfig, String> {
+        if self.worker_concurrency == 0 || self.worker_concurrency > 1024 {
+            return Err("SOKU_WORKER_CONCURRENCY must be 1 to 1024".into());
+        }
+        if self.job_lease_secs < 2 {
+            return Err("SOKU_JOB_LEASE_SECS must be at least 2".into());
+        }
+        if self.max_attempts < 1 {
+            return Err("SOKU_MAX_ATTEMPTS must be at least 1".into());
+        }
+        Ok(EngineConfig {
+            concurrency: self.worker_concurrency,
+            lease: Duration::from_secs(self.job_lease_secs),
+            max_attempts: self.max_attempts,
+            backoff_base: Duration::from_millis(self.retry_base_ms.max(1)),
+            ..EngineConfig::default()
+        })
+    }
 }
 
 fn main() -> ExitCode {
@@ -66,6 +122,7 @@ fn main() -> ExitCode {
     let outcome = runtime.block_on(async move {
         match cli.command {
             Command::Serve(args) => run_server(&cli.database_url, args).await,
+            Command::Worker(args) => run_worker(&cli.database_url, args).await,
             Command::Admin { command } => admin::run(&cli.database_url, command).await,
         }
     });
@@ -79,7 +136,8 @@ fn main() -> ExitCode {
 }
 
 async fn run_server(database_url: &str, args: ServeArgs) -> Result<(), String> {
-    telemetry::init(args.log_format.eq_ignore_ascii_case("json"));
+    telemetry::init(args.engine.log_format.eq_ignore_ascii_case("json"));
+    let engine_config = args.engine.config()?;
     let emulator = std::env::var("FIREBASE_AUTH_EMULATOR_HOST")
         .map(|v| !v.trim().is_empty())
         .unwrap_or(false);
@@ -130,6 +188,8 @@ async fn run_server(database_url: &str, args: ServeArgs) -> Result<(), String> {
         ServerOptions {
             public_url: public_url.clone(),
             firebase,
+            secret_key: args.engine.secret_key.clone(),
+            simulated_latency: Duration::from_millis(args.engine.simulated_latency_ms),
         },
     )
     .await
@@ -141,9 +201,51 @@ async fn run_server(database_url: &str, args: ServeArgs) -> Result<(), String> {
         backend,
         "soku is serving"
     );
+    let (stop_engine, stopped) = tokio::sync::watch::channel(false);
+    let engine = (!args.no_workers).then(|| spawn_engine(&state, engine_config, stopped));
+    if engine.is_none() {
+        tracing::info!("--no-workers: this process publishes nothing; run `soku worker`");
+    }
     serve(listener, router(state, None), shutdown_signal())
         .await
         .map_err(|e| e.to_string())?;
+    let _ = stop_engine.send(true);
+    if let Some(engine) = engine {
+        let _ = engine.await;
+    }
     tracing::info!("soku stopped");
+    Ok(())
+}
+
+async fn run_worker(database_url: &str, args: EngineArgs) -> Result<(), String> {
+    telemetry::init(args.log_format.eq_ignore_ascii_case("json"));
+    let config = args.config()?;
+    let store = soku_store::open(database_url)
+        .await
+        .map_err(|e| format!("cannot open {}: {e}", soku_store::redact_url(database_url)))?;
+    let public_url = store
+        .get_setting(admin::PUBLIC_URL_SETTING)
+        .await
+        .map_err(|e| e.to_string())?
+        .unwrap_or_else(|| "http://127.0.0.1:8080".into());
+    let state = build_state(
+        store,
+        Arc::new(soku_core::SystemClock),
+        ServerOptions {
+            public_url,
+            firebase: None,
+            secret_key: args.secret_key.clone(),
+            simulated_latency: Duration::from_millis(args.simulated_latency_ms),
+        },
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let engine = spawn_engine(&state, config, stopped);
+    tracing::info!(database = %soku_store::redact_url(database_url), "soku worker running");
+    shutdown_signal().await;
+    let _ = stop.send(true);
+    let _ = engine.await;
+    tracing::info!("soku worker stopped");
     Ok(())
 }

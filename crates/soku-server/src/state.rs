@@ -2,7 +2,9 @@
 
 use crate::auth::keys::KeyAuthenticator;
 use crate::auth::tokens::TokenVerifier;
+use crate::engine::Connectors;
 use crate::metrics::Metrics;
+use crate::secrets::SecretBox;
 use soku_core::{Clock, Store};
 use std::collections::HashSet;
 use std::ops::Deref;
@@ -22,10 +24,20 @@ pub struct Inner {
     pub known_users: RwLock<HashSet<String>>,
     /// The OpenAPI document, generated from the routes when the router is built.
     pub openapi: OnceLock<serde_json::Value>,
+    pub connectors: Connectors,
+    pub secrets: SecretBox,
+    /// Wakes this process's publishing engine when a post is accepted.
+    pub engine_wake: Arc<tokio::sync::Notify>,
 }
 
 impl AppState {
-    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, tokens: TokenVerifier) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        tokens: TokenVerifier,
+        connectors: Connectors,
+        secrets: SecretBox,
+    ) -> Self {
         Self(Arc::new(Inner {
             keys: KeyAuthenticator::new(store.clone(), clock.clone()),
             store,
@@ -34,7 +46,14 @@ impl AppState {
             metrics: Metrics::default(),
             known_users: RwLock::new(HashSet::new()),
             openapi: OnceLock::new(),
+            connectors,
+            secrets,
+            engine_wake: Arc::new(tokio::sync::Notify::new()),
         }))
+    }
+
+    pub fn wake_engine(&self) {
+        self.engine_wake.notify_one();
     }
 }
 

@@ -334,6 +334,16 @@ macro_rules! sql_store {
                     .map_err(crate::backend_error)
             }
 
+            async fn insert_setting_if_absent(&self, name: &str, value: &str) -> soku_core::store::StoreResult<bool> {
+                let done = sqlx::query("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
+                    .bind(name)
+                    .bind(value)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(crate::backend_error)?;
+                Ok(done.rows_affected() == 1)
+            }
+
             async fn put_setting(&self, name: &str, value: &str) -> soku_core::store::StoreResult<()> {
                 sqlx::query(
                     "INSERT INTO settings (name, value) VALUES ($1, $2) \

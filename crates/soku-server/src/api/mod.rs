@@ -1,10 +1,13 @@
 //! Routes and their OpenAPI description, from one list: a route exists only through a
 //! `routes!` entry, and that entry is what documents it.
 
+pub mod accounts;
 pub mod api_keys;
 pub mod docs;
 pub mod me;
 pub mod ops;
+pub mod posts;
+pub mod sandbox;
 
 use crate::state::AppState;
 use axum::Router;
@@ -23,5 +26,9 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(me::me))
         .routes(routes!(api_keys::create, api_keys::list))
         .routes(routes!(api_keys::revoke))
+        .routes(routes!(posts::create, posts::list))
+        .routes(routes!(posts::get, posts::cancel))
+        .routes(routes!(accounts::list))
+        .routes(routes!(sandbox::posts))
         .split_for_parts()
 }

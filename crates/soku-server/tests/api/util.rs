@@ -7,8 +7,9 @@ use serde_json::Value;
 use soku_core::model::{Subscription, SubscriptionStatus, new_api_key};
 use soku_core::{Clock, Store, SystemClock};
 use soku_server::auth::tokens::{FirebaseSettings, generate_signing_key};
+use soku_server::engine::EngineConfig;
 use soku_server::state::AppState;
-use soku_server::{ServerOptions, build_state, router, serve};
+use soku_server::{ServerOptions, build_state, router, serve, spawn_engine};
 use std::sync::{Arc, OnceLock};
 use tokio::sync::oneshot;
 
@@ -19,11 +20,28 @@ pub struct TestApp {
     pub http: reqwest::Client,
     _dir: tempfile::TempDir,
     _stop: oneshot::Sender<()>,
+    _stop_engine: tokio::sync::watch::Sender<bool>,
 }
 
-#[derive(Default)]
 pub struct Builder {
     firebase: Option<FirebaseSettings>,
+    engine: Option<EngineConfig>,
+    simulated_latency: std::time::Duration,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Self {
+            firebase: None,
+            // Quick retries so that tests of retry paths finish in seconds.
+            engine: Some(EngineConfig {
+                backoff_base: std::time::Duration::from_millis(200),
+                backoff_max: std::time::Duration::from_secs(2),
+                ..EngineConfig::default()
+            }),
+            simulated_latency: std::time::Duration::ZERO,
+        }
+    }
 }
 
 impl Builder {
@@ -33,6 +51,22 @@ impl Builder {
             certs_url: certs_url.into(),
             emulator,
         });
+        self
+    }
+
+    /// No publishing engine in this process.
+    pub fn without_engine(mut self) -> Self {
+        self.engine = None;
+        self
+    }
+
+    pub fn engine(mut self, config: EngineConfig) -> Self {
+        self.engine = Some(config);
+        self
+    }
+
+    pub fn simulated_latency(mut self, latency: std::time::Duration) -> Self {
+        self.simulated_latency = latency;
         self
     }
 
@@ -53,6 +87,8 @@ impl Builder {
             ServerOptions {
                 public_url: base.clone(),
                 firebase: self.firebase,
+                secret_key: None,
+                simulated_latency: self.simulated_latency,
             },
         )
         .await
@@ -66,6 +102,10 @@ impl Builder {
                 "unreachable"
             }),
         );
+        let (stop_engine, engine_stopped) = tokio::sync::watch::channel(false);
+        if let Some(config) = self.engine {
+            spawn_engine(&state, config, engine_stopped);
+        }
         let app = router(state.clone(), Some(extra));
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(async move {
@@ -82,6 +122,7 @@ impl Builder {
             http: reqwest::Client::new(),
             _dir: dir,
             _stop: stop,
+            _stop_engine: stop_engine,
         }
     }
 }
@@ -133,6 +174,34 @@ impl TestApp {
                 .unwrap();
         }
         uid
+    }
+
+    /// A user with an active subscription and a test key: `(uid, key)`.
+    pub async fn test_subscriber(&self) -> (String, String) {
+        let uid = self
+            .user(
+                Some(SubscriptionStatus::Active),
+                Utc::now() + Duration::days(30),
+            )
+            .await;
+        let (record, generated) = new_api_key(
+            &uid,
+            Some("test".into()),
+            soku_core::keys::KeyMode::Test,
+            Utc::now(),
+        );
+        self.store.insert_api_key(&record).await.unwrap();
+        (uid, generated.secret)
+    }
+
+    pub async fn post_json(&self, path: &str, key: &str, body: &Value) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .header("soku-api-key", key)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
     }
 
     /// A user with an active subscription and a live key: `(uid, key)`.

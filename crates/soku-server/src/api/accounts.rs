@@ -1,0 +1,62 @@
+//! `GET /v1/accounts`: the caller's connected accounts, never their tokens. A test key sees
+//! its simulated accounts.
+
+use super::docs::{ApiKeyErrors, CommonErrors};
+use crate::error::ApiResult;
+use crate::extract::ApiKeyAuth;
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::State;
+use serde_json::{Value, json};
+use soku_core::accounts::test_account_id;
+use soku_core::keys::KeyMode;
+use soku_core::platform::Platform;
+use soku_core::time::rfc3339_millis;
+
+/// Connected accounts (live key) or the simulated ones (test key).
+#[utoipa::path(get, path = "/v1/accounts", tag = "accounts", security(("apiKey" = [])),
+    responses((status = 200, description = "`{accounts: [...]}`", body = Value), ApiKeyErrors, CommonErrors))]
+pub async fn list(
+    State(state): State<AppState>,
+    ApiKeyAuth(grant): ApiKeyAuth,
+) -> ApiResult<Json<Value>> {
+    let accounts: Vec<Value> = match grant.key.mode {
+        KeyMode::Test => Platform::ALL
+            .iter()
+            .map(|p| {
+                json!({
+                    "id": test_account_id(*p),
+                    "platform": p.as_str(),
+                    "accountId": test_account_id(*p),
+                    "displayName": format!("Simulated {}", p.display_name()),
+                    "username": test_account_id(*p),
+                    "status": "active",
+                    "isDefault": true,
+                    "tokenExpiresAt": null,
+                    "createdAt": rfc3339_millis(grant.user.created_at),
+                    "simulated": true,
+                })
+            })
+            .collect(),
+        KeyMode::Live => state
+            .store
+            .list_accounts(&grant.user.id)
+            .await?
+            .iter()
+            .map(|a| {
+                json!({
+                    "id": a.id,
+                    "platform": a.platform.as_str(),
+                    "accountId": a.account_id,
+                    "displayName": a.display_name,
+                    "username": a.username,
+                    "status": a.status.as_str(),
+                    "isDefault": a.is_default,
+                    "tokenExpiresAt": a.token_expires_at.map(rfc3339_millis),
+                    "createdAt": rfc3339_millis(a.created_at),
+                })
+            })
+            .collect(),
+    };
+    Ok(Json(json!({ "accounts": accounts })))
+}
