@@ -142,34 +142,37 @@ function done(summary, latency, requests)
 end
 LUA
 
-# CPU ticks used by every process except this script (and its subshells, whose reaped children
-# include wrk) and the server: utime+stime+cutime+cstime, so that processes which exit during a
-# measurement (a compiler run) are still counted through their parent. On a shared machine this
-# tells whether a measurement competed with something else.
+# Was the machine quiet? During each measurement: all CPU time the kernel counts as busy
+# (/proc/stat: user, nice, system, irq, softirq and steal, i.e. time the hypervisor gave to
+# others), minus the server's and wrk's own CPU time. The rest went to other processes (a
+# compiler, a test run): reported as "other", in % of all CPUs. About 2-4 % on a quiet machine.
 CLK_TCK=$(getconf CLK_TCK)
 NCPU=$(nproc)
-other_ticks() {   # $1: the (sub)shell that runs wrk
-    # processes come and go while cat runs: a missing file is not an error
-    { cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v ex=" $$ $1 $SERVER_PID " '
-        { pid = $1; sub(/^.*\) /, "") }   # drop "pid (comm) ": state becomes $1, utime $12
-        index(ex, " " pid " ") == 0 { t += $12 + $13 + $14 + $15 }
-        END { printf "%d", t }'
-}
+busy_ticks() { awk '/^cpu / { printf "%d", $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
+proc_ticks() { awk '{ sub(/^.*\) /, ""); printf "%d", $12 + $13 }' "/proc/$1/stat"; }  # utime+stime
 now_ns() { date +%s%N; }
 
-# run_wrk NAME PATH DURATION [header...] -> prints the BENCH line (plus other_cpu_pct), keeps
+# run_wrk NAME PATH DURATION [header...] -> prints the BENCH line plus other_cpu_pct; keeps
 # wrk's report in $TMP
 run_wrk() {
     local name=$1 path=$2 dur=$3; shift 3
-    local out="$TMP/wrk-$name.txt" shell=$BASHPID t0 t1 o0 o1
-    o0=$(other_ticks "$shell"); t0=$(now_ns)
-    wrk -t"$THREADS" -c"$CONNECTIONS" -d"$dur" --timeout 5s --latency -s "$TMP/count.lua" "$@" \
-        "$BASE$path" >"$out" 2>&1 || { cat "$out" >&2; die "wrk failed for $path"; }
-    t1=$(now_ns); o1=$(other_ticks "$shell")
+    local out="$TMP/wrk-$name.txt" b0 b1 s0 s1 t0 t1 w
+    b0=$(busy_ticks); s0=$(proc_ticks "$SERVER_PID"); t0=$(now_ns)
+    # In a subshell of its own, so that `times` reports wrk's CPU time alone.
+    (
+        wrk -t"$THREADS" -c"$CONNECTIONS" -d"$dur" --timeout 5s --latency -s "$TMP/count.lua" "$@" \
+            "$BASE$path" >"$out" 2>&1 || exit 1
+        times >"$TMP/times-$name"
+    ) || { cat "$out" >&2; die "wrk failed for $path"; }
+    t1=$(now_ns); b1=$(busy_ticks); s1=$(proc_ticks "$SERVER_PID")
     grep -q '^BENCH ' "$out" || { cat "$out" >&2; die "no result line from wrk for $path"; }
     if grep -q 'Non-2xx' "$out"; then cat "$out" >&2; die "$path: wrk reports non-2xx responses"; fi
-    echo "$(grep '^BENCH ' "$out") other_cpu_pct=$(awk -v d=$((o1 - o0)) -v hz="$CLK_TCK" -v ns=$((t1 - t0)) -v n="$NCPU" \
-        'BEGIN { p = 100 * (d / hz) / (ns / 1e9 * n); if (p < 0) p = 0; printf "%d", p + 0.5 }')"
+    # `times`, second line: children's user and system time, such as 0m1.234s 0m2.345s
+    w=$(tail -n 1 "$TMP/times-$name" | awk -v hz="$CLK_TCK" '{
+        t = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); t += a[1] * 60 + a[2] }
+        printf "%d", t * hz }')
+    echo "$(grep '^BENCH ' "$out") other_cpu_pct=$(awk -v d=$((b1 - b0 - (s1 - s0) - w)) -v hz="$CLK_TCK" \
+        -v ns=$((t1 - t0)) -v n="$NCPU" 'BEGIN { p = 100 * (d / hz) / (ns / 1e9 * n); if (p < 0) p = 0; printf "%d", p + 0.5 }')"
 }
 field() { sed -n "s/.* $2=\([0-9]*\).*/\1/p" <<<" $1"; }
 

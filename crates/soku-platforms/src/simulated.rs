@@ -4,6 +4,7 @@
 //!
 //! Failure injection, by markers in the post's text:
 //! - `[fail:rate_limit]`: the first attempt gets a 429 with `Retry-After: 1`; later ones succeed.
+//! - `[fail:rate_limit:always]`: every attempt gets that 429, until the engine gives up.
 //! - `[fail:server_error]`: the first attempt gets a 503 before any effect; later ones succeed.
 //! - `[fail:timeout_after_send]`: the first attempt creates the post, then times out; the
 //!   engine must find it with `find_existing` rather than post again.
@@ -11,6 +12,8 @@
 //!   whether the post exists: the target ends `unknown`.
 //! - `[fail:token_expired]`: 401, the account's token is no longer valid (permanent).
 //! - `[fail:permanent]`: 400, the platform refuses the content (permanent).
+//!
+//! `[fail:KIND@PLATFORM]` (e.g. `[fail:permanent@x]`) applies to that platform only.
 
 use async_trait::async_trait;
 use soku_core::Clock;
@@ -85,11 +88,12 @@ fn published(p: &SandboxPost) -> PublishedPost {
     }
 }
 
-fn has(req: &PublishRequest, marker: &str) -> bool {
-    req.content
-        .text
-        .as_deref()
-        .is_some_and(|t| t.contains(marker))
+/// `[fail:KIND]`, or `[fail:KIND@PLATFORM]` for one platform of the post.
+fn has(req: &PublishRequest, kind: &str) -> bool {
+    req.content.text.as_deref().is_some_and(|t| {
+        t.contains(&format!("[fail:{kind}]"))
+            || t.contains(&format!("[fail:{kind}@{}]", req.platform))
+    })
 }
 
 fn raw(status: u16, message: &str) -> String {
@@ -102,7 +106,7 @@ impl Connector for Simulated {
         if !self.latency.is_zero() {
             tokio::time::sleep(self.latency).await;
         }
-        if has(req, "[fail:permanent]") {
+        if has(req, "permanent") {
             return Err(PublishError::new(
                 FailureClass::Permanent,
                 "rejected",
@@ -110,7 +114,7 @@ impl Connector for Simulated {
             )
             .with_platform_error(raw(400, "content rejected")));
         }
-        if has(req, "[fail:token_expired]") {
+        if has(req, "token_expired") {
             return Err(PublishError::new(
                 FailureClass::Permanent,
                 "token_expired",
@@ -118,7 +122,9 @@ impl Connector for Simulated {
             )
             .with_platform_error(raw(401, "invalid or expired token")));
         }
-        if has(req, "[fail:rate_limit]") && self.first_time(&req.marker, "rate_limit") {
+        if has(req, "rate_limit:always")
+            || (has(req, "rate_limit") && self.first_time(&req.marker, "rate_limit"))
+        {
             return Err(PublishError::new(
                 FailureClass::Retryable {
                     retry_after: Some(Duration::from_secs(1)),
@@ -128,7 +134,7 @@ impl Connector for Simulated {
             )
             .with_platform_error(raw(429, "too many requests; retry after 1 s")));
         }
-        if has(req, "[fail:server_error]") && self.first_time(&req.marker, "server_error") {
+        if has(req, "server_error") && self.first_time(&req.marker, "server_error") {
             return Err(PublishError::new(
                 FailureClass::Retryable { retry_after: None },
                 "platform_unavailable",
@@ -136,7 +142,7 @@ impl Connector for Simulated {
             )
             .with_platform_error(raw(503, "service unavailable")));
         }
-        if has(req, "[fail:unknown]") {
+        if has(req, "unknown") {
             self.create(req).await?;
             return Err(PublishError::new(
                 FailureClass::Ambiguous,
@@ -145,9 +151,7 @@ impl Connector for Simulated {
             )
             .with_platform_error(raw(504, "timeout after the request was sent")));
         }
-        if has(req, "[fail:timeout_after_send]")
-            && self.first_time(&req.marker, "timeout_after_send")
-        {
+        if has(req, "timeout_after_send") && self.first_time(&req.marker, "timeout_after_send") {
             self.create(req).await?;
             return Err(PublishError::new(
                 FailureClass::Ambiguous,
@@ -160,7 +164,7 @@ impl Connector for Simulated {
     }
 
     async fn find_existing(&self, req: &PublishRequest) -> Result<Existing, PublishError> {
-        if has(req, "[fail:unknown]") {
+        if has(req, "unknown") {
             return Ok(Existing::CannotTell);
         }
         match self

@@ -148,6 +148,11 @@ impl TestApp {
         Builder::default().start().await
     }
 
+    /// A server whose publishing engine does not run: what is accepted stays queued.
+    pub async fn builder_without_engine() -> TestApp {
+        Builder::default().without_engine().start().await
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
