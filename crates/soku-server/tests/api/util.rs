@@ -65,11 +65,6 @@ impl Builder {
         self
     }
 
-    pub fn simulated_latency(mut self, latency: std::time::Duration) -> Self {
-        self.simulated_latency = latency;
-        self
-    }
-
     pub async fn start(self) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
         let store = fresh_store(&dir).await;
