@@ -491,26 +491,26 @@ fn check_platform_rules(platform: Platform, content: &PostContent) -> Result<(),
         )
         .on(platform, None, None));
     }
-    if let Some(text) = &content.text {
-        if let Some(max) = rules.max_text {
-            let measured = if platform == Platform::Youtube {
-                caption_length(text.lines().next().unwrap_or(""), false)
+    if let Some(text) = &content.text
+        && let Some(max) = rules.max_text
+    {
+        let measured = if platform == Platform::Youtube {
+            caption_length(text.lines().next().unwrap_or(""), false)
+        } else {
+            caption_length(text, rules.urls_count_23)
+        };
+        if measured > max {
+            let what = if platform == Platform::Youtube {
+                "title (the text's first line)"
             } else {
-                caption_length(text, rules.urls_count_23)
+                "text"
             };
-            if measured > max {
-                let what = if platform == Platform::Youtube {
-                    "title (the text's first line)"
-                } else {
-                    "text"
-                };
-                return Err(Invalid::new(
-                    "post.content.text",
-                    "too_long",
-                    format!("The {what} is {measured} characters; {name} allows {max}."),
-                )
-                .on(platform, Some(max), Some(measured)));
-            }
+            return Err(Invalid::new(
+                "post.content.text",
+                "too_long",
+                format!("The {what} is {measured} characters; {name} allows {max}."),
+            )
+            .on(platform, Some(max), Some(measured)));
         }
     }
     if content.media_type == MediaType::Image {

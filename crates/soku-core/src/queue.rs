@@ -252,6 +252,7 @@ pub trait PostStore: Send + Sync + 'static {
     /// Takes the key for this request unless another request holds it or completed it. A
     /// record older than `expired_before`, or one still in flight since before
     /// `abandoned_before`, is taken over.
+    #[allow(clippy::too_many_arguments)]
     async fn idempotency_acquire(
         &self,
         user_id: &str,
@@ -269,6 +270,8 @@ pub trait PostStore: Send + Sync + 'static {
         mode: crate::keys::KeyMode,
         key: &str,
     ) -> StoreResult<()>;
+    /// Deletes idempotency records created before `before`; returns how many.
+    async fn idempotency_purge(&self, before: DateTime<Utc>) -> StoreResult<u64>;
 
     // The queue.
     /// Takes up to `limit` targets that are due (or whose lease expired), oldest due first,

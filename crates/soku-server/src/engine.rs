@@ -28,6 +28,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::{Notify, Semaphore, watch};
 
+const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(600);
+/// Idempotency keys are kept this long (spec 6.1).
+pub const IDEMPOTENCY_KEPT_HOURS: i64 = 24;
+
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
     /// Targets published at once by this process.
@@ -110,7 +114,12 @@ impl Engine {
         let slots = Arc::new(Semaphore::new(self.config.concurrency));
         let finished = Arc::new(Notify::new());
         tracing::info!(worker = %self.worker_id, concurrency = self.config.concurrency, "publishing engine started");
+        let mut last_housekeeping: Option<std::time::Instant> = None;
         while !*shutdown.borrow() {
+            if last_housekeeping.is_none_or(|t| t.elapsed() >= HOUSEKEEPING_EVERY) {
+                last_housekeeping = Some(std::time::Instant::now());
+                self.housekeeping();
+            }
             let free = slots.available_permits();
             let mut claimed_all = false;
             if free > 0 {
@@ -158,6 +167,19 @@ impl Engine {
         // Let attempts in progress record their outcome.
         let _ = slots.acquire_many(self.config.concurrency as u32).await;
         tracing::info!(worker = %self.worker_id, "publishing engine stopped");
+    }
+
+    /// Forgets idempotency records past their 24 hours, off the dispatch path.
+    fn housekeeping(&self) {
+        let store = self.store.clone();
+        let before = self.clock.now() - chrono::Duration::hours(IDEMPOTENCY_KEPT_HOURS);
+        tokio::spawn(async move {
+            match store.idempotency_purge(before).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(removed = n, "expired idempotency records removed"),
+                Err(e) => tracing::warn!(error = %e, "removing expired idempotency records failed"),
+            }
+        });
     }
 
     async fn claim(

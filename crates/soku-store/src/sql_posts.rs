@@ -498,6 +498,15 @@ macro_rules! post_store {
                 Ok(())
             }
 
+            async fn idempotency_purge(&self, before: chrono::DateTime<chrono::Utc>) -> soku_core::store::StoreResult<u64> {
+                let done = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
+                    .bind(soku_core::time::to_millis(before))
+                    .execute(&self.pool)
+                    .await
+                    .map_err(post_rows::e)?;
+                Ok(done.rows_affected())
+            }
+
             async fn claim_targets(
                 &self,
                 owner: &str,

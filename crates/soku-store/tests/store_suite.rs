@@ -251,6 +251,16 @@ async fn signing_keys_and_settings() {
             s.get_setting("issuer").await.unwrap().as_deref(),
             Some("http://b")
         );
+        assert!(s.insert_setting_if_absent("secret", "first").await.unwrap());
+        assert!(
+            !s.insert_setting_if_absent("secret", "second")
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            s.get_setting("secret").await.unwrap().as_deref(),
+            Some("first")
+        );
     })
     .await;
 }
@@ -797,6 +807,13 @@ mod posts {
                 acquire("k1", "h3", t0() + Duration::hours(25)).await,
                 IdempotencyState::Acquired
             ));
+            // Housekeeping removes what is older than the window: k1 of test mode, and k2.
+            assert_eq!(
+                s.idempotency_purge(t0() + Duration::hours(1))
+                    .await
+                    .unwrap(),
+                2
+            );
         })
         .await;
     }

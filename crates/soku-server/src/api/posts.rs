@@ -32,7 +32,6 @@ pub static IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-ke
 pub static IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 /// An idempotency record still in flight after this long belongs to a request that died.
 const ABANDONED_AFTER_SECS: i64 = 60;
-const KEPT_HOURS: i64 = 24;
 
 /// Accepts a post for one or more platforms, to publish now or at `scheduledTime`.
 #[utoipa::path(post, path = "/v1/posts", tag = "posts", security(("apiKey" = [])),
@@ -82,7 +81,7 @@ pub async fn create(
                 &hash,
                 now,
                 now - Duration::seconds(ABANDONED_AFTER_SECS),
-                now - Duration::hours(KEPT_HOURS),
+                now - Duration::hours(crate::engine::IDEMPOTENCY_KEPT_HOURS),
             )
             .await?
         {
@@ -110,12 +109,12 @@ pub async fn create(
     }
 
     let result = accept(&state, user_id, mode, &body, idempotency_key.as_deref()).await;
-    if result.is_err() {
-        if let Some(key) = &idempotency_key {
-            // Nothing was created: the client may fix the request and use the key again.
-            if let Err(e) = state.store.idempotency_release(user_id, mode, key).await {
-                tracing::warn!(error = %e, "could not release an idempotency key");
-            }
+    if result.is_err()
+        && let Some(key) = &idempotency_key
+    {
+        // Nothing was created: the client may fix the request and use the key again.
+        if let Err(e) = state.store.idempotency_release(user_id, mode, key).await {
+            tracing::warn!(error = %e, "could not release an idempotency key");
         }
     }
     let bytes = result?;
