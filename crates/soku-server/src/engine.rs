@@ -27,6 +27,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::{Notify, Semaphore, watch};
+use tracing::Instrument;
 
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(600);
 /// Idempotency keys are kept this long (spec 6.1).
@@ -219,10 +220,18 @@ impl Engine {
 
     /// One attempt at one target, ending in a recorded outcome.
     async fn attempt(&self, owner: &str, claimed: ClaimedTarget) {
+        let span = tracing::info_span!(
+            "publish",
+            target = %claimed.target.id,
+            platform = %claimed.target.platform,
+            attempt = claimed.target.attempts
+        );
+        self.attempt_in_span(owner, &claimed).instrument(span).await
+    }
+
+    async fn attempt_in_span(&self, owner: &str, claimed: &ClaimedTarget) {
         let target = &claimed.target;
-        let span = tracing::info_span!("publish", target = %target.id, platform = %target.platform, attempt = target.attempts);
-        let _guard = span.enter();
-        let outcome = self.decide(owner, &claimed).await;
+        let outcome = self.decide(owner, claimed).await;
         let Some(outcome) = outcome else { return };
         match &outcome {
             TargetOutcome::Published { post_id, .. } => {
