@@ -33,12 +33,95 @@ pub static IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent
 /// An idempotency record still in flight after this long belongs to a request that died.
 const ABANDONED_AFTER_SECS: i64 = 60;
 
+/// The body of `POST /v1/posts` (documentation; the handler validates the JSON itself to name
+/// the failing field precisely).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "camelCase")]
+pub struct CreatePostRequest {
+    post: PostBody,
+    /// RFC 3339 with an offset or `Z`, at least 1 minute ahead; omit to publish now.
+    scheduled_time: Option<String>,
+    enable_repurposing: Option<bool>,
+    #[schema(rename = "trial_reel")]
+    trial_reel: Option<bool>,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct PostBody {
+    content: PostContentBody,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "camelCase")]
+pub struct PostContentBody {
+    text: Option<String>,
+    /// `text`, `image` or `video`; inferred from the media when omitted.
+    media_type: Option<String>,
+    media_urls: Option<Vec<String>>,
+    image_urls: Option<Vec<String>>,
+    video_url: Option<String>,
+    /// A platform name, or an array of platform names and `{"platform", "accountId"}` objects.
+    /// `twitter` means `x`.
+    #[schema(value_type = Object)]
+    platform: Value,
+}
+
+/// A submission and the state of each of its targets.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "camelCase")]
+pub struct Submission {
+    /// Only in the answer to `POST /v1/posts`.
+    post_submission_id: Option<String>,
+    id: String,
+    /// scheduled, queued, publishing, published, partially_published, failed, canceled
+    status: String,
+    /// `live` or `test`.
+    mode: String,
+    created_at: String,
+    scheduled_time: Option<String>,
+    /// The `post` object as it was sent.
+    #[schema(value_type = Object)]
+    post: Value,
+    targets: Vec<Target>,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "camelCase")]
+pub struct Target {
+    /// `platform:accountId`
+    target_id: String,
+    platform: String,
+    account_id: String,
+    /// scheduled, queued, publishing, published, failed, unknown, canceled
+    status: String,
+    attempts: i64,
+    platform_post_id: Option<String>,
+    platform_post_url: Option<String>,
+    error: Option<TargetErrorBody>,
+    published_at: Option<String>,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "camelCase")]
+pub struct TargetErrorBody {
+    code: String,
+    message: String,
+    /// The platform's own answer, as received.
+    platform_error: Option<String>,
+}
+
 /// Accepts a post for one or more platforms, to publish now or at `scheduledTime`.
 #[utoipa::path(post, path = "/v1/posts", tag = "posts", security(("apiKey" = [])),
     params(("Idempotency-Key" = Option<String>, Header, description = "Up to 255 characters; a retry with the same key and body replays the first response")),
-    request_body(content = Value, content_type = "application/json"),
+    request_body(content = CreatePostRequest, content_type = "application/json"),
     responses(
-        (status = 200, description = "Accepted: `postSubmissionId` and the submission", body = Value),
+        (status = 200, description = "Accepted: `postSubmissionId` and the submission", body = Submission),
         (status = 409, description = "`idempotency_conflict`: the key was used with another body, or its first request is still in flight (`Retry-After: 1`)", body = ErrorEnvelope),
         BodyErrors, ApiKeyErrors, CommonErrors))]
 pub async fn create(
@@ -308,7 +391,7 @@ pub fn submission_json(s: &SubmissionRecord) -> Value {
 /// One submission with the status of every target.
 #[utoipa::path(get, path = "/v1/posts/{id}", tag = "posts", security(("apiKey" = [])),
     params(("id" = String, Path, description = "The postSubmissionId")),
-    responses((status = 200, description = "The submission", body = Value), ApiKeyErrors, CommonErrors))]
+    responses((status = 200, description = "The submission", body = Submission), ApiKeyErrors, CommonErrors))]
 pub async fn get(
     State(state): State<AppState>,
     ApiKeyAuth(grant): ApiKeyAuth,
@@ -410,7 +493,7 @@ fn decode_cursor(c: &str) -> Option<(chrono::DateTime<chrono::Utc>, String)> {
 /// Cancels a scheduled submission none of whose targets has started; 409 `conflict` otherwise.
 #[utoipa::path(delete, path = "/v1/posts/{id}", tag = "posts", security(("apiKey" = [])),
     params(("id" = String, Path, description = "The postSubmissionId")),
-    responses((status = 200, description = "Canceled: the submission", body = Value),
+    responses((status = 200, description = "Canceled: the submission", body = Submission),
         (status = 409, description = "`conflict`: publishing has started", body = ErrorEnvelope), ApiKeyErrors, CommonErrors))]
 pub async fn cancel(
     State(state): State<AppState>,
