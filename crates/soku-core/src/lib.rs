@@ -8,6 +8,7 @@ pub mod error;
 pub mod idtoken;
 pub mod keys;
 pub mod model;
+pub mod ratelimit;
 pub mod store;
 pub mod time;
 
