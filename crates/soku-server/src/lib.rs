@@ -7,6 +7,7 @@ pub mod error;
 pub mod extract;
 pub mod metrics;
 pub mod middleware;
+pub mod ratelimit;
 pub mod state;
 pub mod telemetry;
 
@@ -28,6 +29,8 @@ pub struct ServerOptions {
     /// The server's public URL: `iss` of the built-in identity provider's tokens.
     pub public_url: String,
     pub firebase: Option<FirebaseSettings>,
+    /// Rate limits (spec section 5): on, in memory, by default.
+    pub rate_limits: ratelimit::RateLimitOptions,
 }
 
 /// Loads (or, on first start, creates) the identity provider's key and assembles the state.
@@ -39,10 +42,18 @@ pub async fn build_state(
     let builtin =
         BuiltinIssuer::load_or_create(store.as_ref(), options.public_url, clock.now()).await?;
     let tokens = TokenVerifier::new(builtin, options.firebase, clock.clone());
-    Ok(AppState::new(store, clock, tokens))
+    Ok(AppState::new(
+        store,
+        clock,
+        tokens,
+        ratelimit::RateLimits::new(options.rate_limits),
+    ))
 }
 
 /// The whole application. `extra` routes (tests use it) get the same middleware.
+///
+/// Layers, outermost first: request id and envelope (`middleware::request_context`), rate
+/// limits (`ratelimit::rate_limit`, when on), the body limit, then the routes.
 pub fn router(state: AppState, extra: Option<Router<AppState>>) -> Router {
     let (mut routes, doc) = api::routes();
     let doc = serde_json::to_value(&doc).expect("the OpenAPI document serialises");
@@ -50,14 +61,20 @@ pub fn router(state: AppState, extra: Option<Router<AppState>>) -> Router {
     if let Some(extra) = extra {
         routes = routes.merge(extra);
     }
-    routes
+    let mut app = routes
         .fallback(|| async { StatusCode::NOT_FOUND })
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(axum::middleware::from_fn_with_state(
+        .layer(DefaultBodyLimit::max(BODY_LIMIT));
+    if state.rate_limits.is_some() {
+        app = app.layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            middleware::request_context,
-        ))
-        .with_state(state)
+            ratelimit::rate_limit,
+        ));
+    }
+    app.layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        middleware::request_context,
+    ))
+    .with_state(state)
 }
 
 /// Serves `app` on a listener the caller bound, until `shutdown` completes; requests in

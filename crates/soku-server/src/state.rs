@@ -3,6 +3,7 @@
 use crate::auth::keys::KeyAuthenticator;
 use crate::auth::tokens::TokenVerifier;
 use crate::metrics::Metrics;
+use crate::ratelimit::RateLimits;
 use soku_core::{Clock, Store};
 use std::collections::HashSet;
 use std::ops::Deref;
@@ -17,6 +18,8 @@ pub struct Inner {
     pub keys: KeyAuthenticator,
     pub tokens: TokenVerifier,
     pub metrics: Metrics,
+    /// `None` when limits are off (`SOKU_RATE_LIMITS=off`).
+    pub rate_limits: Option<RateLimits>,
     /// Users this process has already seen or created, so that a token's first sight writes
     /// the user record once rather than on every request.
     pub known_users: RwLock<HashSet<String>>,
@@ -25,13 +28,19 @@ pub struct Inner {
 }
 
 impl AppState {
-    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, tokens: TokenVerifier) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        tokens: TokenVerifier,
+        rate_limits: Option<RateLimits>,
+    ) -> Self {
         Self(Arc::new(Inner {
             keys: KeyAuthenticator::new(store.clone(), clock.clone()),
             store,
             clock,
             tokens,
             metrics: Metrics::default(),
+            rate_limits,
             known_users: RwLock::new(HashSet::new()),
             openapi: OnceLock::new(),
         }))

@@ -9,3 +9,4 @@ mod common;
 mod id_tokens;
 mod keys_auth;
 mod operations;
+mod rate_limits;

@@ -7,6 +7,7 @@ use serde_json::Value;
 use soku_core::model::{Subscription, SubscriptionStatus, new_api_key};
 use soku_core::{Clock, Store, SystemClock};
 use soku_server::auth::tokens::{FirebaseSettings, generate_signing_key};
+use soku_server::ratelimit::RateLimitOptions;
 use soku_server::state::AppState;
 use soku_server::{ServerOptions, build_state, router, serve};
 use std::sync::{Arc, OnceLock};
@@ -24,6 +25,29 @@ pub struct TestApp {
 #[derive(Default)]
 pub struct Builder {
     firebase: Option<FirebaseSettings>,
+    rate_limits: Option<RateLimitOptions>,
+    routes: Option<Router<AppState>>,
+}
+
+/// The limits of a `TestApp` unless a test sets its own: the spec's rates with bursts so large
+/// that no test runs out (many requests from one address in quick succession would otherwise
+/// exhaust the Default tier). Limiting stays on, so every test goes through the middleware.
+pub fn generous_limits() -> RateLimitOptions {
+    let mut options = RateLimitOptions::default();
+    let huge = soku_core::ratelimit::MAX_BURST;
+    let t = &mut options.policy.tiers;
+    for q in [
+        &mut t.default,
+        &mut t.authenticated,
+        &mut t.premium,
+        &mut t.admin,
+    ] {
+        q.burst = huge;
+    }
+    for e in &mut options.policy.endpoints {
+        e.rate = soku_core::ratelimit::MAX_RATE;
+    }
+    options
 }
 
 impl Builder {
@@ -33,6 +57,18 @@ impl Builder {
             certs_url: certs_url.into(),
             emulator,
         });
+        self
+    }
+
+    /// Rate limits for this app (default: `generous_limits()`).
+    pub fn rate_limits(mut self, options: RateLimitOptions) -> Self {
+        self.rate_limits = Some(options);
+        self
+    }
+
+    /// Extra routes, served with the same middleware.
+    pub fn routes(mut self, routes: Router<AppState>) -> Self {
+        self.routes = Some(routes);
         self
     }
 
@@ -53,11 +89,12 @@ impl Builder {
             ServerOptions {
                 public_url: base.clone(),
                 firebase: self.firebase,
+                rate_limits: self.rate_limits.unwrap_or_else(generous_limits),
             },
         )
         .await
         .unwrap();
-        let extra = Router::new().route(
+        let mut extra = Router::new().route(
             "/test/panic",
             get(|| async {
                 if true {
@@ -66,6 +103,9 @@ impl Builder {
                 "unreachable"
             }),
         );
+        if let Some(routes) = self.routes {
+            extra = extra.merge(routes);
+        }
         let app = router(state.clone(), Some(extra));
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(async move {
