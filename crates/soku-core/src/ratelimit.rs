@@ -20,7 +20,7 @@ use crate::clock::Clock;
 use crate::model::RateLimitTier;
 use async_trait::async_trait;
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
@@ -403,9 +403,7 @@ impl MemoryLimiter {
     }
 
     fn shard(&self, subject: &Subject) -> &Mutex<Shard> {
-        let mut h = self.hasher.build_hasher();
-        subject.hash(&mut h);
-        &self.shards[(h.finish() as usize) % SHARDS]
+        &self.shards[(self.hasher.hash_one(subject) as usize) % SHARDS]
     }
 
     /// The decision for `check`, made at `now` (µs). Public so that tests can drive it.

@@ -251,7 +251,7 @@ pub async fn execute(
         AdminCommand::Ratelimit {
             command: RatelimitCommand::Set { uid, rate, burst },
         } => {
-            let quota = Quota::validate(rate, burst).map_err(|e| format!("{e}"))?;
+            let quota = Quota::validate(rate, burst)?;
             if store
                 .set_rate_limit_override(&uid, quota, now)
                 .await
