@@ -336,6 +336,11 @@ pub trait RateLimiter: Send + Sync + 'static {
     /// `memory` or `redis`.
     fn backend(&self) -> &'static str;
     async fn check(&self, check: &Check<'_>) -> Result<Decision, LimiterError>;
+    /// The decision at once, for backends that never wait (memory); `None` means: call
+    /// `check`. Saves the boxed future on the hot path.
+    fn check_now(&self, _check: &Check<'_>) -> Option<Decision> {
+        None
+    }
 }
 
 /// Whole microseconds since the epoch, from a clock.
@@ -417,26 +422,18 @@ impl MemoryLimiter {
             shard.ips.retain(|_, b| !b.idle(now));
             shard.next_sweep = now + SWEEP_EVERY_US;
         }
-        let bucket = match check.subject {
-            Subject::User(id) => {
-                if !shard.users.contains_key(id.as_str()) {
-                    shard.users.insert(id.as_str().into(), Bucket::default());
-                }
-                shard.users.get_mut(id.as_str()).expect("inserted above")
-            }
-            Subject::Ip(ip) => shard.ips.entry(*ip).or_default(),
-        };
-        let endpoint = check
-            .endpoint
-            .map(|(i, e)| (bucket.endpoint_tat(i), e.quota()));
-        let (decision, charge) = decide(now, bucket.tat, check.quota, endpoint);
-        if let Some((tier_tat, endpoint_tat)) = charge {
-            bucket.tat = tier_tat;
-            if let (Some((i, _)), Some(t)) = (check.endpoint, endpoint_tat) {
-                bucket.set_endpoint_tat(i, t);
-            }
+        // One hash lookup when the bucket exists (the common case).
+        match check.subject {
+            Subject::User(id) => match shard.users.get_mut(id.as_str()) {
+                Some(bucket) => apply(bucket, check, now),
+                None => apply(
+                    shard.users.entry(id.as_str().into()).or_default(),
+                    check,
+                    now,
+                ),
+            },
+            Subject::Ip(ip) => apply(shard.ips.entry(*ip).or_default(), check, now),
         }
-        decision
     }
 
     /// Buckets held (for tests of the sweep).
@@ -455,6 +452,21 @@ impl MemoryLimiter {
     }
 }
 
+/// `decide` on one subject's buckets, charging them when the request is admitted.
+fn apply(bucket: &mut Bucket, check: &Check<'_>, now: i64) -> Decision {
+    let endpoint = check
+        .endpoint
+        .map(|(i, e)| (bucket.endpoint_tat(i), e.quota()));
+    let (decision, charge) = decide(now, bucket.tat, check.quota, endpoint);
+    if let Some((tier_tat, endpoint_tat)) = charge {
+        bucket.tat = tier_tat;
+        if let (Some((i, _)), Some(t)) = (check.endpoint, endpoint_tat) {
+            bucket.set_endpoint_tat(i, t);
+        }
+    }
+    decision
+}
+
 #[async_trait]
 impl RateLimiter for MemoryLimiter {
     fn backend(&self) -> &'static str {
@@ -463,6 +475,10 @@ impl RateLimiter for MemoryLimiter {
 
     async fn check(&self, check: &Check<'_>) -> Result<Decision, LimiterError> {
         Ok(self.check_at(check, now_us(self.clock.as_ref())))
+    }
+
+    fn check_now(&self, check: &Check<'_>) -> Option<Decision> {
+        Some(self.check_at(check, now_us(self.clock.as_ref())))
     }
 }
 
@@ -776,6 +792,7 @@ mod tests {
         };
         let rt = |l: &MemoryLimiter| block_on(l.check(&c)).unwrap();
         assert!(rt(&l).allowed);
+        assert_eq!(l.check_now(&c).map(|d| d.allowed), Some(false));
         let refused = rt(&l);
         assert!(!refused.allowed);
         assert_eq!(refused.now_us, t0());

@@ -52,8 +52,8 @@ pub async fn build_state(
 
 /// The whole application. `extra` routes (tests use it) get the same middleware.
 ///
-/// Layers, outermost first: request id and envelope (`middleware::request_context`), rate
-/// limits (`ratelimit::rate_limit`, when on), the body limit, then the routes.
+/// Layers, outermost first: request id, rate limits and envelope
+/// (`middleware::request_context`), the body limit, then the routes.
 pub fn router(state: AppState, extra: Option<Router<AppState>>) -> Router {
     let (mut routes, doc) = api::routes();
     let doc = serde_json::to_value(&doc).expect("the OpenAPI document serialises");
@@ -61,20 +61,14 @@ pub fn router(state: AppState, extra: Option<Router<AppState>>) -> Router {
     if let Some(extra) = extra {
         routes = routes.merge(extra);
     }
-    let mut app = routes
+    routes
         .fallback(|| async { StatusCode::NOT_FOUND })
-        .layer(DefaultBodyLimit::max(BODY_LIMIT));
-    if state.rate_limits.is_some() {
-        app = app.layer(axum::middleware::from_fn_with_state(
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            ratelimit::rate_limit,
-        ));
-    }
-    app.layer(axum::middleware::from_fn_with_state(
-        state.clone(),
-        middleware::request_context,
-    ))
-    .with_state(state)
+            middleware::request_context,
+        ))
+        .with_state(state)
 }
 
 /// Serves `app` on a listener the caller bound, until `shutdown` completes; requests in

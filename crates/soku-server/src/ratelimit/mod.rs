@@ -1,6 +1,11 @@
-//! Rate limits (spec section 5), as a middleware inside the request-id/envelope middleware.
+//! Rate limits (spec section 5): a step of the request middleware (`middleware.rs`), taken
+//! after the request id is assigned and before the handler runs.
 //!
-//! For every request under `/v1` the middleware
+//! (It is a step of that middleware rather than a layer of its own: a second `from_fn` layer
+//! clones the inner service and boxes a future on every request, which cost more than the
+//! limiting itself; see docs/RATE-LIMITS-PERFORMANCE.md.)
+//!
+//! For every request under `/v1` the step
 //! 1. works out who is asking, authenticating once: the API key (for API-key routes) or the ID
 //!    token (for the key-management routes) is checked here, and the outcome is left in the
 //!    request's extensions, where `ApiKeyAuth` and `IdTokenUser` pick it up instead of checking
@@ -9,8 +14,8 @@
 //!    or, with no valid credential, against the client address;
 //! 3. applies the tier quota (or the user's override) and the endpoint limit of the route, if
 //!    any, in one atomic check of the limiter (memory or Redis);
-//! 4. answers 429 when a limit refuses, and puts `X-RateLimit-*` on every response, errors and
-//!    panics included.
+//! 4. answers 429 when a limit refuses; the middleware renders it as the envelope like any
+//!    error, and puts `X-RateLimit-*` on every response, errors and panics included.
 //!
 //! Paths outside `/v1` (`/healthz`, `/readyz`, `/metrics`, `/.well-known/...`) are not limited
 //! and carry no headers.
@@ -22,12 +27,10 @@ use crate::auth::keys::{API_KEY_HEADER, KEY_CACHE_TTL, KeyFailure};
 use crate::auth::tokens::TokenFailure;
 use crate::error::ApiError;
 use crate::state::AppState;
-use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use client_ip::Cidr;
-use futures_util::FutureExt;
 use serde_json::json;
 use soku_core::ErrorCode;
 use soku_core::idtoken::VerifiedIdentity;
@@ -35,12 +38,10 @@ use soku_core::model::{KeyGrant, RateLimitTier, RateProfile, Role};
 use soku_core::ratelimit::{
     Check, Decision, LimitHit, LimiterError, MemoryLimiter, Policy, Quota, RateLimiter, Subject,
 };
-use soku_core::time::{from_millis, rfc3339_millis};
+use soku_core::time::from_millis;
 use soku_core::{Clock, Store, SystemClock};
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -260,28 +261,10 @@ impl Caller {
 async fn identify(state: &AppState, rl: &RateLimits, req: &mut Request, route: &str) -> Caller {
     let tiers = &rl.policy.tiers;
     if is_id_token_route(route) {
-        if let Some(token) = bearer_token(req.headers()) {
-            let verified = state.tokens.verify(token).await;
-            let caller = match &verified {
-                Ok(identity) => {
-                    let profile = rl.profile(state.store.as_ref(), &identity.uid).await;
-                    let (role, sub, custom) = match &profile {
-                        Some(p) => (p.role, p.subscription.as_ref(), p.rate_limit),
-                        None => (Role::User, None, None),
-                    };
-                    let tier = RateLimitTier::for_user(role, sub, state.clock.now());
-                    Some(Caller::user(
-                        &identity.uid,
-                        tier,
-                        custom.unwrap_or(tiers.get(tier)),
-                    ))
-                }
-                Err(_) => None,
-            };
-            req.extensions_mut().insert(PreVerifiedToken(verified));
-            if let Some(caller) = caller {
-                return caller;
-            }
+        // Boxed: token verification can fetch certificates, and its large future would
+        // otherwise be part of (and be moved with) every request's middleware future.
+        if let Some(caller) = Box::pin(identify_token(state, rl, req)).await {
+            return caller;
         }
     } else if req.headers().contains_key(API_KEY_HEADER) {
         let outcome = state.keys.authenticate_grant(req.headers()).await;
@@ -314,35 +297,87 @@ async fn identify(state: &AppState, rl: &RateLimits, req: &mut Request, route: &
     }
 }
 
-/// The middleware. Layered only when limits are on.
-pub async fn rate_limit(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    let Some(rl) = state.rate_limits.as_ref() else {
-        return next.run(req).await;
+/// The user of a valid `Authorization: Bearer` ID token, if there is one; the verification's
+/// outcome is left for `IdTokenUser`.
+async fn identify_token(state: &AppState, rl: &RateLimits, req: &mut Request) -> Option<Caller> {
+    let token = bearer_token(req.headers())?;
+    let verified = state.tokens.verify(token).await;
+    let caller = match &verified {
+        Ok(identity) => {
+            let profile = rl.profile(state.store.as_ref(), &identity.uid).await;
+            let (role, sub, custom) = match &profile {
+                Some(p) => (p.role, p.subscription.as_ref(), p.rate_limit),
+                None => (Role::User, None, None),
+            };
+            let tier = RateLimitTier::for_user(role, sub, state.clock.now());
+            Some(Caller::user(
+                &identity.uid,
+                tier,
+                custom.unwrap_or(rl.policy.tiers.get(tier)),
+            ))
+        }
+        Err(_) => None,
     };
-    let path = req.uri().path();
-    if !(path == "/v1" || path.starts_with("/v1/")) {
-        return next.run(req).await;
+    req.extensions_mut().insert(PreVerifiedToken(verified));
+    caller
+}
+
+/// Whether limits apply to a path: everything under `/v1`, nothing else.
+pub fn applies(path: &str) -> bool {
+    path == "/v1" || path.starts_with("/v1/")
+}
+
+/// The rate-limit step's outcome for one request: who was counted, the decision (none when
+/// the backend could not be asked), and the answer to give instead of running the handler.
+pub struct Admission {
+    caller: Caller,
+    decision: Option<Decision>,
+    refusal: Option<ApiError>,
+}
+
+impl Admission {
+    /// 429 (a limit refused) or 503 (`deny` while the backend cannot be asked): the request
+    /// must not reach its handler.
+    pub fn take_refusal(&mut self) -> Option<Response> {
+        self.refusal.take().map(IntoResponse::into_response)
     }
-    let matched = req.extensions().get::<MatchedPath>().cloned();
-    let route: Cow<'_, str> = match &matched {
-        Some(m) => Cow::Borrowed(m.as_str()),
-        None => Cow::Owned(path.to_owned()),
+
+    /// `X-RateLimit-*`; without a decision, only the tier and its rate.
+    pub fn put_headers(&self, headers: &mut HeaderMap) {
+        put_headers(headers, &self.caller, self.decision.as_ref())
+    }
+}
+
+/// Counts a request under `/v1` (see the module documentation). Called by the request
+/// middleware after the request id is assigned, so refusals get the envelope like any error.
+/// `route` is the matched route template.
+pub async fn admit(
+    state: &AppState,
+    rl: &RateLimits,
+    req: &mut Request,
+    route: Option<&str>,
+) -> Admission {
+    let endpoint = route.and_then(|r| rl.policy.endpoint(req.method().as_str(), r));
+    let caller = match route {
+        Some(r) => identify(state, rl, req, r).await,
+        None => {
+            let path = req.uri().path().to_owned();
+            identify(state, rl, req, &path).await
+        }
     };
-    let endpoint = matched
-        .as_ref()
-        .and_then(|m| rl.policy.endpoint(req.method().as_str(), m.as_str()));
-    let caller = identify(&state, rl, &mut req, &route).await;
     let check = Check {
         subject: &caller.subject,
         quota: caller.quota,
         endpoint: endpoint.map(|i| (i, &rl.policy.endpoints[i])),
     };
-    match rl.limiter.check(&check).await {
+    let outcome = match rl.limiter.check_now(&check) {
+        Some(decision) => Ok(decision),
+        None => rl.limiter.check(&check).await,
+    };
+    let (decision, refusal) = match outcome {
         Ok(decision) if decision.allowed => {
             rl.note_success();
-            let mut response = run(next, req).await;
-            put_headers(response.headers_mut(), &caller, Some(&decision));
-            response
+            (Some(decision), None)
         }
         Ok(decision) => {
             rl.note_success();
@@ -354,48 +389,42 @@ pub async fn rate_limit(State(state): State<AppState>, mut req: Request, next: N
                 },
                 caller.tier.as_str(),
             );
-            let mut response = too_many(&caller, &check, &decision).into_response();
-            put_headers(response.headers_mut(), &caller, Some(&decision));
-            response
+            let refusal = too_many(&caller, &check, &decision);
+            (Some(decision), Some(refusal))
         }
         Err(e) => {
-            rl.note_failure(&state, &e);
-            let mut response = match rl.on_error {
-                OnError::Allow => run(next, req).await,
-                OnError::Deny => {
-                    let mut err = ApiError::unavailable(
+            rl.note_failure(state, &e);
+            let refusal = match rl.on_error {
+                OnError::Allow => None,
+                OnError::Deny => Some(
+                    ApiError::unavailable(
                         "Rate limiting is temporarily unavailable; try again shortly.",
                         &e,
-                    );
-                    err = err.with_header(
+                    )
+                    .with_header(
                         axum::http::header::RETRY_AFTER,
                         HeaderValue::from_static("1"),
-                    );
-                    err.into_response()
-                }
+                    ),
+                ),
             };
-            // The budget is unknown: the tier and its rate only.
-            put_headers(response.headers_mut(), &caller, None);
-            response
+            (None, refusal)
         }
-    }
-}
-
-/// Runs the rest of the stack; a panic becomes a 500 here, so that it too gets the headers.
-async fn run(next: Next, req: Request) -> Response {
-    match AssertUnwindSafe(next.run(req)).catch_unwind().await {
-        Ok(response) => response,
-        Err(_) => ApiError::internal("the request handler panicked").into_response(),
+    };
+    Admission {
+        caller,
+        decision,
+        refusal,
     }
 }
 
 fn put_headers(headers: &mut HeaderMap, caller: &Caller, decision: Option<&Decision>) {
+    headers.reserve(5); // these four and X-Request-ID, in one growth of the map
     headers.insert(LIMIT.clone(), HeaderValue::from(caller.quota.rate));
     headers.insert(TIER.clone(), HeaderValue::from_static(caller.tier.as_str()));
     if let Some(d) = decision {
         headers.insert(REMAINING.clone(), HeaderValue::from(d.remaining));
-        let reset = rfc3339_micros(d.reset_us.max(d.now_us));
-        if let Ok(v) = HeaderValue::from_str(&reset) {
+        let reset = rfc3339_bytes(d.reset_us.max(d.now_us));
+        if let Ok(v) = HeaderValue::from_bytes(&reset) {
             headers.insert(RESET.clone(), v);
         }
     }
@@ -403,9 +432,31 @@ fn put_headers(headers: &mut HeaderMap, caller: &Caller, decision: Option<&Decis
 
 /// RFC 3339 with milliseconds, rounded up so that the bucket is full at that time.
 fn rfc3339_micros(us: i64) -> String {
-    rfc3339_millis(from_millis(
-        us.div_euclid(1000) + i64::from(us.rem_euclid(1000) > 0),
-    ))
+    String::from_utf8_lossy(&rfc3339_bytes(us)).into_owned()
+}
+
+/// `2026-03-01T12:00:00.123Z` for `us` microseconds since the epoch, rounded up to the
+/// millisecond, written without allocating (it is on every response). Years 0 to 9999.
+fn rfc3339_bytes(us: i64) -> [u8; 24] {
+    let ms = us.div_euclid(1000) + i64::from(us.rem_euclid(1000) > 0);
+    let t = from_millis(ms);
+    let (date, time) = (t.date_naive(), t.time());
+    use chrono::{Datelike, Timelike};
+    let mut out = *b"0000-00-00T00:00:00.000Z";
+    let mut put = |at: usize, width: usize, mut v: u32| {
+        for i in (0..width).rev() {
+            out[at + i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(0, 4, date.year().clamp(0, 9999) as u32);
+    put(5, 2, date.month());
+    put(8, 2, date.day());
+    put(11, 2, time.hour());
+    put(14, 2, time.minute());
+    put(17, 2, time.second());
+    put(20, 3, (ms.rem_euclid(1000)) as u32);
+    out
 }
 
 fn too_many(caller: &Caller, check: &Check<'_>, d: &Decision) -> ApiError {
@@ -452,12 +503,21 @@ fn too_many(caller: &Caller, check: &Check<'_>, d: &Decision) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use soku_core::time::rfc3339_millis;
 
     #[test]
     fn reset_times_round_up_to_the_millisecond() {
         assert_eq!(rfc3339_micros(1_000_000), "1970-01-01T00:00:01.000Z");
         assert_eq!(rfc3339_micros(1_000_001), "1970-01-01T00:00:01.001Z");
         assert_eq!(rfc3339_micros(1_000_999), "1970-01-01T00:00:01.001Z");
+        assert_eq!(rfc3339_micros(999_999_999), "1970-01-01T00:16:40.000Z");
+        // The hand-written form agrees with chrono's over a spread of instants.
+        let mut us = 946_684_799_999_999i64; // 1999-12-31T23:59:59.999999Z
+        for _ in 0..2000 {
+            let ms = us.div_euclid(1000) + i64::from(us.rem_euclid(1000) > 0);
+            assert_eq!(rfc3339_micros(us), rfc3339_millis(from_millis(ms)), "{us}");
+            us += 86_399_123_457; // a day less a bit, so every field moves
+        }
     }
 
     #[test]

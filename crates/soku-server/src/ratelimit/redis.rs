@@ -153,3 +153,27 @@ impl RateLimiter for RedisLimiter {
         Ok(decision)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn bad_urls_are_refused_at_start_without_echoing_secrets() {
+        for url in [
+            "rediss://:hunter2@127.0.0.1:6379",
+            "http://:hunter2@127.0.0.1:6379",
+            "redis://:hunter2@127.0.0.1:6379/notadb",
+            "nonsense",
+        ] {
+            let err = RedisLimiter::connect(url, "soku:")
+                .err()
+                .unwrap_or_else(|| panic!("{url} accepted"));
+            assert!(err.starts_with("SOKU_REDIS_URL"), "{err}");
+            assert!(!err.contains("hunter2"), "{err}");
+        }
+        // A well-formed URL is accepted even when nothing listens there: the connection is
+        // made on first use, and the outage policy applies until it works.
+        assert!(RedisLimiter::connect("redis://:hunter2@127.0.0.1:1/0", "soku:").is_ok());
+    }
+}
