@@ -114,7 +114,7 @@ API_KEY=$("$BIN" admin key create --uid "$USER_ID" --name bench | tail -n 1)
 # (otherwise the benchmark would not measure authentication at all).
 code=$(curl -sS -o "$TMP/me.json" -w '%{http_code}' -H "soku-api-key: $API_KEY" "$BASE/v1/me")
 [[ $code == 200 ]] || { cat "$TMP/me.json" >&2; die "GET /v1/me with the key answered $code, not 200"; }
-grep -q "\"$USER_ID\"" "$TMP/me.json" || { cat "$TMP/me.json" >&2; die "GET /v1/me is not about user $USER_ID"; }
+grep -qF "\"$USER_ID\"" "$TMP/me.json" || { cat "$TMP/me.json" >&2; die "GET /v1/me is not about user $USER_ID"; }
 code=$(curl -sS -o /dev/null -w '%{http_code}' "$BASE/v1/me")
 [[ $code != 200 ]] || die "GET /v1/me without a key answered 200: authentication is not enforced"
 code=$(curl -sS -o /dev/null -w '%{http_code}' "$BASE/healthz")
@@ -145,7 +145,8 @@ LUA
 # Was the machine quiet? During each measurement: all CPU time the kernel counts as busy
 # (/proc/stat: user, nice, system, irq, softirq and steal, i.e. time the hypervisor gave to
 # others), minus the server's and wrk's own CPU time. The rest went to other processes (a
-# compiler, a test run): reported as "other", in % of all CPUs. About 2-4 % on a quiet machine.
+# compiler, a test run): reported as "other", in % of all CPUs. A few % (2-7 measured) on a
+# quiet machine; above 10 % the figures are not representative.
 CLK_TCK=$(getconf CLK_TCK)
 NCPU=$(nproc)
 busy_ticks() { awk '/^cpu / { printf "%d", $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
@@ -164,7 +165,9 @@ run_wrk() {
             "$BASE$path" >"$out" 2>&1 || exit 1
         times >"$TMP/times-$name"
     ) || { cat "$out" >&2; die "wrk failed for $path"; }
-    t1=$(now_ns); b1=$(busy_ticks); s1=$(proc_ticks "$SERVER_PID")
+    t1=$(now_ns); b1=$(busy_ticks)
+    kill -0 "$SERVER_PID" 2>/dev/null || { tail -n 20 "$TMP/server.log" >&2; die "the server died during $path"; }
+    s1=$(proc_ticks "$SERVER_PID")
     grep -q '^BENCH ' "$out" || { cat "$out" >&2; die "no result line from wrk for $path"; }
     if grep -q 'Non-2xx' "$out"; then cat "$out" >&2; die "$path: wrk reports non-2xx responses"; fi
     # `times`, second line: children's user and system time, such as 0m1.234s 0m2.345s
@@ -219,5 +222,5 @@ echo "ratio /v1/me : /healthz (requests/s) = ${ratio} %  ($verdict the 85 % targ
 echo "(other: CPU used by other processes during the measurement, % of all $NCPU CPUs)"
 if [[ $BUSY == 1 ]]; then
     echo "WARNING: other processes used more than 10 % of the CPUs during a measurement;" \
-        "the figures are not representative: run again on a quiet machine." >&2
+        "the figures are not representative: run again on a quiet machine."
 fi

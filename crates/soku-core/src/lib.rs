@@ -13,6 +13,7 @@ pub mod model;
 pub mod platform;
 pub mod posts;
 pub mod queue;
+pub mod ratelimit;
 pub mod store;
 pub mod time;
 

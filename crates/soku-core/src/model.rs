@@ -1,6 +1,7 @@
 //! Users, subscriptions and API keys, and the rules that decide access.
 
 use crate::keys::{KeyHash, KeyMode};
+use crate::ratelimit::Quota;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -162,12 +163,22 @@ pub struct NewApiKey {
 }
 
 /// What authentication needs to know about a key, read in one query: the key (active only),
-/// its owner and the owner's subscription.
+/// its owner, the owner's subscription and the owner's rate-limit override.
 #[derive(Debug, Clone)]
 pub struct KeyGrant {
     pub key: ApiKey,
     pub user: User,
     pub subscription: Option<Subscription>,
+    /// The operator's override of this user's rate and burst (`soku admin ratelimit set`).
+    pub rate_limit: Option<Quota>,
+}
+
+/// What rate limiting needs to know about a user, read in one query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateProfile {
+    pub role: Role,
+    pub subscription: Option<Subscription>,
+    pub rate_limit: Option<Quota>,
 }
 
 /// A signing key of the built-in identity provider.

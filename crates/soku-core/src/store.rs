@@ -2,7 +2,10 @@
 //! SQL never leaks above it.
 
 use crate::keys::KeyHash;
-use crate::model::{ApiKey, KeyGrant, NewApiKey, Role, SigningKey, Subscription, User};
+use crate::model::{
+    ApiKey, KeyGrant, NewApiKey, RateProfile, Role, SigningKey, Subscription, User,
+};
+use crate::ratelimit::Quota;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
@@ -52,8 +55,8 @@ pub trait Store: crate::queue::PostStore + Send + Sync + 'static {
     async fn get_subscription(&self, user_id: &str) -> StoreResult<Option<Subscription>>;
 
     async fn insert_api_key(&self, key: &NewApiKey) -> StoreResult<()>;
-    /// The key with this hash if it is neither revoked nor expired at `now`, with its owner and
-    /// the owner's subscription, in one query.
+    /// The key with this hash if it is neither revoked nor expired at `now`, with its owner, the
+    /// owner's subscription and rate-limit override, in one query.
     async fn find_key_grant(
         &self,
         hash: &KeyHash,
@@ -72,6 +75,19 @@ pub trait Store: crate::queue::PostStore + Send + Sync + 'static {
     ) -> StoreResult<Option<ApiKey>>;
     /// Records use of a key, unless a use was recorded less than a minute before `now`.
     async fn touch_api_key(&self, id: &str, now: DateTime<Utc>) -> StoreResult<()>;
+
+    /// Sets (replaces) a user's rate-limit override. False when there is no such user.
+    async fn set_rate_limit_override(
+        &self,
+        user_id: &str,
+        quota: Quota,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// Removes a user's override; false when there was none.
+    async fn clear_rate_limit_override(&self, user_id: &str) -> StoreResult<bool>;
+    /// A user's role, subscription and override, in one query; `None` when there is no such
+    /// user. (Requests authenticated by ID token are rate limited with it.)
+    async fn rate_profile(&self, user_id: &str) -> StoreResult<Option<RateProfile>>;
 
     /// The built-in identity provider's signing keys, oldest first.
     async fn signing_keys(&self) -> StoreResult<Vec<SigningKey>>;

@@ -9,6 +9,7 @@ use soku_core::keys::KeyMode;
 use soku_core::model::{Role, Subscription, SubscriptionStatus, new_api_key, normalize_key_name};
 use soku_core::platform::Platform;
 use soku_core::queue::{Account, AccountStatus, NewAccount};
+use soku_core::ratelimit::Quota;
 use soku_core::time::rfc3339_millis;
 use soku_core::{Store, StoreError};
 use std::sync::Arc;
@@ -38,6 +39,11 @@ pub enum AdminCommand {
     Account {
         #[command(subcommand)]
         command: AccountCommand,
+    },
+    /// Per-user rate-limit overrides.
+    Ratelimit {
+        #[command(subcommand)]
+        command: RatelimitCommand,
     },
     /// Print an ID token of the built-in issuer for a user.
     Token {
@@ -141,6 +147,26 @@ pub enum KeyCommand {
     Revoke {
         #[arg(long)]
         id: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum RatelimitCommand {
+    /// Give a user their own rate and burst instead of their tier's (effective within 2 s).
+    Set {
+        #[arg(long)]
+        uid: String,
+        /// Requests per 60 seconds, 1 to 1000000.
+        #[arg(long, allow_negative_numbers = true)]
+        rate: i64,
+        /// Extra requests allowed at once on top of the rate, 0 to 10000000.
+        #[arg(long, allow_negative_numbers = true)]
+        burst: i64,
+    },
+    /// Remove a user's override: their tier's quota applies again.
+    Clear {
+        #[arg(long)]
+        uid: String,
     },
 }
 
@@ -339,6 +365,35 @@ pub async fn execute(
                 ));
             }
             Ok(out)
+        }
+        AdminCommand::Ratelimit {
+            command: RatelimitCommand::Set { uid, rate, burst },
+        } => {
+            let quota = Quota::validate(rate, burst)?;
+            if store
+                .set_rate_limit_override(&uid, quota, now)
+                .await
+                .map_err(db)?
+            {
+                Ok(format!(
+                    "{uid}: {} requests per 60 s, burst {} (instead of the tier's)",
+                    quota.rate, quota.burst
+                ))
+            } else {
+                Err(format!("no user with id {uid:?}"))
+            }
+        }
+        AdminCommand::Ratelimit {
+            command: RatelimitCommand::Clear { uid },
+        } => {
+            if store.get_user(&uid).await.map_err(db)?.is_none() {
+                return Err(format!("no user with id {uid:?}"));
+            }
+            if store.clear_rate_limit_override(&uid).await.map_err(db)? {
+                Ok(format!("{uid}: override removed; the tier's quota applies"))
+            } else {
+                Ok(format!("{uid} had no override; the tier's quota applies"))
+            }
         }
         AdminCommand::Token {
             uid,

@@ -9,6 +9,7 @@
 use crate::auth::keys::KeyFailure;
 use crate::auth::tokens::TokenFailure;
 use crate::error::ApiError;
+use crate::ratelimit::{PreAuthenticatedKey, PreVerifiedToken, bearer_token};
 use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -24,7 +25,12 @@ impl FromRequestParts<AppState> for ApiKeyAuth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        match state.keys.authenticate(&parts.headers).await {
+        // The rate-limit middleware has usually checked the key already.
+        let outcome = match parts.extensions.remove::<PreAuthenticatedKey>() {
+            Some(PreAuthenticatedKey(checked)) => checked.and_then(|g| state.keys.gate(g)),
+            None => state.keys.authenticate(&parts.headers).await,
+        };
+        match outcome {
             Ok(grant) => Ok(ApiKeyAuth(grant)),
             Err(failure) => {
                 state.metrics.record_auth_failure(failure.reason());
@@ -54,15 +60,18 @@ impl FromRequestParts<AppState> for IdTokenUser {
             state.metrics.record_auth_failure(reason);
             ApiError::invalid_id_token()
         };
-        let Some(value) = parts.headers.get(AUTHORIZATION) else {
+        if !parts.headers.contains_key(AUTHORIZATION) {
             return Err(reject("token_missing"));
+        }
+        let Some(token) = bearer_token(&parts.headers) else {
+            return Err(reject("token_malformed"));
         };
-        let value = value.to_str().map_err(|_| reject("token_malformed"))?;
-        let token = match value.split_once(' ') {
-            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
-            _ => return Err(reject("token_malformed")),
+        // The rate-limit middleware has usually verified the token already.
+        let verified = match parts.extensions.remove::<PreVerifiedToken>() {
+            Some(PreVerifiedToken(verified)) => verified,
+            None => state.tokens.verify(token).await,
         };
-        let identity = match state.tokens.verify(token).await {
+        let identity = match verified {
             Ok(identity) => identity,
             Err(TokenFailure::Rejected(r)) => return Err(reject(r.as_str())),
             Err(TokenFailure::KeysUnavailable) => {

@@ -8,6 +8,7 @@ pub mod error;
 pub mod extract;
 pub mod metrics;
 pub mod middleware;
+pub mod ratelimit;
 pub mod secrets;
 pub mod state;
 pub mod telemetry;
@@ -34,6 +35,8 @@ pub struct ServerOptions {
     pub secret_key: Option<String>,
     /// How long a simulated platform takes to answer.
     pub simulated_latency: std::time::Duration,
+    /// Rate limits (spec section 5): on, in memory, by default.
+    pub rate_limits: ratelimit::RateLimitOptions,
 }
 
 /// Loads (or, on first start, creates) the identity provider's key and assembles the state.
@@ -49,7 +52,14 @@ pub async fn build_state(
         .await
         .map_err(StoreError::Backend)?;
     let connectors = connectors(store.clone(), clock.clone(), options.simulated_latency);
-    Ok(AppState::new(store, clock, tokens, connectors, secrets))
+    Ok(AppState::new(
+        store,
+        clock,
+        tokens,
+        connectors,
+        secrets,
+        ratelimit::RateLimits::new(options.rate_limits),
+    ))
 }
 
 /// The connectors this build has: the simulated platforms for test mode; no live network yet.
@@ -87,6 +97,9 @@ pub fn spawn_engine(
 }
 
 /// The whole application. `extra` routes (tests use it) get the same middleware.
+///
+/// Layers, outermost first: request id, rate limits and envelope
+/// (`middleware::request_context`), the body limit, then the routes.
 pub fn router(state: AppState, extra: Option<Router<AppState>>) -> Router {
     let (mut routes, doc) = api::routes();
     let doc = serde_json::to_value(&doc).expect("the OpenAPI document serialises");

@@ -1,9 +1,13 @@
 //! `soku`: the server and its operator commands.
 
+use clap::builder::PossibleValuesParser;
 use clap::{Args, Parser, Subcommand};
 use soku_server::admin::{self, AdminCommand};
 use soku_server::auth::tokens::{DEFAULT_FIREBASE_CERTS_URL, FirebaseSettings};
 use soku_server::engine::EngineConfig;
+use soku_server::ratelimit::client_ip::parse_list;
+use soku_server::ratelimit::redis::RedisLimiter;
+use soku_server::ratelimit::{OnError, RateLimitOptions};
 use soku_server::{
     ServerOptions, build_state, router, serve, shutdown_signal, spawn_engine, telemetry,
 };
@@ -62,6 +66,29 @@ struct ServeArgs {
     /// Do not run the publishing engine in this process (run `soku worker` elsewhere).
     #[arg(long)]
     no_workers: bool,
+    /// `on` (default) or `off`. Off: no rate limits and no X-RateLimit headers (benchmarks).
+    #[arg(long, env = "SOKU_RATE_LIMITS", default_value = "on", ignore_case = true,
+        value_parser = PossibleValuesParser::new(["on", "off"]))]
+    rate_limits: String,
+    /// Keep rate-limit budgets in this Redis, shared by every node using it
+    /// (`redis://[:PASSWORD@]HOST[:PORT][/DB]`). Default: in this process's memory.
+    #[arg(long, env = "SOKU_REDIS_URL", hide_env_values = true)]
+    redis_url: Option<String>,
+    /// Prefix of the rate-limit keys in Redis.
+    #[arg(long, env = "SOKU_REDIS_PREFIX", default_value = "soku:")]
+    redis_prefix: String,
+    /// How long a rate-limit check waits for Redis before SOKU_RATE_LIMIT_ON_ERROR applies.
+    #[arg(long, env = "SOKU_REDIS_TIMEOUT_MS", default_value_t = 250,
+        value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    redis_timeout_ms: u64,
+    /// When Redis cannot be asked: `allow` the request (default) or `deny` it with 503.
+    #[arg(long, env = "SOKU_RATE_LIMIT_ON_ERROR", default_value = "allow", ignore_case = true,
+        value_parser = PossibleValuesParser::new(["allow", "deny"]))]
+    rate_limit_on_error: String,
+    /// Comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed.
+    /// Default: none (the TCP peer is the client).
+    #[arg(long, env = "SOKU_TRUSTED_PROXIES", default_value = "")]
+    trusted_proxies: String,
     #[command(flatten)]
     engine: EngineArgs,
 }
@@ -135,9 +162,36 @@ fn main() -> ExitCode {
     }
 }
 
+fn rate_limit_options(args: &ServeArgs) -> Result<RateLimitOptions, String> {
+    let trusted_proxies =
+        parse_list(&args.trusted_proxies).map_err(|e| format!("SOKU_TRUSTED_PROXIES: {e}"))?;
+    let on_error = if args.rate_limit_on_error.eq_ignore_ascii_case("deny") {
+        OnError::Deny
+    } else {
+        OnError::Allow
+    };
+    let mut options = RateLimitOptions {
+        enabled: !args.rate_limits.eq_ignore_ascii_case("off"),
+        on_error,
+        trusted_proxies,
+        ..RateLimitOptions::default()
+    };
+    if let Some(url) = args.redis_url.as_deref().filter(|u| !u.trim().is_empty())
+        && options.enabled
+    {
+        options.limiter = Arc::new(RedisLimiter::connect_with_timeout(
+            url,
+            &args.redis_prefix,
+            std::time::Duration::from_millis(args.redis_timeout_ms),
+        )?);
+    }
+    Ok(options)
+}
+
 async fn run_server(database_url: &str, args: ServeArgs) -> Result<(), String> {
     telemetry::init(args.engine.log_format.eq_ignore_ascii_case("json"));
     let engine_config = args.engine.config()?;
+    let rate_limits = rate_limit_options(&args)?;
     let emulator = std::env::var("FIREBASE_AUTH_EMULATOR_HOST")
         .map(|v| !v.trim().is_empty())
         .unwrap_or(false);
@@ -190,10 +244,23 @@ async fn run_server(database_url: &str, args: ServeArgs) -> Result<(), String> {
             firebase,
             secret_key: args.engine.secret_key.clone(),
             simulated_latency: Duration::from_millis(args.engine.simulated_latency_ms),
+            rate_limits,
         },
     )
     .await
     .map_err(|e| format!("cannot load the identity provider's keys: {e}"))?;
+    match &state.rate_limits {
+        None => tracing::warn!(
+            "rate limiting is OFF (SOKU_RATE_LIMITS=off): no limits, no X-RateLimit headers"
+        ),
+        Some(rl) => tracing::info!(
+            backend = rl.backend(),
+            redis = %args.redis_url.as_deref().map(soku_store::redact_url).unwrap_or_default(),
+            on_error = rl.on_error().as_str(),
+            trusted_proxies = %args.trusted_proxies,
+            "rate limits on"
+        ),
+    }
     tracing::info!(
         listen = %addr,
         public_url = %public_url,
@@ -236,6 +303,11 @@ async fn run_worker(database_url: &str, args: EngineArgs) -> Result<(), String> 
             firebase: None,
             secret_key: args.secret_key.clone(),
             simulated_latency: Duration::from_millis(args.simulated_latency_ms),
+            // A worker serves no HTTP.
+            rate_limits: RateLimitOptions {
+                enabled: false,
+                ..RateLimitOptions::default()
+            },
         },
     )
     .await

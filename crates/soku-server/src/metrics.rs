@@ -1,10 +1,12 @@
 //! Prometheus metrics: requests by route template and status, a latency histogram per route
-//! template, and authentication failures by reason. Routes are labelled by their template
+//! template, authentication failures by reason, rate-limit refusals by limit and tier, and
+//! failed checks of the shared rate-limit backend. Routes are labelled by their template
 //! (`/v1/api-keys/{id}`), never by the raw path.
 
 use std::collections::HashMap;
 use std::fmt::Write;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 const BUCKETS: [f64; 12] = [
@@ -23,6 +25,8 @@ struct RouteStats {
 pub struct Metrics {
     routes: Mutex<HashMap<String, RouteStats>>,
     auth_failures: Mutex<HashMap<&'static str, u64>>,
+    rate_limited: Mutex<HashMap<(&'static str, &'static str), u64>>,
+    rate_limit_backend_errors: AtomicU64,
 }
 
 impl Metrics {
@@ -65,6 +69,26 @@ impl Metrics {
             .get(reason)
             .copied()
             .unwrap_or(0)
+    }
+
+    /// A 429: which limit (`tier` or `endpoint`) and the caller's tier.
+    pub fn record_rate_limited(&self, limit: &'static str, tier: &'static str) {
+        *self
+            .rate_limited
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry((limit, tier))
+            .or_default() += 1;
+    }
+
+    /// A check the rate-limit backend (Redis) did not answer in time.
+    pub fn record_rate_limit_backend_error(&self) {
+        self.rate_limit_backend_errors
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn rate_limit_backend_errors(&self) -> u64 {
+        self.rate_limit_backend_errors.load(Ordering::Relaxed)
     }
 
     /// The Prometheus text exposition format, version 0.0.4.
@@ -128,6 +152,30 @@ impl Metrics {
         for (reason, n) in rows {
             let _ = writeln!(out, "soku_auth_failures_total{{reason=\"{reason}\"}} {n}");
         }
+        drop(failures);
+
+        out.push_str(
+            "# HELP soku_rate_limited_total Requests refused with 429, by the limit hit (tier or endpoint) and the caller's tier.\n",
+        );
+        out.push_str("# TYPE soku_rate_limited_total counter\n");
+        let limited = self.rate_limited.lock().unwrap_or_else(|p| p.into_inner());
+        let mut rows: Vec<_> = limited.iter().collect();
+        rows.sort();
+        for ((limit, tier), n) in rows {
+            let _ = writeln!(
+                out,
+                "soku_rate_limited_total{{limit=\"{limit}\",tier=\"{tier}\"}} {n}"
+            );
+        }
+        drop(limited);
+
+        out.push_str("# HELP soku_rate_limit_backend_errors_total Rate-limit checks the shared backend (Redis) failed to answer; SOKU_RATE_LIMIT_ON_ERROR decided those requests.\n");
+        out.push_str("# TYPE soku_rate_limit_backend_errors_total counter\n");
+        let _ = writeln!(
+            out,
+            "soku_rate_limit_backend_errors_total {}",
+            self.rate_limit_backend_errors()
+        );
         out
     }
 }
@@ -149,7 +197,12 @@ mod tests {
         m.record_request("/v1/me", "GET", 200, Duration::from_millis(2));
         m.record_request("/v1/me", "GET", 401, Duration::from_millis(20));
         m.record_auth_failure("unknown_key");
+        m.record_rate_limited("endpoint", "premium");
+        m.record_rate_limited("endpoint", "premium");
+        m.record_rate_limit_backend_error();
         let text = m.render();
+        assert!(text.contains("soku_rate_limited_total{limit=\"endpoint\",tier=\"premium\"} 2"));
+        assert!(text.contains("soku_rate_limit_backend_errors_total 1"));
         assert!(text.contains(
             "soku_http_requests_total{route=\"/v1/me\",method=\"GET\",status=\"200\"} 1"
         ));

@@ -1,4 +1,5 @@
-//! The request middleware: request ids, the error envelope, panics, metrics and access logs.
+//! The request middleware: request ids, rate limits, the error envelope, panics, metrics and
+//! access logs.
 //!
 //! Every response gets a fresh `X-Request-ID: req_<12>` (an incoming one is not trusted). Every
 //! log line written while the request runs carries the id through the `request` span. Any
@@ -6,6 +7,7 @@
 //! `ApiError`, the framework rejected the request itself, or the handler panicked.
 
 use crate::error::ApiError;
+use crate::ratelimit::{self, Admission};
 use crate::state::AppState;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
@@ -44,17 +46,37 @@ pub async fn request_context(
     );
     req.extensions_mut().insert(RequestId(request_id.clone()));
 
-    let outcome = AssertUnwindSafe(next.run(req))
-        .catch_unwind()
-        .instrument(span.clone())
-        .await;
-    let response = match outcome {
-        Ok(response) => response,
-        Err(_) => ApiError::internal("the request handler panicked").into_response(),
+    // Rate limits (when on) for `/v1`: counted here, so that a refusal gets the envelope and
+    // every answer, a panic's included, gets the X-RateLimit headers.
+    let mut admission = None;
+    if let Some(rl) = state.rate_limits.as_ref()
+        && ratelimit::applies(req.uri().path())
+    {
+        admission = Some(
+            ratelimit::admit(&state, rl, &mut req, route.as_deref())
+                .instrument(span.clone())
+                .await,
+        );
+    }
+    let response = match admission.as_mut().and_then(Admission::take_refusal) {
+        Some(refused) => refused,
+        None => {
+            let outcome = AssertUnwindSafe(next.run(req))
+                .catch_unwind()
+                .instrument(span.clone())
+                .await;
+            match outcome {
+                Ok(response) => response,
+                Err(_) => ApiError::internal("the request handler panicked").into_response(),
+            }
+        }
     };
 
     let _entered = span.enter();
     let mut response = finish(&state, response, &request_id, &method);
+    if let Some(admission) = &admission {
+        admission.put_headers(response.headers_mut());
+    }
     response.headers_mut().insert(
         REQUEST_ID.clone(),
         HeaderValue::from_str(&request_id).expect("request ids are ascii"),

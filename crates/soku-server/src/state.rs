@@ -4,6 +4,7 @@ use crate::auth::keys::KeyAuthenticator;
 use crate::auth::tokens::TokenVerifier;
 use crate::engine::Connectors;
 use crate::metrics::Metrics;
+use crate::ratelimit::RateLimits;
 use crate::secrets::SecretBox;
 use soku_core::{Clock, Store};
 use std::collections::HashSet;
@@ -19,6 +20,8 @@ pub struct Inner {
     pub keys: KeyAuthenticator,
     pub tokens: TokenVerifier,
     pub metrics: Metrics,
+    /// `None` when limits are off (`SOKU_RATE_LIMITS=off`).
+    pub rate_limits: Option<RateLimits>,
     /// Users this process has already seen or created, so that a token's first sight writes
     /// the user record once rather than on every request.
     pub known_users: RwLock<HashSet<String>>,
@@ -37,6 +40,7 @@ impl AppState {
         tokens: TokenVerifier,
         connectors: Connectors,
         secrets: SecretBox,
+        rate_limits: Option<RateLimits>,
     ) -> Self {
         Self(Arc::new(Inner {
             keys: KeyAuthenticator::new(store.clone(), clock.clone()),
@@ -44,6 +48,7 @@ impl AppState {
             clock,
             tokens,
             metrics: Metrics::default(),
+            rate_limits,
             known_users: RwLock::new(HashSet::new()),
             openapi: OnceLock::new(),
             connectors,

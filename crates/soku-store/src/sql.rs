@@ -58,6 +58,18 @@ macro_rules! sql_store {
                 })
             }
 
+            /// An override from its two nullable columns (a LEFT JOIN that found nothing: None).
+            pub fn quota(rate: Option<i64>, burst: Option<i64>) -> Option<soku_core::ratelimit::Quota> {
+                use soku_core::ratelimit::{MAX_BURST, MAX_RATE, Quota};
+                match (rate, burst) {
+                    (Some(rate), Some(burst)) => Some(Quota::new(
+                        rate.clamp(1, i64::from(MAX_RATE)) as u32,
+                        burst.clamp(0, i64::from(MAX_BURST)) as u32,
+                    )),
+                    _ => None,
+                }
+            }
+
             pub fn subscription(status: Option<String>, end: Option<i64>) -> Result<Option<Subscription>, StoreError> {
                 match (status, end) {
                     (Some(status), Some(end)) => Ok(Some(Subscription {
@@ -216,9 +228,10 @@ macro_rules! sql_store {
                     "SELECT ",
                     crate::sql::key_columns!(),
                     ", u.id AS u_id, u.email AS u_email, u.role AS u_role, u.created_at AS u_created_at, \
-                     s.status, s.current_period_end \
+                     s.status, s.current_period_end, r.rate AS rl_rate, r.burst AS rl_burst \
                      FROM api_keys k JOIN users u ON u.id = k.user_id \
                      LEFT JOIN subscriptions s ON s.user_id = k.user_id \
+                     LEFT JOIN rate_limit_overrides r ON r.user_id = k.user_id \
                      WHERE k.key_hash = $1 AND k.revoked_at IS NULL \
                      AND (k.expires_at IS NULL OR k.expires_at > $2)"
                 ))
@@ -235,6 +248,10 @@ macro_rules! sql_store {
                         r.try_get("status").map_err(crate::backend_error)?,
                         r.try_get("current_period_end").map_err(crate::backend_error)?,
                     )?,
+                    rate_limit: rows::quota(
+                        r.try_get("rl_rate").map_err(crate::backend_error)?,
+                        r.try_get("rl_burst").map_err(crate::backend_error)?,
+                    ),
                 }))
             }
 
@@ -293,6 +310,67 @@ macro_rules! sql_store {
                 .await
                 .map_err(crate::backend_error)?;
                 Ok(())
+            }
+
+            async fn set_rate_limit_override(
+                &self,
+                user_id: &str,
+                quota: soku_core::ratelimit::Quota,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> soku_core::store::StoreResult<bool> {
+                if self.get_user(user_id).await?.is_none() {
+                    return Ok(false);
+                }
+                sqlx::query(
+                    "INSERT INTO rate_limit_overrides (user_id, rate, burst, updated_at) \
+                     VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (user_id) DO UPDATE SET rate = excluded.rate, \
+                     burst = excluded.burst, updated_at = excluded.updated_at",
+                )
+                .bind(user_id)
+                .bind(i64::from(quota.rate))
+                .bind(i64::from(quota.burst))
+                .bind(soku_core::time::to_millis(now))
+                .execute(&self.pool)
+                .await
+                .map_err(crate::backend_error)?;
+                Ok(true)
+            }
+
+            async fn clear_rate_limit_override(&self, user_id: &str) -> soku_core::store::StoreResult<bool> {
+                let done = sqlx::query("DELETE FROM rate_limit_overrides WHERE user_id = $1")
+                    .bind(user_id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(crate::backend_error)?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn rate_profile(
+                &self,
+                user_id: &str,
+            ) -> soku_core::store::StoreResult<Option<soku_core::model::RateProfile>> {
+                use sqlx::Row;
+                let row = sqlx::query(
+                    "SELECT u.role, s.status, s.current_period_end, r.rate, r.burst \
+                     FROM users u \
+                     LEFT JOIN subscriptions s ON s.user_id = u.id \
+                     LEFT JOIN rate_limit_overrides r ON r.user_id = u.id \
+                     WHERE u.id = $1",
+                )
+                .bind(user_id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(crate::backend_error)?;
+                let Some(r) = row else { return Ok(None) };
+                let e = crate::backend_error;
+                let role: String = r.try_get(0).map_err(e)?;
+                Ok(Some(soku_core::model::RateProfile {
+                    role: soku_core::model::Role::parse(&role)
+                        .ok_or_else(|| soku_core::StoreError::Backend("unexpected value in column users.role".into()))?,
+                    subscription: rows::subscription(r.try_get(1).map_err(e)?, r.try_get(2).map_err(e)?)?,
+                    rate_limit: rows::quota(r.try_get(3).map_err(e)?, r.try_get(4).map_err(e)?),
+                }))
             }
 
             async fn signing_keys(&self) -> soku_core::store::StoreResult<Vec<soku_core::model::SigningKey>> {

@@ -3,7 +3,10 @@
 
 use chrono::{Duration, TimeZone, Utc};
 use soku_core::keys::{self, KeyMode};
-use soku_core::model::{NewApiKey, Role, SigningKey, Subscription, SubscriptionStatus};
+use soku_core::model::{
+    NewApiKey, RateProfile, Role, SigningKey, Subscription, SubscriptionStatus,
+};
+use soku_core::ratelimit::Quota;
 use soku_core::{Store, StoreError};
 use soku_store::postgres::PgStore;
 use soku_store::sqlite::SqliteStore;
@@ -219,6 +222,97 @@ async fn api_keys_lifecycle() {
                 .unwrap()
                 .is_none()
         );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn rate_limit_overrides() {
+    each_backend("ratelimits", |s| async move {
+        s.create_user("u1", None, t0()).await.unwrap();
+        s.create_user("u2", None, t0()).await.unwrap();
+        let (k1, secret1) = new_key("u1", KeyMode::Live, t0());
+        let (k2, secret2) = new_key("u1", KeyMode::Test, t0());
+        s.insert_api_key(&k1).await.unwrap();
+        s.insert_api_key(&k2).await.unwrap();
+        let grant = |secret: String| {
+            let s = &s;
+            async move {
+                s.find_key_grant(&keys::hash(&secret), t0())
+                    .await
+                    .unwrap()
+                    .unwrap()
+            }
+        };
+
+        // None until set; then on every key of the user, with the profile agreeing.
+        assert_eq!(grant(secret1.clone()).await.rate_limit, None);
+        assert_eq!(
+            s.rate_profile("u1").await.unwrap(),
+            Some(RateProfile {
+                role: Role::User,
+                subscription: None,
+                rate_limit: None
+            })
+        );
+        assert!(
+            s.set_rate_limit_override("u1", Quota::new(7, 3), t0())
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            grant(secret1.clone()).await.rate_limit,
+            Some(Quota::new(7, 3))
+        );
+        assert_eq!(
+            grant(secret2.clone()).await.rate_limit,
+            Some(Quota::new(7, 3))
+        );
+        // Replaced, not added; a large burst round-trips.
+        assert!(
+            s.set_rate_limit_override("u1", Quota::new(1_000_000, 10_000_000), t0())
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            grant(secret1.clone()).await.rate_limit,
+            Some(Quota::new(1_000_000, 10_000_000))
+        );
+        // The profile: role, subscription and override in one answer.
+        s.set_role("u1", Role::Admin).await.unwrap();
+        let sub = Subscription {
+            status: SubscriptionStatus::Canceled,
+            current_period_end: t0() + Duration::days(3),
+        };
+        s.set_subscription("u1", &sub, t0()).await.unwrap();
+        assert_eq!(
+            s.rate_profile("u1").await.unwrap(),
+            Some(RateProfile {
+                role: Role::Admin,
+                subscription: Some(sub),
+                rate_limit: Some(Quota::new(1_000_000, 10_000_000)),
+            })
+        );
+        // Another user is untouched; an unknown user has no profile and gets no override.
+        assert_eq!(
+            s.rate_profile("u2").await.unwrap().unwrap().rate_limit,
+            None
+        );
+        assert_eq!(s.rate_profile("nobody").await.unwrap(), None);
+        assert!(
+            !s.set_rate_limit_override("nobody", Quota::new(1, 0), t0())
+                .await
+                .unwrap()
+        );
+        // Cleared: back to none; clearing again says there was nothing.
+        assert!(s.clear_rate_limit_override("u1").await.unwrap());
+        assert_eq!(grant(secret1).await.rate_limit, None);
+        assert_eq!(
+            s.rate_profile("u1").await.unwrap().unwrap().rate_limit,
+            None
+        );
+        assert!(!s.clear_rate_limit_override("u1").await.unwrap());
+        assert!(!s.clear_rate_limit_override("nobody").await.unwrap());
     })
     .await;
 }

@@ -71,6 +71,16 @@ impl KeyAuthenticator {
 
     /// Authenticates a request by its `soku-api-key` header and applies the subscription gate.
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Arc<KeyGrant>, KeyFailure> {
+        let grant = self.authenticate_grant(headers).await?;
+        self.gate(grant)
+    }
+
+    /// The key's grant if the key is valid (known, active, not expired), before the
+    /// subscription gate: rate limiting counts a lapsed subscriber's requests against them.
+    pub async fn authenticate_grant(
+        &self,
+        headers: &HeaderMap,
+    ) -> Result<Arc<KeyGrant>, KeyFailure> {
         let candidate = match headers.get(API_KEY_HEADER) {
             Some(v) => v.to_str().map_err(|_| KeyFailure::Malformed)?,
             None if headers.contains_key("authorization") || headers.contains_key("x-api-key") => {
@@ -80,14 +90,19 @@ impl KeyAuthenticator {
         };
         let key = keys::parse(candidate.trim()).ok_or(KeyFailure::Malformed)?;
         let grant = self.lookup(&key).await?;
-        let now = self.clock.now();
-        if grant.key.expires_at.is_some_and(|t| t <= now) {
+        if grant.key.expires_at.is_some_and(|t| t <= self.clock.now()) {
             return Err(KeyFailure::Unknown);
         }
-        if !Subscription::grants_access(grant.subscription.as_ref(), now) {
-            return Err(KeyFailure::Subscription);
-        }
         Ok(grant)
+    }
+
+    /// The subscription gate (spec 3.2).
+    pub fn gate(&self, grant: Arc<KeyGrant>) -> Result<Arc<KeyGrant>, KeyFailure> {
+        if Subscription::grants_access(grant.subscription.as_ref(), self.clock.now()) {
+            Ok(grant)
+        } else {
+            Err(KeyFailure::Subscription)
+        }
     }
 
     async fn lookup(&self, key: &WellFormedKey) -> Result<Arc<KeyGrant>, KeyFailure> {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_soku");
 
-fn soku(db: &str, args: &[&str]) -> (bool, String, String) {
+pub(crate) fn soku(db: &str, args: &[&str]) -> (bool, String, String) {
     let out = Command::new(BIN)
         .args(args)
         .env("SOKU_DATABASE_URL", db)
@@ -24,34 +24,100 @@ fn soku(db: &str, args: &[&str]) -> (bool, String, String) {
     )
 }
 
-fn ok(db: &str, args: &[&str]) -> String {
+/// `soku ARGS` with extra environment variables (and none of the runner's rate-limit ones):
+/// (success, stdout, stderr). A process still running after 60 s is killed and fails the test.
+pub(crate) fn soku_env(db: &str, args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
+    use std::io::Read;
+    let mut command = Command::new(BIN);
+    command.args(args).env("SOKU_DATABASE_URL", db);
+    for name in [
+        "SOKU_RATE_LIMITS",
+        "SOKU_REDIS_URL",
+        "SOKU_REDIS_PREFIX",
+        "SOKU_RATE_LIMIT_ON_ERROR",
+        "SOKU_TRUSTED_PROXIES",
+        "SOKU_REDIS_TIMEOUT_MS",
+    ] {
+        command.env_remove(name);
+    }
+    let mut child = command
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("soku {args:?} did not exit within 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let (mut out, mut err) = (String::new(), String::new());
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    (status.success(), out, err)
+}
+
+pub(crate) fn ok(db: &str, args: &[&str]) -> String {
     let (success, stdout, stderr) = soku(db, args);
     assert!(success, "soku {args:?} failed: {stderr}");
     stdout.trim_end().to_owned()
 }
 
 /// A `soku serve` process with JSON logs, its stdout collected line by line.
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    base: String,
+    pub(crate) base: String,
     logs: Arc<Mutex<Vec<String>>>,
 }
 
 impl Server {
+    /// A server with rate limits off: these tests poll (`eventually`) faster than the Default
+    /// tier refills. The rate-limit tests start theirs with `start_with`.
     fn start(db: &str) -> Server {
-        Self::start_with(db, &[], &[])
+        Self::start_with(db, &[], &[("SOKU_RATE_LIMITS", "off")])
     }
 
-    fn start_with(db: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
-        let mut child = Command::new(BIN)
+    /// A server with these arguments, and these environment variables on top of the defaults
+    /// (and of nothing the test runner's environment says about rate limits).
+    pub(crate) fn start_with(db: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
+        let mut command = Command::new(BIN);
+        command
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(args)
-            .envs(env.iter().copied())
             .env("SOKU_DATABASE_URL", db)
             .env("SOKU_LOG_FORMAT", "json")
             .env("SOKU_LOG", "debug,sqlx=warn,hyper=warn,reqwest=warn")
             .env_remove("SOKU_PUBLIC_URL")
-            .env_remove("FIREBASE_AUTH_EMULATOR_HOST")
+            .env_remove("FIREBASE_AUTH_EMULATOR_HOST");
+        for name in [
+            "SOKU_RATE_LIMITS",
+            "SOKU_REDIS_URL",
+            "SOKU_REDIS_PREFIX",
+            "SOKU_RATE_LIMIT_ON_ERROR",
+            "SOKU_TRUSTED_PROXIES",
+            "SOKU_REDIS_TIMEOUT_MS",
+        ] {
+            command.env_remove(name);
+        }
+        command.envs(env.iter().copied());
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -81,11 +147,11 @@ impl Server {
         }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
 
-    fn logs(&self) -> Vec<String> {
+    pub(crate) fn logs(&self) -> Vec<String> {
         self.logs.lock().unwrap().clone()
     }
 
@@ -116,7 +182,7 @@ impl Drop for Server {
 
 /// A fresh database for one test: a SQLite file, or a new schema on the PostgreSQL server
 /// named by `SOKU_TEST_POSTGRES_URL`.
-async fn database(dir: &tempfile::TempDir, label: &str) -> String {
+pub(crate) async fn database(dir: &tempfile::TempDir, label: &str) -> String {
     match std::env::var("SOKU_TEST_POSTGRES_URL") {
         Ok(url) if !url.is_empty() => soku_store::postgres::fresh_schema_url(&url, label)
             .await
@@ -474,6 +540,7 @@ async fn killed_mid_publishing_nothing_is_lost_or_doubled() {
     let db = database(&dir, "crash").await;
     let postgres = db.starts_with("postgres");
     let engine_env = [
+        ("SOKU_RATE_LIMITS", "off"),
         ("SOKU_SIMULATED_LATENCY_MS", "40"),
         ("SOKU_JOB_LEASE_SECS", "3"),
         ("SOKU_WORKER_CONCURRENCY", "8"),

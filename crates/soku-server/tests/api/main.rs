@@ -10,3 +10,4 @@ mod id_tokens;
 mod keys_auth;
 mod operations;
 mod posts;
+mod rate_limits;

@@ -8,6 +8,7 @@ use soku_core::model::{Subscription, SubscriptionStatus, new_api_key};
 use soku_core::{Clock, Store, SystemClock};
 use soku_server::auth::tokens::{FirebaseSettings, generate_signing_key};
 use soku_server::engine::EngineConfig;
+use soku_server::ratelimit::RateLimitOptions;
 use soku_server::state::AppState;
 use soku_server::{ServerOptions, build_state, router, serve, spawn_engine};
 use std::sync::{Arc, OnceLock};
@@ -27,6 +28,8 @@ pub struct Builder {
     firebase: Option<FirebaseSettings>,
     engine: Option<EngineConfig>,
     simulated_latency: std::time::Duration,
+    rate_limits: Option<RateLimitOptions>,
+    routes: Option<Router<AppState>>,
 }
 
 impl Default for Builder {
@@ -40,8 +43,31 @@ impl Default for Builder {
                 ..EngineConfig::default()
             }),
             simulated_latency: std::time::Duration::ZERO,
+            rate_limits: None,
+            routes: None,
         }
     }
+}
+
+/// The limits of a `TestApp` unless a test sets its own: the spec's rates with bursts so large
+/// that no test runs out (many requests from one address in quick succession would otherwise
+/// exhaust the Default tier). Limiting stays on, so every test goes through the middleware.
+pub fn generous_limits() -> RateLimitOptions {
+    let mut options = RateLimitOptions::default();
+    let huge = soku_core::ratelimit::MAX_BURST;
+    let t = &mut options.policy.tiers;
+    for q in [
+        &mut t.default,
+        &mut t.authenticated,
+        &mut t.premium,
+        &mut t.admin,
+    ] {
+        q.burst = huge;
+    }
+    for e in &mut options.policy.endpoints {
+        e.rate = soku_core::ratelimit::MAX_RATE;
+    }
+    options
 }
 
 impl Builder {
@@ -65,6 +91,18 @@ impl Builder {
         self
     }
 
+    /// Rate limits for this app (default: `generous_limits()`).
+    pub fn rate_limits(mut self, options: RateLimitOptions) -> Self {
+        self.rate_limits = Some(options);
+        self
+    }
+
+    /// Extra routes, served with the same middleware.
+    pub fn routes(mut self, routes: Router<AppState>) -> Self {
+        self.routes = Some(routes);
+        self
+    }
+
     pub async fn start(self) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
         let store = fresh_store(&dir).await;
@@ -84,11 +122,12 @@ impl Builder {
                 firebase: self.firebase,
                 secret_key: None,
                 simulated_latency: self.simulated_latency,
+                rate_limits: self.rate_limits.unwrap_or_else(generous_limits),
             },
         )
         .await
         .unwrap();
-        let extra = Router::new().route(
+        let mut extra = Router::new().route(
             "/test/panic",
             get(|| async {
                 if true {
@@ -100,6 +139,9 @@ impl Builder {
         let (stop_engine, engine_stopped) = tokio::sync::watch::channel(false);
         if let Some(config) = self.engine {
             spawn_engine(&state, config, engine_stopped);
+        }
+        if let Some(routes) = self.routes {
+            extra = extra.merge(routes);
         }
         let app = router(state.clone(), Some(extra));
         let (stop, stopped) = oneshot::channel::<()>();

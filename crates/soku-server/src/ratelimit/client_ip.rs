@@ -1,0 +1,229 @@
+//! Which address a request comes from: the TCP peer, or, only when the peer is a trusted proxy
+//! (`SOKU_TRUSTED_PROXIES`), the rightmost address in `X-Forwarded-For` that is not itself a
+//! trusted proxy. Off by default, so that a client cannot choose the address it is counted as.
+
+use axum::http::HeaderMap;
+use std::net::{IpAddr, SocketAddr};
+use std::str::FromStr;
+
+/// At most this many `X-Forwarded-For` hops are examined, from the right.
+const MAX_HOPS: usize = 32;
+
+/// An address range: `10.0.0.0/8`, `2001:db8::/32`, or a single address (`/32`, `/128`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    network: IpAddr,
+    prefix: u8,
+}
+
+impl Cidr {
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.network, ip.to_canonical()) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                u32::from(ip) & mask32(self.prefix) == u32::from(net)
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                u128::from(ip) & mask128(self.prefix) == u128::from(net)
+            }
+            _ => false,
+        }
+    }
+}
+
+fn mask32(prefix: u8) -> u32 {
+    if prefix == 0 {
+        0
+    } else {
+        u32::MAX << (32 - u32::from(prefix))
+    }
+}
+
+fn mask128(prefix: u8) -> u128 {
+    if prefix == 0 {
+        0
+    } else {
+        u128::MAX << (128 - u32::from(prefix))
+    }
+}
+
+impl FromStr for Cidr {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        let (addr, prefix) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let addr: IpAddr = addr
+            .parse()
+            .map_err(|_| format!("{s:?} is not an IP address or CIDR range"))?;
+        let addr = addr.to_canonical();
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => max,
+            Some(p) => p
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| format!("{s:?}: the prefix length must be 0 to {max}"))?,
+        };
+        let network = match addr {
+            IpAddr::V4(a) => IpAddr::V4((u32::from(a) & mask32(prefix)).into()),
+            IpAddr::V6(a) => IpAddr::V6((u128::from(a) & mask128(prefix)).into()),
+        };
+        Ok(Cidr { network, prefix })
+    }
+}
+
+impl std::fmt::Display for Cidr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.network, self.prefix)
+    }
+}
+
+/// `SOKU_TRUSTED_PROXIES`: CIDRs separated by commas (spaces allowed); empty means none.
+pub fn parse_list(s: &str) -> Result<Vec<Cidr>, String> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(Cidr::from_str)
+        .collect()
+}
+
+/// One `X-Forwarded-For` element: an address, possibly with a port (`[::1]:443`, `1.2.3.4:80`).
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    let hop = hop.trim();
+    hop.parse::<IpAddr>()
+        .ok()
+        .or_else(|| hop.parse::<SocketAddr>().ok().map(|s| s.ip()))
+        .map(|ip| ip.to_canonical())
+}
+
+/// The client's address. The peer's word is taken only when the peer is trusted; then each
+/// hop to the left is taken while the one who reported it is trusted. An unreadable hop stops
+/// the walk at the last trusted proxy.
+pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[Cidr]) -> IpAddr {
+    let peer = peer.to_canonical();
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|c| c.contains(ip));
+    if trusted.is_empty() || !is_trusted(peer) {
+        return peer;
+    }
+    let hops: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .collect();
+    let mut client = peer;
+    for hop in hops.iter().rev().take(MAX_HOPS) {
+        match parse_hop(hop) {
+            Some(ip) => {
+                client = ip;
+                if !is_trusted(ip) {
+                    break;
+                }
+            }
+            None => break,
+        }
+    }
+    client
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn xff(values: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append("x-forwarded-for", HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn parses_and_matches_ranges() {
+        let c: Cidr = "10.1.2.3/8".parse().unwrap();
+        assert_eq!(c.to_string(), "10.0.0.0/8");
+        assert!(c.contains(ip("10.255.0.1")));
+        assert!(c.contains(ip("::ffff:10.0.0.1")), "IPv4-mapped IPv6");
+        assert!(!c.contains(ip("11.0.0.1")));
+        assert!(!c.contains(ip("::1")));
+        let one: Cidr = "127.0.0.2".parse().unwrap();
+        assert!(one.contains(ip("127.0.0.2")) && !one.contains(ip("127.0.0.1")));
+        let v6: Cidr = "2001:db8::/32".parse().unwrap();
+        assert!(v6.contains(ip("2001:db8:ffff::1")));
+        assert!(!v6.contains(ip("2001:db9::1")));
+        let all: Cidr = "0.0.0.0/0".parse().unwrap();
+        assert!(all.contains(ip("203.0.113.9")));
+        let all6: Cidr = "::/0".parse().unwrap();
+        assert!(all6.contains(ip("2001:db8::1")) && !all6.contains(ip("1.2.3.4")));
+        for bad in [
+            "",
+            "10.0.0.0/33",
+            "::/129",
+            "10.0.0/8",
+            "example.com",
+            "10.0.0.0/-1",
+            "1.2.3.4/",
+        ] {
+            assert!(bad.parse::<Cidr>().is_err(), "{bad:?}");
+        }
+        assert_eq!(
+            parse_list(" 10.0.0.0/8, ::1 ,,").unwrap(),
+            vec!["10.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()]
+        );
+        assert_eq!(parse_list("").unwrap(), vec![]);
+        assert!(parse_list("10.0.0.0/8,nonsense").is_err());
+    }
+
+    #[test]
+    fn forwarded_for_is_ignored_unless_the_peer_is_trusted() {
+        let h = xff(&["198.51.100.7"]);
+        assert_eq!(client_ip(ip("203.0.113.1"), &h, &[]), ip("203.0.113.1"));
+        let trusted = parse_list("10.0.0.0/8").unwrap();
+        assert_eq!(
+            client_ip(ip("203.0.113.1"), &h, &trusted),
+            ip("203.0.113.1")
+        );
+        assert_eq!(client_ip(ip("10.0.0.5"), &h, &trusted), ip("198.51.100.7"));
+    }
+
+    #[test]
+    fn takes_the_rightmost_untrusted_hop() {
+        let trusted = parse_list("10.0.0.0/8").unwrap();
+        // The client wrote a spoofed first entry; the trusted proxies appended the truth.
+        let h = xff(&["1.1.1.1, 198.51.100.7, 10.0.0.9"]);
+        assert_eq!(client_ip(ip("10.0.0.5"), &h, &trusted), ip("198.51.100.7"));
+        // Several headers are one list, in order.
+        let h = xff(&["1.1.1.1", "198.51.100.7", "10.0.0.9"]);
+        assert_eq!(client_ip(ip("10.0.0.5"), &h, &trusted), ip("198.51.100.7"));
+        // Ports and brackets are tolerated; IPv4-mapped addresses are IPv4.
+        let h = xff(&["[2001:db8::1]:443"]);
+        assert_eq!(client_ip(ip("10.0.0.5"), &h, &trusted), ip("2001:db8::1"));
+        let h = xff(&["198.51.100.7:5000"]);
+        assert_eq!(
+            client_ip(ip("::ffff:10.0.0.5"), &h, &trusted),
+            ip("198.51.100.7")
+        );
+        // Every hop trusted: the leftmost.
+        let h = xff(&["10.9.9.9, 10.0.0.9"]);
+        assert_eq!(client_ip(ip("10.0.0.5"), &h, &trusted), ip("10.9.9.9"));
+        // Garbage stops the walk at the last trusted proxy.
+        let h = xff(&["198.51.100.7, unknown, 10.0.0.9"]);
+        assert_eq!(client_ip(ip("10.0.0.5"), &h, &trusted), ip("10.0.0.9"));
+        let h = xff(&["nonsense"]);
+        assert_eq!(client_ip(ip("10.0.0.5"), &h, &trusted), ip("10.0.0.5"));
+        // No header: the proxy itself.
+        assert_eq!(
+            client_ip(ip("10.0.0.5"), &HeaderMap::new(), &trusted),
+            ip("10.0.0.5")
+        );
+    }
+}

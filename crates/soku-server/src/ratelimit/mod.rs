@@ -1,0 +1,531 @@
+//! Rate limits (spec section 5): a step of the request middleware (`middleware.rs`), taken
+//! after the request id is assigned and before the handler runs.
+//!
+//! (It is a step of that middleware rather than a layer of its own: a second `from_fn` layer
+//! clones the inner service and boxes a future on every request, which cost more than the
+//! limiting itself; see docs/RATE-LIMITS-PERFORMANCE.md.)
+//!
+//! For every request under `/v1` the step
+//! 1. works out who is asking, authenticating once: the API key (for API-key routes) or the ID
+//!    token (for the key-management routes) is checked here, and the outcome is left in the
+//!    request's extensions, where `ApiKeyAuth` and `IdTokenUser` pick it up instead of checking
+//!    again;
+//! 2. counts the request against that user (all of a user's keys and tokens share one budget)
+//!    or, with no valid credential, against the client address;
+//! 3. applies the tier quota (or the user's override) and the endpoint limit of the route, if
+//!    any, in one atomic check of the limiter (memory or Redis);
+//! 4. answers 429 when a limit refuses; the middleware renders it as the envelope like any
+//!    error, and puts `X-RateLimit-*` on every response, errors and panics included.
+//!
+//! Paths outside `/v1` (`/healthz`, `/readyz`, `/metrics`, `/.well-known/...`) are not limited
+//! and carry no headers.
+
+pub mod client_ip;
+pub mod redis;
+
+use crate::auth::keys::{API_KEY_HEADER, KEY_CACHE_TTL, KeyFailure};
+use crate::auth::tokens::TokenFailure;
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::extract::{ConnectInfo, Request};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use client_ip::Cidr;
+use serde_json::json;
+use soku_core::ErrorCode;
+use soku_core::idtoken::VerifiedIdentity;
+use soku_core::model::{KeyGrant, RateLimitTier, RateProfile, Role};
+use soku_core::ratelimit::{
+    Check, Decision, LimitHit, LimiterError, MemoryLimiter, Policy, Quota, RateLimiter, Subject,
+};
+use soku_core::time::from_millis;
+use soku_core::{Clock, Store, SystemClock};
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+pub static LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
+pub static REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
+pub static RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
+pub static TIER: HeaderName = HeaderName::from_static("x-ratelimit-tier");
+
+/// Backend failures are logged at most this often.
+const FAILURE_LOG_INTERVAL: Duration = Duration::from_secs(60);
+/// Above this many cached profiles of token users, the cache is emptied.
+const PROFILE_CACHE_MAX: usize = 100_000;
+
+/// What to do with a request when the shared backend (Redis) cannot be asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnError {
+    /// Let it through (the default): an outage of Redis does not take the API down.
+    Allow,
+    /// Refuse it with 503 `service_unavailable`.
+    Deny,
+}
+
+impl OnError {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnError::Allow => "allow",
+            OnError::Deny => "deny",
+        }
+    }
+}
+
+/// How the server limits requests.
+pub struct RateLimitOptions {
+    /// `SOKU_RATE_LIMITS=off` makes this false: no limits, no headers.
+    pub enabled: bool,
+    /// Where the buckets live: `MemoryLimiter` (one process) or `RedisLimiter` (shared).
+    pub limiter: Arc<dyn RateLimiter>,
+    pub on_error: OnError,
+    /// Peers whose `X-Forwarded-For` is believed (`SOKU_TRUSTED_PROXIES`).
+    pub trusted_proxies: Vec<Cidr>,
+    pub policy: Policy,
+}
+
+impl Default for RateLimitOptions {
+    /// On, in memory, spec quotas, failures allowed, no trusted proxies.
+    fn default() -> Self {
+        Self::memory(Arc::new(SystemClock))
+    }
+}
+
+impl RateLimitOptions {
+    /// The spec's limits in this process's memory, with `clock` driving the buckets.
+    pub fn memory(clock: Arc<dyn Clock>) -> Self {
+        Self {
+            enabled: true,
+            limiter: Arc::new(MemoryLimiter::new(clock)),
+            on_error: OnError::Allow,
+            trusted_proxies: Vec::new(),
+            policy: Policy::spec(),
+        }
+    }
+
+    pub fn disabled() -> Self {
+        Self {
+            enabled: false,
+            ..Self::default()
+        }
+    }
+}
+
+/// The running limiter, in the app state.
+pub struct RateLimits {
+    limiter: Arc<dyn RateLimiter>,
+    policy: Policy,
+    on_error: OnError,
+    trusted_proxies: Vec<Cidr>,
+    profiles: RwLock<HashMap<String, (Instant, Option<RateProfile>)>>,
+    failing: AtomicBool,
+    /// Milliseconds after `started` of the last failure log line; 0 for never.
+    last_failure_log: AtomicU64,
+    started: Instant,
+}
+
+impl RateLimits {
+    pub fn new(options: RateLimitOptions) -> Option<RateLimits> {
+        options.enabled.then(|| RateLimits {
+            limiter: options.limiter,
+            policy: options.policy,
+            on_error: options.on_error,
+            trusted_proxies: options.trusted_proxies,
+            profiles: RwLock::new(HashMap::new()),
+            failing: AtomicBool::new(false),
+            last_failure_log: AtomicU64::new(0),
+            started: Instant::now(),
+        })
+    }
+
+    pub fn backend(&self) -> &'static str {
+        self.limiter.backend()
+    }
+
+    pub fn on_error(&self) -> OnError {
+        self.on_error
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Role, subscription and override of a user known by ID token; cached like key lookups.
+    async fn profile(&self, store: &dyn Store, uid: &str) -> Option<RateProfile> {
+        if let Some((fetched, profile)) = self
+            .profiles
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(uid)
+            && fetched.elapsed() < KEY_CACHE_TTL
+        {
+            return profile.clone();
+        }
+        match store.rate_profile(uid).await {
+            Ok(profile) => {
+                let mut cache = self.profiles.write().unwrap_or_else(|p| p.into_inner());
+                if cache.len() >= PROFILE_CACHE_MAX {
+                    cache.clear();
+                }
+                cache.insert(uid.to_owned(), (Instant::now(), profile.clone()));
+                profile
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read a user's rate-limit profile");
+                None
+            }
+        }
+    }
+
+    fn note_failure(&self, state: &AppState, error: &LimiterError) {
+        state.metrics.record_rate_limit_backend_error();
+        self.failing.store(true, Ordering::Relaxed);
+        let now = (self.started.elapsed().as_millis() as u64).max(1);
+        let last = self.last_failure_log.load(Ordering::Relaxed);
+        let due = last == 0 || now - last >= FAILURE_LOG_INTERVAL.as_millis() as u64;
+        if due
+            && self
+                .last_failure_log
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            tracing::error!(
+                error = %error,
+                backend = self.limiter.backend(),
+                on_error = self.on_error.as_str(),
+                "rate limiting unavailable: requests are {} meanwhile (logged at most once a minute; \
+                 see soku_rate_limit_backend_errors_total)",
+                match self.on_error {
+                    OnError::Allow => "let through unlimited",
+                    OnError::Deny => "refused with 503",
+                }
+            );
+        }
+    }
+
+    fn note_success(&self) {
+        if self.failing.load(Ordering::Relaxed) && self.failing.swap(false, Ordering::Relaxed) {
+            tracing::warn!(
+                backend = self.limiter.backend(),
+                "rate limiting is working again"
+            );
+        }
+    }
+}
+
+/// An API key checked by the middleware, before the subscription gate; `ApiKeyAuth` takes it.
+#[derive(Clone)]
+pub struct PreAuthenticatedKey(pub Result<Arc<KeyGrant>, KeyFailure>);
+
+/// An ID token verified by the middleware; `IdTokenUser` takes it.
+#[derive(Clone)]
+pub struct PreVerifiedToken(pub Result<VerifiedIdentity, TokenFailure>);
+
+/// Routes authenticated by ID token (spec section 3): their requests are counted against the
+/// token's user.
+fn is_id_token_route(route: &str) -> bool {
+    route == "/v1/api-keys" || route.starts_with("/v1/api-keys/") || route == "/v1/metrics/refresh"
+}
+
+/// `Authorization: Bearer <token>`, if that is what the header holds.
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => Some(token.trim()),
+        _ => None,
+    }
+}
+
+/// Who is asking and with which quota.
+struct Caller {
+    subject: Subject,
+    tier: RateLimitTier,
+    quota: Quota,
+}
+
+impl Caller {
+    fn user(id: &str, tier: RateLimitTier, quota: Quota) -> Caller {
+        Caller {
+            subject: Subject::User(id.to_owned()),
+            tier,
+            quota,
+        }
+    }
+}
+
+async fn identify(state: &AppState, rl: &RateLimits, req: &mut Request, route: &str) -> Caller {
+    let tiers = &rl.policy.tiers;
+    if is_id_token_route(route) {
+        // Boxed: token verification can fetch certificates, and its large future would
+        // otherwise be part of (and be moved with) every request's middleware future.
+        if let Some(caller) = Box::pin(identify_token(state, rl, req)).await {
+            return caller;
+        }
+    } else if req.headers().contains_key(API_KEY_HEADER) {
+        let outcome = state.keys.authenticate_grant(req.headers()).await;
+        let caller = outcome.as_ref().ok().map(|grant| {
+            let tier = RateLimitTier::for_user(
+                grant.user.role,
+                grant.subscription.as_ref(),
+                state.clock.now(),
+            );
+            Caller::user(
+                &grant.user.id,
+                tier,
+                grant.rate_limit.unwrap_or(tiers.get(tier)),
+            )
+        });
+        req.extensions_mut().insert(PreAuthenticatedKey(outcome));
+        if let Some(caller) = caller {
+            return caller;
+        }
+    }
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
+    let ip = client_ip::client_ip(peer, req.headers(), &rl.trusted_proxies);
+    Caller {
+        subject: Subject::ip(ip),
+        tier: RateLimitTier::Default,
+        quota: tiers.default,
+    }
+}
+
+/// The user of a valid `Authorization: Bearer` ID token, if there is one; the verification's
+/// outcome is left for `IdTokenUser`.
+async fn identify_token(state: &AppState, rl: &RateLimits, req: &mut Request) -> Option<Caller> {
+    let token = bearer_token(req.headers())?;
+    let verified = state.tokens.verify(token).await;
+    let caller = match &verified {
+        Ok(identity) => {
+            let profile = rl.profile(state.store.as_ref(), &identity.uid).await;
+            let (role, sub, custom) = match &profile {
+                Some(p) => (p.role, p.subscription.as_ref(), p.rate_limit),
+                None => (Role::User, None, None),
+            };
+            let tier = RateLimitTier::for_user(role, sub, state.clock.now());
+            Some(Caller::user(
+                &identity.uid,
+                tier,
+                custom.unwrap_or(rl.policy.tiers.get(tier)),
+            ))
+        }
+        Err(_) => None,
+    };
+    req.extensions_mut().insert(PreVerifiedToken(verified));
+    caller
+}
+
+/// Whether limits apply to a path: everything under `/v1`, nothing else.
+pub fn applies(path: &str) -> bool {
+    path == "/v1" || path.starts_with("/v1/")
+}
+
+/// The rate-limit step's outcome for one request: who was counted, the decision (none when
+/// the backend could not be asked), and the answer to give instead of running the handler.
+pub struct Admission {
+    caller: Caller,
+    decision: Option<Decision>,
+    refusal: Option<ApiError>,
+}
+
+impl Admission {
+    /// 429 (a limit refused) or 503 (`deny` while the backend cannot be asked): the request
+    /// must not reach its handler.
+    pub fn take_refusal(&mut self) -> Option<Response> {
+        self.refusal.take().map(IntoResponse::into_response)
+    }
+
+    /// `X-RateLimit-*`; without a decision, only the tier and its rate.
+    pub fn put_headers(&self, headers: &mut HeaderMap) {
+        put_headers(headers, &self.caller, self.decision.as_ref())
+    }
+}
+
+/// Counts a request under `/v1` (see the module documentation). Called by the request
+/// middleware after the request id is assigned, so refusals get the envelope like any error.
+/// `route` is the matched route template.
+pub async fn admit(
+    state: &AppState,
+    rl: &RateLimits,
+    req: &mut Request,
+    route: Option<&str>,
+) -> Admission {
+    let endpoint = route.and_then(|r| rl.policy.endpoint(req.method().as_str(), r));
+    let caller = match route {
+        Some(r) => identify(state, rl, req, r).await,
+        None => {
+            let path = req.uri().path().to_owned();
+            identify(state, rl, req, &path).await
+        }
+    };
+    let check = Check {
+        subject: &caller.subject,
+        quota: caller.quota,
+        endpoint: endpoint.map(|i| (i, &rl.policy.endpoints[i])),
+    };
+    let outcome = match rl.limiter.check_now(&check) {
+        Some(decision) => Ok(decision),
+        None => rl.limiter.check(&check).await,
+    };
+    let (decision, refusal) = match outcome {
+        Ok(decision) if decision.allowed => {
+            rl.note_success();
+            (Some(decision), None)
+        }
+        Ok(decision) => {
+            rl.note_success();
+            let hit = decision.hit.unwrap_or(LimitHit::Tier);
+            state.metrics.record_rate_limited(
+                match hit {
+                    LimitHit::Tier => "tier",
+                    LimitHit::Endpoint => "endpoint",
+                },
+                caller.tier.as_str(),
+            );
+            let refusal = too_many(&caller, &check, &decision);
+            (Some(decision), Some(refusal))
+        }
+        Err(e) => {
+            rl.note_failure(state, &e);
+            let refusal = match rl.on_error {
+                OnError::Allow => None,
+                OnError::Deny => Some(
+                    ApiError::unavailable(
+                        "Rate limiting is temporarily unavailable; try again shortly.",
+                        &e,
+                    )
+                    .with_header(
+                        axum::http::header::RETRY_AFTER,
+                        HeaderValue::from_static("1"),
+                    ),
+                ),
+            };
+            (None, refusal)
+        }
+    };
+    Admission {
+        caller,
+        decision,
+        refusal,
+    }
+}
+
+fn put_headers(headers: &mut HeaderMap, caller: &Caller, decision: Option<&Decision>) {
+    headers.reserve(5); // these four and X-Request-ID, in one growth of the map
+    headers.insert(LIMIT.clone(), HeaderValue::from(caller.quota.rate));
+    headers.insert(TIER.clone(), HeaderValue::from_static(caller.tier.as_str()));
+    if let Some(d) = decision {
+        headers.insert(REMAINING.clone(), HeaderValue::from(d.remaining));
+        let reset = rfc3339_bytes(d.reset_us.max(d.now_us));
+        if let Ok(v) = HeaderValue::from_bytes(&reset) {
+            headers.insert(RESET.clone(), v);
+        }
+    }
+}
+
+/// RFC 3339 with milliseconds, rounded up so that the bucket is full at that time.
+fn rfc3339_micros(us: i64) -> String {
+    String::from_utf8_lossy(&rfc3339_bytes(us)).into_owned()
+}
+
+/// `2026-03-01T12:00:00.123Z` for `us` microseconds since the epoch, rounded up to the
+/// millisecond, written without allocating (it is on every response). Years 0 to 9999.
+fn rfc3339_bytes(us: i64) -> [u8; 24] {
+    let ms = us.div_euclid(1000) + i64::from(us.rem_euclid(1000) > 0);
+    let t = from_millis(ms);
+    let (date, time) = (t.date_naive(), t.time());
+    use chrono::{Datelike, Timelike};
+    let mut out = *b"0000-00-00T00:00:00.000Z";
+    let mut put = |at: usize, width: usize, mut v: u32| {
+        for i in (0..width).rev() {
+            out[at + i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(0, 4, date.year().clamp(0, 9999) as u32);
+    put(5, 2, date.month());
+    put(8, 2, date.day());
+    put(11, 2, time.hour());
+    put(14, 2, time.minute());
+    put(17, 2, time.second());
+    put(20, 3, (ms.rem_euclid(1000)) as u32);
+    out
+}
+
+fn too_many(caller: &Caller, check: &Check<'_>, d: &Decision) -> ApiError {
+    let retry_after = d.retry_after_secs().max(1);
+    let reset_at = rfc3339_micros(d.hit_reset_us.max(d.now_us));
+    let (message, details) = match (d.hit, check.endpoint) {
+        (Some(LimitHit::Endpoint), Some((_, e))) => (
+            format!(
+                "Rate limit exceeded for {}: {} requests per 60 seconds. Retry after {retry_after} s.",
+                e.name, e.rate
+            ),
+            json!({
+                "limit": "endpoint",
+                "endpoint": e.name,
+                "rate": e.rate,
+                "retryAfter": retry_after,
+                "resetAt": reset_at,
+            }),
+        ),
+        _ => (
+            format!(
+                "Rate limit exceeded for the {} tier: {} requests per 60 seconds. Retry after {retry_after} s.",
+                caller.tier.as_str(),
+                caller.quota.rate
+            ),
+            json!({
+                "limit": "tier",
+                "tier": caller.tier.as_str(),
+                "rate": caller.quota.rate,
+                "burst": caller.quota.burst,
+                "retryAfter": retry_after,
+                "resetAt": reset_at,
+            }),
+        ),
+    };
+    ApiError::new(ErrorCode::RateLimitExceeded, message)
+        .with_details(details)
+        .with_header(
+            axum::http::header::RETRY_AFTER,
+            HeaderValue::from(retry_after),
+        )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use soku_core::time::rfc3339_millis;
+
+    #[test]
+    fn reset_times_round_up_to_the_millisecond() {
+        assert_eq!(rfc3339_micros(1_000_000), "1970-01-01T00:00:01.000Z");
+        assert_eq!(rfc3339_micros(1_000_001), "1970-01-01T00:00:01.001Z");
+        assert_eq!(rfc3339_micros(1_000_999), "1970-01-01T00:00:01.001Z");
+        assert_eq!(rfc3339_micros(999_999_999), "1970-01-01T00:16:40.000Z");
+        // The hand-written form agrees with chrono's over a spread of instants.
+        let mut us = 946_684_799_999_999i64; // 1999-12-31T23:59:59.999999Z
+        for _ in 0..2000 {
+            let ms = us.div_euclid(1000) + i64::from(us.rem_euclid(1000) > 0);
+            assert_eq!(rfc3339_micros(us), rfc3339_millis(from_millis(ms)), "{us}");
+            us += 86_399_123_457; // a day less a bit, so every field moves
+        }
+    }
+
+    #[test]
+    fn id_token_routes() {
+        assert!(is_id_token_route("/v1/api-keys"));
+        assert!(is_id_token_route("/v1/api-keys/{id}"));
+        assert!(is_id_token_route("/v1/metrics/refresh"));
+        assert!(!is_id_token_route("/v1/me"));
+        assert!(!is_id_token_route("/v1/api-keysx"));
+    }
+}
