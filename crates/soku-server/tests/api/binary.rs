@@ -490,18 +490,23 @@ fn start_worker(db: &str, env: &[(&str, &str)]) -> Child {
 
 const PLATFORMS: [&str; 3] = ["x", "threads", "bluesky"];
 
+/// `GET base+path` with an API key, as JSON.
+async fn get_json(http: &reqwest::Client, url: String, key: &str) -> Value {
+    http.get(url)
+        .header("soku-api-key", key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// What the three simulated platforms received.
 async fn sandbox_total(http: &reqwest::Client, base: &str, key: &str) -> Vec<Value> {
     let mut all = Vec::new();
     for p in PLATFORMS {
-        let page: Value = http
-            .get(format!("{base}/v1/sandbox/{p}/posts?limit=1000"))
-            .header("soku-api-key", key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let page = get_json(http, format!("{base}/v1/sandbox/{p}/posts?limit=1000"), key).await;
         all.extend(page["posts"].as_array().unwrap().iter().cloned());
     }
     all
@@ -512,15 +517,7 @@ async fn all_submissions(http: &reqwest::Client, base: &str, key: &str) -> Vec<V
     let mut out = Vec::new();
     let mut cursor = String::new();
     loop {
-        let page: Value = http
-            .get(format!("{base}/v1/posts?limit=100{cursor}"))
-            .header("soku-api-key", key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let page = get_json(http, format!("{base}/v1/posts?limit=100{cursor}"), key).await;
         out.extend(page["posts"].as_array().unwrap().iter().cloned());
         match page["nextCursor"].as_str() {
             Some(c) => cursor = format!("&cursor={c}"),
