@@ -134,6 +134,11 @@ fn main() {
         let redis = Arc::new(RedisLimiter::connect(&url, &prefix).expect("a Redis URL"));
         run(redis.as_ref(), &one, 2_000).await; // connect, load the script
         let n = 20_000;
+        let started = Instant::now();
+        for _ in 0..n {
+            redis.ping().await.expect("PING");
+        }
+        let ping = per_op(started.elapsed(), n);
         let sequential = run(redis.as_ref(), &one, n).await;
         let sequential_many = run(redis.as_ref(), &many, n).await;
         let callers = 64u64;
@@ -156,6 +161,10 @@ fn main() {
         println!(
             "redis backend ({}), {n} checks each:",
             soku_store::redact_url(&url)
+        );
+        println!(
+            "  PING, same connection           {:8.1} µs (the round trip alone)",
+            ping / 1000.0
         );
         println!(
             "  sequential, one user            {:8.1} µs per check",
