@@ -765,7 +765,7 @@ async fn rate_limits_redis_backend_applies_the_same_algorithm() {
         return;
     };
     let limiter = RedisLimiter::connect(&url, &redis_prefix("algo")).unwrap();
-    let user = Subject::User("u1".into());
+    let user = Subject::User("u1");
     // 1 per 60 s with a burst of 4: 5 at once, then refused for about a minute.
     let tier = Check {
         subject: user,
@@ -813,7 +813,7 @@ async fn rate_limits_redis_backend_applies_the_same_algorithm() {
     };
     assert_eq!(limiter.check(&tier_only).await.unwrap().remaining, 7);
     // The other way round: the tier refuses, and the endpoint is not charged.
-    let third = Subject::User("u3".into());
+    let third = Subject::User("u3");
     let small = Check {
         subject: third,
         quota: Quota::new(1, 0),
