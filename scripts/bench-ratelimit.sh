@@ -9,6 +9,9 @@
 # checked and charged, none refused). Then measures GET /v1/me with wrk on each server in
 # turn, round after round, at the same concurrency, and prints requests/s, p50, p99 and the
 # ratio on : off. Target: >= 95 % with the memory backend. See docs/RATE-LIMITS-PERFORMANCE.md.
+# Also the server's CPU time per request (user + system, from /proc/PID/stat around each wrk run):
+# on a small shared machine, where wrk competes with the server for the cores and other work
+# comes and goes, that is the steadier measure of what limiting costs the server.
 #
 # Environment (all optional):
 #   SOKU_BIN        a soku binary to use; default: `cargo build --release -p soku-server`
@@ -101,7 +104,7 @@ start_server() {
             fi
             sleep 0.1
         done
-        if [[ $ready == 1 ]]; then PIDS+=("$pid"); BASE="http://127.0.0.1:$port"; return; fi
+        if [[ $ready == 1 ]]; then PIDS+=("$pid"); PID_OF[$name]=$pid; BASE="http://127.0.0.1:$port"; return; fi
         if kill -0 "$pid" 2>/dev/null; then
             kill "$pid"; tail -n 20 "$TMP/server-$name.log" >&2
             die "$name: the server did not become ready within ~30 s"
@@ -113,7 +116,7 @@ start_server() {
 }
 
 NAMES=(off on)
-declare -A URL
+declare -A URL PID_OF
 start_server off SOKU_RATE_LIMITS=off; URL[off]=$BASE
 start_server on; URL[on]=$BASE
 if [[ -n $REDIS_URL ]]; then
@@ -167,16 +170,22 @@ function done(summary, latency, requests)
 end
 LUA
 
-# run_wrk LABEL NAME DURATION -> prints the BENCH line, keeps wrk's report in $TMP
+CLK_TCK=$(getconf CLK_TCK)
+# CPU time (user + system) of a server so far, in clock ticks
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/${PID_OF[$1]}/stat"; }
+
+# run_wrk LABEL NAME DURATION -> prints the BENCH line (with the server's CPU ticks), keeps
+# wrk's report in $TMP
 run_wrk() {
     local label=$1 name=$2 dur=$3
     local out="$TMP/wrk-$label.txt"
+    local cpu_before; cpu_before=$(cpu_ticks "$name")
     wrk -t"$THREADS" -c"$CONNECTIONS" -d"$dur" --timeout 5s --latency -s "$TMP/count.lua" \
         -H "soku-api-key: $API_KEY" "${URL[$name]}/v1/me" >"$out" 2>&1 \
         || { cat "$out" >&2; die "wrk failed for $name"; }
     grep -q '^BENCH ' "$out" || { cat "$out" >&2; die "no result line from wrk for $name"; }
     if grep -q 'Non-2xx' "$out"; then cat "$out" >&2; die "$name: wrk reports non-2xx responses"; fi
-    grep '^BENCH ' "$out"
+    echo "$(grep '^BENCH ' "$out") cpu_ticks=$(( $(cpu_ticks "$name") - cpu_before ))"
 }
 field() { sed -n "s/.* $2=\([0-9]*\).*/\1/p" <<<" $1"; }
 
@@ -185,8 +194,8 @@ for name in "${NAMES[@]}"; do run_wrk "warmup-$name" "$name" "$WARMUP" >/dev/nul
 
 echo "bench-ratelimit: $ROUNDS round(s) x $DURATION per server, $CONNECTIONS connections, $THREADS wrk threads" >&2
 ROWS=()
-declare -A SUM RPS
-for name in "${NAMES[@]}"; do SUM[$name]=0; done
+declare -A SUM RPS TICKS RESP
+for name in "${NAMES[@]}"; do SUM[$name]=0; TICKS[$name]=0; RESP[$name]=0; done
 for round in $(seq "$ROUNDS"); do
     order=("${NAMES[@]}")
     if (( round % 2 == 0 )); then   # alternate the order so that neither always runs first
@@ -202,8 +211,11 @@ for round in $(seq "$ROUNDS"); do
         rps=$(awk -v r="$requests" -v d="$dur_us" 'BEGIN { printf "%.0f", r / (d / 1e6) }')
         p50=$(awk -v u="$(field "$line" p50_us)" 'BEGIN { printf "%.2f", u / 1000 }')
         p99=$(awk -v u="$(field "$line" p99_us)" 'BEGIN { printf "%.2f", u / 1000 }')
+        ticks=$(field "$line" cpu_ticks)
+        cpu=$(awk -v t="$ticks" -v k="$CLK_TCK" -v r="$responses" 'BEGIN { printf "%.1f", t / k * 1e6 / r }')
+        TICKS[$name]=$(( ${TICKS[$name]} + ticks )); RESP[$name]=$(( ${RESP[$name]} + responses ))
         case $name in off) label="limits off";; on) label="on (memory)";; redis) label="on (redis)";; esac
-        ROWS+=("$(printf '%-5s %-12s %10s %10s %10s %10s %8s %7s' "$round" "$label" "$rps" "$p50" "$p99" "$responses" "$non200" "$errs")")
+        ROWS+=("$(printf '%-5s %-12s %10s %10s %10s %12s %10s %8s %7s' "$round" "$label" "$rps" "$p50" "$p99" "$cpu" "$responses" "$non200" "$errs")")
         SUM[$name]=$(( ${SUM[$name]} + rps ))
         RPS[$name-$round]=$rps
     done
@@ -211,7 +223,7 @@ done
 
 echo
 echo "soku rate-limit benchmark: GET /v1/me, $CONNECTIONS connections, $THREADS wrk threads, $DURATION per server and round, $(nproc) CPUs"
-printf '%-5s %-12s %10s %10s %10s %10s %8s %7s\n' round server "req/s" "p50 ms" "p99 ms" responses non-200 errors
+printf '%-5s %-12s %10s %10s %10s %12s %10s %8s %7s\n' round server "req/s" "p50 ms" "p99 ms" "cpu µs/req" responses non-200 errors
 printf '%s\n' "${ROWS[@]}"
 ratio=$(awk -v a="${SUM[on]}" -v b="${SUM[off]}" 'BEGIN { printf "%.1f", 100 * a / b }')
 verdict=$(awk -v r="$ratio" 'BEGIN { print (r >= 95 ? "meets" : "BELOW") }')
@@ -229,4 +241,13 @@ for name in "${NAMES[@]}"; do
     done)
     median=$(sort -n <<<"$per_round" | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
     echo "per-round ratios $name : off = $(tr '\n' ' ' <<<"$per_round")% ; median ${median} %"
+done
+for name in "${NAMES[@]}"; do
+    awk -v n="$name" -v t="${TICKS[$name]}" -v k="$CLK_TCK" -v r="${RESP[$name]}" \
+        'BEGIN { printf "server CPU per request, %-5s: %.2f µs (%d requests, all rounds)\n", n, t / k * 1e6 / r, r }'
+done
+for name in "${NAMES[@]}"; do
+    [[ $name == off ]] && continue
+    awk -v a="${TICKS[$name]}" -v ra="${RESP[$name]}" -v b="${TICKS[off]}" -v rb="${RESP[off]}" -v n="$name" \
+        'BEGIN { c = (a / ra) / (b / rb); printf "server CPU per request %s : off = %.1f %%  (throughput if the server had the CPU to itself: %.1f %% of off)\n", n, 100 * c, 100 / c }'
 done

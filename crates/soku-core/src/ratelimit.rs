@@ -20,7 +20,6 @@ use crate::clock::Clock;
 use crate::model::RateLimitTier;
 use async_trait::async_trait;
 use std::collections::HashMap;
-use std::hash::BuildHasher;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
@@ -154,18 +153,18 @@ impl Policy {
     }
 }
 
-/// Who a request is counted against.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Subject {
+/// Who a request is counted against (borrowed: a check copies nothing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Subject<'a> {
     /// A user: every key of theirs, and their ID tokens, share this budget.
-    User(String),
+    User(&'a str),
     /// A client address: requests with no key or an invalid one. IPv6 addresses are counted
     /// per /64 (what one subscriber is usually given), IPv4-mapped IPv6 as IPv4.
     Ip(IpAddr),
 }
 
-impl Subject {
-    pub fn ip(addr: IpAddr) -> Subject {
+impl Subject<'_> {
+    pub fn ip(addr: IpAddr) -> Subject<'static> {
         Subject::Ip(match addr.to_canonical() {
             IpAddr::V6(v6) => {
                 let bits = u128::from(v6) & !((1u128 << 64) - 1);
@@ -188,7 +187,7 @@ impl Subject {
 /// One request to check: against whom, with which tier quota and which endpoint limit.
 #[derive(Debug, Clone, Copy)]
 pub struct Check<'a> {
-    pub subject: &'a Subject,
+    pub subject: Subject<'a>,
     pub quota: Quota,
     /// The endpoint limit's index in the policy's table, and the limit.
     pub endpoint: Option<(usize, &'a EndpointLimit)>,
@@ -394,7 +393,6 @@ struct Shard {
 /// a minute, so memory follows the number of recently active subjects.
 pub struct MemoryLimiter {
     shards: Box<[Mutex<Shard>]>,
-    hasher: std::collections::hash_map::RandomState,
     clock: Arc<dyn Clock>,
 }
 
@@ -402,13 +400,24 @@ impl MemoryLimiter {
     pub fn new(clock: Arc<dyn Clock>) -> Self {
         Self {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
-            hasher: Default::default(),
             clock,
         }
     }
 
-    fn shard(&self, subject: &Subject) -> &Mutex<Shard> {
-        &self.shards[(self.hasher.hash_one(subject) as usize) % SHARDS]
+    /// The shard of a subject: a cheap spread (FNV-1a) is enough here, because a crafted
+    /// subject can at worst crowd one shard; the maps inside keep SipHash against floods.
+    fn shard(&self, subject: Subject<'_>) -> &Mutex<Shard> {
+        let fnv = |bytes: &[u8]| {
+            bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+                (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+            })
+        };
+        let h = match subject {
+            Subject::User(id) => fnv(id.as_bytes()),
+            Subject::Ip(IpAddr::V4(a)) => fnv(&a.octets()),
+            Subject::Ip(IpAddr::V6(a)) => fnv(&a.octets()),
+        };
+        &self.shards[(h ^ (h >> 32)) as usize % SHARDS]
     }
 
     /// The decision for `check`, made at `now` (µs). Public so that tests can drive it.
@@ -424,15 +433,11 @@ impl MemoryLimiter {
         }
         // One hash lookup when the bucket exists (the common case).
         match check.subject {
-            Subject::User(id) => match shard.users.get_mut(id.as_str()) {
+            Subject::User(id) => match shard.users.get_mut(id) {
                 Some(bucket) => apply(bucket, check, now),
-                None => apply(
-                    shard.users.entry(id.as_str().into()).or_default(),
-                    check,
-                    now,
-                ),
+                None => apply(shard.users.entry(id.into()).or_default(), check, now),
             },
-            Subject::Ip(ip) => apply(shard.ips.entry(*ip).or_default(), check, now),
+            Subject::Ip(ip) => apply(shard.ips.entry(ip).or_default(), check, now),
         }
     }
 
@@ -496,8 +501,8 @@ mod tests {
             .timestamp_micros()
     }
 
-    fn user(id: &str) -> Subject {
-        Subject::User(id.into())
+    fn user(id: &str) -> Subject<'_> {
+        Subject::User(id)
     }
 
     /// Sends requests at `now` until one is refused; returns how many passed and the refusal.
@@ -528,7 +533,7 @@ mod tests {
             let s = user("u1");
             let quota = tiers.get(tier);
             let c = Check {
-                subject: &s,
+                subject: s,
                 quota,
                 endpoint: None,
             };
@@ -583,7 +588,7 @@ mod tests {
             let s = user("u1");
             // Premium: the tier (200 at once) is not what stops these.
             let c = Check {
-                subject: &s,
+                subject: s,
                 quota: TierQuotas::SPEC.premium,
                 endpoint: Some((index, limit)),
             };
@@ -626,7 +631,7 @@ mod tests {
         let l = MemoryLimiter::new(Arc::new(ManualClock::new(Utc::now())));
         let s = user("u1");
         let small = Check {
-            subject: &s,
+            subject: s,
             quota: Quota::new(60, 0),
             endpoint: Some((0, &e)),
         };
@@ -703,7 +708,7 @@ mod tests {
         assert_eq!(v6a.key(), "ip:2001:db8:1:2::/64");
         assert_eq!(ip1.key(), "ip:192.0.2.1");
         assert_eq!(a.key(), "u:a");
-        for s in [&a, &b, &ip1, &v6a, &v6c] {
+        for s in [a, b, ip1, v6a, v6c] {
             let c = Check {
                 subject: s,
                 quota: q,
@@ -712,7 +717,7 @@ mod tests {
             assert_eq!(drain(&l, &c, now).0, 2, "{s:?}");
         }
         let c = Check {
-            subject: &mapped,
+            subject: mapped,
             quota: q,
             endpoint: None,
         };
@@ -725,9 +730,10 @@ mod tests {
         let q = Quota::new(60, 0);
         let now = t0();
         for i in 0..1000 {
-            let s = Subject::User(format!("u{i}"));
+            let id = format!("u{i}");
+            let s = Subject::User(&id);
             let c = Check {
-                subject: &s,
+                subject: s,
                 quota: q,
                 endpoint: None,
             };
@@ -737,9 +743,10 @@ mod tests {
         // Two minutes later every bucket is full again; each shard sweeps on its next use.
         let later = now + 120 * SEC;
         for i in 0..SHARDS * 20 {
-            let s = Subject::User(format!("fresh{i}"));
+            let id = format!("fresh{i}");
+            let s = Subject::User(&id);
             let c = Check {
-                subject: &s,
+                subject: s,
                 quota: q,
                 endpoint: None,
             };
@@ -761,7 +768,7 @@ mod tests {
                     let s = user("shared");
                     for _ in 0..25 {
                         let c = Check {
-                            subject: &s,
+                            subject: s,
                             quota: TierQuotas::SPEC.default,
                             endpoint: None,
                         };
@@ -786,7 +793,7 @@ mod tests {
         let l = MemoryLimiter::new(clock.clone());
         let s = user("u");
         let c = Check {
-            subject: &s,
+            subject: s,
             quota: Quota::new(1, 0),
             endpoint: None,
         };

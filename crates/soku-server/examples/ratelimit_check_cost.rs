@@ -25,11 +25,11 @@ fn per_op(elapsed: std::time::Duration, n: u64) -> f64 {
     elapsed.as_nanos() as f64 / n as f64
 }
 
-async fn run<L: RateLimiter + ?Sized>(limiter: &L, subjects: &[Subject], n: u64) -> f64 {
+async fn run<L: RateLimiter + ?Sized>(limiter: &L, subjects: &[Subject<'_>], n: u64) -> f64 {
     let started = Instant::now();
     for i in 0..n {
         let check = Check {
-            subject: &subjects[(i as usize) % subjects.len()],
+            subject: subjects[(i as usize) % subjects.len()],
             quota: BIG,
             endpoint: None,
         };
@@ -46,10 +46,9 @@ fn main() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let one = vec![Subject::User("bench-user".into())];
-        let many: Vec<Subject> = (0..10_000)
-            .map(|i| Subject::User(format!("bench-user-{i}")))
-            .collect();
+        let one = vec![Subject::User("bench-user")];
+        let ids: Vec<String> = (0..10_000).map(|i| format!("bench-user-{i}")).collect();
+        let many: Vec<Subject<'_>> = ids.iter().map(|id| Subject::User(id)).collect();
 
         let memory = Arc::new(MemoryLimiter::new(Arc::new(SystemClock)));
         run(memory.as_ref(), &one, 200_000).await; // warm-up
@@ -57,12 +56,12 @@ fn main() {
         let one_user = run(memory.as_ref(), &one, n).await;
         let many_users = run(memory.as_ref(), &many, n).await;
         // The same without the trait's boxed future and the clock read: what they cost.
-        let bare = Subject::User("bench-bare".into());
+        let bare = Subject::User("bench-bare");
         let now = soku_core::ratelimit::now_us(&SystemClock);
         let started = Instant::now();
         for _ in 0..n {
             let c = Check {
-                subject: &bare,
+                subject: bare,
                 quota: BIG,
                 endpoint: None,
             };
@@ -79,12 +78,12 @@ fn main() {
         // With an endpoint limit too (two buckets, one decision). The endpoint admits
         // 1,000,000 at once, so fewer checks here.
         let e = EndpointLimit::new("POST", "/v1/posts", 1_000_000);
-        let other = Subject::User("bench-endpoint".into());
+        let other = Subject::User("bench-endpoint");
         let n_endpoint = 900_000;
         let started = Instant::now();
         for _ in 0..n_endpoint {
             let c = Check {
-                subject: &other,
+                subject: other,
                 quota: BIG,
                 endpoint: Some((0, &e)),
             };
@@ -97,10 +96,10 @@ fn main() {
             .map(|_| {
                 let memory = memory.clone();
                 std::thread::spawn(move || {
-                    let s = Subject::User("bench-contended".into());
+                    let s = Subject::User("bench-contended");
                     for _ in 0..n / 2 {
                         let c = Check {
-                            subject: &s,
+                            subject: s,
                             quota: BIG,
                             endpoint: None,
                         };
@@ -135,6 +134,11 @@ fn main() {
         let redis = Arc::new(RedisLimiter::connect(&url, &prefix).expect("a Redis URL"));
         run(redis.as_ref(), &one, 2_000).await; // connect, load the script
         let n = 20_000;
+        let started = Instant::now();
+        for _ in 0..n {
+            redis.ping().await.expect("PING");
+        }
+        let ping = per_op(started.elapsed(), n);
         let sequential = run(redis.as_ref(), &one, n).await;
         let sequential_many = run(redis.as_ref(), &many, n).await;
         let callers = 64u64;
@@ -143,7 +147,8 @@ fn main() {
             .map(|c| {
                 let redis = redis.clone();
                 tokio::spawn(async move {
-                    let s = vec![Subject::User(format!("bench-concurrent-{}", c % 8))];
+                    let id = format!("bench-concurrent-{}", c % 8);
+                    let s = vec![Subject::User(&id)];
                     run(redis.as_ref(), &s, n / callers).await
                 })
             })
@@ -156,6 +161,10 @@ fn main() {
         println!(
             "redis backend ({}), {n} checks each:",
             soku_store::redact_url(&url)
+        );
+        println!(
+            "  PING, same connection           {:8.1} µs (the round trip alone)",
+            ping / 1000.0
         );
         println!(
             "  sequential, one user            {:8.1} µs per check",

@@ -27,7 +27,7 @@ impl FromRequestParts<AppState> for ApiKeyAuth {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         // The rate-limit middleware has usually checked the key already.
         let outcome = match parts.extensions.remove::<PreAuthenticatedKey>() {
-            Some(PreAuthenticatedKey(checked)) => checked.and_then(|g| state.keys.gate(g)),
+            Some(PreAuthenticatedKey(checked)) => checked,
             None => state.keys.authenticate(&parts.headers).await,
         };
         match outcome {

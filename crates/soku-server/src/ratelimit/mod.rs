@@ -34,7 +34,7 @@ use client_ip::Cidr;
 use serde_json::json;
 use soku_core::ErrorCode;
 use soku_core::idtoken::VerifiedIdentity;
-use soku_core::model::{KeyGrant, RateLimitTier, RateProfile, Role};
+use soku_core::model::{KeyGrant, RateLimitTier, RateProfile, Role, Subscription};
 use soku_core::ratelimit::{
     Check, Decision, LimitHit, LimiterError, MemoryLimiter, Policy, Quota, RateLimiter, Subject,
 };
@@ -215,7 +215,7 @@ impl RateLimits {
     }
 }
 
-/// An API key checked by the middleware, before the subscription gate; `ApiKeyAuth` takes it.
+/// An API key checked by the middleware, subscription gate included; `ApiKeyAuth` takes it.
 #[derive(Clone)]
 pub struct PreAuthenticatedKey(pub Result<Arc<KeyGrant>, KeyFailure>);
 
@@ -243,17 +243,24 @@ pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
 
 /// Who is asking and with which quota.
 struct Caller {
-    subject: Subject,
+    who: Who,
     tier: RateLimitTier,
     quota: Quota,
 }
 
+/// What the subject is borrowed from.
+enum Who {
+    Key(Arc<KeyGrant>),
+    Token(String),
+    Address(Subject<'static>),
+}
+
 impl Caller {
-    fn user(id: &str, tier: RateLimitTier, quota: Quota) -> Caller {
-        Caller {
-            subject: Subject::User(id.to_owned()),
-            tier,
-            quota,
+    fn subject(&self) -> Subject<'_> {
+        match &self.who {
+            Who::Key(grant) => Subject::User(&grant.user.id),
+            Who::Token(uid) => Subject::User(uid),
+            Who::Address(subject) => *subject,
         }
     }
 }
@@ -267,22 +274,29 @@ async fn identify(state: &AppState, rl: &RateLimits, req: &mut Request, route: &
             return caller;
         }
     } else if req.headers().contains_key(API_KEY_HEADER) {
-        let outcome = state.keys.authenticate_grant(req.headers()).await;
-        let caller = outcome.as_ref().ok().map(|grant| {
-            let tier = RateLimitTier::for_user(
-                grant.user.role,
-                grant.subscription.as_ref(),
-                state.clock.now(),
-            );
-            Caller::user(
-                &grant.user.id,
-                tier,
-                grant.rate_limit.unwrap_or(tiers.get(tier)),
-            )
-        });
-        req.extensions_mut().insert(PreAuthenticatedKey(outcome));
-        if let Some(caller) = caller {
-            return caller;
+        match state.keys.authenticate_grant(req.headers()).await {
+            Ok(grant) => {
+                // One reading of the clock for the tier and the subscription gate.
+                let now = state.clock.now();
+                let sub = grant.subscription.as_ref();
+                let tier = RateLimitTier::for_user(grant.user.role, sub, now);
+                let gated = if Subscription::grants_access(sub, now) {
+                    Ok(grant.clone())
+                } else {
+                    Err(KeyFailure::Subscription)
+                };
+                req.extensions_mut().insert(PreAuthenticatedKey(gated));
+                let quota = grant.rate_limit.unwrap_or(tiers.get(tier));
+                return Caller {
+                    who: Who::Key(grant),
+                    tier,
+                    quota,
+                };
+            }
+            Err(failure) => {
+                req.extensions_mut()
+                    .insert(PreAuthenticatedKey(Err(failure)));
+            }
         }
     }
     let peer = req
@@ -291,7 +305,7 @@ async fn identify(state: &AppState, rl: &RateLimits, req: &mut Request, route: &
         .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
     let ip = client_ip::client_ip(peer, req.headers(), &rl.trusted_proxies);
     Caller {
-        subject: Subject::ip(ip),
+        who: Who::Address(Subject::ip(ip)),
         tier: RateLimitTier::Default,
         quota: tiers.default,
     }
@@ -310,11 +324,11 @@ async fn identify_token(state: &AppState, rl: &RateLimits, req: &mut Request) ->
                 None => (Role::User, None, None),
             };
             let tier = RateLimitTier::for_user(role, sub, state.clock.now());
-            Some(Caller::user(
-                &identity.uid,
+            Some(Caller {
+                who: Who::Token(identity.uid.clone()),
                 tier,
-                custom.unwrap_or(rl.policy.tiers.get(tier)),
-            ))
+                quota: custom.unwrap_or(rl.policy.tiers.get(tier)),
+            })
         }
         Err(_) => None,
     };
@@ -366,7 +380,7 @@ pub async fn admit(
         }
     };
     let check = Check {
-        subject: &caller.subject,
+        subject: caller.subject(),
         quota: caller.quota,
         endpoint: endpoint.map(|i| (i, &rl.policy.endpoints[i])),
     };

@@ -98,6 +98,19 @@ impl RedisLimiter {
     }
 }
 
+impl RedisLimiter {
+    /// One `PING` through the same connection: the round trip a check cannot go below.
+    /// (For the check-cost benchmark.)
+    pub async fn ping(&self) -> Result<(), String> {
+        let mut conn = self.conn.clone();
+        redis::cmd("PING")
+            .query_async::<String>(&mut conn)
+            .await
+            .map(drop)
+            .map_err(|e| e.to_string())
+    }
+}
+
 #[async_trait]
 impl RateLimiter for RedisLimiter {
     fn backend(&self) -> &'static str {

@@ -765,10 +765,10 @@ async fn rate_limits_redis_backend_applies_the_same_algorithm() {
         return;
     };
     let limiter = RedisLimiter::connect(&url, &redis_prefix("algo")).unwrap();
-    let user = Subject::User("u1".into());
+    let user = Subject::User("u1");
     // 1 per 60 s with a burst of 4: 5 at once, then refused for about a minute.
     let tier = Check {
-        subject: &user,
+        subject: user,
         quota: Quota::new(1, 4),
         endpoint: None,
     };
@@ -795,7 +795,7 @@ async fn rate_limits_redis_backend_applies_the_same_algorithm() {
     let other = Subject::Ip("192.0.2.7".parse().unwrap());
     let e = EndpointLimit::new("POST", "/v1/posts", 2);
     let both = Check {
-        subject: &other,
+        subject: other,
         quota: Quota::new(1, 9),
         endpoint: Some((0, &e)),
     };
@@ -813,9 +813,9 @@ async fn rate_limits_redis_backend_applies_the_same_algorithm() {
     };
     assert_eq!(limiter.check(&tier_only).await.unwrap().remaining, 7);
     // The other way round: the tier refuses, and the endpoint is not charged.
-    let third = Subject::User("u3".into());
+    let third = Subject::User("u3");
     let small = Check {
-        subject: &third,
+        subject: third,
         quota: Quota::new(1, 0),
         endpoint: Some((0, &e)),
     };
@@ -840,9 +840,10 @@ async fn rate_limits_redis_backend_applies_the_same_algorithm() {
     );
     // The spec's tier quotas from idle: capacity = rate + burst.
     for q in [TierQuotas::SPEC.default, TierQuotas::SPEC.authenticated] {
-        let s = Subject::User(format!("spec-{}", q.rate));
+        let id = format!("spec-{}", q.rate);
+        let s = Subject::User(&id);
         let c = Check {
-            subject: &s,
+            subject: s,
             quota: q,
             endpoint: None,
         };
