@@ -47,6 +47,18 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// Whether a connection coming back to the pool may be lent again. One still inside a
+/// transaction is closed instead (which rolls the transaction back): a caller whose future was
+/// dropped while its transaction began (a client that went away mid-request) leaves its
+/// connection so, and on SQLite reusing it would keep the write lock taken for good.
+pub(crate) fn reusable<C: sqlx::Connection>(conn: &C) -> bool {
+    let clean = !conn.is_in_transaction();
+    if !clean {
+        tracing::warn!("closing a database connection returned inside a transaction");
+    }
+    clean
+}
+
 pub(crate) fn backend_error(e: sqlx::Error) -> StoreError {
     if e.as_database_error()
         .is_some_and(|db| db.is_unique_violation())

@@ -19,6 +19,7 @@ impl PgStore {
 
     pub async fn connect_with(options: PgConnectOptions) -> Result<Self, StoreError> {
         let pool = PgPoolOptions::new()
+            .after_release(|conn, _| Box::pin(async move { Ok(crate::reusable(conn)) }))
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)

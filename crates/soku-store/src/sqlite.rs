@@ -21,6 +21,7 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
+            .after_release(|conn, _| Box::pin(async move { Ok(crate::reusable(conn)) }))
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
@@ -47,3 +48,34 @@ crate::sql_posts::post_store!(
     "",
     ""
 );
+
+#[cfg(test)]
+mod tests {
+    use super::SqliteStore;
+    use soku_core::Store;
+    use sqlx::Connection;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn a_connection_returned_inside_a_transaction_is_not_lent_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = SqliteStore::connect(&url).await.unwrap();
+        {
+            // What a dropped request leaves behind: a transaction begun (the write lock
+            // taken) whose guard never came to exist.
+            let mut conn = store.pool.acquire().await.unwrap();
+            let tx = conn.begin_with("BEGIN IMMEDIATE").await.unwrap();
+            std::mem::forget(tx);
+        }
+        for i in 0..4 {
+            tokio::time::timeout(
+                Duration::from_secs(3),
+                store.put_setting("k", &i.to_string()),
+            )
+            .await
+            .expect("a write must not wait for a lock nobody will release")
+            .unwrap();
+        }
+    }
+}
