@@ -74,6 +74,24 @@ pub(crate) fn soku_env(db: &str, args: &[&str], env: &[(&str, &str)]) -> (bool, 
     (status.success(), out, err)
 }
 
+/// A user with an active subscription, made with the operator commands; returns the user id.
+pub(crate) fn subscriber(db: &str, email: &str) -> String {
+    let uid = ok(db, &["admin", "user", "create", "--email", email]);
+    ok(
+        db,
+        &[
+            "admin",
+            "subscription",
+            "set",
+            "--uid",
+            &uid,
+            "--status",
+            "active",
+        ],
+    );
+    uid
+}
+
 pub(crate) fn ok(db: &str, args: &[&str]) -> String {
     let (success, stdout, stderr) = soku(db, args);
     assert!(success, "soku {args:?} failed: {stderr}");
@@ -412,22 +430,7 @@ async fn two_servers_on_one_database_share_revocations() {
     let a = Server::start(&db);
     let b = Server::start(&db);
     let http = reqwest::Client::new();
-    let uid = ok(
-        &db,
-        &["admin", "user", "create", "--email", "two@example.com"],
-    );
-    ok(
-        &db,
-        &[
-            "admin",
-            "subscription",
-            "set",
-            "--uid",
-            &uid,
-            "--status",
-            "active",
-        ],
-    );
+    let uid = subscriber(&db, "two@example.com");
     let token_a = {
         // Each node's issuer is its own URL unless SOKU_PUBLIC_URL is shared; ask for A's.
         ok(
@@ -542,22 +545,7 @@ async fn killed_mid_publishing_nothing_is_lost_or_doubled() {
         ("SOKU_JOB_LEASE_SECS", "3"),
         ("SOKU_WORKER_CONCURRENCY", "8"),
     ];
-    let uid = ok(
-        &db,
-        &["admin", "user", "create", "--email", "crash@example.com"],
-    );
-    ok(
-        &db,
-        &[
-            "admin",
-            "subscription",
-            "set",
-            "--uid",
-            &uid,
-            "--status",
-            "active",
-        ],
-    );
+    let uid = subscriber(&db, "crash@example.com");
     let key = ok(&db, &["admin", "key", "create", "--uid", &uid, "--test"]);
 
     let mut api = if postgres {

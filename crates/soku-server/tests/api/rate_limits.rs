@@ -8,7 +8,7 @@
 //! makes them exact without waiting. Redis tests run when `SOKU_TEST_REDIS_URL` names a Redis
 //! server (`.ci/run` does); the outage test starts its own `redis-server` on a free port.
 
-use crate::binary::{Server, database, ok};
+use crate::binary::{Server, database, ok, subscriber};
 use crate::util::{Builder, TestApp, eventually, expect_error};
 use axum::Router;
 use axum::routing::{get, post};
@@ -928,22 +928,7 @@ async fn rate_limits_two_server_processes_on_one_redis_share_one_budget() {
     ];
     let a = Server::start_with(&db, &[], &env);
     let b = Server::start_with(&db, &[], &env);
-    let uid = ok(
-        &db,
-        &["admin", "user", "create", "--email", "rl@example.com"],
-    );
-    ok(
-        &db,
-        &[
-            "admin",
-            "subscription",
-            "set",
-            "--uid",
-            &uid,
-            "--status",
-            "active",
-        ],
-    );
+    let uid = subscriber(&db, "rl@example.com");
     let key = ok(&db, &["admin", "key", "create", "--uid", &uid]);
     let set = ok(
         &db,
