@@ -659,20 +659,29 @@ macro_rules! post_store {
                     tx.rollback().await.map_err(post_rows::e)?;
                     return Ok(false);
                 }
-                let rows = sqlx::query(
-                    "SELECT status, submission_id FROM targets WHERE submission_id = \
-                     (SELECT submission_id FROM targets WHERE id = $1)",
-                )
+                // Two targets of one submission may finish at once. The submission's row lock
+                // (taken after the target's, in the order claims and cancels take them) makes the
+                // second recount wait for the first commit; its next statement then sees both
+                // targets final. SQLite's write lock already serialises the whole transaction.
+                let submission_id: String = sqlx::query(concat!(
+                    "SELECT id FROM submissions WHERE id = (SELECT submission_id FROM targets WHERE id = $1)",
+                    $for_update
+                ))
                 .bind(target_id)
-                .fetch_all(&mut *tx)
+                .fetch_one(&mut *tx)
                 .await
+                .map_err(post_rows::e)?
+                .try_get(0)
                 .map_err(post_rows::e)?;
+                let rows = sqlx::query("SELECT status FROM targets WHERE submission_id = $1")
+                    .bind(&submission_id)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(post_rows::e)?;
                 let mut statuses = Vec::with_capacity(rows.len());
-                let mut submission_id = String::new();
                 for r in &rows {
                     let s: String = r.try_get(0).map_err(post_rows::e)?;
                     statuses.push(TargetStatus::parse(&s).unwrap_or(TargetStatus::Unknown));
-                    submission_id = r.try_get(1).map_err(post_rows::e)?;
                 }
                 sqlx::query("UPDATE submissions SET status = $2, updated_at = $3 WHERE id = $1")
                     .bind(&submission_id)

@@ -823,6 +823,68 @@ mod posts {
     }
 
     #[tokio::test]
+    async fn targets_finishing_together_leave_the_submission_final() {
+        each_backend("finish_race", |s| async move {
+            let s: std::sync::Arc<dyn Store> = s.into();
+            let platforms = [Platform::X, Platform::Threads, Platform::Bluesky];
+            for i in 0..25 {
+                let sub = submission("u1", &format!("f{i}"), t0(), t0(), &platforms);
+                s.create_submission(&sub).await.unwrap();
+            }
+            let claimed = s
+                .claim_targets("w1", t0(), t0() + Duration::minutes(1), 100)
+                .await
+                .unwrap();
+            assert_eq!(claimed.len(), 75);
+            // Every target of every submission finishes at the same moment, each in its own task.
+            let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(claimed.len()));
+            let mut tasks = Vec::new();
+            for c in claimed {
+                let (s, barrier) = (s.clone(), barrier.clone());
+                tasks.push(tokio::spawn(async move {
+                    let outcome =
+                        if c.target.platform == Platform::X && c.target.id.starts_with("f1") {
+                            TargetOutcome::Failed(TargetError {
+                                code: "rejected".into(),
+                                message: "refused".into(),
+                                platform_error: None,
+                            })
+                        } else {
+                            TargetOutcome::Published {
+                                post_id: format!("p-{}", c.target.id),
+                                url: None,
+                            }
+                        };
+                    barrier.wait().await;
+                    assert!(
+                        s.finish_target(&c.target.id, "w1", &outcome, t0())
+                            .await
+                            .unwrap()
+                    );
+                }));
+            }
+            for t in tasks {
+                t.await.unwrap();
+            }
+            for i in 0..25 {
+                let id = format!("f{i}");
+                let sub = s
+                    .get_submission("u1", KeyMode::Test, &id)
+                    .await
+                    .unwrap()
+                    .unwrap();
+                let expected = if id.starts_with("f1") {
+                    SubmissionStatus::PartiallyPublished
+                } else {
+                    SubmissionStatus::Published
+                };
+                assert_eq!(sub.status, expected, "submission {id}");
+            }
+        })
+        .await;
+    }
+
+    #[tokio::test]
     async fn idempotency_keys() {
         each_backend("idem", |s| async move {
             let acquire = |key: &'static str, hash: &'static str, now: chrono::DateTime<Utc>| {
