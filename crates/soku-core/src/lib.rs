@@ -4,6 +4,7 @@
 //! store depend on this crate, never the other way round.
 
 pub mod accounts;
+pub mod batch;
 pub mod clock;
 pub mod connector;
 pub mod error;

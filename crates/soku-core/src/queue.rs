@@ -194,6 +194,23 @@ pub enum TargetOutcome {
     Unknown(TargetError),
 }
 
+/// The end of one attempt, as `finish_targets` records it.
+#[derive(Debug, Clone)]
+pub struct FinishTarget {
+    pub target_id: String,
+    /// The lease the attempt ran under.
+    pub owner: String,
+    pub outcome: TargetOutcome,
+    pub now: DateTime<Utc>,
+}
+
+/// A target about to reach its platform, as `mark_in_flight_batch` records it.
+#[derive(Debug, Clone)]
+pub struct InFlight {
+    pub target_id: String,
+    pub owner: String,
+}
+
 /// What a simulated platform received (spec 9).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SandboxPost {
@@ -225,7 +242,12 @@ pub trait PostStore: Send + Sync + 'static {
     // Submissions.
     /// Inserts the submission and its targets, and completes the idempotency record, in one
     /// transaction.
-    async fn create_submission(&self, submission: &NewSubmission) -> StoreResult<()>;
+    async fn create_submission(&self, submission: &NewSubmission) -> StoreResult<()> {
+        self.create_submissions(std::slice::from_ref(submission))
+            .await
+    }
+    /// `create_submission` for several submissions, all in one transaction.
+    async fn create_submissions(&self, submissions: &[NewSubmission]) -> StoreResult<()>;
     async fn get_submission(
         &self,
         user_id: &str,
@@ -286,7 +308,15 @@ pub trait PostStore: Send + Sync + 'static {
     /// The earliest time a target becomes claimable (due or lease expiry), if any.
     async fn next_due(&self) -> StoreResult<Option<DateTime<Utc>>>;
     /// Records that an attempt is about to reach the platform. False when `owner` lost the lease.
-    async fn mark_in_flight(&self, target_id: &str, owner: &str) -> StoreResult<bool>;
+    async fn mark_in_flight(&self, target_id: &str, owner: &str) -> StoreResult<bool> {
+        let one = InFlight {
+            target_id: target_id.to_owned(),
+            owner: owner.to_owned(),
+        };
+        Ok(self.mark_in_flight_batch(&[one]).await?.first() == Some(&true))
+    }
+    /// `mark_in_flight` for several targets in one transaction; one answer per target.
+    async fn mark_in_flight_batch(&self, targets: &[InFlight]) -> StoreResult<Vec<bool>>;
     /// Ends an attempt and updates the submission's status. False when `owner` lost the lease.
     async fn finish_target(
         &self,
@@ -294,11 +324,28 @@ pub trait PostStore: Send + Sync + 'static {
         owner: &str,
         outcome: &TargetOutcome,
         now: DateTime<Utc>,
-    ) -> StoreResult<bool>;
+    ) -> StoreResult<bool> {
+        let one = FinishTarget {
+            target_id: target_id.to_owned(),
+            owner: owner.to_owned(),
+            outcome: outcome.clone(),
+            now,
+        };
+        Ok(self.finish_targets(&[one]).await?.first() == Some(&true))
+    }
+    /// `finish_target` for several attempts in one transaction; one answer per attempt.
+    async fn finish_targets(&self, attempts: &[FinishTarget]) -> StoreResult<Vec<bool>>;
 
     // Simulated platforms.
     /// Records a create call: a new post, or one more call for a marker seen before.
-    async fn sandbox_create(&self, post: &SandboxPost) -> StoreResult<SandboxPost>;
+    async fn sandbox_create(&self, post: &SandboxPost) -> StoreResult<SandboxPost> {
+        self.sandbox_create_batch(std::slice::from_ref(post))
+            .await?
+            .pop()
+            .ok_or_else(|| crate::StoreError::Backend("no record returned".into()))
+    }
+    /// `sandbox_create` for several calls in one transaction; one record per call, in order.
+    async fn sandbox_create_batch(&self, posts: &[SandboxPost]) -> StoreResult<Vec<SandboxPost>>;
     async fn sandbox_find(
         &self,
         user_id: &str,

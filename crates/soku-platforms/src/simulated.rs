@@ -17,6 +17,7 @@
 
 use async_trait::async_trait;
 use soku_core::Clock;
+use soku_core::batch::GroupCommit;
 use soku_core::connector::{
     Connector, Existing, FailureClass, PublishError, PublishRequest, PublishedPost,
 };
@@ -27,6 +28,8 @@ use std::time::Duration;
 
 pub struct Simulated {
     store: Arc<dyn PostStore>,
+    /// The record of create calls; calls made at once are written in one transaction.
+    record: GroupCommit<SandboxPost, SandboxPost>,
     clock: Arc<dyn Clock>,
     latency: Duration,
     /// Markers whose one-time failure has been served (per process).
@@ -34,9 +37,18 @@ pub struct Simulated {
 }
 
 impl Simulated {
+    /// Call within a tokio runtime: the record's writer is a task.
     pub fn new(store: Arc<dyn PostStore>, clock: Arc<dyn Clock>, latency: Duration) -> Self {
+        let record = {
+            let store = store.clone();
+            GroupCommit::spawn(256, move |posts: Arc<[SandboxPost]>| {
+                let store = store.clone();
+                async move { store.sandbox_create_batch(&posts).await }
+            })
+        };
         Self {
             store,
+            record,
             clock,
             latency,
             failed_once: Mutex::new(HashSet::new()),
@@ -70,7 +82,7 @@ impl Simulated {
             received_at: self.clock.now(),
             create_count: 1,
         };
-        let stored = self.store.sandbox_create(&post).await.map_err(|e| {
+        let stored = self.record.submit(post).await.map_err(|e| {
             PublishError::new(
                 FailureClass::Retryable { retry_after: None },
                 "simulator_unavailable",

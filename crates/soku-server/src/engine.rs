@@ -14,13 +14,16 @@
 
 use crate::secrets::SecretBox;
 use rand::Rng;
+use soku_core::batch::GroupCommit;
 use soku_core::connector::{
     AccountCredentials, Connector, Existing, FailureClass, PublishError, PublishRequest,
 };
 use soku_core::keys::KeyMode;
 use soku_core::platform::Platform;
 use soku_core::posts::PostContent;
-use soku_core::queue::{AccountStatus, ClaimedTarget, TargetError, TargetOutcome};
+use soku_core::queue::{
+    AccountStatus, ClaimedTarget, FinishTarget, InFlight, TargetError, TargetOutcome,
+};
 use soku_core::{Clock, Store};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -87,7 +90,13 @@ pub struct Engine {
     wake: Arc<Notify>,
     worker_id: String,
     claims: AtomicU64,
+    /// Outcomes and in-flight marks of the attempts running at once, written together.
+    finish: GroupCommit<FinishTarget, bool>,
+    in_flight: GroupCommit<InFlight, bool>,
 }
+
+/// The most attempts written in one transaction.
+const WRITE_BATCH: usize = 256;
 
 impl Engine {
     pub fn new(
@@ -98,7 +107,23 @@ impl Engine {
         config: EngineConfig,
         wake: Arc<Notify>,
     ) -> Arc<Self> {
+        let finish = {
+            let store = store.clone();
+            GroupCommit::spawn(WRITE_BATCH, move |batch: Arc<[FinishTarget]>| {
+                let store = store.clone();
+                async move { store.finish_targets(&batch).await }
+            })
+        };
+        let in_flight = {
+            let store = store.clone();
+            GroupCommit::spawn(WRITE_BATCH, move |batch: Arc<[InFlight]>| {
+                let store = store.clone();
+                async move { store.mark_in_flight_batch(&batch).await }
+            })
+        };
         Arc::new(Self {
+            finish,
+            in_flight,
             store,
             clock,
             connectors,
@@ -243,11 +268,13 @@ impl Engine {
             TargetOutcome::Failed(e) => tracing::warn!(code = %e.code, "failed"),
             TargetOutcome::Unknown(e) => tracing::warn!(code = %e.code, "outcome unknown"),
         }
-        match self
-            .store
-            .finish_target(&target.id, owner, &outcome, self.clock.now())
-            .await
-        {
+        let done = FinishTarget {
+            target_id: target.id.clone(),
+            owner: owner.to_owned(),
+            outcome,
+            now: self.clock.now(),
+        };
+        match self.finish.submit(done).await {
             Ok(true) => {}
             Ok(false) => tracing::warn!(
                 "lease lost before the outcome was recorded; another worker owns the target"
@@ -285,7 +312,11 @@ impl Engine {
                 Reconciled::NotThere => {}
             }
         }
-        match self.store.mark_in_flight(&target.id, owner).await {
+        let mark = InFlight {
+            target_id: target.id.clone(),
+            owner: owner.to_owned(),
+        };
+        match self.in_flight.submit(mark).await {
             Ok(true) => {}
             Ok(false) => return None,
             Err(e) => {

@@ -6,6 +6,8 @@ use crate::engine::Connectors;
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimits;
 use crate::secrets::SecretBox;
+use soku_core::batch::GroupCommit;
+use soku_core::queue::NewSubmission;
 use soku_core::{Clock, Store};
 use std::collections::HashSet;
 use std::ops::Deref;
@@ -31,6 +33,8 @@ pub struct Inner {
     pub secrets: SecretBox,
     /// Wakes this process's publishing engine when a post is accepted.
     pub engine_wake: Arc<tokio::sync::Notify>,
+    /// Accepted posts, written in one transaction with the others accepted meanwhile.
+    pub new_submissions: GroupCommit<NewSubmission, ()>,
 }
 
 impl AppState {
@@ -42,7 +46,18 @@ impl AppState {
         secrets: SecretBox,
         rate_limits: Option<RateLimits>,
     ) -> Self {
+        let new_submissions = {
+            let store = store.clone();
+            GroupCommit::spawn(256, move |batch: Arc<[NewSubmission]>| {
+                let store = store.clone();
+                async move {
+                    store.create_submissions(&batch).await?;
+                    Ok(vec![(); batch.len()])
+                }
+            })
+        };
         Self(Arc::new(Inner {
+            new_submissions,
             keys: KeyAuthenticator::new(store.clone(), clock.clone()),
             store,
             clock,

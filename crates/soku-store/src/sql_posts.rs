@@ -237,55 +237,60 @@ macro_rules! post_store {
                 )))
             }
 
-            async fn create_submission(&self, s: &soku_core::queue::NewSubmission) -> soku_core::store::StoreResult<()> {
+            async fn create_submissions(
+                &self,
+                submissions: &[soku_core::queue::NewSubmission],
+            ) -> soku_core::store::StoreResult<()> {
                 use soku_core::time::to_millis;
                 let mut tx = self.pool.begin_with($begin).await.map_err(post_rows::e)?;
-                sqlx::query(
-                    "INSERT INTO submissions (id, user_id, mode, status, post_json, content_json, \
-                     scheduled_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
-                )
-                .bind(&s.id)
-                .bind(&s.user_id)
-                .bind(s.mode.as_str())
-                .bind(s.status.as_str())
-                .bind(&s.post_json)
-                .bind(&s.content_json)
-                .bind(s.scheduled_at.map(to_millis))
-                .bind(to_millis(s.created_at))
-                .execute(&mut *tx)
-                .await
-                .map_err(post_rows::e)?;
-                for t in &s.targets {
+                for s in submissions {
                     sqlx::query(
-                        "INSERT INTO targets (id, submission_id, position, platform, account_ref, account_id, \
-                         status, due_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                        "INSERT INTO submissions (id, user_id, mode, status, post_json, content_json, \
+                         scheduled_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
                     )
-                    .bind(&t.id)
                     .bind(&s.id)
-                    .bind(t.position)
-                    .bind(t.platform.as_str())
-                    .bind(&t.account_ref)
-                    .bind(&t.account_id)
-                    .bind(t.status.as_str())
-                    .bind(to_millis(t.due_at))
+                    .bind(&s.user_id)
+                    .bind(s.mode.as_str())
+                    .bind(s.status.as_str())
+                    .bind(&s.post_json)
+                    .bind(&s.content_json)
+                    .bind(s.scheduled_at.map(to_millis))
                     .bind(to_millis(s.created_at))
                     .execute(&mut *tx)
                     .await
                     .map_err(post_rows::e)?;
-                }
-                if let Some(idem) = &s.idempotency {
-                    sqlx::query(
-                        "UPDATE idempotency_keys SET response_status = $4, response_body = $5 \
-                         WHERE user_id = $1 AND mode = $2 AND key = $3",
-                    )
-                    .bind(&s.user_id)
-                    .bind(s.mode.as_str())
-                    .bind(&idem.key)
-                    .bind(idem.status as i64)
-                    .bind(&idem.body)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(post_rows::e)?;
+                    for t in &s.targets {
+                        sqlx::query(
+                            "INSERT INTO targets (id, submission_id, position, platform, account_ref, account_id, \
+                             status, due_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                        )
+                        .bind(&t.id)
+                        .bind(&s.id)
+                        .bind(t.position)
+                        .bind(t.platform.as_str())
+                        .bind(&t.account_ref)
+                        .bind(&t.account_id)
+                        .bind(t.status.as_str())
+                        .bind(to_millis(t.due_at))
+                        .bind(to_millis(s.created_at))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(post_rows::e)?;
+                    }
+                    if let Some(idem) = &s.idempotency {
+                        sqlx::query(
+                            "UPDATE idempotency_keys SET response_status = $4, response_body = $5 \
+                             WHERE user_id = $1 AND mode = $2 AND key = $3",
+                        )
+                        .bind(&s.user_id)
+                        .bind(s.mode.as_str())
+                        .bind(&idem.key)
+                        .bind(idem.status as i64)
+                        .bind(&idem.body)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(post_rows::e)?;
+                    }
                 }
                 tx.commit().await.map_err(post_rows::e)
             }
@@ -600,123 +605,139 @@ macro_rules! post_store {
                 .map(soku_core::time::from_millis))
             }
 
-            async fn mark_in_flight(&self, target_id: &str, owner: &str) -> soku_core::store::StoreResult<bool> {
-                let done = sqlx::query(
-                    "UPDATE targets SET in_flight = 1 WHERE id = $1 AND lease_owner = $2 AND status = 'publishing'",
-                )
-                .bind(target_id)
-                .bind(owner)
-                .execute(&self.pool)
-                .await
-                .map_err(post_rows::e)?;
-                Ok(done.rows_affected() == 1)
+            async fn mark_in_flight_batch(
+                &self,
+                targets: &[soku_core::queue::InFlight],
+            ) -> soku_core::store::StoreResult<Vec<bool>> {
+                let mut tx = self.pool.begin_with($begin).await.map_err(post_rows::e)?;
+                let mut marked = Vec::with_capacity(targets.len());
+                for t in targets {
+                    let done = sqlx::query(
+                        "UPDATE targets SET in_flight = 1 WHERE id = $1 AND lease_owner = $2 AND status = 'publishing'",
+                    )
+                    .bind(&t.target_id)
+                    .bind(&t.owner)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(post_rows::e)?;
+                    marked.push(done.rows_affected() == 1);
+                }
+                tx.commit().await.map_err(post_rows::e)?;
+                Ok(marked)
             }
 
-            async fn finish_target(
+            async fn finish_targets(
                 &self,
-                target_id: &str,
-                owner: &str,
-                outcome: &soku_core::queue::TargetOutcome,
-                now: chrono::DateTime<chrono::Utc>,
-            ) -> soku_core::store::StoreResult<bool> {
+                attempts: &[soku_core::queue::FinishTarget],
+            ) -> soku_core::store::StoreResult<Vec<bool>> {
                 use soku_core::posts::{SubmissionStatus, TargetStatus};
                 use soku_core::queue::TargetOutcome;
                 use soku_core::time::to_millis;
                 use sqlx::Row;
-                let (status, due, post_id, url, published, error, in_flight) = match outcome {
-                    TargetOutcome::Published { post_id, url } => {
-                        (TargetStatus::Published, None, Some(post_id.as_str()), url.as_deref(), Some(to_millis(now)), None, 0i64)
-                    }
-                    TargetOutcome::Retry { due_at, error, in_flight } => {
-                        (TargetStatus::Queued, Some(to_millis(*due_at)), None, None, None, Some(error), *in_flight as i64)
-                    }
-                    TargetOutcome::Failed(error) => (TargetStatus::Failed, None, None, None, None, Some(error), 0),
-                    TargetOutcome::Unknown(error) => (TargetStatus::Unknown, None, None, None, None, Some(error), 1),
-                };
                 let mut tx = self.pool.begin_with($begin).await.map_err(post_rows::e)?;
-                let updated = sqlx::query(
-                    "UPDATE targets SET status = $3, due_at = COALESCE($4, due_at), platform_post_id = $5, \
-                     platform_post_url = $6, published_at = $7, error_code = $8, error_message = $9, \
-                     platform_error = $10, in_flight = $11, lease_owner = NULL, lease_until = NULL, updated_at = $12 \
-                     WHERE id = $1 AND lease_owner = $2 AND status = 'publishing'",
-                )
-                .bind(target_id)
-                .bind(owner)
-                .bind(status.as_str())
-                .bind(due)
-                .bind(post_id)
-                .bind(url)
-                .bind(published)
-                .bind(error.map(|e| e.code.as_str()))
-                .bind(error.map(|e| e.message.as_str()))
-                .bind(error.and_then(|e| e.platform_error.as_deref()))
-                .bind(in_flight)
-                .bind(to_millis(now))
-                .execute(&mut *tx)
-                .await
-                .map_err(post_rows::e)?;
-                if updated.rows_affected() != 1 {
-                    tx.rollback().await.map_err(post_rows::e)?;
-                    return Ok(false);
-                }
-                // Two targets of one submission may finish at once. The submission's row lock
-                // (taken after the target's, in the order claims and cancels take them) makes the
-                // second recount wait for the first commit; its next statement then sees both
-                // targets final. SQLite's write lock already serialises the whole transaction.
-                let submission_id: String = sqlx::query(concat!(
-                    "SELECT id FROM submissions WHERE id = (SELECT submission_id FROM targets WHERE id = $1)",
-                    $for_update
-                ))
-                .bind(target_id)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(post_rows::e)?
-                .try_get(0)
-                .map_err(post_rows::e)?;
-                let rows = sqlx::query("SELECT status FROM targets WHERE submission_id = $1")
-                    .bind(&submission_id)
-                    .fetch_all(&mut *tx)
+                let mut finished = Vec::with_capacity(attempts.len());
+                let mut touched = std::collections::BTreeMap::new();
+                for a in attempts {
+                    let (status, due, post_id, url, published, error, in_flight) = match &a.outcome {
+                        TargetOutcome::Published { post_id, url } => {
+                            (TargetStatus::Published, None, Some(post_id.as_str()), url.as_deref(), Some(to_millis(a.now)), None, 0i64)
+                        }
+                        TargetOutcome::Retry { due_at, error, in_flight } => {
+                            (TargetStatus::Queued, Some(to_millis(*due_at)), None, None, None, Some(error), *in_flight as i64)
+                        }
+                        TargetOutcome::Failed(error) => (TargetStatus::Failed, None, None, None, None, Some(error), 0),
+                        TargetOutcome::Unknown(error) => (TargetStatus::Unknown, None, None, None, None, Some(error), 1),
+                    };
+                    let updated = sqlx::query(
+                        "UPDATE targets SET status = $3, due_at = COALESCE($4, due_at), platform_post_id = $5, \
+                         platform_post_url = $6, published_at = $7, error_code = $8, error_message = $9, \
+                         platform_error = $10, in_flight = $11, lease_owner = NULL, lease_until = NULL, updated_at = $12 \
+                         WHERE id = $1 AND lease_owner = $2 AND status = 'publishing' RETURNING submission_id",
+                    )
+                    .bind(&a.target_id)
+                    .bind(&a.owner)
+                    .bind(status.as_str())
+                    .bind(due)
+                    .bind(post_id)
+                    .bind(url)
+                    .bind(published)
+                    .bind(error.map(|e| e.code.as_str()))
+                    .bind(error.map(|e| e.message.as_str()))
+                    .bind(error.and_then(|e| e.platform_error.as_deref()))
+                    .bind(in_flight)
+                    .bind(to_millis(a.now))
+                    .fetch_optional(&mut *tx)
                     .await
                     .map_err(post_rows::e)?;
-                let mut statuses = Vec::with_capacity(rows.len());
-                for r in &rows {
-                    let s: String = r.try_get(0).map_err(post_rows::e)?;
-                    statuses.push(TargetStatus::parse(&s).unwrap_or(TargetStatus::Unknown));
+                    finished.push(updated.is_some());
+                    if let Some(row) = updated {
+                        let submission_id: String = row.try_get(0).map_err(post_rows::e)?;
+                        let at = touched.entry(submission_id).or_insert(a.now);
+                        *at = (*at).max(a.now);
+                    }
                 }
-                sqlx::query("UPDATE submissions SET status = $2, updated_at = $3 WHERE id = $1")
-                    .bind(&submission_id)
-                    .bind(SubmissionStatus::from_targets(&statuses).as_str())
-                    .bind(to_millis(now))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(post_rows::e)?;
+                // Then each submission's status from all its targets. Targets of one submission
+                // may finish at once in two transactions: the submission's row lock (taken after
+                // the targets', in the order claims and cancels take them, and in id order)
+                // makes the second recount wait for the first commit; its next statement then
+                // sees both targets final. SQLite's write lock serialises the whole transaction.
+                for (submission_id, now) in &touched {
+                    sqlx::query(concat!("SELECT id FROM submissions WHERE id = $1", $for_update))
+                        .bind(submission_id)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(post_rows::e)?;
+                    let rows = sqlx::query("SELECT status FROM targets WHERE submission_id = $1")
+                        .bind(submission_id)
+                        .fetch_all(&mut *tx)
+                        .await
+                        .map_err(post_rows::e)?;
+                    let mut statuses = Vec::with_capacity(rows.len());
+                    for r in &rows {
+                        let s: String = r.try_get(0).map_err(post_rows::e)?;
+                        statuses.push(TargetStatus::parse(&s).unwrap_or(TargetStatus::Unknown));
+                    }
+                    sqlx::query("UPDATE submissions SET status = $2, updated_at = $3 WHERE id = $1")
+                        .bind(submission_id)
+                        .bind(SubmissionStatus::from_targets(&statuses).as_str())
+                        .bind(to_millis(*now))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(post_rows::e)?;
+                }
                 tx.commit().await.map_err(post_rows::e)?;
-                Ok(true)
+                Ok(finished)
             }
 
-            async fn sandbox_create(
+            async fn sandbox_create_batch(
                 &self,
-                p: &soku_core::queue::SandboxPost,
-            ) -> soku_core::store::StoreResult<soku_core::queue::SandboxPost> {
-                let row = sqlx::query(concat!(
-                    "INSERT INTO sandbox_posts (id, user_id, platform, marker, submission_id, target_id, text, \
-                     media_json, received_at, create_count) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1) \
-                     ON CONFLICT (marker) DO UPDATE SET create_count = sandbox_posts.create_count + 1 \
-                     RETURNING ", crate::sql_posts::sandbox_columns!()
-                ))
-                .bind(&p.id)
-                .bind(&p.user_id)
-                .bind(p.platform.as_str())
-                .bind(&p.marker)
-                .bind(&p.submission_id)
-                .bind(&p.target_id)
-                .bind(&p.text)
-                .bind(&p.media_json)
-                .bind(soku_core::time::to_millis(p.received_at))
-                .fetch_one(&self.pool)
-                .await
-                .map_err(post_rows::e)?;
-                post_rows::sandbox(&row)
+                posts: &[soku_core::queue::SandboxPost],
+            ) -> soku_core::store::StoreResult<Vec<soku_core::queue::SandboxPost>> {
+                let mut tx = self.pool.begin_with($begin).await.map_err(post_rows::e)?;
+                let mut stored = Vec::with_capacity(posts.len());
+                for p in posts {
+                    let row = sqlx::query(concat!(
+                        "INSERT INTO sandbox_posts (id, user_id, platform, marker, submission_id, target_id, text, \
+                         media_json, received_at, create_count) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1) \
+                         ON CONFLICT (marker) DO UPDATE SET create_count = sandbox_posts.create_count + 1 \
+                         RETURNING ", crate::sql_posts::sandbox_columns!()
+                    ))
+                    .bind(&p.id)
+                    .bind(&p.user_id)
+                    .bind(p.platform.as_str())
+                    .bind(&p.marker)
+                    .bind(&p.submission_id)
+                    .bind(&p.target_id)
+                    .bind(&p.text)
+                    .bind(&p.media_json)
+                    .bind(soku_core::time::to_millis(p.received_at))
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(post_rows::e)?;
+                    stored.push(post_rows::sandbox(&row)?);
+                }
+                tx.commit().await.map_err(post_rows::e)?;
+                Ok(stored)
             }
 
             async fn sandbox_find(

@@ -304,8 +304,8 @@ async fn accept(
     let bytes = serde_json::to_vec(&Value::Object(with_id)).expect("JSON serialises");
 
     state
-        .store
-        .create_submission(&NewSubmission {
+        .new_submissions
+        .submit(NewSubmission {
             id,
             user_id: user_id.to_owned(),
             mode,
