@@ -11,6 +11,8 @@
 #
 # Environment (all optional):
 #   DB           sqlite (default) or postgres
+#   SYNCHRONOUS  SQLite only: normal (default; a commit survives a process kill) or full (it
+#                survives a power loss too: one fsync per commit); the URL's ?synchronous=
 #   PG_URL       PostgreSQL database (default postgres://postgres@127.0.0.1:5432/test); a schema
 #                bench_posts_<random> is created in it and dropped at the end
 #   PLATFORMS    1 (default: ["x"]) or 3 (["x","threads","bluesky"]): targets per post
@@ -31,6 +33,7 @@
 set -euo pipefail
 
 DB=${DB:-sqlite}
+SYNCHRONOUS=${SYNCHRONOUS:-normal}
 PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432/test}
 PLATFORMS=${PLATFORMS:-1}
 WORKERS=${WORKERS:-on}
@@ -43,6 +46,7 @@ DRAIN_WAIT=${DRAIN_WAIT:-120}
 die() { echo "bench-posts: $*" >&2; exit 1; }
 
 [[ $DB == sqlite || $DB == postgres ]] || die "DB=$DB: use sqlite or postgres"
+[[ $SYNCHRONOUS == normal || $SYNCHRONOUS == full ]] || die "SYNCHRONOUS=$SYNCHRONOUS: use normal or full"
 [[ $WORKERS == on || $WORKERS == off ]] || die "WORKERS=$WORKERS: use on or off"
 case $PLATFORMS in
     1) PLATFORM_JSON='["x"]' ;;
@@ -132,7 +136,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 if [[ $DB == sqlite ]]; then
-    export SOKU_DATABASE_URL="sqlite://$TMP/soku.db"
+    export SOKU_DATABASE_URL="sqlite://$TMP/soku.db?synchronous=$SYNCHRONOUS"
     sql() { sqlite3 -batch -noheader "$TMP/soku.db" "$1"; }
 else
     SCHEMA="bench_posts_$(date +%s)_$$_$RANDOM"
@@ -212,7 +216,7 @@ code=$(curl -sS -o /dev/null -w '%{http_code}' -H 'content-type: application/jso
 
 # Durability of what the server runs with.
 if [[ $DB == sqlite ]]; then
-    DURABILITY="SQLite journal_mode=$(sql 'PRAGMA journal_mode;'), synchronous=NORMAL (set by crates/soku-store/src/sqlite.rs)"
+    DURABILITY="SQLite journal_mode=$(sql 'PRAGMA journal_mode;'), synchronous=${SYNCHRONOUS^^} (the database URL's ?synchronous=, read by crates/soku-store/src/sqlite.rs)"
 else
     DURABILITY="PostgreSQL synchronous_commit=$(sql 'SHOW synchronous_commit;'), fsync=$(sql 'SHOW fsync;'), wal_sync_method=$(sql 'SHOW wal_sync_method;')"
 fi

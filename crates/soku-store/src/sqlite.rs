@@ -12,12 +12,16 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
+    /// Opens `url`. Besides sqlx's own query parameters, `synchronous=normal` (the default:
+    /// a commit survives the process being killed) or `synchronous=full` (it survives a power
+    /// loss too, at one fsync per commit) chooses the durability of commits.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let options = SqliteConnectOptions::from_str(url)
+        let (url, synchronous) = durability(url)?;
+        let options = SqliteConnectOptions::from_str(&url)
             .map_err(backend_error)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
+            .synchronous(synchronous)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
@@ -40,6 +44,38 @@ impl SqliteStore {
     }
 }
 
+/// Takes our `synchronous` parameter out of the URL; the rest goes to sqlx.
+fn durability(url: &str) -> Result<(String, SqliteSynchronous), StoreError> {
+    let Some((base, query)) = url.split_once('?') else {
+        return Ok((url.to_owned(), SqliteSynchronous::Normal));
+    };
+    let mut synchronous = SqliteSynchronous::Normal;
+    let mut rest = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("synchronous", value)) => {
+                synchronous = match value.to_ascii_lowercase().as_str() {
+                    "normal" => SqliteSynchronous::Normal,
+                    "full" => SqliteSynchronous::Full,
+                    "extra" => SqliteSynchronous::Extra,
+                    _ => {
+                        return Err(StoreError::Backend(format!(
+                            "synchronous={value}: use normal, full or extra"
+                        )));
+                    }
+                }
+            }
+            _ => rest.push(pair),
+        }
+    }
+    let url = if rest.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{}", rest.join("&"))
+    };
+    Ok((url, synchronous))
+}
+
 crate::sql::sql_store!(SqliteStore, "sqlite", sqlx::sqlite::SqliteRow);
 crate::sql_posts::post_store!(
     SqliteStore,
@@ -55,6 +91,21 @@ mod tests {
     use soku_core::Store;
     use sqlx::Connection;
     use std::time::Duration;
+
+    #[test]
+    fn the_synchronous_parameter_is_ours_and_the_rest_goes_to_sqlx() {
+        use super::durability;
+        use sqlx::sqlite::SqliteSynchronous;
+        let (url, s) = durability("sqlite://a.db").unwrap();
+        assert_eq!(url, "sqlite://a.db");
+        assert!(matches!(s, SqliteSynchronous::Normal));
+        let (url, s) = durability("sqlite://a.db?mode=rwc&synchronous=FULL").unwrap();
+        assert_eq!(url, "sqlite://a.db?mode=rwc");
+        assert!(matches!(s, SqliteSynchronous::Full));
+        let (url, _) = durability("sqlite://a.db?synchronous=normal").unwrap();
+        assert_eq!(url, "sqlite://a.db");
+        assert!(durability("sqlite://a.db?synchronous=off").is_err());
+    }
 
     #[tokio::test]
     async fn a_connection_returned_inside_a_transaction_is_not_lent_again() {
