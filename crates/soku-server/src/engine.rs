@@ -54,7 +54,7 @@ pub struct EngineConfig {
 impl Default for EngineConfig {
     fn default() -> Self {
         Self {
-            concurrency: 32,
+            concurrency: 128,
             lease: Duration::from_secs(120),
             max_attempts: 5,
             backoff_base: Duration::from_secs(2),

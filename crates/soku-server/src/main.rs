@@ -103,7 +103,7 @@ struct EngineArgs {
     #[arg(long, env = "SOKU_SECRET_KEY", hide_env_values = true)]
     secret_key: Option<String>,
     /// Targets this process publishes at once.
-    #[arg(long, env = "SOKU_WORKER_CONCURRENCY", default_value_t = 32)]
+    #[arg(long, env = "SOKU_WORKER_CONCURRENCY", default_value_t = 128)]
     worker_concurrency: usize,
     /// Seconds a worker holds a target; a dead worker's targets are taken over after it.
     #[arg(long, env = "SOKU_JOB_LEASE_SECS", default_value_t = 120)]
