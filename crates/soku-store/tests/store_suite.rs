@@ -885,6 +885,101 @@ mod posts {
     }
 
     #[tokio::test]
+    async fn batched_writes_answer_each_item() {
+        each_backend("batches", |s| async move {
+            let subs: Vec<_> = (0..3)
+                .map(|i| submission("u1", &format!("b{i}"), t0(), t0(), &[Platform::X]))
+                .collect();
+            s.create_submissions(&subs).await.unwrap();
+            let claimed = s
+                .claim_targets("w1", t0(), t0() + Duration::minutes(1), 10)
+                .await
+                .unwrap();
+            assert_eq!(claimed.len(), 3);
+            let ids: Vec<String> = claimed.iter().map(|c| c.target.id.clone()).collect();
+            let marks: Vec<InFlight> = ids
+                .iter()
+                .enumerate()
+                .map(|(i, id)| InFlight {
+                    target_id: id.clone(),
+                    owner: if i == 1 {
+                        "intruder".into()
+                    } else {
+                        "w1".into()
+                    },
+                })
+                .collect();
+            assert_eq!(
+                s.mark_in_flight_batch(&marks).await.unwrap(),
+                vec![true, false, true]
+            );
+            let done: Vec<FinishTarget> = ids
+                .iter()
+                .enumerate()
+                .map(|(i, id)| FinishTarget {
+                    target_id: id.clone(),
+                    owner: if i == 2 {
+                        "intruder".into()
+                    } else {
+                        "w1".into()
+                    },
+                    outcome: TargetOutcome::Published {
+                        post_id: format!("p{i}"),
+                        url: None,
+                    },
+                    now: t0(),
+                })
+                .collect();
+            assert_eq!(
+                s.finish_targets(&done).await.unwrap(),
+                vec![true, true, false]
+            );
+            let status = |id: String| {
+                let s = &s;
+                async move {
+                    s.get_submission("u1", KeyMode::Test, &id)
+                        .await
+                        .unwrap()
+                        .unwrap()
+                        .status
+                }
+            };
+            let owner_of_third = &claimed[2].target.submission_id;
+            for c in &claimed {
+                let expected = if &c.target.submission_id == owner_of_third {
+                    SubmissionStatus::Publishing
+                } else {
+                    SubmissionStatus::Published
+                };
+                assert_eq!(status(c.target.submission_id.clone()).await, expected);
+            }
+            let post = |marker: &str| SandboxPost {
+                id: format!("sim_{marker}"),
+                user_id: "u1".into(),
+                platform: Platform::X,
+                marker: marker.into(),
+                submission_id: "b0".into(),
+                target_id: "x:test_x".into(),
+                text: Some("hi".into()),
+                media_json: "[]".into(),
+                received_at: t0(),
+                create_count: 1,
+            };
+            let stored = s
+                .sandbox_create_batch(&[post("m1"), post("m2"), post("m1")])
+                .await
+                .unwrap();
+            let counts: Vec<i64> = stored.iter().map(|p| p.create_count).collect();
+            assert_eq!(
+                counts,
+                vec![1, 1, 2],
+                "the same marker twice in one batch counts twice"
+            );
+        })
+        .await;
+    }
+
+    #[tokio::test]
     async fn idempotency_keys() {
         each_backend("idem", |s| async move {
             let acquire = |key: &'static str, hash: &'static str, now: chrono::DateTime<Utc>| {
