@@ -234,6 +234,8 @@ pub trait PostStore: Send + Sync + 'static {
     /// flag on the user's other accounts of that platform.
     async fn insert_account(&self, account: &NewAccount) -> StoreResult<()>;
     async fn list_accounts(&self, user_id: &str) -> StoreResult<Vec<Account>>;
+    /// Disconnects (deletes) one of the user's accounts; false when the user has no such account.
+    async fn delete_account(&self, user_id: &str, id: &str) -> StoreResult<bool>;
     async fn account_secrets(
         &self,
         account_ref: &str,

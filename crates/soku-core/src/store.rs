@@ -34,6 +34,11 @@ pub trait Store: crate::queue::PostStore + Send + Sync + 'static {
         email: Option<&str>,
         now: DateTime<Utc>,
     ) -> StoreResult<User>;
+    /// Sets the user's password hash (an argon2id PHC string); false when there is no such user.
+    async fn set_password_hash(&self, user_id: &str, hash: &str) -> StoreResult<bool>;
+    /// The users with this email (compared without case) that have a password, oldest first,
+    /// with their password hashes.
+    async fn password_users(&self, email: &str) -> StoreResult<Vec<(User, String)>>;
     /// Returns the user, creating it when it does not exist yet (first sight of an ID token).
     async fn ensure_user(
         &self,

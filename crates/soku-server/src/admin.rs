@@ -67,6 +67,10 @@ pub enum UserCommand {
         /// The user id (an ID token's `sub`); generated when omitted.
         #[arg(long)]
         uid: Option<String>,
+        /// A password for signing in to the dashboard (at least 10 characters; kept as an
+        /// argon2id hash). `-` reads it from the first line of standard input.
+        #[arg(long)]
+        password: Option<String>,
     },
     /// Make a user an admin, or a user again.
     SetRole {
@@ -188,7 +192,12 @@ pub async fn execute(
     let db = |e: StoreError| format!("database error: {e}");
     match command {
         AdminCommand::User {
-            command: UserCommand::Create { email, uid },
+            command:
+                UserCommand::Create {
+                    email,
+                    uid,
+                    password,
+                },
         } => {
             let email = email.trim();
             if email.is_empty() || !email.contains('@') {
@@ -201,8 +210,33 @@ pub async fn execute(
                 Some(u) => u,
                 None => soku_core::keys::random_id("", 28),
             };
+            let password_hash = match password {
+                None => None,
+                Some(p) => {
+                    let p = if p == "-" {
+                        let mut line = String::new();
+                        std::io::stdin()
+                            .read_line(&mut line)
+                            .map_err(|e| format!("cannot read the password: {e}"))?;
+                        line.trim_end_matches(['\r', '\n']).to_owned()
+                    } else {
+                        p
+                    };
+                    if !store.password_users(email).await.map_err(db)?.is_empty() {
+                        return Err(format!(
+                            "a user with email {email:?} has a password already"
+                        ));
+                    }
+                    Some(crate::dashboard::passwords::hash(&p)?)
+                }
+            };
             match store.create_user(&uid, Some(email), now).await {
-                Ok(user) => Ok(user.id),
+                Ok(user) => {
+                    if let Some(hash) = password_hash {
+                        store.set_password_hash(&user.id, &hash).await.map_err(db)?;
+                    }
+                    Ok(user.id)
+                }
                 Err(StoreError::Conflict) => Err(format!("a user with id {uid:?} exists already")),
                 Err(e) => Err(db(e)),
             }

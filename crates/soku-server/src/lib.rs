@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod api;
 pub mod auth;
+pub mod dashboard;
 pub mod engine;
 pub mod error;
 pub mod extract;
@@ -104,6 +105,7 @@ pub fn router(state: AppState, extra: Option<Router<AppState>>) -> Router {
     let (mut routes, doc) = api::routes();
     let doc = serde_json::to_value(&doc).expect("the OpenAPI document serialises");
     let _ = state.openapi.set(doc);
+    routes = routes.merge(dashboard::routes());
     if let Some(extra) = extra {
         routes = routes.merge(extra);
     }

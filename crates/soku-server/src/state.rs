@@ -35,6 +35,8 @@ pub struct Inner {
     pub engine_wake: Arc<tokio::sync::Notify>,
     /// Accepted posts, written in one transaction with the others accepted meanwhile.
     pub new_submissions: GroupCommit<NewSubmission, ()>,
+    /// Failed password sign-ins, per email and per client address.
+    pub login_throttle: crate::dashboard::passwords::Throttle,
 }
 
 impl AppState {
@@ -58,6 +60,10 @@ impl AppState {
         };
         Self(Arc::new(Inner {
             new_submissions,
+            login_throttle: crate::dashboard::passwords::Throttle::new(
+                5,
+                std::time::Duration::from_secs(15 * 60),
+            ),
             keys: KeyAuthenticator::new(store.clone(), clock.clone()),
             store,
             clock,

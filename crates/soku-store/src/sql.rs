@@ -145,6 +145,39 @@ macro_rules! sql_store {
                 row.map(|r| rows::user(&r, "")).transpose()
             }
 
+            async fn set_password_hash(&self, user_id: &str, hash: &str) -> soku_core::store::StoreResult<bool> {
+                let done = sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
+                    .bind(user_id)
+                    .bind(hash)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(crate::backend_error)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn password_users(
+                &self,
+                email: &str,
+            ) -> soku_core::store::StoreResult<Vec<(soku_core::model::User, String)>> {
+                use sqlx::Row;
+                let rows = sqlx::query(
+                    "SELECT id, email, role, created_at, password_hash FROM users \
+                     WHERE LOWER(email) = LOWER($1) AND password_hash IS NOT NULL ORDER BY created_at, id",
+                )
+                .bind(email)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(crate::backend_error)?;
+                rows.iter()
+                    .map(|r| {
+                        Ok((
+                            rows::user(r, "")?,
+                            r.try_get::<String, _>("password_hash").map_err(crate::backend_error)?,
+                        ))
+                    })
+                    .collect()
+            }
+
             async fn set_role(&self, id: &str, role: soku_core::model::Role) -> soku_core::store::StoreResult<bool> {
                 let done = sqlx::query("UPDATE users SET role = $2 WHERE id = $1")
                     .bind(id)

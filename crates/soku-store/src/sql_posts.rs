@@ -237,6 +237,16 @@ macro_rules! post_store {
                 )))
             }
 
+            async fn delete_account(&self, user_id: &str, id: &str) -> soku_core::store::StoreResult<bool> {
+                let done = sqlx::query("DELETE FROM accounts WHERE id = $1 AND user_id = $2")
+                    .bind(id)
+                    .bind(user_id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(post_rows::e)?;
+                Ok(done.rows_affected() == 1)
+            }
+
             async fn create_submissions(
                 &self,
                 submissions: &[soku_core::queue::NewSubmission],

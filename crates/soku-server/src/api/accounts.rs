@@ -20,7 +20,16 @@ pub async fn list(
     State(state): State<AppState>,
     ApiKeyAuth(grant): ApiKeyAuth,
 ) -> ApiResult<Json<Value>> {
-    let accounts: Vec<Value> = match grant.key.mode {
+    list_for(&state, &grant.user, grant.key.mode).await
+}
+
+/// `GET /v1/accounts` for a user and mode.
+pub async fn list_for(
+    state: &AppState,
+    user: &soku_core::model::User,
+    mode: KeyMode,
+) -> ApiResult<Json<Value>> {
+    let accounts: Vec<Value> = match mode {
         KeyMode::Test => Platform::ALL
             .iter()
             .map(|p| {
@@ -33,14 +42,14 @@ pub async fn list(
                     "status": "active",
                     "isDefault": true,
                     "tokenExpiresAt": null,
-                    "createdAt": rfc3339_millis(grant.user.created_at),
+                    "createdAt": rfc3339_millis(user.created_at),
                     "simulated": true,
                 })
             })
             .collect(),
         KeyMode::Live => state
             .store
-            .list_accounts(&grant.user.id)
+            .list_accounts(&user.id)
             .await?
             .iter()
             .map(|a| {

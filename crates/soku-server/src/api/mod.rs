@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod api_keys;
+pub mod auth;
 pub mod docs;
 pub mod me;
 pub mod ops;
@@ -24,6 +25,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(ops::jwks))
         .routes(routes!(ops::openapi))
         .routes(routes!(me::me))
+        .routes(routes!(auth::login))
         .routes(routes!(api_keys::create, api_keys::list))
         .routes(routes!(api_keys::revoke))
         .routes(routes!(posts::create, posts::list))

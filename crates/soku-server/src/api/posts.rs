@@ -130,8 +130,17 @@ pub async fn create(
     headers: HeaderMap,
     ApiJson(body): ApiJson<Value>,
 ) -> ApiResult<Response> {
-    let user_id = grant.user.id.as_str();
-    let mode = grant.key.mode;
+    create_for(&state, &grant.user.id, grant.key.mode, &headers, body).await
+}
+
+/// `POST /v1/posts` for a user and mode (the dashboard's composer uses it too).
+pub async fn create_for(
+    state: &AppState,
+    user_id: &str,
+    mode: KeyMode,
+    headers: &HeaderMap,
+    body: Value,
+) -> ApiResult<Response> {
     let now = state.clock.now();
     let idempotency_key = match headers.get(&IDEMPOTENCY_KEY) {
         None => None,
@@ -419,6 +428,16 @@ pub async fn list(
     ApiKeyAuth(grant): ApiKeyAuth,
     Query(params): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<Value>> {
+    list_for(&state, &grant.user.id, grant.key.mode, &params).await
+}
+
+/// `GET /v1/posts` for a user and mode.
+pub async fn list_for(
+    state: &AppState,
+    user_id: &str,
+    mode: KeyMode,
+    params: &HashMap<String, String>,
+) -> ApiResult<Json<Value>> {
     let status = match params.get("status") {
         Some(s) => Some(SubmissionStatus::parse(s).ok_or_else(|| {
             ApiError::validation("status", "invalid_value", "Unknown status; use scheduled, queued, publishing, published, partially_published, failed or canceled.")
@@ -458,8 +477,8 @@ pub async fn list(
     let page = state
         .store
         .list_submissions(
-            &grant.user.id,
-            grant.key.mode,
+            user_id,
+            mode,
             &SubmissionFilter {
                 status,
                 platform,
@@ -500,9 +519,19 @@ pub async fn cancel(
     ApiKeyAuth(grant): ApiKeyAuth,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
+    cancel_for(&state, &grant.user.id, grant.key.mode, &id).await
+}
+
+/// `DELETE /v1/posts/{id}` for a user and mode.
+pub async fn cancel_for(
+    state: &AppState,
+    user_id: &str,
+    mode: KeyMode,
+    id: &str,
+) -> ApiResult<Json<Value>> {
     match state
         .store
-        .cancel_submission(&grant.user.id, grant.key.mode, &id, state.clock.now())
+        .cancel_submission(user_id, mode, id, state.clock.now())
         .await?
     {
         CancelOutcome::NotFound => Err(ApiError::not_found("post submission")),

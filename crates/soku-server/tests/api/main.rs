@@ -6,6 +6,7 @@ mod util;
 mod api_keys;
 mod binary;
 mod common;
+mod dashboard;
 mod id_tokens;
 mod keys_auth;
 mod operations;

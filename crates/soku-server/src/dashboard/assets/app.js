@@ -1,0 +1,373 @@
+// The dashboard's one script. Every user-supplied string reaches the page through
+// textContent, never as HTML. No key or token is stored in localStorage or sessionStorage:
+// the ID token for /v1/api-keys lives in a variable of this page only.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+
+function csrf() {
+  const m = document.querySelector('meta[name="csrf-token"]');
+  return m ? m.content : "";
+}
+
+function el(tag, attrs, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k === "class") e.className = v;
+    else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+    else e.setAttribute(k, v === true ? "" : String(v));
+  }
+  for (const c of children) {
+    if (c === null || c === undefined) continue;
+    e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return e;
+}
+
+function show(id, text) {
+  const e = $(id);
+  if (!e) return;
+  e.textContent = text || "";
+  e.hidden = !text;
+}
+
+async function call(path, { method = "GET", body, token, headers = {} } = {}) {
+  const h = { Accept: "application/json", ...headers };
+  if (body !== undefined) h["Content-Type"] = "application/json";
+  if (method !== "GET") h["X-CSRF-Token"] = csrf();
+  if (token) h.Authorization = "Bearer " + token;
+  const r = await fetch(path, {
+    method,
+    headers: h,
+    body: body === undefined ? undefined : JSON.stringify(body),
+    credentials: "same-origin",
+  });
+  if (r.status === 204) return null;
+  const data = await r.json().catch(() => null);
+  if (!r.ok) {
+    const err = new Error((data && data.error && data.error.message) || "Request failed (" + r.status + ").");
+    err.status = r.status;
+    throw err;
+  }
+  return data;
+}
+
+function when(iso) {
+  if (!iso) return "—";
+  const d = new Date(iso);
+  return isNaN(d) ? iso : d.toLocaleString();
+}
+
+function badge(status) {
+  return el("span", { class: "badge s-" + String(status).replace(/[^a-z_]/g, "") }, String(status).replace(/_/g, " "));
+}
+
+// The ID token of the API-keys page: fetched with the session, kept in memory.
+let pageToken = null;
+async function idToken(fresh) {
+  if (!pageToken || fresh) {
+    const t = await call("/dashboard/api/token", { method: "POST" });
+    pageToken = t.idToken;
+  }
+  return pageToken;
+}
+async function withToken(path, opts = {}) {
+  try {
+    return await call(path, { ...opts, token: await idToken(false) });
+  } catch (e) {
+    if (e.status !== 401) throw e;
+    return call(path, { ...opts, token: await idToken(true) });
+  }
+}
+
+// Sign in and out.
+function initLogin() {
+  $("login-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    show("login-error", "");
+    $("sign-in").disabled = true;
+    try {
+      const t = await call("/v1/auth/login", {
+        method: "POST",
+        body: { email: $("email").value, password: $("password").value },
+      });
+      await call("/dashboard/session", { method: "POST", token: t.idToken });
+      location.assign("/posts");
+    } catch (e) {
+      show("login-error", e.message);
+    } finally {
+      $("sign-in").disabled = false;
+    }
+  });
+}
+
+function initSignOut() {
+  const b = $("sign-out");
+  if (!b) return;
+  b.addEventListener("click", async () => {
+    try {
+      await call("/dashboard/signout", { method: "POST" });
+    } finally {
+      location.assign("/login");
+    }
+  });
+}
+
+// Settings > API Keys.
+async function loadKeys() {
+  show("keys-error", "");
+  const body = document.querySelector("#keys tbody");
+  try {
+    const data = await withToken("/v1/api-keys");
+    const keys = data.apiKeys || [];
+    body.replaceChildren(
+      ...keys.map((k) =>
+        el("tr", { "data-key-id": k.id, class: k.status === "revoked" ? "muted" : null },
+          el("td", {}, k.name || "—"),
+          el("td", {}, el("code", {}, k.preview)),
+          el("td", {}, k.mode),
+          el("td", {}, when(k.createdAt)),
+          el("td", {}, when(k.lastUsedAt)),
+          el("td", {}, badge(k.status)),
+          el("td", {}, k.status === "active"
+            ? el("button", { class: "danger small revoke", type: "button", onclick: () => confirmRevoke(k) }, "Revoke")
+            : ""),
+        ),
+      ),
+    );
+    $("keys-empty").hidden = keys.length > 0;
+  } catch (e) {
+    show("keys-error", e.message);
+  }
+}
+
+let revoking = null;
+function confirmRevoke(k) {
+  revoking = k;
+  $("confirm-text").textContent =
+    "“" + (k.name || k.preview) + "” (" + k.preview + ") stops working at once. This cannot be undone.";
+  $("confirm-dialog").showModal();
+}
+
+function initKeys() {
+  $("create-key").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    show("keys-error", "");
+    $("create-key-submit").disabled = true;
+    try {
+      const k = await withToken("/v1/api-keys", {
+        method: "POST",
+        body: { name: $("key-name").value, mode: $("key-mode").value },
+      });
+      $("new-key").textContent = k.apiKey;
+      $("copy-state").textContent = "";
+      $("key-dialog").showModal();
+      $("key-name").value = "";
+      await loadKeys();
+    } catch (e) {
+      show("keys-error", e.message);
+    } finally {
+      $("create-key-submit").disabled = false;
+    }
+  });
+  $("copy-key").addEventListener("click", async () => {
+    const text = $("new-key").textContent;
+    try {
+      await navigator.clipboard.writeText(text);
+      $("copy-state").textContent = "Copied.";
+    } catch {
+      const range = document.createRange();
+      range.selectNodeContents($("new-key"));
+      const sel = getSelection();
+      sel.removeAllRanges();
+      sel.addRange(range);
+      $("copy-state").textContent = "Selected: press Ctrl+C (⌘C) to copy.";
+    }
+  });
+  $("key-dialog-close").addEventListener("click", () => {
+    $("new-key").textContent = "";
+    $("key-dialog").close();
+  });
+  $("key-dialog").addEventListener("close", () => ($("new-key").textContent = ""));
+  $("confirm-cancel").addEventListener("click", () => $("confirm-dialog").close());
+  $("confirm-revoke").addEventListener("click", async () => {
+    const k = revoking;
+    $("confirm-dialog").close();
+    if (!k) return;
+    try {
+      await withToken("/v1/api-keys/" + encodeURIComponent(k.id), { method: "DELETE" });
+    } catch (e) {
+      show("keys-error", e.message);
+    }
+    await loadKeys();
+  });
+  loadKeys();
+}
+
+// Posts.
+let postsTab = "history";
+function safeLink(url) {
+  try {
+    const u = new URL(url);
+    return u.protocol === "https:" || u.protocol === "http:" ? u.href : null;
+  } catch {
+    return null;
+  }
+}
+
+function renderPost(p, mode) {
+  const text = (p.post && p.post.content && p.post.content.text) || "(no text)";
+  const targets = el("ul", { class: "targets" },
+    ...(p.targets || []).map((t) => {
+      const href = t.platformPostUrl && safeLink(t.platformPostUrl);
+      return el("li", { class: "target", "data-target": t.targetId, "data-status": t.status },
+        el("span", { class: "platform" }, t.platform),
+        badge(t.status),
+        href ? el("a", { href, target: "_blank", rel: "noopener noreferrer" }, "View post")
+             : t.platformPostUrl ? el("code", { class: "small" }, t.platformPostUrl) : null,
+        t.error ? el("span", { class: "target-error" }, t.error.message) : null,
+      );
+    }),
+  );
+  const canCancel = p.status === "scheduled";
+  return el("li", { class: "post", "data-post-id": p.id, "data-status": p.status },
+    el("div", { class: "row spread" },
+      el("div", {}, badge(p.status), " ", el("span", { class: "when" },
+        p.scheduledTime ? "for " + when(p.scheduledTime) : when(p.createdAt))),
+      canCancel ? el("button", { class: "danger small cancel", type: "button", onclick: async (ev) => {
+        ev.target.disabled = true;
+        try {
+          await call("/dashboard/api/posts/" + encodeURIComponent(p.id) + "/cancel?mode=" + mode, { method: "POST" });
+        } catch (e) {
+          show("posts-error", e.message);
+        }
+        loadPosts();
+      } }, "Cancel") : null,
+    ),
+    el("p", { class: "text" }, text),
+    targets,
+  );
+}
+
+async function loadPosts() {
+  show("posts-error", "");
+  const mode = $("list-mode").value;
+  const q = "?mode=" + mode + "&limit=50" + (postsTab === "scheduled" ? "&status=scheduled" : "");
+  try {
+    const data = await call("/dashboard/api/posts" + q);
+    const list = data.posts || [];
+    $("posts").replaceChildren(...list.map((p) => renderPost(p, mode)));
+    $("posts-empty").hidden = list.length > 0;
+  } catch (e) {
+    show("posts-error", e.message);
+  }
+}
+
+function initPosts() {
+  const tabs = { history: $("tab-history"), scheduled: $("tab-scheduled") };
+  for (const [name, b] of Object.entries(tabs)) {
+    b.addEventListener("click", () => {
+      postsTab = name;
+      for (const [n, t] of Object.entries(tabs)) t.setAttribute("aria-selected", String(n === name));
+      loadPosts();
+    });
+  }
+  $("list-mode").addEventListener("change", loadPosts);
+  $("refresh").addEventListener("click", loadPosts);
+  $("composer").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    show("compose-error", "");
+    show("compose-result", "");
+    const platforms = [...document.querySelectorAll('input[name="platform"]:checked')].map((i) => i.value);
+    const content = { text: $("compose-text").value, platform: platforms };
+    const media = $("compose-media").value.split("\n").map((s) => s.trim()).filter(Boolean);
+    if (media.length) content.mediaUrls = media;
+    if ($("compose-media-type").value) content.mediaType = $("compose-media-type").value;
+    const request = { post: { content } };
+    if ($("compose-when").value) {
+      const at = new Date($("compose-when").value); // the browser's time zone
+      if (isNaN(at)) return show("compose-error", "The publishing time is not a valid date.");
+      request.post.scheduledTime = at.toISOString(); // sent as UTC
+    }
+    const mode = $("compose-mode").value;
+    $("compose-submit").disabled = true;
+    try {
+      const r = await call("/dashboard/api/posts", { method: "POST", body: { mode, request } });
+      show("compose-result", (r.scheduledTime ? "Scheduled" : "Accepted") + ": " + r.postSubmissionId);
+      $("compose-text").value = "";
+      $("list-mode").value = mode;
+      loadPosts();
+    } catch (e) {
+      show("compose-error", e.message);
+    } finally {
+      $("compose-submit").disabled = false;
+    }
+  });
+  loadPosts();
+  // Targets change state as the engine works: keep the list fresh while the page is open.
+  setInterval(() => { if (!document.hidden) loadPosts(); }, 3000);
+}
+
+// Accounts.
+async function loadAccounts() {
+  show("accounts-error", "");
+  const mode = $("accounts-mode").value;
+  try {
+    const data = await call("/dashboard/api/accounts?mode=" + mode);
+    const list = data.accounts || [];
+    $("accounts").replaceChildren(...list.map((a) =>
+      el("li", { class: "account" + (a.status === "needs_reconnect" ? " attention" : ""), "data-status": a.status },
+        el("span", { class: "platform" }, a.platform),
+        el("span", {}, a.displayName || a.accountId),
+        a.username ? el("span", { class: "muted" }, "@" + a.username) : null,
+        badge(a.status),
+        a.isDefault ? el("span", { class: "note" }, "default") : null,
+        a.simulated ? null : el("button", { class: "danger small", type: "button", onclick: async () => {
+          if (!confirm("Disconnect " + (a.displayName || a.accountId) + "? Posts waiting for it will fail.")) return;
+          try {
+            await call("/dashboard/api/accounts/" + encodeURIComponent(a.id) + "/disconnect", { method: "POST" });
+          } catch (e) {
+            show("accounts-error", e.message);
+          }
+          loadAccounts();
+        } }, "Disconnect"),
+      )));
+    $("accounts-empty").hidden = list.length > 0;
+  } catch (e) {
+    show("accounts-error", e.message);
+  }
+}
+
+function initAccounts() {
+  $("accounts-mode").addEventListener("change", loadAccounts);
+  loadAccounts();
+}
+
+// Subscription.
+async function initSubscription() {
+  const dl = $("subscription");
+  try {
+    const o = await call("/dashboard/api/overview");
+    const s = o.subscription;
+    dl.replaceChildren(
+      el("dt", {}, "Status"), el("dd", {}, s ? badge(s.status) : "none"),
+      el("dt", {}, "Current period ends"), el("dd", {}, s ? when(s.currentPeriodEnd) : "—"),
+      el("dt", {}, "API access"), el("dd", {}, o.hasAccess ? "yes" : "no: publishing with API keys is refused until the subscription is active"),
+    );
+  } catch (e) {
+    dl.replaceChildren(el("dd", { class: "error" }, e.message));
+  }
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  initSignOut();
+  const init = {
+    login: initLogin,
+    "api-keys": initKeys,
+    posts: initPosts,
+    accounts: initAccounts,
+    subscription: initSubscription,
+  }[document.body.dataset.page];
+  if (init) init();
+});

@@ -1,0 +1,302 @@
+//! Password sign-in, dashboard sessions, CSRF and the pages' security headers, over HTTP.
+//! (The browser drives the same pages in `browser.rs`.)
+
+use crate::util::*;
+use chrono::{Duration, Utc};
+use serde_json::{Value, json};
+use soku_core::model::SubscriptionStatus;
+
+const PASSWORD: &str = "correct horse battery";
+
+/// A user with this email, an active subscription and the password `PASSWORD`; its id.
+pub async fn password_user(app: &TestApp, email: &str) -> String {
+    let uid = soku_core::keys::random_id("u", 12);
+    app.store
+        .create_user(&uid, Some(email), Utc::now())
+        .await
+        .unwrap();
+    app.store
+        .set_subscription(
+            &uid,
+            &soku_core::model::Subscription {
+                status: SubscriptionStatus::Active,
+                current_period_end: Utc::now() + Duration::days(30),
+            },
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    let hash = soku_server::dashboard::passwords::hash(PASSWORD).unwrap();
+    assert!(app.store.set_password_hash(&uid, &hash).await.unwrap());
+    uid
+}
+
+async fn login(app: &TestApp, email: &str, password: &str) -> reqwest::Response {
+    app.http
+        .post(app.url("/v1/auth/login"))
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn password_sign_in_gives_an_id_token_and_failures_are_throttled() {
+    let app = TestApp::builder_without_engine().await;
+    let uid = password_user(&app, "Ada@Example.com").await;
+
+    expect_error(
+        login(&app, "ada@example.com", "wrong password!").await,
+        401,
+        "unauthorized",
+        Some("The email or password is incorrect."),
+    )
+    .await;
+    expect_error(
+        login(&app, "nobody@example.com", PASSWORD).await,
+        401,
+        "unauthorized",
+        Some("The email or password is incorrect."),
+    )
+    .await;
+
+    let ok = login(&app, "ada@example.com", PASSWORD).await;
+    assert_eq!(ok.status(), 200);
+    let body: Value = ok.json().await.unwrap();
+    assert_eq!(body["userId"], uid.as_str());
+    assert_eq!(body["expiresIn"], 3600);
+    let token = body["idToken"].as_str().unwrap();
+    // The token is one of the built-in issuer's: it manages keys like any other.
+    let keys = app.get_with_token("/v1/api-keys", token).await;
+    assert_eq!(keys.status(), 200);
+
+    // Five failures for one email lock it out, right password or not.
+    password_user(&app, "grace@example.com").await;
+    for _ in 0..5 {
+        assert_eq!(
+            login(&app, "grace@example.com", "nope nope nope")
+                .await
+                .status(),
+            401
+        );
+    }
+    let locked = login(&app, "grace@example.com", PASSWORD).await;
+    let retry: u64 = locked.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry > 800 && retry <= 900, "{retry}");
+    let body = expect_error(locked, 429, "rate_limit_exceeded", None).await;
+    assert_eq!(body["error"]["details"]["limit"], "sign_in");
+    // Another email from the same address is still fine.
+    assert_eq!(login(&app, "ada@example.com", PASSWORD).await.status(), 200);
+
+    expect_error(
+        app.http
+            .post(app.url("/v1/auth/login"))
+            .json(&json!({"email": "ada@example.com"}))
+            .send()
+            .await
+            .unwrap(),
+        400,
+        "validation_error",
+        None,
+    )
+    .await;
+}
+
+/// Signs in over HTTP and returns the session cookie (`name=value`).
+async fn session(app: &TestApp, email: &str) -> String {
+    let token: Value = login(app, email, PASSWORD).await.json().await.unwrap();
+    let r = app
+        .http
+        .post(app.url("/dashboard/session"))
+        .bearer_auth(token["idToken"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let set = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(set.starts_with("soku_session="), "{set}");
+    for attr in ["HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(set.contains(attr), "{attr} in {set}");
+    }
+    assert!(!set.contains("Secure"), "not over plain HTTP: {set}");
+    set.split(';').next().unwrap().to_owned()
+}
+
+fn csrf_of(html: &str) -> String {
+    let at = html
+        .find("name=\"csrf-token\" content=\"")
+        .expect("csrf meta")
+        + 27;
+    html[at..at + html[at..].find('"').unwrap()].to_owned()
+}
+
+#[tokio::test]
+async fn dashboard_pages_sessions_and_csrf() {
+    let app = TestApp::start().await;
+    let uid = password_user(&app, "<script>alert(1)</script>@example.com").await;
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+
+    // Without a session, pages send to the sign-in page.
+    for path in [
+        "/",
+        "/posts",
+        "/settings/api-keys",
+        "/accounts",
+        "/subscription",
+    ] {
+        let r = no_redirects.get(app.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 303, "{path}");
+        assert_eq!(r.headers()["location"], "/login", "{path}");
+    }
+    let login_page = app.http.get(app.url("/login")).send().await.unwrap();
+    assert_eq!(login_page.status(), 200);
+    let csp = login_page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    assert_eq!(login_page.headers()["x-frame-options"], "DENY");
+
+    let cookie = session(&app, "<script>alert(1)</script>@example.com").await;
+    let page = no_redirects
+        .get(app.url("/settings/api-keys"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.headers()["cache-control"], "no-store");
+    let html = page.text().await.unwrap();
+    assert!(!html.contains("<script>alert(1)"), "the email is escaped");
+    assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;@example.com"));
+    let csrf = csrf_of(&html);
+
+    // A state-changing call needs the session's CSRF token.
+    let no_csrf = app
+        .http
+        .post(app.url("/dashboard/api/token"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    expect_error(no_csrf, 403, "forbidden", None).await;
+    let wrong = app
+        .http
+        .post(app.url("/dashboard/api/token"))
+        .header("cookie", &cookie)
+        .header("x-csrf-token", "x".repeat(csrf.len()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 403);
+    let token: Value = app
+        .http
+        .post(app.url("/dashboard/api/token"))
+        .header("cookie", &cookie)
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let created = app
+        .http
+        .post(app.url("/v1/api-keys"))
+        .bearer_auth(token["idToken"].as_str().unwrap())
+        .json(&json!({"name": "from the page"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+
+    // The composer publishes a test post on the user's behalf.
+    let composed = app
+        .http
+        .post(app.url("/dashboard/api/posts"))
+        .header("cookie", &cookie)
+        .header("x-csrf-token", &csrf)
+        .json(&json!({"mode": "test", "request": {"post": {"content": {"text": "from the composer", "platform": ["x", "bluesky"]}}}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(composed.status(), 200);
+    let id = composed.json::<Value>().await.unwrap()["postSubmissionId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let published = eventually(std::time::Duration::from_secs(10), || async {
+        let list: Value = app
+            .http
+            .get(app.url("/dashboard/api/posts?mode=test"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        list["posts"][0]["id"] == id.as_str() && list["posts"][0]["status"] == "published"
+    })
+    .await;
+    assert!(published);
+    let bad = app
+        .http
+        .post(app.url("/dashboard/api/posts"))
+        .header("cookie", &cookie)
+        .header("x-csrf-token", &csrf)
+        .json(&json!({"mode": "test", "request": {"post": {"content": {"text": "", "platform": []}}}}))
+        .send()
+        .await
+        .unwrap();
+    expect_error(bad, 400, "validation_error", None).await;
+
+    let overview: Value = app
+        .http
+        .get(app.url("/dashboard/api/overview"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(overview["user"]["id"], uid.as_str());
+    assert_eq!(overview["subscription"]["status"], "active");
+
+    // A forged or stale cookie is no session.
+    let forged = no_redirects
+        .get(app.url("/posts"))
+        .header("cookie", "soku_session=AAAA")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 303);
+
+    // Sign out clears the cookie.
+    let out = app
+        .http
+        .post(app.url("/dashboard/signout"))
+        .header("cookie", &cookie)
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 204);
+    assert!(
+        out.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+}
