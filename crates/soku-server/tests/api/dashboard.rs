@@ -6,7 +6,7 @@ use chrono::{Duration, Utc};
 use serde_json::{Value, json};
 use soku_core::model::SubscriptionStatus;
 
-const PASSWORD: &str = "correct horse battery";
+pub const PASSWORD: &str = "correct horse battery";
 
 /// A user with this email, an active subscription and the password `PASSWORD`; its id.
 pub async fn password_user(app: &TestApp, email: &str) -> String {

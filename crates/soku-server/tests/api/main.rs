@@ -5,6 +5,7 @@ mod util;
 
 mod api_keys;
 mod binary;
+mod browser;
 mod common;
 mod dashboard;
 mod id_tokens;

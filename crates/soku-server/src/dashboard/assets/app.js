@@ -288,7 +288,7 @@ function initPosts() {
     if ($("compose-when").value) {
       const at = new Date($("compose-when").value); // the browser's time zone
       if (isNaN(at)) return show("compose-error", "The publishing time is not a valid date.");
-      request.post.scheduledTime = at.toISOString(); // sent as UTC
+      request.scheduledTime = at.toISOString(); // sent as UTC
     }
     const mode = $("compose-mode").value;
     $("compose-submit").disabled = true;

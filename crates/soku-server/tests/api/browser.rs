@@ -1,0 +1,368 @@
+//! The dashboard end to end in headless Chromium (Debian's `chromium` and `chromium-driver`),
+//! driven over the W3C WebDriver protocol by the small client below. Screenshots of every page,
+//! and one on failure, go to `$CARGO_TARGET_TMPDIR/dashboard-screenshots/`.
+//!
+//! Without chromedriver the test says so and passes, unless `SOKU_TEST_BROWSER=required`
+//! (which `.ci/run` sets after installing the packages).
+
+use crate::dashboard::{PASSWORD, password_user};
+use crate::util::*;
+use base64::Engine;
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::time::Duration;
+
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+struct Driver {
+    http: reqwest::Client,
+    base: String,
+    session: String,
+    child: std::process::Child,
+    shots: PathBuf,
+}
+
+impl Driver {
+    async fn start() -> Option<Driver> {
+        let chromedriver = std::env::var("SOKU_TEST_CHROMEDRIVER")
+            .unwrap_or_else(|_| "/usr/bin/chromedriver".into());
+        if !std::path::Path::new(&chromedriver).exists() {
+            if std::env::var("SOKU_TEST_BROWSER").as_deref() == Ok("required") {
+                panic!("SOKU_TEST_BROWSER=required but {chromedriver} does not exist");
+            }
+            eprintln!("{chromedriver} not found: the browser test did not run");
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new(&chromedriver)
+            .arg(format!("--port={port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        let base = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        let ready = eventually(Duration::from_secs(20), || async {
+            http.get(format!("{base}/status")).send().await.is_ok()
+        })
+        .await;
+        assert!(ready, "chromedriver did not start");
+        let binary =
+            std::env::var("SOKU_TEST_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+        let created: Value = http
+            .post(format!("{base}/session"))
+            .json(&json!({"capabilities": {"alwaysMatch": {
+                "browserName": "chrome",
+                "goog:chromeOptions": {
+                    "binary": binary,
+                    "args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
+                             "--disable-gpu", "--window-size=1280,1000", "--no-first-run"]
+                }
+            }}}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let session = created["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no WebDriver session: {created}"))
+            .to_owned();
+        let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dashboard-screenshots");
+        std::fs::create_dir_all(&shots).unwrap();
+        Some(Driver {
+            http,
+            base,
+            session,
+            child,
+            shots,
+        })
+    }
+
+    async fn cmd(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, String> {
+        let url = format!("{}/session/{}{}", self.base, self.session, path);
+        let mut req = self.http.request(method, url);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.map_err(|e| e.to_string())?;
+        let ok = r.status().is_success();
+        let v: Value = r.json().await.map_err(|e| e.to_string())?;
+        if ok {
+            Ok(v["value"].clone())
+        } else {
+            Err(format!("{path}: {v}"))
+        }
+    }
+
+    async fn goto(&self, url: &str) -> Result<(), String> {
+        self.cmd(reqwest::Method::POST, "/url", Some(json!({"url": url})))
+            .await
+            .map(|_| ())
+    }
+
+    async fn find(&self, css: &str) -> Result<String, String> {
+        let v = self
+            .cmd(
+                reqwest::Method::POST,
+                "/element",
+                Some(json!({"using": "css selector", "value": css})),
+            )
+            .await?;
+        v[ELEMENT]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| format!("no element {css}"))
+    }
+
+    async fn click(&self, css: &str) -> Result<(), String> {
+        let id = self.find(css).await?;
+        self.cmd(
+            reqwest::Method::POST,
+            &format!("/element/{id}/click"),
+            Some(json!({})),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn type_into(&self, css: &str, text: &str) -> Result<(), String> {
+        let id = self.find(css).await?;
+        self.cmd(
+            reqwest::Method::POST,
+            &format!("/element/{id}/value"),
+            Some(json!({"text": text})),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn js(&self, script: &str) -> Result<Value, String> {
+        self.cmd(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({"script": script, "args": []})),
+        )
+        .await
+    }
+
+    /// Waits until `script` (a function body) returns a truthy value, and returns it.
+    async fn wait_for(&self, what: &str, script: &str) -> Result<Value, String> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let v = self.js(script).await?;
+            if !(v.is_null() || v == json!(false) || v == json!("")) {
+                return Ok(v);
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(format!("timed out waiting for {what}"));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn screenshot(&self, name: &str) {
+        if let Ok(v) = self.cmd(reqwest::Method::GET, "/screenshot", None).await
+            && let Some(b64) = v.as_str()
+            && let Ok(png) = base64::engine::general_purpose::STANDARD.decode(b64)
+        {
+            let _ = std::fs::write(self.shots.join(format!("{name}.png")), png);
+        }
+    }
+
+    async fn resize(&self, width: u32, height: u32) -> Result<(), String> {
+        self.cmd(
+            reqwest::Method::POST,
+            "/window/rect",
+            Some(json!({"width": width, "height": height})),
+        )
+        .await
+        .map(|_| ())
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn dashboard_in_a_real_browser() {
+    let Some(driver) = Driver::start().await else {
+        return;
+    };
+    let app = TestApp::start().await;
+    password_user(&app, "browser@example.com").await;
+    let result = journey(&driver, &app).await;
+    if let Err(e) = result {
+        driver.screenshot("failure").await;
+        let _ = driver.cmd(reqwest::Method::DELETE, "", None).await;
+        panic!(
+            "{e} (screenshot: {})",
+            driver.shots.join("failure.png").display()
+        );
+    }
+    let _ = driver.cmd(reqwest::Method::DELETE, "", None).await;
+}
+
+async fn journey(d: &Driver, app: &TestApp) -> Result<(), String> {
+    // Sign in.
+    d.goto(&app.url("/login")).await?;
+    d.screenshot("login").await;
+    d.type_into("#email", "browser@example.com").await?;
+    d.type_into("#password", PASSWORD).await?;
+    d.click("#sign-in").await?;
+    d.wait_for(
+        "the posts page",
+        "return location.pathname === '/posts' && document.body.dataset.page === 'posts';",
+    )
+    .await?;
+    let stored = d
+        .js("return localStorage.length + sessionStorage.length;")
+        .await?;
+    if stored != json!(0) {
+        return Err(format!("the page stored {stored} items in web storage"));
+    }
+    let cookies = d.js("return document.cookie;").await?;
+    if cookies.as_str().is_some_and(|c| c.contains("soku_session")) {
+        return Err("the session cookie is readable from scripts".into());
+    }
+
+    // Settings > API Keys: create a key and read it from the dialog.
+    d.goto(&app.url("/settings/api-keys")).await?;
+    d.wait_for("the key list", "return document.querySelector('#keys tbody') !== null && document.getElementById('keys-empty').hidden === false;")
+        .await?;
+    d.screenshot("api-keys").await;
+    d.type_into("#key-name", "Browser key").await?;
+    d.click("#create-key-submit").await?;
+    let key = d
+        .wait_for("the new key", "const d = document.getElementById('key-dialog'); const k = document.getElementById('new-key').textContent; return d.open && k.startsWith('sk_live_') ? k : null;")
+        .await?;
+    let key = key.as_str().unwrap().to_owned();
+    let warning = d
+        .js("return document.querySelector('#key-dialog .warning').textContent;")
+        .await?;
+    if !warning
+        .as_str()
+        .unwrap_or("")
+        .contains("will not be shown again")
+    {
+        return Err(format!("no warning in the dialog: {warning}"));
+    }
+    d.screenshot("api-key-created").await;
+    d.click("#key-dialog-close").await?;
+    d.wait_for("the key in the list", "return [...document.querySelectorAll('#keys tbody tr')].some(r => r.textContent.includes('Browser key') && r.textContent.includes('active'));")
+        .await?;
+    if d.js("return document.body.textContent;")
+        .await?
+        .as_str()
+        .is_some_and(|t| t.contains(&key))
+    {
+        return Err("the full key is still on the page after the dialog closed".into());
+    }
+
+    // The key works over HTTP.
+    let me = app.get_with_key("/v1/me", &key).await;
+    if me.status() != 200 {
+        return Err(format!("GET /v1/me with the new key: {}", me.status()));
+    }
+
+    // Revoke it in the page, with the confirmation.
+    d.click("#keys tbody tr button.revoke").await?;
+    d.wait_for(
+        "the confirmation",
+        "return document.getElementById('confirm-dialog').open;",
+    )
+    .await?;
+    d.screenshot("api-key-revoke-confirm").await;
+    d.click("#confirm-revoke").await?;
+    d.wait_for("the revoked key", "return [...document.querySelectorAll('#keys tbody tr')].some(r => r.textContent.includes('Browser key') && r.textContent.includes('revoked'));")
+        .await?;
+    let me = app.get_with_key("/v1/me", &key).await;
+    if me.status() != 401 {
+        return Err(format!("GET /v1/me with the revoked key: {}", me.status()));
+    }
+
+    // A test-mode post from the composer shows up with each target's status.
+    d.goto(&app.url("/posts")).await?;
+    d.type_into("#compose-text", "Hello from the composer")
+        .await?;
+    d.click("input[name=platform][value=x]").await?;
+    d.click("input[name=platform][value=bluesky]").await?;
+    d.click("#compose-submit").await?;
+    d.wait_for("the published post", "const p = document.querySelector('#posts li.post'); return p && p.textContent.includes('Hello from the composer') && p.querySelectorAll('li.target[data-status=published]').length === 2;")
+        .await?;
+    d.screenshot("posts").await;
+
+    // A scheduled one can be canceled from the Scheduled tab.
+    d.type_into("#compose-text", "Later").await?;
+    d.js("const t = new Date(Date.now() + 3600e3); const p = n => String(n).padStart(2, '0'); \
+          document.getElementById('compose-when').value = `${t.getFullYear()}-${p(t.getMonth()+1)}-${p(t.getDate())}T${p(t.getHours())}:${p(t.getMinutes())}`; return true;")
+        .await?;
+    d.click("#compose-submit").await?;
+    d.wait_for(
+        "the scheduled confirmation",
+        "return document.getElementById('compose-result').textContent.startsWith('Scheduled');",
+    )
+    .await?;
+    d.click("#tab-scheduled").await?;
+    d.wait_for(
+        "the scheduled post",
+        "return document.querySelector('#posts li.post[data-status=scheduled] button.cancel');",
+    )
+    .await?;
+    d.screenshot("posts-scheduled").await;
+    d.click("#posts li.post[data-status=scheduled] button.cancel")
+        .await?;
+    d.wait_for("the canceled post", "return document.querySelectorAll('#posts li.post').length === 0 && !document.getElementById('posts-empty').hidden;").await?;
+
+    d.goto(&app.url("/accounts")).await?;
+    d.js("document.getElementById('accounts-mode').value = 'test'; document.getElementById('accounts-mode').dispatchEvent(new Event('change')); return true;").await?;
+    d.wait_for(
+        "the simulated accounts",
+        "return document.querySelectorAll('#accounts li.account').length === 10;",
+    )
+    .await?;
+    d.screenshot("accounts").await;
+    d.goto(&app.url("/subscription")).await?;
+    d.wait_for(
+        "the subscription",
+        "return document.getElementById('subscription').textContent.includes('active');",
+    )
+    .await?;
+    d.screenshot("subscription").await;
+
+    // A phone-width window.
+    d.resize(390, 844).await?;
+    d.goto(&app.url("/posts")).await?;
+    d.wait_for(
+        "the posts page",
+        "return document.querySelector('#posts li.post');",
+    )
+    .await?;
+    let overflow = d
+        .js("return document.documentElement.scrollWidth > window.innerWidth + 1;")
+        .await?;
+    d.screenshot("posts-phone").await;
+    if overflow == json!(true) {
+        return Err("the posts page scrolls sideways at phone width".into());
+    }
+
+    // Sign out.
+    d.click("#sign-out").await?;
+    d.wait_for("the sign-in page", "return location.pathname === '/login';")
+        .await?;
+    Ok(())
+}
