@@ -63,6 +63,9 @@ struct ServeArgs {
     /// Where Google publishes the certificates that sign Firebase ID tokens.
     #[arg(long, env = "SOKU_FIREBASE_CERTS_URL", default_value = DEFAULT_FIREBASE_CERTS_URL)]
     firebase_certs_url: String,
+    /// The Firebase project's Web API key: the dashboard then offers Firebase sign-in.
+    #[arg(long, env = "SOKU_FIREBASE_WEB_API_KEY")]
+    firebase_web_api_key: Option<String>,
     /// Do not run the publishing engine in this process (run `soku worker` elsewhere).
     #[arg(long)]
     no_workers: bool,
@@ -192,9 +195,10 @@ async fn run_server(database_url: &str, args: ServeArgs) -> Result<(), String> {
     telemetry::init(args.engine.log_format.eq_ignore_ascii_case("json"));
     let engine_config = args.engine.config()?;
     let rate_limits = rate_limit_options(&args)?;
-    let emulator = std::env::var("FIREBASE_AUTH_EMULATOR_HOST")
-        .map(|v| !v.trim().is_empty())
-        .unwrap_or(false);
+    let emulator_host = std::env::var("FIREBASE_AUTH_EMULATOR_HOST").ok();
+    let emulator = emulator_host
+        .as_deref()
+        .is_some_and(|v| !v.trim().is_empty());
     let firebase = match (
         args.firebase_project_id.filter(|p| !p.trim().is_empty()),
         emulator,
@@ -203,6 +207,8 @@ async fn run_server(database_url: &str, args: ServeArgs) -> Result<(), String> {
             project_id,
             certs_url: args.firebase_certs_url,
             emulator,
+            web_api_key: args.firebase_web_api_key.filter(|k| !k.trim().is_empty()),
+            auth_url: soku_server::auth::tokens::firebase_auth_url(emulator_host.as_deref()),
         }),
         (None, true) => {
             return Err(

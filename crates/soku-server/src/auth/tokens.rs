@@ -49,6 +49,21 @@ pub struct FirebaseSettings {
     pub certs_url: String,
     /// `FIREBASE_AUTH_EMULATOR_HOST` is set: accept unsigned emulator tokens.
     pub emulator: bool,
+    /// The project's Web API key (public by design): with it, the dashboard's sign-in page
+    /// offers Firebase email and password sign-in.
+    pub web_api_key: Option<String>,
+    /// The Firebase Auth REST endpoint the sign-in page calls:
+    /// `https://identitytoolkit.googleapis.com`, or the emulator's
+    /// `http://HOST:PORT/identitytoolkit.googleapis.com`.
+    pub auth_url: String,
+}
+
+/// The Firebase Auth REST endpoint, or the emulator's when `emulator_host` is set.
+pub fn firebase_auth_url(emulator_host: Option<&str>) -> String {
+    match emulator_host.map(str::trim).filter(|h| !h.is_empty()) {
+        Some(host) => format!("http://{host}/identitytoolkit.googleapis.com"),
+        None => "https://identitytoolkit.googleapis.com".into(),
+    }
 }
 
 pub struct TokenVerifier {
@@ -76,6 +91,11 @@ impl TokenVerifier {
 
     pub fn builtin(&self) -> &BuiltinIssuer {
         &self.builtin
+    }
+
+    /// The Firebase project's settings, when Firebase ID tokens are accepted.
+    pub fn firebase(&self) -> Option<&FirebaseSettings> {
+        self.firebase.as_ref().map(|(s, _)| s)
     }
 
     pub async fn verify(&self, token: &str) -> Result<VerifiedIdentity, TokenFailure> {

@@ -322,12 +322,32 @@ async fn disconnect_account(
 
 // Pages.
 
-fn security_headers(response: &mut Response) {
+/// Firebase sign-in on the sign-in page: the Web API key and the Auth REST endpoint.
+fn firebase_web(state: &AppState) -> Option<(&str, &str)> {
+    let f = state.tokens.firebase()?;
+    Some((f.web_api_key.as_deref()?, f.auth_url.as_str()))
+}
+
+/// The policy of the pages: `CSP`, plus the Firebase Auth endpoint's origin where the sign-in
+/// page calls it.
+fn csp(state: &AppState) -> HeaderValue {
+    let origin = firebase_web(state).map(|(_, url)| {
+        let start = url.find("://").map_or(0, |i| i + 3);
+        let end = url[start..].find('/').map_or(url.len(), |i| start + i);
+        &url[..end]
+    });
+    match origin {
+        Some(o) => HeaderValue::from_str(
+            &CSP.replace("connect-src 'self'", &format!("connect-src 'self' {o}")),
+        )
+        .unwrap_or(HeaderValue::from_static(CSP)),
+        None => HeaderValue::from_static(CSP),
+    }
+}
+
+fn security_headers(response: &mut Response, csp: HeaderValue) {
     let h = response.headers_mut();
-    h.insert(
-        HeaderName::from_static("content-security-policy"),
-        HeaderValue::from_static(CSP),
-    );
+    h.insert(HeaderName::from_static("content-security-policy"), csp);
     h.insert(
         HeaderName::from_static("x-content-type-options"),
         HeaderValue::from_static("nosniff"),
@@ -372,7 +392,13 @@ const NAV: [(&str, &str, &str); 4] = [
     ("subscription", "/subscription", "Subscription"),
 ];
 
-fn page(page: &str, title: &str, signed: Option<&Signed>, main: &str) -> Response {
+fn page(
+    state: &AppState,
+    page: &str,
+    title: &str,
+    signed: Option<&Signed>,
+    main: &str,
+) -> Response {
     let (nav, meta) = match signed {
         Some(s) => {
             let links: String = NAV
@@ -402,9 +428,17 @@ fn page(page: &str, title: &str, signed: Option<&Signed>, main: &str) -> Respons
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">{meta}\
          <title>{title} · Soku</title><link rel=\"stylesheet\" href=\"/dashboard/assets/app.css\">\
          <script src=\"/dashboard/assets/app.js\" defer></script></head>\
-         <body data-page=\"{page}\"><header class=\"top\"><a class=\"brand\" href=\"/\">Soku</a>{nav}</header>\
+         <body data-page=\"{page}\"{firebase}><header class=\"top\"><a class=\"brand\" href=\"/\">Soku</a>{nav}</header>\
          <main class=\"main\">{main}</main></body></html>",
         title = escape(title),
+        firebase = match (page, firebase_web(state)) {
+            ("login", Some((key, url))) => format!(
+                " data-firebase-key=\"{}\" data-firebase-url=\"{}\"",
+                escape(key),
+                escape(url)
+            ),
+            _ => String::new(),
+        },
     );
     let mut response = (
         [
@@ -414,7 +448,7 @@ fn page(page: &str, title: &str, signed: Option<&Signed>, main: &str) -> Respons
         html,
     )
         .into_response();
-    security_headers(&mut response);
+    security_headers(&mut response, csp(state));
     response
 }
 
@@ -430,11 +464,15 @@ async fn login_page(State(state): State<AppState>, headers: HeaderMap) -> ApiRes
         return Ok(redirect("/posts"));
     }
     Ok(page(
+        &state,
         "login",
         "Sign in",
         None,
         "<section class=\"card narrow\"><h1>Sign in</h1>\
          <form id=\"login-form\" class=\"stack\">\
+         <fieldset id=\"provider\" class=\"providers\" hidden><legend>Account</legend>\
+         <label><input type=\"radio\" name=\"provider\" value=\"builtin\" checked> This server</label>\
+         <label><input type=\"radio\" name=\"provider\" value=\"firebase\"> Firebase</label></fieldset>\
          <label>Email<input id=\"email\" name=\"email\" type=\"email\" autocomplete=\"username\" required></label>\
          <label>Password<input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required></label>\
          <button id=\"sign-in\" class=\"primary\" type=\"submit\">Sign in</button>\
@@ -450,7 +488,7 @@ async fn signed_page(
     main: &str,
 ) -> ApiResult<Response> {
     Ok(match signed_in(state, headers).await? {
-        Some(s) => page(id, title, Some(&s), main),
+        Some(s) => page(state, id, title, Some(&s), main),
         None => redirect("/login"),
     })
 }
@@ -511,7 +549,7 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
         body,
     )
         .into_response();
-    security_headers(&mut r);
+    security_headers(&mut r, HeaderValue::from_static(CSP));
     r
 }
 

@@ -366,3 +366,109 @@ async fn journey(d: &Driver, app: &TestApp) -> Result<(), String> {
         .await?;
     Ok(())
 }
+
+/// A stand-in for the Firebase Auth Emulator's `accounts:signInWithPassword` (with the CORS
+/// headers the emulator sends): one user, unsigned emulator tokens.
+async fn fake_firebase_emulator(project: &'static str) -> String {
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::routing::post;
+    async fn sign_in(
+        body: axum::Json<Value>,
+        project: &'static str,
+    ) -> (StatusCode, HeaderMap, String) {
+        let mut h = HeaderMap::new();
+        h.insert("access-control-allow-origin", "*".parse().unwrap());
+        h.insert("content-type", "application/json".parse().unwrap());
+        if body["email"] != "fb@example.com" || body["password"] != "firebase password" {
+            return (
+                StatusCode::BAD_REQUEST,
+                h,
+                json!({"error": {"code": 400, "message": "INVALID_LOGIN_CREDENTIALS"}}).to_string(),
+            );
+        }
+        let now = chrono::Utc::now().timestamp();
+        let claims = json!({
+            "iss": format!("https://securetoken.google.com/{project}"), "aud": project,
+            "sub": "firebase-uid-1", "user_id": "firebase-uid-1", "email": "fb@example.com",
+            "iat": now - 1, "exp": now + 3600, "auth_time": now - 1,
+        });
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let token = format!(
+            "{}.{}.",
+            b64.encode(br#"{"alg":"none","typ":"JWT"}"#),
+            b64.encode(claims.to_string())
+        );
+        (
+            StatusCode::OK,
+            h,
+            json!({"idToken": token, "localId": "firebase-uid-1"}).to_string(),
+        )
+    }
+    async fn preflight() -> (StatusCode, HeaderMap) {
+        let mut h = HeaderMap::new();
+        h.insert("access-control-allow-origin", "*".parse().unwrap());
+        h.insert("access-control-allow-methods", "POST".parse().unwrap());
+        h.insert(
+            "access-control-allow-headers",
+            "content-type".parse().unwrap(),
+        );
+        (StatusCode::NO_CONTENT, h)
+    }
+    let app = axum::Router::new().route(
+        "/identitytoolkit.googleapis.com/v1/accounts:signInWithPassword",
+        post(move |body| sign_in(body, project)).options(preflight),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}/identitytoolkit.googleapis.com")
+}
+
+#[tokio::test]
+async fn firebase_sign_in_in_a_real_browser() {
+    let Some(driver) = Driver::start().await else {
+        return;
+    };
+    const PROJECT: &str = "demo-soku";
+    let auth_url = fake_firebase_emulator(PROJECT).await;
+    let app = crate::util::Builder::default()
+        .firebase(PROJECT, "http://127.0.0.1:9/unused", true)
+        .firebase_web("demo-web-key", &auth_url)
+        .without_engine()
+        .start()
+        .await;
+    let result = async {
+        let d = &driver;
+        d.goto(&app.url("/login")).await?;
+        d.wait_for("the provider choice", "return !document.getElementById('provider').hidden;").await?;
+        d.click("input[name=provider][value=firebase]").await?;
+        d.type_into("#email", "fb@example.com").await?;
+        d.type_into("#password", "wrong").await?;
+        d.click("#sign-in").await?;
+        d.wait_for("the error", "return document.getElementById('login-error').textContent.includes('incorrect');").await?;
+        d.screenshot("login-firebase-error").await;
+        d.js("document.getElementById('password').value = ''; return true;").await?;
+        d.type_into("#password", "firebase password").await?;
+        d.click("#sign-in").await?;
+        d.wait_for("the posts page", "return location.pathname === '/posts' && document.getElementById('who').textContent === 'fb@example.com';").await?;
+        Ok::<(), String>(())
+    }
+    .await;
+    if let Err(e) = result {
+        driver.screenshot("firebase-failure").await;
+        let _ = driver.cmd(reqwest::Method::DELETE, "", None).await;
+        panic!(
+            "{e} (screenshot: {})",
+            driver.shots.join("firebase-failure.png").display()
+        );
+    }
+    let _ = driver.cmd(reqwest::Method::DELETE, "", None).await;
+    // The user record was created on first sight of the token.
+    assert!(
+        app.store
+            .get_user("firebase-uid-1")
+            .await
+            .unwrap()
+            .is_some()
+    );
+}

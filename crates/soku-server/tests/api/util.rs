@@ -76,7 +76,17 @@ impl Builder {
             project_id: project_id.into(),
             certs_url: certs_url.into(),
             emulator,
+            web_api_key: None,
+            auth_url: soku_server::auth::tokens::firebase_auth_url(None),
         });
+        self
+    }
+
+    /// Firebase sign-in on the dashboard: this Web API key, against `auth_url`.
+    pub fn firebase_web(mut self, api_key: &str, auth_url: &str) -> Self {
+        let f = self.firebase.as_mut().expect("firebase() first");
+        f.web_api_key = Some(api_key.into());
+        f.auth_url = auth_url.into();
         self
     }
 

@@ -82,17 +82,39 @@ async function withToken(path, opts = {}) {
 }
 
 // Sign in and out.
+// Firebase email and password sign-in through the Firebase Auth REST API (no SDK, nothing
+// from a CDN); the server names the endpoint and the project's Web API key.
+async function firebaseSignIn(email, password) {
+  const { firebaseKey, firebaseUrl } = document.body.dataset;
+  const r = await fetch(firebaseUrl + "/v1/accounts:signInWithPassword?key=" + encodeURIComponent(firebaseKey), {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ email, password, returnSecureToken: true }),
+  });
+  const data = await r.json().catch(() => null);
+  if (!r.ok || !data || !data.idToken) {
+    const code = data && data.error && data.error.message;
+    throw new Error(code === "INVALID_LOGIN_CREDENTIALS" || code === "INVALID_PASSWORD" || code === "EMAIL_NOT_FOUND"
+      ? "The email or password is incorrect."
+      : "Firebase sign-in failed" + (code ? ": " + code : "") + ".");
+  }
+  return data.idToken;
+}
+
 function initLogin() {
+  if (document.body.dataset.firebaseKey) $("provider").hidden = false;
   $("login-form").addEventListener("submit", async (ev) => {
     ev.preventDefault();
     show("login-error", "");
     $("sign-in").disabled = true;
     try {
-      const t = await call("/v1/auth/login", {
-        method: "POST",
-        body: { email: $("email").value, password: $("password").value },
-      });
-      await call("/dashboard/session", { method: "POST", token: t.idToken });
+      const provider = document.querySelector('input[name="provider"]:checked').value;
+      const email = $("email").value;
+      const password = $("password").value;
+      const idToken = provider === "firebase"
+        ? await firebaseSignIn(email, password)
+        : (await call("/v1/auth/login", { method: "POST", body: { email, password } })).idToken;
+      await call("/dashboard/session", { method: "POST", token: idToken });
       location.assign("/posts");
     } catch (e) {
       show("login-error", e.message);
