@@ -200,7 +200,7 @@ pub async fn create_for(
         }
     }
 
-    let result = accept(&state, user_id, mode, &body, idempotency_key.as_deref()).await;
+    let result = accept(state, user_id, mode, &body, idempotency_key.as_deref()).await;
     if result.is_err()
         && let Some(key) = &idempotency_key
     {
