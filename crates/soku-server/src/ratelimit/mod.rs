@@ -406,8 +406,11 @@ impl Admission {
 
     /// `X-RateLimit-*`; without a decision, only the tier and its rate.
     pub fn put_headers(self, headers: &mut HeaderMap) {
-        // These four and X-Request-ID: the map grows (at most) once.
-        headers.reserve(5);
+        // These four, X-Request-ID, and the content-length that axum adds after the
+        // middleware: seven entries with content-type, one more than the map's first table
+        // holds. Growing it now moves one entry (content-type); growing it at the seventh
+        // insert would move six.
+        headers.reserve(6);
         headers.insert(LIMIT, self.limit);
         if let Some(d) = &self.decision {
             headers.insert(REMAINING, number_value(d.remaining));
