@@ -5,6 +5,12 @@ use std::sync::Mutex;
 
 pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> DateTime<Utc>;
+
+    /// Whole microseconds since the Unix epoch: `now().timestamp_micros()`, which a clock may
+    /// give without building a calendar date (the rate limiter reads it on every request).
+    fn now_micros(&self) -> i64 {
+        self.now().timestamp_micros()
+    }
 }
 
 /// The wall clock.
@@ -14,6 +20,14 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now(&self) -> DateTime<Utc> {
         Utc::now()
+    }
+
+    fn now_micros(&self) -> i64 {
+        match std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+            Ok(since) => since.as_micros() as i64,
+            // A wall clock set before 1970: let chrono do the arithmetic.
+            Err(_) => self.now().timestamp_micros(),
+        }
     }
 }
 
@@ -36,5 +50,23 @@ impl ManualClock {
 impl Clock for ManualClock {
     fn now(&self) -> DateTime<Utc> {
         *self.0.lock().unwrap()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn system_clock_micros_agree_with_its_dates() {
+        let before = SystemClock.now().timestamp_micros();
+        let micros = SystemClock.now_micros();
+        let after = SystemClock.now().timestamp_micros();
+        assert!(
+            before <= micros && micros <= after,
+            "{before} {micros} {after}"
+        );
+        let manual = ManualClock::new(chrono::TimeZone::timestamp_micros(&Utc, 1_234_567).unwrap());
+        assert_eq!(manual.now_micros(), 1_234_567);
     }
 }

@@ -149,7 +149,7 @@ impl Policy {
     pub fn endpoint(&self, method: &str, route: &str) -> Option<usize> {
         self.endpoints
             .iter()
-            .position(|e| e.route == route && e.method.eq_ignore_ascii_case(method))
+            .position(|e| e.method.eq_ignore_ascii_case(method) && e.route == route)
     }
 }
 
@@ -344,7 +344,7 @@ pub trait RateLimiter: Send + Sync + 'static {
 
 /// Whole microseconds since the epoch, from a clock.
 pub fn now_us(clock: &dyn Clock) -> i64 {
-    clock.now().timestamp_micros()
+    clock.now_micros()
 }
 
 // ---- the in-process backend ------------------------------------------------------------------

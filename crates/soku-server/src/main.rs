@@ -15,6 +15,12 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// mimalloc rather than the C library's allocator: with glibc, every block above 1 KiB takes
+/// its slow path (no per-thread cache, fast bins consolidated first), and every `/v1` response
+/// makes one (see docs/RATE-LIMITS-PERFORMANCE.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "soku",

@@ -74,7 +74,7 @@ pub async fn request_context(
 
     let _entered = span.enter();
     let mut response = finish(&state, response, &request_id, &method);
-    if let Some(admission) = &admission {
+    if let Some(admission) = admission {
         admission.put_headers(response.headers_mut());
     }
     response.headers_mut().insert(

@@ -23,7 +23,7 @@
 pub mod client_ip;
 pub mod redis;
 
-use crate::auth::keys::{API_KEY_HEADER, KEY_CACHE_TTL, KeyFailure};
+use crate::auth::keys::{KEY_CACHE_TTL, KeyFailure};
 use crate::auth::tokens::TokenFailure;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -38,18 +38,18 @@ use soku_core::model::{KeyGrant, RateLimitTier, RateProfile, Role, Subscription}
 use soku_core::ratelimit::{
     Check, Decision, LimitHit, LimiterError, MemoryLimiter, Policy, Quota, RateLimiter, Subject,
 };
-use soku_core::time::from_millis;
 use soku_core::{Clock, Store, SystemClock};
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-pub static LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
-pub static REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
-pub static RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
-pub static TIER: HeaderName = HeaderName::from_static("x-ratelimit-tier");
+pub const LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
+pub const REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
+pub const RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
+pub const TIER: HeaderName = HeaderName::from_static("x-ratelimit-tier");
 
 /// Backend failures are logged at most this often.
 const FAILURE_LOG_INTERVAL: Duration = Duration::from_secs(60);
@@ -120,6 +120,9 @@ pub struct RateLimits {
     on_error: OnError,
     trusted_proxies: Vec<Cidr>,
     profiles: RwLock<HashMap<String, (Instant, Option<RateProfile>)>>,
+    /// `X-RateLimit-Limit` of each tier's rate, made once: a static value costs nothing to
+    /// clone, where formatting one allocates (it is on every response).
+    tier_limits: [(u32, HeaderValue); 4],
     failing: AtomicBool,
     /// Milliseconds after `started` of the last failure log line; 0 for never.
     last_failure_log: AtomicU64,
@@ -128,7 +131,15 @@ pub struct RateLimits {
 
 impl RateLimits {
     pub fn new(options: RateLimitOptions) -> Option<RateLimits> {
+        let tiers = options.policy.tiers;
+        let limit = |rate: u32| (rate, HeaderValue::from_static(interned_number(rate)));
         options.enabled.then(|| RateLimits {
+            tier_limits: [
+                limit(tiers.default.rate),
+                limit(tiers.authenticated.rate),
+                limit(tiers.premium.rate),
+                limit(tiers.admin.rate),
+            ],
             limiter: options.limiter,
             policy: options.policy,
             on_error: options.on_error,
@@ -177,6 +188,22 @@ impl RateLimits {
                 None
             }
         }
+    }
+
+    /// `X-RateLimit-Limit` for a rate: a tier's rate is ready made; an operator's override is
+    /// written once per thread and then shared (a user with an override sends request after
+    /// request with the same rate).
+    fn limit_value(&self, rate: u32) -> HeaderValue {
+        if let Some((_, value)) = self.tier_limits.iter().find(|(r, _)| *r == rate) {
+            return value.clone();
+        }
+        thread_local! {
+            static LAST_OVERRIDE: RefCell<Option<(u32, HeaderValue)>> = const { RefCell::new(None) };
+        }
+        LAST_OVERRIDE.with_borrow_mut(|last| match last {
+            Some((r, value)) if *r == rate => value.clone(),
+            _ => last.insert((rate, number_value(u64::from(rate)))).1.clone(),
+        })
     }
 
     fn note_failure(&self, state: &AppState, error: &LimiterError) {
@@ -250,7 +277,13 @@ struct Caller {
 
 /// What the subject is borrowed from.
 enum Who {
-    Key(Arc<KeyGrant>),
+    /// A valid key, and whether its owner passes the subscription gate. The grant is handed to
+    /// `ApiKeyAuth` once the request is counted (moved, not cloned: its count is shared by
+    /// every request of the key, on every core).
+    Key {
+        grant: Arc<KeyGrant>,
+        gated: bool,
+    },
     Token(String),
     Address(Subject<'static>),
 }
@@ -258,9 +291,21 @@ enum Who {
 impl Caller {
     fn subject(&self) -> Subject<'_> {
         match &self.who {
-            Who::Key(grant) => Subject::User(&grant.user.id),
+            Who::Key { grant, .. } => Subject::User(&grant.user.id),
             Who::Token(uid) => Subject::User(uid),
             Who::Address(subject) => *subject,
+        }
+    }
+
+    /// Leaves a checked key in the request for `ApiKeyAuth`.
+    fn hand_over(self, req: &mut Request) {
+        if let Who::Key { grant, gated } = self.who {
+            let outcome = if gated {
+                Ok(grant)
+            } else {
+                Err(KeyFailure::Subscription)
+            };
+            req.extensions_mut().insert(PreAuthenticatedKey(outcome));
         }
     }
 }
@@ -273,22 +318,19 @@ async fn identify(state: &AppState, rl: &RateLimits, req: &mut Request, route: &
         if let Some(caller) = Box::pin(identify_token(state, rl, req)).await {
             return caller;
         }
-    } else if req.headers().contains_key(API_KEY_HEADER) {
+    } else {
+        // Without a `soku-api-key` this fails at once (`Missing`, or `WrongHeader` for a key
+        // in another header), and `ApiKeyAuth` gives the same answer from what is left here.
         match state.keys.authenticate_grant(req.headers()).await {
             Ok(grant) => {
                 // One reading of the clock for the tier and the subscription gate.
                 let now = state.clock.now();
                 let sub = grant.subscription.as_ref();
                 let tier = RateLimitTier::for_user(grant.user.role, sub, now);
-                let gated = if Subscription::grants_access(sub, now) {
-                    Ok(grant.clone())
-                } else {
-                    Err(KeyFailure::Subscription)
-                };
-                req.extensions_mut().insert(PreAuthenticatedKey(gated));
+                let gated = Subscription::grants_access(sub, now);
                 let quota = grant.rate_limit.unwrap_or(tiers.get(tier));
                 return Caller {
-                    who: Who::Key(grant),
+                    who: Who::Key { grant, gated },
                     tier,
                     quota,
                 };
@@ -341,24 +383,40 @@ pub fn applies(path: &str) -> bool {
     path == "/v1" || path.starts_with("/v1/")
 }
 
-/// The rate-limit step's outcome for one request: who was counted, the decision (none when
-/// the backend could not be asked), and the answer to give instead of running the handler.
+/// The rate-limit step's outcome for one request: the caller's tier and limit, the decision
+/// (none when the backend could not be asked), and the answer to give instead of running the
+/// handler.
 pub struct Admission {
-    caller: Caller,
+    tier: RateLimitTier,
+    /// `X-RateLimit-Limit`, ready made.
+    limit: HeaderValue,
     decision: Option<Decision>,
-    refusal: Option<ApiError>,
+    /// Boxed: refusals are rare, and the admission lives in every request's middleware future.
+    refusal: Option<Box<ApiError>>,
 }
 
 impl Admission {
     /// 429 (a limit refused) or 503 (`deny` while the backend cannot be asked): the request
     /// must not reach its handler.
     pub fn take_refusal(&mut self) -> Option<Response> {
-        self.refusal.take().map(IntoResponse::into_response)
+        self.refusal
+            .take()
+            .map(|refusal| (*refusal).into_response())
     }
 
     /// `X-RateLimit-*`; without a decision, only the tier and its rate.
-    pub fn put_headers(&self, headers: &mut HeaderMap) {
-        put_headers(headers, &self.caller, self.decision.as_ref())
+    pub fn put_headers(self, headers: &mut HeaderMap) {
+        // These four, X-Request-ID, and the content-length that axum adds after the
+        // middleware: seven entries with content-type, one more than the map's first table
+        // holds. Growing it now moves one entry (content-type); growing it at the seventh
+        // insert would move six.
+        headers.reserve(6);
+        headers.insert(LIMIT, self.limit);
+        if let Some(d) = &self.decision {
+            headers.insert(REMAINING, number_value(d.remaining));
+            headers.insert(RESET, reset_value(d.reset_us.max(d.now_us)));
+        }
+        headers.insert(TIER, HeaderValue::from_static(self.tier.as_str()));
     }
 }
 
@@ -404,13 +462,13 @@ pub async fn admit(
                 caller.tier.as_str(),
             );
             let refusal = too_many(&caller, &check, &decision);
-            (Some(decision), Some(refusal))
+            (Some(decision), Some(Box::new(refusal)))
         }
         Err(e) => {
             rl.note_failure(state, &e);
             let refusal = match rl.on_error {
                 OnError::Allow => None,
-                OnError::Deny => Some(
+                OnError::Deny => Some(Box::new(
                     ApiError::unavailable(
                         "Rate limiting is temporarily unavailable; try again shortly.",
                         &e,
@@ -419,29 +477,43 @@ pub async fn admit(
                         axum::http::header::RETRY_AFTER,
                         HeaderValue::from_static("1"),
                     ),
-                ),
+                )),
             };
             (None, refusal)
         }
     };
-    Admission {
-        caller,
+    let admission = Admission {
+        tier: caller.tier,
+        limit: rl.limit_value(caller.quota.rate),
         decision,
         refusal,
-    }
+    };
+    caller.hand_over(req);
+    admission
 }
 
-fn put_headers(headers: &mut HeaderMap, caller: &Caller, decision: Option<&Decision>) {
-    headers.reserve(5); // these four and X-Request-ID, in one growth of the map
-    headers.insert(LIMIT.clone(), HeaderValue::from(caller.quota.rate));
-    headers.insert(TIER.clone(), HeaderValue::from_static(caller.tier.as_str()));
-    if let Some(d) = decision {
-        headers.insert(REMAINING.clone(), HeaderValue::from(d.remaining));
-        let reset = rfc3339_bytes(d.reset_us.max(d.now_us));
-        if let Ok(v) = HeaderValue::from_bytes(&reset) {
-            headers.insert(RESET.clone(), v);
-        }
+/// `n` in decimal, as a header value (one small allocation, no formatting machinery).
+fn number_value(n: u64) -> HeaderValue {
+    HeaderValue::from_str(itoa::Buffer::new().format(n)).expect("digits make a header value")
+}
+
+/// `n` in decimal as a `&'static str`, made once per distinct value for this process and
+/// kept: for the tiers' rates (a handful), whose `X-RateLimit-Limit` is then a static header
+/// value, free to copy.
+fn interned_number(n: u32) -> &'static str {
+    static NUMBERS: Mutex<Vec<(u32, &'static str)>> = Mutex::new(Vec::new());
+    let mut numbers = NUMBERS.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((_, s)) = numbers.iter().find(|(v, _)| *v == n) {
+        return s;
     }
+    let s: &'static str = Box::leak(n.to_string().into_boxed_str());
+    numbers.push((n, s));
+    s
+}
+
+/// `X-RateLimit-Reset` for `us` microseconds since the epoch.
+fn reset_value(us: i64) -> HeaderValue {
+    HeaderValue::from_bytes(&rfc3339_bytes(us)).expect("a timestamp makes a header value")
 }
 
 /// RFC 3339 with milliseconds, rounded up so that the bucket is full at that time.
@@ -450,27 +522,47 @@ fn rfc3339_micros(us: i64) -> String {
 }
 
 /// `2026-03-01T12:00:00.123Z` for `us` microseconds since the epoch, rounded up to the
-/// millisecond, written without allocating (it is on every response). Years 0 to 9999.
+/// millisecond, written without allocating or calendar types (it is on every response).
+/// Years 0 to 9999.
 fn rfc3339_bytes(us: i64) -> [u8; 24] {
+    /// "00" to "99", so that two digits are one lookup.
+    const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+        2021222324252627282930313233343536373839\
+        4041424344454647484950515253545556575859\
+        6061626364656667686970717273747576777879\
+        8081828384858687888990919293949596979899";
     let ms = us.div_euclid(1000) + i64::from(us.rem_euclid(1000) > 0);
-    let t = from_millis(ms);
-    let (date, time) = (t.date_naive(), t.time());
-    use chrono::{Datelike, Timelike};
+    let secs = ms.div_euclid(1000);
+    let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
+    let year = year.clamp(0, 9999) as usize;
+    let second_of_day = secs.rem_euclid(86_400) as usize;
+    let milli = ms.rem_euclid(1000) as usize;
     let mut out = *b"0000-00-00T00:00:00.000Z";
-    let mut put = |at: usize, width: usize, mut v: u32| {
-        for i in (0..width).rev() {
-            out[at + i] = b'0' + (v % 10) as u8;
-            v /= 10;
-        }
-    };
-    put(0, 4, date.year().clamp(0, 9999) as u32);
-    put(5, 2, date.month());
-    put(8, 2, date.day());
-    put(11, 2, time.hour());
-    put(14, 2, time.minute());
-    put(17, 2, time.second());
-    put(20, 3, (ms.rem_euclid(1000)) as u32);
+    let mut put = |at: usize, v: usize| out[at..at + 2].copy_from_slice(&PAIRS[2 * v..2 * v + 2]);
+    put(0, year / 100);
+    put(2, year % 100);
+    put(5, month as usize);
+    put(8, day as usize);
+    put(11, second_of_day / 3600);
+    put(14, second_of_day / 60 % 60);
+    put(17, second_of_day % 60);
+    put(20, milli / 10);
+    out[22] = b'0' + (milli % 10) as u8;
     out
+}
+
+/// Year, month (1 to 12) and day (1 to 31) of a count of days since 1970-01-01, in the
+/// proleptic Gregorian calendar (Howard Hinnant's `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468; // days since 0000-03-01
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097); // day of the 400-year era, [0, 146096]
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365; // [0, 399]
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // day of the year from March, [0, 365]
+    let mp = (5 * doy + 2) / 153; // month from March, [0, 11]
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(month <= 2), month, day)
 }
 
 fn too_many(caller: &Caller, check: &Check<'_>, d: &Decision) -> ApiError {
@@ -517,7 +609,7 @@ fn too_many(caller: &Caller, check: &Check<'_>, d: &Decision) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use soku_core::time::rfc3339_millis;
+    use soku_core::time::{from_millis, rfc3339_millis};
 
     #[test]
     fn reset_times_round_up_to_the_millisecond() {
@@ -531,6 +623,38 @@ mod tests {
             let ms = us.div_euclid(1000) + i64::from(us.rem_euclid(1000) > 0);
             assert_eq!(rfc3339_micros(us), rfc3339_millis(from_millis(ms)), "{us}");
             us += 86_399_123_457; // a day less a bit, so every field moves
+        }
+        // And every day from 1900 to 2200 (leap years, century years, 2000), at two times
+        // of day, before the epoch too.
+        let mut day_us = -2_208_988_800_000_000i64; // 1900-01-01T00:00:00Z
+        while day_us < 7_258_118_400_000_000 {
+            // 2200-01-01T00:00:00Z
+            for us in [day_us, day_us + 86_399_999_001] {
+                let ms = us.div_euclid(1000) + i64::from(us.rem_euclid(1000) > 0);
+                assert_eq!(rfc3339_micros(us), rfc3339_millis(from_millis(ms)), "{us}");
+            }
+            day_us += 86_400_000_000;
+        }
+    }
+
+    #[test]
+    fn header_values() {
+        assert_eq!(number_value(0), "0");
+        assert_eq!(number_value(10_999_999), "10999999");
+        assert_eq!(number_value(u64::MAX), "18446744073709551615");
+        assert_eq!(reset_value(1_000_001), "1970-01-01T00:00:01.001Z");
+        assert_eq!(interned_number(1_000_000), "1000000");
+        assert!(std::ptr::eq(interned_number(25), interned_number(25)));
+        let rl = RateLimits::new(RateLimitOptions::default()).expect("on");
+        for (rate, text) in [
+            (25, "25"),
+            (200, "200"),
+            (1234, "1234"),
+            (1234, "1234"),
+            (99, "99"),
+            (1234, "1234"),
+        ] {
+            assert_eq!(rl.limit_value(rate), text);
         }
     }
 
