@@ -304,7 +304,8 @@ async fn journey(d: &Driver, app: &TestApp) -> Result<(), String> {
     d.click("#compose-submit").await?;
     d.wait_for("the published post", "const p = document.querySelector('#posts li.post'); return p && p.textContent.includes('Hello from the composer') && p.querySelectorAll('li.target[data-status=published]').length === 2;")
         .await?;
-    d.js("document.getElementById('posts').scrollIntoView(); return true;").await?;
+    d.js("document.getElementById('posts').scrollIntoView(); return true;")
+        .await?;
     d.screenshot("posts").await;
 
     // A scheduled one can be canceled from the Scheduled tab.
