@@ -79,6 +79,48 @@ async fn users_and_roles() {
 }
 
 #[tokio::test]
+async fn password_hashes_are_found_by_email_without_case() {
+    each_backend("passwords", |s| async move {
+        s.create_user("p1", Some("Ada@Example.com"), t0())
+            .await
+            .unwrap();
+        s.create_user("p2", Some("ada@example.com"), t0() + Duration::seconds(1))
+            .await
+            .unwrap();
+        s.create_user("p3", Some("bob@example.com"), t0())
+            .await
+            .unwrap();
+        assert!(
+            s.password_users("ada@example.com")
+                .await
+                .unwrap()
+                .is_empty(),
+            "no password yet"
+        );
+        assert!(s.set_password_hash("p1", "$argon2id$one").await.unwrap());
+        assert!(s.set_password_hash("p2", "$argon2id$two").await.unwrap());
+        assert!(!s.set_password_hash("nobody", "$argon2id$x").await.unwrap());
+        let found = s.password_users("ADA@example.COM").await.unwrap();
+        let ids: Vec<(&str, &str)> = found
+            .iter()
+            .map(|(u, h)| (u.id.as_str(), h.as_str()))
+            .collect();
+        assert_eq!(
+            ids,
+            vec![("p1", "$argon2id$one"), ("p2", "$argon2id$two")],
+            "oldest first"
+        );
+        assert!(
+            s.password_users("bob@example.com")
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn subscriptions() {
     each_backend("subs", |s| async move {
         s.create_user("u1", None, t0()).await.unwrap();
