@@ -204,7 +204,14 @@ async fn dashboard_in_a_real_browser() {
         return;
     };
     let app = TestApp::start().await;
-    password_user(&app, "browser@example.com").await;
+    let uid = password_user(&app, "browser@example.com").await;
+    crate::dashboard::live_account(
+        &app,
+        &uid,
+        soku_core::platform::Platform::Linkedin,
+        soku_core::queue::AccountStatus::NeedsReconnect,
+    )
+    .await;
     let result = journey(&driver, &app).await;
     if let Err(e) = result {
         driver.screenshot("failure").await;
@@ -331,6 +338,8 @@ async fn journey(d: &Driver, app: &TestApp) -> Result<(), String> {
     d.wait_for("the canceled post", "return document.querySelectorAll('#posts li.post').length === 0 && !document.getElementById('posts-empty').hidden;").await?;
 
     d.goto(&app.url("/accounts")).await?;
+    d.wait_for("the account that needs reconnecting", "const a = document.querySelector('#accounts li.account.attention[data-status=needs_reconnect]'); return a && a.textContent.includes('needs reconnect');").await?;
+    d.screenshot("accounts-live").await;
     d.js("document.getElementById('accounts-mode').value = 'test'; document.getElementById('accounts-mode').dispatchEvent(new Event('change')); return true;").await?;
     d.wait_for(
         "the simulated accounts",

@@ -5,6 +5,38 @@ use crate::util::*;
 use chrono::{Duration, Utc};
 use serde_json::{Value, json};
 use soku_core::model::SubscriptionStatus;
+use soku_core::platform::Platform;
+use soku_core::queue::{Account, AccountStatus, NewAccount};
+
+/// A live account of `uid` on `platform`, in `status`; its id.
+pub async fn live_account(
+    app: &TestApp,
+    uid: &str,
+    platform: Platform,
+    status: AccountStatus,
+) -> String {
+    let id = soku_core::keys::random_id("acc_", 12);
+    app.store
+        .insert_account(&NewAccount {
+            account: Account {
+                id: id.clone(),
+                user_id: uid.into(),
+                platform,
+                account_id: format!("{platform}-{id}"),
+                display_name: Some(format!("{platform} display")),
+                username: Some("handle".into()),
+                status,
+                is_default: true,
+                token_expires_at: None,
+                created_at: Utc::now(),
+            },
+            access_token: None,
+            refresh_token: None,
+        })
+        .await
+        .unwrap();
+    id
+}
 
 pub const PASSWORD: &str = "correct horse battery";
 
@@ -273,6 +305,55 @@ async fn dashboard_pages_sessions_and_csrf() {
         .unwrap();
     assert_eq!(overview["user"]["id"], uid.as_str());
     assert_eq!(overview["subscription"]["status"], "active");
+
+    // Accounts: listed with their status, disconnected with the CSRF token, never someone else's.
+    let mine = live_account(&app, &uid, Platform::X, AccountStatus::NeedsReconnect).await;
+    let other_user = password_user(&app, "other@example.com").await;
+    let theirs = live_account(&app, &other_user, Platform::X, AccountStatus::Active).await;
+    let accounts: Value = app
+        .http
+        .get(app.url("/dashboard/api/accounts?mode=live"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        accounts["accounts"].as_array().unwrap().len(),
+        1,
+        "{accounts}"
+    );
+    assert_eq!(accounts["accounts"][0]["id"], mine.as_str());
+    assert_eq!(accounts["accounts"][0]["status"], "needs_reconnect");
+    let disconnect = |id: String, csrf: Option<String>| {
+        let (app, cookie) = (&app, &cookie);
+        async move {
+            let mut r = app
+                .http
+                .post(app.url(&format!("/dashboard/api/accounts/{id}/disconnect")))
+                .header("cookie", cookie);
+            if let Some(c) = csrf {
+                r = r.header("x-csrf-token", c);
+            }
+            r.send().await.unwrap()
+        }
+    };
+    assert_eq!(disconnect(mine.clone(), None).await.status(), 403);
+    expect_error(
+        disconnect(theirs.clone(), Some(csrf.clone())).await,
+        404,
+        "not_found",
+        None,
+    )
+    .await;
+    assert_eq!(
+        disconnect(mine.clone(), Some(csrf.clone())).await.status(),
+        204
+    );
+    assert!(app.store.list_accounts(&uid).await.unwrap().is_empty());
+    assert_eq!(app.store.list_accounts(&other_user).await.unwrap().len(), 1);
 
     // A forged or stale cookie is no session.
     let forged = no_redirects
