@@ -274,14 +274,35 @@ async fn create_post(
     if !Subscription::grants_access(sub.as_ref(), state.clock.now()) {
         return Err(ApiError::subscription_required());
     }
-    let response = posts::create_for(
+    // The user's rate-limit budget, and POST /v1/posts' endpoint limit, as through the API.
+    let admission = match &state.rate_limits {
+        Some(rl) => {
+            let mut a =
+                crate::ratelimit::admit_user(&state, rl, &signed.user.id, "POST", "/v1/posts")
+                    .await;
+            if let Some(mut refusal) = a.take_refusal() {
+                a.put_headers(refusal.headers_mut());
+                return Ok(refusal);
+            }
+            Some(a)
+        }
+        None => None,
+    };
+    let mut response = match posts::create_for(
         &state,
         &signed.user.id,
         mode,
         &HeaderMap::new(),
         body.request,
     )
-    .await?;
+    .await
+    {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    };
+    if let Some(a) = admission {
+        a.put_headers(response.headers_mut());
+    }
     state.wake_engine();
     Ok(response)
 }

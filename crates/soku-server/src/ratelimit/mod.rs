@@ -437,6 +437,42 @@ pub async fn admit(
             identify(state, rl, req, &path).await
         }
     };
+    let admission = decide(state, rl, &caller, endpoint).await;
+    caller.hand_over(req);
+    admission
+}
+
+/// Counts a dashboard call made for a signed-in user against that user's budget, as the `/v1`
+/// request it stands for (the composer counts as `POST /v1/posts`), so that the dashboard is no
+/// way around the limits.
+pub async fn admit_user(
+    state: &AppState,
+    rl: &RateLimits,
+    uid: &str,
+    method: &str,
+    route: &str,
+) -> Admission {
+    let profile = rl.profile(state.store.as_ref(), uid).await;
+    let (role, sub, custom) = match &profile {
+        Some(p) => (p.role, p.subscription.as_ref(), p.rate_limit),
+        None => (Role::User, None, None),
+    };
+    let tier = RateLimitTier::for_user(role, sub, state.clock.now());
+    let caller = Caller {
+        who: Who::Token(uid.to_owned()),
+        tier,
+        quota: custom.unwrap_or(rl.policy.tiers.get(tier)),
+    };
+    decide(state, rl, &caller, rl.policy.endpoint(method, route)).await
+}
+
+/// Asks the limiter about one request of `caller` (and of the endpoint limit, if any).
+async fn decide(
+    state: &AppState,
+    rl: &RateLimits,
+    caller: &Caller,
+    endpoint: Option<usize>,
+) -> Admission {
     let check = Check {
         subject: caller.subject(),
         quota: caller.quota,
@@ -461,7 +497,7 @@ pub async fn admit(
                 },
                 caller.tier.as_str(),
             );
-            let refusal = too_many(&caller, &check, &decision);
+            let refusal = too_many(caller, &check, &decision);
             (Some(decision), Some(Box::new(refusal)))
         }
         Err(e) => {
@@ -482,14 +518,12 @@ pub async fn admit(
             (None, refusal)
         }
     };
-    let admission = Admission {
+    Admission {
         tier: caller.tier,
         limit: rl.limit_value(caller.quota.rate),
         decision,
         refusal,
-    };
-    caller.hand_over(req);
-    admission
+    }
 }
 
 /// `n` in decimal, as a header value (one small allocation, no formatting machinery).

@@ -381,3 +381,64 @@ async fn dashboard_pages_sessions_and_csrf() {
             .contains("Max-Age=0")
     );
 }
+
+#[tokio::test]
+async fn the_composer_counts_against_the_users_rate_limit_budget() {
+    let app = TestApp::builder_without_engine().await;
+    let uid = password_user(&app, "limited@example.com").await;
+    // 1 per 60 s with a burst of 2: three posts at once, then 429.
+    app.store
+        .set_rate_limit_override(&uid, soku_core::ratelimit::Quota::new(1, 2), Utc::now())
+        .await
+        .unwrap();
+    let cookie = session(&app, "limited@example.com").await;
+    let html = app
+        .http
+        .get(app.url("/posts"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = csrf_of(&html);
+    let compose = || {
+        let (app, cookie, csrf) = (&app, &cookie, &csrf);
+        async move {
+            app.http
+                .post(app.url("/dashboard/api/posts"))
+                .header("cookie", cookie)
+                .header("x-csrf-token", csrf)
+                .json(&json!({"mode": "test", "request": {"post": {"content": {"text": "hi", "platform": ["x"]}}}}))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    for remaining in ["2", "1", "0"] {
+        let r = compose().await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["x-ratelimit-limit"], "1");
+        assert_eq!(r.headers()["x-ratelimit-remaining"], remaining);
+    }
+    let refused = compose().await;
+    assert!(refused.headers().contains_key("retry-after"));
+    assert_eq!(refused.headers()["x-ratelimit-remaining"], "0");
+    expect_error(refused, 429, "rate_limit_exceeded", None).await;
+    let stored = app
+        .store
+        .list_submissions(
+            &uid,
+            soku_core::keys::KeyMode::Test,
+            &soku_core::queue::SubmissionFilter {
+                status: None,
+                platform: None,
+                before: None,
+                limit: 10,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 3, "a refused post is not stored");
+}
