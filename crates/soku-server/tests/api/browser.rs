@@ -212,6 +212,13 @@ async fn dashboard_in_a_real_browser() {
         soku_core::queue::AccountStatus::NeedsReconnect,
     )
     .await;
+    crate::dashboard::live_account(
+        &app,
+        &uid,
+        soku_core::platform::Platform::X,
+        soku_core::queue::AccountStatus::Active,
+    )
+    .await;
     let result = journey(&driver, &app).await;
     if let Err(e) = result {
         driver.screenshot("failure").await;
@@ -336,6 +343,20 @@ async fn journey(d: &Driver, app: &TestApp) -> Result<(), String> {
     d.click("#posts li.post[data-status=scheduled] button.cancel")
         .await?;
     d.wait_for("the canceled post", "return document.querySelectorAll('#posts li.post').length === 0 && !document.getElementById('posts-empty').hidden;").await?;
+
+    // Live mode names a connected account; with no X connector in this build, the server
+    // answers with its clear 400 (after finding the account: a wrong one would be missing_account).
+    d.js("const m = document.getElementById('compose-mode'); m.value = 'live'; m.dispatchEvent(new Event('change')); return true;").await?;
+    d.wait_for("the live X account", "return document.querySelector('#compose-accounts input[name=account][data-platform=x]') && !document.getElementById('compose-accounts').hidden;").await?;
+    d.click("#compose-accounts input[name=account][data-platform=x]")
+        .await?;
+    d.click("input[name=platform][value=bluesky]").await?; // ticked earlier; no live Bluesky account
+    d.js("document.getElementById('compose-when').value = ''; return true;")
+        .await?;
+    d.type_into("#compose-text", "Live one").await?;
+    d.click("#compose-submit").await?;
+    d.wait_for("the refusal", "return document.getElementById('compose-error').textContent.includes('cannot publish to X yet');").await?;
+    d.screenshot("posts-live-refused").await;
 
     d.goto(&app.url("/accounts")).await?;
     d.wait_for("the account that needs reconnecting", "const a = document.querySelector('#accounts li.account.attention[data-status=needs_reconnect]'); return a && a.textContent.includes('needs reconnect');").await?;

@@ -286,6 +286,29 @@ async function loadPosts() {
   }
 }
 
+// The live accounts the composer can name, one checkbox each.
+async function loadComposeAccounts() {
+  const box = $("compose-accounts");
+  const legend = box.querySelector("legend");
+  if ($("compose-mode").value !== "live") {
+    box.replaceChildren(legend);
+    box.hidden = true;
+    return;
+  }
+  try {
+    const data = await call("/dashboard/api/accounts?mode=live");
+    const list = (data.accounts || []).filter((a) => a.status === "active");
+    box.replaceChildren(legend, ...list.map((a) =>
+      el("label", {},
+        el("input", { type: "checkbox", name: "account", value: a.accountId, "data-platform": a.platform }),
+        " " + a.platform + ": " + (a.displayName || a.accountId) + (a.username ? " (@" + a.username + ")" : ""),
+      )));
+    box.hidden = list.length === 0;
+  } catch (e) {
+    show("compose-error", e.message);
+  }
+}
+
 function initPosts() {
   const tabs = { history: $("tab-history"), scheduled: $("tab-scheduled") };
   for (const [name, b] of Object.entries(tabs)) {
@@ -296,13 +319,22 @@ function initPosts() {
     });
   }
   $("list-mode").addEventListener("change", loadPosts);
+  $("compose-mode").addEventListener("change", loadComposeAccounts);
+  loadComposeAccounts();
   $("refresh").addEventListener("click", loadPosts);
   $("composer").addEventListener("submit", async (ev) => {
     ev.preventDefault();
     show("compose-error", "");
     show("compose-result", "");
-    const platforms = [...document.querySelectorAll('input[name="platform"]:checked')].map((i) => i.value);
-    const content = { text: $("compose-text").value, platform: platforms };
+    // A ticked account names its platform's target; other ticked platforms use their default.
+    const accounts = [...document.querySelectorAll('input[name="account"]:checked')].map((i) => ({
+      platform: i.dataset.platform,
+      accountId: i.value,
+    }));
+    const platforms = [...document.querySelectorAll('input[name="platform"]:checked')]
+      .map((i) => i.value)
+      .filter((p) => !accounts.some((a) => a.platform === p));
+    const content = { text: $("compose-text").value, platform: [...platforms, ...accounts] };
     const media = $("compose-media").value.split("\n").map((s) => s.trim()).filter(Boolean);
     if (media.length) content.mediaUrls = media;
     if ($("compose-media-type").value) content.mediaType = $("compose-media-type").value;
