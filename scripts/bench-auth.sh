@@ -74,6 +74,9 @@ trap 'exit 143' TERM
 
 export SOKU_DATABASE_URL="sqlite://$TMP/soku.db"
 export SOKU_LOG=warn   # the default (info) logs one line per request: that would be measured too
+# One key at 64 connections would exhaust its tier within a second and measure 429s: this
+# benchmark measures authentication; scripts/bench-ratelimit.sh measures what limiting adds.
+export SOKU_RATE_LIMITS=${SOKU_RATE_LIMITS:-off}
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
