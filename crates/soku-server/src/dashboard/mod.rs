@@ -220,7 +220,12 @@ async fn overview(State(state): State<AppState>, headers: HeaderMap) -> ApiResul
 }
 
 fn mode_of(params: &HashMap<String, String>) -> ApiResult<KeyMode> {
-    match params.get("mode").map(String::as_str) {
+    parse_mode(params.get("mode").map(String::as_str))
+}
+
+/// `live` (the default) or `test`.
+fn parse_mode(mode: Option<&str>) -> ApiResult<KeyMode> {
+    match mode {
         None | Some("live") => Ok(KeyMode::Live),
         Some("test") => Ok(KeyMode::Test),
         Some(_) => Err(ApiError::validation(
@@ -259,17 +264,7 @@ async fn create_post(
     ApiJson(body): ApiJson<Compose>,
 ) -> ApiResult<Response> {
     let signed = signed_for_change(&state, &headers).await?;
-    let mode = match body.mode.as_deref() {
-        None | Some("live") => KeyMode::Live,
-        Some("test") => KeyMode::Test,
-        Some(_) => {
-            return Err(ApiError::validation(
-                "mode",
-                "invalid_value",
-                "'mode' is live or test.",
-            ));
-        }
-    };
+    let mode = parse_mode(body.mode.as_deref())?;
     let sub = state.store.get_subscription(&signed.user.id).await?;
     if !Subscription::grants_access(sub.as_ref(), state.clock.now()) {
         return Err(ApiError::subscription_required());
@@ -303,7 +298,6 @@ async fn create_post(
     if let Some(a) = admission {
         a.put_headers(response.headers_mut());
     }
-    state.wake_engine();
     Ok(response)
 }
 

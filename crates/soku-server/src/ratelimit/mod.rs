@@ -359,23 +359,27 @@ async fn identify_token(state: &AppState, rl: &RateLimits, req: &mut Request) ->
     let token = bearer_token(req.headers())?;
     let verified = state.tokens.verify(token).await;
     let caller = match &verified {
-        Ok(identity) => {
-            let profile = rl.profile(state.store.as_ref(), &identity.uid).await;
-            let (role, sub, custom) = match &profile {
-                Some(p) => (p.role, p.subscription.as_ref(), p.rate_limit),
-                None => (Role::User, None, None),
-            };
-            let tier = RateLimitTier::for_user(role, sub, state.clock.now());
-            Some(Caller {
-                who: Who::Token(identity.uid.clone()),
-                tier,
-                quota: custom.unwrap_or(rl.policy.tiers.get(tier)),
-            })
-        }
+        Ok(identity) => Some(user_caller(state, rl, &identity.uid).await),
         Err(_) => None,
     };
     req.extensions_mut().insert(PreVerifiedToken(verified));
     caller
+}
+
+/// A user known by id (an ID token's, or a dashboard session's), with the tier and quota of
+/// their role, subscription and override.
+async fn user_caller(state: &AppState, rl: &RateLimits, uid: &str) -> Caller {
+    let profile = rl.profile(state.store.as_ref(), uid).await;
+    let (role, sub, custom) = match &profile {
+        Some(p) => (p.role, p.subscription.as_ref(), p.rate_limit),
+        None => (Role::User, None, None),
+    };
+    let tier = RateLimitTier::for_user(role, sub, state.clock.now());
+    Caller {
+        who: Who::Token(uid.to_owned()),
+        tier,
+        quota: custom.unwrap_or(rl.policy.tiers.get(tier)),
+    }
 }
 
 /// Whether limits apply to a path: everything under `/v1`, nothing else.
@@ -452,17 +456,7 @@ pub async fn admit_user(
     method: &str,
     route: &str,
 ) -> Admission {
-    let profile = rl.profile(state.store.as_ref(), uid).await;
-    let (role, sub, custom) = match &profile {
-        Some(p) => (p.role, p.subscription.as_ref(), p.rate_limit),
-        None => (Role::User, None, None),
-    };
-    let tier = RateLimitTier::for_user(role, sub, state.clock.now());
-    let caller = Caller {
-        who: Who::Token(uid.to_owned()),
-        tier,
-        quota: custom.unwrap_or(rl.policy.tiers.get(tier)),
-    };
+    let caller = user_caller(state, rl, uid).await;
     decide(state, rl, &caller, rl.policy.endpoint(method, route)).await
 }
 

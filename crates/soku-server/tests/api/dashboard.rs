@@ -158,6 +158,34 @@ async fn session(app: &TestApp, email: &str) -> String {
     set.split(';').next().unwrap().to_owned()
 }
 
+/// A dashboard call in the session `cookie`; `csrf` is the token sent as `X-CSRF-Token`, if any.
+fn in_session(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    cookie: &str,
+    csrf: Option<&str>,
+) -> reqwest::RequestBuilder {
+    let r = app
+        .http
+        .request(method, app.url(path))
+        .header("cookie", cookie);
+    match csrf {
+        Some(token) => r.header("x-csrf-token", token),
+        None => r,
+    }
+}
+
+/// `GET path` in the session, as JSON.
+async fn get_json(app: &TestApp, path: &str, cookie: &str) -> Value {
+    let r = in_session(app, reqwest::Method::GET, path, cookie, None)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "GET {path}");
+    r.json().await.unwrap()
+}
+
 fn csrf_of(html: &str) -> String {
     let at = html
         .find("name=\"csrf-token\" content=\"")
@@ -214,28 +242,18 @@ async fn dashboard_pages_sessions_and_csrf() {
     let csrf = csrf_of(&html);
 
     // A state-changing call needs the session's CSRF token.
-    let no_csrf = app
-        .http
-        .post(app.url("/dashboard/api/token"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap();
+    let post = |path: &str, csrf: Option<&str>| {
+        in_session(&app, reqwest::Method::POST, path, &cookie, csrf)
+    };
+    let no_csrf = post("/dashboard/api/token", None).send().await.unwrap();
     expect_error(no_csrf, 403, "forbidden", None).await;
-    let wrong = app
-        .http
-        .post(app.url("/dashboard/api/token"))
-        .header("cookie", &cookie)
-        .header("x-csrf-token", "x".repeat(csrf.len()))
+    let wrong_csrf = "x".repeat(csrf.len());
+    let wrong = post("/dashboard/api/token", Some(&wrong_csrf))
         .send()
         .await
         .unwrap();
-    assert_eq!(wrong.status(), 403);
-    let token: Value = app
-        .http
-        .post(app.url("/dashboard/api/token"))
-        .header("cookie", &cookie)
-        .header("x-csrf-token", &csrf)
+    expect_error(wrong, 403, "forbidden", None).await;
+    let token: Value = post("/dashboard/api/token", Some(&csrf))
         .send()
         .await
         .unwrap()
@@ -253,11 +271,7 @@ async fn dashboard_pages_sessions_and_csrf() {
     assert_eq!(created.status(), 201);
 
     // The composer publishes a test post on the user's behalf.
-    let composed = app
-        .http
-        .post(app.url("/dashboard/api/posts"))
-        .header("cookie", &cookie)
-        .header("x-csrf-token", &csrf)
+    let composed = post("/dashboard/api/posts", Some(&csrf))
         .json(&json!({"mode": "test", "request": {"post": {"content": {"text": "from the composer", "platform": ["x", "bluesky"]}}}}))
         .send()
         .await
@@ -268,41 +282,19 @@ async fn dashboard_pages_sessions_and_csrf() {
         .unwrap()
         .to_owned();
     let published = eventually(std::time::Duration::from_secs(10), || async {
-        let list: Value = app
-            .http
-            .get(app.url("/dashboard/api/posts?mode=test"))
-            .header("cookie", &cookie)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let list = get_json(&app, "/dashboard/api/posts?mode=test", &cookie).await;
         list["posts"][0]["id"] == id.as_str() && list["posts"][0]["status"] == "published"
     })
     .await;
     assert!(published);
-    let bad = app
-        .http
-        .post(app.url("/dashboard/api/posts"))
-        .header("cookie", &cookie)
-        .header("x-csrf-token", &csrf)
+    let bad = post("/dashboard/api/posts", Some(&csrf))
         .json(&json!({"mode": "test", "request": {"post": {"content": {"text": "", "platform": []}}}}))
         .send()
         .await
         .unwrap();
     expect_error(bad, 400, "validation_error", None).await;
 
-    let overview: Value = app
-        .http
-        .get(app.url("/dashboard/api/overview"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let overview = get_json(&app, "/dashboard/api/overview", &cookie).await;
     assert_eq!(overview["user"]["id"], uid.as_str());
     assert_eq!(overview["subscription"]["status"], "active");
 
@@ -310,16 +302,7 @@ async fn dashboard_pages_sessions_and_csrf() {
     let mine = live_account(&app, &uid, Platform::X, AccountStatus::NeedsReconnect).await;
     let other_user = password_user(&app, "other@example.com").await;
     let theirs = live_account(&app, &other_user, Platform::X, AccountStatus::Active).await;
-    let accounts: Value = app
-        .http
-        .get(app.url("/dashboard/api/accounts?mode=live"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let accounts = get_json(&app, "/dashboard/api/accounts?mode=live", &cookie).await;
     assert_eq!(
         accounts["accounts"].as_array().unwrap().len(),
         1,
@@ -327,31 +310,25 @@ async fn dashboard_pages_sessions_and_csrf() {
     );
     assert_eq!(accounts["accounts"][0]["id"], mine.as_str());
     assert_eq!(accounts["accounts"][0]["status"], "needs_reconnect");
-    let disconnect = |id: String, csrf: Option<String>| {
-        let (app, cookie) = (&app, &cookie);
-        async move {
-            let mut r = app
-                .http
-                .post(app.url(&format!("/dashboard/api/accounts/{id}/disconnect")))
-                .header("cookie", cookie);
-            if let Some(c) = csrf {
-                r = r.header("x-csrf-token", c);
-            }
-            r.send().await.unwrap()
-        }
+    let disconnect = |id: &str, csrf: Option<&str>| {
+        let path = format!("/dashboard/api/accounts/{id}/disconnect");
+        in_session(&app, reqwest::Method::POST, &path, &cookie, csrf).send()
     };
-    assert_eq!(disconnect(mine.clone(), None).await.status(), 403);
     expect_error(
-        disconnect(theirs.clone(), Some(csrf.clone())).await,
+        disconnect(&mine, None).await.unwrap(),
+        403,
+        "forbidden",
+        None,
+    )
+    .await;
+    expect_error(
+        disconnect(&theirs, Some(&csrf)).await.unwrap(),
         404,
         "not_found",
         None,
     )
     .await;
-    assert_eq!(
-        disconnect(mine.clone(), Some(csrf.clone())).await.status(),
-        204
-    );
+    assert_eq!(disconnect(&mine, Some(&csrf)).await.unwrap().status(), 204);
     assert!(app.store.list_accounts(&uid).await.unwrap().is_empty());
     assert_eq!(app.store.list_accounts(&other_user).await.unwrap().len(), 1);
 
@@ -365,11 +342,7 @@ async fn dashboard_pages_sessions_and_csrf() {
     assert_eq!(forged.status(), 303);
 
     // Sign out clears the cookie.
-    let out = app
-        .http
-        .post(app.url("/dashboard/signout"))
-        .header("cookie", &cookie)
-        .header("x-csrf-token", &csrf)
+    let out = post("/dashboard/signout", Some(&csrf))
         .send()
         .await
         .unwrap();
@@ -392,10 +365,7 @@ async fn the_composer_counts_against_the_users_rate_limit_budget() {
         .await
         .unwrap();
     let cookie = session(&app, "limited@example.com").await;
-    let html = app
-        .http
-        .get(app.url("/posts"))
-        .header("cookie", &cookie)
+    let html = in_session(&app, reqwest::Method::GET, "/posts", &cookie, None)
         .send()
         .await
         .unwrap()
@@ -403,18 +373,12 @@ async fn the_composer_counts_against_the_users_rate_limit_budget() {
         .await
         .unwrap();
     let csrf = csrf_of(&html);
-    let compose = || {
-        let (app, cookie, csrf) = (&app, &cookie, &csrf);
-        async move {
-            app.http
-                .post(app.url("/dashboard/api/posts"))
-                .header("cookie", cookie)
-                .header("x-csrf-token", csrf)
-                .json(&json!({"mode": "test", "request": {"post": {"content": {"text": "hi", "platform": ["x"]}}}}))
-                .send()
-                .await
-                .unwrap()
-        }
+    let compose = || async {
+        in_session(&app, reqwest::Method::POST, "/dashboard/api/posts", &cookie, Some(&csrf))
+            .json(&json!({"mode": "test", "request": {"post": {"content": {"text": "hi", "platform": ["x"]}}}}))
+            .send()
+            .await
+            .unwrap()
     };
     for remaining in ["2", "1", "0"] {
         let r = compose().await;
@@ -425,7 +389,9 @@ async fn the_composer_counts_against_the_users_rate_limit_budget() {
     let refused = compose().await;
     assert!(refused.headers().contains_key("retry-after"));
     assert_eq!(refused.headers()["x-ratelimit-remaining"], "0");
-    expect_error(refused, 429, "rate_limit_exceeded", None).await;
+    let body = expect_error(refused, 429, "rate_limit_exceeded", None).await;
+    assert_eq!(body["error"]["details"]["limit"], "tier", "{body}");
+    assert_eq!(body["error"]["details"]["rate"], 1, "{body}");
     let stored = app
         .store
         .list_submissions(
