@@ -4,8 +4,15 @@
 use crate::platform::Platform;
 use crate::posts::PostContent;
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
 use std::fmt;
 use std::time::Duration;
+
+/// The code of a publish error meaning the account's access token no longer works: the engine
+/// refreshes the tokens once and tries again; a failed refresh marks the account
+/// `needs_reconnect`.
+pub const TOKEN_INVALID: &str = "token_invalid";
 
 /// A post the platform holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,6 +81,9 @@ pub struct AccountCredentials {
     pub username: Option<String>,
     pub access_token: Option<String>,
     pub refresh_token: Option<String>,
+    /// What the connector stored about the account when it was connected (`ConnectedAccount::meta`:
+    /// a Mastodon instance, a Bluesky PDS and DID, a LinkedIn person URN). Not secret.
+    pub meta: Value,
 }
 
 impl fmt::Debug for AccountCredentials {
@@ -81,6 +91,7 @@ impl fmt::Debug for AccountCredentials {
         f.debug_struct("AccountCredentials")
             .field("account_id", &self.account_id)
             .field("username", &self.username)
+            .field("meta", &self.meta)
             .finish_non_exhaustive()
     }
 }
@@ -97,10 +108,174 @@ pub struct PublishRequest {
     pub platform: Platform,
     pub account: AccountCredentials,
     pub content: PostContent,
+    /// No attempt at this target started before this time (the submission was accepted, or
+    /// became due, then): reconciliation need not look at older posts.
+    pub not_before: DateTime<Utc>,
+}
+
+/// Tokens a platform issued. `refresh_token: None` means "none issued this time": the store
+/// keeps the one it had (a refresh token is never overwritten with an empty one, spec 7).
+#[derive(Clone, PartialEq, Eq)]
+pub struct TokenSet {
+    pub access_token: String,
+    pub refresh_token: Option<String>,
+    /// When the access token stops working; `None` when the platform says it does not expire.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl fmt::Debug for TokenSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenSet")
+            .field(
+                "refresh_token",
+                &self.refresh_token.as_ref().map(|_| "<set>"),
+            )
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An account the user has just connected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectedAccount {
+    /// The platform's stable id of the account (X user id, Threads user id, LinkedIn person id,
+    /// Bluesky DID, Mastodon `id@instance`).
+    pub account_id: String,
+    pub username: Option<String>,
+    pub display_name: Option<String>,
+    /// Non-secret facts the connector needs later (handed back in `AccountCredentials::meta`).
+    pub meta: Value,
+    pub tokens: TokenSet,
+}
+
+/// The start of an OAuth authorization (`POST /v1/accounts/connect`).
+#[derive(Debug, Clone)]
+pub struct AuthorizationRequest {
+    /// Opaque, single-use; the platform hands it back to the callback.
+    pub state: String,
+    /// Our callback (`GET /v1/oauth/{platform}/callback`), registered with the platform.
+    pub redirect_uri: String,
+    /// PKCE S256 challenge of the verifier kept with the state (for platforms that take PKCE).
+    pub code_challenge: String,
+    /// The connect request's body, for platform options (e.g. a Mastodon `instance`).
+    pub params: Value,
+}
+
+#[derive(Clone)]
+pub struct AuthorizationStart {
+    /// Where to send the user.
+    pub url: String,
+    /// Kept (encrypted) with the state until the callback, handed back in `CodeExchange::pending`
+    /// (e.g. a Mastodon instance and the app registered there).
+    pub pending: Value,
+}
+
+impl fmt::Debug for AuthorizationStart {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthorizationStart")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The callback's half of OAuth: trade the code for tokens and learn whose account it is.
+#[derive(Clone)]
+pub struct CodeExchange {
+    pub code: String,
+    pub redirect_uri: String,
+    pub code_verifier: String,
+    pub pending: Value,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectErrorKind {
+    /// This platform does not connect that way.
+    Unsupported,
+    /// The request is wrong (missing field, bad instance URL): 400 to the caller.
+    Invalid,
+    /// The platform refused: bad credentials, a used or expired code, a revoked refresh token.
+    /// On refresh this means the account needs reconnecting.
+    Rejected,
+    /// Could not reach the platform or it failed (timeouts, 5xx, 429): try again later.
+    Unavailable,
+    /// The server lacks configuration for the platform (client id or secret).
+    NotConfigured,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectError {
+    pub kind: ConnectErrorKind,
+    pub message: String,
+    /// The platform's own answer (never one holding our secrets).
+    pub platform_error: Option<String>,
+}
+
+impl ConnectError {
+    pub fn new(kind: ConnectErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            platform_error: None,
+        }
+    }
+    pub fn with_platform_error(mut self, raw: impl Into<String>) -> Self {
+        self.platform_error = Some(raw.into());
+        self
+    }
+    fn unsupported(what: &str) -> Self {
+        Self::new(
+            ConnectErrorKind::Unsupported,
+            format!("This platform does not support {what}."),
+        )
+    }
+}
+
+impl fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// How an account of a platform is connected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectMethod {
+    /// OAuth authorization: `authorize`, then `exchange` in the callback.
+    OAuth,
+    /// Credentials given to us directly (Bluesky app passwords): `connect_direct`.
+    Credentials,
+    /// Not connectable (the simulated platforms).
+    None,
 }
 
 #[async_trait]
 pub trait Connector: Send + Sync + 'static {
     async fn publish(&self, request: &PublishRequest) -> Result<PublishedPost, PublishError>;
     async fn find_existing(&self, request: &PublishRequest) -> Result<Existing, PublishError>;
+
+    fn connect_method(&self) -> ConnectMethod {
+        ConnectMethod::None
+    }
+    /// The authorization URL to send the user to.
+    async fn authorize(
+        &self,
+        _request: &AuthorizationRequest,
+    ) -> Result<AuthorizationStart, ConnectError> {
+        Err(ConnectError::unsupported("OAuth authorization"))
+    }
+    async fn exchange(&self, _exchange: &CodeExchange) -> Result<ConnectedAccount, ConnectError> {
+        Err(ConnectError::unsupported("OAuth authorization"))
+    }
+    /// Connects with credentials from the connect request's body.
+    async fn connect_direct(&self, _params: &Value) -> Result<ConnectedAccount, ConnectError> {
+        Err(ConnectError::unsupported("connecting with credentials"))
+    }
+    /// New tokens for the account, from its refresh token (or, where the platform refreshes
+    /// that way, its current access token). `Rejected` marks the account `needs_reconnect`.
+    async fn refresh(&self, _account: &AccountCredentials) -> Result<TokenSet, ConnectError> {
+        Err(ConnectError::unsupported("refreshing tokens"))
+    }
+    /// How long before `expires_at` tokens are refreshed.
+    fn refresh_ahead(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(15 * 60)
+    }
 }

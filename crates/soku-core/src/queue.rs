@@ -173,6 +173,8 @@ pub struct ClaimedTarget {
     pub content_json: String,
     /// An earlier attempt may have reached the platform: reconcile before publishing.
     pub in_flight: bool,
+    /// When the submission became due: its scheduled time, or when it was accepted.
+    pub submitted_at: DateTime<Utc>,
 }
 
 /// How an attempt ended.

@@ -1,4 +1,79 @@
 //! Connectors to the social networks. Each implements `soku_core::connector::Connector`.
 //! `simulated` stands in for every network in test mode (spec section 9).
 
+pub mod http;
+pub mod media;
+pub mod net;
 pub mod simulated;
+
+use std::time::Duration;
+
+/// Where a platform's API is and how this server identifies itself to it. Every URL is
+/// configurable so that tests (and staging setups) can point a connector at a fake.
+#[derive(Clone)]
+pub struct PlatformSettings {
+    /// The API's base URL, without a trailing slash.
+    pub api_url: String,
+    /// The authorization page's base URL (OAuth platforms), without a trailing slash.
+    pub auth_url: String,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    /// The longest one call to the platform may take.
+    pub timeout: Duration,
+}
+
+impl std::fmt::Debug for PlatformSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PlatformSettings")
+            .field("api_url", &self.api_url)
+            .field("auth_url", &self.auth_url)
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "<set>"),
+            )
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl PlatformSettings {
+    /// Settings from `SOKU_<PREFIX>_API_URL`, `_AUTH_URL`, `_CLIENT_ID`, `_CLIENT_SECRET` and
+    /// `_TIMEOUT_SECS`, with the platform's public endpoints as defaults.
+    pub fn from_env(prefix: &str, api_url: &str, auth_url: &str) -> Self {
+        let var = |name: &str| {
+            std::env::var(format!("SOKU_{prefix}_{name}"))
+                .ok()
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        Self {
+            api_url: var("API_URL")
+                .unwrap_or_else(|| api_url.to_owned())
+                .trim_end_matches('/')
+                .to_owned(),
+            auth_url: var("AUTH_URL")
+                .unwrap_or_else(|| auth_url.to_owned())
+                .trim_end_matches('/')
+                .to_owned(),
+            client_id: var("CLIENT_ID"),
+            client_secret: var("CLIENT_SECRET"),
+            timeout: Duration::from_secs(
+                var("TIMEOUT_SECS")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(30),
+            ),
+        }
+    }
+
+    /// Settings for a fake at `base` (tests).
+    pub fn at(base: &str) -> Self {
+        Self {
+            api_url: base.trim_end_matches('/').to_owned(),
+            auth_url: base.trim_end_matches('/').to_owned(),
+            client_id: Some("test-client-id".into()),
+            client_secret: Some("test-client-secret".into()),
+            timeout: Duration::from_secs(5),
+        }
+    }
+}

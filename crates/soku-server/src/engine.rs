@@ -437,6 +437,7 @@ impl Engine {
                 username: None,
                 access_token: None,
                 refresh_token: None,
+                meta: serde_json::Value::Null,
             },
             (Some(account_ref), KeyMode::Live) => {
                 let found = self.store.account_secrets(account_ref).await.map_err(|e| {
@@ -468,6 +469,7 @@ impl Engine {
                     username: account.username,
                     access_token: open(secrets.access_token),
                     refresh_token: open(secrets.refresh_token),
+                    meta: serde_json::Value::Null,
                 }
             }
         };
@@ -479,6 +481,7 @@ impl Engine {
             platform: target.platform,
             account,
             content,
+            not_before: claimed.submitted_at,
         })
     }
 }

@@ -574,7 +574,7 @@ macro_rules! post_store {
                 .map_err(post_rows::e)?;
                 let rows = sqlx::query(concat!(
                     "SELECT ", crate::sql_posts::target_columns!(),
-                    ", s.user_id, s.mode, s.content_json, t.in_flight FROM targets t \
+                    ", s.user_id, s.mode, s.content_json, t.in_flight, s.created_at, s.scheduled_at FROM targets t \
                      JOIN submissions s ON s.id = t.submission_id \
                      WHERE t.lease_owner = $1 AND t.status = 'publishing' ORDER BY t.due_at"
                 ))
@@ -592,6 +592,11 @@ macro_rules! post_store {
                             mode: post_rows::mode(&mode)?,
                             content_json: r.try_get(17).map_err(post_rows::e)?,
                             in_flight: r.try_get::<i64, _>(18).map_err(post_rows::e)? != 0,
+                            submitted_at: soku_core::time::from_millis(
+                                r.try_get::<Option<i64>, _>(20)
+                                    .map_err(post_rows::e)?
+                                    .unwrap_or(r.try_get(19).map_err(post_rows::e)?),
+                            ),
                         })
                     })
                     .collect()

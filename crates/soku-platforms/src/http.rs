@@ -1,0 +1,277 @@
+//! What every connector does with HTTP: send a request and turn what happened into the engine's
+//! failure classes (spec 7).
+//!
+//! - The connection could not be made: nothing was sent, `Retryable`.
+//! - A timeout or a broken connection after the request went out: it may have had its effect,
+//!   `Ambiguous` for a call that creates something (the engine reconciles), `Retryable` for a
+//!   read or an upload that creates nothing visible.
+//! - 429: `Retryable`, after `Retry-After` (or the platform's reset header).
+//! - 401: `token_invalid` (the engine refreshes the account's tokens and tries again).
+//! - Other 4xx: `Permanent`, the platform's answer kept.
+//! - 5xx: `Ambiguous` for a creating call, `Retryable` otherwise.
+
+use soku_core::connector::{FailureClass, PublishError};
+use std::time::Duration;
+
+pub const USER_AGENT: &str = concat!("soku-server/", env!("CARGO_PKG_VERSION"));
+
+/// The code of a 401 from the platform: the account's access token no longer works. The engine
+/// refreshes the tokens once and retries; a failed refresh marks the account `needs_reconnect`.
+pub const TOKEN_INVALID: &str = soku_core::connector::TOKEN_INVALID;
+
+/// The platform's answers are kept on the target for the user; long ones are cut here.
+const PLATFORM_ERROR_MAX: usize = 2000;
+
+/// Whether a failed call may have changed something on the platform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    /// Creates something (a post, a container being published): an unclear outcome is `Ambiguous`.
+    Creates,
+    /// Reads, uploads and other calls that can be repeated safely: any unclear outcome is `Retryable`.
+    Repeatable,
+}
+
+/// A client for a platform's fixed, operator-configured API (no redirects followed).
+pub fn api_client(timeout: Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(timeout)
+        .user_agent(USER_AGENT)
+        .build()
+        .expect("the TLS backend initialises")
+}
+
+/// Sends the request; a transport failure becomes a `PublishError` per the rules above.
+pub async fn send(
+    request: reqwest::RequestBuilder,
+    effect: Effect,
+    platform: &str,
+) -> Result<reqwest::Response, PublishError> {
+    request
+        .send()
+        .await
+        .map_err(|e| transport_error(&e, effect, platform))
+}
+
+pub fn transport_error(e: &reqwest::Error, effect: Effect, platform: &str) -> PublishError {
+    if e.is_connect() && !e.is_timeout() {
+        return PublishError::new(
+            FailureClass::Retryable { retry_after: None },
+            "unreachable",
+            format!("{platform} could not be reached."),
+        );
+    }
+    let (code, message) = if e.is_timeout() {
+        ("timeout", format!("{platform} did not answer in time."))
+    } else {
+        (
+            "connection_lost",
+            format!("The connection to {platform} broke before it answered."),
+        )
+    };
+    let class = match effect {
+        Effect::Creates => FailureClass::Ambiguous,
+        Effect::Repeatable => FailureClass::Retryable { retry_after: None },
+    };
+    PublishError::new(class, code, message)
+}
+
+/// Reads a response: its body when the status is 2xx, else the failure it stands for.
+pub async fn read(
+    response: reqwest::Response,
+    effect: Effect,
+    platform: &str,
+) -> Result<(reqwest::StatusCode, Vec<u8>), PublishError> {
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| transport_error(&e, effect, platform))?;
+    if status.is_success() {
+        return Ok((status, body.to_vec()));
+    }
+    Err(status_error(status, &headers, &body, effect, platform))
+}
+
+/// Reads a 2xx JSON body into `T`; a body that does not parse is the platform's fault and
+/// ambiguous for a creating call (the post may exist).
+pub async fn read_json<T: serde::de::DeserializeOwned>(
+    response: reqwest::Response,
+    effect: Effect,
+    platform: &str,
+) -> Result<T, PublishError> {
+    let (_, body) = read(response, effect, platform).await?;
+    serde_json::from_slice(&body).map_err(|e| {
+        let class = match effect {
+            Effect::Creates => FailureClass::Ambiguous,
+            Effect::Repeatable => FailureClass::Retryable { retry_after: None },
+        };
+        PublishError::new(
+            class,
+            "unexpected_response",
+            format!("{platform} answered in a form this server does not understand: {e}"),
+        )
+        .with_platform_error(platform_text(&body))
+    })
+}
+
+/// The failure a non-2xx answer stands for.
+pub fn status_error(
+    status: reqwest::StatusCode,
+    headers: &reqwest::header::HeaderMap,
+    body: &[u8],
+    effect: Effect,
+    platform: &str,
+) -> PublishError {
+    let raw = platform_text(body);
+    let code = status.as_u16();
+    let e = match code {
+        429 => PublishError::new(
+            FailureClass::Retryable {
+                retry_after: retry_after(headers),
+            },
+            "rate_limited",
+            format!("{platform} is rate limiting this account."),
+        ),
+        401 => PublishError::new(
+            FailureClass::Permanent,
+            TOKEN_INVALID,
+            format!("{platform} no longer accepts this account's access token."),
+        ),
+        403 => PublishError::new(
+            FailureClass::Permanent,
+            "forbidden",
+            format!("{platform} refused the post for this account (403)."),
+        ),
+        500..=599 => PublishError::new(
+            match effect {
+                Effect::Creates => FailureClass::Ambiguous,
+                Effect::Repeatable => FailureClass::Retryable {
+                    retry_after: retry_after(headers),
+                },
+            },
+            "platform_error",
+            format!("{platform} failed ({code})."),
+        ),
+        _ => PublishError::new(
+            FailureClass::Permanent,
+            "rejected",
+            format!("{platform} refused the request ({code})."),
+        ),
+    };
+    e.with_platform_error(raw)
+}
+
+/// `Retry-After` in seconds or as an HTTP date; else `x-rate-limit-reset` / `x-ratelimit-reset`
+/// as Unix seconds (X), or `ratelimit-reset` as seconds or an ISO date (Bluesky, Mastodon).
+pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let get = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
+    let now = chrono::Utc::now();
+    if let Some(v) = get("retry-after") {
+        if let Ok(secs) = v.parse::<u64>() {
+            return Some(Duration::from_secs(secs));
+        }
+        if let Ok(at) = chrono::DateTime::parse_from_rfc2822(v) {
+            return Some(
+                (at.with_timezone(&chrono::Utc) - now)
+                    .to_std()
+                    .unwrap_or_default(),
+            );
+        }
+    }
+    for name in ["x-rate-limit-reset", "x-ratelimit-reset", "ratelimit-reset"] {
+        let Some(v) = get(name) else { continue };
+        if let Ok(n) = v.parse::<i64>() {
+            // Unix seconds when it is a date in the future, else a number of seconds.
+            return Some(if n > 1_000_000_000 {
+                Duration::from_secs((n - now.timestamp()).max(0) as u64)
+            } else {
+                Duration::from_secs(n.max(0) as u64)
+            });
+        }
+        if let Ok(at) = chrono::DateTime::parse_from_rfc3339(v) {
+            return Some(
+                (at.with_timezone(&chrono::Utc) - now)
+                    .to_std()
+                    .unwrap_or_default(),
+            );
+        }
+    }
+    None
+}
+
+/// A platform's answer as text to keep, cut to a bounded length.
+pub fn platform_text(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    if text.len() <= PLATFORM_ERROR_MAX {
+        return text.into_owned();
+    }
+    let mut end = PLATFORM_ERROR_MAX;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::StatusCode;
+    use reqwest::header::{HeaderMap, HeaderValue};
+
+    #[test]
+    fn statuses_map_to_failure_classes() {
+        let h = HeaderMap::new();
+        let class = |code: u16, effect| {
+            status_error(StatusCode::from_u16(code).unwrap(), &h, b"{}", effect, "X").class
+        };
+        assert_eq!(
+            class(429, Effect::Creates),
+            FailureClass::Retryable { retry_after: None }
+        );
+        assert_eq!(class(400, Effect::Creates), FailureClass::Permanent);
+        assert_eq!(class(503, Effect::Creates), FailureClass::Ambiguous);
+        assert!(matches!(
+            class(503, Effect::Repeatable),
+            FailureClass::Retryable { .. }
+        ));
+        let e = status_error(StatusCode::UNAUTHORIZED, &h, b"nope", Effect::Creates, "X");
+        assert_eq!(
+            (e.code.as_str(), e.platform_error.as_deref()),
+            (TOKEN_INVALID, Some("nope"))
+        );
+    }
+
+    #[test]
+    fn retry_after_forms() {
+        let mut h = HeaderMap::new();
+        h.insert("retry-after", HeaderValue::from_static("7"));
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
+        let mut h = HeaderMap::new();
+        let reset = chrono::Utc::now().timestamp() + 60;
+        h.insert(
+            "x-rate-limit-reset",
+            HeaderValue::from_str(&reset.to_string()).unwrap(),
+        );
+        let d = retry_after(&h).unwrap();
+        assert!(
+            d >= Duration::from_secs(58) && d <= Duration::from_secs(60),
+            "{d:?}"
+        );
+        assert_eq!(retry_after(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn long_platform_answers_are_cut() {
+        let long = "é".repeat(3000);
+        let cut = platform_text(long.as_bytes());
+        assert!(cut.len() <= PLATFORM_ERROR_MAX + 3 && cut.ends_with('…'));
+    }
+}
