@@ -127,6 +127,7 @@ mod tests {
             is_default: default,
             token_expires_at: None,
             created_at: Utc::now(),
+            meta: serde_json::json!({}),
         }
     }
 

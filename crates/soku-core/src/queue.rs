@@ -43,6 +43,8 @@ pub struct Account {
     pub is_default: bool,
     pub token_expires_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+    /// What the connector keeps about the account (`ConnectedAccount::meta`); not secret.
+    pub meta: serde_json::Value,
 }
 
 #[derive(Clone)]
@@ -51,6 +53,42 @@ pub struct NewAccount {
     /// Encrypted access and refresh tokens (see the server's secret box).
     pub access_token: Option<Vec<u8>>,
     pub refresh_token: Option<Vec<u8>>,
+}
+
+/// An authorization in progress (`POST /v1/accounts/connect` until its callback).
+#[derive(Clone)]
+pub struct OAuthState {
+    /// SHA-256 of the state value sent to the platform.
+    pub state_hash: Vec<u8>,
+    pub user_id: String,
+    pub platform: Platform,
+    /// Our callback URL, as given to the platform.
+    pub redirect_uri: String,
+    /// Where the browser goes after the callback (the client's `redirectUri`).
+    pub return_to: Option<String>,
+    /// The PKCE verifier and the connector's pending data, sealed with the server key.
+    pub sealed: Vec<u8>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What using a state found.
+#[derive(Clone)]
+pub enum StateUse {
+    /// This call used it; it can never be used again.
+    Used(OAuthState),
+    /// It exists but was used before.
+    AlreadyUsed,
+    Unknown,
+}
+
+/// New tokens after a refresh, encrypted.
+#[derive(Clone)]
+pub struct RefreshedTokens {
+    pub access_token: Vec<u8>,
+    /// `None` keeps the refresh token the account has (never overwritten with nothing).
+    pub refresh_token: Option<Vec<u8>>,
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 /// An account's encrypted tokens.
@@ -242,6 +280,47 @@ pub trait PostStore: Send + Sync + 'static {
         &self,
         account_ref: &str,
     ) -> StoreResult<Option<(Account, AccountSecrets)>>;
+    /// Connects an account, or reconnects it when the user has it already (same platform and
+    /// platform account id): names, tokens and meta are replaced and it becomes `active`, but a
+    /// `None` refresh token keeps the stored one. The first account of a platform becomes the
+    /// default. Returns the stored account.
+    async fn upsert_account(&self, account: &NewAccount) -> StoreResult<Account>;
+    /// Active accounts whose tokens expire before `before`, soonest first.
+    async fn accounts_expiring(
+        &self,
+        before: DateTime<Utc>,
+        limit: i64,
+    ) -> StoreResult<Vec<Account>>;
+    /// Takes the right to refresh the account's tokens until `until`; false while another
+    /// holder's lease runs.
+    async fn lease_account_refresh(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// Stores refreshed tokens, makes the account `active` and ends the lease.
+    async fn save_refreshed_tokens(
+        &self,
+        id: &str,
+        tokens: &RefreshedTokens,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Sets the account's status and ends the refresh lease; the tokens are kept.
+    async fn set_account_status(
+        &self,
+        id: &str,
+        status: AccountStatus,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+
+    // OAuth authorizations in progress.
+    async fn insert_oauth_state(&self, state: &OAuthState) -> StoreResult<()>;
+    /// Marks the state used, atomically: of two callbacks with one state, one gets `Used`.
+    async fn use_oauth_state(&self, state_hash: &[u8], now: DateTime<Utc>)
+    -> StoreResult<StateUse>;
+    /// Deletes states that expired before `before`.
+    async fn purge_oauth_states(&self, before: DateTime<Utc>) -> StoreResult<u64>;
 
     // Submissions.
     /// Inserts the submission and its targets, and completes the idempotency record, in one

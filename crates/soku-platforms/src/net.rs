@@ -61,6 +61,8 @@ impl NetPolicy {
             }
         });
         reqwest::Client::builder()
+            // A proxy would resolve names itself, past the guarded resolver.
+            .no_proxy()
             .dns_resolver(Arc::new(GuardedResolver { policy }))
             .redirect(redirects)
             .connect_timeout(Duration::from_secs(10))

@@ -372,6 +372,7 @@ pub async fn execute(
                     is_default: default,
                     token_expires_at,
                     created_at: now,
+                    meta: serde_json::json!({}),
                 },
                 access_token: access_token.as_deref().map(|t| secrets.seal(t)),
                 refresh_token: refresh_token.as_deref().map(|t| secrets.seal(t)),

@@ -12,11 +12,12 @@
 //! process accepts a post, and looks at the database at least every `poll_interval` for work
 //! that other processes added.
 
-use crate::secrets::SecretBox;
+use crate::account_tokens::{AccountTokens, Refresh};
 use rand::Rng;
 use soku_core::batch::GroupCommit;
 use soku_core::connector::{
     AccountCredentials, Connector, Existing, FailureClass, PublishError, PublishRequest,
+    TOKEN_INVALID,
 };
 use soku_core::keys::KeyMode;
 use soku_core::platform::Platform;
@@ -64,12 +65,15 @@ impl Default for EngineConfig {
     }
 }
 
+/// The real networks' connectors, by platform.
+pub type LiveConnectors = HashMap<Platform, Arc<dyn Connector>>;
+
 /// The connectors the engine publishes through: the simulated platforms for test mode, and
 /// the real ones that exist for live mode.
 #[derive(Clone)]
 pub struct Connectors {
     pub simulated: Arc<dyn Connector>,
-    pub live: HashMap<Platform, Arc<dyn Connector>>,
+    pub live: LiveConnectors,
 }
 
 impl Connectors {
@@ -85,7 +89,7 @@ pub struct Engine {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     connectors: Connectors,
-    secrets: SecretBox,
+    tokens: Arc<AccountTokens>,
     config: EngineConfig,
     wake: Arc<Notify>,
     worker_id: String,
@@ -103,7 +107,7 @@ impl Engine {
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         connectors: Connectors,
-        secrets: SecretBox,
+        tokens: Arc<AccountTokens>,
         config: EngineConfig,
         wake: Arc<Notify>,
     ) -> Arc<Self> {
@@ -127,7 +131,7 @@ impl Engine {
             store,
             clock,
             connectors,
-            secrets,
+            tokens,
             config,
             wake,
             worker_id: soku_core::keys::random_id("w", 10),
@@ -343,6 +347,7 @@ impl Engine {
                 post_id: post.id,
                 url: post.url,
             },
+            Err(e) if e.code == TOKEN_INVALID => self.after_token_refused(claimed, &e).await,
             Err(e) => match e.class {
                 FailureClass::Retryable { retry_after } => {
                     self.retry_or_fail(claimed, from_publish(&e), retry_after, false)
@@ -395,6 +400,43 @@ impl Engine {
         }
     }
 
+    /// The platform refused the account's access token (nothing was published): refresh the
+    /// tokens and try again, or fail the target when the account needs reconnecting.
+    async fn after_token_refused(
+        &self,
+        claimed: &ClaimedTarget,
+        refused: &PublishError,
+    ) -> TargetOutcome {
+        let Some(account_ref) = claimed.target.account_ref.as_deref() else {
+            return TargetOutcome::Failed(from_publish(refused));
+        };
+        match self.tokens.refresh(account_ref).await {
+            Refresh::Refreshed | Refresh::Busy => self.retry_or_fail(
+                claimed,
+                from_publish(refused),
+                Some(Duration::from_secs(1)),
+                false,
+            ),
+            Refresh::NeedsReconnect(why) => TargetOutcome::Failed(TargetError {
+                code: "account_needs_reconnect".into(),
+                message: format!(
+                    "The {} account needs to be reconnected: its token was refused and could not be refreshed ({why}).",
+                    claimed.target.platform.display_name()
+                ),
+                platform_error: refused.platform_error.clone(),
+            }),
+            Refresh::Unavailable(why) => self.retry_or_fail(
+                claimed,
+                error(
+                    "token_refresh_failed",
+                    format!("The account's token was refused and refreshing it failed: {why}"),
+                ),
+                None,
+                false,
+            ),
+        }
+    }
+
     fn retry_or_fail(
         &self,
         claimed: &ClaimedTarget,
@@ -440,37 +482,52 @@ impl Engine {
                 meta: serde_json::Value::Null,
             },
             (Some(account_ref), KeyMode::Live) => {
-                let found = self.store.account_secrets(account_ref).await.map_err(|e| {
-                    self.retry_or_fail(
-                        claimed,
-                        error("store_unavailable", e.to_string()),
-                        None,
-                        claimed.in_flight,
-                    )
-                })?;
-                let Some((account, secrets)) = found else {
-                    return Err(TargetOutcome::Failed(error(
-                        "account_disconnected",
-                        "The account was disconnected before the post was published.",
-                    )));
-                };
-                if account.status == AccountStatus::NeedsReconnect {
-                    return Err(TargetOutcome::Failed(error(
-                        "account_needs_reconnect",
-                        format!(
-                            "The {} account needs to be reconnected.",
-                            target.platform.display_name()
-                        ),
-                    )));
+                let mut found = self.load_account(claimed, account_ref).await?;
+                let expired = found
+                    .0
+                    .token_expires_at
+                    .is_some_and(|at| at <= self.clock.now() + chrono::Duration::seconds(30));
+                if expired {
+                    // Expired (the background refresher was late or failed): refresh first.
+                    match self.tokens.refresh(account_ref).await {
+                        Refresh::Refreshed => {
+                            found = self.load_account(claimed, account_ref).await?
+                        }
+                        Refresh::Busy => {
+                            return Err(self.retry_or_fail(
+                                claimed,
+                                error(
+                                    "token_refreshing",
+                                    "The account's tokens are being refreshed.",
+                                ),
+                                Some(Duration::from_secs(2)),
+                                claimed.in_flight,
+                            ));
+                        }
+                        Refresh::NeedsReconnect(why) => {
+                            return Err(TargetOutcome::Failed(error(
+                                "account_needs_reconnect",
+                                format!(
+                                    "The {} account needs to be reconnected: its token expired and could not be refreshed ({why}).",
+                                    target.platform.display_name()
+                                ),
+                            )));
+                        }
+                        Refresh::Unavailable(why) => {
+                            return Err(self.retry_or_fail(
+                                claimed,
+                                error(
+                                    "token_refresh_failed",
+                                    format!("The account's token expired and refreshing it failed: {why}"),
+                                ),
+                                None,
+                                claimed.in_flight,
+                            ));
+                        }
+                    }
                 }
-                let open = |sealed: Option<Vec<u8>>| sealed.and_then(|s| self.secrets.open(&s));
-                AccountCredentials {
-                    account_id: account.account_id,
-                    username: account.username,
-                    access_token: open(secrets.access_token),
-                    refresh_token: open(secrets.refresh_token),
-                    meta: serde_json::Value::Null,
-                }
+                let (account, secrets) = found;
+                self.tokens.credentials(&account, &secrets)
             }
         };
         Ok(PublishRequest {
@@ -483,6 +540,40 @@ impl Engine {
             content,
             not_before: claimed.submitted_at,
         })
+    }
+}
+
+impl Engine {
+    /// The target's account and its sealed tokens, if it is still connected and usable.
+    async fn load_account(
+        &self,
+        claimed: &ClaimedTarget,
+        account_ref: &str,
+    ) -> Result<(soku_core::queue::Account, soku_core::queue::AccountSecrets), TargetOutcome> {
+        let found = self.store.account_secrets(account_ref).await.map_err(|e| {
+            self.retry_or_fail(
+                claimed,
+                error("store_unavailable", e.to_string()),
+                None,
+                claimed.in_flight,
+            )
+        })?;
+        let Some((account, secrets)) = found else {
+            return Err(TargetOutcome::Failed(error(
+                "account_disconnected",
+                "The account was disconnected before the post was published.",
+            )));
+        };
+        if account.status == AccountStatus::NeedsReconnect {
+            return Err(TargetOutcome::Failed(error(
+                "account_needs_reconnect",
+                format!(
+                    "The {} account needs to be reconnected.",
+                    claimed.target.platform.display_name()
+                ),
+            )));
+        }
+        Ok((account, secrets))
     }
 }
 

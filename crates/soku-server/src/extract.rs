@@ -102,6 +102,34 @@ impl FromRequestParts<AppState> for IdTokenUser {
     }
 }
 
+/// The caller of an endpoint that takes an API key (`soku-api-key`) or an ID token
+/// (`Authorization: Bearer`); a request with both is judged by its key.
+pub struct KeyOrToken {
+    pub user_id: String,
+    /// The key's mode; ID tokens act in live mode.
+    pub mode: soku_core::keys::KeyMode,
+}
+
+impl FromRequestParts<AppState> for KeyOrToken {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if parts.headers.contains_key(AUTHORIZATION) && !parts.headers.contains_key("soku-api-key")
+        {
+            let user = IdTokenUser::from_request_parts(parts, state).await?;
+            return Ok(Self {
+                user_id: user.uid,
+                mode: soku_core::keys::KeyMode::Live,
+            });
+        }
+        let ApiKeyAuth(grant) = ApiKeyAuth::from_request_parts(parts, state).await?;
+        Ok(Self {
+            user_id: grant.user.id.clone(),
+            mode: grant.key.mode,
+        })
+    }
+}
+
 pub struct ApiJson<T>(pub T);
 
 impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {

@@ -1,5 +1,6 @@
 //! Soku server: the HTTP API over the domain (`soku-core`) and the stores (`soku-store`).
 
+pub mod account_tokens;
 pub mod admin;
 pub mod api;
 pub mod auth;
@@ -38,6 +39,9 @@ pub struct ServerOptions {
     pub simulated_latency: std::time::Duration,
     /// Rate limits (spec section 5): on, in memory, by default.
     pub rate_limits: ratelimit::RateLimitOptions,
+    /// The real networks' connectors (`live_connectors_from_env` for the binary; tests point
+    /// them at fakes).
+    pub live_connectors: engine::LiveConnectors,
 }
 
 /// Loads (or, on first start, creates) the identity provider's key and assembles the state.
@@ -52,7 +56,14 @@ pub async fn build_state(
     let secrets = secrets::SecretBox::load(store.as_ref(), options.secret_key.as_deref())
         .await
         .map_err(StoreError::Backend)?;
-    let connectors = connectors(store.clone(), clock.clone(), options.simulated_latency);
+    let connectors = engine::Connectors {
+        simulated: Arc::new(soku_platforms::simulated::Simulated::new(
+            store.clone(),
+            clock.clone(),
+            options.simulated_latency,
+        )),
+        live: options.live_connectors,
+    };
     Ok(AppState::new(
         store,
         clock,
@@ -63,21 +74,10 @@ pub async fn build_state(
     ))
 }
 
-/// The connectors this build has: the simulated platforms for test mode; no live network yet.
-pub fn connectors(
-    store: Arc<dyn Store>,
-    clock: Arc<dyn Clock>,
-    simulated_latency: std::time::Duration,
-) -> engine::Connectors {
-    let store: Arc<dyn soku_core::queue::PostStore> = store;
-    engine::Connectors {
-        simulated: Arc::new(soku_platforms::simulated::Simulated::new(
-            store,
-            clock,
-            simulated_latency,
-        )),
-        live: Default::default(),
-    }
+/// The connectors to the real networks, configured from the environment (`SOKU_<PLATFORM>_*`,
+/// see the README). Images named by URL are fetched with spec 8's protections.
+pub fn live_connectors_from_env() -> engine::LiveConnectors {
+    engine::LiveConnectors::new()
 }
 
 /// Starts the publishing engine of this process; it stops when `shutdown` turns true.
@@ -90,9 +90,16 @@ pub fn spawn_engine(
         state.store.clone(),
         state.clock.clone(),
         state.connectors.clone(),
-        state.secrets.clone(),
+        state.account_tokens.clone(),
         config,
         state.engine_wake.clone(),
+    );
+    // Where the engine runs, accounts' tokens are kept alive too.
+    tokio::spawn(
+        state
+            .account_tokens
+            .clone()
+            .run(shutdown.clone(), account_tokens::REFRESH_EVERY),
     );
     tokio::spawn(engine.run(shutdown))
 }

@@ -257,6 +257,7 @@ async fn run_server(database_url: &str, args: ServeArgs) -> Result<(), String> {
             secret_key: args.engine.secret_key.clone(),
             simulated_latency: Duration::from_millis(args.engine.simulated_latency_ms),
             rate_limits,
+            live_connectors: soku_server::live_connectors_from_env(),
         },
     )
     .await
@@ -320,6 +321,7 @@ async fn run_worker(database_url: &str, args: EngineArgs) -> Result<(), String> 
                 enabled: false,
                 ..RateLimitOptions::default()
             },
+            live_connectors: soku_server::live_connectors_from_env(),
         },
     )
     .await

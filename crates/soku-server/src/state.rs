@@ -31,6 +31,8 @@ pub struct Inner {
     pub openapi: OnceLock<serde_json::Value>,
     pub connectors: Connectors,
     pub secrets: SecretBox,
+    /// Connected accounts' tokens: opened for a call, refreshed.
+    pub account_tokens: Arc<crate::account_tokens::AccountTokens>,
     /// Wakes this process's publishing engine when a post is accepted.
     pub engine_wake: Arc<tokio::sync::Notify>,
     /// Accepted posts, written in one transaction with the others accepted meanwhile.
@@ -58,7 +60,14 @@ impl AppState {
                 }
             })
         };
+        let account_tokens = Arc::new(crate::account_tokens::AccountTokens::new(
+            store.clone(),
+            clock.clone(),
+            connectors.clone(),
+            secrets.clone(),
+        ));
         Self(Arc::new(Inner {
+            account_tokens,
             new_submissions,
             login_throttle: crate::dashboard::passwords::Throttle::new(
                 5,

@@ -22,7 +22,7 @@ pub(crate) use submission_columns;
 macro_rules! account_columns {
     () => {
         "id, user_id, platform, account_id, display_name, username, status, is_default, \
-         token_expires_at, created_at"
+         token_expires_at, created_at, meta_json"
     };
 }
 pub(crate) use account_columns;
@@ -117,6 +117,8 @@ macro_rules! post_store {
                     is_default: r.try_get::<i64, _>(7).map_err(e)? != 0,
                     token_expires_at: r.try_get::<Option<i64>, _>(8).map_err(e)?.map(from_millis),
                     created_at: from_millis(r.try_get(9).map_err(e)?),
+                    meta: serde_json::from_str(&r.try_get::<String, _>(10).map_err(e)?)
+                        .map_err(|_| bad("accounts.meta_json"))?,
                 })
             }
 
@@ -181,8 +183,8 @@ macro_rules! post_store {
                 }
                 sqlx::query(
                     "INSERT INTO accounts (id, user_id, platform, account_id, display_name, username, \
-                     access_token, refresh_token, token_expires_at, is_default, status, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                     access_token, refresh_token, token_expires_at, is_default, status, created_at, meta_json) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
                 )
                 .bind(&a.id)
                 .bind(&a.user_id)
@@ -196,10 +198,210 @@ macro_rules! post_store {
                 .bind(a.is_default as i64)
                 .bind(a.status.as_str())
                 .bind(soku_core::time::to_millis(a.created_at))
+                .bind(a.meta.to_string())
                 .execute(&mut *tx)
                 .await
                 .map_err(post_rows::e)?;
                 tx.commit().await.map_err(post_rows::e)
+            }
+
+            async fn upsert_account(&self, new: &soku_core::queue::NewAccount) -> soku_core::store::StoreResult<soku_core::queue::Account> {
+                use soku_core::time::to_millis;
+                let a = &new.account;
+                let mut tx = self.pool.begin_with($begin).await.map_err(post_rows::e)?;
+                // The first account of a platform is the default one.
+                let others: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM accounts WHERE user_id = $1 AND platform = $2 AND account_id <> $3",
+                )
+                .bind(&a.user_id)
+                .bind(a.platform.as_str())
+                .bind(&a.account_id)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(post_rows::e)?;
+                sqlx::query(
+                    "INSERT INTO accounts (id, user_id, platform, account_id, display_name, username, \
+                     access_token, refresh_token, token_expires_at, is_default, status, created_at, meta_json, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'active', $11, $12, $11) \
+                     ON CONFLICT (user_id, platform, account_id) DO UPDATE SET \
+                     display_name = excluded.display_name, username = excluded.username, \
+                     access_token = excluded.access_token, \
+                     refresh_token = COALESCE(excluded.refresh_token, accounts.refresh_token), \
+                     token_expires_at = excluded.token_expires_at, status = 'active', \
+                     meta_json = excluded.meta_json, refresh_lease_until = NULL, updated_at = excluded.updated_at",
+                )
+                .bind(&a.id)
+                .bind(&a.user_id)
+                .bind(a.platform.as_str())
+                .bind(&a.account_id)
+                .bind(&a.display_name)
+                .bind(&a.username)
+                .bind(&new.access_token)
+                .bind(&new.refresh_token)
+                .bind(a.token_expires_at.map(to_millis))
+                .bind((others == 0) as i64)
+                .bind(to_millis(a.created_at))
+                .bind(a.meta.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(post_rows::e)?;
+                let row = sqlx::query(concat!(
+                    "SELECT ", crate::sql_posts::account_columns!(),
+                    " FROM accounts WHERE user_id = $1 AND platform = $2 AND account_id = $3"
+                ))
+                .bind(&a.user_id)
+                .bind(a.platform.as_str())
+                .bind(&a.account_id)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(post_rows::e)?;
+                let stored = post_rows::account(&row)?;
+                tx.commit().await.map_err(post_rows::e)?;
+                Ok(stored)
+            }
+
+            async fn accounts_expiring(
+                &self,
+                before: chrono::DateTime<chrono::Utc>,
+                limit: i64,
+            ) -> soku_core::store::StoreResult<Vec<soku_core::queue::Account>> {
+                let rows = sqlx::query(concat!(
+                    "SELECT ", crate::sql_posts::account_columns!(),
+                    " FROM accounts WHERE status = 'active' AND token_expires_at IS NOT NULL \
+                     AND token_expires_at < $1 ORDER BY token_expires_at LIMIT $2"
+                ))
+                .bind(soku_core::time::to_millis(before))
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(post_rows::e)?;
+                rows.iter().map(post_rows::account).collect()
+            }
+
+            async fn lease_account_refresh(
+                &self,
+                id: &str,
+                now: chrono::DateTime<chrono::Utc>,
+                until: chrono::DateTime<chrono::Utc>,
+            ) -> soku_core::store::StoreResult<bool> {
+                let done = sqlx::query(
+                    "UPDATE accounts SET refresh_lease_until = $1 WHERE id = $2 \
+                     AND (refresh_lease_until IS NULL OR refresh_lease_until < $3)",
+                )
+                .bind(soku_core::time::to_millis(until))
+                .bind(id)
+                .bind(soku_core::time::to_millis(now))
+                .execute(&self.pool)
+                .await
+                .map_err(post_rows::e)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn save_refreshed_tokens(
+                &self,
+                id: &str,
+                tokens: &soku_core::queue::RefreshedTokens,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> soku_core::store::StoreResult<()> {
+                sqlx::query(
+                    "UPDATE accounts SET access_token = $1, \
+                     refresh_token = COALESCE($2, refresh_token), token_expires_at = $3, \
+                     status = 'active', refresh_lease_until = NULL, updated_at = $4 WHERE id = $5",
+                )
+                .bind(&tokens.access_token)
+                .bind(&tokens.refresh_token)
+                .bind(tokens.expires_at.map(soku_core::time::to_millis))
+                .bind(soku_core::time::to_millis(now))
+                .bind(id)
+                .execute(&self.pool)
+                .await
+                .map_err(post_rows::e)?;
+                Ok(())
+            }
+
+            async fn set_account_status(
+                &self,
+                id: &str,
+                status: soku_core::queue::AccountStatus,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> soku_core::store::StoreResult<()> {
+                sqlx::query(
+                    "UPDATE accounts SET status = $1, refresh_lease_until = NULL, updated_at = $2 WHERE id = $3",
+                )
+                .bind(status.as_str())
+                .bind(soku_core::time::to_millis(now))
+                .bind(id)
+                .execute(&self.pool)
+                .await
+                .map_err(post_rows::e)?;
+                Ok(())
+            }
+
+            async fn insert_oauth_state(&self, st: &soku_core::queue::OAuthState) -> soku_core::store::StoreResult<()> {
+                use soku_core::time::to_millis;
+                sqlx::query(
+                    "INSERT INTO oauth_states (state_hash, user_id, platform, redirect_uri, return_to, \
+                     sealed, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(&st.state_hash)
+                .bind(&st.user_id)
+                .bind(st.platform.as_str())
+                .bind(&st.redirect_uri)
+                .bind(&st.return_to)
+                .bind(&st.sealed)
+                .bind(to_millis(st.created_at))
+                .bind(to_millis(st.expires_at))
+                .execute(&self.pool)
+                .await
+                .map_err(post_rows::e)?;
+                Ok(())
+            }
+
+            async fn use_oauth_state(
+                &self,
+                state_hash: &[u8],
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> soku_core::store::StoreResult<soku_core::queue::StateUse> {
+                use soku_core::queue::{OAuthState, StateUse};
+                use soku_core::time::from_millis;
+                use sqlx::Row;
+                let row = sqlx::query(
+                    "UPDATE oauth_states SET used_at = $1 WHERE state_hash = $2 AND used_at IS NULL \
+                     RETURNING user_id, platform, redirect_uri, return_to, sealed, created_at, expires_at",
+                )
+                .bind(soku_core::time::to_millis(now))
+                .bind(state_hash)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(post_rows::e)?;
+                if let Some(r) = row {
+                    let platform: String = r.try_get(1).map_err(post_rows::e)?;
+                    return Ok(StateUse::Used(OAuthState {
+                        state_hash: state_hash.to_vec(),
+                        user_id: r.try_get(0).map_err(post_rows::e)?,
+                        platform: post_rows::platform(&platform)?,
+                        redirect_uri: r.try_get(2).map_err(post_rows::e)?,
+                        return_to: r.try_get(3).map_err(post_rows::e)?,
+                        sealed: r.try_get(4).map_err(post_rows::e)?,
+                        created_at: from_millis(r.try_get(5).map_err(post_rows::e)?),
+                        expires_at: from_millis(r.try_get(6).map_err(post_rows::e)?),
+                    }));
+                }
+                let seen: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM oauth_states WHERE state_hash = $1")
+                    .bind(state_hash)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(post_rows::e)?;
+                Ok(if seen > 0 { StateUse::AlreadyUsed } else { StateUse::Unknown })
+            }
+
+            async fn purge_oauth_states(&self, before: chrono::DateTime<chrono::Utc>) -> soku_core::store::StoreResult<u64> {
+                let done = sqlx::query("DELETE FROM oauth_states WHERE expires_at < $1")
+                    .bind(soku_core::time::to_millis(before))
+                    .execute(&self.pool)
+                    .await
+                    .map_err(post_rows::e)?;
+                Ok(done.rows_affected())
             }
 
             async fn list_accounts(&self, user_id: &str) -> soku_core::store::StoreResult<Vec<soku_core::queue::Account>> {
@@ -231,8 +433,8 @@ macro_rules! post_store {
                 Ok(Some((
                     post_rows::account(&r)?,
                     soku_core::queue::AccountSecrets {
-                        access_token: r.try_get(10).map_err(post_rows::e)?,
-                        refresh_token: r.try_get(11).map_err(post_rows::e)?,
+                        access_token: r.try_get(11).map_err(post_rows::e)?,
+                        refresh_token: r.try_get(12).map_err(post_rows::e)?,
                     },
                 )))
             }

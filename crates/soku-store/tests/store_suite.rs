@@ -475,6 +475,7 @@ mod posts {
                     is_default: default,
                     token_expires_at: Some(t0()),
                     created_at: t0(),
+                    meta: serde_json::json!({}),
                 },
                 access_token: Some(vec![1, 2, 3]),
                 refresh_token: None,
@@ -496,6 +497,140 @@ mod posts {
             assert_eq!(a.username.as_deref(), Some("handle"));
             assert_eq!(secrets.access_token, Some(vec![1, 2, 3]));
             assert_eq!(secrets.refresh_token, None);
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn connecting_and_refreshing_accounts() {
+        each_backend("connecting_and_refreshing_accounts", |s| async move {
+            use soku_core::queue::{OAuthState, RefreshedTokens, StateUse};
+            s.create_user("u1", None, t0()).await.unwrap();
+            let at = |mins: i64| t0() + chrono::Duration::minutes(mins);
+            let mk = |id: &str, access: u8, refresh: Option<u8>, expires: i64| NewAccount {
+                account: Account {
+                    id: id.into(),
+                    user_id: "u1".into(),
+                    platform: Platform::Bluesky,
+                    account_id: "did:plc:abc".into(),
+                    display_name: Some("Name".into()),
+                    username: Some("name.bsky.social".into()),
+                    status: AccountStatus::Active,
+                    is_default: false,
+                    token_expires_at: Some(at(expires)),
+                    created_at: t0(),
+                    meta: serde_json::json!({"pds": "https://pds.example"}),
+                },
+                access_token: Some(vec![access]),
+                refresh_token: refresh.map(|r| vec![r]),
+            };
+            // First connection: stored, and the default of its platform.
+            let first = s.upsert_account(&mk("a1", 1, Some(2), 60)).await.unwrap();
+            assert_eq!(first.id, "a1");
+            assert!(first.is_default);
+            assert_eq!(first.meta["pds"], "https://pds.example");
+            // Reconnecting the same platform account keeps its id and, given no refresh
+            // token, the old one.
+            s.set_account_status("a1", AccountStatus::NeedsReconnect, at(1))
+                .await
+                .unwrap();
+            let again = s.upsert_account(&mk("a9", 3, None, 120)).await.unwrap();
+            assert_eq!(again.id, "a1");
+            assert_eq!(again.status, AccountStatus::Active);
+            let (_, secrets) = s.account_secrets("a1").await.unwrap().unwrap();
+            assert_eq!(
+                (secrets.access_token, secrets.refresh_token),
+                (Some(vec![3]), Some(vec![2]))
+            );
+            assert_eq!(s.list_accounts("u1").await.unwrap().len(), 1);
+
+            // Expiring soon: listed; one lease at a time.
+            assert_eq!(s.accounts_expiring(at(60), 10).await.unwrap().len(), 0);
+            assert_eq!(s.accounts_expiring(at(121), 10).await.unwrap().len(), 1);
+            assert!(s.lease_account_refresh("a1", at(0), at(1)).await.unwrap());
+            assert!(!s.lease_account_refresh("a1", at(0), at(1)).await.unwrap());
+            assert!(
+                s.lease_account_refresh("a1", at(2), at(3)).await.unwrap(),
+                "an expired lease is taken over"
+            );
+            s.save_refreshed_tokens(
+                "a1",
+                &RefreshedTokens {
+                    access_token: vec![4],
+                    refresh_token: None,
+                    expires_at: Some(at(240)),
+                },
+                at(2),
+            )
+            .await
+            .unwrap();
+            let (a, secrets) = s.account_secrets("a1").await.unwrap().unwrap();
+            assert_eq!(a.token_expires_at, Some(at(240)));
+            assert_eq!(
+                (secrets.access_token, secrets.refresh_token),
+                (Some(vec![4]), Some(vec![2])),
+                "a refresh without a new refresh token keeps the old one"
+            );
+            assert!(
+                s.lease_account_refresh("a1", at(2), at(3)).await.unwrap(),
+                "saving ends the lease"
+            );
+            s.set_account_status("a1", AccountStatus::NeedsReconnect, at(3))
+                .await
+                .unwrap();
+            assert!(
+                s.accounts_expiring(at(1000), 10).await.unwrap().is_empty(),
+                "only active accounts are refreshed"
+            );
+
+            // OAuth states: used once.
+            let st = OAuthState {
+                state_hash: vec![9; 32],
+                user_id: "u1".into(),
+                platform: Platform::X,
+                redirect_uri: "http://127.0.0.1/v1/oauth/x/callback".into(),
+                return_to: Some("https://app.example/done".into()),
+                sealed: vec![1, 2, 3],
+                created_at: at(0),
+                expires_at: at(10),
+            };
+            s.insert_oauth_state(&st).await.unwrap();
+            let (a, b) = tokio::join!(
+                s.use_oauth_state(&[9; 32], at(1)),
+                s.use_oauth_state(&[9; 32], at(1))
+            );
+            let used = [a.unwrap(), b.unwrap()];
+            assert_eq!(
+                used.iter()
+                    .filter(|u| matches!(u, StateUse::Used(_)))
+                    .count(),
+                1,
+                "one of two concurrent uses wins"
+            );
+            assert!(used.iter().any(|u| matches!(u, StateUse::AlreadyUsed)));
+            let got = used
+                .iter()
+                .find_map(|u| match u {
+                    StateUse::Used(got) => Some(got),
+                    _ => None,
+                })
+                .unwrap();
+            assert_eq!(
+                (got.user_id.as_str(), got.platform, got.sealed.clone()),
+                ("u1", Platform::X, vec![1, 2, 3])
+            );
+            assert_eq!(got.return_to.as_deref(), Some("https://app.example/done"));
+            assert_eq!(got.expires_at, at(10));
+            assert!(matches!(
+                s.use_oauth_state(&[7; 32], at(1)).await.unwrap(),
+                StateUse::Unknown
+            ));
+            assert_eq!(s.purge_oauth_states(at(5)).await.unwrap(), 0);
+            assert_eq!(s.purge_oauth_states(at(11)).await.unwrap(), 1);
+            assert!(matches!(
+                s.use_oauth_state(&[9; 32], at(12)).await.unwrap(),
+                StateUse::Unknown
+            ));
         })
         .await;
     }

@@ -52,19 +52,7 @@ pub async fn list_for(
             .list_accounts(&user.id)
             .await?
             .iter()
-            .map(|a| {
-                json!({
-                    "id": a.id,
-                    "platform": a.platform.as_str(),
-                    "accountId": a.account_id,
-                    "displayName": a.display_name,
-                    "username": a.username,
-                    "status": a.status.as_str(),
-                    "isDefault": a.is_default,
-                    "tokenExpiresAt": a.token_expires_at.map(rfc3339_millis),
-                    "createdAt": rfc3339_millis(a.created_at),
-                })
-            })
+            .map(super::connect::account_json)
             .collect(),
     };
     Ok(Json(json!({ "accounts": accounts })))

@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod api_keys;
 pub mod auth;
+pub mod connect;
 pub mod docs;
 pub mod me;
 pub mod ops;
@@ -31,6 +32,9 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(posts::create, posts::list))
         .routes(routes!(posts::get, posts::cancel))
         .routes(routes!(accounts::list))
+        .routes(routes!(connect::connect))
+        .routes(routes!(connect::disconnect))
+        .routes(routes!(connect::callback))
         .routes(routes!(sandbox::posts))
         .split_for_parts()
 }

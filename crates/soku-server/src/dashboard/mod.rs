@@ -119,6 +119,15 @@ async fn signed_in(state: &AppState, headers: &HeaderMap) -> ApiResult<Option<Si
     }))
 }
 
+/// The user of the request's dashboard session, if it has a valid one.
+pub async fn session_user_id(state: &AppState, headers: &HeaderMap) -> Option<String> {
+    signed_in(state, headers)
+        .await
+        .ok()
+        .flatten()
+        .map(|s| s.user.id)
+}
+
 fn not_signed_in() -> ApiError {
     ApiError::new(ErrorCode::Unauthorized, "Sign in to use the dashboard.")
 }

@@ -29,6 +29,7 @@ pub async fn live_account(
                 is_default: true,
                 token_expires_at: None,
                 created_at: Utc::now(),
+                meta: serde_json::json!({}),
             },
             access_token: None,
             refresh_token: None,

@@ -59,6 +59,7 @@ async fn add_account(
                 is_default: default,
                 token_expires_at: None,
                 created_at: Utc::now(),
+                meta: serde_json::json!({}),
             },
             access_token: Some(app.state.secrets.seal("secret-access-token")),
             refresh_token: None,

@@ -30,6 +30,7 @@ pub struct Builder {
     simulated_latency: std::time::Duration,
     rate_limits: Option<RateLimitOptions>,
     routes: Option<Router<AppState>>,
+    live_connectors: soku_server::engine::LiveConnectors,
 }
 
 impl Default for Builder {
@@ -45,6 +46,7 @@ impl Default for Builder {
             simulated_latency: std::time::Duration::ZERO,
             rate_limits: None,
             routes: None,
+            live_connectors: Default::default(),
         }
     }
 }
@@ -107,6 +109,16 @@ impl Builder {
         self
     }
 
+    /// Live-mode publishing to `platform` through this connector (a real one pointed at a fake).
+    pub fn connector(
+        mut self,
+        platform: soku_core::platform::Platform,
+        connector: Arc<dyn soku_core::connector::Connector>,
+    ) -> Self {
+        self.live_connectors.insert(platform, connector);
+        self
+    }
+
     /// Extra routes, served with the same middleware.
     pub fn routes(mut self, routes: Router<AppState>) -> Self {
         self.routes = Some(routes);
@@ -133,6 +145,7 @@ impl Builder {
                 secret_key: None,
                 simulated_latency: self.simulated_latency,
                 rate_limits: self.rate_limits.unwrap_or_else(generous_limits),
+                live_connectors: self.live_connectors,
             },
         )
         .await

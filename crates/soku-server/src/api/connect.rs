@@ -1,0 +1,503 @@
+//! Connecting accounts (issue 6): `POST /v1/accounts/connect`, the OAuth callback
+//! `GET /v1/oauth/{platform}/callback`, and `DELETE /v1/accounts/{id}`.
+//!
+//! OAuth platforms: connect answers the authorization URL; the state value in it is random
+//! (256 bits), stored only as its SHA-256, bound to the user who asked, usable once, and good
+//! for 10 minutes. The PKCE verifier and whatever the connector keeps until the callback (a
+//! Mastodon instance's app) are sealed with the server key. The callback trades the code for
+//! tokens, stores the account with its tokens encrypted (reconnecting an account the user has
+//! replaces its tokens) and sends the browser to the client's `redirectUri` with
+//! `status=connected` (or `status=error`), or answers the account itself.
+//!
+//! A callback carrying a dashboard session of another user than the one who started the
+//! authorization is refused: the account would otherwise land in someone else's workspace.
+//! Credential platforms (Bluesky app passwords) connect in the one call.
+
+use super::docs::{BodyErrors, CommonErrors};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, KeyOrToken};
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::header::{ACCEPT, CONTENT_TYPE, LOCATION};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::RngCore;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use soku_core::ErrorCode;
+use soku_core::connector::{
+    AuthorizationRequest, CodeExchange, ConnectError, ConnectErrorKind, ConnectMethod,
+    ConnectedAccount,
+};
+use soku_core::keys::KeyMode;
+use soku_core::platform::Platform;
+use soku_core::queue::{Account, AccountStatus, NewAccount, OAuthState, StateUse};
+use soku_core::time::rfc3339_millis;
+
+/// How long an authorization may take.
+pub const STATE_TTL_MINUTES: i64 = 10;
+const RETURN_TO_MAX: usize = 2048;
+
+/// An account as the API shows it (never its tokens).
+pub fn account_json(a: &Account) -> Value {
+    json!({
+        "id": a.id,
+        "platform": a.platform.as_str(),
+        "accountId": a.account_id,
+        "displayName": a.display_name,
+        "username": a.username,
+        "status": a.status.as_str(),
+        "isDefault": a.is_default,
+        "tokenExpiresAt": a.token_expires_at.map(rfc3339_millis),
+        "createdAt": rfc3339_millis(a.created_at),
+    })
+}
+
+/// Starts connecting an account: the authorization URL (OAuth platforms), or the connected
+/// account (Bluesky, with `identifier` and `appPassword`).
+#[utoipa::path(post, path = "/v1/accounts/connect", tag = "accounts",
+    security(("apiKey" = []), ("idToken" = [])),
+    request_body(content = Value, description = "`{platform, redirectUri?}`; Bluesky: `{platform: \"bluesky\", identifier, appPassword, pds?}`; Mastodon: `instance`"),
+    responses(
+        (status = 200, description = "`{platform, authorizationUrl, expiresAt}`", body = Value),
+        (status = 201, description = "`{account}` (credential platforms)", body = Value),
+        (status = 503, description = "`service_unavailable`: the platform could not be reached"),
+        BodyErrors, CommonErrors))]
+pub async fn connect(
+    State(state): State<AppState>,
+    caller: KeyOrToken,
+    ApiJson(body): ApiJson<Value>,
+) -> ApiResult<Response> {
+    connect_for(&state, &caller.user_id, caller.mode, &body).await
+}
+
+/// `POST /v1/accounts/connect` for a user (the dashboard calls it too).
+pub async fn connect_for(
+    state: &AppState,
+    user_id: &str,
+    mode: KeyMode,
+    body: &Value,
+) -> ApiResult<Response> {
+    let platform = match body.get("platform") {
+        Some(Value::String(s)) => Platform::parse(s).ok_or_else(|| {
+            ApiError::validation("platform", "unknown", format!("Unknown platform '{s}'."))
+        })?,
+        Some(_) => {
+            return Err(ApiError::validation(
+                "platform",
+                "type",
+                "'platform' must be a string.",
+            ));
+        }
+        None => {
+            return Err(ApiError::validation(
+                "platform",
+                "required",
+                "The 'platform' field is required.",
+            ));
+        }
+    };
+    if mode == KeyMode::Test {
+        return Err(ApiError::validation(
+            "platform",
+            "test_mode",
+            "Test-mode keys publish to simulated accounts, which need no connecting; connect real accounts with a live key.",
+        ));
+    }
+    let name = platform.display_name();
+    let connector = state
+        .connectors
+        .live
+        .get(&platform)
+        .cloned()
+        .ok_or_else(|| {
+            ApiError::validation(
+                "platform",
+                "unsupported",
+                format!("This server cannot connect {name} accounts yet."),
+            )
+        })?;
+    match connector.connect_method() {
+        ConnectMethod::Credentials => {
+            let connected = connector
+                .connect_direct(body)
+                .await
+                .map_err(|e| connect_error(platform, e))?;
+            let account = save_account(state, user_id, platform, connected).await?;
+            Ok((
+                StatusCode::CREATED,
+                Json(json!({ "account": account_json(&account) })),
+            )
+                .into_response())
+        }
+        ConnectMethod::OAuth => {
+            let return_to = match body.get("redirectUri") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(s)) => Some(return_to(s)?),
+                Some(_) => {
+                    return Err(ApiError::validation(
+                        "redirectUri",
+                        "type",
+                        "'redirectUri' must be a string.",
+                    ));
+                }
+            };
+            let state_value = random_token(32);
+            let verifier = random_token(48);
+            let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+            let redirect_uri = callback_url(state, platform);
+            let start = connector
+                .authorize(&AuthorizationRequest {
+                    state: state_value.clone(),
+                    redirect_uri: redirect_uri.clone(),
+                    code_challenge: challenge,
+                    params: body.clone(),
+                })
+                .await
+                .map_err(|e| connect_error(platform, e))?;
+            let now = state.clock.now();
+            let expires_at = now + chrono::Duration::minutes(STATE_TTL_MINUTES);
+            let sealed = state
+                .secrets
+                .seal(&json!({ "verifier": verifier, "pending": start.pending }).to_string());
+            state
+                .store
+                .insert_oauth_state(&OAuthState {
+                    state_hash: Sha256::digest(state_value.as_bytes()).to_vec(),
+                    user_id: user_id.to_owned(),
+                    platform,
+                    redirect_uri,
+                    return_to,
+                    sealed,
+                    created_at: now,
+                    expires_at,
+                })
+                .await?;
+            Ok(Json(json!({
+                "platform": platform.as_str(),
+                "authorizationUrl": start.url,
+                "expiresAt": rfc3339_millis(expires_at),
+            }))
+            .into_response())
+        }
+        ConnectMethod::None => Err(ApiError::validation(
+            "platform",
+            "unsupported",
+            format!("This server cannot connect {name} accounts yet."),
+        )),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+/// Where the platform sends the user back after the authorization.
+#[utoipa::path(get, path = "/v1/oauth/{platform}/callback", tag = "accounts",
+    params(("platform" = String, Path, description = "x, threads, linkedin, mastodon")),
+    responses(
+        (status = 200, description = "`{account}` when the authorization had no `redirectUri`", body = Value),
+        (status = 303, description = "To the client's `redirectUri` with `status=connected&platform=..&accountId=..&id=..` or `status=error&error=..&message=..`"),
+        (status = 400, description = "`validation_error`: unknown, used or expired state (`details.reason` `state_unknown`, `state_used`, `state_expired`), or the platform refused the code"),
+        (status = 403, description = "`forbidden`: the authorization was started by another user"),
+        CommonErrors))]
+pub async fn callback(
+    State(state): State<AppState>,
+    Path(platform): Path<String>,
+    headers: HeaderMap,
+    Query(q): Query<CallbackQuery>,
+) -> ApiResult<Response> {
+    let platform = Platform::parse(&platform).ok_or_else(|| ApiError::not_found("platform"))?;
+    let Some(state_value) = q.state.as_deref().filter(|s| !s.is_empty()) else {
+        return Err(ApiError::validation(
+            "state",
+            "required",
+            "The callback has no 'state'.",
+        ));
+    };
+    let now = state.clock.now();
+    let hash = Sha256::digest(state_value.as_bytes()).to_vec();
+    let started = match state.store.use_oauth_state(&hash, now).await? {
+        StateUse::Used(st) if st.platform == platform => st,
+        StateUse::Used(_) | StateUse::Unknown => {
+            return Err(state_error(
+                "state_unknown",
+                "This authorization is unknown. Start again with POST /v1/accounts/connect.",
+            ));
+        }
+        StateUse::AlreadyUsed => {
+            return Err(state_error(
+                "state_used",
+                "This authorization was already used; each one works once. Start again with POST /v1/accounts/connect.",
+            ));
+        }
+    };
+    if started.expires_at <= now {
+        return Err(state_error(
+            "state_expired",
+            "This authorization expired (they last 10 minutes). Start again with POST /v1/accounts/connect.",
+        ));
+    }
+    if let Some(session_user) = crate::dashboard::session_user_id(&state, &headers).await
+        && session_user != started.user_id
+    {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "This authorization was started by another user; the account was not connected.",
+        )
+        .with_details(json!({ "reason": "state_other_user" })));
+    }
+
+    let result = complete(&state, &started, &q).await;
+    let wants_html = headers
+        .get(ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"));
+    match (result, &started.return_to) {
+        (Ok(account), Some(to)) => Ok(redirect(
+            to,
+            &[
+                ("status", "connected"),
+                ("platform", platform.as_str()),
+                ("accountId", &account.account_id),
+                ("id", &account.id),
+            ],
+        )),
+        (Err(e), Some(to)) => Ok(redirect(
+            to,
+            &[
+                ("status", "error"),
+                ("platform", platform.as_str()),
+                ("error", e.code.as_str()),
+                ("message", &e.message),
+            ],
+        )),
+        (Ok(account), None) if wants_html => Ok(connected_page(&account)),
+        (Ok(account), None) => {
+            Ok(Json(json!({ "account": account_json(&account) })).into_response())
+        }
+        (Err(e), None) => Err(e),
+    }
+}
+
+/// The second half of the authorization: the code for tokens, then the account stored.
+async fn complete(state: &AppState, started: &OAuthState, q: &CallbackQuery) -> ApiResult<Account> {
+    let platform = started.platform;
+    let name = platform.display_name();
+    if let Some(error) = &q.error {
+        let why = q.error_description.as_deref().unwrap_or(error);
+        return Err(ApiError::validation(
+            "code",
+            "authorization_denied",
+            format!(
+                "{name} did not authorize the connection: {}",
+                truncate(why, 300)
+            ),
+        ));
+    }
+    let Some(code) = q.code.as_deref().filter(|c| !c.is_empty()) else {
+        return Err(ApiError::validation(
+            "code",
+            "required",
+            "The callback has no 'code'.",
+        ));
+    };
+    let opened: Value = state
+        .secrets
+        .open(&started.sealed)
+        .and_then(|s| serde_json::from_str(&s).ok())
+        .ok_or_else(|| ApiError::internal("an OAuth state could not be opened"))?;
+    let connector = state
+        .connectors
+        .live
+        .get(&platform)
+        .cloned()
+        .ok_or_else(|| ApiError::internal(format!("no {name} connector for a stored state")))?;
+    let connected = connector
+        .exchange(&CodeExchange {
+            code: code.to_owned(),
+            redirect_uri: started.redirect_uri.clone(),
+            code_verifier: opened["verifier"].as_str().unwrap_or_default().to_owned(),
+            pending: opened["pending"].clone(),
+        })
+        .await
+        .map_err(|e| connect_error(platform, e))?;
+    save_account(state, &started.user_id, platform, connected).await
+}
+
+async fn save_account(
+    state: &AppState,
+    user_id: &str,
+    platform: Platform,
+    connected: ConnectedAccount,
+) -> ApiResult<Account> {
+    let now = state.clock.now();
+    let tokens = &connected.tokens;
+    let new = NewAccount {
+        account: Account {
+            id: soku_core::keys::random_id("acc_", 20),
+            user_id: user_id.to_owned(),
+            platform,
+            account_id: connected.account_id,
+            display_name: connected.display_name,
+            username: connected.username,
+            status: AccountStatus::Active,
+            is_default: false,
+            token_expires_at: tokens.expires_at,
+            created_at: now,
+            meta: connected.meta,
+        },
+        access_token: Some(state.secrets.seal(&tokens.access_token)),
+        refresh_token: tokens
+            .refresh_token
+            .as_deref()
+            .filter(|t| !t.is_empty())
+            .map(|t| state.secrets.seal(t)),
+    };
+    let account = state.store.upsert_account(&new).await?;
+    tracing::info!(account = %account.id, platform = %platform, "account connected");
+    Ok(account)
+}
+
+/// Disconnects one of the caller's accounts (its tokens are deleted with it).
+#[utoipa::path(delete, path = "/v1/accounts/{id}", tag = "accounts",
+    security(("apiKey" = []), ("idToken" = [])),
+    params(("id" = String, Path, description = "The account's `id` from GET /v1/accounts")),
+    responses((status = 204, description = "Disconnected"), CommonErrors))]
+pub async fn disconnect(
+    State(state): State<AppState>,
+    caller: KeyOrToken,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    if caller.mode == KeyMode::Live && state.store.delete_account(&caller.user_id, &id).await? {
+        tracing::info!(account = %id, "account disconnected");
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("account"))
+    }
+}
+
+fn connect_error(platform: Platform, e: ConnectError) -> ApiError {
+    let name = platform.display_name();
+    let (reason, message) = match e.kind {
+        ConnectErrorKind::Invalid => ("invalid", e.message.clone()),
+        ConnectErrorKind::Rejected => ("rejected", format!("{name} refused: {}", e.message)),
+        ConnectErrorKind::Unsupported => ("unsupported", e.message.clone()),
+        ConnectErrorKind::NotConfigured => (
+            "not_configured",
+            format!("{name} is not configured on this server: {}", e.message),
+        ),
+        ConnectErrorKind::Unavailable => {
+            return ApiError::new(
+                ErrorCode::ServiceUnavailable,
+                format!("{name} could not be reached; try again shortly."),
+            )
+            .with_details(
+                json!({ "platform": platform.as_str(), "reason": "platform_unavailable" }),
+            );
+        }
+    };
+    let mut details =
+        json!({ "field": "platform", "platform": platform.as_str(), "reason": reason });
+    if let Some(raw) = e.platform_error {
+        details["platformError"] = Value::String(truncate(&raw, 1000));
+    }
+    ApiError::new(ErrorCode::ValidationError, message).with_details(details)
+}
+
+fn state_error(reason: &str, message: &'static str) -> ApiError {
+    ApiError::new(ErrorCode::ValidationError, message)
+        .with_details(json!({ "field": "state", "reason": reason }))
+}
+
+/// The client's `redirectUri`: an absolute http(s) URL.
+fn return_to(s: &str) -> ApiResult<String> {
+    let bad = || {
+        ApiError::validation(
+            "redirectUri",
+            "invalid",
+            "'redirectUri' must be an absolute http:// or https:// URL.",
+        )
+    };
+    if s.len() > RETURN_TO_MAX {
+        return Err(bad());
+    }
+    let url = url::Url::parse(s).map_err(|_| bad())?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(bad());
+    }
+    Ok(url.to_string())
+}
+
+/// Our callback for `platform`, as registered with the platform.
+pub fn callback_url(state: &AppState, platform: Platform) -> String {
+    format!(
+        "{}/v1/oauth/{}/callback",
+        state.tokens.builtin().issuer().trim_end_matches('/'),
+        platform.as_str()
+    )
+}
+
+fn redirect(to: &str, params: &[(&str, &str)]) -> Response {
+    let mut url = url::Url::parse(to).expect("checked when the authorization started");
+    {
+        let mut q = url.query_pairs_mut();
+        for (k, v) in params {
+            q.append_pair(k, v);
+        }
+    }
+    let mut r = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(url.as_str()) {
+        r.headers_mut().insert(LOCATION, v);
+    }
+    r
+}
+
+fn connected_page(account: &Account) -> Response {
+    let who = account
+        .username
+        .as_deref()
+        .or(account.display_name.as_deref())
+        .unwrap_or(&account.account_id);
+    let html = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Account connected</title></head>\
+         <body><h1>{} account connected</h1><p>{} is connected to Soku. You can close this window.</p></body></html>",
+        account.platform.display_name(),
+        escape(who)
+    );
+    let mut r = html.into_response();
+    r.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    r
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_owned(),
+    }
+}
+
+fn random_token(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    rand::thread_rng().fill_bytes(&mut buf);
+    URL_SAFE_NO_PAD.encode(buf)
+}

@@ -1,0 +1,23 @@
+-- Connecting accounts (issue 6): what a connector keeps about an account besides its tokens,
+-- a lease so that one process at a time refreshes an account's tokens (refresh tokens rotate),
+-- and the OAuth authorizations in progress.
+ALTER TABLE accounts ADD COLUMN meta_json TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE accounts ADD COLUMN refresh_lease_until INTEGER;
+ALTER TABLE accounts ADD COLUMN updated_at INTEGER;
+CREATE INDEX accounts_by_expiry ON accounts (token_expires_at);
+
+-- One row per authorization started with POST /v1/accounts/connect. The state value itself is
+-- never stored, only its SHA-256; the PKCE verifier and the connector's pending data are sealed
+-- with the server key. A row is used once (used_at), and purged after it expires.
+CREATE TABLE oauth_states (
+    state_hash    BLOB PRIMARY KEY,
+    user_id       TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    platform      TEXT NOT NULL,
+    redirect_uri  TEXT NOT NULL,
+    return_to     TEXT,
+    sealed        BLOB NOT NULL,
+    created_at    INTEGER NOT NULL,
+    expires_at    INTEGER NOT NULL,
+    used_at       INTEGER
+);
+CREATE INDEX oauth_states_by_expiry ON oauth_states (expires_at);
