@@ -1,0 +1,426 @@
+//! The server's fetcher for media given by URL (spec 8, issue 6): `SafeFetcher`, the
+//! `MediaSource` connectors get in production.
+//!
+//! A URL in a post is chosen by whoever holds an API key, so fetching it must not become a way to
+//! reach the server's own network (SSRF) or to exhaust it. The protections, in order:
+//!
+//! 1. **The URL is checked before anything is sent** (`NetPolicy::check_url`): http(s) only; an
+//!    IP-literal host (in any form the URL parser accepts: `127.1`, `0x7f000001`,
+//!    `[::ffff:127.0.0.1]`...) must be a public address; `localhost` and `*.localhost` are
+//!    refused by name. A refused URL fails `Permanent` (`media_unavailable`) and no connection is
+//!    made.
+//! 2. **Every address a name resolves to is checked** by the client's only DNS resolver
+//!    (`NetPolicy::client`): loopback, private, shared, link-local (cloud metadata at
+//!    169.254.169.254 and fd00:ec2::254), multicast, documentation and reserved addresses are
+//!    dropped, and a name left with none fails. The connection is made to the addresses that were
+//!    checked, so a name cannot answer a public address to a check and a private one to the
+//!    connection (DNS rebinding).
+//! 3. **Every redirect is checked** the same way (scheme, IP literal, `localhost`; its name then
+//!    goes through the same resolver), and at most `MAX_REDIRECTS` are followed.
+//! 4. **Size is bounded while reading**: a `Content-Length` above the limit is refused before the
+//!    body is read; otherwise the body is read chunk by chunk and the download stops as soon as it
+//!    passes the limit (a server that streams forever costs at most one chunk past the limit). The
+//!    client does not decompress (reqwest is built without gzip/brotli), so the bytes counted are
+//!    the bytes kept.
+//! 5. **The type comes from the bytes**, never from `Content-Type`: `media::sniff` on the first
+//!    bytes (refined here for HEIF/HEIC/AVIF, which share MP4's `ftyp` box but are images that the
+//!    platforms do not take) must be one of the limits' types. The check runs as soon as enough
+//!    bytes have arrived, so an HTML page posing as an image is not downloaded in full.
+//! 6. **Time is bounded**: the client's timeout covers the whole fetch, body included.
+//!
+//! Failure classes: a URL that will never work (refused address, redirect or scheme, a 4xx, too
+//! large, wrong type) is `Permanent`; timeouts, connection failures, 408, 429 and 5xx are
+//! `Retryable`. Messages name the URL's host only: a URL's path and query may carry signed tokens,
+//! so they are never echoed (nor is reqwest's error text, which contains the full URL).
+//!
+//! `NetPolicy { allow_loopback: true }` lets 127.0.0.0/8 and ::1 through for tests, whose fake
+//! platforms and image servers run on loopback; every other range stays refused.
+
+use crate::media::{self, Media, MediaLimits, MediaSource};
+use crate::net::NetPolicy;
+use async_trait::async_trait;
+use soku_core::connector::{FailureClass, PublishError};
+use std::error::Error as _;
+use std::time::Duration;
+
+/// The most redirects one fetch follows.
+pub const MAX_REDIRECTS: usize = 5;
+
+/// How many first bytes decide a file's type (`media::sniff` reads at most 64).
+const SNIFF_LEN: usize = 64;
+
+/// The error codes this fetcher returns.
+pub const MEDIA_UNAVAILABLE: &str = "media_unavailable";
+pub const MEDIA_FETCH_FAILED: &str = "media_fetch_failed";
+pub const MEDIA_TOO_LARGE: &str = "media_too_large";
+pub const MEDIA_TYPE_NOT_ALLOWED: &str = "media_type_not_allowed";
+
+/// Fetches media by URL with the protections described in the module documentation.
+#[derive(Clone)]
+pub struct SafeFetcher {
+    policy: NetPolicy,
+    client: reqwest::Client,
+}
+
+impl std::fmt::Debug for SafeFetcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SafeFetcher")
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SafeFetcher {
+    /// A fetcher whose every fetch (redirects and body included) takes at most `timeout`.
+    pub fn new(policy: NetPolicy, timeout: Duration) -> Self {
+        Self {
+            policy,
+            client: policy.client(timeout, MAX_REDIRECTS),
+        }
+    }
+
+    async fn get(&self, url: &str, limits: &MediaLimits) -> Result<Media, PublishError> {
+        let Ok(parsed) = reqwest::Url::parse(url) else {
+            return Err(permanent(
+                MEDIA_UNAVAILABLE,
+                "The media URL is not a valid URL.".into(),
+            ));
+        };
+        let host = host_of(&parsed);
+        if let Err(why) = self.policy.check_url(&parsed) {
+            tracing::debug!(%host, %why, "media URL refused");
+            return Err(permanent(
+                MEDIA_UNAVAILABLE,
+                format!("The media URL's host {host} may not be fetched: {why}."),
+            ));
+        }
+
+        let mut response = self
+            .client
+            .get(parsed)
+            .send()
+            .await
+            .map_err(|e| send_error(&e, &host))?;
+
+        let status = response.status();
+        if !status.is_success() {
+            return Err(status_error(status, response.headers(), &host));
+        }
+
+        if let Some(len) = response.content_length()
+            && len > limits.max_bytes
+        {
+            return Err(too_large(&host, limits.max_bytes));
+        }
+
+        // Never trust a Content-Length for the allocation: it may be absent or a lie.
+        let initial = response
+            .content_length()
+            .unwrap_or(0)
+            .min(limits.max_bytes)
+            .min(1024 * 1024) as usize;
+        let mut bytes: Vec<u8> = Vec::with_capacity(initial);
+        let mut type_checked = false;
+        loop {
+            let chunk = match response.chunk().await {
+                Ok(Some(chunk)) => chunk,
+                Ok(None) => break,
+                Err(e) => return Err(body_error(&e, &host)),
+            };
+            if (bytes.len() as u64).saturating_add(chunk.len() as u64) > limits.max_bytes {
+                // Dropping `response` closes the connection; the rest is never read.
+                return Err(too_large(&host, limits.max_bytes));
+            }
+            bytes.extend_from_slice(&chunk);
+            if !type_checked && bytes.len() >= SNIFF_LEN {
+                check_type(&bytes, limits, &host)?;
+                type_checked = true;
+            }
+        }
+        let mime = check_type(&bytes, limits, &host)?;
+        Ok(Media { bytes, mime })
+    }
+}
+
+#[async_trait]
+impl MediaSource for SafeFetcher {
+    async fn fetch(&self, url: &str, limits: &MediaLimits) -> Result<Media, PublishError> {
+        self.get(url, limits).await
+    }
+}
+
+/// The type of a file from its first bytes: `media::sniff`, except that HEIF images (HEIC, AVIF),
+/// which `sniff` reports as MP4 video because they share its `ftyp` box, are told apart by their
+/// brands. No platform here takes them, so they must not pass as `video/mp4`.
+pub fn sniff(bytes: &[u8]) -> Option<&'static str> {
+    if let Some(image) = heif_type(bytes) {
+        return Some(image);
+    }
+    media::sniff(bytes)
+}
+
+/// `image/avif`, `image/heic` or `image/heif` for an ISO-BMFF file whose `ftyp` box names an image
+/// brand (ISO/IEC 23008-12 and the AV1 Image File Format).
+fn heif_type(bytes: &[u8]) -> Option<&'static str> {
+    if bytes.len() < 12 || &bytes[4..8] != b"ftyp" {
+        return None;
+    }
+    let kind = |brand: &[u8]| match brand {
+        b"avif" | b"avis" => Some("image/avif"),
+        b"heic" | b"heix" | b"heim" | b"heis" | b"hevc" | b"hevx" | b"hevm" | b"hevs" => {
+            Some("image/heic")
+        }
+        _ => None,
+    };
+    let major = &bytes[8..12];
+    if let Some(found) = kind(major) {
+        return Some(found);
+    }
+    if major != b"mif1" && major != b"msf1" {
+        return None;
+    }
+    // Generic HEIF: the compatible brands (after the minor version) say which codec.
+    let size = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize;
+    let compatible = bytes.get(16..size.min(bytes.len())).unwrap_or_default();
+    Some(
+        compatible
+            .chunks_exact(4)
+            .find_map(kind)
+            .unwrap_or("image/heif"),
+    )
+}
+
+fn check_type(
+    bytes: &[u8],
+    limits: &MediaLimits,
+    host: &str,
+) -> Result<&'static str, PublishError> {
+    let found = sniff(&bytes[..bytes.len().min(SNIFF_LEN)]);
+    match found {
+        Some(mime) if limits.types.contains(&mime) => Ok(mime),
+        _ => {
+            let found = found.unwrap_or("unrecognised");
+            Err(permanent(
+                MEDIA_TYPE_NOT_ALLOWED,
+                format!(
+                    "The file at {host} is of type {found} (from its contents), which is not \
+                     allowed here; allowed: {}.",
+                    limits.types.join(", ")
+                ),
+            ))
+        }
+    }
+}
+
+/// The URL's host for messages (never its path or query, which may hold signed tokens).
+fn host_of(url: &reqwest::Url) -> String {
+    match url.host_str() {
+        Some(h) => h.to_owned(),
+        None => "(no host)".to_owned(),
+    }
+}
+
+fn permanent(code: &str, message: String) -> PublishError {
+    PublishError::new(FailureClass::Permanent, code, message)
+}
+
+fn retryable(retry_after: Option<Duration>, message: String) -> PublishError {
+    PublishError::new(
+        FailureClass::Retryable { retry_after },
+        MEDIA_FETCH_FAILED,
+        message,
+    )
+}
+
+fn too_large(host: &str, max: u64) -> PublishError {
+    permanent(
+        MEDIA_TOO_LARGE,
+        format!(
+            "The file at {host} is larger than the {} allowed here.",
+            human_size(max)
+        ),
+    )
+}
+
+fn human_size(n: u64) -> String {
+    const MB: u64 = 1024 * 1024;
+    if n >= MB && n.is_multiple_of(MB) {
+        format!("{} MB", n / MB)
+    } else if n >= 1024 && n.is_multiple_of(1024) {
+        format!("{} KB", n / 1024)
+    } else {
+        format!("{n} bytes")
+    }
+}
+
+/// Whether an error's causes (not the error itself, whose text holds the full URL) include one of
+/// the policy's refusals; its text names only a scheme, an address or a host.
+fn policy_refusal(e: &reqwest::Error) -> Option<String> {
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if text.contains("not allowed") {
+            return Some(text);
+        }
+        cause = c.source();
+    }
+    None
+}
+
+/// A failure before a response arrived.
+fn send_error(e: &reqwest::Error, host: &str) -> PublishError {
+    if e.is_redirect() {
+        // The redirect policy's own reason: a refused destination or too many hops.
+        let why = e
+            .source()
+            .map(|c| c.to_string())
+            .unwrap_or_else(|| "redirect refused".into());
+        tracing::debug!(%host, %why, "media redirect refused");
+        return permanent(
+            MEDIA_UNAVAILABLE,
+            format!("The media URL at {host} redirects where this server may not follow: {why}."),
+        );
+    }
+    if let Some(why) = policy_refusal(e) {
+        // The resolver found only refused addresses for the host (or a redirect's host).
+        tracing::debug!(%host, %why, "media host refused");
+        return permanent(
+            MEDIA_UNAVAILABLE,
+            format!("The media URL's host {host} may not be fetched: {why}."),
+        );
+    }
+    if e.is_timeout() {
+        return retryable(
+            None,
+            format!("The media server at {host} did not answer in time."),
+        );
+    }
+    if e.is_connect() {
+        return retryable(
+            None,
+            format!("The media server at {host} could not be reached."),
+        );
+    }
+    retryable(
+        None,
+        format!("The connection to the media server at {host} broke before it answered."),
+    )
+}
+
+/// A failure while reading the body.
+fn body_error(e: &reqwest::Error, host: &str) -> PublishError {
+    if e.is_timeout() {
+        retryable(
+            None,
+            format!("The media server at {host} did not send the file in time."),
+        )
+    } else {
+        retryable(
+            None,
+            format!("The connection to the media server at {host} broke during the download."),
+        )
+    }
+}
+
+fn status_error(
+    status: reqwest::StatusCode,
+    headers: &reqwest::header::HeaderMap,
+    host: &str,
+) -> PublishError {
+    let code = status.as_u16();
+    match code {
+        408 | 429 | 500..=599 => retryable(
+            crate::http::retry_after(headers),
+            format!("The media server at {host} answered {status}."),
+        ),
+        300..=399 => permanent(
+            MEDIA_UNAVAILABLE,
+            format!(
+                "The media server at {host} answered {status} without a redirect this server \
+                 follows."
+            ),
+        ),
+        _ => permanent(
+            MEDIA_UNAVAILABLE,
+            format!("The media server at {host} answered {status}."),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ftyp(major: &[u8; 4], compatible: &[&[u8; 4]]) -> Vec<u8> {
+        let size = 16 + 4 * compatible.len() as u32;
+        let mut b = size.to_be_bytes().to_vec();
+        b.extend_from_slice(b"ftyp");
+        b.extend_from_slice(major);
+        b.extend_from_slice(&[0, 0, 0, 0]);
+        for c in compatible {
+            b.extend_from_slice(*c);
+        }
+        b.extend_from_slice(b"\0\0\0\x08meta");
+        b
+    }
+
+    #[test]
+    fn heif_images_are_not_taken_for_video() {
+        assert_eq!(
+            sniff(&ftyp(b"heic", &[b"mif1", b"heic"])),
+            Some("image/heic")
+        );
+        assert_eq!(
+            sniff(&ftyp(b"avif", &[b"avif", b"mif1"])),
+            Some("image/avif")
+        );
+        assert_eq!(
+            sniff(&ftyp(b"mif1", &[b"mif1", b"avif"])),
+            Some("image/avif")
+        );
+        assert_eq!(
+            sniff(&ftyp(b"mif1", &[b"mif1", b"heic"])),
+            Some("image/heic")
+        );
+        assert_eq!(sniff(&ftyp(b"mif1", &[b"mif1"])), Some("image/heif"));
+        // The base sniffer calls all of these MP4, which VIDEO_TYPES would accept.
+        assert_eq!(media::sniff(&ftyp(b"heic", &[])), Some("video/mp4"));
+        // Video stays video.
+        assert_eq!(
+            sniff(&ftyp(b"isom", &[b"isom", b"mp41"])),
+            Some("video/mp4")
+        );
+        assert_eq!(
+            sniff(b"\0\0\0\x14ftypqt  \0\0\0\0"),
+            Some("video/quicktime")
+        );
+        assert_eq!(sniff(b"\x89PNG\r\n\x1a\n"), Some("image/png"));
+        // A truncated or lying box size does not panic.
+        let mut b = ftyp(b"mif1", &[b"avif"]);
+        b[0..4].copy_from_slice(&u32::MAX.to_be_bytes());
+        assert_eq!(sniff(&b), Some("image/avif"));
+        assert_eq!(sniff(&b[..14]), Some("image/heif"));
+        assert_eq!(sniff(b"\0\0\0\x0cftypmif1"), Some("image/heif"));
+    }
+
+    #[test]
+    fn sizes_read_as_people_write_them() {
+        assert_eq!(human_size(50 * 1024 * 1024), "50 MB");
+        assert_eq!(human_size(5 * 1024), "5 KB");
+        assert_eq!(human_size(1000), "1000 bytes");
+    }
+
+    #[test]
+    fn statuses_map_to_classes() {
+        let h = reqwest::header::HeaderMap::new();
+        let e = |c: u16| status_error(reqwest::StatusCode::from_u16(c).unwrap(), &h, "example.com");
+        assert_eq!(e(404).class, FailureClass::Permanent);
+        assert_eq!(e(404).code, MEDIA_UNAVAILABLE);
+        assert!(e(404).message.contains("404") && e(404).message.contains("example.com"));
+        assert_eq!(e(403).class, FailureClass::Permanent);
+        for c in [408, 429, 500, 503] {
+            assert!(matches!(e(c).class, FailureClass::Retryable { .. }), "{c}");
+            assert_eq!(e(c).code, MEDIA_FETCH_FAILED);
+        }
+    }
+}
