@@ -13,7 +13,7 @@
 //! authorization is refused: the account would otherwise land in someone else's workspace.
 //! Credential platforms (Bluesky app passwords) connect in the one call.
 
-use super::docs::{BodyErrors, CommonErrors};
+use super::docs::{ApiKeyErrors, BodyErrors, CommonErrors, ErrorEnvelope};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, KeyOrToken};
 use crate::state::AppState;
@@ -65,8 +65,7 @@ pub fn account_json(a: &Account) -> Value {
     responses(
         (status = 200, description = "`{platform, authorizationUrl, expiresAt}`", body = Value),
         (status = 201, description = "`{account}` (credential platforms)", body = Value),
-        (status = 503, description = "`service_unavailable`: the platform could not be reached"),
-        BodyErrors, CommonErrors))]
+        ApiKeyErrors, BodyErrors, CommonErrors))]
 pub async fn connect(
     State(state): State<AppState>,
     caller: KeyOrToken,
@@ -204,10 +203,10 @@ pub struct CallbackQuery {
 #[utoipa::path(get, path = "/v1/oauth/{platform}/callback", tag = "accounts",
     params(("platform" = String, Path, description = "x, threads, linkedin, mastodon")),
     responses(
-        (status = 200, description = "`{account}` when the authorization had no `redirectUri`", body = Value),
+        (status = 200, description = "`{account}` (an HTML page for browsers) when the authorization had no `redirectUri`", body = Value),
         (status = 303, description = "To the client's `redirectUri` with `status=connected&platform=..&accountId=..&id=..` or `status=error&error=..&message=..`"),
-        (status = 400, description = "`validation_error`: unknown, used or expired state (`details.reason` `state_unknown`, `state_used`, `state_expired`), or the platform refused the code"),
-        (status = 403, description = "`forbidden`: the authorization was started by another user"),
+        (status = 400, description = "`validation_error`: unknown, used or expired state (`details.reason` `state_unknown`, `state_used`, `state_expired`), or the platform refused the code", body = ErrorEnvelope),
+        (status = 403, description = "`forbidden`: the authorization was started by another user (`details.reason` `state_other_user`)", body = ErrorEnvelope),
         CommonErrors))]
 pub async fn callback(
     State(state): State<AppState>,
@@ -371,7 +370,7 @@ async fn save_account(
 #[utoipa::path(delete, path = "/v1/accounts/{id}", tag = "accounts",
     security(("apiKey" = []), ("idToken" = [])),
     params(("id" = String, Path, description = "The account's `id` from GET /v1/accounts")),
-    responses((status = 204, description = "Disconnected"), CommonErrors))]
+    responses((status = 204, description = "Disconnected"), ApiKeyErrors, CommonErrors))]
 pub async fn disconnect(
     State(state): State<AppState>,
     caller: KeyOrToken,

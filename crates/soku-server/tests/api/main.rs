@@ -7,6 +7,7 @@ mod api_keys;
 mod binary;
 mod browser;
 mod common;
+mod connect;
 mod dashboard;
 mod id_tokens;
 mod keys_auth;
