@@ -62,6 +62,8 @@ pub fn routes() -> Router<AppState> {
         .route("/dashboard/api/posts", get(list_posts).post(create_post))
         .route("/dashboard/api/posts/{id}/cancel", post(cancel_post))
         .route("/dashboard/api/accounts", get(list_accounts))
+        .route("/dashboard/api/connectable", get(connectable))
+        .route("/dashboard/api/accounts/connect", post(connect_account))
         .route(
             "/dashboard/api/accounts/{id}/disconnect",
             post(disconnect_account),
@@ -329,6 +331,39 @@ async fn list_accounts(
         .await?
         .ok_or_else(not_signed_in)?;
     accounts::list_for(&state, &signed.user, mode_of(&params)?).await
+}
+
+/// The platforms this server can connect, and how.
+async fn connectable(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Json<Value>> {
+    signed_in(&state, &headers).await?.ok_or_else(not_signed_in)?;
+    let mut platforms: Vec<Value> = soku_core::platform::Platform::ALL
+        .iter()
+        .filter_map(|p| {
+            let method = match state.connectors.live.get(p)?.connect_method() {
+                soku_core::connector::ConnectMethod::OAuth => "oauth",
+                soku_core::connector::ConnectMethod::Credentials => "credentials",
+                soku_core::connector::ConnectMethod::None => return None,
+            };
+            Some(json!({ "platform": p.as_str(), "name": p.display_name(), "method": method }))
+        })
+        .collect();
+    platforms.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+    Ok(Json(json!({ "platforms": platforms })))
+}
+
+/// Connects an account for the signed-in user; OAuth brings the browser back to the
+/// Accounts page.
+async fn connect_account(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiJson(mut body): ApiJson<Value>,
+) -> ApiResult<Response> {
+    let signed = signed_for_change(&state, &headers).await?;
+    body["redirectUri"] = Value::String(format!(
+        "{}/accounts",
+        state.tokens.builtin().issuer().trim_end_matches('/')
+    ));
+    crate::api::connect::connect_for(&state, &signed.user.id, KeyMode::Live, &body).await
 }
 
 async fn disconnect_account(

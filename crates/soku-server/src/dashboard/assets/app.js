@@ -393,9 +393,66 @@ async function loadAccounts() {
   }
 }
 
+// Connecting: OAuth platforms send the browser to the platform and back to this page
+// (?status=connected|error); credential platforms (Bluesky) connect in one call.
+async function initConnect() {
+  const back = new URLSearchParams(location.search);
+  if (back.get("status") === "connected") {
+    show("connect-result", "Connected the " + back.get("platform") + " account " + back.get("accountId") + ".");
+  } else if (back.get("status") === "error") {
+    show("accounts-error", back.get("message") || "The account was not connected.");
+  }
+  if (back.has("status")) history.replaceState(null, "", location.pathname);
+  let platforms = [];
+  try {
+    platforms = (await call("/dashboard/api/connectable")).platforms || [];
+  } catch (e) {
+    show("connect-error", e.message);
+  }
+  $("connect-none").hidden = platforms.length > 0;
+  $("connect-form").hidden = platforms.length === 0;
+  const select = $("connect-platform");
+  select.replaceChildren(...platforms.map((p) => el("option", { value: p.platform, "data-method": p.method }, p.name)));
+  const fields = () => {
+    const p = select.value;
+    $("connect-instance-row").hidden = p !== "mastodon";
+    $("connect-credentials").hidden = p !== "bluesky";
+  };
+  select.addEventListener("change", fields);
+  fields();
+  $("connect-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    show("connect-error", "");
+    const platform = select.value;
+    const body = { platform };
+    if (platform === "mastodon" && $("connect-instance").value) body.instance = $("connect-instance").value;
+    if (platform === "bluesky") {
+      body.identifier = $("connect-identifier").value;
+      body.appPassword = $("connect-password").value;
+    }
+    $("connect-submit").disabled = true;
+    try {
+      const r = await call("/dashboard/api/accounts/connect", { method: "POST", body });
+      if (r.authorizationUrl) {
+        location.assign(r.authorizationUrl);
+        return;
+      }
+      $("connect-password").value = "";
+      show("connect-result", "Connected the " + platform + " account " + (r.account.username || r.account.accountId) + ".");
+      $("accounts-mode").value = "live";
+      loadAccounts();
+    } catch (e) {
+      show("connect-error", e.message);
+    } finally {
+      $("connect-submit").disabled = false;
+    }
+  });
+}
+
 function initAccounts() {
   $("accounts-mode").addEventListener("change", loadAccounts);
   loadAccounts();
+  initConnect();
 }
 
 // Subscription.
