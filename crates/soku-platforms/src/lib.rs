@@ -3,6 +3,7 @@
 
 pub mod fetch;
 pub mod http;
+pub mod linkedin;
 pub mod media;
 pub mod net;
 pub mod simulated;

@@ -1,0 +1,768 @@
+//! The LinkedIn connector against the loopback fake of LinkedIn (`soku_fakes::linkedin`).
+
+use async_trait::async_trait;
+use serde_json::{Value, json};
+use soku_core::connector::{
+    AccountCredentials, AuthorizationRequest, CodeExchange, ConnectErrorKind, ConnectMethod,
+    Connector, Existing, FailureClass, PublishError, PublishRequest, TOKEN_INVALID,
+};
+use soku_core::platform::Platform;
+use soku_core::posts::{MediaType, PostContent};
+use soku_fakes::Fault;
+use soku_fakes::linkedin::{
+    CLIENT_ID, LinkedInFake, MEMBER_NAME, MEMBER_SUB, REDIRECT_URI, RefreshMode,
+};
+use soku_platforms::PlatformSettings;
+use soku_platforms::linkedin::{LINKEDIN_VERSION, LinkedIn, SCOPES};
+use soku_platforms::media::{Media, MediaLimits, MediaSource, sniff};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+const WRITE_SCOPE: &str = "openid,profile,w_member_social";
+
+/// Images served from memory, checked like the real fetcher checks them.
+#[derive(Default)]
+struct MemoryMedia(HashMap<String, Vec<u8>>);
+
+#[async_trait]
+impl MediaSource for MemoryMedia {
+    async fn fetch(&self, url: &str, limits: &MediaLimits) -> Result<Media, PublishError> {
+        let refuse = |why: &str| {
+            PublishError::new(FailureClass::Permanent, "media_unavailable", why.to_owned())
+        };
+        let bytes = self.0.get(url).ok_or_else(|| refuse("not found"))?.clone();
+        let mime = sniff(&bytes).ok_or_else(|| refuse("unknown type"))?;
+        if !limits.types.contains(&mime) {
+            return Err(refuse("type not accepted"));
+        }
+        if bytes.len() as u64 > limits.max_bytes {
+            return Err(refuse("too large"));
+        }
+        Ok(Media { bytes, mime })
+    }
+}
+
+fn png(w: u32, h: u32, tag: u8) -> Vec<u8> {
+    let mut b = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+    b.extend_from_slice(&w.to_be_bytes());
+    b.extend_from_slice(&h.to_be_bytes());
+    b.extend_from_slice(&[8, 6, 0, 0, 0, tag, tag, tag]);
+    b
+}
+
+fn jpeg(tag: u8) -> Vec<u8> {
+    let mut b = vec![0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10];
+    b.extend_from_slice(b"JFIF\0");
+    b.extend_from_slice(&[1, 1, 0, 0, 1, 0, 1, 0, 0]);
+    b.extend_from_slice(&[0xFF, 0xC0, 0x00, 0x11, 0x08, 0x02, 0x00, 0x03, 0x00, tag]);
+    b
+}
+
+fn media() -> Arc<MemoryMedia> {
+    let mut m = HashMap::new();
+    m.insert("https://img.test/a.png".to_owned(), png(1200, 800, 1));
+    m.insert("https://img.test/b.jpg".to_owned(), jpeg(2));
+    m.insert(
+        "https://img.test/c.gif".to_owned(),
+        b"GIF89a\x10\x00\x10\x00gif".to_vec(),
+    );
+    m.insert(
+        "https://img.test/huge.png".to_owned(),
+        png(10_000, 10_000, 3),
+    );
+    m.insert(
+        "https://img.test/d.webp".to_owned(),
+        b"RIFF\0\0\0\0WEBPVP8 data".to_vec(),
+    );
+    Arc::new(MemoryMedia(m))
+}
+
+fn settings(fake: &LinkedInFake) -> PlatformSettings {
+    PlatformSettings {
+        api_url: fake.url.clone(),
+        auth_url: fake.auth_url(),
+        client_id: Some(CLIENT_ID.into()),
+        client_secret: Some(soku_fakes::linkedin::CLIENT_SECRET.into()),
+        timeout: Duration::from_secs(1),
+    }
+}
+
+async fn setup() -> (LinkedInFake, LinkedIn) {
+    let fake = LinkedInFake::start().await;
+    let li = LinkedIn::new(settings(&fake), media());
+    (fake, li)
+}
+
+fn account(
+    fake: &LinkedInFake,
+    access: Option<String>,
+    refresh: Option<String>,
+) -> AccountCredentials {
+    AccountCredentials {
+        account_id: MEMBER_SUB.into(),
+        username: None,
+        access_token: access,
+        refresh_token: refresh,
+        meta: json!({"author_urn": fake.author_urn()}),
+    }
+}
+
+fn request(account: AccountCredentials, text: Option<&str>, images: &[&str]) -> PublishRequest {
+    PublishRequest {
+        marker: "sub_1:linkedin:782bbtaQ".into(),
+        user_id: "user_1".into(),
+        submission_id: "sub_1".into(),
+        target_id: "linkedin:782bbtaQ".into(),
+        platform: Platform::Linkedin,
+        account,
+        content: PostContent {
+            text: text.map(str::to_owned),
+            media_type: if images.is_empty() {
+                MediaType::Text
+            } else {
+                MediaType::Image
+            },
+            image_urls: images.iter().map(|s| s.to_string()).collect(),
+            video_url: None,
+        },
+        not_before: chrono::Utc::now() - chrono::Duration::seconds(5),
+    }
+}
+
+async fn post_request(fake: &LinkedInFake, text: &str, images: &[&str]) -> PublishRequest {
+    let token = fake.mint_access_token(WRITE_SCOPE);
+    request(account(fake, Some(token), None), Some(text), images)
+}
+
+/// Follows the authorization URL as the member who approves; the callback's query.
+async fn approve(url: &str) -> (reqwest::StatusCode, HashMap<String, String>) {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = client.get(url).send().await.unwrap();
+    let status = r.status();
+    let Some(location) = r.headers().get("location").and_then(|v| v.to_str().ok()) else {
+        return (status, HashMap::new());
+    };
+    let location = url::Url::parse(location).unwrap();
+    assert_eq!(
+        format!(
+            "{}{}",
+            location.origin().ascii_serialization(),
+            location.path()
+        ),
+        REDIRECT_URI
+    );
+    (status, location.query_pairs().into_owned().collect())
+}
+
+fn auth_request(state: &str) -> AuthorizationRequest {
+    AuthorizationRequest {
+        state: state.into(),
+        redirect_uri: REDIRECT_URI.into(),
+        code_challenge: "unused-by-linkedin".into(),
+        params: json!({"platform": "linkedin"}),
+    }
+}
+
+fn exchange_of(code: &str) -> CodeExchange {
+    CodeExchange {
+        code: code.into(),
+        redirect_uri: REDIRECT_URI.into(),
+        code_verifier: "unused-by-linkedin".into(),
+        pending: json!({}),
+    }
+}
+
+#[tokio::test]
+async fn oauth_round_trip_connects_the_member() {
+    let (fake, li) = setup().await;
+    assert_eq!(li.connect_method(), ConnectMethod::OAuth);
+    let start = li.authorize(&auth_request("st/ate+1")).await.unwrap();
+
+    let url = url::Url::parse(&start.url).unwrap();
+    assert_eq!(url.path(), "/oauth/v2/authorization");
+    let q: HashMap<String, String> = url.query_pairs().into_owned().collect();
+    assert_eq!(q["response_type"], "code");
+    assert_eq!(q["client_id"], CLIENT_ID);
+    assert_eq!(q["redirect_uri"], REDIRECT_URI);
+    assert_eq!(q["state"], "st/ate+1");
+    assert_eq!(q["scope"], SCOPES);
+    assert!(
+        start
+            .url
+            .contains("scope=openid%20profile%20w_member_social")
+    );
+
+    let (status, cb) = approve(&start.url).await;
+    assert_eq!(status, reqwest::StatusCode::FOUND);
+    assert_eq!(cb["state"], "st/ate+1");
+
+    let acct = li.exchange(&exchange_of(&cb["code"])).await.unwrap();
+    assert_eq!(acct.account_id, MEMBER_SUB);
+    assert_eq!(acct.username, None);
+    assert_eq!(acct.display_name.as_deref(), Some(MEMBER_NAME));
+    assert_eq!(
+        acct.meta["author_urn"],
+        format!("urn:li:person:{MEMBER_SUB}")
+    );
+    assert_eq!(acct.meta["refresh_token_issued"], true);
+    assert!(fake.access_token_valid(&acct.tokens.access_token));
+    assert!(acct.tokens.refresh_token.is_some());
+    let expires = acct.tokens.expires_at.unwrap() - chrono::Utc::now();
+    assert!(expires > chrono::Duration::days(59) && expires <= chrono::Duration::days(60));
+    // Secrets stay out of Debug output.
+    let debug = format!("{acct:?} {li:?}");
+    assert!(!debug.contains(&acct.tokens.access_token));
+    assert!(!debug.contains("test-client-secret"));
+
+    // The connected account can post.
+    let creds = AccountCredentials {
+        account_id: acct.account_id.clone(),
+        username: acct.username.clone(),
+        access_token: Some(acct.tokens.access_token.clone()),
+        refresh_token: acct.tokens.refresh_token.clone(),
+        meta: acct.meta.clone(),
+    };
+    let post = li
+        .publish(&request(creds, Some("connected"), &[]))
+        .await
+        .unwrap();
+    assert_eq!(fake.posts()[0].urn, post.id);
+}
+
+#[tokio::test]
+async fn a_code_works_once_and_only_with_its_redirect_uri() {
+    let (_fake, li) = setup().await;
+    let (_, cb) = approve(&li.authorize(&auth_request("s1")).await.unwrap().url).await;
+    li.exchange(&exchange_of(&cb["code"])).await.unwrap();
+    let replay = li.exchange(&exchange_of(&cb["code"])).await.unwrap_err();
+    assert_eq!(replay.kind, ConnectErrorKind::Rejected);
+    assert!(replay.platform_error.unwrap().contains("invalid_request"));
+
+    let (_, cb) = approve(&li.authorize(&auth_request("s2")).await.unwrap().url).await;
+    let mut other = exchange_of(&cb["code"]);
+    other.redirect_uri = "https://elsewhere.test/callback".into();
+    let e = li.exchange(&other).await.unwrap_err();
+    assert_eq!(e.kind, ConnectErrorKind::Rejected);
+}
+
+#[tokio::test]
+async fn the_authorization_page_refuses_bad_requests() {
+    let (fake, li) = setup().await;
+    let url = li.authorize(&auth_request("s")).await.unwrap().url;
+    for (from, to) in [
+        (
+            format!("client_id={CLIENT_ID}"),
+            "client_id=someone-else".to_owned(),
+        ),
+        (
+            "response_type=code".to_owned(),
+            "response_type=token".to_owned(),
+        ),
+        (
+            "redirect_uri=https".to_owned(),
+            "redirect_uri=http".to_owned(),
+        ),
+    ] {
+        let (status, _) = approve(&url.replace(&from, &to)).await;
+        assert_eq!(status, reqwest::StatusCode::BAD_REQUEST, "{to}");
+    }
+
+    // Wrong client secret at the token endpoint.
+    let mut s = settings(&fake);
+    s.client_secret = Some("wrong".into());
+    let wrong = LinkedIn::new(s, media());
+    let (_, cb) = approve(&url).await;
+    let e = wrong.exchange(&exchange_of(&cb["code"])).await.unwrap_err();
+    assert_eq!(e.kind, ConnectErrorKind::Rejected);
+    assert!(e.platform_error.unwrap().contains("invalid_client"));
+
+    // No client id configured.
+    let mut s = settings(&fake);
+    s.client_id = None;
+    let e = LinkedIn::new(s, media())
+        .authorize(&auth_request("s"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ConnectErrorKind::NotConfigured);
+}
+
+#[tokio::test]
+async fn an_app_without_refresh_tokens_connects_but_cannot_refresh() {
+    let (fake, li) = setup().await;
+    fake.set_issue_refresh_tokens(false);
+    let (_, cb) = approve(&li.authorize(&auth_request("s")).await.unwrap().url).await;
+    let acct = li.exchange(&exchange_of(&cb["code"])).await.unwrap();
+    assert_eq!(acct.tokens.refresh_token, None);
+    assert_eq!(acct.meta["refresh_token_issued"], false);
+
+    let e = li
+        .refresh(&account(&fake, Some(acct.tokens.access_token), None))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ConnectErrorKind::Rejected);
+    assert!(e.message.contains("reconnect"), "{}", e.message);
+}
+
+#[tokio::test]
+async fn refresh_rotates_keeps_and_fails() {
+    let (fake, li) = setup().await;
+    let refresh = fake.mint_refresh_token(WRITE_SCOPE);
+    let acct = account(&fake, None, Some(refresh.clone()));
+
+    // LinkedIn hands the same refresh token back.
+    let t = li.refresh(&acct).await.unwrap();
+    assert_eq!(t.refresh_token.as_deref(), Some(refresh.as_str()));
+    assert!(fake.access_token_valid(&t.access_token));
+    assert!(t.expires_at.unwrap() > chrono::Utc::now() + chrono::Duration::days(59));
+
+    // No refresh token in the answer: None, so the store keeps the one it has.
+    fake.set_refresh_mode(RefreshMode::Omit);
+    let t = li.refresh(&acct).await.unwrap();
+    assert_eq!(t.refresh_token, None);
+
+    // A rotated one replaces it; the old one stops working.
+    fake.set_refresh_mode(RefreshMode::Rotate);
+    let t = li.refresh(&acct).await.unwrap();
+    let new = t.refresh_token.unwrap();
+    assert_ne!(new, refresh);
+    let e = li.refresh(&acct).await.unwrap_err();
+    assert_eq!(e.kind, ConnectErrorKind::Rejected);
+
+    // Revoked: Rejected (needs reconnect). LinkedIn down or throttling: Unavailable.
+    let acct = account(&fake, None, Some(new.clone()));
+    fake.push_server_error("POST", "/oauth/v2/accessToken", 503);
+    assert_eq!(
+        li.refresh(&acct).await.unwrap_err().kind,
+        ConnectErrorKind::Unavailable
+    );
+    fake.push_rate_limit("POST", "/oauth/v2/accessToken", Some(3));
+    assert_eq!(
+        li.refresh(&acct).await.unwrap_err().kind,
+        ConnectErrorKind::Unavailable
+    );
+    fake.revoke_refresh_token(&new);
+    assert_eq!(
+        li.refresh(&acct).await.unwrap_err().kind,
+        ConnectErrorKind::Rejected
+    );
+}
+
+#[tokio::test]
+async fn text_post_is_escaped_little_text() {
+    let (fake, li) = setup().await;
+    let text = "Shipping v2 (finally) #rust @team_lead <3 ~50% *faster* [beta] {x|y} C# a\\b";
+    let post = li
+        .publish(&post_request(&fake, text, &[]).await)
+        .await
+        .unwrap();
+
+    let posts = fake.posts();
+    assert_eq!(posts.len(), 1);
+    let p = &posts[0];
+    assert_eq!(post.id, p.urn);
+    assert!(post.id.starts_with("urn:li:share:"));
+    assert_eq!(
+        post.url.as_deref(),
+        Some(format!("https://www.linkedin.com/feed/update/{}/", p.urn).as_str())
+    );
+    assert_eq!(
+        p.commentary,
+        "Shipping v2 \\(finally\\) #rust \\@team\\_lead \\<3 \\~50% \\*faster\\* \\[beta\\] \\{x\\|y\\} C\\# a\\\\b"
+    );
+    assert_eq!(p.author, fake.author_urn());
+    assert_eq!(p.body["visibility"], "PUBLIC");
+    assert_eq!(p.body["lifecycleState"], "PUBLISHED");
+    assert_eq!(p.body["distribution"]["feedDistribution"], "MAIN_FEED");
+    assert_eq!(p.body["isReshareDisabledByAuthor"], false);
+    assert!(p.body.get("content").is_none());
+}
+
+#[tokio::test]
+async fn single_image_is_uploaded_then_referenced() {
+    let (fake, li) = setup().await;
+    let req = post_request(&fake, "one picture", &["https://img.test/a.png"]).await;
+    li.publish(&req).await.unwrap();
+
+    let images = fake.images();
+    assert_eq!(images.len(), 1);
+    assert_eq!(
+        images[0].bytes.as_deref(),
+        Some(png(1200, 800, 1).as_slice())
+    );
+    assert_eq!(images[0].owner, fake.author_urn());
+    let p = &fake.posts()[0];
+    assert_eq!(p.body["content"], json!({"media": {"id": images[0].urn}}));
+}
+
+#[tokio::test]
+async fn several_images_make_a_multi_image_post() {
+    let (fake, li) = setup().await;
+    let urls = [
+        "https://img.test/a.png",
+        "https://img.test/b.jpg",
+        "https://img.test/c.gif",
+    ];
+    let req = post_request(&fake, "three pictures", &urls).await;
+    li.publish(&req).await.unwrap();
+
+    let images = fake.images();
+    assert_eq!(images.len(), 3);
+    assert_eq!(images[1].bytes.as_deref(), Some(jpeg(2).as_slice()));
+    let p = &fake.posts()[0];
+    let ids: Vec<Value> = images.iter().map(|i| json!({"id": i.urn})).collect();
+    assert_eq!(p.body["content"], json!({"multiImage": {"images": ids}}));
+    assert_eq!(p.images.len(), 3);
+}
+
+#[tokio::test]
+async fn images_outside_linkedins_limits_are_refused_before_upload() {
+    let (fake, li) = setup().await;
+    let e = li
+        .publish(&post_request(&fake, "huge", &["https://img.test/huge.png"]).await)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.class, e.code.as_str()),
+        (FailureClass::Permanent, "media_too_large")
+    );
+    let e = li
+        .publish(&post_request(&fake, "webp", &["https://img.test/d.webp"]).await)
+        .await
+        .unwrap_err();
+    assert_eq!(e.class, FailureClass::Permanent);
+    assert_eq!(fake.images().len(), 0);
+    assert_eq!(fake.create_calls(), 0);
+}
+
+#[tokio::test]
+async fn video_is_not_supported_yet() {
+    let (fake, li) = setup().await;
+    let mut req = post_request(&fake, "a film", &[]).await;
+    req.content.media_type = MediaType::Video;
+    req.content.video_url = Some("https://img.test/v.mp4".into());
+    let e = li.publish(&req).await.unwrap_err();
+    assert_eq!(
+        (e.class, e.code.as_str()),
+        (FailureClass::Permanent, "unsupported_media")
+    );
+    assert_eq!(fake.create_calls(), 0);
+}
+
+#[tokio::test]
+async fn rate_limits_are_retryable_after_their_wait() {
+    let (fake, li) = setup().await;
+    fake.push_rate_limit("POST", "/rest/posts", Some(7));
+    let e = li
+        .publish(&post_request(&fake, "later", &[]).await)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.class,
+        FailureClass::Retryable {
+            retry_after: Some(Duration::from_secs(7))
+        }
+    );
+    assert_eq!(e.code, "rate_limited");
+    assert!(e.platform_error.unwrap().contains("TOO_MANY_REQUESTS"));
+
+    // A spent daily limit, no header: wait until midnight UTC.
+    fake.push_rate_limit("POST", "/rest/images", None);
+    let e = li
+        .publish(&post_request(&fake, "later", &["https://img.test/a.png"]).await)
+        .await
+        .unwrap_err();
+    let FailureClass::Retryable {
+        retry_after: Some(wait),
+    } = e.class
+    else {
+        panic!("{e:?}");
+    };
+    assert!(wait > Duration::ZERO && wait <= Duration::from_secs(24 * 3600));
+    assert!(fake.posts().is_empty());
+}
+
+#[tokio::test]
+async fn server_errors_are_ambiguous_only_when_creating() {
+    let (fake, li) = setup().await;
+    fake.push_server_error("POST", "/rest/posts", 503);
+    let e = li
+        .publish(&post_request(&fake, "maybe", &[]).await)
+        .await
+        .unwrap_err();
+    assert_eq!(e.class, FailureClass::Ambiguous);
+
+    fake.push_server_error("POST", "/rest/images", 500);
+    let e = li
+        .publish(&post_request(&fake, "img", &["https://img.test/a.png"]).await)
+        .await
+        .unwrap_err();
+    assert!(matches!(e.class, FailureClass::Retryable { .. }), "{e:?}");
+
+    fake.push_server_error("PUT", "/dms-uploads/", 502);
+    let e = li
+        .publish(&post_request(&fake, "img", &["https://img.test/a.png"]).await)
+        .await
+        .unwrap_err();
+    assert!(matches!(e.class, FailureClass::Retryable { .. }), "{e:?}");
+    // The scripted 503 answered before the handler: nothing was created.
+    assert!(fake.posts().is_empty());
+}
+
+#[tokio::test]
+async fn a_timeout_after_sending_ends_in_cannot_tell() {
+    let (fake, li) = setup().await;
+    let req = post_request(&fake, "did it go out?", &[]).await;
+    fake.faults.push(
+        "POST",
+        "/rest/posts",
+        Fault::DelayAfterEffect(Duration::from_secs(3)),
+    );
+    let e = li.publish(&req).await.unwrap_err();
+    assert_eq!(
+        (e.class, e.code.as_str()),
+        (FailureClass::Ambiguous, "timeout")
+    );
+    // The post exists on LinkedIn, but LinkedIn offers this app no way to look it up: the
+    // engine marks the target unknown and does not post again.
+    assert_eq!(fake.posts().len(), 1);
+    assert_eq!(li.find_existing(&req).await.unwrap(), Existing::CannotTell);
+    assert_eq!(fake.create_calls(), 1);
+    assert_eq!(fake.posts().len(), 1);
+
+    // Nothing was created: still CannotTell, and no call is made.
+    let other = post_request(&fake, "never sent", &[]).await;
+    assert_eq!(
+        li.find_existing(&other).await.unwrap(),
+        Existing::CannotTell
+    );
+    assert_eq!(fake.create_calls(), 1);
+}
+
+#[tokio::test]
+async fn the_finder_needs_a_restricted_permission() {
+    let (fake, li) = setup().await;
+    let token = fake.mint_access_token(WRITE_SCOPE);
+    let r = reqwest::Client::new()
+        .get(format!(
+            "{}/rest/posts?author=urn%3Ali%3Aperson%3A{MEMBER_SUB}&q=author&count=10&sortBy=LAST_MODIFIED",
+            fake.url
+        ))
+        .bearer_auth(&token)
+        .header("LinkedIn-Version", li.version())
+        .header("X-Restli-Protocol-Version", "2.0.0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(r.json::<Value>().await.unwrap()["code"], "ACCESS_DENIED");
+}
+
+#[tokio::test]
+async fn dead_tokens_are_token_invalid() {
+    let (fake, li) = setup().await;
+    let kills: [fn(&LinkedInFake, &str); 2] = [
+        LinkedInFake::expire_access_token,
+        LinkedInFake::revoke_access_token,
+    ];
+    for kill in kills {
+        let req = post_request(&fake, "hello", &[]).await;
+        kill(&fake, req.account.access_token.as_deref().unwrap());
+        let e = li.publish(&req).await.unwrap_err();
+        assert_eq!(
+            (e.class, e.code.as_str()),
+            (FailureClass::Permanent, TOKEN_INVALID)
+        );
+    }
+    // A token LinkedIn never issued, and none at all.
+    let e = li
+        .publish(&request(
+            account(&fake, Some("bogus".into()), None),
+            Some("x"),
+            &[],
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, TOKEN_INVALID);
+    let e = li
+        .publish(&request(account(&fake, None, None), Some("x"), &[]))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, TOKEN_INVALID);
+    // An expired-token answer with another status is still token_invalid.
+    fake.faults.reply(
+        "POST",
+        "/rest/posts",
+        403,
+        &[],
+        json!({"status": 403, "serviceErrorCode": 65602, "code": "EXPIRED_ACCESS_TOKEN",
+               "message": "The token used in the request has expired"}),
+    );
+    let e = li
+        .publish(&post_request(&fake, "hello", &[]).await)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, TOKEN_INVALID);
+    assert!(fake.posts().is_empty());
+}
+
+#[tokio::test]
+async fn a_duplicate_is_permanent() {
+    let (fake, li) = setup().await;
+    li.publish(&post_request(&fake, "same words", &[]).await)
+        .await
+        .unwrap();
+    let e = li
+        .publish(&post_request(&fake, "same words", &[]).await)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.class, e.code.as_str()),
+        (FailureClass::Permanent, "duplicate_content")
+    );
+    assert!(e.platform_error.unwrap().contains("DUPLICATE_POST"));
+    assert_eq!(fake.posts().len(), 1);
+}
+
+#[tokio::test]
+async fn a_sunset_version_is_refused() {
+    let (fake, li) = setup().await;
+    assert_eq!(li.version(), LINKEDIN_VERSION);
+    let old = li.with_version("202401");
+    let e = old
+        .publish(&post_request(&fake, "old", &[]).await)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.class, e.code.as_str()),
+        (FailureClass::Permanent, "api_version_inactive")
+    );
+    assert!(e.platform_error.unwrap().contains("NONEXISTENT_VERSION"));
+    assert!(fake.posts().is_empty());
+}
+
+/// The fake is not a pushover: malformed requests get LinkedIn's refusals.
+#[tokio::test]
+async fn the_fake_refuses_malformed_requests() {
+    let fake = LinkedInFake::start().await;
+    let token = fake.mint_access_token(WRITE_SCOPE);
+    let http = reqwest::Client::new();
+    let good = json!({
+        "author": fake.author_urn(),
+        "commentary": "hello",
+        "visibility": "PUBLIC",
+        "distribution": {"feedDistribution": "MAIN_FEED", "targetEntities": [],
+                          "thirdPartyDistributionChannels": []},
+        "lifecycleState": "PUBLISHED",
+        "isReshareDisabledByAuthor": false,
+    });
+    let send = |body: Value, version: Option<&'static str>, restli: bool| {
+        let mut r = http
+            .post(format!("{}/rest/posts", fake.url))
+            .bearer_auth(&token)
+            .json(&body);
+        if let Some(v) = version {
+            r = r.header("LinkedIn-Version", v);
+        }
+        if restli {
+            r = r.header("X-Restli-Protocol-Version", "2.0.0");
+        }
+        r.send()
+    };
+
+    let mut missing = good.clone();
+    missing.as_object_mut().unwrap().remove("visibility");
+    let r = send(missing, Some(LINKEDIN_VERSION), true).await.unwrap();
+    assert_eq!(r.status(), 422);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(
+        body["errorDetails"]["inputErrors"][0]["code"],
+        "FIELD_REQUIRED"
+    );
+
+    let mut unescaped = good.clone();
+    unescaped["commentary"] = json!("a (b)");
+    assert_eq!(
+        send(unescaped, Some(LINKEDIN_VERSION), true)
+            .await
+            .unwrap()
+            .status(),
+        422
+    );
+
+    let r = send(good.clone(), None, true).await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<Value>().await.unwrap()["code"], "VERSION_MISSING");
+    assert_eq!(
+        send(good.clone(), Some("209912"), true)
+            .await
+            .unwrap()
+            .status(),
+        426
+    );
+    assert_eq!(
+        send(good.clone(), Some(LINKEDIN_VERSION), false)
+            .await
+            .unwrap()
+            .status(),
+        400
+    );
+
+    // An image initialized but never uploaded cannot be used.
+    let init: Value = http
+        .post(format!("{}/rest/images?action=initializeUpload", fake.url))
+        .bearer_auth(&token)
+        .header("LinkedIn-Version", LINKEDIN_VERSION)
+        .header("X-Restli-Protocol-Version", "2.0.0")
+        .json(&json!({"initializeUploadRequest": {"owner": fake.author_urn()}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut with_image = good.clone();
+    with_image["content"] = json!({"media": {"id": init["value"]["image"]}});
+    assert_eq!(
+        send(with_image, Some(LINKEDIN_VERSION), true)
+            .await
+            .unwrap()
+            .status(),
+        422
+    );
+
+    // Someone else as author; a token without w_member_social.
+    let mut other = good.clone();
+    other["author"] = json!("urn:li:person:someoneElse");
+    assert_eq!(
+        send(other, Some(LINKEDIN_VERSION), true)
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    let read_only = fake.mint_access_token("openid,profile");
+    let r = http
+        .post(format!("{}/rest/posts", fake.url))
+        .bearer_auth(&read_only)
+        .header("LinkedIn-Version", LINKEDIN_VERSION)
+        .header("X-Restli-Protocol-Version", "2.0.0")
+        .json(&good)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+
+    assert!(fake.posts().is_empty());
+    assert_eq!(
+        send(good, Some(LINKEDIN_VERSION), true)
+            .await
+            .unwrap()
+            .status(),
+        201
+    );
+    assert_eq!(fake.posts().len(), 1);
+}
