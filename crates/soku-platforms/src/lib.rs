@@ -8,7 +8,44 @@ pub mod media;
 pub mod net;
 pub mod simulated;
 
+use soku_core::connector::Connector;
+use soku_core::platform::Platform;
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
+
+/// Test only: lets media fetches and user-named hosts (Mastodon instances, Bluesky PDSes)
+/// reach loopback addresses, where tests run their platform fakes. Every other private,
+/// link-local and metadata range stays refused.
+pub const ALLOW_LOOPBACK_ENV: &str = "SOKU_ALLOW_LOOPBACK";
+
+/// The connectors to the real networks, configured from the environment: for each platform
+/// `SOKU_<PLATFORM>_API_URL`, `_AUTH_URL`, `_CLIENT_ID`, `_CLIENT_SECRET`, `_TIMEOUT_SECS`.
+/// Images named by URL are fetched by `fetch::SafeFetcher`.
+pub fn live_from_env() -> HashMap<Platform, Arc<dyn Connector>> {
+    let net = net::NetPolicy {
+        allow_loopback: std::env::var(ALLOW_LOOPBACK_ENV)
+            .is_ok_and(|v| matches!(v.trim(), "1" | "true" | "yes" | "on")),
+    };
+    if net.allow_loopback {
+        tracing::warn!("{ALLOW_LOOPBACK_ENV} is set: fetches may reach loopback addresses (tests only)");
+    }
+    let media: Arc<dyn media::MediaSource> =
+        Arc::new(fetch::SafeFetcher::new(net, Duration::from_secs(60)));
+    let mut live: HashMap<Platform, Arc<dyn Connector>> = HashMap::new();
+    live.insert(
+        Platform::Linkedin,
+        Arc::new(linkedin::LinkedIn::new(
+            PlatformSettings::from_env(
+                "LINKEDIN",
+                linkedin::DEFAULT_API_URL,
+                linkedin::DEFAULT_AUTH_URL,
+            ),
+            media.clone(),
+        )),
+    );
+    live
+}
 
 /// Where a platform's API is and how this server identifies itself to it. Every URL is
 /// configurable so that tests (and staging setups) can point a connector at a fake.

@@ -77,7 +77,7 @@ pub async fn build_state(
 /// The connectors to the real networks, configured from the environment (`SOKU_<PLATFORM>_*`,
 /// see the README). Images named by URL are fetched with spec 8's protections.
 pub fn live_connectors_from_env() -> engine::LiveConnectors {
-    engine::LiveConnectors::new()
+    soku_platforms::live_from_env()
 }
 
 /// Starts the publishing engine of this process; it stops when `shutdown` turns true.
