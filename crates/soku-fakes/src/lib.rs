@@ -9,5 +9,6 @@
 
 pub mod common;
 pub mod linkedin;
+pub mod x;
 
 pub use common::{Fake, Fault, Faults};

@@ -7,6 +7,7 @@ pub mod linkedin;
 pub mod media;
 pub mod net;
 pub mod simulated;
+pub mod x;
 
 use soku_core::connector::Connector;
 use soku_core::platform::Platform;

@@ -1,0 +1,920 @@
+//! X (formerly Twitter), through the X API v2.
+//!
+//! ## Connecting (OAuth 2.0 Authorization Code Flow with PKCE)
+//! Documented at <https://docs.x.com/resources/fundamentals/authentication/oauth-2-0/authorization-code>
+//! and `.../oauth-2-0/user-access-token`.
+//! - The user is sent to the authorization page (`settings.auth_url`, default
+//!   [`DEFAULT_AUTH_URL`]) with `response_type=code`, `client_id`, `redirect_uri`, `scope`
+//!   ([`SCOPES`], space separated), `state`, `code_challenge` and `code_challenge_method=S256`.
+//! - The callback's code is traded at `POST {api_url}/2/oauth2/token`
+//!   (`application/x-www-form-urlencoded`: `grant_type=authorization_code`, `code`,
+//!   `redirect_uri`, `code_verifier`, `client_id`). A confidential client (a client secret is
+//!   configured) authenticates with HTTP Basic `client_id:client_secret`, as the docs require.
+//! - The answer holds `access_token` (valid two hours, `expires_in`), `refresh_token` (issued for
+//!   the `offline.access` scope) and `scope`. `GET /2/users/me` then names the account: its `id`
+//!   is the account id, `username` the handle (also kept in `meta.username` for post URLs).
+//! - Refreshing is `grant_type=refresh_token` at the same endpoint. X rotates refresh tokens: the
+//!   answer carries a new one and the old one stops working. X refuses a spent, revoked or unknown
+//!   refresh token with `400 {"error":"invalid_request","error_description":"Value passed for
+//!   the token was invalid."}`: that is `Rejected` (the account needs reconnecting). A 401 at the
+//!   token endpoint means X refused this server's client credentials: `NotConfigured`.
+//!
+//! ## Publishing
+//! - Images are fetched through the [`MediaSource`] and uploaded with the v2 chunked media upload
+//!   (<https://docs.x.com/x-api/media/quickstart/media-upload-chunked>, the recommended form for
+//!   images, GIFs and videos; the one-shot `POST /2/media/upload` is the legacy, images-only form):
+//!   `POST /2/media/upload/initialize` (JSON `media_type`, `total_bytes`, `media_category`
+//!   `tweet_image` or `tweet_gif`) → `data.id`; `POST /2/media/upload/{id}/append`
+//!   (multipart `segment_index`, `media`) per chunk of at most 4 MiB;
+//!   `POST /2/media/upload/{id}/finalize`; and, only when the answer holds `processing_info`,
+//!   `GET /2/media/upload?command=STATUS&media_id={id}` until `succeeded` (or `failed`).
+//! - Limits (<https://docs.x.com/x-api/media/introduction>, best practices): up to 4 images, or one
+//!   animated GIF alone; JPEG, PNG and WebP up to 5 MB, GIF up to 15 MB. Types come from the bytes.
+//! - The post: `POST /2/tweets` with JSON `{"text", "media": {"media_ids": [...]}}` → `201
+//!   {"data": {"id", "text"}}` (<https://docs.x.com/x-api/posts/manage-tweets/quickstart>). Its
+//!   URL is `https://x.com/{username}/status/{id}` (`https://x.com/i/web/status/{id}` when the
+//!   handle is unknown).
+//! - Video is not supported here: `Permanent` `unsupported_media`.
+//!
+//! ## Failures
+//! `http.rs`'s classes (the create call is `Effect::Creates`, uploads and reads `Repeatable`;
+//! 429 waits for `x-rate-limit-reset`, Unix seconds), refined with X's problem bodies
+//! (`{"title","detail","type","status"}` or `{"errors":[{"message"}]}`): a 403 "You are not
+//! allowed to create a Tweet with duplicate content." is `Permanent` `duplicate_content`; "Your
+//! Tweet text is too long." is `Permanent` `text_too_long`; a 400 during upload is
+//! `media_rejected`; 401 is `token_invalid`.
+//!
+//! ## Reconciliation
+//! X offers no idempotency key on `POST /2/tweets`. After an ambiguous failure, `find_existing`
+//! reads the account's own timeline, `GET /2/users/{id}/tweets`
+//! (<https://docs.x.com/x-api/posts/user-posts-timeline-by-user-id>) with `start_time` =
+//! `not_before` minus a minute (second granularity, `YYYY-MM-DDTHH:mm:ssZ`),
+//! `exclude=replies,retweets`, `max_results=100`, `tweet.fields=created_at,attachments`, paging
+//! with `pagination_token` (at most [`RECONCILE_MAX_PAGES`] pages, else `CannotTell`). A post
+//! matches when its text equals ours (after undoing what X does to text: `&`, `<`, `>`
+//! HTML-escaped, links wrapped as `t.co` URLs, a trailing `t.co` link to attached media) and it
+//! holds as many `attachments.media_keys` as we sent images. The oldest match is `Found`; none is
+//! `NotFound`; a failed lookup is an `Err`.
+
+use crate::PlatformSettings;
+use crate::http::{self, Effect};
+use crate::media::{Media, MediaLimits, MediaSource};
+use async_trait::async_trait;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use soku_core::connector::{
+    AccountCredentials, AuthorizationRequest, AuthorizationStart, CodeExchange, ConnectError,
+    ConnectErrorKind, ConnectMethod, ConnectedAccount, Connector, Existing, FailureClass,
+    PublishError, PublishRequest, PublishedPost, TOKEN_INVALID, TokenSet,
+};
+use soku_core::posts::MediaType;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The X API's base URL (`SOKU_X_API_URL`).
+pub const DEFAULT_API_URL: &str = "https://api.x.com";
+/// The authorization page, as a full URL (`SOKU_X_AUTH_URL`).
+pub const DEFAULT_AUTH_URL: &str = "https://x.com/i/oauth2/authorize";
+/// The scopes asked for: read and write posts, read the user, a refresh token, upload media.
+pub const SCOPES: &str = "tweet.read tweet.write users.read offline.access media.write";
+/// Images in one post.
+pub const MAX_IMAGES: usize = 4;
+/// JPEG, PNG and WebP images.
+pub const IMAGE_MAX_BYTES: u64 = 5 * 1024 * 1024;
+/// Animated GIFs.
+pub const GIF_MAX_BYTES: u64 = 15 * 1024 * 1024;
+/// Pages of the timeline `find_existing` reads before it gives up (`CannotTell`).
+pub const RECONCILE_MAX_PAGES: usize = 5;
+
+const PLATFORM: &str = "X";
+const IMAGE_TYPES: &[&str] = &["image/jpeg", "image/png", "image/gif", "image/webp"];
+/// Bytes per APPEND segment (the docs cap a segment at 5 MB).
+const CHUNK_BYTES: usize = 4 * 1024 * 1024;
+/// How far before `not_before` reconciliation looks (clock skew between us and X).
+const RECONCILE_SKEW: chrono::Duration = chrono::Duration::seconds(60);
+/// The longest wait for X to process an uploaded GIF.
+const PROCESSING_MAX: Duration = Duration::from_secs(120);
+
+pub struct X {
+    settings: PlatformSettings,
+    http: reqwest::Client,
+    media: Arc<dyn MediaSource>,
+}
+
+impl std::fmt::Debug for X {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("X")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Deserialize)]
+struct TokenAnswer {
+    access_token: String,
+    #[serde(default)]
+    refresh_token: Option<String>,
+    #[serde(default)]
+    expires_in: Option<i64>,
+    #[serde(default)]
+    scope: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct OAuthError {
+    #[serde(default)]
+    error: String,
+    #[serde(default)]
+    error_description: String,
+}
+
+#[derive(Deserialize)]
+struct Data<T> {
+    data: T,
+}
+
+#[derive(Deserialize)]
+struct Me {
+    id: String,
+    username: String,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Created {
+    id: String,
+}
+
+#[derive(Deserialize)]
+struct Upload {
+    id: String,
+    #[serde(default)]
+    processing_info: Option<Processing>,
+}
+
+#[derive(Deserialize)]
+struct Processing {
+    #[serde(default)]
+    state: String,
+    #[serde(default)]
+    check_after_secs: Option<u64>,
+    #[serde(default)]
+    error: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct Timeline {
+    #[serde(default)]
+    data: Option<Vec<Tweet>>,
+    #[serde(default)]
+    meta: Option<TimelineMeta>,
+    #[serde(default)]
+    errors: Option<Vec<Value>>,
+}
+
+#[derive(Deserialize)]
+struct TimelineMeta {
+    #[serde(default)]
+    next_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Tweet {
+    id: String,
+    #[serde(default)]
+    text: String,
+    #[serde(default)]
+    attachments: Option<Attachments>,
+}
+
+#[derive(Deserialize)]
+struct Attachments {
+    #[serde(default)]
+    media_keys: Vec<String>,
+}
+
+/// X's error bodies: an RFC 7807 problem, possibly with `errors`.
+#[derive(Deserialize, Default)]
+struct Problem {
+    #[serde(default)]
+    detail: Option<String>,
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default)]
+    errors: Vec<ProblemItem>,
+}
+
+#[derive(Deserialize, Default)]
+struct ProblemItem {
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    detail: Option<String>,
+}
+
+impl Problem {
+    /// Every human sentence in the body, joined.
+    fn text(&self) -> String {
+        let mut parts: Vec<&str> = Vec::new();
+        parts.extend(self.detail.as_deref());
+        for e in &self.errors {
+            parts.extend(e.message.as_deref());
+            parts.extend(e.detail.as_deref());
+        }
+        if parts.is_empty() {
+            parts.extend(self.title.as_deref());
+        }
+        parts.join(" ")
+    }
+}
+
+impl X {
+    pub fn new(settings: PlatformSettings, media: Arc<dyn MediaSource>) -> Self {
+        let http = http::api_client(settings.timeout);
+        Self {
+            settings,
+            http,
+            media,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.settings.api_url.trim_end_matches('/'))
+    }
+
+    fn client_id(&self) -> Result<&str, ConnectError> {
+        self.settings.client_id.as_deref().ok_or_else(|| {
+            ConnectError::new(
+                ConnectErrorKind::NotConfigured,
+                "X is not configured on this server (SOKU_X_CLIENT_ID is missing).",
+            )
+        })
+    }
+
+    /// A call to the token endpoint: the form plus client authentication.
+    async fn token_call(&self, form: &[(&str, &str)]) -> Result<TokenSet, ConnectError> {
+        let client_id = self.client_id()?;
+        let mut form = form.to_vec();
+        form.push(("client_id", client_id));
+        let mut request = self.http.post(self.url("/2/oauth2/token")).form(&form);
+        if let Some(secret) = self.settings.client_secret.as_deref() {
+            request = request.basic_auth(client_id, Some(secret));
+        }
+        let response = request.send().await.map_err(|e| unavailable(&e))?;
+        let status = response.status();
+        let body = response.bytes().await.map_err(|e| unavailable(&e))?;
+        if !status.is_success() {
+            return Err(token_error(status.as_u16(), &body));
+        }
+        let answer: TokenAnswer = serde_json::from_slice(&body).map_err(|_| {
+            ConnectError::new(
+                ConnectErrorKind::Unavailable,
+                "X's token endpoint answered in a form this server does not understand.",
+            )
+        })?;
+        if answer.access_token.is_empty() {
+            return Err(ConnectError::new(
+                ConnectErrorKind::Unavailable,
+                "X's token endpoint answered without an access token.",
+            ));
+        }
+        if let Some(scope) = &answer.scope
+            && !scope.split_whitespace().any(|s| s == "tweet.write")
+        {
+            return Err(ConnectError::new(
+                ConnectErrorKind::Rejected,
+                "The X authorization did not grant posting (tweet.write); connect the account again and allow it.",
+            ));
+        }
+        Ok(TokenSet {
+            access_token: answer.access_token,
+            refresh_token: answer.refresh_token.filter(|t| !t.is_empty()),
+            expires_at: answer
+                .expires_in
+                .filter(|s| *s > 0)
+                .map(|s| chrono::Utc::now() + chrono::Duration::seconds(s)),
+        })
+    }
+
+    async fn me(&self, access_token: &str) -> Result<Me, ConnectError> {
+        let response = self
+            .http
+            .get(self.url("/2/users/me"))
+            .bearer_auth(access_token)
+            .send()
+            .await
+            .map_err(|e| unavailable(&e))?;
+        let status = response.status();
+        let body = response.bytes().await.map_err(|e| unavailable(&e))?;
+        if !status.is_success() {
+            let kind = match status.as_u16() {
+                429 | 500..=599 => ConnectErrorKind::Unavailable,
+                _ => ConnectErrorKind::Rejected,
+            };
+            return Err(ConnectError::new(
+                kind,
+                format!("X did not say whose account this is ({status})."),
+            )
+            .with_platform_error(http::platform_text(&body)));
+        }
+        let me: Data<Me> = serde_json::from_slice(&body).map_err(|_| {
+            ConnectError::new(
+                ConnectErrorKind::Unavailable,
+                "X answered GET /2/users/me in a form this server does not understand.",
+            )
+            .with_platform_error(http::platform_text(&body))
+        })?;
+        Ok(me.data)
+    }
+
+    /// The body of a response, or the failure its status stands for.
+    async fn read_raw(
+        &self,
+        response: reqwest::Response,
+        effect: Effect,
+    ) -> Result<Vec<u8>, PublishError> {
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| http::transport_error(&e, effect, PLATFORM))?;
+        if !status.is_success() {
+            return Err(classify(status, &headers, &body, effect));
+        }
+        Ok(body.to_vec())
+    }
+
+    async fn read<T: serde::de::DeserializeOwned>(
+        &self,
+        response: reqwest::Response,
+        effect: Effect,
+    ) -> Result<T, PublishError> {
+        let body = self.read_raw(response, effect).await?;
+        serde_json::from_slice(&body).map_err(|e| {
+            let class = match effect {
+                Effect::Creates => FailureClass::Ambiguous,
+                Effect::Repeatable => FailureClass::Retryable { retry_after: None },
+            };
+            PublishError::new(
+                class,
+                "unexpected_response",
+                format!("X answered in a form this server does not understand: {e}"),
+            )
+            .with_platform_error(http::platform_text(&body))
+        })
+    }
+
+    async fn fetch_images(&self, urls: &[String]) -> Result<Vec<Media>, PublishError> {
+        let limits = MediaLimits {
+            max_bytes: GIF_MAX_BYTES,
+            types: IMAGE_TYPES,
+        };
+        let mut out = Vec::with_capacity(urls.len());
+        for url in urls {
+            let media = self.media.fetch(url, &limits).await?;
+            if !IMAGE_TYPES.contains(&media.mime) {
+                return Err(PublishError::new(
+                    FailureClass::Permanent,
+                    "unsupported_media",
+                    format!(
+                        "X takes JPEG, PNG, GIF and WebP images; {url} is {}.",
+                        media.mime
+                    ),
+                ));
+            }
+            let max = if media.mime == "image/gif" {
+                GIF_MAX_BYTES
+            } else {
+                IMAGE_MAX_BYTES
+            };
+            if media.bytes.len() as u64 > max {
+                return Err(PublishError::new(
+                    FailureClass::Permanent,
+                    "media_too_large",
+                    format!(
+                        "X takes {} images up to {} MB; {url} has {} bytes.",
+                        media.mime,
+                        max / (1024 * 1024),
+                        media.bytes.len()
+                    ),
+                ));
+            }
+            out.push(media);
+        }
+        if out.len() > 1 && out.iter().any(|m| m.mime == "image/gif") {
+            return Err(PublishError::new(
+                FailureClass::Permanent,
+                "unsupported_media",
+                "X takes up to 4 photos or one animated GIF alone; this post mixes a GIF with other images.",
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Uploads one image (initialize, append, finalize, status) and returns its media id.
+    async fn upload(&self, token: &str, media: &Media) -> Result<String, PublishError> {
+        let category = if media.mime == "image/gif" {
+            "tweet_gif"
+        } else {
+            "tweet_image"
+        };
+        let init = self
+            .http
+            .post(self.url("/2/media/upload/initialize"))
+            .bearer_auth(token)
+            .json(&json!({
+                "media_type": media.mime,
+                "total_bytes": media.bytes.len(),
+                "media_category": category,
+            }));
+        let response = http::send(init, Effect::Repeatable, PLATFORM).await?;
+        let init: Data<Upload> = self
+            .read(response, Effect::Repeatable)
+            .await
+            .map_err(media_error)?;
+        let id = init.data.id;
+        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(PublishError::new(
+                FailureClass::Retryable { retry_after: None },
+                "unexpected_response",
+                "X's media upload answered with no usable media id.",
+            ));
+        }
+        let file_name = format!("media.{}", crate::media::extension(media.mime));
+        for (index, chunk) in media.bytes.chunks(CHUNK_BYTES).enumerate() {
+            let part = reqwest::multipart::Part::bytes(chunk.to_vec())
+                .file_name(file_name.clone())
+                .mime_str("application/octet-stream")
+                .expect("a valid MIME type");
+            let form = reqwest::multipart::Form::new()
+                .text("segment_index", index.to_string())
+                .part("media", part);
+            let append = self
+                .http
+                .post(self.url(&format!("/2/media/upload/{id}/append")))
+                .bearer_auth(token)
+                .multipart(form);
+            let response = http::send(append, Effect::Repeatable, PLATFORM).await?;
+            self.read_raw(response, Effect::Repeatable)
+                .await
+                .map_err(media_error)?;
+        }
+        let finalize = self
+            .http
+            .post(self.url(&format!("/2/media/upload/{id}/finalize")))
+            .bearer_auth(token);
+        let response = http::send(finalize, Effect::Repeatable, PLATFORM).await?;
+        let mut status: Data<Upload> = self
+            .read(response, Effect::Repeatable)
+            .await
+            .map_err(media_error)?;
+        let started = Instant::now();
+        loop {
+            let Some(info) = &status.data.processing_info else {
+                return Ok(id);
+            };
+            match info.state.as_str() {
+                "succeeded" => return Ok(id),
+                "failed" => {
+                    let detail = info
+                        .error
+                        .as_ref()
+                        .and_then(|e| e.get("message"))
+                        .and_then(Value::as_str)
+                        .unwrap_or("no reason given");
+                    return Err(PublishError::new(
+                        FailureClass::Permanent,
+                        "media_rejected",
+                        format!("X could not process an image: {detail}"),
+                    ));
+                }
+                _ => {}
+            }
+            let wait = Duration::from_secs(info.check_after_secs.unwrap_or(1).clamp(1, 10));
+            if started.elapsed() + wait > PROCESSING_MAX {
+                return Err(PublishError::new(
+                    FailureClass::Retryable { retry_after: None },
+                    "media_processing",
+                    "X is still processing an image; the post will be tried again.",
+                ));
+            }
+            tokio::time::sleep(wait).await;
+            let check = self
+                .http
+                .get(self.url("/2/media/upload"))
+                .query(&[("command", "STATUS"), ("media_id", id.as_str())])
+                .bearer_auth(token);
+            let response = http::send(check, Effect::Repeatable, PLATFORM).await?;
+            status = self
+                .read(response, Effect::Repeatable)
+                .await
+                .map_err(media_error)?;
+        }
+    }
+
+    fn post_url(&self, account: &AccountCredentials, id: &str) -> String {
+        match username(account) {
+            Some(name) => format!("https://x.com/{name}/status/{id}"),
+            None => format!("https://x.com/i/web/status/{id}"),
+        }
+    }
+}
+
+fn username(account: &AccountCredentials) -> Option<String> {
+    account
+        .username
+        .clone()
+        .or_else(|| {
+            account
+                .meta
+                .get("username")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        })
+        .map(|u| u.trim_start_matches('@').to_owned())
+        .filter(|u| !u.is_empty())
+}
+
+fn access_token(request: &PublishRequest) -> Result<&str, PublishError> {
+    request
+        .account
+        .access_token
+        .as_deref()
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| {
+            PublishError::new(
+                FailureClass::Permanent,
+                TOKEN_INVALID,
+                "This X account has no access token; connect it again.",
+            )
+        })
+}
+
+fn post_text(request: &PublishRequest) -> Option<&str> {
+    request.content.text.as_deref().filter(|t| !t.is_empty())
+}
+
+fn unavailable(e: &reqwest::Error) -> ConnectError {
+    let what = if e.is_timeout() {
+        "X did not answer in time."
+    } else {
+        "X could not be reached."
+    };
+    ConnectError::new(ConnectErrorKind::Unavailable, what)
+}
+
+/// The token endpoint's refusals (RFC 6749 errors).
+fn token_error(status: u16, body: &[u8]) -> ConnectError {
+    let e: OAuthError = serde_json::from_slice(body).unwrap_or_default();
+    let raw = http::platform_text(body);
+    let kind = match status {
+        429 | 500..=599 => ConnectErrorKind::Unavailable,
+        401 => ConnectErrorKind::NotConfigured,
+        _ if e.error == "invalid_client" || e.error == "unauthorized_client" => {
+            ConnectErrorKind::NotConfigured
+        }
+        _ => ConnectErrorKind::Rejected,
+    };
+    let message = match kind {
+        ConnectErrorKind::Unavailable => format!("X's token endpoint failed ({status})."),
+        ConnectErrorKind::NotConfigured => {
+            "X refused this server's client credentials (SOKU_X_CLIENT_ID / SOKU_X_CLIENT_SECRET)."
+                .to_owned()
+        }
+        _ if e.error_description.is_empty() => {
+            format!("X refused the authorization grant ({}).", e.error)
+        }
+        _ => format!("X refused the authorization grant: {}", e.error_description),
+    };
+    ConnectError::new(kind, message).with_platform_error(raw)
+}
+
+/// `http.rs`'s classes, refined with what X's problem body says.
+fn classify(
+    status: reqwest::StatusCode,
+    headers: &reqwest::header::HeaderMap,
+    body: &[u8],
+    effect: Effect,
+) -> PublishError {
+    let mut e = http::status_error(status, headers, body, effect, PLATFORM);
+    let problem: Problem = serde_json::from_slice(body).unwrap_or_default();
+    let said = problem.text();
+    let lower = said.to_ascii_lowercase();
+    match status.as_u16() {
+        403 if lower.contains("duplicate content") => {
+            e.code = "duplicate_content".into();
+            e.message = "X refused the post: the account already posted the same text.".into();
+        }
+        400 | 403 if lower.contains("too long") => {
+            e.code = "text_too_long".into();
+            e.message = "X refused the post: the text is too long.".into();
+        }
+        400..=499 if status.as_u16() != 401 && status.as_u16() != 429 && !said.is_empty() => {
+            e.message = format!("X refused the request ({}): {said}", status.as_u16());
+        }
+        _ => {}
+    }
+    e
+}
+
+/// Upload failures: a refusal of the media itself gets its own code.
+fn media_error(mut e: PublishError) -> PublishError {
+    if e.class == FailureClass::Permanent && e.code == "rejected" {
+        e.code = "media_rejected".into();
+    }
+    e
+}
+
+/// Text as written by us and as X shows it compared on equal terms: HTML entities X adds undone,
+/// every link (X wraps them as t.co URLs) a placeholder, outer whitespace trimmed.
+fn normalise(text: &str) -> String {
+    let unescaped = text
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&");
+    let mut out = String::with_capacity(unescaped.len());
+    let mut rest = unescaped.as_str();
+    loop {
+        let next = [rest.find("https://"), rest.find("http://")]
+            .into_iter()
+            .flatten()
+            .min();
+        let Some(start) = next else {
+            out.push_str(rest);
+            break;
+        };
+        out.push_str(&rest[..start]);
+        out.push(LINK);
+        let tail = &rest[start..];
+        let end = tail.find(char::is_whitespace).unwrap_or(tail.len());
+        rest = &tail[end..];
+    }
+    out.trim().to_owned()
+}
+
+const LINK: char = '\u{FFFC}';
+
+/// Whether X's text of a post is our text: X may add one trailing link per post with media.
+fn same_text(ours: &str, theirs: &str, with_media: bool) -> bool {
+    let ours = normalise(ours);
+    let theirs = normalise(theirs);
+    if ours == theirs {
+        return true;
+    }
+    if with_media && let Some(stripped) = theirs.strip_suffix(LINK) {
+        return ours == stripped.trim_end();
+    }
+    false
+}
+
+#[async_trait]
+impl Connector for X {
+    async fn publish(&self, request: &PublishRequest) -> Result<PublishedPost, PublishError> {
+        let content = &request.content;
+        if content.media_type == MediaType::Video || content.video_url.is_some() {
+            return Err(PublishError::new(
+                FailureClass::Permanent,
+                "unsupported_media",
+                "Videos are not yet supported for X by this server.",
+            ));
+        }
+        if content.image_urls.len() > MAX_IMAGES {
+            return Err(PublishError::new(
+                FailureClass::Permanent,
+                "too_many_images",
+                format!(
+                    "X takes up to {MAX_IMAGES} images in a post; this one has {}.",
+                    content.image_urls.len()
+                ),
+            ));
+        }
+        let text = post_text(request);
+        if text.is_none() && content.image_urls.is_empty() {
+            return Err(PublishError::new(
+                FailureClass::Permanent,
+                "empty_post",
+                "An X post needs text or an image.",
+            ));
+        }
+        let token = access_token(request)?;
+        let images = self.fetch_images(&content.image_urls).await?;
+        let mut media_ids = Vec::with_capacity(images.len());
+        for image in &images {
+            media_ids.push(self.upload(token, image).await?);
+        }
+        let mut body = serde_json::Map::new();
+        if let Some(text) = text {
+            body.insert("text".into(), json!(text));
+        }
+        if !media_ids.is_empty() {
+            body.insert("media".into(), json!({ "media_ids": media_ids }));
+        }
+        let create = self
+            .http
+            .post(self.url("/2/tweets"))
+            .bearer_auth(token)
+            .json(&Value::Object(body));
+        let response = http::send(create, Effect::Creates, PLATFORM).await?;
+        let created: Data<Created> = self.read(response, Effect::Creates).await?;
+        let url = self.post_url(&request.account, &created.data.id);
+        Ok(PublishedPost {
+            id: created.data.id,
+            url: Some(url),
+        })
+    }
+
+    async fn find_existing(&self, request: &PublishRequest) -> Result<Existing, PublishError> {
+        let token = access_token(request)?;
+        let ours = post_text(request).unwrap_or("");
+        let images = request.content.image_urls.len();
+        let start = (request.not_before - RECONCILE_SKEW)
+            .format("%Y-%m-%dT%H:%M:%SZ")
+            .to_string();
+        let user_id = &request.account.account_id;
+        if user_id.is_empty() || !user_id.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(PublishError::new(
+                FailureClass::Permanent,
+                "invalid_account",
+                "This X account's id is not an X user id; connect it again.",
+            ));
+        }
+        let path = format!("/2/users/{user_id}/tweets");
+        let mut page: Option<String> = None;
+        let mut found: Option<String> = None;
+        for _ in 0..RECONCILE_MAX_PAGES {
+            let mut query: Vec<(&str, &str)> = vec![
+                ("start_time", start.as_str()),
+                ("max_results", "100"),
+                ("exclude", "replies,retweets"),
+                ("tweet.fields", "created_at,attachments"),
+            ];
+            if let Some(token) = page.as_deref() {
+                query.push(("pagination_token", token));
+            }
+            let lookup = self
+                .http
+                .get(self.url(&path))
+                .query(&query)
+                .bearer_auth(token);
+            let response = http::send(lookup, Effect::Repeatable, PLATFORM).await?;
+            let timeline: Timeline = self.read(response, Effect::Repeatable).await?;
+            if timeline.data.is_none()
+                && let Some(errors) = timeline.errors.filter(|e| !e.is_empty())
+            {
+                return Err(PublishError::new(
+                    FailureClass::Retryable { retry_after: None },
+                    "lookup_failed",
+                    "X could not list this account's posts.",
+                )
+                .with_platform_error(http::platform_text(
+                    Value::Array(errors).to_string().as_bytes(),
+                )));
+            }
+            // Newest first: the last match seen is the oldest, the one the first attempt made.
+            for tweet in timeline.data.unwrap_or_default() {
+                let keys = tweet.attachments.map(|a| a.media_keys.len()).unwrap_or(0);
+                if keys == images && same_text(ours, &tweet.text, images > 0) {
+                    found = Some(tweet.id);
+                }
+            }
+            page = timeline.meta.and_then(|m| m.next_token);
+            if page.is_none() {
+                break;
+            }
+        }
+        Ok(match found {
+            Some(id) => Existing::Found(PublishedPost {
+                url: Some(self.post_url(&request.account, &id)),
+                id,
+            }),
+            None if page.is_some() => Existing::CannotTell,
+            None => Existing::NotFound,
+        })
+    }
+
+    fn connect_method(&self) -> ConnectMethod {
+        ConnectMethod::OAuth
+    }
+
+    async fn authorize(
+        &self,
+        request: &AuthorizationRequest,
+    ) -> Result<AuthorizationStart, ConnectError> {
+        let client_id = self.client_id()?;
+        let mut url = url::Url::parse(&self.settings.auth_url).map_err(|_| {
+            ConnectError::new(
+                ConnectErrorKind::NotConfigured,
+                "The X authorization URL (SOKU_X_AUTH_URL) is not a valid URL.",
+            )
+        })?;
+        url.query_pairs_mut()
+            .append_pair("response_type", "code")
+            .append_pair("client_id", client_id)
+            .append_pair("redirect_uri", &request.redirect_uri)
+            .append_pair("scope", SCOPES)
+            .append_pair("state", &request.state)
+            .append_pair("code_challenge", &request.code_challenge)
+            .append_pair("code_challenge_method", "S256");
+        Ok(AuthorizationStart {
+            url: url.into(),
+            pending: json!({}),
+        })
+    }
+
+    async fn exchange(&self, exchange: &CodeExchange) -> Result<ConnectedAccount, ConnectError> {
+        if exchange.code.is_empty() || exchange.code_verifier.is_empty() {
+            return Err(ConnectError::new(
+                ConnectErrorKind::Invalid,
+                "The X callback carries no authorization code.",
+            ));
+        }
+        let tokens = self
+            .token_call(&[
+                ("grant_type", "authorization_code"),
+                ("code", &exchange.code),
+                ("redirect_uri", &exchange.redirect_uri),
+                ("code_verifier", &exchange.code_verifier),
+            ])
+            .await?;
+        let me = self.me(&tokens.access_token).await?;
+        Ok(ConnectedAccount {
+            account_id: me.id,
+            username: Some(me.username.clone()),
+            display_name: me.name,
+            meta: json!({ "username": me.username }),
+            tokens,
+        })
+    }
+
+    async fn refresh(&self, account: &AccountCredentials) -> Result<TokenSet, ConnectError> {
+        let Some(refresh_token) = account.refresh_token.as_deref().filter(|t| !t.is_empty()) else {
+            return Err(ConnectError::new(
+                ConnectErrorKind::Rejected,
+                "This X account has no refresh token; connect it again.",
+            ));
+        };
+        self.token_call(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ])
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_matches_what_x_shows() {
+        assert!(same_text("Hello", "Hello", false));
+        assert!(same_text("a & b < c", "a &amp; b &lt; c", false));
+        assert!(same_text(
+            "read https://example.com/a?b=1 now",
+            "read https://t.co/abc123 now",
+            false
+        ));
+        assert!(same_text(
+            "with picture",
+            "with picture https://t.co/xyz",
+            true
+        ));
+        assert!(!same_text(
+            "with picture",
+            "with picture https://t.co/xyz",
+            false
+        ));
+        assert!(!same_text("Hello", "Hello!", false));
+        assert!(same_text("", "https://t.co/xyz", true));
+    }
+
+    #[test]
+    fn x_problems_refine_the_classes() {
+        let h = reqwest::header::HeaderMap::new();
+        let dup = br#"{"detail":"You are not allowed to create a Tweet with duplicate content.","type":"about:blank","title":"Forbidden","status":403}"#;
+        let e = classify(reqwest::StatusCode::FORBIDDEN, &h, dup, Effect::Creates);
+        assert_eq!(
+            (e.class, e.code.as_str()),
+            (FailureClass::Permanent, "duplicate_content")
+        );
+        let e = classify(
+            reqwest::StatusCode::UNAUTHORIZED,
+            &h,
+            br#"{"title":"Unauthorized","type":"about:blank","status":401,"detail":"Unauthorized"}"#,
+            Effect::Creates,
+        );
+        assert_eq!(e.code, TOKEN_INVALID);
+        let e = token_error(
+            400,
+            br#"{"error":"invalid_request","error_description":"Value passed for the token was invalid."}"#,
+        );
+        assert_eq!(e.kind, ConnectErrorKind::Rejected);
+        assert_eq!(token_error(503, b"").kind, ConnectErrorKind::Unavailable);
+        assert_eq!(
+            token_error(401, b"{}").kind,
+            ConnectErrorKind::NotConfigured
+        );
+    }
+}

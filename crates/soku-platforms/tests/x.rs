@@ -1,0 +1,891 @@
+//! The X connector against the loopback fake of the X API (`soku_fakes::x`).
+
+use async_trait::async_trait;
+use serde_json::json;
+use soku_core::connector::{
+    AccountCredentials, AuthorizationRequest, CodeExchange, ConnectErrorKind, Connector, Existing,
+    FailureClass, PublishError, PublishRequest, TOKEN_INVALID,
+};
+use soku_core::platform::Platform;
+use soku_core::posts::{MediaType, PostContent};
+use soku_fakes::Fault;
+use soku_fakes::x::{self as fake, XFake};
+use soku_platforms::PlatformSettings;
+use soku_platforms::media::{Media, MediaLimits, MediaSource, sniff};
+use soku_platforms::x::X;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+// ---------------------------------------------------------------------------------------------
+// Fixtures
+
+const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0png-body";
+const JPEG: &[u8] = &[
+    0xFF, 0xD8, 0xFF, 0xE0, 0, 0x10, b'J', b'F', b'I', b'F', 0, 1, 2, 3,
+];
+const WEBP: &[u8] = b"RIFF\x20\0\0\0WEBPVP8 webp-body";
+const MP4: &[u8] = b"\0\0\0\x18ftypmp42video";
+const GIF: &[u8] = b"GIF89a\x01\0\x01\0gif-body";
+
+/// Images served from memory, with the checks the real fetcher makes on the bytes.
+struct MemoryMedia(HashMap<String, Vec<u8>>);
+
+#[async_trait]
+impl MediaSource for MemoryMedia {
+    async fn fetch(&self, url: &str, limits: &MediaLimits) -> Result<Media, PublishError> {
+        let refused = |why: &str| {
+            PublishError::new(FailureClass::Permanent, "media_unavailable", why.to_owned())
+        };
+        let bytes = self.0.get(url).ok_or_else(|| refused("404"))?.clone();
+        let mime = sniff(&bytes).ok_or_else(|| refused("unknown type"))?;
+        if !limits.types.contains(&mime) {
+            return Err(refused("type not accepted"));
+        }
+        if bytes.len() as u64 > limits.max_bytes {
+            return Err(refused("too large"));
+        }
+        Ok(Media { bytes, mime })
+    }
+}
+
+fn media() -> Arc<MemoryMedia> {
+    Arc::new(MemoryMedia(HashMap::from([
+        ("https://img.test/a.png".to_owned(), PNG.to_vec()),
+        ("https://img.test/b.jpg".to_owned(), JPEG.to_vec()),
+        ("https://img.test/c.webp".to_owned(), WEBP.to_vec()),
+        ("https://img.test/d.mp4".to_owned(), MP4.to_vec()),
+        ("https://img.test/e.gif".to_owned(), GIF.to_vec()),
+    ])))
+}
+
+fn settings(fake: &XFake) -> PlatformSettings {
+    let mut s = PlatformSettings::at(&fake.url);
+    s.auth_url = fake.authorize_url();
+    s.client_id = Some(fake::CLIENT_ID.into());
+    s.client_secret = Some(fake::CLIENT_SECRET.into());
+    s.timeout = Duration::from_secs(1);
+    s
+}
+
+async fn setup() -> (XFake, X) {
+    let fake = XFake::start().await;
+    let x = X::new(settings(&fake), media());
+    (fake, x)
+}
+
+fn account(fake: &XFake) -> AccountCredentials {
+    let (access, refresh) = fake.issue_tokens();
+    AccountCredentials {
+        account_id: fake::USER_ID.into(),
+        username: Some(fake::USERNAME.into()),
+        access_token: Some(access),
+        refresh_token: Some(refresh),
+        meta: json!({ "username": fake::USERNAME }),
+    }
+}
+
+fn request(fake: &XFake, text: Option<&str>, images: &[&str]) -> PublishRequest {
+    PublishRequest {
+        marker: "mk_test".into(),
+        user_id: "usr_1".into(),
+        submission_id: "sub_1".into(),
+        target_id: format!("x:{}", fake::USER_ID),
+        platform: Platform::X,
+        account: account(fake),
+        content: PostContent {
+            text: text.map(str::to_owned),
+            media_type: if images.is_empty() {
+                MediaType::Text
+            } else {
+                MediaType::Image
+            },
+            image_urls: images.iter().map(|s| s.to_string()).collect(),
+            video_url: None,
+        },
+        not_before: chrono::Utc::now(),
+    }
+}
+
+/// Follows the authorization URL as the user's browser would, the fake approving: the code and
+/// state it redirects with.
+async fn approve(url: &str) -> (String, String) {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = client.get(url).send().await.unwrap();
+    assert_eq!(r.status(), 302, "{}", r.text().await.unwrap_or_default());
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(location.starts_with(fake::REDIRECT_URI), "{location}");
+    let back = url::Url::parse(&location).unwrap();
+    let get = |k: &str| {
+        back.query_pairs()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.into_owned())
+            .unwrap()
+    };
+    (get("code"), get("state"))
+}
+
+fn pkce() -> (String, String) {
+    let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk-abcdefghij".to_owned();
+    let challenge = soku_fakes::common::pkce_challenge(&verifier);
+    (verifier, challenge)
+}
+
+fn auth_request(challenge: &str) -> AuthorizationRequest {
+    AuthorizationRequest {
+        state: "st_abc123".into(),
+        redirect_uri: fake::REDIRECT_URI.into(),
+        code_challenge: challenge.into(),
+        params: json!({ "platform": "x" }),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connecting
+
+#[tokio::test]
+async fn oauth_round_trip_connects_the_account() {
+    let (fake, x) = setup().await;
+    let (verifier, challenge) = pkce();
+    let start = x.authorize(&auth_request(&challenge)).await.unwrap();
+
+    let url = url::Url::parse(&start.url).unwrap();
+    assert_eq!(url.path(), fake::AUTHORIZE_PATH);
+    let q: HashMap<String, String> = url.query_pairs().into_owned().collect();
+    assert_eq!(q["response_type"], "code");
+    assert_eq!(q["client_id"], fake::CLIENT_ID);
+    assert_eq!(q["redirect_uri"], fake::REDIRECT_URI);
+    assert_eq!(
+        q["scope"],
+        "tweet.read tweet.write users.read offline.access media.write"
+    );
+    assert_eq!(q["state"], "st_abc123");
+    assert_eq!(q["code_challenge"], challenge);
+    assert_eq!(q["code_challenge_method"], "S256");
+
+    let (code, state) = approve(&start.url).await;
+    assert_eq!(state, "st_abc123");
+    let account = x
+        .exchange(&CodeExchange {
+            code,
+            redirect_uri: fake::REDIRECT_URI.into(),
+            code_verifier: verifier,
+            pending: start.pending.clone(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(account.account_id, fake::USER_ID);
+    assert_eq!(account.username.as_deref(), Some(fake::USERNAME));
+    assert_eq!(account.display_name.as_deref(), Some(fake::NAME));
+    assert_eq!(account.meta, json!({ "username": fake::USERNAME }));
+    assert!(fake.access_token_works(&account.tokens.access_token));
+    let refresh = account
+        .tokens
+        .refresh_token
+        .clone()
+        .expect("offline.access");
+    assert!(fake.refresh_token_works(&refresh));
+    let expires = account.tokens.expires_at.expect("expires_in");
+    let left = expires - chrono::Utc::now();
+    assert!(left > chrono::Duration::minutes(119) && left <= chrono::Duration::minutes(120));
+    // Tokens never show in Debug output.
+    let shown = format!("{account:?}");
+    assert!(!shown.contains(&account.tokens.access_token) && !shown.contains(&refresh));
+}
+
+#[tokio::test]
+async fn a_replayed_code_is_refused() {
+    let (_fake, x) = setup().await;
+    let (verifier, challenge) = pkce();
+    let start = x.authorize(&auth_request(&challenge)).await.unwrap();
+    let (code, _) = approve(&start.url).await;
+    let exchange = CodeExchange {
+        code,
+        redirect_uri: fake::REDIRECT_URI.into(),
+        code_verifier: verifier,
+        pending: json!({}),
+    };
+    x.exchange(&exchange).await.unwrap();
+    let again = x.exchange(&exchange).await.unwrap_err();
+    assert_eq!(again.kind, ConnectErrorKind::Rejected);
+    assert!(
+        again
+            .platform_error
+            .unwrap()
+            .contains("authorization code was invalid")
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_verifier_or_redirect_uri_is_refused() {
+    let (_fake, x) = setup().await;
+    let (verifier, challenge) = pkce();
+
+    let start = x.authorize(&auth_request(&challenge)).await.unwrap();
+    let (code, _) = approve(&start.url).await;
+    let e = x
+        .exchange(&CodeExchange {
+            code,
+            redirect_uri: fake::REDIRECT_URI.into(),
+            code_verifier: "another-verifier-entirely-another-verifier-entirely".into(),
+            pending: json!({}),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ConnectErrorKind::Rejected);
+    assert!(e.platform_error.unwrap().contains("code verifier"));
+
+    let start = x.authorize(&auth_request(&challenge)).await.unwrap();
+    let (code, _) = approve(&start.url).await;
+    let e = x
+        .exchange(&CodeExchange {
+            code,
+            redirect_uri: "https://soku.test/elsewhere".into(),
+            code_verifier: verifier,
+            pending: json!({}),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ConnectErrorKind::Rejected);
+    assert!(e.platform_error.unwrap().contains("redirect uri"));
+}
+
+#[tokio::test]
+async fn the_authorization_page_refuses_bad_requests() {
+    let (fake, x) = setup().await;
+    let (_, challenge) = pkce();
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let good = x.authorize(&auth_request(&challenge)).await.unwrap().url;
+    let swap = |from: &str, to: &str| good.replace(from, to);
+    let unregistered = {
+        let mut r = auth_request(&challenge);
+        r.redirect_uri = "https://evil.test/cb".into();
+        x.authorize(&r).await.unwrap().url
+    };
+    let cases = [
+        swap("client_id=test-client-id", "client_id=someone-else"),
+        swap("response_type=code", "response_type=token"),
+        swap("code_challenge_method=S256", "code_challenge_method=S512"),
+        swap(&format!("code_challenge={challenge}"), "code_challenge="),
+        unregistered,
+    ];
+    for url in cases {
+        let r = client.get(&url).send().await.unwrap();
+        assert_eq!(r.status(), 400, "{url}");
+    }
+    assert_eq!(client.get(&good).send().await.unwrap().status(), 302);
+    assert_eq!(fake.tokens_issued(), 0);
+}
+
+#[tokio::test]
+async fn wrong_client_credentials_are_a_configuration_problem() {
+    let fake = XFake::start().await;
+    let mut s = settings(&fake);
+    s.client_secret = Some("not-the-secret".into());
+    let x = X::new(s, media());
+    let e = x.refresh(&account(&fake)).await.unwrap_err();
+    assert_eq!(e.kind, ConnectErrorKind::NotConfigured);
+    assert!(!e.message.contains("not-the-secret"));
+}
+
+#[tokio::test]
+async fn refresh_rotates_the_tokens() {
+    let (fake, x) = setup().await;
+    let acct = account(&fake);
+    let old_refresh = acct.refresh_token.clone().unwrap();
+    let tokens = x.refresh(&acct).await.unwrap();
+    let new_refresh = tokens
+        .refresh_token
+        .clone()
+        .expect("X rotates refresh tokens");
+    assert_ne!(new_refresh, old_refresh);
+    assert_ne!(Some(tokens.access_token.clone()), acct.access_token);
+    assert!(fake.access_token_works(&tokens.access_token));
+    assert!(fake.refresh_token_works(&new_refresh));
+    assert!(!fake.refresh_token_works(&old_refresh));
+    assert!(tokens.expires_at.is_some());
+    // The spent refresh token no longer works: the account would need reconnecting.
+    let e = x.refresh(&acct).await.unwrap_err();
+    assert_eq!(e.kind, ConnectErrorKind::Rejected);
+}
+
+#[tokio::test]
+async fn refresh_keeps_the_refresh_token_when_none_is_reissued() {
+    let (fake, x) = setup().await;
+    fake.faults.reply(
+        "POST",
+        "/2/oauth2/token",
+        200,
+        &[],
+        json!({ "token_type": "bearer", "expires_in": 7200, "access_token": "xat_new",
+                "scope": "tweet.read tweet.write users.read media.write" }),
+    );
+    let tokens = x.refresh(&account(&fake)).await.unwrap();
+    assert_eq!(tokens.access_token, "xat_new");
+    assert_eq!(tokens.refresh_token, None, "None keeps the stored one");
+}
+
+#[tokio::test]
+async fn refresh_failures_are_classified() {
+    let (fake, x) = setup().await;
+    let acct = account(&fake);
+    fake.revoke_refresh_tokens();
+    let e = x.refresh(&acct).await.unwrap_err();
+    assert_eq!(e.kind, ConnectErrorKind::Rejected);
+    assert!(e.message.contains("Value passed for the token was invalid"));
+
+    let acct = account(&fake);
+    fake.fail_next("POST", "/2/oauth2/token");
+    let e = x.refresh(&acct).await.unwrap_err();
+    assert_eq!(e.kind, ConnectErrorKind::Unavailable);
+    fake.rate_limit_next("POST", "/2/oauth2/token", Duration::from_secs(60));
+    let e = x.refresh(&acct).await.unwrap_err();
+    assert_eq!(e.kind, ConnectErrorKind::Unavailable);
+    // The refresh token was not spent by those failures.
+    x.refresh(&acct).await.unwrap();
+
+    let mut none = account(&fake);
+    none.refresh_token = None;
+    assert_eq!(
+        x.refresh(&none).await.unwrap_err().kind,
+        ConnectErrorKind::Rejected
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Publishing
+
+#[tokio::test]
+async fn text_post() {
+    let (fake, x) = setup().await;
+    let post = x
+        .publish(&request(&fake, Some("Hello from Soku & friends"), &[]))
+        .await
+        .unwrap();
+    assert_eq!(
+        post.url.as_deref(),
+        Some(format!("https://x.com/{}/status/{}", fake::USERNAME, post.id).as_str())
+    );
+    let posts = fake.posts();
+    assert_eq!(posts.len(), 1);
+    assert_eq!(posts[0].id, post.id);
+    assert_eq!(posts[0].text, "Hello from Soku & friends");
+    assert!(posts[0].media_ids.is_empty());
+    assert_eq!(fake.create_calls(), 1);
+}
+
+#[tokio::test]
+async fn single_image_post() {
+    let (fake, x) = setup().await;
+    let post = x
+        .publish(&request(
+            &fake,
+            Some("One picture"),
+            &["https://img.test/a.png"],
+        ))
+        .await
+        .unwrap();
+    let posts = fake.posts();
+    assert_eq!(posts.len(), 1);
+    assert_eq!(posts[0].id, post.id);
+    assert_eq!(posts[0].media_ids.len(), 1);
+    let upload = fake.upload(&posts[0].media_ids[0]).unwrap();
+    assert!(upload.finalized);
+    assert_eq!(upload.bytes, PNG);
+    assert_eq!(upload.media_type, "image/png");
+    assert_eq!(upload.media_category, "tweet_image");
+    assert_eq!(upload.total_bytes, PNG.len() as u64);
+}
+
+#[tokio::test]
+async fn several_images_post() {
+    let (fake, x) = setup().await;
+    let images = [
+        "https://img.test/a.png",
+        "https://img.test/b.jpg",
+        "https://img.test/c.webp",
+    ];
+    x.publish(&request(&fake, Some("Three pictures"), &images))
+        .await
+        .unwrap();
+    let posts = fake.posts();
+    assert_eq!(posts.len(), 1);
+    let got: Vec<(Vec<u8>, String)> = posts[0]
+        .media_ids
+        .iter()
+        .map(|id| {
+            let u = fake.upload(id).unwrap();
+            (u.bytes, u.media_type)
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (PNG.to_vec(), "image/png".to_owned()),
+            (JPEG.to_vec(), "image/jpeg".to_owned()),
+            (WEBP.to_vec(), "image/webp".to_owned()),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn an_image_without_text() {
+    let (fake, x) = setup().await;
+    x.publish(&request(&fake, None, &["https://img.test/b.jpg"]))
+        .await
+        .unwrap();
+    assert_eq!(fake.posts()[0].text, "");
+    assert_eq!(fake.posts()[0].media_ids.len(), 1);
+}
+
+#[tokio::test]
+async fn an_animated_gif_waits_for_processing() {
+    let (fake, x) = setup().await;
+    x.publish(&request(&fake, Some("Moving"), &["https://img.test/e.gif"]))
+        .await
+        .unwrap();
+    let posts = fake.posts();
+    let upload = fake.upload(&posts[0].media_ids[0]).unwrap();
+    assert_eq!(
+        (upload.media_category.as_str(), upload.bytes.as_slice()),
+        ("tweet_gif", GIF)
+    );
+    // X takes one animated GIF alone.
+    let e = x
+        .publish(&request(
+            &fake,
+            Some("Mixed"),
+            &["https://img.test/e.gif", "https://img.test/a.png"],
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, "unsupported_media");
+}
+
+#[tokio::test]
+async fn video_is_not_supported_yet() {
+    let (fake, x) = setup().await;
+    let mut req = request(&fake, Some("A film"), &[]);
+    req.content.media_type = MediaType::Video;
+    req.content.video_url = Some("https://img.test/d.mp4".into());
+    let e = x.publish(&req).await.unwrap_err();
+    assert_eq!(
+        (e.class, e.code.as_str()),
+        (FailureClass::Permanent, "unsupported_media")
+    );
+    assert_eq!(fake.create_calls(), 0);
+    assert!(fake.uploads().is_empty());
+}
+
+#[tokio::test]
+async fn rate_limit_is_retryable_after_the_reset() {
+    let (fake, x) = setup().await;
+    fake.rate_limit_next("POST", "/2/tweets", Duration::from_secs(30));
+    let e = x
+        .publish(&request(&fake, Some("Limited"), &[]))
+        .await
+        .unwrap_err();
+    let FailureClass::Retryable {
+        retry_after: Some(after),
+    } = e.class
+    else {
+        panic!("{e:?}");
+    };
+    assert!(
+        after >= Duration::from_secs(28) && after <= Duration::from_secs(30),
+        "{after:?}"
+    );
+    assert_eq!(e.code, "rate_limited");
+    assert!(fake.posts().is_empty());
+}
+
+#[tokio::test]
+async fn rate_limit_on_upload_is_retryable() {
+    let (fake, x) = setup().await;
+    fake.rate_limit_next(
+        "POST",
+        "/2/media/upload/initialize",
+        Duration::from_secs(10),
+    );
+    let e = x
+        .publish(&request(&fake, Some("pic"), &["https://img.test/a.png"]))
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        e.class,
+        FailureClass::Retryable {
+            retry_after: Some(_)
+        }
+    ));
+    assert_eq!(fake.create_calls(), 0);
+}
+
+#[tokio::test]
+async fn server_error_on_create_is_ambiguous() {
+    let (fake, x) = setup().await;
+    fake.fail_next("POST", "/2/tweets");
+    let e = x
+        .publish(&request(&fake, Some("Maybe"), &[]))
+        .await
+        .unwrap_err();
+    assert_eq!(e.class, FailureClass::Ambiguous);
+    assert_eq!(e.code, "platform_error");
+}
+
+#[tokio::test]
+async fn server_error_on_upload_is_retryable() {
+    let (fake, x) = setup().await;
+    fake.fail_next("POST", "/2/media/upload/");
+    let e = x
+        .publish(&request(&fake, Some("pic"), &["https://img.test/a.png"]))
+        .await
+        .unwrap_err();
+    assert!(matches!(e.class, FailureClass::Retryable { .. }), "{e:?}");
+    assert_eq!(fake.create_calls(), 0);
+}
+
+#[tokio::test]
+async fn timeout_after_sending_is_reconciled_to_the_post_made() {
+    let (fake, x) = setup().await;
+    let text = "Launch day & more: https://example.com/launch?ref=soku";
+    let req = request(&fake, Some(text), &[]);
+    fake.faults.push(
+        "POST",
+        "/2/tweets",
+        Fault::DelayAfterEffect(Duration::from_secs(3)),
+    );
+    let e = x.publish(&req).await.unwrap_err();
+    assert_eq!(
+        (e.class, e.code.as_str()),
+        (FailureClass::Ambiguous, "timeout")
+    );
+
+    let made = fake.posts();
+    assert_eq!(made.len(), 1, "the post was made before the timeout");
+    let Existing::Found(found) = x.find_existing(&req).await.unwrap() else {
+        panic!("the post should be found");
+    };
+    assert_eq!(found.id, made[0].id);
+    assert_eq!(
+        found.url.as_deref(),
+        Some(format!("https://x.com/{}/status/{}", fake::USERNAME, made[0].id).as_str())
+    );
+    assert_eq!(fake.posts().len(), 1, "no second post");
+    assert_eq!(fake.create_calls(), 1);
+}
+
+#[tokio::test]
+async fn timeout_after_sending_an_image_post_is_reconciled() {
+    let (fake, x) = setup().await;
+    let req = request(
+        &fake,
+        Some("Two pictures"),
+        &["https://img.test/a.png", "https://img.test/b.jpg"],
+    );
+    // Same text with a different number of images: not ours.
+    fake.faults.push(
+        "POST",
+        "/2/tweets",
+        Fault::DelayAfterEffect(Duration::from_secs(3)),
+    );
+    let e = x.publish(&req).await.unwrap_err();
+    assert_eq!(e.class, FailureClass::Ambiguous);
+    let Existing::Found(found) = x.find_existing(&req).await.unwrap() else {
+        panic!("the post should be found");
+    };
+    assert_eq!(found.id, fake.posts()[0].id);
+
+    let mut fewer = req.clone();
+    fewer.content.image_urls.pop();
+    assert_eq!(x.find_existing(&fewer).await.unwrap(), Existing::NotFound);
+}
+
+#[tokio::test]
+async fn reconciliation_finds_nothing_when_nothing_was_made() {
+    let (fake, x) = setup().await;
+    // The same text posted two hours ago is older than this target: not ours.
+    fake.seed_post("Nothing to see", Duration::from_secs(7200));
+    fake.seed_post("Something else, just now", Duration::ZERO);
+    let req = request(&fake, Some("Nothing to see"), &[]);
+    fake.fail_next("POST", "/2/tweets");
+    let e = x.publish(&req).await.unwrap_err();
+    assert_eq!(e.class, FailureClass::Ambiguous);
+    assert_eq!(x.find_existing(&req).await.unwrap(), Existing::NotFound);
+}
+
+#[tokio::test]
+async fn reconciliation_reads_further_pages() {
+    let (fake, x) = setup().await;
+    let req = request(&fake, Some("Buried post"), &[]);
+    x.publish(&req).await.unwrap();
+    for i in 0..150 {
+        fake.seed_post(&format!("later post {i}"), Duration::ZERO);
+    }
+    let Existing::Found(found) = x.find_existing(&req).await.unwrap() else {
+        panic!("the post should be found on the second page");
+    };
+    assert_eq!(found.id, fake.posts()[0].id);
+}
+
+#[tokio::test]
+async fn a_failed_lookup_is_an_error() {
+    let (fake, x) = setup().await;
+    let req = request(&fake, Some("Lookup"), &[]);
+    fake.fail_next("GET", "/2/users/");
+    let e = x.find_existing(&req).await.unwrap_err();
+    assert!(matches!(e.class, FailureClass::Retryable { .. }), "{e:?}");
+
+    let mut unknown = req.clone();
+    unknown.account.account_id = "999".into();
+    let e = x.find_existing(&unknown).await.unwrap_err();
+    assert_eq!(e.code, "lookup_failed");
+}
+
+#[tokio::test]
+async fn an_expired_token_is_token_invalid() {
+    let (fake, x) = setup().await;
+    let req = request(&fake, Some("Expired"), &[]);
+    fake.expire_access_tokens();
+    let e = x.publish(&req).await.unwrap_err();
+    assert_eq!(
+        (e.class, e.code.as_str()),
+        (FailureClass::Permanent, TOKEN_INVALID)
+    );
+    // A token issued after that works.
+    x.publish(&request(&fake, Some("pic"), &["https://img.test/a.png"]))
+        .await
+        .unwrap();
+    let mut no_token = req.clone();
+    no_token.account.access_token = None;
+    assert_eq!(x.publish(&no_token).await.unwrap_err().code, TOKEN_INVALID);
+    assert_eq!(x.find_existing(&req).await.unwrap_err().code, TOKEN_INVALID);
+}
+
+#[tokio::test]
+async fn duplicate_content_is_permanent() {
+    let (fake, x) = setup().await;
+    x.publish(&request(&fake, Some("Same words"), &[]))
+        .await
+        .unwrap();
+    let e = x
+        .publish(&request(&fake, Some("Same words"), &[]))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.class, e.code.as_str()),
+        (FailureClass::Permanent, "duplicate_content")
+    );
+    assert!(e.platform_error.unwrap().contains("duplicate content"));
+    assert_eq!(fake.posts().len(), 1);
+}
+
+#[tokio::test]
+async fn text_over_280_is_refused_by_the_fake_as_by_x() {
+    let (fake, x) = setup().await;
+    let e = x
+        .publish(&request(&fake, Some(&"a".repeat(281)), &[]))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.class, e.code.as_str()),
+        (FailureClass::Permanent, "text_too_long")
+    );
+    // CJK characters weigh 2.
+    let e = x
+        .publish(&request(&fake, Some(&"日".repeat(141)), &[]))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, "text_too_long");
+    x.publish(&request(&fake, Some(&"a".repeat(280)), &[]))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn too_many_images_are_refused_before_any_call() {
+    let (fake, x) = setup().await;
+    let images = ["https://img.test/a.png"; 5];
+    let e = x
+        .publish(&request(&fake, Some("five"), &images))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, "too_many_images");
+    assert!(fake.uploads().is_empty());
+}
+
+#[tokio::test]
+async fn the_fake_rejects_malformed_requests() {
+    let (fake, _x) = setup().await;
+    let acct = account(&fake);
+    let token = acct.access_token.unwrap();
+    let client = reqwest::Client::new();
+    let tweets = format!("{}/2/tweets", fake.url);
+
+    // A misspelt field.
+    let r = client
+        .post(&tweets)
+        .bearer_auth(&token)
+        .json(&json!({ "txt": "hello" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["title"], "Invalid Request");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("txt")
+    );
+
+    // `text` of the wrong type.
+    let r = client
+        .post(&tweets)
+        .bearer_auth(&token)
+        .json(&json!({ "text": 42 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+
+    // Neither text nor media.
+    let r = client
+        .post(&tweets)
+        .bearer_auth(&token)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+
+    // Media ids it never issued.
+    let r = client
+        .post(&tweets)
+        .bearer_auth(&token)
+        .json(&json!({ "text": "x", "media": { "media_ids": ["1234567890"] } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["errors"][0]["message"], "Your media IDs are invalid.");
+
+    // Not JSON.
+    let r = client
+        .post(&tweets)
+        .bearer_auth(&token)
+        .body("text=hello")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+
+    // No bearer token, an unknown one.
+    let r = client
+        .post(&tweets)
+        .json(&json!({ "text": "hello" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = client
+        .post(&tweets)
+        .bearer_auth("xat_forged")
+        .json(&json!({ "text": "hello" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+
+    // Timeline: milliseconds in start_time, max_results out of range.
+    let timeline = format!("{}/2/users/{}/tweets", fake.url, fake::USER_ID);
+    for query in [
+        [
+            ("start_time", "2024-01-01T00:00:00.000Z"),
+            ("max_results", "10"),
+        ],
+        [
+            ("start_time", "2024-01-01T00:00:00Z"),
+            ("max_results", "500"),
+        ],
+    ] {
+        let r = client
+            .get(&timeline)
+            .bearer_auth(&token)
+            .query(&query)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400);
+    }
+
+    // Media: a declared type the bytes do not match, a size that does not add up.
+    let init = |media_type: &str, total: usize| {
+        client
+            .post(format!("{}/2/media/upload/initialize", fake.url))
+            .bearer_auth(&token)
+            .json(&json!({ "media_type": media_type, "total_bytes": total,
+                           "media_category": "tweet_image" }))
+            .send()
+    };
+    let r = init("image/gif", 10).await.unwrap();
+    assert_eq!(r.status(), 400, "a GIF is not a tweet_image");
+    let r = init("image/png", 6 * 1024 * 1024).await.unwrap();
+    assert_eq!(r.status(), 400, "over 5 MB");
+    let id = init("image/png", JPEG.len())
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap()["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let part = reqwest::multipart::Part::bytes(JPEG.to_vec()).file_name("a");
+    let form = reqwest::multipart::Form::new()
+        .text("segment_index", "0")
+        .part("media", part);
+    let r = client
+        .post(format!("{}/2/media/upload/{id}/append", fake.url))
+        .bearer_auth(&token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = client
+        .post(format!("{}/2/media/upload/{id}/finalize", fake.url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400, "JPEG bytes declared as PNG");
+    // An append without `media`.
+    let form = reqwest::multipart::Form::new().text("segment_index", "1");
+    let r = client
+        .post(format!("{}/2/media/upload/{id}/append", fake.url))
+        .bearer_auth(&token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+
+    // Token endpoint: no client authentication.
+    let r = client
+        .post(format!("{}/2/oauth2/token", fake.url))
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(fake.posts().len(), 0);
+}
