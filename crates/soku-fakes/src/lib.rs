@@ -7,6 +7,7 @@
 //! a 5xx, or a reply withheld until after the client gave up while the effect stands) served to
 //! the next matching requests.
 
+pub mod bluesky;
 pub mod common;
 pub mod linkedin;
 pub mod x;

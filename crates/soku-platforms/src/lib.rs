@@ -2,6 +2,7 @@
 //! `simulated` stands in for every network in test mode (spec section 9).
 
 pub mod fetch;
+pub mod bluesky;
 pub mod http;
 pub mod linkedin;
 pub mod media;
