@@ -2,6 +2,7 @@
 //! `simulated` stands in for every network in test mode (spec section 9).
 
 pub mod http;
+pub mod mastodon;
 pub mod media;
 pub mod net;
 pub mod simulated;
