@@ -11,5 +11,6 @@ pub mod bluesky;
 pub mod common;
 pub mod linkedin;
 pub mod x;
+pub mod mastodon;
 
 pub use common::{Fake, Fault, Faults};

@@ -5,6 +5,7 @@ pub mod fetch;
 pub mod bluesky;
 pub mod http;
 pub mod linkedin;
+pub mod mastodon;
 pub mod media;
 pub mod net;
 pub mod simulated;
