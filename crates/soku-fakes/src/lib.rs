@@ -8,5 +8,6 @@
 //! the next matching requests.
 
 pub mod common;
+pub mod threads;
 
 pub use common::{Fake, Fault, Faults};

@@ -5,6 +5,7 @@ pub mod http;
 pub mod media;
 pub mod net;
 pub mod simulated;
+pub mod threads;
 
 use std::time::Duration;
 
