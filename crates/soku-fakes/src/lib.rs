@@ -12,5 +12,6 @@ pub mod common;
 pub mod linkedin;
 pub mod x;
 pub mod mastodon;
+pub mod threads;
 
 pub use common::{Fake, Fault, Faults};

@@ -10,6 +10,7 @@ pub mod media;
 pub mod net;
 pub mod simulated;
 pub mod x;
+pub mod threads;
 
 use soku_core::connector::Connector;
 use soku_core::platform::Platform;

@@ -1,0 +1,837 @@
+//! Threads (Meta): OAuth connection, publishing through media containers, reconciliation by
+//! reading the user's recent posts.
+//!
+//! Documented endpoints used (developers.facebook.com/docs/threads; the API answers on both
+//! `graph.threads.com` and `graph.threads.net`, the current pages use the `.com` hosts):
+//! - Authorization window `https://threads.com/oauth/authorize` with `client_id`,
+//!   `redirect_uri`, `scope=threads_basic,threads_content_publish`, `response_type=code`,
+//!   `state` ("Get Access Tokens and Permissions"). Threads takes no PKCE.
+//! - `POST /oauth/access_token` (`client_id`, `client_secret`, `grant_type=authorization_code`,
+//!   `redirect_uri`, `code`) -> `{access_token, user_id}`: a short-lived (1 h) token. Codes are
+//!   valid for an hour and single-use.
+//! - `GET /access_token?grant_type=th_exchange_token&client_secret&access_token` ->
+//!   `{access_token, token_type, expires_in}`: a long-lived (60 days) token ("Long-Lived Access
+//!   Tokens").
+//! - `GET /refresh_access_token?grant_type=th_refresh_token&access_token` refreshes an unexpired
+//!   long-lived token at least 24 hours old for another 60 days. There is no refresh token: the
+//!   current access token is the grant, so `TokenSet::refresh_token` is always `None` and
+//!   `refresh_ahead` is 7 days.
+//! - `GET /v1.0/me?fields=id,username,name` ("Retrieve Threads Profiles").
+//! - `POST /v1.0/{threads-user-id}/threads` creates a media container: `media_type=TEXT` with
+//!   `text`; `IMAGE` with `image_url` (and optional `text`); carousel items with
+//!   `is_carousel_item=true`, then `CAROUSEL` with `children` (2 to 20 comma-separated container
+//!   ids) and optional `text` ("Threads Posts").
+//! - `GET /v1.0/{container-id}?fields=status,error_message`: IN_PROGRESS, FINISHED, ERROR,
+//!   EXPIRED, PUBLISHED ("Troubleshooting").
+//! - `POST /v1.0/{threads-user-id}/threads_publish` with `creation_id` -> `{id}`.
+//! - `GET /v1.0/{media-id}?fields=permalink` for the post's URL.
+//! - `GET /v1.0/{threads-user-id}/threads?fields=...&since=&limit=&after=` ("Retrieve User
+//!   Posts"; `media_type` there is TEXT_POST, IMAGE, VIDEO or CAROUSEL_ALBUM).
+//!
+//! Every call carries the token as the documented `access_token` parameter (form body for POSTs,
+//! query for GETs); no error or log line built here contains a URL, a token or the app secret.
+//!
+//! Publishing: Threads fetches images from their public URLs itself, so the `MediaSource` is
+//! not used; the URLs are passed as given. One image is an IMAGE container, 2 to 20 a carousel.
+//! The containers are polled until FINISHED (carousel items together; first read at once, then
+//! backing off from `poll_interval` to 10 s, within `poll_deadline`): ERROR is permanent
+//! (`media_rejected`, with Threads' `error_message`), EXPIRED or still IN_PROGRESS at the
+//! deadline is retryable. Creating containers is repeatable (an unpublished container is
+//! invisible and expires after 24 hours); `threads_publish` is the creating call, so its timeouts
+//! and 5xx are ambiguous. Text is limited to 500 characters (Threads counts emoji as their UTF-8
+//! bytes; a text it finds too long comes back as a permanent refusal). Video is not supported yet
+//! (`unsupported_media`).
+//!
+//! Errors are Graph API bodies `{"error": {"message", "type", "code", "error_subcode",
+//! "fbtrace_id"}}`, mostly with HTTP 400: code 190 (and 102) means the token no longer works
+//! (`token_invalid`); 4, 17, 32, 341, 613 and HTTP 429 are rate limits (retryable, after
+//! `Retry-After` when given); code 2, code 1 with a 5xx, and any error marked `is_transient` are
+//! temporary platform failures (ambiguous for `threads_publish`, retryable otherwise); 506 is a
+//! duplicate post and 10 / 200-299 a missing permission (permanent); other Graph 4xx answers are
+//! permanent refusals. Anything else follows `http::status_error`. While connecting, permanent
+//! failures are `Rejected` and the others `Unavailable`.
+//!
+//! `ConnectedAccount::meta` is `{"threads_user_id": ...}` (the account id is the same id).
+//!
+//! Reconciliation: Threads has no idempotency key and no hidden field to carry the marker, so
+//! `find_existing` lists the user's posts since `not_before` (less a minute for clock skew) and
+//! matches the target: same text (trimmed), same media type (TEXT_POST, IMAGE, CAROUSEL_ALBUM)
+//! and, for carousels, the same number of children. It reads up to 5 pages of 100; more than that
+//! without a match is `CannotTell`. A failed lookup is an `Err`.
+
+use crate::PlatformSettings;
+use crate::http::{self, Effect};
+use crate::media::MediaSource;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use soku_core::connector::{
+    AccountCredentials, AuthorizationRequest, AuthorizationStart, CodeExchange, ConnectError,
+    ConnectErrorKind, ConnectMethod, ConnectedAccount, Connector, Existing, FailureClass,
+    PublishError, PublishRequest, PublishedPost, TOKEN_INVALID, TokenSet,
+};
+use soku_core::posts::MediaType;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub const DEFAULT_API_URL: &str = "https://graph.threads.com";
+/// The authorization window (a full page URL; a bare origin gets `/oauth/authorize`).
+pub const DEFAULT_AUTH_URL: &str = "https://threads.com/oauth/authorize";
+pub const SCOPES: &str = "threads_basic,threads_content_publish";
+const PLATFORM: &str = "Threads";
+const VERSION: &str = "v1.0";
+pub const MAX_TEXT_CHARS: usize = 500;
+pub const MAX_CAROUSEL_ITEMS: usize = 20;
+/// `since` may not be earlier than this (documented).
+const EARLIEST_SINCE: i64 = 1_688_540_400;
+const RECONCILE_SLACK_SECS: i64 = 60;
+const RECONCILE_PAGES: usize = 5;
+const MAX_POLL_INTERVAL: Duration = Duration::from_secs(10);
+
+pub struct ThreadsConnector {
+    settings: PlatformSettings,
+    client: reqwest::Client,
+    poll_interval: Duration,
+    poll_deadline: Duration,
+}
+
+impl ThreadsConnector {
+    /// `media` is not used: Threads fetches images from their URLs itself.
+    pub fn new(settings: PlatformSettings, _media: Arc<dyn MediaSource>) -> Self {
+        let client = http::api_client(settings.timeout);
+        Self {
+            settings,
+            client,
+            poll_interval: Duration::from_secs(1),
+            poll_deadline: Duration::from_secs(90),
+        }
+    }
+
+    /// How often and how long container status is polled (tests shorten both).
+    pub fn with_polling(mut self, interval: Duration, deadline: Duration) -> Self {
+        self.poll_interval = interval;
+        self.poll_deadline = deadline;
+        self
+    }
+
+    fn graph(&self, path: &str) -> String {
+        format!("{}/{VERSION}/{path}", self.settings.api_url)
+    }
+
+    /// The authorization window's URL.
+    fn auth_page(&self) -> Result<url::Url, ConnectError> {
+        let mut u = url::Url::parse(&self.settings.auth_url).map_err(|_| {
+            ConnectError::new(
+                ConnectErrorKind::NotConfigured,
+                "The Threads authorization URL is not a valid URL.",
+            )
+        })?;
+        if u.path().is_empty() || u.path() == "/" {
+            u.set_path("/oauth/authorize");
+        }
+        Ok(u)
+    }
+
+    fn client_id(&self) -> Result<&str, ConnectError> {
+        self.settings.client_id.as_deref().ok_or_else(|| {
+            ConnectError::new(
+                ConnectErrorKind::NotConfigured,
+                "Threads is not configured on this server (no client id).",
+            )
+        })
+    }
+
+    fn client_secret(&self) -> Result<&str, ConnectError> {
+        self.settings.client_secret.as_deref().ok_or_else(|| {
+            ConnectError::new(
+                ConnectErrorKind::NotConfigured,
+                "Threads is not configured on this server (no client secret).",
+            )
+        })
+    }
+
+    /// One Graph call: its JSON body on 2xx, else the failure it stands for.
+    async fn call<T: DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+        effect: Effect,
+    ) -> Result<T, PublishError> {
+        let response = http::send(request, effect, PLATFORM).await?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| http::transport_error(&e, effect, PLATFORM))?;
+        if !status.is_success() {
+            return Err(classify(status, &headers, &body, effect));
+        }
+        serde_json::from_slice(&body).map_err(|e| {
+            PublishError::new(
+                match effect {
+                    Effect::Creates => FailureClass::Ambiguous,
+                    Effect::Repeatable => FailureClass::Retryable { retry_after: None },
+                },
+                "unexpected_response",
+                format!("{PLATFORM} answered in a form this server does not understand: {e}"),
+            )
+            .with_platform_error(http::platform_text(&body))
+        })
+    }
+
+    async fn create_container(
+        &self,
+        user_id: &str,
+        token: &str,
+        params: &[(&str, &str)],
+    ) -> Result<String, PublishError> {
+        let mut form: Vec<(&str, &str)> = params.to_vec();
+        form.push(("access_token", token));
+        let created: IdOnly = self
+            .call(
+                self.client
+                    .post(self.graph(&format!("{user_id}/threads")))
+                    .form(&form),
+                Effect::Repeatable,
+            )
+            .await?;
+        Ok(created.id)
+    }
+
+    /// Polls containers until every one is FINISHED (each round reads those not finished yet,
+    /// then waits, backing off).
+    async fn wait_finished(&self, containers: &[String], token: &str) -> Result<(), PublishError> {
+        let deadline = tokio::time::Instant::now() + self.poll_deadline;
+        let mut pause = self.poll_interval;
+        let mut pending: Vec<&String> = containers.iter().collect();
+        loop {
+            let mut still = Vec::new();
+            for container in pending {
+                let status: ContainerStatus = self
+                    .call(
+                        self.client
+                            .get(self.graph(container))
+                            .query(&[("fields", "status,error_message"), ("access_token", token)]),
+                        Effect::Repeatable,
+                    )
+                    .await?;
+                match status.status.as_deref() {
+                    Some("FINISHED") => {}
+                    Some("ERROR") => {
+                        let why = status.error_message.unwrap_or_else(|| "UNKNOWN".into());
+                        return Err(PublishError::new(
+                            FailureClass::Permanent,
+                            "media_rejected",
+                            format!("{PLATFORM} could not process the post ({why})."),
+                        )
+                        .with_platform_error(why));
+                    }
+                    Some("EXPIRED") => {
+                        return Err(PublishError::new(
+                            FailureClass::Retryable { retry_after: None },
+                            "container_expired",
+                            format!(
+                                "The {PLATFORM} media container expired before it was published."
+                            ),
+                        ));
+                    }
+                    Some("PUBLISHED") => {
+                        return Err(PublishError::new(
+                            FailureClass::Ambiguous,
+                            "already_published",
+                            format!("{PLATFORM} says this container was already published."),
+                        ));
+                    }
+                    // IN_PROGRESS (or a status this server does not know yet).
+                    _ => still.push(container),
+                }
+            }
+            if still.is_empty() {
+                return Ok(());
+            }
+            pending = still;
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return Err(PublishError::new(
+                    FailureClass::Retryable { retry_after: None },
+                    "media_processing",
+                    format!("{PLATFORM} was still processing the post's media."),
+                ));
+            }
+            tokio::time::sleep(pause.min(deadline - now)).await;
+            pause = (pause * 2).min(MAX_POLL_INTERVAL);
+        }
+    }
+
+    /// Exchange / refresh / profile calls, with failures as connect errors.
+    async fn connect_call<T: DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<T, ConnectError> {
+        self.call(request, Effect::Repeatable)
+            .await
+            .map_err(connect_error)
+    }
+
+    fn tokens(long: LongLived) -> TokenSet {
+        TokenSet {
+            access_token: long.access_token,
+            refresh_token: None,
+            expires_at: long
+                .expires_in
+                .map(|s| Utc::now() + chrono::Duration::seconds(s as i64)),
+        }
+    }
+}
+
+fn connect_error(e: PublishError) -> ConnectError {
+    let kind = match e.class {
+        FailureClass::Permanent => ConnectErrorKind::Rejected,
+        FailureClass::Retryable { .. } | FailureClass::Ambiguous => ConnectErrorKind::Unavailable,
+    };
+    let mut out = ConnectError::new(kind, e.message);
+    out.platform_error = e.platform_error;
+    out
+}
+
+#[derive(Deserialize)]
+struct IdOnly {
+    id: String,
+}
+
+#[derive(Deserialize)]
+struct ContainerStatus {
+    status: Option<String>,
+    error_message: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ShortLived {
+    access_token: String,
+    #[allow(dead_code)]
+    user_id: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct LongLived {
+    access_token: String,
+    expires_in: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct Profile {
+    id: String,
+    username: Option<String>,
+    name: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Permalink {
+    permalink: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ThreadsPage {
+    #[serde(default)]
+    data: Vec<ThreadsMedia>,
+    paging: Option<Paging>,
+}
+
+#[derive(Deserialize)]
+struct Paging {
+    cursors: Option<Cursors>,
+    next: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Cursors {
+    after: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ThreadsMedia {
+    id: String,
+    text: Option<String>,
+    timestamp: Option<String>,
+    permalink: Option<String>,
+    media_type: Option<String>,
+    children: Option<Children>,
+}
+
+#[derive(Deserialize)]
+struct Children {
+    #[serde(default)]
+    data: Vec<Value>,
+}
+
+#[derive(Deserialize)]
+struct GraphErrorBody {
+    error: GraphError,
+}
+
+#[derive(Deserialize)]
+struct GraphError {
+    message: Option<String>,
+    code: Option<i64>,
+    is_transient: Option<bool>,
+}
+
+/// The failure a non-2xx Graph answer stands for.
+fn classify(
+    status: reqwest::StatusCode,
+    headers: &reqwest::header::HeaderMap,
+    body: &[u8],
+    effect: Effect,
+) -> PublishError {
+    let raw = http::platform_text(body);
+    if status.as_u16() == 429 {
+        return http::status_error(status, headers, body, effect, PLATFORM);
+    }
+    let graph = serde_json::from_slice::<GraphErrorBody>(body).ok();
+    let code = graph.as_ref().and_then(|g| g.error.code);
+    // Code 2 ("API Service") is temporary, code 1 ("API Unknown") when it comes with a 5xx (it
+    // also answers a bad client secret, as a 400), and so is any error marked `is_transient`.
+    let transient = graph.as_ref().and_then(|g| g.error.is_transient) == Some(true)
+        || code == Some(2)
+        || (code == Some(1) && status.is_server_error());
+    let said = graph
+        .as_ref()
+        .and_then(|g| g.error.message.clone())
+        .map(|m| format!(": {m}"))
+        .unwrap_or_default();
+    let e = match code {
+        Some(190 | 102) => PublishError::new(
+            FailureClass::Permanent,
+            TOKEN_INVALID,
+            format!("{PLATFORM} no longer accepts this account's access token{said}"),
+        ),
+        Some(4 | 17 | 32 | 341 | 613) => PublishError::new(
+            FailureClass::Retryable {
+                retry_after: http::retry_after(headers),
+            },
+            "rate_limited",
+            format!("{PLATFORM} is rate limiting this account{said}"),
+        ),
+        _ if transient => PublishError::new(
+            match effect {
+                Effect::Creates => FailureClass::Ambiguous,
+                Effect::Repeatable => FailureClass::Retryable {
+                    retry_after: http::retry_after(headers),
+                },
+            },
+            "platform_error",
+            format!("{PLATFORM} failed temporarily{said}"),
+        ),
+        Some(506) => PublishError::new(
+            FailureClass::Permanent,
+            "duplicate_content",
+            format!("{PLATFORM} refused a duplicate post{said}"),
+        ),
+        Some(10 | 200..=299) => PublishError::new(
+            FailureClass::Permanent,
+            "permission_denied",
+            format!("{PLATFORM} has not granted this app the permission to publish{said}"),
+        ),
+        _ if status.is_client_error() && status.as_u16() != 401 && graph.is_some() => {
+            PublishError::new(
+                FailureClass::Permanent,
+                "rejected",
+                format!("{PLATFORM} refused the request ({}){said}", status.as_u16()),
+            )
+        }
+        _ => return http::status_error(status, headers, body, effect, PLATFORM),
+    };
+    e.with_platform_error(raw)
+}
+
+/// What the retrieval API calls the post this content makes.
+fn expected_media_type(count: usize) -> &'static str {
+    match count {
+        0 => "TEXT_POST",
+        1 => "IMAGE",
+        _ => "CAROUSEL_ALBUM",
+    }
+}
+
+fn permanent(code: &str, message: impl Into<String>) -> PublishError {
+    PublishError::new(FailureClass::Permanent, code, message)
+}
+
+fn token_of(account: &AccountCredentials) -> Result<&str, PublishError> {
+    account
+        .access_token
+        .as_deref()
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| {
+            permanent(
+                TOKEN_INVALID,
+                format!("The {PLATFORM} account has no access token."),
+            )
+        })
+}
+
+/// The images of the request (none for text), checked against Threads' limits.
+fn images_of(request: &PublishRequest) -> Result<&[String], PublishError> {
+    let content = &request.content;
+    if let Some(t) = &content.text
+        && t.chars().count() > MAX_TEXT_CHARS
+    {
+        return Err(permanent(
+            "text_too_long",
+            format!("{PLATFORM} posts take at most {MAX_TEXT_CHARS} characters."),
+        ));
+    }
+    match content.media_type {
+        MediaType::Video => Err(permanent(
+            "unsupported_media",
+            format!("Video posts to {PLATFORM} are not supported yet."),
+        )),
+        MediaType::Text => {
+            if content.text.as_deref().is_none_or(|t| t.trim().is_empty()) {
+                return Err(permanent(
+                    "empty_post",
+                    format!("A {PLATFORM} text post needs text."),
+                ));
+            }
+            Ok(&[])
+        }
+        MediaType::Image => {
+            let n = content.image_urls.len();
+            if n == 0 {
+                return Err(permanent(
+                    "empty_post",
+                    "An image post needs at least one image.",
+                ));
+            }
+            if n > MAX_CAROUSEL_ITEMS {
+                return Err(permanent(
+                    "too_many_images",
+                    format!("{PLATFORM} posts take at most {MAX_CAROUSEL_ITEMS} images."),
+                ));
+            }
+            Ok(&content.image_urls)
+        }
+    }
+}
+
+#[async_trait]
+impl Connector for ThreadsConnector {
+    async fn publish(&self, request: &PublishRequest) -> Result<PublishedPost, PublishError> {
+        let images = images_of(request)?;
+        let token = token_of(&request.account)?;
+        let user = request.account.account_id.as_str();
+        let text = request.content.text.as_deref().filter(|t| !t.is_empty());
+
+        let container = match images {
+            [] => {
+                let t = text.unwrap_or_default();
+                self.create_container(user, token, &[("media_type", "TEXT"), ("text", t)])
+                    .await?
+            }
+            [one] => {
+                let mut p = vec![("media_type", "IMAGE"), ("image_url", one.as_str())];
+                if let Some(t) = text {
+                    p.push(("text", t));
+                }
+                self.create_container(user, token, &p).await?
+            }
+            many => {
+                let mut children = Vec::with_capacity(many.len());
+                for url in many {
+                    let id = self
+                        .create_container(
+                            user,
+                            token,
+                            &[
+                                ("media_type", "IMAGE"),
+                                ("image_url", url.as_str()),
+                                ("is_carousel_item", "true"),
+                            ],
+                        )
+                        .await?;
+                    children.push(id);
+                }
+                self.wait_finished(&children, token).await?;
+                let list = children.join(",");
+                let mut p = vec![("media_type", "CAROUSEL"), ("children", list.as_str())];
+                if let Some(t) = text {
+                    p.push(("text", t));
+                }
+                self.create_container(user, token, &p).await?
+            }
+        };
+        self.wait_finished(std::slice::from_ref(&container), token)
+            .await?;
+
+        let published: IdOnly = self
+            .call(
+                self.client
+                    .post(self.graph(&format!("{user}/threads_publish")))
+                    .form(&[("creation_id", container.as_str()), ("access_token", token)]),
+                Effect::Creates,
+            )
+            .await?;
+
+        // The post exists now: a failure to read its link must not fail the publish.
+        let url = match self
+            .call::<Permalink>(
+                self.client
+                    .get(self.graph(&published.id))
+                    .query(&[("fields", "permalink"), ("access_token", token)]),
+                Effect::Repeatable,
+            )
+            .await
+        {
+            Ok(p) => p.permalink,
+            Err(e) => {
+                tracing::warn!(code = %e.code, "could not read the Threads post's permalink");
+                None
+            }
+        };
+        Ok(PublishedPost {
+            id: published.id,
+            url,
+        })
+    }
+
+    async fn find_existing(&self, request: &PublishRequest) -> Result<Existing, PublishError> {
+        let images = match images_of(request) {
+            Ok(images) => images,
+            // Such a post is never created.
+            Err(_) => return Ok(Existing::NotFound),
+        };
+        let token = token_of(&request.account)?;
+        let user = request.account.account_id.as_str();
+        let want_type = expected_media_type(images.len());
+        let want_text = request
+            .content
+            .text
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty());
+        let not_before = request.not_before - chrono::Duration::seconds(RECONCILE_SLACK_SECS);
+        let since = not_before.timestamp().max(EARLIEST_SINCE).to_string();
+
+        let mut after: Option<String> = None;
+        for _ in 0..RECONCILE_PAGES {
+            let mut query = vec![
+                ("fields", "id,text,timestamp,permalink,media_type,children"),
+                ("since", since.as_str()),
+                ("limit", "100"),
+                ("access_token", token),
+            ];
+            if let Some(a) = &after {
+                query.push(("after", a.as_str()));
+            }
+            let page: ThreadsPage = self
+                .call(
+                    self.client
+                        .get(self.graph(&format!("{user}/threads")))
+                        .query(&query),
+                    Effect::Repeatable,
+                )
+                .await?;
+            for post in &page.data {
+                let recent = post
+                    .timestamp
+                    .as_deref()
+                    .and_then(parse_timestamp)
+                    .is_none_or(|t| t >= not_before);
+                let same_text = post
+                    .text
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|t| !t.is_empty())
+                    == want_text;
+                let same_type = post.media_type.as_deref() == Some(want_type);
+                let same_count = images.len() < 2
+                    || post
+                        .children
+                        .as_ref()
+                        .is_none_or(|c| c.data.len() == images.len());
+                if recent && same_text && same_type && same_count {
+                    return Ok(Existing::Found(PublishedPost {
+                        id: post.id.clone(),
+                        url: post.permalink.clone(),
+                    }));
+                }
+            }
+            let next = page
+                .paging
+                .filter(|p| p.next.is_some())
+                .and_then(|p| p.cursors)
+                .and_then(|c| c.after);
+            match next {
+                Some(cursor) if !page.data.is_empty() => after = Some(cursor),
+                _ => return Ok(Existing::NotFound),
+            }
+        }
+        Ok(Existing::CannotTell)
+    }
+
+    fn connect_method(&self) -> ConnectMethod {
+        ConnectMethod::OAuth
+    }
+
+    async fn authorize(
+        &self,
+        request: &AuthorizationRequest,
+    ) -> Result<AuthorizationStart, ConnectError> {
+        let client_id = self.client_id()?;
+        self.client_secret()?;
+        let mut url = self.auth_page()?;
+        url.query_pairs_mut()
+            .append_pair("client_id", client_id)
+            .append_pair("redirect_uri", &request.redirect_uri)
+            .append_pair("scope", SCOPES)
+            .append_pair("response_type", "code")
+            .append_pair("state", &request.state);
+        Ok(AuthorizationStart {
+            url: url.into(),
+            pending: json!({}),
+        })
+    }
+
+    async fn exchange(&self, exchange: &CodeExchange) -> Result<ConnectedAccount, ConnectError> {
+        let client_id = self.client_id()?;
+        let client_secret = self.client_secret()?;
+        // The redirect carries `#_` after the code; a callback that kept it must not send it.
+        let code = exchange.code.trim_end_matches("#_");
+        let short: ShortLived = self
+            .connect_call(
+                self.client
+                    .post(format!("{}/oauth/access_token", self.settings.api_url))
+                    .form(&[
+                        ("client_id", client_id),
+                        ("client_secret", client_secret),
+                        ("grant_type", "authorization_code"),
+                        ("redirect_uri", exchange.redirect_uri.as_str()),
+                        ("code", code),
+                    ]),
+            )
+            .await?;
+        let long: LongLived = self
+            .connect_call(
+                self.client
+                    .get(format!("{}/access_token", self.settings.api_url))
+                    .query(&[
+                        ("grant_type", "th_exchange_token"),
+                        ("client_secret", client_secret),
+                        ("access_token", short.access_token.as_str()),
+                    ]),
+            )
+            .await?;
+        let profile: Profile = self
+            .connect_call(self.client.get(self.graph("me")).query(&[
+                ("fields", "id,username,name"),
+                ("access_token", long.access_token.as_str()),
+            ]))
+            .await?;
+        Ok(ConnectedAccount {
+            account_id: profile.id.clone(),
+            username: profile.username,
+            display_name: profile.name,
+            meta: json!({ "threads_user_id": profile.id }),
+            tokens: Self::tokens(long),
+        })
+    }
+
+    async fn refresh(&self, account: &AccountCredentials) -> Result<TokenSet, ConnectError> {
+        let Some(token) = account.access_token.as_deref().filter(|t| !t.is_empty()) else {
+            return Err(ConnectError::new(
+                ConnectErrorKind::Rejected,
+                "The Threads account has no access token to refresh.",
+            ));
+        };
+        let long: LongLived = self
+            .connect_call(
+                self.client
+                    .get(format!("{}/refresh_access_token", self.settings.api_url))
+                    .query(&[("grant_type", "th_refresh_token"), ("access_token", token)]),
+            )
+            .await?;
+        Ok(Self::tokens(long))
+    }
+
+    fn refresh_ahead(&self) -> Duration {
+        Duration::from_secs(7 * 24 * 3600)
+    }
+}
+
+/// `2023-10-17T05:42:03+0000` (the API's form) or RFC 3339.
+fn parse_timestamp(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%z")
+        .or_else(|_| DateTime::parse_from_rfc3339(s))
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::StatusCode;
+    use reqwest::header::{HeaderMap, HeaderValue};
+
+    fn graph(code: i64) -> Vec<u8> {
+        json!({"error": {"message": "m", "type": "OAuthException", "code": code, "fbtrace_id": "x"}})
+            .to_string()
+            .into_bytes()
+    }
+
+    #[test]
+    fn graph_errors_classify() {
+        let h = HeaderMap::new();
+        let bad = StatusCode::BAD_REQUEST;
+        let e = classify(bad, &h, &graph(190), Effect::Creates);
+        assert_eq!(
+            (e.code.as_str(), e.class),
+            (TOKEN_INVALID, FailureClass::Permanent)
+        );
+        let e = classify(bad, &h, &graph(4), Effect::Creates);
+        assert_eq!(e.class, FailureClass::Retryable { retry_after: None });
+        let mut h2 = HeaderMap::new();
+        h2.insert("retry-after", HeaderValue::from_static("12"));
+        let e = classify(StatusCode::TOO_MANY_REQUESTS, &h2, b"{}", Effect::Creates);
+        assert_eq!(
+            e.class,
+            FailureClass::Retryable {
+                retry_after: Some(Duration::from_secs(12))
+            }
+        );
+        assert_eq!(
+            classify(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &h,
+                &graph(2),
+                Effect::Creates
+            )
+            .class,
+            FailureClass::Ambiguous
+        );
+        assert_eq!(
+            classify(bad, &h, &graph(2), Effect::Repeatable).class,
+            FailureClass::Retryable { retry_after: None }
+        );
+        assert_eq!(
+            classify(bad, &h, &graph(506), Effect::Creates).code,
+            "duplicate_content"
+        );
+        assert_eq!(
+            classify(bad, &h, &graph(100), Effect::Creates).class,
+            FailureClass::Permanent
+        );
+        assert_eq!(
+            classify(StatusCode::BAD_GATEWAY, &h, b"<html>", Effect::Creates).class,
+            FailureClass::Ambiguous
+        );
+    }
+
+    #[test]
+    fn timestamps_parse() {
+        let t = parse_timestamp("2023-10-17T05:42:03+0000").unwrap();
+        assert_eq!(t.timestamp(), 1_697_521_323);
+        assert!(parse_timestamp("2023-10-17T05:42:03Z").is_some());
+    }
+}
