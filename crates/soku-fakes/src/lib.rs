@@ -10,8 +10,8 @@
 pub mod bluesky;
 pub mod common;
 pub mod linkedin;
-pub mod x;
 pub mod mastodon;
 pub mod threads;
+pub mod x;
 
 pub use common::{Fake, Fault, Faults};

@@ -1,16 +1,16 @@
 //! Connectors to the social networks. Each implements `soku_core::connector::Connector`.
 //! `simulated` stands in for every network in test mode (spec section 9).
 
-pub mod fetch;
 pub mod bluesky;
+pub mod fetch;
 pub mod http;
 pub mod linkedin;
 pub mod mastodon;
 pub mod media;
 pub mod net;
 pub mod simulated;
-pub mod x;
 pub mod threads;
+pub mod x;
 
 use soku_core::connector::Connector;
 use soku_core::platform::Platform;
@@ -32,20 +32,62 @@ pub fn live_from_env() -> HashMap<Platform, Arc<dyn Connector>> {
             .is_ok_and(|v| matches!(v.trim(), "1" | "true" | "yes" | "on")),
     };
     if net.allow_loopback {
-        tracing::warn!("{ALLOW_LOOPBACK_ENV} is set: fetches may reach loopback addresses (tests only)");
+        tracing::warn!(
+            "{ALLOW_LOOPBACK_ENV} is set: fetches may reach loopback addresses (tests only)"
+        );
     }
     let media: Arc<dyn media::MediaSource> =
         Arc::new(fetch::SafeFetcher::new(net, Duration::from_secs(60)));
+    let settings =
+        |prefix: &str, api: &str, auth: &str| PlatformSettings::from_env(prefix, api, auth);
     let mut live: HashMap<Platform, Arc<dyn Connector>> = HashMap::new();
+    live.insert(
+        Platform::X,
+        Arc::new(x::X::new(
+            settings("X", x::DEFAULT_API_URL, x::DEFAULT_AUTH_URL),
+            media.clone(),
+        )),
+    );
+    live.insert(
+        Platform::Threads,
+        Arc::new(threads::ThreadsConnector::new(
+            settings(
+                "THREADS",
+                threads::DEFAULT_API_URL,
+                threads::DEFAULT_AUTH_URL,
+            ),
+            media.clone(),
+        )),
+    );
     live.insert(
         Platform::Linkedin,
         Arc::new(linkedin::LinkedIn::new(
-            PlatformSettings::from_env(
+            settings(
                 "LINKEDIN",
                 linkedin::DEFAULT_API_URL,
                 linkedin::DEFAULT_AUTH_URL,
             ),
             media.clone(),
+        )),
+    );
+    live.insert(
+        Platform::Bluesky,
+        Arc::new(bluesky::Bluesky::new(
+            settings(
+                "BLUESKY",
+                bluesky::DEFAULT_API_URL,
+                bluesky::DEFAULT_API_URL,
+            ),
+            media.clone(),
+            net,
+        )),
+    );
+    live.insert(
+        Platform::Mastodon,
+        Arc::new(mastodon::Mastodon::new(
+            mastodon::Mastodon::settings_from_env(),
+            media,
+            net,
         )),
     );
     live

@@ -335,7 +335,9 @@ async fn list_accounts(
 
 /// The platforms this server can connect, and how.
 async fn connectable(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Json<Value>> {
-    signed_in(&state, &headers).await?.ok_or_else(not_signed_in)?;
+    signed_in(&state, &headers)
+        .await?
+        .ok_or_else(not_signed_in)?;
     let mut platforms: Vec<Value> = soku_core::platform::Platform::ALL
         .iter()
         .filter_map(|p| {

@@ -33,7 +33,13 @@ async fn connect_refuses_what_cannot_be_connected() {
         // No connector for Instagram in this server.
         (json!({"platform": "instagram"}), "unsupported"),
     ] {
-        let body = expect_error(connect(&app, &live, sent.clone()).await, 400, "validation_error", None).await;
+        let body = expect_error(
+            connect(&app, &live, sent.clone()).await,
+            400,
+            "validation_error",
+            None,
+        )
+        .await;
         assert_eq!(body["error"]["details"]["reason"], reason, "{sent}");
         assert_eq!(body["error"]["details"]["field"], "platform", "{sent}");
     }
@@ -51,7 +57,12 @@ async fn connect_refuses_what_cannot_be_connected() {
 #[tokio::test]
 async fn callback_states_must_be_known() {
     let app = TestApp::start().await;
-    let r = app.http.get(app.url("/v1/oauth/x/callback?code=abc")).send().await.unwrap();
+    let r = app
+        .http
+        .get(app.url("/v1/oauth/x/callback?code=abc"))
+        .send()
+        .await
+        .unwrap();
     let body = expect_error(r, 400, "validation_error", None).await;
     assert_eq!(body["error"]["details"]["field"], "state");
 
@@ -93,16 +104,39 @@ async fn disconnect_removes_only_the_callers_account() {
                 .unwrap()
         }
     };
-    expect_error(delete(key.clone(), theirs.clone()).await, 404, "not_found", None).await;
+    expect_error(
+        delete(key.clone(), theirs.clone()).await,
+        404,
+        "not_found",
+        None,
+    )
+    .await;
     assert_eq!(delete(key.clone(), mine.clone()).await.status(), 204);
-    expect_error(delete(key.clone(), mine.clone()).await, 404, "not_found", None).await;
-    let listed: Value = app.get_with_key("/v1/accounts", &key).await.json().await.unwrap();
+    expect_error(
+        delete(key.clone(), mine.clone()).await,
+        404,
+        "not_found",
+        None,
+    )
+    .await;
+    let listed: Value = app
+        .get_with_key("/v1/accounts", &key)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(listed["accounts"].as_array().unwrap().len(), 0);
-    let listed: Value = app.get_with_key("/v1/accounts", &other_key).await.json().await.unwrap();
+    let listed: Value = app
+        .get_with_key("/v1/accounts", &other_key)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(listed["accounts"][0]["id"], theirs.as_str());
 
     // With an ID token too.
-    let another = crate::dashboard::live_account(&app, &uid, Platform::Threads, AccountStatus::Active).await;
+    let another =
+        crate::dashboard::live_account(&app, &uid, Platform::Threads, AccountStatus::Active).await;
     let r = app
         .http
         .delete(app.url(&format!("/v1/accounts/{another}")))
