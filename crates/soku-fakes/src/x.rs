@@ -287,6 +287,12 @@ impl XFake {
         }
     }
 
+    /// Registers another callback URL for the fake's app (X matches `redirect_uri` exactly
+    /// against the app's registered ones).
+    pub fn register_redirect_uri(&self, uri: &str) {
+        self.lock().redirect_uris.push(uri.to_owned());
+    }
+
     /// The authorization page's full URL (the connector's `auth_url`).
     pub fn authorize_url(&self) -> String {
         format!("{}{AUTHORIZE_PATH}", self.url)

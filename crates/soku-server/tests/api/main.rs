@@ -11,6 +11,7 @@ mod connect;
 mod dashboard;
 mod id_tokens;
 mod keys_auth;
+mod oauth;
 mod operations;
 mod posts;
 mod rate_limits;

@@ -8,11 +8,11 @@ use soku_core::platform::Platform;
 use soku_core::queue::{Account, AccountStatus, NewAccount};
 use std::time::Duration as StdDuration;
 
-fn text_post(text: &str, platform: Value) -> Value {
+pub fn text_post(text: &str, platform: Value) -> Value {
     json!({"post": {"content": {"text": text, "platform": platform}}})
 }
 
-async fn wait_for_status(app: &TestApp, key: &str, id: &str, done: &[&str]) -> Value {
+pub async fn wait_for_status(app: &TestApp, key: &str, id: &str, done: &[&str]) -> Value {
     let deadline = std::time::Instant::now() + StdDuration::from_secs(20);
     loop {
         let last: Value = app
@@ -32,7 +32,7 @@ async fn wait_for_status(app: &TestApp, key: &str, id: &str, done: &[&str]) -> V
     }
 }
 
-async fn submit(app: &TestApp, key: &str, body: &Value) -> String {
+pub async fn submit(app: &TestApp, key: &str, body: &Value) -> String {
     let response = app.post_json("/v1/posts", key, body).await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
