@@ -504,3 +504,109 @@ async fn firebase_sign_in_in_a_real_browser() {
             .is_some()
     );
 }
+
+/// Connecting accounts from the Accounts page: X through its authorization page (the fake's
+/// user approves) and back, Bluesky with an app password in place.
+#[tokio::test]
+async fn connecting_accounts_in_a_real_browser() {
+    use soku_core::platform::Platform;
+    use soku_platforms::PlatformSettings;
+    let Some(driver) = Driver::start().await else {
+        return;
+    };
+    let x = soku_fakes::x::XFake::start().await;
+    let bluesky = soku_fakes::bluesky::FakeBluesky::start().await;
+    let net = soku_platforms::net::NetPolicy {
+        allow_loopback: true,
+    };
+    let media: std::sync::Arc<dyn soku_platforms::media::MediaSource> = std::sync::Arc::new(
+        soku_platforms::fetch::SafeFetcher::new(net, Duration::from_secs(5)),
+    );
+    let app = crate::util::Builder::default()
+        .connector(
+            Platform::X,
+            std::sync::Arc::new(soku_platforms::x::X::new(
+                PlatformSettings {
+                    auth_url: x.authorize_url(),
+                    ..PlatformSettings::at(&x.url)
+                },
+                media.clone(),
+            )),
+        )
+        .connector(
+            Platform::Bluesky,
+            std::sync::Arc::new(soku_platforms::bluesky::Bluesky::new(
+                PlatformSettings::at(&bluesky.url),
+                media,
+                net,
+            )),
+        )
+        .start()
+        .await;
+    x.register_redirect_uri(&app.url("/v1/oauth/x/callback"));
+    password_user(&app, "connect@example.com").await;
+    let result = connect_journey(&driver, &app).await;
+    if let Err(e) = result {
+        driver.screenshot("failure").await;
+        let _ = driver.cmd(reqwest::Method::DELETE, "", None).await;
+        panic!(
+            "{e} (screenshot: {})",
+            driver.shots.join("failure.png").display()
+        );
+    }
+    let _ = driver.cmd(reqwest::Method::DELETE, "", None).await;
+    assert_eq!(bluesky.sessions_created(), 1);
+}
+
+async fn connect_journey(d: &Driver, app: &TestApp) -> Result<(), String> {
+    d.goto(&app.url("/login")).await?;
+    d.type_into("#email", "connect@example.com").await?;
+    d.type_into("#password", PASSWORD).await?;
+    d.click("#sign-in").await?;
+    d.wait_for("the posts page", "return location.pathname === '/posts';")
+        .await?;
+    d.goto(&app.url("/accounts")).await?;
+    d.wait_for(
+        "the connect form",
+        "const s = document.getElementById('connect-platform'); return !document.getElementById('connect-form').hidden && s.options.length === 2;",
+    )
+    .await?;
+    d.screenshot("accounts-connect").await;
+
+    // X: to the platform's authorization page and back.
+    d.js("const s = document.getElementById('connect-platform'); s.value = 'x'; s.dispatchEvent(new Event('change')); return true;").await?;
+    d.click("#connect-submit").await?;
+    d.wait_for(
+        "back from X, connected",
+        "return location.pathname === '/accounts' && document.getElementById('connect-result').textContent.includes('Connected the x account');",
+    )
+    .await?;
+    d.wait_for(
+        "the X account listed",
+        "return [...document.querySelectorAll('#accounts li.account[data-status=active]')].some((li) => li.textContent.includes('sokudev'));",
+    )
+    .await?;
+    if d.js("return location.search;").await? != json!("") {
+        return Err("the result parameters stay in the address bar".into());
+    }
+
+    // Bluesky: an app password, in place.
+    d.js("const s = document.getElementById('connect-platform'); s.value = 'bluesky'; s.dispatchEvent(new Event('change')); return true;").await?;
+    d.wait_for(
+        "the app password fields",
+        "return !document.getElementById('connect-credentials').hidden;",
+    )
+    .await?;
+    d.type_into("#connect-identifier", soku_fakes::bluesky::HANDLE)
+        .await?;
+    d.type_into("#connect-password", soku_fakes::bluesky::APP_PASSWORD)
+        .await?;
+    d.click("#connect-submit").await?;
+    d.wait_for(
+        "two connected accounts",
+        "return document.querySelectorAll('#accounts li.account[data-status=active]').length === 2 && document.getElementById('connect-password').value === '';",
+    )
+    .await?;
+    d.screenshot("accounts-connected").await;
+    Ok(())
+}
