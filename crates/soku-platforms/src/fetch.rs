@@ -27,6 +27,12 @@
 //!    platforms do not take) must be one of the limits' types. The check runs as soon as enough
 //!    bytes have arrived, so an HTML page posing as an image is not downloaded in full.
 //! 6. **Time is bounded**: the client's timeout covers the whole fetch, body included.
+//! 7. **Memory is bounded**: fetched media is held in memory between the fetch and the upload
+//!    (at most its platform's limit per file). All of it together stays within the fetcher's
+//!    budget (`with_memory_budget`, 256 MiB in the server): a fetch reserves its
+//!    `Content-Length` (or, without one, the limit) before reading, gives back what it did not
+//!    use, and holds the rest until the connector drops the `Media`. Fetches beyond the budget
+//!    wait for room (within their timeout) instead of growing the process.
 //!
 //! Failure classes: a URL that will never work (refused address, redirect or scheme, a 4xx, too
 //! large, wrong type) is `Permanent`; timeouts, connection failures, 408, 429 and 5xx are
@@ -55,11 +61,20 @@ pub const MEDIA_FETCH_FAILED: &str = "media_fetch_failed";
 pub const MEDIA_TOO_LARGE: &str = "media_too_large";
 pub const MEDIA_TYPE_NOT_ALLOWED: &str = "media_type_not_allowed";
 
+/// The memory budget's unit: permits are KiB.
+const BUDGET_UNIT: u64 = 1024;
+
+/// The server's default budget for media held in memory at once.
+pub const DEFAULT_MEMORY_BUDGET: u64 = 256 * 1024 * 1024;
+
 /// Fetches media by URL with the protections described in the module documentation.
 #[derive(Clone)]
 pub struct SafeFetcher {
     policy: NetPolicy,
     client: reqwest::Client,
+    timeout: Duration,
+    /// KiB of media that may be held at once; `None`: unbounded.
+    budget: Option<(std::sync::Arc<tokio::sync::Semaphore>, u32)>,
 }
 
 impl std::fmt::Debug for SafeFetcher {
@@ -76,6 +91,44 @@ impl SafeFetcher {
         Self {
             policy,
             client: policy.client(timeout, MAX_REDIRECTS),
+            timeout,
+            budget: None,
+        }
+    }
+
+    /// Holds at most `bytes` of fetched media in memory at once (rounded up to whole KiB).
+    pub fn with_memory_budget(mut self, bytes: u64) -> Self {
+        let kib = bytes.div_ceil(BUDGET_UNIT).clamp(1, u32::MAX as u64 / 2) as u32;
+        self.budget = Some((
+            std::sync::Arc::new(tokio::sync::Semaphore::new(kib as usize)),
+            kib,
+        ));
+        self
+    }
+
+    /// Reserves room for `bytes` (capped at the whole budget, so that one large file still
+    /// fits), waiting at most the fetch's timeout.
+    async fn reserve(
+        &self,
+        bytes: u64,
+        host: &str,
+    ) -> Result<Option<tokio::sync::OwnedSemaphorePermit>, PublishError> {
+        let Some((semaphore, total)) = &self.budget else {
+            return Ok(None);
+        };
+        let kib = (bytes.div_ceil(BUDGET_UNIT).max(1) as u32).min(*total);
+        match tokio::time::timeout(self.timeout, semaphore.clone().acquire_many_owned(kib)).await {
+            Ok(Ok(permit)) => Ok(Some(permit)),
+            _ => {
+                tracing::warn!(%host, "no room in the media memory budget within the timeout");
+                Err(PublishError::new(
+                    FailureClass::Retryable { retry_after: None },
+                    MEDIA_FETCH_FAILED,
+                    format!(
+                        "The media from {host} could not be fetched now: the server is busy with other media."
+                    ),
+                ))
+            }
         }
     }
 
@@ -112,6 +165,9 @@ impl SafeFetcher {
         {
             return Err(too_large(&host, limits.max_bytes));
         }
+        let mut permit = self
+            .reserve(response.content_length().unwrap_or(limits.max_bytes), &host)
+            .await?;
 
         // Never trust a Content-Length for the allocation: it may be absent or a lie.
         let initial = response
@@ -138,7 +194,18 @@ impl SafeFetcher {
             }
         }
         let mime = check_type(&bytes, limits, &host)?;
-        Ok(Media { bytes, mime })
+        let media = Media::new(bytes, mime);
+        Ok(match permit.take() {
+            None => media,
+            Some(mut held) => {
+                // Give back what the file did not need.
+                let used = (media.bytes.len() as u64).div_ceil(BUDGET_UNIT).max(1) as usize;
+                if held.num_permits() > used {
+                    drop(held.split(held.num_permits() - used));
+                }
+                media.holding(held)
+            }
+        })
     }
 }
 

@@ -36,8 +36,13 @@ pub fn live_from_env() -> HashMap<Platform, Arc<dyn Connector>> {
             "{ALLOW_LOOPBACK_ENV} is set: fetches may reach loopback addresses (tests only)"
         );
     }
+    let budget = std::env::var("SOKU_MEDIA_MEMORY_MB")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|mb| *mb > 0)
+        .map_or(fetch::DEFAULT_MEMORY_BUDGET, |mb| mb * 1024 * 1024);
     let media: Arc<dyn media::MediaSource> =
-        Arc::new(fetch::SafeFetcher::new(net, Duration::from_secs(60)));
+        Arc::new(fetch::SafeFetcher::new(net, Duration::from_secs(60)).with_memory_budget(budget));
     let settings =
         |prefix: &str, api: &str, auth: &str| PlatformSettings::from_env(prefix, api, auth);
     let mut live: HashMap<Platform, Arc<dyn Connector>> = HashMap::new();

@@ -10,6 +10,25 @@ pub struct Media {
     pub bytes: Vec<u8>,
     /// The type found in the bytes (never the one the server claimed).
     pub mime: &'static str,
+    /// The share of the fetcher's memory budget these bytes hold, given back when the last
+    /// clone is dropped.
+    budget: Option<std::sync::Arc<tokio::sync::OwnedSemaphorePermit>>,
+}
+
+impl Media {
+    pub fn new(bytes: Vec<u8>, mime: &'static str) -> Self {
+        Self {
+            bytes,
+            mime,
+            budget: None,
+        }
+    }
+
+    /// These bytes hold `permit` of a memory budget until dropped.
+    pub fn holding(mut self, permit: tokio::sync::OwnedSemaphorePermit) -> Self {
+        self.budget = Some(std::sync::Arc::new(permit));
+        self
+    }
 }
 
 impl std::fmt::Debug for Media {

@@ -45,10 +45,7 @@ impl MediaSource for MemoryMedia {
         if !limits.types.contains(&mime) {
             return Err(unavailable(format!("{url}: {mime} not accepted")));
         }
-        Ok(Media {
-            bytes: bytes.clone(),
-            mime,
-        })
+        Ok(Media::new(bytes.clone(), mime))
     }
 }
 

@@ -712,3 +712,44 @@ async fn slow_and_absent_servers_are_retryable() {
     );
     assert!(m.contains("could not be reached"), "{m}");
 }
+
+/// Media held in memory stays within the fetcher's budget: a fetch that would pass it waits for
+/// room, fails retryably when none comes within its timeout, and succeeds once the media held
+/// before is dropped. A file uses only its own size of the budget, whatever it reserved.
+#[tokio::test]
+async fn held_media_stays_within_the_memory_budget() {
+    let server = serve().await;
+    let f = SafeFetcher::new(loopback(), Duration::from_millis(500)).with_memory_budget(100 * 1024);
+    let big = limits(1024 * 1024);
+
+    // 60 KB declared: reserves and keeps 60 KB of 100.
+    let first = f.fetch(&server.url("/sized/60000"), &big).await.unwrap();
+    assert_eq!(first.bytes.len(), 60_000);
+    // A second 60 KB does not fit while the first is held.
+    let started = std::time::Instant::now();
+    assert_failure(
+        f.fetch(&server.url("/sized/60000?sig=SECRET"), &big).await,
+        false,
+        "media_fetch_failed",
+        "127.0.0.1",
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(450),
+        "it waited for room"
+    );
+    // Small files still fit beside it; clones share one reservation.
+    let small = f.fetch(&server.url("/png"), &big).await.unwrap();
+    let copy = small.clone();
+    drop(small);
+    drop(copy);
+    // Dropping the first gives its room back.
+    drop(first);
+    let second = f.fetch(&server.url("/sized/60000"), &big).await.unwrap();
+    drop(second);
+    // Without Content-Length the whole limit is reserved while reading (here capped at the
+    // budget), then all but the file's size is given back: 60 KB more fit beside it.
+    let streamed = f.fetch(&server.url("/stream/20000"), &big).await.unwrap();
+    assert_eq!(streamed.bytes.len(), 20_000);
+    let beside = f.fetch(&server.url("/sized/60000"), &big).await.unwrap();
+    drop((beside, streamed));
+}

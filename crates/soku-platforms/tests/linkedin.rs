@@ -39,7 +39,7 @@ impl MediaSource for MemoryMedia {
         if bytes.len() as u64 > limits.max_bytes {
             return Err(refuse("too large"));
         }
-        Ok(Media { bytes, mime })
+        Ok(Media::new(bytes, mime))
     }
 }
 

@@ -47,10 +47,7 @@ impl MediaSource for MemMedia {
         if !limits.types.contains(&mime) || bytes.len() as u64 > limits.max_bytes {
             return Err(unavailable("not accepted"));
         }
-        Ok(Media {
-            bytes: bytes.clone(),
-            mime,
-        })
+        Ok(Media::new(bytes.clone(), mime))
     }
 }
 

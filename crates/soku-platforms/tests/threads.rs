@@ -34,10 +34,10 @@ impl MediaSource for CountingSource {
         _limits: &MediaLimits,
     ) -> Result<Media, soku_core::connector::PublishError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
-        Ok(Media {
-            bytes: b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec(),
-            mime: "image/png",
-        })
+        Ok(Media::new(
+            b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec(),
+            "image/png",
+        ))
     }
 }
 

@@ -45,7 +45,7 @@ impl MediaSource for MemoryMedia {
         if bytes.len() as u64 > limits.max_bytes {
             return Err(refused("too large"));
         }
-        Ok(Media { bytes, mime })
+        Ok(Media::new(bytes, mime))
     }
 }
 
