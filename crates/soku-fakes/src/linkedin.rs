@@ -40,7 +40,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub const CLIENT_ID: &str = "test-client-id";
 pub const CLIENT_SECRET: &str = "test-client-secret";
-/// The callback registered with the fake app.
+/// The callback registered with the fake app at start; others with `register_redirect_uri`.
 pub const REDIRECT_URI: &str = "https://soku.test/v1/oauth/linkedin/callback";
 pub const MEMBER_SUB: &str = "782bbtaQ";
 pub const MEMBER_NAME: &str = "Ada Lovelace";
@@ -101,6 +101,7 @@ struct AccessToken {
 }
 
 struct Inner {
+    redirect_uris: Vec<String>,
     codes: HashMap<String, Grant>,
     access: HashMap<String, AccessToken>,
     refresh: HashMap<String, (String, bool)>,
@@ -126,6 +127,7 @@ pub struct LinkedInFake {
 impl LinkedInFake {
     pub async fn start() -> Self {
         let inner: Shared = Arc::new(Mutex::new(Inner {
+            redirect_uris: vec![REDIRECT_URI.to_owned()],
             codes: HashMap::new(),
             access: HashMap::new(),
             refresh: HashMap::new(),
@@ -167,6 +169,11 @@ impl LinkedInFake {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap()
+    }
+
+    /// Another redirect URI registered for the app (LinkedIn matches them exactly).
+    pub fn register_redirect_uri(&self, uri: &str) {
+        self.lock().redirect_uris.push(uri.to_owned());
     }
 
     /// An access token for the member, as if the member had connected with these scopes.
@@ -368,7 +375,8 @@ async fn authorization(
     if get("client_id") != CLIENT_ID {
         return (StatusCode::BAD_REQUEST, "Invalid client_id").into_response();
     }
-    if get("redirect_uri") != REDIRECT_URI {
+    let redirect_uri = get("redirect_uri").to_owned();
+    if !s.lock().unwrap().redirect_uris.contains(&redirect_uri) {
         return (
             StatusCode::BAD_REQUEST,
             "The redirect_uri does not match the registered value",
@@ -378,14 +386,14 @@ async fn authorization(
     if get("response_type") != "code" {
         return (StatusCode::BAD_REQUEST, "response_type must be code").into_response();
     }
-    let sep = if REDIRECT_URI.contains('?') { '&' } else { '?' };
+    let sep = if redirect_uri.contains('?') { '&' } else { '?' };
     let state = q
         .get("state")
         .map(|st| format!("&state={}", percent_encode(st)));
     let scopes: Vec<&str> = get("scope").split(' ').filter(|x| !x.is_empty()).collect();
     if scopes.is_empty() || scopes.iter().any(|x| !KNOWN_SCOPES.contains(x)) {
         let location = format!(
-            "{REDIRECT_URI}{sep}error=unauthorized_scope_error&error_description={}{}",
+            "{redirect_uri}{sep}error=unauthorized_scope_error&error_description={}{}",
             percent_encode("Scope is not authorized for your application"),
             state.unwrap_or_default()
         );
@@ -395,13 +403,13 @@ async fn authorization(
     s.lock().unwrap().codes.insert(
         code.clone(),
         Grant {
-            redirect_uri: REDIRECT_URI.to_owned(),
+            redirect_uri: redirect_uri.clone(),
             scope: scopes.join(","),
             issued: Instant::now(),
         },
     );
     let location = format!(
-        "{REDIRECT_URI}{sep}code={}{}",
+        "{redirect_uri}{sep}code={}{}",
         percent_encode(&code),
         state.unwrap_or_default()
     );

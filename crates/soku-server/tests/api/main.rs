@@ -12,6 +12,7 @@ mod dashboard;
 mod id_tokens;
 mod keys_auth;
 mod oauth;
+mod oauth_platforms;
 mod operations;
 mod posts;
 mod rate_limits;
