@@ -200,6 +200,10 @@ pub enum ConnectErrorKind {
     Unavailable,
     /// The server lacks configuration for the platform (client id or secret).
     NotConfigured,
+    /// Refresh only: the platform gave this account no way to refresh (e.g. LinkedIn apps
+    /// without refresh tokens). The account works until its token expires, then needs
+    /// reconnecting.
+    NotRefreshable,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -66,6 +66,8 @@ pub struct OAuthState {
     pub redirect_uri: String,
     /// Where the browser goes after the callback (the client's `redirectUri`).
     pub return_to: Option<String>,
+    /// Started from the dashboard: the callback must carry that user's session.
+    pub from_dashboard: bool,
     /// The PKCE verifier and the connector's pending data, sealed with the server key.
     pub sealed: Vec<u8>,
     pub created_at: DateTime<Utc>,
@@ -80,6 +82,15 @@ pub enum StateUse {
     /// It exists but was used before.
     AlreadyUsed,
     Unknown,
+}
+
+/// How a refresh that did not produce tokens ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshEnd {
+    /// The platform refused: the account becomes `needs_reconnect`.
+    NeedsReconnect,
+    /// The platform could not be asked: the background refresher tries again at this time.
+    RetryAt(DateTime<Utc>),
 }
 
 /// New tokens after a refresh, encrypted.
@@ -285,34 +296,41 @@ pub trait PostStore: Send + Sync + 'static {
     /// `None` refresh token keeps the stored one. The first account of a platform becomes the
     /// default. Returns the stored account.
     async fn upsert_account(&self, account: &NewAccount) -> StoreResult<Account>;
-    /// Active accounts whose tokens expire before `before`, soonest first.
+    /// Active accounts whose tokens expire before `before`, soonest first, leaving out those
+    /// whose last refresh failed and are not to be tried again before `now`.
     async fn accounts_expiring(
         &self,
         before: DateTime<Utc>,
+        now: DateTime<Utc>,
         limit: i64,
     ) -> StoreResult<Vec<Account>>;
-    /// Takes the right to refresh the account's tokens until `until`; false while another
-    /// holder's lease runs.
+    /// Takes the right to refresh the account's tokens until `until`, for `owner`; false while
+    /// another holder's lease runs.
     async fn lease_account_refresh(
         &self,
         id: &str,
+        owner: &str,
         now: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> StoreResult<bool>;
-    /// Stores refreshed tokens, makes the account `active` and ends the lease.
+    /// Stores refreshed tokens, makes the account `active` and ends the lease, if `owner`
+    /// still holds it (a reconnection meanwhile ends the lease: its tokens win). False when it
+    /// did not.
     async fn save_refreshed_tokens(
         &self,
         id: &str,
+        owner: &str,
         tokens: &RefreshedTokens,
         now: DateTime<Utc>,
-    ) -> StoreResult<()>;
-    /// Sets the account's status and ends the refresh lease; the tokens are kept.
-    async fn set_account_status(
+    ) -> StoreResult<bool>;
+    /// Ends `owner`'s refresh lease without new tokens; the tokens are kept.
+    async fn end_account_refresh(
         &self,
         id: &str,
-        status: AccountStatus,
+        owner: &str,
+        end: RefreshEnd,
         now: DateTime<Utc>,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<bool>;
 
     // OAuth authorizations in progress.
     async fn insert_oauth_state(&self, state: &OAuthState) -> StoreResult<()>;

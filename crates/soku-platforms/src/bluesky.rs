@@ -184,7 +184,11 @@ impl Bluesky {
             return Err(PublishError::new(
                 FailureClass::Permanent,
                 "media_unavailable",
-                format!("{url} is not an image Bluesky accepts ({}).", media.mime),
+                format!(
+                    "{} is not an image Bluesky accepts ({}).",
+                    crate::media::describe(url),
+                    media.mime
+                ),
             ));
         }
         if media.bytes.len() as u64 > IMAGE_LIMITS.max_bytes {
@@ -192,7 +196,8 @@ impl Bluesky {
                 FailureClass::Permanent,
                 "media_too_large",
                 format!(
-                    "{url} is {} bytes; Bluesky takes images of at most {} bytes.",
+                    "{} is {} bytes; Bluesky takes images of at most {} bytes.",
+                    crate::media::describe(url),
                     media.bytes.len(),
                     IMAGE_LIMITS.max_bytes
                 ),

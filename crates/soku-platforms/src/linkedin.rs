@@ -547,7 +547,7 @@ impl Connector for LinkedIn {
         let (client_id, client_secret) = self.client_credentials()?;
         let Some(refresh_token) = account.refresh_token.as_deref().filter(|t| !t.is_empty()) else {
             return Err(ConnectError::new(
-                ConnectErrorKind::Rejected,
+                ConnectErrorKind::NotRefreshable,
                 "LinkedIn issues no refresh token to this app: reconnect the LinkedIn account \
                  before its access token expires (every 60 days).",
             ));

@@ -69,6 +69,17 @@ pub trait MediaSource: Send + Sync + 'static {
     async fn fetch(&self, url: &str, limits: &MediaLimits) -> Result<Media, PublishError>;
 }
 
+/// How an error names a media URL: by its host only (a path or query may carry a signed token).
+pub fn describe(url: &str) -> String {
+    match url::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+    {
+        Some(host) => format!("the image from {host}"),
+        None => "the image".to_owned(),
+    }
+}
+
 /// The type of a file from its first bytes.
 pub fn sniff(bytes: &[u8]) -> Option<&'static str> {
     let starts = |p: &[u8]| bytes.starts_with(p);

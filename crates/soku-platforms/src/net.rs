@@ -99,11 +99,10 @@ impl Resolve for GuardedResolver {
                 .filter(|a| policy.allows(a.ip()))
                 .collect();
             if allowed.is_empty() {
-                let why: Box<dyn std::error::Error + Send + Sync> = if found.is_empty() {
-                    format!("'{host}' has no address").into()
-                } else {
-                    format!("'{host}' resolves only to addresses that are not allowed").into()
-                };
+                // One message either way: which names exist inside must not be probeable.
+                let why: Box<dyn std::error::Error + Send + Sync> =
+                    format!("'{host}' has no address, or only addresses that are not allowed")
+                        .into();
                 return Err(why);
             }
             let addrs: Addrs = Box::new(allowed.into_iter());
@@ -145,8 +144,12 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         return is_public_v4(v4);
     }
     let s = ip.segments();
-    // NAT64 (64:ff9b::/96) and the deprecated IPv4-compatible form carry an IPv4 address.
-    if (s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0; 4]) || s[0..6] == [0; 6] {
+    // NAT64 (64:ff9b::/96), the deprecated IPv4-compatible form (::/96) and the IPv4-translated
+    // form (::ffff:0:0/96) carry an IPv4 address.
+    if (s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0; 4])
+        || s[0..6] == [0; 6]
+        || (s[0..4] == [0; 4] && s[4] == 0xffff && s[5] == 0)
+    {
         let [.., hi, lo] = s;
         return is_public_v4(Ipv4Addr::new(
             (hi >> 8) as u8,
@@ -162,6 +165,7 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         || (s[0] & 0xffc0) == 0xfe80 // link-local
         || (s[0] & 0xffc0) == 0xfec0 // site-local (deprecated)
         || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
+        || (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1) // local-use NAT64 (64:ff9b:1::/48)
         || (s[0] == 0x2001 && s[1] < 0x0200) // IETF protocol assignments (Teredo, ORCHID...)
         || s[0] == 0x2002 // 6to4 wraps an arbitrary IPv4 address
         || (s[0] == 0x0100 && s[1..4] == [0; 3])) // discard-only
@@ -199,6 +203,8 @@ mod tests {
             "64:ff9b::a9fe:a9fe",
             "::127.0.0.1",
             "2002:7f00:1::1",
+            "::ffff:0:7f00:1",
+            "64:ff9b:1::a00:1",
             "ff02::1",
         ] {
             assert!(!is_public(ip(s)), "{s} must be refused");

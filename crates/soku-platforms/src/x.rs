@@ -379,7 +379,8 @@ impl X {
                     FailureClass::Permanent,
                     "unsupported_media",
                     format!(
-                        "X takes JPEG, PNG, GIF and WebP images; {url} is {}.",
+                        "X takes JPEG, PNG, GIF and WebP images; {} is {}.",
+                        crate::media::describe(url),
                         media.mime
                     ),
                 ));
@@ -394,9 +395,10 @@ impl X {
                     FailureClass::Permanent,
                     "media_too_large",
                     format!(
-                        "X takes {} images up to {} MB; {url} has {} bytes.",
+                        "X takes {} images up to {} MB; {} has {} bytes.",
                         media.mime,
                         max / (1024 * 1024),
+                        crate::media::describe(url),
                         media.bytes.len()
                     ),
                 ));

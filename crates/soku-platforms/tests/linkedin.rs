@@ -303,7 +303,7 @@ async fn an_app_without_refresh_tokens_connects_but_cannot_refresh() {
         .refresh(&account(&fake, Some(acct.tokens.access_token), None))
         .await
         .unwrap_err();
-    assert_eq!(e.kind, ConnectErrorKind::Rejected);
+    assert_eq!(e.kind, ConnectErrorKind::NotRefreshable);
     assert!(e.message.contains("reconnect"), "{}", e.message);
 }
 

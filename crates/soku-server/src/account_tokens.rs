@@ -3,22 +3,34 @@
 //! refresh at a time per account across every process (a lease in the database: platforms such
 //! as X rotate refresh tokens, so two concurrent refreshes would lose one).
 //!
-//! A refresh the platform refuses (revoked grant, no refresh token) marks the account
-//! `needs_reconnect` and keeps its old refresh token; posts to it then fail at once with
-//! `account_needs_reconnect`. A refresh that could not reach the platform is tried again later.
+//! A refresh the platform refuses (revoked grant) marks the account `needs_reconnect` and keeps
+//! its old refresh token; posts to it then fail at once with `account_needs_reconnect`. A refresh
+//! that could not reach the platform ends the lease at once (so that a post waiting for the
+//! account can try again) and the background refresher comes back to it after a pause. An
+//! account that cannot be refreshed at all (LinkedIn apps without refresh tokens) stays usable
+//! until its token expires. A reconnection during a refresh wins: the refresh's tokens are not
+//! saved over it (the lease has an owner).
 
 use crate::engine::Connectors;
 use crate::secrets::SecretBox;
 use soku_core::connector::{AccountCredentials, ConnectErrorKind};
 use soku_core::keys::KeyMode;
-use soku_core::queue::{Account, AccountSecrets, AccountStatus, RefreshedTokens};
+use soku_core::queue::{Account, AccountSecrets, RefreshEnd, RefreshedTokens};
 use soku_core::{Clock, Store};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// How long one process holds the right to refresh an account.
-const LEASE: Duration = Duration::from_secs(60);
+/// How long one process holds the right to refresh an account: longer than a refresh can take
+/// (a platform call is bounded by its `SOKU_<P>_TIMEOUT_SECS`, 30 s by default), so that a
+/// lease only runs out when its holder died.
+const LEASE: Duration = Duration::from_secs(300);
+/// After a refresh that could not reach the platform, the background refresher waits this long.
+const RETRY_AFTER: chrono::Duration = chrono::Duration::minutes(2);
+/// An account that cannot be refreshed is looked at again this often until it expires.
+const NOT_REFRESHABLE_RECHECK: chrono::Duration = chrono::Duration::hours(6);
+/// Refreshes the background refresher runs at once.
+const CONCURRENT_REFRESHES: usize = 8;
 /// How often the background refresher looks for tokens about to expire.
 pub const REFRESH_EVERY: Duration = Duration::from_secs(60);
 /// How far ahead it looks: the longest `refresh_ahead` of any connector (Threads: days).
@@ -70,19 +82,40 @@ impl AccountTokens {
         }
     }
 
-    /// Refreshes the account's tokens now.
-    pub async fn refresh(&self, account_ref: &str) -> Refresh {
+    /// Refreshes the account's tokens now. `refused`: the platform has just refused its access
+    /// token, so an account that cannot be refreshed needs reconnecting even before its
+    /// recorded expiry.
+    pub async fn refresh(&self, account_ref: &str, refused: bool) -> Refresh {
+        let owner = soku_core::keys::random_id("r", 12);
         let now = self.clock.now();
         let until = now + chrono::Duration::from_std(LEASE).unwrap_or_default();
         match self
             .store
-            .lease_account_refresh(account_ref, now, until)
+            .lease_account_refresh(account_ref, &owner, now, until)
             .await
         {
             Ok(true) => {}
             Ok(false) => return Refresh::Busy,
             Err(e) => return Refresh::Unavailable(format!("the database failed: {e}")),
         }
+        let outcome = self.refresh_leased(account_ref, &owner, refused).await;
+        if let Refresh::Unavailable(_) = &outcome {
+            // Whatever failed, the lease must not outlive this attempt.
+            let retry = self.clock.now() + RETRY_AFTER;
+            let _ = self
+                .store
+                .end_account_refresh(
+                    account_ref,
+                    &owner,
+                    RefreshEnd::RetryAt(retry),
+                    self.clock.now(),
+                )
+                .await;
+        }
+        outcome
+    }
+
+    async fn refresh_leased(&self, account_ref: &str, owner: &str, refused: bool) -> Refresh {
         let found = match self.store.account_secrets(account_ref).await {
             Ok(Some(found)) => found,
             Ok(None) => return Refresh::NeedsReconnect("The account was disconnected.".into()),
@@ -98,6 +131,7 @@ impl AccountTokens {
         let credentials = self.credentials(&account, &secrets);
         let outcome = connector.refresh(&credentials).await;
         let now = self.clock.now();
+        let platform = account.platform;
         match outcome {
             Ok(tokens) => {
                 let refreshed = RefreshedTokens {
@@ -112,65 +146,97 @@ impl AccountTokens {
                 };
                 match self
                     .store
-                    .save_refreshed_tokens(account_ref, &refreshed, now)
+                    .save_refreshed_tokens(account_ref, owner, &refreshed, now)
                     .await
                 {
-                    Ok(()) => {
-                        tracing::info!(account = %account_ref, platform = %account.platform, "tokens refreshed");
+                    Ok(true) => {
+                        tracing::info!(account = %account_ref, %platform, "tokens refreshed");
                         Refresh::Refreshed
                     }
+                    // Reconnected meanwhile: the reconnection's tokens stand.
+                    Ok(false) => Refresh::Refreshed,
                     Err(e) => Refresh::Unavailable(format!("the new tokens were not saved: {e}")),
                 }
             }
-            Err(e) => match e.kind {
-                ConnectErrorKind::Rejected | ConnectErrorKind::Unsupported => {
-                    tracing::warn!(account = %account_ref, platform = %account.platform, reason = %e.message, "refresh refused; the account needs reconnecting");
-                    if let Err(err) = self
-                        .store
-                        .set_account_status(account_ref, AccountStatus::NeedsReconnect, now)
-                        .await
-                    {
-                        return Refresh::Unavailable(format!("the database failed: {err}"));
+            Err(e) => {
+                let expired = account.token_expires_at.is_none_or(|at| at <= now);
+                let end = match e.kind {
+                    ConnectErrorKind::NotRefreshable if !expired && !refused => {
+                        // Usable until it expires; look again later.
+                        let recheck = (now + NOT_REFRESHABLE_RECHECK)
+                            .min(account.token_expires_at.unwrap_or(now));
+                        let _ = self
+                            .store
+                            .end_account_refresh(
+                                account_ref,
+                                owner,
+                                RefreshEnd::RetryAt(recheck),
+                                now,
+                            )
+                            .await;
+                        return Refresh::Unavailable(e.message);
                     }
-                    Refresh::NeedsReconnect(e.message)
+                    ConnectErrorKind::Rejected
+                    | ConnectErrorKind::Unsupported
+                    | ConnectErrorKind::NotRefreshable => RefreshEnd::NeedsReconnect,
+                    ConnectErrorKind::Unavailable
+                    | ConnectErrorKind::NotConfigured
+                    | ConnectErrorKind::Invalid => {
+                        tracing::warn!(account = %account_ref, %platform, reason = %e.message, "refresh failed; tried again later");
+                        return Refresh::Unavailable(e.message);
+                    }
+                };
+                tracing::warn!(account = %account_ref, %platform, reason = %e.message, "refresh refused; the account needs reconnecting");
+                match self
+                    .store
+                    .end_account_refresh(account_ref, owner, end, now)
+                    .await
+                {
+                    Ok(true) => Refresh::NeedsReconnect(e.message),
+                    // Reconnected meanwhile: the account is fine.
+                    Ok(false) => Refresh::Refreshed,
+                    Err(err) => Refresh::Unavailable(format!("the database failed: {err}")),
                 }
-                ConnectErrorKind::Unavailable
-                | ConnectErrorKind::NotConfigured
-                | ConnectErrorKind::Invalid => {
-                    tracing::warn!(account = %account_ref, platform = %account.platform, reason = %e.message, "refresh failed; tried again later");
-                    // The lease runs out by itself, which spaces the next try.
-                    Refresh::Unavailable(e.message)
-                }
-            },
+            }
         }
     }
 
     /// Refreshes every active account whose tokens expire within its connector's
-    /// `refresh_ahead`. Returns how many were refreshed.
+    /// `refresh_ahead`, several at once. Returns how many were refreshed.
     pub async fn refresh_due(&self) -> usize {
+        use futures_util::StreamExt;
         let now = self.clock.now();
-        let expiring = match self.store.accounts_expiring(now + LOOK_AHEAD, 500).await {
+        let expiring = match self
+            .store
+            .accounts_expiring(now + LOOK_AHEAD, now, 500)
+            .await
+        {
             Ok(a) => a,
             Err(e) => {
                 tracing::error!(error = %e, "listing accounts to refresh failed");
                 return 0;
             }
         };
-        let mut refreshed = 0;
-        for account in expiring {
-            let Some(connector) = self.connectors.for_target(KeyMode::Live, account.platform)
-            else {
-                continue;
-            };
-            let ahead = chrono::Duration::from_std(connector.refresh_ahead()).unwrap_or_default();
-            let due = account
-                .token_expires_at
-                .is_some_and(|expires| expires - ahead <= now);
-            if due && self.refresh(&account.id).await == Refresh::Refreshed {
-                refreshed += 1;
-            }
-        }
-        refreshed
+        let due: Vec<Account> = expiring
+            .into_iter()
+            .filter(|account| {
+                self.connectors
+                    .for_target(KeyMode::Live, account.platform)
+                    .is_some_and(|connector| {
+                        let ahead = chrono::Duration::from_std(connector.refresh_ahead())
+                            .unwrap_or_default();
+                        account
+                            .token_expires_at
+                            .is_some_and(|expires| expires - ahead <= now)
+                    })
+            })
+            .collect();
+        futures_util::stream::iter(due)
+            .map(|account| async move { self.refresh(&account.id, false).await == Refresh::Refreshed })
+            .buffer_unordered(CONCURRENT_REFRESHES)
+            .filter(|refreshed| std::future::ready(*refreshed))
+            .count()
+            .await
     }
 
     /// The background refresher: runs until `shutdown` turns true.

@@ -303,6 +303,17 @@ impl Engine {
         };
         let request = match self.request(claimed).await {
             Ok(r) => r,
+            // An earlier attempt may have published: what cannot be checked now is unknown,
+            // never failed (a failed target invites a repost).
+            Err(TargetOutcome::Failed(e)) if claimed.in_flight => {
+                return Some(TargetOutcome::Unknown(TargetError {
+                    message: format!(
+                        "{} An earlier attempt may have published it; it is not retried.",
+                        e.message
+                    ),
+                    ..e
+                }));
+            }
             Err(outcome) => return Some(outcome),
         };
 
@@ -395,6 +406,34 @@ impl Engine {
                 ),
                 platform_error: cause_error.platform_error,
             })),
+            // The lookup's token was refused: refresh it for the next lookup, or, when the account
+            // needs reconnecting, the outcome cannot be learned.
+            Err(e) if e.code == TOKEN_INVALID => {
+                let Some(account_ref) = claimed.target.account_ref.as_deref() else {
+                    return Reconciled::Done(self.retry_or_fail(
+                        claimed,
+                        from_publish(&e),
+                        None,
+                        true,
+                    ));
+                };
+                match self.tokens.refresh(account_ref, true).await {
+                    Refresh::NeedsReconnect(why) => {
+                        Reconciled::Done(TargetOutcome::Unknown(TargetError {
+                            code: "outcome_unknown".into(),
+                            message: format!(
+                                "{} Whether it was published cannot be checked: the {} account needs to be reconnected ({why}).",
+                                cause_error.message,
+                                claimed.target.platform.display_name()
+                            ),
+                            platform_error: cause_error.platform_error,
+                        }))
+                    }
+                    _ => {
+                        Reconciled::Done(self.retry_or_fail(claimed, from_publish(&e), None, true))
+                    }
+                }
+            }
             // Still unknown: try the reconciliation again later, never a blind publish.
             Err(e) => Reconciled::Done(self.retry_or_fail(claimed, from_publish(&e), None, true)),
         }
@@ -410,11 +449,18 @@ impl Engine {
         let Some(account_ref) = claimed.target.account_ref.as_deref() else {
             return TargetOutcome::Failed(from_publish(refused));
         };
-        match self.tokens.refresh(account_ref).await {
-            Refresh::Refreshed | Refresh::Busy => self.retry_or_fail(
+        match self.tokens.refresh(account_ref, true).await {
+            Refresh::Refreshed => self.retry_or_fail(
                 claimed,
                 from_publish(refused),
                 Some(Duration::from_secs(1)),
+                false,
+            ),
+            // Another worker is refreshing it (a refresh takes about a second).
+            Refresh::Busy => self.retry_or_fail(
+                claimed,
+                from_publish(refused),
+                Some(Duration::from_secs(5)),
                 false,
             ),
             Refresh::NeedsReconnect(why) => TargetOutcome::Failed(TargetError {
@@ -489,7 +535,7 @@ impl Engine {
                     .is_some_and(|at| at <= self.clock.now() + chrono::Duration::seconds(30));
                 if expired {
                     // Expired (the background refresher was late or failed): refresh first.
-                    match self.tokens.refresh(account_ref).await {
+                    match self.tokens.refresh(account_ref, false).await {
                         Refresh::Refreshed => {
                             found = self.load_account(claimed, account_ref).await?
                         }
@@ -500,7 +546,7 @@ impl Engine {
                                     "token_refreshing",
                                     "The account's tokens are being refreshed.",
                                 ),
-                                Some(Duration::from_secs(2)),
+                                Some(Duration::from_secs(5)),
                                 claimed.in_flight,
                             ));
                         }

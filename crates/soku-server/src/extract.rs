@@ -114,7 +114,11 @@ impl FromRequestParts<AppState> for KeyOrToken {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        if parts.headers.contains_key(AUTHORIZATION) && !parts.headers.contains_key("soku-api-key")
+        // An API key sent as a bearer token is a key in the wrong header: the key's 401.
+        let key_as_bearer = bearer_token(&parts.headers).is_some_and(|t| t.starts_with("sk_"));
+        if parts.headers.contains_key(AUTHORIZATION)
+            && !parts.headers.contains_key("soku-api-key")
+            && !key_as_bearer
         {
             let user = IdTokenUser::from_request_parts(parts, state).await?;
             return Ok(Self {

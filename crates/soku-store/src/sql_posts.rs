@@ -228,7 +228,8 @@ macro_rules! post_store {
                      access_token = excluded.access_token, \
                      refresh_token = COALESCE(excluded.refresh_token, accounts.refresh_token), \
                      token_expires_at = excluded.token_expires_at, status = 'active', \
-                     meta_json = excluded.meta_json, refresh_lease_until = NULL, updated_at = excluded.updated_at",
+                     meta_json = excluded.meta_json, refresh_lease_until = NULL, refresh_lease_owner = NULL, \
+                     next_refresh_at = NULL, updated_at = excluded.updated_at",
                 )
                 .bind(&a.id)
                 .bind(&a.user_id)
@@ -263,14 +264,17 @@ macro_rules! post_store {
             async fn accounts_expiring(
                 &self,
                 before: chrono::DateTime<chrono::Utc>,
+                now: chrono::DateTime<chrono::Utc>,
                 limit: i64,
             ) -> soku_core::store::StoreResult<Vec<soku_core::queue::Account>> {
                 let rows = sqlx::query(concat!(
                     "SELECT ", crate::sql_posts::account_columns!(),
                     " FROM accounts WHERE status = 'active' AND token_expires_at IS NOT NULL \
-                     AND token_expires_at < $1 ORDER BY token_expires_at LIMIT $2"
+                     AND token_expires_at < $1 AND (next_refresh_at IS NULL OR next_refresh_at <= $2) \
+                     ORDER BY token_expires_at LIMIT $3"
                 ))
                 .bind(soku_core::time::to_millis(before))
+                .bind(soku_core::time::to_millis(now))
                 .bind(limit)
                 .fetch_all(&self.pool)
                 .await
@@ -281,14 +285,16 @@ macro_rules! post_store {
             async fn lease_account_refresh(
                 &self,
                 id: &str,
+                owner: &str,
                 now: chrono::DateTime<chrono::Utc>,
                 until: chrono::DateTime<chrono::Utc>,
             ) -> soku_core::store::StoreResult<bool> {
                 let done = sqlx::query(
-                    "UPDATE accounts SET refresh_lease_until = $1 WHERE id = $2 \
-                     AND (refresh_lease_until IS NULL OR refresh_lease_until < $3)",
+                    "UPDATE accounts SET refresh_lease_until = $1, refresh_lease_owner = $2 WHERE id = $3 \
+                     AND (refresh_lease_until IS NULL OR refresh_lease_until < $4)",
                 )
                 .bind(soku_core::time::to_millis(until))
+                .bind(owner)
                 .bind(id)
                 .bind(soku_core::time::to_millis(now))
                 .execute(&self.pool)
@@ -300,48 +306,60 @@ macro_rules! post_store {
             async fn save_refreshed_tokens(
                 &self,
                 id: &str,
+                owner: &str,
                 tokens: &soku_core::queue::RefreshedTokens,
                 now: chrono::DateTime<chrono::Utc>,
-            ) -> soku_core::store::StoreResult<()> {
-                sqlx::query(
+            ) -> soku_core::store::StoreResult<bool> {
+                let done = sqlx::query(
                     "UPDATE accounts SET access_token = $1, \
                      refresh_token = COALESCE($2, refresh_token), token_expires_at = $3, \
-                     status = 'active', refresh_lease_until = NULL, updated_at = $4 WHERE id = $5",
+                     status = 'active', refresh_lease_until = NULL, refresh_lease_owner = NULL, \
+                     next_refresh_at = NULL, updated_at = $4 WHERE id = $5 AND refresh_lease_owner = $6",
                 )
                 .bind(&tokens.access_token)
                 .bind(&tokens.refresh_token)
                 .bind(tokens.expires_at.map(soku_core::time::to_millis))
                 .bind(soku_core::time::to_millis(now))
                 .bind(id)
+                .bind(owner)
                 .execute(&self.pool)
                 .await
                 .map_err(post_rows::e)?;
-                Ok(())
+                Ok(done.rows_affected() == 1)
             }
 
-            async fn set_account_status(
+            async fn end_account_refresh(
                 &self,
                 id: &str,
-                status: soku_core::queue::AccountStatus,
+                owner: &str,
+                end: soku_core::queue::RefreshEnd,
                 now: chrono::DateTime<chrono::Utc>,
-            ) -> soku_core::store::StoreResult<()> {
-                sqlx::query(
-                    "UPDATE accounts SET status = $1, refresh_lease_until = NULL, updated_at = $2 WHERE id = $3",
+            ) -> soku_core::store::StoreResult<bool> {
+                use soku_core::queue::RefreshEnd;
+                let (status, retry_at) = match end {
+                    RefreshEnd::NeedsReconnect => ("needs_reconnect", None),
+                    RefreshEnd::RetryAt(at) => ("active", Some(soku_core::time::to_millis(at))),
+                };
+                let done = sqlx::query(
+                    "UPDATE accounts SET status = $1, next_refresh_at = $2, refresh_lease_until = NULL, \
+                     refresh_lease_owner = NULL, updated_at = $3 WHERE id = $4 AND refresh_lease_owner = $5",
                 )
-                .bind(status.as_str())
+                .bind(status)
+                .bind(retry_at)
                 .bind(soku_core::time::to_millis(now))
                 .bind(id)
+                .bind(owner)
                 .execute(&self.pool)
                 .await
                 .map_err(post_rows::e)?;
-                Ok(())
+                Ok(done.rows_affected() == 1)
             }
 
             async fn insert_oauth_state(&self, st: &soku_core::queue::OAuthState) -> soku_core::store::StoreResult<()> {
                 use soku_core::time::to_millis;
                 sqlx::query(
                     "INSERT INTO oauth_states (state_hash, user_id, platform, redirect_uri, return_to, \
-                     sealed, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                     sealed, created_at, expires_at, started_in) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                 )
                 .bind(&st.state_hash)
                 .bind(&st.user_id)
@@ -351,6 +369,7 @@ macro_rules! post_store {
                 .bind(&st.sealed)
                 .bind(to_millis(st.created_at))
                 .bind(to_millis(st.expires_at))
+                .bind(if st.from_dashboard { "dashboard" } else { "api" })
                 .execute(&self.pool)
                 .await
                 .map_err(post_rows::e)?;
@@ -367,7 +386,7 @@ macro_rules! post_store {
                 use sqlx::Row;
                 let row = sqlx::query(
                     "UPDATE oauth_states SET used_at = $1 WHERE state_hash = $2 AND used_at IS NULL \
-                     RETURNING user_id, platform, redirect_uri, return_to, sealed, created_at, expires_at",
+                     RETURNING user_id, platform, redirect_uri, return_to, sealed, created_at, expires_at, started_in",
                 )
                 .bind(soku_core::time::to_millis(now))
                 .bind(state_hash)
@@ -385,6 +404,7 @@ macro_rules! post_store {
                         sealed: r.try_get(4).map_err(post_rows::e)?,
                         created_at: from_millis(r.try_get(5).map_err(post_rows::e)?),
                         expires_at: from_millis(r.try_get(6).map_err(post_rows::e)?),
+                        from_dashboard: r.try_get::<String, _>(7).map_err(post_rows::e)? == "dashboard",
                     }));
                 }
                 let seen: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM oauth_states WHERE state_hash = $1")
@@ -440,13 +460,31 @@ macro_rules! post_store {
             }
 
             async fn delete_account(&self, user_id: &str, id: &str) -> soku_core::store::StoreResult<bool> {
-                let done = sqlx::query("DELETE FROM accounts WHERE id = $1 AND user_id = $2")
-                    .bind(id)
-                    .bind(user_id)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(post_rows::e)?;
-                Ok(done.rows_affected() == 1)
+                let mut tx = self.pool.begin_with($begin).await.map_err(post_rows::e)?;
+                let platform: Option<String> = sqlx::query_scalar(
+                    "DELETE FROM accounts WHERE id = $1 AND user_id = $2 RETURNING platform",
+                )
+                .bind(id)
+                .bind(user_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(post_rows::e)?;
+                let Some(platform) = platform else {
+                    return Ok(false);
+                };
+                // The platform's oldest remaining account becomes its default if none is.
+                sqlx::query(
+                    "UPDATE accounts SET is_default = 1 WHERE id = (SELECT id FROM accounts \
+                     WHERE user_id = $1 AND platform = $2 ORDER BY created_at, id LIMIT 1) \
+                     AND NOT EXISTS (SELECT 1 FROM accounts WHERE user_id = $1 AND platform = $2 AND is_default = 1)",
+                )
+                .bind(user_id)
+                .bind(&platform)
+                .execute(&mut *tx)
+                .await
+                .map_err(post_rows::e)?;
+                tx.commit().await.map_err(post_rows::e)?;
+                Ok(true)
             }
 
             async fn create_submissions(

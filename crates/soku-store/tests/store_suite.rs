@@ -497,6 +497,15 @@ mod posts {
             assert_eq!(a.username.as_deref(), Some("handle"));
             assert_eq!(secrets.access_token, Some(vec![1, 2, 3]));
             assert_eq!(secrets.refresh_token, None);
+            // Disconnecting the default makes the platform's oldest remaining account default.
+            assert!(!s.delete_account("someone-else", "a2").await.unwrap());
+            assert!(s.delete_account("u1", "a2").await.unwrap());
+            assert!(!s.delete_account("u1", "a2").await.unwrap());
+            let all = s.list_accounts("u1").await.unwrap();
+            assert_eq!(
+                (all.len(), all[0].id.as_str(), all[0].is_default),
+                (1, "a1", true)
+            );
         })
         .await;
     }
@@ -504,7 +513,7 @@ mod posts {
     #[tokio::test]
     async fn connecting_and_refreshing_accounts() {
         each_backend("connecting_and_refreshing_accounts", |s| async move {
-            use soku_core::queue::{OAuthState, RefreshedTokens, StateUse};
+            use soku_core::queue::{OAuthState, RefreshEnd, RefreshedTokens, StateUse};
             s.create_user("u1", None, t0()).await.unwrap();
             let at = |mins: i64| t0() + chrono::Duration::minutes(mins);
             let mk = |id: &str, access: u8, refresh: Option<u8>, expires: i64| NewAccount {
@@ -531,9 +540,16 @@ mod posts {
             assert_eq!(first.meta["pds"], "https://pds.example");
             // Reconnecting the same platform account keeps its id and, given no refresh
             // token, the old one.
-            s.set_account_status("a1", AccountStatus::NeedsReconnect, at(1))
-                .await
-                .unwrap();
+            assert!(
+                s.lease_account_refresh("a1", "w1", at(0), at(1))
+                    .await
+                    .unwrap()
+            );
+            assert!(
+                s.end_account_refresh("a1", "w1", RefreshEnd::NeedsReconnect, at(1))
+                    .await
+                    .unwrap()
+            );
             let again = s.upsert_account(&mk("a9", 3, None, 120)).await.unwrap();
             assert_eq!(again.id, "a1");
             assert_eq!(again.status, AccountStatus::Active);
@@ -545,25 +561,46 @@ mod posts {
             assert_eq!(s.list_accounts("u1").await.unwrap().len(), 1);
 
             // Expiring soon: listed; one lease at a time.
-            assert_eq!(s.accounts_expiring(at(60), 10).await.unwrap().len(), 0);
-            assert_eq!(s.accounts_expiring(at(121), 10).await.unwrap().len(), 1);
-            assert!(s.lease_account_refresh("a1", at(0), at(1)).await.unwrap());
-            assert!(!s.lease_account_refresh("a1", at(0), at(1)).await.unwrap());
+            assert_eq!(
+                s.accounts_expiring(at(60), at(0), 10).await.unwrap().len(),
+                0
+            );
+            assert_eq!(
+                s.accounts_expiring(at(121), at(0), 10).await.unwrap().len(),
+                1
+            );
             assert!(
-                s.lease_account_refresh("a1", at(2), at(3)).await.unwrap(),
+                s.lease_account_refresh("a1", "w1", at(0), at(1))
+                    .await
+                    .unwrap()
+            );
+            assert!(
+                !s.lease_account_refresh("a1", "w2", at(0), at(1))
+                    .await
+                    .unwrap()
+            );
+            assert!(
+                s.lease_account_refresh("a1", "w2", at(2), at(3))
+                    .await
+                    .unwrap(),
                 "an expired lease is taken over"
             );
-            s.save_refreshed_tokens(
-                "a1",
-                &RefreshedTokens {
-                    access_token: vec![4],
-                    refresh_token: None,
-                    expires_at: Some(at(240)),
-                },
-                at(2),
-            )
-            .await
-            .unwrap();
+            let fresh = |access: u8, expires: i64| RefreshedTokens {
+                access_token: vec![access],
+                refresh_token: None,
+                expires_at: Some(at(expires)),
+            };
+            assert!(
+                !s.save_refreshed_tokens("a1", "w1", &fresh(5, 240), at(2))
+                    .await
+                    .unwrap(),
+                "a lost lease saves nothing"
+            );
+            assert!(
+                s.save_refreshed_tokens("a1", "w2", &fresh(4, 240), at(2))
+                    .await
+                    .unwrap()
+            );
             let (a, secrets) = s.account_secrets("a1").await.unwrap().unwrap();
             assert_eq!(a.token_expires_at, Some(at(240)));
             assert_eq!(
@@ -571,15 +608,58 @@ mod posts {
                 (Some(vec![4]), Some(vec![2])),
                 "a refresh without a new refresh token keeps the old one"
             );
+            // A failed refresh: tried again later, not before.
             assert!(
-                s.lease_account_refresh("a1", at(2), at(3)).await.unwrap(),
+                s.lease_account_refresh("a1", "w3", at(2), at(3))
+                    .await
+                    .unwrap(),
                 "saving ends the lease"
             );
-            s.set_account_status("a1", AccountStatus::NeedsReconnect, at(3))
+            assert!(
+                s.end_account_refresh("a1", "w3", RefreshEnd::RetryAt(at(10)), at(2))
+                    .await
+                    .unwrap()
+            );
+            assert!(
+                s.accounts_expiring(at(1000), at(5), 10)
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
+            assert_eq!(
+                s.accounts_expiring(at(1000), at(10), 10)
+                    .await
+                    .unwrap()
+                    .len(),
+                1
+            );
+            // A reconnection during a refresh wins over the refresh.
+            assert!(
+                s.lease_account_refresh("a1", "w4", at(11), at(12))
+                    .await
+                    .unwrap()
+            );
+            s.upsert_account(&mk("a9", 6, Some(7), 300)).await.unwrap();
+            assert!(
+                !s.save_refreshed_tokens("a1", "w4", &fresh(8, 400), at(11))
+                    .await
+                    .unwrap()
+            );
+            let (_, secrets) = s.account_secrets("a1").await.unwrap().unwrap();
+            assert_eq!(secrets.access_token, Some(vec![6]));
+            assert!(
+                s.lease_account_refresh("a1", "w5", at(12), at(13))
+                    .await
+                    .unwrap()
+            );
+            s.end_account_refresh("a1", "w5", RefreshEnd::NeedsReconnect, at(12))
                 .await
                 .unwrap();
             assert!(
-                s.accounts_expiring(at(1000), 10).await.unwrap().is_empty(),
+                s.accounts_expiring(at(1000), at(1000), 10)
+                    .await
+                    .unwrap()
+                    .is_empty(),
                 "only active accounts are refreshed"
             );
 
@@ -590,6 +670,7 @@ mod posts {
                 platform: Platform::X,
                 redirect_uri: "http://127.0.0.1/v1/oauth/x/callback".into(),
                 return_to: Some("https://app.example/done".into()),
+                from_dashboard: true,
                 sealed: vec![1, 2, 3],
                 created_at: at(0),
                 expires_at: at(10),
@@ -620,6 +701,7 @@ mod posts {
                 ("u1", Platform::X, vec![1, 2, 3])
             );
             assert_eq!(got.return_to.as_deref(), Some("https://app.example/done"));
+            assert!(got.from_dashboard);
             assert_eq!(got.expires_at, at(10));
             assert!(matches!(
                 s.use_oauth_state(&[7; 32], at(1)).await.unwrap(),

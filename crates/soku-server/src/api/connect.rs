@@ -9,8 +9,13 @@
 //! replaces its tokens) and sends the browser to the client's `redirectUri` with
 //! `status=connected` (or `status=error`), or answers the account itself.
 //!
-//! A callback carrying a dashboard session of another user than the one who started the
-//! authorization is refused: the account would otherwise land in someone else's workspace.
+//! Binding to the user: an authorization started from the dashboard completes only in a browser
+//! signed in to the dashboard as that user. One started with an API key or an ID token (a script,
+//! an agency sending a client the link) completes in whichever browser approves it, as the
+//! platform's consent screen names this server's app; but a callback carrying a dashboard session
+//! of another user is refused, so an account cannot land in someone else's workspace by mistake.
+//! `redirectUri` must be this server, an http URL on loopback, or an https URL (restricted to
+//! the origins in `SOKU_CONNECT_REDIRECT_ORIGINS` when the operator sets it).
 //! Credential platforms (Bluesky app passwords) connect in the one call.
 
 use super::docs::{ApiKeyErrors, BodyErrors, CommonErrors, ErrorEnvelope};
@@ -71,15 +76,17 @@ pub async fn connect(
     caller: KeyOrToken,
     ApiJson(body): ApiJson<Value>,
 ) -> ApiResult<Response> {
-    connect_for(&state, &caller.user_id, caller.mode, &body).await
+    connect_for(&state, &caller.user_id, caller.mode, &body, false).await
 }
 
-/// `POST /v1/accounts/connect` for a user (the dashboard calls it too).
+/// `POST /v1/accounts/connect` for a user; `from_dashboard`: the callback must come with that
+/// user's dashboard session.
 pub async fn connect_for(
     state: &AppState,
     user_id: &str,
     mode: KeyMode,
     body: &Value,
+    from_dashboard: bool,
 ) -> ApiResult<Response> {
     let platform = match body.get("platform") {
         Some(Value::String(s)) => Platform::parse(s).ok_or_else(|| {
@@ -136,7 +143,7 @@ pub async fn connect_for(
         ConnectMethod::OAuth => {
             let return_to = match body.get("redirectUri") {
                 None | Some(Value::Null) => None,
-                Some(Value::String(s)) => Some(return_to(s)?),
+                Some(Value::String(s)) => Some(return_to(state, s)?),
                 Some(_) => {
                     return Err(ApiError::validation(
                         "redirectUri",
@@ -171,6 +178,7 @@ pub async fn connect_for(
                     platform,
                     redirect_uri,
                     return_to,
+                    from_dashboard,
                     sealed,
                     created_at: now,
                     expires_at,
@@ -245,14 +253,23 @@ pub async fn callback(
             "This authorization expired (they last 10 minutes). Start again with POST /v1/accounts/connect.",
         ));
     }
-    if let Some(session_user) = crate::dashboard::session_user_id(&state, &headers).await
-        && session_user != started.user_id
+    let session_user = crate::dashboard::session_user_id(&state, &headers).await;
+    if session_user
+        .as_deref()
+        .is_some_and(|u| u != started.user_id)
     {
         return Err(ApiError::new(
             ErrorCode::Forbidden,
             "This authorization was started by another user; the account was not connected.",
         )
         .with_details(json!({ "reason": "state_other_user" })));
+    }
+    if started.from_dashboard && session_user.is_none() {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "This authorization was started in the dashboard: finish it in the browser signed in as the same user.",
+        )
+        .with_details(json!({ "reason": "session_required" })));
     }
 
     let result = complete(&state, &started, &q).await;
@@ -389,7 +406,9 @@ fn connect_error(platform: Platform, e: ConnectError) -> ApiError {
     let (reason, message) = match e.kind {
         ConnectErrorKind::Invalid => ("invalid", e.message.clone()),
         ConnectErrorKind::Rejected => ("rejected", format!("{name} refused: {}", e.message)),
-        ConnectErrorKind::Unsupported => ("unsupported", e.message.clone()),
+        ConnectErrorKind::Unsupported | ConnectErrorKind::NotRefreshable => {
+            ("unsupported", e.message.clone())
+        }
         ConnectErrorKind::NotConfigured => (
             "not_configured",
             format!("{name} is not configured on this server: {}", e.message),
@@ -417,23 +436,51 @@ fn state_error(reason: &str, message: &'static str) -> ApiError {
         .with_details(json!({ "field": "state", "reason": reason }))
 }
 
-/// The client's `redirectUri`: an absolute http(s) URL.
-fn return_to(s: &str) -> ApiResult<String> {
-    let bad = || {
-        ApiError::validation(
-            "redirectUri",
-            "invalid",
-            "'redirectUri' must be an absolute http:// or https:// URL.",
-        )
-    };
+/// The client's `redirectUri`: this server, an http URL on loopback (a local app or script), or
+/// an https URL, restricted to `SOKU_CONNECT_REDIRECT_ORIGINS` (comma-separated origins) when set.
+fn return_to(state: &AppState, s: &str) -> ApiResult<String> {
+    let bad =
+        |why: &str| ApiError::validation("redirectUri", "invalid", format!("'redirectUri' {why}"));
     if s.len() > RETURN_TO_MAX {
-        return Err(bad());
+        return Err(bad("is too long."));
     }
-    let url = url::Url::parse(s).map_err(|_| bad())?;
-    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-        return Err(bad());
+    let url = url::Url::parse(s).map_err(|_| bad("must be an absolute URL."))?;
+    let origin = url.origin().ascii_serialization();
+    let own = url::Url::parse(state.tokens.builtin().issuer())
+        .map(|u| u.origin().ascii_serialization())
+        .ok();
+    let loopback = match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    let allowed = own.as_deref() == Some(origin.as_str())
+        || (url.scheme() == "http" && loopback)
+        || (url.scheme() == "https"
+            && redirect_origins().is_none_or(|list| list.contains(&origin)));
+    if !allowed {
+        return Err(bad(
+            "must be an https URL (or http on localhost) whose origin this server allows.",
+        ));
     }
     Ok(url.to_string())
+}
+
+/// `SOKU_CONNECT_REDIRECT_ORIGINS`, read once.
+fn redirect_origins() -> Option<&'static [String]> {
+    static ORIGINS: std::sync::OnceLock<Option<Vec<String>>> = std::sync::OnceLock::new();
+    ORIGINS
+        .get_or_init(|| {
+            let raw = std::env::var("SOKU_CONNECT_REDIRECT_ORIGINS").ok()?;
+            let list: Vec<String> = raw
+                .split(',')
+                .filter_map(|o| url::Url::parse(o.trim()).ok())
+                .map(|u| u.origin().ascii_serialization())
+                .collect();
+            (!list.is_empty()).then_some(list)
+        })
+        .as_deref()
 }
 
 /// Our callback for `platform`, as registered with the platform.

@@ -365,7 +365,7 @@ async fn connect_account(
         "{}/accounts",
         state.tokens.builtin().issuer().trim_end_matches('/')
     ));
-    crate::api::connect::connect_for(&state, &signed.user.id, KeyMode::Live, &body).await
+    crate::api::connect::connect_for(&state, &signed.user.id, KeyMode::Live, &body, true).await
 }
 
 async fn disconnect_account(

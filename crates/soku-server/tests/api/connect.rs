@@ -52,6 +52,16 @@ async fn connect_refuses_what_cannot_be_connected() {
         .await
         .unwrap();
     expect_error(r, 401, "unauthorized", None).await;
+    // A key sent as a bearer token is answered as a key, not as an ID token.
+    let r = app
+        .http
+        .post(app.url("/v1/accounts/connect"))
+        .bearer_auth(&live)
+        .json(&json!({"platform": "x"}))
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, 401, "unauthorized", Some("Invalid or missing API key.")).await;
 }
 
 #[tokio::test]

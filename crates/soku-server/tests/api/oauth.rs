@@ -286,6 +286,7 @@ async fn states_are_single_use_bound_to_their_user_and_expire() {
             platform: Platform::X,
             redirect_uri: app.url("/v1/oauth/x/callback"),
             return_to: None,
+            from_dashboard: false,
             sealed: app.state.secrets.seal(r#"{"verifier":"v","pending":{}}"#),
             created_at: now - chrono::Duration::minutes(11),
             expires_at: now - chrono::Duration::minutes(1),
@@ -312,6 +313,86 @@ async fn states_are_single_use_bound_to_their_user_and_expire() {
     )
     .await;
     assert_eq!(body["error"]["details"]["reason"], "state_unknown");
+
+    // Where the browser may be sent: https, or http on loopback; not plain http elsewhere.
+    for (uri, ok) in [
+        ("http://client.example/done", false),
+        ("javascript:alert(1)", false),
+        ("http://localhost:3000/done", true),
+        ("http://127.0.0.1:9/done", true),
+        ("https://client.example/done", true),
+    ] {
+        let r = app
+            .post_json(
+                "/v1/accounts/connect",
+                &a_key,
+                &json!({"platform": "x", "redirectUri": uri}),
+            )
+            .await;
+        if ok {
+            assert_eq!(r.status(), 200, "{uri}");
+        } else {
+            let body = expect_error(r, 400, "validation_error", None).await;
+            assert_eq!(body["error"]["details"]["field"], "redirectUri", "{uri}");
+        }
+    }
+
+    // An authorization started in the dashboard completes only with that user's session.
+    let page = app
+        .http
+        .get(app.url("/accounts"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    let html = page.text().await.unwrap();
+    let at = html.find("name=\"csrf-token\" content=\"").unwrap() + 27;
+    let csrf = html[at..at + html[at..].find('"').unwrap()].to_owned();
+    let started = |app: &TestApp| {
+        let (cookie, csrf) = (cookie.clone(), csrf.clone());
+        let http = app.http.clone();
+        let url = app.url("/dashboard/api/accounts/connect");
+        async move {
+            let r = http
+                .post(url)
+                .header("cookie", cookie)
+                .header("x-csrf-token", csrf)
+                .json(&json!({"platform": "x"}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            let body: Value = r.json().await.unwrap();
+            let page = no_redirects()
+                .get(body["authorizationUrl"].as_str().unwrap())
+                .send()
+                .await
+                .unwrap();
+            page.headers()["location"].to_str().unwrap().to_owned()
+        }
+    };
+    let callback = started(&app).await;
+    let r = no_redirects().get(&callback).send().await.unwrap();
+    let body = expect_error(r, 403, "forbidden", None).await;
+    assert_eq!(body["error"]["details"]["reason"], "session_required");
+    let callback = started(&app).await;
+    let r = no_redirects()
+        .get(&callback)
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(
+        r.headers()["location"]
+            .to_str()
+            .unwrap()
+            .split('?')
+            .next()
+            .unwrap(),
+        app.url("/accounts"),
+        "back to the dashboard"
+    );
 
     // The user declines at X: the client hears of it.
     let r = app
@@ -355,18 +436,28 @@ async fn tokens_are_refreshed_ahead_of_expiry_and_after_a_refused_token() {
     assert_eq!(app.state.account_tokens.refresh_due().await, 0);
     // Ten minutes left: due.
     let (_, access, refresh) = sealed(&app, id.clone()).await;
-    app.store
-        .save_refreshed_tokens(
-            &id,
-            &RefreshedTokens {
-                access_token: app.state.secrets.seal(access.as_deref().unwrap()),
-                refresh_token: None,
-                expires_at: Some(chrono::Utc::now() + chrono::Duration::minutes(10)),
-            },
-            chrono::Utc::now(),
-        )
-        .await
-        .unwrap();
+    let now = chrono::Utc::now();
+    assert!(
+        app.store
+            .lease_account_refresh(&id, "test", now, now + chrono::Duration::minutes(1))
+            .await
+            .unwrap()
+    );
+    assert!(
+        app.store
+            .save_refreshed_tokens(
+                &id,
+                "test",
+                &RefreshedTokens {
+                    access_token: app.state.secrets.seal(access.as_deref().unwrap()),
+                    refresh_token: None,
+                    expires_at: Some(now + chrono::Duration::minutes(10)),
+                },
+                now,
+            )
+            .await
+            .unwrap()
+    );
     assert_eq!(app.state.account_tokens.refresh_due().await, 1);
     let (account, new_access, new_refresh) = sealed(&app, id.clone()).await;
     assert_ne!(new_access, access);
@@ -567,4 +658,62 @@ async fn bluesky_connects_with_an_app_password_and_publishes() {
         )
         .await;
     expect_error(r, 400, "validation_error", None).await;
+}
+
+#[tokio::test]
+async fn an_in_flight_target_whose_account_must_be_reconnected_ends_unknown_not_failed() {
+    let fake = XFake::start().await;
+    let app = x_app(&fake).await;
+    let (_, key) = app.subscriber().await;
+    let id = connect_x(&app, &key).await;
+
+    // X makes the post but answers too late, and then cannot be asked whether it exists.
+    fake.faults.push(
+        "POST",
+        "/2/tweets",
+        Fault::DelayAfterEffect(Duration::from_secs(3)),
+    );
+    fake.fail_next("GET", "/2/users/");
+    let sub = submit(&app, &key, &text_post("Maybe published", json!(["x"]))).await;
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            fake.create_calls() == 1
+        })
+        .await,
+        "the post reached X"
+    );
+    // Meanwhile the account is found to need reconnecting.
+    let now = chrono::Utc::now();
+    assert!(
+        app.store
+            .lease_account_refresh(&id, "t", now, now + chrono::Duration::minutes(1))
+            .await
+            .unwrap()
+    );
+    assert!(
+        app.store
+            .end_account_refresh(&id, "t", soku_core::queue::RefreshEnd::NeedsReconnect, now)
+            .await
+            .unwrap()
+    );
+    let done = wait_for_status(
+        &app,
+        &key,
+        &sub,
+        &["published", "failed", "partially_published"],
+    )
+    .await;
+    let target = &done["targets"][0];
+    assert_eq!(
+        target["status"], "unknown",
+        "it may have been published: {done}"
+    );
+    assert!(
+        target["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("may have published"),
+        "{target}"
+    );
+    assert_eq!(fake.posts().len(), 1);
 }

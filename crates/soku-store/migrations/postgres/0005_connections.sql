@@ -3,6 +3,9 @@
 -- and the OAuth authorizations in progress.
 ALTER TABLE accounts ADD COLUMN meta_json TEXT NOT NULL DEFAULT '{}';
 ALTER TABLE accounts ADD COLUMN refresh_lease_until BIGINT;
+ALTER TABLE accounts ADD COLUMN refresh_lease_owner TEXT;
+-- After a refresh that could not reach the platform, the background refresher waits until then.
+ALTER TABLE accounts ADD COLUMN next_refresh_at BIGINT;
 ALTER TABLE accounts ADD COLUMN updated_at BIGINT;
 CREATE INDEX accounts_by_expiry ON accounts (token_expires_at);
 
@@ -15,6 +18,8 @@ CREATE TABLE oauth_states (
     platform      TEXT NOT NULL,
     redirect_uri  TEXT NOT NULL,
     return_to     TEXT,
+    -- 'dashboard' (the callback must come with that user's session) or 'api'.
+    started_in    TEXT NOT NULL DEFAULT 'api',
     sealed        BYTEA NOT NULL,
     created_at    BIGINT NOT NULL,
     expires_at    BIGINT NOT NULL,
