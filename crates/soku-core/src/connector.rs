@@ -212,6 +212,8 @@ pub struct ConnectError {
     pub message: String,
     /// The platform's own answer (never one holding our secrets).
     pub platform_error: Option<String>,
+    /// The connect request's field at fault, when one is (`appPassword`, `instance`).
+    pub field: Option<&'static str>,
 }
 
 impl ConnectError {
@@ -220,7 +222,12 @@ impl ConnectError {
             kind,
             message: message.into(),
             platform_error: None,
+            field: None,
         }
+    }
+    pub fn with_field(mut self, field: &'static str) -> Self {
+        self.field = Some(field);
+        self
     }
     pub fn with_platform_error(mut self, raw: impl Into<String>) -> Self {
         self.platform_error = Some(raw.into());

@@ -562,12 +562,14 @@ impl Connector for Bluesky {
                 ConnectErrorKind::Invalid,
                 "Give 'identifier': the account's handle (e.g. alice.bsky.social) or DID.",
             )
+            .with_field("identifier")
         })?;
         let password = field("appPassword").ok_or_else(|| {
             ConnectError::new(
                 ConnectErrorKind::Invalid,
                 "Give 'appPassword': an app password made in Bluesky's settings (Privacy and security, App passwords).",
             )
+            .with_field("appPassword")
         })?;
         let identifier = identifier.strip_prefix('@').unwrap_or(identifier);
         let login_pds = self
@@ -577,6 +579,7 @@ impl Connector for Bluesky {
                     ConnectErrorKind::Invalid,
                     format!("'pds' must be the https URL of a Bluesky/AT Protocol server: {why}."),
                 )
+                .with_field("pds")
             })?;
 
         let request = self
@@ -595,7 +598,8 @@ impl Connector for Bluesky {
             return Err(ConnectError::new(
                 ConnectErrorKind::Invalid,
                 "That is the account's own password. Make an app password in Bluesky's settings (Privacy and security, App passwords) and connect with it.",
-            ));
+            )
+            .with_field("appPassword"));
         }
         let pds = self.pds_from_did_doc(session.did_doc.as_ref(), &login_pds);
         let expires_at = jwt_expiry(&session.access_jwt);

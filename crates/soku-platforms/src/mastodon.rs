@@ -429,13 +429,15 @@ impl Mastodon {
     }
 
     fn connect_instance(&self, raw: &str) -> Result<Instance, ConnectError> {
-        let instance = Instance::parse(raw)
-            .map_err(|why| ConnectError::new(ConnectErrorKind::Invalid, why))?;
+        let instance = Instance::parse(raw).map_err(|why| {
+            ConnectError::new(ConnectErrorKind::Invalid, why).with_field("instance")
+        })?;
         self.net.check_url(&instance.url).map_err(|why| {
             ConnectError::new(
                 ConnectErrorKind::Invalid,
                 format!("The Mastodon instance '{raw}' is not allowed: {why}."),
             )
+            .with_field("instance")
         })?;
         Ok(instance)
     }

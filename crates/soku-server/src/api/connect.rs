@@ -423,8 +423,7 @@ fn connect_error(platform: Platform, e: ConnectError) -> ApiError {
             );
         }
     };
-    let mut details =
-        json!({ "field": "platform", "platform": platform.as_str(), "reason": reason });
+    let mut details = json!({ "field": e.field.unwrap_or("platform"), "platform": platform.as_str(), "reason": reason });
     if let Some(raw) = e.platform_error {
         details["platformError"] = Value::String(truncate(&raw, 1000));
     }

@@ -600,6 +600,15 @@ async fn bluesky_connects_with_an_app_password_and_publishes() {
         .await;
     let body = expect_error(r, 400, "validation_error", None).await;
     assert_eq!(body["error"]["details"]["reason"], "rejected");
+    let r = app
+        .post_json(
+            "/v1/accounts/connect",
+            &key,
+            &json!({"platform": "bluesky", "identifier": soku_fakes::bluesky::HANDLE, "pds": fake.url}),
+        )
+        .await;
+    let body = expect_error(r, 400, "validation_error", None).await;
+    assert_eq!(body["error"]["details"]["field"], "appPassword");
 
     let r = app
         .post_json(
