@@ -693,13 +693,11 @@ async fn create_app(State(s): State<Shared>, headers: HeaderMap, body: Bytes) ->
     if name.trim().is_empty() {
         return error(422, "Validation failed: Name can't be blank");
     }
+    // Before 4.3 Mastodon permits `redirect_uris` only as a string (newline-separated URIs); an
+    // array is dropped by its parameter filter, leaving the field blank. This fake plays such
+    // an instance, so that a client relying on 4.3 is caught.
     let redirect_uris: Vec<String> = match p.get("redirect_uris") {
         Some(Value::String(s)) => s.lines().map(str::to_owned).collect(),
-        Some(Value::Array(items)) => items
-            .iter()
-            .filter_map(Value::as_str)
-            .map(str::to_owned)
-            .collect(),
         _ => vec![],
     };
     if redirect_uris.is_empty() {

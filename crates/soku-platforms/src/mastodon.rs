@@ -365,7 +365,8 @@ impl Mastodon {
             .post(instance.endpoint("/api/v1/apps"))
             .json(&json!({
                 "client_name": CLIENT_NAME,
-                "redirect_uris": [redirect_uri],
+                // A single string: arrays are only understood from Mastodon 4.3.
+                "redirect_uris": redirect_uri,
                 "scopes": SCOPES,
             }))
             .send()

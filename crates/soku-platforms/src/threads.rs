@@ -88,6 +88,9 @@ pub const MAX_CAROUSEL_ITEMS: usize = 20;
 const EARLIEST_SINCE: i64 = 1_688_540_400;
 const RECONCILE_SLACK_SECS: i64 = 60;
 const RECONCILE_PAGES: usize = 5;
+/// Posts asked for per page of reconciliation (the documented maximum).
+const RECONCILE_PAGE_SIZE: usize = 100;
+const RECONCILE_PAGE_SIZE_PARAM: &str = "100";
 const MAX_POLL_INTERVAL: Duration = Duration::from_secs(10);
 
 pub struct ThreadsConnector {
@@ -105,7 +108,9 @@ impl ThreadsConnector {
             settings,
             client,
             poll_interval: Duration::from_secs(1),
-            poll_deadline: Duration::from_secs(90),
+            // Inside the engine's bound on one publish call (half its 120 s lease): a container
+            // still processing then is retried later, not cut off mid-poll.
+            poll_deadline: Duration::from_secs(45),
         }
     }
 
@@ -619,7 +624,7 @@ impl Connector for ThreadsConnector {
             let mut query = vec![
                 ("fields", "id,text,timestamp,permalink,media_type,children"),
                 ("since", since.as_str()),
-                ("limit", "100"),
+                ("limit", RECONCILE_PAGE_SIZE_PARAM),
                 ("access_token", token),
             ];
             if let Some(a) = &after {
@@ -658,13 +663,14 @@ impl Connector for ThreadsConnector {
                     }));
                 }
             }
-            let next = page
-                .paging
-                .filter(|p| p.next.is_some())
-                .and_then(|p| p.cursors)
-                .and_then(|c| c.after);
+            // The docs describe paging by `cursors.after` only: a page with a `next` link, or
+            // a full page with an `after` cursor, may have more behind it.
+            let full = page.data.len() >= RECONCILE_PAGE_SIZE;
+            let paging = page.paging;
+            let has_next = paging.as_ref().is_some_and(|p| p.next.is_some());
+            let next = paging.and_then(|p| p.cursors).and_then(|c| c.after);
             match next {
-                Some(cursor) if !page.data.is_empty() => after = Some(cursor),
+                Some(cursor) if !page.data.is_empty() && (has_next || full) => after = Some(cursor),
                 _ => return Ok(Existing::NotFound),
             }
         }
