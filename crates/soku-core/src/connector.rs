@@ -266,6 +266,11 @@ pub trait Connector: Send + Sync + 'static {
     fn connect_method(&self) -> ConnectMethod {
         ConnectMethod::None
     }
+    /// Whether accounts can be connected with this server's configuration (an OAuth app needs
+    /// its client credentials); accounts already connected keep publishing either way.
+    fn configured(&self) -> bool {
+        true
+    }
     /// The authorization URL to send the user to.
     async fn authorize(
         &self,

@@ -452,6 +452,10 @@ impl Connector for LinkedIn {
         ConnectMethod::OAuth
     }
 
+    fn configured(&self) -> bool {
+        self.settings.client_id.is_some() && self.settings.client_secret.is_some()
+    }
+
     async fn authorize(
         &self,
         request: &AuthorizationRequest,

@@ -89,7 +89,8 @@ pub const MAX_IMAGES: usize = 4;
 /// Mastodon's documented default image size limit (16 MB).
 pub const IMAGE_MAX_BYTES: u64 = 16 * 1024 * 1024;
 /// How long an uploaded image may take to be processed before the attempt is given up.
-pub const MEDIA_PROCESSING_DEADLINE: Duration = Duration::from_secs(60);
+/// Inside the engine's bound on one publish call (half its 120 s lease).
+pub const MEDIA_PROCESSING_DEADLINE: Duration = Duration::from_secs(40);
 
 const PLATFORM: &str = "Mastodon";
 /// Statuses this much older than `not_before` are still looked at (clock skew).

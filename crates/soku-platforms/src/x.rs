@@ -800,6 +800,10 @@ impl Connector for X {
         ConnectMethod::OAuth
     }
 
+    fn configured(&self) -> bool {
+        self.settings.client_id.is_some()
+    }
+
     async fn authorize(
         &self,
         request: &AuthorizationRequest,

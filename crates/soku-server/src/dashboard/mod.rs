@@ -341,7 +341,11 @@ async fn connectable(State(state): State<AppState>, headers: HeaderMap) -> ApiRe
     let mut platforms: Vec<Value> = soku_core::platform::Platform::ALL
         .iter()
         .filter_map(|p| {
-            let method = match state.connectors.live.get(p)?.connect_method() {
+            let connector = state.connectors.live.get(p)?;
+            if !connector.configured() {
+                return None;
+            }
+            let method = match connector.connect_method() {
                 soku_core::connector::ConnectMethod::OAuth => "oauth",
                 soku_core::connector::ConnectMethod::Credentials => "credentials",
                 soku_core::connector::ConnectMethod::None => return None,

@@ -726,3 +726,71 @@ async fn an_in_flight_target_whose_account_must_be_reconnected_ends_unknown_not_
     );
     assert_eq!(fake.posts().len(), 1);
 }
+
+#[tokio::test]
+async fn the_dashboard_offers_only_platforms_this_server_can_connect() {
+    let x = XFake::start().await;
+    let bluesky = FakeBluesky::start().await;
+    let unconfigured = PlatformSettings {
+        client_id: None,
+        client_secret: None,
+        ..PlatformSettings::at(&x.url)
+    };
+    let app = Builder::default()
+        .connector(
+            Platform::X,
+            Arc::new(soku_platforms::x::X::new(unconfigured, media())),
+        )
+        .connector(
+            Platform::Bluesky,
+            Arc::new(soku_platforms::bluesky::Bluesky::new(
+                PlatformSettings::at(&bluesky.url),
+                media(),
+                loopback(),
+            )),
+        )
+        .start()
+        .await;
+    let (uid, key) = app.subscriber().await;
+    let session = app
+        .http
+        .post(app.url("/dashboard/session"))
+        .bearer_auth(app.token(&uid))
+        .send()
+        .await
+        .unwrap();
+    let cookie = session.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let listed: Value = app
+        .http
+        .get(app.url("/dashboard/api/connectable"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        listed["platforms"],
+        json!([{"platform": "bluesky", "name": "Bluesky", "method": "credentials"}])
+    );
+    // The API says what is missing.
+    let r = app
+        .post_json("/v1/accounts/connect", &key, &json!({"platform": "x"}))
+        .await;
+    let body = expect_error(r, 400, "validation_error", None).await;
+    assert_eq!(body["error"]["details"]["reason"], "not_configured");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("SOKU_X_CLIENT_ID"),
+        "{body}"
+    );
+}
