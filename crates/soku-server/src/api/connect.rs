@@ -287,15 +287,23 @@ pub async fn callback(
                 ("id", &account.id),
             ],
         )),
-        (Err(e), Some(to)) => Ok(redirect(
-            to,
-            &[
-                ("status", "error"),
-                ("platform", platform.as_str()),
-                ("error", e.code.as_str()),
-                ("message", &e.message),
-            ],
-        )),
+        (Err(e), Some(to)) => {
+            // Answered by a redirect, not an error response: log what the envelope would have.
+            if let Some(cause) = &e.cause {
+                tracing::error!(%platform, %cause, "completing an authorization failed");
+            } else {
+                tracing::info!(%platform, code = e.code.as_str(), message = %e.message, "authorization not completed");
+            }
+            Ok(redirect(
+                to,
+                &[
+                    ("status", "error"),
+                    ("platform", platform.as_str()),
+                    ("error", e.code.as_str()),
+                    ("message", &e.message),
+                ],
+            ))
+        }
         (Ok(account), None) if wants_html => Ok(connected_page(&account)),
         (Ok(account), None) => {
             Ok(Json(json!({ "account": account_json(&account) })).into_response())
