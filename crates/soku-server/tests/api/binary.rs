@@ -688,3 +688,95 @@ async fn killed_mid_publishing_nothing_is_lost_or_doubled() {
         let _ = w.wait();
     }
 }
+
+/// The binary's connectors come from the environment (`SOKU_<PLATFORM>_*`): pointed at the
+/// fakes, a Bluesky account connects with the default PDS and publishes, an X authorization
+/// starts at the configured page with the configured client, and the server's own log never
+/// holds the app password or a token.
+#[tokio::test]
+async fn connectors_are_configured_from_the_environment() {
+    let x = soku_fakes::x::XFake::start().await;
+    let bluesky = soku_fakes::bluesky::FakeBluesky::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = database(&dir, "conn").await;
+    let authorize = x.authorize_url();
+    let server = Server::start_with(
+        &db,
+        &[],
+        &[
+            ("SOKU_RATE_LIMITS", "off"),
+            ("SOKU_ALLOW_LOOPBACK", "1"),
+            ("SOKU_X_API_URL", &x.url),
+            ("SOKU_X_AUTH_URL", &authorize),
+            ("SOKU_X_CLIENT_ID", "test-client-id"),
+            ("SOKU_X_CLIENT_SECRET", "test-client-secret"),
+            ("SOKU_BLUESKY_API_URL", &bluesky.url),
+        ],
+    );
+    let http = reqwest::Client::new();
+    let uid = subscriber(&db, "conn@example.com");
+    let key = ok(&db, &["admin", "key", "create", "--uid", &uid]);
+
+    let r = http
+        .post(server.url("/v1/accounts/connect"))
+        .header("soku-api-key", &key)
+        .json(&serde_json::json!({"platform": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let started: Value = r.json().await.unwrap();
+    let url = started["authorizationUrl"].as_str().unwrap();
+    assert!(url.starts_with(&authorize), "{url}");
+    assert!(url.contains("client_id=test-client-id"), "{url}");
+
+    let r = http
+        .post(server.url("/v1/accounts/connect"))
+        .header("soku-api-key", &key)
+        .json(&serde_json::json!({
+            "platform": "bluesky",
+            "identifier": soku_fakes::bluesky::HANDLE,
+            "appPassword": soku_fakes::bluesky::APP_PASSWORD,
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let r = http
+        .post(server.url("/v1/posts"))
+        .header("soku-api-key", &key)
+        .json(&serde_json::json!({"post": {"content": {"text": "From the binary", "platform": ["bluesky"]}}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let id = r.json::<Value>().await.unwrap()["postSubmissionId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let published = eventually(Duration::from_secs(20), || {
+        let (http, url, key) = (
+            http.clone(),
+            server.url(&format!("/v1/posts/{id}")),
+            key.clone(),
+        );
+        async move { get_json(&http, url, &key).await["status"] == "published" }
+    })
+    .await;
+    assert!(published, "the post reached the Bluesky fake");
+    assert_eq!(bluesky.posts().len(), 1);
+
+    let logs = server.logs().join("\n");
+    assert!(
+        !logs.contains(soku_fakes::bluesky::APP_PASSWORD),
+        "the app password is logged"
+    );
+    assert!(
+        !logs.contains("test-client-secret"),
+        "the client secret is logged"
+    );
+    assert!(
+        logs.contains("SOKU_ALLOW_LOOPBACK is set"),
+        "the test flag is announced"
+    );
+}
