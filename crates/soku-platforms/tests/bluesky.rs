@@ -1,11 +1,12 @@
 //! The Bluesky connector against the fake PDS (loopback only).
 
-use async_trait::async_trait;
+mod support;
+
 use chrono::Utc;
 use serde_json::{Value, json};
 use soku_core::connector::{
     AccountCredentials, ConnectErrorKind, ConnectMethod, ConnectedAccount, Connector, Existing,
-    FailureClass, PublishError, PublishRequest, TOKEN_INVALID,
+    FailureClass, PublishRequest, TOKEN_INVALID,
 };
 use soku_core::platform::Platform;
 use soku_core::posts::{MediaType, PostContent};
@@ -13,41 +14,12 @@ use soku_fakes::Fault;
 use soku_fakes::bluesky::{APP_PASSWORD, DID, FakeBluesky, HANDLE, MAIN_PASSWORD};
 use soku_platforms::PlatformSettings;
 use soku_platforms::bluesky::{Bluesky, is_tid, record_key};
-use soku_platforms::media::{Media, MediaLimits, MediaSource, sniff};
 use soku_platforms::net::NetPolicy;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
+use support::MemoryMedia;
 
 const CREATE: &str = "/xrpc/com.atproto.repo.createRecord";
-
-/// Images served from memory, within the limits the connector asks for (as the real fetcher).
-#[derive(Default)]
-struct MemoryMedia {
-    files: HashMap<String, Vec<u8>>,
-    asked: Mutex<Vec<MediaLimits>>,
-}
-
-#[async_trait]
-impl MediaSource for MemoryMedia {
-    async fn fetch(&self, url: &str, limits: &MediaLimits) -> Result<Media, PublishError> {
-        self.asked.lock().unwrap().push(*limits);
-        let unavailable =
-            |m: String| PublishError::new(FailureClass::Permanent, "media_unavailable", m);
-        let bytes = self
-            .files
-            .get(url)
-            .ok_or_else(|| unavailable(format!("{url}: 404")))?;
-        if bytes.len() as u64 > limits.max_bytes {
-            return Err(unavailable(format!("{url} is too large")));
-        }
-        let mime = sniff(bytes).ok_or_else(|| unavailable(format!("{url}: unknown type")))?;
-        if !limits.types.contains(&mime) {
-            return Err(unavailable(format!("{url}: {mime} not accepted")));
-        }
-        Ok(Media::new(bytes.clone(), mime))
-    }
-}
 
 fn png(tag: u8) -> Vec<u8> {
     let mut b = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
@@ -62,19 +34,14 @@ fn jpeg(tag: u8) -> Vec<u8> {
 }
 
 fn media() -> Arc<MemoryMedia> {
-    let mut files = HashMap::new();
-    files.insert("https://img.example/a.png".to_owned(), png(1));
-    files.insert("https://img.example/b.jpg".to_owned(), jpeg(2));
-    files.insert("https://img.example/c.png".to_owned(), png(3));
-    files.insert("https://img.example/big.png".to_owned(), {
-        let mut b = png(4);
-        b.resize(1_000_001, 0);
-        b
-    });
-    Arc::new(MemoryMedia {
-        files,
-        asked: Mutex::new(Vec::new()),
-    })
+    let mut big = png(4);
+    big.resize(1_000_001, 0);
+    MemoryMedia::new([
+        ("https://img.example/a.png", png(1)),
+        ("https://img.example/b.jpg", jpeg(2)),
+        ("https://img.example/c.png", png(3)),
+        ("https://img.example/big.png", big),
+    ])
 }
 
 struct Setup {

@@ -1,10 +1,11 @@
 //! The LinkedIn connector against the loopback fake of LinkedIn (`soku_fakes::linkedin`).
 
-use async_trait::async_trait;
+mod support;
+
 use serde_json::{Value, json};
 use soku_core::connector::{
     AccountCredentials, AuthorizationRequest, CodeExchange, ConnectErrorKind, ConnectMethod,
-    Connector, Existing, FailureClass, PublishError, PublishRequest, TOKEN_INVALID,
+    Connector, Existing, FailureClass, PublishRequest, TOKEN_INVALID,
 };
 use soku_core::platform::Platform;
 use soku_core::posts::{MediaType, PostContent};
@@ -14,34 +15,12 @@ use soku_fakes::linkedin::{
 };
 use soku_platforms::PlatformSettings;
 use soku_platforms::linkedin::{LINKEDIN_VERSION, LinkedIn, SCOPES};
-use soku_platforms::media::{Media, MediaLimits, MediaSource, sniff};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
+use support::MemoryMedia;
 
 const WRITE_SCOPE: &str = "openid,profile,w_member_social";
-
-/// Images served from memory, checked like the real fetcher checks them.
-#[derive(Default)]
-struct MemoryMedia(HashMap<String, Vec<u8>>);
-
-#[async_trait]
-impl MediaSource for MemoryMedia {
-    async fn fetch(&self, url: &str, limits: &MediaLimits) -> Result<Media, PublishError> {
-        let refuse = |why: &str| {
-            PublishError::new(FailureClass::Permanent, "media_unavailable", why.to_owned())
-        };
-        let bytes = self.0.get(url).ok_or_else(|| refuse("not found"))?.clone();
-        let mime = sniff(&bytes).ok_or_else(|| refuse("unknown type"))?;
-        if !limits.types.contains(&mime) {
-            return Err(refuse("type not accepted"));
-        }
-        if bytes.len() as u64 > limits.max_bytes {
-            return Err(refuse("too large"));
-        }
-        Ok(Media::new(bytes, mime))
-    }
-}
 
 fn png(w: u32, h: u32, tag: u8) -> Vec<u8> {
     let mut b = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
@@ -60,22 +39,19 @@ fn jpeg(tag: u8) -> Vec<u8> {
 }
 
 fn media() -> Arc<MemoryMedia> {
-    let mut m = HashMap::new();
-    m.insert("https://img.test/a.png".to_owned(), png(1200, 800, 1));
-    m.insert("https://img.test/b.jpg".to_owned(), jpeg(2));
-    m.insert(
-        "https://img.test/c.gif".to_owned(),
-        b"GIF89a\x10\x00\x10\x00gif".to_vec(),
-    );
-    m.insert(
-        "https://img.test/huge.png".to_owned(),
-        png(10_000, 10_000, 3),
-    );
-    m.insert(
-        "https://img.test/d.webp".to_owned(),
-        b"RIFF\0\0\0\0WEBPVP8 data".to_vec(),
-    );
-    Arc::new(MemoryMedia(m))
+    MemoryMedia::new([
+        ("https://img.test/a.png", png(1200, 800, 1)),
+        ("https://img.test/b.jpg", jpeg(2)),
+        (
+            "https://img.test/c.gif",
+            b"GIF89a\x10\x00\x10\x00gif".to_vec(),
+        ),
+        ("https://img.test/huge.png", png(10_000, 10_000, 3)),
+        (
+            "https://img.test/d.webp",
+            b"RIFF\0\0\0\0WEBPVP8 data".to_vec(),
+        ),
+    ])
 }
 
 fn settings(fake: &LinkedInFake) -> PlatformSettings {

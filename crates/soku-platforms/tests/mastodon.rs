@@ -1,12 +1,12 @@
 //! The Mastodon connector against the fake instance (loopback only).
 
-use async_trait::async_trait;
+mod support;
+
 use chrono::Utc;
 use serde_json::{Value, json};
 use soku_core::connector::{
     AccountCredentials, AuthorizationRequest, CodeExchange, ConnectErrorKind, ConnectMethod,
-    ConnectedAccount, Connector, Existing, FailureClass, PublishError, PublishRequest,
-    TOKEN_INVALID,
+    ConnectedAccount, Connector, Existing, FailureClass, PublishRequest, TOKEN_INVALID,
 };
 use soku_core::platform::Platform;
 use soku_core::posts::{MediaType, PostContent};
@@ -15,11 +15,11 @@ use soku_fakes::common::pkce_challenge;
 use soku_fakes::mastodon::MastodonFake;
 use soku_platforms::PlatformSettings;
 use soku_platforms::mastodon::{CLIENT_NAME, Mastodon, SCOPES};
-use soku_platforms::media::{Media, MediaLimits, MediaSource, sniff};
 use soku_platforms::net::NetPolicy;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
+use support::MemoryMedia;
 
 const REDIRECT: &str = "https://soku.example/v1/oauth/mastodon/callback";
 const VERIFIER: &str = "a-pkce-verifier-of-enough-length-0123456789-abcdefghijklmnop";
@@ -30,33 +30,12 @@ const JPEG: &[u8] = &[
 ];
 const GIF: &[u8] = b"GIF89a\x01\0\x01\0\x80\0\0\xff\xff\xff\0\0\0";
 
-/// Images served from memory, checked like the real fetcher checks them.
-struct MemMedia(HashMap<String, Vec<u8>>);
-
-#[async_trait]
-impl MediaSource for MemMedia {
-    async fn fetch(&self, url: &str, limits: &MediaLimits) -> Result<Media, PublishError> {
-        let unavailable = |why: &str| {
-            PublishError::new(FailureClass::Permanent, "media_unavailable", why.to_owned())
-        };
-        let bytes = self
-            .0
-            .get(url)
-            .ok_or_else(|| unavailable("no such image"))?;
-        let mime = sniff(bytes).ok_or_else(|| unavailable("not an image"))?;
-        if !limits.types.contains(&mime) || bytes.len() as u64 > limits.max_bytes {
-            return Err(unavailable("not accepted"));
-        }
-        Ok(Media::new(bytes.clone(), mime))
-    }
-}
-
-fn media() -> Arc<MemMedia> {
-    Arc::new(MemMedia(HashMap::from([
-        ("https://img.example/a.png".to_owned(), PNG.to_vec()),
-        ("https://img.example/b.jpg".to_owned(), JPEG.to_vec()),
-        ("https://img.example/c.gif".to_owned(), GIF.to_vec()),
-    ])))
+fn media() -> Arc<MemoryMedia> {
+    MemoryMedia::new([
+        ("https://img.example/a.png", PNG.to_vec()),
+        ("https://img.example/b.jpg", JPEG.to_vec()),
+        ("https://img.example/c.gif", GIF.to_vec()),
+    ])
 }
 
 fn settings(fake: &MastodonFake) -> PlatformSettings {

@@ -1,21 +1,22 @@
 //! The X connector against the loopback fake of the X API (`soku_fakes::x`).
 
-use async_trait::async_trait;
+mod support;
+
 use serde_json::json;
 use soku_core::connector::{
     AccountCredentials, AuthorizationRequest, CodeExchange, ConnectErrorKind, Connector, Existing,
-    FailureClass, PublishError, PublishRequest, TOKEN_INVALID,
+    FailureClass, PublishRequest, TOKEN_INVALID,
 };
 use soku_core::platform::Platform;
 use soku_core::posts::{MediaType, PostContent};
 use soku_fakes::Fault;
 use soku_fakes::x::{self as fake, XFake};
 use soku_platforms::PlatformSettings;
-use soku_platforms::media::{Media, MediaLimits, MediaSource, sniff};
 use soku_platforms::x::X;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
+use support::MemoryMedia;
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures
@@ -28,35 +29,14 @@ const WEBP: &[u8] = b"RIFF\x20\0\0\0WEBPVP8 webp-body";
 const MP4: &[u8] = b"\0\0\0\x18ftypmp42video";
 const GIF: &[u8] = b"GIF89a\x01\0\x01\0gif-body";
 
-/// Images served from memory, with the checks the real fetcher makes on the bytes.
-struct MemoryMedia(HashMap<String, Vec<u8>>);
-
-#[async_trait]
-impl MediaSource for MemoryMedia {
-    async fn fetch(&self, url: &str, limits: &MediaLimits) -> Result<Media, PublishError> {
-        let refused = |why: &str| {
-            PublishError::new(FailureClass::Permanent, "media_unavailable", why.to_owned())
-        };
-        let bytes = self.0.get(url).ok_or_else(|| refused("404"))?.clone();
-        let mime = sniff(&bytes).ok_or_else(|| refused("unknown type"))?;
-        if !limits.types.contains(&mime) {
-            return Err(refused("type not accepted"));
-        }
-        if bytes.len() as u64 > limits.max_bytes {
-            return Err(refused("too large"));
-        }
-        Ok(Media::new(bytes, mime))
-    }
-}
-
 fn media() -> Arc<MemoryMedia> {
-    Arc::new(MemoryMedia(HashMap::from([
-        ("https://img.test/a.png".to_owned(), PNG.to_vec()),
-        ("https://img.test/b.jpg".to_owned(), JPEG.to_vec()),
-        ("https://img.test/c.webp".to_owned(), WEBP.to_vec()),
-        ("https://img.test/d.mp4".to_owned(), MP4.to_vec()),
-        ("https://img.test/e.gif".to_owned(), GIF.to_vec()),
-    ])))
+    MemoryMedia::new([
+        ("https://img.test/a.png", PNG.to_vec()),
+        ("https://img.test/b.jpg", JPEG.to_vec()),
+        ("https://img.test/c.webp", WEBP.to_vec()),
+        ("https://img.test/d.mp4", MP4.to_vec()),
+        ("https://img.test/e.gif", GIF.to_vec()),
+    ])
 }
 
 fn settings(fake: &XFake) -> PlatformSettings {
