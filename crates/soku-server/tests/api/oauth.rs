@@ -65,6 +65,20 @@ fn query(url: &str, name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
+/// A dashboard session cookie (`name=value`) for the user, from an ID token.
+async fn session_cookie(app: &TestApp, uid: &str) -> String {
+    let session = app
+        .http
+        .post(app.url("/dashboard/session"))
+        .bearer_auth(app.token(uid))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(session.status(), 204);
+    let set = session.headers()["set-cookie"].to_str().unwrap();
+    set.split(';').next().unwrap().to_owned()
+}
+
 /// Starts an authorization for the key's user and has the fake's user approve it: the
 /// callback URL the platform sends the browser to.
 async fn approved_callback(app: &TestApp, key: &str, redirect: Option<&str>) -> String {
@@ -223,21 +237,7 @@ async fn states_are_single_use_bound_to_their_user_and_expire() {
     // User B's browser (signed in to the dashboard) completes user A's authorization: refused,
     // and the state is spent.
     let callback = approved_callback(&app, &a_key, Some(CLIENT_DONE)).await;
-    let session = app
-        .http
-        .post(app.url("/dashboard/session"))
-        .bearer_auth(app.token(&b_uid))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(session.status(), 204);
-    let cookie = session.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let cookie = session_cookie(&app, &b_uid).await;
     let r = no_redirects()
         .get(&callback)
         .header("cookie", &cookie)
@@ -254,20 +254,7 @@ async fn states_are_single_use_bound_to_their_user_and_expire() {
 
     // A's own browser session completes A's authorization.
     let callback = approved_callback(&app, &a_key, Some(CLIENT_DONE)).await;
-    let session = app
-        .http
-        .post(app.url("/dashboard/session"))
-        .bearer_auth(app.token(&a_uid))
-        .send()
-        .await
-        .unwrap();
-    let cookie = session.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let cookie = session_cookie(&app, &a_uid).await;
     let r = no_redirects()
         .get(&callback)
         .header("cookie", &cookie)
@@ -752,20 +739,7 @@ async fn the_dashboard_offers_only_platforms_this_server_can_connect() {
         .start()
         .await;
     let (uid, key) = app.subscriber().await;
-    let session = app
-        .http
-        .post(app.url("/dashboard/session"))
-        .bearer_auth(app.token(&uid))
-        .send()
-        .await
-        .unwrap();
-    let cookie = session.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let cookie = session_cookie(&app, &uid).await;
     let listed: Value = app
         .http
         .get(app.url("/dashboard/api/connectable"))
