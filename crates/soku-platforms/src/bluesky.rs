@@ -73,7 +73,6 @@ use soku_core::connector::{
     AccountCredentials, ConnectError, ConnectErrorKind, ConnectMethod, ConnectedAccount, Connector,
     Existing, FailureClass, PublishError, PublishRequest, PublishedPost, TokenSet,
 };
-use soku_core::posts::MediaType;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -446,13 +445,8 @@ struct GetRecordOutput {
 impl Connector for Bluesky {
     async fn publish(&self, request: &PublishRequest) -> Result<PublishedPost, PublishError> {
         let content = &request.content;
-        if content.media_type == MediaType::Video || content.video_url.is_some() {
-            return Err(PublishError::new(
-                FailureClass::Permanent,
-                "unsupported_media",
-                "Video posts to Bluesky are not supported yet; post images or text.",
-            ));
-        }
+        // Video first; the image count below keeps Bluesky's own code (`too_many_media`).
+        crate::media::check_images_only(content, "Bluesky", usize::MAX)?;
         let text = content.text.as_deref().unwrap_or("");
         check_text(text)?;
         if content.image_urls.len() > MAX_IMAGES {

@@ -79,7 +79,6 @@ use soku_core::connector::{
     ConnectErrorKind, ConnectMethod, ConnectedAccount, Connector, Existing, FailureClass,
     PublishError, PublishRequest, PublishedPost, TokenSet,
 };
-use soku_core::posts::MediaType;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -373,20 +372,7 @@ impl LinkedIn {
 impl Connector for LinkedIn {
     async fn publish(&self, request: &PublishRequest) -> Result<PublishedPost, PublishError> {
         let content = &request.content;
-        if content.media_type == MediaType::Video || content.video_url.is_some() {
-            return Err(PublishError::new(
-                FailureClass::Permanent,
-                "unsupported_media",
-                "Video posts to LinkedIn are not supported yet.",
-            ));
-        }
-        if content.image_urls.len() > MAX_IMAGES {
-            return Err(PublishError::new(
-                FailureClass::Permanent,
-                "too_many_images",
-                format!("LinkedIn takes at most {MAX_IMAGES} images in a post."),
-            ));
-        }
+        crate::media::check_images_only(content, "LinkedIn", MAX_IMAGES)?;
         let token = self.token(request)?;
         let author = author_urn(&request.account);
 

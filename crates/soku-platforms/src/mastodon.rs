@@ -73,7 +73,6 @@ use soku_core::connector::{
     ConnectErrorKind, ConnectMethod, ConnectedAccount, Connector, Existing, FailureClass,
     PublishError, PublishRequest, PublishedPost, TOKEN_INVALID, TokenSet,
 };
-use soku_core::posts::MediaType;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -449,23 +448,7 @@ impl Mastodon {
 impl Connector for Mastodon {
     async fn publish(&self, request: &PublishRequest) -> Result<PublishedPost, PublishError> {
         let content = &request.content;
-        if content.media_type == MediaType::Video || content.video_url.is_some() {
-            return Err(PublishError::new(
-                FailureClass::Permanent,
-                "unsupported_media",
-                "Video posts to Mastodon are not supported yet; post text or images.",
-            ));
-        }
-        if content.image_urls.len() > MAX_IMAGES {
-            return Err(PublishError::new(
-                FailureClass::Permanent,
-                "too_many_images",
-                format!(
-                    "Mastodon takes at most {MAX_IMAGES} images per post ({} given).",
-                    content.image_urls.len()
-                ),
-            ));
-        }
+        crate::media::check_images_only(content, "Mastodon", MAX_IMAGES)?;
         let text = content.text.as_deref().unwrap_or("");
         if text.trim().is_empty() && content.image_urls.is_empty() {
             return Err(PublishError::new(

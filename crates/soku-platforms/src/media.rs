@@ -69,6 +69,34 @@ pub trait MediaSource: Send + Sync + 'static {
     async fn fetch(&self, url: &str, limits: &MediaLimits) -> Result<Media, PublishError>;
 }
 
+/// What every connector here refuses before any call: video (not published by these
+/// connectors yet) and more images than `platform` takes in one post.
+pub fn check_images_only(
+    content: &soku_core::posts::PostContent,
+    platform: &str,
+    max_images: usize,
+) -> Result<(), PublishError> {
+    use soku_core::connector::FailureClass;
+    if content.media_type == soku_core::posts::MediaType::Video || content.video_url.is_some() {
+        return Err(PublishError::new(
+            FailureClass::Permanent,
+            "unsupported_media",
+            format!("Video posts to {platform} are not supported yet; post text or images."),
+        ));
+    }
+    if content.image_urls.len() > max_images {
+        return Err(PublishError::new(
+            FailureClass::Permanent,
+            "too_many_images",
+            format!(
+                "{platform} takes at most {max_images} images in a post ({} given).",
+                content.image_urls.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// How an error names a media URL: by its host only (a path or query may carry a signed token).
 pub fn describe(url: &str) -> String {
     match url::Url::parse(url)

@@ -67,7 +67,6 @@ use soku_core::connector::{
     ConnectErrorKind, ConnectMethod, ConnectedAccount, Connector, Existing, FailureClass,
     PublishError, PublishRequest, PublishedPost, TOKEN_INVALID, TokenSet,
 };
-use soku_core::posts::MediaType;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -675,23 +674,7 @@ fn same_text(ours: &str, theirs: &str, with_media: bool) -> bool {
 impl Connector for X {
     async fn publish(&self, request: &PublishRequest) -> Result<PublishedPost, PublishError> {
         let content = &request.content;
-        if content.media_type == MediaType::Video || content.video_url.is_some() {
-            return Err(PublishError::new(
-                FailureClass::Permanent,
-                "unsupported_media",
-                "Videos are not yet supported for X by this server.",
-            ));
-        }
-        if content.image_urls.len() > MAX_IMAGES {
-            return Err(PublishError::new(
-                FailureClass::Permanent,
-                "too_many_images",
-                format!(
-                    "X takes up to {MAX_IMAGES} images in a post; this one has {}.",
-                    content.image_urls.len()
-                ),
-            ));
-        }
+        crate::media::check_images_only(content, "X", MAX_IMAGES)?;
         let text = post_text(request);
         if text.is_none() && content.image_urls.is_empty() {
             return Err(PublishError::new(
