@@ -19,9 +19,11 @@
 use crate::clock::Clock;
 use crate::model::RateLimitTier;
 use async_trait::async_trait;
+use hashbrown::{DefaultHashBuilder, HashTable};
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// The window of every rate in the contract: 60 seconds, in microseconds.
 pub const PERIOD_US: i64 = 60_000_000;
@@ -149,7 +151,7 @@ impl Policy {
     pub fn endpoint(&self, method: &str, route: &str) -> Option<usize> {
         self.endpoints
             .iter()
-            .position(|e| e.method.eq_ignore_ascii_case(method) && e.route == route)
+            .position(|e| e.route == route && e.method.eq_ignore_ascii_case(method))
     }
 }
 
@@ -383,7 +385,10 @@ impl Bucket {
 
 #[derive(Default)]
 struct Shard {
-    users: HashMap<Box<str>, Bucket>,
+    /// Users' buckets, by the limiter's hash of the user id (see `MemoryLimiter::users`).
+    users: HashTable<(Box<str>, Bucket)>,
+    /// Addresses' buckets, behind SipHash: clients choose their addresses (a whole IPv6 /64
+    /// each, if they like), so this map is the one a flood of crafted keys could aim at.
     ips: HashMap<IpAddr, Bucket>,
     next_sweep: i64,
 }
@@ -393,6 +398,10 @@ struct Shard {
 /// a minute, so memory follows the number of recently active subjects.
 pub struct MemoryLimiter {
     shards: Box<[Mutex<Shard>]>,
+    /// Hashes user ids, once per check for both the shard and the slot in it: foldhash with
+    /// this process's random seed. User ids are given by the server (or its identity
+    /// provider), not by the client, so a fast hash is safe here; addresses are not.
+    users: DefaultHashBuilder,
     clock: Arc<dyn Clock>,
 }
 
@@ -400,44 +409,58 @@ impl MemoryLimiter {
     pub fn new(clock: Arc<dyn Clock>) -> Self {
         Self {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            users: DefaultHashBuilder::default(),
             clock,
         }
     }
 
-    /// The shard of a subject: a cheap spread (FNV-1a) is enough here, because a crafted
-    /// subject can at worst crowd one shard; the maps inside keep SipHash against floods.
-    fn shard(&self, subject: Subject<'_>) -> &Mutex<Shard> {
+    /// The shard of a hash: bits that the tables inside use for neither the slot (the low
+    /// bits) nor the tag (the top seven).
+    fn shard(&self, hash: u64) -> MutexGuard<'_, Shard> {
+        self.shards[(hash >> 40) as usize % SHARDS]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The shard of an address: a cheap spread (FNV-1a) is enough, because a crafted address
+    /// can at worst crowd one shard; the map inside keeps SipHash against floods.
+    fn ip_hash(ip: IpAddr) -> u64 {
         let fnv = |bytes: &[u8]| {
             bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
                 (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
             })
         };
-        let h = match subject {
-            Subject::User(id) => fnv(id.as_bytes()),
-            Subject::Ip(IpAddr::V4(a)) => fnv(&a.octets()),
-            Subject::Ip(IpAddr::V6(a)) => fnv(&a.octets()),
+        let h = match ip {
+            IpAddr::V4(a) => fnv(&a.octets()),
+            IpAddr::V6(a) => fnv(&a.octets()),
         };
-        &self.shards[(h ^ (h >> 32)) as usize % SHARDS]
+        h ^ (h << 32)
     }
 
     /// The decision for `check`, made at `now` (µs). Public so that tests can drive it.
     pub fn check_at(&self, check: &Check<'_>, now: i64) -> Decision {
-        let mut shard = self
-            .shard(check.subject)
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        if now >= shard.next_sweep {
-            shard.users.retain(|_, b| !b.idle(now));
-            shard.ips.retain(|_, b| !b.idle(now));
-            shard.next_sweep = now + SWEEP_EVERY_US;
-        }
-        // One hash lookup when the bucket exists (the common case).
         match check.subject {
-            Subject::User(id) => match shard.users.get_mut(id) {
-                Some(bucket) => apply(bucket, check, now),
-                None => apply(shard.users.entry(id.into()).or_default(), check, now),
-            },
-            Subject::Ip(ip) => apply(shard.ips.entry(ip).or_default(), check, now),
+            Subject::User(id) => {
+                let hash = self.users.hash_one(id);
+                let mut shard = self.shard(hash);
+                shard.sweep(now);
+                // One lookup when the bucket exists (the common case).
+                if let Some((_, bucket)) = shard.users.find_mut(hash, |(k, _)| **k == *id) {
+                    return apply(bucket, check, now);
+                }
+                let entry =
+                    shard
+                        .users
+                        .insert_unique(hash, (id.into(), Bucket::default()), |(k, _)| {
+                            self.users.hash_one(&**k)
+                        });
+                apply(&mut entry.into_mut().1, check, now)
+            }
+            Subject::Ip(ip) => {
+                let mut shard = self.shard(Self::ip_hash(ip));
+                shard.sweep(now);
+                apply(shard.ips.entry(ip).or_default(), check, now)
+            }
         }
     }
 
@@ -454,6 +477,17 @@ impl MemoryLimiter {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+impl Shard {
+    /// Drops the idle buckets, at most once a minute.
+    fn sweep(&mut self, now: i64) {
+        if now >= self.next_sweep {
+            self.users.retain(|(_, b)| !b.idle(now));
+            self.ips.retain(|_, b| !b.idle(now));
+            self.next_sweep = now + SWEEP_EVERY_US;
+        }
     }
 }
 

@@ -9,7 +9,8 @@
 use crate::auth::keys::KeyFailure;
 use crate::auth::tokens::TokenFailure;
 use crate::error::ApiError;
-use crate::ratelimit::{PreAuthenticatedKey, PreVerifiedToken, bearer_token};
+use crate::middleware::RequestContext;
+use crate::ratelimit::bearer_token;
 use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -26,8 +27,12 @@ impl FromRequestParts<AppState> for ApiKeyAuth {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         // The rate-limit middleware has usually checked the key already.
-        let outcome = match parts.extensions.remove::<PreAuthenticatedKey>() {
-            Some(PreAuthenticatedKey(checked)) => checked,
+        let checked = parts
+            .extensions
+            .get_mut::<RequestContext>()
+            .and_then(|c| c.checked.key.take());
+        let outcome = match checked {
+            Some(outcome) => outcome,
             None => state.keys.authenticate(&parts.headers).await,
         };
         match outcome {
@@ -67,8 +72,12 @@ impl FromRequestParts<AppState> for IdTokenUser {
             return Err(reject("token_malformed"));
         };
         // The rate-limit middleware has usually verified the token already.
-        let verified = match parts.extensions.remove::<PreVerifiedToken>() {
-            Some(PreVerifiedToken(verified)) => verified,
+        let checked = parts
+            .extensions
+            .get_mut::<RequestContext>()
+            .and_then(|c| c.checked.token.take());
+        let verified = match checked {
+            Some(verified) => verified,
             None => state.tokens.verify(token).await,
         };
         let identity = match verified {

@@ -8,6 +8,7 @@ pub mod dashboard;
 pub mod engine;
 pub mod error;
 pub mod extract;
+pub mod json;
 pub mod metrics;
 pub mod middleware;
 pub mod ratelimit;

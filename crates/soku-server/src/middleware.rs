@@ -7,7 +7,8 @@
 //! `ApiError`, the framework rejected the request itself, or the handler panicked.
 
 use crate::error::ApiError;
-use crate::ratelimit::{self, Admission};
+use crate::json::{JSON_UTF8, RESPONSE_HEADERS};
+use crate::ratelimit::{self, Admission, Checked};
 use crate::state::AppState;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
@@ -20,11 +21,15 @@ use std::time::Instant;
 use tracing::Instrument;
 
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-const JSON_UTF8: HeaderValue = HeaderValue::from_static("application/json; charset=utf-8");
 
-/// The id of the request being served, in the request's extensions.
-#[derive(Clone, Debug)]
-pub struct RequestId(pub String);
+/// What the middleware knows about the request being served, in the request's extensions:
+/// its id and, with rate limits on, the credentials the rate-limit step already checked. (One
+/// extension for both: each one inserted is a lookup and an allocation on every request.)
+#[derive(Clone)]
+pub struct RequestContext {
+    pub request_id: String,
+    pub checked: Checked,
+}
 
 pub async fn request_context(
     State(state): State<AppState>,
@@ -44,20 +49,30 @@ pub async fn request_context(
         method = %method,
         route = route.as_deref().unwrap_or("unmatched"),
     );
-    req.extensions_mut().insert(RequestId(request_id.clone()));
 
     // Rate limits (when on) for `/v1`: counted here, so that a refusal gets the envelope and
     // every answer, a panic's included, gets the X-RateLimit headers.
     let mut admission = None;
+    let mut checked = Checked::default();
     if let Some(rl) = state.rate_limits.as_ref()
         && ratelimit::applies(req.uri().path())
     {
         admission = Some(
-            ratelimit::admit(&state, rl, &mut req, route.as_deref())
-                .instrument(span.clone())
-                .await,
+            ratelimit::admit(
+                &state,
+                rl,
+                &ratelimit::Incoming::of(&req),
+                route.as_deref(),
+                &mut checked,
+            )
+            .instrument(span.clone())
+            .await,
         );
     }
+    req.extensions_mut().insert(RequestContext {
+        request_id: request_id.clone(),
+        checked,
+    });
     let response = match admission.as_mut().and_then(Admission::take_refusal) {
         Some(refused) => refused,
         None => {
@@ -128,6 +143,8 @@ fn finish(state: &AppState, mut response: Response, request_id: &str, method: &M
         .expect("an envelope serialises");
     let (mut parts, _old_body) = response.into_parts();
     parts.headers.remove(CONTENT_LENGTH);
+    // Room for what comes after, as `Json` makes (an error's response starts empty).
+    parts.headers.reserve(RESPONSE_HEADERS);
     parts.headers.insert(CONTENT_TYPE, JSON_UTF8);
     for (name, value) in error.headers {
         parts.headers.insert(name, value);

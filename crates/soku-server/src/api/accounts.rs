@@ -4,8 +4,8 @@
 use super::docs::{ApiKeyErrors, CommonErrors};
 use crate::error::ApiResult;
 use crate::extract::ApiKeyAuth;
+use crate::json::Json;
 use crate::state::AppState;
-use axum::Json;
 use axum::extract::State;
 use serde_json::{Value, json};
 use soku_core::accounts::test_account_id;

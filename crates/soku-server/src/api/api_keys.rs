@@ -3,8 +3,8 @@
 use super::docs::{BodyErrors, CommonErrors, IdTokenErrors};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, IdTokenUser};
+use crate::json::Json;
 use crate::state::AppState;
-use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};

@@ -21,8 +21,8 @@
 use super::docs::{ApiKeyErrors, BodyErrors, CommonErrors, ErrorEnvelope};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, KeyOrToken};
+use crate::json::Json;
 use crate::state::AppState;
-use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::header::{ACCEPT, CONTENT_TYPE, LOCATION};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};

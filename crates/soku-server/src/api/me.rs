@@ -2,8 +2,8 @@
 
 use super::docs::{ApiKeyErrors, CommonErrors};
 use crate::extract::ApiKeyAuth;
+use crate::json::Json;
 use crate::state::AppState;
-use axum::Json;
 use axum::extract::State;
 use serde::Serialize;
 use soku_core::model::RateLimitTier;

@@ -2,8 +2,8 @@
 
 use super::docs::CommonErrors;
 use crate::error::{ApiError, ApiResult};
+use crate::json::Json;
 use crate::state::AppState;
-use axum::Json;
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;

@@ -4,8 +4,8 @@
 use super::docs::{ApiKeyErrors, BodyErrors, CommonErrors, ErrorEnvelope};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiKeyAuth};
+use crate::json::Json;
 use crate::state::AppState;
-use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::header::{CONTENT_TYPE, RETRY_AFTER};

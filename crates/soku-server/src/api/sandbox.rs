@@ -4,8 +4,8 @@
 use super::docs::{ApiKeyErrors, CommonErrors};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiKeyAuth;
+use crate::json::Json;
 use crate::state::AppState;
-use axum::Json;
 use axum::extract::{Path, Query, State};
 use serde_json::{Value, json};
 use soku_core::keys::KeyMode;

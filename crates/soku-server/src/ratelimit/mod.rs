@@ -8,8 +8,8 @@
 //! For every request under `/v1` the step
 //! 1. works out who is asking, authenticating once: the API key (for API-key routes) or the ID
 //!    token (for the key-management routes) is checked here, and the outcome is left in the
-//!    request's extensions, where `ApiKeyAuth` and `IdTokenUser` pick it up instead of checking
-//!    again;
+//!    request's `RequestContext` (`Checked`), where `ApiKeyAuth` and `IdTokenUser` pick it up
+//!    instead of checking again;
 //! 2. counts the request against that user (all of a user's keys and tokens share one budget)
 //!    or, with no valid credential, against the client address;
 //! 3. applies the tier quota (or the user's override) and the endpoint limit of the route, if
@@ -28,7 +28,7 @@ use crate::auth::tokens::TokenFailure;
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::{ConnectInfo, Request};
-use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use axum::http::{Extensions, HeaderMap, HeaderName, HeaderValue, Method};
 use axum::response::{IntoResponse, Response};
 use client_ip::Cidr;
 use serde_json::json;
@@ -39,11 +39,11 @@ use soku_core::ratelimit::{
     Check, Decision, LimitHit, LimiterError, MemoryLimiter, Policy, Quota, RateLimiter, Subject,
 };
 use soku_core::{Clock, Store, SystemClock};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, LazyLock, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 pub const LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
@@ -242,13 +242,15 @@ impl RateLimits {
     }
 }
 
-/// An API key checked by the middleware, subscription gate included; `ApiKeyAuth` takes it.
-#[derive(Clone)]
-pub struct PreAuthenticatedKey(pub Result<Arc<KeyGrant>, KeyFailure>);
-
-/// An ID token verified by the middleware; `IdTokenUser` takes it.
-#[derive(Clone)]
-pub struct PreVerifiedToken(pub Result<VerifiedIdentity, TokenFailure>);
+/// The credentials the rate-limit step checked, for the extractors to take instead of checking
+/// again (they travel in the middleware's `RequestContext`).
+#[derive(Clone, Default)]
+pub struct Checked {
+    /// The API key, subscription gate included; `ApiKeyAuth` takes it.
+    pub key: Option<Result<Arc<KeyGrant>, KeyFailure>>,
+    /// The ID token; `IdTokenUser` takes it.
+    pub token: Option<Result<VerifiedIdentity, TokenFailure>>,
+}
 
 /// Routes authenticated by ID token (spec section 3): their requests are counted against the
 /// token's user.
@@ -275,6 +277,26 @@ struct Caller {
     quota: Quota,
 }
 
+/// What the rate-limit step reads of a request: references to its parts that may be held
+/// across an await (the body may not: it is not `Sync`).
+pub struct Incoming<'a> {
+    pub method: &'a Method,
+    pub path: &'a str,
+    pub headers: &'a HeaderMap,
+    pub extensions: &'a Extensions,
+}
+
+impl<'a> Incoming<'a> {
+    pub fn of(req: &'a Request) -> Self {
+        Incoming {
+            method: req.method(),
+            path: req.uri().path(),
+            headers: req.headers(),
+            extensions: req.extensions(),
+        }
+    }
+}
+
 /// What the subject is borrowed from.
 enum Who {
     /// A valid key, and whether its owner passes the subscription gate. The grant is handed to
@@ -297,31 +319,36 @@ impl Caller {
         }
     }
 
-    /// Leaves a checked key in the request for `ApiKeyAuth`.
-    fn hand_over(self, req: &mut Request) {
+    /// Leaves a checked key for `ApiKeyAuth`.
+    fn hand_over(self, checked: &mut Checked) {
         if let Who::Key { grant, gated } = self.who {
-            let outcome = if gated {
+            checked.key = Some(if gated {
                 Ok(grant)
             } else {
                 Err(KeyFailure::Subscription)
-            };
-            req.extensions_mut().insert(PreAuthenticatedKey(outcome));
+            });
         }
     }
 }
 
-async fn identify(state: &AppState, rl: &RateLimits, req: &mut Request, route: &str) -> Caller {
+async fn identify(
+    state: &AppState,
+    rl: &RateLimits,
+    req: &Incoming<'_>,
+    route: &str,
+    checked: &mut Checked,
+) -> Caller {
     let tiers = &rl.policy.tiers;
     if is_id_token_route(route) {
         // Boxed: token verification can fetch certificates, and its large future would
         // otherwise be part of (and be moved with) every request's middleware future.
-        if let Some(caller) = Box::pin(identify_token(state, rl, req)).await {
+        if let Some(caller) = Box::pin(identify_token(state, rl, req, checked)).await {
             return caller;
         }
     } else {
         // Without a `soku-api-key` this fails at once (`Missing`, or `WrongHeader` for a key
         // in another header), and `ApiKeyAuth` gives the same answer from what is left here.
-        match state.keys.authenticate_grant(req.headers()).await {
+        match state.keys.authenticate_grant(req.headers).await {
             Ok(grant) => {
                 // One reading of the clock for the tier and the subscription gate.
                 let now = state.clock.now();
@@ -335,17 +362,14 @@ async fn identify(state: &AppState, rl: &RateLimits, req: &mut Request, route: &
                     quota,
                 };
             }
-            Err(failure) => {
-                req.extensions_mut()
-                    .insert(PreAuthenticatedKey(Err(failure)));
-            }
+            Err(failure) => checked.key = Some(Err(failure)),
         }
     }
     let peer = req
-        .extensions()
+        .extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
-    let ip = client_ip::client_ip(peer, req.headers(), &rl.trusted_proxies);
+    let ip = client_ip::client_ip(peer, req.headers, &rl.trusted_proxies);
     Caller {
         who: Who::Address(Subject::ip(ip)),
         tier: RateLimitTier::Default,
@@ -355,14 +379,19 @@ async fn identify(state: &AppState, rl: &RateLimits, req: &mut Request, route: &
 
 /// The user of a valid `Authorization: Bearer` ID token, if there is one; the verification's
 /// outcome is left for `IdTokenUser`.
-async fn identify_token(state: &AppState, rl: &RateLimits, req: &mut Request) -> Option<Caller> {
-    let token = bearer_token(req.headers())?;
+async fn identify_token(
+    state: &AppState,
+    rl: &RateLimits,
+    req: &Incoming<'_>,
+    checked: &mut Checked,
+) -> Option<Caller> {
+    let token = bearer_token(req.headers)?;
     let verified = state.tokens.verify(token).await;
     let caller = match &verified {
         Ok(identity) => Some(user_caller(state, rl, &identity.uid).await),
         Err(_) => None,
     };
-    req.extensions_mut().insert(PreVerifiedToken(verified));
+    checked.token = Some(verified);
     caller
 }
 
@@ -411,38 +440,37 @@ impl Admission {
     /// `X-RateLimit-*`; without a decision, only the tier and its rate.
     pub fn put_headers(self, headers: &mut HeaderMap) {
         // These four, X-Request-ID, and the content-length that axum adds after the
-        // middleware: seven entries with content-type, one more than the map's first table
-        // holds. Growing it now moves one entry (content-type); growing it at the seventh
-        // insert would move six.
+        // middleware: seven entries with content-type, one more than an empty map's first
+        // table holds. `Json` and error responses come with room for them (`json.rs`); for
+        // any other response, growing the map now moves one entry, where growing it at the
+        // seventh insert would move six.
         headers.reserve(6);
         headers.insert(LIMIT, self.limit);
         if let Some(d) = &self.decision {
             headers.insert(REMAINING, number_value(d.remaining));
             headers.insert(RESET, reset_value(d.reset_us.max(d.now_us)));
         }
-        headers.insert(TIER, HeaderValue::from_static(self.tier.as_str()));
+        headers.insert(TIER, tier_value(self.tier));
     }
 }
 
 /// Counts a request under `/v1` (see the module documentation). Called by the request
 /// middleware after the request id is assigned, so refusals get the envelope like any error.
-/// `route` is the matched route template.
+/// `route` is the matched route template; the credentials checked are left in `checked`.
 pub async fn admit(
     state: &AppState,
     rl: &RateLimits,
-    req: &mut Request,
+    req: &Incoming<'_>,
     route: Option<&str>,
+    checked: &mut Checked,
 ) -> Admission {
-    let endpoint = route.and_then(|r| rl.policy.endpoint(req.method().as_str(), r));
+    let endpoint = route.and_then(|r| rl.policy.endpoint(req.method.as_str(), r));
     let caller = match route {
-        Some(r) => identify(state, rl, req, r).await,
-        None => {
-            let path = req.uri().path().to_owned();
-            identify(state, rl, req, &path).await
-        }
+        Some(r) => identify(state, rl, req, r, checked).await,
+        None => identify(state, rl, req, req.path, checked).await,
     };
     let admission = decide(state, rl, &caller, endpoint).await;
-    caller.hand_over(req);
+    caller.hand_over(checked);
     admission
 }
 
@@ -520,9 +548,38 @@ async fn decide(
     }
 }
 
-/// `n` in decimal, as a header value (one small allocation, no formatting machinery).
+/// `X-RateLimit-Tier`, ready made (`from_static` checks every byte when it runs at run time).
+fn tier_value(tier: RateLimitTier) -> HeaderValue {
+    const DEFAULT: HeaderValue = HeaderValue::from_static("default");
+    const AUTHENTICATED: HeaderValue = HeaderValue::from_static("authenticated");
+    const PREMIUM: HeaderValue = HeaderValue::from_static("premium");
+    const ADMIN: HeaderValue = HeaderValue::from_static("admin");
+    match tier {
+        RateLimitTier::Default => DEFAULT,
+        RateLimitTier::Authenticated => AUTHENTICATED,
+        RateLimitTier::Premium => PREMIUM,
+        RateLimitTier::Admin => ADMIN,
+    }
+}
+
+/// Numbers below this have a ready-made header value: every tier's and endpoint's capacity is
+/// smaller, so `X-RateLimit-Remaining` costs nothing to make for any request counted against
+/// the spec's quotas.
+const SMALL_NUMBERS: u64 = 1024;
+
+/// `n` in decimal, as a header value: ready made below `SMALL_NUMBERS`, else one small
+/// allocation (no formatting machinery).
 fn number_value(n: u64) -> HeaderValue {
-    HeaderValue::from_str(itoa::Buffer::new().format(n)).expect("digits make a header value")
+    static SMALL: LazyLock<Box<[HeaderValue]>> = LazyLock::new(|| {
+        (0..SMALL_NUMBERS)
+            .map(|n| HeaderValue::from_static(Box::leak(n.to_string().into_boxed_str())))
+            .collect()
+    });
+    match SMALL.get(n as usize) {
+        Some(value) => value.clone(),
+        None => HeaderValue::from_str(itoa::Buffer::new().format(n))
+            .expect("digits make a header value"),
+    }
 }
 
 /// `n` in decimal as a `&'static str`, made once per distinct value for this process and
@@ -553,30 +610,48 @@ fn rfc3339_micros(us: i64) -> String {
 /// millisecond, written without allocating or calendar types (it is on every response).
 /// Years 0 to 9999.
 fn rfc3339_bytes(us: i64) -> [u8; 24] {
-    /// "00" to "99", so that two digits are one lookup.
+    thread_local! {
+        /// The last day written and its `YYYY-MM-DD`: reset times fall on the same day but
+        /// for a few minutes a day, and the calendar is most of the arithmetic.
+        static LAST_DAY: Cell<(i64, [u8; 10])> = const { Cell::new((i64::MIN, [0; 10])) };
+    }
+    let ms = us.div_euclid(1000) + i64::from(us.rem_euclid(1000) > 0);
+    let secs = ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let second_of_day = secs.rem_euclid(86_400) as usize;
+    let milli = ms.rem_euclid(1000) as usize;
+    let date = match LAST_DAY.get() {
+        (day, date) if day == days => date,
+        _ => {
+            let (year, month, day) = civil_from_days(days);
+            let year = year.clamp(0, 9999) as usize;
+            let mut date = *b"0000-00-00";
+            put_pair(&mut date, 0, year / 100);
+            put_pair(&mut date, 2, year % 100);
+            put_pair(&mut date, 5, month as usize);
+            put_pair(&mut date, 8, day as usize);
+            LAST_DAY.set((days, date));
+            date
+        }
+    };
+    let mut out = *b"0000-00-00T00:00:00.000Z";
+    out[..10].copy_from_slice(&date);
+    put_pair(&mut out, 11, second_of_day / 3600);
+    put_pair(&mut out, 14, second_of_day / 60 % 60);
+    put_pair(&mut out, 17, second_of_day % 60);
+    put_pair(&mut out, 20, milli / 10);
+    out[22] = b'0' + (milli % 10) as u8;
+    out
+}
+
+/// Writes `v` (0 to 99) as two digits at `at`, with one lookup.
+fn put_pair(out: &mut [u8], at: usize, v: usize) {
     const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
         2021222324252627282930313233343536373839\
         4041424344454647484950515253545556575859\
         6061626364656667686970717273747576777879\
         8081828384858687888990919293949596979899";
-    let ms = us.div_euclid(1000) + i64::from(us.rem_euclid(1000) > 0);
-    let secs = ms.div_euclid(1000);
-    let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
-    let year = year.clamp(0, 9999) as usize;
-    let second_of_day = secs.rem_euclid(86_400) as usize;
-    let milli = ms.rem_euclid(1000) as usize;
-    let mut out = *b"0000-00-00T00:00:00.000Z";
-    let mut put = |at: usize, v: usize| out[at..at + 2].copy_from_slice(&PAIRS[2 * v..2 * v + 2]);
-    put(0, year / 100);
-    put(2, year % 100);
-    put(5, month as usize);
-    put(8, day as usize);
-    put(11, second_of_day / 3600);
-    put(14, second_of_day / 60 % 60);
-    put(17, second_of_day % 60);
-    put(20, milli / 10);
-    out[22] = b'0' + (milli % 10) as u8;
-    out
+    out[at..at + 2].copy_from_slice(&PAIRS[2 * v..2 * v + 2]);
 }
 
 /// Year, month (1 to 12) and day (1 to 31) of a count of days since 1970-01-01, in the
@@ -668,9 +743,20 @@ mod tests {
     #[test]
     fn header_values() {
         assert_eq!(number_value(0), "0");
+        assert_eq!(number_value(7), "7");
+        assert_eq!(number_value(1023), "1023");
+        assert_eq!(number_value(1024), "1024");
         assert_eq!(number_value(10_999_999), "10999999");
         assert_eq!(number_value(u64::MAX), "18446744073709551615");
         assert_eq!(reset_value(1_000_001), "1970-01-01T00:00:01.001Z");
+        for tier in [
+            RateLimitTier::Default,
+            RateLimitTier::Authenticated,
+            RateLimitTier::Premium,
+            RateLimitTier::Admin,
+        ] {
+            assert_eq!(tier_value(tier), tier.as_str());
+        }
         assert_eq!(interned_number(1_000_000), "1000000");
         assert!(std::ptr::eq(interned_number(25), interned_number(25)));
         let rl = RateLimits::new(RateLimitOptions::default()).expect("on");
