@@ -611,34 +611,35 @@ fn rfc3339_micros(us: i64) -> String {
 /// Years 0 to 9999.
 fn rfc3339_bytes(us: i64) -> [u8; 24] {
     thread_local! {
-        /// The last day written and its `YYYY-MM-DD`: reset times fall on the same day but
-        /// for a few minutes a day, and the calendar is most of the arithmetic.
-        static LAST_DAY: Cell<(i64, [u8; 10])> = const { Cell::new((i64::MIN, [0; 10])) };
+        /// The last second written, as `YYYY-MM-DDTHH:MM:SS.`: reset times of requests
+        /// answered one after the other often fall in the same second (a busy key's, or those
+        /// of one tier's keys, `now` plus the same interval), and then only the milliseconds
+        /// are left to write.
+        static LAST_SECOND: Cell<(i64, [u8; 20])> = const { Cell::new((i64::MIN, [0; 20])) };
     }
     let ms = us.div_euclid(1000) + i64::from(us.rem_euclid(1000) > 0);
     let secs = ms.div_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let second_of_day = secs.rem_euclid(86_400) as usize;
     let milli = ms.rem_euclid(1000) as usize;
-    let date = match LAST_DAY.get() {
-        (day, date) if day == days => date,
+    let prefix = match LAST_SECOND.get() {
+        (second, prefix) if second == secs => prefix,
         _ => {
-            let (year, month, day) = civil_from_days(days);
+            let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
             let year = year.clamp(0, 9999) as usize;
-            let mut date = *b"0000-00-00";
-            put_pair(&mut date, 0, year / 100);
-            put_pair(&mut date, 2, year % 100);
-            put_pair(&mut date, 5, month as usize);
-            put_pair(&mut date, 8, day as usize);
-            LAST_DAY.set((days, date));
-            date
+            let second_of_day = secs.rem_euclid(86_400) as usize;
+            let mut prefix = *b"0000-00-00T00:00:00.";
+            put_pair(&mut prefix, 0, year / 100);
+            put_pair(&mut prefix, 2, year % 100);
+            put_pair(&mut prefix, 5, month as usize);
+            put_pair(&mut prefix, 8, day as usize);
+            put_pair(&mut prefix, 11, second_of_day / 3600);
+            put_pair(&mut prefix, 14, second_of_day / 60 % 60);
+            put_pair(&mut prefix, 17, second_of_day % 60);
+            LAST_SECOND.set((secs, prefix));
+            prefix
         }
     };
     let mut out = *b"0000-00-00T00:00:00.000Z";
-    out[..10].copy_from_slice(&date);
-    put_pair(&mut out, 11, second_of_day / 3600);
-    put_pair(&mut out, 14, second_of_day / 60 % 60);
-    put_pair(&mut out, 17, second_of_day % 60);
+    out[..20].copy_from_slice(&prefix);
     put_pair(&mut out, 20, milli / 10);
     out[22] = b'0' + (milli % 10) as u8;
     out
@@ -720,6 +721,17 @@ mod tests {
         assert_eq!(rfc3339_micros(1_000_001), "1970-01-01T00:00:01.001Z");
         assert_eq!(rfc3339_micros(1_000_999), "1970-01-01T00:00:01.001Z");
         assert_eq!(rfc3339_micros(999_999_999), "1970-01-01T00:16:40.000Z");
+        // Within one second (the second is kept between calls), into the next, and back.
+        for (us, text) in [
+            (1_500_000, "1970-01-01T00:00:01.500Z"),
+            (1_999_000, "1970-01-01T00:00:01.999Z"),
+            (1_999_001, "1970-01-01T00:00:02.000Z"),
+            (1_000_001, "1970-01-01T00:00:01.001Z"),
+            (86_401_000_000 + 1_000_001, "1970-01-02T00:00:02.001Z"),
+            (1_000_002, "1970-01-01T00:00:01.001Z"),
+        ] {
+            assert_eq!(rfc3339_micros(us), text, "{us}");
+        }
         // The hand-written form agrees with chrono's over a spread of instants.
         let mut us = 946_684_799_999_999i64; // 1999-12-31T23:59:59.999999Z
         for _ in 0..2000 {
