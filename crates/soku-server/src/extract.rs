@@ -10,10 +10,11 @@ use crate::auth::keys::KeyFailure;
 use crate::auth::tokens::TokenFailure;
 use crate::error::ApiError;
 use crate::middleware::RequestContext;
-use crate::ratelimit::bearer_token;
+use crate::ratelimit::{Checked, bearer_token};
 use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::Extensions;
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
@@ -22,16 +23,19 @@ use std::sync::Arc;
 
 pub struct ApiKeyAuth(pub Arc<KeyGrant>);
 
+/// The credentials the middleware's rate-limit step already checked, when it ran.
+fn checked(extensions: &mut Extensions) -> Option<&mut Checked> {
+    extensions
+        .get_mut::<RequestContext>()
+        .map(|c| &mut c.checked)
+}
+
 impl FromRequestParts<AppState> for ApiKeyAuth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         // The rate-limit middleware has usually checked the key already.
-        let checked = parts
-            .extensions
-            .get_mut::<RequestContext>()
-            .and_then(|c| c.checked.key.take());
-        let outcome = match checked {
+        let outcome = match checked(&mut parts.extensions).and_then(|c| c.key.take()) {
             Some(outcome) => outcome,
             None => state.keys.authenticate(&parts.headers).await,
         };
@@ -72,11 +76,7 @@ impl FromRequestParts<AppState> for IdTokenUser {
             return Err(reject("token_malformed"));
         };
         // The rate-limit middleware has usually verified the token already.
-        let checked = parts
-            .extensions
-            .get_mut::<RequestContext>()
-            .and_then(|c| c.checked.token.take());
-        let verified = match checked {
+        let verified = match checked(&mut parts.extensions).and_then(|c| c.token.take()) {
             Some(verified) => verified,
             None => state.tokens.verify(token).await,
         };
