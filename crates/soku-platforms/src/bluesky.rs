@@ -466,7 +466,7 @@ impl Connector for Bluesky {
                 "A Bluesky post needs text or images.",
             ));
         }
-        let token = access_token(&request.account)?;
+        let token = http::access_token(&request.account, NAME)?;
         let target = self.target(&request.account)?;
         let rkey = record_key(&request.marker, request.not_before);
 
@@ -649,20 +649,6 @@ impl Connector for Bluesky {
     fn refresh_ahead(&self) -> std::time::Duration {
         std::time::Duration::from_secs(15 * 60)
     }
-}
-
-fn access_token(account: &AccountCredentials) -> Result<&str, PublishError> {
-    account
-        .access_token
-        .as_deref()
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| {
-            PublishError::new(
-                FailureClass::Permanent,
-                TOKEN_INVALID,
-                "The account has no Bluesky session.",
-            )
-        })
 }
 
 fn check_text(text: &str) -> Result<(), PublishError> {

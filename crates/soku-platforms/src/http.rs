@@ -10,7 +10,7 @@
 //! - Other 4xx: `Permanent`, the platform's answer kept.
 //! - 5xx: `Ambiguous` for a creating call, `Retryable` otherwise.
 
-use soku_core::connector::{FailureClass, PublishError};
+use soku_core::connector::{AccountCredentials, FailureClass, PublishError};
 use std::time::Duration;
 
 pub const USER_AGENT: &str = concat!("soku-server/", env!("CARGO_PKG_VERSION"));
@@ -83,6 +83,28 @@ pub async fn read(
     effect: Effect,
     platform: &str,
 ) -> Result<(reqwest::StatusCode, Vec<u8>), PublishError> {
+    read_with(
+        response,
+        effect,
+        platform,
+        |status, headers, body, effect| status_error(status, headers, body, effect, platform),
+    )
+    .await
+}
+
+/// `read`, with the platform's own reading of a non-2xx answer (`classify`, usually
+/// `status_error` refined by the platform's error body).
+pub async fn read_with(
+    response: reqwest::Response,
+    effect: Effect,
+    platform: &str,
+    classify: impl FnOnce(
+        reqwest::StatusCode,
+        &reqwest::header::HeaderMap,
+        &[u8],
+        Effect,
+    ) -> PublishError,
+) -> Result<(reqwest::StatusCode, Vec<u8>), PublishError> {
     let status = response.status();
     let headers = response.headers().clone();
     let body = response
@@ -92,18 +114,27 @@ pub async fn read(
     if status.is_success() {
         return Ok((status, body.to_vec()));
     }
-    Err(status_error(status, &headers, &body, effect, platform))
+    Err(classify(status, &headers, &body, effect))
 }
 
-/// Reads a 2xx JSON body into `T`; a body that does not parse is the platform's fault and
-/// ambiguous for a creating call (the post may exist).
+/// Reads a 2xx JSON body into `T` (see `parse_json`).
 pub async fn read_json<T: serde::de::DeserializeOwned>(
     response: reqwest::Response,
     effect: Effect,
     platform: &str,
 ) -> Result<T, PublishError> {
     let (_, body) = read(response, effect, platform).await?;
-    serde_json::from_slice(&body).map_err(|e| {
+    parse_json(&body, effect, platform)
+}
+
+/// Parses a 2xx JSON body into `T`; a body that does not parse is the platform's fault and
+/// ambiguous for a creating call (the post may exist).
+pub fn parse_json<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+    effect: Effect,
+    platform: &str,
+) -> Result<T, PublishError> {
+    serde_json::from_slice(body).map_err(|e| {
         let class = match effect {
             Effect::Creates => FailureClass::Ambiguous,
             Effect::Repeatable => FailureClass::Retryable { retry_after: None },
@@ -113,8 +144,27 @@ pub async fn read_json<T: serde::de::DeserializeOwned>(
             "unexpected_response",
             format!("{platform} answered in a form this server does not understand: {e}"),
         )
-        .with_platform_error(platform_text(&body))
+        .with_platform_error(platform_text(body))
     })
+}
+
+/// The account's access token, or `token_invalid` (permanent: reconnecting is the fix) when
+/// it has none.
+pub fn access_token<'a>(
+    account: &'a AccountCredentials,
+    platform: &str,
+) -> Result<&'a str, PublishError> {
+    account
+        .access_token
+        .as_deref()
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| {
+            PublishError::new(
+                FailureClass::Permanent,
+                TOKEN_INVALID,
+                format!("This {platform} account has no access token; reconnect it."),
+            )
+        })
 }
 
 /// The failure a non-2xx answer stands for.

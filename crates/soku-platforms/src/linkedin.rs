@@ -240,21 +240,6 @@ impl LinkedIn {
         e
     }
 
-    fn token<'a>(&self, request: &'a PublishRequest) -> Result<&'a str, PublishError> {
-        request
-            .account
-            .access_token
-            .as_deref()
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                PublishError::new(
-                    FailureClass::Permanent,
-                    TOKEN_INVALID,
-                    "This LinkedIn account has no access token; reconnect it.",
-                )
-            })
-    }
-
     /// Fetches, checks and uploads one image; returns its `urn:li:image:` URN.
     async fn upload_image(
         &self,
@@ -275,14 +260,7 @@ impl LinkedIn {
                 Effect::Repeatable,
             )
             .await?;
-        let init: InitializeUpload = serde_json::from_slice(&body).map_err(|e| {
-            PublishError::new(
-                FailureClass::Retryable { retry_after: None },
-                "unexpected_response",
-                format!("{PLATFORM} answered the image upload in an unexpected form: {e}"),
-            )
-            .with_platform_error(http::platform_text(&body))
-        })?;
+        let init: InitializeUpload = http::parse_json(&body, Effect::Repeatable, PLATFORM)?;
         self.check_upload_url(&init.value.upload_url)?;
         self.call(
             self.client
@@ -373,7 +351,7 @@ impl Connector for LinkedIn {
     async fn publish(&self, request: &PublishRequest) -> Result<PublishedPost, PublishError> {
         let content = &request.content;
         crate::media::check_images_only(content, "LinkedIn", MAX_IMAGES)?;
-        let token = self.token(request)?;
+        let token = http::access_token(&request.account, PLATFORM)?;
         let author = author_urn(&request.account);
 
         let mut images = Vec::with_capacity(content.image_urls.len());

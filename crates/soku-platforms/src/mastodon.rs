@@ -71,7 +71,7 @@ use serde_json::{Value, json};
 use soku_core::connector::{
     AccountCredentials, AuthorizationRequest, AuthorizationStart, CodeExchange, ConnectError,
     ConnectErrorKind, ConnectMethod, ConnectedAccount, Connector, Existing, FailureClass,
-    PublishError, PublishRequest, PublishedPost, TOKEN_INVALID, TokenSet,
+    PublishError, PublishRequest, PublishedPost, TokenSet,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -168,16 +168,7 @@ impl Mastodon {
         response: reqwest::Response,
         effect: Effect,
     ) -> Result<(reqwest::StatusCode, Vec<u8>), PublishError> {
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| http::transport_error(&e, effect, PLATFORM))?;
-        if status.is_success() {
-            return Ok((status, body.to_vec()));
-        }
-        Err(api_error(status, &headers, &body, effect))
+        http::read_with(response, effect, PLATFORM, api_error).await
     }
 
     async fn read_json<T: serde::de::DeserializeOwned>(
@@ -186,19 +177,7 @@ impl Mastodon {
         effect: Effect,
     ) -> Result<(reqwest::StatusCode, T), PublishError> {
         let (status, body) = self.read(response, effect).await?;
-        let value = serde_json::from_slice(&body).map_err(|e| {
-            let class = match effect {
-                Effect::Creates => FailureClass::Ambiguous,
-                Effect::Repeatable => FailureClass::Retryable { retry_after: None },
-            };
-            PublishError::new(
-                class,
-                "unexpected_response",
-                format!("Mastodon answered in a form this server does not understand: {e}"),
-            )
-            .with_platform_error(http::platform_text(&body))
-        })?;
-        Ok((status, value))
+        Ok((status, http::parse_json(&body, effect, PLATFORM)?))
     }
 
     /// The account's instance, checked again before it is used.
@@ -458,7 +437,7 @@ impl Connector for Mastodon {
             ));
         }
         let instance = self.account_instance(&request.account)?;
-        let token = access_token(&request.account)?;
+        let token = http::access_token(&request.account, PLATFORM)?;
 
         let mut media_ids = Vec::with_capacity(content.image_urls.len());
         for (i, url) in content.image_urls.iter().enumerate() {
@@ -782,20 +761,6 @@ fn idempotency_key(marker: &str) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
-}
-
-fn access_token(account: &AccountCredentials) -> Result<&str, PublishError> {
-    account
-        .access_token
-        .as_deref()
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| {
-            PublishError::new(
-                FailureClass::Permanent,
-                TOKEN_INVALID,
-                "The Mastodon account has no access token; reconnect it.",
-            )
-        })
 }
 
 fn published(account: &AccountCredentials, status: StatusView) -> PublishedPost {

@@ -164,26 +164,8 @@ impl ThreadsConnector {
         effect: Effect,
     ) -> Result<T, PublishError> {
         let response = http::send(request, effect, PLATFORM).await?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| http::transport_error(&e, effect, PLATFORM))?;
-        if !status.is_success() {
-            return Err(classify(status, &headers, &body, effect));
-        }
-        serde_json::from_slice(&body).map_err(|e| {
-            PublishError::new(
-                match effect {
-                    Effect::Creates => FailureClass::Ambiguous,
-                    Effect::Repeatable => FailureClass::Retryable { retry_after: None },
-                },
-                "unexpected_response",
-                format!("{PLATFORM} answered in a form this server does not understand: {e}"),
-            )
-            .with_platform_error(http::platform_text(&body))
-        })
+        let (_, body) = http::read_with(response, effect, PLATFORM, classify).await?;
+        http::parse_json(&body, effect, PLATFORM)
     }
 
     async fn create_container(
@@ -464,19 +446,6 @@ fn permanent(code: &str, message: impl Into<String>) -> PublishError {
     PublishError::new(FailureClass::Permanent, code, message)
 }
 
-fn token_of(account: &AccountCredentials) -> Result<&str, PublishError> {
-    account
-        .access_token
-        .as_deref()
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| {
-            permanent(
-                TOKEN_INVALID,
-                format!("The {PLATFORM} account has no access token."),
-            )
-        })
-}
-
 /// The images of the request (none for text), checked against Threads' limits.
 fn images_of(request: &PublishRequest) -> Result<&[String], PublishError> {
     let content = &request.content;
@@ -525,7 +494,7 @@ fn images_of(request: &PublishRequest) -> Result<&[String], PublishError> {
 impl Connector for ThreadsConnector {
     async fn publish(&self, request: &PublishRequest) -> Result<PublishedPost, PublishError> {
         let images = images_of(request)?;
-        let token = token_of(&request.account)?;
+        let token = http::access_token(&request.account, PLATFORM)?;
         let user = request.account.account_id.as_str();
         let text = request.content.text.as_deref().filter(|t| !t.is_empty());
 
@@ -607,7 +576,7 @@ impl Connector for ThreadsConnector {
             // Such a post is never created.
             Err(_) => return Ok(Existing::NotFound),
         };
-        let token = token_of(&request.account)?;
+        let token = http::access_token(&request.account, PLATFORM)?;
         let user = request.account.account_id.as_str();
         let want_type = expected_media_type(images.len());
         let want_text = request

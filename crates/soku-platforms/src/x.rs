@@ -65,7 +65,7 @@ use serde_json::{Value, json};
 use soku_core::connector::{
     AccountCredentials, AuthorizationRequest, AuthorizationStart, CodeExchange, ConnectError,
     ConnectErrorKind, ConnectMethod, ConnectedAccount, Connector, Existing, FailureClass,
-    PublishError, PublishRequest, PublishedPost, TOKEN_INVALID, TokenSet,
+    PublishError, PublishRequest, PublishedPost, TokenSet,
 };
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -333,16 +333,8 @@ impl X {
         response: reqwest::Response,
         effect: Effect,
     ) -> Result<Vec<u8>, PublishError> {
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| http::transport_error(&e, effect, PLATFORM))?;
-        if !status.is_success() {
-            return Err(classify(status, &headers, &body, effect));
-        }
-        Ok(body.to_vec())
+        let (_, body) = http::read_with(response, effect, PLATFORM, classify).await?;
+        Ok(body)
     }
 
     async fn read<T: serde::de::DeserializeOwned>(
@@ -351,18 +343,7 @@ impl X {
         effect: Effect,
     ) -> Result<T, PublishError> {
         let body = self.read_raw(response, effect).await?;
-        serde_json::from_slice(&body).map_err(|e| {
-            let class = match effect {
-                Effect::Creates => FailureClass::Ambiguous,
-                Effect::Repeatable => FailureClass::Retryable { retry_after: None },
-            };
-            PublishError::new(
-                class,
-                "unexpected_response",
-                format!("X answered in a form this server does not understand: {e}"),
-            )
-            .with_platform_error(http::platform_text(&body))
-        })
+        http::parse_json(&body, effect, PLATFORM)
     }
 
     async fn fetch_images(&self, urls: &[String]) -> Result<Vec<Media>, PublishError> {
@@ -538,21 +519,6 @@ fn username(account: &AccountCredentials) -> Option<String> {
         .filter(|u| !u.is_empty())
 }
 
-fn access_token(request: &PublishRequest) -> Result<&str, PublishError> {
-    request
-        .account
-        .access_token
-        .as_deref()
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| {
-            PublishError::new(
-                FailureClass::Permanent,
-                TOKEN_INVALID,
-                "This X account has no access token; connect it again.",
-            )
-        })
-}
-
 fn post_text(request: &PublishRequest) -> Option<&str> {
     request.content.text.as_deref().filter(|t| !t.is_empty())
 }
@@ -683,7 +649,7 @@ impl Connector for X {
                 "An X post needs text or an image.",
             ));
         }
-        let token = access_token(request)?;
+        let token = http::access_token(&request.account, PLATFORM)?;
         let images = self.fetch_images(&content.image_urls).await?;
         let mut media_ids = Vec::with_capacity(images.len());
         for image in &images {
@@ -711,7 +677,7 @@ impl Connector for X {
     }
 
     async fn find_existing(&self, request: &PublishRequest) -> Result<Existing, PublishError> {
-        let token = access_token(request)?;
+        let token = http::access_token(&request.account, PLATFORM)?;
         let ours = post_text(request).unwrap_or("");
         let images = request.content.image_urls.len();
         let start = (request.not_before - RECONCILE_SKEW)
@@ -855,6 +821,7 @@ impl Connector for X {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use soku_core::connector::TOKEN_INVALID;
 
     #[test]
     fn text_matches_what_x_shows() {
