@@ -21,6 +21,10 @@
 #   ROUNDS          measured rounds; each runs every server once, order alternating (default 3)
 #   CONNECTIONS     concurrent connections (default 64)
 #   THREADS         wrk threads (default 2)
+#   TOGETHER=1      measure the servers at the same time, each with its own wrk of CONNECTIONS
+#                   and THREADS, instead of one after the other: each gets part of the machine,
+#                   but whatever the machine does during a round affects all of them alike (on a
+#                   shared VM whose speed drifts from one run to the next, the steadier ratio)
 #   KEEP_TMP=1      keep the temp dir (database, server logs, raw wrk output)
 #
 # Loopback only. Every wrk run is bounded by DURATION/WARMUP; each readiness wait by ~30 s.
@@ -31,12 +35,14 @@ WARMUP=${WARMUP:-3s}
 ROUNDS=${ROUNDS:-3}
 CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-2}
+TOGETHER=${TOGETHER:-0}
 
 die() { echo "bench-ratelimit: $*" >&2; exit 1; }
 
 for v in DURATION WARMUP; do
     [[ ${!v} =~ ^[1-9][0-9]*[sm]?$ ]] || die "$v=${!v}: use a wrk duration such as 10s or 1m"
 done
+[[ $TOGETHER == [01] ]] || die "TOGETHER=$TOGETHER: use 0 or 1"
 for v in ROUNDS CONNECTIONS THREADS; do
     [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v=${!v}: must be a positive integer"
 done
@@ -191,7 +197,7 @@ field() { sed -n "s/.* $2=\([0-9]*\).*/\1/p" <<<" $1"; }
 echo "bench-ratelimit: warm-up $WARMUP per server" >&2
 for name in "${NAMES[@]}"; do run_wrk "warmup-$name" "$name" "$WARMUP" >/dev/null; done
 
-echo "bench-ratelimit: $ROUNDS round(s) x $DURATION per server, $CONNECTIONS connections, $THREADS wrk threads" >&2
+echo "bench-ratelimit: $ROUNDS round(s) x $DURATION per server, $CONNECTIONS connections, $THREADS wrk threads$([[ $TOGETHER == 1 ]] && echo ", servers measured at the same time")" >&2
 ROWS=()
 declare -A SUM RPS TICKS CLIENT RESP
 for name in "${NAMES[@]}"; do SUM[$name]=0; TICKS[$name]=0; CLIENT[$name]=0; RESP[$name]=0; done
@@ -200,8 +206,22 @@ for round in $(seq "$ROUNDS"); do
     if (( round % 2 == 0 )); then   # alternate the order so that neither always runs first
         order=(); for (( i=${#NAMES[@]}-1; i>=0; i-- )); do order+=("${NAMES[$i]}"); done
     fi
-    for name in "${order[@]}"; do
-        line=$(run_wrk "$name-$round" "$name" "$DURATION")
+    LINES=()
+    if [[ $TOGETHER == 1 ]]; then
+        # Every server at once, each with its own wrk: they share whatever the machine gives
+        # during those seconds, so drifts of the machine fall on all of them alike.
+        jobs_=()
+        for name in "${order[@]}"; do
+            run_wrk "$name-$round" "$name" "$DURATION" >"$TMP/line-$name-$round" &
+            jobs_+=("$!")
+        done
+        for job in "${jobs_[@]}"; do wait "$job" || die "a wrk run failed in round $round"; done
+        for name in "${order[@]}"; do LINES+=("$(cat "$TMP/line-$name-$round")"); done
+    else
+        for name in "${order[@]}"; do LINES+=("$(run_wrk "$name-$round" "$name" "$DURATION")"); done
+    fi
+    for i in "${!order[@]}"; do
+        name=${order[$i]} line=${LINES[$i]}
         requests=$(field "$line" requests); dur_us=$(field "$line" duration_us)
         responses=$(field "$line" responses); non200=$(field "$line" non200)
         errs=$(( $(field "$line" connect) + $(field "$line" read) + $(field "$line" write) + $(field "$line" timeout) ))
@@ -221,7 +241,7 @@ for round in $(seq "$ROUNDS"); do
 done
 
 echo
-echo "soku rate-limit benchmark: GET /v1/me, $CONNECTIONS connections, $THREADS wrk threads, $DURATION per server and round, $(nproc) CPUs"
+echo "soku rate-limit benchmark: GET /v1/me, $CONNECTIONS connections, $THREADS wrk threads, $DURATION per server and round, $(nproc) CPUs$([[ $TOGETHER == 1 ]] && echo ", servers at the same time")"
 printf '%-5s %-12s %10s %10s %10s %12s %10s %8s %7s\n' round server "req/s" "p50 ms" "p99 ms" "cpu µs/req" responses ">=400" errors
 printf '%s\n' "${ROWS[@]}"
 ratio=$(awk -v a="${SUM[on]}" -v b="${SUM[off]}" 'BEGIN { printf "%.1f", 100 * a / b }')
