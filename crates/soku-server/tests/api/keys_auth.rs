@@ -208,6 +208,27 @@ async fn revocation_elsewhere_is_seen_within_five_seconds() {
 }
 
 #[tokio::test]
+async fn a_key_is_refused_from_the_moment_it_expires_even_while_cached() {
+    // The lookup is cached for 2 s; expiry must not wait for the cache (rate limits on: the
+    // request is answered from the cache without waiting, see `ratelimit::admit_now`).
+    let app = TestApp::start().await;
+    let (uid, _) = app.subscriber().await;
+    let expires = Utc::now() + Duration::milliseconds(900);
+    let (mut record, generated) =
+        soku_core::model::new_api_key(&uid, None, KeyMode::Live, Utc::now());
+    record.expires_at = Some(expires);
+    app.store.insert_api_key(&record).await.unwrap();
+    let key = generated.secret;
+    let first = app.get_with_key("/v1/me", &key).await;
+    assert_eq!(first.status(), 200, "before expiry");
+    assert!(first.headers().contains_key("x-ratelimit-remaining"));
+    let wait = (expires - Utc::now()).to_std().unwrap_or_default();
+    tokio::time::sleep(wait + std::time::Duration::from_millis(50)).await;
+    let after = app.get_with_key("/v1/me", &key).await;
+    expect_error(after, 401, "unauthorized", Some(KEY_MESSAGE)).await;
+}
+
+#[tokio::test]
 async fn subscription_changes_are_seen_within_five_seconds() {
     let app = TestApp::start().await;
     let (uid, key) = app.subscriber().await;
