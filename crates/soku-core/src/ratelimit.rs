@@ -342,10 +342,6 @@ pub trait RateLimiter: Send + Sync + 'static {
     fn check_now(&self, _check: &Check<'_>) -> Option<Decision> {
         None
     }
-    /// Whether `check_now` always answers.
-    fn answers_at_once(&self) -> bool {
-        false
-    }
 }
 
 /// Whole microseconds since the epoch, from a clock.
@@ -522,9 +518,6 @@ impl RateLimiter for MemoryLimiter {
 
     fn check_now(&self, check: &Check<'_>) -> Option<Decision> {
         Some(self.check_at(check, now_us(self.clock.as_ref())))
-    }
-    fn answers_at_once(&self) -> bool {
-        true
     }
 }
 

@@ -57,18 +57,16 @@ pub async fn request_context(
     if let Some(rl) = state.rate_limits.as_ref()
         && ratelimit::applies(req.uri().path())
     {
-        // Without waiting when nothing has to (memory backend, key cached); that path logs
-        // nothing, so it needs no span.
-        let incoming = ratelimit::Incoming::of(&req);
         admission = Some(
-            match ratelimit::admit_now(&state, rl, &incoming, route.as_deref(), &mut checked) {
-                Some(admitted) => admitted,
-                None => {
-                    ratelimit::admit(&state, rl, &incoming, route.as_deref(), &mut checked)
-                        .instrument(span.clone())
-                        .await
-                }
-            },
+            ratelimit::admit(
+                &state,
+                rl,
+                &ratelimit::Incoming::of(&req),
+                route.as_deref(),
+                &mut checked,
+            )
+            .instrument(span.clone())
+            .await,
         );
     }
     req.extensions_mut().insert(RequestContext {

@@ -47,18 +47,6 @@ impl KeyFailure {
     }
 }
 
-/// The well-formed key of a request's `soku-api-key` header (shape and checksum only).
-fn candidate(headers: &HeaderMap) -> Result<WellFormedKey, KeyFailure> {
-    let value = match headers.get(API_KEY_HEADER) {
-        Some(v) => v.to_str().map_err(|_| KeyFailure::Malformed)?,
-        None if headers.contains_key("authorization") || headers.contains_key("x-api-key") => {
-            return Err(KeyFailure::WrongHeader);
-        }
-        None => return Err(KeyFailure::Missing),
-    };
-    keys::parse(value.trim()).ok_or(KeyFailure::Malformed)
-}
-
 struct CacheEntry {
     grant: Arc<KeyGrant>,
     fetched: Instant,
@@ -93,27 +81,15 @@ impl KeyAuthenticator {
         &self,
         headers: &HeaderMap,
     ) -> Result<Arc<KeyGrant>, KeyFailure> {
-        let key = candidate(headers)?;
-        let grant = self.lookup(&key).await?;
-        self.unexpired(grant)
-    }
-
-    /// `authenticate_grant`'s answer when it needs no database: no key or a malformed one, or
-    /// a key in the cache. `None`: call `authenticate_grant` (the rate-limit step answers
-    /// without waiting when it can).
-    pub fn authenticate_cached(
-        &self,
-        headers: &HeaderMap,
-    ) -> Option<Result<Arc<KeyGrant>, KeyFailure>> {
-        let key = match candidate(headers) {
-            Ok(key) => key,
-            Err(failure) => return Some(Err(failure)),
+        let candidate = match headers.get(API_KEY_HEADER) {
+            Some(v) => v.to_str().map_err(|_| KeyFailure::Malformed)?,
+            None if headers.contains_key("authorization") || headers.contains_key("x-api-key") => {
+                return Err(KeyFailure::WrongHeader);
+            }
+            None => return Err(KeyFailure::Missing),
         };
-        let grant = self.cached(&key).ok()?;
-        Some(self.unexpired(grant))
-    }
-
-    fn unexpired(&self, grant: Arc<KeyGrant>) -> Result<Arc<KeyGrant>, KeyFailure> {
+        let key = keys::parse(candidate.trim()).ok_or(KeyFailure::Malformed)?;
+        let grant = self.lookup(&key).await?;
         if grant.key.expires_at.is_some_and(|t| t <= self.clock.now()) {
             return Err(KeyFailure::Unknown);
         }
@@ -129,27 +105,20 @@ impl KeyAuthenticator {
         }
     }
 
-    /// The cached grant of a key (its use recorded); else the record of its last use, if it
-    /// had an entry that went stale.
-    fn cached(&self, key: &WellFormedKey) -> Result<Arc<KeyGrant>, Option<Arc<AtomicI64>>> {
-        let cache = self.cache.read().unwrap_or_else(|p| p.into_inner());
-        match cache.get(&key.hash) {
-            Some(e) if e.fetched.elapsed() < KEY_CACHE_TTL => {
-                let grant = e.grant.clone();
-                let touch = e.last_touch.clone();
-                drop(cache);
-                self.maybe_touch(&grant, &touch);
-                Ok(grant)
-            }
-            Some(e) => Err(Some(e.last_touch.clone())),
-            None => Err(None),
-        }
-    }
-
     async fn lookup(&self, key: &WellFormedKey) -> Result<Arc<KeyGrant>, KeyFailure> {
-        let previous_touch = match self.cached(key) {
-            Ok(grant) => return Ok(grant),
-            Err(previous_touch) => previous_touch,
+        let previous_touch = {
+            let cache = self.cache.read().unwrap_or_else(|p| p.into_inner());
+            match cache.get(&key.hash) {
+                Some(e) if e.fetched.elapsed() < KEY_CACHE_TTL => {
+                    let grant = e.grant.clone();
+                    let touch = e.last_touch.clone();
+                    drop(cache);
+                    self.maybe_touch(&grant, &touch);
+                    return Ok(grant);
+                }
+                Some(e) => Some(e.last_touch.clone()),
+                None => None,
+            }
         };
         let found = self
             .store

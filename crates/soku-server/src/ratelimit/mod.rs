@@ -123,8 +123,6 @@ pub struct RateLimits {
     /// `X-RateLimit-Limit` of each tier's rate, made once: a static value costs nothing to
     /// clone, where formatting one allocates (it is on every response).
     tier_limits: [(u32, HeaderValue); 4],
-    /// The backend answers without waiting (`RateLimiter::answers_at_once`).
-    at_once: bool,
     failing: AtomicBool,
     /// Milliseconds after `started` of the last failure log line; 0 for never.
     last_failure_log: AtomicU64,
@@ -142,7 +140,6 @@ impl RateLimits {
                 limit(tiers.premium.rate),
                 limit(tiers.admin.rate),
             ],
-            at_once: options.limiter.answers_at_once(),
             limiter: options.limiter,
             policy: options.policy,
             on_error: options.on_error,
@@ -322,16 +319,6 @@ impl Caller {
         }
     }
 
-    /// What to ask the limiter about one request of this caller (and the endpoint limit of
-    /// index `endpoint`, if any).
-    fn check<'a>(&'a self, rl: &'a RateLimits, endpoint: Option<usize>) -> Check<'a> {
-        Check {
-            subject: self.subject(),
-            quota: self.quota,
-            endpoint: endpoint.map(|i| (i, &rl.policy.endpoints[i])),
-        }
-    }
-
     /// Leaves a checked key for `ApiKeyAuth`.
     fn hand_over(self, checked: &mut Checked) {
         if let Who::Key { grant, gated } = self.who {
@@ -351,53 +338,33 @@ async fn identify(
     route: &str,
     checked: &mut Checked,
 ) -> Caller {
+    let tiers = &rl.policy.tiers;
     if is_id_token_route(route) {
         // Boxed: token verification can fetch certificates, and its large future would
         // otherwise be part of (and be moved with) every request's middleware future.
-        match Box::pin(identify_token(state, rl, req, checked)).await {
-            Some(caller) => caller,
-            None => address_caller(rl, req),
+        if let Some(caller) = Box::pin(identify_token(state, rl, req, checked)).await {
+            return caller;
         }
     } else {
         // Without a `soku-api-key` this fails at once (`Missing`, or `WrongHeader` for a key
         // in another header), and `ApiKeyAuth` gives the same answer from what is left here.
-        let outcome = state.keys.authenticate_grant(req.headers).await;
-        key_caller(state, rl, req, outcome, checked)
-    }
-}
-
-/// The caller of a request on an API-key route, from the outcome of checking its key: the
-/// key's owner, or (no valid key) the client address. A failure is left for `ApiKeyAuth`.
-fn key_caller(
-    state: &AppState,
-    rl: &RateLimits,
-    req: &Incoming<'_>,
-    outcome: Result<Arc<KeyGrant>, KeyFailure>,
-    checked: &mut Checked,
-) -> Caller {
-    match outcome {
-        Ok(grant) => {
-            // One reading of the clock for the tier and the subscription gate.
-            let now = state.clock.now();
-            let sub = grant.subscription.as_ref();
-            let tier = RateLimitTier::for_user(grant.user.role, sub, now);
-            let gated = Subscription::grants_access(sub, now);
-            let quota = grant.rate_limit.unwrap_or(rl.policy.tiers.get(tier));
-            Caller {
-                who: Who::Key { grant, gated },
-                tier,
-                quota,
+        match state.keys.authenticate_grant(req.headers).await {
+            Ok(grant) => {
+                // One reading of the clock for the tier and the subscription gate.
+                let now = state.clock.now();
+                let sub = grant.subscription.as_ref();
+                let tier = RateLimitTier::for_user(grant.user.role, sub, now);
+                let gated = Subscription::grants_access(sub, now);
+                let quota = grant.rate_limit.unwrap_or(tiers.get(tier));
+                return Caller {
+                    who: Who::Key { grant, gated },
+                    tier,
+                    quota,
+                };
             }
-        }
-        Err(failure) => {
-            checked.key = Some(Err(failure));
-            address_caller(rl, req)
+            Err(failure) => checked.key = Some(Err(failure)),
         }
     }
-}
-
-/// A caller known only by address (no valid credential): the Default tier.
-fn address_caller(rl: &RateLimits, req: &Incoming<'_>) -> Caller {
     let peer = req
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
@@ -406,7 +373,7 @@ fn address_caller(rl: &RateLimits, req: &Incoming<'_>) -> Caller {
     Caller {
         who: Who::Address(Subject::ip(ip)),
         tier: RateLimitTier::Default,
-        quota: rl.policy.tiers.default,
+        quota: tiers.default,
     }
 }
 
@@ -507,32 +474,6 @@ pub async fn admit(
     admission
 }
 
-/// `admit` without waiting, where nothing has to wait: the memory backend, an API-key route
-/// and a key that is not in the database's hands (none, malformed, or cached). `None`: call
-/// `admit`. (The common request then skips the admission's futures: see
-/// docs/RATE-LIMITS-PERFORMANCE.md.)
-pub fn admit_now(
-    state: &AppState,
-    rl: &RateLimits,
-    req: &Incoming<'_>,
-    route: Option<&str>,
-    checked: &mut Checked,
-) -> Option<Admission> {
-    if !rl.at_once || is_id_token_route(route.unwrap_or(req.path)) {
-        return None;
-    }
-    let outcome = state.keys.authenticate_cached(req.headers)?;
-    let endpoint = route.and_then(|r| rl.policy.endpoint(req.method.as_str(), r));
-    let caller = key_caller(state, rl, req, outcome, checked);
-    let check = caller.check(rl, endpoint);
-    // Always an answer from a backend that answers at once; were there none, `admit` would
-    // count the request (nothing was charged here).
-    let decision = rl.limiter.check_now(&check)?;
-    let admission = conclude(state, rl, &caller, &check, Ok(decision));
-    caller.hand_over(checked);
-    Some(admission)
-}
-
 /// Counts a dashboard call made for a signed-in user against that user's budget, as the `/v1`
 /// request it stands for (the composer counts as `POST /v1/posts`), so that the dashboard is no
 /// way around the limits.
@@ -554,22 +495,15 @@ async fn decide(
     caller: &Caller,
     endpoint: Option<usize>,
 ) -> Admission {
-    let check = caller.check(rl, endpoint);
+    let check = Check {
+        subject: caller.subject(),
+        quota: caller.quota,
+        endpoint: endpoint.map(|i| (i, &rl.policy.endpoints[i])),
+    };
     let outcome = match rl.limiter.check_now(&check) {
         Some(decision) => Ok(decision),
         None => rl.limiter.check(&check).await,
     };
-    conclude(state, rl, caller, &check, outcome)
-}
-
-/// The admission for the limiter's answer (or failure) about one request of `caller`.
-fn conclude(
-    state: &AppState,
-    rl: &RateLimits,
-    caller: &Caller,
-    check: &Check<'_>,
-    outcome: Result<Decision, LimiterError>,
-) -> Admission {
     let (decision, refusal) = match outcome {
         Ok(decision) if decision.allowed => {
             rl.note_success();
@@ -585,7 +519,7 @@ fn conclude(
                 },
                 caller.tier.as_str(),
             );
-            let refusal = too_many(caller, check, &decision);
+            let refusal = too_many(caller, &check, &decision);
             (Some(decision), Some(Box::new(refusal)))
         }
         Err(e) => {

@@ -209,8 +209,8 @@ async fn revocation_elsewhere_is_seen_within_five_seconds() {
 
 #[tokio::test]
 async fn a_key_is_refused_from_the_moment_it_expires_even_while_cached() {
-    // The lookup is cached for 2 s; expiry must not wait for the cache (rate limits on: the
-    // request is answered from the cache without waiting, see `ratelimit::admit_now`).
+    // The lookup is cached for 2 s; expiry must not wait for the cache (the second request is
+    // answered from it, by the rate-limit step and then `ApiKeyAuth`).
     let app = TestApp::start().await;
     let (uid, _) = app.subscriber().await;
     let expires = Utc::now() + Duration::milliseconds(900);
