@@ -11,7 +11,8 @@
 # ratio on : off. Target: >= 95 % with the memory backend. See docs/RATE-LIMITS-PERFORMANCE.md.
 # Also the server's CPU time per request (user + system, from /proc/PID/stat around each wrk run):
 # on a small shared machine, where wrk competes with the server for the cores and other work
-# comes and goes, that is the steadier measure of what limiting costs the server.
+# comes and goes, that is the steadier measure of what limiting costs the server. And wrk's own
+# CPU time per request, which it takes from the same cores.
 #
 # Environment (all optional):
 #   SOKU_BIN        a soku binary to use; default: `cargo build --release -p soku-server`
