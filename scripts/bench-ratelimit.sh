@@ -26,6 +26,10 @@
 #                   and THREADS, instead of one after the other: each gets part of the machine,
 #                   but whatever the machine does during a round affects all of them alike (on a
 #                   shared VM whose speed drifts from one run to the next, the steadier ratio)
+#   PIN=1           pin the servers to the last CPU and wrk to the others (taskset), as if the
+#                   client ran on a machine of its own: wrk's work per response (more with four
+#                   more headers) then no longer takes CPU from the server it measures. The
+#                   server then has one core; its runtime sees one CPU and starts one worker.
 #   KEEP_TMP=1      keep the temp dir (database, server logs, raw wrk output)
 #
 # Loopback only. Every wrk run is bounded by DURATION/WARMUP; each readiness wait by ~30 s.
@@ -37,6 +41,7 @@ ROUNDS=${ROUNDS:-3}
 CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-2}
 TOGETHER=${TOGETHER:-0}
+PIN=${PIN:-0}
 
 die() { echo "bench-ratelimit: $*" >&2; exit 1; }
 
@@ -44,6 +49,7 @@ for v in DURATION WARMUP; do
     [[ ${!v} =~ ^[1-9][0-9]*[sm]?$ ]] || die "$v=${!v}: use a wrk duration such as 10s or 1m"
 done
 [[ $TOGETHER == [01] ]] || die "TOGETHER=$TOGETHER: use 0 or 1"
+[[ $PIN == [01] ]] || die "PIN=$PIN: use 0 or 1"
 for v in ROUNDS CONNECTIONS THREADS; do
     [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v=${!v}: must be a positive integer"
 done
@@ -57,6 +63,14 @@ if ! command -v wrk >/dev/null 2>&1; then
     apt-get install -y wrk >/dev/null || { apt-get update >/dev/null && apt-get install -y wrk >/dev/null; }
 fi
 command -v curl >/dev/null 2>&1 || die "curl is required"
+SERVER_PIN=() CLIENT_PIN=()
+if [[ $PIN == 1 ]]; then
+    command -v taskset >/dev/null 2>&1 || die "PIN=1 needs taskset (util-linux)"
+    ncpu=$(nproc)
+    (( ncpu >= 2 )) || die "PIN=1 needs at least two CPUs; this machine has $ncpu"
+    SERVER_PIN=(taskset -c "$((ncpu - 1))")
+    CLIENT_PIN=(taskset -c "0-$((ncpu - 2))")
+fi
 
 if [[ -n ${SOKU_BIN:-} ]]; then
     [[ -x $SOKU_BIN ]] || die "SOKU_BIN=$SOKU_BIN is not an executable"
@@ -101,7 +115,7 @@ start_server() {
     for attempt in 1 2 3 4 5; do
         local port=$((20000 + RANDOM % 40000))
         port_in_use "$port" && continue
-        env "$@" "$BIN" serve --listen "127.0.0.1:$port" >"$TMP/server-$name.log" 2>&1 &
+        "${SERVER_PIN[@]}" env "$@" "$BIN" serve --listen "127.0.0.1:$port" >"$TMP/server-$name.log" 2>&1 &
         local pid=$!
         local ready=0
         for _ in $(seq 300); do   # 300 x 0.1 s = ~30 s
@@ -186,7 +200,7 @@ run_wrk() {
     local out="$TMP/wrk-$label.txt"
     local cpu_before; cpu_before=$(cpu_ticks "$name")
     local shell=$BASHPID client_before; client_before=$(child_ticks "$shell")
-    wrk -t"$THREADS" -c"$CONNECTIONS" -d"$dur" --timeout 5s --latency -s "$TMP/count.lua" \
+    "${CLIENT_PIN[@]}" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$dur" --timeout 5s --latency -s "$TMP/count.lua" \
         -H "soku-api-key: $API_KEY" "${URL[$name]}/v1/me" >"$out" 2>&1 \
         || { cat "$out" >&2; die "wrk failed for $name"; }
     grep -q '^BENCH ' "$out" || { cat "$out" >&2; die "no result line from wrk for $name"; }
@@ -199,7 +213,7 @@ field() { sed -n "s/.* $2=\([0-9]*\).*/\1/p" <<<" $1"; }
 echo "bench-ratelimit: warm-up $WARMUP per server" >&2
 for name in "${NAMES[@]}"; do run_wrk "warmup-$name" "$name" "$WARMUP" >/dev/null; done
 
-echo "bench-ratelimit: $ROUNDS round(s) x $DURATION per server, $CONNECTIONS connections, $THREADS wrk threads$([[ $TOGETHER == 1 ]] && echo ", servers measured at the same time")" >&2
+echo "bench-ratelimit: $ROUNDS round(s) x $DURATION per server, $CONNECTIONS connections, $THREADS wrk threads$([[ $TOGETHER == 1 ]] && echo ", servers measured at the same time")$([[ $PIN == 1 ]] && echo ", servers on CPU ${SERVER_PIN[2]}, wrk on CPU ${CLIENT_PIN[2]}")" >&2
 ROWS=()
 declare -A SUM RPS TICKS CLIENT RESP
 for name in "${NAMES[@]}"; do SUM[$name]=0; TICKS[$name]=0; CLIENT[$name]=0; RESP[$name]=0; done
@@ -241,7 +255,7 @@ for round in $(seq "$ROUNDS"); do
 done
 
 echo
-echo "soku rate-limit benchmark: GET /v1/me, $CONNECTIONS connections, $THREADS wrk threads, $DURATION per server and round, $(nproc) CPUs$([[ $TOGETHER == 1 ]] && echo ", servers at the same time")"
+echo "soku rate-limit benchmark: GET /v1/me, $CONNECTIONS connections, $THREADS wrk threads, $DURATION per server and round, $(nproc) CPUs$([[ $TOGETHER == 1 ]] && echo ", servers at the same time")$([[ $PIN == 1 ]] && echo ", servers on CPU ${SERVER_PIN[2]}, wrk on CPU ${CLIENT_PIN[2]}")"
 printf '%-5s %-12s %10s %10s %10s %12s %10s %7s\n' round server "req/s" "p50 ms" "p99 ms" "cpu µs/req" responses errors
 printf '%s\n' "${ROWS[@]}"
 ratio=$(awk -v a="${SUM[on]}" -v b="${SUM[off]}" 'BEGIN { printf "%.1f", 100 * a / b }')
