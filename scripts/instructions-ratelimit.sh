@@ -9,7 +9,10 @@
 # zeroes the counters, sends N keep-alive requests (4 Python threads), dumps, and prints
 # instructions per request. See docs/RATE-LIMITS-PERFORMANCE.md.
 #
-# Environment: SOKU_BIN (default: build release), N (default 4000), KEEP_TMP=1.
+# Environment: SOKU_BIN (default: build release), N (default 4000), KEEP_TMP=1 (keeps the
+# callgrind files for callgrind_annotate), CALLGRIND_OPTS (more callgrind options, split on
+# spaces; e.g. "--cache-sim=yes --branch-sim=yes" to count simulated cache misses and
+# mispredicted branches too).
 set -euo pipefail
 N=${N:-4000}
 [[ $N =~ ^[1-9][0-9]*$ ]] || { echo "N must be a positive integer" >&2; exit 1; }
@@ -55,7 +58,7 @@ for name in off on; do
     while :; do p=$((20000 + RANDOM % 40000)); port_in_use "$p" || break; done
     PORT[$name]=$p
     if [[ $name == off ]]; then export SOKU_RATE_LIMITS=off; else unset SOKU_RATE_LIMITS; fi
-    valgrind --tool=callgrind --callgrind-out-file="$TMP/$name.out" "$SOKU_BIN" serve \
+    valgrind --tool=callgrind ${CALLGRIND_OPTS:-} --callgrind-out-file="$TMP/$name.out" "$SOKU_BIN" serve \
         --listen "127.0.0.1:$p" >"$TMP/$name.log" 2>&1 &
     PID[$name]=$!; PIDS+=("$!")
 done
