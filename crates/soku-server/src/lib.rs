@@ -65,6 +65,7 @@ pub async fn build_state(
         )),
         live: options.live_connectors,
     };
+    let trusted_proxies = options.rate_limits.trusted_proxies.clone();
     Ok(AppState::new(
         store,
         clock,
@@ -72,6 +73,7 @@ pub async fn build_state(
         connectors,
         secrets,
         ratelimit::RateLimits::new(options.rate_limits),
+        trusted_proxies,
     ))
 }
 

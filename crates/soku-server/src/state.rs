@@ -5,11 +5,14 @@ use crate::auth::tokens::TokenVerifier;
 use crate::engine::Connectors;
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimits;
+use crate::ratelimit::client_ip::{self, Cidr};
 use crate::secrets::SecretBox;
+use axum::http::HeaderMap;
 use soku_core::batch::GroupCommit;
 use soku_core::queue::NewSubmission;
 use soku_core::{Clock, Store};
 use std::collections::HashSet;
+use std::net::IpAddr;
 use std::ops::Deref;
 use std::sync::{Arc, OnceLock, RwLock};
 
@@ -39,6 +42,9 @@ pub struct Inner {
     pub new_submissions: GroupCommit<NewSubmission, ()>,
     /// Failed password sign-ins, per email and per client address.
     pub login_throttle: crate::dashboard::passwords::Throttle,
+    /// Peers whose `X-Forwarded-For` is believed (`SOKU_TRUSTED_PROXIES`), for whatever counts
+    /// per client address: rate limits and the sign-in throttle. Kept with limits off too.
+    pub trusted_proxies: Vec<Cidr>,
 }
 
 impl AppState {
@@ -49,6 +55,7 @@ impl AppState {
         connectors: Connectors,
         secrets: SecretBox,
         rate_limits: Option<RateLimits>,
+        trusted_proxies: Vec<Cidr>,
     ) -> Self {
         let new_submissions = {
             let store = store.clone();
@@ -79,12 +86,19 @@ impl AppState {
             tokens,
             metrics: Metrics::default(),
             rate_limits,
+            trusted_proxies,
             known_users: RwLock::new(HashSet::new()),
             openapi: OnceLock::new(),
             connectors,
             secrets,
             engine_wake: Arc::new(tokio::sync::Notify::new()),
         }))
+    }
+
+    /// The client's address: the TCP peer's, or, from a trusted proxy, the one its
+    /// `X-Forwarded-For` names.
+    pub fn client_ip(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+        client_ip::client_ip(peer, headers, &self.trusted_proxies)
     }
 
     pub fn wake_engine(&self) {

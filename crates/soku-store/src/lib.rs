@@ -28,23 +28,53 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
     }
 }
 
-/// Removes a password from a database URL so that it can be logged.
+/// Removes secrets from a database or Redis URL so that it can be logged: the password in the
+/// user part, and the value of every query parameter whose name speaks of one (`password`,
+/// `sslpassword`, Redis's `pass`, a `token`...), since PostgreSQL and Redis URLs take passwords
+/// there too.
 pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let mut out = match (base.find("://"), base.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let userinfo = &url[scheme_end + 3..at];
+            let userinfo = &base[scheme_end + 3..at];
             match userinfo.find(':') {
                 Some(colon) => format!(
                     "{}{}:***{}",
-                    &url[..scheme_end + 3],
+                    &base[..scheme_end + 3],
                     &userinfo[..colon],
-                    &url[at..]
+                    &base[at..]
                 ),
-                None => url.to_owned(),
+                None => base.to_owned(),
             }
         }
-        _ => url.to_owned(),
+        _ => base.to_owned(),
+    };
+    if let Some(query) = query {
+        out.push('?');
+        for (i, pair) in query.split('&').enumerate() {
+            if i > 0 {
+                out.push('&');
+            }
+            match pair.split_once('=') {
+                Some((name, _)) if names_a_secret(name) => {
+                    out.push_str(name);
+                    out.push_str("=***");
+                }
+                _ => out.push_str(pair),
+            }
+        }
     }
+    out
+}
+
+fn names_a_secret(param: &str) -> bool {
+    let param = param.to_ascii_lowercase();
+    ["pass", "pwd", "secret", "token", "key", "auth"]
+        .iter()
+        .any(|word| param.contains(word))
 }
 
 /// Whether a connection coming back to the pool may be lent again. One still inside a
@@ -78,5 +108,31 @@ mod tests {
         );
         assert_eq!(super::redact_url("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(super::redact_url("sqlite://soku.db"), "sqlite://soku.db");
+        assert_eq!(
+            super::redact_url("redis://:secret@127.0.0.1:6379/0"),
+            "redis://:***@127.0.0.1:6379/0"
+        );
+    }
+
+    #[test]
+    fn redacts_passwords_given_as_query_parameters() {
+        assert_eq!(
+            super::redact_url("redis+unix:///run/redis.sock?db=1&pass=secret"),
+            "redis+unix:///run/redis.sock?db=1&pass=***"
+        );
+        assert_eq!(
+            super::redact_url("postgres://u@h/db?sslmode=require&password=secret&sslpassword=s2"),
+            "postgres://u@h/db?sslmode=require&password=***&sslpassword=***"
+        );
+        // Both places at once; a parameter without a value is left as it is.
+        assert_eq!(
+            super::redact_url("postgres://u:secret@h/db?Password=x&sslmode"),
+            "postgres://u:***@h/db?Password=***&sslmode"
+        );
+        // An `@` in the query is not the end of a user part.
+        assert_eq!(
+            super::redact_url("postgres://h/db?options=a@b"),
+            "postgres://h/db?options=a@b"
+        );
     }
 }

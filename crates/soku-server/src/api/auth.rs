@@ -9,11 +9,12 @@ use crate::json::Json;
 use crate::state::AppState;
 use axum::Extension;
 use axum::extract::{ConnectInfo, State};
-use axum::http::HeaderValue;
 use axum::http::header::RETRY_AFTER;
+use axum::http::{HeaderMap, HeaderValue};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use soku_core::ErrorCode;
+use soku_core::ratelimit::Subject;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use utoipa::ToSchema;
@@ -40,12 +41,16 @@ pub struct LoginRequest {
 pub async fn login(
     State(state): State<AppState>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> ApiResult<Json<Value>> {
     let email = body.email.trim().to_lowercase();
     let mut keys = vec![format!("email:{email}")];
     if let Some(Extension(ConnectInfo(addr))) = peer {
-        keys.push(format!("ip:{}", addr.ip()));
+        // The client, not a proxy in front of it (or every client behind one proxy would
+        // share one count, and one of them could lock all the others out); IPv6 by /64, as
+        // the rate limits count it.
+        keys.push(Subject::ip(state.client_ip(addr.ip(), &headers)).key());
     }
     if let Some(wait) = state.login_throttle.locked(&keys, Instant::now()) {
         return Err(ApiError::new(

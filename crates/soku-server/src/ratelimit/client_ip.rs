@@ -92,9 +92,14 @@ pub fn parse_list(s: &str) -> Result<Vec<Cidr>, String> {
 }
 
 /// One `X-Forwarded-For` element: an address, possibly with a port (`[::1]:443`, `1.2.3.4:80`).
-fn parse_hop(hop: &str) -> Option<IpAddr> {
-    let hop = hop.trim();
-    hop.parse::<IpAddr>()
+fn parse_hop(hop: &[u8]) -> Option<IpAddr> {
+    let hop = std::str::from_utf8(hop).ok()?.trim();
+    let unbracketed = hop
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(hop);
+    unbracketed
+        .parse::<IpAddr>()
         .ok()
         .or_else(|| hop.parse::<SocketAddr>().ok().map(|s| s.ip()))
         .map(|ip| ip.to_canonical())
@@ -109,11 +114,13 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[Cidr]) -> IpAddr 
     if trusted.is_empty() || !is_trusted(peer) {
         return peer;
     }
-    let hops: Vec<&str> = headers
+    // Split as bytes: a client may send bytes that are no text (a header value may hold them),
+    // and the proxies append to that same value; only the hops that are unreadable may be
+    // lost, not the ones the proxies wrote after them.
+    let hops: Vec<&[u8]> = headers
         .get_all("x-forwarded-for")
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
+        .flat_map(|v| v.as_bytes().split(|&b| b == b','))
         .collect();
     let mut client = peer;
     for hop in hops.iter().rev().take(MAX_HOPS) {
@@ -207,11 +214,26 @@ mod tests {
         // Ports and brackets are tolerated; IPv4-mapped addresses are IPv4.
         let h = xff(&["[2001:db8::1]:443"]);
         assert_eq!(client_ip(ip("10.0.0.5"), &h, &trusted), ip("2001:db8::1"));
+        let h = xff(&["[2001:db8::2]"]);
+        assert_eq!(client_ip(ip("10.0.0.5"), &h, &trusted), ip("2001:db8::2"));
         let h = xff(&["198.51.100.7:5000"]);
         assert_eq!(
             client_ip(ip("::ffff:10.0.0.5"), &h, &trusted),
             ip("198.51.100.7")
         );
+        // Bytes that are no text in the client's part do not hide what the proxies appended.
+        let mut h = HeaderMap::new();
+        h.append(
+            "x-forwarded-for",
+            HeaderValue::from_bytes(b"\x80\xff, 198.51.100.7").unwrap(),
+        );
+        assert_eq!(client_ip(ip("10.0.0.5"), &h, &trusted), ip("198.51.100.7"));
+        let h = {
+            let mut h = HeaderMap::new();
+            h.append("x-forwarded-for", HeaderValue::from_bytes(b"\x80").unwrap());
+            h
+        };
+        assert_eq!(client_ip(ip("10.0.0.5"), &h, &trusted), ip("10.0.0.5"));
         // Every hop trusted: the leftmost.
         let h = xff(&["10.9.9.9, 10.0.0.9"]);
         assert_eq!(client_ip(ip("10.0.0.5"), &h, &trusted), ip("10.9.9.9"));

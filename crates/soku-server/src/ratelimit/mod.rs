@@ -12,8 +12,10 @@
 //!    instead of checking again;
 //! 2. counts the request against that user (all of a user's keys and tokens share one budget)
 //!    or, with no valid credential, against the client address;
-//! 3. applies the tier quota (or the user's override) and the endpoint limit of the route, if
-//!    any, in one atomic check of the limiter (memory or Redis);
+//! 3. applies the tier quota (or the user's override) and, for a user, the endpoint limit of
+//!    the route, if any (the spec's endpoint limits are per account: a request with no valid
+//!    credential has only its address's Default tier), in one atomic check of the limiter
+//!    (memory or Redis);
 //! 4. answers 429 when a limit refuses; the middleware renders it as the envelope like any
 //!    error, and puts `X-RateLimit-*` on every response, errors and panics included.
 //!
@@ -81,7 +83,8 @@ pub struct RateLimitOptions {
     /// Where the buckets live: `MemoryLimiter` (one process) or `RedisLimiter` (shared).
     pub limiter: Arc<dyn RateLimiter>,
     pub on_error: OnError,
-    /// Peers whose `X-Forwarded-For` is believed (`SOKU_TRUSTED_PROXIES`).
+    /// Peers whose `X-Forwarded-For` is believed (`SOKU_TRUSTED_PROXIES`); the sign-in
+    /// throttle uses them too, with limits off as well (`AppState::client_ip`).
     pub trusted_proxies: Vec<Cidr>,
     pub policy: Policy,
 }
@@ -118,7 +121,6 @@ pub struct RateLimits {
     limiter: Arc<dyn RateLimiter>,
     policy: Policy,
     on_error: OnError,
-    trusted_proxies: Vec<Cidr>,
     profiles: RwLock<HashMap<String, (Instant, Option<RateProfile>)>>,
     /// `X-RateLimit-Limit` of each tier's rate, made once: a static value costs nothing to
     /// clone, where formatting one allocates (it is on every response).
@@ -143,7 +145,6 @@ impl RateLimits {
             limiter: options.limiter,
             policy: options.policy,
             on_error: options.on_error,
-            trusted_proxies: options.trusted_proxies,
             profiles: RwLock::new(HashMap::new()),
             failing: AtomicBool::new(false),
             last_failure_log: AtomicU64::new(0),
@@ -211,7 +212,8 @@ impl RateLimits {
         self.failing.store(true, Ordering::Relaxed);
         let now = (self.started.elapsed().as_millis() as u64).max(1);
         let last = self.last_failure_log.load(Ordering::Relaxed);
-        let due = last == 0 || now - last >= FAILURE_LOG_INTERVAL.as_millis() as u64;
+        // `last` may be newer than `now`: another request can log between the two readings.
+        let due = last == 0 || now.saturating_sub(last) >= FAILURE_LOG_INTERVAL.as_millis() as u64;
         if due
             && self
                 .last_failure_log
@@ -369,7 +371,7 @@ async fn identify(
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
-    let ip = client_ip::client_ip(peer, req.headers, &rl.trusted_proxies);
+    let ip = state.client_ip(peer, req.headers);
     Caller {
         who: Who::Address(Subject::ip(ip)),
         tier: RateLimitTier::Default,
@@ -469,6 +471,7 @@ pub async fn admit(
         Some(r) => identify(state, rl, req, r, checked).await,
         None => identify(state, rl, req, req.path, checked).await,
     };
+    let endpoint = endpoint.filter(|_| !matches!(caller.who, Who::Address(_)));
     let admission = decide(state, rl, &caller, endpoint).await;
     caller.hand_over(checked);
     admission
@@ -526,10 +529,13 @@ async fn decide(
             rl.note_failure(state, &e);
             let refusal = match rl.on_error {
                 OnError::Allow => None,
+                // No `cause`: the middleware logs every 5xx that has one, and `note_failure`
+                // has already logged this failure (at most once a minute, however many
+                // requests it refuses).
                 OnError::Deny => Some(Box::new(
-                    ApiError::unavailable(
+                    ApiError::new(
+                        ErrorCode::ServiceUnavailable,
                         "Rate limiting is temporarily unavailable; try again shortly.",
-                        &e,
                     )
                     .with_header(
                         axum::http::header::RETRY_AFTER,

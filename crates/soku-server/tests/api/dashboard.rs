@@ -73,6 +73,67 @@ async fn login(app: &TestApp, email: &str, password: &str) -> reqwest::Response 
         .unwrap()
 }
 
+/// Sign-in failures counted per client address: behind a trusted proxy, the client the proxy
+/// names, not the proxy (one client must not lock out everyone behind it); from an untrusted
+/// peer, its `X-Forwarded-For` is ignored.
+#[tokio::test]
+async fn sign_in_failures_count_per_client_behind_a_trusted_proxy() {
+    // Limits off: the client address must be found without them too.
+    let mut options = soku_server::ratelimit::RateLimitOptions::disabled();
+    options.trusted_proxies =
+        soku_server::ratelimit::client_ip::parse_list("127.0.0.1/32").unwrap();
+    let app = Builder::default()
+        .without_engine()
+        .rate_limits(options)
+        .start()
+        .await;
+    password_user(&app, "ada@example.com").await;
+    let now = std::time::Instant::now;
+    let sign_in_via = |client: &'static str, password: &'static str| {
+        app.http
+            .post(app.url("/v1/auth/login"))
+            .header("x-forwarded-for", client)
+            .json(&json!({"email": "ada@example.com", "password": password}))
+            .send()
+    };
+
+    // A client with 49 failures (say over 49 emails) fails once more through the proxy.
+    for _ in 0..49 {
+        app.state
+            .login_throttle
+            .failed(&["ip:198.51.100.7".to_owned()], now());
+    }
+    let r = sign_in_via("198.51.100.7", "wrong password!")
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    // That was its fiftieth: it is locked out, right password or not ...
+    let locked = sign_in_via("198.51.100.7", PASSWORD).await.unwrap();
+    let body = expect_error(locked, 429, "rate_limit_exceeded", None).await;
+    assert_eq!(body["error"]["details"]["limit"], "sign_in");
+    // ... and another client behind the same proxy is not.
+    let r = sign_in_via("198.51.100.8", PASSWORD).await.unwrap();
+    assert_eq!(r.status(), 200, "another client behind the proxy signs in");
+
+    // Without trust in the peer, its X-Forwarded-For names nobody: the peer is counted.
+    let app = TestApp::builder_without_engine().await;
+    password_user(&app, "ada@example.com").await;
+    for _ in 0..50 {
+        app.state
+            .login_throttle
+            .failed(&["ip:127.0.0.1".to_owned()], now());
+    }
+    let r = app
+        .http
+        .post(app.url("/v1/auth/login"))
+        .header("x-forwarded-for", "198.51.100.8")
+        .json(&json!({"email": "ada@example.com", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, 429, "rate_limit_exceeded", None).await;
+}
+
 #[tokio::test]
 async fn password_sign_in_gives_an_id_token_and_failures_are_throttled() {
     let app = TestApp::builder_without_engine().await;

@@ -262,6 +262,35 @@ fn stand_in_routes() -> Router<AppState> {
     routes
 }
 
+/// The spec's endpoint limits are per account: a request with no valid key has its address's
+/// Default tier and nothing else, so it keeps getting its 401 past an endpoint's rate.
+#[tokio::test]
+async fn rate_limits_endpoint_limits_are_per_account_not_per_address() {
+    let clock = manual_clock();
+    let app = Builder::default()
+        .rate_limits(spec_limits(&clock))
+        .routes(stand_in_routes())
+        .start()
+        .await;
+    let send = |key: Option<&'static str>| {
+        let mut r = app.http.post(app.url("/v1/ai/transcribe")).json(&json!({}));
+        if let Some(key) = key {
+            r = r.header("soku-api-key", key);
+        }
+        r.send()
+    };
+    // 35 at once for the address (25 + 10), well past transcription's 10; a key that is no
+    // key counts against the address too.
+    for i in 0..35u64 {
+        let key = (i % 2 == 1).then_some("sk_live_not_a_real_key");
+        let r = send(key).await.unwrap();
+        assert_eq!(r.status(), 401, "request {i}");
+        assert_eq!(assert_limit_headers(&r, 25, "default", "no key"), 34 - i);
+    }
+    let details = expect_429(send(None).await.unwrap(), 3, "no key").await;
+    assert_eq!(details["limit"], "tier");
+}
+
 #[tokio::test]
 async fn rate_limits_each_endpoint_limit_admits_its_rate_then_429_naming_it() {
     let clock = manual_clock();
@@ -1022,6 +1051,75 @@ async fn rate_limits_off_is_said_in_the_startup_log() {
     );
     assert!(!success);
     assert!(stderr.contains("maybe"), "{stderr}");
+}
+
+#[tokio::test]
+async fn rate_limits_an_outage_is_logged_once_not_once_per_refused_request() {
+    if redis_url().is_none() {
+        eprintln!("SOKU_TEST_REDIS_URL not set: outage log test skipped");
+        return;
+    }
+    let mut redis = OwnRedis::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = database(&dir, "rloutagelog").await;
+    let url = redis.url();
+    let prefix = redis_prefix("outagelog");
+    let server = Server::start_with(
+        &db,
+        &[],
+        &[
+            ("SOKU_REDIS_URL", url.as_str()),
+            ("SOKU_REDIS_PREFIX", prefix.as_str()),
+            ("SOKU_RATE_LIMIT_ON_ERROR", "deny"),
+        ],
+    );
+    let http = reqwest::Client::new();
+    let r = http.get(server.url("/v1/me")).send().await.unwrap();
+    assert_eq!(
+        r.status(),
+        401,
+        "Redis answers: counted, then refused for the missing key"
+    );
+
+    redis.stop();
+    const REFUSED: usize = 6;
+    for i in 0..REFUSED {
+        let r = http.get(server.url("/v1/me")).send().await.unwrap();
+        assert_eq!(r.status(), 503, "request {i} while Redis is down");
+    }
+    // Every request's access line is written after its answer; wait for all of them.
+    let access_503 = |logs: &[String]| {
+        logs.iter()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|v| v["fields"]["message"] == "request" && v["fields"]["status"] == 503)
+            .count()
+    };
+    assert!(
+        eventually(std::time::Duration::from_secs(10), || {
+            let n = access_503(&server.logs());
+            async move { n == REFUSED }
+        })
+        .await,
+        "{:?}",
+        server.logs()
+    );
+    let logs = server.logs();
+    let outage = logs
+        .iter()
+        .filter(|l| l.contains("rate limiting unavailable"))
+        .count();
+    assert_eq!(
+        outage, 1,
+        "one line for the outage, not one per request: {logs:?}"
+    );
+    let per_request_errors: Vec<_> = logs
+        .iter()
+        .filter(|l| l.contains("\"ERROR\"") && !l.contains("rate limiting unavailable"))
+        .collect();
+    assert!(
+        per_request_errors.is_empty(),
+        "no error line per refused request: {per_request_errors:?}"
+    );
 }
 
 /// A `redis-server` of our own on a free port, killed on drop.
