@@ -241,6 +241,15 @@ impl NowUtc for ManualClock {
 
 /// Test routes for the spec's limited endpoints that the app does not serve yet (a real route,
 /// once it exists, is used instead: every request is counted before its handler runs).
+/// An app with the spec's limits on `clock`, serving every endpoint-limited route.
+async fn spec_app_with_every_endpoint(clock: &Arc<ManualClock>) -> TestApp {
+    Builder::default()
+        .rate_limits(spec_limits(clock))
+        .routes(stand_in_routes())
+        .start()
+        .await
+}
+
 fn stand_in_routes() -> Router<AppState> {
     let (_, doc) = soku_server::api::routes();
     let mut routes = Router::new();
@@ -267,11 +276,7 @@ fn stand_in_routes() -> Router<AppState> {
 #[tokio::test]
 async fn rate_limits_endpoint_limits_are_per_account_not_per_address() {
     let clock = manual_clock();
-    let app = Builder::default()
-        .rate_limits(spec_limits(&clock))
-        .routes(stand_in_routes())
-        .start()
-        .await;
+    let app = spec_app_with_every_endpoint(&clock).await;
     let send = |key: Option<&'static str>| {
         let mut r = app.http.post(app.url("/v1/ai/transcribe")).json(&json!({}));
         if let Some(key) = key {
@@ -294,11 +299,7 @@ async fn rate_limits_endpoint_limits_are_per_account_not_per_address() {
 #[tokio::test]
 async fn rate_limits_each_endpoint_limit_admits_its_rate_then_429_naming_it() {
     let clock = manual_clock();
-    let app = Builder::default()
-        .rate_limits(spec_limits(&clock))
-        .routes(stand_in_routes())
-        .start()
-        .await;
+    let app = spec_app_with_every_endpoint(&clock).await;
     let (_, key) = app.subscriber().await;
     let send = |route: &str| {
         app.http
@@ -730,11 +731,7 @@ async fn rate_limits_200_concurrent_requests_never_exceed_the_budget_in_memory()
     assert_eq!(count(&statuses, 401), 35, "{statuses:?}");
     assert_eq!(count(&statuses, 429), 165);
     // By user, with an endpoint limit on top: 30 of 200 pass `POST /v1/posts`.
-    let app = Builder::default()
-        .rate_limits(spec_limits(&clock))
-        .routes(stand_in_routes())
-        .start()
-        .await;
+    let app = spec_app_with_every_endpoint(&clock).await;
     let (_, key) = app.subscriber().await;
     let url = app.url("/v1/posts");
     let http = app.http.clone();
