@@ -478,8 +478,8 @@ pub async fn admit(
 }
 
 /// Counts a dashboard call made for a signed-in user against that user's budget, as the `/v1`
-/// request it stands for (the composer counts as `POST /v1/posts`), so that the dashboard is no
-/// way around the limits.
+/// request it stands for (the composer counts as `POST /v1/posts`), so that the composer is no
+/// way around that endpoint's limit. (The dashboard's other calls are not counted.)
 pub async fn admit_user(
     state: &AppState,
     rl: &RateLimits,
