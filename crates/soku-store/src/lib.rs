@@ -33,27 +33,27 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
 /// `sslpassword`, Redis's `pass`, a `token`...), since PostgreSQL and Redis URLs take passwords
 /// there too.
 pub fn redact_url(url: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (url, None),
-    };
-    let mut out = match (base.find("://"), base.rfind('@')) {
+    // The user part first, up to the last `@`: a password may hold `?`, `/` or `@` unescaped
+    // (more is masked then than needed, never less).
+    let mut out = match (url.find("://"), url.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let userinfo = &base[scheme_end + 3..at];
+            let userinfo = &url[scheme_end + 3..at];
             match userinfo.find(':') {
                 Some(colon) => format!(
                     "{}{}:***{}",
-                    &base[..scheme_end + 3],
+                    &url[..scheme_end + 3],
                     &userinfo[..colon],
-                    &base[at..]
+                    &url[at..]
                 ),
-                None => base.to_owned(),
+                None => url.to_owned(),
             }
         }
-        _ => base.to_owned(),
+        _ => url.to_owned(),
     };
-    if let Some(query) = query {
-        out.push('?');
+    // Then the query, after what is left of the user part.
+    let host = out.find(":***@").map_or(0, |i| i + ":***@".len());
+    if let Some(q) = out[host..].find('?') {
+        let query = out.split_off(host + q + 1);
         for (i, pair) in query.split('&').enumerate() {
             if i > 0 {
                 out.push('&');
@@ -131,8 +131,13 @@ mod tests {
         );
         // An `@` in the query is not the end of a user part.
         assert_eq!(
-            super::redact_url("postgres://h/db?options=a@b"),
-            "postgres://h/db?options=a@b"
+            super::redact_url("postgres://h/db?options=a@b&password=x"),
+            "postgres://h/db?options=a@b&password=***"
+        );
+        // Nor is a `?` in an unescaped password the start of the query.
+        assert_eq!(
+            super::redact_url("postgres://u:pa?ss@h/db?password=x"),
+            "postgres://u:***@h/db?password=***"
         );
     }
 }
