@@ -102,42 +102,50 @@ pub(crate) fn backend_error(e: sqlx::Error) -> StoreError {
 mod tests {
     #[test]
     fn redacts_passwords() {
-        assert_eq!(
-            super::redact_url("postgres://u:secret@h:5432/db"),
-            "postgres://u:***@h:5432/db"
-        );
-        assert_eq!(super::redact_url("postgres://u@h/db"), "postgres://u@h/db");
-        assert_eq!(super::redact_url("sqlite://soku.db"), "sqlite://soku.db");
-        assert_eq!(
-            super::redact_url("redis://:secret@127.0.0.1:6379/0"),
-            "redis://:***@127.0.0.1:6379/0"
-        );
+        for (url, logged) in [
+            (
+                "postgres://u:secret@h:5432/db",
+                "postgres://u:***@h:5432/db",
+            ),
+            ("postgres://u@h/db", "postgres://u@h/db"),
+            ("sqlite://soku.db", "sqlite://soku.db"),
+            (
+                "redis://:secret@127.0.0.1:6379/0",
+                "redis://:***@127.0.0.1:6379/0",
+            ),
+        ] {
+            assert_eq!(super::redact_url(url), logged, "{url}");
+        }
     }
 
     #[test]
     fn redacts_passwords_given_as_query_parameters() {
-        assert_eq!(
-            super::redact_url("redis+unix:///run/redis.sock?db=1&pass=secret"),
-            "redis+unix:///run/redis.sock?db=1&pass=***"
-        );
-        assert_eq!(
-            super::redact_url("postgres://u@h/db?sslmode=require&password=secret&sslpassword=s2"),
-            "postgres://u@h/db?sslmode=require&password=***&sslpassword=***"
-        );
-        // Both places at once; a parameter without a value is left as it is.
-        assert_eq!(
-            super::redact_url("postgres://u:secret@h/db?Password=x&sslmode"),
-            "postgres://u:***@h/db?Password=***&sslmode"
-        );
-        // An `@` in the query is not the end of a user part.
-        assert_eq!(
-            super::redact_url("postgres://h/db?options=a@b&password=x"),
-            "postgres://h/db?options=a@b&password=***"
-        );
-        // Nor is a `?` in an unescaped password the start of the query.
-        assert_eq!(
-            super::redact_url("postgres://u:pa?ss@h/db?password=x"),
-            "postgres://u:***@h/db?password=***"
-        );
+        for (url, logged) in [
+            (
+                "redis+unix:///run/redis.sock?db=1&pass=secret",
+                "redis+unix:///run/redis.sock?db=1&pass=***",
+            ),
+            (
+                "postgres://u@h/db?sslmode=require&password=secret&sslpassword=s2",
+                "postgres://u@h/db?sslmode=require&password=***&sslpassword=***",
+            ),
+            // Both places at once; a parameter without a value is left as it is.
+            (
+                "postgres://u:secret@h/db?Password=x&sslmode",
+                "postgres://u:***@h/db?Password=***&sslmode",
+            ),
+            // An `@` in the query is not the end of a user part ...
+            (
+                "postgres://h/db?options=a@b&password=x",
+                "postgres://h/db?options=a@b&password=***",
+            ),
+            // ... nor is a `?` in an unescaped password the start of the query.
+            (
+                "postgres://u:pa?ss@h/db?password=x",
+                "postgres://u:***@h/db?password=***",
+            ),
+        ] {
+            assert_eq!(super::redact_url(url), logged, "{url}");
+        }
     }
 }
