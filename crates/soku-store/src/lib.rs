@@ -35,7 +35,7 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
 pub fn redact_url(url: &str) -> String {
     // The user part first, up to the last `@`: a password may hold `?`, `/` or `@` unescaped
     // (more is masked then than needed, never less).
-    let mut out = match (url.find("://"), url.rfind('@')) {
+    let out = match (url.find("://"), url.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
             let userinfo = &url[scheme_end + 3..at];
             match userinfo.find(':') {
@@ -50,24 +50,21 @@ pub fn redact_url(url: &str) -> String {
         }
         _ => url.to_owned(),
     };
-    // Then the query, after what is left of the user part.
-    let host = out.find(":***@").map_or(0, |i| i + ":***@".len());
-    if let Some(q) = out[host..].find('?') {
-        let query = out.split_off(host + q + 1);
-        for (i, pair) in query.split('&').enumerate() {
-            if i > 0 {
-                out.push('&');
+    // Then every `name=value` after a `?` or an `&`, wherever it stands: an `@` in the query
+    // may have been taken for the user part's end above, and what followed it is still read.
+    let mut redacted = String::with_capacity(out.len());
+    for (i, piece) in out.split_inclusive(['?', '&']).enumerate() {
+        let param = piece.strip_suffix(['?', '&']).unwrap_or(piece);
+        match param.split_once('=') {
+            Some((name, _)) if i > 0 && names_a_secret(name) => {
+                redacted.push_str(name);
+                redacted.push_str("=***");
             }
-            match pair.split_once('=') {
-                Some((name, _)) if names_a_secret(name) => {
-                    out.push_str(name);
-                    out.push_str("=***");
-                }
-                _ => out.push_str(pair),
-            }
+            _ => redacted.push_str(param),
         }
+        redacted.push_str(&piece[param.len()..]);
     }
-    out
+    redacted
 }
 
 fn names_a_secret(param: &str) -> bool {
@@ -138,6 +135,11 @@ mod tests {
             (
                 "postgres://h/db?options=a@b&password=x",
                 "postgres://h/db?options=a@b&password=***",
+            ),
+            // ... and when one is taken for it, the parameters after it are still read ...
+            (
+                "postgres://h:5432/db?options=a@b&password=x",
+                "postgres://h:***@b&password=***",
             ),
             // ... nor is a `?` in an unescaped password the start of the query.
             (
