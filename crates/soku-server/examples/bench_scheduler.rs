@@ -488,6 +488,7 @@ async fn run(args: &Args, concurrency: usize) -> Row {
                 enabled: false,
                 ..Default::default()
             },
+            trusted_proxies: Vec::new(),
             live_connectors: Default::default(),
         },
     )

@@ -40,6 +40,9 @@ pub struct ServerOptions {
     pub simulated_latency: std::time::Duration,
     /// Rate limits (spec section 5): on, in memory, by default.
     pub rate_limits: ratelimit::RateLimitOptions,
+    /// Peers whose `X-Forwarded-For` is believed (`SOKU_TRUSTED_PROXIES`), for whatever counts
+    /// per client address: rate limits and the sign-in throttle.
+    pub trusted_proxies: Vec<ratelimit::client_ip::Cidr>,
     /// The real networks' connectors (`live_connectors_from_env` for the binary; tests point
     /// them at fakes).
     pub live_connectors: engine::LiveConnectors,
@@ -65,7 +68,6 @@ pub async fn build_state(
         )),
         live: options.live_connectors,
     };
-    let trusted_proxies = options.rate_limits.trusted_proxies.clone();
     Ok(AppState::new(
         store,
         clock,
@@ -73,7 +75,7 @@ pub async fn build_state(
         connectors,
         secrets,
         ratelimit::RateLimits::new(options.rate_limits),
-        trusted_proxies,
+        options.trusted_proxies,
     ))
 }
 

@@ -172,8 +172,6 @@ fn main() -> ExitCode {
 }
 
 fn rate_limit_options(args: &ServeArgs) -> Result<RateLimitOptions, String> {
-    let trusted_proxies =
-        parse_list(&args.trusted_proxies).map_err(|e| format!("SOKU_TRUSTED_PROXIES: {e}"))?;
     let on_error = if args.rate_limit_on_error.eq_ignore_ascii_case("deny") {
         OnError::Deny
     } else {
@@ -182,7 +180,6 @@ fn rate_limit_options(args: &ServeArgs) -> Result<RateLimitOptions, String> {
     let mut options = RateLimitOptions {
         enabled: !args.rate_limits.eq_ignore_ascii_case("off"),
         on_error,
-        trusted_proxies,
         ..RateLimitOptions::default()
     };
     if let Some(url) = args.redis_url.as_deref().filter(|u| !u.trim().is_empty())
@@ -201,6 +198,8 @@ async fn run_server(database_url: &str, args: ServeArgs) -> Result<(), String> {
     telemetry::init(args.engine.log_format.eq_ignore_ascii_case("json"));
     let engine_config = args.engine.config()?;
     let rate_limits = rate_limit_options(&args)?;
+    let trusted_proxies =
+        parse_list(&args.trusted_proxies).map_err(|e| format!("SOKU_TRUSTED_PROXIES: {e}"))?;
     let emulator_host = std::env::var("FIREBASE_AUTH_EMULATOR_HOST").ok();
     let emulator = emulator_host
         .as_deref()
@@ -257,6 +256,7 @@ async fn run_server(database_url: &str, args: ServeArgs) -> Result<(), String> {
             secret_key: args.engine.secret_key.clone(),
             simulated_latency: Duration::from_millis(args.engine.simulated_latency_ms),
             rate_limits,
+            trusted_proxies,
             live_connectors: soku_server::live_connectors_from_env(),
         },
     )
@@ -270,7 +270,6 @@ async fn run_server(database_url: &str, args: ServeArgs) -> Result<(), String> {
             backend = rl.backend(),
             redis = %args.redis_url.as_deref().map(soku_store::redact_url).unwrap_or_default(),
             on_error = rl.on_error().as_str(),
-            trusted_proxies = %args.trusted_proxies,
             "rate limits on"
         ),
     }
@@ -279,6 +278,7 @@ async fn run_server(database_url: &str, args: ServeArgs) -> Result<(), String> {
         public_url = %public_url,
         database = %soku_store::redact_url(database_url),
         backend,
+        trusted_proxies = %args.trusted_proxies,
         "soku is serving"
     );
     let (stop_engine, stopped) = tokio::sync::watch::channel(false);
@@ -321,6 +321,7 @@ async fn run_worker(database_url: &str, args: EngineArgs) -> Result<(), String> 
                 enabled: false,
                 ..RateLimitOptions::default()
             },
+            trusted_proxies: Vec::new(),
             live_connectors: soku_server::live_connectors_from_env(),
         },
     )

@@ -32,7 +32,6 @@ use crate::state::AppState;
 use axum::extract::{ConnectInfo, Request};
 use axum::http::{Extensions, HeaderMap, HeaderName, HeaderValue, Method};
 use axum::response::{IntoResponse, Response};
-use client_ip::Cidr;
 use serde_json::json;
 use soku_core::ErrorCode;
 use soku_core::idtoken::VerifiedIdentity;
@@ -83,9 +82,6 @@ pub struct RateLimitOptions {
     /// Where the buckets live: `MemoryLimiter` (one process) or `RedisLimiter` (shared).
     pub limiter: Arc<dyn RateLimiter>,
     pub on_error: OnError,
-    /// Peers whose `X-Forwarded-For` is believed (`SOKU_TRUSTED_PROXIES`); the sign-in
-    /// throttle uses them too, with limits off as well (`AppState::client_ip`).
-    pub trusted_proxies: Vec<Cidr>,
     pub policy: Policy,
 }
 
@@ -103,7 +99,6 @@ impl RateLimitOptions {
             enabled: true,
             limiter: Arc::new(MemoryLimiter::new(clock)),
             on_error: OnError::Allow,
-            trusted_proxies: Vec::new(),
             policy: Policy::spec(),
         }
     }
@@ -466,12 +461,15 @@ pub async fn admit(
     route: Option<&str>,
     checked: &mut Checked,
 ) -> Admission {
-    let endpoint = route.and_then(|r| rl.policy.endpoint(req.method.as_str(), r));
     let caller = match route {
         Some(r) => identify(state, rl, req, r, checked).await,
         None => identify(state, rl, req, req.path, checked).await,
     };
-    let endpoint = endpoint.filter(|_| !matches!(caller.who, Who::Address(_)));
+    // Endpoint limits are an account's; an address has its Default tier only.
+    let endpoint = match caller.who {
+        Who::Address(_) => None,
+        _ => route.and_then(|r| rl.policy.endpoint(req.method.as_str(), r)),
+    };
     let admission = decide(state, rl, &caller, endpoint).await;
     caller.hand_over(checked);
     admission

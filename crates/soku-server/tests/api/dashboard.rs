@@ -79,12 +79,10 @@ async fn login(app: &TestApp, email: &str, password: &str) -> reqwest::Response 
 #[tokio::test]
 async fn sign_in_failures_count_per_client_behind_a_trusted_proxy() {
     // Limits off: the client address must be found without them too.
-    let mut options = soku_server::ratelimit::RateLimitOptions::disabled();
-    options.trusted_proxies =
-        soku_server::ratelimit::client_ip::parse_list("127.0.0.1/32").unwrap();
     let app = Builder::default()
         .without_engine()
-        .rate_limits(options)
+        .rate_limits(soku_server::ratelimit::RateLimitOptions::disabled())
+        .trusted_proxies("127.0.0.1/32")
         .start()
         .await;
     password_user(&app, "ada@example.com").await;

@@ -593,10 +593,11 @@ async fn rate_limits_forwarded_for_is_ignored_unless_the_peer_is_a_trusted_proxy
 
     // 127.0.0.2 is a trusted proxy: its X-Forwarded-For names the client.
     let clock = manual_clock();
-    let mut options = spec_limits(&clock);
-    options.trusted_proxies =
-        soku_server::ratelimit::client_ip::parse_list("127.0.0.2/32").unwrap();
-    let app = Builder::default().rate_limits(options).start().await;
+    let app = Builder::default()
+        .rate_limits(spec_limits(&clock))
+        .trusted_proxies("127.0.0.2/32")
+        .start()
+        .await;
     let via_proxy = |client: &'static str| {
         a.get(app.url("/v1/me"))
             .header("x-forwarded-for", format!("{client}, 127.0.0.2"))

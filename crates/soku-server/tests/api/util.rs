@@ -29,6 +29,7 @@ pub struct Builder {
     engine: Option<EngineConfig>,
     simulated_latency: std::time::Duration,
     rate_limits: Option<RateLimitOptions>,
+    trusted_proxies: Vec<soku_server::ratelimit::client_ip::Cidr>,
     routes: Option<Router<AppState>>,
     live_connectors: soku_server::engine::LiveConnectors,
 }
@@ -45,6 +46,7 @@ impl Default for Builder {
             }),
             simulated_latency: std::time::Duration::ZERO,
             rate_limits: None,
+            trusted_proxies: Vec::new(),
             routes: None,
             live_connectors: Default::default(),
         }
@@ -109,6 +111,12 @@ impl Builder {
         self
     }
 
+    /// Proxies whose `X-Forwarded-For` is believed (`SOKU_TRUSTED_PROXIES` syntax).
+    pub fn trusted_proxies(mut self, list: &str) -> Self {
+        self.trusted_proxies = soku_server::ratelimit::client_ip::parse_list(list).unwrap();
+        self
+    }
+
     /// Live-mode publishing to `platform` through this connector (a real one pointed at a fake).
     pub fn connector(
         mut self,
@@ -145,6 +153,7 @@ impl Builder {
                 secret_key: None,
                 simulated_latency: self.simulated_latency,
                 rate_limits: self.rate_limits.unwrap_or_else(generous_limits),
+                trusted_proxies: self.trusted_proxies,
                 live_connectors: self.live_connectors,
             },
         )
