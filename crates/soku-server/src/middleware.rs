@@ -51,41 +51,41 @@ pub async fn request_context(
     );
 
     // Rate limits (when on) for `/v1`: counted here, so that a refusal gets the envelope and
-    // every answer, a panic's included, gets the X-RateLimit headers.
-    let mut admission = None;
-    let mut checked = Checked::default();
-    if let Some(rl) = state.rate_limits.as_ref()
-        && ratelimit::applies(req.uri().path())
-    {
-        admission = Some(
-            ratelimit::admit(
-                &state,
-                rl,
-                &ratelimit::Incoming::of(&req),
-                route.as_deref(),
-                &mut checked,
-            )
-            .instrument(span.clone())
-            .await,
-        );
-    }
-    req.extensions_mut().insert(RequestContext {
-        request_id: request_id.clone(),
-        checked,
-    });
-    let response = match admission.as_mut().and_then(Admission::take_refusal) {
-        Some(refused) => refused,
-        None => {
-            let outcome = AssertUnwindSafe(next.run(req))
-                .catch_unwind()
-                .instrument(span.clone())
-                .await;
-            match outcome {
+    // every answer, a panic's included, gets the X-RateLimit headers. The count and the
+    // handler run in one future inside the request's span (each future instrumented on its
+    // own enters and leaves the span at every poll).
+    let (admission, response) = async {
+        let mut admission = None;
+        let mut checked = Checked::default();
+        if let Some(rl) = state.rate_limits.as_ref()
+            && ratelimit::applies(req.uri().path())
+        {
+            admission = Some(
+                ratelimit::admit(
+                    &state,
+                    rl,
+                    &ratelimit::Incoming::of(&req),
+                    route.as_deref(),
+                    &mut checked,
+                )
+                .await,
+            );
+        }
+        req.extensions_mut().insert(RequestContext {
+            request_id: request_id.clone(),
+            checked,
+        });
+        let response = match admission.as_mut().and_then(Admission::take_refusal) {
+            Some(refused) => refused,
+            None => match AssertUnwindSafe(next.run(req)).catch_unwind().await {
                 Ok(response) => response,
                 Err(_) => ApiError::internal("the request handler panicked").into_response(),
-            }
-        }
-    };
+            },
+        };
+        (admission, response)
+    }
+    .instrument(span.clone())
+    .await;
 
     let _entered = span.enter();
     let mut response = finish(&state, response, &request_id, &method);
