@@ -30,6 +30,12 @@
 #                   client ran on a machine of its own: wrk's work per response (more with four
 #                   more headers) then no longer takes CPU from the server it measures. The
 #                   server then has one core; its runtime sees one CPU and starts one worker.
+#   FRESH=1         new server processes for every round (same database, warmed up again),
+#                   so that a run's rounds sample different processes of the binary, not one
+#                   pair: to tell the spread between processes (where code, heap and stacks land
+#                   in memory) from the machine's drift. (On the 2-core VM of
+#                   docs/RATE-LIMITS-PERFORMANCE.md, "Sixth round", rounds spread no wider with
+#                   it: the spread between runs was the machine's.)
 #   KEEP_TMP=1      keep the temp dir (database, server logs, raw wrk output)
 #
 # Loopback only. Every wrk run is bounded by DURATION/WARMUP; each readiness wait by ~30 s.
@@ -42,6 +48,7 @@ CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-2}
 TOGETHER=${TOGETHER:-0}
 PIN=${PIN:-0}
+FRESH=${FRESH:-0}
 
 die() { echo "bench-ratelimit: $*" >&2; exit 1; }
 
@@ -50,6 +57,7 @@ for v in DURATION WARMUP; do
 done
 [[ $TOGETHER == [01] ]] || die "TOGETHER=$TOGETHER: use 0 or 1"
 [[ $PIN == [01] ]] || die "PIN=$PIN: use 0 or 1"
+[[ $FRESH == [01] ]] || die "FRESH=$FRESH: use 0 or 1"
 for v in ROUNDS CONNECTIONS THREADS; do
     [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v=${!v}: must be a positive integer"
 done
@@ -137,14 +145,26 @@ start_server() {
 }
 
 NAMES=(off on)
+[[ -n $REDIS_URL ]] && NAMES+=(redis)
+REDIS_PREFIX="soku-bench:$RANDOM$RANDOM:"
 declare -A URL PID_OF
-start_server off SOKU_RATE_LIMITS=off; URL[off]=$BASE
-start_server on; URL[on]=$BASE
-if [[ -n $REDIS_URL ]]; then
-    start_server redis "SOKU_REDIS_URL=$REDIS_URL" "SOKU_REDIS_PREFIX=soku-bench:$RANDOM$RANDOM:"
-    URL[redis]=$BASE
-    NAMES+=(redis)
-fi
+start_servers() {
+    start_server off SOKU_RATE_LIMITS=off; URL[off]=$BASE
+    start_server on; URL[on]=$BASE
+    if [[ -n $REDIS_URL ]]; then
+        start_server redis "SOKU_REDIS_URL=$REDIS_URL" "SOKU_REDIS_PREFIX=$REDIS_PREFIX"
+        URL[redis]=$BASE
+    fi
+}
+stop_servers() {
+    local name pid
+    for name in "${NAMES[@]}"; do
+        pid=${PID_OF[$name]}
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+}
+start_servers
 echo "bench-ratelimit: servers ready: $(for n in "${NAMES[@]}"; do printf '%s=%s ' "$n" "${URL[$n]}"; done)($BIN)" >&2
 
 # --- fixture: admin user, active subscription, key, an override that never runs out ------------
@@ -210,8 +230,11 @@ run_wrk() {
 }
 field() { sed -n "s/.* $2=\([0-9]*\).*/\1/p" <<<" $1"; }
 
-echo "bench-ratelimit: warm-up $WARMUP per server" >&2
-for name in "${NAMES[@]}"; do run_wrk "warmup-$name" "$name" "$WARMUP" >/dev/null; done
+warm_up() {
+    echo "bench-ratelimit: warm-up $WARMUP per server" >&2
+    for name in "${NAMES[@]}"; do run_wrk "warmup-$name-$1" "$name" "$WARMUP" >/dev/null; done
+}
+warm_up 1
 
 echo "bench-ratelimit: $ROUNDS round(s) x $DURATION per server, $CONNECTIONS connections, $THREADS wrk threads$([[ $TOGETHER == 1 ]] && echo ", servers measured at the same time")$([[ $PIN == 1 ]] && echo ", servers on CPU ${SERVER_PIN[2]}, wrk on CPU ${CLIENT_PIN[2]}")" >&2
 ROWS=()
@@ -221,6 +244,10 @@ for round in $(seq "$ROUNDS"); do
     order=("${NAMES[@]}")
     if (( round % 2 == 0 )); then   # alternate the order so that neither always runs first
         order=(); for (( i=${#NAMES[@]}-1; i>=0; i-- )); do order+=("${NAMES[$i]}"); done
+    fi
+    if [[ $FRESH == 1 ]] && (( round > 1 )); then
+        echo "bench-ratelimit: round $round: new server processes" >&2
+        stop_servers; start_servers; warm_up "$round"
     fi
     LINES=()
     if [[ $TOGETHER == 1 ]]; then
@@ -255,7 +282,7 @@ for round in $(seq "$ROUNDS"); do
 done
 
 echo
-echo "soku rate-limit benchmark: GET /v1/me, $CONNECTIONS connections, $THREADS wrk threads, $DURATION per server and round, $(nproc) CPUs$([[ $TOGETHER == 1 ]] && echo ", servers at the same time")$([[ $PIN == 1 ]] && echo ", servers on CPU ${SERVER_PIN[2]}, wrk on CPU ${CLIENT_PIN[2]}")"
+echo "soku rate-limit benchmark: GET /v1/me, $CONNECTIONS connections, $THREADS wrk threads, $DURATION per server and round, $(nproc) CPUs$([[ $TOGETHER == 1 ]] && echo ", servers at the same time")$([[ $FRESH == 1 ]] && echo ", new servers every round")$([[ $PIN == 1 ]] && echo ", servers on CPU ${SERVER_PIN[2]}, wrk on CPU ${CLIENT_PIN[2]}")"
 printf '%-5s %-12s %10s %10s %10s %12s %10s %7s\n' round server "req/s" "p50 ms" "p99 ms" "cpu µs/req" responses errors
 printf '%s\n' "${ROWS[@]}"
 ratio=$(awk -v a="${SUM[on]}" -v b="${SUM[off]}" 'BEGIN { printf "%.1f", 100 * a / b }')
