@@ -272,6 +272,9 @@ struct Caller {
     who: Who,
     tier: RateLimitTier,
     quota: Quota,
+    /// The system clock's time (µs) read for the tier, when the app runs on the system clock:
+    /// the memory limiter, on that clock too, then need not read it again.
+    system_now_us: Option<i64>,
 }
 
 /// What the rate-limit step reads of a request: references to its parts that may be held
@@ -347,7 +350,7 @@ async fn identify(
         // in another header), and `ApiKeyAuth` gives the same answer from what is left here.
         match state.keys.authenticate_grant(req.headers).await {
             Ok(grant) => {
-                // One reading of the clock for the tier and the subscription gate.
+                // One reading of the clock for the tier, the subscription gate and the limiter.
                 let now = state.clock.now();
                 let sub = grant.subscription.as_ref();
                 let tier = RateLimitTier::for_user(grant.user.role, sub, now);
@@ -357,6 +360,7 @@ async fn identify(
                     who: Who::Key { grant, gated },
                     tier,
                     quota,
+                    system_now_us: state.clock.is_system().then(|| now.timestamp_micros()),
                 };
             }
             Err(failure) => checked.key = Some(Err(failure)),
@@ -371,6 +375,7 @@ async fn identify(
         who: Who::Address(Subject::ip(ip)),
         tier: RateLimitTier::Default,
         quota: tiers.default,
+        system_now_us: None,
     }
 }
 
@@ -400,11 +405,13 @@ async fn user_caller(state: &AppState, rl: &RateLimits, uid: &str) -> Caller {
         Some(p) => (p.role, p.subscription.as_ref(), p.rate_limit),
         None => (Role::User, None, None),
     };
-    let tier = RateLimitTier::for_user(role, sub, state.clock.now());
+    let now = state.clock.now();
+    let tier = RateLimitTier::for_user(role, sub, now);
     Caller {
         who: Who::Token(uid.to_owned()),
         tier,
         quota: custom.unwrap_or(rl.policy.tiers.get(tier)),
+        system_now_us: state.clock.is_system().then(|| now.timestamp_micros()),
     }
 }
 
@@ -501,7 +508,7 @@ async fn decide(
         quota: caller.quota,
         endpoint: endpoint.map(|i| (i, &rl.policy.endpoints[i])),
     };
-    let outcome = match rl.limiter.check_now(&check) {
+    let outcome = match rl.limiter.check_now(&check, caller.system_now_us) {
         Some(decision) => Ok(decision),
         None => rl.limiter.check(&check).await,
     };
