@@ -146,10 +146,15 @@ mod tests {
         s.parse().unwrap()
     }
 
-    fn xff(values: &[&str]) -> HeaderMap {
+    /// `X-Forwarded-For` lines as a client and its proxies send them (bytes that are no text
+    /// included).
+    fn xff<V: AsRef<[u8]>>(values: &[V]) -> HeaderMap {
         let mut h = HeaderMap::new();
         for v in values {
-            h.append("x-forwarded-for", HeaderValue::from_str(v).unwrap());
+            h.append(
+                "x-forwarded-for",
+                HeaderValue::from_bytes(v.as_ref()).unwrap(),
+            );
         }
         h
     }
@@ -222,17 +227,9 @@ mod tests {
             ip("198.51.100.7")
         );
         // Bytes that are no text in the client's part do not hide what the proxies appended.
-        let mut h = HeaderMap::new();
-        h.append(
-            "x-forwarded-for",
-            HeaderValue::from_bytes(b"\x80\xff, 198.51.100.7").unwrap(),
-        );
+        let h = xff(&[b"\x80\xff, 198.51.100.7".as_slice()]);
         assert_eq!(client_ip(ip("10.0.0.5"), &h, &trusted), ip("198.51.100.7"));
-        let h = {
-            let mut h = HeaderMap::new();
-            h.append("x-forwarded-for", HeaderValue::from_bytes(b"\x80").unwrap());
-            h
-        };
+        let h = xff(&[b"\x80".as_slice()]);
         assert_eq!(client_ip(ip("10.0.0.5"), &h, &trusted), ip("10.0.0.5"));
         // Every hop trusted: the leftmost.
         let h = xff(&["10.9.9.9, 10.0.0.9"]);

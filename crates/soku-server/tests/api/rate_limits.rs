@@ -239,8 +239,6 @@ impl NowUtc for ManualClock {
 
 // ---- endpoint limits ---------------------------------------------------------------------------
 
-/// Test routes for the spec's limited endpoints that the app does not serve yet (a real route,
-/// once it exists, is used instead: every request is counted before its handler runs).
 /// An app with the spec's limits on `clock`, serving every endpoint-limited route.
 async fn spec_app_with_every_endpoint(clock: &Arc<ManualClock>) -> TestApp {
     Builder::default()
@@ -250,6 +248,8 @@ async fn spec_app_with_every_endpoint(clock: &Arc<ManualClock>) -> TestApp {
         .await
 }
 
+/// Test routes for the spec's limited endpoints that the app does not serve yet (a real route,
+/// once it exists, is used instead: every request is counted before its handler runs).
 fn stand_in_routes() -> Router<AppState> {
     let (_, doc) = soku_server::api::routes();
     let mut routes = Router::new();
