@@ -466,6 +466,15 @@ impl MemoryLimiter {
         }
     }
 
+    /// Forgets every bucket: every subject's budget is full again.
+    pub fn clear(&self) {
+        for shard in &self.shards {
+            let mut shard = shard.lock().unwrap_or_else(|p| p.into_inner());
+            shard.users.clear();
+            shard.ips.clear();
+        }
+    }
+
     /// Buckets held (for tests of the sweep).
     pub fn len(&self) -> usize {
         self.shards
@@ -793,6 +802,32 @@ mod tests {
             l.check_at(&c, later);
         }
         assert_eq!(l.len(), SHARDS * 20, "only the fresh buckets remain");
+    }
+
+    #[test]
+    fn clear_fills_every_budget_again() {
+        let l = MemoryLimiter::new(Arc::new(ManualClock::new(Utc::now())));
+        let now = t0();
+        let user = Check {
+            subject: user("u1"),
+            quota: Quota::new(1, 0),
+            endpoint: None,
+        };
+        let ip = Check {
+            subject: Subject::ip("192.0.2.7".parse().unwrap()),
+            ..user
+        };
+        for c in [&user, &ip] {
+            assert!(l.check_at(c, now).allowed);
+            assert!(!l.check_at(c, now).allowed, "the budget of one is spent");
+        }
+        l.clear();
+        assert!(l.is_empty());
+        for c in [&user, &ip] {
+            let d = l.check_at(c, now);
+            assert!(d.allowed, "full again after clear");
+            assert_eq!(d.remaining, 0);
+        }
     }
 
     #[test]

@@ -19,6 +19,11 @@
 //! 4. answers 429 when a limit refuses; the middleware renders it as the envelope like any
 //!    error, and puts `X-RateLimit-*` on every response, errors and panics included.
 //!
+//! When the backend (Redis) cannot be asked, `SOKU_RATE_LIMIT_ON_ERROR` decides: `allow` serves
+//! the request, unlimited, with the headers of a stand-in count in this node's memory (so they
+//! are all there, and a client that paces itself by them keeps pacing); `deny` answers 503 with
+//! `Retry-After: 1`, `X-RateLimit-Remaining: 0` and that second as the reset.
+//!
 //! Paths outside `/v1` (`/healthz`, `/readyz`, `/metrics`, `/.well-known/...`) are not limited
 //! and carry no headers.
 
@@ -54,6 +59,8 @@ pub const TIER: HeaderName = HeaderName::from_static("x-ratelimit-tier");
 
 /// Backend failures are logged at most this often.
 const FAILURE_LOG_INTERVAL: Duration = Duration::from_secs(60);
+/// `Retry-After` of the 503s of `deny` while the backend cannot be asked.
+const OUTAGE_RETRY_US: i64 = 1_000_000;
 /// Above this many cached profiles of token users, the cache is emptied.
 const PROFILE_CACHE_MAX: usize = 100_000;
 
@@ -117,6 +124,10 @@ pub struct RateLimits {
     policy: Policy,
     on_error: OnError,
     profiles: RwLock<HashMap<String, (Instant, Option<RateProfile>)>>,
+    /// While the backend cannot be asked and failures are allowed: this node's own count of
+    /// the requests it lets through, for their `X-RateLimit-Remaining` and `-Reset` (it never
+    /// refuses anything). Emptied when the backend answers again.
+    stand_in: MemoryLimiter,
     /// `X-RateLimit-Limit` of each tier's rate, made once: a static value costs nothing to
     /// clone, where formatting one allocates (it is on every response).
     tier_limits: [(u32, HeaderValue); 4],
@@ -141,6 +152,8 @@ impl RateLimits {
             policy: options.policy,
             on_error: options.on_error,
             profiles: RwLock::new(HashMap::new()),
+            // Driven by the app's clock through `check_at`; its own clock is not read.
+            stand_in: MemoryLimiter::new(Arc::new(SystemClock)),
             failing: AtomicBool::new(false),
             last_failure_log: AtomicU64::new(0),
             started: Instant::now(),
@@ -231,6 +244,7 @@ impl RateLimits {
 
     fn note_success(&self) {
         if self.failing.load(Ordering::Relaxed) && self.failing.swap(false, Ordering::Relaxed) {
+            self.stand_in.clear();
             tracing::warn!(
                 backend = self.limiter.backend(),
                 "rate limiting is working again"
@@ -421,13 +435,13 @@ pub fn applies(path: &str) -> bool {
 }
 
 /// The rate-limit step's outcome for one request: the caller's tier and limit, the decision
-/// (none when the backend could not be asked), and the answer to give instead of running the
-/// handler.
+/// (while the backend cannot be asked: the stand-in's count, or none left with `deny`), and
+/// the answer to give instead of running the handler.
 pub struct Admission {
     tier: RateLimitTier,
     /// `X-RateLimit-Limit`, ready made.
     limit: HeaderValue,
-    decision: Option<Decision>,
+    decision: Decision,
     /// Boxed: refusals are rare, and the admission lives in every request's middleware future.
     refusal: Option<Box<ApiError>>,
 }
@@ -441,7 +455,7 @@ impl Admission {
             .map(|refusal| (*refusal).into_response())
     }
 
-    /// `X-RateLimit-*`; without a decision, only the tier and its rate.
+    /// `X-RateLimit-*`.
     pub fn put_headers(self, headers: &mut HeaderMap) {
         // These four, X-Request-ID, and the content-length that axum adds after the
         // middleware: seven entries with content-type, one more than an empty map's first
@@ -450,10 +464,9 @@ impl Admission {
         // seventh insert would move six.
         headers.reserve(6);
         headers.insert(LIMIT, self.limit);
-        if let Some(d) = &self.decision {
-            headers.insert(REMAINING, number_value(d.remaining));
-            headers.insert(RESET, reset_value(d.reset_us.max(d.now_us)));
-        }
+        let d = &self.decision;
+        headers.insert(REMAINING, number_value(d.remaining));
+        headers.insert(RESET, reset_value(d.reset_us.max(d.now_us)));
         headers.insert(TIER, tier_value(self.tier));
     }
 }
@@ -515,7 +528,7 @@ async fn decide(
     let (decision, refusal) = match outcome {
         Ok(decision) if decision.allowed => {
             rl.note_success();
-            (Some(decision), None)
+            (decision, None)
         }
         Ok(decision) => {
             rl.note_success();
@@ -528,27 +541,41 @@ async fn decide(
                 caller.tier.as_str(),
             );
             let refusal = too_many(caller, &check, &decision);
-            (Some(decision), Some(Box::new(refusal)))
+            (decision, Some(Box::new(refusal)))
         }
         Err(e) => {
             rl.note_failure(state, &e);
-            let refusal = match rl.on_error {
-                OnError::Allow => None,
-                // No `cause`: the middleware logs every 5xx that has one, and `note_failure`
-                // has already logged this failure (at most once a minute, however many
-                // requests it refuses).
-                OnError::Deny => Some(Box::new(
-                    ApiError::new(
+            let now = state.clock.now_micros();
+            match rl.on_error {
+                // Served, unlimited. The headers count what this node lets through meanwhile,
+                // so that a client pacing itself by them keeps to its budget.
+                OnError::Allow => (rl.stand_in.check_at(&check, now), None),
+                // Nothing is admitted until the backend answers: none left, and the time to
+                // ask again (`Retry-After`) as the reset.
+                OnError::Deny => {
+                    let decision = Decision {
+                        allowed: false,
+                        hit: None,
+                        remaining: 0,
+                        reset_us: now + OUTAGE_RETRY_US,
+                        retry_after_us: OUTAGE_RETRY_US,
+                        hit_reset_us: now + OUTAGE_RETRY_US,
+                        now_us: now,
+                    };
+                    // No `cause`: the middleware logs every 5xx that has one, and
+                    // `note_failure` has already logged this failure (at most once a minute,
+                    // however many requests it refuses).
+                    let refusal = ApiError::new(
                         ErrorCode::ServiceUnavailable,
                         "Rate limiting is temporarily unavailable; try again shortly.",
                     )
                     .with_header(
                         axum::http::header::RETRY_AFTER,
                         HeaderValue::from_static("1"),
-                    ),
-                )),
-            };
-            (None, refusal)
+                    );
+                    (decision, Some(Box::new(refusal)))
+                }
+            }
         }
     };
     Admission {

@@ -1194,6 +1194,18 @@ async fn ping(port: u16) -> bool {
     s.read_exact(&mut buf).await.is_ok() && &buf == b"+PONG\r\n"
 }
 
+/// A 503 of `deny` while Redis is down: all four headers, none left, reset within a second or so.
+fn assert_outage_refusal(r: &reqwest::Response, limit: u64, tier: &str) {
+    let what = format!("deny during the outage ({tier})");
+    assert_eq!(assert_limit_headers(r, limit, tier, &what), 0, "{what}");
+    let reset = DateTime::parse_from_rfc3339(&limit_headers(r).2.unwrap()).unwrap();
+    let ahead = reset.signed_duration_since(Utc::now()).num_milliseconds();
+    assert!(
+        (0..=1_500).contains(&ahead),
+        "{what}: reset {ahead} ms ahead"
+    );
+}
+
 #[tokio::test]
 async fn rate_limits_redis_outage_follows_the_policy_and_recovers() {
     if redis_url().is_none() {
@@ -1238,29 +1250,31 @@ async fn rate_limits_redis_outage_follows_the_policy_and_recovers() {
     let (allow_key, deny_key) = (&keys[0], &keys[1]);
 
     redis.stop();
-    for _ in 0..3 {
+    // The spent budget lives in Redis: the node cannot see it. allow serves every request and
+    // counts them in a stand-in of its own (full at the outage's start), whose headers drop by
+    // one per request; the stand-in never refuses.
+    for i in 0..4u64 {
         let started = std::time::Instant::now();
-        // allow: through, unlimited; the tier and its rate are still said, the budget is not.
         let r = allow.get_with_key("/v1/me", allow_key).await;
         assert_eq!(r.status(), 200, "allow lets requests through");
-        let (limit, left, reset, tier) = limit_headers(&r);
-        assert_eq!((limit, tier.as_deref()), (Some(1), Some("premium")));
-        assert_eq!((left, reset), (None, None), "the budget is unknown");
-        // deny: 503 with the envelope.
+        let left = assert_limit_headers(&r, 1, "premium", "allow during the outage");
+        assert_eq!(left, 2u64.saturating_sub(i), "the stand-in's count");
+        // deny: 503 with the envelope, none left, and the reset when to ask again.
         let r = deny.get_with_key("/v1/me", deny_key).await;
         assert_eq!(r.headers()["retry-after"], "1");
-        assert_eq!(limit_headers(&r).3.as_deref(), Some("premium"));
+        assert_outage_refusal(&r, 1, "premium");
         expect_error(r, 503, "service_unavailable", None).await;
         // Unauthenticated requests follow the policy as well.
         let r = deny.http.get(deny.url("/v1/me")).send().await.unwrap();
         assert_eq!(r.status(), 503);
+        assert_outage_refusal(&r, 25, "default");
         assert!(
             started.elapsed() < std::time::Duration::from_secs(2),
             "a check does not hang on a dead Redis: {:?}",
             started.elapsed()
         );
     }
-    assert!(allow.state.metrics.rate_limit_backend_errors() >= 3);
+    assert!(allow.state.metrics.rate_limit_backend_errors() >= 4);
     let metrics = allow
         .http
         .get(allow.url("/metrics"))
@@ -1275,15 +1289,16 @@ async fn rate_limits_redis_outage_follows_the_policy_and_recovers() {
         .find(|l| l.starts_with("soku_rate_limit_backend_errors_total "))
         .unwrap();
     let errors: u64 = line.rsplit(' ').next().unwrap().parse().unwrap();
-    assert!(errors >= 3, "{line}");
+    assert!(errors >= 4, "{line}");
 
     // Redis is back (empty: it keeps nothing on disk). Limiting resumes by itself.
     redis.restart().await;
     for (app, key) in [(&allow, allow_key), (&deny, deny_key)] {
         assert!(
             eventually(std::time::Duration::from_secs(10), || async {
+                let errors = app.state.metrics.rate_limit_backend_errors();
                 let r = app.get_with_key("/v1/me", key).await;
-                r.status() == 200 && limit_headers(&r).1.is_some()
+                r.status() == 200 && app.state.metrics.rate_limit_backend_errors() == errors
             })
             .await,
             "limiting resumes after Redis returns"
@@ -1295,4 +1310,11 @@ async fn rate_limits_redis_outage_follows_the_policy_and_recovers() {
         let r = app.get_with_key("/v1/me", key).await;
         expect_429(r, 60, "after recovery").await;
     }
+
+    // The stand-in was emptied when Redis answered again: a new outage counts from full.
+    redis.stop();
+    let r = allow.get_with_key("/v1/me", allow_key).await;
+    assert_eq!(r.status(), 200);
+    let left = assert_limit_headers(&r, 1, "premium", "a second outage");
+    assert_eq!(left, 2, "the stand-in starts full again");
 }
