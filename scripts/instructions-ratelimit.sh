@@ -12,7 +12,9 @@
 # Environment: SOKU_BIN (default: build release), N (default 4000), KEEP_TMP=1 (keeps the
 # callgrind files for callgrind_annotate), CALLGRIND_OPTS (more callgrind options, split on
 # spaces; e.g. "--cache-sim=yes --branch-sim=yes" to count simulated cache misses and
-# mispredicted branches too).
+# mispredicted branches too; "--toggle-collect=*handle_connection*" to count only the
+# connections' tasks, leaving out the publishing engine's background queries to SQLite, which
+# otherwise add a few hundred instructions per request to one side or the other at random).
 set -euo pipefail
 N=${N:-4000}
 [[ $N =~ ^[1-9][0-9]*$ ]] || { echo "N must be a positive integer" >&2; exit 1; }
