@@ -11,12 +11,6 @@ pub trait Clock: Send + Sync + 'static {
     fn now_micros(&self) -> i64 {
         self.now().timestamp_micros()
     }
-
-    /// True for a clock that reads the system's wall clock, as `SystemClock` does: two such
-    /// clocks agree, so a reading of one may stand for a reading of the other.
-    fn is_system(&self) -> bool {
-        false
-    }
 }
 
 /// The wall clock.
@@ -34,10 +28,6 @@ impl Clock for SystemClock {
             // A wall clock set before 1970: let chrono do the arithmetic.
             Err(_) => self.now().timestamp_micros(),
         }
-    }
-
-    fn is_system(&self) -> bool {
-        true
     }
 }
 

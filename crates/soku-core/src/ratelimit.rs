@@ -338,10 +338,8 @@ pub trait RateLimiter: Send + Sync + 'static {
     fn backend(&self) -> &'static str;
     async fn check(&self, check: &Check<'_>) -> Result<Decision, LimiterError>;
     /// The decision at once, for backends that never wait (memory); `None` means: call
-    /// `check`. Saves the boxed future on the hot path. `system_now_us` is a reading of the
-    /// system clock that the caller took for this request, if it has one: a backend on the
-    /// system clock may use it rather than read the clock again.
-    fn check_now(&self, _check: &Check<'_>, _system_now_us: Option<i64>) -> Option<Decision> {
+    /// `check`. Saves the boxed future on the hot path.
+    fn check_now(&self, _check: &Check<'_>) -> Option<Decision> {
         None
     }
 }
@@ -527,19 +525,15 @@ impl RateLimiter for MemoryLimiter {
         Ok(self.check_at(check, now_us(self.clock.as_ref())))
     }
 
-    fn check_now(&self, check: &Check<'_>, system_now_us: Option<i64>) -> Option<Decision> {
-        let now = match system_now_us {
-            Some(now) if self.clock.is_system() => now,
-            _ => now_us(self.clock.as_ref()),
-        };
-        Some(self.check_at(check, now))
+    fn check_now(&self, check: &Check<'_>) -> Option<Decision> {
+        Some(self.check_at(check, now_us(self.clock.as_ref())))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::{ManualClock, SystemClock};
+    use crate::clock::ManualClock;
     use chrono::{TimeZone, Utc};
 
     const SEC: i64 = 1_000_000;
@@ -861,25 +855,6 @@ mod tests {
     }
 
     #[test]
-    fn on_the_system_clock_the_callers_reading_is_used() {
-        let l = MemoryLimiter::new(Arc::new(SystemClock));
-        let c = Check {
-            subject: user("u"),
-            quota: Quota::new(1, 0),
-            endpoint: None,
-        };
-        // An hour from now: the limiter's own reading could not give that.
-        let offered = SystemClock.now_micros() + 3_600 * SEC;
-        let d = l.check_now(&c, Some(offered)).unwrap();
-        assert_eq!((d.allowed, d.now_us), (true, offered));
-        assert_eq!(d.reset_us, offered + 60 * SEC);
-        // Without one it reads the clock itself: earlier than the offered time, so refused
-        // (the bucket is full until an hour and a minute from now).
-        let d = l.check_now(&c, None).unwrap();
-        assert!(!d.allowed && d.now_us < offered);
-    }
-
-    #[test]
     fn the_clock_drives_the_async_check() {
         let clock = Arc::new(ManualClock::new(
             Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap(),
@@ -893,10 +868,7 @@ mod tests {
         };
         let rt = |l: &MemoryLimiter| block_on(l.check(&c)).unwrap();
         assert!(rt(&l).allowed);
-        assert_eq!(l.check_now(&c, None).map(|d| d.allowed), Some(false));
-        // A system-clock reading offered by the caller does not stand in for this clock.
-        let offered = t0() + 3_600 * SEC;
-        assert_eq!(l.check_now(&c, Some(offered)).map(|d| d.now_us), Some(t0()));
+        assert_eq!(l.check_now(&c).map(|d| d.allowed), Some(false));
         let refused = rt(&l);
         assert!(!refused.allowed);
         assert_eq!(refused.now_us, t0());

@@ -59,8 +59,8 @@ pub const TIER: HeaderName = HeaderName::from_static("x-ratelimit-tier");
 
 /// Backend failures are logged at most this often.
 const FAILURE_LOG_INTERVAL: Duration = Duration::from_secs(60);
-/// `Retry-After` of the 503s of `deny` while the backend cannot be asked.
-const OUTAGE_RETRY_US: i64 = 1_000_000;
+/// `Retry-After` (seconds) of the 503s of `deny` while the backend cannot be asked.
+const OUTAGE_RETRY_SECS: u64 = 1;
 /// Above this many cached profiles of token users, the cache is emptied.
 const PROFILE_CACHE_MAX: usize = 100_000;
 
@@ -286,9 +286,6 @@ struct Caller {
     who: Who,
     tier: RateLimitTier,
     quota: Quota,
-    /// The system clock's time (µs) read for the tier, when the app runs on the system clock:
-    /// the memory limiter, on that clock too, then need not read it again.
-    system_now_us: Option<i64>,
 }
 
 /// What the rate-limit step reads of a request: references to its parts that may be held
@@ -364,7 +361,7 @@ async fn identify(
         // in another header), and `ApiKeyAuth` gives the same answer from what is left here.
         match state.keys.authenticate_grant(req.headers).await {
             Ok(grant) => {
-                // One reading of the clock for the tier, the subscription gate and the limiter.
+                // One reading of the clock for the tier and the subscription gate.
                 let now = state.clock.now();
                 let sub = grant.subscription.as_ref();
                 let tier = RateLimitTier::for_user(grant.user.role, sub, now);
@@ -374,7 +371,6 @@ async fn identify(
                     who: Who::Key { grant, gated },
                     tier,
                     quota,
-                    system_now_us: state.clock.is_system().then(|| now.timestamp_micros()),
                 };
             }
             Err(failure) => checked.key = Some(Err(failure)),
@@ -389,7 +385,6 @@ async fn identify(
         who: Who::Address(Subject::ip(ip)),
         tier: RateLimitTier::Default,
         quota: tiers.default,
-        system_now_us: None,
     }
 }
 
@@ -419,13 +414,11 @@ async fn user_caller(state: &AppState, rl: &RateLimits, uid: &str) -> Caller {
         Some(p) => (p.role, p.subscription.as_ref(), p.rate_limit),
         None => (Role::User, None, None),
     };
-    let now = state.clock.now();
-    let tier = RateLimitTier::for_user(role, sub, now);
+    let tier = RateLimitTier::for_user(role, sub, state.clock.now());
     Caller {
         who: Who::Token(uid.to_owned()),
         tier,
         quota: custom.unwrap_or(rl.policy.tiers.get(tier)),
-        system_now_us: state.clock.is_system().then(|| now.timestamp_micros()),
     }
 }
 
@@ -521,7 +514,7 @@ async fn decide(
         quota: caller.quota,
         endpoint: endpoint.map(|i| (i, &rl.policy.endpoints[i])),
     };
-    let outcome = match rl.limiter.check_now(&check, caller.system_now_us) {
+    let outcome = match rl.limiter.check_now(&check) {
         Some(decision) => Ok(decision),
         None => rl.limiter.check(&check).await,
     };
@@ -546,6 +539,7 @@ async fn decide(
         Err(e) => {
             rl.note_failure(state, &e);
             let now = state.clock.now_micros();
+            let retry_us = OUTAGE_RETRY_SECS as i64 * 1_000_000;
             match rl.on_error {
                 // Served, unlimited. The headers count what this node lets through meanwhile,
                 // so that a client pacing itself by them keeps to its budget.
@@ -557,9 +551,9 @@ async fn decide(
                         allowed: false,
                         hit: None,
                         remaining: 0,
-                        reset_us: now + OUTAGE_RETRY_US,
-                        retry_after_us: OUTAGE_RETRY_US,
-                        hit_reset_us: now + OUTAGE_RETRY_US,
+                        reset_us: now + retry_us,
+                        retry_after_us: retry_us,
+                        hit_reset_us: now + retry_us,
                         now_us: now,
                     };
                     // No `cause`: the middleware logs every 5xx that has one, and
@@ -571,7 +565,7 @@ async fn decide(
                     )
                     .with_header(
                         axum::http::header::RETRY_AFTER,
-                        HeaderValue::from_static("1"),
+                        number_value(OUTAGE_RETRY_SECS),
                     );
                     (decision, Some(Box::new(refusal)))
                 }
