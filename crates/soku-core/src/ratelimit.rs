@@ -151,7 +151,7 @@ impl Policy {
     pub fn endpoint(&self, method: &str, route: &str) -> Option<usize> {
         self.endpoints
             .iter()
-            .position(|e| e.route == route && e.method.eq_ignore_ascii_case(method))
+            .position(|e| e.method.eq_ignore_ascii_case(method) && e.route == route)
     }
 }
 

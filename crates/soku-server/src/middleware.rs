@@ -60,15 +60,25 @@ pub async fn request_context(
         if let Some(rl) = state.rate_limits.as_ref()
             && ratelimit::applies(req.uri().path())
         {
+            let incoming = ratelimit::Incoming::of(&req);
+            let route = route.as_deref();
             admission = Some(
-                ratelimit::admit(
-                    &state,
-                    rl,
-                    &ratelimit::Incoming::of(&req),
-                    route.as_deref(),
-                    &mut checked,
-                )
-                .await,
+                match ratelimit::admit_now(&state, rl, &incoming, route, &mut checked) {
+                    Ok(admitted) => admitted,
+                    // Boxed: only an ID token, a key not cached or the Redis backend waits
+                    // here, and this future would otherwise be part of every request's.
+                    Err(pending) => {
+                        Box::pin(ratelimit::admit_later(
+                            &state,
+                            rl,
+                            &incoming,
+                            route,
+                            &mut checked,
+                            pending,
+                        ))
+                        .await
+                    }
+                },
             );
         }
         req.extensions_mut().insert(RequestContext {

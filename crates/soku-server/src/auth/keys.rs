@@ -54,6 +54,23 @@ struct CacheEntry {
     last_touch: Arc<AtomicI64>,
 }
 
+/// What `KeyAuthenticator::authenticate_cached` found.
+pub enum KeyCheck {
+    /// The answer, from the header alone or from the cache.
+    Done(Result<Arc<KeyGrant>, KeyFailure>),
+    /// A well-formed key that the cache does not hold (or holds stale): the store must be
+    /// asked, with `KeyAuthenticator::look_up`.
+    Lookup(KeyLookup),
+}
+
+/// A well-formed key to look up in the store (its hash is computed once).
+pub struct KeyLookup {
+    key: WellFormedKey,
+    /// The stale cache entry's record of this node's last use of the key, kept across the
+    /// refresh so that use is still recorded at most once a minute.
+    previous_touch: Option<Arc<AtomicI64>>,
+}
+
 pub struct KeyAuthenticator {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
@@ -81,15 +98,57 @@ impl KeyAuthenticator {
         &self,
         headers: &HeaderMap,
     ) -> Result<Arc<KeyGrant>, KeyFailure> {
+        match self.authenticate_cached(headers) {
+            KeyCheck::Done(outcome) => outcome,
+            KeyCheck::Lookup(lookup) => self.look_up(lookup).await,
+        }
+    }
+
+    /// `authenticate_grant` as far as it goes without waiting: the answer when the header or
+    /// the cache gives it (a missing, malformed or cached key), else the store lookup left to
+    /// do. The request path of a cached key then builds no future at all.
+    pub fn authenticate_cached(&self, headers: &HeaderMap) -> KeyCheck {
         let candidate = match headers.get(API_KEY_HEADER) {
-            Some(v) => v.to_str().map_err(|_| KeyFailure::Malformed)?,
+            Some(v) => match v.to_str() {
+                Ok(v) => v,
+                Err(_) => return KeyCheck::Done(Err(KeyFailure::Malformed)),
+            },
             None if headers.contains_key("authorization") || headers.contains_key("x-api-key") => {
-                return Err(KeyFailure::WrongHeader);
+                return KeyCheck::Done(Err(KeyFailure::WrongHeader));
             }
-            None => return Err(KeyFailure::Missing),
+            None => return KeyCheck::Done(Err(KeyFailure::Missing)),
         };
-        let key = keys::parse(candidate.trim()).ok_or(KeyFailure::Malformed)?;
-        let grant = self.lookup(&key).await?;
+        let Some(key) = keys::parse(candidate.trim()) else {
+            return KeyCheck::Done(Err(KeyFailure::Malformed));
+        };
+        let previous_touch = {
+            let cache = self.cache.read().unwrap_or_else(|p| p.into_inner());
+            match cache.get(&key.hash) {
+                Some(e) if e.fetched.elapsed() < KEY_CACHE_TTL => {
+                    let grant = e.grant.clone();
+                    let touch = e.last_touch.clone();
+                    drop(cache);
+                    self.maybe_touch(&grant, &touch);
+                    return KeyCheck::Done(self.unexpired(grant));
+                }
+                Some(e) => Some(e.last_touch.clone()),
+                None => None,
+            }
+        };
+        KeyCheck::Lookup(KeyLookup {
+            key,
+            previous_touch,
+        })
+    }
+
+    /// The store lookup that `authenticate_cached` left to do; its answer is cached.
+    pub async fn look_up(&self, lookup: KeyLookup) -> Result<Arc<KeyGrant>, KeyFailure> {
+        let grant = self.fetch(lookup).await?;
+        self.unexpired(grant)
+    }
+
+    /// A key past its expiry is refused like an unknown one (its cache entry may be older).
+    fn unexpired(&self, grant: Arc<KeyGrant>) -> Result<Arc<KeyGrant>, KeyFailure> {
         if grant.key.expires_at.is_some_and(|t| t <= self.clock.now()) {
             return Err(KeyFailure::Unknown);
         }
@@ -105,21 +164,11 @@ impl KeyAuthenticator {
         }
     }
 
-    async fn lookup(&self, key: &WellFormedKey) -> Result<Arc<KeyGrant>, KeyFailure> {
-        let previous_touch = {
-            let cache = self.cache.read().unwrap_or_else(|p| p.into_inner());
-            match cache.get(&key.hash) {
-                Some(e) if e.fetched.elapsed() < KEY_CACHE_TTL => {
-                    let grant = e.grant.clone();
-                    let touch = e.last_touch.clone();
-                    drop(cache);
-                    self.maybe_touch(&grant, &touch);
-                    return Ok(grant);
-                }
-                Some(e) => Some(e.last_touch.clone()),
-                None => None,
-            }
-        };
+    async fn fetch(&self, lookup: KeyLookup) -> Result<Arc<KeyGrant>, KeyFailure> {
+        let KeyLookup {
+            key,
+            previous_touch,
+        } = lookup;
         let found = self
             .store
             .find_key_grant(&key.hash, self.clock.now())

@@ -30,7 +30,7 @@
 pub mod client_ip;
 pub mod redis;
 
-use crate::auth::keys::{KEY_CACHE_TTL, KeyFailure};
+use crate::auth::keys::{KEY_CACHE_TTL, KeyCheck, KeyFailure, KeyLookup};
 use crate::auth::tokens::TokenFailure;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -342,40 +342,70 @@ impl Caller {
     }
 }
 
-async fn identify(
+/// Who is asking, when that is known without waiting: on an API-key route, a missing or
+/// malformed key, or a key in the cache. `Err` holds what is left to do: the ID token to
+/// verify (`None`) or the key to look up in the store.
+fn identify_now(
     state: &AppState,
     rl: &RateLimits,
     req: &Incoming<'_>,
     route: &str,
     checked: &mut Checked,
-) -> Caller {
-    let tiers = &rl.policy.tiers;
+) -> Result<Caller, Option<KeyLookup>> {
     if is_id_token_route(route) {
-        // Boxed: token verification can fetch certificates, and its large future would
-        // otherwise be part of (and be moved with) every request's middleware future.
-        if let Some(caller) = Box::pin(identify_token(state, rl, req, checked)).await {
-            return caller;
-        }
-    } else {
-        // Without a `soku-api-key` this fails at once (`Missing`, or `WrongHeader` for a key
-        // in another header), and `ApiKeyAuth` gives the same answer from what is left here.
-        match state.keys.authenticate_grant(req.headers).await {
-            Ok(grant) => {
-                // One reading of the clock for the tier and the subscription gate.
-                let now = state.clock.now();
-                let sub = grant.subscription.as_ref();
-                let tier = RateLimitTier::for_user(grant.user.role, sub, now);
-                let gated = Subscription::grants_access(sub, now);
-                let quota = grant.rate_limit.unwrap_or(tiers.get(tier));
-                return Caller {
-                    who: Who::Key { grant, gated },
-                    tier,
-                    quota,
-                };
-            }
-            Err(failure) => checked.key = Some(Err(failure)),
-        }
+        return Err(None);
     }
+    // Without a `soku-api-key` this fails at once (`Missing`, or `WrongHeader` for a key in
+    // another header), and `ApiKeyAuth` gives the same answer from what is left here.
+    match state.keys.authenticate_cached(req.headers) {
+        KeyCheck::Done(Ok(grant)) => Ok(key_caller(state, rl, grant)),
+        KeyCheck::Done(Err(failure)) => {
+            checked.key = Some(Err(failure));
+            Ok(address_caller(state, rl, req))
+        }
+        KeyCheck::Lookup(lookup) => Err(Some(lookup)),
+    }
+}
+
+/// Who is asking, from what `identify_now` left to do.
+async fn identify_later(
+    state: &AppState,
+    rl: &RateLimits,
+    req: &Incoming<'_>,
+    checked: &mut Checked,
+    lookup: Option<KeyLookup>,
+) -> Caller {
+    match lookup {
+        None => {
+            if let Some(caller) = identify_token(state, rl, req, checked).await {
+                return caller;
+            }
+        }
+        Some(lookup) => match state.keys.look_up(lookup).await {
+            Ok(grant) => return key_caller(state, rl, grant),
+            Err(failure) => checked.key = Some(Err(failure)),
+        },
+    }
+    address_caller(state, rl, req)
+}
+
+/// The owner of a valid key, with the tier and quota of their role, subscription and override.
+fn key_caller(state: &AppState, rl: &RateLimits, grant: Arc<KeyGrant>) -> Caller {
+    // One reading of the clock for the tier and the subscription gate.
+    let now = state.clock.now();
+    let sub = grant.subscription.as_ref();
+    let tier = RateLimitTier::for_user(grant.user.role, sub, now);
+    let gated = Subscription::grants_access(sub, now);
+    let quota = grant.rate_limit.unwrap_or(rl.policy.tiers.get(tier));
+    Caller {
+        who: Who::Key { grant, gated },
+        tier,
+        quota,
+    }
+}
+
+/// A request with no valid credential: its client address, at the Default tier.
+fn address_caller(state: &AppState, rl: &RateLimits, req: &Incoming<'_>) -> Caller {
     let peer = req
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
@@ -384,7 +414,7 @@ async fn identify(
     Caller {
         who: Who::Address(Subject::ip(ip)),
         tier: RateLimitTier::Default,
-        quota: tiers.default,
+        quota: rl.policy.tiers.default,
     }
 }
 
@@ -464,28 +494,77 @@ impl Admission {
     }
 }
 
-/// Counts a request under `/v1` (see the module documentation). Called by the request
-/// middleware after the request id is assigned, so refusals get the envelope like any error.
-/// `route` is the matched route template; the credentials checked are left in `checked`.
-pub async fn admit(
+/// The part of `admit` that needs a wait, left by `admit_now`.
+pub struct Pending(Left);
+
+enum Left {
+    /// Who is asking: the ID token to verify (`None`) or the key to look up in the store.
+    Identify(Option<KeyLookup>),
+    /// The limiter's answer (a shared backend).
+    Decide(Caller, Option<usize>),
+}
+
+/// Counts a request under `/v1` (see the module documentation), without waiting when it
+/// can: a cached key, or none, counted by the memory backend, which is every request of a
+/// busy client on one node. Otherwise the rest is left for `admit_later` (an ID token, a key
+/// not cached, the Redis backend). Called by the request middleware after the request id is
+/// assigned, so refusals get the envelope like any error. `route` is the matched route
+/// template; the credentials checked are left in `checked`.
+pub fn admit_now(
     state: &AppState,
     rl: &RateLimits,
     req: &Incoming<'_>,
     route: Option<&str>,
     checked: &mut Checked,
-) -> Admission {
-    let caller = match route {
-        Some(r) => identify(state, rl, req, r, checked).await,
-        None => identify(state, rl, req, req.path, checked).await,
+) -> Result<Admission, Pending> {
+    let caller = match identify_now(state, rl, req, route.unwrap_or(req.path), checked) {
+        Ok(caller) => caller,
+        Err(lookup) => return Err(Pending(Left::Identify(lookup))),
     };
-    // Endpoint limits are an account's; an address has its Default tier only.
-    let endpoint = match caller.who {
-        Who::Address(_) => None,
-        _ => route.and_then(|r| rl.policy.endpoint(req.method.as_str(), r)),
+    let endpoint = endpoint_of(rl, &caller, req.method, route);
+    match decide_now(state, rl, &caller, endpoint) {
+        Some(admission) => {
+            caller.hand_over(checked);
+            Ok(admission)
+        }
+        None => Err(Pending(Left::Decide(caller, endpoint))),
+    }
+}
+
+/// The rest of `admit_now`'s work, waiting where it must.
+pub async fn admit_later(
+    state: &AppState,
+    rl: &RateLimits,
+    req: &Incoming<'_>,
+    route: Option<&str>,
+    checked: &mut Checked,
+    pending: Pending,
+) -> Admission {
+    let (caller, endpoint) = match pending.0 {
+        Left::Identify(lookup) => {
+            let caller = identify_later(state, rl, req, checked, lookup).await;
+            let endpoint = endpoint_of(rl, &caller, req.method, route);
+            (caller, endpoint)
+        }
+        Left::Decide(caller, endpoint) => (caller, endpoint),
     };
     let admission = decide(state, rl, &caller, endpoint).await;
     caller.hand_over(checked);
     admission
+}
+
+/// The endpoint limit that applies to a request, if any. Endpoint limits are an account's;
+/// an address has its Default tier only.
+fn endpoint_of(
+    rl: &RateLimits,
+    caller: &Caller,
+    method: &Method,
+    route: Option<&str>,
+) -> Option<usize> {
+    match caller.who {
+        Who::Address(_) => None,
+        _ => route.and_then(|r| rl.policy.endpoint(method.as_str(), r)),
+    }
 }
 
 /// Counts a dashboard call made for a signed-in user against that user's budget, as the `/v1`
@@ -509,15 +588,43 @@ async fn decide(
     caller: &Caller,
     endpoint: Option<usize>,
 ) -> Admission {
-    let check = Check {
+    if let Some(admission) = decide_now(state, rl, caller, endpoint) {
+        return admission;
+    }
+    let check = check_of(rl, caller, endpoint);
+    let outcome = rl.limiter.check(&check).await;
+    conclude(state, rl, caller, &check, outcome)
+}
+
+/// `decide` when the limiter answers without waiting (the memory backend); `None` otherwise.
+fn decide_now(
+    state: &AppState,
+    rl: &RateLimits,
+    caller: &Caller,
+    endpoint: Option<usize>,
+) -> Option<Admission> {
+    let check = check_of(rl, caller, endpoint);
+    let decision = rl.limiter.check_now(&check)?;
+    Some(conclude(state, rl, caller, &check, Ok(decision)))
+}
+
+fn check_of<'a>(rl: &'a RateLimits, caller: &'a Caller, endpoint: Option<usize>) -> Check<'a> {
+    Check {
         subject: caller.subject(),
         quota: caller.quota,
         endpoint: endpoint.map(|i| (i, &rl.policy.endpoints[i])),
-    };
-    let outcome = match rl.limiter.check_now(&check) {
-        Some(decision) => Ok(decision),
-        None => rl.limiter.check(&check).await,
-    };
+    }
+}
+
+/// The admission for the limiter's answer: served, refused (429), or, when the backend could
+/// not be asked, what `SOKU_RATE_LIMIT_ON_ERROR` says.
+fn conclude(
+    state: &AppState,
+    rl: &RateLimits,
+    caller: &Caller,
+    check: &Check<'_>,
+    outcome: Result<Decision, LimiterError>,
+) -> Admission {
     let (decision, refusal) = match outcome {
         Ok(decision) if decision.allowed => {
             rl.note_success();
@@ -533,7 +640,7 @@ async fn decide(
                 },
                 caller.tier.as_str(),
             );
-            let refusal = too_many(caller, &check, &decision);
+            let refusal = too_many(caller, check, &decision);
             (decision, Some(Box::new(refusal)))
         }
         Err(e) => {
@@ -543,7 +650,7 @@ async fn decide(
             match rl.on_error {
                 // Served, unlimited. The headers count what this node lets through meanwhile,
                 // so that a client pacing itself by them keeps to its budget.
-                OnError::Allow => (rl.stand_in.check_at(&check, now), None),
+                OnError::Allow => (rl.stand_in.check_at(check, now), None),
                 // Nothing is admitted until the backend answers: none left, and the time to
                 // ask again (`Retry-After`) as the reset.
                 OnError::Deny => {
