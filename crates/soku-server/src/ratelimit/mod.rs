@@ -540,15 +540,18 @@ pub async fn admit_later(
     checked: &mut Checked,
     pending: Pending,
 ) -> Admission {
-    let (caller, endpoint) = match pending.0 {
+    let (caller, admission) = match pending.0 {
         Left::Identify(lookup) => {
             let caller = identify_later(state, rl, req, checked, lookup).await;
             let endpoint = endpoint_of(rl, &caller, req.method, route);
-            (caller, endpoint)
+            let admission = decide(state, rl, &caller, endpoint).await;
+            (caller, admission)
         }
-        Left::Decide(caller, endpoint) => (caller, endpoint),
+        Left::Decide(caller, endpoint) => {
+            let admission = decide_waiting(state, rl, &caller, endpoint).await;
+            (caller, admission)
+        }
     };
-    let admission = decide(state, rl, &caller, endpoint).await;
     caller.hand_over(checked);
     admission
 }
@@ -588,9 +591,19 @@ async fn decide(
     caller: &Caller,
     endpoint: Option<usize>,
 ) -> Admission {
-    if let Some(admission) = decide_now(state, rl, caller, endpoint) {
-        return admission;
+    match decide_now(state, rl, caller, endpoint) {
+        Some(admission) => admission,
+        None => decide_waiting(state, rl, caller, endpoint).await,
     }
+}
+
+/// `decide` by the limiter's `check`, which may wait (the Redis backend).
+async fn decide_waiting(
+    state: &AppState,
+    rl: &RateLimits,
+    caller: &Caller,
+    endpoint: Option<usize>,
+) -> Admission {
     let check = check_of(rl, caller, endpoint);
     let outcome = rl.limiter.check(&check).await;
     conclude(state, rl, caller, &check, outcome)
