@@ -19,6 +19,10 @@
 //! 4. answers 429 when a limit refuses; the middleware renders it as the envelope like any
 //!    error, and puts `X-RateLimit-*` on every response, errors and panics included.
 //!
+//! Steps 1 to 3 run without building a future when nothing has to wait (`admit_now`: a
+//! cached key or none, on the memory backend), which is every request of a busy client on one
+//! node; an ID token, a key not in the cache or the Redis backend continue in `admit_later`.
+//!
 //! When the backend (Redis) cannot be asked, `SOKU_RATE_LIMIT_ON_ERROR` decides: `allow` serves
 //! the request, unlimited, with the headers of a stand-in count in this node's memory (so they
 //! are all there, and a client that paces itself by them keeps pacing); `deny` answers 503 with
@@ -494,7 +498,7 @@ impl Admission {
     }
 }
 
-/// The part of `admit` that needs a wait, left by `admit_now`.
+/// The part of counting a request that has to wait, left by `admit_now` for `admit_later`.
 pub struct Pending(Left);
 
 enum Left {
