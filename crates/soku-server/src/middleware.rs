@@ -65,8 +65,8 @@ pub async fn request_context(
             admission = Some(
                 match ratelimit::admit_now(&state, rl, &incoming, route, &mut checked) {
                     Ok(admitted) => admitted,
-                    // Boxed: only an ID token, a key not cached or the Redis backend waits
-                    // here, and this future would otherwise be part of every request's.
+                    // Boxed: only an ID-token route, a key not cached or the Redis backend
+                    // waits here, and this future would otherwise be part of every request's.
                     Err(pending) => {
                         Box::pin(ratelimit::admit_later(
                             &state,

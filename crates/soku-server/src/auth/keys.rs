@@ -105,8 +105,9 @@ impl KeyAuthenticator {
     }
 
     /// `authenticate_grant` as far as it goes without waiting: the answer when the header or
-    /// the cache gives it (a missing, malformed or cached key), else the store lookup left to
-    /// do. The request path of a cached key then builds no future at all.
+    /// the cache gives it (a key missing, in the wrong header, malformed, or cached), else the
+    /// store lookup left to do. The rate-limit step uses it to count a cached key's request
+    /// without building a future.
     pub fn authenticate_cached(&self, headers: &HeaderMap) -> KeyCheck {
         let candidate = match headers.get(API_KEY_HEADER) {
             Some(v) => match v.to_str() {
@@ -147,7 +148,8 @@ impl KeyAuthenticator {
         self.unexpired(grant)
     }
 
-    /// A key past its expiry is refused like an unknown one (its cache entry may be older).
+    /// A key past its expiry is refused like an unknown one: a cached grant may predate the
+    /// expiry (the store leaves expired keys out of its lookups itself).
     fn unexpired(&self, grant: Arc<KeyGrant>) -> Result<Arc<KeyGrant>, KeyFailure> {
         if grant.key.expires_at.is_some_and(|t| t <= self.clock.now()) {
             return Err(KeyFailure::Unknown);

@@ -19,9 +19,12 @@
 //! 4. answers 429 when a limit refuses; the middleware renders it as the envelope like any
 //!    error, and puts `X-RateLimit-*` on every response, errors and panics included.
 //!
-//! Steps 1 to 3 run without building a future when nothing has to wait (`admit_now`: a
-//! cached key or none, on the memory backend), which is every request of a busy client on one
-//! node; an ID token, a key not in the cache or the Redis backend continue in `admit_later`.
+//! Steps 1 to 4 run without building a future when nothing has to wait (`admit_now`): on the
+//! memory backend, a request on an API-key route with a cached key or with no usable one
+//! (missing, in the wrong header, malformed). That is nearly every request of a busy key.
+//! An ID-token route, a key not in the cache (a key's first request on this node, one every
+//! `KEY_CACHE_TTL` after that, and every unknown key) and the Redis backend continue in
+//! `admit_later`.
 //!
 //! When the backend (Redis) cannot be asked, `SOKU_RATE_LIMIT_ON_ERROR` decides: `allow` serves
 //! the request, unlimited, with the headers of a stand-in count in this node's memory (so they
@@ -347,8 +350,9 @@ impl Caller {
 }
 
 /// Who is asking, when that is known without waiting: on an API-key route, a missing or
-/// malformed key, or a key in the cache. `Err` holds what is left to do: the ID token to
-/// verify (`None`) or the key to look up in the store.
+/// malformed key, or a key in the cache. `Err` holds what is left to do: `None` on an
+/// ID-token route (the token, if any, is verified by `identify_later`), or the key to look up
+/// in the store.
 fn identify_now(
     state: &AppState,
     rl: &RateLimits,
@@ -502,7 +506,7 @@ impl Admission {
 pub struct Pending(Left);
 
 enum Left {
-    /// Who is asking: the ID token to verify (`None`) or the key to look up in the store.
+    /// Who is asking: on an ID-token route (`None`), or with a key to look up in the store.
     Identify(Option<KeyLookup>),
     /// The limiter's answer (a shared backend).
     Decide(Caller, Option<usize>),

@@ -14,6 +14,7 @@ use axum::Router;
 use axum::routing::{get, post};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
+use soku_core::Clock;
 use soku_core::clock::ManualClock;
 use soku_core::model::{Role, SubscriptionStatus};
 use soku_core::ratelimit::{
@@ -768,6 +769,107 @@ async fn rate_limits_off_means_no_limits_and_no_headers() {
 // ---- Redis ------------------------------------------------------------------------------------
 
 /// The Redis backend with the server's default bound on each check (250 ms), or `timeout`.
+/// A backend that always waits (as Redis does): the memory algorithm behind `check` only,
+/// counting its calls.
+struct WaitingLimiter {
+    inner: soku_core::ratelimit::MemoryLimiter,
+    clock: Arc<ManualClock>,
+    checks: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl RateLimiter for WaitingLimiter {
+    fn backend(&self) -> &'static str {
+        "waiting"
+    }
+
+    async fn check(
+        &self,
+        check: &Check<'_>,
+    ) -> Result<soku_core::ratelimit::Decision, soku_core::ratelimit::LimiterError> {
+        self.checks
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        tokio::task::yield_now().await;
+        Ok(self.inner.check_at(check, self.clock.now_micros()))
+    }
+}
+
+#[tokio::test]
+async fn rate_limits_a_backend_that_waits_counts_each_request_once() {
+    let clock = manual_clock();
+    let limiter = Arc::new(WaitingLimiter {
+        inner: soku_core::ratelimit::MemoryLimiter::new(clock.clone()),
+        clock: clock.clone(),
+        checks: Default::default(),
+    });
+    let app = Builder::default()
+        .rate_limits(RateLimitOptions {
+            limiter: limiter.clone(),
+            ..spec_limits(&clock)
+        })
+        .start()
+        .await;
+    let checks = || limiter.checks.load(std::sync::atomic::Ordering::SeqCst);
+    let (uid, key) = app.subscriber().await;
+    let token = app.token(&uid);
+    let (_, unknown) =
+        soku_core::model::new_api_key(&uid, None, soku_core::keys::KeyMode::Live, Utc::now());
+    let http = &app.http;
+
+    // Every way in, each counted by exactly one check: a key looked up in the store, the
+    // same key from the cache, an ID token, no key, and a well-formed key the store does
+    // not know (counted against the address).
+    let cases: Vec<(&str, reqwest::RequestBuilder, u16, &str, u64)> = vec![
+        (
+            "key, looked up",
+            http.get(app.url("/v1/me")).header("soku-api-key", &key),
+            200,
+            "premium",
+            199,
+        ),
+        (
+            "key, cached",
+            http.get(app.url("/v1/me")).header("soku-api-key", &key),
+            200,
+            "premium",
+            198,
+        ),
+        (
+            "ID token",
+            http.get(app.url("/v1/api-keys")).bearer_auth(&token),
+            200,
+            "premium",
+            197,
+        ),
+        ("no key", http.get(app.url("/v1/me")), 401, "default", 34),
+        (
+            "unknown key",
+            http.get(app.url("/v1/me"))
+                .header("soku-api-key", &unknown.secret),
+            401,
+            "default",
+            33,
+        ),
+    ];
+    for (i, (what, request, status, tier, left)) in cases.into_iter().enumerate() {
+        let r = request.send().await.unwrap();
+        assert_eq!(r.status().as_u16(), status, "{what}");
+        let limit = if tier == "premium" { 100 } else { 25 };
+        assert_eq!(assert_limit_headers(&r, limit, tier, what), left, "{what}");
+        assert_eq!(checks(), i + 1, "{what}: one check");
+    }
+
+    // The key's budget runs out through the same path: 197 more pass, the next is refused.
+    for n in 0..197u64 {
+        let r = app.get_with_key("/v1/me", &key).await;
+        assert_eq!(r.status(), 200, "request {n}");
+        assert_eq!(remaining(&r), 196 - n);
+    }
+    let r = app.get_with_key("/v1/me", &key).await;
+    expect_429(r, 1, "after the budget").await;
+    assert_eq!(checks(), 5 + 197 + 1, "one check per request");
+}
+
 fn redis_options(
     url: &str,
     prefix: &str,
