@@ -10,6 +10,9 @@
 //! pass, then one every `I`.
 //!
 //! Time is whole microseconds since the Unix epoch, in integers, so the arithmetic is exact.
+//! A stored TAT is read no further ahead than `C·I` (`Quota::bounded_tat`): beyond that it
+//! comes from a clock that stepped back or from a larger quota, and the bucket reads as empty
+//! instead of refusing until the clock catches up.
 //! A tier check and an endpoint check for one request are decided together: both pass and both
 //! are charged, or neither is charged (`decide`).
 //!
@@ -57,6 +60,16 @@ impl Quota {
     /// How far ahead of `now` the TAT may run: `capacity · interval`.
     pub fn tolerance_us(self) -> i64 {
         self.interval_us() * self.capacity()
+    }
+
+    /// A stored TAT as this quota reads it at `now`: at most the tolerance ahead, which is as
+    /// far as admissions under this quota can push it. A TAT further ahead comes from a clock
+    /// that stepped back since it was stored, or from a larger quota than this one (an
+    /// override lowered, a tier lost). Cut to the tolerance, the bucket reads as empty and
+    /// refills from now, instead of refusing every request until the clock catches up with
+    /// the old TAT. Backends store the bounded value, so that it refills.
+    pub fn bounded_tat(self, tat: i64, now: i64) -> i64 {
+        tat.min(now + self.tolerance_us())
     }
 
     /// Checks an operator's override.
@@ -279,7 +292,8 @@ impl Step {
 pub type Charge = (i64, Option<i64>);
 
 /// Decides a request from the stored state: the tier bucket's TAT and, when an endpoint limit
-/// applies, its TAT (0 for a bucket never used). Both limits must admit the request; then both
+/// applies, its TAT (0 for a bucket never used), each bounded by its quota
+/// (`Quota::bounded_tat`). Both limits must admit the request; then both
 /// are charged (the returned `Charge`), otherwise neither.
 pub fn decide(
     now: i64,
@@ -502,9 +516,16 @@ impl Shard {
 
 /// `decide` on one subject's buckets, charging them when the request is admitted.
 fn apply(bucket: &mut Bucket, check: &Check<'_>, now: i64) -> Decision {
-    let endpoint = check
-        .endpoint
-        .map(|(i, e)| (bucket.endpoint_tat(i), e.quota()));
+    bucket.tat = check.quota.bounded_tat(bucket.tat, now);
+    let endpoint = check.endpoint.map(|(i, e)| {
+        let quota = e.quota();
+        let stored = bucket.endpoint_tat(i);
+        let bounded = quota.bounded_tat(stored, now);
+        if bounded != stored {
+            bucket.set_endpoint_tat(i, bounded);
+        }
+        (bounded, quota)
+    });
     let (decision, charge) = decide(now, bucket.tat, check.quota, endpoint);
     if let Some((tier_tat, endpoint_tat)) = charge {
         bucket.tat = tier_tat;
@@ -610,6 +631,65 @@ mod tests {
             let idle = later + capacity * interval + 60 * SEC;
             assert_eq!(drain(&l, &c, idle).0, capacity as u64, "{tier:?}");
         }
+    }
+
+    #[test]
+    fn a_clock_stepped_back_or_a_smaller_quota_empties_the_bucket_instead_of_blocking() {
+        let l = MemoryLimiter::new(Arc::new(ManualClock::new(Utc::now())));
+        let endpoint = EndpointLimit::new("POST", "/v1/posts", 30);
+        let quota = TierQuotas::SPEC.authenticated; // 60/min + 30: one per second once spent
+        let c = Check {
+            subject: user("u1"),
+            quota,
+            endpoint: Some((0, &endpoint)),
+        };
+        let now = t0();
+        let (passed, refused) = drain(&l, &c, now);
+        assert_eq!(passed, 30, "the endpoint limit is the smaller");
+        assert_eq!(refused.hit, Some(LimitHit::Endpoint));
+
+        // The clock steps back an hour: the buckets read as empty at the new time, not as
+        // spent for an hour more. One interval later a request passes, and the bucket
+        // refills from the new time on (the bounded TAT was stored).
+        let back = now - 3600 * SEC;
+        let refused = l.check_at(&c, back);
+        assert!(!refused.allowed);
+        assert_eq!(refused.retry_after_us, 2 * SEC, "one endpoint interval");
+        assert_eq!(refused.retry_after_secs(), 2);
+        assert!(
+            refused.reset_us <= back + quota.tolerance_us(),
+            "{refused:?}"
+        );
+        assert!(!l.check_at(&c, back + 2 * SEC - 1).allowed);
+        assert!(l.check_at(&c, back + 2 * SEC).allowed);
+        let idle = back + 2 * SEC + 60 * SEC;
+        assert_eq!(drain(&l, &c, idle).0, 30, "full again a window later");
+
+        // A tier bucket spent under a large quota (an override), read under a smaller one:
+        // empty under the smaller, not blocked for the larger one's window.
+        let big = Check {
+            subject: user("u2"),
+            quota: Quota::new(6000, 100_000), // 10 ms apart; its tolerance is about 17 min
+            endpoint: None,
+        };
+        assert_eq!(drain(&l, &big, now).0, 106_000);
+        let small = Check { quota, ..big };
+        let refused = l.check_at(&small, now);
+        assert!(!refused.allowed);
+        assert_eq!(
+            refused.retry_after_us, SEC,
+            "one interval of the smaller quota"
+        );
+        assert!(l.check_at(&small, now + SEC).allowed);
+        // In normal operation the bound changes nothing: the same microsecond after spending
+        // the whole capacity, nothing more passes.
+        let fresh = Check {
+            subject: user("u3"),
+            quota,
+            endpoint: None,
+        };
+        assert_eq!(drain(&l, &fresh, now).0, 90);
+        assert!(!l.check_at(&fresh, now).allowed);
     }
 
     #[test]

@@ -25,7 +25,8 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(250);
 
 /// KEYS[1] tier bucket, KEYS[2] endpoint bucket (optional).
 /// ARGV: tier interval (µs), tier capacity, [endpoint interval (µs), endpoint capacity].
-/// Returns {admitted (1/0), now (µs, Redis clock), tier TAT read, endpoint TAT read}.
+/// Returns {admitted (1/0), now (µs, Redis clock), tier TAT read, endpoint TAT read}, each TAT
+/// bounded by its quota (`Quota::bounded_tat`), as stored.
 /// Numbers stay below 2^53, so Lua's doubles are exact; values are written with %.0f because
 /// Lua's default number formatting keeps only 14 digits.
 const SCRIPT: &str = r#"
@@ -36,14 +37,24 @@ local function load(key)
   if v then return tonumber(v) or 0 end
   return 0
 end
-local tier_tat = load(KEYS[1])
+-- A TAT more than the tolerance ahead (the clock stepped back, or the quota shrank) is cut
+-- to it and stored so (Quota::bounded_tat): the bucket reads as empty and refills from now.
+local function bounded(key, tat, tolerance)
+  if tat > now + tolerance then
+    tat = now + tolerance
+    redis.call('SET', key, string.format('%.0f', tat),
+      'PX', string.format('%.0f', math.floor(tolerance / 1000) + 1000))
+  end
+  return tat
+end
 local ti, tc = tonumber(ARGV[1]), tonumber(ARGV[2])
+local tier_tat = bounded(KEYS[1], load(KEYS[1]), ti * tc)
 local tier_new = math.max(tier_tat, now) + ti
 local ok = now >= tier_new - ti * tc
 local ep_tat, ep_new = 0, 0
 if KEYS[2] then
-  ep_tat = load(KEYS[2])
   local ei, ec = tonumber(ARGV[3]), tonumber(ARGV[4])
+  ep_tat = bounded(KEYS[2], load(KEYS[2]), ei * ec)
   ep_new = math.max(ep_tat, now) + ei
   ok = ok and now >= ep_new - ei * ec
 end

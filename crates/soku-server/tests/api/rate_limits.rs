@@ -981,6 +981,64 @@ async fn rate_limits_redis_backend_applies_the_same_algorithm() {
     }
 }
 
+#[tokio::test]
+async fn rate_limits_redis_bounds_buckets_stored_ahead_of_its_clock() {
+    let Some(url) = redis_url() else {
+        eprintln!("SOKU_TEST_REDIS_URL not set: Redis backend test skipped");
+        return;
+    };
+    let prefix = redis_prefix("bounded");
+    let limiter = RedisLimiter::connect(&url, &prefix).unwrap();
+    let quota = Quota::new(60, 30);
+    let endpoint = EndpointLimit::new("POST", "/v1/posts", 30);
+    let check = Check {
+        subject: Subject::User("u1"),
+        quota,
+        endpoint: Some((0, &endpoint)),
+    };
+    // Both buckets stored an hour ahead, as after Redis's clock stepped back an hour.
+    let mut conn = redis::aio::ConnectionManager::new(redis::Client::open(url.as_str()).unwrap())
+        .await
+        .unwrap();
+    let tier_key = format!("{prefix}rl:{{u:u1}}");
+    let endpoint_key = format!("{tier_key}:POST /v1/posts");
+    let ahead = Utc::now().timestamp_micros() + 3_600_000_000;
+    for key in [&tier_key, &endpoint_key] {
+        let _: () = redis::cmd("SET")
+            .arg(key)
+            .arg(ahead)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
+    // Empty, not spent for an hour: one endpoint interval (2 s) to wait.
+    let d = limiter.check(&check).await.unwrap();
+    assert!(!d.allowed);
+    assert_eq!(d.hit, Some(LimitHit::Endpoint));
+    assert_eq!(d.retry_after_secs(), 2, "{d:?}");
+    // And stored so, with an expiry, so that they refill from now.
+    for (key, tolerance) in [
+        (&tier_key, quota.tolerance_us()),
+        (&endpoint_key, endpoint.quota().tolerance_us()),
+    ] {
+        let stored: i64 = redis::cmd("GET")
+            .arg(key)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(stored, d.now_us + tolerance, "{key}");
+        let ttl_ms: i64 = redis::cmd("PTTL")
+            .arg(key)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert!(
+            ttl_ms > 0 && ttl_ms <= tolerance / 1000 + 1000,
+            "{key}: {ttl_ms} ms"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn rate_limits_200_concurrent_requests_never_exceed_the_budget_on_redis() {
     let Some(url) = redis_url() else {
