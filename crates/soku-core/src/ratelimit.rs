@@ -10,7 +10,7 @@
 //! pass, then one every `I`.
 //!
 //! Time is whole microseconds since the Unix epoch, in integers, so the arithmetic is exact.
-//! A stored TAT is read no further ahead than `C·I` (`Quota::bounded_tat`): beyond that it
+//! A stored TAT is read no further ahead than `C·I` (`Step::bounded`): beyond that it
 //! comes from a clock that stepped back or from a larger quota, and the bucket reads as empty
 //! instead of refusing until the clock catches up.
 //! A tier check and an endpoint check for one request are decided together: both pass and both
@@ -60,16 +60,6 @@ impl Quota {
     /// How far ahead of `now` the TAT may run: `capacity · interval`.
     pub fn tolerance_us(self) -> i64 {
         self.interval_us() * self.capacity()
-    }
-
-    /// A stored TAT as this quota reads it at `now`: at most the tolerance ahead, which is as
-    /// far as admissions under this quota can push it. A TAT further ahead comes from a clock
-    /// that stepped back since it was stored, or from a larger quota than this one (an
-    /// override lowered, a tier lost). Cut to the tolerance, the bucket reads as empty and
-    /// refills from now, instead of refusing every request until the clock catches up with
-    /// the old TAT. Backends store the bounded value, so that it refills.
-    pub fn bounded_tat(self, tat: i64, now: i64) -> i64 {
-        tat.min(now + self.tolerance_us())
     }
 
     /// Checks an operator's override.
@@ -248,7 +238,14 @@ impl Decision {
 /// One GCRA step for one bucket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Step {
-    /// `max(TAT, now)`: the state before this request, clamped to now.
+    /// The stored TAT, at most the tolerance ahead of now: as far as admissions under this
+    /// quota can push it. A TAT further ahead comes from a clock that stepped back since it
+    /// was stored, or from a larger quota than this one (an override lowered, a tier lost).
+    /// Cut to the tolerance, the bucket reads as empty and refills from now, instead of
+    /// refusing every request until the clock catches up with the old TAT. Backends store
+    /// this value when they charge nothing, so that the bucket does refill.
+    pub bounded: i64,
+    /// `max(bounded, now)`: the state before this request, clamped to now.
     pub tat: i64,
     /// The TAT if this request is admitted.
     pub new_tat: i64,
@@ -260,11 +257,14 @@ pub struct Step {
 
 impl Step {
     pub fn new(stored_tat: i64, now: i64, quota: Quota) -> Step {
+        // One division: `tolerance_us` would divide again.
         let interval = quota.interval_us();
-        let tolerance = quota.tolerance_us();
-        let tat = stored_tat.max(now);
+        let tolerance = interval * quota.capacity();
+        let bounded = stored_tat.min(now + tolerance);
+        let tat = bounded.max(now);
         let new_tat = tat + interval;
         Step {
+            bounded,
             tat,
             new_tat,
             allow_at: new_tat - tolerance,
@@ -288,19 +288,19 @@ impl Step {
     }
 }
 
-/// The new stored TATs when a request is admitted: the tier's, and the endpoint's if any.
-pub type Charge = (i64, Option<i64>);
+/// The TATs to store after a decision: the tier's, and the endpoint's if any.
+pub type Stored = (i64, Option<i64>);
 
 /// Decides a request from the stored state: the tier bucket's TAT and, when an endpoint limit
-/// applies, its TAT (0 for a bucket never used), each bounded by its quota
-/// (`Quota::bounded_tat`). Both limits must admit the request; then both
-/// are charged (the returned `Charge`), otherwise neither.
+/// applies, its TAT (0 for a bucket never used). Both limits must admit the request; then both
+/// are charged, otherwise neither. The returned `Stored` is what to keep: the charged TATs, or
+/// when refused the TATs as read, bounded (`Step::bounded`).
 pub fn decide(
     now: i64,
     tier_tat: i64,
     tier: Quota,
     endpoint: Option<(i64, Quota)>,
-) -> (Decision, Option<Charge>) {
+) -> (Decision, Stored) {
     let t = Step::new(tier_tat, now, tier);
     let e = endpoint.map(|(tat, q)| Step::new(tat, now, q));
     let tier_ok = t.admits(now);
@@ -315,7 +315,7 @@ pub fn decide(
             hit_reset_us: 0,
             now_us: now,
         };
-        return (decision, Some((t.new_tat, e.map(|e| e.new_tat))));
+        return (decision, (t.new_tat, e.map(|e| e.new_tat)));
     }
     // Refused: nothing is charged. The request passes once both limits admit it.
     let tier_wait = (t.allow_at - now).max(0);
@@ -335,7 +335,7 @@ pub fn decide(
         hit_reset_us: hit_reset,
         now_us: now,
     };
-    (decision, None)
+    (decision, (t.bounded, e.map(|e| e.bounded)))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -516,22 +516,15 @@ impl Shard {
 
 /// `decide` on one subject's buckets, charging them when the request is admitted.
 fn apply(bucket: &mut Bucket, check: &Check<'_>, now: i64) -> Decision {
-    bucket.tat = check.quota.bounded_tat(bucket.tat, now);
-    let endpoint = check.endpoint.map(|(i, e)| {
-        let quota = e.quota();
-        let stored = bucket.endpoint_tat(i);
-        let bounded = quota.bounded_tat(stored, now);
-        if bounded != stored {
-            bucket.set_endpoint_tat(i, bounded);
-        }
-        (bounded, quota)
-    });
-    let (decision, charge) = decide(now, bucket.tat, check.quota, endpoint);
-    if let Some((tier_tat, endpoint_tat)) = charge {
-        bucket.tat = tier_tat;
-        if let (Some((i, _)), Some(t)) = (check.endpoint, endpoint_tat) {
-            bucket.set_endpoint_tat(i, t);
-        }
+    let endpoint = check
+        .endpoint
+        .map(|(i, e)| (bucket.endpoint_tat(i), e.quota()));
+    let (decision, (tier_tat, endpoint_tat)) = decide(now, bucket.tat, check.quota, endpoint);
+    bucket.tat = tier_tat;
+    if let (Some((i, _)), Some((stored, _)), Some(t)) = (check.endpoint, endpoint, endpoint_tat)
+        && t != stored
+    {
+        bucket.set_endpoint_tat(i, t);
     }
     decision
 }
@@ -793,24 +786,28 @@ mod tests {
         // Tier: 1 per 60 s; endpoint: 10 per 60 s (6 s apart).
         let e = EndpointLimit::new("POST", "/x", 10);
         // Tier waits 60 s, endpoint 6 s: the tier is named, and the wait is the longer one.
-        let (d, charge) = decide(
+        let (d, stored) = decide(
             100 * SEC,
             100 * SEC + 60 * SEC,
             Quota::new(1, 0),
             Some((100 * SEC + 60 * SEC, e.quota())),
         );
-        assert!(charge.is_none());
+        assert_eq!(
+            stored,
+            (100 * SEC + 60 * SEC, Some(100 * SEC + 60 * SEC)),
+            "nothing charged"
+        );
         assert_eq!(d.hit, Some(LimitHit::Tier));
         assert_eq!(d.retry_after_us, 60 * SEC);
-        // Tier waits 2 s, endpoint 66 s: the endpoint is named.
+        // Tier waits 1 s, endpoint 6 s: the endpoint is named.
         let (d, _) = decide(
             100 * SEC,
-            100 * SEC + 61 * SEC,
+            100 * SEC + 60 * SEC,
             Quota::new(60, 0),
-            Some((100 * SEC + 120 * SEC, e.quota())),
+            Some((100 * SEC + 60 * SEC, e.quota())),
         );
         assert_eq!(d.hit, Some(LimitHit::Endpoint));
-        assert_eq!(d.retry_after_us, 120 * SEC - 60 * SEC + 6 * SEC);
+        assert_eq!(d.retry_after_us, 6 * SEC);
     }
 
     #[test]

@@ -26,7 +26,7 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(250);
 /// KEYS[1] tier bucket, KEYS[2] endpoint bucket (optional).
 /// ARGV: tier interval (µs), tier capacity, [endpoint interval (µs), endpoint capacity].
 /// Returns {admitted (1/0), now (µs, Redis clock), tier TAT read, endpoint TAT read}, each TAT
-/// bounded by its quota (`Quota::bounded_tat`), as stored.
+/// bounded by its quota (`Step::bounded` in soku-core), as stored.
 /// Numbers stay below 2^53, so Lua's doubles are exact; values are written with %.0f because
 /// Lua's default number formatting keeps only 14 digits.
 const SCRIPT: &str = r#"
@@ -38,7 +38,7 @@ local function load(key)
   return 0
 end
 -- A TAT more than the tolerance ahead (the clock stepped back, or the quota shrank) is cut
--- to it and stored so (Quota::bounded_tat): the bucket reads as empty and refills from now.
+-- to it and stored so (Step::bounded): the bucket reads as empty and refills from now.
 local function bounded(key, tat, tolerance)
   if tat > now + tolerance then
     tat = now + tolerance
