@@ -513,9 +513,9 @@ enum Left {
 }
 
 /// Counts a request under `/v1` (see the module documentation), without waiting when it
-/// can: a cached key, or none, counted by the memory backend, which is every request of a
-/// busy client on one node. Otherwise the rest is left for `admit_later` (an ID token, a key
-/// not cached, the Redis backend). Called by the request middleware after the request id is
+/// can: on the memory backend, an API-key route with a cached key or with no usable one.
+/// Otherwise the rest is left for `admit_later` (an ID-token route, a key not in the cache,
+/// the Redis backend). Called by the request middleware after the request id is
 /// assigned, so refusals get the envelope like any error. `route` is the matched route
 /// template; the credentials checked are left in `checked`.
 pub fn admit_now(

@@ -14,7 +14,6 @@ use axum::Router;
 use axum::routing::{get, post};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
-use soku_core::Clock;
 use soku_core::clock::ManualClock;
 use soku_core::model::{Role, SubscriptionStatus};
 use soku_core::ratelimit::{
@@ -766,14 +765,10 @@ async fn rate_limits_off_means_no_limits_and_no_headers() {
     assert_no_limit_headers(&r, "off");
 }
 
-// ---- Redis ------------------------------------------------------------------------------------
-
-/// The Redis backend with the server's default bound on each check (250 ms), or `timeout`.
 /// A backend that always waits (as Redis does): the memory algorithm behind `check` only,
 /// counting its calls.
 struct WaitingLimiter {
     inner: soku_core::ratelimit::MemoryLimiter,
-    clock: Arc<ManualClock>,
     checks: std::sync::atomic::AtomicUsize,
 }
 
@@ -790,7 +785,7 @@ impl RateLimiter for WaitingLimiter {
         self.checks
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         tokio::task::yield_now().await;
-        Ok(self.inner.check_at(check, self.clock.now_micros()))
+        self.inner.check(check).await
     }
 }
 
@@ -799,7 +794,6 @@ async fn rate_limits_a_backend_that_waits_counts_each_request_once() {
     let clock = manual_clock();
     let limiter = Arc::new(WaitingLimiter {
         inner: soku_core::ratelimit::MemoryLimiter::new(clock.clone()),
-        clock: clock.clone(),
         checks: Default::default(),
     });
     let app = Builder::default()
@@ -870,6 +864,9 @@ async fn rate_limits_a_backend_that_waits_counts_each_request_once() {
     assert_eq!(checks(), 5 + 197 + 1, "one check per request");
 }
 
+// ---- Redis ------------------------------------------------------------------------------------
+
+/// The Redis backend with the server's default bound on each check (250 ms), or `timeout`.
 fn redis_options(
     url: &str,
     prefix: &str,
