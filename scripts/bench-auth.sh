@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark: the cost of API-key authentication.
 #
-# Starts the real `soku` server (release build, SQLite in a temp dir, SOKU_LOG=warn), creates a
+# Starts the real `soku` server (dist build, SQLite in a temp dir, SOKU_LOG=warn), creates a
 # user with an active subscription and an API key, then measures with wrk, in one run and at the
 # same concurrency:
 #   GET /healthz  - no authentication (the baseline)
@@ -10,7 +10,7 @@
 # See docs/PERFORMANCE.md.
 #
 # Environment (all optional):
-#   SOKU_BIN     a soku binary to use; default: `cargo build --release -p soku-server`
+#   SOKU_BIN     a soku binary to use; default: `cargo build --profile dist -p soku-server`
 #   DURATION     measured duration per endpoint and round, wrk syntax (default 15s)
 #   WARMUP       warm-up per endpoint, discarded (default 3s)
 #   ROUNDS       measured rounds, each runs /healthz then /v1/me (default 1)
@@ -50,9 +50,9 @@ if [[ -n ${SOKU_BIN:-} ]]; then
     [[ -x $SOKU_BIN ]] || die "SOKU_BIN=$SOKU_BIN is not an executable"
     BIN=$SOKU_BIN
 else
-    echo "bench-auth: cargo build --release -p soku-server" >&2
-    cargo build --release -p soku-server >&2
-    BIN=$(realpath "${CARGO_TARGET_DIR:-$ROOT/target}")/release/soku
+    echo "bench-auth: cargo build --profile dist -p soku-server" >&2
+    cargo build --profile dist -p soku-server >&2
+    BIN=$(realpath "${CARGO_TARGET_DIR:-$ROOT/target}")/dist/soku
     [[ -x $BIN ]] || die "no binary at $BIN after the build"
 fi
 

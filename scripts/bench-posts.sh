@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark: accepted POST /v1/posts per second, with durable storage (docs/POSTS-PERFORMANCE.md).
 #
-# Starts the real `soku` server (release build, SOKU_LOG=warn) on a fresh SQLite file or a fresh
+# Starts the real `soku` server (dist build, SOKU_LOG=warn) on a fresh SQLite file or a fresh
 # PostgreSQL schema, creates a user with an active subscription and an sk_test_ key, then posts
 # with wrk (a Lua script, one JSON body) for DURATION at CONNECTIONS connections, and prints
 # accepted posts/s, p50, p99 and the non-2xx count (which must be 0: the script fails
@@ -18,7 +18,7 @@
 #   PLATFORMS    1 (default: ["x"]) or 3 (["x","threads","bluesky"]): targets per post
 #   WORKERS      on (default: the publishing engine runs in the server, simulated platforms,
 #                latency 0) or off (`--no-workers`: accepting only)
-#   SOKU_BIN     a soku binary to use; default: `cargo build --release -p soku-server`
+#   SOKU_BIN     a soku binary to use; default: `cargo build --profile dist -p soku-server`
 #   DURATION     measured duration, wrk syntax (default 20s)
 #   WARMUP       warm-up, discarded (default 3s)
 #   CONNECTIONS  concurrent connections (default 64)
@@ -79,9 +79,9 @@ if [[ -n ${SOKU_BIN:-} ]]; then
     [[ -x $SOKU_BIN ]] || die "SOKU_BIN=$SOKU_BIN is not an executable"
     BIN=$SOKU_BIN
 else
-    echo "bench-posts: cargo build --release -p soku-server" >&2
-    cargo build --release -p soku-server >&2
-    BIN=$(realpath "${CARGO_TARGET_DIR:-$ROOT/target}")/release/soku
+    echo "bench-posts: cargo build --profile dist -p soku-server" >&2
+    cargo build --profile dist -p soku-server >&2
+    BIN=$(realpath "${CARGO_TARGET_DIR:-$ROOT/target}")/dist/soku
     [[ -x $BIN ]] || die "no binary at $BIN after the build"
 fi
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark: the cost of rate limiting on GET /v1/me.
 #
-# Starts the real `soku` server (release build, SQLite in a temp dir, SOKU_LOG=warn) twice on
+# Starts the real `soku` server (dist build, SQLite in a temp dir, SOKU_LOG=warn) twice on
 # one database: once with rate limits on (memory backend, the default) and once with
 # SOKU_RATE_LIMITS=off; with SOKU_REDIS_URL set, a third with the Redis backend. Creates an admin
 # user with an active subscription, an API key and a rate-limit override large enough that the
@@ -15,7 +15,7 @@
 # CPU time per request, which it takes from the same cores.
 #
 # Environment (all optional):
-#   SOKU_BIN        a soku binary to use; default: `cargo build --release -p soku-server`
+#   SOKU_BIN        a soku binary to use; default: `cargo build --profile dist -p soku-server`
 #   SOKU_REDIS_URL  also measure the Redis backend against this Redis (keys under a fresh prefix)
 #   DURATION        measured duration per server and round, wrk syntax (default 10s)
 #   WARMUP          warm-up per server, discarded (default 3s)
@@ -84,9 +84,9 @@ if [[ -n ${SOKU_BIN:-} ]]; then
     [[ -x $SOKU_BIN ]] || die "SOKU_BIN=$SOKU_BIN is not an executable"
     BIN=$SOKU_BIN
 else
-    echo "bench-ratelimit: cargo build --release -p soku-server" >&2
-    cargo build --release -p soku-server >&2
-    BIN=$(realpath "${CARGO_TARGET_DIR:-$ROOT/target}")/release/soku
+    echo "bench-ratelimit: cargo build --profile dist -p soku-server" >&2
+    cargo build --profile dist -p soku-server >&2
+    BIN=$(realpath "${CARGO_TARGET_DIR:-$ROOT/target}")/dist/soku
     [[ -x $BIN ]] || die "no binary at $BIN after the build"
 fi
 

@@ -25,15 +25,15 @@ QUIET_WAIT=${QUIET_WAIT:-1200}
 
 TARGET=$(realpath "${CARGO_TARGET_DIR:-$ROOT/target}")
 if [[ ${NO_BUILD:-0} != 1 ]]; then
-    echo "bench-scheduler: cargo build --release -p soku-server --examples --bins" >&2
-    cargo build --release -p soku-server --examples --bins >&2
+    echo "bench-scheduler: cargo build --profile dist -p soku-server --examples --bins" >&2
+    cargo build --profile dist -p soku-server --examples --bins >&2
 fi
 case $WHAT in
-    scheduler) EXE=$TARGET/release/examples/bench_scheduler ;;
-    memory) EXE=$TARGET/release/examples/bench_memory ;;
+    scheduler) EXE=$TARGET/dist/examples/bench_scheduler ;;
+    memory) EXE=$TARGET/dist/examples/bench_memory ;;
 esac
-[[ -x $EXE ]] || die "no $EXE: build it (cargo build --release -p soku-server --examples --bins)"
-[[ -x $TARGET/release/soku ]] || die "no $TARGET/release/soku"
+[[ -x $EXE ]] || die "no $EXE: build it (cargo build --profile dist -p soku-server --examples --bins)"
+[[ -x $TARGET/dist/soku ]] || die "no $TARGET/dist/soku"
 
 rustc_count() { ps aux | grep -c '[r]ustc' || true; }
 wrk_count() { pgrep -xc wrk || true; }   # another benchmark running on this machine
@@ -62,7 +62,7 @@ if (( QUIET_WAIT > 0 )); then
 fi
 echo "bench-scheduler: $WHAT; load average $(cut -d' ' -f1-3 /proc/loadavg); rustc processes: $(rustc_count)"
 if [[ $WHAT == memory ]]; then
-    "$EXE" --soku-bin "$TARGET/release/soku" "$@"
+    "$EXE" --soku-bin "$TARGET/dist/soku" "$@"
 else
     "$EXE" "$@"
 fi

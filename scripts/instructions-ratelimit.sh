@@ -9,7 +9,7 @@
 # zeroes the counters, sends N keep-alive requests (4 Python threads), dumps, and prints
 # instructions per request. See docs/RATE-LIMITS-PERFORMANCE.md.
 #
-# Environment: SOKU_BIN (default: build release), N (default 4000), KEEP_TMP=1 (keeps the
+# Environment: SOKU_BIN (default: build the dist profile), N (default 4000), KEEP_TMP=1 (keeps the
 # callgrind files for callgrind_annotate), CALLGRIND_OPTS (more callgrind options, split on
 # spaces; e.g. "--cache-sim=yes --branch-sim=yes" to count simulated cache misses and
 # mispredicted branches too; "--toggle-collect=*handle_connection*" to count only the
@@ -23,8 +23,8 @@ cd "$ROOT"
 command -v valgrind >/dev/null || apt-get install -y valgrind >/dev/null
 command -v python3 >/dev/null || { echo "python3 is required" >&2; exit 1; }
 if [[ -z ${SOKU_BIN:-} ]]; then
-    cargo build --release -p soku-server >&2
-    SOKU_BIN=$(realpath "${CARGO_TARGET_DIR:-$ROOT/target}")/release/soku
+    cargo build --profile dist -p soku-server >&2
+    SOKU_BIN=$(realpath "${CARGO_TARGET_DIR:-$ROOT/target}")/dist/soku
 fi
 TMP=$(mktemp -d -t soku-cg.XXXXXX)
 PIDS=()

@@ -1,11 +1,14 @@
 //! Extractors: what a handler's signature says it needs.
 //!
+//! Each authentication extractor yields a `Caller` (`crate::auth::Caller`):
 //! - `ApiKeyAuth`: a valid `soku-api-key` whose owner passes the subscription gate.
 //! - `IdTokenUser`: a valid `Authorization: Bearer <ID token>`; the user is created on first
 //!   sight.
+//! - `KeyOrToken`: either of those.
 //! - `ApiJson<T>`: a JSON object body, with the spec's 413/415/400 answers and the failing
 //!   field's JSON path in `details.field`.
 
+use crate::auth::Caller;
 use crate::auth::keys::KeyFailure;
 use crate::auth::tokens::TokenFailure;
 use crate::error::ApiError;
@@ -18,10 +21,8 @@ use axum::http::Extensions;
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
-use soku_core::model::KeyGrant;
-use std::sync::Arc;
 
-pub struct ApiKeyAuth(pub Arc<KeyGrant>);
+pub struct ApiKeyAuth(pub Caller);
 
 /// The credentials the middleware's rate-limit step already checked, when it ran.
 fn checked(extensions: &mut Extensions) -> Option<&mut Checked> {
@@ -40,7 +41,7 @@ impl FromRequestParts<AppState> for ApiKeyAuth {
             None => state.keys.authenticate(&parts.headers).await,
         };
         match outcome {
-            Ok(grant) => Ok(ApiKeyAuth(grant)),
+            Ok(grant) => Ok(ApiKeyAuth(Caller::api_key(grant))),
             Err(failure) => {
                 state.metrics.record_auth_failure(failure.reason());
                 Err(match failure {
@@ -57,9 +58,7 @@ impl FromRequestParts<AppState> for ApiKeyAuth {
 }
 
 /// The user behind a verified ID token.
-pub struct IdTokenUser {
-    pub uid: String,
-}
+pub struct IdTokenUser(pub Caller);
 
 impl FromRequestParts<AppState> for IdTokenUser {
     type Rejection = ApiError;
@@ -107,17 +106,14 @@ impl FromRequestParts<AppState> for IdTokenUser {
                 .unwrap_or_else(|p| p.into_inner())
                 .insert(identity.uid.clone());
         }
-        Ok(IdTokenUser { uid: identity.uid })
+        Ok(IdTokenUser(Caller::id_token(identity.uid)))
     }
 }
 
 /// The caller of an endpoint that takes an API key (`soku-api-key`) or an ID token
-/// (`Authorization: Bearer`); a request with both is judged by its key.
-pub struct KeyOrToken {
-    pub user_id: String,
-    /// The key's mode; ID tokens act in live mode.
-    pub mode: soku_core::keys::KeyMode,
-}
+/// (`Authorization: Bearer`); a request with both is judged by its key. ID tokens act in live
+/// mode.
+pub struct KeyOrToken(pub Caller);
 
 impl FromRequestParts<AppState> for KeyOrToken {
     type Rejection = ApiError;
@@ -129,17 +125,11 @@ impl FromRequestParts<AppState> for KeyOrToken {
             && !parts.headers.contains_key("soku-api-key")
             && !key_as_bearer
         {
-            let user = IdTokenUser::from_request_parts(parts, state).await?;
-            return Ok(Self {
-                user_id: user.uid,
-                mode: soku_core::keys::KeyMode::Live,
-            });
+            let IdTokenUser(caller) = IdTokenUser::from_request_parts(parts, state).await?;
+            return Ok(Self(caller));
         }
-        let ApiKeyAuth(grant) = ApiKeyAuth::from_request_parts(parts, state).await?;
-        Ok(Self {
-            user_id: grant.user.id.clone(),
-            mode: grant.key.mode,
-        })
+        let ApiKeyAuth(caller) = ApiKeyAuth::from_request_parts(parts, state).await?;
+        Ok(Self(caller))
     }
 }
 

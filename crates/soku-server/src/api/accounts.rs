@@ -18,9 +18,10 @@ use soku_core::time::rfc3339_millis;
     responses((status = 200, description = "`{accounts: [...]}`", body = Value), ApiKeyErrors, CommonErrors))]
 pub async fn list(
     State(state): State<AppState>,
-    ApiKeyAuth(grant): ApiKeyAuth,
+    ApiKeyAuth(caller): ApiKeyAuth,
 ) -> ApiResult<Json<Value>> {
-    list_for(&state, &grant.user, grant.key.mode).await
+    let grant = caller.grant().expect("an API-key caller has a grant");
+    list_for(&state, &grant.user, caller.mode).await
 }
 
 /// `GET /v1/accounts` for a user and mode.

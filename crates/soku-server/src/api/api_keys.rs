@@ -84,7 +84,7 @@ pub struct KeyList {
     responses((status = 201, description = "Created", body = CreatedKey), BodyErrors, IdTokenErrors, CommonErrors))]
 pub async fn create(
     State(state): State<AppState>,
-    user: IdTokenUser,
+    IdTokenUser(user): IdTokenUser,
     ApiJson(body): ApiJson<CreateKeyRequest>,
 ) -> ApiResult<(StatusCode, Json<CreatedKey>)> {
     let name = normalize_key_name(body.name.as_deref()).map_err(|reason| {
@@ -98,7 +98,7 @@ pub async fn create(
         Some(ModeParam::Test) => KeyMode::Test,
         Some(ModeParam::Live) | None => KeyMode::Live,
     };
-    let (record, generated) = new_api_key(&user.uid, name, mode, state.clock.now());
+    let (record, generated) = new_api_key(&user.user_id, name, mode, state.clock.now());
     state.store.insert_api_key(&record).await?;
     tracing::info!(key_id = %record.id, mode = mode.as_str(), "API key created");
     Ok((
@@ -117,8 +117,11 @@ pub async fn create(
 /// The caller's keys, newest first: never the full key or its hash.
 #[utoipa::path(get, path = "/v1/api-keys", tag = "api-keys", security(("idToken" = [])),
     responses((status = 200, description = "The caller's keys", body = KeyList), IdTokenErrors, CommonErrors))]
-pub async fn list(State(state): State<AppState>, user: IdTokenUser) -> ApiResult<Json<KeyList>> {
-    let keys = state.store.list_api_keys(&user.uid).await?;
+pub async fn list(
+    State(state): State<AppState>,
+    IdTokenUser(user): IdTokenUser,
+) -> ApiResult<Json<KeyList>> {
+    let keys = state.store.list_api_keys(&user.user_id).await?;
     Ok(Json(KeyList {
         api_keys: keys.iter().map(KeyListing::from).collect(),
     }))
@@ -131,12 +134,12 @@ pub async fn list(State(state): State<AppState>, user: IdTokenUser) -> ApiResult
     responses((status = 200, description = "Revoked (or already revoked)", body = KeyListing), IdTokenErrors, CommonErrors))]
 pub async fn revoke(
     State(state): State<AppState>,
-    user: IdTokenUser,
+    IdTokenUser(user): IdTokenUser,
     Path(id): Path<String>,
 ) -> ApiResult<Json<KeyListing>> {
     let revoked = state
         .store
-        .revoke_api_key(Some(&user.uid), &id, state.clock.now())
+        .revoke_api_key(Some(&user.user_id), &id, state.clock.now())
         .await?
         .ok_or_else(|| ApiError::not_found("API key"))?;
     state.keys.evict(&revoked.id);

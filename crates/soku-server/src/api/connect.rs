@@ -73,7 +73,7 @@ pub fn account_json(a: &Account) -> Value {
         ApiKeyErrors, BodyErrors, CommonErrors))]
 pub async fn connect(
     State(state): State<AppState>,
-    caller: KeyOrToken,
+    KeyOrToken(caller): KeyOrToken,
     ApiJson(body): ApiJson<Value>,
 ) -> ApiResult<Response> {
     connect_for(&state, &caller.user_id, caller.mode, &body, false).await
@@ -398,7 +398,7 @@ async fn save_account(
     responses((status = 204, description = "Disconnected"), ApiKeyErrors, CommonErrors))]
 pub async fn disconnect(
     State(state): State<AppState>,
-    caller: KeyOrToken,
+    KeyOrToken(caller): KeyOrToken,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     if caller.mode == KeyMode::Live && state.store.delete_account(&caller.user_id, &id).await? {

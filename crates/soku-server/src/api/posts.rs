@@ -126,11 +126,11 @@ pub struct TargetErrorBody {
         BodyErrors, ApiKeyErrors, CommonErrors))]
 pub async fn create(
     State(state): State<AppState>,
-    ApiKeyAuth(grant): ApiKeyAuth,
+    ApiKeyAuth(caller): ApiKeyAuth,
     headers: HeaderMap,
     ApiJson(body): ApiJson<Value>,
 ) -> ApiResult<Response> {
-    create_for(&state, &grant.user.id, grant.key.mode, &headers, body).await
+    create_for(&state, &caller.user_id, caller.mode, &headers, body).await
 }
 
 /// `POST /v1/posts` for a user and mode (the dashboard's composer uses it too).
@@ -403,12 +403,12 @@ pub fn submission_json(s: &SubmissionRecord) -> Value {
     responses((status = 200, description = "The submission", body = Submission), ApiKeyErrors, CommonErrors))]
 pub async fn get(
     State(state): State<AppState>,
-    ApiKeyAuth(grant): ApiKeyAuth,
+    ApiKeyAuth(caller): ApiKeyAuth,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let record = state
         .store
-        .get_submission(&grant.user.id, grant.key.mode, &id)
+        .get_submission(&caller.user_id, caller.mode, &id)
         .await?
         .ok_or_else(|| ApiError::not_found("post submission"))?;
     Ok(Json(submission_json(&record)))
@@ -425,10 +425,10 @@ pub async fn get(
         (status = 400, description = "`validation_error`: a bad filter", body = ErrorEnvelope), ApiKeyErrors, CommonErrors))]
 pub async fn list(
     State(state): State<AppState>,
-    ApiKeyAuth(grant): ApiKeyAuth,
+    ApiKeyAuth(caller): ApiKeyAuth,
     Query(params): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<Value>> {
-    list_for(&state, &grant.user.id, grant.key.mode, &params).await
+    list_for(&state, &caller.user_id, caller.mode, &params).await
 }
 
 /// `GET /v1/posts` for a user and mode.
@@ -516,10 +516,10 @@ fn decode_cursor(c: &str) -> Option<(chrono::DateTime<chrono::Utc>, String)> {
         (status = 409, description = "`conflict`: publishing has started", body = ErrorEnvelope), ApiKeyErrors, CommonErrors))]
 pub async fn cancel(
     State(state): State<AppState>,
-    ApiKeyAuth(grant): ApiKeyAuth,
+    ApiKeyAuth(caller): ApiKeyAuth,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    cancel_for(&state, &grant.user.id, grant.key.mode, &id).await
+    cancel_for(&state, &caller.user_id, caller.mode, &id).await
 }
 
 /// `DELETE /v1/posts/{id}` for a user and mode.

@@ -20,11 +20,11 @@ use std::collections::HashMap;
     responses((status = 200, description = "`{posts: [...]}`", body = Value), ApiKeyErrors, CommonErrors))]
 pub async fn posts(
     State(state): State<AppState>,
-    ApiKeyAuth(grant): ApiKeyAuth,
+    ApiKeyAuth(caller): ApiKeyAuth,
     Path(platform): Path<String>,
     Query(params): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<Value>> {
-    if grant.key.mode != KeyMode::Test {
+    if caller.mode != KeyMode::Test {
         return Err(ApiError::new(
             soku_core::ErrorCode::NotFound,
             "The sandbox exists only for sk_test_ keys.",
@@ -48,7 +48,7 @@ pub async fn posts(
     };
     let posts = state
         .store
-        .sandbox_list(&grant.user.id, platform, limit)
+        .sandbox_list(&caller.user_id, platform, limit)
         .await?;
     Ok(Json(json!({
         "posts": posts.iter().map(|p| json!({

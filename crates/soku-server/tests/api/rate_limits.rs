@@ -262,8 +262,8 @@ fn stand_in_routes() -> Router<AppState> {
         if !served {
             routes = routes.route(
                 &e.route,
-                post(|ApiKeyAuth(g): ApiKeyAuth| async move {
-                    axum::Json(json!({ "userId": g.user.id }))
+                post(|ApiKeyAuth(caller): ApiKeyAuth| async move {
+                    axum::Json(json!({ "userId": caller.user_id }))
                 }),
             );
         }
