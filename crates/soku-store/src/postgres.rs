@@ -8,6 +8,7 @@ use sqlx::{PgPool, Postgres};
 use std::str::FromStr;
 use std::time::Duration;
 
+/// The store on PostgreSQL: `PgStore::connect("postgres://…")`.
 pub type PgStore = SqlStore<Postgres>;
 
 impl Backend for Postgres {

@@ -11,6 +11,7 @@ use sqlx::sqlite::{
 use std::str::FromStr;
 use std::time::Duration;
 
+/// The store on SQLite: `SqliteStore::connect("sqlite://soku.db")`.
 pub type SqliteStore = SqlStore<Sqlite>;
 
 impl Backend for Sqlite {
