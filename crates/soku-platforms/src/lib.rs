@@ -8,6 +8,7 @@ pub mod linkedin;
 pub mod mastodon;
 pub mod media;
 pub mod net;
+pub mod registry;
 pub mod simulated;
 pub mod threads;
 pub mod x;
@@ -17,6 +18,8 @@ use soku_core::platform::Platform;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
+
+pub use registry::{Connectors, LiveConnectors};
 
 /// Test only: lets media fetches and user-named hosts (Mastodon instances, Bluesky PDSes)
 /// reach loopback addresses, where tests run their platform fakes. Every other private,

@@ -2,7 +2,6 @@
 //! while servers run on it. Results go to stdout, errors to stderr with a non-zero exit.
 
 use crate::auth::tokens::BuiltinIssuer;
-use crate::secrets::SecretBox;
 use chrono::{DateTime, Duration, Utc};
 use clap::Subcommand;
 use soku_core::keys::KeyMode;
@@ -12,6 +11,7 @@ use soku_core::queue::{Account, AccountStatus, NewAccount};
 use soku_core::ratelimit::Quota;
 use soku_core::time::rfc3339_millis;
 use soku_core::{Store, StoreError};
+use soku_engine::secrets::SecretBox;
 use std::sync::Arc;
 
 /// The setting where `soku serve` records its public URL, so that `soku admin token` issues

@@ -2,9 +2,9 @@
 
 use clap::builder::PossibleValuesParser;
 use clap::{Args, Parser, Subcommand};
+use soku_engine::EngineConfig;
 use soku_server::admin::{self, AdminCommand};
 use soku_server::auth::tokens::{DEFAULT_FIREBASE_CERTS_URL, FirebaseSettings};
-use soku_server::engine::EngineConfig;
 use soku_server::ratelimit::client_ip::parse_list;
 use soku_server::ratelimit::redis::RedisLimiter;
 use soku_server::ratelimit::{OnError, RateLimitOptions};

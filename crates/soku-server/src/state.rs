@@ -2,15 +2,16 @@
 
 use crate::auth::keys::KeyAuthenticator;
 use crate::auth::tokens::TokenVerifier;
-use crate::engine::Connectors;
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimits;
 use crate::ratelimit::client_ip::{self, Cidr};
-use crate::secrets::SecretBox;
 use axum::http::HeaderMap;
 use soku_core::batch::GroupCommit;
 use soku_core::queue::NewSubmission;
 use soku_core::{Clock, Store};
+use soku_engine::account_tokens::AccountTokens;
+use soku_engine::secrets::SecretBox;
+use soku_platforms::Connectors;
 use std::collections::HashSet;
 use std::net::IpAddr;
 use std::ops::Deref;
@@ -35,7 +36,7 @@ pub struct Inner {
     pub connectors: Connectors,
     pub secrets: SecretBox,
     /// Connected accounts' tokens: opened for a call, refreshed.
-    pub account_tokens: Arc<crate::account_tokens::AccountTokens>,
+    pub account_tokens: Arc<AccountTokens>,
     /// Wakes this process's publishing engine when a post is accepted.
     pub engine_wake: Arc<tokio::sync::Notify>,
     /// Accepted posts, written in one transaction with the others accepted meanwhile.
@@ -67,7 +68,7 @@ impl AppState {
                 }
             })
         };
-        let account_tokens = Arc::new(crate::account_tokens::AccountTokens::new(
+        let account_tokens = Arc::new(AccountTokens::new(
             store.clone(),
             clock.clone(),
             connectors.clone(),
