@@ -490,6 +490,7 @@ async fn run(args: &Args, concurrency: usize) -> Row {
             },
             trusted_proxies: Vec::new(),
             live_connectors: Default::default(),
+            connect_redirect_origins: None,
         },
     )
     .await

@@ -46,9 +46,12 @@ pub struct Inner {
     /// Peers whose `X-Forwarded-For` is believed (`SOKU_TRUSTED_PROXIES`), for whatever counts
     /// per client address: rate limits and the sign-in throttle. Kept with limits off too.
     pub trusted_proxies: Vec<Cidr>,
+    /// The https origins a connection's `redirectUri` may have; `None`: any.
+    pub connect_redirect_origins: Option<Vec<String>>,
 }
 
 impl AppState {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
@@ -57,6 +60,7 @@ impl AppState {
         secrets: SecretBox,
         rate_limits: Option<RateLimits>,
         trusted_proxies: Vec<Cidr>,
+        connect_redirect_origins: Option<Vec<String>>,
     ) -> Self {
         let new_submissions = {
             let store = store.clone();
@@ -88,6 +92,7 @@ impl AppState {
             metrics: Metrics::default(),
             rate_limits,
             trusted_proxies,
+            connect_redirect_origins,
             known_users: RwLock::new(HashSet::new()),
             openapi: OnceLock::new(),
             connectors,

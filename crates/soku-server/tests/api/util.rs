@@ -155,6 +155,7 @@ impl Builder {
                 rate_limits: self.rate_limits.unwrap_or_else(generous_limits),
                 trusted_proxies: self.trusted_proxies,
                 live_connectors: self.live_connectors,
+                connect_redirect_origins: None,
             },
         )
         .await
