@@ -68,13 +68,59 @@ fn operations_md_documents_every_setting_and_only_those() {
         missing.is_empty() && extra.is_empty(),
         "variables not documented: {missing:?}; documented but not read: {extra:?}"
     );
-    // Every setting once, and the environment names operators already use.
-    assert_eq!(flags.len(), envs.len());
-    for env in [
-        "SOKU_X_CLIENT_SECRET",
-        "SOKU_CONNECT_REDIRECT_ORIGINS",
+    assert_eq!(flags.len(), envs.len(), "one variable per flag");
+}
+
+/// The variables servers were configured with before the settings were gathered in one place
+/// keep working.
+#[test]
+fn the_environment_names_operators_use_are_kept() {
+    let (_, envs) = declared();
+    let mut kept: Vec<String> = [
+        "SOKU_DATABASE_URL",
+        "SOKU_LISTEN",
+        "SOKU_PUBLIC_URL",
+        "SOKU_FIREBASE_PROJECT_ID",
+        "SOKU_FIREBASE_CERTS_URL",
+        "SOKU_FIREBASE_WEB_API_KEY",
+        "FIREBASE_AUTH_EMULATOR_HOST",
+        "SOKU_RATE_LIMITS",
+        "SOKU_REDIS_URL",
+        "SOKU_REDIS_PREFIX",
+        "SOKU_REDIS_TIMEOUT_MS",
+        "SOKU_RATE_LIMIT_ON_ERROR",
+        "SOKU_TRUSTED_PROXIES",
+        "SOKU_LOG_FORMAT",
         "SOKU_LOG",
-    ] {
-        assert!(envs.contains(env), "{env}");
+        "SOKU_SECRET_KEY",
+        "SOKU_WORKER_CONCURRENCY",
+        "SOKU_JOB_LEASE_SECS",
+        "SOKU_MAX_ATTEMPTS",
+        "SOKU_RETRY_BASE_MS",
+        "SOKU_SIMULATED_LATENCY_MS",
+        "SOKU_CONNECT_REDIRECT_ORIGINS",
+        "SOKU_MEDIA_MEMORY_MB",
+        "SOKU_ALLOW_LOOPBACK",
+        "SOKU_LINKEDIN_VERSION",
+    ]
+    .map(str::to_owned)
+    .into();
+    for p in ["X", "THREADS", "LINKEDIN"] {
+        for name in [
+            "API_URL",
+            "AUTH_URL",
+            "CLIENT_ID",
+            "CLIENT_SECRET",
+            "TIMEOUT_SECS",
+        ] {
+            kept.push(format!("SOKU_{p}_{name}"));
+        }
     }
+    for p in ["BLUESKY", "MASTODON"] {
+        for name in ["API_URL", "TIMEOUT_SECS"] {
+            kept.push(format!("SOKU_{p}_{name}"));
+        }
+    }
+    let lost: Vec<_> = kept.iter().filter(|e| !envs.contains(*e)).collect();
+    assert!(lost.is_empty(), "no longer read: {lost:?}");
 }
