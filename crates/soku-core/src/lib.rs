@@ -15,9 +15,11 @@ pub mod platform;
 pub mod posts;
 pub mod queue;
 pub mod ratelimit;
+pub mod secret;
 pub mod store;
 pub mod time;
 
 pub use clock::{Clock, SystemClock};
 pub use error::ErrorCode;
+pub use secret::Secret;
 pub use store::{Store, StoreError};
