@@ -15,6 +15,7 @@ pub mod ratelimit;
 pub mod secrets;
 pub mod state;
 pub mod telemetry;
+pub mod templates;
 
 use crate::auth::tokens::{BuiltinIssuer, FirebaseSettings, TokenVerifier};
 use crate::state::AppState;
