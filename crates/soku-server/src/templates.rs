@@ -61,6 +61,30 @@ pub enum DashboardPage {
     Subscription,
 }
 
+impl DashboardPage {
+    /// The body's `data-page`.
+    pub fn id(self) -> &'static str {
+        match self {
+            Self::Login => "login",
+            Self::Posts => "posts",
+            Self::ApiKeys => "api-keys",
+            Self::Accounts => "accounts",
+            Self::Subscription => "subscription",
+        }
+    }
+
+    /// The page's title, before " · Soku".
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::Login => "Sign in",
+            Self::Posts => "Posts",
+            Self::ApiKeys => "API Keys",
+            Self::Accounts => "Accounts",
+            Self::Subscription => "Subscription",
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "login.html")]
 struct Login<'a> {

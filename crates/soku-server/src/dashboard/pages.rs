@@ -65,16 +65,9 @@ pub(super) fn redirect(to: &'static str) -> Response {
 /// A dashboard page's HTML (`templates/`) with the pages' headers; `signed`: the session whose
 /// user the page shows (`None` on the sign-in page).
 pub(super) fn page(state: &AppState, page: DashboardPage, signed: Option<&Signed>) -> Response {
-    let (id, title) = match page {
-        DashboardPage::Login => ("login", "Sign in"),
-        DashboardPage::Posts => ("posts", "Posts"),
-        DashboardPage::ApiKeys => ("api-keys", "API Keys"),
-        DashboardPage::Accounts => ("accounts", "Accounts"),
-        DashboardPage::Subscription => ("subscription", "Subscription"),
-    };
     let layout = Layout {
-        page: id,
-        title,
+        page: page.id(),
+        title: page.title(),
         viewer: signed.map(|s| Viewer {
             who: s.user.email.as_deref().unwrap_or(&s.user.id),
             csrf: &s.csrf,
@@ -87,7 +80,8 @@ pub(super) fn page(state: &AppState, page: DashboardPage, signed: Option<&Signed
     let html = match templates::dashboard_page(page, layout) {
         Ok(html) => html,
         Err(e) => {
-            return ApiError::internal(format!("rendering the {id} page: {e}")).into_response();
+            return ApiError::internal(format!("rendering the {} page: {e}", page.id()))
+                .into_response();
         }
     };
     let mut response = (
