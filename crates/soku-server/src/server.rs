@@ -15,8 +15,10 @@ use tokio::net::TcpListener;
 use tower::Service;
 
 /// How long a handler may take, reading the request's body included, before the client gets
-/// 503 `service_unavailable` (see `router_with_timeout`).
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// 503 `service_unavailable` (see `router_with_timeout`). Above the networks' own 30 s per
+/// call (`SOKU_<PLATFORM>_TIMEOUT_SECS`), so that a handler that calls a platform (the OAuth
+/// callback, a credential connect) still answers with that platform's error.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How long an HTTP/1 client has to send a request's line and headers, counted from the moment
 /// the server starts waiting for them; then the connection is closed. It also bounds how long
