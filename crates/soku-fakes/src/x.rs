@@ -26,10 +26,10 @@
 //!   make it know only one ([`XFake::accept_fields_parameters`]); the other is then refused as
 //!   X refuses an unknown query parameter (400 naming it).
 //! - The limits on `POST /2/tweets` (<https://docs.x.com/x-api/fundamentals/rate-limits>: 100
-//!   per user per 15 minutes, 10,000 per app per 24 hours; the lower tiers also cap a user's
+//!   per user per 15 minutes, 10,000 per app per 24 hours; some access tiers also cap a user's
 //!   posts per 24 hours), set with [`XFake::set_post_limits`]. Every authenticated request that
 //!   is not itself refused by a limit counts in each window; a window starts with the first
-//!   request counted after the previous one ended. Every answer past authentication carries the
+//!   request after the previous one ended. Every answer past authentication carries the
 //!   15-minute window's `x-rate-limit-limit` / `-remaining` / `-reset` (Unix seconds), the app's
 //!   `x-app-limit-24hour-limit` / `-remaining` / `-reset` and, when a per-user daily limit is
 //!   set, the user's `x-user-limit-24hour-*` (X omits them where no such limit applies). Over
