@@ -31,12 +31,14 @@ pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(20);
 /// HTTP/2's header list (which counts 32 bytes more per field). A larger head gets hyper's own
 /// bare 431 (HTTP/1, then the connection is closed) or a 431 on that stream (HTTP/2), before the
 /// application runs. Eight times the application's limit (`limits::MAX_HEADER_BYTES`), below
-/// which a refusal is a 431 with the envelope.
+/// which a refusal is a 431 with the envelope; under hyper's HTTP/1 default (~400 KiB), which
+/// bounds what one connection's head may hold in memory; 16 times HTTP/2's default (16 KiB).
 pub const MAX_HEAD_BYTES: usize = 256 * 1024;
 
 /// hyper's ceiling on the number of HTTP/1 header fields; more get hyper's bare 431. Above the
-/// application's limit (`limits::MAX_HEADER_FIELDS`); hyper then allocates room for this many
-/// on every request's parse instead of using its stack (a few KiB, a few percent of its parse).
+/// application's limit (`limits::MAX_HEADER_FIELDS`; hyper's default is 100, the same). Set, it
+/// makes hyper allocate room for this many on every parse of a head instead of using its stack
+/// (16 KiB, "about 5%" of its parsing time by its documentation).
 pub const MAX_HEAD_FIELDS: usize = 256;
 
 /// Serves `app` on `listener` until `shutdown` completes, then stops accepting, lets every
