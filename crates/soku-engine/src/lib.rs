@@ -25,11 +25,12 @@ mod dispatch;
 mod publish;
 mod reconcile;
 mod retry;
+mod save;
 pub mod secrets;
 
-pub use config::EngineConfig;
+pub use config::{EngineConfig, RETRY_AFTER_MAX};
 pub use dispatch::Engine;
-pub use retry::backoff;
+pub use retry::{backoff, retry_delay};
 
 /// Idempotency keys are kept this long (spec 6.1).
 pub const IDEMPOTENCY_KEPT_HOURS: i64 = 24;
