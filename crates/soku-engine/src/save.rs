@@ -59,39 +59,39 @@ pub(crate) fn lease_margin(lease: Duration) -> Duration {
     (lease / 6).max(Duration::from_millis(500)).min(lease / 2)
 }
 
-impl Engine {
-    /// Runs `write` until it succeeds, or, once the next try would start after `until`, returns
-    /// its last error.
-    pub(crate) async fn with_retries<R, F, Fut>(
-        &self,
-        what: &str,
-        until: Instant,
-        mut write: F,
-    ) -> Result<R, StoreError>
-    where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = Result<R, StoreError>>,
-    {
-        let mut tries = 0u32;
-        loop {
-            match write().await {
-                Ok(r) => {
-                    self.health.answered();
-                    return Ok(r);
+/// Runs `write` until it succeeds, or, once the next try would start after `until`, returns
+/// its last error.
+pub(crate) async fn with_retries<R, F, Fut>(
+    health: &StoreHealth,
+    what: &str,
+    until: Instant,
+    mut write: F,
+) -> Result<R, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<R, StoreError>>,
+{
+    let mut tries = 0u32;
+    loop {
+        match write().await {
+            Ok(r) => {
+                health.answered();
+                return Ok(r);
+            }
+            Err(e) => {
+                health.failed(what, &e);
+                let wait = retry_wait(tries);
+                tries += 1;
+                if Instant::now() + wait > until {
+                    return Err(e);
                 }
-                Err(e) => {
-                    self.health.failed(what, &e);
-                    let wait = retry_wait(tries);
-                    tries += 1;
-                    if Instant::now() + wait > until {
-                        return Err(e);
-                    }
-                    tokio::time::sleep(wait).await;
-                }
+                tokio::time::sleep(wait).await;
             }
         }
     }
+}
 
+impl Engine {
     /// Marks the target in flight before the platform call. Tried again for a quarter of the
     /// lease at most, which leaves the call (half the lease) and the outcome's write their time.
     pub(crate) async fn save_in_flight(
@@ -100,7 +100,7 @@ impl Engine {
         leased_at: Instant,
     ) -> Result<bool, StoreError> {
         let until = leased_at + self.config.lease / 4;
-        self.with_retries("marking a target in flight", until, || {
+        with_retries(&self.health, "marking a target in flight", until, || {
             self.in_flight.submit(mark.clone())
         })
         .await
@@ -111,12 +111,11 @@ impl Engine {
     pub(crate) async fn save_outcome(&self, done: FinishTarget, leased_at: Instant) {
         let until = leased_at + self.config.lease - lease_margin(self.config.lease);
         let mut tries = 0u32;
-        let result = self
-            .with_retries("recording an outcome", until, || {
-                tries += 1;
-                self.finish.submit(done.clone())
-            })
-            .await;
+        let result = with_retries(&self.health, "recording an outcome", until, || {
+            tries += 1;
+            self.finish.submit(done.clone())
+        })
+        .await;
         match result {
             Ok(true) => {}
             // A write whose commit went through but whose answer was lost finds its own outcome.
@@ -137,6 +136,52 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_failing_write_is_tried_again_until_it_succeeds() {
+        let health = StoreHealth::default();
+        let mut tries = 0;
+        let started = Instant::now();
+        let until = Instant::now() + Duration::from_secs(100);
+        let result = with_retries(&health, "writing", until, || {
+            tries += 1;
+            let n = tries;
+            async move {
+                if n <= 4 {
+                    Err(StoreError::Backend("connection closed".into()))
+                } else {
+                    Ok(n)
+                }
+            }
+        })
+        .await;
+        assert_eq!(result.unwrap(), 5);
+        // 100 + 200 + 400 + 800 ms of waiting.
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_millis(1500) && waited < Duration::from_secs(5),
+            "{waited:?}"
+        );
+        assert!(!health.down.load(Ordering::Relaxed), "the outage ended");
+    }
+
+    #[tokio::test]
+    async fn a_write_that_keeps_failing_is_given_up_before_the_deadline() {
+        let health = StoreHealth::default();
+        let started = Instant::now();
+        let until = started + Duration::from_millis(400);
+        let mut tries = 0;
+        let result: Result<(), _> = with_retries(&health, "writing", until, || {
+            tries += 1;
+            async { Err(StoreError::Backend("connection refused".into())) }
+        })
+        .await;
+        assert!(result.is_err());
+        assert!(Instant::now() <= until, "no try starts after the deadline");
+        // At 0, 100 and 300 ms; the next would start at 700 ms.
+        assert_eq!(tries, 3);
+        assert!(health.down.load(Ordering::Relaxed));
+    }
 
     #[test]
     fn waits_double_up_to_a_cap() {
