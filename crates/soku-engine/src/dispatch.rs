@@ -80,6 +80,9 @@ impl Engine {
         tracing::info!(worker = %self.worker_id, concurrency = self.config.concurrency, "publishing engine started");
         let mut last_housekeeping: Option<std::time::Instant> = None;
         let mut claim_failures = 0u32;
+        // When the first of failed claims began: a lost claim's leases (returned by the next
+        // claim with its owner token) date from then.
+        let mut failed_claim_at: Option<std::time::Instant> = None;
         while !*shutdown.borrow() {
             if last_housekeeping.is_none_or(|t| t.elapsed() >= HOUSEKEEPING_EVERY) {
                 last_housekeeping = Some(std::time::Instant::now());
@@ -88,10 +91,11 @@ impl Engine {
             let free = slots.available_permits();
             let mut claimed_all = false;
             if free > 0 {
-                let leased_at = std::time::Instant::now();
+                let leased_at = *failed_claim_at.get_or_insert_with(std::time::Instant::now);
                 match self.claim(free).await {
                     Ok((owner, claimed)) => {
                         claim_failures = 0;
+                        failed_claim_at = None;
                         claimed_all = claimed.len() >= free;
                         for target in claimed {
                             let permit = slots
