@@ -1,11 +1,12 @@
 //! The dashboard's pages: server-rendered HTML around one small script and one style sheet.
 
-use super::session::{Signed, signed_in};
+use crate::auth::Caller;
 use crate::error::ApiResult;
+use crate::extract::SessionUser;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
@@ -88,10 +89,10 @@ pub(super) fn page(
     state: &AppState,
     page: &str,
     title: &str,
-    signed: Option<&Signed>,
+    signed: Option<&Caller>,
     main: &str,
 ) -> Response {
-    let (nav, meta) = match signed {
+    let (nav, meta) = match signed.and_then(Caller::session_info) {
         Some(s) => {
             let links: String = NAV
                 .iter()
@@ -144,8 +145,8 @@ pub(super) fn page(
     response
 }
 
-pub(super) async fn home(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
-    Ok(match signed_in(&state, &headers).await? {
+pub(super) async fn home(signed: Option<SessionUser>) -> ApiResult<Response> {
+    Ok(match signed {
         Some(_) => redirect("/posts"),
         None => redirect("/login"),
     })
@@ -153,9 +154,9 @@ pub(super) async fn home(State(state): State<AppState>, headers: HeaderMap) -> A
 
 pub(super) async fn login_page(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    signed: Option<SessionUser>,
 ) -> ApiResult<Response> {
-    if signed_in(&state, &headers).await?.is_some() {
+    if signed.is_some() {
         return Ok(redirect("/posts"));
     }
     Ok(page(
@@ -177,24 +178,24 @@ pub(super) async fn login_page(
 
 pub(super) async fn signed_page(
     state: &AppState,
-    headers: &HeaderMap,
+    signed: Option<SessionUser>,
     id: &str,
     title: &str,
     main: &str,
 ) -> ApiResult<Response> {
-    Ok(match signed_in(state, headers).await? {
-        Some(s) => page(state, id, title, Some(&s), main),
+    Ok(match signed {
+        Some(SessionUser(caller)) => page(state, id, title, Some(&caller), main),
         None => redirect("/login"),
     })
 }
 
 pub(super) async fn page_posts(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    signed: Option<SessionUser>,
 ) -> ApiResult<Response> {
     signed_page(
         &state,
-        &headers,
+        signed,
         "posts",
         "Posts",
         include_str!("assets/posts.html"),
@@ -204,11 +205,11 @@ pub(super) async fn page_posts(
 
 pub(super) async fn page_keys(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    signed: Option<SessionUser>,
 ) -> ApiResult<Response> {
     signed_page(
         &state,
-        &headers,
+        signed,
         "api-keys",
         "API Keys",
         include_str!("assets/api-keys.html"),
@@ -218,11 +219,11 @@ pub(super) async fn page_keys(
 
 pub(super) async fn page_accounts(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    signed: Option<SessionUser>,
 ) -> ApiResult<Response> {
     signed_page(
         &state,
-        &headers,
+        signed,
         "accounts",
         "Accounts",
         include_str!("assets/accounts.html"),
@@ -232,11 +233,11 @@ pub(super) async fn page_accounts(
 
 pub(super) async fn page_subscription(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    signed: Option<SessionUser>,
 ) -> ApiResult<Response> {
     signed_page(
         &state,
-        &headers,
+        signed,
         "subscription",
         "Subscription",
         "<section class=\"card\"><h1>Subscription</h1><dl id=\"subscription\" class=\"facts\"></dl></section>",
