@@ -260,16 +260,9 @@ pub async fn identified(
     parts: &mut Parts,
     accepts: Accepts,
 ) -> Result<Caller, AuthFailure> {
-    let ready = parts
-        .extensions
-        .get::<Identified>()
-        .is_some_and(|i| i.accepts == accepts);
-    let identity = match ready
-        .then(|| parts.extensions.remove::<Identified>())
-        .flatten()
-    {
-        Some(identified) => identified.identity,
-        None => identify(state, accepts, &parts.headers, &parts.extensions).await,
+    let identity = match parts.extensions.remove::<Identified>() {
+        Some(identified) if identified.accepts == accepts => identified.identity,
+        _ => identify(state, accepts, &parts.headers, &parts.extensions).await,
     };
     match identity {
         Identity::Caller(caller) => Ok(caller),
