@@ -23,12 +23,6 @@ use tracing::Instrument;
 
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// What the middleware knows about the request being served, in the request's extensions.
-#[derive(Clone)]
-pub struct RequestContext {
-    pub request_id: String,
-}
-
 pub async fn request_context(
     State(state): State<AppState>,
     mut req: Request,
@@ -66,9 +60,6 @@ pub async fn request_context(
             req.extensions_mut()
                 .insert(Identified { accepts, identity });
         }
-        req.extensions_mut().insert(RequestContext {
-            request_id: request_id.clone(),
-        });
         let response = match admission.as_mut().and_then(Admission::take_refusal) {
             Some(refused) => refused,
             None => match AssertUnwindSafe(next.run(req)).catch_unwind().await {
