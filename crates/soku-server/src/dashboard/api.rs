@@ -1,14 +1,14 @@
 //! The dashboard's JSON endpoints (`/dashboard/api/...`), for the signed-in user.
 
-use super::session::{not_signed_in, signed_for_change, signed_in};
 use crate::api::{accounts, posts};
+use crate::auth;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, SessionForChange, SessionUser};
 use crate::json::Json;
 use crate::state::AppState;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use soku_core::keys::KeyMode;
@@ -18,15 +18,13 @@ use std::collections::HashMap;
 
 pub(super) async fn overview(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    SessionUser(caller): SessionUser,
 ) -> ApiResult<Json<Value>> {
-    let signed = signed_in(&state, &headers)
-        .await?
-        .ok_or_else(not_signed_in)?;
-    let sub = state.store.get_subscription(&signed.user.id).await?;
+    let user = caller.user().expect("a session caller has a user");
+    let sub = state.store.get_subscription(&user.id).await?;
     let now = state.clock.now();
     Ok(Json(json!({
-        "user": { "id": signed.user.id, "email": signed.user.email },
+        "user": { "id": user.id, "email": user.email },
         "subscription": sub.as_ref().map(|s| json!({
             "status": s.status.as_str(),
             "currentPeriodEnd": rfc3339_millis(s.current_period_end),
@@ -54,15 +52,12 @@ pub(super) fn parse_mode(mode: Option<&str>) -> ApiResult<KeyMode> {
 
 pub(super) async fn list_posts(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    SessionUser(caller): SessionUser,
     Query(mut params): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<Value>> {
-    let signed = signed_in(&state, &headers)
-        .await?
-        .ok_or_else(not_signed_in)?;
     let mode = mode_of(&params)?;
     params.remove("mode");
-    posts::list_for(&state, &signed.user.id, mode, &params).await
+    posts::list_for(&state, &caller.user_id, mode, &params).await
 }
 
 #[derive(Deserialize)]
@@ -73,79 +68,48 @@ pub(super) struct Compose {
 }
 
 /// The composer: `POST /v1/posts` on the signed-in user's behalf, behind the same
-/// subscription gate as an API key.
+/// subscription gate as an API key. The request middleware counts it as `POST /v1/posts`
+/// against the user's rate-limit budget (`ratelimit::counted_as`), with its headers.
 pub(super) async fn create_post(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    SessionForChange(caller): SessionForChange,
     ApiJson(body): ApiJson<Compose>,
 ) -> ApiResult<Response> {
-    let signed = signed_for_change(&state, &headers).await?;
     let mode = parse_mode(body.mode.as_deref())?;
-    let sub = state.store.get_subscription(&signed.user.id).await?;
-    if !Subscription::grants_access(sub.as_ref(), state.clock.now()) {
-        return Err(ApiError::subscription_required());
-    }
-    // The user's rate-limit budget, and POST /v1/posts' endpoint limit, as through the API.
-    let admission = match &state.rate_limits {
-        Some(rl) => {
-            let mut a =
-                crate::ratelimit::admit_user(&state, rl, &signed.user.id, "POST", "/v1/posts")
-                    .await;
-            if let Some(mut refusal) = a.take_refusal() {
-                a.put_headers(refusal.headers_mut());
-                return Ok(refusal);
-            }
-            Some(a)
-        }
-        None => None,
-    };
-    let mut response = match posts::create_for(
+    auth::gate(&state, &caller)?;
+    posts::create_for(
         &state,
-        &signed.user.id,
+        &caller.user_id,
         mode,
         &HeaderMap::new(),
         body.request,
     )
     .await
-    {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
-    };
-    if let Some(a) = admission {
-        a.put_headers(response.headers_mut());
-    }
-    Ok(response)
 }
 
 pub(super) async fn cancel_post(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    SessionForChange(caller): SessionForChange,
     Path(id): Path<String>,
     Query(params): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<Value>> {
-    let signed = signed_for_change(&state, &headers).await?;
-    posts::cancel_for(&state, &signed.user.id, mode_of(&params)?, &id).await
+    posts::cancel_for(&state, &caller.user_id, mode_of(&params)?, &id).await
 }
 
 pub(super) async fn list_accounts(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    SessionUser(caller): SessionUser,
     Query(params): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<Value>> {
-    let signed = signed_in(&state, &headers)
-        .await?
-        .ok_or_else(not_signed_in)?;
-    accounts::list_for(&state, &signed.user, mode_of(&params)?).await
+    let user = caller.user().expect("a session caller has a user");
+    accounts::list_for(&state, user, mode_of(&params)?).await
 }
 
 /// The platforms this server can connect, and how.
 pub(super) async fn connectable(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    SessionUser(_): SessionUser,
 ) -> ApiResult<Json<Value>> {
-    signed_in(&state, &headers)
-        .await?
-        .ok_or_else(not_signed_in)?;
     let mut platforms: Vec<Value> = soku_core::platform::Platform::ALL
         .iter()
         .filter_map(|p| {
@@ -169,24 +133,22 @@ pub(super) async fn connectable(
 /// Accounts page.
 pub(super) async fn connect_account(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    SessionForChange(caller): SessionForChange,
     ApiJson(mut body): ApiJson<Value>,
 ) -> ApiResult<Response> {
-    let signed = signed_for_change(&state, &headers).await?;
     body["redirectUri"] = Value::String(format!(
         "{}/accounts",
         state.tokens.builtin().issuer().trim_end_matches('/')
     ));
-    crate::api::connect::connect_for(&state, &signed.user.id, KeyMode::Live, &body, true).await
+    crate::api::connect::connect_for(&state, &caller.user_id, KeyMode::Live, &body, true).await
 }
 
 pub(super) async fn disconnect_account(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    SessionForChange(caller): SessionForChange,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let signed = signed_for_change(&state, &headers).await?;
-    if state.store.delete_account(&signed.user.id, &id).await? {
+    if state.store.delete_account(&caller.user_id, &id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found("account"))
