@@ -15,13 +15,15 @@
 //! The engine's parts, by concern: `dispatch` (the loop that claims due targets, and
 //! housekeeping), `publish` (one attempt: the request, the call, the outcome), `reconcile`
 //! (asking the platform whether an earlier attempt published) and `retry` (backoff and the
-//! attempt budget). `account_tokens` keeps connected accounts' tokens alive; `secrets`
-//! encrypts them at rest. The connectors come from `soku-platforms`; nothing here knows HTTP
+//! attempt budget). `metrics` counts what operators watch (outcomes, retries, lag, refreshes,
+//! the queue). `account_tokens` keeps connected accounts' tokens alive; `secrets` encrypts them
+//! at rest. The connectors come from `soku-platforms`; nothing here knows HTTP
 //! servers.
 
 pub mod account_tokens;
 mod config;
 mod dispatch;
+pub mod metrics;
 mod publish;
 mod reconcile;
 mod retry;
