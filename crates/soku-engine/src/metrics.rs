@@ -118,7 +118,7 @@ impl EngineMetrics {
                 "Attempts at a target that came to an outcome (published, retry, failed, unknown).",
             );
             for ((p, m), n) in &c.attempts {
-                row(out, "soku_publish_attempts_total", *p, *m, None, *n);
+                row(out, "soku_publish_attempts_total", *p, m, None, *n);
             }
             header(
                 out,
@@ -127,7 +127,7 @@ impl EngineMetrics {
                 "Targets published.",
             );
             for ((p, m), n) in &c.published {
-                row(out, "soku_targets_published_total", *p, *m, None, *n);
+                row(out, "soku_targets_published_total", *p, m, None, *n);
             }
             for (name, help, map) in [
                 (
@@ -148,7 +148,7 @@ impl EngineMetrics {
             ] {
                 header(out, name, "counter", help);
                 for (((p, m), code), n) in map {
-                    row(out, name, *p, *m, Some(code), *n);
+                    row(out, name, *p, m, Some(code), *n);
                 }
             }
 
@@ -250,7 +250,7 @@ pub fn render_queue(
         "Targets that are due (or whose worker's lease ran out) and that no worker holds.",
     );
     for ((p, m), (n, _)) in &due {
-        row(out, "soku_queue_due_targets", *p, *m, None, *n as u64);
+        row(out, "soku_queue_due_targets", *p, m, None, *n as u64);
     }
     header(
         out,

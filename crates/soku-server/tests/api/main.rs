@@ -10,6 +10,7 @@ mod common;
 mod configuration;
 mod connect;
 mod dashboard;
+mod engine_metrics;
 mod id_tokens;
 mod keys_auth;
 mod oauth;
