@@ -187,7 +187,8 @@ impl EngineMetrics {
                     p.as_str()
                 );
             }
-        })
+        });
+        render_media_imports(out);
     }
 }
 
@@ -199,6 +200,25 @@ impl crate::dispatch::Engine {
             .unwrap_or_default();
         self.metrics.lag(claimed.target.platform, claimed.mode, lag);
     }
+}
+
+/// Media fetched by URL for the connectors that upload it (`soku_platforms::imports`).
+fn render_media_imports(out: &mut String) {
+    let (imported, bytes, failed) = soku_platforms::imports::MEDIA_IMPORTS.snapshot();
+    let name = "soku_media_imports_total";
+    header(
+        out,
+        name,
+        "counter",
+        "Media fetched by URL for an upload, by result: imported, or the fetch's error code.",
+    );
+    let _ = writeln!(out, "{name}{{result=\"imported\"}} {imported}");
+    for (code, n) in failed {
+        let _ = writeln!(out, "{name}{{result=\"{code}\"}} {n}");
+    }
+    let name = "soku_media_imported_bytes_total";
+    header(out, name, "counter", "Bytes of media imported.");
+    let _ = writeln!(out, "{name} {bytes}");
 }
 
 /// The queue's gauges, from `PostStore::queue_stats` read at `now` (`None`: the database did

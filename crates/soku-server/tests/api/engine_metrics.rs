@@ -122,6 +122,8 @@ async fn publish_outcomes_retries_lag_and_the_scheduled_queue() {
         r#"soku_queue_oldest_due_age_seconds{platform="x",mode="test"}"#,
         0.0,
     );
+    // Media imports are counted process-wide (other tests here import some): present.
+    assert!(value(&text, r#"soku_media_imports_total{result="imported"}"#).is_some());
     assert!(!text.contains(&ok), "no post ids in labels");
 }
 
