@@ -155,3 +155,64 @@ async fn due_targets_and_their_age_show_when_no_engine_runs() {
         "nothing was attempted"
     );
 }
+
+/// `soku serve --no-workers` shows the queue; `soku worker --metrics-listen` shows what its
+/// engine published.
+#[tokio::test]
+async fn a_worker_serves_its_own_metrics() {
+    use crate::binary::{Server, database, ok, subscriber};
+    let dir = tempfile::tempdir().unwrap();
+    let db = database(&dir, "worker_metrics").await;
+    let api = Server::start_with(&db, &["--no-workers"], &[("SOKU_RATE_LIMITS", "off")]);
+    let uid = subscriber(&db, "metrics@example.com");
+    let key = ok(&db, &["admin", "key", "create", "--uid", &uid, "--test"]);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut worker = std::process::Command::new(env!("CARGO_BIN_EXE_soku"))
+        .args(["worker", "--metrics-listen", &listen])
+        .env("SOKU_DATABASE_URL", &db)
+        .env("SOKU_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::new();
+    let response = http
+        .post(api.url("/v1/posts"))
+        .header("soku-api-key", &key)
+        .json(&text_post("from a worker", json!("bluesky")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let series = r#"soku_targets_published_total{platform="bluesky",mode="test"}"#;
+    let worker_metrics = format!("http://{listen}/metrics");
+    let (client, url) = (&http, &worker_metrics);
+    let published = crate::util::eventually(Duration::from_secs(30), || async move {
+        let Ok(r) = client.get(url).send().await else {
+            return false;
+        };
+        value(&r.text().await.unwrap_or_default(), series) == Some(1.0)
+    })
+    .await;
+    let api_text = http
+        .get(api.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let _ = worker.kill();
+    let _ = worker.wait();
+    assert!(published, "the worker's /metrics counts what it published");
+    assert_eq!(
+        value(&api_text, series),
+        None,
+        "the API process published nothing"
+    );
+    assert_eq!(value(&api_text, "soku_queue_stats_ok"), Some(1.0));
+}
