@@ -262,6 +262,29 @@ pub struct InFlight {
     pub owner: String,
 }
 
+/// Open targets of one platform and mode in one status, as `queue_stats` counts them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueCount {
+    pub platform: Platform,
+    pub mode: KeyMode,
+    /// `Scheduled`, `Queued` or `Publishing`.
+    pub status: TargetStatus,
+    pub count: i64,
+    /// Of those, the ones no worker holds although they could be claimed: due and waiting, or
+    /// publishing under a lease that ran out.
+    pub due: i64,
+    /// The earliest time one of the `due` ones became claimable.
+    pub oldest_due: Option<DateTime<Utc>>,
+}
+
+/// The queue and the accounts at a glance, for operators' metrics.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueueStats {
+    pub targets: Vec<QueueCount>,
+    /// Accounts whose tokens were refused and cannot be refreshed, by platform.
+    pub accounts_needing_reconnect: Vec<(Platform, i64)>,
+}
+
 /// What a simulated platform received (spec 9).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SandboxPost {
@@ -408,6 +431,10 @@ pub trait PostStore: Send + Sync + 'static {
     ) -> StoreResult<Vec<ClaimedTarget>>;
     /// The earliest time a target becomes claimable (due or lease expiry), if any.
     async fn next_due(&self) -> StoreResult<Option<DateTime<Utc>>>;
+    /// Counts of open targets by platform, mode and status, what of them is due and unclaimed
+    /// at `now`, and the accounts needing reconnection. Reads only open targets (the partial
+    /// indexes on the queue), so it stays cheap however many posts were published.
+    async fn queue_stats(&self, now: DateTime<Utc>) -> StoreResult<QueueStats>;
     /// Records that an attempt is about to reach the platform. False when `owner` lost the lease.
     async fn mark_in_flight(&self, target_id: &str, owner: &str) -> StoreResult<bool> {
         let one = InFlight {

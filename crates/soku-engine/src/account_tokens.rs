@@ -11,8 +11,9 @@
 //! until its token expires. A reconnection during a refresh wins: the refresh's tokens are not
 //! saved over it (the lease has an owner).
 
+use crate::metrics::EngineMetrics;
 use crate::secrets::SecretBox;
-use soku_core::connector::{AccountCredentials, ConnectErrorKind};
+use soku_core::connector::{AccountCredentials, ConnectError, ConnectErrorKind, TokenSet};
 use soku_core::keys::KeyMode;
 use soku_core::queue::{Account, AccountSecrets, RefreshEnd, RefreshedTokens};
 use soku_core::{Clock, Store};
@@ -53,6 +54,7 @@ pub struct AccountTokens {
     clock: Arc<dyn Clock>,
     connectors: Connectors,
     secrets: SecretBox,
+    metrics: Arc<EngineMetrics>,
 }
 
 impl AccountTokens {
@@ -61,12 +63,14 @@ impl AccountTokens {
         clock: Arc<dyn Clock>,
         connectors: Connectors,
         secrets: SecretBox,
+        metrics: Arc<EngineMetrics>,
     ) -> Self {
         Self {
             store,
             clock,
             connectors,
             secrets,
+            metrics,
         }
     }
 
@@ -130,6 +134,29 @@ impl AccountTokens {
         };
         let credentials = self.credentials(&account, &secrets);
         let outcome = connector.refresh(&credentials).await;
+        let result = self
+            .settle(account_ref, owner, refused, &account, outcome)
+            .await;
+        self.metrics.refresh(
+            account.platform,
+            match &result {
+                Refresh::Refreshed | Refresh::Busy => "refreshed",
+                Refresh::NeedsReconnect(_) => "needs_reconnect",
+                Refresh::Unavailable(_) => "unavailable",
+            },
+        );
+        result
+    }
+
+    /// Records what the platform answered to a refresh of the leased account.
+    async fn settle(
+        &self,
+        account_ref: &str,
+        owner: &str,
+        refused: bool,
+        account: &Account,
+        outcome: Result<TokenSet, ConnectError>,
+    ) -> Refresh {
         let now = self.clock.now();
         let platform = account.platform;
         match outcome {

@@ -4,6 +4,7 @@
 
 use crate::EngineConfig;
 use crate::account_tokens::AccountTokens;
+use crate::metrics::EngineMetrics;
 use crate::save::{StoreHealth, retry_wait};
 use soku_core::batch::GroupCommit;
 use soku_core::queue::{ClaimedTarget, FinishTarget, InFlight};
@@ -23,6 +24,7 @@ pub struct Engine {
     pub(crate) connectors: Connectors,
     pub(crate) tokens: Arc<AccountTokens>,
     pub(crate) config: EngineConfig,
+    pub(crate) metrics: Arc<EngineMetrics>,
     wake: Arc<Notify>,
     worker_id: String,
     claims: AtomicU64,
@@ -43,6 +45,7 @@ impl Engine {
         tokens: Arc<AccountTokens>,
         config: EngineConfig,
         wake: Arc<Notify>,
+        metrics: Arc<EngineMetrics>,
     ) -> Arc<Self> {
         let finish = {
             let store = store.clone();
@@ -66,6 +69,7 @@ impl Engine {
             connectors,
             tokens,
             config,
+            metrics,
             wake,
             worker_id: soku_core::keys::random_id("w", 10),
             claims: AtomicU64::new(0),

@@ -16,13 +16,15 @@
 //! housekeeping), `publish` (one attempt: the request, the call, the outcome), `reconcile`
 //! (asking the platform whether an earlier attempt published), `retry` (backoff and the
 //! attempt budget) and `save` (writing an attempt's in-flight mark and outcome through a
-//! database blip, within the lease). `account_tokens` keeps connected accounts' tokens alive; `secrets`
-//! encrypts them at rest. The connectors come from `soku-platforms`; nothing here knows HTTP
+//! database blip, within the lease). `metrics` counts what operators watch (outcomes, retries,
+//! lag, refreshes, the queue). `account_tokens` keeps connected accounts' tokens alive;
+//! `secrets` encrypts them at rest. The connectors come from `soku-platforms`; nothing here knows HTTP
 //! servers.
 
 pub mod account_tokens;
 mod config;
 mod dispatch;
+pub mod metrics;
 mod publish;
 mod reconcile;
 mod retry;

@@ -35,6 +35,8 @@ impl Engine {
         let target = &claimed.target;
         let outcome = self.decide(owner, claimed, leased_at).await;
         let Some(outcome) = outcome else { return };
+        self.metrics
+            .outcome(target.platform, claimed.mode, &outcome);
         match &outcome {
             TargetOutcome::Published { post_id, .. } => {
                 tracing::info!(post_id = %post_id, "published")
@@ -115,6 +117,7 @@ impl Engine {
         }
         // A hard bound well inside the lease, so a hung call cannot outlive its lease.
         let deadline = self.config.lease / 2;
+        self.record_lag(claimed);
         let result = match tokio::time::timeout(deadline, connector.publish(&request)).await {
             Ok(r) => r,
             Err(_) => Err(PublishError::new(

@@ -212,7 +212,9 @@ impl SafeFetcher {
 #[async_trait]
 impl MediaSource for SafeFetcher {
     async fn fetch(&self, url: &str, limits: &MediaLimits) -> Result<Media, PublishError> {
-        self.get(url, limits).await
+        let result = self.get(url, limits).await;
+        crate::imports::MEDIA_IMPORTS.record(&result);
+        result
     }
 }
 

@@ -50,7 +50,7 @@ pub enum Command {
     Serve(ServeArgs),
     /// Run the publishing engine alone, sharing the work with the other processes on the
     /// same database.
-    Worker(WorkerArgs),
+    Worker(WorkerCommand),
     /// Operator commands; they work while a server runs on the same database.
     Admin {
         #[command(subcommand)]
@@ -69,6 +69,17 @@ pub struct ServeArgs {
     pub rate_limits: RateLimitArgs,
     #[command(flatten)]
     pub worker: WorkerArgs,
+}
+
+/// `soku worker`: the engine's settings, and where its metrics are served.
+#[derive(Args, Debug)]
+pub struct WorkerCommand {
+    #[command(flatten)]
+    pub worker: WorkerArgs,
+    /// Serve `GET /metrics` (and nothing else) on this address. Default: no HTTP at all, and
+    /// this worker's publishing counters are seen nowhere.
+    #[arg(long, env = "SOKU_WORKER_METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
 }
 
 /// `soku worker`, and the publishing engine of `soku serve`.

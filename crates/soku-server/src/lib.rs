@@ -101,6 +101,7 @@ pub fn spawn_engine(
         state.account_tokens.clone(),
         config,
         state.engine_wake.clone(),
+        state.engine_metrics.clone(),
     );
     // Where the engine runs, accounts' tokens are kept alive too.
     tokio::spawn(

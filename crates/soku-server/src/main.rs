@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use soku_server::admin;
-use soku_server::config::{Command, Config, ServeArgs, WorkerArgs};
+use soku_server::config::{Command, Config, ServeArgs, WorkerCommand};
 use soku_server::ratelimit::RateLimitOptions;
 use soku_server::{
     ServerOptions, build_state, router_with_timeout, server, shutdown_signal, spawn_engine,
@@ -132,7 +132,8 @@ async fn run_server(database_url: &str, args: ServeArgs) -> Result<(), String> {
     Ok(())
 }
 
-async fn run_worker(database_url: &str, args: WorkerArgs) -> Result<(), String> {
+async fn run_worker(database_url: &str, command: WorkerCommand) -> Result<(), String> {
+    let args = command.worker;
     args.log.init();
     let config = args.engine.config()?;
     let store = soku_store::open(database_url)
@@ -164,10 +165,32 @@ async fn run_worker(database_url: &str, args: WorkerArgs) -> Result<(), String> 
     )
     .await
     .map_err(|e| e.to_string())?;
+    let metrics = match &command.metrics_listen {
+        Some(listen) => Some(
+            tokio::net::TcpListener::bind(listen)
+                .await
+                .map_err(|e| format!("cannot listen on {listen}: {e}"))?,
+        ),
+        None => None,
+    };
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let engine = spawn_engine(&state, config, stopped);
-    tracing::info!(database = %soku_store::redact_url(database_url), "soku worker running");
-    shutdown_signal().await;
+    tracing::info!(database = %soku_store::redact_url(database_url), metrics = ?command.metrics_listen, "soku worker running");
+    match metrics {
+        // Only `/metrics`: the worker serves no API.
+        Some(listener) => {
+            let app = axum::Router::new()
+                .route(
+                    "/metrics",
+                    axum::routing::get(soku_server::api::ops::metrics),
+                )
+                .with_state(state);
+            soku_server::serve(listener, app, shutdown_signal())
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        None => shutdown_signal().await,
+    }
     let _ = stop.send(true);
     let _ = engine.await;
     tracing::info!("soku worker stopped");

@@ -2,12 +2,19 @@
 //! template, authentication failures by reason, rate-limit refusals by limit and tier, and
 //! failed checks of the shared rate-limit backend. Routes are labelled by their template
 //! (`/v1/api-keys/{id}`), never by the raw path.
+//!
+//! `/metrics` adds the publishing engine's counters (`soku_engine::metrics`) and the queue's
+//! gauges, read from the database at most once per `QUEUE_STATS_TTL` however often it is
+//! scraped (every process reports the whole queue: aggregate those gauges with `max`, not `sum`).
 
+use soku_core::Store;
+use soku_core::queue::QueueStats;
+use soku_engine::metrics::EngineMetrics;
 use std::collections::HashMap;
 use std::fmt::Write;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const BUCKETS: [f64; 12] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
@@ -21,12 +28,19 @@ struct RouteStats {
     sum: f64,
 }
 
+/// How long one reading of the queue's gauges is served to scrapes.
+pub const QUEUE_STATS_TTL: Duration = Duration::from_secs(5);
+
 #[derive(Default)]
 pub struct Metrics {
     routes: Mutex<HashMap<String, RouteStats>>,
     auth_failures: Mutex<HashMap<&'static str, u64>>,
     rate_limited: Mutex<HashMap<(&'static str, &'static str), u64>>,
     rate_limit_backend_errors: AtomicU64,
+    /// The last reading of the queue and when it was taken; one reader at a time.
+    queue: tokio::sync::Mutex<Option<(Instant, Option<QueueStats>)>>,
+    /// `QUEUE_STATS_TTL` unless set (tests read the queue on every scrape).
+    queue_ttl_ms: Mutex<Option<u64>>,
 }
 
 impl Metrics {
@@ -89,6 +103,43 @@ impl Metrics {
 
     pub fn rate_limit_backend_errors(&self) -> u64 {
         self.rate_limit_backend_errors.load(Ordering::Relaxed)
+    }
+
+    /// How long a reading of the queue is kept (default `QUEUE_STATS_TTL`).
+    pub fn set_queue_stats_ttl(&self, ttl: Duration) {
+        *self.queue_ttl_ms.lock().unwrap_or_else(|p| p.into_inner()) = Some(ttl.as_millis() as u64);
+    }
+
+    /// Everything `/metrics` serves: these counters, the engine's, and the queue's gauges
+    /// (from the database, or from a reading younger than the TTL).
+    pub async fn render_all(
+        &self,
+        engine: &EngineMetrics,
+        store: &dyn Store,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> String {
+        let mut out = self.render();
+        engine.render(&mut out);
+        let ttl = self
+            .queue_ttl_ms
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .map_or(QUEUE_STATS_TTL, Duration::from_millis);
+        let mut cached = self.queue.lock().await;
+        let fresh = cached.as_ref().is_some_and(|(at, _)| at.elapsed() < ttl);
+        if !fresh {
+            let stats = match store.queue_stats(now).await {
+                Ok(stats) => Some(stats),
+                Err(e) => {
+                    tracing::warn!(error = %e, "reading the queue for /metrics failed");
+                    None
+                }
+            };
+            *cached = Some((Instant::now(), stats));
+        }
+        let stats = cached.as_ref().and_then(|(_, s)| s.as_ref());
+        soku_engine::metrics::render_queue(&mut out, stats, now);
+        out
     }
 
     /// The Prometheus text exposition format, version 0.0.4.

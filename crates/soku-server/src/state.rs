@@ -11,6 +11,7 @@ use soku_core::batch::GroupCommit;
 use soku_core::queue::NewSubmission;
 use soku_core::{Clock, Store};
 use soku_engine::account_tokens::AccountTokens;
+use soku_engine::metrics::EngineMetrics;
 use soku_engine::secrets::SecretBox;
 use soku_platforms::Connectors;
 use std::net::IpAddr;
@@ -26,6 +27,8 @@ pub struct Inner {
     pub keys: KeyAuthenticator,
     pub tokens: TokenVerifier,
     pub metrics: Metrics,
+    /// The publishing engine's and token refresher's counters, rendered with `metrics`.
+    pub engine_metrics: Arc<EngineMetrics>,
     /// `None` when limits are off (`SOKU_RATE_LIMITS=off`).
     pub rate_limits: Option<RateLimits>,
     /// Users known by ID token or session: created on first sight, their rate profiles.
@@ -71,11 +74,13 @@ impl AppState {
                 }
             })
         };
+        let engine_metrics = Arc::new(EngineMetrics::default());
         let account_tokens = Arc::new(AccountTokens::new(
             store.clone(),
             clock.clone(),
             connectors.clone(),
             secrets.clone(),
+            engine_metrics.clone(),
         ));
         Self(Arc::new(Inner {
             account_tokens,
@@ -89,6 +94,7 @@ impl AppState {
             clock,
             tokens,
             metrics: Metrics::default(),
+            engine_metrics,
             rate_limits,
             trusted_proxies,
             connect_redirect_origins,

@@ -847,6 +847,141 @@ mod posts {
     }
 
     #[tokio::test]
+    async fn queue_stats_count_open_targets_and_what_waits() {
+        each_backend("queue_stats", |s| async move {
+            let at = |secs: i64| t0() + Duration::seconds(secs);
+            assert_eq!(s.queue_stats(at(0)).await.unwrap(), QueueStats::default());
+            s.create_submission(&submission(
+                "u1",
+                "a",
+                t0(),
+                t0(),
+                &[Platform::X, Platform::Threads],
+            ))
+            .await
+            .unwrap();
+            let mut later = submission("u1", "b", t0(), at(300), &[Platform::X]);
+            later.status = SubmissionStatus::Scheduled;
+            later.scheduled_at = Some(at(300));
+            later.targets[0].status = TargetStatus::Scheduled;
+            s.create_submission(&later).await.unwrap();
+            let count = |platform, status, count, due, oldest_due| QueueCount {
+                platform,
+                mode: KeyMode::Test,
+                status,
+                count,
+                due,
+                oldest_due,
+            };
+
+            // Two due and waiting since t0, one scheduled for later.
+            let stats = s.queue_stats(at(30)).await.unwrap();
+            assert_eq!(
+                stats.targets,
+                vec![
+                    count(Platform::Threads, TargetStatus::Queued, 1, 1, Some(t0())),
+                    count(Platform::X, TargetStatus::Queued, 1, 1, Some(t0())),
+                    count(Platform::X, TargetStatus::Scheduled, 1, 0, None),
+                ]
+            );
+
+            // Claimed: publishing, nothing waits; when the lease runs out, they wait again.
+            let claimed = s.claim_targets("w1", at(30), at(90), 10).await.unwrap();
+            assert_eq!(claimed.len(), 2);
+            let stats = s.queue_stats(at(60)).await.unwrap();
+            assert_eq!(
+                stats.targets,
+                vec![
+                    count(Platform::Threads, TargetStatus::Publishing, 1, 0, None),
+                    count(Platform::X, TargetStatus::Publishing, 1, 0, None),
+                    count(Platform::X, TargetStatus::Scheduled, 1, 0, None),
+                ]
+            );
+            let stats = s.queue_stats(at(120)).await.unwrap();
+            assert_eq!(
+                stats.targets[0],
+                count(
+                    Platform::Threads,
+                    TargetStatus::Publishing,
+                    1,
+                    1,
+                    Some(at(90))
+                )
+            );
+
+            // Settled targets leave the gauges.
+            for c in &claimed {
+                let published = TargetOutcome::Published {
+                    post_id: "p".into(),
+                    url: None,
+                };
+                assert!(
+                    s.finish_target(&c.target.id, "w1", &published, at(61))
+                        .await
+                        .unwrap()
+                );
+            }
+            let stats = s.queue_stats(at(400)).await.unwrap();
+            assert_eq!(
+                stats.targets,
+                vec![count(
+                    Platform::X,
+                    TargetStatus::Scheduled,
+                    1,
+                    1,
+                    Some(at(300))
+                )]
+            );
+
+            // Accounts needing reconnection, by platform.
+            s.create_user("u1", None, t0()).await.unwrap();
+            let account = NewAccount {
+                account: Account {
+                    id: "acc1".into(),
+                    user_id: "u1".into(),
+                    platform: Platform::Linkedin,
+                    account_id: "li1".into(),
+                    display_name: None,
+                    username: None,
+                    status: AccountStatus::Active,
+                    is_default: true,
+                    token_expires_at: Some(t0()),
+                    created_at: t0(),
+                    meta: serde_json::json!({}),
+                },
+                access_token: Some(vec![1]),
+                refresh_token: None,
+            };
+            s.insert_account(&account).await.unwrap();
+            assert!(
+                s.queue_stats(at(0))
+                    .await
+                    .unwrap()
+                    .accounts_needing_reconnect
+                    .is_empty()
+            );
+            assert!(
+                s.lease_account_refresh("acc1", "r1", at(0), at(60))
+                    .await
+                    .unwrap()
+            );
+            assert!(
+                s.end_account_refresh("acc1", "r1", RefreshEnd::NeedsReconnect, at(1))
+                    .await
+                    .unwrap()
+            );
+            assert_eq!(
+                s.queue_stats(at(2))
+                    .await
+                    .unwrap()
+                    .accounts_needing_reconnect,
+                vec![(Platform::Linkedin, 1)]
+            );
+        })
+        .await;
+    }
+
+    #[tokio::test]
     async fn the_queue() {
         each_backend("queue", |s| async move {
             let due = t0();

@@ -33,13 +33,22 @@ pub async fn readyz(State(state): State<AppState>) -> ApiResult<Json<Value>> {
 }
 
 /// Prometheus metrics: requests by route template and status, latency histograms,
-/// authentication failures by reason.
+/// authentication failures by reason, publish outcomes, retries and lag, token refreshes, and
+/// the queue (docs/OPERATIONS.md lists them with their alerts).
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain"), CommonErrors))]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let text = state
+        .metrics
+        .render_all(
+            &state.engine_metrics,
+            state.store.as_ref(),
+            state.clock.now(),
+        )
+        .await;
     (
         [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-        state.metrics.render(),
+        text,
     )
 }
 

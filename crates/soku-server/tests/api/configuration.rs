@@ -30,15 +30,20 @@ fn documented() -> (BTreeSet<String>, BTreeSet<String>) {
     (flags, envs)
 }
 
-/// The flags and variables of `soku serve` (its own and the global ones).
+/// The flags and variables of `soku serve` and `soku worker` (their own and the global ones).
 fn declared() -> (BTreeSet<String>, BTreeSet<String>) {
     let command = Config::command();
     let serve = command
         .find_subcommand("serve")
         .expect("soku serve")
         .clone();
+    let worker = command
+        .find_subcommand("worker")
+        .expect("soku worker")
+        .clone();
     let (mut flags, mut envs) = (BTreeSet::new(), BTreeSet::new());
-    for arg in command.get_arguments().chain(serve.get_arguments()) {
+    let args = command.get_arguments().chain(serve.get_arguments());
+    for arg in args.chain(worker.get_arguments()) {
         let Some(long) = arg.get_long() else { continue };
         if matches!(long, "help" | "version") {
             continue;

@@ -11,6 +11,7 @@ mod configuration;
 mod connect;
 mod dashboard;
 mod database_blips;
+mod engine_metrics;
 mod headers;
 mod id_tokens;
 mod keys_auth;

@@ -8,7 +8,7 @@
 //! By concern: `users` (users, subscriptions, rate-limit overrides), `keys` (API keys),
 //! `settings` (signing keys and settings), `accounts` (connected accounts and OAuth states),
 //! `submissions` (submissions, their targets, idempotency keys), `queue` (claims and outcomes
-//! of publishing), `sandbox` (what the sandbox platform received); `rows` maps rows to the
+//! of publishing), `sandbox` (what the sandbox platform received), `stats` (the queue at a glance, for metrics); `rows` maps rows to the
 //! domain's types, and `store` implements `soku-core`'s traits by calling the rest.
 //!
 //! Every generic `impl` repeats one `where` clause: Rust does not carry bounds on other
@@ -20,6 +20,7 @@ mod queue;
 mod rows;
 mod sandbox;
 mod settings;
+mod stats;
 mod store;
 mod submissions;
 mod users;

@@ -6,6 +6,7 @@ use super::keys::Keys;
 use super::queue::Queue;
 use super::sandbox::Sandbox;
 use super::settings::Settings;
+use super::stats::Stats;
 use super::submissions::Submissions;
 use super::users::Users;
 use super::{Backend, SqlStore};
@@ -19,8 +20,8 @@ use soku_core::model::{
 use soku_core::platform::Platform;
 use soku_core::queue::{
     Account, AccountSecrets, CancelOutcome, ClaimedTarget, FinishTarget, IdempotencyState,
-    InFlight, NewAccount, NewSubmission, OAuthState, PostStore, RefreshEnd, RefreshedTokens,
-    SandboxPost, StateUse, SubmissionFilter, SubmissionRecord,
+    InFlight, NewAccount, NewSubmission, OAuthState, PostStore, QueueStats, RefreshEnd,
+    RefreshedTokens, SandboxPost, StateUse, SubmissionFilter, SubmissionRecord,
 };
 use soku_core::ratelimit::Quota;
 use soku_core::store::StoreResult;
@@ -358,6 +359,10 @@ where
 
     async fn next_due(&self) -> StoreResult<Option<DateTime<Utc>>> {
         Queue(&self.pool).next_due().await
+    }
+
+    async fn queue_stats(&self, now: DateTime<Utc>) -> StoreResult<QueueStats> {
+        Stats(&self.pool).queue(now).await
     }
 
     async fn mark_in_flight_batch(&self, targets: &[InFlight]) -> StoreResult<Vec<bool>> {
