@@ -13,8 +13,10 @@ pub mod metrics;
 pub mod middleware;
 pub mod ratelimit;
 pub mod secrets;
+pub mod service;
 pub mod state;
 pub mod telemetry;
+pub mod views;
 
 use crate::auth::tokens::{BuiltinIssuer, FirebaseSettings, TokenVerifier};
 use crate::state::AppState;

@@ -31,12 +31,12 @@ pub struct LoginRequest {
 /// Signs in with the email and password of the built-in identity provider. Five failed
 /// attempts for one email (or fifty from one address) within 15 minutes lock further attempts
 /// out until the 15 minutes are over: 429 with `Retry-After`.
-#[utoipa::path(post, path = "/v1/auth/login", tag = "auth",
+#[utoipa::path(post, path = "/v1/auth/login", tag = "auth", operation_id = "login",
     request_body(content = LoginRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "`{idToken, expiresIn, userId}`: an ID token of the built-in issuer", body = Value),
-        (status = 401, description = "`unauthorized`: the email and password do not match a user", body = crate::api::docs::ErrorEnvelope),
-        (status = 429, description = "`rate_limit_exceeded`: too many failed attempts", body = crate::api::docs::ErrorEnvelope),
+        (status = 401, description = "`unauthorized`: the email and password do not match a user", body = crate::views::ErrorEnvelope),
+        (status = 429, description = "`rate_limit_exceeded`: too many failed attempts", body = crate::views::ErrorEnvelope),
         BodyErrors, CommonErrors))]
 pub async fn login(
     State(state): State<AppState>,

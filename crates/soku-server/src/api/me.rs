@@ -36,7 +36,7 @@ pub struct MeSubscription {
 }
 
 /// Who this API key belongs to, its mode, the subscription and the rate-limit tier.
-#[utoipa::path(get, path = "/v1/me", tag = "account", security(("apiKey" = [])),
+#[utoipa::path(get, path = "/v1/me", tag = "account", operation_id = "getMe", security(("apiKey" = [])),
     responses((status = 200, description = "The key is valid", body = MeResponse), ApiKeyErrors, CommonErrors))]
 pub async fn me(State(state): State<AppState>, ApiKeyAuth(caller): ApiKeyAuth) -> Json<MeResponse> {
     let grant = caller.grant().expect("an API-key caller has a grant");

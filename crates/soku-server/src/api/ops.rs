@@ -10,16 +10,16 @@ use axum::response::IntoResponse;
 use serde_json::{Value, json};
 
 /// The process is up.
-#[utoipa::path(get, path = "/healthz", tag = "operations",
+#[utoipa::path(get, path = "/healthz", tag = "operations", operation_id = "getHealth",
     responses((status = 200, description = "Up", body = Value), CommonErrors))]
 pub async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
 /// The database answers.
-#[utoipa::path(get, path = "/readyz", tag = "operations",
+#[utoipa::path(get, path = "/readyz", tag = "operations", operation_id = "getReadiness",
     responses((status = 200, description = "Ready", body = Value),
-        (status = 503, description = "`service_unavailable`: the database does not answer", body = super::docs::ErrorEnvelope),
+        (status = 503, description = "`service_unavailable`: the database does not answer", body = crate::views::ErrorEnvelope),
         CommonErrors))]
 pub async fn readyz(State(state): State<AppState>) -> ApiResult<Json<Value>> {
     state
@@ -34,7 +34,7 @@ pub async fn readyz(State(state): State<AppState>) -> ApiResult<Json<Value>> {
 
 /// Prometheus metrics: requests by route template and status, latency histograms,
 /// authentication failures by reason.
-#[utoipa::path(get, path = "/metrics", tag = "operations",
+#[utoipa::path(get, path = "/metrics", tag = "operations", operation_id = "getMetrics",
     responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain"), CommonErrors))]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
@@ -44,14 +44,14 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 /// The public keys of the built-in identity provider.
-#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "operations",
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "operations", operation_id = "getJwks",
     responses((status = 200, description = "A JSON Web Key Set", body = Value), CommonErrors))]
 pub async fn jwks(State(state): State<AppState>) -> Json<Value> {
     Json(state.tokens.builtin().jwks().clone())
 }
 
 /// This document: OpenAPI 3.1, generated from the routes.
-#[utoipa::path(get, path = "/v1/openapi.json", tag = "operations",
+#[utoipa::path(get, path = "/v1/openapi.json", tag = "operations", operation_id = "getOpenApi",
     responses((status = 200, description = "OpenAPI 3.1", body = Value), CommonErrors))]
 pub async fn openapi(State(state): State<AppState>) -> Json<Value> {
     Json(state.openapi.get().cloned().unwrap_or(Value::Null))

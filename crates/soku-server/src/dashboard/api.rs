@@ -1,42 +1,72 @@
 //! The dashboard's JSON endpoints (`/dashboard/api/...`), for the signed-in user.
 
 use super::session::{not_signed_in, signed_for_change, signed_in};
-use crate::api::{accounts, posts};
+use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
 use crate::json::Json;
+use crate::service::connect::ConnectRequest;
+use crate::service::posts::{CreatePost, ListPosts};
+use crate::service::{accounts, connect, posts};
 use crate::state::AppState;
+use crate::views::{AccountList, ConnectableList, Submission, SubmissionPage};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use soku_core::keys::KeyMode;
 use soku_core::model::Subscription;
+use soku_core::posts::CreatePostRequest;
 use soku_core::time::rfc3339_millis;
-use std::collections::HashMap;
+
+/// Who is signed in, and whether their subscription gives access.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct Overview {
+    user: OverviewUser,
+    subscription: Option<OverviewSubscription>,
+    has_access: bool,
+}
+
+#[derive(Serialize)]
+struct OverviewUser {
+    id: String,
+    email: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct OverviewSubscription {
+    status: &'static str,
+    current_period_end: String,
+}
 
 pub(super) async fn overview(
     State(state): State<AppState>,
     headers: HeaderMap,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Overview>> {
     let signed = signed_in(&state, &headers)
         .await?
         .ok_or_else(not_signed_in)?;
     let sub = state.store.get_subscription(&signed.user.id).await?;
     let now = state.clock.now();
-    Ok(Json(json!({
-        "user": { "id": signed.user.id, "email": signed.user.email },
-        "subscription": sub.as_ref().map(|s| json!({
-            "status": s.status.as_str(),
-            "currentPeriodEnd": rfc3339_millis(s.current_period_end),
-        })),
-        "hasAccess": Subscription::grants_access(sub.as_ref(), now),
-    })))
+    Ok(Json(Overview {
+        has_access: Subscription::grants_access(sub.as_ref(), now),
+        user: OverviewUser {
+            id: signed.user.id,
+            email: signed.user.email,
+        },
+        subscription: sub.map(|s| OverviewSubscription {
+            status: s.status.as_str(),
+            current_period_end: rfc3339_millis(s.current_period_end),
+        }),
+    }))
 }
 
-pub(super) fn mode_of(params: &HashMap<String, String>) -> ApiResult<KeyMode> {
-    parse_mode(params.get("mode").map(String::as_str))
+/// `?mode=live|test` of the dashboard's endpoints.
+#[derive(Deserialize)]
+pub(super) struct ModeQuery {
+    mode: Option<String>,
 }
 
 /// `live` (the default) or `test`.
@@ -52,24 +82,31 @@ pub(super) fn parse_mode(mode: Option<&str>) -> ApiResult<KeyMode> {
     }
 }
 
+/// The posts list's query: the mode and `GET /v1/posts`' filters.
+#[derive(Deserialize)]
+pub(super) struct PostsQuery {
+    mode: Option<String>,
+    #[serde(flatten)]
+    list: ListPosts,
+}
+
 pub(super) async fn list_posts(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(mut params): Query<HashMap<String, String>>,
-) -> ApiResult<Json<Value>> {
+    Query(query): Query<PostsQuery>,
+) -> ApiResult<Json<SubmissionPage>> {
     let signed = signed_in(&state, &headers)
         .await?
         .ok_or_else(not_signed_in)?;
-    let mode = mode_of(&params)?;
-    params.remove("mode");
-    posts::list_for(&state, &signed.user.id, mode, &params).await
+    let caller = Caller::session(signed.user.id, parse_mode(query.mode.as_deref())?);
+    posts::list(&state, &caller, &query.list).await.map(Json)
 }
 
 #[derive(Deserialize)]
 pub(super) struct Compose {
     mode: Option<String>,
     /// What `POST /v1/posts` takes.
-    request: Value,
+    request: CreatePostRequest,
 }
 
 /// The composer: `POST /v1/posts` on the signed-in user's behalf, behind the same
@@ -99,16 +136,13 @@ pub(super) async fn create_post(
         }
         None => None,
     };
-    let mut response = match posts::create_for(
-        &state,
-        &signed.user.id,
-        mode,
-        &HeaderMap::new(),
-        body.request,
-    )
-    .await
-    {
-        Ok(r) => r,
+    let caller = Caller::session(signed.user.id, mode);
+    let request = CreatePost {
+        body: body.request,
+        idempotency_key: None,
+    };
+    let mut response = match posts::create(&state, &caller, request).await {
+        Ok(accepted) => accepted.into_response(),
         Err(e) => e.into_response(),
     };
     if let Some(a) = admission {
@@ -121,48 +155,34 @@ pub(super) async fn cancel_post(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    Query(params): Query<HashMap<String, String>>,
-) -> ApiResult<Json<Value>> {
+    Query(query): Query<ModeQuery>,
+) -> ApiResult<Json<Submission>> {
     let signed = signed_for_change(&state, &headers).await?;
-    posts::cancel_for(&state, &signed.user.id, mode_of(&params)?, &id).await
+    let caller = Caller::session(signed.user.id, parse_mode(query.mode.as_deref())?);
+    posts::cancel(&state, &caller, &id).await.map(Json)
 }
 
 pub(super) async fn list_accounts(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(params): Query<HashMap<String, String>>,
-) -> ApiResult<Json<Value>> {
+    Query(query): Query<ModeQuery>,
+) -> ApiResult<Json<AccountList>> {
     let signed = signed_in(&state, &headers)
         .await?
         .ok_or_else(not_signed_in)?;
-    accounts::list_for(&state, &signed.user, mode_of(&params)?).await
+    let caller = Caller::session(signed.user.id, parse_mode(query.mode.as_deref())?);
+    accounts::list(&state, &caller).await.map(Json)
 }
 
 /// The platforms this server can connect, and how.
 pub(super) async fn connectable(
     State(state): State<AppState>,
     headers: HeaderMap,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ConnectableList>> {
     signed_in(&state, &headers)
         .await?
         .ok_or_else(not_signed_in)?;
-    let mut platforms: Vec<Value> = soku_core::platform::Platform::ALL
-        .iter()
-        .filter_map(|p| {
-            let connector = state.connectors.live.get(p)?;
-            if !connector.configured() {
-                return None;
-            }
-            let method = match connector.connect_method() {
-                soku_core::connector::ConnectMethod::OAuth => "oauth",
-                soku_core::connector::ConnectMethod::Credentials => "credentials",
-                soku_core::connector::ConnectMethod::None => return None,
-            };
-            Some(json!({ "platform": p.as_str(), "name": p.display_name(), "method": method }))
-        })
-        .collect();
-    platforms.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
-    Ok(Json(json!({ "platforms": platforms })))
+    Ok(Json(accounts::connectable(&state)))
 }
 
 /// Connects an account for the signed-in user; OAuth brings the browser back to the
@@ -170,14 +190,16 @@ pub(super) async fn connectable(
 pub(super) async fn connect_account(
     State(state): State<AppState>,
     headers: HeaderMap,
-    ApiJson(mut body): ApiJson<Value>,
+    ApiJson(body): ApiJson<ConnectRequest>,
 ) -> ApiResult<Response> {
     let signed = signed_for_change(&state, &headers).await?;
-    body["redirectUri"] = Value::String(format!(
+    let body = body.with_redirect_uri(format!(
         "{}/accounts",
         state.tokens.builtin().issuer().trim_end_matches('/')
     ));
-    crate::api::connect::connect_for(&state, &signed.user.id, KeyMode::Live, &body, true).await
+    let caller = Caller::session(signed.user.id, KeyMode::Live);
+    let connected = connect::connect(&state, &caller, body, true).await?;
+    Ok(connected.into_response())
 }
 
 pub(super) async fn disconnect_account(
@@ -186,9 +208,7 @@ pub(super) async fn disconnect_account(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let signed = signed_for_change(&state, &headers).await?;
-    if state.store.delete_account(&signed.user.id, &id).await? {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::not_found("account"))
-    }
+    let caller = Caller::session(signed.user.id, KeyMode::Live);
+    accounts::disconnect(&state, &caller, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -4,10 +4,20 @@
 use crate::platform::Platform;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use unicode_segmentation::UnicodeSegmentation;
 
+mod request;
+mod validate;
+
+pub use request::{
+    CreatePostRequest, Platforms, PostContentRequest, PostRequest, TargetAccount, TargetItem,
+};
+pub use validate::validate_post;
+
+/// `text`, `image` or `video`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum MediaType {
     Text,
@@ -105,349 +115,6 @@ impl Invalid {
 /// Scheduled posts must be at least this far in the future.
 pub const MIN_SCHEDULE_AHEAD_SECS: i64 = 60;
 
-/// Validates a `POST /v1/posts` body (a JSON object) against every rule of spec 6.1 that does
-/// not need the user's accounts.
-pub fn validate_post(body: &Value, now: DateTime<Utc>) -> Result<ValidatedPost, Invalid> {
-    let root = body.as_object().ok_or_else(|| {
-        Invalid::new(
-            "body",
-            "invalid_type",
-            "The request body must be a JSON object.",
-        )
-    })?;
-    let post = object_field(root, "post", "post")?;
-    let content = object_field(post, "content", "post.content")?;
-
-    let text = optional_string(content, "text", "post.content.text")?;
-    let image_urls = url_list(content, "imageUrls", "post.content.imageUrls")?;
-    let media_urls = url_list(content, "mediaUrls", "post.content.mediaUrls")?;
-    let video_url = match optional_string(content, "videoUrl", "post.content.videoUrl")? {
-        Some(u) => Some(check_url(&u, "post.content.videoUrl")?),
-        None => None,
-    };
-    let media_type = match content.get("mediaType") {
-        None | Some(Value::Null) => {
-            if video_url.is_some() {
-                MediaType::Video
-            } else if !image_urls.is_empty() || !media_urls.is_empty() {
-                MediaType::Image
-            } else {
-                MediaType::Text
-            }
-        }
-        Some(Value::String(s)) => match s.as_str() {
-            "text" => MediaType::Text,
-            "image" => MediaType::Image,
-            "video" => MediaType::Video,
-            _ => {
-                return Err(Invalid::new(
-                    "post.content.mediaType",
-                    "invalid_value",
-                    "The 'mediaType' field must be one of: text, image, video.",
-                ));
-            }
-        },
-        Some(_) => {
-            return Err(Invalid::new(
-                "post.content.mediaType",
-                "invalid_type",
-                "The 'mediaType' field must be a string.",
-            ));
-        }
-    };
-
-    let has_text = text.as_deref().is_some_and(|t| !t.trim().is_empty());
-    let (images, video) = match media_type {
-        MediaType::Text => (image_urls, video_url),
-        MediaType::Image => {
-            let mut all = image_urls;
-            all.extend(media_urls);
-            (all, video_url)
-        }
-        MediaType::Video => (
-            image_urls,
-            video_url.or_else(|| media_urls.into_iter().next()),
-        ),
-    };
-    match media_type {
-        MediaType::Text if !has_text => {
-            return Err(Invalid::new(
-                "post.content.text",
-                "required",
-                "The 'text' field is required when mediaType is 'text'.",
-            ));
-        }
-        MediaType::Image if images.is_empty() => {
-            return Err(Invalid::new(
-                "post.content.imageUrls",
-                "required",
-                "At least one image URL ('imageUrls' or 'mediaUrls') is required when mediaType is 'image'.",
-            ));
-        }
-        MediaType::Video if video.is_none() => {
-            return Err(Invalid::new(
-                "post.content.videoUrl",
-                "required",
-                "A video URL ('videoUrl' or 'mediaUrls') is required when mediaType is 'video'.",
-            ));
-        }
-        _ => {}
-    }
-    let content_out = PostContent {
-        text: text.filter(|t| !t.trim().is_empty()),
-        media_type,
-        image_urls: if media_type == MediaType::Image {
-            images
-        } else {
-            Vec::new()
-        },
-        video_url: if media_type == MediaType::Video {
-            video
-        } else {
-            None
-        },
-    };
-
-    let targets = parse_targets(content.get("platform"))?;
-    for target in &targets {
-        check_platform_rules(target.platform, &content_out)?;
-    }
-
-    let scheduled_time = match root.get("scheduledTime") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => {
-            let t = DateTime::parse_from_rfc3339(s.trim())
-                .map_err(|_| {
-                    Invalid::new(
-                        "scheduledTime",
-                        "invalid_value",
-                        "The 'scheduledTime' field must be an RFC 3339 time with an offset or 'Z', e.g. 2030-01-01T12:00:00Z.",
-                    )
-                })?
-                .with_timezone(&Utc);
-            if t < now + chrono::Duration::seconds(MIN_SCHEDULE_AHEAD_SECS) {
-                return Err(Invalid::new(
-                    "scheduledTime",
-                    "too_soon",
-                    "The 'scheduledTime' must be at least 1 minute in the future; omit it to publish now.",
-                ));
-            }
-            Some(t)
-        }
-        Some(_) => {
-            return Err(Invalid::new(
-                "scheduledTime",
-                "invalid_type",
-                "The 'scheduledTime' field must be a string.",
-            ));
-        }
-    };
-    let enable_repurposing = optional_bool(root, "enableRepurposing")?;
-    let trial_reel = optional_bool(root, "trial_reel")?;
-
-    Ok(ValidatedPost {
-        content: content_out,
-        targets,
-        scheduled_time,
-        post: Value::Object(post.clone()),
-        enable_repurposing,
-        trial_reel,
-    })
-}
-
-fn object_field<'a>(
-    parent: &'a Map<String, Value>,
-    name: &str,
-    path: &str,
-) -> Result<&'a Map<String, Value>, Invalid> {
-    match parent.get(name) {
-        None | Some(Value::Null) => Err(Invalid::new(
-            path,
-            "required",
-            format!("The '{path}' field is required."),
-        )),
-        Some(Value::Object(o)) => Ok(o),
-        Some(_) => Err(Invalid::new(
-            path,
-            "invalid_type",
-            format!("The '{path}' field must be an object."),
-        )),
-    }
-}
-
-fn optional_string(
-    parent: &Map<String, Value>,
-    name: &str,
-    path: &str,
-) -> Result<Option<String>, Invalid> {
-    match parent.get(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(Invalid::new(
-            path,
-            "invalid_type",
-            format!("The '{name}' field must be a string."),
-        )),
-    }
-}
-
-fn optional_bool(parent: &Map<String, Value>, name: &str) -> Result<bool, Invalid> {
-    match parent.get(name) {
-        None | Some(Value::Null) => Ok(false),
-        Some(Value::Bool(b)) => Ok(*b),
-        Some(_) => Err(Invalid::new(
-            name,
-            "invalid_type",
-            format!("The '{name}' field must be true or false."),
-        )),
-    }
-}
-
-fn check_url(raw: &str, path: &str) -> Result<String, Invalid> {
-    let bad = || {
-        Invalid::new(
-            path,
-            "invalid_value",
-            format!("'{path}' must be an http:// or https:// URL."),
-        )
-    };
-    let parsed = url::Url::parse(raw.trim()).map_err(|_| bad())?;
-    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
-        return Err(bad());
-    }
-    if raw.len() > 2048 {
-        return Err(Invalid::new(
-            path,
-            "too_long",
-            format!("'{path}' is longer than 2048 characters."),
-        ));
-    }
-    Ok(raw.trim().to_owned())
-}
-
-fn url_list(parent: &Map<String, Value>, name: &str, path: &str) -> Result<Vec<String>, Invalid> {
-    match parent.get(name) {
-        None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::Array(items)) => items
-            .iter()
-            .enumerate()
-            .map(|(i, v)| {
-                let p = format!("{path}[{i}]");
-                match v {
-                    Value::String(s) => check_url(s, &p),
-                    _ => Err(Invalid::new(
-                        p.clone(),
-                        "invalid_type",
-                        format!("'{p}' must be a string."),
-                    )),
-                }
-            })
-            .collect(),
-        Some(_) => Err(Invalid::new(
-            path,
-            "invalid_type",
-            format!("The '{name}' field must be an array of URLs."),
-        )),
-    }
-}
-
-fn parse_platform(value: &Value, path: &str) -> Result<Platform, Invalid> {
-    match value {
-        Value::String(s) => Platform::parse(s).ok_or_else(|| {
-            Invalid::new(
-                path,
-                "invalid_value",
-                format!(
-                    "Unknown platform '{s}'. Use one of: x, threads, instagram, facebook, linkedin, tiktok, youtube, snapchat, bluesky, mastodon."
-                ),
-            )
-        }),
-        Value::Null => Err(Invalid::new(path, "required", format!("'{path}' is required."))),
-        _ => Err(Invalid::new(path, "invalid_type", format!("'{path}' must be a platform name."))),
-    }
-}
-
-fn parse_target(value: &Value, path: &str) -> Result<TargetRequest, Invalid> {
-    match value {
-        Value::Object(o) => {
-            let p_path = format!("{path}.platform");
-            let platform = parse_platform(o.get("platform").unwrap_or(&Value::Null), &p_path)?;
-            let a_path = format!("{path}.accountId");
-            let account_id = match o.get("accountId") {
-                None | Some(Value::Null) => None,
-                Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= 255 => {
-                    Some(s.trim().to_owned())
-                }
-                Some(Value::String(_)) => {
-                    return Err(Invalid::new(
-                        a_path,
-                        "invalid_value",
-                        "'accountId' must be 1 to 255 characters.",
-                    ));
-                }
-                Some(_) => {
-                    return Err(Invalid::new(
-                        a_path,
-                        "invalid_type",
-                        "'accountId' must be a string.",
-                    ));
-                }
-            };
-            Ok(TargetRequest {
-                platform,
-                account_id,
-                field: path.to_owned(),
-            })
-        }
-        other => Ok(TargetRequest {
-            platform: parse_platform(other, path)?,
-            account_id: None,
-            field: path.to_owned(),
-        }),
-    }
-}
-
-fn parse_targets(value: Option<&Value>) -> Result<Vec<TargetRequest>, Invalid> {
-    const PATH: &str = "post.content.platform";
-    let targets = match value {
-        None | Some(Value::Null) => {
-            return Err(Invalid::new(
-                PATH,
-                "required",
-                "The 'platform' field is required.",
-            ));
-        }
-        Some(Value::String(_)) => vec![parse_target(value.unwrap(), PATH)?],
-        Some(Value::Array(items)) if items.is_empty() => {
-            return Err(Invalid::new(
-                PATH,
-                "invalid_value",
-                "The 'platform' field must name at least one platform.",
-            ));
-        }
-        Some(Value::Array(items)) if items.len() > 50 => {
-            return Err(Invalid::new(
-                PATH,
-                "too_long",
-                "A post can target at most 50 accounts.",
-            ));
-        }
-        Some(Value::Array(items)) => items
-            .iter()
-            .enumerate()
-            .map(|(i, v)| parse_target(v, &format!("{PATH}[{i}]")))
-            .collect::<Result<Vec<_>, _>>()?,
-        Some(_) => {
-            return Err(Invalid::new(
-                PATH,
-                "invalid_type",
-                "The 'platform' field must be a platform name or an array of platform names and {platform, accountId} objects.",
-            ));
-        }
-    };
-    Ok(targets)
-}
-
 /// Caption length as the platform counts it: grapheme clusters, URLs as 23 on X.
 pub fn caption_length(text: &str, urls_count_23: bool) -> usize {
     if !urls_count_23 {
@@ -472,7 +139,10 @@ fn find_url(s: &str) -> Option<usize> {
     }
 }
 
-fn check_platform_rules(platform: Platform, content: &PostContent) -> Result<(), Invalid> {
+pub(crate) fn check_platform_rules(
+    platform: Platform,
+    content: &PostContent,
+) -> Result<(), Invalid> {
     let rules = platform.rules();
     let name = platform.display_name();
     if rules.needs_video && content.video_url.is_none() {
@@ -661,7 +331,7 @@ mod tests {
     }
 
     fn check(body: Value) -> Result<ValidatedPost, Invalid> {
-        validate_post(&body, now())
+        validate_post(&CreatePostRequest::from(body), now())
     }
 
     fn err(body: Value) -> (String, &'static str, Option<Platform>) {

@@ -1,0 +1,74 @@
+//! Connected accounts: list them, disconnect one, and which platforms can be connected.
+//! Connecting is in `service::connect`.
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use crate::views::{AccountList, AccountView, Connectable, ConnectableList};
+use soku_core::connector::ConnectMethod;
+use soku_core::keys::KeyMode;
+use soku_core::platform::Platform;
+
+/// The caller's connected accounts (live mode) or the simulated ones (test mode).
+pub async fn list(state: &AppState, caller: &Caller) -> ApiResult<AccountList> {
+    let accounts = match caller.mode {
+        KeyMode::Test => {
+            let user = match caller.grant() {
+                Some(grant) => grant.user.clone(),
+                None => state
+                    .store
+                    .get_user(&caller.user_id)
+                    .await?
+                    .ok_or_else(|| ApiError::internal("a signed-in user has no record"))?,
+            };
+            Platform::ALL
+                .iter()
+                .map(|p| AccountView::simulated(*p, &user))
+                .collect()
+        }
+        KeyMode::Live => state
+            .store
+            .list_accounts(&caller.user_id)
+            .await?
+            .iter()
+            .map(AccountView::of)
+            .collect(),
+    };
+    Ok(AccountList { accounts })
+}
+
+/// Disconnects one of the caller's accounts (its tokens are deleted with it); test mode has
+/// nothing to disconnect.
+pub async fn disconnect(state: &AppState, caller: &Caller, id: &str) -> ApiResult<()> {
+    if caller.mode == KeyMode::Live && state.store.delete_account(&caller.user_id, id).await? {
+        tracing::info!(account = %id, "account disconnected");
+        Ok(())
+    } else {
+        Err(ApiError::not_found("account"))
+    }
+}
+
+/// The platforms this server can connect, and how, by name.
+pub fn connectable(state: &AppState) -> ConnectableList {
+    let mut platforms: Vec<Connectable> = Platform::ALL
+        .iter()
+        .filter_map(|p| {
+            let connector = state.connectors.live.get(p)?;
+            if !connector.configured() {
+                return None;
+            }
+            let method = match connector.connect_method() {
+                ConnectMethod::OAuth => "oauth",
+                ConnectMethod::Credentials => "credentials",
+                ConnectMethod::None => return None,
+            };
+            Some(Connectable {
+                platform: p.as_str(),
+                name: p.display_name(),
+                method,
+            })
+        })
+        .collect();
+    platforms.sort_by(|a, b| a.name.cmp(b.name));
+    ConnectableList { platforms }
+}
