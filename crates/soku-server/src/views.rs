@@ -355,3 +355,30 @@ pub struct Connectable {
 pub struct ConnectableList {
     pub platforms: Vec<Connectable>,
 }
+
+/// An ID token of the built-in issuer, from a password sign-in.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct IdTokenIssued {
+    /// Send as `Authorization: Bearer <idToken>`.
+    pub id_token: String,
+    /// Seconds the token is valid for.
+    pub expires_in: u64,
+    pub user_id: String,
+}
+
+/// `GET /healthz`: the process is up.
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    /// `ok`
+    pub status: &'static str,
+}
+
+/// `GET /readyz`: the database answers.
+#[derive(Serialize, ToSchema)]
+pub struct Readiness {
+    /// `ready`
+    pub status: &'static str,
+    /// `sqlite` or `postgres`.
+    pub database: &'static str,
+}

@@ -44,7 +44,7 @@ impl From<Value> for CreatePostRequest {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PostRequest {
-    #[cfg_attr(feature = "openapi", schema(value_type = PostContentRequest))]
+    #[cfg_attr(feature = "openapi", schema(value_type = PostContentRequest, required = true))]
     #[serde(default)]
     pub content: Field<PostContentRequest>,
 }
@@ -71,7 +71,7 @@ pub struct PostContentRequest {
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     #[serde(default)]
     pub video_url: Field<String>,
-    #[cfg_attr(feature = "openapi", schema(value_type = Platforms))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Platforms, required = true))]
     #[serde(default)]
     pub platform: Field<Platforms>,
 }
@@ -101,7 +101,7 @@ pub enum TargetItem {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct TargetAccount {
-    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, required = true))]
     #[serde(default)]
     pub platform: Field<String>,
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]

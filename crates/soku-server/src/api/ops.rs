@@ -4,32 +4,34 @@ use super::docs::CommonErrors;
 use crate::error::{ApiError, ApiResult};
 use crate::json::Json;
 use crate::state::AppState;
+use crate::views::{Health, Readiness};
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// The process is up.
 #[utoipa::path(get, path = "/healthz", tag = "operations", operation_id = "getHealth",
-    responses((status = 200, description = "Up", body = Value), CommonErrors))]
-pub async fn healthz() -> Json<Value> {
-    Json(json!({ "status": "ok" }))
+    responses((status = 200, description = "Up", body = Health), CommonErrors))]
+pub async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
 }
 
 /// The database answers.
 #[utoipa::path(get, path = "/readyz", tag = "operations", operation_id = "getReadiness",
-    responses((status = 200, description = "Ready", body = Value),
+    responses((status = 200, description = "Ready", body = Readiness),
         (status = 503, description = "`service_unavailable`: the database does not answer", body = crate::views::ErrorEnvelope),
         CommonErrors))]
-pub async fn readyz(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+pub async fn readyz(State(state): State<AppState>) -> ApiResult<Json<Readiness>> {
     state
         .store
         .ping()
         .await
         .map_err(|e| ApiError::unavailable("The database is not reachable.", e))?;
-    Ok(Json(
-        json!({ "status": "ready", "database": state.store.backend() }),
-    ))
+    Ok(Json(Readiness {
+        status: "ready",
+        database: state.store.backend(),
+    }))
 }
 
 /// Prometheus metrics: requests by route template and status, latency histograms,
