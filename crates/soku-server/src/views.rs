@@ -382,3 +382,29 @@ pub struct Readiness {
     /// `sqlite` or `postgres`.
     pub database: &'static str,
 }
+
+/// `GET /v1/me`: who an API key belongs to.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MeResponse {
+    pub user_id: String,
+    pub key: MeKey,
+    pub subscription: MeSubscription,
+    /// `default`, `authenticated`, `premium` or `admin`.
+    pub rate_limit_tier: &'static str,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MeKey {
+    pub id: String,
+    pub name: Option<String>,
+    /// `live` or `test`.
+    pub mode: &'static str,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MeSubscription {
+    pub status: String,
+    pub current_period_end: String,
+}

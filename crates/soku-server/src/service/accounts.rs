@@ -1,13 +1,17 @@
-//! Connected accounts: list them, disconnect one, and which platforms can be connected.
-//! Connecting is in `service::connect`.
+//! The caller's account: who an API key belongs to (`me`), the connected accounts (list,
+//! disconnect) and which platforms can be connected. Connecting is in `service::connect`.
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use crate::views::{AccountList, AccountView, Connectable, ConnectableList};
+use crate::views::{
+    AccountList, AccountView, Connectable, ConnectableList, MeKey, MeResponse, MeSubscription,
+};
 use soku_core::connector::ConnectMethod;
 use soku_core::keys::KeyMode;
+use soku_core::model::RateLimitTier;
 use soku_core::platform::Platform;
+use soku_core::time::rfc3339_millis;
 
 /// The caller's connected accounts (live mode) or the simulated ones (test mode).
 pub async fn list(state: &AppState, caller: &Caller) -> ApiResult<AccountList> {
@@ -71,4 +75,36 @@ pub fn connectable(state: &AppState) -> ConnectableList {
         .collect();
     platforms.sort_by(|a, b| a.name.cmp(b.name));
     ConnectableList { platforms }
+}
+
+/// Who an API key belongs to, its mode, the subscription and the rate-limit tier. The caller
+/// is an API key's (`GET /v1/me` takes nothing else) and has passed the subscription gate.
+pub fn me(state: &AppState, caller: &Caller) -> MeResponse {
+    let grant = caller.grant().expect("an API-key caller has a grant");
+    let now = state.clock.now();
+    // The gate has passed, so there is a subscription.
+    let (status, end) = grant
+        .subscription
+        .as_ref()
+        .map(|s| {
+            (
+                s.status.as_str().to_owned(),
+                rfc3339_millis(s.current_period_end),
+            )
+        })
+        .unwrap_or_default();
+    MeResponse {
+        user_id: grant.user.id.clone(),
+        key: MeKey {
+            id: grant.key.id.clone(),
+            name: grant.key.name.clone(),
+            mode: grant.key.mode.as_str(),
+        },
+        subscription: MeSubscription {
+            status,
+            current_period_end: end,
+        },
+        rate_limit_tier: RateLimitTier::for_user(grant.user.role, grant.subscription.as_ref(), now)
+            .as_str(),
+    }
 }
