@@ -408,3 +408,25 @@ pub struct MeSubscription {
     pub status: String,
     pub current_period_end: String,
 }
+
+/// The dashboard's overview: who is signed in, and whether their subscription gives access.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Overview {
+    pub user: OverviewUser,
+    pub subscription: Option<OverviewSubscription>,
+    pub has_access: bool,
+}
+
+#[derive(Serialize)]
+pub struct OverviewUser {
+    pub id: String,
+    pub email: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OverviewSubscription {
+    pub status: &'static str,
+    pub current_period_end: String,
+}

@@ -9,37 +9,14 @@ use crate::service::connect::ConnectRequest;
 use crate::service::posts::{CreatePost, ListPosts};
 use crate::service::{accounts, connect, posts};
 use crate::state::AppState;
-use crate::views::{AccountList, ConnectableList, Submission, SubmissionPage};
+use crate::views::{AccountList, ConnectableList, Overview, Submission, SubmissionPage};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use soku_core::keys::KeyMode;
 use soku_core::model::Subscription;
 use soku_core::posts::CreatePostRequest;
-use soku_core::time::rfc3339_millis;
-
-/// Who is signed in, and whether their subscription gives access.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(super) struct Overview {
-    user: OverviewUser,
-    subscription: Option<OverviewSubscription>,
-    has_access: bool,
-}
-
-#[derive(Serialize)]
-struct OverviewUser {
-    id: String,
-    email: Option<String>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct OverviewSubscription {
-    status: &'static str,
-    current_period_end: String,
-}
 
 pub(super) async fn overview(
     State(state): State<AppState>,
@@ -48,19 +25,7 @@ pub(super) async fn overview(
     let signed = signed_in(&state, &headers)
         .await?
         .ok_or_else(not_signed_in)?;
-    let sub = state.store.get_subscription(&signed.user.id).await?;
-    let now = state.clock.now();
-    Ok(Json(Overview {
-        has_access: Subscription::grants_access(sub.as_ref(), now),
-        user: OverviewUser {
-            id: signed.user.id,
-            email: signed.user.email,
-        },
-        subscription: sub.map(|s| OverviewSubscription {
-            status: s.status.as_str(),
-            current_period_end: rfc3339_millis(s.current_period_end),
-        }),
-    }))
+    accounts::overview(&state, signed.user).await.map(Json)
 }
 
 /// `?mode=live|test` of the dashboard's endpoints.

@@ -6,10 +6,11 @@ use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::views::{
     AccountList, AccountView, Connectable, ConnectableList, MeKey, MeResponse, MeSubscription,
+    Overview, OverviewSubscription, OverviewUser,
 };
 use soku_core::connector::ConnectMethod;
 use soku_core::keys::KeyMode;
-use soku_core::model::RateLimitTier;
+use soku_core::model::{RateLimitTier, Subscription, User};
 use soku_core::platform::Platform;
 use soku_core::time::rfc3339_millis;
 
@@ -107,4 +108,20 @@ pub fn me(state: &AppState, caller: &Caller) -> MeResponse {
         rate_limit_tier: RateLimitTier::for_user(grant.user.role, grant.subscription.as_ref(), now)
             .as_str(),
     }
+}
+
+/// A signed-in user, their subscription and whether it gives access (the dashboard's header).
+pub async fn overview(state: &AppState, user: User) -> ApiResult<Overview> {
+    let sub = state.store.get_subscription(&user.id).await?;
+    Ok(Overview {
+        has_access: Subscription::grants_access(sub.as_ref(), state.clock.now()),
+        user: OverviewUser {
+            id: user.id,
+            email: user.email,
+        },
+        subscription: sub.map(|s| OverviewSubscription {
+            status: s.status.as_str(),
+            current_period_end: rfc3339_millis(s.current_period_end),
+        }),
+    })
 }
