@@ -16,9 +16,11 @@ pub mod posts;
 pub mod queue;
 pub mod ratelimit;
 pub mod request;
+pub mod secret;
 pub mod store;
 pub mod time;
 
 pub use clock::{Clock, SystemClock};
 pub use error::ErrorCode;
+pub use secret::Secret;
 pub use store::{Store, StoreError};

@@ -89,8 +89,24 @@ pub const DEFAULT_AUTH_URL: &str = "https://www.linkedin.com/oauth/v2";
 /// versioning docs list, active until its sunset on 16 March 2027. Override it with
 /// [`VERSION_ENV`] when LinkedIn releases a newer one.
 pub const LINKEDIN_VERSION: &str = "202603";
-/// The environment variable that overrides [`LINKEDIN_VERSION`] (`YYYYMM`).
+/// The setting that overrides [`LINKEDIN_VERSION`] (`YYYYMM`), as operators know it.
 pub const VERSION_ENV: &str = "SOKU_LINKEDIN_VERSION";
+
+/// The configured `LinkedIn-Version` when it is a `YYYYMM` version; anything else is ignored
+/// with a warning and [`LINKEDIN_VERSION`] is used.
+pub fn version_or_default(configured: Option<&str>) -> String {
+    match configured.map(str::trim) {
+        Some(v) if valid_version(v) => v.to_owned(),
+        Some(v) if !v.is_empty() => {
+            tracing::warn!(
+                value = %v,
+                "{VERSION_ENV} is not a YYYYMM version; using {LINKEDIN_VERSION}"
+            );
+            LINKEDIN_VERSION.to_owned()
+        }
+        _ => LINKEDIN_VERSION.to_owned(),
+    }
+}
 pub const RESTLI_PROTOCOL_VERSION: &str = "2.0.0";
 /// Profile scopes (OpenID Connect) and posting as the member.
 pub const SCOPES: &str = "openid profile w_member_social";
@@ -134,25 +150,13 @@ impl std::fmt::Debug for LinkedIn {
 }
 
 impl LinkedIn {
-    /// Reads `SOKU_LINKEDIN_VERSION` (a `YYYYMM` version; anything else is ignored with a
-    /// warning and [`LINKEDIN_VERSION`] is used).
+    /// Sends [`LINKEDIN_VERSION`]; [`LinkedIn::with_version`] sends another.
     pub fn new(settings: PlatformSettings, media: Arc<dyn MediaSource>) -> Self {
-        let version = match std::env::var(VERSION_ENV) {
-            Ok(v) if valid_version(v.trim()) => v.trim().to_owned(),
-            Ok(v) if !v.trim().is_empty() => {
-                tracing::warn!(
-                    value = %v.trim(),
-                    "{VERSION_ENV} is not a YYYYMM version; using {LINKEDIN_VERSION}"
-                );
-                LINKEDIN_VERSION.to_owned()
-            }
-            _ => LINKEDIN_VERSION.to_owned(),
-        };
         Self {
             client: http::api_client(settings.timeout),
             settings,
             media,
-            version,
+            version: LINKEDIN_VERSION.to_owned(),
         }
     }
 
@@ -301,7 +305,10 @@ impl LinkedIn {
     fn client_credentials(&self) -> Result<(&str, &str), ConnectError> {
         match (
             self.settings.client_id.as_deref(),
-            self.settings.client_secret.as_deref(),
+            self.settings
+                .client_secret
+                .as_ref()
+                .map(|s| s.expose().as_str()),
         ) {
             (Some(id), Some(secret)) => Ok((id, secret)),
             _ => Err(ConnectError::new(

@@ -128,11 +128,6 @@ impl Mastodon {
         }
     }
 
-    /// Settings from `SOKU_MASTODON_*` (`API_URL` is the default instance).
-    pub fn settings_from_env() -> PlatformSettings {
-        PlatformSettings::from_env("MASTODON", DEFAULT_API_URL, DEFAULT_API_URL)
-    }
-
     /// How long media processing may take (tests shorten it).
     pub fn with_media_deadline(mut self, deadline: Duration) -> Self {
         self.media_deadline = deadline;

@@ -149,12 +149,16 @@ impl ThreadsConnector {
     }
 
     fn client_secret(&self) -> Result<&str, ConnectError> {
-        self.settings.client_secret.as_deref().ok_or_else(|| {
-            ConnectError::new(
-                ConnectErrorKind::NotConfigured,
-                "Threads is not configured on this server (no client secret).",
-            )
-        })
+        self.settings
+            .client_secret
+            .as_ref()
+            .map(|s| s.expose().as_str())
+            .ok_or_else(|| {
+                ConnectError::new(
+                    ConnectErrorKind::NotConfigured,
+                    "Threads is not configured on this server (no client secret).",
+                )
+            })
     }
 
     /// One Graph call: its JSON body on 2xx, else the failure it stands for.

@@ -257,7 +257,12 @@ impl X {
         let mut form = form.to_vec();
         form.push(("client_id", client_id));
         let mut request = self.http.post(self.url("/2/oauth2/token")).form(&form);
-        if let Some(secret) = self.settings.client_secret.as_deref() {
+        if let Some(secret) = self
+            .settings
+            .client_secret
+            .as_ref()
+            .map(|s| s.expose().as_str())
+        {
             request = request.basic_auth(client_id, Some(secret));
         }
         let response = request.send().await.map_err(|e| unavailable(&e))?;

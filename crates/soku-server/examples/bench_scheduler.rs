@@ -29,7 +29,7 @@ use soku_core::platform::Platform;
 use soku_core::posts::{MediaType, PostContent, SubmissionStatus, TargetStatus};
 use soku_core::queue::{NewSubmission, NewTarget};
 use soku_core::{Clock, Store, SystemClock};
-use soku_server::engine::EngineConfig;
+use soku_engine::EngineConfig;
 use soku_server::{ServerOptions, build_state, spawn_engine};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -490,6 +490,7 @@ async fn run(args: &Args, concurrency: usize) -> Row {
             },
             trusted_proxies: Vec::new(),
             live_connectors: Default::default(),
+            connect_redirect_origins: None,
         },
     )
     .await

@@ -2,7 +2,6 @@
 //! while servers run on it. Results go to stdout, errors to stderr with a non-zero exit.
 
 use crate::auth::tokens::BuiltinIssuer;
-use crate::secrets::SecretBox;
 use chrono::{DateTime, Duration, Utc};
 use clap::Subcommand;
 use soku_core::keys::KeyMode;
@@ -11,14 +10,15 @@ use soku_core::platform::Platform;
 use soku_core::queue::{Account, AccountStatus, NewAccount};
 use soku_core::ratelimit::Quota;
 use soku_core::time::rfc3339_millis;
-use soku_core::{Store, StoreError};
+use soku_core::{Secret, Store, StoreError};
+use soku_engine::secrets::SecretBox;
 use std::sync::Arc;
 
 /// The setting where `soku serve` records its public URL, so that `soku admin token` issues
 /// tokens for the server running on this database.
 pub const PUBLIC_URL_SETTING: &str = "public_url";
 
-#[derive(Subcommand)]
+#[derive(Subcommand, Debug)]
 pub enum AdminCommand {
     /// Users.
     User {
@@ -55,10 +55,14 @@ pub enum AdminCommand {
         /// The server's public URL (the token's `iss`); default: what the server recorded.
         #[arg(long, env = "SOKU_PUBLIC_URL")]
         public_url: Option<String>,
+        /// Where the server listens: the issuer is `http://` this address when no public URL is
+        /// given or recorded.
+        #[arg(long, env = "SOKU_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: String,
     },
 }
 
-#[derive(Subcommand)]
+#[derive(Subcommand, Debug)]
 pub enum UserCommand {
     /// Create a user and print its id.
     Create {
@@ -70,7 +74,7 @@ pub enum UserCommand {
         /// A password for signing in to the dashboard (at least 10 characters; kept as an
         /// argon2id hash). `-` reads it from the first line of standard input.
         #[arg(long)]
-        password: Option<String>,
+        password: Option<Secret<String>>,
     },
     /// Make a user an admin, or a user again.
     SetRole {
@@ -82,7 +86,7 @@ pub enum UserCommand {
     },
 }
 
-#[derive(Subcommand)]
+#[derive(Subcommand, Debug)]
 pub enum SubscriptionCommand {
     /// Set a user's subscription.
     Set {
@@ -97,7 +101,7 @@ pub enum SubscriptionCommand {
     },
 }
 
-#[derive(Subcommand)]
+#[derive(Subcommand, Debug)]
 pub enum AccountCommand {
     /// Connect an account by hand (OAuth connection comes with the connectors). Tokens are
     /// encrypted at rest with SOKU_SECRET_KEY (or the key generated on first start).
@@ -113,15 +117,19 @@ pub enum AccountCommand {
         #[arg(long)]
         display_name: Option<String>,
         #[arg(long)]
-        access_token: Option<String>,
+        access_token: Option<Secret<String>>,
         #[arg(long)]
-        refresh_token: Option<String>,
+        refresh_token: Option<Secret<String>>,
         /// RFC 3339 expiry of the access token.
         #[arg(long)]
         token_expires_at: Option<String>,
         /// The account string targets of this platform use when the user has several.
         #[arg(long)]
         default: bool,
+        /// The key that encrypts account tokens: the server's (32 bytes, base64). Default: the
+        /// one generated on first start and kept in the database.
+        #[arg(long, env = "SOKU_SECRET_KEY", hide_env_values = true)]
+        secret_key: Option<Secret<String>>,
     },
     /// List a user's accounts (never their tokens).
     List {
@@ -130,7 +138,7 @@ pub enum AccountCommand {
     },
 }
 
-#[derive(Subcommand)]
+#[derive(Subcommand, Debug)]
 pub enum KeyCommand {
     /// Create a key and print it, once, alone on its line.
     Create {
@@ -154,7 +162,7 @@ pub enum KeyCommand {
     },
 }
 
-#[derive(Subcommand)]
+#[derive(Subcommand, Debug)]
 pub enum RatelimitCommand {
     /// Give a user their own rate and burst instead of their tier's (effective within 2 s).
     Set {
@@ -213,6 +221,7 @@ pub async fn execute(
             let password_hash = match password {
                 None => None,
                 Some(p) => {
+                    let p = p.expose().clone();
                     let p = if p == "-" {
                         let mut line = String::new();
                         std::io::stdin()
@@ -335,6 +344,7 @@ pub async fn execute(
                     refresh_token,
                     token_expires_at,
                     default,
+                    secret_key,
                 },
         } => {
             if store.get_user(&uid).await.map_err(db)?.is_none() {
@@ -356,7 +366,7 @@ pub async fn execute(
             };
             let secrets = SecretBox::load(
                 store.as_ref(),
-                std::env::var("SOKU_SECRET_KEY").ok().as_deref(),
+                secret_key.as_ref().map(|k| k.expose().as_str()),
             )
             .await?;
             let id = soku_core::keys::random_id("acc_", 20);
@@ -374,8 +384,8 @@ pub async fn execute(
                     created_at: now,
                     meta: serde_json::json!({}),
                 },
-                access_token: access_token.as_deref().map(|t| secrets.seal(t)),
-                refresh_token: refresh_token.as_deref().map(|t| secrets.seal(t)),
+                access_token: access_token.as_ref().map(|t| secrets.seal(t.expose())),
+                refresh_token: refresh_token.as_ref().map(|t| secrets.seal(t.expose())),
             };
             match store.insert_account(&new).await {
                 Ok(()) => Ok(id),
@@ -434,6 +444,7 @@ pub async fn execute(
             uid,
             ttl,
             public_url,
+            listen,
         } => {
             if ttl == 0 || ttl > 30 * 24 * 3600 {
                 return Err("--ttl must be between 1 and 2592000 seconds".into());
@@ -447,10 +458,7 @@ pub async fn execute(
                 Some(url) => url.trim_end_matches('/').to_owned(),
                 None => match store.get_setting(PUBLIC_URL_SETTING).await.map_err(db)? {
                     Some(url) => url,
-                    None => format!(
-                        "http://{}",
-                        std::env::var("SOKU_LISTEN").unwrap_or_else(|_| "127.0.0.1:8080".into())
-                    ),
+                    None => format!("http://{listen}"),
                 },
             };
             let issuer = BuiltinIssuer::load_or_create(store.as_ref(), issuer, now)

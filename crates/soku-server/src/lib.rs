@@ -1,18 +1,16 @@
 //! Soku server: the HTTP API over the domain (`soku-core`) and the stores (`soku-store`).
 
-pub mod account_tokens;
 pub mod admin;
 pub mod api;
 pub mod auth;
+pub mod config;
 pub mod dashboard;
-pub mod engine;
 pub mod error;
 pub mod extract;
 pub mod json;
 pub mod metrics;
 pub mod middleware;
 pub mod ratelimit;
-pub mod secrets;
 pub mod service;
 pub mod state;
 pub mod telemetry;
@@ -37,7 +35,7 @@ pub struct ServerOptions {
     pub public_url: String,
     pub firebase: Option<FirebaseSettings>,
     /// `SOKU_SECRET_KEY`, the key that encrypts account tokens.
-    pub secret_key: Option<String>,
+    pub secret_key: Option<soku_core::Secret<String>>,
     /// How long a simulated platform takes to answer.
     pub simulated_latency: std::time::Duration,
     /// Rate limits (spec section 5): on, in memory, by default.
@@ -45,9 +43,12 @@ pub struct ServerOptions {
     /// Peers whose `X-Forwarded-For` is believed (`SOKU_TRUSTED_PROXIES`), for whatever counts
     /// per client address: rate limits and the sign-in throttle.
     pub trusted_proxies: Vec<ratelimit::client_ip::Cidr>,
-    /// The real networks' connectors (`live_connectors_from_env` for the binary; tests point
+    /// The real networks' connectors (`soku_platforms::live` for the binary; tests point
     /// them at fakes).
-    pub live_connectors: engine::LiveConnectors,
+    pub live_connectors: soku_platforms::LiveConnectors,
+    /// The https origins a connection's `redirectUri` may have (`SOKU_CONNECT_REDIRECT_ORIGINS`);
+    /// `None`: any.
+    pub connect_redirect_origins: Option<Vec<String>>,
 }
 
 /// Loads (or, on first start, creates) the identity provider's key and assembles the state.
@@ -59,10 +60,13 @@ pub async fn build_state(
     let builtin =
         BuiltinIssuer::load_or_create(store.as_ref(), options.public_url, clock.now()).await?;
     let tokens = TokenVerifier::new(builtin, options.firebase, clock.clone());
-    let secrets = secrets::SecretBox::load(store.as_ref(), options.secret_key.as_deref())
-        .await
-        .map_err(StoreError::Backend)?;
-    let connectors = engine::Connectors {
+    let secrets = soku_engine::secrets::SecretBox::load(
+        store.as_ref(),
+        options.secret_key.as_ref().map(|k| k.expose().as_str()),
+    )
+    .await
+    .map_err(StoreError::Backend)?;
+    let connectors = soku_platforms::Connectors {
         simulated: Arc::new(soku_platforms::simulated::Simulated::new(
             store.clone(),
             clock.clone(),
@@ -78,22 +82,17 @@ pub async fn build_state(
         secrets,
         ratelimit::RateLimits::new(options.rate_limits),
         options.trusted_proxies,
+        options.connect_redirect_origins,
     ))
-}
-
-/// The connectors to the real networks, configured from the environment (`SOKU_<PLATFORM>_*`,
-/// see the README). Images named by URL are fetched with spec 8's protections.
-pub fn live_connectors_from_env() -> engine::LiveConnectors {
-    soku_platforms::live_from_env()
 }
 
 /// Starts the publishing engine of this process; it stops when `shutdown` turns true.
 pub fn spawn_engine(
     state: &AppState,
-    config: engine::EngineConfig,
+    config: soku_engine::EngineConfig,
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
-    let engine = engine::Engine::new(
+    let engine = soku_engine::Engine::new(
         state.store.clone(),
         state.clock.clone(),
         state.connectors.clone(),
@@ -106,7 +105,7 @@ pub fn spawn_engine(
         state
             .account_tokens
             .clone()
-            .run(shutdown.clone(), account_tokens::REFRESH_EVERY),
+            .run(shutdown.clone(), soku_engine::account_tokens::REFRESH_EVERY),
     );
     tokio::spawn(engine.run(shutdown))
 }

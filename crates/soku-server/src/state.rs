@@ -2,15 +2,16 @@
 
 use crate::auth::keys::KeyAuthenticator;
 use crate::auth::tokens::TokenVerifier;
-use crate::engine::Connectors;
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimits;
 use crate::ratelimit::client_ip::{self, Cidr};
-use crate::secrets::SecretBox;
 use axum::http::HeaderMap;
 use soku_core::batch::GroupCommit;
 use soku_core::queue::NewSubmission;
 use soku_core::{Clock, Store};
+use soku_engine::account_tokens::AccountTokens;
+use soku_engine::secrets::SecretBox;
+use soku_platforms::Connectors;
 use std::collections::HashSet;
 use std::net::IpAddr;
 use std::ops::Deref;
@@ -35,7 +36,7 @@ pub struct Inner {
     pub connectors: Connectors,
     pub secrets: SecretBox,
     /// Connected accounts' tokens: opened for a call, refreshed.
-    pub account_tokens: Arc<crate::account_tokens::AccountTokens>,
+    pub account_tokens: Arc<AccountTokens>,
     /// Wakes this process's publishing engine when a post is accepted.
     pub engine_wake: Arc<tokio::sync::Notify>,
     /// Accepted posts, written in one transaction with the others accepted meanwhile.
@@ -45,9 +46,12 @@ pub struct Inner {
     /// Peers whose `X-Forwarded-For` is believed (`SOKU_TRUSTED_PROXIES`), for whatever counts
     /// per client address: rate limits and the sign-in throttle. Kept with limits off too.
     pub trusted_proxies: Vec<Cidr>,
+    /// The https origins a connection's `redirectUri` may have; `None`: any.
+    pub connect_redirect_origins: Option<Vec<String>>,
 }
 
 impl AppState {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
@@ -56,6 +60,7 @@ impl AppState {
         secrets: SecretBox,
         rate_limits: Option<RateLimits>,
         trusted_proxies: Vec<Cidr>,
+        connect_redirect_origins: Option<Vec<String>>,
     ) -> Self {
         let new_submissions = {
             let store = store.clone();
@@ -67,7 +72,7 @@ impl AppState {
                 }
             })
         };
-        let account_tokens = Arc::new(crate::account_tokens::AccountTokens::new(
+        let account_tokens = Arc::new(AccountTokens::new(
             store.clone(),
             clock.clone(),
             connectors.clone(),
@@ -87,6 +92,7 @@ impl AppState {
             metrics: Metrics::default(),
             rate_limits,
             trusted_proxies,
+            connect_redirect_origins,
             known_users: RwLock::new(HashSet::new()),
             openapi: OnceLock::new(),
             connectors,

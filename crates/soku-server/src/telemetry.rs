@@ -1,12 +1,15 @@
 //! Logging through `tracing`: human-readable by default, JSON with `SOKU_LOG_FORMAT=json`.
-//! The filter comes from `SOKU_LOG` (default `info`). Panics are logged as errors inside the
+//! The filter is `SOKU_LOG` (default `info`). Panics are logged as errors inside the
 //! current request's span, so they carry its request id.
 
 use tracing_subscriber::EnvFilter;
 
-pub fn init(json: bool) {
-    let filter = EnvFilter::try_from_env("SOKU_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,hyper=warn"));
+/// `filter`: the `SOKU_LOG` setting, in `tracing` syntax.
+pub fn init(json: bool, filter: Option<&str>) {
+    let filter = filter
+        .filter(|f| !f.trim().is_empty())
+        .and_then(|f| EnvFilter::try_new(f).ok())
+        .unwrap_or_else(|| EnvFilter::new("info,sqlx=warn,hyper=warn"));
     let builder = tracing_subscriber::fmt()
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .with_env_filter(filter)

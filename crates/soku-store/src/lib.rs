@@ -1,12 +1,11 @@
 //! Storage for Soku server: one `Store` trait (in `soku-core`), two databases.
 //!
 //! The embedded default is SQLite (one file, WAL mode); `postgres://` URLs select PostgreSQL.
-//! Both implementations share their SQL text: it is written in the dialect the two have in
-//! common (`$n` parameters, `ON CONFLICT`, `RETURNING`, integer milliseconds for time), and
-//! the `sql_store!` macro instantiates it once per driver. Migrations are kept per backend.
+//! Both share one implementation (`sql/`), generic over the sqlx driver and written in the
+//! dialect the two have in common; `sqlite.rs` and `postgres.rs` connect, migrate, and say
+//! what differs. Migrations are kept per backend.
 
 mod sql;
-mod sql_posts;
 
 pub mod postgres;
 pub mod sqlite;

@@ -1,17 +1,28 @@
 //! PostgreSQL, for installs that run several nodes on one database.
 
 use crate::backend_error;
+use crate::sql::{Backend, SqlStore};
 use soku_core::StoreError;
-use sqlx::PgPool;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgQueryResult};
+use sqlx::{PgPool, Postgres};
 use std::str::FromStr;
 use std::time::Duration;
 
-pub struct PgStore {
-    pub(crate) pool: PgPool,
+/// The store on PostgreSQL: `PgStore::connect("postgres://…")`.
+pub type PgStore = SqlStore<Postgres>;
+
+impl Backend for Postgres {
+    const BACKEND: &'static str = "postgres";
+    const BEGIN: &'static str = "BEGIN";
+    const FOR_UPDATE: &'static str = " FOR UPDATE";
+    const SKIP_LOCKED: &'static str = " FOR UPDATE SKIP LOCKED";
+
+    fn rows_affected(done: &PgQueryResult) -> u64 {
+        done.rows_affected()
+    }
 }
 
-impl PgStore {
+impl SqlStore<Postgres> {
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let options = PgConnectOptions::from_str(url).map_err(backend_error)?;
         Self::connect_with(options).await
@@ -55,12 +66,3 @@ pub async fn fresh_schema_url(url: &str, label: &str) -> Result<String, StoreErr
         "{url}{separator}options=-c%20search_path%3D{schema}"
     ))
 }
-
-crate::sql::sql_store!(PgStore, "postgres", sqlx::postgres::PgRow);
-crate::sql_posts::post_store!(
-    PgStore,
-    sqlx::postgres::PgRow,
-    "BEGIN",
-    " FOR UPDATE",
-    " FOR UPDATE SKIP LOCKED"
-);

@@ -1,17 +1,31 @@
 //! The embedded default: one SQLite file in WAL mode.
 
 use crate::backend_error;
+use crate::sql::{Backend, SqlStore};
 use soku_core::StoreError;
-use sqlx::SqlitePool;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::Sqlite;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteQueryResult,
+    SqliteSynchronous,
+};
 use std::str::FromStr;
 use std::time::Duration;
 
-pub struct SqliteStore {
-    pub(crate) pool: SqlitePool,
+/// The store on SQLite: `SqliteStore::connect("sqlite://soku.db")`.
+pub type SqliteStore = SqlStore<Sqlite>;
+
+impl Backend for Sqlite {
+    const BACKEND: &'static str = "sqlite";
+    const BEGIN: &'static str = "BEGIN IMMEDIATE";
+    const FOR_UPDATE: &'static str = "";
+    const SKIP_LOCKED: &'static str = "";
+
+    fn rows_affected(done: &SqliteQueryResult) -> u64 {
+        done.rows_affected()
+    }
 }
 
-impl SqliteStore {
+impl SqlStore<Sqlite> {
     /// Opens `url`. Besides sqlx's own query parameters, `synchronous=normal` (the default:
     /// a commit survives the process being killed) or `synchronous=full` (it survives a power
     /// loss too, at one fsync per commit) chooses the durability of commits.
@@ -75,15 +89,6 @@ fn durability(url: &str) -> Result<(String, SqliteSynchronous), StoreError> {
     };
     Ok((url, synchronous))
 }
-
-crate::sql::sql_store!(SqliteStore, "sqlite", sqlx::sqlite::SqliteRow);
-crate::sql_posts::post_store!(
-    SqliteStore,
-    sqlx::sqlite::SqliteRow,
-    "BEGIN IMMEDIATE",
-    "",
-    ""
-);
 
 #[cfg(test)]
 mod tests {

@@ -431,29 +431,13 @@ fn return_to(state: &AppState, s: &str) -> ApiResult<String> {
     let allowed = own.as_deref() == Some(origin.as_str())
         || (url.scheme() == "http" && loopback)
         || (url.scheme() == "https"
-            && redirect_origins().is_none_or(|list| list.contains(&origin)));
+            && (state.connect_redirect_origins.as_ref()).is_none_or(|list| list.contains(&origin)));
     if !allowed {
         return Err(bad(
             "must be an https URL (or http on localhost) whose origin this server allows.",
         ));
     }
     Ok(url.to_string())
-}
-
-/// `SOKU_CONNECT_REDIRECT_ORIGINS`, read once.
-fn redirect_origins() -> Option<&'static [String]> {
-    static ORIGINS: std::sync::OnceLock<Option<Vec<String>>> = std::sync::OnceLock::new();
-    ORIGINS
-        .get_or_init(|| {
-            let raw = std::env::var("SOKU_CONNECT_REDIRECT_ORIGINS").ok()?;
-            let list: Vec<String> = raw
-                .split(',')
-                .filter_map(|o| url::Url::parse(o.trim()).ok())
-                .map(|u| u.origin().ascii_serialization())
-                .collect();
-            (!list.is_empty()).then_some(list)
-        })
-        .as_deref()
 }
 
 /// Our callback for `platform`, as registered with the platform.

@@ -71,7 +71,7 @@ pub async fn create(state: &AppState, caller: &Caller, request: CreatePost) -> A
                 &hash,
                 now,
                 now - Duration::seconds(ABANDONED_AFTER_SECS),
-                now - Duration::hours(crate::engine::IDEMPOTENCY_KEPT_HOURS),
+                now - Duration::hours(soku_engine::IDEMPOTENCY_KEPT_HOURS),
             )
             .await?
         {

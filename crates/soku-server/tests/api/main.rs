@@ -7,6 +7,7 @@ mod api_keys;
 mod binary;
 mod browser;
 mod common;
+mod configuration;
 mod connect;
 mod dashboard;
 mod id_tokens;

@@ -790,7 +790,7 @@ async fn cancelling() {
 #[tokio::test]
 async fn publishing_through_the_simulated_platforms() {
     let app = Builder::default()
-        .engine(soku_server::engine::EngineConfig {
+        .engine(soku_engine::EngineConfig {
             max_attempts: 3,
             backoff_base: StdDuration::from_millis(100),
             backoff_max: StdDuration::from_millis(500),

@@ -6,8 +6,8 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
 use soku_core::model::{Subscription, SubscriptionStatus, new_api_key};
 use soku_core::{Clock, Store, SystemClock};
+use soku_engine::EngineConfig;
 use soku_server::auth::tokens::{FirebaseSettings, generate_signing_key};
-use soku_server::engine::EngineConfig;
 use soku_server::ratelimit::RateLimitOptions;
 use soku_server::state::AppState;
 use soku_server::{ServerOptions, build_state, router, serve, spawn_engine};
@@ -31,7 +31,7 @@ pub struct Builder {
     rate_limits: Option<RateLimitOptions>,
     trusted_proxies: Vec<soku_server::ratelimit::client_ip::Cidr>,
     routes: Option<Router<AppState>>,
-    live_connectors: soku_server::engine::LiveConnectors,
+    live_connectors: soku_platforms::LiveConnectors,
 }
 
 impl Default for Builder {
@@ -155,6 +155,7 @@ impl Builder {
                 rate_limits: self.rate_limits.unwrap_or_else(generous_limits),
                 trusted_proxies: self.trusted_proxies,
                 live_connectors: self.live_connectors,
+                connect_redirect_origins: None,
             },
         )
         .await

@@ -11,12 +11,12 @@
 //! until its token expires. A reconnection during a refresh wins: the refresh's tokens are not
 //! saved over it (the lease has an owner).
 
-use crate::engine::Connectors;
 use crate::secrets::SecretBox;
 use soku_core::connector::{AccountCredentials, ConnectErrorKind};
 use soku_core::keys::KeyMode;
 use soku_core::queue::{Account, AccountSecrets, RefreshEnd, RefreshedTokens};
 use soku_core::{Clock, Store};
+use soku_platforms::Connectors;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;

@@ -1,0 +1,303 @@
+//! One attempt at one target: the publish request with the account's tokens opened, the call
+//! to the platform bounded well inside the lease, and the outcome it comes to.
+
+use crate::account_tokens::Refresh;
+use crate::dispatch::Engine;
+use crate::reconcile::Reconciled;
+use crate::retry::{error, from_publish};
+use soku_core::connector::{
+    AccountCredentials, FailureClass, PublishError, PublishRequest, TOKEN_INVALID,
+};
+use soku_core::keys::KeyMode;
+use soku_core::posts::PostContent;
+use soku_core::queue::{
+    AccountStatus, ClaimedTarget, FinishTarget, InFlight, TargetError, TargetOutcome,
+};
+use std::time::Duration;
+use tracing::Instrument;
+
+impl Engine {
+    /// One attempt at one target, ending in a recorded outcome.
+    pub(crate) async fn attempt(&self, owner: &str, claimed: ClaimedTarget) {
+        let span = tracing::info_span!(
+            "publish",
+            target = %claimed.target.id,
+            platform = %claimed.target.platform,
+            attempt = claimed.target.attempts
+        );
+        self.attempt_in_span(owner, &claimed).instrument(span).await
+    }
+
+    async fn attempt_in_span(&self, owner: &str, claimed: &ClaimedTarget) {
+        let target = &claimed.target;
+        let outcome = self.decide(owner, claimed).await;
+        let Some(outcome) = outcome else { return };
+        match &outcome {
+            TargetOutcome::Published { post_id, .. } => {
+                tracing::info!(post_id = %post_id, "published")
+            }
+            TargetOutcome::Retry { due_at, error, .. } => {
+                tracing::warn!(code = %error.code, retry_at = %due_at, "attempt failed; will retry")
+            }
+            TargetOutcome::Failed(e) => tracing::warn!(code = %e.code, "failed"),
+            TargetOutcome::Unknown(e) => tracing::warn!(code = %e.code, "outcome unknown"),
+        }
+        let done = FinishTarget {
+            target_id: target.id.clone(),
+            owner: owner.to_owned(),
+            outcome,
+            now: self.clock.now(),
+        };
+        match self.finish.submit(done).await {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!(
+                "lease lost before the outcome was recorded; another worker owns the target"
+            ),
+            Err(e) => {
+                tracing::error!(error = %e, "recording the outcome failed; the lease will expire and the target be reconciled")
+            }
+        }
+    }
+
+    /// Runs the attempt; `None` when the lease was lost and another worker owns the target.
+    async fn decide(&self, owner: &str, claimed: &ClaimedTarget) -> Option<TargetOutcome> {
+        let target = &claimed.target;
+        let Some(connector) = self.connectors.for_target(claimed.mode, target.platform) else {
+            return Some(TargetOutcome::Failed(error(
+                "no_connector",
+                format!(
+                    "This server cannot publish to {} yet.",
+                    target.platform.display_name()
+                ),
+            )));
+        };
+        let request = match self.request(claimed).await {
+            Ok(r) => r,
+            // An earlier attempt may have published: what cannot be checked now is unknown,
+            // never failed (a failed target invites a repost).
+            Err(TargetOutcome::Failed(e)) if claimed.in_flight => {
+                return Some(TargetOutcome::Unknown(TargetError {
+                    message: format!(
+                        "{} An earlier attempt may have published it; it is not retried.",
+                        e.message
+                    ),
+                    ..e
+                }));
+            }
+            Err(outcome) => return Some(outcome),
+        };
+
+        if claimed.in_flight {
+            // An earlier attempt may have reached the platform.
+            match self
+                .reconcile(connector.as_ref(), &request, claimed, None)
+                .await
+            {
+                Reconciled::Done(outcome) => return Some(outcome),
+                Reconciled::NotThere => {}
+            }
+        }
+        let mark = InFlight {
+            target_id: target.id.clone(),
+            owner: owner.to_owned(),
+        };
+        match self.in_flight.submit(mark).await {
+            Ok(true) => {}
+            Ok(false) => return None,
+            Err(e) => {
+                return Some(self.retry_or_fail(
+                    claimed,
+                    error("store_unavailable", e.to_string()),
+                    None,
+                    false,
+                ));
+            }
+        }
+        // A hard bound well inside the lease, so a hung call cannot outlive its lease.
+        let deadline = self.config.lease / 2;
+        let result = match tokio::time::timeout(deadline, connector.publish(&request)).await {
+            Ok(r) => r,
+            Err(_) => Err(PublishError::new(
+                FailureClass::Ambiguous,
+                "timeout",
+                "The platform did not answer in time.",
+            )),
+        };
+        Some(match result {
+            Ok(post) => TargetOutcome::Published {
+                post_id: post.id,
+                url: post.url,
+            },
+            Err(e) if e.code == TOKEN_INVALID => self.after_token_refused(claimed, &e).await,
+            Err(e) => match e.class {
+                FailureClass::Retryable { retry_after } => {
+                    self.retry_or_fail(claimed, from_publish(&e), retry_after, false)
+                }
+                FailureClass::Permanent => TargetOutcome::Failed(from_publish(&e)),
+                FailureClass::Ambiguous => match self
+                    .reconcile(connector.as_ref(), &request, claimed, Some(&e))
+                    .await
+                {
+                    Reconciled::Done(outcome) => outcome,
+                    Reconciled::NotThere => {
+                        self.retry_or_fail(claimed, from_publish(&e), None, false)
+                    }
+                },
+            },
+        })
+    }
+
+    /// The platform refused the account's access token (nothing was published): refresh the
+    /// tokens and try again, or fail the target when the account needs reconnecting.
+    async fn after_token_refused(
+        &self,
+        claimed: &ClaimedTarget,
+        refused: &PublishError,
+    ) -> TargetOutcome {
+        let Some(account_ref) = claimed.target.account_ref.as_deref() else {
+            return TargetOutcome::Failed(from_publish(refused));
+        };
+        match self.tokens.refresh(account_ref, true).await {
+            Refresh::Refreshed => self.retry_or_fail(
+                claimed,
+                from_publish(refused),
+                Some(Duration::from_secs(1)),
+                false,
+            ),
+            // Another worker is refreshing it (a refresh takes about a second).
+            Refresh::Busy => self.retry_or_fail(
+                claimed,
+                from_publish(refused),
+                Some(Duration::from_secs(5)),
+                false,
+            ),
+            Refresh::NeedsReconnect(why) => TargetOutcome::Failed(TargetError {
+                code: "account_needs_reconnect".into(),
+                message: format!(
+                    "The {} account needs to be reconnected: its token was refused and could not be refreshed ({why}).",
+                    claimed.target.platform.display_name()
+                ),
+                platform_error: refused.platform_error.clone(),
+            }),
+            Refresh::Unavailable(why) => self.retry_or_fail(
+                claimed,
+                error(
+                    "token_refresh_failed",
+                    format!("The account's token was refused and refreshing it failed: {why}"),
+                ),
+                None,
+                false,
+            ),
+        }
+    }
+
+    /// The publish request of a claimed target, with the account's tokens decrypted.
+    async fn request(&self, claimed: &ClaimedTarget) -> Result<PublishRequest, TargetOutcome> {
+        let target = &claimed.target;
+        let content: PostContent = serde_json::from_str(&claimed.content_json).map_err(|e| {
+            TargetOutcome::Failed(error(
+                "corrupt_post",
+                format!("The stored post cannot be read: {e}"),
+            ))
+        })?;
+        let account = match (&target.account_ref, claimed.mode) {
+            (None, _) | (_, KeyMode::Test) => AccountCredentials {
+                account_id: target.account_id.clone(),
+                username: None,
+                access_token: None,
+                refresh_token: None,
+                meta: serde_json::Value::Null,
+            },
+            (Some(account_ref), KeyMode::Live) => {
+                let mut found = self.load_account(claimed, account_ref).await?;
+                let expired = found
+                    .0
+                    .token_expires_at
+                    .is_some_and(|at| at <= self.clock.now() + chrono::Duration::seconds(30));
+                if expired {
+                    // Expired (the background refresher was late or failed): refresh first.
+                    match self.tokens.refresh(account_ref, false).await {
+                        Refresh::Refreshed => {
+                            found = self.load_account(claimed, account_ref).await?
+                        }
+                        Refresh::Busy => {
+                            return Err(self.retry_or_fail(
+                                claimed,
+                                error(
+                                    "token_refreshing",
+                                    "The account's tokens are being refreshed.",
+                                ),
+                                Some(Duration::from_secs(5)),
+                                claimed.in_flight,
+                            ));
+                        }
+                        Refresh::NeedsReconnect(why) => {
+                            return Err(TargetOutcome::Failed(error(
+                                "account_needs_reconnect",
+                                format!(
+                                    "The {} account needs to be reconnected: its token expired and could not be refreshed ({why}).",
+                                    target.platform.display_name()
+                                ),
+                            )));
+                        }
+                        Refresh::Unavailable(why) => {
+                            return Err(self.retry_or_fail(
+                                claimed,
+                                error(
+                                    "token_refresh_failed",
+                                    format!("The account's token expired and refreshing it failed: {why}"),
+                                ),
+                                None,
+                                claimed.in_flight,
+                            ));
+                        }
+                    }
+                }
+                let (account, secrets) = found;
+                self.tokens.credentials(&account, &secrets)
+            }
+        };
+        Ok(PublishRequest {
+            marker: target.id.clone(),
+            user_id: claimed.user_id.clone(),
+            submission_id: target.submission_id.clone(),
+            target_id: format!("{}:{}", target.platform, target.account_id),
+            platform: target.platform,
+            account,
+            content,
+            not_before: claimed.submitted_at,
+        })
+    }
+
+    /// The target's account and its sealed tokens, if it is still connected and usable.
+    async fn load_account(
+        &self,
+        claimed: &ClaimedTarget,
+        account_ref: &str,
+    ) -> Result<(soku_core::queue::Account, soku_core::queue::AccountSecrets), TargetOutcome> {
+        let found = self.store.account_secrets(account_ref).await.map_err(|e| {
+            self.retry_or_fail(
+                claimed,
+                error("store_unavailable", e.to_string()),
+                None,
+                claimed.in_flight,
+            )
+        })?;
+        let Some((account, secrets)) = found else {
+            return Err(TargetOutcome::Failed(error(
+                "account_disconnected",
+                "The account was disconnected before the post was published.",
+            )));
+        };
+        if account.status == AccountStatus::NeedsReconnect {
+            return Err(TargetOutcome::Failed(error(
+                "account_needs_reconnect",
+                format!(
+                    "The {} account needs to be reconnected.",
+                    claimed.target.platform.display_name()
+                ),
+            )));
+        }
+        Ok((account, secrets))
+    }
+}

@@ -1,0 +1,101 @@
+//! What the connectors are told: plain structs the server fills from its configuration. No
+//! connector reads the environment.
+
+use soku_core::Secret;
+use std::time::Duration;
+
+/// The connectors to the real networks: each platform's endpoints and app credentials, and
+/// what every connector shares.
+#[derive(Debug, Clone)]
+pub struct LiveSettings {
+    pub x: PlatformSettings,
+    pub threads: PlatformSettings,
+    pub linkedin: PlatformSettings,
+    pub bluesky: PlatformSettings,
+    pub mastodon: PlatformSettings,
+    /// The `LinkedIn-Version` to send (`YYYYMM`); `None`: [`crate::linkedin::LINKEDIN_VERSION`].
+    pub linkedin_version: Option<String>,
+    /// Bytes of fetched images held in memory at once, across every post.
+    pub media_memory: u64,
+    /// Tests only: fetches and user-named hosts may reach loopback addresses, where tests run
+    /// their platform fakes. Every other private, link-local and metadata range stays refused.
+    pub allow_loopback: bool,
+}
+
+impl Default for LiveSettings {
+    /// The networks' public endpoints, no app credentials.
+    fn default() -> Self {
+        use crate::{bluesky, linkedin, mastodon, threads, x};
+        Self {
+            x: PlatformSettings::public(x::DEFAULT_API_URL, x::DEFAULT_AUTH_URL),
+            threads: PlatformSettings::public(threads::DEFAULT_API_URL, threads::DEFAULT_AUTH_URL),
+            linkedin: PlatformSettings::public(
+                linkedin::DEFAULT_API_URL,
+                linkedin::DEFAULT_AUTH_URL,
+            ),
+            bluesky: PlatformSettings::public(bluesky::DEFAULT_API_URL, bluesky::DEFAULT_API_URL),
+            mastodon: PlatformSettings::public(
+                mastodon::DEFAULT_API_URL,
+                mastodon::DEFAULT_API_URL,
+            ),
+            linkedin_version: None,
+            media_memory: crate::fetch::DEFAULT_MEMORY_BUDGET,
+            allow_loopback: false,
+        }
+    }
+}
+
+/// Where a platform's API is and how this server identifies itself to it. Every URL is
+/// configurable so that tests (and staging setups) can point a connector at a fake.
+#[derive(Debug, Clone)]
+pub struct PlatformSettings {
+    /// The API's base URL, without a trailing slash.
+    pub api_url: String,
+    /// The authorization page's base URL (OAuth platforms), without a trailing slash.
+    pub auth_url: String,
+    pub client_id: Option<String>,
+    pub client_secret: Option<Secret<String>>,
+    /// The longest one call to the platform may take.
+    pub timeout: Duration,
+}
+
+/// The longest one call to a platform may take unless configured.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl PlatformSettings {
+    /// A platform's public endpoints, without app credentials.
+    pub fn public(api_url: &str, auth_url: &str) -> Self {
+        Self {
+            api_url: api_url.trim_end_matches('/').to_owned(),
+            auth_url: auth_url.trim_end_matches('/').to_owned(),
+            client_id: None,
+            client_secret: None,
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+
+    /// Settings for a fake at `base` (tests).
+    pub fn at(base: &str) -> Self {
+        Self {
+            api_url: base.trim_end_matches('/').to_owned(),
+            auth_url: base.trim_end_matches('/').to_owned(),
+            client_id: Some("test-client-id".into()),
+            client_secret: Some("test-client-secret".into()),
+            timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_prints_the_client_secret() {
+        let mut s = LiveSettings::default();
+        s.x.client_secret = Some("the-app-secret".into());
+        let printed = format!("{s:?}");
+        assert!(!printed.contains("the-app-secret"), "{printed}");
+        assert!(printed.contains("[redacted]"), "{printed}");
+    }
+}

@@ -1,0 +1,50 @@
+//! The SQL both backends share: one implementation, generic over the sqlx driver.
+//!
+//! The statements are written in the dialect SQLite and PostgreSQL have in common (`$n`
+//! parameters, `ON CONFLICT`, `RETURNING`, integer milliseconds for time); what differs
+//! (how a writing transaction begins, row locks, the store's name) is a [`Backend`]
+//! constant, set in `sqlite.rs` and `postgres.rs`.
+//!
+//! By concern: `users` (users, subscriptions, rate-limit overrides), `keys` (API keys),
+//! `settings` (signing keys and settings), `accounts` (connected accounts and OAuth states),
+//! `submissions` (submissions, their targets, idempotency keys), `queue` (claims and outcomes
+//! of publishing), `sandbox` (what the sandbox platform received); `rows` maps rows to the
+//! domain's types, and `store` implements `soku-core`'s traits by calling the rest.
+//!
+//! Every generic `impl` repeats one `where` clause: Rust does not carry bounds on other
+//! types (`i64: Encode<'q, DB>`) from a trait to its users, so no trait can name them once.
+
+mod accounts;
+mod keys;
+mod queue;
+mod rows;
+mod sandbox;
+mod settings;
+mod store;
+mod submissions;
+mod users;
+
+use sqlx::{Database, Pool};
+
+/// What sets one database apart from the other.
+pub trait Backend: Database {
+    /// `Store::backend`'s answer.
+    const BACKEND: &'static str;
+    /// How a transaction that writes begins. SQLite's `BEGIN IMMEDIATE` takes the write lock
+    /// up front, so two writers never both read and then fail to upgrade.
+    const BEGIN: &'static str;
+    /// Appended to a `SELECT` whose rows the transaction goes on to update: PostgreSQL's
+    /// `FOR UPDATE`; nothing on SQLite, where `BEGIN IMMEDIATE` serialises writers.
+    const FOR_UPDATE: &'static str;
+    /// Appended to the selection of targets to claim: PostgreSQL's
+    /// `FOR UPDATE SKIP LOCKED`, so that several workers never take the same target.
+    const SKIP_LOCKED: &'static str;
+
+    /// How many rows a statement changed (each driver has its own result type).
+    fn rows_affected(done: &Self::QueryResult) -> u64;
+}
+
+/// A store on one database: `SqliteStore` or `PgStore`.
+pub struct SqlStore<DB: Database> {
+    pub(crate) pool: Pool<DB>,
+}
