@@ -16,10 +16,25 @@
 //!   call; else 401 `{"title":"Unauthorized","type":"about:blank","status":401,"detail":"Unauthorized"}`
 //!   (403 for a missing scope).
 //! - `GET /2/users/me`; `GET /2/users/{id}/tweets` (query names, `max_results` 5..=100,
-//!   `start_time`/`end_time` as `YYYY-MM-DDTHH:mm:ssZ` without milliseconds, `exclude`,
-//!   `tweet.fields`, `pagination_token`); `POST /2/tweets` (JSON; `text` a string of at most 280
+//!   `start_time`/`end_time` as `YYYY-MM-DDTHH:mm:ssZ` without milliseconds, `exclude`, the
+//!   fields parameter, `pagination_token`); `POST /2/tweets` (JSON; `text` a string of at most 280
 //!   weighted characters, `media.media_ids` 1 to 4 ids it issued to this user and finalized;
 //!   duplicate text refused with 403 as X does).
+//! - The timeline's fields parameter by either of its names: `tweet.fields` (X's fields guide,
+//!   the OpenAPI description up to v2.159) and `post.fields` (the published OpenAPI description
+//!   v2.167, `PostFieldsParameter`), each checked against its own list of values. A test can
+//!   make it know only one ([`XFake::accept_fields_parameters`]); the other is then refused as
+//!   X refuses an unknown query parameter (400 naming it).
+//! - The limits on `POST /2/tweets` (<https://docs.x.com/x-api/fundamentals/rate-limits>: 100
+//!   per user per 15 minutes, 10,000 per app per 24 hours; some access tiers also cap a user's
+//!   posts per 24 hours), set with [`XFake::set_post_limits`]. Every authenticated request that
+//!   is not itself refused by a limit counts in each window; a window starts with the first
+//!   request after the previous one ended. Every answer past authentication carries the
+//!   15-minute window's `x-rate-limit-limit` / `-remaining` / `-reset` (Unix seconds), the app's
+//!   `x-app-limit-24hour-limit` / `-remaining` / `-reset` and, when a per-user daily limit is
+//!   set, the user's `x-user-limit-24hour-*` (X omits them where no such limit applies). Over
+//!   any limit the answer is 429 with the body X's rate-limit page documents,
+//!   `{"errors":[{"code":88,"message":"Rate limit exceeded"}]}`.
 //! - The chunked media upload: `POST /2/media/upload/initialize` (JSON `media_type`,
 //!   `total_bytes`, `media_category`, size limits per category), `POST /2/media/upload/{id}/append`
 //!   (multipart `segment_index` 0..=999 and `media`), `POST /2/media/upload/{id}/finalize`
@@ -34,7 +49,7 @@ use crate::common::{Fake, Faults, basic, bearer, json, pkce_challenge, token};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Map, Value, json};
@@ -109,6 +124,41 @@ const TWEET_FIELDS: &[&str] = &[
     "text",
     "withheld",
 ];
+/// `post.fields`' values in the OpenAPI description v2.167 (`PostFieldsParameter`).
+const POST_FIELDS: &[&str] = &[
+    "article",
+    "article_title",
+    "attachments",
+    "card_uri",
+    "community_id",
+    "context_annotations",
+    "conversation_id",
+    "created_at",
+    "display_text_range",
+    "edit_controls",
+    "entities",
+    "geo",
+    "id",
+    "lang",
+    "matched_media_notes",
+    "media_metadata",
+    "non_public_metrics",
+    "note_post",
+    "note_request_suggestions",
+    "organic_metrics",
+    "paid_partnership",
+    "possibly_sensitive",
+    "promoted_metrics",
+    "public_metrics",
+    "reply_settings",
+    "scopes",
+    "source",
+    "suggested_source_links",
+    "suggested_source_links_with_counts",
+    "text",
+    "withheld",
+];
+/// The timeline's query parameters besides the fields parameter.
 const TIMELINE_PARAMS: &[&str] = &[
     "since_id",
     "until_id",
@@ -117,13 +167,15 @@ const TIMELINE_PARAMS: &[&str] = &[
     "exclude",
     "start_time",
     "end_time",
-    "tweet.fields",
     "expansions",
     "media.fields",
     "poll.fields",
     "user.fields",
     "place.fields",
 ];
+/// The names of the timeline's fields parameter, and the values each takes.
+const FIELDS_PARAMETERS: &[(&str, &[&str])] =
+    &[("tweet.fields", TWEET_FIELDS), ("post.fields", POST_FIELDS)];
 const CREATE_FIELDS: &[&str] = &[
     "text",
     "media",
@@ -179,6 +231,73 @@ pub struct FakeTweet {
     pub media_ids: Vec<String>,
     /// Unix seconds.
     pub created_at: i64,
+}
+
+/// The limits on `POST /2/tweets` (see the module's documentation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PostLimits {
+    /// Requests per user per `window` (X: 100 per 15 minutes).
+    pub per_window: u32,
+    pub window: Duration,
+    /// Requests per user per `day`, where the access tier sets one (none by default).
+    pub per_day_user: Option<u32>,
+    /// Requests per app per `day` (X: 10,000).
+    pub per_day_app: u32,
+    /// The length of the daily windows (24 hours; shorter in tests).
+    pub day: Duration,
+}
+
+impl Default for PostLimits {
+    fn default() -> Self {
+        Self {
+            per_window: 100,
+            window: Duration::from_secs(15 * 60),
+            per_day_user: None,
+            per_day_app: 10_000,
+            day: Duration::from_secs(24 * 60 * 60),
+        }
+    }
+}
+
+/// One rate-limit window: requests counted since it started, and when it ends.
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    used: u32,
+    ends: SystemTime,
+}
+
+impl Window {
+    /// The window running at `now`, a fresh one if the last has ended.
+    fn current(slot: &mut Option<Window>, now: SystemTime, length: Duration) -> &mut Window {
+        if slot.is_none_or(|w| w.ends <= now) {
+            *slot = Some(Window {
+                used: 0,
+                ends: now + length,
+            });
+        }
+        slot.as_mut().unwrap()
+    }
+
+    /// `x-…-limit`, `x-…-remaining` and `x-…-reset` (Unix seconds, rounded up so that the
+    /// window has ended at the announced second).
+    fn headers(&self, prefix: &str, limit: u32, out: &mut Vec<(String, String)>) {
+        let ends = self.ends.duration_since(UNIX_EPOCH).unwrap_or_default();
+        let reset = ends.as_secs() + u64::from(ends.subsec_nanos() > 0);
+        out.push((format!("{prefix}-limit"), limit.to_string()));
+        out.push((
+            format!("{prefix}-remaining"),
+            limit.saturating_sub(self.used).to_string(),
+        ));
+        out.push((format!("{prefix}-reset"), reset.to_string()));
+    }
+}
+
+/// The running windows on `POST /2/tweets`.
+#[derive(Debug, Default)]
+struct PostWindows {
+    /// Per user: the 15-minute window and the daily one.
+    user: HashMap<String, (Option<Window>, Option<Window>)>,
+    app: Option<Window>,
 }
 
 /// An upload session.
@@ -238,6 +357,11 @@ struct XState {
     next_id: u64,
     tokens_issued: usize,
     access_ttl: Duration,
+    post_limits: PostLimits,
+    post_windows: PostWindows,
+    /// The names of the timeline's fields parameter this X knows.
+    fields_parameters: Vec<&'static str>,
+    timeline_calls: usize,
 }
 
 type Shared = Arc<Mutex<XState>>;
@@ -264,6 +388,10 @@ impl XFake {
             next_id: 1_880_000_000_000_000_000,
             tokens_issued: 0,
             access_ttl: ACCESS_TTL,
+            post_limits: PostLimits::default(),
+            post_windows: PostWindows::default(),
+            fields_parameters: FIELDS_PARAMETERS.iter().map(|(n, _)| *n).collect(),
+            timeline_calls: 0,
         }));
         let router = Router::new()
             .route(AUTHORIZE_PATH, get(authorize))
@@ -310,6 +438,34 @@ impl XFake {
     /// Every `POST /2/tweets` that reached the fake (past the scripted faults), refused or not.
     pub fn create_calls(&self) -> usize {
         self.lock().create_calls
+    }
+
+    /// Every `GET /2/users/{id}/tweets` that reached the fake, refused or not.
+    pub fn timeline_calls(&self) -> usize {
+        self.lock().timeline_calls
+    }
+
+    /// Sets the limits on `POST /2/tweets`; every window starts afresh.
+    pub fn set_post_limits(&self, limits: PostLimits) {
+        let mut s = self.lock();
+        s.post_limits = limits;
+        s.post_windows = PostWindows::default();
+    }
+
+    /// The names of the timeline's fields parameter this X knows (`tweet.fields`,
+    /// `post.fields`); any other is refused as an unknown query parameter.
+    pub fn accept_fields_parameters(&self, names: &[&str]) {
+        let known: Vec<&'static str> = FIELDS_PARAMETERS
+            .iter()
+            .map(|(n, _)| *n)
+            .filter(|n| names.contains(n))
+            .collect();
+        assert_eq!(
+            known.len(),
+            names.len(),
+            "unknown fields parameter in {names:?}"
+        );
+        self.lock().fields_parameters = known;
     }
 
     /// Upload sessions, in no order.
@@ -456,6 +612,37 @@ impl XState {
             r
         });
         (access, refresh, self.access_ttl.as_secs())
+    }
+
+    /// Counts a `POST /2/tweets` by `user` in every window unless a limit refuses it: the
+    /// windows' headers, and whether it is refused.
+    fn count_post(&mut self, user: &str) -> (Vec<(String, String)>, bool) {
+        let now = SystemTime::now();
+        let limits = self.post_limits;
+        let PostWindows { user: users, app } = &mut self.post_windows;
+        let (quarter, day) = users.entry(user.to_owned()).or_default();
+        let quarter = Window::current(quarter, now, limits.window);
+        let app = Window::current(app, now, limits.day);
+        let day = limits
+            .per_day_user
+            .map(|limit| (Window::current(day, now, limits.day), limit));
+        let refused = quarter.used >= limits.per_window
+            || app.used >= limits.per_day_app
+            || day.as_ref().is_some_and(|(w, limit)| w.used >= *limit);
+        if !refused {
+            quarter.used += 1;
+            app.used += 1;
+        }
+        let mut headers = Vec::new();
+        quarter.headers("x-rate-limit", limits.per_window, &mut headers);
+        app.headers("x-app-limit-24hour", limits.per_day_app, &mut headers);
+        if let Some((w, limit)) = day {
+            if !refused {
+                w.used += 1;
+            }
+            w.headers("x-user-limit-24hour", limit, &mut headers);
+        }
+        (headers, refused)
     }
 
     /// The user of a valid bearer token holding every one of `scopes`; else the answer to give.
@@ -762,17 +949,23 @@ async fn timeline(
     headers: HeaderMap,
     Query(query): Query<Vec<(String, String)>>,
 ) -> Response {
-    let s = state.lock().unwrap();
+    let mut s = state.lock().unwrap();
+    s.timeline_calls += 1;
     if let Err(r) = s.authenticate(&headers, &["tweet.read", "users.read"]) {
         return r;
     }
+    let known: Vec<&str> = TIMELINE_PARAMS
+        .iter()
+        .chain(&s.fields_parameters)
+        .copied()
+        .collect();
     let mut params: HashMap<String, String> = HashMap::new();
     for (k, v) in query {
-        if !TIMELINE_PARAMS.contains(&k.as_str()) {
+        if !known.contains(&k.as_str()) {
             return invalid(
                 format!(
                     "The query parameter [{k}] is not one of [{}]",
-                    TIMELINE_PARAMS.join(",")
+                    known.join(",")
                 ),
                 json!({ k.clone(): [v] }),
             );
@@ -817,10 +1010,10 @@ async fn timeline(
             }
         }
     }
-    for (name, allowed) in [
-        ("exclude", &["replies", "retweets"][..]),
-        ("tweet.fields", TWEET_FIELDS),
-    ] {
+    for (name, allowed) in [("exclude", &["replies", "retweets"][..])]
+        .into_iter()
+        .chain(FIELDS_PARAMETERS.iter().copied())
+    {
         if let Some(v) = params.get(name)
             && let Some(bad) = v.split(',').find(|f| !allowed.contains(f))
         {
@@ -859,10 +1052,11 @@ async fn timeline(
             }
         },
     };
-    let fields: Vec<&str> = params
-        .get("tweet.fields")
-        .map(|v| v.split(',').collect())
-        .unwrap_or_default();
+    let fields: Vec<&str> = FIELDS_PARAMETERS
+        .iter()
+        .filter_map(|(name, _)| params.get(*name))
+        .flat_map(|v| v.split(','))
+        .collect();
     let mut mine: Vec<&FakeTweet> = s
         .tweets
         .iter()
@@ -927,10 +1121,30 @@ async fn create_tweet(State(state): State<Shared>, headers: HeaderMap, body: Byt
         Ok(u) => u,
         Err(r) => return r,
     };
-    if content_type(&headers) != "application/json" {
+    let (limits, refused) = s.count_post(&user);
+    let mut response = if refused {
+        json(
+            429,
+            json!({ "errors": [{ "code": 88, "message": "Rate limit exceeded" }] }),
+        )
+    } else {
+        create(&mut s, user, &headers, &body)
+    };
+    for (name, value) in limits {
+        response.headers_mut().insert(
+            HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            HeaderValue::from_str(&value).unwrap(),
+        );
+    }
+    response
+}
+
+/// `POST /2/tweets` past authentication and the limits.
+fn create(s: &mut XState, user: String, headers: &HeaderMap, body: &[u8]) -> Response {
+    if content_type(headers) != "application/json" {
         return invalid("Content-Type must be application/json.", json!({}));
     }
-    let Ok(Value::Object(req)) = serde_json::from_slice::<Value>(&body) else {
+    let Ok(Value::Object(req)) = serde_json::from_slice::<Value>(body) else {
         return invalid("The request body is not a JSON object.", json!({}));
     };
     if let Some(k) = req.keys().find(|k| !CREATE_FIELDS.contains(&k.as_str())) {

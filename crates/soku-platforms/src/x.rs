@@ -37,24 +37,51 @@
 //! - Video is not supported here: `Permanent` `unsupported_media`.
 //!
 //! ## Failures
-//! `http.rs`'s classes (the create call is `Effect::Creates`, uploads and reads `Repeatable`;
-//! 429 waits for `x-rate-limit-reset`, Unix seconds), refined with X's problem bodies
-//! (`{"title","detail","type","status"}` or `{"errors":[{"message"}]}`): a 403 "You are not
-//! allowed to create a Tweet with duplicate content." is `Permanent` `duplicate_content`; "Your
-//! Tweet text is too long." is `Permanent` `text_too_long`; a 400 during upload is
-//! `media_rejected`; 401 is `token_invalid`.
+//! `http.rs`'s classes (the create call is `Effect::Creates`, uploads and reads `Repeatable`),
+//! refined with X's problem bodies (`{"title","detail","type","status"}` or
+//! `{"errors":[{"message"}]}`): a 403 "You are not allowed to create a Tweet with duplicate
+//! content." is `Permanent` `duplicate_content`; "Your Tweet text is too long." is `Permanent`
+//! `text_too_long`; a 400 during upload is `media_rejected`; 401 is `token_invalid`.
+//!
+//! ## Rate limits and the daily caps
+//! X's rate-limit page (<https://docs.x.com/x-api/fundamentals/rate-limits>) counts in windows of
+//! "usually 15 minutes or 24 hours": `POST /2/tweets` allows 100 per user per 15 minutes and 10,000
+//! per app per 24 hours (some access tiers also cap a user's posts per 24 hours). Over a limit X
+//! answers 429 (the page shows `{"errors":[{"code":88,"message":"Rate limit exceeded"}]}`; the wait
+//! is read from the headers, not the body). The page documents only the 15-minute window's headers,
+//! `x-rate-limit-limit`, `-remaining` and `-reset` (Unix seconds). On `POST /2/tweets` X also sends
+//! the 24-hour windows' headers, `x-user-limit-24hour-limit` / `-remaining` / `-reset` (this
+//! account) and `x-app-limit-24hour-limit` / `-remaining` / `-reset` (this server's X app, shared
+//! by all its accounts), in the same units; they are not on the page, but they are what X answers
+//! with (client libraries that handle the daily cap read them, e.g. `x-api-sdk-ts`). A 429 waits
+//! for the latest reset X announces among the windows that are used up, those whose `-remaining` is
+//! `0` (or not given): the 15-minute one (`Retry-After` or `x-rate-limit-reset`) and each 24-hour
+//! one. A window with requests left did not refuse us and is not waited for (when all say so, the
+//! 15-minute reset is). A daily window resets within 24 hours, so a reset announced further ahead
+//! (a clock off by a day, a malformed header) is read as [`DAILY_WINDOW`]. The message of a daily
+//! cap names the window and the time it resets, so the target's error says when the post can go
+//! out.
 //!
 //! ## Reconciliation
 //! X offers no idempotency key on `POST /2/tweets`. After an ambiguous failure, `find_existing`
 //! reads the account's own timeline, `GET /2/users/{id}/tweets`
 //! (<https://docs.x.com/x-api/posts/user-posts-timeline-by-user-id>) with `start_time` =
 //! `not_before` minus a minute (second granularity, `YYYY-MM-DDTHH:mm:ssZ`),
-//! `exclude=replies,retweets`, `max_results=100`, `tweet.fields=created_at,attachments`, paging
+//! `exclude=replies,retweets`, `max_results=100`, the fields `created_at,attachments`, paging
 //! with `pagination_token` (at most [`RECONCILE_MAX_PAGES`] pages, else `CannotTell`). A post
 //! matches when its text equals ours (after undoing what X does to text: `&`, `<`, `>`
 //! HTML-escaped, links wrapped as `t.co` URLs, a trailing `t.co` link to attached media) and it
 //! holds as many `attachments.media_keys` as we sent images. The oldest match is `Found`; none is
 //! `NotFound`; a failed lookup is an `Err`.
+//!
+//! The fields parameter has two names. X's fields guide
+//! (<https://docs.x.com/x-api/fundamentals/fields>) and its OpenAPI description up to v2.159 name
+//! it `tweet.fields`; X's published OpenAPI description v2.167 (as X keeps it in
+//! `github.com/xdevplatform/xdk`, `specs/openapi.json`) names it `post.fields`
+//! (`PostFieldsParameter`, with the same values for the two fields read here). X refuses a query
+//! parameter it does not know with a 400 naming it, so the lookup sends [`FIELDS_PARAMETERS`]`[0]`
+//! first and, when X refuses that name, the other one; the name X accepted is kept for the
+//! connector's later lookups.
 
 use crate::PlatformSettings;
 use crate::http::{self, Effect};
@@ -68,6 +95,7 @@ use soku_core::connector::{
     PublishError, PublishRequest, PublishedPost, TokenSet,
 };
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// The X API's base URL (`SOKU_X_API_URL`).
@@ -84,6 +112,11 @@ pub const IMAGE_MAX_BYTES: u64 = 5 * 1024 * 1024;
 pub const GIF_MAX_BYTES: u64 = 15 * 1024 * 1024;
 /// Pages of the timeline `find_existing` reads before it gives up (`CannotTell`).
 pub const RECONCILE_MAX_PAGES: usize = 5;
+/// The names of the timeline's fields parameter: X's fields guide's first, then the published
+/// OpenAPI description's (v2.167).
+pub const FIELDS_PARAMETERS: [&str; 2] = ["tweet.fields", "post.fields"];
+/// The length of X's daily windows, and the longest a 429 makes a post wait.
+pub const DAILY_WINDOW: Duration = Duration::from_secs(24 * 60 * 60);
 
 const PLATFORM: &str = "X";
 const IMAGE_TYPES: &[&str] = &["image/jpeg", "image/png", "image/gif", "image/webp"];
@@ -93,11 +126,26 @@ const CHUNK_BYTES: usize = 4 * 1024 * 1024;
 const RECONCILE_SKEW: chrono::Duration = chrono::Duration::seconds(60);
 /// The longest wait for X to process an uploaded GIF.
 const PROCESSING_MAX: Duration = Duration::from_secs(120);
+/// The 24-hour windows X reports on `POST /2/tweets`: who they count, and their headers.
+const DAILY_LIMITS: [(Daily, &str, &str); 2] = [
+    (
+        Daily::User,
+        "x-user-limit-24hour-remaining",
+        "x-user-limit-24hour-reset",
+    ),
+    (
+        Daily::App,
+        "x-app-limit-24hour-remaining",
+        "x-app-limit-24hour-reset",
+    ),
+];
 
 pub struct X {
     settings: PlatformSettings,
     http: reqwest::Client,
     media: Arc<dyn MediaSource>,
+    /// The index in [`FIELDS_PARAMETERS`] of the name X last accepted.
+    fields_parameter: AtomicUsize,
 }
 
 impl std::fmt::Debug for X {
@@ -235,6 +283,7 @@ impl X {
             settings,
             http,
             media,
+            fields_parameter: AtomicUsize::new(0),
         }
     }
 
@@ -571,6 +620,24 @@ fn classify(
     effect: Effect,
 ) -> PublishError {
     let mut e = http::status_error(status, headers, body, effect, PLATFORM);
+    if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+        let now = chrono::Utc::now();
+        let (retry_after, daily) = rate_limit_wait(headers, now);
+        e.class = FailureClass::Retryable { retry_after };
+        if let Some((who, wait)) = daily {
+            let at = (now + chrono::Duration::from_std(wait).unwrap_or_default())
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            e.message = match who {
+                Daily::User => format!(
+                    "X's 24-hour limit for this account is used up; the post waits until it resets at {at}."
+                ),
+                Daily::App => format!(
+                    "X's 24-hour limit for this server's X app (shared by all its accounts) is used up; the post waits until it resets at {at}."
+                ),
+            };
+        }
+        return e;
+    }
     let problem: Problem = serde_json::from_slice(body).unwrap_or_default();
     let said = problem.text();
     let lower = said.to_ascii_lowercase();
@@ -589,6 +656,79 @@ fn classify(
         _ => {}
     }
     e
+}
+
+/// Whose 24-hour window X reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Daily {
+    /// The account's own.
+    User,
+    /// This server's X app's, shared by all its accounts.
+    App,
+}
+
+/// How long a 429 makes the post wait, at most [`DAILY_WINDOW`]: the latest reset among the
+/// windows that are used up (`-remaining` is `0` or not given), the 15-minute one read as
+/// `Retry-After` or `x-rate-limit-reset`; and the 24-hour window it waits for, when that is the
+/// latest. When every window says it has requests left, the 15-minute reset.
+fn rate_limit_wait(
+    headers: &reqwest::header::HeaderMap,
+    now: chrono::DateTime<chrono::Utc>,
+) -> (Option<Duration>, Option<(Daily, Duration)>) {
+    let get = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
+    // A window with requests left is not the one that refused this request.
+    let used_up = |remaining: &str| {
+        get(remaining)
+            .and_then(|v| v.parse::<u64>().ok())
+            .is_none_or(|n| n == 0)
+    };
+    let window = http::retry_after(headers).map(|d| d.min(DAILY_WINDOW));
+    let mut daily: Option<(Daily, Duration)> = None;
+    for (who, remaining, reset) in DAILY_LIMITS {
+        let Some(reset) = get(reset).and_then(|v| v.parse::<i64>().ok()) else {
+            continue;
+        };
+        if !used_up(remaining) {
+            continue;
+        }
+        let secs = (reset - now.timestamp()).clamp(0, DAILY_WINDOW.as_secs() as i64);
+        let wait = Duration::from_secs(secs as u64);
+        if daily.is_none_or(|(_, latest)| wait > latest) {
+            daily = Some((who, wait));
+        }
+    }
+    let window_used_up = get("retry-after").is_some() || used_up("x-rate-limit-remaining");
+    match daily {
+        Some((_, wait)) if !window_used_up || window.is_none_or(|w| wait > w) => {
+            (Some(wait), daily)
+        }
+        _ => (window, None),
+    }
+}
+
+/// Whether X's 400 refuses the query parameter `name` (X names an unknown parameter in
+/// `errors[].parameters` and as `[name]` in the message).
+fn refuses_parameter(body: &[u8], name: &str) -> bool {
+    let Ok(problem) = serde_json::from_slice::<Value>(body) else {
+        return false;
+    };
+    let quoted = format!("[{name}]");
+    problem
+        .get("errors")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .any(|e| {
+            e.get("parameters").and_then(|p| p.get(name)).is_some()
+                || e.get("message")
+                    .and_then(Value::as_str)
+                    .is_some_and(|m| m.contains(&quoted))
+        })
 }
 
 /// Upload failures: a refusal of the media itself gets its own code.
@@ -699,12 +839,15 @@ impl Connector for X {
         let path = format!("/2/users/{user_id}/tweets");
         let mut page: Option<String> = None;
         let mut found: Option<String> = None;
-        for _ in 0..RECONCILE_MAX_PAGES {
+        let mut pages = 0;
+        let mut renamed = false;
+        while pages < RECONCILE_MAX_PAGES {
+            let fields = self.fields_parameter.load(Ordering::Relaxed) % FIELDS_PARAMETERS.len();
             let mut query: Vec<(&str, &str)> = vec![
                 ("start_time", start.as_str()),
                 ("max_results", "100"),
                 ("exclude", "replies,retweets"),
-                ("tweet.fields", "created_at,attachments"),
+                (FIELDS_PARAMETERS[fields], "created_at,attachments"),
             ];
             if let Some(token) = page.as_deref() {
                 query.push(("pagination_token", token));
@@ -715,6 +858,23 @@ impl Connector for X {
                 .query(&query)
                 .bearer_auth(token);
             let response = http::send(lookup, Effect::Repeatable, PLATFORM).await?;
+            if response.status() == reqwest::StatusCode::BAD_REQUEST {
+                let headers = response.headers().clone();
+                let body = response
+                    .bytes()
+                    .await
+                    .map_err(|e| http::transport_error(&e, Effect::Repeatable, PLATFORM))?;
+                if !renamed && refuses_parameter(&body, FIELDS_PARAMETERS[fields]) {
+                    // This X knows the parameter by its other name: ask again with it.
+                    renamed = true;
+                    let other = (fields + 1) % FIELDS_PARAMETERS.len();
+                    self.fields_parameter.store(other, Ordering::Relaxed);
+                    continue;
+                }
+                let status = reqwest::StatusCode::BAD_REQUEST;
+                return Err(classify(status, &headers, &body, Effect::Repeatable));
+            }
+            pages += 1;
             let timeline: Timeline = self.read(response, Effect::Repeatable).await?;
             if timeline.data.is_none()
                 && let Some(errors) = timeline.errors.filter(|e| !e.is_empty())
@@ -849,6 +1009,97 @@ mod tests {
         ));
         assert!(!same_text("Hello", "Hello!", false));
         assert!(same_text("", "https://t.co/xyz", true));
+    }
+
+    #[test]
+    fn a_429_waits_for_the_latest_window_used_up() {
+        use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+        let now = chrono::Utc::now();
+        let at = |secs: i64| (now.timestamp() + secs).to_string();
+        let headers = |pairs: &[(&str, String)]| {
+            let mut h = HeaderMap::new();
+            for (k, v) in pairs {
+                h.insert(
+                    HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                    HeaderValue::from_str(v).unwrap(),
+                );
+            }
+            h
+        };
+        let quarter = [
+            ("x-rate-limit-remaining", "0".to_owned()),
+            ("x-rate-limit-reset", at(900)),
+        ];
+        let s = Duration::from_secs;
+        // `http::retry_after` reads the clock again: a second may have passed.
+        let check = |pairs: &[(&str, String)], wait: u64, who: Option<Daily>| {
+            let (got, daily) = rate_limit_wait(&headers(pairs), now);
+            let got = got.unwrap();
+            assert!(
+                got <= s(wait) && got + s(1) >= s(wait),
+                "{got:?} for {wait}"
+            );
+            assert_eq!(daily.map(|(w, _)| w), who);
+            if let Some((_, d)) = daily {
+                assert_eq!(d, got);
+            }
+        };
+        // The 15-minute window alone.
+        check(&quarter, 900, None);
+        // Both daily windows used up: the later reset, the app's.
+        let mut all = quarter.to_vec();
+        all.extend([
+            ("x-user-limit-24hour-remaining", "0".to_owned()),
+            ("x-user-limit-24hour-reset", at(3600)),
+            ("x-app-limit-24hour-remaining", "0".to_owned()),
+            ("x-app-limit-24hour-reset", at(7200)),
+        ]);
+        check(&all, 7200, Some(Daily::App));
+        // The app has posts left: the user's reset.
+        all[4].1 = "9000".into();
+        check(&all, 3600, Some(Daily::User));
+        // A daily reset already past: the 15-minute one.
+        all[3].1 = at(-5);
+        check(&all, 900, None);
+        // A reset three days out is read as a day.
+        all[3].1 = at(3 * 86_400);
+        check(&all, DAILY_WINDOW.as_secs(), Some(Daily::User));
+        // The 15-minute window has requests left: the daily reset, even a sooner one.
+        all[0].1 = "57".into();
+        all[1].1 = at(3000);
+        all[3].1 = at(60);
+        check(&all, 60, Some(Daily::User));
+
+        let e = classify(
+            reqwest::StatusCode::TOO_MANY_REQUESTS,
+            &headers(&all),
+            br#"{"errors":[{"code":88,"message":"Rate limit exceeded"}]}"#,
+            Effect::Creates,
+        );
+        // `classify` reads the clock again: a second may have passed.
+        let FailureClass::Retryable {
+            retry_after: Some(after),
+        } = e.class
+        else {
+            panic!("{e:?}");
+        };
+        assert!(after >= s(58) && after <= s(60), "{after:?}");
+        assert_eq!(e.code, "rate_limited");
+        assert!(
+            e.message.contains("24-hour limit for this account"),
+            "{}",
+            e.message
+        );
+    }
+
+    #[test]
+    fn only_a_400_naming_the_parameter_refuses_it() {
+        let unknown = br#"{"errors":[{"parameters":{"tweet.fields":["created_at"]},"message":"The query parameter [tweet.fields] is not one of [id,max_results,post.fields]"}],"title":"Invalid Request"}"#;
+        assert!(refuses_parameter(unknown, "tweet.fields"));
+        assert!(!refuses_parameter(unknown, "post.fields"));
+        let other = br#"{"errors":[{"parameters":{"start_time":["x"]},"message":"The query parameter [start_time] is not one of [id,tweet.fields]"}]}"#;
+        assert!(!refuses_parameter(other, "tweet.fields"));
+        assert!(!refuses_parameter(b"not json", "tweet.fields"));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use soku_core::connector::{
 use soku_core::platform::Platform;
 use soku_core::posts::{MediaType, PostContent};
 use soku_fakes::Fault;
-use soku_fakes::x::{self as fake, XFake};
+use soku_fakes::x::{self as fake, PostLimits, XFake};
 use soku_platforms::PlatformSettings;
 use soku_platforms::x::X;
 use std::collections::HashMap;
@@ -504,6 +504,244 @@ async fn rate_limit_on_upload_is_retryable() {
         }
     ));
     assert_eq!(fake.create_calls(), 0);
+}
+
+/// The wait a retryable failure asks for.
+fn retry_after(e: &soku_core::connector::PublishError) -> Duration {
+    match e.class {
+        FailureClass::Retryable {
+            retry_after: Some(after),
+        } => after,
+        _ => panic!("a retryable failure with a wait: {e:?}"),
+    }
+}
+
+const SECOND: Duration = Duration::from_secs(1);
+const MINUTE: Duration = Duration::from_secs(60);
+const HOUR: Duration = Duration::from_secs(3600);
+
+#[tokio::test]
+async fn the_daily_cap_waits_for_the_24_hour_reset_not_the_15_minute_one() {
+    let (fake, x) = setup().await;
+    fake.set_post_limits(PostLimits {
+        per_day_user: Some(2),
+        ..PostLimits::default()
+    });
+    x.publish(&request(&fake, Some("First of the day"), &[]))
+        .await
+        .unwrap();
+    x.publish(&request(&fake, Some("Second of the day"), &[]))
+        .await
+        .unwrap();
+    let e = x
+        .publish(&request(&fake, Some("One too many"), &[]))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, "rate_limited");
+    let after = retry_after(&e);
+    // The 15-minute window has 98 requests left and resets in 15 minutes; the day's resets in
+    // 24 hours, and that is the wait.
+    assert!(
+        after > 24 * HOUR - MINUTE && after <= 24 * HOUR,
+        "{after:?}"
+    );
+    assert!(
+        e.message.contains("24-hour limit for this account"),
+        "{}",
+        e.message
+    );
+    assert!(e.platform_error.as_deref().unwrap().contains("88"), "{e:?}");
+    assert_eq!(fake.posts().len(), 2);
+    assert_eq!(fake.create_calls(), 3);
+}
+
+#[tokio::test]
+async fn the_app_daily_cap_is_waited_for_too() {
+    let (fake, x) = setup().await;
+    fake.set_post_limits(PostLimits {
+        per_day_app: 1,
+        day: 6 * HOUR,
+        ..PostLimits::default()
+    });
+    x.publish(&request(&fake, Some("The app's only post today"), &[]))
+        .await
+        .unwrap();
+    let e = x
+        .publish(&request(&fake, Some("Over the app's cap"), &[]))
+        .await
+        .unwrap_err();
+    let after = retry_after(&e);
+    // The reset is in whole seconds, rounded up.
+    assert!(
+        after > 6 * HOUR - MINUTE && after <= 6 * HOUR + SECOND,
+        "{after:?}"
+    );
+    assert!(e.message.contains("server's X app"), "{}", e.message);
+}
+
+#[tokio::test]
+async fn a_15_minute_limit_still_waits_for_x_rate_limit_reset() {
+    let (fake, x) = setup().await;
+    // A daily cap with posts left does not make the post wait for the day's end.
+    fake.set_post_limits(PostLimits {
+        per_window: 1,
+        per_day_user: Some(17),
+        ..PostLimits::default()
+    });
+    x.publish(&request(&fake, Some("Once a quarter hour"), &[]))
+        .await
+        .unwrap();
+    let e = x
+        .publish(&request(&fake, Some("Too soon"), &[]))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, "rate_limited");
+    let after = retry_after(&e);
+    assert!(
+        after > 14 * MINUTE && after <= 15 * MINUTE + SECOND,
+        "{after:?}"
+    );
+    assert_eq!(e.message, "X is rate limiting this account.");
+    assert_eq!(fake.posts().len(), 1);
+}
+
+#[tokio::test]
+async fn the_fake_answers_the_daily_cap_as_x_does_and_resets_it_with_the_day() {
+    let (fake, x) = setup().await;
+    fake.set_post_limits(PostLimits {
+        per_day_user: Some(1),
+        day: Duration::from_secs(2),
+        ..PostLimits::default()
+    });
+    let acct = account(&fake);
+    let client = reqwest::Client::new();
+    let post = |text: &'static str| {
+        client
+            .post(format!("{}/2/tweets", fake.url))
+            .bearer_auth(acct.access_token.as_deref().unwrap())
+            .json(&json!({ "text": text }))
+            .send()
+    };
+    let ok = post("Today's post").await.unwrap();
+    assert_eq!(ok.status(), 201);
+    let h = |r: &reqwest::Response, name: &str| -> i64 {
+        r.headers()[name].to_str().unwrap().parse().unwrap()
+    };
+    assert_eq!(h(&ok, "x-user-limit-24hour-limit"), 1);
+    assert_eq!(h(&ok, "x-user-limit-24hour-remaining"), 0);
+    assert_eq!(h(&ok, "x-app-limit-24hour-remaining"), 9_999);
+    assert_eq!(h(&ok, "x-rate-limit-remaining"), 99);
+
+    let refused = post("Tomorrow's post").await.unwrap();
+    assert_eq!(refused.status(), 429);
+    let now = chrono::Utc::now().timestamp();
+    // Unix seconds, rounded up: the window has ended by the announced second.
+    assert!((now..=now + 3).contains(&h(&refused, "x-user-limit-24hour-reset")));
+    assert!(h(&refused, "x-rate-limit-reset") >= now + 14 * 60);
+    assert_eq!(
+        h(&refused, "x-rate-limit-remaining"),
+        99,
+        "a refused post is not counted"
+    );
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(
+        body,
+        json!({ "errors": [{ "code": 88, "message": "Rate limit exceeded" }] })
+    );
+
+    // Through the connector: refused until the day's window ends, then published.
+    let e = x
+        .publish(&request(&fake, Some("Tomorrow's post"), &[]))
+        .await
+        .unwrap_err();
+    let after = retry_after(&e);
+    assert!(after <= Duration::from_secs(3), "{after:?}");
+    tokio::time::sleep(after).await;
+    x.publish(&request(&fake, Some("Tomorrow's post"), &[]))
+        .await
+        .unwrap();
+    assert_eq!(fake.posts().len(), 2);
+}
+
+#[tokio::test]
+async fn reconciliation_works_whichever_name_x_gives_the_fields_parameter() {
+    for names in [
+        &["post.fields"][..],
+        &["tweet.fields"][..],
+        &["tweet.fields", "post.fields"][..],
+    ] {
+        let (fake, x) = setup().await;
+        fake.accept_fields_parameters(names);
+        // An image post: its match needs `attachments`, which only the fields parameter gives.
+        let req = request(&fake, Some("Fields"), &["https://img.test/a.png"]);
+        fake.faults.push(
+            "POST",
+            "/2/tweets",
+            Fault::DelayAfterEffect(Duration::from_secs(3)),
+        );
+        assert_eq!(
+            x.publish(&req).await.unwrap_err().class,
+            FailureClass::Ambiguous
+        );
+        let Existing::Found(found) = x.find_existing(&req).await.unwrap() else {
+            panic!("the post should be found when X knows only {names:?}");
+        };
+        assert_eq!(found.id, fake.posts()[0].id);
+        let first = fake.timeline_calls();
+        let refused = usize::from(names == ["post.fields"]);
+        assert_eq!(first, 1 + refused, "{names:?}");
+        // The name X accepted is kept: the next lookup asks once.
+        assert!(matches!(
+            x.find_existing(&req).await.unwrap(),
+            Existing::Found(_)
+        ));
+        assert_eq!(fake.timeline_calls(), first + 1, "{names:?}");
+    }
+}
+
+#[tokio::test]
+async fn the_fake_refuses_the_fields_parameter_by_a_name_it_does_not_know() {
+    let (fake, _x) = setup().await;
+    let token = account(&fake).access_token.unwrap();
+    let client = reqwest::Client::new();
+    let timeline = format!("{}/2/users/{}/tweets", fake.url, fake::USER_ID);
+    let ask = |name: &'static str, value: &'static str| {
+        client
+            .get(&timeline)
+            .bearer_auth(&token)
+            .query(&[(name, value)])
+            .send()
+    };
+    assert_eq!(
+        ask("tweet.fields", "created_at").await.unwrap().status(),
+        200
+    );
+    assert_eq!(
+        ask("post.fields", "created_at").await.unwrap().status(),
+        200
+    );
+    // Each name takes its own values.
+    assert_eq!(
+        ask("post.fields", "note_tweet").await.unwrap().status(),
+        400
+    );
+    assert_eq!(ask("post.fields", "note_post").await.unwrap().status(), 200);
+
+    fake.accept_fields_parameters(&["post.fields"]);
+    let r = ask("tweet.fields", "created_at").await.unwrap();
+    assert_eq!(r.status(), 400);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert!(
+        body["errors"][0]["parameters"]["tweet.fields"].is_array(),
+        "{body}"
+    );
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("The query parameter [tweet.fields] is not one of"),
+        "{body}"
+    );
 }
 
 #[tokio::test]

@@ -101,6 +101,16 @@ pub struct HttpArgs {
     /// `redirectUri`. Default: any https origin.
     #[arg(long, env = "SOKU_CONNECT_REDIRECT_ORIGINS", value_name = "ORIGINS")]
     pub connect_redirect_origins: Option<String>,
+    /// Seconds a request's handler (reading the body included) may take before the client gets
+    /// 503 `service_unavailable`.
+    #[arg(long, env = "SOKU_REQUEST_TIMEOUT_SECS", default_value_t = crate::server::REQUEST_TIMEOUT.as_secs(),
+        value_parser = clap::value_parser!(u64).range(1..))]
+    pub request_timeout_secs: u64,
+    /// Seconds a client has to send each request's head (HTTP/1); a connection that trickles
+    /// its headers, or sits idle between requests, longer than this is closed.
+    #[arg(long, env = "SOKU_HEADER_READ_TIMEOUT_SECS", default_value_t = crate::server::HEADER_READ_TIMEOUT.as_secs(),
+        value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_read_timeout_secs: u64,
 }
 
 impl HttpArgs {

@@ -90,8 +90,22 @@ impl ApiError {
         e
     }
 
-    /// The envelope for a response the framework produced with this status.
+    /// The envelope for a response the framework produced with this status. The only 503 the
+    /// framework makes is the request timeout's (`server::REQUEST_TIMEOUT`); a 408 (a client
+    /// too slow to send its request) is named as such, with the code of a bad request.
     pub fn for_framework_status(status: StatusCode, method: &str) -> Self {
+        if status == StatusCode::REQUEST_TIMEOUT {
+            return Self::new(
+                ErrorCode::ValidationError,
+                "The request did not arrive in time.",
+            );
+        }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            return Self::new(
+                ErrorCode::ServiceUnavailable,
+                "The request took too long to complete; try again later.",
+            );
+        }
         let code = ErrorCode::for_status(status.as_u16());
         let message: Cow<'static, str> = match code {
             ErrorCode::NotFound => "No such endpoint.".into(),
@@ -103,7 +117,6 @@ impl ApiError {
                 "Requests with a body must send Content-Type: application/json.".into()
             }
             ErrorCode::InternalError => messages::INTERNAL.into(),
-            ErrorCode::ServiceUnavailable => "The service is temporarily unavailable.".into(),
             _ => "The request could not be understood.".into(),
         };
         Self::new(code, message)

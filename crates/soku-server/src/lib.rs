@@ -11,9 +11,11 @@ pub mod json;
 pub mod metrics;
 pub mod middleware;
 pub mod ratelimit;
+pub mod server;
 pub mod service;
 pub mod state;
 pub mod telemetry;
+pub mod templates;
 pub mod views;
 
 use crate::auth::tokens::{BuiltinIssuer, FirebaseSettings, TokenVerifier};
@@ -23,8 +25,9 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use soku_core::{Clock, Store, StoreError};
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
+use tower_http::timeout::TimeoutLayer;
 
 /// JSON bodies above this size get 413 `payload_too_large` (spec section 1).
 pub const BODY_LIMIT: usize = 1024 * 1024;
@@ -110,11 +113,22 @@ pub fn spawn_engine(
     tokio::spawn(engine.run(shutdown))
 }
 
-/// The whole application. `extra` routes (tests use it) get the same middleware.
+/// The whole application, with the default request timeout (`server::REQUEST_TIMEOUT`).
+/// `extra` routes (tests use it) get the same middleware.
+pub fn router(state: AppState, extra: Option<Router<AppState>>) -> Router {
+    router_with_timeout(state, extra, server::REQUEST_TIMEOUT)
+}
+
+/// The whole application; a request whose handler (reading the body included) takes longer than
+/// `request_timeout` gets 503 `service_unavailable`.
 ///
 /// Layers, outermost first: request id, rate limits and envelope
-/// (`middleware::request_context`), the body limit, then the routes.
-pub fn router(state: AppState, extra: Option<Router<AppState>>) -> Router {
+/// (`middleware::request_context`), the request timeout, the body limit, then the routes.
+pub fn router_with_timeout(
+    state: AppState,
+    extra: Option<Router<AppState>>,
+    request_timeout: Duration,
+) -> Router {
     let (mut routes, doc) = api::routes();
     let doc = serde_json::to_value(&doc).expect("the OpenAPI document serialises");
     let _ = state.openapi.set(doc);
@@ -125,6 +139,10 @@ pub fn router(state: AppState, extra: Option<Router<AppState>>) -> Router {
     routes
         .fallback(|| async { StatusCode::NOT_FOUND })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            request_timeout,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::request_context,
@@ -133,18 +151,14 @@ pub fn router(state: AppState, extra: Option<Router<AppState>>) -> Router {
 }
 
 /// Serves `app` on a listener the caller bound, until `shutdown` completes; requests in
-/// flight are finished first.
+/// flight are finished first. A client has `server::HEADER_READ_TIMEOUT` to send each
+/// request's head.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    server::serve(listener, app, shutdown, server::HEADER_READ_TIMEOUT).await
 }
 
 /// Completes on SIGTERM or SIGINT.

@@ -4,9 +4,12 @@ use clap::Parser;
 use soku_server::admin;
 use soku_server::config::{Command, Config, ServeArgs, WorkerArgs};
 use soku_server::ratelimit::RateLimitOptions;
-use soku_server::{ServerOptions, build_state, router, serve, shutdown_signal, spawn_engine};
+use soku_server::{
+    ServerOptions, build_state, router_with_timeout, server, shutdown_signal, spawn_engine,
+};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// mimalloc rather than the C library's allocator: with glibc, every block above 1 KiB takes
 /// its slow path (no per-thread cache, fast bins consolidated first), and every `/v1` response
@@ -108,9 +111,19 @@ async fn run_server(database_url: &str, args: ServeArgs) -> Result<(), String> {
     if engine.is_none() {
         tracing::info!("--no-workers: this process publishes nothing; run `soku worker`");
     }
-    serve(listener, router(state, None), shutdown_signal())
-        .await
-        .map_err(|e| e.to_string())?;
+    let app = router_with_timeout(
+        state,
+        None,
+        Duration::from_secs(args.http.request_timeout_secs),
+    );
+    server::serve(
+        listener,
+        app,
+        shutdown_signal(),
+        Duration::from_secs(args.http.header_read_timeout_secs),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     let _ = stop_engine.send(true);
     if let Some(engine) = engine {
         let _ = engine.await;

@@ -5,7 +5,7 @@
 //! answers the account itself (an HTML page for browsers).
 
 use super::docs::{ApiKeyErrors, BodyErrors, CommonErrors};
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, KeyOrToken};
 use crate::json::Json;
 use crate::service::connect::{self, CallbackQuery, ConnectRequest};
@@ -132,24 +132,14 @@ fn connected_page(account: &Account) -> Response {
         .as_deref()
         .or(account.display_name.as_deref())
         .unwrap_or(&account.account_id);
-    let html = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Account connected</title></head>\
-         <body><h1>{} account connected</h1><p>{} is connected to Soku. You can close this window.</p></body></html>",
-        account.platform.display_name(),
-        escape(who)
-    );
+    let html = match crate::templates::connected_page(account.platform.display_name(), who) {
+        Ok(html) => html,
+        Err(e) => return ApiError::internal(format!("rendering the page: {e}")).into_response(),
+    };
     let mut r = html.into_response();
     r.headers_mut().insert(
         CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
     r
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
 }

@@ -18,7 +18,6 @@ use crate::state::AppState;
 use axum::Router;
 use axum::routing::{get, post};
 
-pub use pages::escape;
 pub use session::{SESSION_COOKIE, session_user_id};
 
 pub fn routes() -> Router<AppState> {

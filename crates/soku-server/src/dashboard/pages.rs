@@ -1,8 +1,9 @@
 //! The dashboard's pages: server-rendered HTML around one small script and one style sheet.
 
 use super::session::{Signed, signed_in};
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+use crate::templates::{self, DashboardPage, FirebaseWeb, Layout, Viewer};
 use axum::extract::State;
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
@@ -61,77 +62,28 @@ pub(super) fn redirect(to: &'static str) -> Response {
     r
 }
 
-/// Escapes text for HTML element content and attribute values.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-const NAV: [(&str, &str, &str); 4] = [
-    ("posts", "/posts", "Posts"),
-    ("accounts", "/accounts", "Accounts"),
-    ("api-keys", "/settings/api-keys", "Settings › API Keys"),
-    ("subscription", "/subscription", "Subscription"),
-];
-
-pub(super) fn page(
-    state: &AppState,
-    page: &str,
-    title: &str,
-    signed: Option<&Signed>,
-    main: &str,
-) -> Response {
-    let (nav, meta) = match signed {
-        Some(s) => {
-            let links: String = NAV
-                .iter()
-                .map(|(id, href, label)| {
-                    let current = if *id == page {
-                        " aria-current=\"page\""
-                    } else {
-                        ""
-                    };
-                    format!("<a href=\"{href}\"{current}>{label}</a>")
-                })
-                .collect();
-            let who = escape(s.user.email.as_deref().unwrap_or(&s.user.id));
-            (
-                format!(
-                    "<nav class=\"nav\">{links}</nav><div class=\"who\"><span id=\"who\">{who}</span>\
-                     <button id=\"sign-out\" class=\"link\" type=\"button\">Sign out</button></div>"
-                ),
-                format!("<meta name=\"csrf-token\" content=\"{}\">", escape(&s.csrf)),
-            )
-        }
-        None => (String::new(), String::new()),
-    };
-    let html = format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">{meta}\
-         <title>{title} · Soku</title><link rel=\"stylesheet\" href=\"/dashboard/assets/app.css\">\
-         <script src=\"/dashboard/assets/app.js\" defer></script></head>\
-         <body data-page=\"{page}\"{firebase}><header class=\"top\"><a class=\"brand\" href=\"/\">Soku</a>{nav}</header>\
-         <main class=\"main\">{main}</main></body></html>",
-        title = escape(title),
-        firebase = match (page, firebase_web(state)) {
-            ("login", Some((key, url))) => format!(
-                " data-firebase-key=\"{}\" data-firebase-url=\"{}\"",
-                escape(key),
-                escape(url)
-            ),
-            _ => String::new(),
+/// A dashboard page's HTML (`templates/`) with the pages' headers; `signed`: the session whose
+/// user the page shows (`None` on the sign-in page).
+pub(super) fn page(state: &AppState, page: DashboardPage, signed: Option<&Signed>) -> Response {
+    let layout = Layout {
+        page: page.id(),
+        title: page.title(),
+        viewer: signed.map(|s| Viewer {
+            who: s.user.email.as_deref().unwrap_or(&s.user.id),
+            csrf: &s.csrf,
+        }),
+        firebase: match page {
+            DashboardPage::Login => firebase_web(state).map(|(key, url)| FirebaseWeb { key, url }),
+            _ => None,
         },
-    );
+    };
+    let html = match templates::dashboard_page(page, layout) {
+        Ok(html) => html,
+        Err(e) => {
+            return ApiError::internal(format!("rendering the {} page: {e}", page.id()))
+                .into_response();
+        }
+    };
     let mut response = (
         [
             (CONTENT_TYPE, "text/html; charset=utf-8"),
@@ -158,32 +110,16 @@ pub(super) async fn login_page(
     if signed_in(&state, &headers).await?.is_some() {
         return Ok(redirect("/posts"));
     }
-    Ok(page(
-        &state,
-        "login",
-        "Sign in",
-        None,
-        "<section class=\"card narrow\"><h1>Sign in</h1>\
-         <form id=\"login-form\" class=\"stack\">\
-         <fieldset id=\"provider\" class=\"providers\" hidden><legend>Account</legend>\
-         <label><input type=\"radio\" name=\"provider\" value=\"builtin\" checked> This server</label>\
-         <label><input type=\"radio\" name=\"provider\" value=\"firebase\"> Firebase</label></fieldset>\
-         <label>Email<input id=\"email\" name=\"email\" type=\"email\" autocomplete=\"username\" required></label>\
-         <label>Password<input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required></label>\
-         <button id=\"sign-in\" class=\"primary\" type=\"submit\">Sign in</button>\
-         <p id=\"login-error\" class=\"error\" role=\"alert\" hidden></p></form></section>",
-    ))
+    Ok(page(&state, DashboardPage::Login, None))
 }
 
 pub(super) async fn signed_page(
     state: &AppState,
     headers: &HeaderMap,
-    id: &str,
-    title: &str,
-    main: &str,
+    which: DashboardPage,
 ) -> ApiResult<Response> {
     Ok(match signed_in(state, headers).await? {
-        Some(s) => page(state, id, title, Some(&s), main),
+        Some(s) => page(state, which, Some(&s)),
         None => redirect("/login"),
     })
 }
@@ -192,56 +128,28 @@ pub(super) async fn page_posts(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    signed_page(
-        &state,
-        &headers,
-        "posts",
-        "Posts",
-        include_str!("assets/posts.html"),
-    )
-    .await
+    signed_page(&state, &headers, DashboardPage::Posts).await
 }
 
 pub(super) async fn page_keys(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    signed_page(
-        &state,
-        &headers,
-        "api-keys",
-        "API Keys",
-        include_str!("assets/api-keys.html"),
-    )
-    .await
+    signed_page(&state, &headers, DashboardPage::ApiKeys).await
 }
 
 pub(super) async fn page_accounts(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    signed_page(
-        &state,
-        &headers,
-        "accounts",
-        "Accounts",
-        include_str!("assets/accounts.html"),
-    )
-    .await
+    signed_page(&state, &headers, DashboardPage::Accounts).await
 }
 
 pub(super) async fn page_subscription(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    signed_page(
-        &state,
-        &headers,
-        "subscription",
-        "Subscription",
-        "<section class=\"card\"><h1>Subscription</h1><dl id=\"subscription\" class=\"facts\"></dl></section>",
-    )
-    .await
+    signed_page(&state, &headers, DashboardPage::Subscription).await
 }
 
 pub(super) fn asset(content_type: &'static str, body: &'static str) -> Response {
@@ -263,17 +171,4 @@ pub(super) async fn app_js() -> Response {
 
 pub(super) async fn app_css() -> Response {
     asset("text/css; charset=utf-8", APP_CSS)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn escaping() {
-        assert_eq!(
-            escape("<script>\"a\" & 'b'</script>"),
-            "&lt;script&gt;&quot;a&quot; &amp; &#39;b&#39;&lt;/script&gt;"
-        );
-    }
 }

@@ -1,6 +1,6 @@
 //! The dashboard end to end in headless Chromium (Debian's `chromium` and `chromium-driver`),
-//! driven over the W3C WebDriver protocol by the small client below. Screenshots of every page,
-//! and one on failure, go to `$CARGO_TARGET_TMPDIR/dashboard-screenshots/`.
+//! driven over the W3C WebDriver protocol with fantoccini. Screenshots of every page, and one on
+//! failure, go to `$CARGO_TARGET_TMPDIR/dashboard-screenshots/`.
 //!
 //! Without chromedriver the test says so and passes, unless `SOKU_TEST_BROWSER=required`
 //! (which `.ci/run` sets after installing the packages).
@@ -8,18 +8,17 @@
 use crate::dashboard::{PASSWORD, password_user};
 use crate::util::*;
 use base64::Engine;
+use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::time::Duration;
 
-const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
-
+/// A WebDriver session in a chromedriver of its own, with a fresh browser profile.
 struct Driver {
-    http: reqwest::Client,
-    base: String,
-    session: String,
+    client: Client,
     child: std::process::Child,
     shots: PathBuf,
+    _profile: tempfile::TempDir,
 }
 
 impl Driver {
@@ -53,107 +52,72 @@ impl Driver {
         assert!(ready, "chromedriver did not start");
         let binary =
             std::env::var("SOKU_TEST_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-        let created: Value = http
-            .post(format!("{base}/session"))
-            .json(&json!({"capabilities": {"alwaysMatch": {
-                "browserName": "chrome",
-                "goog:chromeOptions": {
-                    "binary": binary,
-                    "args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
-                             "--disable-gpu", "--window-size=1280,1000", "--no-first-run"]
-                }
-            }}}))
-            .send()
+        let profile = tempfile::tempdir().unwrap();
+        let capabilities = json!({
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": binary,
+                "args": ["--headless", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                         "--disable-quic", "--no-first-run", "--disable-background-networking",
+                         "--disable-component-update", "--disable-sync", "--window-size=1280,1000",
+                         format!("--user-data-dir={}", profile.path().display())]
+            }
+        });
+        let Value::Object(capabilities) = capabilities else {
+            unreachable!()
+        };
+        // chromedriver speaks plain HTTP on loopback: no TLS in the connector.
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let client = ClientBuilder::new(connector)
+            .capabilities(capabilities)
+            .connect(&base)
             .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let session = created["value"]["sessionId"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no WebDriver session: {created}"))
-            .to_owned();
+            .unwrap_or_else(|e| panic!("no WebDriver session: {e}"));
         let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dashboard-screenshots");
         std::fs::create_dir_all(&shots).unwrap();
         Some(Driver {
-            http,
-            base,
-            session,
+            client,
             child,
             shots,
+            _profile: profile,
         })
     }
 
-    async fn cmd(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> Result<Value, String> {
-        let url = format!("{}/session/{}{}", self.base, self.session, path);
-        let mut req = self.http.request(method, url);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let r = req.send().await.map_err(|e| e.to_string())?;
-        let ok = r.status().is_success();
-        let v: Value = r.json().await.map_err(|e| e.to_string())?;
-        if ok {
-            Ok(v["value"].clone())
-        } else {
-            Err(format!("{path}: {v}"))
-        }
-    }
-
     async fn goto(&self, url: &str) -> Result<(), String> {
-        self.cmd(reqwest::Method::POST, "/url", Some(json!({"url": url})))
+        self.client
+            .goto(url)
             .await
-            .map(|_| ())
+            .map_err(|e| format!("going to {url}: {e}"))
     }
 
-    async fn find(&self, css: &str) -> Result<String, String> {
-        let v = self
-            .cmd(
-                reqwest::Method::POST,
-                "/element",
-                Some(json!({"using": "css selector", "value": css})),
-            )
-            .await?;
-        v[ELEMENT]
-            .as_str()
-            .map(str::to_owned)
-            .ok_or_else(|| format!("no element {css}"))
+    async fn find(&self, css: &str) -> Result<fantoccini::elements::Element, String> {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .map_err(|e| format!("no element {css}: {e}"))
     }
 
     async fn click(&self, css: &str) -> Result<(), String> {
-        let id = self.find(css).await?;
-        self.cmd(
-            reqwest::Method::POST,
-            &format!("/element/{id}/click"),
-            Some(json!({})),
-        )
-        .await
-        .map(|_| ())
+        self.find(css)
+            .await?
+            .click()
+            .await
+            .map_err(|e| format!("clicking {css}: {e}"))
     }
 
     async fn type_into(&self, css: &str, text: &str) -> Result<(), String> {
-        let id = self.find(css).await?;
-        self.cmd(
-            reqwest::Method::POST,
-            &format!("/element/{id}/value"),
-            Some(json!({"text": text})),
-        )
-        .await
-        .map(|_| ())
+        self.find(css)
+            .await?
+            .send_keys(text)
+            .await
+            .map_err(|e| format!("typing into {css}: {e}"))
     }
 
     async fn js(&self, script: &str) -> Result<Value, String> {
-        self.cmd(
-            reqwest::Method::POST,
-            "/execute/sync",
-            Some(json!({"script": script, "args": []})),
-        )
-        .await
+        self.client
+            .execute(script, Vec::new())
+            .await
+            .map_err(|e| format!("script {script}: {e}"))
     }
 
     /// Waits until `script` (a function body) returns a truthy value, and returns it.
@@ -172,22 +136,21 @@ impl Driver {
     }
 
     async fn screenshot(&self, name: &str) {
-        if let Ok(v) = self.cmd(reqwest::Method::GET, "/screenshot", None).await
-            && let Some(b64) = v.as_str()
-            && let Ok(png) = base64::engine::general_purpose::STANDARD.decode(b64)
-        {
+        if let Ok(png) = self.client.screenshot().await {
             let _ = std::fs::write(self.shots.join(format!("{name}.png")), png);
         }
     }
 
     async fn resize(&self, width: u32, height: u32) -> Result<(), String> {
-        self.cmd(
-            reqwest::Method::POST,
-            "/window/rect",
-            Some(json!({"width": width, "height": height})),
-        )
-        .await
-        .map(|_| ())
+        self.client
+            .set_window_size(width, height)
+            .await
+            .map_err(|e| format!("resizing the window: {e}"))
+    }
+
+    /// Ends the WebDriver session (the browser quits).
+    async fn close(&self) {
+        let _ = self.client.clone().close().await;
     }
 }
 
@@ -222,13 +185,13 @@ async fn dashboard_in_a_real_browser() {
     let result = journey(&driver, &app).await;
     if let Err(e) = result {
         driver.screenshot("failure").await;
-        let _ = driver.cmd(reqwest::Method::DELETE, "", None).await;
+        driver.close().await;
         panic!(
             "{e} (screenshot: {})",
             driver.shots.join("failure.png").display()
         );
     }
-    let _ = driver.cmd(reqwest::Method::DELETE, "", None).await;
+    driver.close().await;
 }
 
 async fn journey(d: &Driver, app: &TestApp) -> Result<(), String> {
@@ -488,13 +451,13 @@ async fn firebase_sign_in_in_a_real_browser() {
     .await;
     if let Err(e) = result {
         driver.screenshot("firebase-failure").await;
-        let _ = driver.cmd(reqwest::Method::DELETE, "", None).await;
+        driver.close().await;
         panic!(
             "{e} (screenshot: {})",
             driver.shots.join("firebase-failure.png").display()
         );
     }
-    let _ = driver.cmd(reqwest::Method::DELETE, "", None).await;
+    driver.close().await;
     // The user record was created on first sight of the token.
     assert!(
         app.store
@@ -548,13 +511,13 @@ async fn connecting_accounts_in_a_real_browser() {
     let result = connect_journey(&driver, &app).await;
     if let Err(e) = result {
         driver.screenshot("failure").await;
-        let _ = driver.cmd(reqwest::Method::DELETE, "", None).await;
+        driver.close().await;
         panic!(
             "{e} (screenshot: {})",
             driver.shots.join("failure.png").display()
         );
     }
-    let _ = driver.cmd(reqwest::Method::DELETE, "", None).await;
+    driver.close().await;
     assert_eq!(bluesky.sessions_created(), 1);
 }
 

@@ -17,3 +17,4 @@ mod oauth_platforms;
 mod operations;
 mod posts;
 mod rate_limits;
+mod timeouts;

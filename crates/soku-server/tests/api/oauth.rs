@@ -768,3 +768,60 @@ async fn the_dashboard_offers_only_platforms_this_server_can_connect() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn x_daily_cap_keeps_the_target_queued_until_the_day_resets() {
+    let fake = XFake::start().await;
+    fake.set_post_limits(soku_fakes::x::PostLimits {
+        per_day_user: Some(1),
+        ..Default::default()
+    });
+    let app = x_app(&fake).await;
+    let (uid, key) = app.subscriber().await;
+    connect_x(&app, &key).await;
+    let first = submit(&app, &key, &text_post("Today's only post", json!(["x"]))).await;
+    let done = wait_for_status(&app, &key, &first, &["published", "failed"]).await;
+    assert_eq!(done["status"], "published", "{done}");
+
+    let second = submit(&app, &key, &text_post("Over the daily cap", json!(["x"]))).await;
+    let read = || async {
+        app.get_with_key(&format!("/v1/posts/{second}"), &key)
+            .await
+            .json::<Value>()
+            .await
+            .unwrap()
+    };
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            read().await["targets"][0]["error"]["code"] == "rate_limited"
+        })
+        .await,
+        "{}",
+        read().await
+    );
+    // Longer than the engine's backoff (2 s here) several times over: the target waits for X's
+    // daily reset, not for the 15-minute window nor the engine's backoff.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let waiting = read().await;
+    let target = &waiting["targets"][0];
+    assert_eq!(target["status"], "queued", "{waiting}");
+    assert_eq!(target["attempts"], 1, "{waiting}");
+    let message = target["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("24-hour limit for this account") && message.contains("resets at"),
+        "{message}"
+    );
+    assert_eq!(fake.create_calls(), 2);
+    assert_eq!(fake.posts().len(), 1);
+    let record = app
+        .store
+        .get_submission(&uid, soku_core::keys::KeyMode::Live, &second)
+        .await
+        .unwrap()
+        .unwrap();
+    let due_in = record.targets[0].due_at - chrono::Utc::now();
+    assert!(
+        due_in > chrono::Duration::hours(23) && due_in <= chrono::Duration::hours(24),
+        "the next attempt is due in {due_in}"
+    );
+}
