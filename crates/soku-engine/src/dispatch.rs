@@ -4,6 +4,7 @@
 
 use crate::EngineConfig;
 use crate::account_tokens::AccountTokens;
+use crate::save::{StoreHealth, retry_wait};
 use soku_core::batch::GroupCommit;
 use soku_core::queue::{ClaimedTarget, FinishTarget, InFlight};
 use soku_core::{Clock, Store};
@@ -28,6 +29,7 @@ pub struct Engine {
     /// Outcomes and in-flight marks of the attempts running at once, written together.
     pub(crate) finish: GroupCommit<FinishTarget, bool>,
     pub(crate) in_flight: GroupCommit<InFlight, bool>,
+    pub(crate) health: StoreHealth,
 }
 
 /// The most attempts written in one transaction.
@@ -67,6 +69,7 @@ impl Engine {
             wake,
             worker_id: soku_core::keys::random_id("w", 10),
             claims: AtomicU64::new(0),
+            health: StoreHealth::default(),
         })
     }
 
@@ -76,6 +79,10 @@ impl Engine {
         let finished = Arc::new(Notify::new());
         tracing::info!(worker = %self.worker_id, concurrency = self.config.concurrency, "publishing engine started");
         let mut last_housekeeping: Option<std::time::Instant> = None;
+        let mut claim_failures = 0u32;
+        // When the first of failed claims began: a lost claim's leases (returned by the next
+        // claim with its owner token) date from then.
+        let mut failed_claim_at: Option<std::time::Instant> = None;
         while !*shutdown.borrow() {
             if last_housekeeping.is_none_or(|t| t.elapsed() >= HOUSEKEEPING_EVERY) {
                 last_housekeeping = Some(std::time::Instant::now());
@@ -84,9 +91,12 @@ impl Engine {
             let free = slots.available_permits();
             let mut claimed_all = false;
             if free > 0 {
+                let leased_at = *failed_claim_at.get_or_insert_with(std::time::Instant::now);
                 match self.claim(free).await {
                     Ok((owner, claimed)) => {
-                        claimed_all = claimed.len() == free;
+                        claim_failures = 0;
+                        failed_claim_at = None;
+                        claimed_all = claimed.len() >= free;
                         for target in claimed {
                             let permit = slots
                                 .clone()
@@ -97,15 +107,21 @@ impl Engine {
                             let owner = owner.clone();
                             let finished = finished.clone();
                             tokio::spawn(async move {
-                                engine.attempt(&owner, target).await;
+                                engine.attempt(&owner, target, leased_at).await;
                                 drop(permit);
                                 finished.notify_one();
                             });
                         }
                     }
                     Err(e) => {
-                        tracing::error!(error = %e, "claiming due targets failed");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        // Soon again (the database may answer in a moment), never busily.
+                        self.health.failed("claiming due targets", &e);
+                        let wait = retry_wait(claim_failures).min(self.config.poll_interval);
+                        claim_failures += 1;
+                        tokio::select! {
+                            _ = tokio::time::sleep(wait) => {}
+                            _ = shutdown.changed() => {}
+                        }
                         continue;
                     }
                 }
@@ -143,15 +159,14 @@ impl Engine {
         });
     }
 
+    /// Leases due targets to a new owner token. After a failed claim the next one reuses the
+    /// token: a claim whose commit went through but whose answer was lost then returns its
+    /// targets too, instead of leaving them to the lease's expiry.
     async fn claim(
         &self,
         limit: usize,
     ) -> Result<(String, Vec<ClaimedTarget>), soku_core::StoreError> {
-        let owner = format!(
-            "{}:{}",
-            self.worker_id,
-            self.claims.fetch_add(1, Ordering::Relaxed)
-        );
+        let owner = format!("{}:{}", self.worker_id, self.claims.load(Ordering::Relaxed));
         let now = self.clock.now();
         let lease =
             chrono::Duration::from_std(self.config.lease).unwrap_or(chrono::Duration::minutes(2));
@@ -159,6 +174,8 @@ impl Engine {
             .store
             .claim_targets(&owner, now, now + lease, limit as i64)
             .await?;
+        self.health.answered();
+        self.claims.fetch_add(1, Ordering::Relaxed);
         Ok((owner, claimed))
     }
 
@@ -172,7 +189,7 @@ impl Engine {
             }
             Ok(None) => poll,
             Err(e) => {
-                tracing::error!(error = %e, "reading the next due time failed");
+                self.health.failed("reading the next due time", &e);
                 poll
             }
         }

@@ -14,8 +14,9 @@
 //!
 //! The engine's parts, by concern: `dispatch` (the loop that claims due targets, and
 //! housekeeping), `publish` (one attempt: the request, the call, the outcome), `reconcile`
-//! (asking the platform whether an earlier attempt published) and `retry` (backoff and the
-//! attempt budget). `account_tokens` keeps connected accounts' tokens alive; `secrets`
+//! (asking the platform whether an earlier attempt published), `retry` (backoff and the
+//! attempt budget) and `save` (writing an attempt's in-flight mark and outcome through a
+//! database blip, within the lease). `account_tokens` keeps connected accounts' tokens alive; `secrets`
 //! encrypts them at rest. The connectors come from `soku-platforms`; nothing here knows HTTP
 //! servers.
 
@@ -25,11 +26,12 @@ mod dispatch;
 mod publish;
 mod reconcile;
 mod retry;
+mod save;
 pub mod secrets;
 
-pub use config::EngineConfig;
+pub use config::{EngineConfig, RETRY_AFTER_MAX};
 pub use dispatch::Engine;
-pub use retry::backoff;
+pub use retry::{backoff, retry_delay};
 
 /// Idempotency keys are kept this long (spec 6.1).
 pub const IDEMPOTENCY_KEPT_HOURS: i64 = 24;

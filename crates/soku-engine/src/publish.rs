@@ -13,24 +13,27 @@ use soku_core::posts::PostContent;
 use soku_core::queue::{
     AccountStatus, ClaimedTarget, FinishTarget, InFlight, TargetError, TargetOutcome,
 };
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tracing::Instrument;
 
 impl Engine {
-    /// One attempt at one target, ending in a recorded outcome.
-    pub(crate) async fn attempt(&self, owner: &str, claimed: ClaimedTarget) {
+    /// One attempt at one target, ending in a recorded outcome. `leased_at` is no later than
+    /// when the lease was taken.
+    pub(crate) async fn attempt(&self, owner: &str, claimed: ClaimedTarget, leased_at: Instant) {
         let span = tracing::info_span!(
             "publish",
             target = %claimed.target.id,
             platform = %claimed.target.platform,
             attempt = claimed.target.attempts
         );
-        self.attempt_in_span(owner, &claimed).instrument(span).await
+        self.attempt_in_span(owner, &claimed, leased_at)
+            .instrument(span)
+            .await
     }
 
-    async fn attempt_in_span(&self, owner: &str, claimed: &ClaimedTarget) {
+    async fn attempt_in_span(&self, owner: &str, claimed: &ClaimedTarget, leased_at: Instant) {
         let target = &claimed.target;
-        let outcome = self.decide(owner, claimed).await;
+        let outcome = self.decide(owner, claimed, leased_at).await;
         let Some(outcome) = outcome else { return };
         match &outcome {
             TargetOutcome::Published { post_id, .. } => {
@@ -48,19 +51,16 @@ impl Engine {
             outcome,
             now: self.clock.now(),
         };
-        match self.finish.submit(done).await {
-            Ok(true) => {}
-            Ok(false) => tracing::warn!(
-                "lease lost before the outcome was recorded; another worker owns the target"
-            ),
-            Err(e) => {
-                tracing::error!(error = %e, "recording the outcome failed; the lease will expire and the target be reconciled")
-            }
-        }
+        self.save_outcome(done, leased_at).await;
     }
 
     /// Runs the attempt; `None` when the lease was lost and another worker owns the target.
-    async fn decide(&self, owner: &str, claimed: &ClaimedTarget) -> Option<TargetOutcome> {
+    async fn decide(
+        &self,
+        owner: &str,
+        claimed: &ClaimedTarget,
+        leased_at: Instant,
+    ) -> Option<TargetOutcome> {
         let target = &claimed.target;
         let Some(connector) = self.connectors.for_target(claimed.mode, target.platform) else {
             return Some(TargetOutcome::Failed(error(
@@ -101,7 +101,7 @@ impl Engine {
             target_id: target.id.clone(),
             owner: owner.to_owned(),
         };
-        match self.in_flight.submit(mark).await {
+        match self.save_in_flight(mark, leased_at).await {
             Ok(true) => {}
             Ok(false) => return None,
             Err(e) => {

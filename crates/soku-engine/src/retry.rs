@@ -26,7 +26,7 @@ impl Engine {
                 TargetOutcome::Failed(err)
             };
         }
-        let delay = backoff(&self.config, attempts).max(retry_after.unwrap_or_default());
+        let delay = retry_delay(&self.config, attempts, retry_after);
         let due_at = self.clock.now()
             + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::seconds(1));
         TargetOutcome::Retry {
@@ -51,6 +51,13 @@ pub(crate) fn from_publish(e: &PublishError) -> TargetError {
         message: e.message.clone(),
         platform_error: e.platform_error.clone(),
     }
+}
+
+/// When the next attempt comes: the engine's backoff, or the platform's `Retry-After` where
+/// that is later, but never further than `retry_after_max`.
+pub fn retry_delay(config: &EngineConfig, attempt: i64, retry_after: Option<Duration>) -> Duration {
+    let asked = retry_after.unwrap_or_default().min(config.retry_after_max);
+    backoff(config, attempt).max(asked)
 }
 
 /// Exponential backoff with jitter: base × 2^(attempt-1), capped, then a uniform draw from
@@ -89,5 +96,37 @@ mod tests {
             );
             assert!(backoff(&c, 30) <= Duration::from_secs(60));
         }
+    }
+
+    #[test]
+    fn a_retry_after_is_honoured_up_to_its_bound_and_not_cut_to_the_backoff() {
+        let c = EngineConfig {
+            backoff_base: Duration::from_secs(2),
+            backoff_max: Duration::from_secs(300),
+            ..EngineConfig::default()
+        };
+        let day = Duration::from_secs(24 * 3600);
+        assert!(c.retry_after_max > day, "X's daily reset fits");
+        // X's daily cap: honoured, well past the backoff's maximum.
+        let x_daily = day - Duration::from_secs(60);
+        assert_eq!(retry_delay(&c, 1, Some(x_daily)), x_daily);
+        // A connector cannot push a target arbitrarily far.
+        let month = Duration::from_secs(30 * 24 * 3600);
+        assert_eq!(retry_delay(&c, 1, Some(month)), c.retry_after_max);
+        assert_eq!(retry_delay(&c, 1, Some(Duration::MAX)), c.retry_after_max);
+        // A short one does not shorten the backoff.
+        let d = retry_delay(&c, 3, Some(Duration::from_millis(10)));
+        assert!(
+            d >= Duration::from_secs(4) && d <= Duration::from_secs(8),
+            "{d:?}"
+        );
+        // Without one, the backoff.
+        assert!(retry_delay(&c, 1, None) <= Duration::from_secs(2));
+        // A smaller bound is a bound.
+        let tight = EngineConfig {
+            retry_after_max: Duration::from_secs(3600),
+            ..c
+        };
+        assert_eq!(retry_delay(&tight, 1, Some(day)), Duration::from_secs(3600));
     }
 }

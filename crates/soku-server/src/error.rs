@@ -92,13 +92,17 @@ impl ApiError {
 
     /// The envelope for a response the framework produced with this status. The only 503 the
     /// framework makes is the request timeout's (`server::REQUEST_TIMEOUT`); a 408 (a client
-    /// too slow to send its request) is named as such, with the code of a bad request.
+    /// too slow to send its request) and a 431 (headers over `limits`) are named as such, with
+    /// the code of a bad request.
     pub fn for_framework_status(status: StatusCode, method: &str) -> Self {
         if status == StatusCode::REQUEST_TIMEOUT {
             return Self::new(
                 ErrorCode::ValidationError,
                 "The request did not arrive in time.",
             );
+        }
+        if status == StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE {
+            return Self::new(ErrorCode::ValidationError, crate::limits::MESSAGE);
         }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             return Self::new(

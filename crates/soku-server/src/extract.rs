@@ -1,59 +1,43 @@
 //! Extractors: what a handler's signature says it needs.
 //!
-//! Each authentication extractor yields a `Caller` (`crate::auth::Caller`):
+//! Each authentication extractor yields a `Caller` (`crate::auth::Caller`), found by
+//! `auth::identified` (as the request middleware identified it, or now):
 //! - `ApiKeyAuth`: a valid `soku-api-key` whose owner passes the subscription gate.
 //! - `IdTokenUser`: a valid `Authorization: Bearer <ID token>`; the user is created on first
 //!   sight.
 //! - `KeyOrToken`: either of those.
+//! - `SessionUser`: a signed-in dashboard session (`Option<SessionUser>`: none is no error).
+//! - `SessionForChange`: a signed-in dashboard session and its CSRF token in `X-CSRF-Token`,
+//!   for state-changing dashboard calls.
 //! - `ApiJson<T>`: a JSON object body, with the spec's 413/415/400 answers and the failing
 //!   field's JSON path in `details.field`.
 
-use crate::auth::Caller;
-use crate::auth::keys::KeyFailure;
-use crate::auth::tokens::TokenFailure;
+use crate::auth::{self, Accepts, AuthFailure, Caller, Credential};
 use crate::error::ApiError;
-use crate::middleware::RequestContext;
-use crate::ratelimit::{Checked, bearer_token};
 use crate::state::AppState;
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::Extensions;
-use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::extract::{FromRequest, FromRequestParts, OptionalFromRequestParts, Request};
+use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
-pub struct ApiKeyAuth(pub Caller);
-
-/// The credentials the middleware's rate-limit step already checked, when it ran.
-fn checked(extensions: &mut Extensions) -> Option<&mut Checked> {
-    extensions
-        .get_mut::<RequestContext>()
-        .map(|c| &mut c.checked)
+/// The caller of a request on a route taking `accepts`, or the route's refusal.
+async fn caller(state: &AppState, parts: &mut Parts, accepts: Accepts) -> Result<Caller, ApiError> {
+    auth::identified(state, parts, accepts)
+        .await
+        .map_err(|failure| failure.reject(state))
 }
+
+/// The owner of a valid API key, past the subscription gate.
+pub struct ApiKeyAuth(pub Caller);
 
 impl FromRequestParts<AppState> for ApiKeyAuth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        // The rate-limit middleware has usually checked the key already.
-        let outcome = match checked(&mut parts.extensions).and_then(|c| c.key.take()) {
-            Some(outcome) => outcome,
-            None => state.keys.authenticate(&parts.headers).await,
-        };
-        match outcome {
-            Ok(grant) => Ok(ApiKeyAuth(Caller::api_key(grant))),
-            Err(failure) => {
-                state.metrics.record_auth_failure(failure.reason());
-                Err(match failure {
-                    KeyFailure::Subscription => ApiError::subscription_required(),
-                    KeyFailure::Unavailable => ApiError::unavailable(
-                        "The service is temporarily unavailable.",
-                        "the database did not answer the key lookup",
-                    ),
-                    _ => ApiError::invalid_api_key(),
-                })
-            }
-        }
+        let caller = caller(state, parts, Accepts::ApiKey).await?;
+        auth::gate(state, &caller)?;
+        Ok(ApiKeyAuth(caller))
     }
 }
 
@@ -64,72 +48,71 @@ impl FromRequestParts<AppState> for IdTokenUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let reject = |reason: &'static str| {
-            state.metrics.record_auth_failure(reason);
-            ApiError::invalid_id_token()
-        };
-        if !parts.headers.contains_key(AUTHORIZATION) {
-            return Err(reject("token_missing"));
-        }
-        let Some(token) = bearer_token(&parts.headers) else {
-            return Err(reject("token_malformed"));
-        };
-        // The rate-limit middleware has usually verified the token already.
-        let verified = match checked(&mut parts.extensions).and_then(|c| c.token.take()) {
-            Some(verified) => verified,
-            None => state.tokens.verify(token).await,
-        };
-        let identity = match verified {
-            Ok(identity) => identity,
-            Err(TokenFailure::Rejected(r)) => return Err(reject(r.as_str())),
-            Err(TokenFailure::KeysUnavailable) => {
-                state.metrics.record_auth_failure("token_keys_unavailable");
-                return Err(ApiError::unavailable(
-                    "ID tokens cannot be verified right now; try again shortly.",
-                    "the identity provider's public keys could not be fetched",
-                ));
-            }
-        };
-        let known = state
-            .known_users
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains(&identity.uid);
-        if !known {
-            state
-                .store
-                .ensure_user(&identity.uid, identity.email.as_deref(), state.clock.now())
-                .await?;
-            state
-                .known_users
-                .write()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(identity.uid.clone());
-        }
-        Ok(IdTokenUser(Caller::id_token(identity.uid)))
+        caller(state, parts, Accepts::IdToken)
+            .await
+            .map(IdTokenUser)
     }
 }
 
 /// The caller of an endpoint that takes an API key (`soku-api-key`) or an ID token
 /// (`Authorization: Bearer`); a request with both is judged by its key. ID tokens act in live
-/// mode.
+/// mode; a key's owner passes the subscription gate.
 pub struct KeyOrToken(pub Caller);
 
 impl FromRequestParts<AppState> for KeyOrToken {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        // An API key sent as a bearer token is a key in the wrong header: the key's 401.
-        let key_as_bearer = bearer_token(&parts.headers).is_some_and(|t| t.starts_with("sk_"));
-        if parts.headers.contains_key(AUTHORIZATION)
-            && !parts.headers.contains_key("soku-api-key")
-            && !key_as_bearer
-        {
-            let IdTokenUser(caller) = IdTokenUser::from_request_parts(parts, state).await?;
-            return Ok(Self(caller));
+        let caller = caller(state, parts, Accepts::KeyOrToken).await?;
+        if let Credential::ApiKey(_) = caller.credential {
+            auth::gate(state, &caller)?;
         }
-        let ApiKeyAuth(caller) = ApiKeyAuth::from_request_parts(parts, state).await?;
         Ok(Self(caller))
+    }
+}
+
+/// The signed-in user of a dashboard request (live mode; `Caller::session_info` has the
+/// user's record and the session's CSRF token).
+pub struct SessionUser(pub Caller);
+
+impl FromRequestParts<AppState> for SessionUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        caller(state, parts, Accepts::Session)
+            .await
+            .map(SessionUser)
+    }
+}
+
+/// `Option<SessionUser>`: `None` without a valid session (the pages send such a visitor to
+/// the sign-in page).
+impl OptionalFromRequestParts<AppState> for SessionUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Option<Self>, ApiError> {
+        match auth::identified(state, parts, Accepts::Session).await {
+            Ok(caller) => Ok(Some(SessionUser(caller))),
+            Err(AuthFailure::NotSignedIn) => Ok(None),
+            Err(failure) => Err(failure.reject(state)),
+        }
+    }
+}
+
+/// The signed-in user of a state-changing dashboard request, which must carry the session's
+/// CSRF token in `X-CSRF-Token` (403 otherwise).
+pub struct SessionForChange(pub Caller);
+
+impl FromRequestParts<AppState> for SessionForChange {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        caller(state, parts, Accepts::SessionForChange)
+            .await
+            .map(SessionForChange)
     }
 }
 

@@ -8,6 +8,7 @@ pub mod dashboard;
 pub mod error;
 pub mod extract;
 pub mod json;
+pub mod limits;
 pub mod metrics;
 pub mod middleware;
 pub mod ratelimit;
@@ -123,7 +124,8 @@ pub fn router(state: AppState, extra: Option<Router<AppState>>) -> Router {
 /// `request_timeout` gets 503 `service_unavailable`.
 ///
 /// Layers, outermost first: request id, rate limits and envelope
-/// (`middleware::request_context`), the request timeout, the body limit, then the routes.
+/// (`middleware::request_context`), the header limits (`limits`, 431), the request timeout, the
+/// body limit, then the routes.
 pub fn router_with_timeout(
     state: AppState,
     extra: Option<Router<AppState>>,
@@ -143,6 +145,7 @@ pub fn router_with_timeout(
             StatusCode::SERVICE_UNAVAILABLE,
             request_timeout,
         ))
+        .layer(limits::HeaderLimitLayer)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::request_context,

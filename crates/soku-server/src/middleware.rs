@@ -1,14 +1,15 @@
-//! The request middleware: request ids, rate limits, the error envelope, panics, metrics and
-//! access logs.
+//! The request middleware: request ids, who is asking and rate limits, the error envelope,
+//! panics, metrics and access logs.
 //!
 //! Every response gets a fresh `X-Request-ID: req_<12>` (an incoming one is not trusted). Every
 //! log line written while the request runs carries the id through the `request` span. Any
 //! non-2xx response leaves here with the spec's envelope, whether a handler returned an
 //! `ApiError`, the framework rejected the request itself, or the handler panicked.
 
+use crate::auth::{self, Accepts, Identified};
 use crate::error::ApiError;
 use crate::json::{JSON_UTF8, RESPONSE_HEADERS};
-use crate::ratelimit::{self, Admission, Checked};
+use crate::ratelimit::{self, Admission};
 use crate::state::AppState;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
@@ -21,15 +22,6 @@ use std::time::Instant;
 use tracing::Instrument;
 
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-
-/// What the middleware knows about the request being served, in the request's extensions:
-/// its id and, with rate limits on, the credentials the rate-limit step already checked. (One
-/// extension for both: each one inserted is a lookup and an allocation on every request.)
-#[derive(Clone)]
-pub struct RequestContext {
-    pub request_id: String,
-    pub checked: Checked,
-}
 
 pub async fn request_context(
     State(state): State<AppState>,
@@ -50,41 +42,24 @@ pub async fn request_context(
         route = route.as_deref().unwrap_or("unmatched"),
     );
 
-    // Rate limits (when on) for `/v1`: counted here, so that a refusal gets the envelope and
-    // every answer, a panic's included, gets the X-RateLimit headers. The count and the
-    // handler run in one future inside the request's span (each future instrumented on its
-    // own enters and leaves the span at every poll).
+    // Rate limits (when on) for `/v1` and the dashboard's composer: `auth` says who is
+    // asking, once, and the limiter counts them here, so that a refusal gets the envelope and
+    // every answer, a panic's included, gets the X-RateLimit headers. Who is asking is left in
+    // the request's extensions for the route's extractor. The count and the handler run in
+    // one future inside the request's span (each future instrumented on its own enters and
+    // leaves the span at every poll).
     let (admission, response) = async {
         let mut admission = None;
-        let mut checked = Checked::default();
+        let path = req.uri().path();
         if let Some(rl) = state.rate_limits.as_ref()
-            && ratelimit::applies(req.uri().path())
+            && let Some(counted_as) = ratelimit::counted_as(&method, path, route.as_deref())
         {
-            let incoming = ratelimit::Incoming::of(&req);
-            let route = route.as_deref();
-            admission = Some(
-                match ratelimit::admit_now(&state, rl, &incoming, route, &mut checked) {
-                    Ok(admitted) => admitted,
-                    // Boxed: only an ID-token route, a key not cached or the Redis backend
-                    // waits here, and this future would otherwise be part of every request's.
-                    Err(pending) => {
-                        Box::pin(ratelimit::admit_later(
-                            &state,
-                            rl,
-                            &incoming,
-                            route,
-                            &mut checked,
-                            pending,
-                        ))
-                        .await
-                    }
-                },
-            );
+            let accepts = Accepts::of_route(&method, route.as_deref().unwrap_or(path));
+            let identity = auth::identify(&state, accepts, req.headers(), req.extensions()).await;
+            admission = Some(rl.admit(&state, &identity, &method, counted_as).await);
+            req.extensions_mut()
+                .insert(Identified { accepts, identity });
         }
-        req.extensions_mut().insert(RequestContext {
-            request_id: request_id.clone(),
-            checked,
-        });
         let response = match admission.as_mut().and_then(Admission::take_refusal) {
             Some(refused) => refused,
             None => match AssertUnwindSafe(next.run(req)).catch_unwind().await {

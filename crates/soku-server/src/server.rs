@@ -1,6 +1,8 @@
 //! The HTTP server's connections: hyper's HTTP/1 and HTTP/2 server with a timer, so that a
 //! client that never finishes sending its request head is disconnected (`axum::serve` gives
-//! hyper no timer, and without one hyper waits for ever).
+//! hyper no timer, and without one hyper waits for ever), and with room for request heads well
+//! beyond the application's limits (`limits`), so that the application, not hyper, refuses
+//! most oversized heads, with the envelope.
 
 use axum::Router;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -25,6 +27,20 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// a kept-alive connection may sit idle between two requests.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// hyper's ceiling on a request's head (request line and headers): HTTP/1's read buffer and
+/// HTTP/2's header list (which counts 32 bytes more per field). A larger head gets hyper's own
+/// bare 431 (HTTP/1, then the connection is closed) or a 431 on that stream (HTTP/2), before the
+/// application runs. Eight times the application's limit (`limits::MAX_HEADER_BYTES`), below
+/// which a refusal is a 431 with the envelope; under hyper's HTTP/1 default (~400 KiB), which
+/// bounds what one connection's head may hold in memory; 16 times HTTP/2's default (16 KiB).
+pub const MAX_HEAD_BYTES: usize = 256 * 1024;
+
+/// hyper's ceiling on the number of HTTP/1 header fields; more get hyper's bare 431. Above the
+/// application's limit (`limits::MAX_HEADER_FIELDS`; hyper's default is 100, the same). Set, it
+/// makes hyper allocate room for this many on every parse of a head instead of using its stack
+/// (16 KiB, "about 5%" of its parsing time by its documentation).
+pub const MAX_HEAD_FIELDS: usize = 256;
+
 /// Serves `app` on `listener` until `shutdown` completes, then stops accepting, lets every
 /// connection finish the requests in flight and returns. Handlers can read
 /// `ConnectInfo<SocketAddr>`, the peer's address, as with `axum::serve`.
@@ -39,8 +55,13 @@ pub async fn serve(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(header_read_timeout);
-    builder.http2().timer(TokioTimer::new());
+        .header_read_timeout(header_read_timeout)
+        .max_buf_size(MAX_HEAD_BYTES)
+        .max_headers(MAX_HEAD_FIELDS);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(MAX_HEAD_BYTES as u32);
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {

@@ -1,10 +1,11 @@
 //! What every handler can reach.
 
+use crate::auth::client_ip::{self, Cidr};
 use crate::auth::keys::KeyAuthenticator;
 use crate::auth::tokens::TokenVerifier;
+use crate::auth::users::Users;
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimits;
-use crate::ratelimit::client_ip::{self, Cidr};
 use axum::http::HeaderMap;
 use soku_core::batch::GroupCommit;
 use soku_core::queue::NewSubmission;
@@ -12,10 +13,9 @@ use soku_core::{Clock, Store};
 use soku_engine::account_tokens::AccountTokens;
 use soku_engine::secrets::SecretBox;
 use soku_platforms::Connectors;
-use std::collections::HashSet;
 use std::net::IpAddr;
 use std::ops::Deref;
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, OnceLock};
 
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
@@ -28,9 +28,8 @@ pub struct Inner {
     pub metrics: Metrics,
     /// `None` when limits are off (`SOKU_RATE_LIMITS=off`).
     pub rate_limits: Option<RateLimits>,
-    /// Users this process has already seen or created, so that a token's first sight writes
-    /// the user record once rather than on every request.
-    pub known_users: RwLock<HashSet<String>>,
+    /// Users known by ID token or session: created on first sight, their rate profiles.
+    pub users: Users,
     /// The OpenAPI document, generated from the routes when the router is built.
     pub openapi: OnceLock<serde_json::Value>,
     pub connectors: Connectors,
@@ -93,7 +92,7 @@ impl AppState {
             rate_limits,
             trusted_proxies,
             connect_redirect_origins,
-            known_users: RwLock::new(HashSet::new()),
+            users: Users::default(),
             openapi: OnceLock::new(),
             connectors,
             secrets,

@@ -53,7 +53,7 @@ pub async fn callback(
     headers: HeaderMap,
     Query(q): Query<CallbackQuery>,
 ) -> ApiResult<Response> {
-    let session_user = crate::dashboard::session_user_id(&state, &headers).await;
+    let session_user = crate::auth::session::session_user_id(&state, &headers).await;
     let finished = connect::finish(&state, &platform, &q, session_user.as_deref()).await?;
     let platform = finished.platform;
     let wants_html = headers

@@ -7,7 +7,7 @@
 
 use axum::http::HeaderMap;
 use soku_core::keys::{self, KeyHash, WellFormedKey};
-use soku_core::model::{KeyGrant, Subscription};
+use soku_core::model::KeyGrant;
 use soku_core::{Clock, Store};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -23,14 +23,14 @@ const TOUCH_INTERVAL_MS: i64 = 60_000;
 
 pub const API_KEY_HEADER: &str = "soku-api-key";
 
-/// Why a key was refused; for metrics. Clients see one identical 401 (or the 403).
+/// Why a key was refused; for metrics. Clients see one identical 401 (or the 503).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyFailure {
     Missing,
     WrongHeader,
     Malformed,
     Unknown,
-    Subscription,
+    /// The store did not answer the lookup: 503.
     Unavailable,
 }
 
@@ -41,7 +41,6 @@ impl KeyFailure {
             Self::WrongHeader => "key_wrong_header",
             Self::Malformed => "key_malformed",
             Self::Unknown => "key_unknown_or_revoked",
-            Self::Subscription => "subscription_inactive",
             Self::Unavailable => "store_unavailable",
         }
     }
@@ -52,23 +51,6 @@ struct CacheEntry {
     fetched: Instant,
     /// Milliseconds since the Unix epoch of this node's last recorded use; 0 for never.
     last_touch: Arc<AtomicI64>,
-}
-
-/// What `KeyAuthenticator::authenticate_cached` found.
-pub enum KeyCheck {
-    /// The answer, from the header alone or from the cache.
-    Done(Result<Arc<KeyGrant>, KeyFailure>),
-    /// A well-formed key that the cache does not hold (or holds stale): the store must be
-    /// asked, with `KeyAuthenticator::look_up`.
-    Lookup(KeyLookup),
-}
-
-/// A well-formed key to look up in the store (its hash is computed once).
-pub struct KeyLookup {
-    key: WellFormedKey,
-    /// The stale cache entry's record of this node's last use of the key, kept across the
-    /// refresh so that use is still recorded at most once a minute.
-    previous_touch: Option<Arc<AtomicI64>>,
 }
 
 pub struct KeyAuthenticator {
@@ -86,42 +68,19 @@ impl KeyAuthenticator {
         }
     }
 
-    /// Authenticates a request by its `soku-api-key` header and applies the subscription gate.
+    /// The grant of the request's `soku-api-key`, if the key is valid (well formed, known,
+    /// active, not expired): from the cache when it holds the key, else from the store (and
+    /// then cached). The subscription gate is not applied here (`auth::gate`): a lapsed
+    /// subscriber's requests are still counted against them.
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Arc<KeyGrant>, KeyFailure> {
-        let grant = self.authenticate_grant(headers).await?;
-        self.gate(grant)
-    }
-
-    /// The key's grant if the key is valid (known, active, not expired), before the
-    /// subscription gate: rate limiting counts a lapsed subscriber's requests against them.
-    pub async fn authenticate_grant(
-        &self,
-        headers: &HeaderMap,
-    ) -> Result<Arc<KeyGrant>, KeyFailure> {
-        match self.authenticate_cached(headers) {
-            KeyCheck::Done(outcome) => outcome,
-            KeyCheck::Lookup(lookup) => self.look_up(lookup).await,
-        }
-    }
-
-    /// `authenticate_grant` as far as it goes without waiting: the answer when the header or
-    /// the cache gives it (a key missing, in the wrong header, malformed, or cached), else the
-    /// store lookup left to do. The rate-limit step uses it to count a cached key's request
-    /// without building a future.
-    pub fn authenticate_cached(&self, headers: &HeaderMap) -> KeyCheck {
         let candidate = match headers.get(API_KEY_HEADER) {
-            Some(v) => match v.to_str() {
-                Ok(v) => v,
-                Err(_) => return KeyCheck::Done(Err(KeyFailure::Malformed)),
-            },
+            Some(v) => v.to_str().map_err(|_| KeyFailure::Malformed)?,
             None if headers.contains_key("authorization") || headers.contains_key("x-api-key") => {
-                return KeyCheck::Done(Err(KeyFailure::WrongHeader));
+                return Err(KeyFailure::WrongHeader);
             }
-            None => return KeyCheck::Done(Err(KeyFailure::Missing)),
+            None => return Err(KeyFailure::Missing),
         };
-        let Some(key) = keys::parse(candidate.trim()) else {
-            return KeyCheck::Done(Err(KeyFailure::Malformed));
-        };
+        let key = keys::parse(candidate.trim()).ok_or(KeyFailure::Malformed)?;
         let previous_touch = {
             let cache = self.cache.read().unwrap_or_else(|p| p.into_inner());
             match cache.get(&key.hash) {
@@ -130,21 +89,13 @@ impl KeyAuthenticator {
                     let touch = e.last_touch.clone();
                     drop(cache);
                     self.maybe_touch(&grant, &touch);
-                    return KeyCheck::Done(self.unexpired(grant));
+                    return self.unexpired(grant);
                 }
                 Some(e) => Some(e.last_touch.clone()),
                 None => None,
             }
         };
-        KeyCheck::Lookup(KeyLookup {
-            key,
-            previous_touch,
-        })
-    }
-
-    /// The store lookup that `authenticate_cached` left to do; its answer is cached.
-    pub async fn look_up(&self, lookup: KeyLookup) -> Result<Arc<KeyGrant>, KeyFailure> {
-        let grant = self.fetch(lookup).await?;
+        let grant = self.fetch(key, previous_touch).await?;
         self.unexpired(grant)
     }
 
@@ -157,20 +108,14 @@ impl KeyAuthenticator {
         Ok(grant)
     }
 
-    /// The subscription gate (spec 3.2).
-    pub fn gate(&self, grant: Arc<KeyGrant>) -> Result<Arc<KeyGrant>, KeyFailure> {
-        if Subscription::grants_access(grant.subscription.as_ref(), self.clock.now()) {
-            Ok(grant)
-        } else {
-            Err(KeyFailure::Subscription)
-        }
-    }
-
-    async fn fetch(&self, lookup: KeyLookup) -> Result<Arc<KeyGrant>, KeyFailure> {
-        let KeyLookup {
-            key,
-            previous_touch,
-        } = lookup;
+    /// Looks a well-formed key up in the store and caches the answer. `previous_touch`: a
+    /// stale cache entry's record of this node's last use of the key, kept across the refresh
+    /// so that use is still recorded at most once a minute.
+    async fn fetch(
+        &self,
+        key: WellFormedKey,
+        previous_touch: Option<Arc<AtomicI64>>,
+    ) -> Result<Arc<KeyGrant>, KeyFailure> {
         let found = self
             .store
             .find_key_grant(&key.hash, self.clock.now())

@@ -18,7 +18,7 @@ use crate::state::AppState;
 use axum::Router;
 use axum::routing::{get, post};
 
-pub use session::{SESSION_COOKIE, session_user_id};
+pub use crate::auth::session::{SESSION_COOKIE, session_user_id};
 
 pub fn routes() -> Router<AppState> {
     Router::new()

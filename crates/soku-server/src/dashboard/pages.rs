@@ -1,12 +1,13 @@
 //! The dashboard's pages: server-rendered HTML around one small script and one style sheet.
 
-use super::session::{Signed, signed_in};
+use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
+use crate::extract::SessionUser;
 use crate::state::AppState;
 use crate::templates::{self, DashboardPage, FirebaseWeb, Layout, Viewer};
 use axum::extract::State;
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
@@ -64,11 +65,11 @@ pub(super) fn redirect(to: &'static str) -> Response {
 
 /// A dashboard page's HTML (`templates/`) with the pages' headers; `signed`: the session whose
 /// user the page shows (`None` on the sign-in page).
-pub(super) fn page(state: &AppState, page: DashboardPage, signed: Option<&Signed>) -> Response {
+pub(super) fn page(state: &AppState, page: DashboardPage, signed: Option<&Caller>) -> Response {
     let layout = Layout {
         page: page.id(),
         title: page.title(),
-        viewer: signed.map(|s| Viewer {
+        viewer: signed.and_then(Caller::session_info).map(|s| Viewer {
             who: s.user.email.as_deref().unwrap_or(&s.user.id),
             csrf: &s.csrf,
         }),
@@ -96,8 +97,8 @@ pub(super) fn page(state: &AppState, page: DashboardPage, signed: Option<&Signed
     response
 }
 
-pub(super) async fn home(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
-    Ok(match signed_in(&state, &headers).await? {
+pub(super) async fn home(signed: Option<SessionUser>) -> ApiResult<Response> {
+    Ok(match signed {
         Some(_) => redirect("/posts"),
         None => redirect("/login"),
     })
@@ -105,9 +106,9 @@ pub(super) async fn home(State(state): State<AppState>, headers: HeaderMap) -> A
 
 pub(super) async fn login_page(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    signed: Option<SessionUser>,
 ) -> ApiResult<Response> {
-    if signed_in(&state, &headers).await?.is_some() {
+    if signed.is_some() {
         return Ok(redirect("/posts"));
     }
     Ok(page(&state, DashboardPage::Login, None))
@@ -115,41 +116,41 @@ pub(super) async fn login_page(
 
 pub(super) async fn signed_page(
     state: &AppState,
-    headers: &HeaderMap,
+    signed: Option<SessionUser>,
     which: DashboardPage,
 ) -> ApiResult<Response> {
-    Ok(match signed_in(state, headers).await? {
-        Some(s) => page(state, which, Some(&s)),
+    Ok(match signed {
+        Some(SessionUser(caller)) => page(state, which, Some(&caller)),
         None => redirect("/login"),
     })
 }
 
 pub(super) async fn page_posts(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    signed: Option<SessionUser>,
 ) -> ApiResult<Response> {
-    signed_page(&state, &headers, DashboardPage::Posts).await
+    signed_page(&state, signed, DashboardPage::Posts).await
 }
 
 pub(super) async fn page_keys(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    signed: Option<SessionUser>,
 ) -> ApiResult<Response> {
-    signed_page(&state, &headers, DashboardPage::ApiKeys).await
+    signed_page(&state, signed, DashboardPage::ApiKeys).await
 }
 
 pub(super) async fn page_accounts(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    signed: Option<SessionUser>,
 ) -> ApiResult<Response> {
-    signed_page(&state, &headers, DashboardPage::Accounts).await
+    signed_page(&state, signed, DashboardPage::Accounts).await
 }
 
 pub(super) async fn page_subscription(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    signed: Option<SessionUser>,
 ) -> ApiResult<Response> {
-    signed_page(&state, &headers, DashboardPage::Subscription).await
+    signed_page(&state, signed, DashboardPage::Subscription).await
 }
 
 pub(super) fn asset(content_type: &'static str, body: &'static str) -> Response {

@@ -10,7 +10,7 @@ use crate::views::{
 };
 use soku_core::connector::ConnectMethod;
 use soku_core::keys::KeyMode;
-use soku_core::model::{RateLimitTier, Subscription, User};
+use soku_core::model::{RateLimitTier, Subscription};
 use soku_core::platform::Platform;
 use soku_core::time::rfc3339_millis;
 
@@ -18,13 +18,13 @@ use soku_core::time::rfc3339_millis;
 pub async fn list(state: &AppState, caller: &Caller) -> ApiResult<AccountList> {
     let accounts = match caller.mode {
         KeyMode::Test => {
-            let user = match caller.grant() {
-                Some(grant) => grant.user.clone(),
+            let user = match caller.user() {
+                Some(user) => user.clone(),
                 None => state
                     .store
                     .get_user(&caller.user_id)
                     .await?
-                    .ok_or_else(|| ApiError::internal("a signed-in user has no record"))?,
+                    .ok_or_else(|| ApiError::internal("an authenticated user has no record"))?,
             };
             Platform::ALL
                 .iter()
@@ -111,13 +111,16 @@ pub fn me(state: &AppState, caller: &Caller) -> MeResponse {
 }
 
 /// A signed-in user, their subscription and whether it gives access (the dashboard's header).
-pub async fn overview(state: &AppState, user: User) -> ApiResult<Overview> {
+pub async fn overview(state: &AppState, caller: &Caller) -> ApiResult<Overview> {
+    let user = caller
+        .user()
+        .ok_or_else(|| ApiError::internal("the overview is asked for without a session"))?;
     let sub = state.store.get_subscription(&user.id).await?;
     Ok(Overview {
         has_access: Subscription::grants_access(sub.as_ref(), state.clock.now()),
         user: OverviewUser {
-            id: user.id,
-            email: user.email,
+            id: user.id.clone(),
+            email: user.email.clone(),
         },
         subscription: sub.map(|s| OverviewSubscription {
             status: s.status.as_str(),

@@ -469,3 +469,103 @@ async fn the_composer_counts_against_the_users_rate_limit_budget() {
         .unwrap();
     assert_eq!(stored.len(), 3, "a refused post is not stored");
 }
+
+/// The composer is behind the subscription gate of API keys, with rate limits on (the 403 is
+/// counted against the user, with the headers of their tier) and off (the same 403).
+#[tokio::test]
+async fn the_composer_is_behind_the_subscription_gate_with_limits_on_and_off() {
+    for limits in [
+        generous_limits(),
+        soku_server::ratelimit::RateLimitOptions::disabled(),
+    ] {
+        let enabled = limits.enabled;
+        let app = Builder::default()
+            .without_engine()
+            .rate_limits(limits)
+            .start()
+            .await;
+        let uid = password_user(&app, "lapsed@example.com").await;
+        let cookie = session(&app, "lapsed@example.com").await;
+        let html = in_session(&app, reqwest::Method::GET, "/posts", &cookie, None)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let csrf = csrf_of(&html);
+        app.store
+            .set_subscription(
+                &uid,
+                &soku_core::model::Subscription {
+                    status: SubscriptionStatus::Canceled,
+                    current_period_end: Utc::now() + Duration::days(30),
+                },
+                Utc::now(),
+            )
+            .await
+            .unwrap();
+        let compose = || {
+            in_session(&app, reqwest::Method::POST, "/dashboard/api/posts", &cookie, Some(&csrf))
+                .json(&json!({"mode": "test", "request": {"post": {"content": {"text": "hi", "platform": ["x"]}}}}))
+                .send()
+        };
+        // The user's profile is cached for up to two seconds, as a key's lookup is.
+        assert!(
+            eventually(std::time::Duration::from_secs(4), || async {
+                compose().await.unwrap().status() == 403
+            })
+            .await,
+            "limits on: {enabled}"
+        );
+        let refused = compose().await.unwrap();
+        assert_eq!(
+            refused
+                .headers()
+                .get("x-ratelimit-tier")
+                .map(|v| v.to_str().unwrap()),
+            enabled.then_some("authenticated"),
+            "limits on: {enabled}"
+        );
+        expect_error(
+            refused,
+            403,
+            "forbidden",
+            Some("An active subscription is required to access the API."),
+        )
+        .await;
+        // Without the CSRF token: the session's 403, before the gate.
+        let no_csrf = in_session(
+            &app,
+            reqwest::Method::POST,
+            "/dashboard/api/posts",
+            &cookie,
+            None,
+        )
+        .json(&json!({"request": {}}))
+        .send()
+        .await
+        .unwrap();
+        expect_error(
+            no_csrf,
+            403,
+            "forbidden",
+            Some("The request lacks this session's CSRF token; reload the page."),
+        )
+        .await;
+        let signed_out = app
+            .http
+            .post(app.url("/dashboard/api/posts"))
+            .json(&json!({"request": {}}))
+            .send()
+            .await
+            .unwrap();
+        expect_error(
+            signed_out,
+            401,
+            "unauthorized",
+            Some("Sign in to use the dashboard."),
+        )
+        .await;
+    }
+}

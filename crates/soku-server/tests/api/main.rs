@@ -10,6 +10,8 @@ mod common;
 mod configuration;
 mod connect;
 mod dashboard;
+mod database_blips;
+mod headers;
 mod id_tokens;
 mod keys_auth;
 mod oauth;

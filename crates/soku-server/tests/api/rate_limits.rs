@@ -511,6 +511,40 @@ async fn rate_limits_headers_on_every_v1_response_and_one_budget_per_user() {
 
 // ---- who is counted -------------------------------------------------------------------------
 
+/// On the routes that take a key or an ID token, a token's requests count against its user,
+/// like the key's (spec 5: per account), not against the address.
+#[tokio::test]
+async fn rate_limits_key_or_token_routes_count_the_tokens_user() {
+    let clock = manual_clock();
+    let app = Builder::default()
+        .rate_limits(spec_limits(&clock))
+        .start()
+        .await;
+    let (uid, key) = app.subscriber().await;
+    let token = app.token(&uid);
+    let r = app.get_with_key("/v1/me", &key).await;
+    assert_eq!(assert_limit_headers(&r, 100, "premium", "key"), 199);
+    let r = app
+        .http
+        .delete(app.url("/v1/accounts/acc_nothing"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(assert_limit_headers(&r, 100, "premium", "token"), 198);
+    // A bad token there is no user's: the address's Default tier.
+    let r = app
+        .http
+        .delete(app.url("/v1/accounts/acc_nothing"))
+        .bearer_auth("not.a.token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_limit_headers(&r, 25, "default", "bad token");
+}
+
 #[tokio::test]
 async fn rate_limits_invalid_keys_exhaust_the_default_tier_for_that_ip_only() {
     let clock = manual_clock();

@@ -3,6 +3,7 @@
 //! trusted proxy. Off by default, so that a client cannot choose the address it is counted as.
 
 use axum::http::HeaderMap;
+use ipnet::IpNet;
 use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
 
@@ -10,39 +11,14 @@ use std::str::FromStr;
 const MAX_HOPS: usize = 32;
 
 /// An address range: `10.0.0.0/8`, `2001:db8::/32`, or a single address (`/32`, `/128`).
+/// Host bits are dropped (`10.1.2.3/8` is `10.0.0.0/8`); an IPv4-mapped IPv6 peer is matched
+/// as IPv4.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cidr {
-    network: IpAddr,
-    prefix: u8,
-}
+pub struct Cidr(IpNet);
 
 impl Cidr {
     pub fn contains(&self, ip: IpAddr) -> bool {
-        match (self.network, ip.to_canonical()) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                u32::from(ip) & mask32(self.prefix) == u32::from(net)
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                u128::from(ip) & mask128(self.prefix) == u128::from(net)
-            }
-            _ => false,
-        }
-    }
-}
-
-fn mask32(prefix: u8) -> u32 {
-    if prefix == 0 {
-        0
-    } else {
-        u32::MAX << (32 - u32::from(prefix))
-    }
-}
-
-fn mask128(prefix: u8) -> u128 {
-    if prefix == 0 {
-        0
-    } else {
-        u128::MAX << (128 - u32::from(prefix))
+        self.0.contains(&ip.to_canonical())
     }
 }
 
@@ -51,34 +27,26 @@ impl FromStr for Cidr {
 
     fn from_str(s: &str) -> Result<Self, String> {
         let s = s.trim();
-        let (addr, prefix) = match s.split_once('/') {
-            Some((a, p)) => (a, Some(p)),
-            None => (s, None),
+        let net = match s.parse::<IpNet>() {
+            Ok(net) => net.trunc(),
+            Err(_) if !s.contains('/') => match s.parse::<IpAddr>() {
+                Ok(addr) => IpNet::from(addr.to_canonical()),
+                Err(_) => return Err(format!("{s:?} is not an IP address or CIDR range")),
+            },
+            Err(_) => {
+                return Err(format!(
+                    "{s:?} is not a CIDR range (an address, `/`, and a prefix length of 0 to 32 \
+                     for IPv4 or 0 to 128 for IPv6)"
+                ));
+            }
         };
-        let addr: IpAddr = addr
-            .parse()
-            .map_err(|_| format!("{s:?} is not an IP address or CIDR range"))?;
-        let addr = addr.to_canonical();
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        let prefix = match prefix {
-            None => max,
-            Some(p) => p
-                .parse::<u8>()
-                .ok()
-                .filter(|p| *p <= max)
-                .ok_or_else(|| format!("{s:?}: the prefix length must be 0 to {max}"))?,
-        };
-        let network = match addr {
-            IpAddr::V4(a) => IpAddr::V4((u32::from(a) & mask32(prefix)).into()),
-            IpAddr::V6(a) => IpAddr::V6((u128::from(a) & mask128(prefix)).into()),
-        };
-        Ok(Cidr { network, prefix })
+        Ok(Cidr(net))
     }
 }
 
 impl std::fmt::Display for Cidr {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.network, self.prefix)
+        self.0.fmt(f)
     }
 }
 
