@@ -15,6 +15,7 @@ pub mod platform;
 pub mod posts;
 pub mod queue;
 pub mod ratelimit;
+pub mod request;
 pub mod secret;
 pub mod store;
 pub mod time;

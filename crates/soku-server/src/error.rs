@@ -131,18 +131,17 @@ impl ApiError {
     }
 
     /// The envelope body (spec section 2).
-    pub fn envelope(&self, request_id: &str, timestamp: &str) -> Value {
-        let mut error = json!({
-            "type": self.code.error_type(),
-            "code": self.code.as_str(),
-            "message": self.message,
-            "timestamp": timestamp,
-            "requestId": request_id,
-        });
-        if let Some(details) = &self.details {
-            error["details"] = details.clone();
+    pub fn envelope(&self, request_id: &str, timestamp: &str) -> crate::views::ErrorEnvelope {
+        crate::views::ErrorEnvelope {
+            error: crate::views::ErrorBody {
+                kind: self.code.error_type(),
+                code: self.code.as_str(),
+                message: self.message.to_string(),
+                timestamp: timestamp.to_owned(),
+                request_id: request_id.to_owned(),
+                details: self.details.clone(),
+            },
         }
-        json!({ "error": error })
     }
 }
 

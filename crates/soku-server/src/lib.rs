@@ -13,9 +13,11 @@ pub mod metrics;
 pub mod middleware;
 pub mod ratelimit;
 pub mod server;
+pub mod service;
 pub mod state;
 pub mod telemetry;
 pub mod templates;
+pub mod views;
 
 use crate::auth::tokens::{BuiltinIssuer, FirebaseSettings, TokenVerifier};
 use crate::state::AppState;

@@ -12,7 +12,7 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::header::RETRY_AFTER;
 use axum::http::{HeaderMap, HeaderValue};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use soku_core::ErrorCode;
 use soku_core::ratelimit::Subject;
 use std::net::SocketAddr;
@@ -31,19 +31,19 @@ pub struct LoginRequest {
 /// Signs in with the email and password of the built-in identity provider. Five failed
 /// attempts for one email (or fifty from one address) within 15 minutes lock further attempts
 /// out until the 15 minutes are over: 429 with `Retry-After`.
-#[utoipa::path(post, path = "/v1/auth/login", tag = "auth",
+#[utoipa::path(post, path = "/v1/auth/login", tag = "auth", operation_id = "login",
     request_body(content = LoginRequest, content_type = "application/json"),
     responses(
-        (status = 200, description = "`{idToken, expiresIn, userId}`: an ID token of the built-in issuer", body = Value),
-        (status = 401, description = "`unauthorized`: the email and password do not match a user", body = crate::api::docs::ErrorEnvelope),
-        (status = 429, description = "`rate_limit_exceeded`: too many failed attempts", body = crate::api::docs::ErrorEnvelope),
+        (status = 200, description = "An ID token of the built-in issuer", body = crate::views::IdTokenIssued),
+        (status = 401, description = "`unauthorized`: the email and password do not match a user", body = crate::views::ErrorEnvelope),
+        (status = 429, description = "`rate_limit_exceeded`: too many failed attempts", body = crate::views::ErrorEnvelope),
         BodyErrors, CommonErrors))]
 pub async fn login(
     State(state): State<AppState>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<LoginRequest>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<crate::views::IdTokenIssued>> {
     let email = body.email.trim().to_lowercase();
     let mut keys = vec![format!("email:{email}")];
     if let Some(Extension(ConnectInfo(addr))) = peer {
@@ -100,9 +100,9 @@ pub async fn login(
             TOKEN_TTL,
         )
         .map_err(ApiError::internal)?;
-    Ok(Json(json!({
-        "idToken": token,
-        "expiresIn": TOKEN_TTL.as_secs(),
-        "userId": user.id,
-    })))
+    Ok(Json(crate::views::IdTokenIssued {
+        id_token: token,
+        expires_in: TOKEN_TTL.as_secs(),
+        user_id: user.id,
+    }))
 }

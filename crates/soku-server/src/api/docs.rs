@@ -1,8 +1,9 @@
 //! OpenAPI pieces shared by every route: the error envelope, the responses each kind of
 //! authentication can give, and the security schemes.
 
+use crate::views::{ErrorBody, ErrorEnvelope};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{IntoResponses, Modify, OpenApi, ToSchema};
+use utoipa::{IntoResponses, Modify, OpenApi};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -34,32 +35,6 @@ impl Modify for SecuritySchemes {
             ),
         );
     }
-}
-
-/// The body of every non-2xx response.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct ErrorEnvelope {
-    error: ErrorBody,
-}
-
-#[derive(ToSchema)]
-#[allow(dead_code)]
-#[schema(rename_all = "camelCase")]
-pub struct ErrorBody {
-    /// `invalid_request_error`, `authentication_error`, `rate_limit_error` or `api_error`.
-    #[schema(rename = "type")]
-    kind: String,
-    /// Stable, snake_case; clients branch on it.
-    code: String,
-    /// For people.
-    message: String,
-    /// RFC 3339, UTC, milliseconds.
-    timestamp: String,
-    /// `req_` and 12 lower-case letters or digits; also in the `X-Request-ID` header.
-    request_id: String,
-    /// What went wrong, e.g. `{"field": "name", "reason": "too_long"}`.
-    details: Option<serde_json::Value>,
 }
 
 /// Errors any route can answer.

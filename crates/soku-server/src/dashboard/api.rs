@@ -1,40 +1,33 @@
-//! The dashboard's JSON endpoints (`/dashboard/api/...`), for the signed-in user.
+//! The dashboard's JSON endpoints (`/dashboard/api/...`), for the signed-in user. Each one
+//! takes the session's `Caller` (in the mode the page asks for) and calls one service.
 
-use crate::api::{accounts, posts};
-use crate::auth;
+use crate::auth::{self, Caller};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, SessionForChange, SessionUser};
 use crate::json::Json;
+use crate::service::connect::ConnectRequest;
+use crate::service::posts::{CreatePost, ListPosts};
+use crate::service::{accounts, connect, posts};
 use crate::state::AppState;
+use crate::views::{AccountList, ConnectableList, Overview, Submission, SubmissionPage};
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::{Value, json};
 use soku_core::keys::KeyMode;
-use soku_core::model::Subscription;
-use soku_core::time::rfc3339_millis;
-use std::collections::HashMap;
+use soku_core::posts::CreatePostRequest;
 
 pub(super) async fn overview(
     State(state): State<AppState>,
     SessionUser(caller): SessionUser,
-) -> ApiResult<Json<Value>> {
-    let user = caller.user().expect("a session caller has a user");
-    let sub = state.store.get_subscription(&user.id).await?;
-    let now = state.clock.now();
-    Ok(Json(json!({
-        "user": { "id": user.id, "email": user.email },
-        "subscription": sub.as_ref().map(|s| json!({
-            "status": s.status.as_str(),
-            "currentPeriodEnd": rfc3339_millis(s.current_period_end),
-        })),
-        "hasAccess": Subscription::grants_access(sub.as_ref(), now),
-    })))
+) -> ApiResult<Json<Overview>> {
+    accounts::overview(&state, &caller).await.map(Json)
 }
 
-pub(super) fn mode_of(params: &HashMap<String, String>) -> ApiResult<KeyMode> {
-    parse_mode(params.get("mode").map(String::as_str))
+/// `?mode=live|test` of the dashboard's endpoints.
+#[derive(Deserialize)]
+pub(super) struct ModeQuery {
+    mode: Option<String>,
 }
 
 /// `live` (the default) or `test`.
@@ -50,21 +43,36 @@ pub(super) fn parse_mode(mode: Option<&str>) -> ApiResult<KeyMode> {
     }
 }
 
+/// The session's caller, acting in the mode the page asked for.
+fn in_mode(caller: Caller, mode: Option<&str>) -> ApiResult<Caller> {
+    Ok(Caller {
+        mode: parse_mode(mode)?,
+        ..caller
+    })
+}
+
+/// The posts list's query: the mode and `GET /v1/posts`' filters.
+#[derive(Deserialize)]
+pub(super) struct PostsQuery {
+    mode: Option<String>,
+    #[serde(flatten)]
+    list: ListPosts,
+}
+
 pub(super) async fn list_posts(
     State(state): State<AppState>,
     SessionUser(caller): SessionUser,
-    Query(mut params): Query<HashMap<String, String>>,
-) -> ApiResult<Json<Value>> {
-    let mode = mode_of(&params)?;
-    params.remove("mode");
-    posts::list_for(&state, &caller.user_id, mode, &params).await
+    Query(query): Query<PostsQuery>,
+) -> ApiResult<Json<SubmissionPage>> {
+    let caller = in_mode(caller, query.mode.as_deref())?;
+    posts::list(&state, &caller, &query.list).await.map(Json)
 }
 
 #[derive(Deserialize)]
 pub(super) struct Compose {
     mode: Option<String>,
     /// What `POST /v1/posts` takes.
-    request: Value,
+    request: CreatePostRequest,
 }
 
 /// The composer: `POST /v1/posts` on the signed-in user's behalf, behind the same
@@ -75,58 +83,41 @@ pub(super) async fn create_post(
     SessionForChange(caller): SessionForChange,
     ApiJson(body): ApiJson<Compose>,
 ) -> ApiResult<Response> {
-    let mode = parse_mode(body.mode.as_deref())?;
+    let caller = in_mode(caller, body.mode.as_deref())?;
     auth::gate(&state, &caller)?;
-    posts::create_for(
-        &state,
-        &caller.user_id,
-        mode,
-        &HeaderMap::new(),
-        body.request,
-    )
-    .await
+    let request = CreatePost {
+        body: body.request,
+        idempotency_key: None,
+    };
+    let accepted = posts::create(&state, &caller, request).await?;
+    Ok(accepted.into_response())
 }
 
 pub(super) async fn cancel_post(
     State(state): State<AppState>,
     SessionForChange(caller): SessionForChange,
     Path(id): Path<String>,
-    Query(params): Query<HashMap<String, String>>,
-) -> ApiResult<Json<Value>> {
-    posts::cancel_for(&state, &caller.user_id, mode_of(&params)?, &id).await
+    Query(query): Query<ModeQuery>,
+) -> ApiResult<Json<Submission>> {
+    let caller = in_mode(caller, query.mode.as_deref())?;
+    posts::cancel(&state, &caller, &id).await.map(Json)
 }
 
 pub(super) async fn list_accounts(
     State(state): State<AppState>,
     SessionUser(caller): SessionUser,
-    Query(params): Query<HashMap<String, String>>,
-) -> ApiResult<Json<Value>> {
-    let user = caller.user().expect("a session caller has a user");
-    accounts::list_for(&state, user, mode_of(&params)?).await
+    Query(query): Query<ModeQuery>,
+) -> ApiResult<Json<AccountList>> {
+    let caller = in_mode(caller, query.mode.as_deref())?;
+    accounts::list(&state, &caller).await.map(Json)
 }
 
 /// The platforms this server can connect, and how.
 pub(super) async fn connectable(
     State(state): State<AppState>,
     SessionUser(_): SessionUser,
-) -> ApiResult<Json<Value>> {
-    let mut platforms: Vec<Value> = soku_core::platform::Platform::ALL
-        .iter()
-        .filter_map(|p| {
-            let connector = state.connectors.live.get(p)?;
-            if !connector.configured() {
-                return None;
-            }
-            let method = match connector.connect_method() {
-                soku_core::connector::ConnectMethod::OAuth => "oauth",
-                soku_core::connector::ConnectMethod::Credentials => "credentials",
-                soku_core::connector::ConnectMethod::None => return None,
-            };
-            Some(json!({ "platform": p.as_str(), "name": p.display_name(), "method": method }))
-        })
-        .collect();
-    platforms.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
-    Ok(Json(json!({ "platforms": platforms })))
+) -> Json<ConnectableList> {
+    Json(accounts::connectable(&state))
 }
 
 /// Connects an account for the signed-in user; OAuth brings the browser back to the
@@ -134,13 +125,14 @@ pub(super) async fn connectable(
 pub(super) async fn connect_account(
     State(state): State<AppState>,
     SessionForChange(caller): SessionForChange,
-    ApiJson(mut body): ApiJson<Value>,
+    ApiJson(body): ApiJson<ConnectRequest>,
 ) -> ApiResult<Response> {
-    body["redirectUri"] = Value::String(format!(
+    let body = body.with_redirect_uri(format!(
         "{}/accounts",
         state.tokens.builtin().issuer().trim_end_matches('/')
     ));
-    crate::api::connect::connect_for(&state, &caller.user_id, KeyMode::Live, &body, true).await
+    let connected = connect::connect(&state, &caller, body, true).await?;
+    Ok(connected.into_response())
 }
 
 pub(super) async fn disconnect_account(
@@ -148,9 +140,6 @@ pub(super) async fn disconnect_account(
     SessionForChange(caller): SessionForChange,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    if state.store.delete_account(&caller.user_id, &id).await? {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::not_found("account"))
-    }
+    accounts::disconnect(&state, &caller, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

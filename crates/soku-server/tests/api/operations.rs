@@ -1,7 +1,7 @@
 //! Health, readiness, metrics and the OpenAPI document.
 
 use crate::util::TestApp;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 #[tokio::test]
 async fn health_and_readiness() {
@@ -212,4 +212,105 @@ async fn openapi_documents_every_route_with_its_errors() {
     }
     assert!(doc["components"]["securitySchemes"]["apiKey"].is_object());
     assert!(doc["components"]["securitySchemes"]["idToken"].is_object());
+}
+
+/// Follows a local `$ref` of the document.
+fn resolve<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
+    match schema["$ref"].as_str() {
+        Some(r) => {
+            let name = r
+                .strip_prefix("#/components/schemas/")
+                .unwrap_or_else(|| panic!("unexpected $ref {r}"));
+            let target = &doc["components"]["schemas"][name];
+            assert!(target.is_object(), "{r} is not in the document");
+            resolve(doc, target)
+        }
+        None => schema,
+    }
+}
+
+/// The `type`s a schema's `oneOf` alternatives allow, references followed.
+fn alternatives<'a>(doc: &'a Value, schema: &'a Value) -> Vec<&'a Value> {
+    let schema = resolve(doc, schema);
+    schema["oneOf"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no oneOf in {schema}"))
+        .iter()
+        .map(|s| resolve(doc, s))
+        .collect()
+}
+
+#[tokio::test]
+async fn openapi_operation_ids_are_unique_and_the_post_body_is_the_real_shape() {
+    let app = TestApp::start().await;
+    let doc: Value = app
+        .http
+        .get(app.url("/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut ids = std::collections::BTreeMap::new();
+    for (path, operations) in doc["paths"].as_object().unwrap() {
+        for (method, op) in operations.as_object().unwrap() {
+            let id = op["operationId"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{method} {path} has no operationId"));
+            if let Some(other) = ids.insert(id.to_owned(), format!("{method} {path}")) {
+                panic!("operationId {id} is used by {other} and {method} {path}");
+            }
+        }
+    }
+    assert_eq!(ids.len(), ROUTES.len());
+    assert_eq!(ids["createPost"], "post /v1/posts");
+    assert_eq!(ids["listApiKeys"], "get /v1/api-keys");
+
+    // POST /v1/posts takes CreatePostRequest: post.content.platform is a platform name or an
+    // array of platform names and {platform, accountId} objects.
+    let body =
+        &doc["paths"]["/v1/posts"]["post"]["requestBody"]["content"]["application/json"]["schema"];
+    let request = resolve(&doc, body);
+    assert_eq!(request["required"], json!(["post"]));
+    let post = resolve(&doc, &request["properties"]["post"]);
+    assert_eq!(post["required"], json!(["content"]));
+    let content = resolve(&doc, &post["properties"]["content"]);
+    assert!(
+        content["required"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("platform")),
+        "{content}"
+    );
+    let platform = alternatives(&doc, &content["properties"]["platform"]);
+    assert_eq!(platform.len(), 2, "{platform:?}");
+    assert_eq!(platform[0]["type"], "string");
+    assert_eq!(platform[1]["type"], "array");
+    let item = alternatives(&doc, &platform[1]["items"]);
+    assert_eq!(item.len(), 2, "{item:?}");
+    assert_eq!(item[0]["type"], "string");
+    assert_eq!(item[1]["type"], "object");
+    let account = item[1]["properties"].as_object().unwrap();
+    assert_eq!(
+        account.keys().collect::<Vec<_>>(),
+        ["accountId", "platform"],
+        "{account:?}"
+    );
+    assert_eq!(item[1]["required"], json!(["platform"]));
+    // No response body is an untyped object where the code has a type.
+    for (path, operations) in doc["paths"].as_object().unwrap() {
+        if path.starts_with("/v1/") && *path != "/v1/openapi.json" {
+            for (method, op) in operations.as_object().unwrap() {
+                for (status, r) in op["responses"].as_object().unwrap() {
+                    if let Some(schema) = r["content"]["application/json"]["schema"].as_object() {
+                        assert!(
+                            schema.contains_key("$ref"),
+                            "{method} {path} {status} answers an untyped body: {schema:?}"
+                        );
+                    }
+                }
+            }
+        }
+    }
 }

@@ -301,6 +301,35 @@ async fn each_validation_rule_names_its_field_and_reason() {
     let error = expect_error(response, 400, "validation_error", None).await;
     assert_eq!(error["error"]["details"]["platform"], "x");
     assert_eq!(error["error"]["details"]["limit"], 280);
+    // A body with several problems is answered with the first in the rules' order, wherever
+    // each sits in the JSON: the text before the platform, the post before the schedule.
+    for body in [
+        r#"{"post":{"content":{"platform":"myspace","text":5}}}"#,
+        r#"{"post":{"content":{"text":5,"platform":"myspace"}}}"#,
+        r#"{"scheduledTime":7,"post":{"content":{"platform":"myspace","text":5}}}"#,
+    ] {
+        let response = app
+            .http
+            .post(app.url("/v1/posts"))
+            .header("soku-api-key", &key)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let error = expect_error(
+            response,
+            400,
+            "validation_error",
+            Some("The 'text' field must be a string."),
+        )
+        .await;
+        assert_eq!(
+            error["error"]["details"],
+            json!({"field": "post.content.text", "reason": "invalid_type"}),
+            "{body}"
+        );
+    }
     // Nothing was stored by any of them.
     let list: Value = app
         .get_with_key("/v1/posts", &key)

@@ -1,0 +1,363 @@
+//! The rules of spec 6.1 that need no accounts, applied to a `CreatePostRequest` in a fixed
+//! order: the first problem found is the answer, whatever order the client's JSON had.
+
+use super::request::{CreatePostRequest, Platforms, TargetItem};
+use super::{
+    Invalid, MIN_SCHEDULE_AHEAD_SECS, MediaType, PostContent, TargetRequest, ValidatedPost,
+    check_platform_rules,
+};
+use crate::platform::Platform;
+use crate::request::Field;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+/// Validates a `POST /v1/posts` body against every rule of spec 6.1 that does not need the
+/// user's accounts.
+pub fn validate_post(
+    request: &CreatePostRequest,
+    now: DateTime<Utc>,
+) -> Result<ValidatedPost, Invalid> {
+    if !request.raw.is_object() {
+        return Err(Invalid::new(
+            "body",
+            "invalid_type",
+            "The request body must be a JSON object.",
+        ));
+    }
+    let post = object_field(&request.post, "post")?;
+    let content = object_field(&post.content, "post.content")?;
+
+    let text = optional_string(&content.text, "text", "post.content.text")?;
+    let image_urls = url_list(&content.image_urls, "imageUrls", "post.content.imageUrls")?;
+    let media_urls = url_list(&content.media_urls, "mediaUrls", "post.content.mediaUrls")?;
+    let video_url = match optional_string(&content.video_url, "videoUrl", "post.content.videoUrl")?
+    {
+        Some(u) => Some(check_url(&u, "post.content.videoUrl")?),
+        None => None,
+    };
+    let media_type = match &content.media_type {
+        Field::Absent | Field::Null => {
+            if video_url.is_some() {
+                MediaType::Video
+            } else if !image_urls.is_empty() || !media_urls.is_empty() {
+                MediaType::Image
+            } else {
+                MediaType::Text
+            }
+        }
+        Field::Value(s) => match s.as_str() {
+            "text" => MediaType::Text,
+            "image" => MediaType::Image,
+            "video" => MediaType::Video,
+            _ => {
+                return Err(Invalid::new(
+                    "post.content.mediaType",
+                    "invalid_value",
+                    "The 'mediaType' field must be one of: text, image, video.",
+                ));
+            }
+        },
+        Field::WrongType => {
+            return Err(Invalid::new(
+                "post.content.mediaType",
+                "invalid_type",
+                "The 'mediaType' field must be a string.",
+            ));
+        }
+    };
+
+    let has_text = text.as_deref().is_some_and(|t| !t.trim().is_empty());
+    let (images, video) = match media_type {
+        MediaType::Text => (image_urls, video_url),
+        MediaType::Image => {
+            let mut all = image_urls;
+            all.extend(media_urls);
+            (all, video_url)
+        }
+        MediaType::Video => (
+            image_urls,
+            video_url.or_else(|| media_urls.into_iter().next()),
+        ),
+    };
+    match media_type {
+        MediaType::Text if !has_text => {
+            return Err(Invalid::new(
+                "post.content.text",
+                "required",
+                "The 'text' field is required when mediaType is 'text'.",
+            ));
+        }
+        MediaType::Image if images.is_empty() => {
+            return Err(Invalid::new(
+                "post.content.imageUrls",
+                "required",
+                "At least one image URL ('imageUrls' or 'mediaUrls') is required when mediaType is 'image'.",
+            ));
+        }
+        MediaType::Video if video.is_none() => {
+            return Err(Invalid::new(
+                "post.content.videoUrl",
+                "required",
+                "A video URL ('videoUrl' or 'mediaUrls') is required when mediaType is 'video'.",
+            ));
+        }
+        _ => {}
+    }
+    let content_out = PostContent {
+        text: text.filter(|t| !t.trim().is_empty()),
+        media_type,
+        image_urls: if media_type == MediaType::Image {
+            images
+        } else {
+            Vec::new()
+        },
+        video_url: if media_type == MediaType::Video {
+            video
+        } else {
+            None
+        },
+    };
+
+    let targets = parse_targets(&content.platform)?;
+    for target in &targets {
+        check_platform_rules(target.platform, &content_out)?;
+    }
+
+    let scheduled_time = match &request.scheduled_time {
+        Field::Absent | Field::Null => None,
+        Field::Value(s) => {
+            let t = DateTime::parse_from_rfc3339(s.trim())
+                .map_err(|_| {
+                    Invalid::new(
+                        "scheduledTime",
+                        "invalid_value",
+                        "The 'scheduledTime' field must be an RFC 3339 time with an offset or 'Z', e.g. 2030-01-01T12:00:00Z.",
+                    )
+                })?
+                .with_timezone(&Utc);
+            if t < now + chrono::Duration::seconds(MIN_SCHEDULE_AHEAD_SECS) {
+                return Err(Invalid::new(
+                    "scheduledTime",
+                    "too_soon",
+                    "The 'scheduledTime' must be at least 1 minute in the future; omit it to publish now.",
+                ));
+            }
+            Some(t)
+        }
+        Field::WrongType => {
+            return Err(Invalid::new(
+                "scheduledTime",
+                "invalid_type",
+                "The 'scheduledTime' field must be a string.",
+            ));
+        }
+    };
+    let enable_repurposing = optional_bool(&request.enable_repurposing, "enableRepurposing")?;
+    let trial_reel = optional_bool(&request.trial_reel, "trial_reel")?;
+
+    Ok(ValidatedPost {
+        content: content_out,
+        targets,
+        scheduled_time,
+        post: request.raw.get("post").cloned().unwrap_or(Value::Null),
+        enable_repurposing,
+        trial_reel,
+    })
+}
+
+fn object_field<'a, T>(field: &'a Field<T>, path: &str) -> Result<&'a T, Invalid> {
+    match field {
+        Field::Absent | Field::Null => Err(Invalid::new(
+            path,
+            "required",
+            format!("The '{path}' field is required."),
+        )),
+        Field::Value(o) => Ok(o),
+        Field::WrongType => Err(Invalid::new(
+            path,
+            "invalid_type",
+            format!("The '{path}' field must be an object."),
+        )),
+    }
+}
+
+fn optional_string(
+    field: &Field<String>,
+    name: &str,
+    path: &str,
+) -> Result<Option<String>, Invalid> {
+    match field {
+        Field::Absent | Field::Null => Ok(None),
+        Field::Value(s) => Ok(Some(s.clone())),
+        Field::WrongType => Err(Invalid::new(
+            path,
+            "invalid_type",
+            format!("The '{name}' field must be a string."),
+        )),
+    }
+}
+
+fn optional_bool(field: &Field<bool>, name: &str) -> Result<bool, Invalid> {
+    match field {
+        Field::Absent | Field::Null => Ok(false),
+        Field::Value(b) => Ok(*b),
+        Field::WrongType => Err(Invalid::new(
+            name,
+            "invalid_type",
+            format!("The '{name}' field must be true or false."),
+        )),
+    }
+}
+
+fn check_url(raw: &str, path: &str) -> Result<String, Invalid> {
+    let bad = || {
+        Invalid::new(
+            path,
+            "invalid_value",
+            format!("'{path}' must be an http:// or https:// URL."),
+        )
+    };
+    let parsed = url::Url::parse(raw.trim()).map_err(|_| bad())?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        return Err(bad());
+    }
+    if raw.len() > 2048 {
+        return Err(Invalid::new(
+            path,
+            "too_long",
+            format!("'{path}' is longer than 2048 characters."),
+        ));
+    }
+    Ok(raw.trim().to_owned())
+}
+
+fn url_list(
+    field: &Field<Vec<Field<String>>>,
+    name: &str,
+    path: &str,
+) -> Result<Vec<String>, Invalid> {
+    match field {
+        Field::Absent | Field::Null => Ok(Vec::new()),
+        Field::Value(items) => items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let p = format!("{path}[{i}]");
+                match v {
+                    Field::Value(s) => check_url(s, &p),
+                    _ => Err(Invalid::new(
+                        p.clone(),
+                        "invalid_type",
+                        format!("'{p}' must be a string."),
+                    )),
+                }
+            })
+            .collect(),
+        Field::WrongType => Err(Invalid::new(
+            path,
+            "invalid_type",
+            format!("The '{name}' field must be an array of URLs."),
+        )),
+    }
+}
+
+/// A platform name where one is expected: `null` or absent is `required`, another JSON type is
+/// `invalid_type`.
+fn parse_platform(name: Option<&str>, missing: bool, path: &str) -> Result<Platform, Invalid> {
+    match name {
+        Some(s) => Platform::parse(s).ok_or_else(|| {
+            Invalid::new(
+                path,
+                "invalid_value",
+                format!(
+                    "Unknown platform '{s}'. Use one of: x, threads, instagram, facebook, linkedin, tiktok, youtube, snapchat, bluesky, mastodon."
+                ),
+            )
+        }),
+        None if missing => Err(Invalid::new(path, "required", format!("'{path}' is required."))),
+        None => Err(Invalid::new(path, "invalid_type", format!("'{path}' must be a platform name."))),
+    }
+}
+
+fn parse_target(item: &Field<TargetItem>, path: &str) -> Result<TargetRequest, Invalid> {
+    match item {
+        Field::Value(TargetItem::Account(o)) => {
+            let p_path = format!("{path}.platform");
+            let platform = parse_platform(
+                o.platform.value().map(String::as_str),
+                o.platform.is_missing(),
+                &p_path,
+            )?;
+            let a_path = format!("{path}.accountId");
+            let account_id = match &o.account_id {
+                Field::Absent | Field::Null => None,
+                Field::Value(s) if !s.trim().is_empty() && s.len() <= 255 => {
+                    Some(s.trim().to_owned())
+                }
+                Field::Value(_) => {
+                    return Err(Invalid::new(
+                        a_path,
+                        "invalid_value",
+                        "'accountId' must be 1 to 255 characters.",
+                    ));
+                }
+                Field::WrongType => {
+                    return Err(Invalid::new(
+                        a_path,
+                        "invalid_type",
+                        "'accountId' must be a string.",
+                    ));
+                }
+            };
+            Ok(TargetRequest {
+                platform,
+                account_id,
+                field: path.to_owned(),
+            })
+        }
+        Field::Value(TargetItem::Name(s)) => target(parse_platform(Some(s), false, path)?, path),
+        other => target(parse_platform(None, other.is_missing(), path)?, path),
+    }
+}
+
+fn target(platform: Platform, path: &str) -> Result<TargetRequest, Invalid> {
+    Ok(TargetRequest {
+        platform,
+        account_id: None,
+        field: path.to_owned(),
+    })
+}
+
+fn parse_targets(field: &Field<Platforms>) -> Result<Vec<TargetRequest>, Invalid> {
+    const PATH: &str = "post.content.platform";
+    match field {
+        Field::Absent | Field::Null => Err(Invalid::new(
+            PATH,
+            "required",
+            "The 'platform' field is required.",
+        )),
+        Field::Value(Platforms::One(s)) => {
+            Ok(vec![target(parse_platform(Some(s), false, PATH)?, PATH)?])
+        }
+        Field::Value(Platforms::Many(items)) if items.is_empty() => Err(Invalid::new(
+            PATH,
+            "invalid_value",
+            "The 'platform' field must name at least one platform.",
+        )),
+        Field::Value(Platforms::Many(items)) if items.len() > 50 => Err(Invalid::new(
+            PATH,
+            "too_long",
+            "A post can target at most 50 accounts.",
+        )),
+        Field::Value(Platforms::Many(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| parse_target(v, &format!("{PATH}[{i}]")))
+            .collect(),
+        Field::WrongType => Err(Invalid::new(
+            PATH,
+            "invalid_type",
+            "The 'platform' field must be a platform name or an array of platform names and {platform, accountId} objects.",
+        )),
+    }
+}
