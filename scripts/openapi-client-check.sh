@@ -37,7 +37,7 @@ SOKU_BIN=$(cd "$(dirname "$SOKU_BIN")" && pwd)/$(basename "$SOKU_BIN")
 step "openapi-spec-validator and openapi-python-client in a virtual environment"
 python3 -m venv "$WORK/venv"
 "$WORK/venv/bin/pip" install --quiet --disable-pip-version-check \
-  openapi-spec-validator openapi-python-client python-dateutil
+  openapi-spec-validator==0.9.0 openapi-python-client==0.29.1 python-dateutil
 "$WORK/venv/bin/pip" list --disable-pip-version-check 2>/dev/null \
   | grep -E '^(openapi-spec-validator|openapi-python-client) '
 
