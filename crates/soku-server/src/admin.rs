@@ -236,7 +236,7 @@ pub async fn execute(
                             "a user with email {email:?} has a password already"
                         ));
                     }
-                    Some(crate::dashboard::passwords::hash(&p)?)
+                    Some(crate::auth::passwords::hash(&p)?)
                 }
             };
             match store.create_user(&uid, Some(email), now).await {

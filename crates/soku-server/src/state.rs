@@ -44,7 +44,7 @@ pub struct Inner {
     /// Accepted posts, written in one transaction with the others accepted meanwhile.
     pub new_submissions: GroupCommit<NewSubmission, ()>,
     /// Failed password sign-ins, per email and per client address.
-    pub login_throttle: crate::dashboard::passwords::Throttle,
+    pub login_throttle: crate::auth::passwords::Throttle,
     /// Peers whose `X-Forwarded-For` is believed (`SOKU_TRUSTED_PROXIES`), for whatever counts
     /// per client address: rate limits and the sign-in throttle. Kept with limits off too.
     pub trusted_proxies: Vec<Cidr>,
@@ -85,7 +85,7 @@ impl AppState {
         Self(Arc::new(Inner {
             account_tokens,
             new_submissions,
-            login_throttle: crate::dashboard::passwords::Throttle::new(
+            login_throttle: crate::auth::passwords::Throttle::new(
                 5,
                 std::time::Duration::from_secs(15 * 60),
             ),

@@ -2,6 +2,7 @@
 //! a `ValidatedPost` or names the first problem; with the `openapi` feature these types are also
 //! the request's schema in the OpenAPI document.
 
+#[cfg(feature = "openapi")]
 use super::MediaType;
 use crate::request::{Field, Lenient, object_from_json};
 use serde::Deserialize;

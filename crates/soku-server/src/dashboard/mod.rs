@@ -11,7 +11,6 @@
 
 pub mod api;
 pub mod pages;
-pub mod passwords;
 pub mod session;
 
 use crate::state::AppState;

@@ -9,5 +9,6 @@
 pub mod accounts;
 pub mod connect;
 pub mod keys;
+pub mod login;
 pub mod posts;
 pub mod sandbox;

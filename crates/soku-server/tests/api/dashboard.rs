@@ -59,7 +59,7 @@ pub async fn password_user(app: &TestApp, email: &str) -> String {
         )
         .await
         .unwrap();
-    let hash = soku_server::dashboard::passwords::hash(PASSWORD).unwrap();
+    let hash = soku_server::auth::passwords::hash(PASSWORD).unwrap();
     assert!(app.store.set_password_hash(&uid, &hash).await.unwrap());
     uid
 }

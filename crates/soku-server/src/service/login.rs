@@ -1,0 +1,86 @@
+//! Signing in with the built-in identity provider's email and password, for an ID token of
+//! the built-in issuer.
+
+use crate::auth::passwords;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use crate::views::IdTokenIssued;
+use axum::http::HeaderValue;
+use axum::http::header::RETRY_AFTER;
+use serde_json::json;
+use soku_core::ErrorCode;
+use soku_core::ratelimit::Subject;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+/// ID tokens from a password sign-in last this long.
+const TOKEN_TTL: Duration = Duration::from_secs(3600);
+
+/// Checks `email` and `password`, with the throttle on failed attempts per email and per
+/// `client` address (the client's, not a proxy's, or every client behind one proxy would share
+/// one count), and issues an ID token.
+pub async fn sign_in(
+    state: &AppState,
+    email: &str,
+    password: String,
+    client: Option<IpAddr>,
+) -> ApiResult<IdTokenIssued> {
+    let email = email.trim().to_lowercase();
+    let mut keys = vec![format!("email:{email}")];
+    if let Some(client) = client {
+        // IPv6 by /64, as the rate limits count it.
+        keys.push(Subject::ip(client).key());
+    }
+    if let Some(wait) = state.login_throttle.locked(&keys, Instant::now()) {
+        return Err(ApiError::new(
+            ErrorCode::RateLimitExceeded,
+            "Too many failed sign-in attempts; try again later.",
+        )
+        .with_details(json!({ "limit": "sign_in" }))
+        .with_header(
+            RETRY_AFTER,
+            HeaderValue::from(wait.as_secs_f64().ceil().max(1.0) as u64),
+        ));
+    }
+    let candidates = if email.is_empty() || password.is_empty() || password.len() > 1024 {
+        Vec::new()
+    } else {
+        state.store.password_users(&email).await?
+    };
+    let matched = tokio::task::spawn_blocking(move || {
+        if candidates.is_empty() {
+            // The same work as a wrong password, so that timing does not tell which emails exist.
+            passwords::verify(passwords::decoy(), &password);
+            return None;
+        }
+        candidates
+            .into_iter()
+            .find(|(_, hash)| passwords::verify(hash, &password))
+            .map(|(user, _)| user)
+    })
+    .await
+    .map_err(ApiError::internal)?;
+    let Some(user) = matched else {
+        state.login_throttle.failed(&keys, Instant::now());
+        return Err(ApiError::new(
+            ErrorCode::Unauthorized,
+            "The email or password is incorrect.",
+        ));
+    };
+    state.login_throttle.succeeded(&keys[0]);
+    let token = state
+        .tokens
+        .builtin()
+        .issue(
+            &user.id,
+            user.email.as_deref(),
+            state.clock.now(),
+            TOKEN_TTL,
+        )
+        .map_err(ApiError::internal)?;
+    Ok(IdTokenIssued {
+        id_token: token,
+        expires_in: TOKEN_TTL.as_secs(),
+        user_id: user.id,
+    })
+}
