@@ -480,10 +480,22 @@ pub trait PostStore: Send + Sync + 'static {
         platform: Platform,
         marker: &str,
     ) -> StoreResult<Option<SandboxPost>>;
+    /// The newest `limit` posts, newest first (`sandbox_page` without a cursor).
     async fn sandbox_list(
         &self,
         user_id: &str,
         platform: Platform,
+        limit: i64,
+    ) -> StoreResult<Vec<SandboxPost>> {
+        self.sandbox_page(user_id, platform, None, limit).await
+    }
+    /// Newest first (by `received_at`, then `id`), only posts older than `before`
+    /// `(received_at, id)` when given (the cursor), at most `limit`.
+    async fn sandbox_page(
+        &self,
+        user_id: &str,
+        platform: Platform,
+        before: Option<(DateTime<Utc>, String)>,
         limit: i64,
     ) -> StoreResult<Vec<SandboxPost>>;
 }

@@ -10,6 +10,7 @@ use serde_json::Value;
 use soku_core::accounts::test_account_id;
 use soku_core::model::{ApiKey, User};
 use soku_core::platform::Platform;
+use soku_core::posts::TargetStatus;
 use soku_core::queue::{Account, SandboxPost, SubmissionRecord, TargetRecord};
 use soku_core::time::rfc3339_millis;
 use utoipa::ToSchema;
@@ -97,6 +98,11 @@ pub struct Target {
     pub platform_post_url: Option<String>,
     pub error: Option<TargetError>,
     pub published_at: Option<String>,
+    /// When the engine will next try this target: the scheduled time while `scheduled`, the
+    /// time a retry is due while `queued` after a retryable failure (or the submission time
+    /// before the first attempt). A time in the past means the attempt is due and waits for a
+    /// worker. `null` in every other status.
+    pub next_attempt_at: Option<String>,
 }
 
 impl Target {
@@ -115,6 +121,8 @@ impl Target {
                 platform_error: e.platform_error.clone(),
             }),
             published_at: t.published_at.map(rfc3339_millis),
+            next_attempt_at: matches!(t.status, TargetStatus::Scheduled | TargetStatus::Queued)
+                .then(|| rfc3339_millis(t.due_at)),
         }
     }
 }
@@ -289,8 +297,11 @@ impl SandboxPostView {
 }
 
 #[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct SandboxPostList {
     pub posts: Vec<SandboxPostView>,
+    /// Pass as `cursor` for the next page; `null` on the last one.
+    pub next_cursor: Option<String>,
 }
 
 /// A key just created.

@@ -1514,4 +1514,63 @@ mod posts {
         })
         .await;
     }
+
+    #[tokio::test]
+    async fn sandbox_pages_follow_the_cursor() {
+        each_backend("sandbox-pages", |s| async move {
+            // Seven posts, three of them received in the same millisecond (ties by id).
+            let at = [0, 1, 2, 2, 2, 3, 4];
+            let posts: Vec<SandboxPost> = at
+                .iter()
+                .enumerate()
+                .map(|(i, secs)| SandboxPost {
+                    id: format!("sim_{i}"),
+                    user_id: "u1".into(),
+                    platform: Platform::X,
+                    marker: format!("m{i}"),
+                    submission_id: format!("s{i}"),
+                    target_id: "x:test_x".into(),
+                    text: None,
+                    media_json: "[]".into(),
+                    received_at: t0() + Duration::seconds(*secs),
+                    create_count: 1,
+                })
+                .collect();
+            s.sandbox_create_batch(&posts).await.unwrap();
+            // Another user's and another platform's posts stay out.
+            let mut other = posts[0].clone();
+            (other.id, other.marker, other.user_id) = ("sim_o".into(), "mo".into(), "u2".into());
+            let mut threads = posts[0].clone();
+            (threads.id, threads.marker, threads.platform) =
+                ("sim_t".into(), "mt".into(), Platform::Threads);
+            s.sandbox_create_batch(&[other, threads]).await.unwrap();
+
+            let mut seen = Vec::new();
+            let mut before = None;
+            loop {
+                let page = s
+                    .sandbox_page("u1", Platform::X, before.clone(), 3)
+                    .await
+                    .unwrap();
+                seen.extend(page.iter().map(|p| p.id.clone()));
+                if page.len() < 3 {
+                    break;
+                }
+                let last = page.last().unwrap();
+                before = Some((last.received_at, last.id.clone()));
+            }
+            assert_eq!(
+                seen,
+                [
+                    "sim_6", "sim_5", "sim_4", "sim_3", "sim_2", "sim_1", "sim_0"
+                ],
+                "newest first, ties by id, each once"
+            );
+            assert_eq!(
+                s.sandbox_list("u1", Platform::X, 100).await.unwrap().len(),
+                7
+            );
+        })
+        .await;
+    }
 }

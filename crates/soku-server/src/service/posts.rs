@@ -336,11 +336,14 @@ pub async fn list(
     })
 }
 
-fn encode_cursor(created_ms: i64, id: &str) -> String {
+/// The opaque cursor of a page that ends at `(time, id)`; shared by `GET /v1/posts` and the
+/// sandbox listing.
+pub(crate) fn encode_cursor(created_ms: i64, id: &str) -> String {
     URL_SAFE_NO_PAD.encode(format!("{created_ms}:{id}"))
 }
 
-fn decode_cursor(c: &str) -> Option<(chrono::DateTime<chrono::Utc>, String)> {
+/// `None` when the cursor is not one `encode_cursor` made.
+pub(crate) fn decode_cursor(c: &str) -> Option<(chrono::DateTime<chrono::Utc>, String)> {
     let text = String::from_utf8(URL_SAFE_NO_PAD.decode(c).ok()?).ok()?;
     let (ms, id) = text.split_once(':')?;
     Some((from_millis(ms.parse().ok()?), id.to_owned()))

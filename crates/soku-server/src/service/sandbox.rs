@@ -1,5 +1,6 @@
 //! Test mode's sandbox (spec 9): what a simulated platform received for the caller.
 
+use super::posts::{decode_cursor, encode_cursor};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -8,16 +9,19 @@ use serde::Deserialize;
 use soku_core::keys::KeyMode;
 use soku_core::platform::Platform;
 
-/// The page size of `GET /v1/sandbox/{platform}/posts`, as sent.
+/// The page of `GET /v1/sandbox/{platform}/posts`, as sent (checked by `posts`).
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct SandboxQuery {
     /// 1 to 1000, default 100
     #[param(value_type = Option<i64>)]
     pub limit: Option<String>,
+    /// `nextCursor` of the previous page
+    pub cursor: Option<String>,
 }
 
-/// Newest first, with how many times each post was asked for; test mode only (404 otherwise).
+/// Newest first, with how many times each post was asked for, with cursor pagination like
+/// `GET /v1/posts`; test mode only (404 otherwise).
 pub async fn posts(
     state: &AppState,
     caller: &Caller,
@@ -46,11 +50,29 @@ pub async fn posts(
             })?,
         None => 100,
     };
+    let before = match &query.cursor {
+        Some(c) => Some(decode_cursor(c).ok_or_else(|| {
+            ApiError::validation(
+                "cursor",
+                "invalid_value",
+                "The cursor is not one this server issued.",
+            )
+        })?),
+        None => None,
+    };
     let posts = state
         .store
-        .sandbox_list(&caller.user_id, platform, limit)
+        .sandbox_page(&caller.user_id, platform, before, limit)
         .await?;
+    let next_cursor = if posts.len() as i64 == limit {
+        posts
+            .last()
+            .map(|p| encode_cursor(p.received_at.timestamp_millis(), &p.id))
+    } else {
+        None
+    };
     Ok(SandboxPostList {
         posts: posts.iter().map(SandboxPostView::of).collect(),
+        next_cursor,
     })
 }

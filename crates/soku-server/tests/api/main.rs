@@ -20,4 +20,5 @@ mod oauth_platforms;
 mod operations;
 mod posts;
 mod rate_limits;
+mod sandbox;
 mod timeouts;

@@ -1009,3 +1009,91 @@ async fn a_post_scheduled_61_seconds_ahead_is_published_on_time_and_a_canceled_o
         .unwrap();
     assert_eq!(canceled["status"], "canceled");
 }
+
+#[tokio::test]
+async fn next_attempt_at_shows_when_a_waiting_target_is_tried_again() {
+    let app = TestApp::start().await;
+    let (_, key) = app.test_subscriber().await;
+    let parse = |v: &Value| {
+        let s = v.as_str().unwrap_or_else(|| panic!("a timestamp: {v}"));
+        assert!(
+            s.ends_with('Z') && s.len() == 24,
+            "RFC 3339 with milliseconds: {s}"
+        );
+        chrono::DateTime::parse_from_rfc3339(s)
+            .unwrap()
+            .with_timezone(&Utc)
+    };
+
+    // A 429 with `Retry-After: 1`: queued again, with the retry's due time.
+    let submitted = Utc::now();
+    let limited = submit(&app, &key, &text_post("wait [fail:rate_limit]", json!("x"))).await;
+    let deadline = std::time::Instant::now() + StdDuration::from_secs(20);
+    let waiting = loop {
+        let asked = Utc::now();
+        let body: Value = app
+            .get_with_key(&format!("/v1/posts/{limited}"), &key)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let t = &body["targets"][0];
+        if t["status"] == "queued" && t["attempts"] == 1 {
+            break (asked, t.clone());
+        }
+        assert_ne!(
+            t["status"], "published",
+            "the retry window was missed: {body}"
+        );
+        assert!(std::time::Instant::now() < deadline, "{body}");
+        tokio::time::sleep(StdDuration::from_millis(10)).await;
+    };
+    let (asked, t) = waiting;
+    assert_eq!(t["error"]["code"], "rate_limited", "{t}");
+    let next = parse(&t["nextAttemptAt"]);
+    assert!(
+        next >= submitted + Duration::milliseconds(900),
+        "Retry-After: 1 is in nextAttemptAt: {t}"
+    );
+    assert!(
+        next > asked - Duration::milliseconds(200),
+        "the retry is ahead of when we asked ({asked}): {t}"
+    );
+    let body = wait_for_status(&app, &key, &limited, &["published"]).await;
+    assert_eq!(body["targets"][0]["attempts"], 2);
+    assert!(
+        body["targets"][0]["nextAttemptAt"].is_null(),
+        "a published target has none: {body}"
+    );
+
+    // A scheduled post: its scheduled time.
+    let later =
+        (Utc::now() + Duration::hours(2)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let response = app
+        .post_json(
+            "/v1/posts",
+            &key,
+            &json!({"post": {"content": {"text": "later", "platform": "x"}}, "scheduledTime": later}),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let accepted: Value = response.json().await.unwrap();
+    assert_eq!(accepted["targets"][0]["status"], "scheduled", "{accepted}");
+    assert_eq!(accepted["targets"][0]["nextAttemptAt"], later.as_str());
+    let id = accepted["postSubmissionId"].as_str().unwrap();
+    let canceled: Value = app
+        .http
+        .delete(app.url(&format!("/v1/posts/{id}")))
+        .header("soku-api-key", &key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(canceled["targets"][0]["status"], "canceled", "{canceled}");
+    assert!(
+        canceled["targets"][0]["nextAttemptAt"].is_null(),
+        "{canceled}"
+    );
+}

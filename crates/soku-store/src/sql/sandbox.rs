@@ -2,6 +2,7 @@
 
 use super::Backend;
 use super::rows::{ReadRow, SANDBOX_COLUMNS, e};
+use chrono::{DateTime, Utc};
 use soku_core::platform::Platform;
 use soku_core::queue::SandboxPost;
 use soku_core::store::StoreResult;
@@ -77,20 +78,25 @@ where
         row.as_ref().map(ReadRow::sandbox).transpose()
     }
 
-    /// Newest first.
+    /// Newest first, from the cursor `(received_at, id)` on (exclusive).
     pub async fn list(
         &self,
         user_id: &str,
         platform: Platform,
+        before: Option<(DateTime<Utc>, String)>,
         limit: i64,
     ) -> StoreResult<Vec<SandboxPost>> {
         let sql = format!(
             "SELECT {SANDBOX_COLUMNS} FROM sandbox_posts WHERE user_id = $1 AND platform = $2 \
-             ORDER BY received_at DESC, id DESC LIMIT $3"
+             AND (CAST($3 AS BIGINT) IS NULL OR received_at < $3 \
+                  OR (received_at = $3 AND id < $4)) \
+             ORDER BY received_at DESC, id DESC LIMIT $5"
         );
         let rows = sqlx::query(&sql)
             .bind(user_id)
             .bind(platform.as_str())
+            .bind(before.as_ref().map(|(t, _)| to_millis(*t)))
+            .bind(before.as_ref().map(|(_, id)| id.as_str()).unwrap_or(""))
             .bind(limit)
             .fetch_all(self.0)
             .await

@@ -386,12 +386,15 @@ where
         Sandbox(&self.pool).find(user_id, platform, marker).await
     }
 
-    async fn sandbox_list(
+    async fn sandbox_page(
         &self,
         user_id: &str,
         platform: Platform,
+        before: Option<(DateTime<Utc>, String)>,
         limit: i64,
     ) -> StoreResult<Vec<SandboxPost>> {
-        Sandbox(&self.pool).list(user_id, platform, limit).await
+        Sandbox(&self.pool)
+            .list(user_id, platform, before, limit)
+            .await
     }
 }
