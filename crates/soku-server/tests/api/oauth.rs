@@ -587,6 +587,9 @@ async fn bluesky_connects_with_an_app_password_and_publishes() {
         .await;
     let body = expect_error(r, 400, "validation_error", None).await;
     assert_eq!(body["error"]["details"]["reason"], "rejected");
+    // Bluesky cannot tell a wrong handle from a wrong password; the app password is named.
+    assert_eq!(body["error"]["details"]["field"], "appPassword");
+    assert_eq!(body["error"]["details"]["platform"], "bluesky");
     let r = app
         .post_json(
             "/v1/accounts/connect",
