@@ -310,6 +310,10 @@ pub trait PostStore: Send + Sync + 'static {
     async fn list_accounts(&self, user_id: &str) -> StoreResult<Vec<Account>>;
     /// Disconnects (deletes) one of the user's accounts; false when the user has no such account.
     async fn delete_account(&self, user_id: &str, id: &str) -> StoreResult<bool>;
+    /// Makes one of the user's accounts the default of its platform and clears the flag on the
+    /// user's other accounts of that platform, in one transaction; false when the user has no
+    /// such account.
+    async fn set_default_account(&self, user_id: &str, id: &str) -> StoreResult<bool>;
     async fn account_secrets(
         &self,
         account_ref: &str,

@@ -18,7 +18,8 @@
 //!   the user in the path is the token's user (or `me`); `fields` names only fields of the node;
 //! - containers: `media_type` one of TEXT, IMAGE, VIDEO, CAROUSEL and the parameters each needs
 //!   (`text` for TEXT, `image_url` for IMAGE, 2 to 20 `children` for CAROUSEL, each an
-//!   unpublished carousel item of this user), text of at most 500 characters;
+//!   unpublished carousel item of this user), text of at most 500 characters, an emoji counting
+//!   as its UTF-8 bytes;
 //! - containers start `IN_PROGRESS` and become `FINISHED` (or `ERROR`, for image URLs marked to
 //!   fail) after `in_progress_polls` status reads; `threads_publish` takes a numeric
 //!   `creation_id` of a FINISHED container that is not a carousel item and was not published.
@@ -1088,7 +1089,7 @@ async fn create_container(
     };
     let text = nonempty(&p, "text").map(str::to_owned);
     if let Some(t) = &text
-        && t.chars().count() > MAX_TEXT
+        && text_length(t) > MAX_TEXT
     {
         return bad_param("(#100) Param text must be at most 500 characters long.");
     }
@@ -1264,6 +1265,24 @@ async fn publish(
     });
     s.publish_calls += 1;
     json(200, json!({ "id": id }))
+}
+
+/// Threads' count toward the 500-character limit ("Threads Posts", Limitations: "Emojis are
+/// counted as the number of UTF-8 bytes"): a grapheme cluster with an emoji counts its bytes,
+/// any other grapheme cluster 1.
+fn text_length(text: &str) -> usize {
+    use unicode_segmentation::UnicodeSegmentation;
+    text.graphemes(true)
+        .map(|g| {
+            let emoji = g.chars().any(|c| {
+                matches!(
+                    c as u32,
+                    0x1F000..=0x1FAFF | 0x2600..=0x27BF | 0x2B00..=0x2BFF | 0x2300..=0x23FF | 0xFE0F
+                )
+            });
+            if emoji { g.len() } else { 1 }
+        })
+        .sum()
 }
 
 #[cfg(test)]

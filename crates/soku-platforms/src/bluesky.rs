@@ -580,7 +580,23 @@ impl Connector for Bluesky {
             .client
             .post(Self::xrpc(&login_pds, "com.atproto.server.createSession"))
             .json(&json!({"identifier": identifier, "password": password}));
-        let session = self.session_call(request).await?;
+        // A refused sign-in names the field to fix. `createSession` answers a wrong handle and a
+        // wrong password alike (401 `AuthenticationRequired`, "Invalid identifier or password"),
+        // so it cannot tell which was wrong; the app password is what users get wrong (a typo,
+        // a revoked one, the account's own password), so that is the field named. A 2FA
+        // challenge (`AuthFactorTokenRequired`) also means: use an app password. A taken-down
+        // account has nothing to fix in the request and keeps `platform`.
+        let session = self.session_call(request).await.map_err(|e| {
+            let takedown = e
+                .platform_error
+                .as_deref()
+                .is_some_and(|raw| raw.contains("AccountTakedown"));
+            if e.kind == ConnectErrorKind::Rejected && e.field.is_none() && !takedown {
+                e.with_field("appPassword")
+            } else {
+                e
+            }
+        })?;
         if jwt_claim(&session.access_jwt, "scope").as_deref() == Some("com.atproto.access") {
             // Best effort: end the session just made, so that nothing holds it.
             let _ = self

@@ -454,7 +454,7 @@ fn permanent(code: &str, message: impl Into<String>) -> PublishError {
 fn images_of(request: &PublishRequest) -> Result<&[String], PublishError> {
     let content = &request.content;
     if let Some(t) = &content.text
-        && t.chars().count() > MAX_TEXT_CHARS
+        && soku_core::posts::threads_text_length(t) > MAX_TEXT_CHARS
     {
         return Err(permanent(
             "text_too_long",

@@ -159,6 +159,7 @@ async fn connecting_is_refused_for_bad_or_missing_credentials_and_main_passwords
         .await
         .unwrap_err();
     assert_eq!(e.kind, ConnectErrorKind::Rejected);
+    assert_eq!(e.field, Some("appPassword"));
     assert!(e.platform_error.unwrap().contains("AuthenticationRequired"));
     assert!(!e.message.contains("wrong-pass-word-xxxx"));
 

@@ -674,6 +674,51 @@ async fn video_and_oversized_posts_are_refused_before_any_call() {
         .unwrap_err();
     assert_eq!(e.code, "too_many_images");
     assert_eq!(s.fake.create_calls(), 0);
+
+    // Threads counts an emoji as its UTF-8 bytes: 499 characters and one emoji are 503.
+    let over = format!("{}\u{1F600}", "a".repeat(499));
+    let e = s
+        .connector
+        .publish(&request(&token, Some(&over), &[]))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.class, e.code.as_str()),
+        (FailureClass::Permanent, "text_too_long")
+    );
+    assert_eq!(s.fake.create_calls(), 0);
+}
+
+#[tokio::test]
+async fn the_fake_counts_an_emoji_as_its_utf8_bytes() {
+    let s = setup().await;
+    let token = publisher_token(&s.fake);
+    let client = reqwest::Client::new();
+    let create = format!("{}/v1.0/{USER_ID}/threads", s.fake.url);
+    let status = |text: String| {
+        let (client, create, token) = (client.clone(), create.clone(), token.clone());
+        async move {
+            client
+                .post(&create)
+                .form(&[
+                    ("media_type", "TEXT"),
+                    ("text", text.as_str()),
+                    ("access_token", token.as_str()),
+                ])
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(status(format!("{}\u{1F600}", "a".repeat(496))).await, 200);
+    assert_eq!(status(format!("{}\u{1F600}", "a".repeat(499))).await, 400);
+    // The connector agrees, so a text it sends is one the fake takes.
+    let ok = format!("{}\u{1F600}", "a".repeat(496));
+    s.connector
+        .publish(&request(&token, Some(&ok), &[]))
+        .await
+        .unwrap();
 }
 
 #[tokio::test]

@@ -493,6 +493,19 @@ mod posts {
                 "one default per platform"
             );
             assert!(all.iter().find(|a| a.id == "a2").unwrap().is_default);
+            // Making a1 the default clears a2; another user's account is not found.
+            assert!(!s.set_default_account("someone-else", "a1").await.unwrap());
+            assert!(!s.set_default_account("u1", "nope").await.unwrap());
+            assert!(s.set_default_account("u1", "a1").await.unwrap());
+            let all = s.list_accounts("u1").await.unwrap();
+            let default_of = |id: &str| all.iter().find(|a| a.id == id).unwrap().is_default;
+            assert!(default_of("a1") && !default_of("a2"));
+            // Idempotent.
+            assert!(s.set_default_account("u1", "a1").await.unwrap());
+            s.set_default_account("u1", "a2").await.unwrap();
+            let all = s.list_accounts("u1").await.unwrap();
+            let default_of = |id: &str| all.iter().find(|a| a.id == id).unwrap().is_default;
+            assert!(!default_of("a1") && default_of("a2"));
             let (a, secrets) = s.account_secrets("a1").await.unwrap().unwrap();
             assert_eq!(a.username.as_deref(), Some("handle"));
             assert_eq!(secrets.access_token, Some(vec![1, 2, 3]));

@@ -132,6 +132,31 @@ pub fn caption_length(text: &str, urls_count_23: bool) -> usize {
     total + rest.graphemes(true).count()
 }
 
+/// Text length as Threads counts it toward its 500-character limit: Meta's "Threads Posts"
+/// documentation (developers.facebook.com/documentation/threads/posts, "Limitations") says
+/// "Text posts are limited to 500 characters" and "Emojis are counted as the number of UTF-8
+/// bytes". So a grapheme cluster holding an emoji counts as its UTF-8 bytes (a plain emoji 4, a
+/// ZWJ family or a flag more), any other grapheme cluster as 1.
+pub fn threads_text_length(text: &str) -> usize {
+    text.graphemes(true)
+        .map(|g| if g.chars().any(is_emoji) { g.len() } else { 1 })
+        .sum()
+}
+
+/// Emoji code points: the pictographic blocks, dingbats and miscellaneous symbols, regional
+/// indicators, and the emoji variation selector (which turns a text symbol into an emoji).
+fn is_emoji(c: char) -> bool {
+    matches!(
+        c as u32,
+        0x1F000..=0x1FAFF | 0x2600..=0x27BF | 0x2B00..=0x2BFF | 0x2300..=0x23FF | 0xFE0F
+    )
+}
+
+/// Bluesky's `app.bsky.feed.post` lexicon: `text` has `maxGraphemes: 300` and
+/// `maxLength: 3000`, the latter in UTF-8 bytes. The connector sends the text unchanged (facets
+/// only point into it by byte ranges), so the bytes counted here are the bytes Bluesky counts.
+pub const BLUESKY_MAX_TEXT_BYTES: usize = 3000;
+
 fn find_url(s: &str) -> Option<usize> {
     match (s.find("http://"), s.find("https://")) {
         (Some(a), Some(b)) => Some(a.min(b)),
@@ -166,6 +191,8 @@ pub(crate) fn check_platform_rules(
     {
         let measured = if platform == Platform::Youtube {
             caption_length(text.lines().next().unwrap_or(""), false)
+        } else if platform == Platform::Threads {
+            threads_text_length(text)
         } else {
             caption_length(text, rules.urls_count_23)
         };
@@ -181,6 +208,15 @@ pub(crate) fn check_platform_rules(
                 format!("The {what} is {measured} characters; {name} allows {max}."),
             )
             .on(platform, Some(max), Some(measured)));
+        }
+        if platform == Platform::Bluesky && text.len() > BLUESKY_MAX_TEXT_BYTES {
+            let (max, bytes) = (BLUESKY_MAX_TEXT_BYTES, text.len());
+            return Err(Invalid::new(
+                "post.content.text",
+                "too_long",
+                format!("The text is {bytes} bytes (UTF-8); {name} allows {max}."),
+            )
+            .on(platform, Some(max), Some(bytes)));
         }
     }
     if content.media_type == MediaType::Image {

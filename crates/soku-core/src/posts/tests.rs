@@ -312,3 +312,57 @@ fn submission_status() {
     assert_eq!(S::from_targets(&[T::Unknown, T::Failed]), S::Failed);
     assert_eq!(S::from_targets(&[T::Canceled, T::Canceled]), S::Canceled);
 }
+
+#[test]
+fn bluesky_refuses_text_over_3000_bytes_within_300_graphemes() {
+    // A family emoji is one grapheme of 25 bytes: 120 of them are exactly 3,000 bytes.
+    let family = "\u{1F468}\u{200d}\u{1F469}\u{200d}\u{1F467}\u{200d}\u{1F466}";
+    assert_eq!(family.len(), 25);
+    assert!(
+        check(post(
+            json!({"text": family.repeat(120), "platform": "bluesky"})
+        ))
+        .is_ok()
+    );
+    let e = check(post(
+        json!({"text": family.repeat(121), "platform": "bluesky"}),
+    ))
+    .unwrap_err();
+    assert_eq!(
+        (e.field.as_str(), e.reason, e.platform, e.limit, e.actual),
+        (
+            "post.content.text",
+            "too_long",
+            Some(Platform::Bluesky),
+            Some(3000),
+            Some(3025)
+        )
+    );
+    assert!(e.message.contains("bytes"), "{}", e.message);
+}
+
+#[test]
+fn threads_counts_an_emoji_as_its_utf8_bytes() {
+    let ok = |text: String| check(post(json!({"text": text, "platform": "threads"}))).is_ok();
+    assert!(ok("a".repeat(500)));
+    // 496 characters and one 4-byte emoji: 500, accepted; 499 and one emoji: 503, refused.
+    assert!(ok(format!("{}\u{1F600}", "a".repeat(496))));
+    let e = check(post(
+        json!({"text": format!("{}\u{1F600}", "a".repeat(499)), "platform": "threads"}),
+    ))
+    .unwrap_err();
+    assert_eq!(
+        (e.field.as_str(), e.reason, e.platform, e.limit, e.actual),
+        (
+            "post.content.text",
+            "too_long",
+            Some(Platform::Threads),
+            Some(500),
+            Some(503)
+        )
+    );
+    // Other non-ASCII text counts one per character, as before.
+    assert!(ok("\u{e9}".repeat(500)));
+    assert_eq!(threads_text_length("\u{2764}\u{fe0f}"), 6);
+    assert_eq!(threads_text_length("caf\u{e9} \u{1F600}"), 9);
+}

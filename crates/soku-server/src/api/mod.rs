@@ -33,7 +33,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(posts::get, posts::cancel))
         .routes(routes!(accounts::list))
         .routes(routes!(connect::connect))
-        .routes(routes!(connect::disconnect))
+        .routes(routes!(connect::disconnect, accounts::update))
         .routes(routes!(connect::callback))
         .routes(routes!(sandbox::posts))
         .split_for_parts()

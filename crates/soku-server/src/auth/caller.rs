@@ -396,6 +396,10 @@ mod tests {
             Accepts::KeyOrToken
         );
         assert_eq!(
+            Accepts::of_route(&Method::PATCH, "/v1/accounts/{id}"),
+            Accepts::KeyOrToken
+        );
+        assert_eq!(
             Accepts::of_route(&Method::POST, "/dashboard/api/posts"),
             Accepts::SessionForChange
         );

@@ -143,3 +143,18 @@ pub(super) async fn disconnect_account(
     accounts::disconnect(&state, &caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// Makes one of the user's accounts its platform's default (the Accounts page's "Make
+/// default"), through the same service as `PATCH /v1/accounts/{id}`.
+pub(super) async fn make_default_account(
+    State(state): State<AppState>,
+    SessionForChange(caller): SessionForChange,
+    Path(id): Path<String>,
+) -> ApiResult<Json<crate::views::AccountView>> {
+    let request = accounts::UpdateAccountRequest {
+        is_default: Some(true),
+    };
+    accounts::update(&state, &caller, &id, request)
+        .await
+        .map(Json)
+}

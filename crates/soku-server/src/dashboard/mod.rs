@@ -48,4 +48,8 @@ pub fn routes() -> Router<AppState> {
             "/dashboard/api/accounts/{id}/disconnect",
             post(api::disconnect_account),
         )
+        .route(
+            "/dashboard/api/accounts/{id}/default",
+            post(api::make_default_account),
+        )
 }

@@ -8,11 +8,13 @@ use crate::views::{
     AccountList, AccountView, Connectable, ConnectableList, MeKey, MeResponse, MeSubscription,
     Overview, OverviewSubscription, OverviewUser,
 };
+use serde::Deserialize;
 use soku_core::connector::ConnectMethod;
 use soku_core::keys::KeyMode;
 use soku_core::model::{RateLimitTier, Subscription};
 use soku_core::platform::Platform;
 use soku_core::time::rfc3339_millis;
+use utoipa::ToSchema;
 
 /// The caller's connected accounts (live mode) or the simulated ones (test mode).
 pub async fn list(state: &AppState, caller: &Caller) -> ApiResult<AccountList> {
@@ -51,6 +53,57 @@ pub async fn disconnect(state: &AppState, caller: &Caller, id: &str) -> ApiResul
     } else {
         Err(ApiError::not_found("account"))
     }
+}
+
+/// The body of `PATCH /v1/accounts/{id}`.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateAccountRequest {
+    /// `true`: this account becomes its platform's default, the one a plain platform target
+    /// (`"bluesky"`, no `accountId`) publishes to; the user's other accounts of that platform
+    /// stop being default. `false` is refused: make another account the default instead.
+    #[serde(default)]
+    pub is_default: Option<bool>,
+}
+
+/// Makes one of the caller's accounts the default of its platform (live mode; test mode's
+/// simulated accounts are each their platform's only account, so there is nothing to change).
+pub async fn update(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    request: UpdateAccountRequest,
+) -> ApiResult<AccountView> {
+    match request.is_default {
+        Some(true) => {}
+        Some(false) => {
+            return Err(ApiError::validation(
+                "isDefault",
+                "invalid_value",
+                "'isDefault' can only be set to true: make another account of the platform the default instead.",
+            ));
+        }
+        None => {
+            return Err(ApiError::validation(
+                "isDefault",
+                "required",
+                "The 'isDefault' field is required (true makes this account its platform's default).",
+            ));
+        }
+    }
+    if caller.mode != KeyMode::Live || !state.store.set_default_account(&caller.user_id, id).await?
+    {
+        return Err(ApiError::not_found("account"));
+    }
+    tracing::info!(account = %id, "account made default");
+    let account = state
+        .store
+        .list_accounts(&caller.user_id)
+        .await?
+        .into_iter()
+        .find(|a| a.id == id)
+        .ok_or_else(|| ApiError::not_found("account"))?;
+    Ok(AccountView::of(&account))
 }
 
 /// The platforms this server can connect, and how, by name.

@@ -182,6 +182,14 @@ async fn dashboard_in_a_real_browser() {
         soku_core::queue::AccountStatus::Active,
     )
     .await;
+    // A second LinkedIn account, now the default: the first gets a "Make default" button.
+    crate::dashboard::live_account(
+        &app,
+        &uid,
+        soku_core::platform::Platform::Linkedin,
+        soku_core::queue::AccountStatus::Active,
+    )
+    .await;
     let result = journey(&driver, &app).await;
     if let Err(e) = result {
         driver.screenshot("failure").await;
@@ -324,6 +332,13 @@ async fn journey(d: &Driver, app: &TestApp) -> Result<(), String> {
     d.goto(&app.url("/accounts")).await?;
     d.wait_for("the account that needs reconnecting", "const a = document.querySelector('#accounts li.account.attention[data-status=needs_reconnect]'); return a && a.textContent.includes('needs reconnect');").await?;
     d.screenshot("accounts-live").await;
+    d.click("#accounts li.account[data-status=needs_reconnect] button[data-action=make-default]")
+        .await?;
+    d.wait_for(
+        "the LinkedIn account made default",
+        "const a = document.querySelector('#accounts li.account[data-status=needs_reconnect]'); return a && a.textContent.includes('default') && !a.querySelector('button[data-action=make-default]') && document.querySelectorAll('#accounts button[data-action=make-default]').length === 1;",
+    )
+    .await?;
     d.js("document.getElementById('accounts-mode').value = 'test'; document.getElementById('accounts-mode').dispatchEvent(new Event('change')); return true;").await?;
     d.wait_for(
         "the simulated accounts",

@@ -393,6 +393,41 @@ async fn dashboard_pages_sessions_and_csrf() {
     assert!(app.store.list_accounts(&uid).await.unwrap().is_empty());
     assert_eq!(app.store.list_accounts(&other_user).await.unwrap().len(), 1);
 
+    // "Make default": with the CSRF token, only the user's own account, the others cleared.
+    let first = live_account(&app, &uid, Platform::X, AccountStatus::Active).await;
+    let second = live_account(&app, &uid, Platform::X, AccountStatus::Active).await;
+    let make_default = |id: &str, csrf: Option<&str>| {
+        let path = format!("/dashboard/api/accounts/{id}/default");
+        in_session(&app, reqwest::Method::POST, &path, &cookie, csrf).send()
+    };
+    expect_error(
+        make_default(&first, None).await.unwrap(),
+        403,
+        "forbidden",
+        None,
+    )
+    .await;
+    expect_error(
+        make_default(&theirs, Some(&csrf)).await.unwrap(),
+        404,
+        "not_found",
+        None,
+    )
+    .await;
+    let r = make_default(&first, Some(&csrf)).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let defaults: Vec<String> = app
+        .store
+        .list_accounts(&uid)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.is_default)
+        .map(|a| a.id)
+        .collect();
+    assert_ne!(first, second);
+    assert_eq!(defaults, [first]);
+
     // A forged or stale cookie is no session.
     let forged = no_redirects
         .get(app.url("/posts"))

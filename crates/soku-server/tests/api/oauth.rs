@@ -587,6 +587,9 @@ async fn bluesky_connects_with_an_app_password_and_publishes() {
         .await;
     let body = expect_error(r, 400, "validation_error", None).await;
     assert_eq!(body["error"]["details"]["reason"], "rejected");
+    // Bluesky cannot tell a wrong handle from a wrong password; the app password is named.
+    assert_eq!(body["error"]["details"]["field"], "appPassword");
+    assert_eq!(body["error"]["details"]["platform"], "bluesky");
     let r = app
         .post_json(
             "/v1/accounts/connect",
@@ -824,4 +827,152 @@ async fn x_daily_cap_keeps_the_target_queued_until_the_day_resets() {
         due_in > chrono::Duration::hours(23) && due_in <= chrono::Duration::hours(24),
         "the next attempt is due in {due_in}"
     );
+}
+
+#[tokio::test]
+async fn patch_is_default_moves_a_plain_target_to_another_account() {
+    use soku_core::queue::{Account, NewAccount};
+    let app = Builder::default()
+        .without_engine()
+        .connector(
+            Platform::Bluesky,
+            Arc::new(soku_platforms::bluesky::Bluesky::new(
+                PlatformSettings::at("http://127.0.0.1:9"),
+                media(),
+                loopback(),
+            )),
+        )
+        .start()
+        .await;
+    let (uid, key) = app.subscriber().await;
+    let (other, other_key) = app.subscriber().await;
+    // The first account connected on a platform is its default (as connecting makes it).
+    let add = |owner: String, id: &'static str, did: &'static str, default: bool| {
+        let app = &app;
+        async move {
+            app.store
+                .insert_account(&NewAccount {
+                    account: Account {
+                        id: id.into(),
+                        user_id: owner,
+                        platform: Platform::Bluesky,
+                        account_id: did.into(),
+                        display_name: None,
+                        username: None,
+                        status: AccountStatus::Active,
+                        is_default: default,
+                        token_expires_at: None,
+                        created_at: chrono::Utc::now(),
+                        meta: json!({"pds": "http://127.0.0.1:9"}),
+                    },
+                    access_token: Some(app.state.secrets.seal("token")),
+                    refresh_token: None,
+                })
+                .await
+                .unwrap();
+        }
+    };
+    add(uid.clone(), "acc_first", "did:plc:first", true).await;
+    add(uid.clone(), "acc_second", "did:plc:second", false).await;
+    add(other.clone(), "acc_theirs", "did:plc:theirs", true).await;
+
+    let plain_target = || async {
+        let r = app
+            .post_json("/v1/posts", &key, &text_post("hi", json!("bluesky")))
+            .await;
+        assert_eq!(r.status(), 200);
+        let body: Value = r.json().await.unwrap();
+        body["targets"][0]["accountId"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(plain_target().await, "did:plc:first");
+
+    let patch = |id: &str, k: &str, body: Value| {
+        app.http
+            .patch(app.url(&format!("/v1/accounts/{id}")))
+            .header("soku-api-key", k)
+            .json(&body)
+            .send()
+    };
+    // The body names what to fix.
+    for (body, reason) in [
+        (json!({}), "required"),
+        (json!({"isDefault": false}), "invalid_value"),
+    ] {
+        let e = expect_error(
+            patch("acc_second", &key, body).await.unwrap(),
+            400,
+            "validation_error",
+            None,
+        )
+        .await;
+        assert_eq!(e["error"]["details"]["field"], "isDefault");
+        assert_eq!(e["error"]["details"]["reason"], reason);
+    }
+    let e = expect_error(
+        patch("acc_second", &key, json!({"isDefault": "yes"}))
+            .await
+            .unwrap(),
+        400,
+        "validation_error",
+        None,
+    )
+    .await;
+    assert_eq!(e["error"]["details"]["field"], "isDefault", "{e}");
+    // Another user's account is not found, and stays as it was.
+    expect_error(
+        patch("acc_theirs", &key, json!({"isDefault": true}))
+            .await
+            .unwrap(),
+        404,
+        "not_found",
+        None,
+    )
+    .await;
+    expect_error(
+        patch("acc_second", &other_key, json!({"isDefault": true}))
+            .await
+            .unwrap(),
+        404,
+        "not_found",
+        None,
+    )
+    .await;
+    assert_eq!(plain_target().await, "did:plc:first");
+
+    let r = patch("acc_second", &key, json!({"isDefault": true}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(
+        (body["id"].as_str(), body["isDefault"].as_bool()),
+        (Some("acc_second"), Some(true))
+    );
+    let listed: Value = app
+        .get_with_key("/v1/accounts", &key)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let defaults: Vec<&str> = listed["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["isDefault"] == true)
+        .map(|a| a["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(defaults, ["acc_second"]);
+    assert_eq!(plain_target().await, "did:plc:second");
+
+    // An ID token works as for DELETE.
+    let r = app
+        .http
+        .patch(app.url("/v1/accounts/acc_first"))
+        .bearer_auth(app.token(&uid))
+        .json(&json!({"isDefault": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(plain_target().await, "did:plc:first");
 }

@@ -195,6 +195,21 @@ async fn each_validation_rule_names_its_field_and_reason() {
             "too_long",
         ),
         (
+            "Bluesky 3000 bytes within 300 graphemes",
+            text_post(
+                &"\u{1F468}\u{200d}\u{1F469}\u{200d}\u{1F467}\u{200d}\u{1F466}".repeat(121),
+                json!("bluesky"),
+            ),
+            "post.content.text",
+            "too_long",
+        ),
+        (
+            "Threads counts an emoji as its UTF-8 bytes",
+            text_post(&format!("{}\u{1F600}", "a".repeat(499)), json!("threads")),
+            "post.content.text",
+            "too_long",
+        ),
+        (
             "Mastodon 500",
             text_post(&"a".repeat(501), json!("mastodon")),
             "post.content.text",

@@ -279,6 +279,32 @@ where
         Ok(true)
     }
 
+    pub async fn set_default(&self, user_id: &str, id: &str) -> StoreResult<bool> {
+        let mut tx = self.0.begin_with(DB::BEGIN).await.map_err(e)?;
+        let platform: Option<String> =
+            sqlx::query_scalar("SELECT platform FROM accounts WHERE id = $1 AND user_id = $2")
+                .bind(id)
+                .bind(user_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(e)?;
+        let Some(platform) = platform else {
+            return Ok(false);
+        };
+        sqlx::query(
+            "UPDATE accounts SET is_default = CASE WHEN id = $3 THEN 1 ELSE 0 END \
+             WHERE user_id = $1 AND platform = $2",
+        )
+        .bind(user_id)
+        .bind(&platform)
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(e)?;
+        tx.commit().await.map_err(e)?;
+        Ok(true)
+    }
+
     pub async fn insert_oauth_state(&self, st: &OAuthState) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO oauth_states (state_hash, user_id, platform, redirect_uri, return_to, \

@@ -205,6 +205,10 @@ where
         Accounts(&self.pool).delete(user_id, id).await
     }
 
+    async fn set_default_account(&self, user_id: &str, id: &str) -> StoreResult<bool> {
+        Accounts(&self.pool).set_default(user_id, id).await
+    }
+
     async fn account_secrets(
         &self,
         account_ref: &str,

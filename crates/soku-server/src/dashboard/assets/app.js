@@ -377,6 +377,14 @@ async function loadAccounts() {
         a.username ? el("span", { class: "muted" }, "@" + a.username) : null,
         badge(a.status),
         a.isDefault ? el("span", { class: "note" }, "default") : null,
+        a.simulated || a.isDefault ? null : el("button", { class: "small", type: "button", "data-action": "make-default", onclick: async () => {
+          try {
+            await call("/dashboard/api/accounts/" + encodeURIComponent(a.id) + "/default", { method: "POST" });
+          } catch (e) {
+            show("accounts-error", e.message);
+          }
+          loadAccounts();
+        } }, "Make default"),
         a.simulated ? null : el("button", { class: "danger small", type: "button", onclick: async () => {
           if (!confirm("Disconnect " + (a.displayName || a.accountId) + "? Posts waiting for it will fail.")) return;
           try {
