@@ -8,8 +8,8 @@
 //! never shows them.
 
 use crate::admin::AdminCommand;
+use crate::auth::client_ip::{Cidr, parse_list};
 use crate::auth::tokens::{DEFAULT_FIREBASE_CERTS_URL, FirebaseSettings, firebase_auth_url};
-use crate::ratelimit::client_ip::{Cidr, parse_list};
 use crate::ratelimit::redis::RedisLimiter;
 use crate::ratelimit::{OnError, RateLimitOptions};
 use clap::builder::PossibleValuesParser;

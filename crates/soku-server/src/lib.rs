@@ -46,7 +46,7 @@ pub struct ServerOptions {
     pub rate_limits: ratelimit::RateLimitOptions,
     /// Peers whose `X-Forwarded-For` is believed (`SOKU_TRUSTED_PROXIES`), for whatever counts
     /// per client address: rate limits and the sign-in throttle.
-    pub trusted_proxies: Vec<ratelimit::client_ip::Cidr>,
+    pub trusted_proxies: Vec<auth::client_ip::Cidr>,
     /// The real networks' connectors (`soku_platforms::live` for the binary; tests point
     /// them at fakes).
     pub live_connectors: soku_platforms::LiveConnectors,

@@ -367,7 +367,7 @@ pub struct ConnectableList {
     pub platforms: Vec<Connectable>,
 }
 
-/// An ID token of the built-in issuer, from a password sign-in.
+/// An ID token of the built-in issuer: from a password sign-in, or for the dashboard page.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct IdTokenIssued {

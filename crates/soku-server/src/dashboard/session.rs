@@ -6,11 +6,11 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{IdTokenUser, SessionForChange};
 use crate::json::Json;
 use crate::state::AppState;
+use crate::views::IdTokenIssued;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::http::header::SET_COOKIE;
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
 use std::time::Duration;
 
 /// ID tokens handed to the page for `/v1/api-keys`.
@@ -46,7 +46,7 @@ pub(super) async fn sign_out(
 pub(super) async fn page_token(
     State(state): State<AppState>,
     SessionForChange(caller): SessionForChange,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<IdTokenIssued>> {
     let user = caller.user().expect("a session caller has a user");
     let token = state
         .tokens
@@ -58,7 +58,9 @@ pub(super) async fn page_token(
             PAGE_TOKEN_TTL,
         )
         .map_err(ApiError::internal)?;
-    Ok(Json(
-        json!({ "idToken": token, "expiresIn": PAGE_TOKEN_TTL.as_secs() }),
-    ))
+    Ok(Json(IdTokenIssued {
+        id_token: token,
+        expires_in: PAGE_TOKEN_TTL.as_secs(),
+        user_id: user.id.clone(),
+    }))
 }

@@ -27,7 +27,6 @@ mod headers;
 pub mod redis;
 
 /// The client address moved to `auth`; this path stays for the binary's settings.
-pub use crate::auth::client_ip;
 pub use admission::Admission;
 pub use headers::{LIMIT, REMAINING, RESET, TIER};
 

@@ -29,7 +29,7 @@ pub struct Builder {
     engine: Option<EngineConfig>,
     simulated_latency: std::time::Duration,
     rate_limits: Option<RateLimitOptions>,
-    trusted_proxies: Vec<soku_server::ratelimit::client_ip::Cidr>,
+    trusted_proxies: Vec<soku_server::auth::client_ip::Cidr>,
     routes: Option<Router<AppState>>,
     live_connectors: soku_platforms::LiveConnectors,
 }
@@ -113,7 +113,7 @@ impl Builder {
 
     /// Proxies whose `X-Forwarded-For` is believed (`SOKU_TRUSTED_PROXIES` syntax).
     pub fn trusted_proxies(mut self, list: &str) -> Self {
-        self.trusted_proxies = soku_server::ratelimit::client_ip::parse_list(list).unwrap();
+        self.trusted_proxies = soku_server::auth::client_ip::parse_list(list).unwrap();
         self
     }
 
