@@ -10,6 +10,7 @@ pub mod connector;
 pub mod error;
 pub mod idtoken;
 pub mod keys;
+pub mod media;
 pub mod model;
 pub mod platform;
 pub mod posts;

@@ -22,7 +22,7 @@
 //!    passes the limit (a server that streams forever costs at most one chunk past the limit). The
 //!    client does not decompress (reqwest is built without gzip/brotli), so the bytes counted are
 //!    the bytes kept.
-//! 5. **The type comes from the bytes**, never from `Content-Type`: `media::sniff` on the first
+//! 5. **The type comes from the bytes**, never from `Content-Type`: `soku_core::media::sniff` on the first
 //!    bytes (refined here for HEIF/HEIC/AVIF, which share MP4's `ftyp` box but are images that the
 //!    platforms do not take) must be one of the limits' types. The check runs as soon as enough
 //!    bytes have arrived, so an HTML page posing as an image is not downloaded in full.
@@ -42,7 +42,8 @@
 //! `NetPolicy { allow_loopback: true }` lets 127.0.0.0/8 and ::1 through for tests, whose fake
 //! platforms and image servers run on loopback; every other range stays refused.
 
-use crate::media::{self, Media, MediaLimits, MediaSource};
+use crate::media::{Media, MediaLimits, MediaSource};
+use soku_core::media::sniff;
 use crate::net::NetPolicy;
 use async_trait::async_trait;
 use soku_core::connector::{FailureClass, PublishError};
@@ -218,47 +219,6 @@ impl MediaSource for SafeFetcher {
     }
 }
 
-/// The type of a file from its first bytes: `media::sniff`, except that HEIF images (HEIC, AVIF),
-/// which `sniff` reports as MP4 video because they share its `ftyp` box, are told apart by their
-/// brands. No platform here takes them, so they must not pass as `video/mp4`.
-pub fn sniff(bytes: &[u8]) -> Option<&'static str> {
-    if let Some(image) = heif_type(bytes) {
-        return Some(image);
-    }
-    media::sniff(bytes)
-}
-
-/// `image/avif`, `image/heic` or `image/heif` for an ISO-BMFF file whose `ftyp` box names an image
-/// brand (ISO/IEC 23008-12 and the AV1 Image File Format).
-fn heif_type(bytes: &[u8]) -> Option<&'static str> {
-    if bytes.len() < 12 || &bytes[4..8] != b"ftyp" {
-        return None;
-    }
-    let kind = |brand: &[u8]| match brand {
-        b"avif" | b"avis" => Some("image/avif"),
-        b"heic" | b"heix" | b"heim" | b"heis" | b"hevc" | b"hevx" | b"hevm" | b"hevs" => {
-            Some("image/heic")
-        }
-        _ => None,
-    };
-    let major = &bytes[8..12];
-    if let Some(found) = kind(major) {
-        return Some(found);
-    }
-    if major != b"mif1" && major != b"msf1" {
-        return None;
-    }
-    // Generic HEIF: the compatible brands (after the minor version) say which codec.
-    let size = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize;
-    let compatible = bytes.get(16..size.min(bytes.len())).unwrap_or_default();
-    Some(
-        compatible
-            .chunks_exact(4)
-            .find_map(kind)
-            .unwrap_or("image/heif"),
-    )
-}
-
 fn check_type(
     bytes: &[u8],
     limits: &MediaLimits,
@@ -420,57 +380,6 @@ fn status_error(
 mod tests {
     use super::*;
 
-    fn ftyp(major: &[u8; 4], compatible: &[&[u8; 4]]) -> Vec<u8> {
-        let size = 16 + 4 * compatible.len() as u32;
-        let mut b = size.to_be_bytes().to_vec();
-        b.extend_from_slice(b"ftyp");
-        b.extend_from_slice(major);
-        b.extend_from_slice(&[0, 0, 0, 0]);
-        for c in compatible {
-            b.extend_from_slice(*c);
-        }
-        b.extend_from_slice(b"\0\0\0\x08meta");
-        b
-    }
-
-    #[test]
-    fn heif_images_are_not_taken_for_video() {
-        assert_eq!(
-            sniff(&ftyp(b"heic", &[b"mif1", b"heic"])),
-            Some("image/heic")
-        );
-        assert_eq!(
-            sniff(&ftyp(b"avif", &[b"avif", b"mif1"])),
-            Some("image/avif")
-        );
-        assert_eq!(
-            sniff(&ftyp(b"mif1", &[b"mif1", b"avif"])),
-            Some("image/avif")
-        );
-        assert_eq!(
-            sniff(&ftyp(b"mif1", &[b"mif1", b"heic"])),
-            Some("image/heic")
-        );
-        assert_eq!(sniff(&ftyp(b"mif1", &[b"mif1"])), Some("image/heif"));
-        // The base sniffer calls all of these MP4, which VIDEO_TYPES would accept.
-        assert_eq!(media::sniff(&ftyp(b"heic", &[])), Some("video/mp4"));
-        // Video stays video.
-        assert_eq!(
-            sniff(&ftyp(b"isom", &[b"isom", b"mp41"])),
-            Some("video/mp4")
-        );
-        assert_eq!(
-            sniff(b"\0\0\0\x14ftypqt  \0\0\0\0"),
-            Some("video/quicktime")
-        );
-        assert_eq!(sniff(b"\x89PNG\r\n\x1a\n"), Some("image/png"));
-        // A truncated or lying box size does not panic.
-        let mut b = ftyp(b"mif1", &[b"avif"]);
-        b[0..4].copy_from_slice(&u32::MAX.to_be_bytes());
-        assert_eq!(sniff(&b), Some("image/avif"));
-        assert_eq!(sniff(&b[..14]), Some("image/heif"));
-        assert_eq!(sniff(b"\0\0\0\x0cftypmif1"), Some("image/heif"));
-    }
 
     #[test]
     fn sizes_read_as_people_write_them() {

@@ -48,16 +48,9 @@ pub struct MediaLimits {
     pub types: &'static [&'static str],
 }
 
-pub const IMAGE_TYPES: &[&str] = &["image/jpeg", "image/png", "image/gif", "image/webp"];
-pub const VIDEO_TYPES: &[&str] = &[
-    "video/mp4",
-    "video/quicktime",
-    "video/webm",
-    "video/x-matroska",
-];
-/// Spec 8: images up to 50 MB, videos up to 500 MB; platforms narrow these.
-pub const IMAGE_MAX_BYTES: u64 = 50 * 1024 * 1024;
-pub const VIDEO_MAX_BYTES: u64 = 500 * 1024 * 1024;
+pub use soku_core::media::{
+    IMAGE_MAX_BYTES, IMAGE_TYPES, VIDEO_MAX_BYTES, VIDEO_TYPES, extension, sniff_basic as sniff,
+};
 
 /// Where connectors get a post's media. The server's is `fetch::SafeFetcher` (spec 8's
 /// protections); tests may serve bytes from memory.
@@ -105,67 +98,5 @@ pub fn describe(url: &str) -> String {
     {
         Some(host) => format!("the image from {host}"),
         None => "the image".to_owned(),
-    }
-}
-
-/// The type of a file from its first bytes.
-pub fn sniff(bytes: &[u8]) -> Option<&'static str> {
-    let starts = |p: &[u8]| bytes.starts_with(p);
-    if starts(&[0xFF, 0xD8, 0xFF]) {
-        Some("image/jpeg")
-    } else if starts(b"\x89PNG\r\n\x1a\n") {
-        Some("image/png")
-    } else if starts(b"GIF87a") || starts(b"GIF89a") {
-        Some("image/gif")
-    } else if bytes.len() >= 12 && &bytes[0..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
-        Some("image/webp")
-    } else if bytes.len() >= 12 && &bytes[4..8] == b"ftyp" {
-        if &bytes[8..10] == b"qt" {
-            Some("video/quicktime")
-        } else {
-            Some("video/mp4")
-        }
-    } else if starts(&[0x1A, 0x45, 0xDF, 0xA3]) {
-        // EBML: WebM declares its doctype early; anything else is Matroska.
-        let head = &bytes[..bytes.len().min(64)];
-        if head.windows(4).any(|w| w == b"webm") {
-            Some("video/webm")
-        } else {
-            Some("video/x-matroska")
-        }
-    } else {
-        None
-    }
-}
-
-/// The file extension for a type, for platforms that want a file name.
-pub fn extension(mime: &str) -> &'static str {
-    match mime {
-        "image/jpeg" => "jpg",
-        "image/png" => "png",
-        "image/gif" => "gif",
-        "image/webp" => "webp",
-        "video/mp4" => "mp4",
-        "video/quicktime" => "mov",
-        "video/webm" => "webm",
-        "video/x-matroska" => "mkv",
-        _ => "bin",
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn types_come_from_the_bytes() {
-        assert_eq!(sniff(&[0xFF, 0xD8, 0xFF, 0xE0, 0, 0]), Some("image/jpeg"));
-        assert_eq!(sniff(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"), Some("image/png"));
-        assert_eq!(sniff(b"GIF89a..."), Some("image/gif"));
-        assert_eq!(sniff(b"RIFF\0\0\0\0WEBPVP8 "), Some("image/webp"));
-        assert_eq!(sniff(b"\0\0\0\x18ftypmp42"), Some("video/mp4"));
-        assert_eq!(sniff(b"\0\0\0\x14ftypqt  "), Some("video/quicktime"));
-        assert_eq!(sniff(b"<html><body>not an image"), None);
-        assert_eq!(sniff(b""), None);
     }
 }

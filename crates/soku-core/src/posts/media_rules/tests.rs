@@ -1,0 +1,814 @@
+//! The media rules' tests.
+
+use super::*;
+use crate::media::{IMAGE_TYPES, VIDEO_TYPES};
+
+fn image(mime: &'static str, size: u64, w: u32, h: u32) -> MediaFacts {
+    MediaFacts {
+        kind: MediaKind::Image,
+        mime,
+        size,
+        width: Some(w),
+        height: Some(h),
+        duration_ms: None,
+    }
+}
+
+fn video(mime: &'static str, size: u64, w: u32, h: u32, ms: u64) -> MediaFacts {
+    MediaFacts {
+        kind: MediaKind::Video,
+        mime,
+        size,
+        width: Some(w),
+        height: Some(h),
+        duration_ms: Some(ms),
+    }
+}
+
+fn one(platform: Platform, field: &str, facts: &MediaFacts) -> Result<(), MediaViolation> {
+    check(platform, &[MediaItem { field, facts }])
+}
+
+const FIELD: &str = "post.content.mediaUrls[0]";
+
+/// Refused for `rule`, and the sentence names the platform, the field and every `parts`.
+fn refused(platform: Platform, facts: &MediaFacts, rule: &str, parts: &[&str]) {
+    let v = one(platform, FIELD, facts)
+        .expect_err(&format!("{platform} should refuse {facts:?} for {rule}"));
+    assert_eq!(v.rule, rule, "{platform}: {v:?}");
+    assert_eq!(v.platform, platform);
+    assert_eq!(v.field, FIELD);
+    assert!(v.message.contains(platform.display_name()), "{}", v.message);
+    assert!(v.message.contains(FIELD), "{}", v.message);
+    for part in parts {
+        assert!(v.message.contains(part), "{:?} lacks {part:?}", v.message);
+    }
+}
+
+fn first_type(types: Types, all: &[&'static str]) -> Option<&'static str> {
+    all.iter().copied().find(|t| types.accepts(t))
+}
+
+/// A file every rule of its kind takes: 1080×1080, 10 s, a small size above any minimum.
+fn good(platform: Platform, kind: MediaKind) -> Option<MediaFacts> {
+    let r = rules(platform).kind(kind);
+    let (all, size): (&[&'static str], u64) = match kind {
+        MediaKind::Image => (IMAGE_TYPES, 500_000),
+        MediaKind::Video => (VIDEO_TYPES, 5_000_000),
+    };
+    let mime = first_type(r.types, all)?;
+    Some(MediaFacts {
+        kind,
+        mime,
+        size,
+        width: Some(1080),
+        height: Some(1080),
+        duration_ms: (kind == MediaKind::Video).then_some(10_000),
+    })
+}
+
+#[test]
+fn rules_exist_for_every_platform_and_cite_their_source() {
+    for p in Platform::ALL {
+        let r = rules(p);
+        assert_eq!(r.platform, p);
+        assert!(!r.sources.is_empty(), "{p}");
+        for s in r.sources {
+            assert!(s.starts_with("https://"), "{p}: {s}");
+        }
+        for kind in [MediaKind::Image, MediaKind::Video] {
+            let k = r.kind(kind);
+            if let (Some(min), Some(max)) = (k.min_duration_ms, k.max_duration_ms) {
+                assert!(min < max, "{p}");
+            }
+            if let (Some(min), Some(max)) = (k.min_aspect, k.max_aspect) {
+                assert!(min.width * max.height < max.width * min.height, "{p}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_file_within_every_rule_is_accepted_everywhere() {
+    for p in Platform::ALL {
+        for kind in [MediaKind::Image, MediaKind::Video] {
+            if let Some(facts) = good(p, kind) {
+                assert_eq!(one(p, FIELD, &facts), Ok(()), "{p} {kind:?}");
+            }
+        }
+    }
+    // And a post with nothing in it.
+    for p in Platform::ALL {
+        assert_eq!(check(p, &[]), Ok(()));
+    }
+}
+
+/// For every platform and every rule its table has, a file that breaks only that rule is
+/// refused for it, with the limit in the sentence.
+#[test]
+fn every_rule_in_every_table_refuses_what_breaks_it() {
+    for p in Platform::ALL {
+        for kind in [MediaKind::Image, MediaKind::Video] {
+            let r = rules(p).kind(kind);
+            let all = match kind {
+                MediaKind::Image => IMAGE_TYPES,
+                MediaKind::Video => VIDEO_TYPES,
+            };
+            let Some(good) = good(p, kind) else {
+                // Takes no media of this kind: any file of it is refused for its type.
+                let mut f = MediaFacts {
+                    kind,
+                    mime: all[0],
+                    size: 1,
+                    width: None,
+                    height: None,
+                    duration_ms: None,
+                };
+                refused(p, &f, "type", &["takes no"]);
+                f.size = 0;
+                refused(p, &f, "type", &[all[0]]);
+                continue;
+            };
+            if let Some(bad) = all.iter().copied().find(|t| !r.types.accepts(t)) {
+                let f = MediaFacts {
+                    mime: bad,
+                    ..good.clone()
+                };
+                refused(p, &f, "type", &[bad, type_name(good.mime)]);
+            }
+            if let Some(max) = r.max_bytes_for(good.mime) {
+                let f = MediaFacts {
+                    size: max + 1,
+                    ..good.clone()
+                };
+                refused(p, &f, "max_size", &[&size(max), &(max + 1).to_string()]);
+                let f = MediaFacts {
+                    size: max,
+                    ..good.clone()
+                };
+                assert_eq!(one(p, FIELD, &f), Ok(()), "{p}: exactly the limit");
+            }
+            if let Some(min) = r.min_bytes {
+                let f = MediaFacts {
+                    size: min - 1,
+                    ..good.clone()
+                };
+                refused(p, &f, "min_size", &[&size(min)]);
+            }
+            if let Some(min) = r.min_duration_ms {
+                let f = MediaFacts {
+                    duration_ms: Some(min - 1),
+                    ..good.clone()
+                };
+                refused(p, &f, "min_duration", &[]);
+                let f = MediaFacts {
+                    duration_ms: Some(min),
+                    ..good.clone()
+                };
+                assert_eq!(one(p, FIELD, &f), Ok(()), "{p}: exactly the minimum");
+            }
+            if let Some(max) = r.max_duration_ms {
+                let f = MediaFacts {
+                    duration_ms: Some(max + 1),
+                    ..good.clone()
+                };
+                refused(p, &f, "max_duration", &[&seconds(max)]);
+                let f = MediaFacts {
+                    duration_ms: Some(max),
+                    ..good.clone()
+                };
+                assert_eq!(one(p, FIELD, &f), Ok(()), "{p}: exactly the maximum");
+            }
+            let dims = |w: u32, h: u32| MediaFacts {
+                width: Some(w),
+                height: Some(h),
+                ..good.clone()
+            };
+            if let Some(max) = r.max_aspect {
+                // Just wider than the widest ratio.
+                let h = 100u32;
+                let w = (max.width * 100).div_ceil(max.height) as u32 + 1;
+                refused(p, &dims(w, h), "aspect_ratio", &[&max.to_string()]);
+            }
+            if let Some(min) = r.min_aspect {
+                // Just narrower than the narrowest ratio.
+                let w = 100u32;
+                let h = (min.height * 100 / min.width) as u32 + 1;
+                refused(p, &dims(w, h), "aspect_ratio", &[&min.to_string()]);
+            }
+            if let Some(max) = r.max_width {
+                let w = max + 1;
+                let h = if r.max_aspect.is_some() { w } else { 1080 };
+                refused(p, &dims(w, h), "max_width", &[&format!("{max} px")]);
+            }
+            if let Some(min) = r.min_width {
+                let w = min - 1;
+                refused(
+                    p,
+                    &dims(w, w.max(r.min_height.unwrap_or(0))),
+                    "min_width",
+                    &[&format!("{min} px")],
+                );
+            }
+            if let Some(max) = r.max_height {
+                refused(
+                    p,
+                    &dims(1080, max + 1),
+                    "max_height",
+                    &[&format!("{max} px")],
+                );
+            }
+            if let Some(min) = r.min_height {
+                refused(
+                    p,
+                    &dims(1080, min - 1),
+                    "min_height",
+                    &[&format!("{min} px")],
+                );
+            }
+            if let Some(max) = r.max_pixels {
+                let side = (max as f64).sqrt() as u32 + 1;
+                refused(p, &dims(side, side), "max_pixels", &[&max.to_string()]);
+            }
+        }
+    }
+}
+
+#[test]
+fn missing_facts_never_refuse() {
+    for p in Platform::ALL {
+        for kind in [MediaKind::Image, MediaKind::Video] {
+            let Some(good) = good(p, kind) else { continue };
+            let bare = MediaFacts {
+                width: None,
+                height: None,
+                duration_ms: None,
+                ..good.clone()
+            };
+            assert_eq!(one(p, FIELD, &bare), Ok(()), "{p} {kind:?}");
+            // Only one side known: no aspect ratio, no pixel count can be judged.
+            let r = rules(p).kind(kind);
+            let tall = MediaFacts {
+                width: None,
+                height: Some(r.max_height.unwrap_or(100_000)),
+                duration_ms: None,
+                ..good.clone()
+            };
+            assert_eq!(one(p, FIELD, &tall), Ok(()), "{p} {kind:?} height only");
+            let wide = MediaFacts {
+                width: Some(r.max_width.unwrap_or(100_000)),
+                height: None,
+                ..good.clone()
+            };
+            assert_eq!(one(p, FIELD, &wide), Ok(()), "{p} {kind:?} width only");
+        }
+    }
+    // A video whose duration could not be read passes X's 0.5 s minimum and 140 s maximum.
+    let mut v = video(MP4, 1_000_000, 1280, 720, 0);
+    v.duration_ms = None;
+    assert_eq!(one(Platform::X, FIELD, &v), Ok(()));
+}
+
+#[test]
+fn posts_that_mix_images_and_videos() {
+    for p in Platform::ALL {
+        let (Some(img), Some(vid)) = (good(p, MediaKind::Image), good(p, MediaKind::Video)) else {
+            // YouTube takes no images: the mix is refused all the same.
+            let img = image(JPEG, 1000, 10, 10);
+            let vid = good(p, MediaKind::Video).unwrap();
+            let items = [
+                MediaItem {
+                    field: "post.content.mediaUrls[0]",
+                    facts: &vid,
+                },
+                MediaItem {
+                    field: "post.content.mediaUrls[1]",
+                    facts: &img,
+                },
+            ];
+            assert!(check(p, &items).is_err(), "{p}");
+            continue;
+        };
+        let items = [
+            MediaItem {
+                field: "post.content.mediaUrls[0]",
+                facts: &img,
+            },
+            MediaItem {
+                field: "post.content.mediaUrls[1]",
+                facts: &vid,
+            },
+        ];
+        let result = check(p, &items);
+        if rules(p).mixed {
+            assert_eq!(result, Ok(()), "{p}");
+        } else {
+            let v = result.expect_err(&format!("{p}"));
+            assert_eq!(v.rule, "mixed_media");
+            assert_eq!(v.field, "post.content.mediaUrls[1]");
+            assert!(v.message.contains(p.display_name()), "{}", v.message);
+            assert!(v.message.contains("post.content.mediaUrls[1]"));
+        }
+    }
+}
+
+#[test]
+fn counts() {
+    let fields: Vec<String> = (0..30)
+        .map(|i| format!("post.content.mediaUrls[{i}]"))
+        .collect();
+    for p in Platform::ALL {
+        let Some(vid) = good(p, MediaKind::Video) else {
+            continue;
+        };
+        if let Some(max) = rules(p).max_videos {
+            let items: Vec<_> = (0..=max)
+                .map(|i| MediaItem {
+                    field: &fields[i],
+                    facts: &vid,
+                })
+                .collect();
+            let v = check(p, &items).expect_err(&format!("{p}"));
+            assert_eq!(v.rule, "count");
+            assert_eq!(v.field, fields[max]);
+            assert!(
+                v.message.contains(&format!("at most {max} video")),
+                "{}",
+                v.message
+            );
+            assert!(v.message.contains(p.display_name()));
+            assert_eq!(check(p, &items[..max]), Ok(()), "{p}");
+        }
+        // Carousels: images and videos together count against the post's item limit.
+        if rules(p).mixed
+            && let (Some(max), Some(img)) = (p.rules().max_images, good(p, MediaKind::Image))
+        {
+            let mut items = vec![MediaItem {
+                field: &fields[0],
+                facts: &vid,
+            }];
+            items.extend((1..=max).map(|i| MediaItem {
+                field: &fields[i],
+                facts: &img,
+            }));
+            let v = check(p, &items).expect_err(&format!("{p}"));
+            assert_eq!(v.rule, "count");
+            assert_eq!(v.field, fields[max]);
+            assert!(
+                v.message.contains(&format!("at most {max}")),
+                "{}",
+                v.message
+            );
+            assert_eq!(check(p, &items[..max]), Ok(()), "{p}");
+        }
+    }
+    // Images alone are counted by `check_platform_rules`, not here.
+    let img = image(JPEG, 1000, 100, 100);
+    let items: Vec<_> = (0..6)
+        .map(|i| MediaItem {
+            field: &fields[i],
+            facts: &img,
+        })
+        .collect();
+    assert_eq!(check(Platform::X, &items), Ok(()));
+}
+
+// The documented figures themselves, one platform at a time.
+
+#[test]
+fn x() {
+    let p = Platform::X;
+    assert_eq!(one(p, FIELD, &image(JPEG, 5 * MB, 1200, 675)), Ok(()));
+    assert_eq!(one(p, FIELD, &image(GIF, 15 * MB, 480, 480)), Ok(()));
+    refused(
+        p,
+        &image(PNG, 5 * MB + 1, 1200, 675),
+        "max_size",
+        &["5242880 bytes (5 MB)"],
+    );
+    refused(
+        p,
+        &image(GIF, 15 * MB + 1, 480, 480),
+        "max_size",
+        &["GIF images", "15 MB"],
+    );
+    assert_eq!(
+        one(p, FIELD, &video(MP4, 512 * MB, 1280, 720, 140_000)),
+        Ok(())
+    );
+    refused(
+        p,
+        &video(MP4, 10 * MB, 1280, 720, 140_001),
+        "max_duration",
+        &["140 s"],
+    );
+    refused(
+        p,
+        &video(MP4, 10 * MB, 1280, 720, 499),
+        "min_duration",
+        &["0.5 s"],
+    );
+    refused(
+        p,
+        &video(MP4, 512 * MB + 1, 1280, 720, 30_000),
+        "max_size",
+        &["512 MB"],
+    );
+    refused(
+        p,
+        &video("video/x-matroska", MB, 1280, 720, 30_000),
+        "type",
+        &["Matroska"],
+    );
+    refused(
+        p,
+        &video(MP4, MB, 400, 100, 30_000),
+        "aspect_ratio",
+        &["1:3", "3:1", "4:1"],
+    );
+    refused(p, &video(MP4, MB, 31, 40, 30_000), "min_width", &["32 px"]);
+    // 1080p is taken (the 1280x1024 "maximum" is not a hard limit; see the table).
+    assert_eq!(one(p, FIELD, &video(MP4, MB, 1920, 1080, 30_000)), Ok(()));
+}
+
+#[test]
+fn threads() {
+    let p = Platform::Threads;
+    assert_eq!(one(p, FIELD, &image(PNG, 8 * MB, 1440, 1800)), Ok(()));
+    refused(
+        p,
+        &image(WEBP, MB, 1080, 1080),
+        "type",
+        &["WebP", "JPEG, PNG"],
+    );
+    refused(
+        p,
+        &image(JPEG, 8 * MB + 1, 1080, 1080),
+        "max_size",
+        &["8 MB"],
+    );
+    refused(p, &image(JPEG, MB, 1001, 100), "aspect_ratio", &["10:1"]);
+    // Tall images: no documented limit.
+    assert_eq!(one(p, FIELD, &image(JPEG, MB, 100, 5000)), Ok(()));
+    assert_eq!(
+        one(p, FIELD, &video(MOV, 100 * MB, 1080, 1920, 300_000)),
+        Ok(())
+    );
+    refused(
+        p,
+        &video(MP4, MB, 1080, 1920, 300_001),
+        "max_duration",
+        &["5 min"],
+    );
+    refused(
+        p,
+        &video(MP4, MB, 1080, 1920, 0),
+        "min_duration",
+        &["longer than 0 seconds"],
+    );
+    refused(p, &video(WEBM, MB, 1080, 1920, 10_000), "type", &["WebM"]);
+    refused(
+        p,
+        &video(MP4, MB, 2160, 3840, 10_000),
+        "max_width",
+        &["1920 px"],
+    );
+}
+
+#[test]
+fn instagram() {
+    let p = Platform::Instagram;
+    assert_eq!(one(p, FIELD, &image(JPEG, 8 * MB, 1080, 1350)), Ok(()));
+    assert_eq!(one(p, FIELD, &image(JPEG, MB, 1080, 566)), Ok(()));
+    refused(p, &image(PNG, MB, 1080, 1080), "type", &["PNG", "JPEG"]);
+    refused(
+        p,
+        &image(JPEG, 8 * MB + 1, 1080, 1080),
+        "max_size",
+        &["8 MB"],
+    );
+    refused(
+        p,
+        &image(JPEG, MB, 1080, 1920),
+        "aspect_ratio",
+        &["4:5", "1.91:1", "0.56:1"],
+    );
+    refused(p, &image(JPEG, MB, 1920, 1000), "aspect_ratio", &["1.91:1"]);
+    assert_eq!(
+        one(p, FIELD, &video(MP4, 300 * MB, 1080, 1920, 15 * 60_000)),
+        Ok(())
+    );
+    refused(
+        p,
+        &video(MP4, MB, 1080, 1920, 2_999),
+        "min_duration",
+        &["3 s"],
+    );
+    refused(
+        p,
+        &video(MP4, MB, 1080, 1920, 15 * 60_000 + 1),
+        "max_duration",
+        &["15 min"],
+    );
+    refused(
+        p,
+        &video(MOV, 300 * MB + 1, 1080, 1920, 10_000),
+        "max_size",
+        &["300 MB"],
+    );
+    refused(
+        p,
+        &video(MP4, MB, 3840, 2160, 10_000),
+        "max_width",
+        &["1920 px"],
+    );
+}
+
+#[test]
+fn facebook() {
+    let p = Platform::Facebook;
+    assert_eq!(one(p, FIELD, &image(GIF, 10 * MB, 800, 600)), Ok(()));
+    refused(
+        p,
+        &image(WEBP, MB, 800, 600),
+        "type",
+        &["WebP", "JPEG, PNG, GIF"],
+    );
+    refused(
+        p,
+        &image(JPEG, 10 * MB + 1, 800, 600),
+        "max_size",
+        &["10 MB"],
+    );
+    // Page videos: nothing documented, nothing refused.
+    assert_eq!(
+        one(p, FIELD, &video(WEBM, 500 * MB, 3840, 2160, 3 * 3_600_000)),
+        Ok(())
+    );
+}
+
+#[test]
+fn linkedin() {
+    let p = Platform::Linkedin;
+    assert_eq!(one(p, FIELD, &image(PNG, 40 * MB, 6000, 6000)), Ok(()));
+    refused(p, &image(WEBP, MB, 1200, 627), "type", &["WebP"]);
+    refused(p, &image(JPEG, MB, 6013, 6013), "max_pixels", &["36152319"]);
+    assert_eq!(one(p, FIELD, &video(MP4, 75_000, 1280, 720, 3_000)), Ok(()));
+    refused(
+        p,
+        &video(MOV, MB, 1280, 720, 10_000),
+        "type",
+        &["QuickTime"],
+    );
+    refused(
+        p,
+        &video(MP4, 74_999, 1280, 720, 10_000),
+        "min_size",
+        &["75000 bytes"],
+    );
+    refused(
+        p,
+        &video(MP4, 500 * MB + 1, 1280, 720, 10_000),
+        "max_size",
+        &["500 MB"],
+    );
+    refused(
+        p,
+        &video(MP4, MB, 1280, 720, 2_999),
+        "min_duration",
+        &["3 s"],
+    );
+    refused(
+        p,
+        &video(MP4, MB, 1280, 720, 30 * 60_000 + 1),
+        "max_duration",
+        &["30 min"],
+    );
+}
+
+#[test]
+fn tiktok() {
+    let p = Platform::Tiktok;
+    assert_eq!(one(p, FIELD, &image(WEBP, 20 * MB, 1080, 1920)), Ok(()));
+    refused(
+        p,
+        &image(PNG, MB, 1080, 1920),
+        "type",
+        &["PNG", "JPEG, WebP"],
+    );
+    refused(
+        p,
+        &image(JPEG, 20 * MB + 1, 1080, 1920),
+        "max_size",
+        &["20 MB"],
+    );
+    assert_eq!(
+        one(p, FIELD, &video(WEBM, 400 * MB, 360, 4096, 600_000)),
+        Ok(())
+    );
+    refused(
+        p,
+        &video(MP4, MB, 1080, 1920, 600_001),
+        "max_duration",
+        &["10 min"],
+    );
+    refused(
+        p,
+        &video(MP4, MB, 359, 640, 10_000),
+        "min_width",
+        &["360 px"],
+    );
+    refused(
+        p,
+        &video(MP4, MB, 1080, 4097, 10_000),
+        "max_height",
+        &["4096 px"],
+    );
+    refused(
+        p,
+        &video("video/x-matroska", MB, 1080, 1920, 10_000),
+        "type",
+        &["MP4"],
+    );
+    refused(
+        p,
+        &video(MP4, 4 * GB + 1, 1080, 1920, 10_000),
+        "max_size",
+        &["4 GB"],
+    );
+}
+
+#[test]
+fn youtube() {
+    let p = Platform::Youtube;
+    refused(
+        p,
+        &image(JPEG, 1000, 100, 100),
+        "type",
+        &["takes no images"],
+    );
+    for &mime in VIDEO_TYPES {
+        assert_eq!(
+            one(p, FIELD, &video(mime, 500 * MB, 3840, 2160, 3_600_000)),
+            Ok(())
+        );
+    }
+    refused(
+        p,
+        &video(MP4, 256 * GB + 1, 1920, 1080, 10_000),
+        "max_size",
+        &["256 GB"],
+    );
+}
+
+#[test]
+fn snapchat() {
+    let p = Platform::Snapchat;
+    assert_eq!(one(p, FIELD, &image(PNG, 5 * MB, 1080, 1920)), Ok(()));
+    refused(p, &image(GIF, MB, 1080, 1920), "type", &["GIF"]);
+    refused(
+        p,
+        &image(JPEG, 5 * MB + 1, 1080, 1920),
+        "max_size",
+        &["5 MB"],
+    );
+    assert_eq!(
+        one(p, FIELD, &video(MP4, 100 * MB, 1080, 1920, 60_000)),
+        Ok(())
+    );
+    refused(
+        p,
+        &video(MOV, MB, 1080, 1920, 10_000),
+        "type",
+        &["QuickTime"],
+    );
+    refused(
+        p,
+        &video(MP4, MB, 1080, 1920, 4_999),
+        "min_duration",
+        &["5 s"],
+    );
+    refused(
+        p,
+        &video(MP4, MB, 1080, 1920, 60_001),
+        "max_duration",
+        &["1 min"],
+    );
+}
+
+#[test]
+fn bluesky() {
+    let p = Platform::Bluesky;
+    for &mime in IMAGE_TYPES {
+        assert_eq!(one(p, FIELD, &image(mime, 1_000_000, 2000, 2000)), Ok(()));
+    }
+    refused(
+        p,
+        &image(JPEG, 1_000_001, 2000, 2000),
+        "max_size",
+        &["1000000 bytes (1 MB)"],
+    );
+    assert_eq!(
+        one(p, FIELD, &video(MP4, 300_000_000, 1080, 1920, 180_000)),
+        Ok(())
+    );
+    refused(
+        p,
+        &video(MP4, MB, 1080, 1920, 180_001),
+        "max_duration",
+        &["3 min"],
+    );
+    refused(
+        p,
+        &video(WEBM, MB, 1080, 1920, 10_000),
+        "type",
+        &["WebM", "MP4"],
+    );
+    refused(
+        p,
+        &video(MP4, 300_000_001, 1080, 1920, 10_000),
+        "max_size",
+        &["300 MB"],
+    );
+}
+
+#[test]
+fn mastodon() {
+    let p = Platform::Mastodon;
+    assert_eq!(one(p, FIELD, &image(WEBP, 16 * MB, 7680, 4320)), Ok(()));
+    refused(
+        p,
+        &image(PNG, 16 * MB + 1, 1000, 1000),
+        "max_size",
+        &["16777216", "16 MB"],
+    );
+    refused(p, &image(PNG, MB, 7681, 4320), "max_pixels", &["33177600"]);
+    assert_eq!(
+        one(p, FIELD, &video(WEBM, 99 * MB, 3840, 2160, 3_600_000)),
+        Ok(())
+    );
+    refused(
+        p,
+        &video(MP4, 99 * MB + 1, 1280, 720, 10_000),
+        "max_size",
+        &["99 MB"],
+    );
+    refused(
+        p,
+        &video(MP4, MB, 3841, 2160, 10_000),
+        "max_pixels",
+        &["8294400"],
+    );
+    refused(
+        p,
+        &video("video/x-matroska", MB, 1280, 720, 10_000),
+        "type",
+        &["Matroska"],
+    );
+}
+
+#[test]
+fn the_first_violation_in_order_is_reported() {
+    let ok = image(JPEG, 1000, 1080, 1080);
+    let big = image(JPEG, 9 * MB, 1080, 1080);
+    let png = image(PNG, 1000, 1080, 1080);
+    let items = [
+        MediaItem {
+            field: "post.content.imageUrls[0]",
+            facts: &ok,
+        },
+        MediaItem {
+            field: "post.content.imageUrls[1]",
+            facts: &big,
+        },
+        MediaItem {
+            field: "post.content.imageUrls[2]",
+            facts: &png,
+        },
+    ];
+    let v = check(Platform::Instagram, &items).unwrap_err();
+    assert_eq!(v.field, "post.content.imageUrls[1]");
+    assert_eq!(v.rule, "max_size");
+    assert_eq!(
+        v.message,
+        "post.content.imageUrls[1] is 9437184 bytes (9 MB); Instagram takes images of at \
+         most 8388608 bytes (8 MB)."
+    );
+}
+
+#[test]
+fn wording() {
+    assert_eq!(AspectRatio::new(191, 100).to_string(), "1.91:1");
+    assert_eq!(AspectRatio::new(1, 100).to_string(), "0.01:1");
+    assert_eq!(AspectRatio::new(4, 5).to_string(), "4:5");
+    assert_eq!(seconds(500), "0.5 s");
+    assert_eq!(seconds(140_000), "140 s");
+    assert_eq!(seconds(900_000), "15 min");
+    assert_eq!(seconds(140_001), "140.001 s");
+    assert_eq!(size(5 * MB), "5242880 bytes (5 MB)");
+    assert_eq!(size(2_000_000), "2000000 bytes (2 MB)");
+    assert_eq!(size(75_000), "75000 bytes (75 KB)");
+    assert_eq!(size(512), "512 bytes");
+    assert_eq!(decimal(56, 100), "0.56");
+    assert_eq!(decimal(150, 100), "1.5");
+}

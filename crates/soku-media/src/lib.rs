@@ -1,0 +1,13 @@
+//! Hosted media: where the server keeps the files clients upload or import (`storage`), how a
+//! file is received without holding it in memory (`ingest`), and what it is (`probe`).
+//!
+//! The HTTP side (`POST /v1/media`, `POST /v1/media/uploads`, `GET /media/{id}/{file}`) is the
+//! server's; the rows that describe files are the store's (`soku_core::media::MediaRecord`).
+
+pub mod ingest;
+pub mod probe;
+pub mod storage;
+
+pub use ingest::{IngestError, Received, receive};
+pub use probe::ProbeError;
+pub use storage::{MediaStorage, S3Options, Spool, StorageError, StoreLocation};
