@@ -1,6 +1,10 @@
 //! Media files: their kinds, the types the server takes, and a file's type told from its first
 //! bytes (spec 8.1: never from a file name or the sender's `Content-Type`).
 
+use crate::keys::KeyMode;
+use crate::store::StoreResult;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// Image or video.
@@ -61,6 +65,73 @@ pub struct MediaFacts {
     pub duration_ms: Option<u64>,
 }
 
+/// A hosted file, as the store keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaRecord {
+    /// `med_` and 24 random letters and digits: the hosted URL's secret part.
+    pub id: String,
+    pub user_id: String,
+    pub mode: KeyMode,
+    pub facts: MediaFacts,
+    /// Lower-case hex.
+    pub sha256: String,
+    /// Where the file is in the media store.
+    pub storage_key: String,
+    /// The hosted URL's last segment (`<id>.<extension>`).
+    pub file_name: String,
+    /// Where an imported file came from; `None` for uploads.
+    pub source_url: Option<String>,
+    /// The client's `Idempotency-Key`, or the one derived from the request; `None` once it has
+    /// expired (`MEDIA_IDEMPOTENCY_HOURS`) and another request took it.
+    pub idempotency_key: Option<String>,
+    /// SHA-256 (hex) of what the request asked for: an import's body, an upload's bytes.
+    pub request_hash: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// How long a media request's idempotency key replays its file (as for posts, spec 6.1).
+pub const MEDIA_IDEMPOTENCY_HOURS: i64 = 24;
+
+/// Newest first, older than the cursor.
+#[derive(Debug, Clone)]
+pub struct MediaPage {
+    pub before: Option<(DateTime<Utc>, String)>,
+    pub limit: i64,
+}
+
+/// The media rows.
+#[async_trait]
+pub trait MediaStore: Send + Sync + 'static {
+    /// `Conflict` when the user already has a file under this idempotency key (in this mode).
+    async fn insert_media(&self, media: &MediaRecord) -> StoreResult<()>;
+    /// Any user's file (the hosted URL needs no key).
+    async fn get_media(&self, id: &str) -> StoreResult<Option<MediaRecord>>;
+    /// The user's file recorded under this idempotency key.
+    async fn find_media_by_key(
+        &self,
+        user_id: &str,
+        mode: KeyMode,
+        key: &str,
+    ) -> StoreResult<Option<MediaRecord>>;
+    /// Frees an expired idempotency key for a new request (the file stays).
+    async fn release_media_key(&self, id: &str) -> StoreResult<()>;
+    async fn list_media(
+        &self,
+        user_id: &str,
+        mode: KeyMode,
+        page: &MediaPage,
+    ) -> StoreResult<Vec<MediaRecord>>;
+    /// Whether a post of the user that has not finished publishing names the file's hosted URL.
+    async fn media_in_use(&self, user_id: &str, mode: KeyMode, id: &str) -> StoreResult<bool>;
+    /// Deletes the user's file's row, returning it; `None` when there is none.
+    async fn delete_media(
+        &self,
+        user_id: &str,
+        mode: KeyMode,
+        id: &str,
+    ) -> StoreResult<Option<MediaRecord>>;
+}
+
 pub const IMAGE_TYPES: &[&str] = &["image/jpeg", "image/png", "image/gif", "image/webp"];
 pub const VIDEO_TYPES: &[&str] = &[
     "video/mp4",
@@ -72,6 +143,14 @@ pub const VIDEO_TYPES: &[&str] = &[
 pub const IMAGE_MAX_BYTES: u64 = 50 * 1024 * 1024;
 pub const VIDEO_MAX_BYTES: u64 = 500 * 1024 * 1024;
 
+/// The accepted type equal to `mime`, as a `&'static str`.
+pub fn known_type(mime: &str) -> Option<&'static str> {
+    IMAGE_TYPES
+        .iter()
+        .chain(VIDEO_TYPES)
+        .find(|t| **t == mime)
+        .copied()
+}
 
 /// The most first bytes `sniff` looks at.
 pub const SNIFF_LEN: usize = 64;

@@ -20,7 +20,9 @@ pub enum StoreError {
 pub type StoreResult<T> = Result<T, StoreError>;
 
 #[async_trait]
-pub trait Store: crate::queue::PostStore + Send + Sync + 'static {
+pub trait Store:
+    crate::queue::PostStore + crate::media::MediaStore + Send + Sync + 'static
+{
     /// The backend's name, `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
 

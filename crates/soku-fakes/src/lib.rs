@@ -11,6 +11,7 @@ pub mod bluesky;
 pub mod common;
 pub mod linkedin;
 pub mod mastodon;
+pub mod media_files;
 pub mod threads;
 pub mod x;
 

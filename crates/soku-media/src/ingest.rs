@@ -123,7 +123,10 @@ where
 
 /// The type of a file from its first bytes, and its kind's limit (checked against a declared
 /// length at once).
-fn type_of<E>(head: &[u8], declared_len: Option<u64>) -> Result<(&'static str, u64), IngestError<E>> {
+fn type_of<E>(
+    head: &[u8],
+    declared_len: Option<u64>,
+) -> Result<(&'static str, u64), IngestError<E>> {
     let found = sniff(head);
     let Some(kind) = found.and_then(MediaKind::of) else {
         return Err(IngestError::UnsupportedType { found });

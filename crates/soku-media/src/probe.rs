@@ -45,7 +45,9 @@ pub fn probe(path: &Path, mime: &'static str, size: u64) -> Result<MediaFacts, P
             if w == 0 || h == 0 {
                 return Err(ProbeError::Invalid(format!("the image is {w}x{h} pixels")));
             }
-            if w > MAX_IMAGE_SIDE || h > MAX_IMAGE_SIDE || u64::from(w) * u64::from(h) > MAX_IMAGE_PIXELS
+            if w > MAX_IMAGE_SIDE
+                || h > MAX_IMAGE_SIDE
+                || u64::from(w) * u64::from(h) > MAX_IMAGE_PIXELS
             {
                 return Err(ProbeError::TooLarge(format!(
                     "the image is {w}x{h} pixels; at most {MAX_IMAGE_SIDE} pixels a side and \
@@ -66,9 +68,10 @@ pub fn probe(path: &Path, mime: &'static str, size: u64) -> Result<MediaFacts, P
             use nom_exif::TrackInfoTag as T;
             let u64_of = |tag| track.get(tag).and_then(|v| v.as_u64());
             let u32_of = |tag| {
-                track
-                    .get(tag)
-                    .and_then(|v| v.as_u32().or_else(|| v.as_u64().and_then(|n| u32::try_from(n).ok())))
+                track.get(tag).and_then(|v| {
+                    v.as_u32()
+                        .or_else(|| v.as_u64().and_then(|n| u32::try_from(n).ok()))
+                })
             };
             facts.duration_ms = u64_of(T::DurationMs);
             facts.width = u32_of(T::Width).filter(|w| *w > 0);
@@ -93,9 +96,9 @@ fn image_dimensions(path: &Path, mime: &str) -> Result<(u32, u32), ProbeError> {
     let file = std::fs::File::open(path).map_err(|e| ProbeError::Invalid(e.to_string()))?;
     let mut reader = image::ImageReader::new(std::io::BufReader::new(file));
     reader.set_format(format);
-    reader.into_dimensions().map_err(|e| {
-        ProbeError::Invalid(format!("the image's header could not be read ({e})"))
-    })
+    reader
+        .into_dimensions()
+        .map_err(|e| ProbeError::Invalid(format!("the image's header could not be read ({e})")))
 }
 
 /// Walks the top-level boxes of an ISO-BMFF file (8- or 16-byte headers only) and refuses a

@@ -273,7 +273,10 @@ impl MediaStorage {
             ..GetOptions::default()
         };
         let got = self.0.store.get_opts(&path, options).await?;
-        Ok(got.into_stream().map(|r| r.map_err(StorageError::from)).boxed())
+        Ok(got
+            .into_stream()
+            .map(|r| r.map_err(StorageError::from))
+            .boxed())
     }
 
     /// Deletes the file at `key`; deleting a missing file succeeds.
@@ -327,7 +330,9 @@ impl Spool {
 
     /// The open file, for writing.
     pub fn file(&mut self) -> &mut tokio::fs::File {
-        self.file.as_mut().expect("the spool is open until finished")
+        self.file
+            .as_mut()
+            .expect("the spool is open until finished")
     }
 
     /// Flushes and syncs the file to disk and closes it.
@@ -388,7 +393,9 @@ mod tests {
     async fn a_local_store_commits_by_rename_and_reads_ranges() {
         use tokio::io::AsyncWriteExt;
         let dir = tempfile::tempdir().unwrap();
-        let storage = MediaStorage::local(&dir.path().join("media")).await.unwrap();
+        let storage = MediaStorage::local(&dir.path().join("media"))
+            .await
+            .unwrap();
         let mut spool = storage.spool().await.unwrap();
         spool.file().write_all(b"hello, world").await.unwrap();
         spool.finish().await.unwrap();

@@ -43,10 +43,10 @@
 //! platforms and image servers run on loopback; every other range stays refused.
 
 use crate::media::{Media, MediaLimits, MediaSource};
-use soku_core::media::sniff;
 use crate::net::NetPolicy;
 use async_trait::async_trait;
 use soku_core::connector::{FailureClass, PublishError};
+use soku_core::media::sniff;
 use std::error::Error as _;
 use std::time::Duration;
 
@@ -242,7 +242,7 @@ fn check_type(
 }
 
 /// The URL's host for messages (never its path or query, which may hold signed tokens).
-fn host_of(url: &reqwest::Url) -> String {
+pub(crate) fn host_of(url: &reqwest::Url) -> String {
     match url.host_str() {
         Some(h) => h.to_owned(),
         None => "(no host)".to_owned(),
@@ -284,7 +284,7 @@ fn human_size(n: u64) -> String {
 
 /// Whether an error's causes (not the error itself, whose text holds the full URL) include one of
 /// the policy's refusals; its text names only a scheme, an address or a host.
-fn policy_refusal(e: &reqwest::Error) -> Option<String> {
+pub(crate) fn policy_refusal(e: &reqwest::Error) -> Option<String> {
     let mut cause = e.source();
     while let Some(c) = cause {
         let text = c.to_string();
@@ -379,7 +379,6 @@ fn status_error(
 #[cfg(test)]
 mod tests {
     use super::*;
-
 
     #[test]
     fn sizes_read_as_people_write_them() {

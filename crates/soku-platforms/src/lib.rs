@@ -4,6 +4,7 @@
 pub mod bluesky;
 pub mod fetch;
 pub mod http;
+pub mod import;
 pub mod imports;
 pub mod linkedin;
 pub mod mastodon;

@@ -476,6 +476,7 @@ async fn run(args: &Args, concurrency: usize) -> Row {
         fail("the insertion ended less than 2 s before the first due time: raise --lead-secs");
     }
 
+    let media_dir = tempfile::tempdir().unwrap_or_else(|e| fail(&format!("tempdir: {e}")));
     let state = build_state(
         store.clone(),
         Arc::new(SystemClock),
@@ -491,6 +492,19 @@ async fn run(args: &Args, concurrency: usize) -> Row {
             trusted_proxies: Vec::new(),
             live_connectors: Default::default(),
             connect_redirect_origins: None,
+            // No media in this benchmark's posts: an empty store in a temporary directory.
+            media: soku_server::service::media::MediaHost {
+                storage: soku_media::MediaStorage::local(&media_dir.path().join("media"))
+                    .await
+                    .unwrap_or_else(|e| fail(&format!("media store: {e}"))),
+                base_url: "http://127.0.0.1".into(),
+                importer: soku_platforms::import::Importer::new(
+                    Default::default(),
+                    Duration::from_secs(60),
+                    Duration::from_secs(30),
+                ),
+                upload_idle: Duration::from_secs(30),
+            },
         },
     )
     .await

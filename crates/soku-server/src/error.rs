@@ -21,6 +21,9 @@ pub struct ApiError {
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// What went wrong inside, for the log only; never sent to the client.
     pub cause: Option<String>,
+    /// A status other than the code's own (416 on a hosted file, whose envelope says
+    /// `validation_error`).
+    pub status: Option<StatusCode>,
 }
 
 impl fmt::Debug for ApiError {
@@ -42,7 +45,14 @@ impl ApiError {
             details: None,
             headers: Vec::new(),
             cause: None,
+            status: None,
         }
+    }
+
+    /// Answers with `status` instead of the code's own.
+    pub fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = Some(status);
+        self
     }
 
     pub fn with_details(mut self, details: Value) -> Self {
@@ -127,6 +137,9 @@ impl ApiError {
     }
 
     pub fn status(&self) -> StatusCode {
+        if let Some(status) = self.status {
+            return status;
+        }
         StatusCode::from_u16(self.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 

@@ -53,6 +53,8 @@ pub struct ServerOptions {
     /// The https origins a connection's `redirectUri` may have (`SOKU_CONNECT_REDIRECT_ORIGINS`);
     /// `None`: any.
     pub connect_redirect_origins: Option<Vec<String>>,
+    /// Hosted media: the store, the files' base URL, the importer.
+    pub media: service::media::MediaHost,
 }
 
 /// Loads (or, on first start, creates) the identity provider's key and assembles the state.
@@ -87,6 +89,7 @@ pub async fn build_state(
         ratelimit::RateLimits::new(options.rate_limits),
         options.trusted_proxies,
         options.connect_redirect_origins,
+        options.media,
     ))
 }
 
@@ -126,13 +129,17 @@ pub fn router(state: AppState, extra: Option<Router<AppState>>) -> Router {
 ///
 /// Layers, outermost first: request id, rate limits and envelope
 /// (`middleware::request_context`), the header limits (`limits`, 431), the request timeout, the
-/// body limit, then the routes.
+/// body limit, then the routes. Uploads (`api::Routes::streaming`) have no request timeout.
 pub fn router_with_timeout(
     state: AppState,
     extra: Option<Router<AppState>>,
     request_timeout: Duration,
 ) -> Router {
-    let (mut routes, doc) = api::routes();
+    let api::Routes {
+        timed: mut routes,
+        streaming,
+        doc,
+    } = api::routes();
     let doc = serde_json::to_value(&doc).expect("the OpenAPI document serialises");
     let _ = state.openapi.set(doc);
     routes = routes.merge(dashboard::routes());
@@ -146,6 +153,8 @@ pub fn router_with_timeout(
             StatusCode::SERVICE_UNAVAILABLE,
             request_timeout,
         ))
+        // Uploads read their body at the client's pace, each chunk within an idle timeout.
+        .merge(streaming)
         .layer(limits::HeaderLimitLayer)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -71,6 +71,16 @@ async fn run_server(database_url: &str, args: ServeArgs) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     let backend = store.backend();
+    let media = args
+        .worker
+        .media
+        .host(
+            database_url,
+            &public_url,
+            args.worker.networks.allow_loopback,
+        )
+        .await?;
+    let media_store = media.storage.describe();
     let state = build_state(
         store,
         Arc::new(soku_core::SystemClock),
@@ -83,6 +93,7 @@ async fn run_server(database_url: &str, args: ServeArgs) -> Result<(), String> {
             trusted_proxies,
             live_connectors: soku_platforms::live(&args.worker.networks.settings()),
             connect_redirect_origins: args.http.redirect_origins(),
+            media,
         },
     )
     .await
@@ -104,6 +115,7 @@ async fn run_server(database_url: &str, args: ServeArgs) -> Result<(), String> {
         database = %soku_store::redact_url(database_url),
         backend,
         trusted_proxies = %args.rate_limits.trusted_proxies,
+        media_store = %media_store,
         "soku is serving"
     );
     let (stop_engine, stopped) = tokio::sync::watch::channel(false);
@@ -144,6 +156,10 @@ async fn run_worker(database_url: &str, command: WorkerCommand) -> Result<(), St
         .await
         .map_err(|e| e.to_string())?
         .unwrap_or_else(|| "http://127.0.0.1:8080".into());
+    let media = args
+        .media
+        .host(database_url, &public_url, args.networks.allow_loopback)
+        .await?;
     let state = build_state(
         store,
         Arc::new(soku_core::SystemClock),
@@ -161,6 +177,7 @@ async fn run_worker(database_url: &str, command: WorkerCommand) -> Result<(), St
             live_connectors: soku_platforms::live(&args.networks.settings()),
             // A worker starts no connections.
             connect_redirect_origins: None,
+            media,
         },
     )
     .await

@@ -50,6 +50,8 @@ pub struct Inner {
     pub trusted_proxies: Vec<Cidr>,
     /// The https origins a connection's `redirectUri` may have; `None`: any.
     pub connect_redirect_origins: Option<Vec<String>>,
+    /// Hosted media: the store, the files' base URL, the importer.
+    pub media: crate::service::media::MediaHost,
 }
 
 impl AppState {
@@ -63,6 +65,7 @@ impl AppState {
         rate_limits: Option<RateLimits>,
         trusted_proxies: Vec<Cidr>,
         connect_redirect_origins: Option<Vec<String>>,
+        media: crate::service::media::MediaHost,
     ) -> Self {
         let new_submissions = {
             let store = store.clone();
@@ -98,6 +101,7 @@ impl AppState {
             rate_limits,
             trusted_proxies,
             connect_redirect_origins,
+            media,
             users: Users::default(),
             openapi: OnceLock::new(),
             connectors,

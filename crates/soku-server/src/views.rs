@@ -441,3 +441,83 @@ pub struct OverviewSubscription {
     pub status: &'static str,
     pub current_period_end: String,
 }
+
+/// A hosted file (spec 8.1).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MediaView {
+    /// `med_` and 24 letters or digits.
+    pub id: String,
+    /// Where the file is served, without authentication: `<base>/media/<id>/<file>`.
+    pub url: String,
+    /// `image` or `video`.
+    pub kind: &'static str,
+    /// From the file's bytes: image/jpeg, image/png, image/gif, image/webp, video/mp4,
+    /// video/quicktime, video/webm or video/x-matroska.
+    pub mime_type: &'static str,
+    /// Bytes.
+    pub size: u64,
+    /// Lower-case hex.
+    pub sha256: String,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    /// Videos only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_seconds: Option<f64>,
+    /// Where an imported file came from (`POST /v1/media`); absent for uploads.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_url: Option<String>,
+    pub created_at: String,
+}
+
+impl MediaView {
+    pub fn of(m: &soku_core::media::MediaRecord, base_url: &str) -> Self {
+        let f = &m.facts;
+        Self {
+            id: m.id.clone(),
+            url: hosted_url(base_url, &m.id, &m.file_name),
+            kind: f.kind.as_str(),
+            mime_type: f.mime,
+            size: f.size,
+            sha256: m.sha256.clone(),
+            width: f.width,
+            height: f.height,
+            duration_seconds: f.duration_ms.map(|ms| ms as f64 / 1000.0),
+            source_url: m.source_url.clone(),
+            created_at: rfc3339_millis(m.created_at),
+        }
+    }
+}
+
+/// `<base>/media/<id>/<file>`.
+pub fn hosted_url(base_url: &str, id: &str, file_name: &str) -> String {
+    format!("{}/media/{id}/{file_name}", base_url.trim_end_matches('/'))
+}
+
+/// A created (201) or replayed (201, `Idempotent-Replayed: true`) file.
+pub struct MediaCreated {
+    pub media: MediaView,
+    pub replayed: bool,
+}
+
+impl IntoResponse for MediaCreated {
+    fn into_response(self) -> Response {
+        let mut r = (StatusCode::CREATED, Json(self.media)).into_response();
+        if self.replayed {
+            r.headers_mut().insert(
+                IDEMPOTENT_REPLAYED.clone(),
+                HeaderValue::from_static("true"),
+            );
+        }
+        r
+    }
+}
+
+/// A page of the caller's files, newest first.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MediaPageView {
+    pub media: Vec<MediaView>,
+    /// Pass as `cursor` for the next page; `null` on the last one.
+    pub next_cursor: Option<String>,
+}

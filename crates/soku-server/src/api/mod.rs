@@ -7,6 +7,7 @@ pub mod auth;
 pub mod connect;
 pub mod docs;
 pub mod me;
+pub mod media;
 pub mod ops;
 pub mod posts;
 pub mod sandbox;
@@ -18,8 +19,20 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 /// The application's routes, and the OpenAPI document generated from them.
-pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(docs::ApiDoc::openapi())
+pub struct Routes {
+    /// Routes whose handler, body included, runs under the request timeout.
+    pub timed: Router<AppState>,
+    /// Routes that read a large body at the client's pace, bounded by their own idle timeout
+    /// instead (`POST /v1/media/uploads`).
+    pub streaming: Router<AppState>,
+    pub doc: utoipa::openapi::OpenApi,
+}
+
+pub fn routes() -> Routes {
+    let (streaming, streaming_doc) = OpenApiRouter::new()
+        .routes(routes!(media::upload))
+        .split_for_parts();
+    let (timed, mut doc) = OpenApiRouter::with_openapi(docs::ApiDoc::openapi())
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics))
@@ -36,5 +49,14 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(connect::disconnect, accounts::update))
         .routes(routes!(connect::callback))
         .routes(routes!(sandbox::posts))
-        .split_for_parts()
+        .routes(routes!(media::import, media::list))
+        .routes(routes!(media::get, media::delete))
+        .routes(routes!(media::hosted))
+        .split_for_parts();
+    doc.merge(streaming_doc);
+    Routes {
+        timed,
+        streaming,
+        doc,
+    }
 }

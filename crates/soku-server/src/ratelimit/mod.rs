@@ -208,7 +208,10 @@ pub fn counted_as<'a>(
     path: &str,
     route: Option<&'a str>,
 ) -> Option<Option<&'a str>> {
-    if path == "/v1" || path.starts_with("/v1/") {
+    if method == Method::POST && route == Some("/v1/media/uploads") {
+        // Spec 5's `POST /v1/media` limit counts both ways of adding media.
+        Some(Some("/v1/media"))
+    } else if path == "/v1" || path.starts_with("/v1/") {
         Some(route)
     } else if method == Method::POST && route == Some("/dashboard/api/posts") {
         Some(Some("/v1/posts"))
@@ -239,6 +242,18 @@ mod tests {
         assert_eq!(counted_as(&get, "/v1/nothing", None), Some(None));
         assert_eq!(counted_as(&get, "/v1", None), Some(None));
         assert_eq!(counted_as(&get, "/v1x", None), None);
+        assert_eq!(
+            counted_as(
+                &Method::POST,
+                "/v1/media/uploads",
+                Some("/v1/media/uploads")
+            ),
+            Some(Some("/v1/media"))
+        );
+        assert_eq!(
+            counted_as(&get, "/media/med_1/image.png", Some("/media/{id}/{file}")),
+            None
+        );
         assert_eq!(counted_as(&get, "/healthz", Some("/healthz")), None);
         let composer = Some("/dashboard/api/posts");
         assert_eq!(

@@ -10,5 +10,6 @@ pub mod accounts;
 pub mod connect;
 pub mod keys;
 pub mod login;
+pub mod media;
 pub mod posts;
 pub mod sandbox;

@@ -287,30 +287,8 @@ pub async fn list(
         })?),
         None => None,
     };
-    let limit = match &query.limit {
-        Some(l) => l
-            .parse::<i64>()
-            .ok()
-            .filter(|n| (1..=100).contains(n))
-            .ok_or_else(|| {
-                ApiError::validation(
-                    "limit",
-                    "invalid_value",
-                    "'limit' must be a whole number from 1 to 100.",
-                )
-            })?,
-        None => 20,
-    };
-    let before = match &query.cursor {
-        Some(c) => Some(decode_cursor(c).ok_or_else(|| {
-            ApiError::validation(
-                "cursor",
-                "invalid_value",
-                "The cursor is not one this server issued.",
-            )
-        })?),
-        None => None,
-    };
+    let limit = page_limit(query.limit.as_deref())?;
+    let before = page_cursor(query.cursor.as_deref())?;
     let page = state
         .store
         .list_submissions(
@@ -336,8 +314,40 @@ pub async fn list(
     })
 }
 
-/// The opaque cursor of a page that ends at `(time, id)`; shared by `GET /v1/posts` and the
-/// sandbox listing.
+/// A listing's `limit`: 1 to 100, default 20 (posts, media, the sandbox).
+pub(crate) fn page_limit(limit: Option<&str>) -> ApiResult<i64> {
+    let Some(l) = limit else { return Ok(20) };
+    l.parse::<i64>()
+        .ok()
+        .filter(|n| (1..=100).contains(n))
+        .ok_or_else(|| {
+            ApiError::validation(
+                "limit",
+                "invalid_value",
+                "'limit' must be a whole number from 1 to 100.",
+            )
+        })
+}
+
+/// A listing's `cursor`, as `encode_cursor` made it.
+pub(crate) fn page_cursor(
+    cursor: Option<&str>,
+) -> ApiResult<Option<(chrono::DateTime<chrono::Utc>, String)>> {
+    cursor
+        .map(|c| {
+            decode_cursor(c).ok_or_else(|| {
+                ApiError::validation(
+                    "cursor",
+                    "invalid_value",
+                    "The cursor is not one this server issued.",
+                )
+            })
+        })
+        .transpose()
+}
+
+/// The opaque cursor of a page that ends at `(time, id)`; shared by `GET /v1/posts`, media and
+/// the sandbox listing.
 pub(crate) fn encode_cursor(created_ms: i64, id: &str) -> String {
     URL_SAFE_NO_PAD.encode(format!("{created_ms}:{id}"))
 }

@@ -1,6 +1,6 @@
 //! Test mode's sandbox (spec 9): what a simulated platform received for the caller.
 
-use super::posts::{decode_cursor, encode_cursor};
+use super::posts::{encode_cursor, page_cursor};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -50,16 +50,7 @@ pub async fn posts(
             })?,
         None => 100,
     };
-    let before = match &query.cursor {
-        Some(c) => Some(decode_cursor(c).ok_or_else(|| {
-            ApiError::validation(
-                "cursor",
-                "invalid_value",
-                "The cursor is not one this server issued.",
-            )
-        })?),
-        None => None,
-    };
+    let before = page_cursor(query.cursor.as_deref())?;
     let posts = state
         .store
         .sandbox_page(&caller.user_id, platform, before, limit)

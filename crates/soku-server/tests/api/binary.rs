@@ -103,6 +103,8 @@ pub(crate) struct Server {
     child: Child,
     pub(crate) base: String,
     logs: Arc<Mutex<Vec<String>>>,
+    /// The media store, unless the test named one (`SOKU_MEDIA_STORE`).
+    _media: Option<tempfile::TempDir>,
 }
 
 impl Server {
@@ -134,6 +136,12 @@ impl Server {
         ] {
             command.env_remove(name);
         }
+        // Never the default (`./media` beside a PostgreSQL test's working directory).
+        let media = (!env.iter().any(|(k, _)| *k == "SOKU_MEDIA_STORE"))
+            .then(|| tempfile::tempdir().unwrap());
+        if let Some(dir) = &media {
+            command.env("SOKU_MEDIA_STORE", dir.path());
+        }
         command.envs(env.iter().copied());
         let mut child = command
             .stdout(Stdio::piped())
@@ -162,6 +170,7 @@ impl Server {
             child,
             base: format!("http://{listen}"),
             logs,
+            _media: media,
         }
     }
 
@@ -478,10 +487,16 @@ async fn two_servers_on_one_database_share_revocations() {
     );
 }
 
+/// A media store for processes that keep no media (workers), never the default `./media`.
+pub(crate) fn unused_media_store() -> std::path::PathBuf {
+    std::env::temp_dir().join("soku-test-unused-media")
+}
+
 /// `soku worker` processes.
 fn start_worker(db: &str, env: &[(&str, &str)]) -> Child {
     Command::new(BIN)
         .arg("worker")
+        .env("SOKU_MEDIA_STORE", unused_media_store())
         .envs(env.iter().copied())
         .env("SOKU_DATABASE_URL", db)
         .env("SOKU_LOG", "warn")

@@ -173,6 +173,7 @@ async fn a_worker_serves_its_own_metrics() {
         .port();
     let listen = format!("127.0.0.1:{port}");
     let mut worker = std::process::Command::new(env!("CARGO_BIN_EXE_soku"))
+        .env("SOKU_MEDIA_STORE", crate::binary::unused_media_store())
         .args(["worker", "--metrics-listen", &listen])
         .env("SOKU_DATABASE_URL", &db)
         .env("SOKU_LOG", "warn")

@@ -15,6 +15,7 @@ mod engine_metrics;
 mod headers;
 mod id_tokens;
 mod keys_auth;
+mod media;
 mod oauth;
 mod oauth_platforms;
 mod operations;

@@ -251,7 +251,7 @@ async fn spec_app_with_every_endpoint(clock: &Arc<ManualClock>) -> TestApp {
 /// Test routes for the spec's limited endpoints that the app does not serve yet (a real route,
 /// once it exists, is used instead: every request is counted before its handler runs).
 fn stand_in_routes() -> Router<AppState> {
-    let (_, doc) = soku_server::api::routes();
+    let doc = soku_server::api::routes().doc;
     let mut routes = Router::new();
     for e in soku_core::ratelimit::Policy::spec().endpoints {
         let served = doc

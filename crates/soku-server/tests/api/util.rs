@@ -32,6 +32,7 @@ pub struct Builder {
     trusted_proxies: Vec<soku_server::auth::client_ip::Cidr>,
     routes: Option<Router<AppState>>,
     live_connectors: soku_platforms::LiveConnectors,
+    media: Option<soku_server::service::media::MediaHost>,
 }
 
 impl Default for Builder {
@@ -49,6 +50,7 @@ impl Default for Builder {
             trusted_proxies: Vec::new(),
             routes: None,
             live_connectors: Default::default(),
+            media: None,
         }
     }
 }
@@ -127,6 +129,12 @@ impl Builder {
         self
     }
 
+    /// Hosted media in this store (default: a directory in the test's temporary directory).
+    pub fn media(mut self, media: soku_server::service::media::MediaHost) -> Self {
+        self.media = Some(media);
+        self
+    }
+
     /// Extra routes, served with the same middleware.
     pub fn routes(mut self, routes: Router<AppState>) -> Self {
         self.routes = Some(routes);
@@ -156,6 +164,10 @@ impl Builder {
                 trusted_proxies: self.trusted_proxies,
                 live_connectors: self.live_connectors,
                 connect_redirect_origins: None,
+                media: match self.media {
+                    Some(media) => media,
+                    None => local_media(&dir, &base).await,
+                },
             },
         )
         .await
@@ -197,6 +209,28 @@ impl Builder {
     }
 }
 
+/// Media kept in `dir/media`, served at `base`, imported from loopback too (the tests' file
+/// servers), with 2-second idle timeouts so that a stalled source or client is seen quickly.
+pub async fn local_media(
+    dir: &tempfile::TempDir,
+    base: &str,
+) -> soku_server::service::media::MediaHost {
+    soku_server::service::media::MediaHost {
+        storage: soku_media::MediaStorage::local(&dir.path().join("media"))
+            .await
+            .unwrap(),
+        base_url: base.to_owned(),
+        importer: soku_platforms::import::Importer::new(
+            soku_platforms::net::NetPolicy {
+                allow_loopback: true,
+            },
+            std::time::Duration::from_secs(30),
+            std::time::Duration::from_secs(2),
+        ),
+        upload_idle: std::time::Duration::from_secs(2),
+    }
+}
+
 async fn fresh_store(dir: &tempfile::TempDir) -> Arc<dyn Store> {
     match std::env::var("SOKU_TEST_POSTGRES_URL") {
         Ok(url) if !url.is_empty() => Arc::new(
@@ -225,6 +259,11 @@ impl TestApp {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
+    }
+
+    /// The default media store's directory (`Builder::media` not used).
+    pub fn media_dir(&self) -> std::path::PathBuf {
+        self._dir.path().join("media")
     }
 
     /// A user with the given subscription (none when `status` is `None`).

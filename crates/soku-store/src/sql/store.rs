@@ -3,6 +3,7 @@
 
 use super::accounts::Accounts;
 use super::keys::Keys;
+use super::media::Media;
 use super::queue::Queue;
 use super::sandbox::Sandbox;
 use super::settings::Settings;
@@ -14,6 +15,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use soku_core::Store;
 use soku_core::keys::{KeyHash, KeyMode};
+use soku_core::media::{MediaPage, MediaRecord, MediaStore};
 use soku_core::model::{
     ApiKey, KeyGrant, NewApiKey, RateProfile, Role, SigningKey, Subscription, User,
 };
@@ -400,5 +402,66 @@ where
         Sandbox(&self.pool)
             .list(user_id, platform, before, limit)
             .await
+    }
+}
+
+#[async_trait]
+impl<DB: Backend> MediaStore for SqlStore<DB>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'q> i64: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> String: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> Vec<u8>: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> &'q [u8]: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<i64>: Encode<'q, DB>,
+    for<'q> Option<String>: Encode<'q, DB>,
+    for<'q> Option<Vec<u8>>: Encode<'q, DB>,
+    for<'q> Option<&'q str>: Encode<'q, DB>,
+    usize: ColumnIndex<DB::Row>,
+    for<'a> &'a str: ColumnIndex<DB::Row>,
+{
+    async fn insert_media(&self, media: &MediaRecord) -> StoreResult<()> {
+        Media(&self.pool).insert(media).await
+    }
+
+    async fn get_media(&self, id: &str) -> StoreResult<Option<MediaRecord>> {
+        Media(&self.pool).get(id).await
+    }
+
+    async fn find_media_by_key(
+        &self,
+        user_id: &str,
+        mode: KeyMode,
+        key: &str,
+    ) -> StoreResult<Option<MediaRecord>> {
+        Media(&self.pool).by_key(user_id, mode, key).await
+    }
+
+    async fn release_media_key(&self, id: &str) -> StoreResult<()> {
+        Media(&self.pool).release_key(id).await
+    }
+
+    async fn list_media(
+        &self,
+        user_id: &str,
+        mode: KeyMode,
+        page: &MediaPage,
+    ) -> StoreResult<Vec<MediaRecord>> {
+        Media(&self.pool).list(user_id, mode, page).await
+    }
+
+    async fn media_in_use(&self, user_id: &str, mode: KeyMode, id: &str) -> StoreResult<bool> {
+        Media(&self.pool).in_use(user_id, mode, id).await
+    }
+
+    async fn delete_media(
+        &self,
+        user_id: &str,
+        mode: KeyMode,
+        id: &str,
+    ) -> StoreResult<Option<MediaRecord>> {
+        Media(&self.pool).delete(user_id, mode, id).await
     }
 }

@@ -7,6 +7,10 @@
 //! Secrets and URLs that may carry a password are `Secret`s, so printing the configuration
 //! never shows them.
 
+mod media;
+
+pub use media::MediaArgs;
+
 use crate::admin::AdminCommand;
 use crate::auth::client_ip::{Cidr, parse_list};
 use crate::auth::tokens::{DEFAULT_FIREBASE_CERTS_URL, FirebaseSettings, firebase_auth_url};
@@ -91,6 +95,8 @@ pub struct WorkerArgs {
     pub engine: EngineArgs,
     #[command(flatten)]
     pub networks: NetworkArgs,
+    #[command(flatten)]
+    pub media: MediaArgs,
 }
 
 #[derive(Args, Debug)]

@@ -1,0 +1,431 @@
+//! Hosted media (spec 8.1): import a file by URL, take an uploaded one, read, list and delete
+//! them. The bytes go through `soku_media::receive` (type from the bytes, size bounded while
+//! they arrive, SHA-256, dimensions and duration) into the media store; the row goes to the
+//! database once the file is stored, so a row always has its file.
+//!
+//! Idempotency (decision, after posts' spec 6.1): a request's key is its `Idempotency-Key`, or
+//! one derived from the request (an import's body; an upload's bytes), scoped to the user and
+//! mode and kept `MEDIA_IDEMPOTENCY_HOURS`. The same key with the same request answers the first
+//! file again (201, `Idempotent-Replayed: true`); with another request, 409
+//! `idempotency_conflict`. Two identical requests at the same moment both read their file; the
+//! first row written wins and the other's copy is deleted.
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use crate::views::{MediaCreated, MediaPageView, MediaView};
+use axum::http::HeaderValue;
+use bytes::Bytes;
+use chrono::Duration;
+use futures_util::Stream;
+use serde::Deserialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use soku_core::ErrorCode;
+use soku_core::StoreError;
+use soku_core::media::{
+    MEDIA_IDEMPOTENCY_HOURS, MediaKind, MediaPage, MediaRecord, extension, known_type,
+};
+use soku_media::ingest::hex;
+use soku_media::{IngestError, MediaStorage, ProbeError, Received};
+use soku_platforms::import::{ImportError, Importer};
+
+/// What the media endpoints need besides the store.
+#[derive(Clone)]
+pub struct MediaHost {
+    pub storage: MediaStorage,
+    /// The hosted files' base URL: the server's public URL unless configured otherwise.
+    pub base_url: String,
+    /// Fetches imports (SSRF-guarded, bounded in size and time).
+    pub importer: Importer,
+    /// How long an upload's body may stay silent before it is abandoned.
+    pub upload_idle: std::time::Duration,
+}
+
+/// `POST /v1/media`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportMedia {
+    /// An http(s) URL of an image (JPEG, PNG, GIF, WebP; up to 50 MB) or a video (MP4, MOV,
+    /// WebM, MKV; up to 500 MB).
+    pub url: String,
+}
+
+/// `GET /v1/media`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListMedia {
+    /// 1 to 100, default 20
+    #[param(value_type = Option<i64>)]
+    pub limit: Option<String>,
+    /// `nextCursor` of the previous page
+    pub cursor: Option<String>,
+}
+
+/// Imports the file at `request.url` for the caller.
+pub async fn import(
+    state: &AppState,
+    caller: &Caller,
+    request: ImportMedia,
+    idempotency_key: Option<String>,
+) -> ApiResult<MediaCreated> {
+    let url = request.url.trim().to_owned();
+    let parsed = url::Url::parse(&url)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https"));
+    if parsed.is_none() {
+        return Err(ApiError::validation(
+            "url",
+            "invalid_value",
+            "'url' must be an http:// or https:// URL.",
+        ));
+    }
+    let request_hash = hex(&Sha256::digest(format!("url:{url}")));
+    let key = idempotency_key.unwrap_or_else(|| format!("derived:{request_hash}"));
+    if let Some(done) = replay(state, caller, &key, &request_hash).await? {
+        return Ok(done);
+    }
+    let max = MediaKind::Video
+        .max_bytes()
+        .max(MediaKind::Image.max_bytes());
+    let download = state
+        .media
+        .importer
+        .open(&url, max)
+        .await
+        .map_err(import_failed)?;
+    let declared = download.content_length;
+    let received = soku_media::receive(&state.media.storage, download.into_stream(), declared)
+        .await
+        .map_err(|e| ingest_failed(e, false, |e: ImportError| import_failed(e)))?;
+    store(state, caller, received, key, request_hash, Some(url)).await
+}
+
+/// Takes the uploaded file `body` (`Content-Type` and `Content-Length` checked by the caller).
+pub async fn upload<S>(
+    state: &AppState,
+    caller: &Caller,
+    declared: Declared,
+    body: S,
+    idempotency_key: Option<String>,
+) -> ApiResult<MediaCreated>
+where
+    S: Stream<Item = Result<Bytes, BodyError>>,
+{
+    let received = soku_media::receive(&state.media.storage, body, Some(declared.length))
+        .await
+        .map_err(|e| ingest_failed(e, true, body_failed))?;
+    if let Some(kind) = declared.kind
+        && kind != received.facts.kind
+    {
+        return Err(upload_failed(
+            "unsupported_type",
+            format!(
+                "The body was sent as {} but its contents are {} ({}).",
+                declared.content_type,
+                a_kind(received.facts.kind),
+                received.facts.mime
+            ),
+        ));
+    }
+    let request_hash = received.sha256.clone();
+    let key = idempotency_key.unwrap_or_else(|| format!("sha256:{request_hash}"));
+    if let Some(done) = replay(state, caller, &key, &request_hash).await? {
+        return Ok(done);
+    }
+    store(state, caller, received, key, request_hash, None).await
+}
+
+/// What an upload's headers declared.
+pub struct Declared {
+    pub content_type: String,
+    /// `None` for `application/octet-stream`.
+    pub kind: Option<MediaKind>,
+    pub length: u64,
+}
+
+/// Checks an upload's `Content-Type` (an accepted image or video type, or
+/// `application/octet-stream`; the real type is read from the bytes) and `Content-Length`. An
+/// HTTP/1 request with neither `Content-Length` nor `Transfer-Encoding` has no body (RFC 9112
+/// 6.3): it is an empty file, not a missing length.
+pub fn declared(
+    content_type: Option<&HeaderValue>,
+    length: Option<&HeaderValue>,
+    bodiless: bool,
+) -> ApiResult<Declared> {
+    let content_type = content_type
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .unwrap_or_default();
+    let kind = match content_type.as_str() {
+        "application/octet-stream" => None,
+        t => Some(known_type(t).and_then(MediaKind::of).ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::UnsupportedMediaType,
+                "Send the file with its type as Content-Type: image/jpeg, image/png, image/gif, \
+                 image/webp, video/mp4, video/quicktime, video/webm, video/x-matroska (or \
+                 application/octet-stream).",
+            )
+        })?),
+    };
+    let length = match length {
+        Some(v) => v.to_str().ok().and_then(|v| v.trim().parse::<u64>().ok()),
+        None => bodiless.then_some(0),
+    };
+    let Some(length) = length else {
+        return Err(ApiError::validation(
+            "Content-Length",
+            "required",
+            "An upload must declare its size in Content-Length.",
+        ));
+    };
+    Ok(Declared {
+        content_type,
+        kind,
+        length,
+    })
+}
+
+/// Why an upload's body stopped: the client's connection, or its silence.
+#[derive(Debug)]
+pub enum BodyError {
+    Broken,
+    Idle,
+}
+
+/// Stores a received file and its row; answers the winner when a concurrent twin got there
+/// first.
+async fn store(
+    state: &AppState,
+    caller: &Caller,
+    received: Received,
+    key: String,
+    request_hash: String,
+    source_url: Option<String>,
+) -> ApiResult<MediaCreated> {
+    let Received {
+        facts,
+        sha256,
+        spool,
+    } = received;
+    let id = soku_core::keys::random_id("med_", 24);
+    let file_name = format!("{}.{}", facts.kind.as_str(), extension(facts.mime));
+    let storage_key = format!("{}/{id}.{}", &id[4..6], extension(facts.mime));
+    state
+        .media
+        .storage
+        .commit(spool, &storage_key)
+        .await
+        .map_err(|e| {
+            ApiError::unavailable("The media store could not take the file; try again.", e)
+        })?;
+    let record = MediaRecord {
+        id,
+        user_id: caller.user_id.clone(),
+        mode: caller.mode,
+        facts,
+        sha256,
+        storage_key,
+        file_name,
+        source_url,
+        idempotency_key: Some(key.clone()),
+        request_hash: request_hash.clone(),
+        created_at: state.clock.now(),
+    };
+    match state.store.insert_media(&record).await {
+        Ok(()) => Ok(MediaCreated {
+            media: MediaView::of(&record, &state.media.base_url),
+            replayed: false,
+        }),
+        Err(e) => {
+            // Without its row the file is unreachable: remove it.
+            if let Err(gone) = state.media.storage.delete(&record.storage_key).await {
+                tracing::warn!(error = %gone, "could not delete a file whose row was not written");
+            }
+            match e {
+                StoreError::Conflict => replay(state, caller, &key, &request_hash)
+                    .await?
+                    .ok_or_else(|| ApiError::internal("a media key conflicted, then was gone")),
+                other => Err(other.into()),
+            }
+        }
+    }
+}
+
+/// The first answer for this key, or 409 when the key was used for another request. An expired
+/// key is released for this request.
+async fn replay(
+    state: &AppState,
+    caller: &Caller,
+    key: &str,
+    request_hash: &str,
+) -> ApiResult<Option<MediaCreated>> {
+    let Some(existing) = state
+        .store
+        .find_media_by_key(&caller.user_id, caller.mode, key)
+        .await?
+    else {
+        return Ok(None);
+    };
+    if existing.created_at < state.clock.now() - Duration::hours(MEDIA_IDEMPOTENCY_HOURS) {
+        state.store.release_media_key(&existing.id).await?;
+        return Ok(None);
+    }
+    if existing.request_hash != request_hash {
+        return Err(ApiError::new(
+            ErrorCode::IdempotencyConflict,
+            "This Idempotency-Key was used with a different request.",
+        ));
+    }
+    Ok(Some(MediaCreated {
+        media: MediaView::of(&existing, &state.media.base_url),
+        replayed: true,
+    }))
+}
+
+pub async fn get(state: &AppState, caller: &Caller, id: &str) -> ApiResult<MediaView> {
+    match state.store.get_media(id).await? {
+        Some(m) if m.user_id == caller.user_id && m.mode == caller.mode => {
+            Ok(MediaView::of(&m, &state.media.base_url))
+        }
+        _ => Err(ApiError::not_found("media")),
+    }
+}
+
+pub async fn list(
+    state: &AppState,
+    caller: &Caller,
+    query: &ListMedia,
+) -> ApiResult<MediaPageView> {
+    let limit = super::posts::page_limit(query.limit.as_deref())?;
+    let before = super::posts::page_cursor(query.cursor.as_deref())?;
+    let page = state
+        .store
+        .list_media(&caller.user_id, caller.mode, &MediaPage { before, limit })
+        .await?;
+    let next_cursor = (page.len() as i64 == limit)
+        .then(|| page.last())
+        .flatten()
+        .map(|m| super::posts::encode_cursor(m.created_at.timestamp_millis(), &m.id));
+    Ok(MediaPageView {
+        media: page
+            .iter()
+            .map(|m| MediaView::of(m, &state.media.base_url))
+            .collect(),
+        next_cursor,
+    })
+}
+
+/// Deletes the caller's file: its row, then its bytes. 409 while a post that has not finished
+/// publishing names it.
+pub async fn delete(state: &AppState, caller: &Caller, id: &str) -> ApiResult<MediaView> {
+    let (user, mode) = (caller.user_id.as_str(), caller.mode);
+    if state.store.media_in_use(user, mode, id).await? {
+        return Err(ApiError::new(
+            ErrorCode::Conflict,
+            "A post that has not finished publishing uses this file; delete it after the post is \
+             published or canceled.",
+        )
+        .with_details(json!({ "id": id })));
+    }
+    let Some(record) = state.store.delete_media(user, mode, id).await? else {
+        return Err(ApiError::not_found("media"));
+    };
+    if let Err(e) = state.media.storage.delete(&record.storage_key).await {
+        // The row is gone, so the file is served no more; the bytes stay until deleted by hand.
+        tracing::warn!(media_id = %record.id, error = %e, "could not delete a media file's bytes");
+    }
+    Ok(MediaView::of(&record, &state.media.base_url))
+}
+
+/// The file served at `/media/<id>/<file_name>`, if there is one.
+pub async fn hosted(state: &AppState, id: &str, file_name: &str) -> ApiResult<Option<MediaRecord>> {
+    Ok(state
+        .store
+        .get_media(id)
+        .await?
+        .filter(|m| m.file_name == file_name))
+}
+
+fn upload_failed(reason: &str, message: String) -> ApiError {
+    ApiError::new(ErrorCode::UploadFailed, message).with_details(json!({ "reason": reason }))
+}
+
+fn import_failed(e: ImportError) -> ApiError {
+    upload_failed(e.reason.as_str(), e.message)
+}
+
+fn body_failed(e: BodyError) -> ApiError {
+    match e {
+        BodyError::Broken => upload_failed(
+            "truncated",
+            "The body ended before its Content-Length; nothing was stored.".into(),
+        ),
+        BodyError::Idle => ApiError::new(
+            ErrorCode::ValidationError,
+            "The body stopped arriving; nothing was stored.",
+        )
+        .with_details(json!({ "reason": "timeout" })),
+    }
+}
+
+/// The answer to a file that was not taken. Uploads over the limit are 413 (spec 8.1); imports
+/// name the reason in a 400 `upload_failed`.
+fn ingest_failed<E>(
+    e: IngestError<E>,
+    upload: bool,
+    source: impl FnOnce(E) -> ApiError,
+) -> ApiError {
+    match e {
+        IngestError::Empty => upload_failed("empty", "The file is empty.".into()),
+        IngestError::TooLarge { max, kind } => {
+            let what = kind.map(a_kind).unwrap_or("a file");
+            let message = format!(
+                "The file is larger than the {} MB allowed for {what}.",
+                max / (1024 * 1024)
+            );
+            if upload {
+                ApiError::new(ErrorCode::PayloadTooLarge, message)
+                    .with_details(json!({ "reason": "too_large", "limit": max }))
+            } else {
+                upload_failed("too_large", message)
+            }
+        }
+        IngestError::UnsupportedType { found } => upload_failed(
+            "unsupported_type",
+            match found {
+                Some(t) => format!(
+                    "The file is {t} (from its contents), which is not taken; images: JPEG, \
+                     PNG, GIF, WebP; videos: MP4, MOV, WebM, MKV."
+                ),
+                None => "The file is not an image or video this server takes (from its \
+                         contents); images: JPEG, PNG, GIF, WebP; videos: MP4, MOV, WebM, MKV."
+                    .into(),
+            },
+        ),
+        IngestError::Probe(ProbeError::Invalid(why)) => upload_failed(
+            "invalid_file",
+            format!("The file could not be read: {why}."),
+        ),
+        IngestError::Probe(ProbeError::TooLarge(why)) => {
+            upload_failed("too_large", format!("The file is too large: {why}."))
+        }
+        IngestError::Source(e) => source(e),
+        IngestError::Storage(e) => {
+            ApiError::unavailable("The media store could not take the file; try again.", e)
+        }
+    }
+}
+
+fn a_kind(kind: MediaKind) -> &'static str {
+    match kind {
+        MediaKind::Image => "an image",
+        MediaKind::Video => "a video",
+    }
+}
