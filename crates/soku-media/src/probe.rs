@@ -59,9 +59,11 @@ pub fn probe(path: &Path, mime: &'static str, size: u64) -> Result<MediaFacts, P
             facts.height = Some(h);
         }
         MediaKind::Video => {
-            if matches!(mime, "video/mp4" | "video/quicktime") {
-                check_moov_size(path)?;
-            }
+            let long_header = if matches!(mime, "video/mp4" | "video/quicktime") {
+                check_moov(path)?
+            } else {
+                false
+            };
             let track = nom_exif::read_track(path).map_err(|e| {
                 ProbeError::Invalid(format!("the video's container could not be read ({e})"))
             })?;
@@ -73,10 +75,12 @@ pub fn probe(path: &Path, mime: &'static str, size: u64) -> Result<MediaFacts, P
                         .or_else(|| v.as_u64().and_then(|n| u32::try_from(n).ok()))
                 })
             };
-            facts.duration_ms = u64_of(T::DurationMs);
-            facts.width = u32_of(T::Width).filter(|w| *w > 0);
-            facts.height = u32_of(T::Height).filter(|h| *h > 0);
-            if facts.duration_ms.is_none() && facts.width.is_none() {
+            if !long_header {
+                facts.duration_ms = u64_of(T::DurationMs);
+                facts.width = u32_of(T::Width).filter(|w| *w > 0);
+                facts.height = u32_of(T::Height).filter(|h| *h > 0);
+            }
+            if !long_header && facts.duration_ms.is_none() && facts.width.is_none() {
                 return Err(ProbeError::Invalid(
                     "the video's container names no video track".into(),
                 ));
@@ -103,7 +107,10 @@ fn image_dimensions(path: &Path, mime: &str) -> Result<(u32, u32), ProbeError> {
 
 /// Walks the top-level boxes of an ISO-BMFF file (8- or 16-byte headers only) and refuses a
 /// `moov` box larger than `MAX_MOOV_BYTES`, which the container reader would hold in memory.
-fn check_moov_size(path: &Path) -> Result<(), ProbeError> {
+/// True when the movie header (`moov`'s first box, `mvhd`) is version 1 (64-bit times), which
+/// `nom-exif` reads as version 0: its duration and dimensions would be wrong, so they are
+/// left unknown (the rules that need them are then skipped, never misapplied).
+fn check_moov(path: &Path) -> Result<bool, ProbeError> {
     let mut file = std::fs::File::open(path).map_err(|e| ProbeError::Invalid(e.to_string()))?;
     let len = file
         .metadata()
@@ -126,12 +133,27 @@ fn check_moov_size(path: &Path) -> Result<(), ProbeError> {
         if size < 8 {
             return Err(ProbeError::Invalid("a box has an impossible size".into()));
         }
-        if &head[4..8] == b"moov" && size > MAX_MOOV_BYTES {
-            return Err(ProbeError::TooLarge(format!(
-                "the video's index (moov box) is {size} bytes; at most {MAX_MOOV_BYTES} are read"
-            )));
+        if &head[4..8] == b"moov" {
+            if size > MAX_MOOV_BYTES {
+                return Err(ProbeError::TooLarge(format!(
+                    "the video's index (moov box) is {size} bytes; at most {MAX_MOOV_BYTES} are \
+                     read"
+                )));
+            }
+            // The first child's header and its version byte.
+            let header =
+                if u64::from_be_bytes([0, 0, 0, 0, head[0], head[1], head[2], head[3]]) == 1 {
+                    16
+                } else {
+                    8
+                };
+            let mut child = [0u8; 9];
+            let read = file
+                .seek(SeekFrom::Start(at + header))
+                .and_then(|_| file.read_exact(&mut child));
+            return Ok(read.is_ok() && &child[4..8] == b"mvhd" && child[8] == 1);
         }
         at = at.saturating_add(size);
     }
-    Ok(())
+    Ok(false)
 }

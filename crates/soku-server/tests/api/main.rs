@@ -16,6 +16,7 @@ mod headers;
 mod id_tokens;
 mod keys_auth;
 mod media;
+mod media_binary;
 mod oauth;
 mod oauth_platforms;
 mod operations;

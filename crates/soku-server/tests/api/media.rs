@@ -249,6 +249,24 @@ async fn videos_of_every_container_are_read_for_duration_and_dimensions() {
     );
 }
 
+/// A movie header of version 1 (64-bit times), which the container reader would misread, leaves
+/// duration and dimensions unknown instead of wrong.
+#[tokio::test]
+async fn a_version_1_movie_header_leaves_the_facts_unknown_rather_than_wrong() {
+    let app = TestApp::start().await;
+    let (_, key) = app.subscriber().await;
+    let mut mp4 = media_files::mp4(640, 480, 5_000, 1000);
+    let at = mp4.windows(4).position(|w| w == b"mvhd").unwrap();
+    mp4[at + 4] = 1;
+    let body = created(upload(&app, &key, "video/mp4", mp4).await).await;
+    assert_eq!(body["kind"], "video");
+    assert!(body.get("durationSeconds").is_none(), "{body}");
+    assert_eq!(
+        (body["width"].clone(), body["height"].clone()),
+        (Value::Null, Value::Null)
+    );
+}
+
 #[tokio::test]
 async fn the_same_file_twice_is_one_media_and_a_reused_key_with_another_file_is_a_conflict() {
     let app = TestApp::start().await;
