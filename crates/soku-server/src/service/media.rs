@@ -429,3 +429,81 @@ fn a_kind(kind: MediaKind) -> &'static str {
         MediaKind::Video => "a video",
     }
 }
+
+/// Checks the post's hosted files (spec 8.1, "Media in posts") against every target platform's
+/// media rules (`soku_core::posts::media_rules`), before anything is sent: a broken rule is 400
+/// `validation_error` naming the platform, the field and the rule. A hosted URL must be one of
+/// the caller's files in the caller's mode. Outside URLs are not known yet here and pass.
+pub async fn check_in_post(
+    state: &AppState,
+    user_id: &str,
+    mode: soku_core::keys::KeyMode,
+    post: &serde_json::Value,
+    content: &soku_core::posts::PostContent,
+    platforms: impl IntoIterator<Item = soku_core::platform::Platform>,
+) -> ApiResult<()> {
+    use soku_core::posts::media_rules::{self, MediaItem};
+    let prefix = format!("{}/media/", state.media.base_url);
+    let urls = content.image_urls.iter().chain(content.video_url.as_ref());
+    let mut files = Vec::new();
+    for url in urls {
+        let Some(rest) = url.strip_prefix(&prefix) else {
+            continue;
+        };
+        let field = field_of(post, url);
+        let (id, file) = rest.split_once('/').unwrap_or((rest, ""));
+        let record = state
+            .store
+            .get_media(id)
+            .await?
+            .filter(|m| m.user_id == user_id && m.mode == mode && m.file_name == file);
+        let Some(record) = record else {
+            return Err(ApiError::validation(
+                &field,
+                "not_found",
+                format!("{field} names no hosted file of yours; upload it with POST /v1/media."),
+            ));
+        };
+        files.push((field, record.facts));
+    }
+    if files.is_empty() {
+        return Ok(());
+    }
+    let items: Vec<MediaItem<'_>> = files
+        .iter()
+        .map(|(field, facts)| MediaItem { field, facts })
+        .collect();
+    let mut seen = Vec::new();
+    for platform in platforms {
+        if seen.contains(&platform) {
+            continue;
+        }
+        seen.push(platform);
+        if let Err(v) = media_rules::check(platform, &items) {
+            return Err(
+                ApiError::new(ErrorCode::ValidationError, v.message).with_details(json!({
+                    "field": v.field,
+                    "reason": "media_rule",
+                    "rule": v.rule,
+                    "platform": v.platform.as_str(),
+                })),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The JSON path that names `url` in the request's `post` (`imageUrls`, `mediaUrls` or
+/// `videoUrl`).
+fn field_of(post: &serde_json::Value, url: &str) -> String {
+    let content = &post["content"];
+    for list in ["imageUrls", "mediaUrls"] {
+        if let Some(i) = content[list].as_array().and_then(|a| {
+            a.iter()
+                .position(|v| v.as_str().map(str::trim) == Some(url))
+        }) {
+            return format!("post.content.{list}[{i}]");
+        }
+    }
+    "post.content.videoUrl".into()
+}

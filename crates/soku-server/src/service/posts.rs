@@ -155,6 +155,15 @@ async fn accept(
             .with_details(json!({"field": t.field, "reason": "unsupported_platform", "platform": t.platform.as_str()})));
         }
     }
+    super::media::check_in_post(
+        state,
+        user_id,
+        mode,
+        &post.post,
+        &post.content,
+        targets.iter().map(|t| t.platform),
+    )
+    .await?;
 
     let id = soku_core::keys::uuid_v4();
     let (status, target_status, due_at) = match post.scheduled_time {

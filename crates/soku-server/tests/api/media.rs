@@ -664,3 +664,65 @@ async fn media_are_listed_per_user_and_mode_and_deleted_unless_a_scheduled_post_
     let r = delete(file_id.to_owned(), test_key.clone()).await;
     assert_eq!(r.status(), 200);
 }
+
+/// Hosted files in a post are checked against each target platform's rules before the post is
+/// accepted (test mode here: its simulated platforms need no connected account).
+#[tokio::test]
+async fn hosted_files_in_posts_are_checked_against_each_platforms_rules() {
+    let app = TestApp::start().await;
+    let (_, key) = app.test_subscriber().await;
+    let (_, other) = app.test_subscriber().await;
+    // A 3-minute video: fine for Threads (5 minutes), too long for X (140 s).
+    let long = created(
+        upload(
+            &app,
+            &key,
+            "video/mp4",
+            media_files::mp4(1080, 1920, 180_000, 2000),
+        )
+        .await,
+    )
+    .await;
+    let url = long["url"].as_str().unwrap();
+    let post = |platforms: Value, url: &str, k: &str| {
+        let body = json!({"post": {"content": {"text": "a clip", "mediaType": "video", "videoUrl": url,
+            "platform": platforms}}});
+        let (app, k) = (&app, k.to_owned());
+        async move { app.post_json("/v1/posts", &k, &body).await }
+    };
+    let r = post(json!(["threads"]), url, &key).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let r = post(json!(["threads", "x"]), url, &key).await;
+    let body = expect_error(r, 400, "validation_error", None).await;
+    let details = &body["error"]["details"];
+    assert_eq!(details["platform"], "x", "{body}");
+    assert_eq!(details["field"], "post.content.videoUrl", "{body}");
+    assert_eq!(details["rule"], "max_duration", "{body}");
+    assert_eq!(details["reason"], "media_rule", "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains('X') && message.contains("140"),
+        "{message}"
+    );
+
+    // An image in mediaUrls: the field names where it was.
+    let png = created(upload(&app, &key, "image/png", media_files::png(100, 100)).await).await;
+    let body = json!({"post": {"content": {"text": "pic", "mediaType": "image",
+        "mediaUrls": ["https://example.com/outside.jpg", png["url"]], "platform": ["instagram"]}}});
+    let r = app.post_json("/v1/posts", &key, &body).await;
+    // Instagram takes JPEG only.
+    let body = expect_error(r, 400, "validation_error", None).await;
+    assert_eq!(
+        body["error"]["details"]["field"], "post.content.mediaUrls[1]",
+        "{body}"
+    );
+    assert_eq!(body["error"]["details"]["rule"], "type", "{body}");
+
+    // Someone else's hosted file, or a deleted one, is not the caller's to post.
+    let r = post(json!(["threads"]), url, &other).await;
+    let body = expect_error(r, 400, "validation_error", None).await;
+    assert_eq!(body["error"]["details"]["reason"], "not_found", "{body}");
+    let gone = url.replace(long["id"].as_str().unwrap(), "med_000000000000000000000000");
+    let r = post(json!(["threads"]), &gone, &key).await;
+    expect_error(r, 400, "validation_error", None).await;
+}
