@@ -107,7 +107,12 @@ pub struct PublishRequest {
     pub target_id: String,
     pub platform: Platform,
     pub account: AccountCredentials,
+    /// The post; its media URLs name the server's hosted copies when the engine has a media
+    /// library (an outside URL was imported once for the whole submission).
     pub content: PostContent,
+    /// What each of the post's files is, in the order of `content`'s image URLs then its video
+    /// URL; empty when the engine has no media library.
+    pub media: Vec<crate::media::MediaRecord>,
     /// No attempt at this target started before this time (the submission was accepted, or
     /// became due, then): reconciliation need not look at older posts.
     pub not_before: DateTime<Utc>,

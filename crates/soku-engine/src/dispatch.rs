@@ -32,6 +32,9 @@ pub struct Engine {
     pub(crate) finish: GroupCommit<FinishTarget, bool>,
     pub(crate) in_flight: GroupCommit<InFlight, bool>,
     pub(crate) health: StoreHealth,
+    /// Makes a post's media hosted before its targets are published; `None`: URLs go to the
+    /// connectors as they are.
+    pub(crate) media: Option<Arc<crate::EngineMedia>>,
 }
 
 /// The most attempts written in one transaction.
@@ -46,6 +49,7 @@ impl Engine {
         config: EngineConfig,
         wake: Arc<Notify>,
         metrics: Arc<EngineMetrics>,
+        media: Option<Arc<crate::EngineMedia>>,
     ) -> Arc<Self> {
         let finish = {
             let store = store.clone();
@@ -74,6 +78,7 @@ impl Engine {
             worker_id: soku_core::keys::random_id("w", 10),
             claims: AtomicU64::new(0),
             health: StoreHealth::default(),
+            media,
         })
     }
 

@@ -14,7 +14,8 @@
 //!
 //! The engine's parts, by concern: `dispatch` (the loop that claims due targets, and
 //! housekeeping), `publish` (one attempt: the request, the call, the outcome), `reconcile`
-//! (asking the platform whether an earlier attempt published), `retry` (backoff and the
+//! (asking the platform whether an earlier attempt published), `media` (a post's media made
+//! hosted: outside URLs imported once per submission), `retry` (backoff and the
 //! attempt budget) and `save` (writing an attempt's in-flight mark and outcome through a
 //! database blip, within the lease). `metrics` counts what operators watch (outcomes, retries,
 //! lag, refreshes, the queue). `account_tokens` keeps connected accounts' tokens alive;
@@ -24,6 +25,7 @@
 pub mod account_tokens;
 mod config;
 mod dispatch;
+pub mod media;
 pub mod metrics;
 mod publish;
 mod reconcile;
@@ -33,6 +35,7 @@ pub mod secrets;
 
 pub use config::{EngineConfig, RETRY_AFTER_MAX};
 pub use dispatch::Engine;
+pub use media::EngineMedia;
 pub use retry::{backoff, retry_delay};
 
 /// Idempotency keys are kept this long (spec 6.1).

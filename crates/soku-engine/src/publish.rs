@@ -260,6 +260,7 @@ impl Engine {
                 self.tokens.credentials(&account, &secrets)
             }
         };
+        let (content, media) = self.prepare_media(claimed, content).await?;
         Ok(PublishRequest {
             marker: target.id.clone(),
             user_id: claimed.user_id.clone(),
@@ -268,6 +269,7 @@ impl Engine {
             platform: target.platform,
             account,
             content,
+            media,
             not_before: claimed.submitted_at,
         })
     }

@@ -21,7 +21,7 @@ pub enum IngestError<E> {
     #[error("the file is larger than {max} bytes")]
     TooLarge { max: u64, kind: Option<MediaKind> },
     /// Not an image or video type the server takes; `found` is what the bytes are, when known.
-    #[error("unsupported type")]
+    #[error("the file is not an image or video of a type this server takes")]
     UnsupportedType { found: Option<&'static str> },
     /// What the bytes say it is, it is not (damaged, truncated) or too much to read.
     #[error("{0}")]

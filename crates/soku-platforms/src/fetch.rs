@@ -76,6 +76,8 @@ pub struct SafeFetcher {
     timeout: Duration,
     /// KiB of media that may be held at once; `None`: unbounded.
     budget: Option<(std::sync::Arc<tokio::sync::Semaphore>, u32)>,
+    /// The server's own hosted files, read from the media store instead of over HTTP.
+    hosted: Option<soku_media::MediaLibrary>,
 }
 
 impl std::fmt::Debug for SafeFetcher {
@@ -94,7 +96,17 @@ impl SafeFetcher {
             client: policy.client(timeout, MAX_REDIRECTS),
             timeout,
             budget: None,
+            hosted: None,
         }
+    }
+
+    /// Reads the hosted files of `library` (`<base>/media/<id>/<file>`) from its store, within
+    /// the same limits and memory budget, instead of fetching them over HTTP: the engine hands
+    /// connectors hosted URLs (spec 8.1), and the server's own URL may not be reachable from
+    /// itself, or only at an address the SSRF guard refuses.
+    pub fn with_hosted(mut self, library: soku_media::MediaLibrary) -> Self {
+        self.hosted = Some(library);
+        self
     }
 
     /// Holds at most `bytes` of fetched media in memory at once (rounded up to whole KiB).
@@ -133,7 +145,74 @@ impl SafeFetcher {
         }
     }
 
+    /// A hosted file of this server, read from the media store.
+    async fn hosted(
+        &self,
+        library: &soku_media::MediaLibrary,
+        id: &str,
+        file: &str,
+        limits: &MediaLimits,
+    ) -> Result<Media, PublishError> {
+        let unavailable = |e: String| {
+            tracing::warn!(media_id = %id, error = %e, "a hosted file could not be read");
+            PublishError::new(
+                FailureClass::Retryable { retry_after: None },
+                MEDIA_FETCH_FAILED,
+                "The hosted file could not be read now.",
+            )
+        };
+        let record = library
+            .store
+            .get_media(id)
+            .await
+            .map_err(|e| unavailable(e.to_string()))?
+            .filter(|m| m.file_name == file)
+            .ok_or_else(|| {
+                permanent(
+                    MEDIA_UNAVAILABLE,
+                    format!("The hosted file {id} no longer exists."),
+                )
+            })?;
+        let mime = record.facts.mime;
+        if !limits.types.contains(&mime) {
+            return Err(permanent(
+                MEDIA_TYPE_NOT_ALLOWED,
+                format!(
+                    "The hosted file {id} is of type {mime}, which is not allowed here; allowed: {}.",
+                    limits.types.join(", ")
+                ),
+            ));
+        }
+        if record.facts.size > limits.max_bytes {
+            return Err(too_large(&format!("hosted file {id}"), limits.max_bytes));
+        }
+        let permit = self.reserve(record.facts.size, "the media store").await?;
+        let mut stream = library
+            .storage
+            .read(&record.storage_key, None)
+            .await
+            .map_err(|e| unavailable(e.to_string()))?;
+        let mut bytes = Vec::with_capacity(record.facts.size as usize);
+        while let Some(chunk) = futures_util::StreamExt::next(&mut stream).await {
+            let chunk = chunk.map_err(|e| unavailable(e.to_string()))?;
+            if bytes.len() as u64 + chunk.len() as u64 > record.facts.size {
+                return Err(unavailable("the stored file is longer than its row".into()));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        let media = Media::new(bytes, mime);
+        Ok(match permit {
+            Some(held) => media.holding(held),
+            None => media,
+        })
+    }
+
     async fn get(&self, url: &str, limits: &MediaLimits) -> Result<Media, PublishError> {
+        if let Some(library) = &self.hosted
+            && let Some((id, file)) = library.parse_url(url)
+        {
+            return self.hosted(library, id, file, limits).await;
+        }
         let Ok(parsed) = reqwest::Url::parse(url) else {
             return Err(permanent(
                 MEDIA_UNAVAILABLE,

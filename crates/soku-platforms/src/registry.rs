@@ -33,8 +33,9 @@ impl Connectors {
 }
 
 /// The connectors to the real networks. Images named by URL are fetched by
-/// `fetch::SafeFetcher`, with spec 8's protections.
-pub fn live(settings: &LiveSettings) -> LiveConnectors {
+/// `fetch::SafeFetcher`, with spec 8's protections; the server's hosted files (`hosted`) are read
+/// from its media store.
+pub fn live(settings: &LiveSettings, hosted: Option<soku_media::MediaLibrary>) -> LiveConnectors {
     let net = NetPolicy {
         allow_loopback: settings.allow_loopback,
     };
@@ -48,8 +49,12 @@ pub fn live(settings: &LiveSettings) -> LiveConnectors {
     } else {
         settings.media_memory
     };
-    let media: Arc<dyn MediaSource> =
-        Arc::new(fetch::SafeFetcher::new(net, Duration::from_secs(60)).with_memory_budget(budget));
+    let mut fetcher =
+        fetch::SafeFetcher::new(net, Duration::from_secs(60)).with_memory_budget(budget);
+    if let Some(library) = hosted {
+        fetcher = fetcher.with_hosted(library);
+    }
+    let media: Arc<dyn MediaSource> = Arc::new(fetcher);
     let linkedin_version = linkedin::version_or_default(settings.linkedin_version.as_deref());
     let mut live: LiveConnectors = HashMap::new();
     live.insert(

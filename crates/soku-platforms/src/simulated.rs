@@ -12,6 +12,12 @@
 //!   whether the post exists: the target ends `unknown`.
 //! - `[fail:token_expired]`: 401, the account's token is no longer valid (permanent).
 //! - `[fail:permanent]`: 400, the platform refuses the content (permanent).
+//! - `[fail:media_processing]`: the platform took the media but could not process it
+//!   (permanent, `media_processing_failed`), as a real network reports a video it cannot
+//!   transcode; only a post with media fails.
+//!
+//! What each simulated post received is recorded with its media: for every file, its hosted URL,
+//! media id, kind, type, size, SHA-256, dimensions and duration (`PublishRequest::media`).
 //!
 //! `[fail:KIND@PLATFORM]` (e.g. `[fail:permanent@x]`) applies to that platform only.
 
@@ -63,12 +69,28 @@ impl Simulated {
     }
 
     async fn create(&self, req: &PublishRequest) -> Result<PublishedPost, PublishError> {
-        let media: Vec<&str> = req
+        let urls = req
             .content
             .image_urls
             .iter()
             .map(String::as_str)
-            .chain(req.content.video_url.as_deref())
+            .chain(req.content.video_url.as_deref());
+        let media: Vec<serde_json::Value> = urls
+            .enumerate()
+            .map(|(i, url)| match req.media.get(i) {
+                Some(m) => serde_json::json!({
+                    "url": url,
+                    "mediaId": m.id,
+                    "kind": m.facts.kind.as_str(),
+                    "mimeType": m.facts.mime,
+                    "size": m.facts.size,
+                    "sha256": m.sha256,
+                    "width": m.facts.width,
+                    "height": m.facts.height,
+                    "durationSeconds": m.facts.duration_ms.map(|ms| ms as f64 / 1000.0),
+                }),
+                None => serde_json::json!({ "url": url }),
+            })
             .collect();
         let post = SandboxPost {
             id: soku_core::keys::random_id("sim_", 20),
@@ -125,6 +147,16 @@ impl Connector for Simulated {
                 "The platform refused the post.",
             )
             .with_platform_error(raw(400, "content rejected")));
+        }
+        if has(req, "media_processing")
+            && (!req.content.image_urls.is_empty() || req.content.video_url.is_some())
+        {
+            return Err(PublishError::new(
+                FailureClass::Permanent,
+                "media_processing_failed",
+                "The platform could not process the post's media.",
+            )
+            .with_platform_error(raw(422, "media processing failed")));
         }
         if has(req, "token_expired") {
             return Err(PublishError::new(

@@ -102,6 +102,7 @@ fn request(account: AccountCredentials, text: Option<&str>, images: &[&str]) -> 
             image_urls: images.iter().map(|s| s.to_string()).collect(),
             video_url: None,
         },
+        media: Vec::new(),
         not_before: chrono::Utc::now() - chrono::Duration::seconds(5),
     }
 }

@@ -124,6 +124,7 @@ fn request(account: &ConnectedAccount, text: Option<&str>, images: &[&str]) -> P
             image_urls: images.iter().map(|s| s.to_string()).collect(),
             video_url: None,
         },
+        media: Vec::new(),
         not_before: Utc::now() - chrono::Duration::seconds(1),
     }
 }

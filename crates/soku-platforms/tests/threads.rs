@@ -85,6 +85,7 @@ fn request(token: &str, text: Option<&str>, images: &[&str]) -> PublishRequest {
             image_urls: images.iter().map(|s| s.to_string()).collect(),
             video_url: None,
         },
+        media: Vec::new(),
         not_before: Utc::now() - chrono::Duration::seconds(5),
     }
 }

@@ -83,6 +83,7 @@ fn request(fake: &XFake, text: Option<&str>, images: &[&str]) -> PublishRequest 
             image_urls: images.iter().map(|s| s.to_string()).collect(),
             video_url: None,
         },
+        media: Vec::new(),
         not_before: chrono::Utc::now(),
     }
 }

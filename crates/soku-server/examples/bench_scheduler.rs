@@ -494,10 +494,13 @@ async fn run(args: &Args, concurrency: usize) -> Row {
             connect_redirect_origins: None,
             // No media in this benchmark's posts: an empty store in a temporary directory.
             media: soku_server::service::media::MediaHost {
-                storage: soku_media::MediaStorage::local(&media_dir.path().join("media"))
-                    .await
-                    .unwrap_or_else(|e| fail(&format!("media store: {e}"))),
-                base_url: "http://127.0.0.1".into(),
+                library: soku_media::MediaLibrary {
+                    storage: soku_media::MediaStorage::local(&media_dir.path().join("media"))
+                        .await
+                        .unwrap_or_else(|e| fail(&format!("media store: {e}"))),
+                    store: store.clone(),
+                    base_url: "http://127.0.0.1".into(),
+                },
                 importer: soku_platforms::import::Importer::new(
                     Default::default(),
                     Duration::from_secs(60),

@@ -107,6 +107,10 @@ pub fn spawn_engine(
         config,
         state.engine_wake.clone(),
         state.engine_metrics.clone(),
+        Some(Arc::new(soku_engine::EngineMedia::new(
+            state.media.library.clone(),
+            state.media.importer.clone(),
+        ))),
     );
     // Where the engine runs, accounts' tokens are kept alive too.
     tokio::spawn(

@@ -78,9 +78,10 @@ async fn run_server(database_url: &str, args: ServeArgs) -> Result<(), String> {
             database_url,
             &public_url,
             args.worker.networks.allow_loopback,
+            store.clone(),
         )
         .await?;
-    let media_store = media.storage.describe();
+    let media_store = media.library.storage.describe();
     let state = build_state(
         store,
         Arc::new(soku_core::SystemClock),
@@ -91,7 +92,10 @@ async fn run_server(database_url: &str, args: ServeArgs) -> Result<(), String> {
             simulated_latency: args.worker.engine.simulated_latency(),
             rate_limits,
             trusted_proxies,
-            live_connectors: soku_platforms::live(&args.worker.networks.settings()),
+            live_connectors: soku_platforms::live(
+                &args.worker.networks.settings(),
+                Some(media.library.clone()),
+            ),
             connect_redirect_origins: args.http.redirect_origins(),
             media,
         },
@@ -158,7 +162,12 @@ async fn run_worker(database_url: &str, command: WorkerCommand) -> Result<(), St
         .unwrap_or_else(|| "http://127.0.0.1:8080".into());
     let media = args
         .media
-        .host(database_url, &public_url, args.networks.allow_loopback)
+        .host(
+            database_url,
+            &public_url,
+            args.networks.allow_loopback,
+            store.clone(),
+        )
         .await?;
     let state = build_state(
         store,
@@ -174,7 +183,10 @@ async fn run_worker(database_url: &str, command: WorkerCommand) -> Result<(), St
                 ..RateLimitOptions::default()
             },
             trusted_proxies: Vec::new(),
-            live_connectors: soku_platforms::live(&args.networks.settings()),
+            live_connectors: soku_platforms::live(
+                &args.networks.settings(),
+                Some(media.library.clone()),
+            ),
             // A worker starts no connections.
             connect_redirect_origins: None,
             media,

@@ -274,8 +274,9 @@ pub struct SandboxPostView {
     pub submission_id: String,
     pub target_id: String,
     pub text: Option<String>,
-    /// The media the post named.
-    #[schema(value_type = Object)]
+    /// What the platform received of each of the post's files: its hosted `url`, `mediaId`,
+    /// `kind`, `mimeType`, `size`, `sha256`, `width`, `height` and `durationSeconds`.
+    #[schema(value_type = Vec<Object>)]
     pub media: Value,
     pub received_at: String,
     /// How many times the platform was asked to create this post.
@@ -475,7 +476,7 @@ impl MediaView {
         let f = &m.facts;
         Self {
             id: m.id.clone(),
-            url: hosted_url(base_url, &m.id, &m.file_name),
+            url: soku_media::library::hosted_url(base_url, &m.id, &m.file_name),
             kind: f.kind.as_str(),
             mime_type: f.mime,
             size: f.size,
@@ -487,11 +488,6 @@ impl MediaView {
             created_at: rfc3339_millis(m.created_at),
         }
     }
-}
-
-/// `<base>/media/<id>/<file>`.
-pub fn hosted_url(base_url: &str, id: &str, file_name: &str) -> String {
-    format!("{}/media/{id}/{file_name}", base_url.trim_end_matches('/'))
 }
 
 /// A created (201) or replayed (201, `Idempotent-Replayed: true`) file.

@@ -215,7 +215,13 @@ pub async fn hosted(
     if method == Method::HEAD || length == 0 {
         return Ok((status, out).into_response());
     }
-    let stream = match state.media.storage.read(&record.storage_key, range).await {
+    let stream = match state
+        .media
+        .library
+        .storage
+        .read(&record.storage_key, range)
+        .await
+    {
         Ok(s) => s,
         Err(soku_media::StorageError::NotFound) => {
             tracing::error!(media_id = %record.id, "a media row's file is missing from the store");

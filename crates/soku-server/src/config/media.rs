@@ -3,10 +3,12 @@
 
 use crate::service::media::MediaHost;
 use clap::Args;
-use soku_media::{MediaStorage, S3Options, StoreLocation};
+use soku_core::media::MediaStore;
+use soku_media::{MediaLibrary, MediaStorage, S3Options, StoreLocation};
 use soku_platforms::import::Importer;
 use soku_platforms::net::NetPolicy;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Args, Debug)]
@@ -60,6 +62,7 @@ impl MediaArgs {
         database_url: &str,
         public_url: &str,
         allow_loopback: bool,
+        store: Arc<dyn MediaStore>,
     ) -> Result<MediaHost, String> {
         let location = self.location(database_url)?;
         let storage = MediaStorage::open(
@@ -83,8 +86,11 @@ impl MediaArgs {
             .trim_end_matches('/')
             .to_owned();
         Ok(MediaHost {
-            storage,
-            base_url,
+            library: MediaLibrary {
+                storage,
+                store,
+                base_url,
+            },
             importer: Importer::new(
                 NetPolicy { allow_loopback },
                 Duration::from_secs(self.media_import_timeout_secs),

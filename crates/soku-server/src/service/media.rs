@@ -16,26 +16,22 @@ use crate::state::AppState;
 use crate::views::{MediaCreated, MediaPageView, MediaView};
 use axum::http::HeaderValue;
 use bytes::Bytes;
-use chrono::Duration;
 use futures_util::Stream;
 use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use soku_core::ErrorCode;
-use soku_core::StoreError;
-use soku_core::media::{
-    MEDIA_IDEMPOTENCY_HOURS, MediaKind, MediaPage, MediaRecord, extension, known_type,
-};
+use soku_core::media::{MediaKind, MediaPage, MediaRecord, known_type};
 use soku_media::ingest::hex;
-use soku_media::{IngestError, MediaStorage, ProbeError, Received};
+use soku_media::{IngestError, LibraryError, MediaLibrary, Owner, ProbeError, Received};
 use soku_platforms::import::{ImportError, Importer};
 
 /// What the media endpoints need besides the store.
 #[derive(Clone)]
 pub struct MediaHost {
-    pub storage: MediaStorage,
-    /// The hosted files' base URL: the server's public URL unless configured otherwise.
-    pub base_url: String,
+    /// The files and their rows; its base URL is the server's public URL unless configured
+    /// otherwise.
+    pub library: MediaLibrary,
     /// Fetches imports (SSRF-guarded, bounded in size and time).
     pub importer: Importer,
     /// How long an upload's body may stay silent before it is abandoned.
@@ -82,7 +78,13 @@ pub async fn import(
     }
     let request_hash = hex(&Sha256::digest(format!("url:{url}")));
     let key = idempotency_key.unwrap_or_else(|| format!("derived:{request_hash}"));
-    if let Some(done) = replay(state, caller, &key, &request_hash).await? {
+    let owner = Owner {
+        user_id: &caller.user_id,
+        mode: caller.mode,
+        idempotency_key: &key,
+        request_hash: &request_hash,
+    };
+    if let Some(done) = replay(state, &owner).await? {
         return Ok(done);
     }
     let max = MediaKind::Video
@@ -95,10 +97,14 @@ pub async fn import(
         .await
         .map_err(import_failed)?;
     let declared = download.content_length;
-    let received = soku_media::receive(&state.media.storage, download.into_stream(), declared)
-        .await
-        .map_err(|e| ingest_failed(e, false, |e: ImportError| import_failed(e)))?;
-    store(state, caller, received, key, request_hash, Some(url)).await
+    let received = soku_media::receive(
+        &state.media.library.storage,
+        download.into_stream(),
+        declared,
+    )
+    .await
+    .map_err(|e| ingest_failed(e, false, |e: ImportError| import_failed(e)))?;
+    store(state, &owner, received, Some(url)).await
 }
 
 /// Takes the uploaded file `body` (`Content-Type` and `Content-Length` checked by the caller).
@@ -112,7 +118,7 @@ pub async fn upload<S>(
 where
     S: Stream<Item = Result<Bytes, BodyError>>,
 {
-    let received = soku_media::receive(&state.media.storage, body, Some(declared.length))
+    let received = soku_media::receive(&state.media.library.storage, body, Some(declared.length))
         .await
         .map_err(|e| ingest_failed(e, true, body_failed))?;
     if let Some(kind) = declared.kind
@@ -130,10 +136,16 @@ where
     }
     let request_hash = received.sha256.clone();
     let key = idempotency_key.unwrap_or_else(|| format!("sha256:{request_hash}"));
-    if let Some(done) = replay(state, caller, &key, &request_hash).await? {
+    let owner = Owner {
+        user_id: &caller.user_id,
+        mode: caller.mode,
+        idempotency_key: &key,
+        request_hash: &request_hash,
+    };
+    if let Some(done) = replay(state, &owner).await? {
         return Ok(done);
     }
-    store(state, caller, received, key, request_hash, None).await
+    store(state, &owner, received, None).await
 }
 
 /// What an upload's headers declared.
@@ -199,100 +211,54 @@ pub enum BodyError {
     Idle,
 }
 
-/// Stores a received file and its row; answers the winner when a concurrent twin got there
-/// first.
+/// Stores a received file and its row (or answers the twin that got there first).
 async fn store(
     state: &AppState,
-    caller: &Caller,
+    owner: &Owner<'_>,
     received: Received,
-    key: String,
-    request_hash: String,
     source_url: Option<String>,
 ) -> ApiResult<MediaCreated> {
-    let Received {
-        facts,
-        sha256,
-        spool,
-    } = received;
-    let id = soku_core::keys::random_id("med_", 24);
-    let file_name = format!("{}.{}", facts.kind.as_str(), extension(facts.mime));
-    let storage_key = format!("{}/{id}.{}", &id[4..6], extension(facts.mime));
-    state
-        .media
-        .storage
-        .commit(spool, &storage_key)
+    let library = &state.media.library;
+    let saved = library
+        .save(received, owner, source_url, state.clock.now())
         .await
-        .map_err(|e| {
-            ApiError::unavailable("The media store could not take the file; try again.", e)
-        })?;
-    let record = MediaRecord {
-        id,
-        user_id: caller.user_id.clone(),
-        mode: caller.mode,
-        facts,
-        sha256,
-        storage_key,
-        file_name,
-        source_url,
-        idempotency_key: Some(key.clone()),
-        request_hash: request_hash.clone(),
-        created_at: state.clock.now(),
-    };
-    match state.store.insert_media(&record).await {
-        Ok(()) => Ok(MediaCreated {
-            media: MediaView::of(&record, &state.media.base_url),
-            replayed: false,
-        }),
-        Err(e) => {
-            // Without its row the file is unreachable: remove it.
-            if let Err(gone) = state.media.storage.delete(&record.storage_key).await {
-                tracing::warn!(error = %gone, "could not delete a file whose row was not written");
-            }
-            match e {
-                StoreError::Conflict => replay(state, caller, &key, &request_hash)
-                    .await?
-                    .ok_or_else(|| ApiError::internal("a media key conflicted, then was gone")),
-                other => Err(other.into()),
-            }
-        }
-    }
+        .map_err(library_failed)?;
+    Ok(MediaCreated {
+        media: MediaView::of(&saved.record, &library.base_url),
+        replayed: saved.replayed,
+    })
 }
 
-/// The first answer for this key, or 409 when the key was used for another request. An expired
-/// key is released for this request.
-async fn replay(
-    state: &AppState,
-    caller: &Caller,
-    key: &str,
-    request_hash: &str,
-) -> ApiResult<Option<MediaCreated>> {
-    let Some(existing) = state
-        .store
-        .find_media_by_key(&caller.user_id, caller.mode, key)
-        .await?
-    else {
-        return Ok(None);
-    };
-    if existing.created_at < state.clock.now() - Duration::hours(MEDIA_IDEMPOTENCY_HOURS) {
-        state.store.release_media_key(&existing.id).await?;
-        return Ok(None);
-    }
-    if existing.request_hash != request_hash {
-        return Err(ApiError::new(
-            ErrorCode::IdempotencyConflict,
-            "This Idempotency-Key was used with a different request.",
-        ));
-    }
-    Ok(Some(MediaCreated {
-        media: MediaView::of(&existing, &state.media.base_url),
+/// The first answer for this key, or 409 when the key was used for another request.
+async fn replay(state: &AppState, owner: &Owner<'_>) -> ApiResult<Option<MediaCreated>> {
+    let library = &state.media.library;
+    let found = library
+        .existing(owner, state.clock.now())
+        .await
+        .map_err(library_failed)?;
+    Ok(found.map(|record| MediaCreated {
+        media: MediaView::of(&record, &library.base_url),
         replayed: true,
     }))
+}
+
+fn library_failed(e: LibraryError) -> ApiError {
+    match e {
+        LibraryError::KeyConflict => ApiError::new(
+            ErrorCode::IdempotencyConflict,
+            "This Idempotency-Key was used with a different request.",
+        ),
+        LibraryError::Storage(e) => {
+            ApiError::unavailable("The media store could not take the file; try again.", e)
+        }
+        LibraryError::Store(e) => e.into(),
+    }
 }
 
 pub async fn get(state: &AppState, caller: &Caller, id: &str) -> ApiResult<MediaView> {
     match state.store.get_media(id).await? {
         Some(m) if m.user_id == caller.user_id && m.mode == caller.mode => {
-            Ok(MediaView::of(&m, &state.media.base_url))
+            Ok(MediaView::of(&m, &state.media.library.base_url))
         }
         _ => Err(ApiError::not_found("media")),
     }
@@ -316,7 +282,7 @@ pub async fn list(
     Ok(MediaPageView {
         media: page
             .iter()
-            .map(|m| MediaView::of(m, &state.media.base_url))
+            .map(|m| MediaView::of(m, &state.media.library.base_url))
             .collect(),
         next_cursor,
     })
@@ -337,11 +303,17 @@ pub async fn delete(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Me
     let Some(record) = state.store.delete_media(user, mode, id).await? else {
         return Err(ApiError::not_found("media"));
     };
-    if let Err(e) = state.media.storage.delete(&record.storage_key).await {
+    if let Err(e) = state
+        .media
+        .library
+        .storage
+        .delete(&record.storage_key)
+        .await
+    {
         // The row is gone, so the file is served no more; the bytes stay until deleted by hand.
         tracing::warn!(media_id = %record.id, error = %e, "could not delete a media file's bytes");
     }
-    Ok(MediaView::of(&record, &state.media.base_url))
+    Ok(MediaView::of(&record, &state.media.library.base_url))
 }
 
 /// The file served at `/media/<id>/<file_name>`, if there is one.
@@ -443,15 +415,14 @@ pub async fn check_in_post(
     platforms: impl IntoIterator<Item = soku_core::platform::Platform>,
 ) -> ApiResult<()> {
     use soku_core::posts::media_rules::{self, MediaItem};
-    let prefix = format!("{}/media/", state.media.base_url);
+    let library = &state.media.library;
     let urls = content.image_urls.iter().chain(content.video_url.as_ref());
     let mut files = Vec::new();
     for url in urls {
-        let Some(rest) = url.strip_prefix(&prefix) else {
+        let Some((id, file)) = library.parse_url(url) else {
             continue;
         };
         let field = field_of(post, url);
-        let (id, file) = rest.split_once('/').unwrap_or((rest, ""));
         let record = state
             .store
             .get_media(id)

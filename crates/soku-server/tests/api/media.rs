@@ -10,6 +10,8 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use soku_fakes::media_files;
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 async fn upload(app: &TestApp, key: &str, content_type: &str, bytes: Vec<u8>) -> reqwest::Response {
@@ -449,14 +451,21 @@ async fn a_body_that_lies_about_its_length_or_stops_is_refused_and_nothing_remai
 /// A file server on loopback for imports: `/file.png`, `/big` (declares 600 MB), `/html`,
 /// `/missing` (404), `/stall` (sends a header, then nothing), `/to-metadata` (redirects to the
 /// cloud metadata address), `/to/<path>` (redirects here).
-async fn file_server() -> String {
+/// Returns the base URL and how many times `/file.png` was served.
+async fn file_server() -> (String, Arc<AtomicUsize>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let png = media_files::png(120, 80);
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counted = hits.clone();
     let app = Router::new()
         .route(
             "/file.png",
-            get(move || async move { ([(header::CONTENT_TYPE, "text/plain")], png) }),
+            get(move || {
+                counted.fetch_add(1, Ordering::SeqCst);
+                let png = png.clone();
+                async move { ([(header::CONTENT_TYPE, "text/plain")], png) }
+            }),
         )
         .route(
             "/big",
@@ -504,7 +513,7 @@ async fn file_server() -> String {
             ),
         );
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    base
+    (base, hits)
 }
 
 use futures_util::StreamExt;
@@ -513,7 +522,7 @@ use futures_util::StreamExt;
 async fn imports_fetch_once_and_fail_with_the_reasons_of_the_spec() {
     let app = TestApp::start().await;
     let (_, key) = app.subscriber().await;
-    let files = file_server().await;
+    let (files, _) = file_server().await;
     let import = |url: String| {
         let (app, key) = (&app, &key);
         async move {
@@ -725,4 +734,155 @@ async fn hosted_files_in_posts_are_checked_against_each_platforms_rules() {
     let gone = url.replace(long["id"].as_str().unwrap(), "med_000000000000000000000000");
     let r = post(json!(["threads"]), &gone, &key).await;
     expect_error(r, 400, "validation_error", None).await;
+}
+
+/// Polls the submission until no target is queued or publishing.
+async fn settled(app: &TestApp, key: &str, id: &str) -> Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let post: Value = app
+            .get_with_key(&format!("/v1/posts/{id}"), key)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let busy = post["targets"].as_array().is_none_or(|ts| {
+            ts.iter()
+                .any(|t| matches!(t["status"].as_str(), Some("queued" | "publishing")))
+        });
+        if !busy {
+            return post;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the post did not settle: {post}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// An outside URL in a post is imported once for the whole submission; every simulated
+/// platform receives the one hosted copy and says what it got; a media failure is injectable.
+#[tokio::test]
+async fn outside_media_are_imported_once_per_post_and_test_mode_shows_what_each_platform_got() {
+    let app = TestApp::start().await;
+    let (_, key) = app.test_subscriber().await;
+    let (files, png_hits) = file_server().await;
+    let body = json!({"post": {"content": {"text": "one picture, three networks", "mediaType": "image",
+        "imageUrls": [format!("{files}/file.png")], "platform": ["x", "threads", "bluesky"]}}});
+    let r = app.post_json("/v1/posts", &key, &body).await;
+    let accepted: Value = r.json().await.unwrap();
+    let id = accepted["postSubmissionId"].as_str().unwrap();
+    let post = settled(&app, &key, id).await;
+    for t in post["targets"].as_array().unwrap() {
+        assert_eq!(t["status"], "published", "{post}");
+    }
+    assert_eq!(
+        png_hits.load(Ordering::SeqCst),
+        1,
+        "imported once for the three targets"
+    );
+    let mut ids = Vec::new();
+    for platform in ["x", "threads", "bluesky"] {
+        let got: Value = app
+            .get_with_key(&format!("/v1/sandbox/{platform}/posts"), &key)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let media = &got["posts"][0]["media"][0];
+        assert_eq!(media["kind"], "image", "{got}");
+        assert_eq!(media["mimeType"], "image/png", "{got}");
+        assert_eq!(
+            (media["width"].as_u64(), media["height"].as_u64()),
+            (Some(120), Some(80))
+        );
+        assert_eq!(
+            media["sha256"],
+            sha256_hex(&media_files::png(120, 80)),
+            "{got}"
+        );
+        assert!(
+            media["url"]
+                .as_str()
+                .unwrap()
+                .starts_with(&app.url("/media/med_")),
+            "{got}"
+        );
+        ids.push(media["mediaId"].as_str().unwrap().to_owned());
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "one copy serves every target: {ids:?}");
+    // The copy is the user's media, naming where it came from.
+    let listed: Value = app
+        .get_with_key("/v1/media", &key)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["media"][0]["id"], ids[0].as_str());
+    assert_eq!(listed["media"][0]["sourceUrl"], format!("{files}/file.png"));
+
+    // A hosted video whose processing the platform fails; an outside URL that cannot be had.
+    let video = created(
+        upload(
+            &app,
+            &key,
+            "video/mp4",
+            media_files::mp4(720, 1280, 20_000, 5000),
+        )
+        .await,
+    )
+    .await;
+    let body = json!({"post": {"content": {"text": "[fail:media_processing@threads]", "mediaType": "video",
+        "videoUrl": video["url"], "platform": ["x", "threads"]}}});
+    let r = app.post_json("/v1/posts", &key, &body).await;
+    let id = r.json::<Value>().await.unwrap()["postSubmissionId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let post = settled(&app, &key, &id).await;
+    let by = |p: &str| {
+        post["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["platform"] == p)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(by("x")["status"], "published", "{post}");
+    assert_eq!(by("threads")["status"], "failed", "{post}");
+    assert_eq!(
+        by("threads")["error"]["code"],
+        "media_processing_failed",
+        "{post}"
+    );
+    let got: Value = app
+        .get_with_key("/v1/sandbox/x/posts", &key)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let media = &got["posts"][0]["media"][0];
+    assert_eq!(media["mediaId"], video["id"], "{got}");
+    assert_eq!(media["durationSeconds"], 20.0, "{got}");
+    assert_eq!(media["size"], video["size"], "{got}");
+
+    let body = json!({"post": {"content": {"text": "gone", "mediaType": "image",
+        "imageUrls": [format!("{files}/missing")], "platform": ["x", "threads"]}}});
+    let r = app.post_json("/v1/posts", &key, &body).await;
+    let id = r.json::<Value>().await.unwrap()["postSubmissionId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let post = settled(&app, &key, &id).await;
+    for t in post["targets"].as_array().unwrap() {
+        assert_eq!(t["status"], "failed", "{post}");
+        assert_eq!(t["error"]["code"], "upload_failed", "{post}");
+        assert!(
+            t["error"]["message"].as_str().unwrap().contains("404"),
+            "{post}"
+        );
+    }
 }

@@ -284,14 +284,15 @@ async fn threads_oauth_round_trip_then_text_and_image_posts() {
     assert_eq!(posts.len(), 2, "exactly the posts made");
     assert_eq!(posts[1].media_type, "IMAGE");
     assert_eq!(posts[1].text.as_deref(), Some("A picture for Threads"));
-    assert_eq!(posts[1].image_urls, vec![images.url.clone()]);
-    assert_eq!(target["platformPostId"], posts[1].id.as_str());
-    // Threads is handed the URL; nobody on our side fetched the image.
-    assert_eq!(
-        images.hits(),
-        0,
-        "our server does not fetch images for Threads"
+    // Threads is handed the server's hosted copy (spec 8.1), imported once.
+    assert_eq!(posts[1].image_urls.len(), 1);
+    assert!(
+        posts[1].image_urls[0].starts_with(&app.url("/media/med_")),
+        "{:?}",
+        posts[1].image_urls
     );
+    assert_eq!(target["platformPostId"], posts[1].id.as_str());
+    assert_eq!(images.hits(), 1, "the server imported the image once");
     assert_eq!(fake.publish_calls(), 2);
 
     disconnect(&app, &key, &id).await;

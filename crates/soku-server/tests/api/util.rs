@@ -32,7 +32,6 @@ pub struct Builder {
     trusted_proxies: Vec<soku_server::auth::client_ip::Cidr>,
     routes: Option<Router<AppState>>,
     live_connectors: soku_platforms::LiveConnectors,
-    media: Option<soku_server::service::media::MediaHost>,
 }
 
 impl Default for Builder {
@@ -50,7 +49,6 @@ impl Default for Builder {
             trusted_proxies: Vec::new(),
             routes: None,
             live_connectors: Default::default(),
-            media: None,
         }
     }
 }
@@ -129,12 +127,6 @@ impl Builder {
         self
     }
 
-    /// Hosted media in this store (default: a directory in the test's temporary directory).
-    pub fn media(mut self, media: soku_server::service::media::MediaHost) -> Self {
-        self.media = Some(media);
-        self
-    }
-
     /// Extra routes, served with the same middleware.
     pub fn routes(mut self, routes: Router<AppState>) -> Self {
         self.routes = Some(routes);
@@ -164,10 +156,7 @@ impl Builder {
                 trusted_proxies: self.trusted_proxies,
                 live_connectors: self.live_connectors,
                 connect_redirect_origins: None,
-                media: match self.media {
-                    Some(media) => media,
-                    None => local_media(&dir, &base).await,
-                },
+                media: local_media(&dir, &base, store.clone()).await,
             },
         )
         .await
@@ -214,12 +203,16 @@ impl Builder {
 pub async fn local_media(
     dir: &tempfile::TempDir,
     base: &str,
+    store: Arc<dyn Store>,
 ) -> soku_server::service::media::MediaHost {
     soku_server::service::media::MediaHost {
-        storage: soku_media::MediaStorage::local(&dir.path().join("media"))
-            .await
-            .unwrap(),
-        base_url: base.to_owned(),
+        library: soku_media::MediaLibrary {
+            storage: soku_media::MediaStorage::local(&dir.path().join("media"))
+                .await
+                .unwrap(),
+            store,
+            base_url: base.to_owned(),
+        },
         importer: soku_platforms::import::Importer::new(
             soku_platforms::net::NetPolicy {
                 allow_loopback: true,
