@@ -41,6 +41,7 @@ pub struct Engine {
 const WRITE_BATCH: usize = 256;
 
 impl Engine {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
