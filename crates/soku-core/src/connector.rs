@@ -113,9 +113,59 @@ pub struct PublishRequest {
     /// What each of the post's files is, in the order of `content`'s image URLs then its video
     /// URL; empty when the engine has no media library.
     pub media: Vec<crate::media::MediaRecord>,
+    /// What earlier attempts at this target saved, and where to save more.
+    pub progress: Progress,
     /// No attempt at this target started before this time (the submission was accepted, or
     /// became due, then): reconciliation need not look at older posts.
     pub not_before: DateTime<Utc>,
+}
+
+/// A connector's progress on one target, kept across attempts and process restarts: what a
+/// long upload has reached (an uploaded media id, a container being processed), so that a retry,
+/// or another process after a crash, resumes it instead of uploading the media again. Saved only
+/// while the attempt holds the target's lease.
+#[derive(Clone, Default)]
+pub struct Progress {
+    saved: Value,
+    sink: Option<std::sync::Arc<dyn ProgressSink>>,
+}
+
+/// Where `Progress::save` writes (the engine: the target's row).
+#[async_trait]
+pub trait ProgressSink: Send + Sync {
+    async fn save(&self, value: &Value) -> Result<(), PublishError>;
+}
+
+impl Progress {
+    /// `saved`: what an earlier attempt saved (`Value::Null` for nothing).
+    pub fn new(saved: Value, sink: std::sync::Arc<dyn ProgressSink>) -> Self {
+        Self {
+            saved,
+            sink: Some(sink),
+        }
+    }
+
+    /// What an earlier attempt saved; `Value::Null` for nothing.
+    pub fn saved(&self) -> &Value {
+        &self.saved
+    }
+
+    /// Saves `value` for later attempts, replacing what was saved (`saved` keeps showing what
+    /// this attempt started from). Without a sink (a connector tested alone) nothing is kept.
+    pub async fn save(&self, value: Value) -> Result<(), PublishError> {
+        match &self.sink {
+            Some(sink) => sink.save(&value).await,
+            None => Ok(()),
+        }
+    }
+}
+
+impl fmt::Debug for Progress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Progress")
+            .field("saved", &self.saved)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Tokens a platform issued. `refresh_token: None` means "none issued this time": the store

@@ -224,6 +224,8 @@ pub struct ClaimedTarget {
     pub in_flight: bool,
     /// When the submission became due: its scheduled time, or when it was accepted.
     pub submitted_at: DateTime<Utc>,
+    /// What the connector saved on an earlier attempt (`connector::Progress`), as JSON.
+    pub progress_json: Option<String>,
 }
 
 /// How an attempt ended.
@@ -449,6 +451,15 @@ pub trait PostStore: Send + Sync + 'static {
     }
     /// `mark_in_flight` for several targets in one transaction; one answer per target.
     async fn mark_in_flight_batch(&self, targets: &[InFlight]) -> StoreResult<Vec<bool>>;
+    /// Keeps a connector's progress on a target for later attempts; false when `owner` no
+    /// longer holds the target's lease.
+    async fn save_target_progress(
+        &self,
+        target_id: &str,
+        owner: &str,
+        progress_json: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
     /// Ends an attempt and updates the submission's status. False when `owner` lost the lease.
     async fn finish_target(
         &self,

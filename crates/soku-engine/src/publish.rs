@@ -6,13 +6,15 @@ use crate::dispatch::Engine;
 use crate::reconcile::Reconciled;
 use crate::retry::{error, from_publish};
 use soku_core::connector::{
-    AccountCredentials, FailureClass, PublishError, PublishRequest, TOKEN_INVALID,
+    AccountCredentials, FailureClass, Progress, ProgressSink, PublishError, PublishRequest,
+    TOKEN_INVALID,
 };
 use soku_core::keys::KeyMode;
 use soku_core::posts::PostContent;
 use soku_core::queue::{
     AccountStatus, ClaimedTarget, FinishTarget, InFlight, TargetError, TargetOutcome,
 };
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::Instrument;
 
@@ -73,7 +75,7 @@ impl Engine {
                 ),
             )));
         };
-        let request = match self.request(claimed).await {
+        let request = match self.request(owner, claimed).await {
             Ok(r) => r,
             // An earlier attempt may have published: what cannot be checked now is unknown,
             // never failed (a failed target invites a repost).
@@ -195,7 +197,11 @@ impl Engine {
     }
 
     /// The publish request of a claimed target, with the account's tokens decrypted.
-    async fn request(&self, claimed: &ClaimedTarget) -> Result<PublishRequest, TargetOutcome> {
+    async fn request(
+        &self,
+        owner: &str,
+        claimed: &ClaimedTarget,
+    ) -> Result<PublishRequest, TargetOutcome> {
         let target = &claimed.target;
         let content: PostContent = serde_json::from_str(&claimed.content_json).map_err(|e| {
             TargetOutcome::Failed(error(
@@ -261,6 +267,20 @@ impl Engine {
             }
         };
         let (content, media) = self.prepare_media(claimed, content).await?;
+        let saved = claimed
+            .progress_json
+            .as_deref()
+            .and_then(|j| serde_json::from_str(j).ok())
+            .unwrap_or(serde_json::Value::Null);
+        let progress = Progress::new(
+            saved,
+            Arc::new(TargetProgress {
+                store: self.store.clone(),
+                clock: self.clock.clone(),
+                target_id: target.id.clone(),
+                owner: owner.to_owned(),
+            }),
+        );
         Ok(PublishRequest {
             marker: target.id.clone(),
             user_id: claimed.user_id.clone(),
@@ -270,6 +290,7 @@ impl Engine {
             account,
             content,
             media,
+            progress,
             not_before: claimed.submitted_at,
         })
     }
@@ -304,5 +325,40 @@ impl Engine {
             )));
         }
         Ok((account, secrets))
+    }
+}
+
+/// Saves a connector's progress on the target's row, while this attempt holds the lease.
+struct TargetProgress {
+    store: Arc<dyn soku_core::Store>,
+    clock: Arc<dyn soku_core::Clock>,
+    target_id: String,
+    owner: String,
+}
+
+#[async_trait::async_trait]
+impl ProgressSink for TargetProgress {
+    async fn save(&self, value: &serde_json::Value) -> Result<(), PublishError> {
+        let unsaved = |why: String| {
+            PublishError::new(
+                FailureClass::Retryable { retry_after: None },
+                "progress_unsaved",
+                format!("The upload's progress could not be saved: {why}"),
+            )
+        };
+        match self
+            .store
+            .save_target_progress(
+                &self.target_id,
+                &self.owner,
+                &value.to_string(),
+                self.clock.now(),
+            )
+            .await
+        {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(unsaved("another worker holds the target now".into())),
+            Err(e) => Err(unsaved(e.to_string())),
+        }
     }
 }

@@ -108,6 +108,7 @@ fn request(
             video_url: None,
         },
         media: Vec::new(),
+        progress: Default::default(),
         not_before: Utc::now(),
     }
 }

@@ -103,6 +103,7 @@ fn request(account: AccountCredentials, text: Option<&str>, images: &[&str]) -> 
             video_url: None,
         },
         media: Vec::new(),
+        progress: Default::default(),
         not_before: chrono::Utc::now() - chrono::Duration::seconds(5),
     }
 }

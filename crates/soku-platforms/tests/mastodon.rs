@@ -125,6 +125,7 @@ fn request(account: &ConnectedAccount, text: Option<&str>, images: &[&str]) -> P
             video_url: None,
         },
         media: Vec::new(),
+        progress: Default::default(),
         not_before: Utc::now() - chrono::Duration::seconds(1),
     }
 }

@@ -86,6 +86,7 @@ fn request(token: &str, text: Option<&str>, images: &[&str]) -> PublishRequest {
             video_url: None,
         },
         media: Vec::new(),
+        progress: Default::default(),
         not_before: Utc::now() - chrono::Duration::seconds(5),
     }
 }

@@ -84,6 +84,7 @@ fn request(fake: &XFake, text: Option<&str>, images: &[&str]) -> PublishRequest 
             video_url: None,
         },
         media: Vec::new(),
+        progress: Default::default(),
         not_before: chrono::Utc::now(),
     }
 }

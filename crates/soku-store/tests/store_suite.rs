@@ -860,6 +860,44 @@ mod posts {
     }
 
     #[tokio::test]
+    async fn a_connectors_progress_is_kept_by_the_lease_owner_for_later_attempts() {
+        each_backend("progress", |s| async move {
+            let at = |secs: i64| t0() + Duration::seconds(secs);
+            s.create_submission(&submission("u1", "p", t0(), t0(), &[Platform::X]))
+                .await
+                .unwrap();
+            let claimed = s.claim_targets("w1", at(1), at(60), 10).await.unwrap();
+            assert_eq!(claimed.len(), 1);
+            assert_eq!(claimed[0].progress_json, None);
+            let id = claimed[0].target.id.clone();
+            assert!(
+                s.save_target_progress(&id, "w1", r#"{"mediaId":"m1"}"#, at(2))
+                    .await
+                    .unwrap()
+            );
+            // Not the lease owner: nothing is written.
+            assert!(
+                !s.save_target_progress(&id, "w2", r#"{"mediaId":"m2"}"#, at(3))
+                    .await
+                    .unwrap()
+            );
+            // w1 dies; w2 takes the target over when the lease runs out and finds the progress.
+            let again = s.claim_targets("w2", at(61), at(120), 10).await.unwrap();
+            assert_eq!(again.len(), 1);
+            assert_eq!(
+                again[0].progress_json.as_deref(),
+                Some(r#"{"mediaId":"m1"}"#)
+            );
+            assert!(
+                !s.save_target_progress(&id, "w1", r#"{"mediaId":"late"}"#, at(62))
+                    .await
+                    .unwrap()
+            );
+        })
+        .await;
+    }
+
+    #[tokio::test]
     async fn queue_stats_count_open_targets_and_what_waits() {
         each_backend("queue_stats", |s| async move {
             let at = |secs: i64| t0() + Duration::seconds(secs);

@@ -143,6 +143,32 @@ const ROUTES: &[(&str, &str, &[&str])] = &[
         "get",
         &["200", "401", "403", "404", "500"],
     ),
+    (
+        "/v1/media",
+        "post",
+        &["201", "400", "401", "403", "409", "413", "415", "500"],
+    ),
+    ("/v1/media", "get", &["200", "400", "401", "403", "500"]),
+    (
+        "/v1/media/uploads",
+        "post",
+        &["201", "400", "401", "403", "409", "413", "415", "500"],
+    ),
+    (
+        "/v1/media/{id}",
+        "get",
+        &["200", "401", "403", "404", "500"],
+    ),
+    (
+        "/v1/media/{id}",
+        "delete",
+        &["200", "401", "403", "404", "409", "500"],
+    ),
+    (
+        "/media/{id}/{file}",
+        "get",
+        &["200", "206", "304", "404", "416", "500"],
+    ),
 ];
 
 #[tokio::test]
@@ -209,6 +235,15 @@ async fn openapi_documents_every_route_with_its_errors() {
             .send()
             .await
             .unwrap();
+        if path.starts_with("/media/") {
+            // A hosted file that does not exist is a 404 of the route itself, not of the router.
+            let body: Value = response.json().await.unwrap();
+            assert_ne!(
+                body["error"]["message"], "No such endpoint.",
+                "{method} {path} is documented but not routed"
+            );
+            continue;
+        }
         assert_ne!(
             response.status(),
             404,

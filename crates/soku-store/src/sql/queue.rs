@@ -84,7 +84,7 @@ where
         .map_err(e)?;
         let sql = format!(
             "SELECT {TARGET_COLUMNS}, s.user_id, s.mode, s.content_json, t.in_flight, \
-             s.created_at, s.scheduled_at FROM targets t \
+             s.created_at, s.scheduled_at, t.progress_json FROM targets t \
              JOIN submissions s ON s.id = t.submission_id \
              WHERE t.lease_owner = $1 AND t.status = 'publishing' ORDER BY t.due_at"
         );
@@ -106,9 +106,32 @@ where
                     content_json: r.try_get(17).map_err(e)?,
                     in_flight: r.try_get::<i64, _>(18).map_err(e)? != 0,
                     submitted_at: from_millis(scheduled.unwrap_or(created)),
+                    progress_json: r.try_get(21).map_err(e)?,
                 })
             })
             .collect()
+    }
+
+    /// Saves a connector's progress on a target; false when `owner` no longer holds its lease.
+    pub async fn save_progress(
+        &self,
+        target_id: &str,
+        owner: &str,
+        progress_json: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE targets SET progress_json = $3, updated_at = $4 \
+             WHERE id = $1 AND lease_owner = $2 AND status = 'publishing'",
+        )
+        .bind(target_id)
+        .bind(owner)
+        .bind(progress_json)
+        .bind(to_millis(now))
+        .execute(self.0)
+        .await
+        .map_err(e)?;
+        Ok(DB::rows_affected(&done) == 1)
     }
 
     /// The earliest time a target becomes claimable (due or lease expiry), if any.

@@ -371,6 +371,18 @@ where
         Stats(&self.pool).queue(now).await
     }
 
+    async fn save_target_progress(
+        &self,
+        target_id: &str,
+        owner: &str,
+        progress_json: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        Queue(&self.pool)
+            .save_progress(target_id, owner, progress_json, now)
+            .await
+    }
+
     async fn mark_in_flight_batch(&self, targets: &[InFlight]) -> StoreResult<Vec<bool>> {
         Queue(&self.pool).mark_in_flight(targets).await
     }
