@@ -42,7 +42,7 @@
 //! `NetPolicy { allow_loopback: true }` lets 127.0.0.0/8 and ::1 through for tests, whose fake
 //! platforms and image servers run on loopback; every other range stays refused.
 
-use crate::media::{Media, MediaLimits, MediaSource};
+use crate::media::{Media, MediaLimits, MediaSource, MediaStream};
 use crate::net::NetPolicy;
 use async_trait::async_trait;
 use soku_core::connector::{FailureClass, PublishError};
@@ -145,27 +145,19 @@ impl SafeFetcher {
         }
     }
 
-    /// A hosted file of this server, read from the media store.
-    async fn hosted(
+    /// The row of a hosted file of this server, checked against `limits`.
+    async fn hosted_record(
         &self,
         library: &soku_media::MediaLibrary,
         id: &str,
         file: &str,
         limits: &MediaLimits,
-    ) -> Result<Media, PublishError> {
-        let unavailable = |e: String| {
-            tracing::warn!(media_id = %id, error = %e, "a hosted file could not be read");
-            PublishError::new(
-                FailureClass::Retryable { retry_after: None },
-                MEDIA_FETCH_FAILED,
-                "The hosted file could not be read now.",
-            )
-        };
+    ) -> Result<soku_core::media::MediaRecord, PublishError> {
         let record = library
             .store
             .get_media(id)
             .await
-            .map_err(|e| unavailable(e.to_string()))?
+            .map_err(|e| hosted_unavailable(id, &e.to_string()))?
             .filter(|m| m.file_name == file)
             .ok_or_else(|| {
                 permanent(
@@ -186,6 +178,21 @@ impl SafeFetcher {
         if record.facts.size > limits.max_bytes {
             return Err(too_large(&format!("hosted file {id}"), limits.max_bytes));
         }
+        Ok(record)
+    }
+
+    /// A hosted file of this server, read from the media store into memory (within the memory
+    /// budget).
+    async fn hosted(
+        &self,
+        library: &soku_media::MediaLibrary,
+        id: &str,
+        file: &str,
+        limits: &MediaLimits,
+    ) -> Result<Media, PublishError> {
+        let unavailable = |e: String| hosted_unavailable(id, &e);
+        let record = self.hosted_record(library, id, file, limits).await?;
+        let mime = record.facts.mime;
         let permit = self.reserve(record.facts.size, "the media store").await?;
         let mut stream = library
             .storage
@@ -296,6 +303,43 @@ impl MediaSource for SafeFetcher {
         crate::imports::MEDIA_IMPORTS.record(&result);
         result
     }
+
+    /// The server's hosted files stream from the media store, in the store's chunks, never whole
+    /// in memory; any other URL is fetched whole (`fetch`).
+    async fn stream(&self, url: &str, limits: &MediaLimits) -> Result<MediaStream, PublishError> {
+        let Some((library, (id, file))) = self
+            .hosted
+            .as_ref()
+            .and_then(|l| Some((l, l.parse_url(url)?)))
+        else {
+            let media = self.fetch(url, limits).await?;
+            let size = media.bytes.len() as u64;
+            let mime = media.mime;
+            let chunk = bytes::Bytes::from(media.bytes.clone());
+            return Ok(MediaStream {
+                mime,
+                size,
+                chunks: Box::pin(futures_util::stream::once(async move {
+                    let _held = media;
+                    Ok(chunk)
+                })),
+            });
+        };
+        let record = self.hosted_record(library, id, file, limits).await?;
+        let stream = library
+            .storage
+            .read(&record.storage_key, None)
+            .await
+            .map_err(|e| hosted_unavailable(id, &e.to_string()))?;
+        let id = id.to_owned();
+        Ok(MediaStream {
+            mime: record.facts.mime,
+            size: record.facts.size,
+            chunks: Box::pin(futures_util::StreamExt::map(stream, move |chunk| {
+                chunk.map_err(|e| hosted_unavailable(&id, &e.to_string()))
+            })),
+        })
+    }
 }
 
 fn check_type(
@@ -326,6 +370,16 @@ pub(crate) fn host_of(url: &reqwest::Url) -> String {
         Some(h) => h.to_owned(),
         None => "(no host)".to_owned(),
     }
+}
+
+/// A hosted file the media store or the database could not give now: retryable.
+fn hosted_unavailable(id: &str, why: &str) -> PublishError {
+    tracing::warn!(media_id = %id, error = %why, "a hosted file could not be read");
+    PublishError::new(
+        FailureClass::Retryable { retry_after: None },
+        MEDIA_FETCH_FAILED,
+        "The hosted file could not be read now.",
+    )
 }
 
 fn permanent(code: &str, message: String) -> PublishError {

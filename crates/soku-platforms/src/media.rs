@@ -60,6 +60,41 @@ pub trait MediaSource: Send + Sync + 'static {
     /// (refused address, 4xx, wrong type, too large) is permanent (`media_unavailable`); a
     /// timeout or 5xx is retryable.
     async fn fetch(&self, url: &str, limits: &MediaLimits) -> Result<Media, PublishError>;
+
+    /// Opens `url` within `limits` as a stream of chunks, for files too large to hold (a video
+    /// uploaded in segments). The server's hosted files stream from the media store; by default
+    /// the whole file is fetched and handed over as one chunk.
+    async fn stream(&self, url: &str, limits: &MediaLimits) -> Result<MediaStream, PublishError> {
+        let media = self.fetch(url, limits).await?;
+        let size = media.bytes.len() as u64;
+        let mime = media.mime;
+        let chunk = bytes::Bytes::from(media.bytes.clone());
+        Ok(MediaStream {
+            mime,
+            size,
+            chunks: Box::pin(futures_util::stream::once(async move {
+                // Holds `media` (and its share of the memory budget) until the chunk is taken.
+                let _held = media;
+                Ok(chunk)
+            })),
+        })
+    }
+}
+
+/// A file read chunk by chunk: its type (from its bytes), its exact size, and the chunks.
+pub struct MediaStream {
+    pub mime: &'static str,
+    pub size: u64,
+    pub chunks: futures_util::stream::BoxStream<'static, Result<bytes::Bytes, PublishError>>,
+}
+
+impl std::fmt::Debug for MediaStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MediaStream")
+            .field("mime", &self.mime)
+            .field("size", &self.size)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What every connector here refuses before any call: video (not published by these
