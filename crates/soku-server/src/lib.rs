@@ -159,6 +159,7 @@ pub fn router_with_timeout(
         ))
         // Uploads read their body at the client's pace, each chunk within an idle timeout.
         .merge(streaming)
+        .merge(dashboard::streaming_routes())
         .layer(limits::HeaderLimitLayer)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -34,8 +34,9 @@ pub struct NavLink {
     pub current: bool,
 }
 
-const NAV: [(&str, &str, &str); 4] = [
+const NAV: [(&str, &str, &str); 5] = [
     ("posts", "/posts", "Posts"),
+    ("media", "/media", "Media"),
     ("accounts", "/accounts", "Accounts"),
     ("api-keys", "/settings/api-keys", "Settings › API Keys"),
     ("subscription", "/subscription", "Subscription"),
@@ -56,6 +57,7 @@ impl Layout<'_> {
 pub enum DashboardPage {
     Login,
     Posts,
+    Media,
     ApiKeys,
     Accounts,
     Subscription,
@@ -67,6 +69,7 @@ impl DashboardPage {
         match self {
             Self::Login => "login",
             Self::Posts => "posts",
+            Self::Media => "media",
             Self::ApiKeys => "api-keys",
             Self::Accounts => "accounts",
             Self::Subscription => "subscription",
@@ -78,6 +81,7 @@ impl DashboardPage {
         match self {
             Self::Login => "Sign in",
             Self::Posts => "Posts",
+            Self::Media => "Media",
             Self::ApiKeys => "API Keys",
             Self::Accounts => "Accounts",
             Self::Subscription => "Subscription",
@@ -94,6 +98,12 @@ struct Login<'a> {
 #[derive(Template)]
 #[template(path = "posts.html")]
 struct Posts<'a> {
+    layout: Layout<'a>,
+}
+
+#[derive(Template)]
+#[template(path = "media.html")]
+struct Media<'a> {
     layout: Layout<'a>,
 }
 
@@ -120,6 +130,7 @@ pub fn dashboard_page(page: DashboardPage, layout: Layout<'_>) -> askama::Result
     match page {
         DashboardPage::Login => Login { layout }.render(),
         DashboardPage::Posts => Posts { layout }.render(),
+        DashboardPage::Media => Media { layout }.render(),
         DashboardPage::ApiKeys => ApiKeys { layout }.render(),
         DashboardPage::Accounts => Accounts { layout }.render(),
         DashboardPage::Subscription => Subscription { layout }.render(),

@@ -63,6 +63,18 @@ pub async fn upload(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<MediaCreated> {
+    upload_as(&state, &caller, version, &headers, body).await
+}
+
+/// An upload's headers checked and its body streamed into the library, for `caller` (an API
+/// key's owner, or the dashboard's signed-in user).
+pub async fn upload_as(
+    state: &AppState,
+    caller: &crate::auth::Caller,
+    version: axum::http::Version,
+    headers: &HeaderMap,
+    body: Body,
+) -> ApiResult<MediaCreated> {
     let key = idempotency_key(headers.get(&IDEMPOTENCY_KEY))?;
     let bodiless =
         version < axum::http::Version::HTTP_2 && !headers.contains_key(TRANSFER_ENCODING);
@@ -72,7 +84,7 @@ pub async fn upload(
         bodiless,
     )?;
     let body = idle_bounded(body, state.media.upload_idle);
-    media::upload(&state, &caller, declared, body, key).await
+    media::upload(state, caller, declared, body, key).await
 }
 
 /// The body as a stream whose every chunk must arrive within `idle`.

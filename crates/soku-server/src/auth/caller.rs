@@ -200,7 +200,9 @@ impl Accepts {
             "/v1/api-keys" | "/v1/metrics/refresh" => Accepts::IdToken,
             r if r.starts_with("/v1/api-keys/") => Accepts::IdToken,
             "/v1/accounts/connect" | "/v1/accounts/{id}" => Accepts::KeyOrToken,
-            "/dashboard/api/posts" if method == Method::POST => Accepts::SessionForChange,
+            "/dashboard/api/posts" | "/dashboard/api/media" if method == Method::POST => {
+                Accepts::SessionForChange
+            }
             _ => Accepts::ApiKey,
         }
     }

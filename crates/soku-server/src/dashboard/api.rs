@@ -6,10 +6,14 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, SessionForChange, SessionUser};
 use crate::json::Json;
 use crate::service::connect::ConnectRequest;
+use crate::service::media::ListMedia;
 use crate::service::posts::{CreatePost, ListPosts};
-use crate::service::{accounts, connect, posts};
+use crate::service::{accounts, connect, media, posts};
 use crate::state::AppState;
-use crate::views::{AccountList, ConnectableList, Overview, Submission, SubmissionPage};
+use crate::views::{
+    AccountList, ConnectableList, MediaCreated, MediaPageView, MediaView, Overview, Submission,
+    SubmissionPage,
+};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -101,6 +105,48 @@ pub(super) async fn cancel_post(
 ) -> ApiResult<Json<Submission>> {
     let caller = in_mode(caller, query.mode.as_deref())?;
     posts::cancel(&state, &caller, &id).await.map(Json)
+}
+
+/// The media list's query: the mode and `GET /v1/media`'s paging.
+#[derive(Deserialize)]
+pub(super) struct MediaQuery {
+    mode: Option<String>,
+    #[serde(flatten)]
+    list: ListMedia,
+}
+
+pub(super) async fn list_media(
+    State(state): State<AppState>,
+    SessionUser(caller): SessionUser,
+    Query(query): Query<MediaQuery>,
+) -> ApiResult<Json<MediaPageView>> {
+    let caller = in_mode(caller, query.mode.as_deref())?;
+    media::list(&state, &caller, &query.list).await.map(Json)
+}
+
+/// The Media page's upload: `POST /v1/media/uploads` on the signed-in user's behalf, behind
+/// the same subscription gate, counted as `POST /v1/media` (`ratelimit::counted_as`).
+pub(super) async fn upload_media(
+    State(state): State<AppState>,
+    SessionForChange(caller): SessionForChange,
+    Query(query): Query<ModeQuery>,
+    version: axum::http::Version,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Body,
+) -> ApiResult<MediaCreated> {
+    let caller = in_mode(caller, query.mode.as_deref())?;
+    auth::gate(&state, &caller)?;
+    crate::api::media::upload_as(&state, &caller, version, &headers, body).await
+}
+
+pub(super) async fn delete_media(
+    State(state): State<AppState>,
+    SessionForChange(caller): SessionForChange,
+    Path(id): Path<String>,
+    Query(query): Query<ModeQuery>,
+) -> ApiResult<Json<MediaView>> {
+    let caller = in_mode(caller, query.mode.as_deref())?;
+    media::delete(&state, &caller, &id).await.map(Json)
 }
 
 pub(super) async fn list_accounts(

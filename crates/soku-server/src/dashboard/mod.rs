@@ -19,11 +19,18 @@ use axum::routing::{get, post};
 
 pub use crate::auth::session::{SESSION_COOKIE, session_user_id};
 
+/// The dashboard's upload, which reads its body at the browser's pace (no request timeout; see
+/// `api::Routes::streaming`).
+pub fn streaming_routes() -> Router<AppState> {
+    Router::new().route("/dashboard/api/media", post(api::upload_media))
+}
+
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(pages::home))
         .route("/login", get(pages::login_page))
         .route("/posts", get(pages::page_posts))
+        .route("/media", get(pages::page_media))
         .route("/settings/api-keys", get(pages::page_keys))
         .route("/accounts", get(pages::page_accounts))
         .route("/subscription", get(pages::page_subscription))
@@ -38,6 +45,8 @@ pub fn routes() -> Router<AppState> {
             get(api::list_posts).post(api::create_post),
         )
         .route("/dashboard/api/posts/{id}/cancel", post(api::cancel_post))
+        .route("/dashboard/api/media", get(api::list_media))
+        .route("/dashboard/api/media/{id}/delete", post(api::delete_media))
         .route("/dashboard/api/accounts", get(api::list_accounts))
         .route("/dashboard/api/connectable", get(api::connectable))
         .route(

@@ -132,6 +132,13 @@ pub(super) async fn page_posts(
     signed_page(&state, signed, DashboardPage::Posts).await
 }
 
+pub(super) async fn page_media(
+    State(state): State<AppState>,
+    signed: Option<SessionUser>,
+) -> ApiResult<Response> {
+    signed_page(&state, signed, DashboardPage::Media).await
+}
+
 pub(super) async fn page_keys(
     State(state): State<AppState>,
     signed: Option<SessionUser>,

@@ -208,8 +208,9 @@ pub fn counted_as<'a>(
     path: &str,
     route: Option<&'a str>,
 ) -> Option<Option<&'a str>> {
-    if method == Method::POST && route == Some("/v1/media/uploads") {
-        // Spec 5's `POST /v1/media` limit counts both ways of adding media.
+    if method == Method::POST && matches!(route, Some("/v1/media/uploads" | "/dashboard/api/media"))
+    {
+        // Spec 5's `POST /v1/media` limit counts every way of adding media.
         Some(Some("/v1/media"))
     } else if path == "/v1" || path.starts_with("/v1/") {
         Some(route)
@@ -261,5 +262,11 @@ mod tests {
             Some(Some("/v1/posts"))
         );
         assert_eq!(counted_as(&get, "/dashboard/api/posts", composer), None);
+        let uploads = Some("/dashboard/api/media");
+        assert_eq!(
+            counted_as(&Method::POST, "/dashboard/api/media", uploads),
+            Some(Some("/v1/media"))
+        );
+        assert_eq!(counted_as(&get, "/dashboard/api/media", uploads), None);
     }
 }

@@ -377,6 +377,114 @@ async fn journey(d: &Driver, app: &TestApp) -> Result<(), String> {
     Ok(())
 }
 
+/// The Media page: upload from the computer with progress, the list with a thumbnail, the
+/// composer attaching the upload to a post, and delete.
+#[tokio::test]
+async fn media_in_a_real_browser() {
+    let Some(driver) = Driver::start().await else {
+        return;
+    };
+    let app = TestApp::start().await;
+    let uid = password_user(&app, "media@example.com").await;
+    let files = tempfile::tempdir().unwrap();
+    let png = files.path().join("holiday.png");
+    std::fs::write(&png, soku_fakes::media_files::png(320, 200)).unwrap();
+    let result = media_journey(&driver, &app, &uid, &png).await;
+    if let Err(e) = result {
+        driver.screenshot("media-failure").await;
+        driver.close().await;
+        panic!(
+            "{e} (screenshot: {})",
+            driver.shots.join("media-failure.png").display()
+        );
+    }
+    driver.close().await;
+}
+
+async fn media_journey(
+    d: &Driver,
+    app: &TestApp,
+    uid: &str,
+    png: &std::path::Path,
+) -> Result<(), String> {
+    d.goto(&app.url("/login")).await?;
+    d.type_into("#email", "media@example.com").await?;
+    d.type_into("#password", PASSWORD).await?;
+    d.click("#sign-in").await?;
+    d.wait_for("the posts page", "return location.pathname === '/posts';")
+        .await?;
+
+    // Upload from the computer (test mode, the page's default).
+    d.goto(&app.url("/media")).await?;
+    d.wait_for(
+        "the empty list",
+        "return !document.getElementById('media-empty').hidden;",
+    )
+    .await?;
+    d.type_into("#media-file", png.to_str().unwrap()).await?;
+    d.wait_for(
+        "the finished upload",
+        "const u = document.querySelector('#uploads li.upload'); return u && u.dataset.state === 'done' && u.querySelector('progress').value === 1;",
+    )
+    .await?;
+    let id = d
+        .wait_for(
+            "the thumbnail",
+            "const i = document.querySelector('#media li.media-item[data-kind=image] img.thumb'); \
+             return i && i.complete && i.naturalWidth === 320 ? i.closest('li').dataset.mediaId : null;",
+        )
+        .await?;
+    let id = id.as_str().unwrap_or_default().to_owned();
+    d.screenshot("media").await;
+
+    // The composer offers it; a post to the simulated X carries it.
+    d.goto(&app.url("/posts")).await?;
+    d.wait_for(
+        "the upload in the composer",
+        &format!("return document.querySelector('#compose-uploads input[name=upload][data-media-id={id}]') && !document.getElementById('compose-uploads').hidden;"),
+    )
+    .await?;
+    d.click(&format!("#compose-uploads input[data-media-id={id}]"))
+        .await?;
+    d.type_into("#compose-text", "Holiday picture").await?;
+    d.click("input[name=platform][value=x]").await?;
+    d.screenshot("posts-with-media").await;
+    d.click("#compose-submit").await?;
+    d.wait_for("the published post", "const p = document.querySelector('#posts li.post'); return p && p.textContent.includes('Holiday picture') && p.querySelector('li.target[data-status=published]');")
+        .await?;
+    let (record, generated) = soku_core::model::new_api_key(
+        uid,
+        Some("check".into()),
+        soku_core::keys::KeyMode::Test,
+        chrono::Utc::now(),
+    );
+    app.store.insert_api_key(&record).await.unwrap();
+    let got: Value = app
+        .get_with_key("/v1/sandbox/x/posts", &generated.secret)
+        .await
+        .json()
+        .await
+        .unwrap();
+    if got["posts"][0]["media"][0]["mediaId"] != json!(id) {
+        return Err(format!("the simulated X did not get the upload: {got}"));
+    }
+
+    // Delete (no post waits for it any more).
+    d.goto(&app.url("/media")).await?;
+    d.wait_for(
+        "the list",
+        "return document.querySelector('#media li.media-item button.delete');",
+    )
+    .await?;
+    d.click("#media li.media-item button.delete").await?;
+    d.wait_for(
+        "the empty list",
+        "return document.querySelectorAll('#media li.media-item').length === 0 && !document.getElementById('media-empty').hidden;",
+    )
+    .await?;
+    Ok(())
+}
+
 /// A stand-in for the Firebase Auth Emulator's `accounts:signInWithPassword` (with the CORS
 /// headers the emulator sends): one user, unsigned emulator tokens.
 async fn fake_firebase_emulator(project: &'static str) -> String {

@@ -309,6 +309,128 @@ async function loadComposeAccounts() {
   }
 }
 
+// Media: uploads with progress (XMLHttpRequest reports upload progress; fetch does not), the
+// list with thumbnails for images, delete.
+function mediaLabel(m) {
+  const dims = m.width && m.height ? m.width + "×" + m.height : "";
+  const secs = m.durationSeconds ? m.durationSeconds.toFixed(1) + " s" : "";
+  const size = m.size < 1048576 ? Math.max(1, Math.round(m.size / 1024)) + " KB"
+    : (m.size / 1048576).toFixed(1) + " MB";
+  return [m.kind, m.mimeType, dims, secs, size].filter(Boolean).join(" · ");
+}
+
+function sameOrigin(url) {
+  try {
+    return new URL(url, location.href).origin === location.origin ? url : null;
+  } catch {
+    return null;
+  }
+}
+
+function uploadFile(file, mode, row) {
+  return new Promise((resolve) => {
+    const bar = row.querySelector("progress");
+    const note = row.querySelector(".upload-status");
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", "/dashboard/api/media?mode=" + encodeURIComponent(mode));
+    xhr.setRequestHeader("X-CSRF-Token", csrf());
+    xhr.setRequestHeader("Content-Type", file.type || "application/octet-stream");
+    xhr.setRequestHeader("Accept", "application/json");
+    xhr.upload.addEventListener("progress", (ev) => {
+      if (ev.lengthComputable) bar.value = ev.loaded / ev.total;
+    });
+    xhr.addEventListener("load", () => {
+      let data = null;
+      try { data = JSON.parse(xhr.responseText); } catch { data = null; }
+      if (xhr.status === 201 && data) {
+        bar.value = 1;
+        row.dataset.state = "done";
+        note.textContent = "uploaded: " + mediaLabel(data);
+      } else {
+        row.dataset.state = "failed";
+        note.textContent = (data && data.error && data.error.message) || "Upload failed (" + xhr.status + ").";
+        note.className = "upload-status error";
+      }
+      resolve();
+    });
+    xhr.addEventListener("error", () => {
+      row.dataset.state = "failed";
+      note.textContent = "The upload was interrupted.";
+      note.className = "upload-status error";
+      resolve();
+    });
+    xhr.send(file);
+  });
+}
+
+async function loadMedia() {
+  show("media-error", "");
+  const mode = $("media-mode").value;
+  try {
+    const data = await call("/dashboard/api/media?limit=100&mode=" + mode);
+    const list = data.media || [];
+    $("media").replaceChildren(...list.map((m) => {
+      const src = m.kind === "image" ? sameOrigin(m.url) : null;
+      return el("li", { class: "media-item", "data-media-id": m.id, "data-kind": m.kind },
+        src ? el("img", { class: "thumb", src, alt: "", loading: "lazy" })
+            : el("div", { class: "thumb video" }, m.kind === "video" ? "▶ video" : m.kind),
+        el("div", { class: "media-facts" }, mediaLabel(m)),
+        el("code", { class: "small media-url" }, m.url),
+        el("button", { class: "danger small delete", type: "button", onclick: async (ev) => {
+          ev.target.disabled = true;
+          try {
+            await call("/dashboard/api/media/" + encodeURIComponent(m.id) + "/delete?mode=" + mode, { method: "POST" });
+          } catch (e) {
+            show("media-error", e.message);
+          }
+          loadMedia();
+        } }, "Delete"),
+      );
+    }));
+    $("media-empty").hidden = list.length > 0;
+  } catch (e) {
+    show("media-error", e.message);
+  }
+}
+
+function initMedia() {
+  $("media-mode").addEventListener("change", loadMedia);
+  $("media-refresh").addEventListener("click", loadMedia);
+  $("media-file").addEventListener("change", async () => {
+    const files = [...$("media-file").files];
+    const mode = $("media-mode").value;
+    for (const file of files) {
+      const row = el("li", { class: "upload", "data-state": "uploading" },
+        el("span", { class: "upload-name" }, file.name),
+        el("progress", { max: 1, value: 0 }),
+        el("span", { class: "upload-status" }, "uploading…"));
+      $("uploads").prepend(row);
+      await uploadFile(file, mode, row);
+    }
+    $("media-file").value = "";
+    loadMedia();
+  });
+  loadMedia();
+}
+
+// The composer's media: the user's uploads in the composer's mode, one checkbox each.
+async function loadComposeMedia() {
+  const box = $("compose-uploads");
+  const legend = box.querySelector("legend");
+  try {
+    const data = await call("/dashboard/api/media?limit=100&mode=" + $("compose-mode").value);
+    const list = data.media || [];
+    box.replaceChildren(legend, ...list.map((m) =>
+      el("label", { class: "pick" },
+        el("input", { type: "checkbox", name: "upload", value: m.url, "data-kind": m.kind, "data-media-id": m.id }),
+        m.kind === "image" && sameOrigin(m.url) ? el("img", { class: "thumb small", src: sameOrigin(m.url), alt: "" }) : null,
+        " " + mediaLabel(m))));
+    box.hidden = list.length === 0;
+  } catch (e) {
+    show("compose-error", e.message);
+  }
+}
+
 function initPosts() {
   const tabs = { history: $("tab-history"), scheduled: $("tab-scheduled") };
   for (const [name, b] of Object.entries(tabs)) {
@@ -319,8 +441,12 @@ function initPosts() {
     });
   }
   $("list-mode").addEventListener("change", loadPosts);
-  $("compose-mode").addEventListener("change", loadComposeAccounts);
+  $("compose-mode").addEventListener("change", () => {
+    loadComposeAccounts();
+    loadComposeMedia();
+  });
   loadComposeAccounts();
+  loadComposeMedia();
   $("refresh").addEventListener("click", loadPosts);
   $("composer").addEventListener("submit", async (ev) => {
     ev.preventDefault();
@@ -335,9 +461,14 @@ function initPosts() {
       .map((i) => i.value)
       .filter((p) => !accounts.some((a) => a.platform === p));
     const content = { text: $("compose-text").value, platform: [...platforms, ...accounts] };
-    const media = $("compose-media").value.split("\n").map((s) => s.trim()).filter(Boolean);
+    const picked = [...document.querySelectorAll('input[name="upload"]:checked')];
+    const media = [
+      ...picked.map((i) => i.value),
+      ...$("compose-media").value.split("\n").map((s) => s.trim()).filter(Boolean),
+    ];
     if (media.length) content.mediaUrls = media;
     if ($("compose-media-type").value) content.mediaType = $("compose-media-type").value;
+    else if (picked.some((i) => i.dataset.kind === "video")) content.mediaType = "video";
     const request = { post: { content } };
     if ($("compose-when").value) {
       const at = new Date($("compose-when").value); // the browser's time zone
@@ -485,6 +616,7 @@ document.addEventListener("DOMContentLoaded", () => {
     login: initLogin,
     "api-keys": initKeys,
     posts: initPosts,
+    media: initMedia,
     accounts: initAccounts,
     subscription: initSubscription,
   }[document.body.dataset.page];
