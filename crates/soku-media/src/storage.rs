@@ -261,13 +261,18 @@ impl MediaStorage {
         }
     }
 
-    /// The file at `key`, or the bytes `range` of it, as a stream.
+    /// The file at `key`, or the bytes `range` of it, as a stream. A local file is read directly
+    /// in `READ_CHUNK` pieces (`object_store`'s local reads come in 8 KiB pieces, which costs a
+    /// hosted file most of its serving speed); S3 streams through `object_store`.
     pub async fn read(
         &self,
         key: &str,
         range: Option<std::ops::Range<u64>>,
     ) -> Result<BoxStream<'static, Result<Bytes, StorageError>>, StorageError> {
         let path = ObjectPath::parse(key).map_err(|e| StorageError::Backend(e.to_string()))?;
+        if let Backend::Local(root) = &self.0.backend {
+            return read_local(root.join(path.as_ref()), range).await;
+        }
         let options = GetOptions {
             range: range.map(GetRange::Bounded),
             ..GetOptions::default()
@@ -296,6 +301,44 @@ impl MediaStorage {
             Some(Err(e)) => Err(e.into()),
         }
     }
+}
+
+/// How much of a local file one read takes.
+const READ_CHUNK: usize = 256 * 1024;
+
+async fn read_local(
+    path: PathBuf,
+    range: Option<std::ops::Range<u64>>,
+) -> Result<BoxStream<'static, Result<Bytes, StorageError>>, StorageError> {
+    use tokio::io::AsyncSeekExt;
+    let mut file = match tokio::fs::File::open(&path).await {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(StorageError::NotFound),
+        Err(e) => return Err(e.into()),
+    };
+    let len = file.metadata().await?.len();
+    let range = range.unwrap_or(0..len);
+    let (start, end) = (range.start.min(len), range.end.min(len));
+    file.seek(std::io::SeekFrom::Start(start)).await?;
+    let left = end - start;
+    Ok(futures_util::stream::unfold((file, left), |(mut file, left)| async move {
+        if left == 0 {
+            return None;
+        }
+        let mut buf = vec![0u8; (left as usize).min(READ_CHUNK)];
+        match file.read(&mut buf).await {
+            Ok(0) => Some((
+                Err(StorageError::Backend("the file ended before its length".into())),
+                (file, 0),
+            )),
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok(Bytes::from(buf)), (file, left - n as u64)))
+            }
+            Err(e) => Some((Err(e.into()), (file, 0))),
+        }
+    })
+    .boxed())
 }
 
 /// Deletes the spool files in `dir` last written more than `age` ago.
