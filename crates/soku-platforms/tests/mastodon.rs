@@ -1196,3 +1196,45 @@ async fn a_video_post_is_reconciled_with_its_one_attachment() {
     assert_eq!(fake.posts().len(), 1);
     assert_eq!(m.find_existing(&req).await.unwrap(), Existing::Found(post));
 }
+
+/// The fake refuses a video Mastodon would refuse, and hides attached media as Mastodon does.
+#[tokio::test]
+async fn the_fake_checks_videos_and_hides_attached_media() {
+    let (fake, m, account) = setup().await;
+    let token = account.tokens.access_token.clone();
+    let client = reqwest::Client::new();
+    let upload = |bytes: Vec<u8>, mime: &str| {
+        let part = reqwest::multipart::Part::bytes(bytes)
+            .file_name("v.mp4")
+            .mime_str(mime)
+            .unwrap();
+        client
+            .post(format!("{}/api/v2/media", fake.url))
+            .bearer_auth(&token)
+            .multipart(reqwest::multipart::Form::new().part("file", part))
+            .send()
+    };
+    // Not the type it claims.
+    let r = upload(PNG.to_vec(), "video/mp4").await.unwrap();
+    assert_eq!(r.status(), 422);
+    // A real MP4 is accepted and processed in the background.
+    let r = upload(mp4(), "video/mp4").await.unwrap();
+    assert_eq!(r.status(), 202);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["type"], "video");
+    assert!(body["url"].is_null());
+
+    // Once attached, an attachment is no longer found by GET /api/v1/media/:id.
+    let sink = Arc::new(RecordingSink::default());
+    m.publish(&video_request(&account, Some("x"), Value::Null, &sink))
+        .await
+        .unwrap();
+    let id = fake.posts()[0].media_ids[0].clone();
+    let r = client
+        .get(format!("{}/api/v1/media/{id}", fake.url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+}
