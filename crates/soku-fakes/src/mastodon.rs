@@ -18,9 +18,17 @@
 //!   `{"error": "The access token is invalid"}` / `"... was revoked"`), holding a scope the
 //!   endpoint needs (403 `{"error": "This action is outside the authorized scopes"}`; `read`
 //!   and `write` cover their granular scopes).
-//! - `POST /api/v2/media`: multipart with a `file` part whose type is a supported image type and
-//!   whose bytes are that type, at most 16 MB (422 otherwise). The first upload answers 202
-//!   (`url: null`) and needs polling: one 206, then 200 (scriptable).
+//! - `POST /api/v2/media`: multipart with a `file` part whose type is a supported image type
+//!   (at most 16 MB) or video type (MP4, MOV, WebM; at most 99 MB, the default
+//!   `video_size_limit` of 103809024 bytes) and whose bytes are that type (422 otherwise). The
+//!   first image upload answers 202 (`url: null`) and needs polling: one 206, then 200
+//!   (scriptable). Videos are always processed in the background, as since Mastodon 4.0: 202,
+//!   then `video_processing_polls` answers 206 (default 2) before 200, or, when told to fail
+//!   processing, 422 `{"error": "Error processing thumbnail for uploaded media"}` (the message is
+//!   settable).
+//! - `GET /api/v1/media/:id`: only the caller's attachments not yet attached to a status (404
+//!   `{"error": "Record not found"}` otherwise, as Mastodon's `where(status_id: nil)`); 206 while
+//!   processing, 200 when processed, 422 when processing failed.
 //! - `POST /api/v1/statuses` (JSON or form): `status` text or `media_ids`; text at most 500
 //!   characters; at most 4 media, each the caller's own, unattached and processed (422 with
 //!   Mastodon's messages otherwise); `visibility` one of the documented values. The same
@@ -50,6 +58,11 @@ pub const MAX_CHARACTERS: usize = 500;
 pub const MAX_MEDIA_ATTACHMENTS: usize = 4;
 pub const IMAGE_SIZE_LIMIT: usize = 16 * 1024 * 1024;
 pub const SUPPORTED_IMAGE_TYPES: &[&str] = &["image/jpeg", "image/png", "image/gif", "image/webp"];
+/// Mastodon's default `video_size_limit` (99 MB).
+pub const VIDEO_SIZE_LIMIT: usize = 103_809_024;
+pub const SUPPORTED_VIDEO_TYPES: &[&str] = &["video/mp4", "video/quicktime", "video/webm"];
+/// Mastodon's answer to a poll of an attachment whose processing failed.
+pub const PROCESSING_ERROR: &str = "Error processing thumbnail for uploaded media";
 const IDEMPOTENCY_TTL: Duration = Duration::from_secs(3600);
 const KNOWN_SCOPES: &[&str] = &[
     "read",
@@ -134,7 +147,17 @@ pub struct Upload {
     pub processed: bool,
     /// 206 answers still to give before the file is processed.
     polls_left: u32,
+    /// Processing ends in this failure (422 with it as `error`) instead of a processed file.
+    pub failure: Option<String>,
+    /// Processing has ended in `failure`.
+    pub failed: bool,
     pub status_id: Option<String>,
+}
+
+impl Upload {
+    pub fn is_video(&self) -> bool {
+        self.content_type.starts_with("video/")
+    }
 }
 
 /// A status on this instance.
@@ -165,6 +188,10 @@ struct St {
     /// How the next uploads are processed: `None` synchronously (200), `Some(n)` in the
     /// background (202, then n answers 206 before 200). Afterwards, synchronously.
     processing: VecDeque<Option<u32>>,
+    /// 206 answers a new video upload gives before it is processed (or fails).
+    video_polls: u32,
+    /// New video uploads fail processing with this message.
+    video_failure: Option<String>,
     create_calls: usize,
     upload_calls: usize,
     poll_calls: usize,
@@ -198,6 +225,7 @@ impl MastodonFake {
         let state: Shared = Arc::new(Mutex::new(St {
             next_id: 110_000_000_000_000_000,
             processing: VecDeque::from([Some(1)]),
+            video_polls: 2,
             ..St::default()
         }));
         let faults = Faults::default();
@@ -215,7 +243,7 @@ impl MastodonFake {
             .route("/api/v1/statuses", post(create_status))
             .route("/api/v1/statuses/{id}/source", get(status_source))
             .layer(axum::middleware::map_response(rate_limit_headers))
-            .layer(DefaultBodyLimit::max(IMAGE_SIZE_LIMIT + 1024 * 1024))
+            .layer(DefaultBodyLimit::max(VIDEO_SIZE_LIMIT + 1024 * 1024))
             .with_state(state.clone());
         let server = Fake::serve(router, faults.clone()).await;
         let fake = Self {
@@ -324,6 +352,29 @@ impl MastodonFake {
     /// How the next uploads are processed (see `St::processing`), replacing the script.
     pub fn script_processing(&self, script: &[Option<u32>]) {
         self.st().processing = script.iter().copied().collect();
+    }
+
+    /// How many polls a new video upload answers 206 to before it is processed (default 2): a
+    /// slow instance.
+    pub fn set_video_processing_polls(&self, polls: u32) {
+        self.st().video_polls = polls;
+    }
+
+    /// New video uploads fail processing (with Mastodon's message, [`PROCESSING_ERROR`], when
+    /// `message` is `None`); `fail_video_processing(false, None)` ends it.
+    pub fn fail_video_processing(&self, fail: bool, message: Option<&str>) {
+        self.st().video_failure = fail.then(|| message.unwrap_or(PROCESSING_ERROR).to_owned());
+    }
+
+    /// Video uploads that were accepted (whatever became of them).
+    pub fn video_uploads(&self) -> usize {
+        self.st().uploads.iter().filter(|u| u.is_video()).count()
+    }
+
+    /// Deletes an attachment (as `DELETE /api/v1/media/:id`, or an instance's cleanup of
+    /// unattached media): polling it answers 404 from then on.
+    pub fn delete_upload(&self, id: &str) {
+        self.st().uploads.retain(|u| u.id != id);
     }
 
     /// A status made outside the API (another client), `age` ago.
@@ -589,15 +640,16 @@ fn render(base: &str, text: &str) -> String {
 }
 
 fn media_json(st: &St, u: &Upload) -> Value {
+    let ext = if u.is_video() { "mp4" } else { "img" };
     let url = u.processed.then(|| {
         format!(
-            "{}/system/media_attachments/files/{}/original.img",
+            "{}/system/media_attachments/files/{}/original.{ext}",
             st.base, u.id
         )
     });
     j!({
         "id": u.id,
-        "type": "image",
+        "type": if u.is_video() { "video" } else { "image" },
         "url": url,
         "preview_url": format!("{}/system/media_attachments/files/{}/small.img", st.base, u.id),
         "remote_url": null,
@@ -678,6 +730,12 @@ fn sniffs_as(bytes: &[u8], mime: &str) -> bool {
         "image/png" => bytes.starts_with(b"\x89PNG\r\n\x1a\n"),
         "image/gif" => bytes.starts_with(b"GIF87a") || bytes.starts_with(b"GIF89a"),
         "image/webp" => bytes.len() >= 12 && &bytes[0..4] == b"RIFF" && &bytes[8..12] == b"WEBP",
+        // ISO-BMFF: a `ftyp` box first; QuickTime's major brand is `qt  `.
+        "video/mp4" => bytes.len() >= 12 && &bytes[4..8] == b"ftyp" && &bytes[8..12] != b"qt  ",
+        "video/quicktime" => {
+            bytes.len() >= 12 && &bytes[4..8] == b"ftyp" && &bytes[8..12] == b"qt  "
+        }
+        "video/webm" => bytes.starts_with(&[0x1A, 0x45, 0xDF, 0xA3]),
         _ => false,
     }
 }
@@ -1002,8 +1060,9 @@ async fn upload_media(State(s): State<Shared>, headers: HeaderMap, req: Request)
     let Some((bytes, ctype, file_name)) = file else {
         return error(422, "Validation failed: File can't be blank");
     };
+    let video = SUPPORTED_VIDEO_TYPES.contains(&ctype.as_str());
     if bytes.is_empty()
-        || !SUPPORTED_IMAGE_TYPES.contains(&ctype.as_str())
+        || !(video || SUPPORTED_IMAGE_TYPES.contains(&ctype.as_str()))
         || !sniffs_as(&bytes, &ctype)
     {
         return error(
@@ -1011,14 +1070,25 @@ async fn upload_media(State(s): State<Shared>, headers: HeaderMap, req: Request)
             "Validation failed: File content type is invalid, File is invalid",
         );
     }
-    if bytes.len() > IMAGE_SIZE_LIMIT {
+    if video && bytes.len() > VIDEO_SIZE_LIMIT {
+        return error(
+            422,
+            "Validation failed: File file size must be less than 99 MB",
+        );
+    }
+    if !video && bytes.len() > IMAGE_SIZE_LIMIT {
         return error(
             422,
             "Validation failed: File file size must be less than 16 MB",
         );
     }
     let mut st = s.lock().unwrap();
-    let processing = st.processing.pop_front().flatten();
+    // Videos are always processed in the background (Mastodon 4.0+).
+    let (processing, failure) = if video {
+        (Some(st.video_polls), st.video_failure.clone())
+    } else {
+        (st.processing.pop_front().flatten(), None)
+    };
     let upload = Upload {
         id: st.id(),
         account_id,
@@ -1028,6 +1098,8 @@ async fn upload_media(State(s): State<Shared>, headers: HeaderMap, req: Request)
         description,
         processed: processing.is_none(),
         polls_left: processing.unwrap_or(0),
+        failure,
+        failed: false,
         status_id: None,
     };
     let body = media_json(&st, &upload);
@@ -1046,23 +1118,33 @@ async fn get_media(
         Ok(t) => t,
         Err(r) => return r,
     };
+    // As Mastodon: `current_account.media_attachments.where(status_id: nil).find(id)`.
     let Some(i) = st
         .uploads
         .iter()
-        .position(|u| u.id == id && u.account_id == t.account_id)
+        .position(|u| u.id == id && u.account_id == t.account_id && u.status_id.is_none())
     else {
         return error(404, "Record not found");
     };
     let upload = &mut st.uploads[i];
     let code = if upload.processed {
         200
+    } else if upload.failed {
+        422
     } else if upload.polls_left > 0 {
         upload.polls_left -= 1;
         206
+    } else if upload.failure.is_some() {
+        upload.failed = true;
+        422
     } else {
         upload.processed = true;
         200
     };
+    if code == 422 {
+        let message = upload.failure.clone().unwrap_or_default();
+        return error(422, &message);
+    }
     let body = media_json(&st, &st.uploads[i]);
     json(code, body)
 }

@@ -23,6 +23,14 @@
 //! - containers start `IN_PROGRESS` and become `FINISHED` (or `ERROR`, for image URLs marked to
 //!   fail) after `in_progress_polls` status reads; `threads_publish` takes a numeric
 //!   `creation_id` of a FINISHED container that is not a carousel item and was not published.
+//! - VIDEO containers: Threads downloads the `video_url`. The fake "downloads" the files served
+//!   with [`ThreadsFake::serve_video`]: an unknown URL ends in ERROR `FAILED_DOWNLOADING_VIDEO`,
+//!   bytes that are not MP4 or MOV (an ISO-BMFF `ftyp` box) in `FAILED_PROCESSING_VIDEO`, a
+//!   duration (the `mvhd` box) over 5 minutes in `INVALID_DURATION` (the error messages of
+//!   "Troubleshooting"); URLs marked to fail end in ERROR with the given message. A VIDEO
+//!   container stays IN_PROGRESS for `video_in_progress_polls` status reads (a slow processing;
+//!   default 2); a container can be made EXPIRED (as after 24 hours unpublished), and an
+//!   unknown container id is Graph's code 100, subcode 33.
 //!
 //! Errors are Graph API error bodies (`{"error": {"message", "type", "code", "error_subcode",
 //! "fbtrace_id"}}`, HTTP 400): code 190 for a bad, expired or revoked token, 100 for a bad
@@ -134,12 +142,16 @@ pub struct Container {
     /// What it becomes: `None` = FINISHED, `Some(message)` = ERROR with that message.
     pub failure: Option<String>,
     pub published: bool,
+    /// Not published within 24 hours.
+    pub expired: bool,
 }
 
 impl Container {
     fn status(&self) -> &'static str {
         if self.published {
             "PUBLISHED"
+        } else if self.expired {
+            "EXPIRED"
         } else if self.polls_left > 0 {
             "IN_PROGRESS"
         } else if self.failure.is_some() {
@@ -183,7 +195,10 @@ struct Inner {
     posts: Vec<Post>,
     next_id: u64,
     in_progress_polls: u32,
+    video_in_progress_polls: u32,
     failing_urls: HashMap<String, String>,
+    /// The video files "on the web" that VIDEO containers download.
+    videos: HashMap<String, Vec<u8>>,
     create_calls: usize,
     publish_calls: usize,
     status_reads: usize,
@@ -218,7 +233,9 @@ impl ThreadsFake {
             posts: Vec::new(),
             next_id: 0,
             in_progress_polls: 1,
+            video_in_progress_polls: 2,
             failing_urls: HashMap::new(),
+            videos: HashMap::new(),
             create_calls: 0,
             publish_calls: 0,
             status_reads: 0,
@@ -319,6 +336,47 @@ impl ThreadsFake {
             s.failing_urls
                 .insert(url.to_owned(), error_message.to_owned())
         });
+    }
+
+    /// How many status reads a new VIDEO container answers IN_PROGRESS to (default 2): a slow
+    /// processing.
+    pub fn set_video_processing_polls(&self, n: u32) {
+        self.with(|s| s.video_in_progress_polls = n);
+    }
+
+    /// Serves `bytes` at `url` for VIDEO containers to download.
+    pub fn serve_video(&self, url: &str, bytes: Vec<u8>) {
+        self.with(|s| s.videos.insert(url.to_owned(), bytes));
+    }
+
+    /// Containers made from this video URL end in ERROR with this `error_message` (e.g.
+    /// `FAILED_PROCESSING_VIDEO`).
+    pub fn fail_video_url(&self, url: &str, error_message: &str) {
+        self.fail_image_url(url, error_message);
+    }
+
+    /// The container has not been published within 24 hours: EXPIRED.
+    pub fn expire_container(&self, id: &str) {
+        self.with(|s| {
+            if let Some(c) = s.containers.get_mut(id) {
+                c.expired = true;
+            }
+        });
+    }
+
+    /// Forgets a container (Threads no longer knows the id).
+    pub fn drop_container(&self, id: &str) {
+        self.with(|s| s.containers.remove(id));
+    }
+
+    /// VIDEO containers created.
+    pub fn video_containers(&self) -> usize {
+        self.with(|s| {
+            s.containers
+                .values()
+                .filter(|c| c.media_type == "VIDEO")
+                .count()
+        })
     }
 
     /// A post made some other way (the app, another tool), `age` ago.
@@ -1126,6 +1184,11 @@ async fn create_container(
             if !http_url(u) {
                 return bad_param("(#100) Param video_url must be a valid URL");
             }
+            failure = s
+                .failing_urls
+                .get(u)
+                .cloned()
+                .or_else(|| video_problem(s.videos.get(u)));
         }
         _ => {
             if is_carousel_item {
@@ -1159,7 +1222,11 @@ async fn create_container(
         }
     }
     let id = s.id(17_800_000_000_000_000);
-    let polls_left = s.in_progress_polls;
+    let polls_left = if media_type == "VIDEO" {
+        s.video_in_progress_polls
+    } else {
+        s.in_progress_polls
+    };
     s.containers.insert(
         id.clone(),
         Container {
@@ -1173,6 +1240,7 @@ async fn create_container(
             polls_left,
             failure,
             published: false,
+            expired: false,
         },
     );
     s.create_calls += 1;
@@ -1212,6 +1280,7 @@ async fn publish(
     match c.status() {
         "FINISHED" => {}
         "PUBLISHED" => return bad_param("(#100) This container was already published"),
+        "EXPIRED" => return bad_param("(#100) This container has expired"),
         "ERROR" => return bad_param("(#100) This container failed processing"),
         _ => {
             return err(
@@ -1267,6 +1336,37 @@ async fn publish(
     json(200, json!({ "id": id }))
 }
 
+/// What Threads' processing of a downloaded video would fail with (`None`: it succeeds).
+fn video_problem(file: Option<&Vec<u8>>) -> Option<String> {
+    let Some(bytes) = file else {
+        return Some("FAILED_DOWNLOADING_VIDEO".into());
+    };
+    if bytes.len() < 12 || &bytes[4..8] != b"ftyp" {
+        return Some("FAILED_PROCESSING_VIDEO".into());
+    }
+    match mvhd_duration_ms(bytes) {
+        None => Some("FAILED_PROCESSING_VIDEO".into()),
+        Some(0) => Some("INVALID_DURATION".into()),
+        Some(ms) if ms > 300_000 => Some("INVALID_DURATION".into()),
+        Some(_) => None,
+    }
+}
+
+/// The movie's duration from its `mvhd` box (version 0 or 1), in milliseconds.
+fn mvhd_duration_ms(bytes: &[u8]) -> Option<u64> {
+    let at = bytes.windows(4).position(|w| w == b"mvhd")?;
+    let be = |from: usize, len: usize| -> Option<u64> {
+        let b = bytes.get(from..from + len)?;
+        Some(b.iter().fold(0u64, |n, &x| (n << 8) | u64::from(x)))
+    };
+    let (timescale, duration) = match bytes.get(at + 4)? {
+        0 => (be(at + 16, 4)?, be(at + 20, 4)?),
+        1 => (be(at + 24, 4)?, be(at + 28, 8)?),
+        _ => return None,
+    };
+    (timescale > 0).then(|| duration.saturating_mul(1000) / timescale)
+}
+
 /// Threads' count toward the 500-character limit ("Threads Posts", Limitations: "Emojis are
 /// counted as the number of UTF-8 bytes"): a grapheme cluster with an emoji counts its bytes,
 /// any other grapheme cluster 1.
@@ -1293,6 +1393,26 @@ mod tests {
     fn iso_dates() {
         assert_eq!(iso(0), "1970-01-01T00:00:00+0000");
         assert_eq!(iso(1_697_521_323), "2023-10-17T05:42:03+0000");
+    }
+
+    #[test]
+    fn video_durations_are_read() {
+        let ok = crate::media_files::mp4(320, 240, 4_500, 64);
+        assert_eq!(mvhd_duration_ms(&ok), Some(4_500));
+        assert_eq!(video_problem(Some(&ok)), None);
+        let long = crate::media_files::mp4(320, 240, 301_000, 64);
+        assert_eq!(
+            video_problem(Some(&long)).as_deref(),
+            Some("INVALID_DURATION")
+        );
+        assert_eq!(
+            video_problem(Some(&b"not a video".to_vec())).as_deref(),
+            Some("FAILED_PROCESSING_VIDEO")
+        );
+        assert_eq!(
+            video_problem(None).as_deref(),
+            Some("FAILED_DOWNLOADING_VIDEO")
+        );
     }
 
     #[test]

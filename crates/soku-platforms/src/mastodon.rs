@@ -38,7 +38,26 @@
 //!   `Idempotency-Key: <marker>`: Mastodon keeps the key for an hour and answers a repeated key
 //!   from the same account with the status it already made, so a retry cannot post twice within
 //!   that hour. The answer is a Status; its `url` is the post's public URL.
-//! - Video is not supported in this version (`unsupported_media`).
+//! - A video (one per status, never with images; MP4, MOV or WebM up to 99 MB, the documented
+//!   default `configuration.media_attachments.video_size_limit` of 103809024) is streamed from
+//!   the `MediaSource` into `POST /api/v2/media` (a multipart `file` part of known length, never
+//!   held whole in memory). Since Mastodon 4.0 videos are processed asynchronously: the upload
+//!   answers 202 with `url: null`, and `GET /api/v1/media/:id` answers 206 while processing, 200
+//!   (with a `url`) when done, 404 when the attachment is not the caller's, is attached already or
+//!   no longer exists, and 422 when processing failed ("Get media attachment",
+//!   docs.joinmastodon.org/methods/media/#get; Mastodon's `Api::V1::MediaController`
+//!   answers `{"error": "Error processing thumbnail for uploaded media"}` then).
+//!   - The attachment id is saved as the target's progress (`{"video_url", "media_id"}`) as soon
+//!     as the upload answers, so a later attempt (a retry, or another process after a restart)
+//!     polls that attachment instead of uploading the file again; a saved attachment that is
+//!     gone (404) is uploaded again.
+//!   - Polling backs off from 100 ms to 2 s and is bounded by the media deadline
+//!     ([`MEDIA_PROCESSING_DEADLINE`], shorter in tests) counted from the start of the attempt:
+//!     a video still processing then is retryable (`media_processing`) and the next attempt
+//!     resumes polling the saved attachment. A failed processing (422) is permanent
+//!     (`media_processing_failed`, with Mastodon's message as the platform error).
+//!   - The upload request may take up to [`VIDEO_UPLOAD_TIMEOUT`] (or the configured timeout
+//!     when longer).
 //!
 //! ## Failures
 //! Errors are `{"error": "..."}`. Beyond `http.rs`: 401 is `token_invalid`; 422 (validation, e.g.
@@ -66,13 +85,15 @@ use crate::media::{self, IMAGE_TYPES, MediaLimits, MediaSource};
 use crate::net::NetPolicy;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use futures_util::TryStreamExt;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use soku_core::connector::{
     AccountCredentials, AuthorizationRequest, AuthorizationStart, CodeExchange, ConnectError,
-    ConnectErrorKind, ConnectMethod, ConnectedAccount, Connector, Existing, FailureClass,
+    ConnectErrorKind, ConnectMethod, ConnectedAccount, Connector, Existing, FailureClass, Progress,
     PublishError, PublishRequest, PublishedPost, TokenSet,
 };
+use soku_core::posts::{MediaType, PostContent};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -87,9 +108,20 @@ pub const SCOPES: &str = "read:accounts read:statuses write:statuses write:media
 pub const MAX_IMAGES: usize = 4;
 /// Mastodon's documented default image size limit (16 MB).
 pub const IMAGE_MAX_BYTES: u64 = 16 * 1024 * 1024;
-/// How long an uploaded image may take to be processed before the attempt is given up.
-/// Inside the engine's bound on one publish call (half its 120 s lease).
+/// How long an uploaded image may take to be processed before the attempt is given up; for a
+/// video, how long the attempt may wait for it, counted from the attempt's start. Inside the
+/// engine's bound on one publish call (half its 120 s lease).
 pub const MEDIA_PROCESSING_DEADLINE: Duration = Duration::from_secs(40);
+/// Mastodon's documented default video size limit
+/// (`configuration.media_attachments.video_size_limit`, 103809024 bytes: 99 MB).
+pub const VIDEO_MAX_BYTES: u64 = 103_809_024;
+/// The video types taken (of the server's; Mastodon also takes others, e.g. Ogg and 3GP).
+pub const VIDEO_TYPES: &[&str] = &["video/mp4", "video/quicktime", "video/webm"];
+/// The first pause before polling an attachment being processed, and the longest pause.
+pub const MEDIA_POLL_FIRST: Duration = Duration::from_millis(100);
+pub const MEDIA_POLL_MAX: Duration = Duration::from_secs(2);
+/// How long a video upload request may take at least (the configured timeout when longer).
+pub const VIDEO_UPLOAD_TIMEOUT: Duration = Duration::from_secs(50);
 
 const PLATFORM: &str = "Mastodon";
 /// Statuses this much older than `not_before` are still looked at (clock skew).
@@ -110,6 +142,8 @@ pub struct Mastodon {
     net: NetPolicy,
     client: reqwest::Client,
     media_deadline: Duration,
+    /// The first pause between polls of an attachment being processed, and the longest.
+    media_poll: (Duration, Duration),
     /// Apps registered per (instance base URL, redirect URI).
     apps: Mutex<HashMap<(String, String), Registration>>,
 }
@@ -124,6 +158,7 @@ impl Mastodon {
             net,
             client,
             media_deadline: MEDIA_PROCESSING_DEADLINE,
+            media_poll: (MEDIA_POLL_FIRST, MEDIA_POLL_MAX),
             apps: Mutex::new(HashMap::new()),
         }
     }
@@ -131,6 +166,13 @@ impl Mastodon {
     /// How long media processing may take (tests shorten it).
     pub fn with_media_deadline(mut self, deadline: Duration) -> Self {
         self.media_deadline = deadline;
+        self
+    }
+
+    /// How often media being processed is polled: first after `first`, backing off to `max`
+    /// (tests shorten both).
+    pub fn with_media_polling(mut self, first: Duration, max: Duration) -> Self {
+        self.media_poll = (first, max);
         self
     }
 
@@ -236,37 +278,135 @@ impl Mastodon {
         if status == reqwest::StatusCode::OK && attachment.url.is_some() {
             return Ok(attachment.id);
         }
-        self.wait_processed(instance, token, &attachment.id).await?;
-        Ok(attachment.id)
+        let deadline = Instant::now() + self.media_deadline;
+        match self
+            .wait_processed(
+                instance,
+                token,
+                &attachment.id,
+                deadline,
+                "an uploaded image",
+            )
+            .await?
+        {
+            Polled::Processed => Ok(attachment.id),
+            Polled::Gone => Err(media_lost("an uploaded image")),
+        }
     }
 
-    /// Polls `GET /api/v1/media/:id` until the attachment is processed (200 with a `url`).
+    /// The processed attachment of the post's video: the one an earlier attempt uploaded (saved
+    /// in `progress`) while Mastodon still has it, else the file streamed up now.
+    async fn video_attachment(
+        &self,
+        instance: &Instance,
+        token: &str,
+        url: &str,
+        progress: &Progress,
+        started: Instant,
+    ) -> Result<String, PublishError> {
+        let deadline = started + self.media_deadline;
+        if let Some(id) = saved_media_id(progress.saved(), url) {
+            match self
+                .wait_processed(instance, token, &id, deadline, "the video")
+                .await?
+            {
+                Polled::Processed => return Ok(id),
+                Polled::Gone => tracing::info!(
+                    "the Mastodon attachment an earlier attempt uploaded is gone; uploading the video again"
+                ),
+            }
+        }
+        let (status, attachment) = self.upload_video(instance, token, url).await?;
+        progress
+            .save(json!({ "video_url": url, "media_id": attachment.id }))
+            .await?;
+        if status == reqwest::StatusCode::OK && attachment.url.is_some() {
+            return Ok(attachment.id);
+        }
+        match self
+            .wait_processed(instance, token, &attachment.id, deadline, "the video")
+            .await?
+        {
+            Polled::Processed => Ok(attachment.id),
+            Polled::Gone => Err(media_lost("the video")),
+        }
+    }
+
+    /// Streams the video into `POST /api/v2/media`.
+    async fn upload_video(
+        &self,
+        instance: &Instance,
+        token: &str,
+        url: &str,
+    ) -> Result<(reqwest::StatusCode, MediaAttachment), PublishError> {
+        let limits = MediaLimits {
+            max_bytes: VIDEO_MAX_BYTES,
+            types: VIDEO_TYPES,
+        };
+        let stream = self.media.stream(url, &limits).await?;
+        // A failure reading the file ends the upload; the source's own error is reported.
+        let failed: Arc<Mutex<Option<PublishError>>> = Arc::default();
+        let seen = failed.clone();
+        let chunks = stream.chunks.map_err(move |e| {
+            let message = e.message.clone();
+            seen.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get_or_insert(e);
+            std::io::Error::other(message)
+        });
+        let part = reqwest::multipart::Part::stream_with_length(
+            reqwest::Body::wrap_stream(chunks),
+            stream.size,
+        )
+        .file_name(format!("video.{}", media::extension(stream.mime)))
+        .mime_str(stream.mime)
+        .expect("a known media type is a valid MIME type");
+        let form = reqwest::multipart::Form::new().part("file", part);
+        let sent = self
+            .send(
+                self.client
+                    .post(instance.endpoint("/api/v2/media"))
+                    .bearer_auth(token)
+                    .timeout(self.settings.timeout.max(VIDEO_UPLOAD_TIMEOUT))
+                    .multipart(form),
+                Effect::Repeatable,
+            )
+            .await;
+        let response = match sent {
+            Ok(r) => r,
+            Err(e) => {
+                let source = failed.lock().unwrap_or_else(|p| p.into_inner()).take();
+                return Err(source.unwrap_or(e));
+            }
+        };
+        self.read_json(response, Effect::Repeatable).await
+    }
+
+    /// Polls `GET /api/v1/media/:id` until the attachment is processed (200 with a `url`), or
+    /// Mastodon says it is gone (404); `what` names it in errors.
     async fn wait_processed(
         &self,
         instance: &Instance,
         token: &str,
         id: &str,
-    ) -> Result<(), PublishError> {
-        let deadline = Instant::now() + self.media_deadline;
-        let mut pause = Duration::from_millis(100);
+        deadline: Instant,
+        what: &str,
+    ) -> Result<Polled, PublishError> {
+        let (mut pause, max_pause) = self.media_poll;
         loop {
             tokio::time::sleep(pause).await;
-            let response = self
-                .send(
-                    self.client
-                        .get(instance.endpoint(&format!("/api/v1/media/{}", seg(id))))
-                        .bearer_auth(token),
-                    Effect::Repeatable,
-                )
-                .await?;
-            let (status, body) = self.read(response, Effect::Repeatable).await?;
-            if status == reqwest::StatusCode::OK {
-                let processed = serde_json::from_slice::<MediaAttachment>(&body)
-                    .map(|a| a.url.is_some())
-                    .unwrap_or(false);
-                if processed {
-                    return Ok(());
+            match self.media_state(instance, token, id).await? {
+                MediaState::Processed => return Ok(Polled::Processed),
+                MediaState::Gone => return Ok(Polled::Gone),
+                MediaState::Failed(said) => {
+                    return Err(PublishError::new(
+                        FailureClass::Permanent,
+                        "media_processing_failed",
+                        format!("Mastodon could not process {what}: {said}"),
+                    )
+                    .with_platform_error(said));
                 }
+                MediaState::Processing => {}
             }
             if Instant::now() + pause > deadline {
                 return Err(PublishError::new(
@@ -274,11 +414,52 @@ impl Mastodon {
                         retry_after: Some(Duration::from_secs(30)),
                     },
                     "media_processing",
-                    "Mastodon is still processing an uploaded image; the post will be tried again.",
+                    format!("Mastodon is still processing {what}; the post will be tried again."),
                 ));
             }
-            pause = (pause * 2).min(Duration::from_secs(2));
+            pause = (pause * 2).min(max_pause);
         }
+    }
+
+    /// One read of an attachment's processing state.
+    async fn media_state(
+        &self,
+        instance: &Instance,
+        token: &str,
+        id: &str,
+    ) -> Result<MediaState, PublishError> {
+        let response = self
+            .send(
+                self.client
+                    .get(instance.endpoint(&format!("/api/v1/media/{}", seg(id))))
+                    .bearer_auth(token),
+                Effect::Repeatable,
+            )
+            .await?;
+        match response.status().as_u16() {
+            206 => return Ok(MediaState::Processing),
+            404 => return Ok(MediaState::Gone),
+            422 => {
+                let body = response
+                    .bytes()
+                    .await
+                    .map_err(|e| http::transport_error(&e, Effect::Repeatable, PLATFORM))?;
+                let said = serde_json::from_slice::<Value>(&body)
+                    .ok()
+                    .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_owned))
+                    .unwrap_or_else(|| http::platform_text(&body));
+                return Ok(MediaState::Failed(said));
+            }
+            _ => {}
+        }
+        let (status, body) = self.read(response, Effect::Repeatable).await?;
+        let processed = status == reqwest::StatusCode::OK
+            && serde_json::from_slice::<MediaAttachment>(&body).is_ok_and(|a| a.url.is_some());
+        Ok(if processed {
+            MediaState::Processed
+        } else {
+            MediaState::Processing
+        })
     }
 
     /// The account's statuses, newest first, one page.
@@ -421,20 +602,30 @@ impl Mastodon {
 #[async_trait]
 impl Connector for Mastodon {
     async fn publish(&self, request: &PublishRequest) -> Result<PublishedPost, PublishError> {
+        let started = Instant::now();
         let content = &request.content;
-        crate::media::check_images_only(content, "Mastodon", MAX_IMAGES)?;
+        let video = video_of(content)?;
+        if video.is_none() {
+            crate::media::check_images_only(content, "Mastodon", MAX_IMAGES)?;
+        }
         let text = content.text.as_deref().unwrap_or("");
-        if text.trim().is_empty() && content.image_urls.is_empty() {
+        if text.trim().is_empty() && content.image_urls.is_empty() && video.is_none() {
             return Err(PublishError::new(
                 FailureClass::Permanent,
                 "empty_post",
-                "A Mastodon post needs text or an image.",
+                "A Mastodon post needs text, an image or a video.",
             ));
         }
         let instance = self.account_instance(&request.account)?;
         let token = http::access_token(&request.account, PLATFORM)?;
 
-        let mut media_ids = Vec::with_capacity(content.image_urls.len());
+        let mut media_ids = Vec::with_capacity(content.image_urls.len().max(1));
+        if let Some(url) = video {
+            media_ids.push(
+                self.video_attachment(&instance, token, url, &request.progress, started)
+                    .await?,
+            );
+        }
         for (i, url) in content.image_urls.iter().enumerate() {
             media_ids.push(self.upload_image(&instance, token, i, url).await?);
         }
@@ -474,7 +665,8 @@ impl Connector for Mastodon {
         };
         let token = request.account.access_token.as_deref();
         let want_text = fold_whitespace(request.content.text.as_deref().unwrap_or(""));
-        let want_media = request.content.image_urls.len();
+        let want_media = request.content.image_urls.len()
+            + usize::from(matches!(video_of(&request.content), Ok(Some(_))));
         let since = request.not_before - RECONCILE_SKEW;
 
         let mut candidates: Vec<StatusView> = Vec::new();
@@ -737,6 +929,67 @@ impl Instance {
     fn endpoint(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
+}
+
+/// The video of a video post (`None` for text and images), checked: Mastodon takes one video
+/// per status and never with images.
+fn video_of(content: &PostContent) -> Result<Option<&str>, PublishError> {
+    if content.media_type != MediaType::Video && content.video_url.is_none() {
+        return Ok(None);
+    }
+    let Some(url) = content
+        .video_url
+        .as_deref()
+        .filter(|u| !u.trim().is_empty())
+    else {
+        return Err(PublishError::new(
+            FailureClass::Permanent,
+            "empty_post",
+            "A Mastodon video post needs its video.",
+        ));
+    };
+    if !content.image_urls.is_empty() {
+        return Err(PublishError::new(
+            FailureClass::Permanent,
+            "unsupported_media",
+            "Mastodon does not take images and a video in one post; post them separately.",
+        ));
+    }
+    Ok(Some(url))
+}
+
+/// The attachment an earlier attempt uploaded for this video, if it saved one.
+fn saved_media_id(saved: &Value, video_url: &str) -> Option<String> {
+    (saved.get("video_url").and_then(Value::as_str) == Some(video_url))
+        .then(|| saved.get("media_id").and_then(Value::as_str))
+        .flatten()
+        .filter(|id| !id.is_empty())
+        .map(str::to_owned)
+}
+
+/// An attachment Mastodon no longer has while it was being waited for.
+fn media_lost(what: &str) -> PublishError {
+    PublishError::new(
+        FailureClass::Retryable { retry_after: None },
+        "media_lost",
+        format!("Mastodon no longer has {what} uploaded for this post; it will be uploaded again."),
+    )
+}
+
+/// Where an attachment's processing is.
+enum MediaState {
+    Processing,
+    Processed,
+    /// 404: not the caller's, attached already, or deleted.
+    Gone,
+    /// 422, with Mastodon's message.
+    Failed(String),
+}
+
+/// How a wait for processing ended (a failure or a timeout is an error).
+enum Polled {
+    Processed,
+    Gone,
 }
 
 /// A path segment that cannot escape its place (ids come from the instance's answers).

@@ -18,11 +18,16 @@
 //!   `refresh_ahead` is 7 days.
 //! - `GET /v1.0/me?fields=id,username,name` ("Retrieve Threads Profiles").
 //! - `POST /v1.0/{threads-user-id}/threads` creates a media container: `media_type=TEXT` with
-//!   `text`; `IMAGE` with `image_url` (and optional `text`); carousel items with
-//!   `is_carousel_item=true`, then `CAROUSEL` with `children` (2 to 20 comma-separated container
-//!   ids) and optional `text` ("Threads Posts").
+//!   `text`; `IMAGE` with `image_url` (and optional `text`); `VIDEO` with `video_url` (and
+//!   optional `text`); carousel items with `is_carousel_item=true`, then `CAROUSEL` with
+//!   `children` (2 to 20 comma-separated container ids) and optional `text` ("Threads Posts",
+//!   developers.facebook.com/docs/threads/posts, "Single Thread Posts": Threads fetches the
+//!   media from the URL, and it recommends waiting before `threads_publish` while it processes
+//!   the upload).
 //! - `GET /v1.0/{container-id}?fields=status,error_message`: IN_PROGRESS, FINISHED, ERROR,
-//!   EXPIRED, PUBLISHED ("Troubleshooting").
+//!   EXPIRED (not published within 24 hours), PUBLISHED; on ERROR an `error_message` such as
+//!   FAILED_DOWNLOADING_VIDEO, FAILED_PROCESSING_VIDEO, INVALID_DURATION or UNKNOWN
+//!   ("Troubleshooting", developers.facebook.com/docs/threads/troubleshooting).
 //! - `POST /v1.0/{threads-user-id}/threads_publish` with `creation_id` -> `{id}`.
 //! - `GET /v1.0/{media-id}?fields=permalink` for the post's URL.
 //! - `GET /v1.0/{threads-user-id}/threads?fields=...&since=&limit=&after=` ("Retrieve User
@@ -39,8 +44,21 @@
 //! deadline is retryable. Creating containers is repeatable (an unpublished container is
 //! invisible and expires after 24 hours); `threads_publish` is the creating call, so its timeouts
 //! and 5xx are ambiguous. Text is limited to 500 characters (Threads counts emoji as their UTF-8
-//! bytes; a text it finds too long comes back as a permanent refusal). Video is not supported yet
-//! (`unsupported_media`).
+//! bytes; a text it finds too long comes back as a permanent refusal).
+//!
+//! Video: the post's video URL is passed as given (the engine hands connectors the server's own
+//! hosted URL, which Threads downloads) in one VIDEO container; images with a video (a mixed
+//! carousel) are refused (`unsupported_media`). The container id is saved as the target's
+//! progress (`{"video_url", "container_id"}`) as soon as it is created, so a later attempt (a
+//! retry, or another process after a restart) polls that container instead of creating another;
+//! a saved container that is EXPIRED, or that Threads no longer knows (Graph error 100, subcode
+//! 33, "does not exist"), is created again. The status is polled as for images (first read at
+//! once, backing off from `poll_interval` to 10 s) within `poll_deadline`: still IN_PROGRESS then
+//! is retryable (`media_processing`, the next attempt resumes polling); ERROR is permanent
+//! (`media_processing_failed`, Threads' `error_message` as the platform error). Threads
+//! recommends reading a container's status about once a minute for up to 5 minutes; polling
+//! here is faster and each attempt shorter, the engine's retries carrying a long processing
+//! over several attempts.
 //!
 //! Errors are Graph API bodies `{"error": {"message", "type", "code", "error_subcode",
 //! "fbtrace_id"}}`, mostly with HTTP 400: code 190 (and 102) means the token no longer works
@@ -55,7 +73,7 @@
 //!
 //! Reconciliation: Threads has no idempotency key and no hidden field to carry the marker, so
 //! `find_existing` lists the user's posts since `not_before` (less a minute for clock skew) and
-//! matches the target: same text (trimmed), same media type (TEXT_POST, IMAGE, CAROUSEL_ALBUM)
+//! matches the target: same text (trimmed), same media type (TEXT_POST, IMAGE, VIDEO, CAROUSEL_ALBUM)
 //! and, for carousels, the same number of children. It reads up to 5 pages of 100; more than that
 //! without a match is `CannotTell`. A failed lookup is an `Err`.
 
@@ -69,7 +87,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use soku_core::connector::{
     AccountCredentials, AuthorizationRequest, AuthorizationStart, CodeExchange, ConnectError,
-    ConnectErrorKind, ConnectMethod, ConnectedAccount, Connector, Existing, FailureClass,
+    ConnectErrorKind, ConnectMethod, ConnectedAccount, Connector, Existing, FailureClass, Progress,
     PublishError, PublishRequest, PublishedPost, TOKEN_INVALID, TokenSet,
 };
 use soku_core::posts::MediaType;
@@ -256,6 +274,103 @@ impl ThreadsConnector {
         }
     }
 
+    /// A FINISHED VIDEO container for the post: the one an earlier attempt created (saved in
+    /// `progress`) while Threads still has it, else a new one.
+    async fn video_container(
+        &self,
+        user: &str,
+        token: &str,
+        video_url: &str,
+        text: Option<&str>,
+        progress: &Progress,
+    ) -> Result<String, PublishError> {
+        let deadline = tokio::time::Instant::now() + self.poll_deadline;
+        if let Some(id) = saved_container(progress.saved(), video_url) {
+            match self.wait_video(&id, token, deadline).await? {
+                VideoState::Finished => return Ok(id),
+                VideoState::Gone => tracing::info!(
+                    "the Threads video container an earlier attempt created is gone; creating another"
+                ),
+            }
+        }
+        let mut params = vec![("media_type", "VIDEO"), ("video_url", video_url)];
+        if let Some(t) = text {
+            params.push(("text", t));
+        }
+        let id = self.create_container(user, token, &params).await?;
+        progress
+            .save(json!({ "video_url": video_url, "container_id": id }))
+            .await?;
+        match self.wait_video(&id, token, deadline).await? {
+            VideoState::Finished => Ok(id),
+            VideoState::Gone => Err(PublishError::new(
+                FailureClass::Retryable { retry_after: None },
+                "container_expired",
+                format!("{PLATFORM} dropped the video's container before it was published."),
+            )),
+        }
+    }
+
+    /// Polls a VIDEO container until it is FINISHED (first read at once, then backing off), or
+    /// gone (EXPIRED, or unknown to Threads).
+    async fn wait_video(
+        &self,
+        container: &str,
+        token: &str,
+        deadline: tokio::time::Instant,
+    ) -> Result<VideoState, PublishError> {
+        let mut pause = self.poll_interval;
+        loop {
+            let read = self
+                .call::<ContainerStatus>(
+                    self.client
+                        .get(self.graph(container))
+                        .query(&[("fields", "status,error_message"), ("access_token", token)]),
+                    Effect::Repeatable,
+                )
+                .await;
+            let status = match read {
+                Ok(status) => status,
+                Err(e) if is_missing_object(&e) => return Ok(VideoState::Gone),
+                Err(e) => return Err(e),
+            };
+            match status.status.as_deref() {
+                Some("FINISHED") => return Ok(VideoState::Finished),
+                Some("EXPIRED") => return Ok(VideoState::Gone),
+                Some("ERROR") => {
+                    let why = status.error_message.unwrap_or_else(|| "UNKNOWN".into());
+                    return Err(PublishError::new(
+                        FailureClass::Permanent,
+                        "media_processing_failed",
+                        format!("{PLATFORM} could not process the video ({why})."),
+                    )
+                    .with_platform_error(why));
+                }
+                Some("PUBLISHED") => {
+                    return Err(PublishError::new(
+                        FailureClass::Ambiguous,
+                        "already_published",
+                        format!("{PLATFORM} says this container was already published."),
+                    ));
+                }
+                // IN_PROGRESS (or a status this server does not know yet).
+                _ => {}
+            }
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return Err(PublishError::new(
+                    FailureClass::Retryable { retry_after: None },
+                    "media_processing",
+                    format!(
+                        "{PLATFORM} was still processing the video; the post will be tried again."
+                    ),
+                ));
+            }
+            tokio::time::sleep(pause.min(deadline - now)).await;
+            pause = (pause * 2).min(MAX_POLL_INTERVAL);
+        }
+    }
+
     /// Exchange / refresh / profile calls, with failures as connect errors.
     async fn connect_call<T: DeserializeOwned>(
         &self,
@@ -290,6 +405,33 @@ fn connect_error(e: PublishError) -> ConnectError {
 #[derive(Deserialize)]
 struct IdOnly {
     id: String,
+}
+
+/// How a wait for a video container ended (a failure or a timeout is an error).
+enum VideoState {
+    Finished,
+    /// EXPIRED, or unknown to Threads.
+    Gone,
+}
+
+/// The container an earlier attempt created for this video, if it saved one.
+fn saved_container(saved: &Value, video_url: &str) -> Option<String> {
+    (saved.get("video_url").and_then(Value::as_str) == Some(video_url))
+        .then(|| saved.get("container_id").and_then(Value::as_str))
+        .flatten()
+        .filter(|id| !id.is_empty())
+        .map(str::to_owned)
+}
+
+/// Whether a Graph refusal says the object does not exist (code 100, subcode 33: "Object with
+/// ID '...' does not exist, cannot be loaded due to missing permissions, or does not support
+/// this operation").
+fn is_missing_object(e: &PublishError) -> bool {
+    e.class == FailureClass::Permanent
+        && e.platform_error
+            .as_deref()
+            .and_then(|raw| serde_json::from_str::<GraphErrorBody>(raw).ok())
+            .is_some_and(|g| g.error.code == Some(100) && g.error.error_subcode == Some(33))
 }
 
 #[derive(Deserialize)]
@@ -366,6 +508,7 @@ struct GraphErrorBody {
 struct GraphError {
     message: Option<String>,
     code: Option<i64>,
+    error_subcode: Option<i64>,
     is_transient: Option<bool>,
 }
 
@@ -437,12 +580,31 @@ fn classify(
     e.with_platform_error(raw)
 }
 
-/// What the retrieval API calls the post this content makes.
-fn expected_media_type(count: usize) -> &'static str {
-    match count {
-        0 => "TEXT_POST",
-        1 => "IMAGE",
-        _ => "CAROUSEL_ALBUM",
+/// What a post is made of.
+#[derive(Clone, Copy)]
+enum Shape<'a> {
+    Text,
+    Images(&'a [String]),
+    Video(&'a str),
+}
+
+impl Shape<'_> {
+    /// What the retrieval API calls the post this content makes.
+    fn media_type(self) -> &'static str {
+        match self {
+            Shape::Text => "TEXT_POST",
+            Shape::Images([_]) => "IMAGE",
+            Shape::Images(_) => "CAROUSEL_ALBUM",
+            Shape::Video(_) => "VIDEO",
+        }
+    }
+
+    /// The carousel children expected, when it is a carousel.
+    fn children(self) -> Option<usize> {
+        match self {
+            Shape::Images(images) if images.len() > 1 => Some(images.len()),
+            _ => None,
+        }
     }
 }
 
@@ -450,8 +612,8 @@ fn permanent(code: &str, message: impl Into<String>) -> PublishError {
     PublishError::new(FailureClass::Permanent, code, message)
 }
 
-/// The images of the request (none for text), checked against Threads' limits.
-fn images_of(request: &PublishRequest) -> Result<&[String], PublishError> {
+/// What the request posts, checked against Threads' limits.
+fn shape_of(request: &PublishRequest) -> Result<Shape<'_>, PublishError> {
     let content = &request.content;
     if let Some(t) = &content.text
         && soku_core::posts::threads_text_length(t) > MAX_TEXT_CHARS
@@ -461,19 +623,36 @@ fn images_of(request: &PublishRequest) -> Result<&[String], PublishError> {
             format!("{PLATFORM} posts take at most {MAX_TEXT_CHARS} characters."),
         ));
     }
+    if content.media_type == MediaType::Video || content.video_url.is_some() {
+        let Some(url) = content
+            .video_url
+            .as_deref()
+            .filter(|u| !u.trim().is_empty())
+        else {
+            return Err(permanent(
+                "empty_post",
+                format!("A {PLATFORM} video post needs its video."),
+            ));
+        };
+        if !content.image_urls.is_empty() {
+            return Err(permanent(
+                "unsupported_media",
+                format!(
+                    "Posts to {PLATFORM} with images and a video together are not supported yet; post them separately."
+                ),
+            ));
+        }
+        return Ok(Shape::Video(url));
+    }
     match content.media_type {
-        MediaType::Video => Err(permanent(
-            "unsupported_media",
-            format!("Video posts to {PLATFORM} are not supported yet."),
-        )),
-        MediaType::Text => {
+        MediaType::Text | MediaType::Video => {
             if content.text.as_deref().is_none_or(|t| t.trim().is_empty()) {
                 return Err(permanent(
                     "empty_post",
                     format!("A {PLATFORM} text post needs text."),
                 ));
             }
-            Ok(&[])
+            Ok(Shape::Text)
         }
         MediaType::Image => {
             let n = content.image_urls.len();
@@ -489,7 +668,7 @@ fn images_of(request: &PublishRequest) -> Result<&[String], PublishError> {
                     format!("{PLATFORM} posts take at most {MAX_CAROUSEL_ITEMS} images."),
                 ));
             }
-            Ok(&content.image_urls)
+            Ok(Shape::Images(&content.image_urls))
         }
     }
 }
@@ -497,25 +676,34 @@ fn images_of(request: &PublishRequest) -> Result<&[String], PublishError> {
 #[async_trait]
 impl Connector for ThreadsConnector {
     async fn publish(&self, request: &PublishRequest) -> Result<PublishedPost, PublishError> {
-        let images = images_of(request)?;
+        let shape = shape_of(request)?;
         let token = http::access_token(&request.account, PLATFORM)?;
         let user = request.account.account_id.as_str();
         let text = request.content.text.as_deref().filter(|t| !t.is_empty());
 
-        let container = match images {
-            [] => {
-                let t = text.unwrap_or_default();
-                self.create_container(user, token, &[("media_type", "TEXT"), ("text", t)])
+        let container = match shape {
+            Shape::Video(url) => {
+                self.video_container(user, token, url, text, &request.progress)
                     .await?
             }
-            [one] => {
+            Shape::Text => {
+                let t = text.unwrap_or_default();
+                let id = self
+                    .create_container(user, token, &[("media_type", "TEXT"), ("text", t)])
+                    .await?;
+                self.wait_finished(std::slice::from_ref(&id), token).await?;
+                id
+            }
+            Shape::Images([one]) => {
                 let mut p = vec![("media_type", "IMAGE"), ("image_url", one.as_str())];
                 if let Some(t) = text {
                     p.push(("text", t));
                 }
-                self.create_container(user, token, &p).await?
+                let id = self.create_container(user, token, &p).await?;
+                self.wait_finished(std::slice::from_ref(&id), token).await?;
+                id
             }
-            many => {
+            Shape::Images(many) => {
                 let mut children = Vec::with_capacity(many.len());
                 for url in many {
                     let id = self
@@ -537,11 +725,11 @@ impl Connector for ThreadsConnector {
                 if let Some(t) = text {
                     p.push(("text", t));
                 }
-                self.create_container(user, token, &p).await?
+                let id = self.create_container(user, token, &p).await?;
+                self.wait_finished(std::slice::from_ref(&id), token).await?;
+                id
             }
         };
-        self.wait_finished(std::slice::from_ref(&container), token)
-            .await?;
 
         let published: IdOnly = self
             .call(
@@ -575,14 +763,14 @@ impl Connector for ThreadsConnector {
     }
 
     async fn find_existing(&self, request: &PublishRequest) -> Result<Existing, PublishError> {
-        let images = match images_of(request) {
-            Ok(images) => images,
+        let shape = match shape_of(request) {
+            Ok(shape) => shape,
             // Such a post is never created.
             Err(_) => return Ok(Existing::NotFound),
         };
         let token = http::access_token(&request.account, PLATFORM)?;
         let user = request.account.account_id.as_str();
-        let want_type = expected_media_type(images.len());
+        let want_type = shape.media_type();
         let want_text = request
             .content
             .text
@@ -624,11 +812,9 @@ impl Connector for ThreadsConnector {
                     .filter(|t| !t.is_empty())
                     == want_text;
                 let same_type = post.media_type.as_deref() == Some(want_type);
-                let same_count = images.len() < 2
-                    || post
-                        .children
-                        .as_ref()
-                        .is_none_or(|c| c.data.len() == images.len());
+                let same_count = shape
+                    .children()
+                    .is_none_or(|n| post.children.as_ref().is_none_or(|c| c.data.len() == n));
                 if recent && same_text && same_type && same_count {
                     return Ok(Existing::Found(PublishedPost {
                         id: post.id.clone(),

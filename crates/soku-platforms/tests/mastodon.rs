@@ -2,22 +2,25 @@
 
 mod support;
 
+use async_trait::async_trait;
 use chrono::Utc;
 use serde_json::{Value, json};
 use soku_core::connector::{
     AccountCredentials, AuthorizationRequest, CodeExchange, ConnectErrorKind, ConnectMethod,
-    ConnectedAccount, Connector, Existing, FailureClass, PublishRequest, TOKEN_INVALID,
+    ConnectedAccount, Connector, Existing, FailureClass, Progress, ProgressSink, PublishError,
+    PublishRequest, TOKEN_INVALID,
 };
 use soku_core::platform::Platform;
 use soku_core::posts::{MediaType, PostContent};
 use soku_fakes::Fault;
 use soku_fakes::common::pkce_challenge;
-use soku_fakes::mastodon::MastodonFake;
+use soku_fakes::mastodon::{MastodonFake, PROCESSING_ERROR};
+use soku_fakes::media_files;
 use soku_platforms::PlatformSettings;
 use soku_platforms::mastodon::{CLIENT_NAME, Mastodon, SCOPES};
 use soku_platforms::net::NetPolicy;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use support::MemoryMedia;
 
@@ -30,11 +33,19 @@ const JPEG: &[u8] = &[
 ];
 const GIF: &[u8] = b"GIF89a\x01\0\x01\0\x80\0\0\xff\xff\xff\0\0\0";
 
+const VIDEO: &str = "https://img.example/clip.mp4";
+
+/// A valid MP4: 640x360, 4.5 s.
+fn mp4() -> Vec<u8> {
+    media_files::mp4(640, 360, 4_500, 4096)
+}
+
 fn media() -> Arc<MemoryMedia> {
     MemoryMedia::new([
         ("https://img.example/a.png", PNG.to_vec()),
         ("https://img.example/b.jpg", JPEG.to_vec()),
         ("https://img.example/c.gif", GIF.to_vec()),
+        (VIDEO, mp4()),
     ])
 }
 
@@ -52,6 +63,41 @@ fn connector(fake: &MastodonFake) -> Mastodon {
             allow_loopback: true,
         },
     )
+    .with_media_polling(Duration::from_millis(10), Duration::from_millis(40))
+}
+
+/// What a connector saved as its progress, in order (the engine keeps it on the target's row).
+#[derive(Default)]
+struct RecordingSink {
+    saved: Mutex<Vec<Value>>,
+}
+
+impl RecordingSink {
+    fn saved(&self) -> Vec<Value> {
+        self.saved.lock().unwrap().clone()
+    }
+}
+
+#[async_trait]
+impl ProgressSink for RecordingSink {
+    async fn save(&self, value: &Value) -> Result<(), PublishError> {
+        self.saved.lock().unwrap().push(value.clone());
+        Ok(())
+    }
+}
+
+/// A video post whose progress starts from `saved` and is recorded in `sink`.
+fn video_request(
+    account: &ConnectedAccount,
+    text: Option<&str>,
+    saved: Value,
+    sink: &Arc<RecordingSink>,
+) -> PublishRequest {
+    let mut req = request(account, text, &[]);
+    req.content.media_type = MediaType::Video;
+    req.content.video_url = Some(VIDEO.into());
+    req.progress = Progress::new(saved, sink.clone());
+    req
 }
 
 fn auth_request(params: Value) -> AuthorizationRequest {
@@ -500,11 +546,11 @@ async fn several_images_reach_the_upload_and_the_post_in_order() {
 }
 
 #[tokio::test]
-async fn video_and_too_many_images_are_refused_before_any_request() {
+async fn a_video_with_images_and_too_many_images_are_refused_before_any_request() {
     let (fake, m, account) = setup().await;
-    let mut req = request(&account, Some("a clip"), &[]);
+    let mut req = request(&account, Some("a clip"), &["https://img.example/a.png"]);
     req.content.media_type = MediaType::Video;
-    req.content.video_url = Some("https://img.example/v.mp4".into());
+    req.content.video_url = Some(VIDEO.into());
     let e = m.publish(&req).await.unwrap_err();
     assert_eq!(
         (e.class, e.code.as_str()),
@@ -964,4 +1010,231 @@ async fn the_fake_refuses_malformed_requests() {
         .await
         .unwrap();
     assert_eq!(r.status(), 403);
+}
+
+// ---- video ----------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_video_is_streamed_up_processed_and_attached() {
+    let (fake, m, account) = setup().await;
+    let sink = Arc::new(RecordingSink::default());
+    let req = video_request(&account, Some("a clip"), Value::Null, &sink);
+    let post = m.publish(&req).await.unwrap();
+
+    let uploads = fake.uploads();
+    assert_eq!(uploads.len(), 1);
+    assert_eq!(uploads[0].bytes, mp4(), "the file arrives whole");
+    assert_eq!(uploads[0].content_type, "video/mp4");
+    assert_eq!(uploads[0].file_name.as_deref(), Some("video.mp4"));
+    // 202, then two 206 before the 200.
+    assert_eq!(fake.poll_calls(), 3);
+    let posts = fake.posts();
+    assert_eq!(posts.len(), 1);
+    assert_eq!(posts[0].id, post.id);
+    assert_eq!(posts[0].text, "a clip");
+    assert_eq!(posts[0].media_ids, vec![uploads[0].id.clone()]);
+    assert_eq!(
+        sink.saved(),
+        vec![json!({ "video_url": VIDEO, "media_id": uploads[0].id })],
+        "the attachment is saved once uploaded"
+    );
+}
+
+#[tokio::test]
+async fn a_video_alone_is_a_post() {
+    let (fake, m, account) = setup().await;
+    let sink = Arc::new(RecordingSink::default());
+    m.publish(&video_request(&account, None, Value::Null, &sink))
+        .await
+        .unwrap();
+    assert_eq!(fake.posts()[0].text, "");
+    assert_eq!(fake.posts()[0].media_ids.len(), 1);
+}
+
+#[tokio::test]
+async fn slow_video_processing_is_waited_for() {
+    let (fake, m, account) = setup().await;
+    fake.set_video_processing_polls(12);
+    let sink = Arc::new(RecordingSink::default());
+    m.publish(&video_request(&account, Some("slow"), Value::Null, &sink))
+        .await
+        .unwrap();
+    assert_eq!(fake.poll_calls(), 13);
+    assert_eq!(fake.video_uploads(), 1);
+    assert_eq!(fake.posts().len(), 1);
+}
+
+#[tokio::test]
+async fn a_video_mastodon_cannot_process_is_permanent_with_its_message() {
+    let (fake, m, account) = setup().await;
+    fake.fail_video_processing(true, None);
+    let sink = Arc::new(RecordingSink::default());
+    let e = m
+        .publish(&video_request(&account, Some("broken"), Value::Null, &sink))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.class, e.code.as_str()),
+        (FailureClass::Permanent, "media_processing_failed")
+    );
+    assert_eq!(e.platform_error.as_deref(), Some(PROCESSING_ERROR));
+    assert!(fake.posts().is_empty());
+    assert_eq!(fake.create_calls(), 0);
+}
+
+#[tokio::test]
+async fn a_second_attempt_uses_the_saved_upload_and_does_not_upload_again() {
+    let (fake, m, account) = setup().await;
+    // The first attempt uploads the video, then the status call fails.
+    fake.faults.reply(
+        "POST",
+        "/api/v1/statuses",
+        503,
+        &[],
+        json!({ "error": "Service Unavailable" }),
+    );
+    let sink = Arc::new(RecordingSink::default());
+    let first = video_request(&account, Some("again"), Value::Null, &sink);
+    let e = m.publish(&first).await.unwrap_err();
+    assert_eq!(e.class, FailureClass::Ambiguous);
+    assert_eq!(fake.upload_calls(), 1);
+    let saved = sink.saved();
+    assert_eq!(saved.len(), 1);
+
+    // The next attempt (another process, after a restart) starts from what was saved.
+    let sink2 = Arc::new(RecordingSink::default());
+    let mut second = video_request(&account, Some("again"), saved[0].clone(), &sink2);
+    second.marker = first.marker.clone();
+    let post = m.publish(&second).await.unwrap();
+    assert_eq!(fake.upload_calls(), 1, "no second upload");
+    assert_eq!(fake.video_uploads(), 1);
+    let posts = fake.posts();
+    assert_eq!(posts.len(), 1);
+    assert_eq!(posts[0].id, post.id);
+    assert_eq!(
+        posts[0].media_ids,
+        vec![saved[0]["media_id"].as_str().unwrap().to_owned()]
+    );
+    assert!(sink2.saved().is_empty(), "nothing new to save");
+}
+
+#[tokio::test]
+async fn a_processing_wait_that_runs_out_is_retryable_and_the_next_attempt_resumes_it() {
+    let fake = MastodonFake::start().await;
+    let m = connector(&fake).with_media_deadline(Duration::from_millis(300));
+    let account = connect(&fake, &m).await;
+    fake.set_video_processing_polls(60);
+    let sink = Arc::new(RecordingSink::default());
+    let first = video_request(&account, Some("long one"), Value::Null, &sink);
+    let e = m.publish(&first).await.unwrap_err();
+    assert!(matches!(e.class, FailureClass::Retryable { .. }), "{e:?}");
+    assert_eq!(e.code, "media_processing");
+    assert!(fake.posts().is_empty());
+    let saved = sink.saved();
+    assert_eq!(saved.len(), 1);
+    let polled = fake.poll_calls();
+    assert!(polled > 1 && polled < 60, "{polled}");
+
+    // A later attempt with time enough resumes polling the same attachment.
+    let patient = connector(&fake);
+    let sink2 = Arc::new(RecordingSink::default());
+    let mut second = video_request(&account, Some("long one"), saved[0].clone(), &sink2);
+    second.marker = first.marker.clone();
+    patient.publish(&second).await.unwrap();
+    assert_eq!(fake.upload_calls(), 1, "no second upload");
+    assert_eq!(fake.poll_calls(), 61);
+    assert_eq!(
+        fake.posts()[0].media_ids,
+        vec![saved[0]["media_id"].as_str().unwrap().to_owned()]
+    );
+    assert!(sink2.saved().is_empty());
+}
+
+#[tokio::test]
+async fn a_saved_upload_mastodon_no_longer_has_is_uploaded_again() {
+    let (fake, m, account) = setup().await;
+    fake.set_video_processing_polls(1000);
+    let quick = connector(&fake).with_media_deadline(Duration::from_millis(100));
+    let sink = Arc::new(RecordingSink::default());
+    let first = video_request(&account, Some("gone"), Value::Null, &sink);
+    quick.publish(&first).await.unwrap_err();
+    let saved = sink.saved();
+    let old_id = saved[0]["media_id"].as_str().unwrap().to_owned();
+    fake.delete_upload(&old_id);
+    fake.set_video_processing_polls(1);
+
+    let sink2 = Arc::new(RecordingSink::default());
+    let second = video_request(&account, Some("gone"), saved[0].clone(), &sink2);
+    m.publish(&second).await.unwrap();
+    assert_eq!(fake.upload_calls(), 2);
+    let new_id = fake.posts()[0].media_ids[0].clone();
+    assert_ne!(new_id, old_id);
+    assert_eq!(
+        sink2.saved(),
+        vec![json!({ "video_url": VIDEO, "media_id": new_id })]
+    );
+}
+
+#[tokio::test]
+async fn progress_saved_for_another_video_is_not_used() {
+    let (fake, m, account) = setup().await;
+    let sink = Arc::new(RecordingSink::default());
+    let other = json!({ "video_url": "https://img.example/other.mp4", "media_id": "1" });
+    m.publish(&video_request(&account, Some("mine"), other, &sink))
+        .await
+        .unwrap();
+    assert_eq!(fake.upload_calls(), 1);
+    assert_eq!(fake.poll_calls(), 3, "the other attachment is never polled");
+}
+
+#[tokio::test]
+async fn a_video_post_is_reconciled_with_its_one_attachment() {
+    let (fake, m, account) = setup().await;
+    let sink = Arc::new(RecordingSink::default());
+    let req = video_request(&account, Some("find me"), Value::Null, &sink);
+    let post = m.publish(&req).await.unwrap();
+    assert_eq!(fake.posts().len(), 1);
+    assert_eq!(m.find_existing(&req).await.unwrap(), Existing::Found(post));
+}
+
+/// The fake refuses a video Mastodon would refuse, and hides attached media as Mastodon does.
+#[tokio::test]
+async fn the_fake_checks_videos_and_hides_attached_media() {
+    let (fake, m, account) = setup().await;
+    let token = account.tokens.access_token.clone();
+    let client = reqwest::Client::new();
+    let upload = |bytes: Vec<u8>, mime: &str| {
+        let part = reqwest::multipart::Part::bytes(bytes)
+            .file_name("v.mp4")
+            .mime_str(mime)
+            .unwrap();
+        client
+            .post(format!("{}/api/v2/media", fake.url))
+            .bearer_auth(&token)
+            .multipart(reqwest::multipart::Form::new().part("file", part))
+            .send()
+    };
+    // Not the type it claims.
+    let r = upload(PNG.to_vec(), "video/mp4").await.unwrap();
+    assert_eq!(r.status(), 422);
+    // A real MP4 is accepted and processed in the background.
+    let r = upload(mp4(), "video/mp4").await.unwrap();
+    assert_eq!(r.status(), 202);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["type"], "video");
+    assert!(body["url"].is_null());
+
+    // Once attached, an attachment is no longer found by GET /api/v1/media/:id.
+    let sink = Arc::new(RecordingSink::default());
+    m.publish(&video_request(&account, Some("x"), Value::Null, &sink))
+        .await
+        .unwrap();
+    let id = fake.posts()[0].media_ids[0].clone();
+    let r = client
+        .get(format!("{}/api/v1/media/{id}", fake.url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
 }

@@ -5,19 +5,21 @@ use chrono::Utc;
 use serde_json::{Value, json};
 use soku_core::connector::{
     AccountCredentials, AuthorizationRequest, CodeExchange, ConnectErrorKind, ConnectMethod,
-    Connector, Existing, FailureClass, PublishRequest, TOKEN_INVALID,
+    Connector, Existing, FailureClass, Progress, ProgressSink, PublishError, PublishRequest,
+    TOKEN_INVALID,
 };
 use soku_core::platform::Platform;
 use soku_core::posts::{MediaType, PostContent};
 use soku_fakes::Fault;
+use soku_fakes::media_files;
 use soku_fakes::threads::{
     self as fake, REDIRECT_URI, SCOPE_BASIC, SCOPE_PUBLISH, ThreadsFake, TokenKind, USER_ID,
 };
 use soku_platforms::PlatformSettings;
 use soku_platforms::media::{Media, MediaLimits, MediaSource};
 use soku_platforms::threads::ThreadsConnector;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Threads fetches images itself: the connector must never ask the media source.
@@ -649,10 +651,10 @@ async fn a_token_without_the_publish_permission_is_refused() {
 }
 
 #[tokio::test]
-async fn video_and_oversized_posts_are_refused_before_any_call() {
+async fn a_video_with_images_and_oversized_posts_are_refused_before_any_call() {
     let s = setup().await;
     let token = publisher_token(&s.fake);
-    let mut video = request(&token, Some("v"), &[]);
+    let mut video = request(&token, Some("v"), &["https://cdn.example.com/a.png"]);
     video.content.media_type = MediaType::Video;
     video.content.video_url = Some("https://cdn.example.com/v.mp4".into());
     let e = s.connector.publish(&video).await.unwrap_err();
@@ -847,4 +849,273 @@ async fn connecting_needs_the_app_credentials() {
         .await
         .unwrap_err();
     assert_eq!(e.kind, ConnectErrorKind::NotConfigured);
+}
+
+// ---- video ----------------------------------------------------------------------------------
+
+/// The server's hosted copy of the post's video, as the engine hands it to the connector.
+const VIDEO: &str = "https://soku.example/media/med_abc123/med_abc123.mp4";
+
+/// What a connector saved as its progress, in order (the engine keeps it on the target's row).
+#[derive(Default)]
+struct RecordingSink {
+    saved: Mutex<Vec<Value>>,
+}
+
+impl RecordingSink {
+    fn saved(&self) -> Vec<Value> {
+        self.saved.lock().unwrap().clone()
+    }
+}
+
+#[async_trait]
+impl ProgressSink for RecordingSink {
+    async fn save(&self, value: &Value) -> Result<(), PublishError> {
+        self.saved.lock().unwrap().push(value.clone());
+        Ok(())
+    }
+}
+
+fn video_request(
+    token: &str,
+    text: Option<&str>,
+    saved: Value,
+    sink: &Arc<RecordingSink>,
+) -> PublishRequest {
+    let mut req = request(token, text, &[]);
+    req.content.media_type = MediaType::Video;
+    req.content.video_url = Some(VIDEO.into());
+    req.progress = Progress::new(saved, sink.clone());
+    req
+}
+
+/// A setup whose fake serves a valid 12-second MP4 at `VIDEO`.
+async fn video_setup() -> (Setup, String) {
+    let s = setup().await;
+    s.fake
+        .serve_video(VIDEO, media_files::mp4(720, 1280, 12_000, 4096));
+    let token = publisher_token(&s.fake);
+    (s, token)
+}
+
+#[tokio::test]
+async fn a_video_is_published_through_a_video_container_by_its_url() {
+    let (s, token) = video_setup().await;
+    let sink = Arc::new(RecordingSink::default());
+    let req = video_request(&token, Some("watch this"), Value::Null, &sink);
+    let post = s.connector.publish(&req).await.unwrap();
+
+    let containers = s.fake.containers();
+    assert_eq!(containers.len(), 1);
+    assert_eq!(containers[0].media_type, "VIDEO");
+    assert_eq!(containers[0].video_url.as_deref(), Some(VIDEO));
+    assert_eq!(containers[0].text.as_deref(), Some("watch this"));
+    // Two IN_PROGRESS reads, then FINISHED.
+    assert_eq!(s.fake.status_reads(), 3);
+    let posts = s.fake.posts();
+    assert_eq!(posts.len(), 1);
+    assert_eq!(posts[0].id, post.id);
+    assert_eq!(posts[0].media_type, "VIDEO");
+    assert_eq!(
+        posts[0].container_id.as_deref(),
+        Some(containers[0].id.as_str())
+    );
+    assert!(post.url.is_some());
+    assert_eq!(
+        sink.saved(),
+        vec![json!({ "video_url": VIDEO, "container_id": containers[0].id })],
+        "the container is saved once created"
+    );
+    assert_eq!(
+        s.media.calls.load(Ordering::SeqCst),
+        0,
+        "Threads downloads the video itself"
+    );
+    assert_eq!(
+        s.connector.find_existing(&req).await.unwrap(),
+        Existing::Found(post)
+    );
+}
+
+#[tokio::test]
+async fn slow_video_processing_is_waited_for() {
+    let (s, token) = video_setup().await;
+    s.fake.set_video_processing_polls(6);
+    let sink = Arc::new(RecordingSink::default());
+    s.connector
+        .publish(&video_request(&token, None, Value::Null, &sink))
+        .await
+        .unwrap();
+    assert_eq!(s.fake.status_reads(), 7);
+    assert_eq!(s.fake.video_containers(), 1);
+    assert_eq!(s.fake.publish_calls(), 1);
+}
+
+#[tokio::test]
+async fn a_video_threads_cannot_process_is_permanent_with_its_error_message() {
+    let (s, token) = video_setup().await;
+    s.fake.fail_video_url(VIDEO, "FAILED_PROCESSING_VIDEO");
+    let sink = Arc::new(RecordingSink::default());
+    let e = s
+        .connector
+        .publish(&video_request(&token, Some("broken"), Value::Null, &sink))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.class, e.code.as_str()),
+        (FailureClass::Permanent, "media_processing_failed")
+    );
+    assert_eq!(e.platform_error.as_deref(), Some("FAILED_PROCESSING_VIDEO"));
+    assert_eq!(s.fake.publish_calls(), 0);
+    assert!(s.fake.posts().is_empty());
+
+    // A video Threads cannot download, or one too long, fails the same way.
+    let mut elsewhere = video_request(&token, None, Value::Null, &sink);
+    elsewhere.content.video_url = Some("https://cdn.example.com/missing.mp4".into());
+    let e = s.connector.publish(&elsewhere).await.unwrap_err();
+    assert_eq!(e.code, "media_processing_failed");
+    assert_eq!(
+        e.platform_error.as_deref(),
+        Some("FAILED_DOWNLOADING_VIDEO")
+    );
+    let long = "https://cdn.example.com/long.mp4";
+    s.fake
+        .serve_video(long, media_files::mp4(720, 1280, 301_000, 64));
+    elsewhere.content.video_url = Some(long.into());
+    let e = s.connector.publish(&elsewhere).await.unwrap_err();
+    assert_eq!(e.platform_error.as_deref(), Some("INVALID_DURATION"));
+    assert_eq!(s.fake.publish_calls(), 0);
+}
+
+#[tokio::test]
+async fn a_second_attempt_uses_the_saved_container_and_creates_no_other() {
+    let (s, token) = video_setup().await;
+    s.fake.faults.reply(
+        "POST",
+        &format!("/v1.0/{USER_ID}/threads_publish"),
+        500,
+        &[],
+        fake::graph_error(2, None, "OAuthException", "Service temporarily unavailable"),
+    );
+    let sink = Arc::new(RecordingSink::default());
+    let e = s
+        .connector
+        .publish(&video_request(&token, Some("again"), Value::Null, &sink))
+        .await
+        .unwrap_err();
+    assert_eq!(e.class, FailureClass::Ambiguous);
+    let saved = sink.saved();
+    assert_eq!(saved.len(), 1);
+    assert_eq!(s.fake.create_calls(), 1);
+
+    // The next attempt (another process, after a restart) starts from what was saved.
+    let sink2 = Arc::new(RecordingSink::default());
+    let post = s
+        .connector
+        .publish(&video_request(
+            &token,
+            Some("again"),
+            saved[0].clone(),
+            &sink2,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(s.fake.create_calls(), 1, "one container");
+    assert_eq!(s.fake.video_containers(), 1);
+    let posts = s.fake.posts();
+    assert_eq!(posts.len(), 1);
+    assert_eq!(posts[0].id, post.id);
+    assert_eq!(
+        posts[0].container_id.as_deref(),
+        saved[0]["container_id"].as_str()
+    );
+    assert!(sink2.saved().is_empty(), "nothing new to save");
+}
+
+#[tokio::test]
+async fn a_processing_wait_that_runs_out_is_retryable_and_the_next_attempt_resumes_it() {
+    let (s, token) = video_setup().await;
+    s.fake.set_video_processing_polls(8);
+    let hurried = ThreadsConnector::new(
+        PlatformSettings::at(&s.fake.url),
+        Arc::new(CountingSource::default()),
+    )
+    .with_polling(Duration::from_millis(20), Duration::from_millis(30));
+    let sink = Arc::new(RecordingSink::default());
+    let e = hurried
+        .publish(&video_request(&token, Some("long one"), Value::Null, &sink))
+        .await
+        .unwrap_err();
+    assert!(matches!(e.class, FailureClass::Retryable { .. }), "{e:?}");
+    assert_eq!(e.code, "media_processing");
+    assert!(s.fake.posts().is_empty());
+    let saved = sink.saved();
+    assert_eq!(saved.len(), 1);
+    let read = s.fake.status_reads();
+    assert!((1..8).contains(&read), "{read}");
+
+    let patient = ThreadsConnector::new(
+        PlatformSettings::at(&s.fake.url),
+        Arc::new(CountingSource::default()),
+    )
+    .with_polling(Duration::from_millis(20), Duration::from_secs(10));
+    let sink2 = Arc::new(RecordingSink::default());
+    patient
+        .publish(&video_request(
+            &token,
+            Some("long one"),
+            saved[0].clone(),
+            &sink2,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(s.fake.create_calls(), 1, "one container");
+    assert_eq!(
+        s.fake.status_reads(),
+        9,
+        "the polling went on where it stopped"
+    );
+    assert_eq!(s.fake.publish_calls(), 1);
+    assert!(sink2.saved().is_empty());
+}
+
+#[tokio::test]
+async fn an_expired_or_unknown_saved_container_is_created_again() {
+    let (s, token) = video_setup().await;
+    for gone in ["expired", "unknown"] {
+        let stale = Arc::new(RecordingSink::default());
+        let hurried = ThreadsConnector::new(
+            PlatformSettings::at(&s.fake.url),
+            Arc::new(CountingSource::default()),
+        )
+        .with_polling(Duration::from_millis(5), Duration::from_millis(1));
+        s.fake.set_video_processing_polls(1000);
+        hurried
+            .publish(&video_request(&token, Some(gone), Value::Null, &stale))
+            .await
+            .unwrap_err();
+        let saved = stale.saved()[0].clone();
+        let old = saved["container_id"].as_str().unwrap().to_owned();
+        if gone == "expired" {
+            s.fake.expire_container(&old);
+        } else {
+            s.fake.drop_container(&old);
+        }
+        s.fake.set_video_processing_polls(1);
+        let before = s.fake.create_calls();
+
+        let sink = Arc::new(RecordingSink::default());
+        s.connector
+            .publish(&video_request(&token, Some(gone), saved, &sink))
+            .await
+            .unwrap();
+        assert_eq!(s.fake.create_calls(), before + 1, "{gone}");
+        let post = s.fake.posts().last().unwrap().clone();
+        let new = post.container_id.unwrap();
+        assert_ne!(new, old);
+        assert_eq!(
+            sink.saved(),
+            vec![json!({ "video_url": VIDEO, "container_id": new })]
+        );
+    }
 }
