@@ -321,24 +321,28 @@ async fn read_local(
     let (start, end) = (range.start.min(len), range.end.min(len));
     file.seek(std::io::SeekFrom::Start(start)).await?;
     let left = end - start;
-    Ok(futures_util::stream::unfold((file, left), |(mut file, left)| async move {
-        if left == 0 {
-            return None;
-        }
-        let mut buf = vec![0u8; (left as usize).min(READ_CHUNK)];
-        match file.read(&mut buf).await {
-            Ok(0) => Some((
-                Err(StorageError::Backend("the file ended before its length".into())),
-                (file, 0),
-            )),
-            Ok(n) => {
-                buf.truncate(n);
-                Some((Ok(Bytes::from(buf)), (file, left - n as u64)))
+    Ok(
+        futures_util::stream::unfold((file, left), |(mut file, left)| async move {
+            if left == 0 {
+                return None;
             }
-            Err(e) => Some((Err(e.into()), (file, 0))),
-        }
-    })
-    .boxed())
+            let mut buf = vec![0u8; (left as usize).min(READ_CHUNK)];
+            match file.read(&mut buf).await {
+                Ok(0) => Some((
+                    Err(StorageError::Backend(
+                        "the file ended before its length".into(),
+                    )),
+                    (file, 0),
+                )),
+                Ok(n) => {
+                    buf.truncate(n);
+                    Some((Ok(Bytes::from(buf)), (file, left - n as u64)))
+                }
+                Err(e) => Some((Err(e.into()), (file, 0))),
+            }
+        })
+        .boxed(),
+    )
 }
 
 /// Deletes the spool files in `dir` last written more than `age` ago.

@@ -295,6 +295,37 @@ async fn threads_oauth_round_trip_then_text_and_image_posts() {
     assert_eq!(images.hits(), 1, "the server imported the image once");
     assert_eq!(fake.publish_calls(), 2);
 
+    // A video from the server's media: Threads is handed its hosted URL and fetches it.
+    let video = soku_fakes::media_files::mp4(720, 1280, 15_000, 20_000);
+    let hosted: Value = app
+        .http
+        .post(app.url("/v1/media/uploads"))
+        .header("soku-api-key", &key)
+        .header("content-type", "video/mp4")
+        .body(video.clone())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let url = hosted["url"].as_str().unwrap();
+    fake.serve_video(url, video);
+    let done = publish(
+        &app,
+        &key,
+        &json!({"post": {"content": {"text": "A clip for Threads", "mediaType": "video",
+            "videoUrl": url, "platform": ["threads"]}}}),
+    )
+    .await;
+    let target = published_target(&done).clone();
+    assert_eq!(fake.video_containers(), 1, "one container");
+    let posts = fake.posts();
+    assert_eq!(posts.len(), 3);
+    assert_eq!(posts[2].media_type, "VIDEO");
+    assert_eq!(target["platformPostId"], posts[2].id.as_str());
+    assert_eq!(fake.publish_calls(), 3);
+
     disconnect(&app, &key, &id).await;
 }
 
@@ -560,6 +591,37 @@ async fn mastodon_oauth_round_trip_then_text_and_image_posts() {
     assert_eq!(posts[1].media_ids, vec![uploads[0].id.clone()]);
     assert_eq!(uploads[0].status_id.as_deref(), Some(posts[1].id.as_str()));
     assert_eq!(target["platformPostId"], posts[1].id.as_str());
+
+    // A video uploaded to the server's media, then posted: Mastodon gets its bytes, processed.
+    let video = soku_fakes::media_files::mp4(640, 360, 8_000, 50_000);
+    let hosted: Value = app
+        .http
+        .post(app.url("/v1/media/uploads"))
+        .header("soku-api-key", &key)
+        .header("content-type", "video/mp4")
+        .body(video.clone())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let done = publish(
+        &app,
+        &key,
+        &json!({"post": {"content": {"text": "A clip for Mastodon", "mediaType": "video",
+            "videoUrl": hosted["url"], "platform": ["mastodon"]}}}),
+    )
+    .await;
+    let target = published_target(&done).clone();
+    assert_eq!(fake.video_uploads(), 1, "uploaded once");
+    let uploads = fake.uploads();
+    let clip = uploads.iter().find(|u| u.is_video()).unwrap();
+    assert_eq!(clip.bytes, video, "the video's bytes");
+    assert!(clip.processed);
+    let posts = fake.posts();
+    assert_eq!(posts[2].media_ids, vec![clip.id.clone()]);
+    assert_eq!(target["platformPostId"], posts[2].id.as_str());
 
     disconnect(&app, &key, &id).await;
 }
