@@ -59,7 +59,7 @@
 use crate::common::{Fake, Faults, basic, bearer, json, pkce_challenge, token};
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -432,7 +432,11 @@ impl XFake {
             .route("/2/users/{id}/tweets", get(timeline))
             .route("/2/tweets", post(create_tweet))
             .route("/2/media/upload/initialize", post(media_initialize))
-            .route("/2/media/upload/{id}/append", post(media_append))
+            // A segment is at most 5 MB (checked in the handler, as X answers it), plus the form.
+            .route(
+                "/2/media/upload/{id}/append",
+                post(media_append).layer(DefaultBodyLimit::max(6 * MB as usize)),
+            )
             .route("/2/media/upload/{id}/finalize", post(media_finalize))
             .route("/2/media/upload", get(media_status))
             .fallback(not_found)
