@@ -1470,6 +1470,51 @@ mod tests {
     }
 
     #[test]
+    fn only_a_finalized_unexpired_upload_of_the_same_video_is_resumed() {
+        let url = "https://media.test/media/med_a/a.mp4";
+        let saved = |uploaded: bool, expires_at: Option<i64>, video: &str| {
+            json!({ "video_url": video, "media_id": "1880028106020515840",
+                    "uploaded": uploaded, "expires_at": expires_at })
+        };
+        let now = 1_000;
+        let r = VideoProgress::resumable(&saved(true, Some(2_000), url), url, now).unwrap();
+        assert_eq!(r.media_id, "1880028106020515840");
+        assert!(VideoProgress::resumable(&saved(true, None, url), url, now).is_some());
+        assert!(VideoProgress::resumable(&saved(false, Some(2_000), url), url, now).is_none());
+        assert!(VideoProgress::resumable(&saved(true, Some(999), url), url, now).is_none());
+        assert!(
+            VideoProgress::resumable(&saved(true, None, "https://o.test/b.mp4"), url, now)
+                .is_none()
+        );
+        assert!(VideoProgress::resumable(&Value::Null, url, now).is_none());
+        assert!(VideoProgress::resumable(&json!({ "other": 1 }), url, now).is_none());
+    }
+
+    #[test]
+    fn a_failed_video_keeps_x_s_message() {
+        let e = processing_failed(
+            Some(
+                &json!({"code": 1, "name": "InvalidMedia", "message": "Unsupported video format"}),
+            ),
+            Processed::Video,
+        );
+        assert_eq!(
+            (e.class, e.code.as_str(), e.platform_error.as_deref()),
+            (
+                FailureClass::Permanent,
+                "media_processing_failed",
+                Some("Unsupported video format")
+            )
+        );
+        let e = processing_failed(Some(&json!({"code": 3})), Processed::Video);
+        assert_eq!(e.platform_error.as_deref(), Some(r#"{"code":3}"#));
+        assert_eq!(
+            processing_failed(None, Processed::Image).code,
+            "media_rejected"
+        );
+    }
+
+    #[test]
     fn only_a_400_naming_the_parameter_refuses_it() {
         let unknown = br#"{"errors":[{"parameters":{"tweet.fields":["created_at"]},"message":"The query parameter [tweet.fields] is not one of [id,max_results,post.fields]"}],"title":"Invalid Request"}"#;
         assert!(refuses_parameter(unknown, "tweet.fields"));

@@ -1386,7 +1386,7 @@ async fn a_media_id_x_forgot_is_uploaded_again() {
     assert_eq!(fake.init_calls(), 2);
     let posts = fake.posts();
     assert_eq!(posts.len(), 1);
-    assert_ne!(posts[0].media_ids, [old.clone()]);
+    assert_ne!(posts[0].media_ids, [old]);
     assert_eq!(saves.last()["media_id"], json!(posts[0].media_ids[0]));
 
     // Saved progress about another video, or an upload never finalized, is not resumed.
