@@ -40,7 +40,9 @@
 //!   reads it and each APPEND carries one segment of [`CHUNK_BYTES`] (X takes at most 5 MB per
 //!   segment; `segment_index` from 0, in order). Types MP4, QuickTime and WebM (the INIT
 //!   reference's `media_type` values that the server hosts, as the submission check takes them),
-//!   up to [`VIDEO_MAX_BYTES`]. FINALIZE answers with `processing_info`; the connector then polls
+//!   up to [`VIDEO_MAX_BYTES`] (the best-practices page as the submission check reads it: 512 MB,
+//!   0.5 to 140 s; a later revision of that page allows Post video up to 8 GB and 20 minutes, 16 GB
+//!   and 125 minutes for Premium accounts, beyond what the server hosts). FINALIZE answers with `processing_info`; the connector then polls
 //!   `GET /2/media/upload?command=STATUS&media_id={id}`
 //!   (<https://docs.x.com/x-api/media/get-media-upload-status>), sleeping `check_after_secs`
 //!   (1 to 30 s) between polls, until `state` is `succeeded` (`pending` → `in_progress` →
