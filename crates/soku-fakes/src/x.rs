@@ -35,11 +35,22 @@
 //!   set, the user's `x-user-limit-24hour-*` (X omits them where no such limit applies). Over
 //!   any limit the answer is 429 with the body X's rate-limit page documents,
 //!   `{"errors":[{"code":88,"message":"Rate limit exceeded"}]}`.
-//! - The chunked media upload: `POST /2/media/upload/initialize` (JSON `media_type`,
-//!   `total_bytes`, `media_category`, size limits per category), `POST /2/media/upload/{id}/append`
-//!   (multipart `segment_index` 0..=999 and `media`), `POST /2/media/upload/{id}/finalize`
-//!   (all segments, the declared size, bytes of the declared type), `GET /2/media/upload`
-//!   (`command=STATUS`, `media_id`).
+//! - The chunked media upload (<https://docs.x.com/x-api/media/quickstart/media-upload-chunked>):
+//!   `POST /2/media/upload/initialize` (JSON `media_type` from the documented enumeration,
+//!   `total_bytes`, `media_category`, the type fitting the category, size limits per category:
+//!   5 MB images, 15 MB GIFs, 512 MB videos), `POST /2/media/upload/{id}/append` (multipart
+//!   `segment_index` 0..=999 and `media` of at most 5 MB; segments in order: the next index, or
+//!   the last one again as a retry; the bytes never beyond `total_bytes`),
+//!   `POST /2/media/upload/{id}/finalize` (every segment, their sum equal to `total_bytes`, bytes
+//!   of the declared type; else 400), `GET /2/media/upload` (`command=STATUS`, `media_id`; an id
+//!   it does not know, or one that expired, is a 400). Every initialize that reaches it is counted
+//!   ([`XFake::init_calls`]), and the segments each session received are kept in order.
+//! - Media processing as the STATUS reference describes it: GIFs and videos answer FINALIZE with
+//!   `processing_info` `{"state":"pending","check_after_secs":1}`; a video's STATUS then answers
+//!   `in_progress` (with `progress_percent`) for [`XFake::set_video_processing_steps`] polls (1 by
+//!   default), then `succeeded`, or `failed` with `error` `{"code":1,"name":"InvalidMedia",
+//!   "message"}` when told to ([`XFake::fail_video_processing`]). A post may carry the media only
+//!   once it has succeeded.
 //!
 //! What X does to text is reproduced where the connector must cope with it: post text comes back
 //! HTML-escaped (`&amp;`, `&lt;`, `&gt;`), with a trailing `https://t.co/…` link when media is
@@ -48,7 +59,7 @@
 use crate::common::{Fake, Faults, basic, bearer, json, pkce_challenge, token};
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -310,6 +321,10 @@ pub struct FakeUpload {
     /// The file, once finalized.
     pub bytes: Vec<u8>,
     pub finalized: bool,
+    /// Each APPEND accepted, in the order received: `(segment_index, bytes)`.
+    pub appends: Vec<(u32, usize)>,
+    /// The STATUS answers given, in order (`pending`, `in_progress`, `succeeded`, `failed`).
+    pub states: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -341,8 +356,13 @@ struct Session {
     upload: FakeUpload,
     owner: String,
     segments: BTreeMap<u32, Vec<u8>>,
-    /// `None` for images; a GIF is `pending` until its status is asked once.
+    /// `None` for images; a GIF is `pending` until its status is asked once; a video moves
+    /// through `in_progress` as [`XState::video_steps`] says.
     processing: Option<&'static str>,
+    /// STATUS polls answered `in_progress` so far (videos).
+    polls: u32,
+    /// Why processing failed, once it has.
+    failure: Option<String>,
 }
 
 #[derive(Debug)]
@@ -362,6 +382,14 @@ struct XState {
     /// The names of the timeline's fields parameter this X knows.
     fields_parameters: Vec<&'static str>,
     timeline_calls: usize,
+    /// Every `POST /2/media/upload/initialize` that reached the fake, refused or not.
+    init_calls: usize,
+    /// STATUS polls a video answers `in_progress` before it is done.
+    video_steps: u32,
+    /// When set, video processing ends `failed` with this message.
+    video_failure: Option<String>,
+    /// The `check_after_secs` processing answers carry.
+    check_after_secs: u64,
 }
 
 type Shared = Arc<Mutex<XState>>;
@@ -392,6 +420,10 @@ impl XFake {
             post_windows: PostWindows::default(),
             fields_parameters: FIELDS_PARAMETERS.iter().map(|(n, _)| *n).collect(),
             timeline_calls: 0,
+            init_calls: 0,
+            video_steps: 1,
+            video_failure: None,
+            check_after_secs: 1,
         }));
         let router = Router::new()
             .route(AUTHORIZE_PATH, get(authorize))
@@ -400,7 +432,11 @@ impl XFake {
             .route("/2/users/{id}/tweets", get(timeline))
             .route("/2/tweets", post(create_tweet))
             .route("/2/media/upload/initialize", post(media_initialize))
-            .route("/2/media/upload/{id}/append", post(media_append))
+            // A segment is at most 5 MB (checked in the handler, as X answers it), plus the form.
+            .route(
+                "/2/media/upload/{id}/append",
+                post(media_append).layer(DefaultBodyLimit::max(6 * MB as usize)),
+            )
             .route("/2/media/upload/{id}/finalize", post(media_finalize))
             .route("/2/media/upload", get(media_status))
             .fallback(not_found)
@@ -479,6 +515,35 @@ impl XFake {
 
     pub fn upload(&self, id: &str) -> Option<FakeUpload> {
         self.lock().sessions.get(id).map(|s| s.upload.clone())
+    }
+
+    /// Every `POST /2/media/upload/initialize` that reached the fake (past the scripted faults),
+    /// refused or not: how many uploads were started.
+    pub fn init_calls(&self) -> usize {
+        self.lock().init_calls
+    }
+
+    /// How many STATUS polls a video answers `in_progress` before its processing ends (1 by
+    /// default; more for slow processing). Applies to videos still processing.
+    pub fn set_video_processing_steps(&self, steps: u32) {
+        self.lock().video_steps = steps;
+    }
+
+    /// Video processing that has not ended yet ends `failed`, X's `error.message` being
+    /// `message`; `None` lets it succeed again.
+    pub fn fail_video_processing(&self, message: Option<&str>) {
+        self.lock().video_failure = message.map(str::to_owned);
+    }
+
+    /// The `check_after_secs` that processing answers carry (1 by default).
+    pub fn set_check_after_secs(&self, secs: u64) {
+        self.lock().check_after_secs = secs;
+    }
+
+    /// The upload session `id` is gone, as after its `expires_after_secs`: X no longer knows the
+    /// media id.
+    pub fn expire_upload(&self, id: &str) {
+        self.lock().sessions.remove(id);
     }
 
     /// Access tokens issued so far.
@@ -1311,6 +1376,7 @@ async fn media_initialize(
     body: Bytes,
 ) -> Response {
     let mut s = state.lock().unwrap();
+    s.init_calls += 1;
     let user = match s.authenticate(&headers, &["media.write"]) {
         Ok(u) => u,
         Err(r) => return r,
@@ -1388,6 +1454,9 @@ async fn media_initialize(
             5 * MB,
         ),
         "tweet_gif" => (media_type == "image/gif", 15 * MB),
+        "tweet_video" | "amplify_video" | "dm_video" => {
+            (media_type.starts_with("video/"), 512 * MB)
+        }
         _ => (true, 512 * MB),
     };
     if !fits {
@@ -1411,10 +1480,14 @@ async fn media_initialize(
             total_bytes,
             bytes: Vec::new(),
             finalized: false,
+            appends: Vec::new(),
+            states: Vec::new(),
         },
         owner: user,
         segments: BTreeMap::new(),
         processing: None,
+        polls: 0,
+        failure: None,
     };
     let key = media_key(Some(&session), &id);
     s.sessions.insert(id.clone(), session);
@@ -1485,9 +1558,33 @@ async fn media_append(
         return invalid("A segment must be at most 5 MB.", json!({}));
     }
     let mut s = state.lock().unwrap();
-    let Some(session) = s.sessions.get_mut(&id) else {
+    let Some(session) = s.sessions.get_mut(&id).filter(|m| !m.upload.finalized) else {
         return invalid("Invalid media id or upload session.", json!({ "id": [id] }));
     };
+    // Segments come in order: the next one, or the last one again (a retried APPEND).
+    let next = session.segments.len() as u32;
+    if index > next || (index + 1 < next) {
+        return invalid(
+            format!("segment_index {index} is out of order: the next segment is {next}."),
+            json!({ "segment_index": [index] }),
+        );
+    }
+    let before: usize = session
+        .segments
+        .iter()
+        .filter(|(k, _)| **k != index)
+        .map(|(_, v)| v.len())
+        .sum();
+    if (before + media.len()) as u64 > session.upload.total_bytes {
+        return invalid(
+            format!(
+                "The segments exceed total_bytes ({} bytes).",
+                session.upload.total_bytes
+            ),
+            json!({ "segment_index": [index] }),
+        );
+    }
+    session.upload.appends.push((index, media.len()));
     session.segments.insert(index, media);
     json(200, json!({ "data": { "expires_at": unix_now() + 86400 } }))
 }
@@ -1533,15 +1630,44 @@ async fn media_finalize(
         }
         session.upload.bytes = bytes;
         session.upload.finalized = true;
-        if session.upload.media_category == "tweet_gif" {
+        if session.upload.media_category == "tweet_gif" || is_video(session) {
             session.processing = Some("pending");
         }
     }
     let session = session.clone();
-    json(200, json!({ "data": upload_status(&session) }))
+    json(
+        200,
+        json!({ "data": upload_status(&session, s.check_after_secs) }),
+    )
 }
 
-fn upload_status(session: &Session) -> Value {
+fn is_video(session: &Session) -> bool {
+    matches!(
+        session.upload.media_category.as_str(),
+        "tweet_video" | "amplify_video" | "dm_video"
+    )
+}
+
+/// A video's processing, one STATUS poll further: `pending` → `in_progress` (for `steps` polls)
+/// → `succeeded`, or `failed` when `failure` is set.
+fn advance_video(session: &mut Session, steps: u32, failure: Option<&str>) {
+    match session.processing {
+        Some("pending") | Some("in_progress") if session.polls < steps => {
+            session.polls += 1;
+            session.processing = Some("in_progress");
+        }
+        Some("pending") | Some("in_progress") => match failure {
+            Some(message) => {
+                session.processing = Some("failed");
+                session.failure = Some(message.to_owned());
+            }
+            None => session.processing = Some("succeeded"),
+        },
+        _ => {}
+    }
+}
+
+fn upload_status(session: &Session, check_after_secs: u64) -> Value {
     let mut data = json!({
         "id": session.upload.id,
         "media_key": media_key(Some(session), &session.upload.id),
@@ -1550,9 +1676,24 @@ fn upload_status(session: &Session) -> Value {
     });
     if let Some(state) = session.processing {
         let mut info = json!({ "state": state });
-        if state != "succeeded" {
-            info["check_after_secs"] = json!(1);
-            info["progress_percent"] = json!(0);
+        match state {
+            "succeeded" => info["progress_percent"] = json!(100),
+            "failed" => {
+                info["progress_percent"] = json!(session.polls * 10);
+                info["error"] = json!({
+                    "code": 1,
+                    "name": "InvalidMedia",
+                    "message": session.failure.as_deref().unwrap_or("Unsupported video format"),
+                });
+            }
+            "in_progress" => {
+                info["check_after_secs"] = json!(check_after_secs);
+                info["progress_percent"] = json!((session.polls * 10).min(99));
+            }
+            _ => {
+                info["check_after_secs"] = json!(check_after_secs);
+                info["progress_percent"] = json!(0);
+            }
         }
         data["processing_info"] = info;
     }
@@ -1578,6 +1719,8 @@ async fn media_status(
     let Some(id) = query.get("media_id").filter(|i| is_id(i)) else {
         return invalid("media_id is required.", json!({}));
     };
+    let (steps, failure, check_after) =
+        (s.video_steps, s.video_failure.clone(), s.check_after_secs);
     let Some(session) = s
         .sessions
         .get_mut(id)
@@ -1585,9 +1728,18 @@ async fn media_status(
     else {
         return invalid("Invalid media id.", json!({ "media_id": [id] }));
     };
-    let now = upload_status(session);
+    if is_video(session) {
+        advance_video(session, steps, failure.as_deref());
+        let now = upload_status(session, check_after);
+        session
+            .upload
+            .states
+            .push(session.processing.unwrap_or("").to_owned());
+        return json(200, json!({ "data": now }));
+    }
+    let now = upload_status(session, check_after);
     if session.processing.is_some() {
-        // Processing ends once it has been asked about.
+        // A GIF's processing ends once it has been asked about.
         session.processing = Some("succeeded");
     }
     json(200, json!({ "data": now }))
@@ -1599,6 +1751,9 @@ fn bytes_are(bytes: &[u8], media_type: &str) -> bool {
         "image/png" => bytes.starts_with(b"\x89PNG\r\n\x1a\n"),
         "image/gif" => bytes.starts_with(b"GIF87a") || bytes.starts_with(b"GIF89a"),
         "image/webp" => bytes.len() >= 12 && &bytes[0..4] == b"RIFF" && &bytes[8..12] == b"WEBP",
+        // ISO base media files (MP4, QuickTime) open with an `ftyp` box.
+        "video/mp4" | "video/quicktime" => bytes.len() >= 12 && &bytes[4..8] == b"ftyp",
+        "video/webm" => bytes.starts_with(&[0x1A, 0x45, 0xDF, 0xA3]),
         _ => true,
     }
 }

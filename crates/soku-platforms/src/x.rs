@@ -34,7 +34,30 @@
 //!   {"data": {"id", "text"}}` (<https://docs.x.com/x-api/posts/manage-tweets/quickstart>). Its
 //!   URL is `https://x.com/{username}/status/{id}` (`https://x.com/i/web/status/{id}` when the
 //!   handle is unknown).
-//! - Video is not supported here: `Permanent` `unsupported_media`.
+//! - A video (`content.video_url`, one video alone in a post) goes through the same chunked
+//!   upload with `media_category` `tweet_video` (<https://docs.x.com/x-api/media/quickstart/best-practices>:
+//!   "Use `tweet_video` for a regular Post"). It is never held whole: [`MediaSource::stream`]
+//!   reads it and each APPEND carries one segment of [`CHUNK_BYTES`] (X takes at most 5 MB per
+//!   segment; `segment_index` from 0, in order). Types MP4, QuickTime and WebM (the INIT
+//!   reference's `media_type` values that the server hosts, as the submission check takes them),
+//!   up to [`VIDEO_MAX_BYTES`] (the best-practices page as the submission check reads it: 512 MB,
+//!   0.5 to 140 s; a later revision of that page allows Post video up to 8 GB and 20 minutes, 16 GB
+//!   and 125 minutes for Premium accounts, beyond what the server hosts). FINALIZE answers with `processing_info`; the connector then polls
+//!   `GET /2/media/upload?command=STATUS&media_id={id}`
+//!   (<https://docs.x.com/x-api/media/get-media-upload-status>), sleeping `check_after_secs`
+//!   (1 to 30 s) between polls, until `state` is `succeeded` (`pending` → `in_progress` →
+//!   `succeeded` | `failed`), at most [`VIDEO_PROCESSING_MAX`] per attempt
+//!   ([`X::with_video_processing_wait`]). `failed` is `Permanent` `media_processing_failed`, X's
+//!   `processing_info.error.message` (the STATUS reference's example: `{"code":1,
+//!   "name":"InvalidMedia","message":"Unsupported video format"}`) kept as the platform error.
+//!   Still processing when the wait ends is `Retryable` (after `check_after_secs`).
+//! - A video is uploaded once per target. The attempt saves its progress
+//!   ([`soku_core::connector::Progress`]) after INIT (`{"video_url", "media_id", "uploaded":
+//!   false}`) and after FINALIZE (`"uploaded": true` and `expires_at`, from FINALIZE's
+//!   `expires_after_secs`). An attempt that finds a finalized, unexpired media id for the same
+//!   video asks STATUS about it and waits for it instead of uploading again; when X no longer
+//!   knows the id (400 or 404 on STATUS) or it has expired, the video is uploaded again. An upload
+//!   cut before FINALIZE starts over with a new INIT.
 //!
 //! ## Failures
 //! `http.rs`'s classes (the create call is `Effect::Creates`, uploads and reads `Repeatable`),
@@ -85,9 +108,10 @@
 
 use crate::PlatformSettings;
 use crate::http::{self, Effect};
-use crate::media::{Media, MediaLimits, MediaSource};
+use crate::media::{Media, MediaLimits, MediaSource, MediaStream};
 use async_trait::async_trait;
-use serde::Deserialize;
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use soku_core::connector::{
     AccountCredentials, AuthorizationRequest, AuthorizationStart, CodeExchange, ConnectError,
@@ -110,6 +134,12 @@ pub const MAX_IMAGES: usize = 4;
 pub const IMAGE_MAX_BYTES: u64 = 5 * 1024 * 1024;
 /// Animated GIFs.
 pub const GIF_MAX_BYTES: u64 = 15 * 1024 * 1024;
+/// Videos (best practices: "File size: must not exceed 512 mb").
+pub const VIDEO_MAX_BYTES: u64 = 512 * 1024 * 1024;
+/// The longest one attempt waits for X to process a video; the next attempt resumes the wait.
+pub const VIDEO_PROCESSING_MAX: Duration = Duration::from_secs(10 * 60);
+/// Bytes per APPEND segment (the docs cap a segment at 5 MB).
+pub const CHUNK_BYTES: usize = 4 * 1024 * 1024;
 /// Pages of the timeline `find_existing` reads before it gives up (`CannotTell`).
 pub const RECONCILE_MAX_PAGES: usize = 5;
 /// The names of the timeline's fields parameter: X's fields guide's first, then the published
@@ -120,8 +150,10 @@ pub const DAILY_WINDOW: Duration = Duration::from_secs(24 * 60 * 60);
 
 const PLATFORM: &str = "X";
 const IMAGE_TYPES: &[&str] = &["image/jpeg", "image/png", "image/gif", "image/webp"];
-/// Bytes per APPEND segment (the docs cap a segment at 5 MB).
-const CHUNK_BYTES: usize = 4 * 1024 * 1024;
+/// The video types X takes that the server hosts.
+const VIDEO_TYPES: &[&str] = &["video/mp4", "video/quicktime", "video/webm"];
+/// The longest sleep between two STATUS polls of a video, whatever `check_after_secs` says.
+const VIDEO_POLL_MAX: Duration = Duration::from_secs(30);
 /// How far before `not_before` reconciliation looks (clock skew between us and X).
 const RECONCILE_SKEW: chrono::Duration = chrono::Duration::seconds(60);
 /// The longest wait for X to process an uploaded GIF.
@@ -146,6 +178,8 @@ pub struct X {
     media: Arc<dyn MediaSource>,
     /// The index in [`FIELDS_PARAMETERS`] of the name X last accepted.
     fields_parameter: AtomicUsize,
+    /// The longest one attempt waits for a video's processing.
+    video_wait: Duration,
 }
 
 impl std::fmt::Debug for X {
@@ -198,6 +232,41 @@ struct Upload {
     id: String,
     #[serde(default)]
     processing_info: Option<Processing>,
+    #[serde(default)]
+    expires_after_secs: Option<i64>,
+}
+
+/// What an attempt at a video post saves for the next ones (`PublishRequest::progress`).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+struct VideoProgress {
+    /// The video the media id holds (the post's `video_url`).
+    video_url: String,
+    media_id: String,
+    /// Finalized: every byte is at X.
+    uploaded: bool,
+    /// Unix seconds after which X no longer knows the media id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    expires_at: Option<i64>,
+}
+
+impl VideoProgress {
+    /// A finalized upload of `url` X should still know, from what an earlier attempt saved.
+    fn resumable(saved: &Value, url: &str, now: i64) -> Option<VideoProgress> {
+        let saved: VideoProgress = serde_json::from_value(saved.clone()).ok()?;
+        let usable = saved.uploaded
+            && saved.video_url == url
+            && !saved.media_id.is_empty()
+            && saved.media_id.bytes().all(|b| b.is_ascii_digit())
+            && saved.expires_at.is_none_or(|at| at > now);
+        usable.then_some(saved)
+    }
+}
+
+/// What is being processed, for the polling's errors.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Processed {
+    Image,
+    Video,
 }
 
 #[derive(Deserialize)]
@@ -284,7 +353,15 @@ impl X {
             http,
             media,
             fields_parameter: AtomicUsize::new(0),
+            video_wait: VIDEO_PROCESSING_MAX,
         }
+    }
+
+    /// The longest one attempt waits for X to process a video ([`VIDEO_PROCESSING_MAX`] unless
+    /// set; tests set less).
+    pub fn with_video_processing_wait(mut self, wait: Duration) -> Self {
+        self.video_wait = wait;
+        self
     }
 
     fn url(&self, path: &str) -> String {
@@ -456,13 +533,39 @@ impl X {
         } else {
             "tweet_image"
         };
+        let total = media.bytes.len() as u64;
+        let id = self.initialize(token, media.mime, total, category).await?;
+        for (index, chunk) in media.bytes.chunks(CHUNK_BYTES).enumerate() {
+            let segment = bytes::Bytes::copy_from_slice(chunk);
+            self.append(token, &id, index, segment, media.mime).await?;
+        }
+        let finalized = self.finalize(token, &id).await?;
+        self.processed(
+            token,
+            &id,
+            finalized.processing_info,
+            Processed::Image,
+            PROCESSING_MAX,
+        )
+        .await?;
+        Ok(id)
+    }
+
+    /// `POST /2/media/upload/initialize`: the new media id.
+    async fn initialize(
+        &self,
+        token: &str,
+        mime: &str,
+        total_bytes: u64,
+        category: &str,
+    ) -> Result<String, PublishError> {
         let init = self
             .http
             .post(self.url("/2/media/upload/initialize"))
             .bearer_auth(token)
             .json(&json!({
-                "media_type": media.mime,
-                "total_bytes": media.bytes.len(),
+                "media_type": mime,
+                "total_bytes": total_bytes,
                 "media_category": category,
             }));
         let response = http::send(init, Effect::Repeatable, PLATFORM).await?;
@@ -478,76 +581,277 @@ impl X {
                 "X's media upload answered with no usable media id.",
             ));
         }
-        let file_name = format!("media.{}", crate::media::extension(media.mime));
-        for (index, chunk) in media.bytes.chunks(CHUNK_BYTES).enumerate() {
-            let part = reqwest::multipart::Part::bytes(chunk.to_vec())
-                .file_name(file_name.clone())
-                .mime_str("application/octet-stream")
-                .expect("a valid MIME type");
-            let form = reqwest::multipart::Form::new()
-                .text("segment_index", index.to_string())
-                .part("media", part);
-            let append = self
-                .http
-                .post(self.url(&format!("/2/media/upload/{id}/append")))
-                .bearer_auth(token)
-                .multipart(form);
-            let response = http::send(append, Effect::Repeatable, PLATFORM).await?;
-            self.read_raw(response, Effect::Repeatable)
-                .await
-                .map_err(media_error)?;
-        }
+        Ok(id)
+    }
+
+    /// `POST /2/media/upload/{id}/append`: one segment.
+    async fn append(
+        &self,
+        token: &str,
+        id: &str,
+        index: usize,
+        segment: bytes::Bytes,
+        mime: &str,
+    ) -> Result<(), PublishError> {
+        let file_name = format!("media.{}", crate::media::extension(mime));
+        let length = segment.len() as u64;
+        let part = reqwest::multipart::Part::stream_with_length(segment, length)
+            .file_name(file_name)
+            .mime_str("application/octet-stream")
+            .expect("a valid MIME type");
+        let form = reqwest::multipart::Form::new()
+            .text("segment_index", index.to_string())
+            .part("media", part);
+        let append = self
+            .http
+            .post(self.url(&format!("/2/media/upload/{id}/append")))
+            .bearer_auth(token)
+            .multipart(form);
+        let response = http::send(append, Effect::Repeatable, PLATFORM).await?;
+        self.read_raw(response, Effect::Repeatable)
+            .await
+            .map_err(media_error)?;
+        Ok(())
+    }
+
+    /// `POST /2/media/upload/{id}/finalize`.
+    async fn finalize(&self, token: &str, id: &str) -> Result<Upload, PublishError> {
         let finalize = self
             .http
             .post(self.url(&format!("/2/media/upload/{id}/finalize")))
             .bearer_auth(token);
         let response = http::send(finalize, Effect::Repeatable, PLATFORM).await?;
-        let mut status: Data<Upload> = self
+        let finalized: Data<Upload> = self
             .read(response, Effect::Repeatable)
             .await
             .map_err(media_error)?;
+        Ok(finalized.data)
+    }
+
+    /// `GET /2/media/upload?command=STATUS`; `None` when X does not know the media id (any more).
+    async fn status(&self, token: &str, id: &str) -> Result<Option<Upload>, PublishError> {
+        let check = self
+            .http
+            .get(self.url("/2/media/upload"))
+            .query(&[("command", "STATUS"), ("media_id", id)])
+            .bearer_auth(token);
+        let response = http::send(check, Effect::Repeatable, PLATFORM).await?;
+        if matches!(response.status().as_u16(), 400 | 404) {
+            return Ok(None);
+        }
+        let status: Data<Upload> = self
+            .read(response, Effect::Repeatable)
+            .await
+            .map_err(media_error)?;
+        Ok(Some(status.data))
+    }
+
+    /// Waits, polling STATUS as X asks, until the media `id` is processed: `Ok` once it may be
+    /// posted, a `Permanent` error when processing failed, a `Retryable` one when it is still
+    /// processing after `max`.
+    async fn processed(
+        &self,
+        token: &str,
+        id: &str,
+        mut info: Option<Processing>,
+        what: Processed,
+        max: Duration,
+    ) -> Result<(), PublishError> {
         let started = Instant::now();
         loop {
-            let Some(info) = &status.data.processing_info else {
-                return Ok(id);
+            let Some(now) = &info else {
+                return Ok(());
             };
-            match info.state.as_str() {
-                "succeeded" => return Ok(id),
-                "failed" => {
-                    let detail = info
-                        .error
-                        .as_ref()
-                        .and_then(|e| e.get("message"))
-                        .and_then(Value::as_str)
-                        .unwrap_or("no reason given");
-                    return Err(PublishError::new(
-                        FailureClass::Permanent,
-                        "media_rejected",
-                        format!("X could not process an image: {detail}"),
-                    ));
-                }
+            match now.state.as_str() {
+                "succeeded" => return Ok(()),
+                "failed" => return Err(processing_failed(now.error.as_ref(), what)),
                 _ => {}
             }
-            let wait = Duration::from_secs(info.check_after_secs.unwrap_or(1).clamp(1, 10));
-            if started.elapsed() + wait > PROCESSING_MAX {
-                return Err(PublishError::new(
-                    FailureClass::Retryable { retry_after: None },
-                    "media_processing",
-                    "X is still processing an image; the post will be tried again.",
-                ));
+            let asked = now.check_after_secs.unwrap_or(1);
+            let wait = match what {
+                Processed::Image => Duration::from_secs(asked.clamp(1, 10)),
+                Processed::Video => Duration::from_secs(asked.max(1)).min(VIDEO_POLL_MAX),
+            };
+            if started.elapsed() + wait > max {
+                return Err(match what {
+                    Processed::Image => PublishError::new(
+                        FailureClass::Retryable { retry_after: None },
+                        "media_processing",
+                        "X is still processing an image; the post will be tried again.",
+                    ),
+                    Processed::Video => PublishError::new(
+                        FailureClass::Retryable {
+                            retry_after: Some(wait),
+                        },
+                        "media_processing",
+                        format!(
+                            "X is still processing the video ({}); the next attempt waits for it \
+                             again without uploading it again.",
+                            now.state
+                        ),
+                    ),
+                });
             }
             tokio::time::sleep(wait).await;
-            let check = self
-                .http
-                .get(self.url("/2/media/upload"))
-                .query(&[("command", "STATUS"), ("media_id", id.as_str())])
-                .bearer_auth(token);
-            let response = http::send(check, Effect::Repeatable, PLATFORM).await?;
-            status = self
-                .read(response, Effect::Repeatable)
-                .await
-                .map_err(media_error)?;
+            info = match self.status(token, id).await? {
+                Some(status) => status.processing_info,
+                None => {
+                    return Err(PublishError::new(
+                        FailureClass::Retryable { retry_after: None },
+                        "media_expired",
+                        "X no longer knows the media being processed; it will be uploaded again.",
+                    ));
+                }
+            };
         }
+    }
+
+    /// The media id of the post's video, processed and ready: the upload an earlier attempt
+    /// finalized when X still knows it, else a new upload.
+    async fn video(
+        &self,
+        request: &PublishRequest,
+        token: &str,
+        url: &str,
+    ) -> Result<String, PublishError> {
+        let now = chrono::Utc::now().timestamp();
+        if let Some(saved) = VideoProgress::resumable(request.progress.saved(), url, now) {
+            match self.status(token, &saved.media_id).await? {
+                Some(status) => {
+                    tracing::info!(media_id = %saved.media_id, "resuming an uploaded X video");
+                    self.processed(
+                        token,
+                        &saved.media_id,
+                        status.processing_info,
+                        Processed::Video,
+                        self.video_wait,
+                    )
+                    .await?;
+                    return Ok(saved.media_id);
+                }
+                None => {
+                    tracing::info!(
+                        media_id = %saved.media_id,
+                        "X no longer knows the uploaded video; uploading it again"
+                    );
+                }
+            }
+        }
+        let limits = MediaLimits {
+            max_bytes: VIDEO_MAX_BYTES,
+            types: VIDEO_TYPES,
+        };
+        let stream = self.media.stream(url, &limits).await?;
+        let (id, finalized) = self.upload_video(request, token, url, stream).await?;
+        self.processed(
+            token,
+            &id,
+            finalized.processing_info,
+            Processed::Video,
+            self.video_wait,
+        )
+        .await?;
+        Ok(id)
+    }
+
+    /// Uploads the video read from `stream` (initialize, append segment by segment, finalize),
+    /// saving the progress after INIT and after FINALIZE.
+    async fn upload_video(
+        &self,
+        request: &PublishRequest,
+        token: &str,
+        url: &str,
+        stream: MediaStream,
+    ) -> Result<(String, Upload), PublishError> {
+        let MediaStream {
+            mime,
+            size,
+            mut chunks,
+        } = stream;
+        if !VIDEO_TYPES.contains(&mime) {
+            return Err(PublishError::new(
+                FailureClass::Permanent,
+                "unsupported_media",
+                format!(
+                    "X takes MP4, MOV and WebM videos; {} is {mime}.",
+                    describe_video(url)
+                ),
+            ));
+        }
+        if size > VIDEO_MAX_BYTES {
+            return Err(PublishError::new(
+                FailureClass::Permanent,
+                "media_too_large",
+                format!(
+                    "X takes videos up to {} MB; {} has {size} bytes.",
+                    VIDEO_MAX_BYTES / (1024 * 1024),
+                    describe_video(url)
+                ),
+            ));
+        }
+        let id = self.initialize(token, mime, size, "tweet_video").await?;
+        let mut saved = VideoProgress {
+            video_url: url.to_owned(),
+            media_id: id.clone(),
+            uploaded: false,
+            expires_at: None,
+        };
+        request.progress.save(progress_json(&saved)).await?;
+
+        // One segment at a time: the bytes read are cut into segments of CHUNK_BYTES.
+        let mut segment = bytes::BytesMut::new();
+        let mut index = 0usize;
+        let mut sent = 0u64;
+        let changed = || {
+            PublishError::new(
+                FailureClass::Retryable { retry_after: None },
+                "media_changed",
+                format!(
+                    "{} did not have the size it announced; the post will be tried again.",
+                    describe_video(url)
+                ),
+            )
+        };
+        while let Some(chunk) = chunks.next().await {
+            let mut chunk = chunk?;
+            while !chunk.is_empty() {
+                if segment.is_empty() {
+                    segment.reserve(CHUNK_BYTES);
+                }
+                let take = (CHUNK_BYTES - segment.len()).min(chunk.len());
+                segment.extend_from_slice(&chunk.split_to(take));
+                if segment.len() == CHUNK_BYTES {
+                    sent += CHUNK_BYTES as u64;
+                    if sent > size {
+                        return Err(changed());
+                    }
+                    let full = segment.split().freeze();
+                    self.append(token, &id, index, full, mime).await?;
+                    index += 1;
+                }
+            }
+        }
+        if !segment.is_empty() {
+            sent += segment.len() as u64;
+            if sent > size {
+                return Err(changed());
+            }
+            self.append(token, &id, index, segment.freeze(), mime)
+                .await?;
+        }
+        if sent != size {
+            return Err(changed());
+        }
+        drop(chunks);
+
+        let finalized = self.finalize(token, &id).await?;
+        saved.uploaded = true;
+        saved.expires_at = finalized
+            .expires_after_secs
+            .filter(|s| *s > 0)
+            .map(|s| chrono::Utc::now().timestamp() + s);
+        request.progress.save(progress_json(&saved)).await?;
+        Ok((id, finalized))
     }
 
     fn post_url(&self, account: &AccountCredentials, id: &str) -> String {
@@ -731,6 +1035,75 @@ fn refuses_parameter(body: &[u8], name: &str) -> bool {
         })
 }
 
+/// X's own check of a post's media before any call: up to 4 images, or one video alone. The
+/// video's URL when the post is a video post.
+fn check_media(content: &soku_core::posts::PostContent) -> Result<Option<&str>, PublishError> {
+    let is_video =
+        content.media_type == soku_core::posts::MediaType::Video || content.video_url.is_some();
+    if !is_video {
+        crate::media::check_images_only(content, "X", MAX_IMAGES)?;
+        return Ok(None);
+    }
+    let Some(url) = content.video_url.as_deref().filter(|u| !u.is_empty()) else {
+        return Err(PublishError::new(
+            FailureClass::Permanent,
+            "missing_video",
+            "This X video post names no video.",
+        ));
+    };
+    if !content.image_urls.is_empty() {
+        return Err(PublishError::new(
+            FailureClass::Permanent,
+            "unsupported_media",
+            "X takes one video alone in a post; this post also has images.",
+        ));
+    }
+    Ok(Some(url))
+}
+
+fn progress_json(progress: &VideoProgress) -> Value {
+    serde_json::to_value(progress).expect("progress serializes")
+}
+
+/// How an error names a video URL: by its host only (a path or query may carry a signed token).
+fn describe_video(url: &str) -> String {
+    match url::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+    {
+        Some(host) => format!("the video from {host}"),
+        None => "the video".to_owned(),
+    }
+}
+
+/// X's `processing_info.state` `failed`: permanent.
+fn processing_failed(error: Option<&Value>, what: Processed) -> PublishError {
+    let said = error
+        .and_then(|e| e.get("message"))
+        .and_then(Value::as_str)
+        .filter(|m| !m.is_empty());
+    let detail = said.unwrap_or("no reason given");
+    match what {
+        Processed::Image => PublishError::new(
+            FailureClass::Permanent,
+            "media_rejected",
+            format!("X could not process an image: {detail}"),
+        ),
+        Processed::Video => {
+            let e = PublishError::new(
+                FailureClass::Permanent,
+                "media_processing_failed",
+                format!("X could not process the video: {detail}"),
+            );
+            match (said, error) {
+                (Some(message), _) => e.with_platform_error(message),
+                (None, Some(raw)) => e.with_platform_error(raw.to_string()),
+                (None, None) => e,
+            }
+        }
+    }
+}
+
 /// Upload failures: a refusal of the media itself gets its own code.
 fn media_error(mut e: PublishError) -> PublishError {
     if e.class == FailureClass::Permanent && e.code == "rejected" {
@@ -785,20 +1158,24 @@ fn same_text(ours: &str, theirs: &str, with_media: bool) -> bool {
 impl Connector for X {
     async fn publish(&self, request: &PublishRequest) -> Result<PublishedPost, PublishError> {
         let content = &request.content;
-        crate::media::check_images_only(content, "X", MAX_IMAGES)?;
+        let video = check_media(content)?;
         let text = post_text(request);
-        if text.is_none() && content.image_urls.is_empty() {
+        if text.is_none() && content.image_urls.is_empty() && video.is_none() {
             return Err(PublishError::new(
                 FailureClass::Permanent,
                 "empty_post",
-                "An X post needs text or an image.",
+                "An X post needs text, an image or a video.",
             ));
         }
         let token = http::access_token(&request.account, PLATFORM)?;
-        let images = self.fetch_images(&content.image_urls).await?;
-        let mut media_ids = Vec::with_capacity(images.len());
-        for image in &images {
-            media_ids.push(self.upload(token, image).await?);
+        let mut media_ids = Vec::with_capacity(content.image_urls.len().max(1));
+        if let Some(url) = video {
+            media_ids.push(self.video(request, token, url).await?);
+        } else {
+            let images = self.fetch_images(&content.image_urls).await?;
+            for image in &images {
+                media_ids.push(self.upload(token, image).await?);
+            }
         }
         let mut body = serde_json::Map::new();
         if let Some(text) = text {
@@ -824,7 +1201,9 @@ impl Connector for X {
     async fn find_existing(&self, request: &PublishRequest) -> Result<Existing, PublishError> {
         let token = http::access_token(&request.account, PLATFORM)?;
         let ours = post_text(request).unwrap_or("");
-        let images = request.content.image_urls.len();
+        // Attached media: the images, or the one video.
+        let images =
+            request.content.image_urls.len() + usize::from(request.content.video_url.is_some());
         let start = (request.not_before - RECONCILE_SKEW)
             .format("%Y-%m-%dT%H:%M:%SZ")
             .to_string();
@@ -1089,6 +1468,51 @@ mod tests {
             e.message.contains("24-hour limit for this account"),
             "{}",
             e.message
+        );
+    }
+
+    #[test]
+    fn only_a_finalized_unexpired_upload_of_the_same_video_is_resumed() {
+        let url = "https://media.test/media/med_a/a.mp4";
+        let saved = |uploaded: bool, expires_at: Option<i64>, video: &str| {
+            json!({ "video_url": video, "media_id": "1880028106020515840",
+                    "uploaded": uploaded, "expires_at": expires_at })
+        };
+        let now = 1_000;
+        let r = VideoProgress::resumable(&saved(true, Some(2_000), url), url, now).unwrap();
+        assert_eq!(r.media_id, "1880028106020515840");
+        assert!(VideoProgress::resumable(&saved(true, None, url), url, now).is_some());
+        assert!(VideoProgress::resumable(&saved(false, Some(2_000), url), url, now).is_none());
+        assert!(VideoProgress::resumable(&saved(true, Some(999), url), url, now).is_none());
+        assert!(
+            VideoProgress::resumable(&saved(true, None, "https://o.test/b.mp4"), url, now)
+                .is_none()
+        );
+        assert!(VideoProgress::resumable(&Value::Null, url, now).is_none());
+        assert!(VideoProgress::resumable(&json!({ "other": 1 }), url, now).is_none());
+    }
+
+    #[test]
+    fn a_failed_video_keeps_x_s_message() {
+        let e = processing_failed(
+            Some(
+                &json!({"code": 1, "name": "InvalidMedia", "message": "Unsupported video format"}),
+            ),
+            Processed::Video,
+        );
+        assert_eq!(
+            (e.class, e.code.as_str(), e.platform_error.as_deref()),
+            (
+                FailureClass::Permanent,
+                "media_processing_failed",
+                Some("Unsupported video format")
+            )
+        );
+        let e = processing_failed(Some(&json!({"code": 3})), Processed::Video);
+        assert_eq!(e.platform_error.as_deref(), Some(r#"{"code":3}"#));
+        assert_eq!(
+            processing_failed(None, Processed::Image).code,
+            "media_rejected"
         );
     }
 

@@ -2,19 +2,22 @@
 
 mod support;
 
+use serde_json::Value;
 use serde_json::json;
 use soku_core::connector::{
     AccountCredentials, AuthorizationRequest, CodeExchange, ConnectErrorKind, Connector, Existing,
-    FailureClass, PublishRequest, TOKEN_INVALID,
+    FailureClass, Progress, ProgressSink, PublishError, PublishRequest, TOKEN_INVALID,
 };
 use soku_core::platform::Platform;
 use soku_core::posts::{MediaType, PostContent};
 use soku_fakes::Fault;
+use soku_fakes::media_files;
 use soku_fakes::x::{self as fake, PostLimits, XFake};
 use soku_platforms::PlatformSettings;
+use soku_platforms::media::{Media, MediaLimits, MediaSource, MediaStream, sniff};
 use soku_platforms::x::X;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use support::MemoryMedia;
 
@@ -451,9 +454,9 @@ async fn an_animated_gif_waits_for_processing() {
 }
 
 #[tokio::test]
-async fn video_is_not_supported_yet() {
+async fn a_video_goes_alone_and_must_be_named() {
     let (fake, x) = setup().await;
-    let mut req = request(&fake, Some("A film"), &[]);
+    let mut req = request(&fake, Some("A film"), &["https://img.test/a.png"]);
     req.content.media_type = MediaType::Video;
     req.content.video_url = Some("https://img.test/d.mp4".into());
     let e = x.publish(&req).await.unwrap_err();
@@ -461,8 +464,29 @@ async fn video_is_not_supported_yet() {
         (e.class, e.code.as_str()),
         (FailureClass::Permanent, "unsupported_media")
     );
+    let mut req = request(&fake, Some("A film"), &[]);
+    req.content.media_type = MediaType::Video;
+    let e = x.publish(&req).await.unwrap_err();
+    assert_eq!(
+        (e.class, e.code.as_str()),
+        (FailureClass::Permanent, "missing_video")
+    );
     assert_eq!(fake.create_calls(), 0);
-    assert!(fake.uploads().is_empty());
+    assert_eq!(fake.init_calls(), 0);
+    // A video that is not one X takes is refused before any upload.
+    let mut req = request(&fake, Some("A film"), &[]);
+    req.content.media_type = MediaType::Video;
+    req.content.video_url = Some("https://img.test/a.png".into());
+    let e = x.publish(&req).await.unwrap_err();
+    assert_eq!(e.class, FailureClass::Permanent, "{e:?}");
+    assert_eq!(fake.init_calls(), 0);
+    // The tiny MP4 of the image fixtures goes through (served whole by the default stream).
+    let mut req = request(&fake, Some("A tiny film"), &[]);
+    req.content.media_type = MediaType::Video;
+    req.content.video_url = Some("https://img.test/d.mp4".into());
+    x.publish(&req).await.unwrap();
+    let upload = fake.upload(&fake.posts()[0].media_ids[0]).unwrap();
+    assert_eq!(upload.bytes, MP4);
 }
 
 #[tokio::test]
@@ -1108,4 +1132,415 @@ async fn the_fake_rejects_malformed_requests() {
         .unwrap();
     assert_eq!(r.status(), 401);
     assert_eq!(fake.posts().len(), 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Video
+
+const MIB: usize = 1024 * 1024;
+const FILM: &str = "https://media.test/media/med_film/film.mp4";
+const SHORT: &str = "https://media.test/media/med_short/short.mp4";
+
+/// Videos read as the media store streams hosted files: in pieces (of an odd size here, so that
+/// segments are cut across them); images come from the fixtures. A video is never fetched whole.
+struct Streamed {
+    images: Arc<MemoryMedia>,
+    videos: HashMap<String, Vec<u8>>,
+    piece: usize,
+    streams: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl MediaSource for Streamed {
+    async fn fetch(&self, url: &str, limits: &MediaLimits) -> Result<Media, PublishError> {
+        assert!(
+            !self.videos.contains_key(url),
+            "a video is never fetched whole"
+        );
+        self.images.fetch(url, limits).await
+    }
+
+    async fn stream(&self, url: &str, limits: &MediaLimits) -> Result<MediaStream, PublishError> {
+        let Some(bytes) = self.videos.get(url) else {
+            return self.images.stream(url, limits).await;
+        };
+        self.streams
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mime = sniff(bytes).unwrap();
+        assert!(limits.types.contains(&mime), "{mime} in {:?}", limits.types);
+        assert!(bytes.len() as u64 <= limits.max_bytes);
+        let pieces: Vec<Result<bytes::Bytes, PublishError>> = bytes
+            .chunks(self.piece)
+            .map(|c| Ok(bytes::Bytes::copy_from_slice(c)))
+            .collect();
+        Ok(MediaStream {
+            mime,
+            size: bytes.len() as u64,
+            chunks: Box::pin(futures_util::stream::iter(pieces)),
+        })
+    }
+}
+
+/// Records what the connector saves, as the engine's target row would.
+#[derive(Default)]
+struct Saves(Mutex<Vec<Value>>);
+
+#[async_trait::async_trait]
+impl ProgressSink for Saves {
+    async fn save(&self, value: &Value) -> Result<(), PublishError> {
+        self.0.lock().unwrap().push(value.clone());
+        Ok(())
+    }
+}
+
+impl Saves {
+    fn all(&self) -> Vec<Value> {
+        self.0.lock().unwrap().clone()
+    }
+    fn last(&self) -> Value {
+        self.all().last().cloned().unwrap_or(Value::Null)
+    }
+}
+
+/// A 9 MiB MP4 (three segments) and a small one.
+fn videos() -> (Vec<u8>, Vec<u8>) {
+    (
+        media_files::mp4(1280, 720, 10_000, 9 * MIB),
+        media_files::mp4(640, 360, 3_000, 20_000),
+    )
+}
+
+fn streamed() -> Arc<Streamed> {
+    let (film, short) = videos();
+    Arc::new(Streamed {
+        images: media(),
+        videos: HashMap::from([(FILM.to_owned(), film), (SHORT.to_owned(), short)]),
+        piece: 1_000_003,
+        streams: Default::default(),
+    })
+}
+
+/// The connector as a process runs it: waiting `wait` at most for processing.
+fn video_x(fake: &XFake, media: &Arc<Streamed>, wait: Duration) -> X {
+    X::new(settings(fake), media.clone()).with_video_processing_wait(wait)
+}
+
+/// A video post whose progress is kept in `saves`, starting from `saved`.
+fn video_request(fake: &XFake, url: &str, saves: &Arc<Saves>, saved: Value) -> PublishRequest {
+    let mut req = request(fake, Some("Our film"), &[]);
+    req.content.media_type = MediaType::Video;
+    req.content.video_url = Some(url.to_owned());
+    req.progress = Progress::new(saved, saves.clone());
+    req
+}
+
+#[tokio::test]
+async fn a_video_is_streamed_up_in_segments_and_posted() {
+    let fake = XFake::start().await;
+    let media = streamed();
+    let x = video_x(&fake, &media, Duration::from_secs(30));
+    let saves = Arc::new(Saves::default());
+    let post = x
+        .publish(&video_request(&fake, FILM, &saves, Value::Null))
+        .await
+        .unwrap();
+
+    let posts = fake.posts();
+    assert_eq!(posts.len(), 1);
+    assert_eq!(posts[0].id, post.id);
+    assert_eq!(posts[0].text, "Our film");
+    assert_eq!(posts[0].media_ids.len(), 1);
+    let id = &posts[0].media_ids[0];
+    let upload = fake.upload(id).unwrap();
+    let (film, _) = videos();
+    assert_eq!(upload.media_category, "tweet_video");
+    assert_eq!(upload.media_type, "video/mp4");
+    assert_eq!(upload.total_bytes, film.len() as u64);
+    assert!(upload.bytes == film, "the bytes X holds are the file's");
+    // Three segments of at most 4 MiB, in order from 0, cut across the stream's pieces.
+    assert_eq!(
+        upload.appends,
+        vec![(0, 4 * MIB), (1, 4 * MIB), (2, film.len() - 8 * MIB)]
+    );
+    // Processing was waited for: pending at FINALIZE, then STATUS.
+    assert_eq!(upload.states, ["in_progress", "succeeded"]);
+    assert_eq!(fake.init_calls(), 1);
+    assert_eq!(media.streams.load(std::sync::atomic::Ordering::Relaxed), 1);
+    assert!(media.images.asked.lock().unwrap().is_empty());
+
+    // Progress saved after INIT, then after FINALIZE.
+    let saved = saves.all();
+    assert_eq!(saved.len(), 2, "{saved:?}");
+    assert_eq!(saved[0]["media_id"], json!(id));
+    assert_eq!(saved[0]["uploaded"], json!(false));
+    assert_eq!(saved[0]["video_url"], json!(FILM));
+    assert_eq!(saved[1]["media_id"], json!(id));
+    assert_eq!(saved[1]["uploaded"], json!(true));
+    assert!(saved[1]["expires_at"].as_i64().unwrap() > chrono::Utc::now().timestamp());
+
+    // Reconciliation counts the video as the post's one attachment.
+    let found = x
+        .find_existing(&video_request(&fake, FILM, &saves, Value::Null))
+        .await
+        .unwrap();
+    assert_eq!(found, Existing::Found(post));
+}
+
+#[tokio::test]
+async fn slow_video_processing_is_waited_for() {
+    let fake = XFake::start().await;
+    fake.set_video_processing_steps(3);
+    let media = streamed();
+    let x = video_x(&fake, &media, Duration::from_secs(30));
+    let saves = Arc::new(Saves::default());
+    x.publish(&video_request(&fake, SHORT, &saves, Value::Null))
+        .await
+        .unwrap();
+    let upload = fake.upload(&fake.posts()[0].media_ids[0]).unwrap();
+    assert_eq!(
+        upload.states,
+        ["in_progress", "in_progress", "in_progress", "succeeded"]
+    );
+    assert_eq!(upload.appends, vec![(0, upload.total_bytes as usize)]);
+    assert_eq!(fake.init_calls(), 1);
+}
+
+#[tokio::test]
+async fn failed_video_processing_is_permanent() {
+    let fake = XFake::start().await;
+    fake.fail_video_processing(Some("Unsupported video format"));
+    let media = streamed();
+    let x = video_x(&fake, &media, Duration::from_secs(30));
+    let saves = Arc::new(Saves::default());
+    let e = x
+        .publish(&video_request(&fake, SHORT, &saves, Value::Null))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.class, e.code.as_str()),
+        (FailureClass::Permanent, "media_processing_failed")
+    );
+    assert_eq!(
+        e.platform_error.as_deref(),
+        Some("Unsupported video format")
+    );
+    assert!(
+        e.message.contains("Unsupported video format"),
+        "{}",
+        e.message
+    );
+    assert_eq!(fake.create_calls(), 0);
+}
+
+#[tokio::test]
+async fn a_restart_after_finalize_does_not_upload_again() {
+    let fake = XFake::start().await;
+    let media = streamed();
+    let saves = Arc::new(Saves::default());
+    // The first process uploads and finalizes; its first STATUS poll fails.
+    fake.fail_next("GET", "/2/media/upload");
+    let first = video_x(&fake, &media, Duration::from_secs(30));
+    let e = first
+        .publish(&video_request(&fake, FILM, &saves, Value::Null))
+        .await
+        .unwrap_err();
+    assert!(matches!(e.class, FailureClass::Retryable { .. }), "{e:?}");
+    assert_eq!(fake.init_calls(), 1);
+    let saved = saves.last();
+    assert_eq!(saved["uploaded"], json!(true));
+    let id = saved["media_id"].as_str().unwrap().to_owned();
+    drop(first);
+
+    // Another process takes the target over with what was saved.
+    let second = video_x(&fake, &media, Duration::from_secs(30));
+    let post = second
+        .publish(&video_request(&fake, FILM, &saves, saved))
+        .await
+        .unwrap();
+    assert_eq!(fake.init_calls(), 1, "no second upload");
+    assert_eq!(media.streams.load(std::sync::atomic::Ordering::Relaxed), 1);
+    assert_eq!(fake.upload(&id).unwrap().appends.len(), 3);
+    let posts = fake.posts();
+    assert_eq!(posts.len(), 1);
+    assert_eq!(posts[0].id, post.id);
+    assert_eq!(posts[0].media_ids, [id]);
+}
+
+#[tokio::test]
+async fn a_media_id_x_forgot_is_uploaded_again() {
+    let fake = XFake::start().await;
+    let media = streamed();
+    let saves = Arc::new(Saves::default());
+    fake.fail_next("GET", "/2/media/upload");
+    let x = video_x(&fake, &media, Duration::from_secs(30));
+    x.publish(&video_request(&fake, SHORT, &saves, Value::Null))
+        .await
+        .unwrap_err();
+    let saved = saves.last();
+    let old = saved["media_id"].as_str().unwrap().to_owned();
+    fake.expire_upload(&old);
+
+    x.publish(&video_request(&fake, SHORT, &saves, saved))
+        .await
+        .unwrap();
+    assert_eq!(fake.init_calls(), 2);
+    let posts = fake.posts();
+    assert_eq!(posts.len(), 1);
+    assert_ne!(posts[0].media_ids, [old]);
+    assert_eq!(saves.last()["media_id"], json!(posts[0].media_ids[0]));
+
+    // Saved progress about another video, or an upload never finalized, is not resumed.
+    let before = fake.init_calls();
+    let other = json!({ "video_url": FILM, "media_id": posts[0].media_ids[0], "uploaded": true });
+    let mut req = video_request(&fake, SHORT, &saves, other);
+    req.content.text = Some("Again, once".into());
+    x.publish(&req).await.unwrap();
+    assert_eq!(fake.init_calls(), before + 1);
+    let unfinished =
+        json!({ "video_url": SHORT, "media_id": posts[0].media_ids[0], "uploaded": false });
+    let mut req = video_request(&fake, SHORT, &saves, unfinished);
+    req.content.text = Some("And once more".into());
+    x.publish(&req).await.unwrap();
+    assert_eq!(fake.init_calls(), before + 2);
+}
+
+#[tokio::test]
+async fn a_processing_wait_that_runs_out_is_retryable_and_resumed() {
+    let fake = XFake::start().await;
+    fake.set_video_processing_steps(2);
+    let media = streamed();
+    let saves = Arc::new(Saves::default());
+    let x = video_x(&fake, &media, Duration::from_millis(1500));
+    let e = x
+        .publish(&video_request(&fake, SHORT, &saves, Value::Null))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, "media_processing");
+    assert_eq!(
+        e.class,
+        FailureClass::Retryable {
+            retry_after: Some(Duration::from_secs(1))
+        }
+    );
+    assert_eq!(fake.create_calls(), 0);
+    let saved = saves.last();
+    assert_eq!(saved["uploaded"], json!(true));
+    let id = saved["media_id"].as_str().unwrap().to_owned();
+    assert_eq!(fake.upload(&id).unwrap().states, ["in_progress"]);
+
+    // The next attempt polls again: no second upload, and the post carries the media.
+    x.publish(&video_request(&fake, SHORT, &saves, saved))
+        .await
+        .unwrap();
+    assert_eq!(fake.init_calls(), 1);
+    assert_eq!(
+        fake.upload(&id).unwrap().states,
+        ["in_progress", "in_progress", "succeeded"]
+    );
+    assert_eq!(fake.posts()[0].media_ids, [id]);
+}
+
+#[tokio::test]
+async fn the_fake_checks_video_uploads_as_x_does() {
+    let fake = XFake::start().await;
+    let token = account(&fake).access_token.unwrap();
+    let client = reqwest::Client::new();
+    let init = |media_type: &str, category: &str, total: usize| {
+        client
+            .post(format!("{}/2/media/upload/initialize", fake.url))
+            .bearer_auth(&token)
+            .json(&json!({ "media_type": media_type, "total_bytes": total,
+                           "media_category": category }))
+            .send()
+    };
+    let append = |id: &str, index: &str, bytes: Vec<u8>| {
+        let part = reqwest::multipart::Part::bytes(bytes).file_name("v.mp4");
+        let form = reqwest::multipart::Form::new()
+            .text("segment_index", index.to_owned())
+            .part("media", part);
+        client
+            .post(format!("{}/2/media/upload/{id}/append", fake.url))
+            .bearer_auth(&token)
+            .multipart(form)
+            .send()
+    };
+    let finalize = |id: &str| {
+        client
+            .post(format!("{}/2/media/upload/{id}/finalize", fake.url))
+            .bearer_auth(&token)
+            .send()
+    };
+    let (_, short) = videos();
+    assert_eq!(
+        init("image/png", "tweet_video", 10).await.unwrap().status(),
+        400
+    );
+    assert_eq!(
+        init("video/mp4", "tweet_video", 0).await.unwrap().status(),
+        400
+    );
+    assert_eq!(
+        init("video/mp4", "tweet_video", 513 * MIB)
+            .await
+            .unwrap()
+            .status(),
+        400
+    );
+    assert_eq!(
+        init("video/avi", "tweet_video", 10).await.unwrap().status(),
+        400
+    );
+    let id = |r: reqwest::Response| async move {
+        assert_eq!(r.status(), 200);
+        r.json::<Value>().await.unwrap()["data"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let media = id(init("video/mp4", "tweet_video", short.len()).await.unwrap()).await;
+    let (a, b) = short.split_at(10_000);
+    // Out of order, then in order; the last segment again is a retry.
+    assert_eq!(append(&media, "1", b.to_vec()).await.unwrap().status(), 400);
+    assert_eq!(append(&media, "0", a.to_vec()).await.unwrap().status(), 200);
+    assert_eq!(append(&media, "0", a.to_vec()).await.unwrap().status(), 200);
+    // More than total_bytes.
+    let mut long = b.to_vec();
+    long.push(0);
+    assert_eq!(append(&media, "1", long).await.unwrap().status(), 400);
+    // Short of total_bytes at FINALIZE.
+    let r = finalize(&media).await.unwrap();
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("mismatch"),
+        "{body}"
+    );
+    assert_eq!(append(&media, "1", b.to_vec()).await.unwrap().status(), 200);
+    let r = finalize(&media).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["data"]["processing_info"]["state"], "pending");
+    assert_eq!(body["data"]["processing_info"]["check_after_secs"], 1);
+    // Not postable until processed.
+    let r = client
+        .post(format!("{}/2/tweets", fake.url))
+        .bearer_auth(&token)
+        .json(&json!({ "text": "early", "media": { "media_ids": [media] } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    // STATUS of an id it never issued.
+    let r = client
+        .get(format!("{}/2/media/upload", fake.url))
+        .bearer_auth(&token)
+        .query(&[("command", "STATUS"), ("media_id", "1234567890")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(fake.init_calls(), 5);
 }
