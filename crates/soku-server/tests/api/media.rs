@@ -448,7 +448,8 @@ async fn a_body_that_lies_about_its_length_or_stops_is_refused_and_nothing_remai
     );
 }
 
-/// A file server on loopback for imports: `/file.png`, `/big` (declares 600 MB), `/html`,
+/// A file server on loopback for imports: `/file.png`, `/big` (declares 600 MB), `/endless.png`
+/// (an image that never ends, without a length), `/html`,
 /// `/missing` (404), `/stall` (sends a header, then nothing), `/to-metadata` (redirects to the
 /// cloud metadata address), `/to/<path>` (redirects here).
 /// Returns the base URL and how many times `/file.png` was served.
@@ -488,6 +489,19 @@ async fn file_server() -> (String, Arc<AtomicUsize>) {
             }),
         )
         .route("/missing", get(|| async { StatusCode::NOT_FOUND }))
+        .route(
+            "/endless.png",
+            get(|| async {
+                // A PNG's header, then zeros forever, with no Content-Length.
+                let head = futures_util::stream::once(async {
+                    Ok::<_, std::io::Error>(bytes::Bytes::from(media_files::png(4, 4)))
+                });
+                let zeros = futures_util::stream::repeat_with(|| {
+                    Ok::<_, std::io::Error>(bytes::Bytes::from(vec![0u8; 1 << 20]))
+                });
+                Response::new(axum::body::Body::from_stream(head.chain(zeros)))
+            }),
+        )
         .route(
             "/stall",
             get(|| async {
@@ -545,6 +559,7 @@ async fn imports_fetch_once_and_fail_with_the_reasons_of_the_spec() {
 
     for (path, status, code, reason) in [
         ("/big", 400, "upload_failed", "too_large"),
+        ("/endless.png", 400, "upload_failed", "too_large"),
         ("/html", 400, "upload_failed", "unsupported_type"),
         ("/missing", 400, "upload_failed", "unreachable"),
         ("/stall", 400, "upload_failed", "timeout"),
