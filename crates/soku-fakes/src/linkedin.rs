@@ -136,7 +136,7 @@ impl FakeVideo {
 
 /// The parts the fake cuts a video into (LinkedIn's 4 MB), the last one shorter.
 pub const VIDEO_PART_BYTES: u64 = 4 * 1024 * 1024;
-pub const VIDEO_MIN_BYTES: u64 = 75 * 1024;
+pub const VIDEO_MIN_BYTES: u64 = 75_000;
 pub const VIDEO_MAX_BYTES: u64 = 500 * 1024 * 1024;
 
 #[derive(Debug, Clone)]

@@ -157,8 +157,9 @@ pub const IMAGE_LIMITS: MediaLimits = MediaLimits {
 };
 /// The Videos API's format.
 pub const VIDEO_TYPES: &[&str] = &["video/mp4"];
-/// Videos of 75 KB to 500 MB.
-pub const VIDEO_MIN_BYTES: u64 = 75 * 1024;
+/// Videos of 75 KB to 500 MB ("File size: Between 75kb and 500MB"; 75 KB read as 75,000 bytes,
+/// the lenient reading, as the submission check `soku_core::posts::media_rules` reads it).
+pub const VIDEO_MIN_BYTES: u64 = 75_000;
 pub const VIDEO_MAX_BYTES: u64 = 500 * 1024 * 1024;
 /// Videos of 3 seconds to 30 minutes.
 pub const VIDEO_MIN_DURATION: Duration = Duration::from_secs(3);
@@ -1058,7 +1059,7 @@ fn check_video_file(mime: &str, size: u64, what: &str) -> Result<(), PublishErro
             "unsupported_media",
             format!(
                 "LinkedIn takes videos of at least {} KB; {what} has {size} bytes.",
-                VIDEO_MIN_BYTES / 1024
+                VIDEO_MIN_BYTES / 1000
             ),
         ));
     }
@@ -1454,6 +1455,33 @@ mod tests {
             percent_encode("https://a.test/cb?x=1"),
             "https%3A%2F%2Fa.test%2Fcb%3Fx%3D1"
         );
+    }
+
+    #[test]
+    fn upload_instructions_must_cover_the_file_in_order() {
+        let part = |first, last| UploadInstruction {
+            upload_url: "https://www.linkedin.com/dms-uploads/sp/x".into(),
+            first_byte: first,
+            last_byte: last,
+        };
+        assert!(covers(&[part(0, 9), part(10, 14)], 15));
+        assert!(!covers(&[part(0, 9), part(10, 14)], 16));
+        assert!(!covers(&[part(0, 9), part(11, 14)], 15));
+        assert!(!covers(&[part(10, 14), part(0, 9)], 15));
+        assert!(!covers(&[], 0));
+        let saved = VideoProgress {
+            video_url: "u".into(),
+            video: "urn:li:video:1".into(),
+            upload_token: String::new(),
+            urls_expire_at: Some(1_000_000),
+            instructions: vec![part(0, 9)],
+            etags: Vec::new(),
+            finalized: false,
+        };
+        assert!(saved.urls_valid(1_000_000 - UPLOAD_URL_MARGIN_MS - 1));
+        assert!(!saved.urls_valid(1_000_000 - UPLOAD_URL_MARGIN_MS));
+        assert!(VideoProgress::for_video(&saved.to_json(), "u").is_some());
+        assert!(VideoProgress::for_video(&saved.to_json(), "other").is_none());
     }
 
     #[test]
