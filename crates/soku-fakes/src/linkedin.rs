@@ -22,6 +22,18 @@
 //!   images initialized by the author AND uploaded; refuses a duplicate of an earlier post (422
 //!   `DUPLICATE_POST`); answers 201 with the URN in `x-restli-id`.
 //! - `GET /rest/posts?q=author`: 403 without `r_member_social` (as for ordinary apps).
+//! - Videos API: `POST /rest/videos?action=initializeUpload` (`owner` the token's member,
+//!   `fileSizeBytes` of 75 KB to 500 MB, `uploadCaptions` / `uploadThumbnail` booleans) answers
+//!   the video's URN, `uploadUrlsExpireAt`, an `uploadToken` (empty for one part) and one upload
+//!   instruction per 4 MB part (the last shorter), each a URL of this fake; `PUT
+//!   /dms-uploads/sp/{upload}/{part}` takes exactly the part's bytes (`Content-Type:
+//!   application/octet-stream`) and answers 201 with a new `ETag`; `POST
+//!   /rest/videos?action=finalizeUpload` checks the upload token and that `uploadedPartIds` are
+//!   the latest ETag of every part, in order; `GET /rest/videos/{urn}` answers `status`:
+//!   `WAITING_UPLOAD` until finalized, then `PROCESSING` for as many polls as set
+//!   ([`LinkedInFake::set_video_processing_polls`]), then `AVAILABLE`, or `PROCESSING_FAILED`
+//!   with a `processingFailureReason` when told to fail; 404 for a video it forgot. A post's
+//!   `content.media.id` may name a video of the author that is `AVAILABLE`.
 
 // Checks hand back the refusal to send as-is; a fake's speed is no concern.
 #![allow(clippy::result_large_err)]
@@ -29,6 +41,7 @@
 use crate::common::{Fake, Faults, bearer, json, token};
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -77,8 +90,54 @@ pub struct FakePost {
     pub commentary: String,
     /// Image URNs, in order.
     pub images: Vec<String>,
+    /// The video's URN, for a video post.
+    pub video: Option<String>,
     pub body: Value,
 }
+
+/// A video as the fake holds it.
+#[derive(Debug, Clone)]
+pub struct FakeVideo {
+    pub urn: String,
+    pub owner: String,
+    pub size: u64,
+    /// The parts' byte ranges (`firstByte`, `lastByte`), as the upload instructions said.
+    pub parts: Vec<(u64, u64)>,
+    pub upload_token: String,
+    /// The latest ETag answered for each part.
+    pub etags: Vec<Option<String>>,
+    /// The bytes taken for each part.
+    pub bytes: Vec<Option<Vec<u8>>>,
+    /// How many PUTs each part took.
+    pub part_uploads: Vec<usize>,
+    /// The ETags finalize was given, once it took them.
+    pub finalized_with: Option<Vec<String>>,
+    /// `WAITING_UPLOAD`, `PROCESSING`, `AVAILABLE` or `PROCESSING_FAILED`.
+    pub status: String,
+    /// The statuses `GET /rest/videos/{urn}` answered, in order.
+    pub states: Vec<String>,
+    upload_id: String,
+    urls_expire_at_ms: u64,
+    polls_left: usize,
+    fail: Option<String>,
+    gone: bool,
+}
+
+impl FakeVideo {
+    /// The whole file, when every part has been uploaded.
+    pub fn file(&self) -> Option<Vec<u8>> {
+        let mut out = Vec::with_capacity(self.size as usize);
+        for b in &self.bytes {
+            out.extend_from_slice(b.as_deref()?);
+        }
+        Some(out)
+    }
+}
+
+/// The parts the fake cuts a video into (LinkedIn's 4 MB), the last one shorter.
+pub const VIDEO_PART_BYTES: u64 = 4 * 1024 * 1024;
+pub const VIDEO_MIN_BYTES: u64 = 75_000;
+pub const VIDEO_MAX_BYTES: u64 = 500 * 1024 * 1024;
 
 #[derive(Debug, Clone)]
 pub struct FakeImage {
@@ -113,6 +172,16 @@ struct Inner {
     create_calls: usize,
     upload_calls: usize,
     next_id: u64,
+    videos: Vec<FakeVideo>,
+    video_init_calls: usize,
+    video_part_uploads: usize,
+    video_finalize_calls: usize,
+    /// `GET` polls a finalized video answers `PROCESSING` before it is done.
+    video_processing_polls: usize,
+    /// Processing ends in `PROCESSING_FAILED` with this reason.
+    video_failure: Option<String>,
+    /// How long upload URLs stay valid.
+    upload_urls_ttl: Duration,
 }
 
 type Shared = Arc<Mutex<Inner>>;
@@ -139,6 +208,13 @@ impl LinkedInFake {
             create_calls: 0,
             upload_calls: 0,
             next_id: 7_100_000_000_000_000_000,
+            videos: Vec::new(),
+            video_init_calls: 0,
+            video_part_uploads: 0,
+            video_finalize_calls: 0,
+            video_processing_polls: 1,
+            video_failure: None,
+            upload_urls_ttl: Duration::from_secs(24 * 3600),
         }));
         let router = Router::new()
             .route("/oauth/v2/authorization", get(authorization))
@@ -146,6 +222,12 @@ impl LinkedInFake {
             .route("/v2/userinfo", get(userinfo))
             .route("/rest/images", post(initialize_upload))
             .route("/dms-uploads/{id}", put(upload))
+            .route("/rest/videos", post(video_action))
+            .route("/rest/videos/{urn}", get(get_video))
+            .route(
+                "/dms-uploads/sp/{id}/{part}",
+                put(upload_part).layer(DefaultBodyLimit::max(2 * VIDEO_PART_BYTES as usize)),
+            )
             .route("/rest/posts", post(create_post).get(find_posts))
             .with_state(inner.clone());
         let faults = Faults::default();
@@ -252,6 +334,53 @@ impl LinkedInFake {
 
     pub fn upload_calls(&self) -> usize {
         self.lock().upload_calls
+    }
+
+    pub fn videos(&self) -> Vec<FakeVideo> {
+        self.lock().videos.clone()
+    }
+
+    pub fn video(&self, urn: &str) -> Option<FakeVideo> {
+        self.lock().videos.iter().find(|v| v.urn == urn).cloned()
+    }
+
+    /// `initializeUpload` calls for videos that the fake took.
+    pub fn video_init_calls(&self) -> usize {
+        self.lock().video_init_calls
+    }
+
+    /// Video parts PUT and taken, over all videos.
+    pub fn video_part_uploads(&self) -> usize {
+        self.lock().video_part_uploads
+    }
+
+    /// `finalizeUpload` calls that the fake took.
+    pub fn video_finalize_calls(&self) -> usize {
+        self.lock().video_finalize_calls
+    }
+
+    /// How many status polls a finalized video answers `PROCESSING` before it is done (1 unless
+    /// set; 0 makes it available at once).
+    pub fn set_video_processing_polls(&self, polls: usize) {
+        self.lock().video_processing_polls = polls;
+    }
+
+    /// Processing of videos finalized from now on ends in `PROCESSING_FAILED` with `reason`
+    /// (`None`: it succeeds).
+    pub fn fail_video_processing(&self, reason: Option<&str>) {
+        self.lock().video_failure = reason.map(str::to_owned);
+    }
+
+    /// How long the upload URLs of videos initialized from now on stay valid.
+    pub fn set_upload_urls_ttl(&self, ttl: Duration) {
+        self.lock().upload_urls_ttl = ttl;
+    }
+
+    /// LinkedIn forgets the video: 404 on its status, its upload URLs and in posts.
+    pub fn forget_video(&self, urn: &str) {
+        if let Some(v) = self.lock().videos.iter_mut().find(|v| v.urn == urn) {
+            v.gone = true;
+        }
     }
 
     /// LinkedIn's 429, with `Retry-After` when given, for the next `method` call to `path`.
@@ -792,6 +921,350 @@ async fn upload(
     StatusCode::CREATED.into_response()
 }
 
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+/// `POST /rest/videos?action=initializeUpload | finalizeUpload`.
+async fn video_action(
+    State(s): State<Shared>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = rest_checks(&s, &headers, true) {
+        return r;
+    }
+    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
+        return li_error(400, 0, "BAD_REQUEST", "The request body is not JSON");
+    };
+    match q.get("action").map(String::as_str) {
+        Some("initializeUpload") => initialize_video(&s, &headers, &body),
+        Some("finalizeUpload") => finalize_video(&s, &body),
+        _ => li_error(
+            400,
+            0,
+            "BAD_REQUEST",
+            "action=initializeUpload or action=finalizeUpload is required",
+        ),
+    }
+}
+
+fn initialize_video(s: &Shared, headers: &HeaderMap, body: &Value) -> Response {
+    let req = body.get("initializeUploadRequest");
+    let field = |name: &str| req.and_then(|r| r.get(name));
+    let path = |name: &str| format!("/initializeUploadRequest/{name}");
+    let Some(owner) = field("owner") else {
+        return input_error(
+            422,
+            &path("owner"),
+            "FIELD_REQUIRED",
+            "field is required but not found and has no default value",
+        );
+    };
+    let Some(owner) = owner.as_str() else {
+        return input_error(
+            422,
+            &path("owner"),
+            "INVALID_TYPE",
+            "field must be a string",
+        );
+    };
+    if owner != member_urn() {
+        return li_error(
+            403,
+            100,
+            "ACCESS_DENIED",
+            "Accessing this video resource is forbidden. Please check your permissions for this resource",
+        );
+    }
+    let Some(size) = field("fileSizeBytes") else {
+        return input_error(
+            422,
+            &path("fileSizeBytes"),
+            "FIELD_REQUIRED",
+            "field is required but not found and has no default value",
+        );
+    };
+    let Some(size) = size.as_u64() else {
+        return input_error(
+            422,
+            &path("fileSizeBytes"),
+            "INVALID_TYPE",
+            "field must be a long",
+        );
+    };
+    if !(VIDEO_MIN_BYTES..=VIDEO_MAX_BYTES).contains(&size) {
+        return input_error(
+            400,
+            &path("fileSizeBytes"),
+            "INVALID_VALUE",
+            "video file size must be between 75 KB and 500 MB",
+        );
+    }
+    for flag in ["uploadCaptions", "uploadThumbnail"] {
+        if field(flag).is_some_and(|v| !v.is_boolean()) {
+            return input_error(422, &path(flag), "INVALID_TYPE", "field must be a boolean");
+        }
+    }
+    let host = headers
+        .get("host")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("127.0.0.1");
+    let mut st = s.lock().unwrap();
+    st.video_init_calls += 1;
+    st.next_id += 1;
+    let urn = format!("urn:li:video:C5F10AQ{}", st.next_id);
+    let upload_id = token("sp");
+    let mut parts = Vec::new();
+    let mut first = 0u64;
+    while first < size {
+        let last = (first + VIDEO_PART_BYTES).min(size) - 1;
+        parts.push((first, last));
+        first = last + 1;
+    }
+    // LinkedIn sends an empty token for a single-part upload.
+    let upload_token = if parts.len() > 1 {
+        token("ut")
+    } else {
+        String::new()
+    };
+    let expires = now_ms() + st.upload_urls_ttl.as_millis() as u64;
+    let instructions: Vec<Value> = parts
+        .iter()
+        .enumerate()
+        .map(|(i, (first, last))| {
+            json!({
+                "uploadUrl": format!("http://{host}/dms-uploads/sp/{upload_id}/{i}"),
+                "firstByte": first,
+                "lastByte": last,
+            })
+        })
+        .collect();
+    let n = parts.len();
+    st.videos.push(FakeVideo {
+        urn: urn.clone(),
+        owner: owner.to_owned(),
+        size,
+        parts,
+        upload_token: upload_token.clone(),
+        etags: vec![None; n],
+        bytes: vec![None; n],
+        part_uploads: vec![0; n],
+        finalized_with: None,
+        status: "WAITING_UPLOAD".to_owned(),
+        states: Vec::new(),
+        upload_id,
+        urls_expire_at_ms: expires,
+        polls_left: 0,
+        fail: None,
+        gone: false,
+    });
+    json(
+        200,
+        json!({"value": {
+            "uploadUrlsExpireAt": expires,
+            "video": urn,
+            "uploadInstructions": instructions,
+            "uploadToken": upload_token,
+        }}),
+    )
+}
+
+fn finalize_video(s: &Shared, body: &Value) -> Response {
+    let req = body.get("finalizeUploadRequest");
+    let field = |name: &str| req.and_then(|r| r.get(name));
+    let path = |name: &str| format!("/finalizeUploadRequest/{name}");
+    for name in ["video", "uploadToken", "uploadedPartIds"] {
+        if field(name).is_none() {
+            return input_error(
+                422,
+                &path(name),
+                "FIELD_REQUIRED",
+                "field is required but not found and has no default value",
+            );
+        }
+    }
+    let (Some(urn), Some(upload_token), Some(ids)) = (
+        field("video").and_then(Value::as_str),
+        field("uploadToken").and_then(Value::as_str),
+        field("uploadedPartIds").and_then(Value::as_array),
+    ) else {
+        return input_error(
+            422,
+            "/finalizeUploadRequest",
+            "INVALID_TYPE",
+            "video and uploadToken must be strings, uploadedPartIds an array",
+        );
+    };
+    let ids: Vec<String> = ids
+        .iter()
+        .map(|v| v.as_str().unwrap_or_default().to_owned())
+        .collect();
+    let mut st = s.lock().unwrap();
+    let polls = st.video_processing_polls;
+    let failure = st.video_failure.clone();
+    let Some(video) = st.videos.iter_mut().find(|v| v.urn == urn && !v.gone) else {
+        return li_error(404, 0, "NOT_FOUND", &format!("Video {urn} does not exist"));
+    };
+    if video.owner != member_urn() {
+        return li_error(403, 100, "ACCESS_DENIED", "Not the video's owner");
+    }
+    if let Some(done) = &video.finalized_with {
+        // Finalizing again with the same parts changes nothing.
+        if *done == ids {
+            return StatusCode::OK.into_response();
+        }
+        return li_error(400, 0, "BAD_REQUEST", "The upload is already finalized");
+    }
+    if upload_token != video.upload_token {
+        return li_error(400, 0, "BAD_REQUEST", "Invalid upload token");
+    }
+    if ids.len() != video.parts.len() {
+        return li_error(
+            400,
+            0,
+            "BAD_REQUEST",
+            &format!(
+                "Expected {} uploaded part ids, got {}",
+                video.parts.len(),
+                ids.len()
+            ),
+        );
+    }
+    for (i, (id, etag)) in ids.iter().zip(&video.etags).enumerate() {
+        match etag {
+            None => {
+                return li_error(400, 0, "BAD_REQUEST", &format!("Part {i} was not uploaded"));
+            }
+            Some(e) if e != id => {
+                return li_error(
+                    400,
+                    0,
+                    "BAD_REQUEST",
+                    &format!("Uploaded part id {i} does not match the part's ETag"),
+                );
+            }
+            _ => {}
+        }
+    }
+    video.finalized_with = Some(ids);
+    video.status = "PROCESSING".to_owned();
+    video.polls_left = polls;
+    video.fail = failure;
+    st.video_finalize_calls += 1;
+    StatusCode::OK.into_response()
+}
+
+/// `PUT` of one part to its upload URL.
+async fn upload_part(
+    State(s): State<Shared>,
+    Path((id, part)): Path<(String, usize)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if headers.contains_key("authorization")
+        && let Err(r) = authorize(&s, &headers)
+    {
+        return r;
+    }
+    if headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|c| c != "application/octet-stream")
+    {
+        return li_error(
+            400,
+            0,
+            "BAD_REQUEST",
+            "Content-Type must be application/octet-stream",
+        );
+    }
+    let mut st = s.lock().unwrap();
+    let Some(video) = st.videos.iter_mut().find(|v| v.upload_id == id && !v.gone) else {
+        return li_error(404, 0, "NOT_FOUND", "Unknown upload");
+    };
+    if now_ms() > video.urls_expire_at_ms {
+        return li_error(403, 0, "FORBIDDEN", "The upload URL has expired");
+    }
+    if video.finalized_with.is_some() {
+        return li_error(400, 0, "BAD_REQUEST", "The upload is already finalized");
+    }
+    let Some(&(first, last)) = video.parts.get(part) else {
+        return li_error(404, 0, "NOT_FOUND", "Unknown part");
+    };
+    let want = last - first + 1;
+    if body.len() as u64 != want {
+        return li_error(
+            400,
+            0,
+            "BAD_REQUEST",
+            &format!(
+                "Part {part} is bytes {first}-{last} ({want} bytes); got {}",
+                body.len()
+            ),
+        );
+    }
+    let etag = format!("/ambry-video/signedBlobs/{}", token("part"));
+    video.etags[part] = Some(etag.clone());
+    video.bytes[part] = Some(body.to_vec());
+    video.part_uploads[part] += 1;
+    st.video_part_uploads += 1;
+    (StatusCode::CREATED, [("etag", etag)]).into_response()
+}
+
+/// `GET /rest/videos/{urn}`: the video, its status moving on with each poll once finalized.
+async fn get_video(
+    State(s): State<Shared>,
+    Path(urn): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = rest_checks(&s, &headers, false) {
+        return r;
+    }
+    let mut st = s.lock().unwrap();
+    let Some(video) = st.videos.iter_mut().find(|v| v.urn == urn && !v.gone) else {
+        return li_error(404, 0, "NOT_FOUND", &format!("Video {urn} does not exist"));
+    };
+    if video.owner != member_urn() {
+        return li_error(
+            403,
+            100,
+            "ACCESS_DENIED",
+            "Accessing this video resource is forbidden. Please check your permissions for this resource",
+        );
+    }
+    if video.status == "PROCESSING" {
+        if video.polls_left == 0 {
+            video.status = if video.fail.is_some() {
+                "PROCESSING_FAILED".to_owned()
+            } else {
+                "AVAILABLE".to_owned()
+            };
+        } else {
+            video.polls_left -= 1;
+        }
+    }
+    video.states.push(video.status.clone());
+    let mut answer = json!({
+        "id": video.urn,
+        "owner": video.owner,
+        "status": video.status,
+    });
+    if video.status == "AVAILABLE" {
+        answer["duration"] = json!(10_000);
+        answer["aspectRatioWidth"] = json!(16.0);
+        answer["aspectRatioHeight"] = json!(9.0);
+    }
+    if video.status == "PROCESSING_FAILED" {
+        answer["processingFailureReason"] = json!(video.fail);
+    }
+    json(200, answer)
+}
+
 /// Where `text` breaks the little text format (an unescaped reserved character other than a
 /// hashtag's `#`, or a backslash escaping nothing reserved).
 fn little_error(text: &str) -> Option<usize> {
@@ -944,6 +1417,26 @@ async fn create_post(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -
     }
 
     let mut st = s.lock().unwrap();
+    let mut video = None;
+    if let [(path, id)] = images.as_slice()
+        && id.starts_with("urn:li:video:")
+    {
+        match st.videos.iter().find(|v| &v.urn == id && !v.gone) {
+            None => return bad(path, &format!("{id} does not exist")),
+            Some(v) if v.owner != author => {
+                return bad(path, &format!("{id} is not owned by {author}"));
+            }
+            Some(v) if v.status != "AVAILABLE" => {
+                return bad(
+                    path,
+                    &format!("{id} is not available to post (status {})", v.status),
+                );
+            }
+            _ => {}
+        }
+        video = Some(id.clone());
+        images.clear();
+    }
     for (path, id) in &images {
         match st.images.iter().find(|i| &i.urn == id) {
             None => return bad(path, &format!("{id} does not exist")),
@@ -957,11 +1450,9 @@ async fn create_post(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -
         }
     }
     let ids: Vec<String> = images.into_iter().map(|(_, id)| id).collect();
-    if let Some(dup) = st
-        .posts
-        .iter()
-        .find(|p| p.author == author && p.commentary == commentary && p.images == ids)
-    {
+    if let Some(dup) = st.posts.iter().find(|p| {
+        p.author == author && p.commentary == commentary && p.images == ids && p.video == video
+    }) {
         return json(
             422,
             json!({
@@ -979,6 +1470,7 @@ async fn create_post(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -
         author: author.to_owned(),
         commentary: commentary.to_owned(),
         images: ids,
+        video,
         body,
     });
     (

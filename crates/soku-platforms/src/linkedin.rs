@@ -45,7 +45,39 @@
 //!   .../shares/little-text-format): every reserved character (`| { } @ [ ] ( ) < > # \ * _ ~`)
 //!   is escaped with a backslash so the text reads exactly as written, except a `#` that starts a
 //!   word, which is left as the format's hashtag element so hashtags stay hashtags.
-//! - Video: not in this connector (`unsupported_media`).
+//! - Video ("Videos API", .../community-management/shares/videos-api): one video alone in a post
+//!   (`content.video_url`; with images it is refused). LinkedIn takes MP4 from 75 KB to 500 MB
+//!   ([`VIDEO_MIN_BYTES`], [`VIDEO_MAX_BYTES`]) and 3 s to 30 minutes ([`VIDEO_MIN_DURATION`],
+//!   [`VIDEO_MAX_DURATION`], checked when the engine knows the file's duration); anything else is
+//!   refused before any call. The file is never held whole: [`MediaSource::stream`] reads it and
+//!   at most one part is in memory at a time.
+//!   1. `POST {api_url}/rest/videos?action=initializeUpload` with `{initializeUploadRequest: {owner,
+//!      fileSizeBytes, uploadCaptions: false, uploadThumbnail: false}}` answers `{value: {video,
+//!      uploadUrlsExpireAt, uploadInstructions: [{uploadUrl, firstByte, lastByte}], uploadToken}}`
+//!      (parts of 4 MB, [`VIDEO_PART_BYTES`], the last one shorter; the token is empty for a
+//!      single part).
+//!   2. Each part, bytes `firstByte..=lastByte` exactly as the instructions say, is `PUT` to its
+//!      `uploadUrl` (`Content-Type: application/octet-stream`); the answer's `ETag` names the part.
+//!   3. `POST {api_url}/rest/videos?action=finalizeUpload` with `{finalizeUploadRequest: {video,
+//!      uploadToken, uploadedPartIds: [ETags, in the parts' order]}}`.
+//!   4. `GET {api_url}/rest/videos/{urn}` until `status` is `AVAILABLE` (`WAITING_UPLOAD` →
+//!      `PROCESSING` → `AVAILABLE` | `PROCESSING_FAILED`), polling ever less often (from
+//!      [`VIDEO_POLL_FIRST`] up to [`VIDEO_POLL_MAX`]) for at most [`VIDEO_PROCESSING_MAX`] per
+//!      attempt ([`LinkedIn::with_video_processing_wait`]). Still processing then is `Retryable`
+//!      `media_processing`; `PROCESSING_FAILED` is `Permanent` `media_processing_failed`, with
+//!      LinkedIn's reason (`processingFailureReason` when the answer has one, else the answer) as
+//!      the platform error.
+//!   5. The post, with `content.media {id}` the video's URN.
+//!
+//!   A video is uploaded once per target. The attempt saves its progress
+//!   ([`soku_core::connector::Progress`]): after initializing (`{video_url, video, upload_token,
+//!   urls_expire_at, instructions, etags: [], finalized: false}`), after each part (its ETag
+//!   appended to `etags`) and after finalizing (`finalized: true`). An attempt that finds saved
+//!   progress for the same video asks LinkedIn about the video first: finalized (or found
+//!   `PROCESSING`/`AVAILABLE`), it only waits for processing; still `WAITING_UPLOAD` with upload
+//!   URLs that have not expired, it uploads only the parts without an ETag (reading past the
+//!   others) and finalizes. When LinkedIn no longer knows the video (404), its URLs have expired,
+//!   or a resumed upload is refused, the video is uploaded again from the start.
 //!
 //! # Failures
 //!
@@ -67,12 +99,13 @@
 
 use crate::PlatformSettings;
 use crate::http::{self, Effect, TOKEN_INVALID};
-use crate::media::{IMAGE_MAX_BYTES, Media, MediaLimits, MediaSource};
+use crate::media::{IMAGE_MAX_BYTES, Media, MediaLimits, MediaSource, MediaStream};
 use async_trait::async_trait;
 use chrono::{Duration as ChronoDuration, Utc};
+use futures_util::StreamExt;
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use soku_core::connector::{
     AccountCredentials, AuthorizationRequest, AuthorizationStart, CodeExchange, ConnectError,
@@ -80,7 +113,7 @@ use soku_core::connector::{
     PublishError, PublishRequest, PublishedPost, TokenSet,
 };
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub const DEFAULT_API_URL: &str = "https://api.linkedin.com";
 pub const DEFAULT_AUTH_URL: &str = "https://www.linkedin.com/oauth/v2";
@@ -122,6 +155,31 @@ pub const IMAGE_LIMITS: MediaLimits = MediaLimits {
     max_bytes: IMAGE_MAX_BYTES,
     types: IMAGE_TYPES,
 };
+/// The Videos API's format.
+pub const VIDEO_TYPES: &[&str] = &["video/mp4"];
+/// Videos of 75 KB to 500 MB ("File size: Between 75kb and 500MB"; 75 KB read as 75,000 bytes,
+/// the lenient reading, as the submission check `soku_core::posts::media_rules` reads it).
+pub const VIDEO_MIN_BYTES: u64 = 75_000;
+pub const VIDEO_MAX_BYTES: u64 = 500 * 1024 * 1024;
+/// Videos of 3 seconds to 30 minutes.
+pub const VIDEO_MIN_DURATION: Duration = Duration::from_secs(3);
+pub const VIDEO_MAX_DURATION: Duration = Duration::from_secs(30 * 60);
+pub const VIDEO_LIMITS: MediaLimits = MediaLimits {
+    max_bytes: VIDEO_MAX_BYTES,
+    types: VIDEO_TYPES,
+};
+/// The size of the parts LinkedIn's upload instructions cut a video into (the last is shorter);
+/// the connector follows the instructions' byte ranges, whatever they are.
+pub const VIDEO_PART_BYTES: u64 = 4 * 1024 * 1024;
+/// The longest one attempt waits for LinkedIn to process a video; the next attempt resumes the
+/// wait without uploading again.
+pub const VIDEO_PROCESSING_MAX: Duration = Duration::from_secs(10 * 60);
+/// The first wait before asking about a video's processing; each next wait doubles, up to
+/// [`VIDEO_POLL_MAX`].
+pub const VIDEO_POLL_FIRST: Duration = Duration::from_millis(250);
+pub const VIDEO_POLL_MAX: Duration = Duration::from_secs(10);
+/// Saved upload URLs are used again only when they stay valid at least this much longer.
+const UPLOAD_URL_MARGIN_MS: i64 = 5 * 60 * 1000;
 /// A post's public page.
 pub const POST_URL_PREFIX: &str = "https://www.linkedin.com/feed/update/";
 
@@ -138,6 +196,8 @@ pub struct LinkedIn {
     media: Arc<dyn MediaSource>,
     client: reqwest::Client,
     version: String,
+    /// The longest one attempt waits for a video's processing.
+    video_wait: Duration,
 }
 
 impl std::fmt::Debug for LinkedIn {
@@ -157,7 +217,15 @@ impl LinkedIn {
             settings,
             media,
             version: LINKEDIN_VERSION.to_owned(),
+            video_wait: VIDEO_PROCESSING_MAX,
         }
+    }
+
+    /// The longest one attempt waits for LinkedIn to process a video ([`VIDEO_PROCESSING_MAX`]
+    /// unless set; tests wait less).
+    pub fn with_video_processing_wait(mut self, wait: Duration) -> Self {
+        self.video_wait = wait;
+        self
     }
 
     /// Uses another `LinkedIn-Version` (tests, or a caller that manages versions itself).
@@ -302,6 +370,318 @@ impl LinkedIn {
         }
     }
 
+    /// The URN of the post's video, uploaded once and processed: an upload an earlier attempt
+    /// started or finished is resumed when LinkedIn still has it, else the video is uploaded.
+    async fn video(
+        &self,
+        request: &PublishRequest,
+        token: &str,
+        owner: &str,
+        url: &str,
+    ) -> Result<String, PublishError> {
+        check_video_facts(request)?;
+        if let Some(mut saved) = VideoProgress::for_video(request.progress.saved(), url) {
+            match self.video_status(token, &saved.video).await? {
+                None => {
+                    tracing::info!(video = %saved.video, "LinkedIn no longer knows the video; uploading it again");
+                }
+                Some(state) if saved.finalized || state.status != "WAITING_UPLOAD" => {
+                    tracing::info!(video = %saved.video, status = %state.status, "resuming a LinkedIn video's processing");
+                    if !saved.finalized {
+                        // Finalized by an attempt that could not save it.
+                        saved.finalized = true;
+                        request.progress.save(saved.to_json()).await?;
+                    }
+                    self.processed(token, &saved.video, Some(state)).await?;
+                    return Ok(saved.video);
+                }
+                Some(_) if saved.urls_valid(Utc::now().timestamp_millis()) => {
+                    tracing::info!(
+                        video = %saved.video,
+                        parts_done = saved.etags.len(),
+                        parts = saved.instructions.len(),
+                        "resuming a LinkedIn video's upload"
+                    );
+                    let stream = self.media.stream(url, &VIDEO_LIMITS).await?;
+                    check_video_stream(&stream, url)?;
+                    if covers(&saved.instructions, stream.size) {
+                        match self.upload_parts(request, token, url, stream, saved).await {
+                            Ok(saved) => {
+                                self.processed(token, &saved.video, None).await?;
+                                return Ok(saved.video);
+                            }
+                            // An upload URL or token LinkedIn no longer takes: start over.
+                            Err(e) if matches!(e.code.as_str(), "rejected" | "forbidden") => {
+                                tracing::info!(error = %e, "LinkedIn refused the resumed upload; uploading the video again");
+                            }
+                            Err(e) => return Err(e),
+                        }
+                    }
+                }
+                Some(_) => {
+                    tracing::info!(video = %saved.video, "the video's upload URLs have expired; uploading it again");
+                }
+            }
+        }
+        let stream = self.media.stream(url, &VIDEO_LIMITS).await?;
+        check_video_stream(&stream, url)?;
+        let saved = self
+            .initialize_video(request, token, owner, url, stream.size)
+            .await?;
+        let saved = self
+            .upload_parts(request, token, url, stream, saved)
+            .await?;
+        self.processed(token, &saved.video, None).await?;
+        Ok(saved.video)
+    }
+
+    /// `initializeUpload` for a video of `size` bytes; the progress saved.
+    async fn initialize_video(
+        &self,
+        request: &PublishRequest,
+        token: &str,
+        owner: &str,
+        url: &str,
+        size: u64,
+    ) -> Result<VideoProgress, PublishError> {
+        let (_, _, body) = self
+            .call(
+                self.rest(
+                    reqwest::Method::POST,
+                    "/rest/videos?action=initializeUpload",
+                    token,
+                )
+                .json(&json!({"initializeUploadRequest": {
+                    "owner": owner,
+                    "fileSizeBytes": size,
+                    "uploadCaptions": false,
+                    "uploadThumbnail": false,
+                }})),
+                Effect::Repeatable,
+            )
+            .await?;
+        let init: VideoInitialize = http::parse_json(&body, Effect::Repeatable, PLATFORM)?;
+        let value = init.value;
+        if !value.video.starts_with("urn:li:video:") || !covers(&value.upload_instructions, size) {
+            return Err(PublishError::new(
+                FailureClass::Permanent,
+                "unexpected_response",
+                format!(
+                    "{PLATFORM} answered the video upload with instructions that do not cover \
+                     the file's {size} bytes."
+                ),
+            )
+            .with_platform_error(http::platform_text(&body)));
+        }
+        for part in &value.upload_instructions {
+            self.check_upload_url(&part.upload_url)?;
+        }
+        let saved = VideoProgress {
+            video_url: url.to_owned(),
+            video: value.video,
+            upload_token: value.upload_token,
+            urls_expire_at: value.upload_urls_expire_at,
+            instructions: value.upload_instructions,
+            etags: Vec::new(),
+            finalized: false,
+        };
+        request.progress.save(saved.to_json()).await?;
+        Ok(saved)
+    }
+
+    /// Uploads the parts of `saved` that have no ETag yet, reading `stream` once and holding at
+    /// most one part, then finalizes the upload; the progress saved after each part and after
+    /// finalizing.
+    async fn upload_parts(
+        &self,
+        request: &PublishRequest,
+        token: &str,
+        url: &str,
+        stream: MediaStream,
+        mut saved: VideoProgress,
+    ) -> Result<VideoProgress, PublishError> {
+        let MediaStream {
+            size, mut chunks, ..
+        } = stream;
+        let changed = || {
+            PublishError::new(
+                FailureClass::Retryable { retry_after: None },
+                "media_changed",
+                format!(
+                    "{} did not have the size it announced; the post will be tried again.",
+                    describe_video(url)
+                ),
+            )
+        };
+        let mut index = saved.etags.len();
+        if index < saved.instructions.len() {
+            // Bytes before the first part still to upload are read past.
+            let start = saved.instructions[index].first_byte;
+            let mut offset = 0u64;
+            let mut part = bytes::BytesMut::new();
+            while let Some(chunk) = chunks.next().await {
+                let mut chunk = chunk?;
+                if offset < start {
+                    let skip = (start - offset).min(chunk.len() as u64) as usize;
+                    let _ = chunk.split_to(skip);
+                    offset += skip as u64;
+                }
+                while !chunk.is_empty() {
+                    let Some(instruction) = saved.instructions.get(index) else {
+                        return Err(changed());
+                    };
+                    let want = (instruction.last_byte - instruction.first_byte + 1) as usize;
+                    if part.is_empty() {
+                        part.reserve(want);
+                    }
+                    let take = (want - part.len()).min(chunk.len());
+                    part.extend_from_slice(&chunk.split_to(take));
+                    offset += take as u64;
+                    if part.len() == want {
+                        let etag = self
+                            .put_part(token, &instruction.upload_url, part.split().freeze())
+                            .await?;
+                        saved.etags.push(etag);
+                        request.progress.save(saved.to_json()).await?;
+                        index += 1;
+                    }
+                }
+            }
+            if index != saved.instructions.len() || offset != size {
+                return Err(changed());
+            }
+        }
+        drop(chunks);
+
+        self.call(
+            self.rest(
+                reqwest::Method::POST,
+                "/rest/videos?action=finalizeUpload",
+                token,
+            )
+            .json(&json!({"finalizeUploadRequest": {
+                "video": saved.video,
+                "uploadToken": saved.upload_token,
+                "uploadedPartIds": saved.etags,
+            }})),
+            Effect::Repeatable,
+        )
+        .await?;
+        saved.finalized = true;
+        request.progress.save(saved.to_json()).await?;
+        Ok(saved)
+    }
+
+    /// PUTs one part to its upload URL; the answer's ETag.
+    async fn put_part(
+        &self,
+        token: &str,
+        upload_url: &str,
+        bytes: bytes::Bytes,
+    ) -> Result<String, PublishError> {
+        self.check_upload_url(upload_url)?;
+        let (_, headers, _) = self
+            .call(
+                self.client
+                    .put(upload_url)
+                    .bearer_auth(token)
+                    .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+                    .body(bytes),
+                Effect::Repeatable,
+            )
+            .await?;
+        headers
+            .get(reqwest::header::ETAG)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                PublishError::new(
+                    FailureClass::Retryable { retry_after: None },
+                    "unexpected_response",
+                    format!("{PLATFORM} took a part of the video without an ETag."),
+                )
+            })
+    }
+
+    /// `GET /rest/videos/{urn}`: the video's state, or `None` when LinkedIn no longer knows it.
+    async fn video_status(
+        &self,
+        token: &str,
+        urn: &str,
+    ) -> Result<Option<VideoState>, PublishError> {
+        let effect = Effect::Repeatable;
+        let request = self.rest(
+            reqwest::Method::GET,
+            &format!("/rest/videos/{}", percent_encode(urn)),
+            token,
+        );
+        let response = http::send(request, effect, PLATFORM).await?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| http::transport_error(&e, effect, PLATFORM))?;
+        if matches!(status.as_u16(), 404 | 410) {
+            return Ok(None);
+        }
+        if !status.is_success() {
+            return Err(self.failure(status, &headers, &body, effect));
+        }
+        let mut state: VideoState = http::parse_json(&body, effect, PLATFORM)?;
+        state.raw = http::platform_text(&body);
+        Ok(Some(state))
+    }
+
+    /// Waits until the video `urn` is `AVAILABLE`, asking LinkedIn (at once when `state` is
+    /// `None`) ever less often: `Ok` once it may be posted, a `Permanent` error when processing
+    /// failed, a `Retryable` one when the wait runs out or LinkedIn forgot the video.
+    async fn processed(
+        &self,
+        token: &str,
+        urn: &str,
+        mut state: Option<VideoState>,
+    ) -> Result<(), PublishError> {
+        let started = Instant::now();
+        let mut wait = VIDEO_POLL_FIRST;
+        loop {
+            let now = match state.take() {
+                Some(now) => now,
+                None => self.video_status(token, urn).await?.ok_or_else(|| {
+                    PublishError::new(
+                        FailureClass::Retryable { retry_after: None },
+                        "media_expired",
+                        format!(
+                            "{PLATFORM} no longer knows the video being processed; it will be \
+                             uploaded again."
+                        ),
+                    )
+                })?,
+            };
+            match now.status.as_str() {
+                "AVAILABLE" => return Ok(()),
+                "PROCESSING_FAILED" => return Err(processing_failed(&now)),
+                _ => {}
+            }
+            if started.elapsed() + wait > self.video_wait {
+                return Err(PublishError::new(
+                    FailureClass::Retryable {
+                        retry_after: Some(wait),
+                    },
+                    "media_processing",
+                    format!(
+                        "{PLATFORM} is still processing the video ({}); the next attempt waits \
+                         for it again without uploading it again.",
+                        now.status
+                    ),
+                ));
+            }
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(VIDEO_POLL_MAX);
+        }
+    }
+
     fn client_credentials(&self) -> Result<(&str, &str), ConnectError> {
         match (
             self.settings.client_id.as_deref(),
@@ -357,13 +737,17 @@ impl LinkedIn {
 impl Connector for LinkedIn {
     async fn publish(&self, request: &PublishRequest) -> Result<PublishedPost, PublishError> {
         let content = &request.content;
-        crate::media::check_images_only(content, "LinkedIn", MAX_IMAGES)?;
+        let video = check_media(content)?;
         let token = http::access_token(&request.account, PLATFORM)?;
         let author = author_urn(&request.account);
 
         let mut images = Vec::with_capacity(content.image_urls.len());
         for url in &content.image_urls {
             images.push(self.upload_image(token, &author, url).await?);
+        }
+        if let Some(url) = video {
+            // One video alone: `content.media` names it as it would one image.
+            images.push(self.video(request, token, &author, url).await?);
         }
 
         let mut body = json!({
@@ -590,6 +974,142 @@ pub fn escape_little(text: &str) -> String {
     out
 }
 
+/// LinkedIn's own check of a post's media before any call: up to [`MAX_IMAGES`] images, or one
+/// video alone. The video's URL when the post is a video post.
+fn check_media(content: &soku_core::posts::PostContent) -> Result<Option<&str>, PublishError> {
+    let is_video =
+        content.media_type == soku_core::posts::MediaType::Video || content.video_url.is_some();
+    if !is_video {
+        crate::media::check_images_only(content, PLATFORM, MAX_IMAGES)?;
+        return Ok(None);
+    }
+    let Some(url) = content.video_url.as_deref().filter(|u| !u.is_empty()) else {
+        return Err(PublishError::new(
+            FailureClass::Permanent,
+            "missing_video",
+            "This LinkedIn video post names no video.",
+        ));
+    };
+    if !content.image_urls.is_empty() {
+        return Err(PublishError::new(
+            FailureClass::Permanent,
+            "unsupported_media",
+            "LinkedIn takes one video alone in a post; this post also has images.",
+        ));
+    }
+    Ok(Some(url))
+}
+
+/// The Videos API's limits, from what the engine knows of the file (its type, size and duration)
+/// before anything is read.
+fn check_video_facts(request: &PublishRequest) -> Result<(), PublishError> {
+    let Some(facts) = request
+        .media
+        .iter()
+        .map(|m| &m.facts)
+        .find(|f| f.kind == soku_core::media::MediaKind::Video)
+    else {
+        return Ok(());
+    };
+    check_video_file(facts.mime, facts.size, "the video")?;
+    if let Some(ms) = facts.duration_ms {
+        let d = Duration::from_millis(ms);
+        if d < VIDEO_MIN_DURATION || d > VIDEO_MAX_DURATION {
+            return Err(PublishError::new(
+                FailureClass::Permanent,
+                "unsupported_media",
+                format!(
+                    "LinkedIn takes videos of {} seconds to {} minutes; this one lasts {:.1} s.",
+                    VIDEO_MIN_DURATION.as_secs(),
+                    VIDEO_MAX_DURATION.as_secs() / 60,
+                    d.as_secs_f64()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The type and size of the video as read.
+fn check_video_stream(stream: &MediaStream, url: &str) -> Result<(), PublishError> {
+    check_video_file(stream.mime, stream.size, &describe_video(url))
+}
+
+fn check_video_file(mime: &str, size: u64, what: &str) -> Result<(), PublishError> {
+    if !VIDEO_TYPES.contains(&mime) {
+        return Err(PublishError::new(
+            FailureClass::Permanent,
+            "unsupported_media",
+            format!("LinkedIn takes MP4 videos; {what} is {mime}."),
+        ));
+    }
+    if size > VIDEO_MAX_BYTES {
+        return Err(PublishError::new(
+            FailureClass::Permanent,
+            "media_too_large",
+            format!(
+                "LinkedIn takes videos up to {} MB; {what} has {size} bytes.",
+                VIDEO_MAX_BYTES / (1024 * 1024)
+            ),
+        ));
+    }
+    if size < VIDEO_MIN_BYTES {
+        return Err(PublishError::new(
+            FailureClass::Permanent,
+            "unsupported_media",
+            format!(
+                "LinkedIn takes videos of at least {} KB; {what} has {size} bytes.",
+                VIDEO_MIN_BYTES / 1000
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Whether upload instructions cut a file of `size` bytes into consecutive, non-empty parts from
+/// its first byte to its last.
+fn covers(instructions: &[UploadInstruction], size: u64) -> bool {
+    let mut next = 0u64;
+    for part in instructions {
+        if part.first_byte != next || part.last_byte < part.first_byte {
+            return false;
+        }
+        next = part.last_byte + 1;
+    }
+    !instructions.is_empty() && next == size
+}
+
+/// How an error names a video URL: by its host only (a path or query may carry a signed token).
+fn describe_video(url: &str) -> String {
+    match url::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+    {
+        Some(host) => format!("the video from {host}"),
+        None => "the video".to_owned(),
+    }
+}
+
+/// `PROCESSING_FAILED`: permanent, LinkedIn's reason kept as the platform error.
+fn processing_failed(state: &VideoState) -> PublishError {
+    let reason = state
+        .processing_failure_reason
+        .as_deref()
+        .filter(|r| !r.is_empty());
+    let e = PublishError::new(
+        FailureClass::Permanent,
+        "media_processing_failed",
+        format!(
+            "{PLATFORM} could not process the video: {}",
+            reason.unwrap_or("no reason given")
+        ),
+    );
+    match reason {
+        Some(reason) => e.with_platform_error(reason),
+        None => e.with_platform_error(state.raw.clone()),
+    }
+}
+
 /// Checks an image against the Images API's limits: type and pixel count.
 fn check_image(media: &Media) -> Result<(), PublishError> {
     if !IMAGE_TYPES.contains(&media.mime) {
@@ -764,6 +1284,87 @@ struct InitializeUploadValue {
     image: String,
 }
 
+#[derive(Deserialize)]
+struct VideoInitialize {
+    value: VideoInitializeValue,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct VideoInitializeValue {
+    video: String,
+    #[serde(default)]
+    upload_urls_expire_at: Option<i64>,
+    upload_instructions: Vec<UploadInstruction>,
+    /// Empty for a single part.
+    #[serde(default)]
+    upload_token: String,
+}
+
+/// Where one part of a video goes: bytes `first_byte..=last_byte`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+struct UploadInstruction {
+    upload_url: String,
+    first_byte: u64,
+    last_byte: u64,
+}
+
+/// What an attempt at a video post saves for the next ones (`PublishRequest::progress`).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+struct VideoProgress {
+    /// The video the URN holds (the post's `video_url`).
+    video_url: String,
+    /// `urn:li:video:...`.
+    video: String,
+    #[serde(default)]
+    upload_token: String,
+    /// Unix milliseconds after which the upload URLs no longer work.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    urls_expire_at: Option<i64>,
+    instructions: Vec<UploadInstruction>,
+    /// The ETags of the parts uploaded, in order (the first `etags.len()` parts).
+    #[serde(default)]
+    etags: Vec<String>,
+    /// `finalizeUpload` succeeded: every byte is at LinkedIn.
+    #[serde(default)]
+    finalized: bool,
+}
+
+impl VideoProgress {
+    /// What an earlier attempt saved about an upload of `url`, when it is one.
+    fn for_video(saved: &Value, url: &str) -> Option<VideoProgress> {
+        let saved: VideoProgress = serde_json::from_value(saved.clone()).ok()?;
+        let usable = saved.video_url == url
+            && saved.video.starts_with("urn:li:video:")
+            && saved.etags.len() <= saved.instructions.len();
+        usable.then_some(saved)
+    }
+
+    /// Whether the saved upload URLs stay valid long enough to finish with them.
+    fn urls_valid(&self, now_ms: i64) -> bool {
+        self.urls_expire_at
+            .is_none_or(|at| at > now_ms + UPLOAD_URL_MARGIN_MS)
+    }
+
+    fn to_json(&self) -> Value {
+        serde_json::to_value(self).expect("progress serializes")
+    }
+}
+
+/// `GET /rest/videos/{urn}`, what the connector reads of it.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct VideoState {
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    processing_failure_reason: Option<String>,
+    /// The answer as LinkedIn sent it.
+    #[serde(skip)]
+    raw: String,
+}
+
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct LinkedInError {
@@ -854,6 +1455,33 @@ mod tests {
             percent_encode("https://a.test/cb?x=1"),
             "https%3A%2F%2Fa.test%2Fcb%3Fx%3D1"
         );
+    }
+
+    #[test]
+    fn upload_instructions_must_cover_the_file_in_order() {
+        let part = |first, last| UploadInstruction {
+            upload_url: "https://www.linkedin.com/dms-uploads/sp/x".into(),
+            first_byte: first,
+            last_byte: last,
+        };
+        assert!(covers(&[part(0, 9), part(10, 14)], 15));
+        assert!(!covers(&[part(0, 9), part(10, 14)], 16));
+        assert!(!covers(&[part(0, 9), part(11, 14)], 15));
+        assert!(!covers(&[part(10, 14), part(0, 9)], 15));
+        assert!(!covers(&[], 0));
+        let saved = VideoProgress {
+            video_url: "u".into(),
+            video: "urn:li:video:1".into(),
+            upload_token: String::new(),
+            urls_expire_at: Some(1_000_000),
+            instructions: vec![part(0, 9)],
+            etags: Vec::new(),
+            finalized: false,
+        };
+        assert!(saved.urls_valid(1_000_000 - UPLOAD_URL_MARGIN_MS - 1));
+        assert!(!saved.urls_valid(1_000_000 - UPLOAD_URL_MARGIN_MS));
+        assert!(VideoProgress::for_video(&saved.to_json(), "u").is_some());
+        assert!(VideoProgress::for_video(&saved.to_json(), "other").is_none());
     }
 
     #[test]

@@ -5,7 +5,8 @@ mod support;
 use serde_json::{Value, json};
 use soku_core::connector::{
     AccountCredentials, AuthorizationRequest, CodeExchange, ConnectErrorKind, ConnectMethod,
-    Connector, Existing, FailureClass, PublishRequest, TOKEN_INVALID,
+    Connector, Existing, FailureClass, Progress, ProgressSink, PublishError, PublishRequest,
+    TOKEN_INVALID,
 };
 use soku_core::platform::Platform;
 use soku_core::posts::{MediaType, PostContent};
@@ -13,10 +14,13 @@ use soku_fakes::Fault;
 use soku_fakes::linkedin::{
     CLIENT_ID, LinkedInFake, MEMBER_NAME, MEMBER_SUB, REDIRECT_URI, RefreshMode,
 };
+use soku_fakes::media_files;
 use soku_platforms::PlatformSettings;
 use soku_platforms::linkedin::{LINKEDIN_VERSION, LinkedIn, SCOPES};
+use soku_platforms::media::{Media, MediaLimits, MediaSource, MediaStream, sniff};
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use support::MemoryMedia;
 
@@ -417,20 +421,6 @@ async fn images_outside_linkedins_limits_are_refused_before_upload() {
 }
 
 #[tokio::test]
-async fn video_is_not_supported_yet() {
-    let (fake, li) = setup().await;
-    let mut req = post_request(&fake, "a film", &[]).await;
-    req.content.media_type = MediaType::Video;
-    req.content.video_url = Some("https://img.test/v.mp4".into());
-    let e = li.publish(&req).await.unwrap_err();
-    assert_eq!(
-        (e.class, e.code.as_str()),
-        (FailureClass::Permanent, "unsupported_media")
-    );
-    assert_eq!(fake.create_calls(), 0);
-}
-
-#[tokio::test]
 async fn rate_limits_are_retryable_after_their_wait() {
     let (fake, li) = setup().await;
     fake.push_rate_limit("POST", "/rest/posts", Some(7));
@@ -743,4 +733,530 @@ async fn the_fake_refuses_malformed_requests() {
         201
     );
     assert_eq!(fake.posts().len(), 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Video
+
+const MIB: usize = 1024 * 1024;
+const FILM: &str = "https://media.test/media/med_film/film.mp4";
+const SHORT: &str = "https://media.test/media/med_short/short.mp4";
+const WEBM: &str = "https://media.test/media/med_webm/clip.webm";
+const TINY: &str = "https://media.test/media/med_tiny/tiny.mp4";
+
+/// A 9 MiB MP4 (three parts of LinkedIn's 4 MiB) and a small one (one part, over 75 KB).
+fn film() -> Vec<u8> {
+    media_files::mp4(1280, 720, 10_000, 9 * MIB)
+}
+
+fn short() -> Vec<u8> {
+    media_files::mp4(640, 360, 3_000, 100_000)
+}
+
+/// Videos read as the media store streams hosted files: in pieces of an odd size (so parts are
+/// cut across them); images from the fixtures. A video is never fetched whole. A stream can be
+/// told to break after some bytes, as a read cut by a crash would.
+struct Streamed {
+    images: Arc<MemoryMedia>,
+    videos: HashMap<String, Vec<u8>>,
+    piece: usize,
+    streams: AtomicUsize,
+    break_after: Mutex<Option<usize>>,
+}
+
+#[async_trait::async_trait]
+impl MediaSource for Streamed {
+    async fn fetch(&self, url: &str, limits: &MediaLimits) -> Result<Media, PublishError> {
+        assert!(
+            !self.videos.contains_key(url),
+            "a video is never fetched whole"
+        );
+        self.images.fetch(url, limits).await
+    }
+
+    async fn stream(&self, url: &str, limits: &MediaLimits) -> Result<MediaStream, PublishError> {
+        let Some(bytes) = self.videos.get(url) else {
+            return self.images.stream(url, limits).await;
+        };
+        self.streams.fetch_add(1, Ordering::Relaxed);
+        let mime = sniff(bytes).unwrap();
+        let limit = self.break_after.lock().unwrap().take();
+        let mut pieces: Vec<Result<bytes::Bytes, PublishError>> = Vec::new();
+        let mut sent = 0;
+        for c in bytes.chunks(self.piece) {
+            if limit.is_some_and(|l| sent >= l) {
+                pieces.push(Err(PublishError::new(
+                    FailureClass::Retryable { retry_after: None },
+                    "media_unavailable",
+                    "the read broke off",
+                )));
+                break;
+            }
+            pieces.push(Ok(bytes::Bytes::copy_from_slice(c)));
+            sent += c.len();
+        }
+        Ok(MediaStream {
+            mime,
+            size: bytes.len() as u64,
+            chunks: Box::pin(futures_util::stream::iter(pieces)),
+        })
+    }
+}
+
+fn streamed() -> Arc<Streamed> {
+    Arc::new(Streamed {
+        images: media(),
+        videos: HashMap::from([
+            (FILM.to_owned(), film()),
+            (SHORT.to_owned(), short()),
+            (WEBM.to_owned(), media_files::webm(640, 360, 5_000)),
+            (TINY.to_owned(), media_files::mp4(640, 360, 5_000, 1_000)),
+        ]),
+        piece: 1_000_003,
+        streams: Default::default(),
+        break_after: Mutex::new(None),
+    })
+}
+
+/// Records what the connector saves, as the engine's target row would.
+#[derive(Default)]
+struct Saves(Mutex<Vec<Value>>);
+
+#[async_trait::async_trait]
+impl ProgressSink for Saves {
+    async fn save(&self, value: &Value) -> Result<(), PublishError> {
+        self.0.lock().unwrap().push(value.clone());
+        Ok(())
+    }
+}
+
+impl Saves {
+    fn all(&self) -> Vec<Value> {
+        self.0.lock().unwrap().clone()
+    }
+    fn last(&self) -> Value {
+        self.all().last().cloned().unwrap_or(Value::Null)
+    }
+}
+
+/// The connector as a process runs it: waiting `wait` at most for processing.
+fn video_li(fake: &LinkedInFake, media: &Arc<Streamed>, wait: Duration) -> LinkedIn {
+    LinkedIn::new(settings(fake), media.clone()).with_video_processing_wait(wait)
+}
+
+/// A video post whose progress is kept in `saves`, starting from `saved`.
+async fn video_request(
+    fake: &LinkedInFake,
+    url: &str,
+    saves: &Arc<Saves>,
+    saved: Value,
+) -> PublishRequest {
+    let mut req = post_request(fake, "Our film", &[]).await;
+    req.content.media_type = MediaType::Video;
+    req.content.video_url = Some(url.to_owned());
+    req.progress = Progress::new(saved, saves.clone());
+    req
+}
+
+#[tokio::test]
+async fn a_video_is_uploaded_in_parts_and_posted() {
+    let fake = LinkedInFake::start().await;
+    let media = streamed();
+    let li = video_li(&fake, &media, Duration::from_secs(30));
+    let saves = Arc::new(Saves::default());
+    let post = li
+        .publish(&video_request(&fake, FILM, &saves, Value::Null).await)
+        .await
+        .unwrap();
+
+    let posts = fake.posts();
+    assert_eq!(posts.len(), 1);
+    assert_eq!(posts[0].urn, post.id);
+    let urn = posts[0].video.clone().unwrap();
+    assert!(urn.starts_with("urn:li:video:"));
+    assert_eq!(posts[0].body["content"], json!({"media": {"id": urn}}));
+    assert!(posts[0].images.is_empty());
+
+    let video = fake.video(&urn).unwrap();
+    let film = film();
+    assert_eq!(video.owner, fake.author_urn());
+    assert_eq!(video.size, film.len() as u64);
+    // Three parts as the instructions cut them: 4 MiB, 4 MiB, the rest.
+    let m = MIB as u64;
+    assert_eq!(
+        video.parts,
+        [
+            (0, 4 * m - 1),
+            (4 * m, 8 * m - 1),
+            (8 * m, film.len() as u64 - 1)
+        ]
+    );
+    assert_eq!(video.part_uploads, [1, 1, 1]);
+    assert!(
+        video.file().unwrap() == film,
+        "LinkedIn holds the file's bytes"
+    );
+    // Finalized with every part's ETag, in order.
+    let etags: Vec<String> = video.etags.iter().map(|e| e.clone().unwrap()).collect();
+    assert_eq!(video.finalized_with.as_ref(), Some(&etags));
+    assert_eq!(video.states, ["PROCESSING", "AVAILABLE"]);
+    assert_eq!(fake.video_init_calls(), 1);
+    assert_eq!(fake.video_part_uploads(), 3);
+    assert_eq!(fake.video_finalize_calls(), 1);
+    assert_eq!(media.streams.load(Ordering::Relaxed), 1);
+    assert!(media.images.asked.lock().unwrap().is_empty());
+
+    // Progress: after initializing, after each part, after finalizing.
+    let saved = saves.all();
+    assert_eq!(saved.len(), 5, "{saved:?}");
+    for (i, s) in saved.iter().enumerate().take(4) {
+        assert_eq!(s["video"], json!(urn));
+        assert_eq!(s["video_url"], json!(FILM));
+        assert_eq!(s["finalized"], json!(false));
+        assert_eq!(s["etags"], json!(etags[..i]));
+        assert_eq!(s["instructions"].as_array().unwrap().len(), 3);
+    }
+    assert!(!saved[0]["upload_token"].as_str().unwrap().is_empty());
+    assert_eq!(saved[4]["finalized"], json!(true));
+    assert_eq!(saved[4]["etags"], json!(etags));
+}
+
+#[tokio::test]
+async fn slow_video_processing_is_waited_for() {
+    let fake = LinkedInFake::start().await;
+    fake.set_video_processing_polls(3);
+    let media = streamed();
+    let li = video_li(&fake, &media, Duration::from_secs(30));
+    let saves = Arc::new(Saves::default());
+    li.publish(&video_request(&fake, SHORT, &saves, Value::Null).await)
+        .await
+        .unwrap();
+    let urn = fake.posts()[0].video.clone().unwrap();
+    let video = fake.video(&urn).unwrap();
+    assert_eq!(
+        video.states,
+        ["PROCESSING", "PROCESSING", "PROCESSING", "AVAILABLE"]
+    );
+    // One part, so LinkedIn's upload token is empty, and finalize took it so.
+    assert_eq!(video.parts.len(), 1);
+    assert_eq!(video.upload_token, "");
+    assert_eq!(fake.video_init_calls(), 1);
+    assert_eq!(fake.video_part_uploads(), 1);
+}
+
+#[tokio::test]
+async fn failed_video_processing_is_permanent() {
+    let fake = LinkedInFake::start().await;
+    fake.fail_video_processing(Some("Video codec is not supported"));
+    let media = streamed();
+    let li = video_li(&fake, &media, Duration::from_secs(30));
+    let saves = Arc::new(Saves::default());
+    let e = li
+        .publish(&video_request(&fake, SHORT, &saves, Value::Null).await)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.class, e.code.as_str()),
+        (FailureClass::Permanent, "media_processing_failed")
+    );
+    assert_eq!(
+        e.platform_error.as_deref(),
+        Some("Video codec is not supported")
+    );
+    assert!(
+        e.message.contains("Video codec is not supported"),
+        "{}",
+        e.message
+    );
+    assert_eq!(fake.create_calls(), 0);
+}
+
+#[tokio::test]
+async fn a_restart_after_finalize_does_not_upload_again() {
+    let fake = LinkedInFake::start().await;
+    let media = streamed();
+    let saves = Arc::new(Saves::default());
+    // The first process uploads and finalizes; its first status poll fails.
+    fake.push_server_error("GET", "/rest/videos/", 503);
+    let first = video_li(&fake, &media, Duration::from_secs(30));
+    let e = first
+        .publish(&video_request(&fake, FILM, &saves, Value::Null).await)
+        .await
+        .unwrap_err();
+    assert!(matches!(e.class, FailureClass::Retryable { .. }), "{e:?}");
+    let saved = saves.last();
+    assert_eq!(saved["finalized"], json!(true));
+    let urn = saved["video"].as_str().unwrap().to_owned();
+    drop(first);
+
+    // Another process takes the target over with what was saved.
+    let second = video_li(&fake, &media, Duration::from_secs(30));
+    let post = second
+        .publish(&video_request(&fake, FILM, &saves, saved).await)
+        .await
+        .unwrap();
+    assert_eq!(fake.video_init_calls(), 1, "no second upload");
+    assert_eq!(fake.video_part_uploads(), 3);
+    assert_eq!(fake.video_finalize_calls(), 1);
+    assert_eq!(media.streams.load(Ordering::Relaxed), 1, "not read again");
+    let posts = fake.posts();
+    assert_eq!(posts.len(), 1);
+    assert_eq!(posts[0].urn, post.id);
+    assert_eq!(posts[0].video.as_deref(), Some(urn.as_str()));
+}
+
+#[tokio::test]
+async fn a_restart_mid_upload_uploads_only_the_remaining_parts() {
+    let fake = LinkedInFake::start().await;
+    let media = streamed();
+    let saves = Arc::new(Saves::default());
+    // The first read breaks off after 5 MB: one part is up.
+    *media.break_after.lock().unwrap() = Some(5 * MIB);
+    let first = video_li(&fake, &media, Duration::from_secs(30));
+    let e = first
+        .publish(&video_request(&fake, FILM, &saves, Value::Null).await)
+        .await
+        .unwrap_err();
+    assert!(matches!(e.class, FailureClass::Retryable { .. }), "{e:?}");
+    let saved = saves.last();
+    assert_eq!(saved["finalized"], json!(false));
+    assert_eq!(saved["etags"].as_array().unwrap().len(), 1);
+    assert_eq!(fake.video_part_uploads(), 1);
+    drop(first);
+
+    let second = video_li(&fake, &media, Duration::from_secs(30));
+    second
+        .publish(&video_request(&fake, FILM, &saves, saved).await)
+        .await
+        .unwrap();
+    assert_eq!(fake.video_init_calls(), 1, "the upload went on");
+    assert_eq!(fake.video_part_uploads(), 3, "only the two missing parts");
+    let urn = fake.posts()[0].video.clone().unwrap();
+    let video = fake.video(&urn).unwrap();
+    assert_eq!(video.part_uploads, [1, 1, 1]);
+    assert!(video.file().unwrap() == film());
+    let etags: Vec<String> = video.etags.iter().map(|e| e.clone().unwrap()).collect();
+    assert_eq!(video.finalized_with, Some(etags));
+}
+
+#[tokio::test]
+async fn a_processing_wait_that_runs_out_is_retryable_and_resumed() {
+    let fake = LinkedInFake::start().await;
+    fake.set_video_processing_polls(3);
+    let media = streamed();
+    let saves = Arc::new(Saves::default());
+    let impatient = video_li(&fake, &media, Duration::from_millis(300));
+    let e = impatient
+        .publish(&video_request(&fake, SHORT, &saves, Value::Null).await)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, "media_processing");
+    assert!(
+        matches!(
+            e.class,
+            FailureClass::Retryable {
+                retry_after: Some(_)
+            }
+        ),
+        "{e:?}"
+    );
+    assert_eq!(fake.create_calls(), 0);
+    let saved = saves.last();
+    assert_eq!(saved["finalized"], json!(true));
+
+    let patient = video_li(&fake, &media, Duration::from_secs(30));
+    patient
+        .publish(&video_request(&fake, SHORT, &saves, saved).await)
+        .await
+        .unwrap();
+    assert_eq!(fake.video_init_calls(), 1);
+    assert_eq!(fake.video_part_uploads(), 1);
+    assert_eq!(media.streams.load(Ordering::Relaxed), 1);
+    let urn = fake.posts()[0].video.clone().unwrap();
+    assert_eq!(
+        fake.video(&urn).unwrap().states.last().map(String::as_str),
+        Some("AVAILABLE")
+    );
+}
+
+#[tokio::test]
+async fn a_video_linkedin_forgot_or_expired_urls_are_uploaded_again() {
+    let fake = LinkedInFake::start().await;
+    let media = streamed();
+    let saves = Arc::new(Saves::default());
+    let li = video_li(&fake, &media, Duration::from_secs(30));
+    fake.push_server_error("GET", "/rest/videos/", 503);
+    li.publish(&video_request(&fake, SHORT, &saves, Value::Null).await)
+        .await
+        .unwrap_err();
+    let saved = saves.last();
+    let old = saved["video"].as_str().unwrap().to_owned();
+    fake.forget_video(&old);
+
+    li.publish(&video_request(&fake, SHORT, &saves, saved).await)
+        .await
+        .unwrap();
+    assert_eq!(fake.video_init_calls(), 2);
+    let posts = fake.posts();
+    assert_ne!(posts[0].video.as_deref(), Some(old.as_str()));
+    assert_eq!(saves.last()["video"], json!(posts[0].video));
+
+    // An upload cut off whose URLs have expired starts over; so does progress about another
+    // video.
+    fake.set_upload_urls_ttl(Duration::ZERO);
+    *media.break_after.lock().unwrap() = Some(5 * MIB);
+    let saves = Arc::new(Saves::default());
+    li.publish(&video_request(&fake, FILM, &saves, Value::Null).await)
+        .await
+        .unwrap_err();
+    fake.set_upload_urls_ttl(Duration::from_secs(3600));
+    let cut = saves.last();
+    assert_eq!(cut["finalized"], json!(false));
+    let mut req = video_request(&fake, FILM, &saves, cut).await;
+    req.content.text = Some("Once more".into());
+    li.publish(&req).await.unwrap();
+    assert_eq!(fake.video_init_calls(), 4);
+
+    let other = json!({"video_url": SHORT, "video": posts[0].video, "instructions": [],
+                       "finalized": true});
+    let mut req = video_request(&fake, FILM, &saves, other).await;
+    req.content.text = Some("And again".into());
+    li.publish(&req).await.unwrap();
+    assert_eq!(fake.video_init_calls(), 5);
+    assert_eq!(fake.posts().len(), 3);
+}
+
+#[tokio::test]
+async fn videos_outside_linkedins_limits_are_refused_before_upload() {
+    let fake = LinkedInFake::start().await;
+    let media = streamed();
+    let li = video_li(&fake, &media, Duration::from_secs(30));
+    let saves = Arc::new(Saves::default());
+    for url in [WEBM, TINY] {
+        let e = li
+            .publish(&video_request(&fake, url, &saves, Value::Null).await)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (e.class, e.code.as_str()),
+            (FailureClass::Permanent, "unsupported_media"),
+            "{url}: {e:?}"
+        );
+    }
+    // A video goes alone.
+    let mut req = video_request(&fake, SHORT, &saves, Value::Null).await;
+    req.content.image_urls = vec!["https://img.test/a.png".into()];
+    let e = li.publish(&req).await.unwrap_err();
+    assert_eq!(e.code, "unsupported_media");
+    // Longer than 30 minutes, as the engine's media record says.
+    let mut req = video_request(&fake, SHORT, &saves, Value::Null).await;
+    req.media = vec![video_record(31 * 60 * 1000)];
+    let e = li.publish(&req).await.unwrap_err();
+    assert_eq!(e.code, "unsupported_media");
+    assert!(e.message.contains("30 minutes"), "{}", e.message);
+    // A video post without a video.
+    let mut req = video_request(&fake, SHORT, &saves, Value::Null).await;
+    req.content.video_url = None;
+    assert_eq!(li.publish(&req).await.unwrap_err().code, "missing_video");
+
+    assert_eq!(fake.video_init_calls(), 0);
+    assert_eq!(fake.create_calls(), 0);
+    assert!(saves.all().is_empty());
+}
+
+fn video_record(duration_ms: u64) -> soku_core::media::MediaRecord {
+    soku_core::media::MediaRecord {
+        id: "med_short".into(),
+        user_id: "user_1".into(),
+        mode: soku_core::keys::KeyMode::Live,
+        facts: soku_core::media::MediaFacts {
+            kind: soku_core::media::MediaKind::Video,
+            mime: "video/mp4",
+            size: short().len() as u64,
+            width: Some(640),
+            height: Some(360),
+            duration_ms: Some(duration_ms),
+        },
+        sha256: "0".repeat(64),
+        storage_key: "med_short".into(),
+        file_name: "med_short.mp4".into(),
+        source_url: None,
+        idempotency_key: None,
+        request_hash: "0".repeat(64),
+        created_at: chrono::Utc::now(),
+    }
+}
+
+/// The fake's Videos API refuses what LinkedIn would: a part of the wrong size, ETags out of
+/// order, a video not yet available in a post.
+#[tokio::test]
+async fn the_fake_checks_video_uploads() {
+    let fake = LinkedInFake::start().await;
+    let token = fake.mint_access_token(WRITE_SCOPE);
+    let http = reqwest::Client::new();
+    let rest = |method: reqwest::Method, path: &str| {
+        http.request(method, format!("{}{path}", fake.url))
+            .bearer_auth(&token)
+            .header("LinkedIn-Version", LINKEDIN_VERSION)
+            .header("X-Restli-Protocol-Version", "2.0.0")
+    };
+    let size = 5 * MIB as u64;
+    let init: Value = rest(
+        reqwest::Method::POST,
+        "/rest/videos?action=initializeUpload",
+    )
+    .json(
+        &json!({"initializeUploadRequest": {"owner": fake.author_urn(),
+        "fileSizeBytes": size, "uploadCaptions": false, "uploadThumbnail": false}}),
+    )
+    .send()
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let value = &init["value"];
+    let urn = value["video"].as_str().unwrap().to_owned();
+    let parts = value["uploadInstructions"].as_array().unwrap().clone();
+    assert_eq!(parts.len(), 2);
+    assert_eq!(parts[0]["lastByte"], json!(4 * MIB - 1));
+    assert_eq!(parts[1]["lastByte"], json!(size - 1));
+
+    let put = |url: &str, len: usize| {
+        http.put(url)
+            .header("content-type", "application/octet-stream")
+            .body(vec![0u8; len])
+            .send()
+    };
+    let url0 = parts[0]["uploadUrl"].as_str().unwrap();
+    let url1 = parts[1]["uploadUrl"].as_str().unwrap();
+    assert_eq!(put(url0, 1000).await.unwrap().status(), 400, "wrong size");
+    let r0 = put(url0, 4 * MIB).await.unwrap();
+    assert_eq!(r0.status(), 201);
+    let e0 = r0.headers()["etag"].to_str().unwrap().to_owned();
+    let r1 = put(url1, MIB).await.unwrap();
+    let e1 = r1.headers()["etag"].to_str().unwrap().to_owned();
+
+    // Not finalized: WAITING_UPLOAD, and a post cannot use it.
+    let path = format!("/rest/videos/{}", urn.replace(':', "%3A"));
+    let status: Value = rest(reqwest::Method::GET, &path)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["status"], "WAITING_UPLOAD");
+
+    let finalize = |ids: Vec<&str>| {
+        rest(reqwest::Method::POST, "/rest/videos?action=finalizeUpload")
+            .json(&json!({"finalizeUploadRequest": {"video": urn,
+                "uploadToken": value["uploadToken"], "uploadedPartIds": ids}}))
+            .send()
+    };
+    assert_eq!(finalize(vec![&e1, &e0]).await.unwrap().status(), 400);
+    assert_eq!(finalize(vec![&e0]).await.unwrap().status(), 400);
+    assert_eq!(fake.video_finalize_calls(), 0);
+    assert_eq!(finalize(vec![&e0, &e1]).await.unwrap().status(), 200);
+    assert_eq!(fake.video_part_uploads(), 2);
 }
