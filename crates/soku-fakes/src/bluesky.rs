@@ -268,6 +268,12 @@ impl FakeBluesky {
     pub fn fail_next_video(&self, message: &str) {
         self.st().fail_next_video = Some(message.to_owned());
     }
+    /// Every unfinished job ends `polls` polls from now.
+    pub fn finish_video_jobs_after(&self, polls: usize) {
+        for job in self.st().jobs.iter_mut() {
+            job.needs_polls = job.polls + polls;
+        }
+    }
     /// The service forgets every job (as after their retention); processed videos stay known.
     pub fn forget_video_jobs(&self) {
         for job in self.st().jobs.iter_mut() {
@@ -1026,7 +1032,11 @@ async fn upload_video(
     };
     let Some(service) = st.service_tokens.get(&t).cloned() else {
         // An access JWT (or anything else) is not a service token for this service.
-        return xrpc_error(401, "InvalidToken", "could not verify the service auth token");
+        return xrpc_error(
+            401,
+            "InvalidToken",
+            "could not verify the service auth token",
+        );
     };
     if service.exp <= now_secs() {
         return xrpc_error(401, "ExpiredToken", "service auth token has expired");
@@ -1042,13 +1052,21 @@ async fn upload_video(
         );
     }
     if service.lxm.as_deref() != Some(UPLOAD_BLOB_LXM) {
-        return xrpc_error(401, "InvalidToken", "service auth token lxm must be com.atproto.repo.uploadBlob");
+        return xrpc_error(
+            401,
+            "InvalidToken",
+            "service auth token lxm must be com.atproto.repo.uploadBlob",
+        );
     }
     let (Some(did), Some(name)) = (q.get("did"), q.get("name")) else {
         return invalid("the did and name parameters are required");
     };
     if *did != service.iss {
-        return xrpc_error(401, "InvalidToken", "did does not match the service auth token's issuer");
+        return xrpc_error(
+            401,
+            "InvalidToken",
+            "did does not match the service auth token's issuer",
+        );
     }
     if name.is_empty() {
         return invalid("name must not be empty");
@@ -1058,7 +1076,9 @@ async fn upload_video(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     if ct.split(';').next().unwrap_or("").trim() != "video/mp4" {
-        return invalid(format!("Wrong request encoding (Content-Type): {ct}, expected video/mp4"));
+        return invalid(format!(
+            "Wrong request encoding (Content-Type): {ct}, expected video/mp4"
+        ));
     }
     if let Some(len) = headers.get("content-length").and_then(|v| v.to_str().ok()) {
         if len.parse::<usize>().ok() != Some(body.len()) {
@@ -1112,7 +1132,10 @@ async fn get_job_status(
     };
     job.polls += 1;
     if job.blob.is_some() {
-        return json(200, json!({"jobStatus": job_json(job, "JOB_STATE_COMPLETED")}));
+        return json(
+            200,
+            json!({"jobStatus": job_json(job, "JOB_STATE_COMPLETED")}),
+        );
     }
     if job.polls < job.needs_polls {
         const STATES: [&str; 3] = [
@@ -1165,13 +1188,17 @@ fn check_video_embed(st: &St, did: &str, embed: &Value) -> Result<(), String> {
         return Err("Record/embed/video must have ref.$link, mimeType and size".into());
     };
     let Some(stored) = st.blobs.iter().find(|b| b.cid == link && b.did == did) else {
-        return Err(format!("Could not find blob: {link} (not stored for this account)"));
+        return Err(format!(
+            "Could not find blob: {link} (not stored for this account)"
+        ));
     };
     if stored.mime != mime || stored.bytes.len() as u64 != size {
         return Err("Record/embed/video does not match the stored blob".into());
     }
     if mime != "video/mp4" {
-        return Err(format!("Record/embed/video mimeType must be video/mp4, not {mime}"));
+        return Err(format!(
+            "Record/embed/video mimeType must be video/mp4, not {mime}"
+        ));
     }
     if size > MAX_VIDEO_BYTES {
         return Err(format!(

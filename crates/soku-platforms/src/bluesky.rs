@@ -108,8 +108,8 @@ use crate::media::{IMAGE_TYPES, MediaLimits, MediaSource, MediaStream};
 use crate::net::NetPolicy;
 use async_trait::async_trait;
 use base64::Engine;
-use futures_util::TryStreamExt;
 use chrono::{DateTime, SecondsFormat, Utc};
+use futures_util::TryStreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -349,7 +349,9 @@ impl Bluesky {
                 "the video service no longer knows the job; uploading the video again"
             );
         }
-        let job = self.upload_video(target, token, url, &record_key_of(request)).await?;
+        let job = self
+            .upload_video(target, token, url, &record_key_of(request))
+            .await?;
         request
             .progress
             .save(progress_json(&VideoProgress {
@@ -376,7 +378,10 @@ impl Bluesky {
             return Err(PublishError::new(
                 FailureClass::Permanent,
                 "unsupported_media",
-                format!("Bluesky takes MP4 videos; {} is {mime}.", describe_video(url)),
+                format!(
+                    "Bluesky takes MP4 videos; {} is {mime}.",
+                    describe_video(url)
+                ),
             ));
         }
         if size > VIDEO_LIMITS.max_bytes {
@@ -404,7 +409,10 @@ impl Bluesky {
         let name = format!("{rkey}.mp4");
         let call = self
             .client
-            .post(format!("{}/xrpc/app.bsky.video.uploadVideo", self.video_url))
+            .post(format!(
+                "{}/xrpc/app.bsky.video.uploadVideo",
+                self.video_url
+            ))
             .query(&[("did", target.did.as_str()), ("name", name.as_str())])
             .bearer_auth(&service_token)
             .header(reqwest::header::CONTENT_TYPE, mime)
@@ -472,7 +480,10 @@ impl Bluesky {
     async fn job_status(&self, job_id: &str) -> Result<Option<JobStatus>, PublishError> {
         let call = self
             .client
-            .get(format!("{}/xrpc/app.bsky.video.getJobStatus", self.video_url))
+            .get(format!(
+                "{}/xrpc/app.bsky.video.getJobStatus",
+                self.video_url
+            ))
             .query(&[("jobId", job_id)]);
         let response = http::send(call, Effect::Repeatable, NAME).await?;
         if response.status() == reqwest::StatusCode::NOT_FOUND {
@@ -539,7 +550,11 @@ impl Bluesky {
                     format!(
                         "Bluesky is still processing the video ({}); the next attempt waits for \
                          it again without uploading it again.",
-                        if job.state.is_empty() { "no state" } else { &job.state }
+                        if job.state.is_empty() {
+                            "no state"
+                        } else {
+                            &job.state
+                        }
                     ),
                 ));
             }
@@ -1180,8 +1195,8 @@ fn is_ours(record: &Value, request: &PublishRequest) -> bool {
         .pointer("/embed/images")
         .and_then(Value::as_array)
         .map_or(0, Vec::len);
-    let video = record.pointer("/embed/$type").and_then(Value::as_str)
-        == Some("app.bsky.embed.video");
+    let video =
+        record.pointer("/embed/$type").and_then(Value::as_str) == Some("app.bsky.embed.video");
     record.get("text").and_then(Value::as_str) == Some(text)
         && images == request.content.image_urls.len()
         && video == request.content.video_url.is_some()
