@@ -1080,10 +1080,10 @@ async fn upload_video(
             "Wrong request encoding (Content-Type): {ct}, expected video/mp4"
         ));
     }
-    if let Some(len) = headers.get("content-length").and_then(|v| v.to_str().ok()) {
-        if len.parse::<usize>().ok() != Some(body.len()) {
-            return invalid("Content-Length does not match the body");
-        }
+    if let Some(len) = headers.get("content-length").and_then(|v| v.to_str().ok())
+        && len.parse::<usize>().ok() != Some(body.len())
+    {
+        return invalid("Content-Length does not match the body");
     }
     if body.is_empty() || !is_mp4(&body) {
         return invalid("the body is not an MP4 video");
@@ -1225,7 +1225,7 @@ fn check_video_embed(st: &St, did: &str, embed: &Value) -> Result<(), String> {
         return Err("Record/embed/presentation must be a string".into());
     }
     if let Some(c) = embed.get("captions")
-        && !c.as_array().is_some_and(|c| c.len() <= 20)
+        && c.as_array().is_none_or(|c| c.len() > 20)
     {
         return Err("Record/embed/captions must be an array of at most 20".into());
     }

@@ -1484,6 +1484,35 @@ mod tests {
     }
 
     #[test]
+    fn video_service_answers_are_read_in_both_shapes() {
+        assert_eq!(
+            service_did("https://pds.example.com"),
+            "did:web:pds.example.com"
+        );
+        assert_eq!(
+            service_did("http://127.0.0.1:2583"),
+            "did:web:127.0.0.1%3A2583"
+        );
+        let wrapped =
+            br#"{"jobStatus":{"jobId":"j1","did":"did:plc:a","state":"JOB_STATE_CREATED"}}"#;
+        assert_eq!(job_status_of(wrapped).unwrap().job_id, "j1");
+        // 409 already_exists, bare (bluesky-social/atproto#3097).
+        let bare = br#"{"did":"did:plc:a","error":"already_exists","jobId":"j2","message":"Video already processed","state":"JOB_STATE_COMPLETED"}"#;
+        let job = job_status_of(bare).unwrap();
+        assert_eq!(
+            (job.job_id.as_str(), job.said()),
+            ("j2", Some("Video already processed"))
+        );
+        assert!(job_status_of(br#"{"error":"InvalidRequest"}"#).is_none());
+        assert!(is_blob(
+            &json!({"$type": "blob", "ref": {"$link": "bafk"}, "mimeType": "video/mp4", "size": 1})
+        ));
+        assert!(!is_blob(&json!(
+            "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
+        )));
+    }
+
+    #[test]
     fn jwt_expiry_reads_the_payload() {
         let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .encode(br#"{"scope":"com.atproto.appPass","exp":1700000000}"#);
