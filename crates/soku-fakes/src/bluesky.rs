@@ -20,6 +20,27 @@
 //!   uploaded with its type and size, at most 1,000,000 bytes. An existing rkey gets the `500`
 //!   the reference PDS answers today.
 //! - `GET com.atproto.repo.getRecord?repo&collection&rkey`: the record or `400 RecordNotFound`.
+//! - `GET com.atproto.server.getServiceAuth?aud&lxm&exp`: a valid access JWT; `aud` a DID
+//!   (`400 InvalidRequest` otherwise), `exp` not past and at most an hour ahead (`400
+//!   BadExpiration`, as the reference PDS); answers `{token}`, a JWT {iss, aud, lxm, exp}.
+//!   This PDS's own DID is [`FakeBluesky::service_did`] (`did:web:127.0.0.1%3A<port>`).
+//!
+//! A fake video service, on its own port ([`FakeBluesky::video_url`]), as `video.bsky.app`
+//! (lexicons `app.bsky.video.*`, docs.bsky.app "Uploading Video"):
+//! - `POST app.bsky.video.uploadVideo?did&name`: `Bearer` a service token from `getServiceAuth`
+//!   with `aud` this PDS's DID, `lxm` `com.atproto.repo.uploadBlob`, not expired, `iss` = `did`
+//!   (`401` otherwise); `Content-Type: video/mp4` and MP4 bytes (an `ftyp` box). Answers
+//!   `{jobStatus: {jobId, did, state: JOB_STATE_CREATED}}`; the same bytes again for the same
+//!   account answer `409` with the bare `{did, error: already_exists, jobId, message, state:
+//!   JOB_STATE_COMPLETED}` the service answers (bluesky-social/atproto#3097).
+//! - `GET app.bsky.video.getJobStatus?jobId` (no auth): each poll moves the job on through
+//!   `JOB_STATE_ENCODING`, `_SCANNING`, `_UPLOADING` until `JOB_STATE_COMPLETED` after
+//!   [`FakeBluesky::set_processing_polls`] polls (then the blob is stored on the PDS for the
+//!   account, `video/mp4`), or `JOB_STATE_FAILED` with `error` and `message` when told to fail;
+//!   an unknown job is `404`.
+//! - `createRecord` then takes `app.bsky.embed.video` {video: such a blob (`video/mp4`, at most
+//!   300,000,000 bytes), aspectRatio? {width ≥ 1, height ≥ 1}, alt?, presentation?, captions?
+//!   (≤ 20)}.
 //!
 //! Access JWTs are checked against those this fake issued and their expiry (`400 ExpiredToken`
 //! as the PDS answers); errors are XRPC `{"error", "message"}` bodies.
@@ -50,6 +71,10 @@ pub const APP_PASSWORD: &str = "abcd-efgh-ijkl-mnop";
 pub const MAIN_PASSWORD: &str = "correct horse battery staple";
 pub const POST_COLLECTION: &str = "app.bsky.feed.post";
 pub const MAX_IMAGE_BYTES: usize = 1_000_000;
+/// `app.bsky.embed.video`: `maxSize`.
+pub const MAX_VIDEO_BYTES: u64 = 300_000_000;
+/// The `lxm` of the service tokens the video service takes.
+pub const UPLOAD_BLOB_LXM: &str = "com.atproto.repo.uploadBlob";
 const TID_ALPHABET: &[u8] = b"234567abcdefghijklmnopqrstuvwxyz";
 
 /// A post the fake holds.
@@ -76,6 +101,33 @@ struct Session {
     exp: u64,
 }
 
+/// A service auth token issued by `getServiceAuth`.
+#[derive(Debug, Clone)]
+struct ServiceToken {
+    iss: String,
+    aud: String,
+    lxm: Option<String>,
+    exp: u64,
+}
+
+/// A video processing job of the fake video service.
+#[derive(Debug, Clone)]
+pub struct FakeVideoJob {
+    pub job_id: String,
+    pub did: String,
+    pub name: String,
+    pub sha256: String,
+    pub bytes: Vec<u8>,
+    /// `getJobStatus` calls so far.
+    pub polls: usize,
+    /// Polls before the job ends.
+    pub needs_polls: usize,
+    /// `Some(message)`: the job fails.
+    pub fail: Option<String>,
+    /// The blob, once completed.
+    pub blob: Option<Value>,
+}
+
 struct St {
     base_url: String,
     access: HashMap<String, Session>,
@@ -91,6 +143,13 @@ struct St {
     sessions_created: usize,
     sessions_deleted: usize,
     refreshes: usize,
+    /// This PDS's did:web.
+    service_did: String,
+    service_tokens: HashMap<String, ServiceToken>,
+    jobs: Vec<FakeVideoJob>,
+    video_uploads: usize,
+    processing_polls: usize,
+    fail_next_video: Option<String>,
 }
 
 type Shared = Arc<Mutex<St>>;
@@ -98,8 +157,13 @@ type Shared = Arc<Mutex<St>>;
 pub struct FakeBluesky {
     pub url: String,
     pub faults: Faults,
+    /// The fake video service's base URL.
+    pub video_url: String,
+    /// Scripted failures of the video service.
+    pub video_faults: Faults,
     state: Shared,
     _fake: Fake,
+    _video: Fake,
 }
 
 impl FakeBluesky {
@@ -119,6 +183,12 @@ impl FakeBluesky {
             sessions_created: 0,
             sessions_deleted: 0,
             refreshes: 0,
+            service_did: String::new(),
+            service_tokens: HashMap::new(),
+            jobs: Vec::new(),
+            video_uploads: 0,
+            processing_polls: 2,
+            fail_next_video: None,
         }));
         let router = Router::new()
             .route(
@@ -140,6 +210,10 @@ impl FakeBluesky {
             .route("/xrpc/com.atproto.repo.uploadBlob", post(upload_blob))
             .route("/xrpc/com.atproto.repo.createRecord", post(create_record))
             .route("/xrpc/com.atproto.repo.getRecord", get(get_record))
+            .route(
+                "/xrpc/com.atproto.server.getServiceAuth",
+                get(get_service_auth),
+            )
             .fallback(|| async {
                 xrpc_error(501, "MethodNotImplemented", "Method Not Implemented")
             })
@@ -147,12 +221,63 @@ impl FakeBluesky {
             .with_state(state.clone());
         let faults = Faults::default();
         let fake = Fake::serve(router, faults.clone()).await;
-        state.lock().unwrap().base_url = fake.url.clone();
+        let video_router = Router::new()
+            .route("/xrpc/app.bsky.video.uploadVideo", post(upload_video))
+            .route("/xrpc/app.bsky.video.getJobStatus", get(get_job_status))
+            .fallback(|| async {
+                xrpc_error(501, "MethodNotImplemented", "Method Not Implemented")
+            })
+            .layer(DefaultBodyLimit::max(64 * 1024 * 1024))
+            .with_state(state.clone());
+        let video_faults = Faults::default();
+        let video = Fake::serve(video_router, video_faults.clone()).await;
+        {
+            let mut st = state.lock().unwrap();
+            st.base_url = fake.url.clone();
+            let hostport = fake.url.trim_start_matches("http://").replace(':', "%3A");
+            st.service_did = format!("did:web:{hostport}");
+        }
         Self {
             url: fake.url.clone(),
             faults,
+            video_url: video.url.clone(),
+            video_faults,
             state,
             _fake: fake,
+            _video: video,
+        }
+    }
+
+    /// This PDS's DID (the `aud` of service tokens meant for it).
+    pub fn service_did(&self) -> String {
+        self.st().service_did.clone()
+    }
+    /// `uploadVideo` requests that reached the video service with a valid token (409s too).
+    pub fn video_uploads(&self) -> usize {
+        self.st().video_uploads
+    }
+    /// The video service's jobs, in order.
+    pub fn video_jobs(&self) -> Vec<FakeVideoJob> {
+        self.st().jobs.clone()
+    }
+    /// `getJobStatus` polls a job created from now on takes to end (default 2).
+    pub fn set_processing_polls(&self, polls: usize) {
+        self.st().processing_polls = polls;
+    }
+    /// The next job created fails (`JOB_STATE_FAILED`) with this message.
+    pub fn fail_next_video(&self, message: &str) {
+        self.st().fail_next_video = Some(message.to_owned());
+    }
+    /// Every unfinished job ends `polls` polls from now.
+    pub fn finish_video_jobs_after(&self, polls: usize) {
+        for job in self.st().jobs.iter_mut() {
+            job.needs_polls = job.polls + polls;
+        }
+    }
+    /// The service forgets every job (as after their retention); processed videos stay known.
+    pub fn forget_video_jobs(&self) {
+        for job in self.st().jobs.iter_mut() {
+            job.job_id = format!("forgotten-{}", job.job_id);
         }
     }
 
@@ -730,8 +855,15 @@ fn check_facets(text: &str, facets: &Value) -> Result<(), String> {
 }
 
 fn check_embed(st: &St, did: &str, embed: &Value) -> Result<(), String> {
-    if embed.get("$type").and_then(Value::as_str) != Some("app.bsky.embed.images") {
-        return Err("Record/embed: this fake knows app.bsky.embed.images only".into());
+    match embed.get("$type").and_then(Value::as_str) {
+        Some("app.bsky.embed.images") => {}
+        Some("app.bsky.embed.video") => return check_video_embed(st, did, embed),
+        _ => {
+            return Err(
+                "Record/embed: this fake knows app.bsky.embed.images and app.bsky.embed.video only"
+                    .into(),
+            );
+        }
     }
     let Some(images) = embed.get("images").and_then(Value::as_array) else {
         return Err("Record/embed must have the property \"images\"".into());
@@ -815,6 +947,289 @@ async fn get_record(
             &format!("Could not locate record: {uri}"),
         ),
     }
+}
+
+async fn get_service_auth(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let mut st = state.lock().unwrap();
+    let did = match access_did(&st, &headers) {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
+    let Some(aud) = q.get("aud") else {
+        return invalid("Error: Params must have the property \"aud\"");
+    };
+    if !aud.starts_with("did:") || aud.len() > 2048 {
+        return invalid("aud must be a valid atproto DID or did#serviceId reference");
+    }
+    let lxm = q.get("lxm").cloned();
+    let now = now_secs();
+    let exp = match q.get("exp") {
+        None => now + 60,
+        Some(e) => match e.parse::<u64>() {
+            Err(_) => return invalid("Error: exp must be an integer"),
+            Ok(e) if e < now => {
+                return xrpc_error(400, "BadExpiration", "expiration is in past");
+            }
+            Ok(e) if e > now + 3600 => {
+                return xrpc_error(
+                    400,
+                    "BadExpiration",
+                    "cannot request a token with an expiration more than an hour in the future",
+                );
+            }
+            Ok(e) if lxm.is_none() && e > now + 60 => {
+                return xrpc_error(
+                    400,
+                    "BadExpiration",
+                    "cannot request a method-less token with an expiration more than a minute in the future",
+                );
+            }
+            Ok(e) => e,
+        },
+    };
+    let token = jwt(
+        "JWT",
+        json!({"iss": did, "aud": aud, "lxm": lxm, "exp": exp, "iat": now, "jti": token("jti")}),
+    );
+    st.service_tokens.insert(
+        token.clone(),
+        ServiceToken {
+            iss: did,
+            aud: aud.clone(),
+            lxm,
+            exp,
+        },
+    );
+    json(200, json!({"token": token}))
+}
+
+/// An MP4 (ISO BMFF) file: an `ftyp` box first.
+fn is_mp4(bytes: &[u8]) -> bool {
+    bytes.len() >= 12 && &bytes[4..8] == b"ftyp"
+}
+
+fn job_json(job: &FakeVideoJob, state: &str) -> Value {
+    let mut v = json!({"jobId": job.job_id, "did": job.did, "state": state});
+    if let Some(blob) = &job.blob {
+        v["blob"] = blob.clone();
+    }
+    v
+}
+
+async fn upload_video(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+    body: Bytes,
+) -> Response {
+    let mut st = state.lock().unwrap();
+    let Some(t) = bearer(&headers) else {
+        return xrpc_error(401, "AuthMissing", "Authentication Required");
+    };
+    let Some(service) = st.service_tokens.get(&t).cloned() else {
+        // An access JWT (or anything else) is not a service token for this service.
+        return xrpc_error(
+            401,
+            "InvalidToken",
+            "could not verify the service auth token",
+        );
+    };
+    if service.exp <= now_secs() {
+        return xrpc_error(401, "ExpiredToken", "service auth token has expired");
+    }
+    if service.aud != st.service_did {
+        return xrpc_error(
+            401,
+            "InvalidToken",
+            &format!(
+                "service auth token audience {} is not the account's PDS {}",
+                service.aud, st.service_did
+            ),
+        );
+    }
+    if service.lxm.as_deref() != Some(UPLOAD_BLOB_LXM) {
+        return xrpc_error(
+            401,
+            "InvalidToken",
+            "service auth token lxm must be com.atproto.repo.uploadBlob",
+        );
+    }
+    let (Some(did), Some(name)) = (q.get("did"), q.get("name")) else {
+        return invalid("the did and name parameters are required");
+    };
+    if *did != service.iss {
+        return xrpc_error(
+            401,
+            "InvalidToken",
+            "did does not match the service auth token's issuer",
+        );
+    }
+    if name.is_empty() {
+        return invalid("name must not be empty");
+    }
+    let ct = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if ct.split(';').next().unwrap_or("").trim() != "video/mp4" {
+        return invalid(format!(
+            "Wrong request encoding (Content-Type): {ct}, expected video/mp4"
+        ));
+    }
+    if let Some(len) = headers.get("content-length").and_then(|v| v.to_str().ok())
+        && len.parse::<usize>().ok() != Some(body.len())
+    {
+        return invalid("Content-Length does not match the body");
+    }
+    if body.is_empty() || !is_mp4(&body) {
+        return invalid("the body is not an MP4 video");
+    }
+    st.video_uploads += 1;
+    let sha = hex(&sha2::Sha256::digest(&body));
+    if let Some(done) = st
+        .jobs
+        .iter()
+        .find(|j| j.did == *did && j.sha256 == sha && j.blob.is_some())
+    {
+        return json(
+            409,
+            json!({"did": did, "error": "already_exists", "jobId": done.job_id,
+                   "message": "Video already processed", "state": "JOB_STATE_COMPLETED"}),
+        );
+    }
+    let fail = st.fail_next_video.take();
+    let job = FakeVideoJob {
+        job_id: token("job").replace('_', ""),
+        did: did.clone(),
+        name: name.clone(),
+        sha256: sha,
+        bytes: body.to_vec(),
+        polls: 0,
+        needs_polls: st.processing_polls,
+        fail,
+        blob: None,
+    };
+    let out = job_json(&job, "JOB_STATE_CREATED");
+    st.jobs.push(job);
+    json(200, json!({"jobStatus": out}))
+}
+
+async fn get_job_status(
+    State(state): State<Shared>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let Some(job_id) = q.get("jobId") else {
+        return invalid("Error: Params must have the property \"jobId\"");
+    };
+    let mut guard = state.lock().unwrap();
+    let st = &mut *guard;
+    let Some(job) = st.jobs.iter_mut().find(|j| &j.job_id == job_id) else {
+        return xrpc_error(404, "NotFound", "job not found");
+    };
+    job.polls += 1;
+    if job.blob.is_some() {
+        return json(
+            200,
+            json!({"jobStatus": job_json(job, "JOB_STATE_COMPLETED")}),
+        );
+    }
+    if job.polls < job.needs_polls {
+        const STATES: [&str; 3] = [
+            "JOB_STATE_ENCODING",
+            "JOB_STATE_SCANNING",
+            "JOB_STATE_UPLOADING",
+        ];
+        let i = (job.polls - 1) * STATES.len() / job.needs_polls.max(1);
+        let mut v = job_json(job, STATES[i.min(STATES.len() - 1)]);
+        v["progress"] = json!(50);
+        return json(200, json!({"jobStatus": v}));
+    }
+    if let Some(message) = &job.fail {
+        let mut v = job_json(job, "JOB_STATE_FAILED");
+        v["error"] = json!(format!("video processing error for job: {}", job.job_id));
+        v["message"] = json!(message);
+        return json(200, json!({"jobStatus": v}));
+    }
+    // Done: the processed video is stored on the PDS for the account (with the service token).
+    let cid = cid_of(&job.bytes);
+    let blob = json!({"$type": "blob", "ref": {"$link": cid}, "mimeType": "video/mp4",
+                      "size": job.bytes.len()});
+    job.blob = Some(blob);
+    let out = job_json(job, "JOB_STATE_COMPLETED");
+    let fake_blob = FakeBlob {
+        did: job.did.clone(),
+        cid,
+        mime: "video/mp4".into(),
+        bytes: job.bytes.clone(),
+    };
+    st.blobs.push(fake_blob);
+    json(200, json!({"jobStatus": out}))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn check_video_embed(st: &St, did: &str, embed: &Value) -> Result<(), String> {
+    let Some(blob) = embed.get("video") else {
+        return Err("Record/embed must have the property \"video\"".into());
+    };
+    if blob.get("$type").and_then(Value::as_str) != Some("blob") {
+        return Err("Record/embed/video should be a blob ref".into());
+    }
+    let link = blob.pointer("/ref/$link").and_then(Value::as_str);
+    let mime = blob.get("mimeType").and_then(Value::as_str);
+    let size = blob.get("size").and_then(Value::as_u64);
+    let (Some(link), Some(mime), Some(size)) = (link, mime, size) else {
+        return Err("Record/embed/video must have ref.$link, mimeType and size".into());
+    };
+    let Some(stored) = st.blobs.iter().find(|b| b.cid == link && b.did == did) else {
+        return Err(format!(
+            "Could not find blob: {link} (not stored for this account)"
+        ));
+    };
+    if stored.mime != mime || stored.bytes.len() as u64 != size {
+        return Err("Record/embed/video does not match the stored blob".into());
+    }
+    if mime != "video/mp4" {
+        return Err(format!(
+            "Record/embed/video mimeType must be video/mp4, not {mime}"
+        ));
+    }
+    if size > MAX_VIDEO_BYTES {
+        return Err(format!(
+            "Record/embed/video file too large ({size} > {MAX_VIDEO_BYTES})"
+        ));
+    }
+    if let Some(ratio) = embed.get("aspectRatio") {
+        let w = ratio.get("width").and_then(Value::as_u64);
+        let h = ratio.get("height").and_then(Value::as_u64);
+        if !matches!((w, h), (Some(w), Some(h)) if w >= 1 && h >= 1) {
+            return Err(
+                "Record/embed/aspectRatio must have integer width and height of at least 1".into(),
+            );
+        }
+    }
+    if let Some(alt) = embed.get("alt")
+        && !alt.is_string()
+    {
+        return Err("Record/embed/alt must be a string".into());
+    }
+    if let Some(p) = embed.get("presentation")
+        && !p.is_string()
+    {
+        return Err("Record/embed/presentation must be a string".into());
+    }
+    if let Some(c) = embed.get("captions")
+        && c.as_array().is_none_or(|c| c.len() > 20)
+    {
+        return Err("Record/embed/captions must be an array of at most 20".into());
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@
 //! 1. Images (up to 4, `app.bsky.embed.images`, each a blob of at most 1,000,000 bytes of type
 //!    `image/*`, the lexicon's `maxSize`) are fetched through the `MediaSource` and uploaded with
 //!    `com.atproto.repo.uploadBlob` (the raw bytes, `Content-Type` the sniffed type) -> {blob}.
-//!    Video is not supported here (`unsupported_media`).
+//!    Or one video alone (`content.video_url`, no images: a post has one embed), see "Video".
 //! 2. Rich text: links (`http(s)://…`), mentions (`@handle`, resolved to a DID with
 //!    `com.atproto.identity.resolveHandle`; a handle that does not resolve gets no facet) and
 //!    hashtags become `app.bsky.richtext.facet`s, their ranges in UTF-8 **bytes**.
@@ -30,6 +30,46 @@
 //!    3000 bytes (`app.bsky.feed.post` lexicon).
 //!
 //! The post's URL is `https://bsky.app/profile/{handle}/post/{rkey}`; its id the `at://` URI.
+//!
+//! ## Video
+//! The "recommended method" of docs.bsky.app "Uploading Video" (docs/tutorials/video.mdx in
+//! bluesky-social/bsky-docs): the video goes to Bluesky's video service, which processes it and
+//! stores the result on the account's PDS, before the post is made.
+//! 1. A service auth token from the PDS: `com.atproto.server.getServiceAuth` {aud: the PDS's
+//!    `did:web` (its host, a port written `%3A` as did:web asks), lxm:
+//!    `com.atproto.repo.uploadBlob`, exp: now + 30 minutes (the tutorial's advice; the reference
+//!    PDS refuses more than an hour, `BadExpiration`)} -> {token}. Asked for each upload, never kept.
+//! 2. `POST {video service}/xrpc/app.bsky.video.uploadVideo?did={DID}&name={rkey}.mp4` with
+//!    `Authorization: Bearer <service token>`, `Content-Type: video/mp4` and `Content-Length`, the
+//!    body streamed from [`MediaSource::stream`] (never held whole) -> {jobStatus: {jobId, did,
+//!    state}} (lexicon `app.bsky.video.uploadVideo`; the service has been seen to answer the
+//!    jobStatus object bare, bluesky-social/atproto#3026, so both shapes are read). A video the
+//!    service already processed for the account answers `409` {error: `already_exists`, jobId,
+//!    state} (atproto#3097): that job is the video's. The service is [`DEFAULT_VIDEO_URL`] unless
+//!    set ([`Bluesky::with_video_service`]). The file name is the record key, not the URL's last
+//!    segment (a hosted file's name is its secret).
+//! 3. `GET {video service}/xrpc/app.bsky.video.getJobStatus?jobId=` (no auth, as the tutorial)
+//!    every [`VIDEO_POLL_INTERVAL`] until the job has a `blob` (lexicon `app.bsky.video.defs#jobStatus`:
+//!    states `JOB_STATE_CREATED`, `_ENCODING`, `_ENCODED`, `_SCANNING`, `_SCANNED`, `_UPLOADING`,
+//!    `_UPLOADED`, `_COMPLETED`, `_FAILED`; any other value means "in process"). The tutorial's
+//!    note: a job may answer `already_exists` with the blob of the video processed before, so a
+//!    `blob` is used whatever the state. `JOB_STATE_FAILED` without one is `Permanent`
+//!    `media_processing_failed`, the service's `message` (else `error`) kept as the platform
+//!    error. The wait is bounded by [`VIDEO_PROCESSING_MAX`] from the attempt's start
+//!    ([`Bluesky::with_video_processing_wait`]); still processing then is `Retryable`
+//!    (`media_processing`).
+//! 4. The record's embed: `{$type: app.bsky.embed.video, video: <blob>, aspectRatio: {width,
+//!    height}}` (lexicons `app.bsky.embed.video`, `app.bsky.embed.defs#aspectRatio`), the ratio
+//!    from the video's facts in `PublishRequest::media` when they are known (left out otherwise).
+//! - Limits: MP4 only, at most 300,000,000 bytes (the embed lexicon's `accept` and `maxSize`). The
+//!   length limit is not in the lexicons (Bluesky's announcements say 3 minutes) and the daily
+//!   quota is per account (`app.bsky.video.getUploadLimits`, not called): the service's refusal
+//!   (a failed job or a 4xx) is reported as it says.
+//! - Never uploaded twice: the progress ([`soku_core::connector::Progress`]) is saved once the job
+//!   exists (`{"video_url", "job_id"}`) and once it has its blob (`"blob"` added). An attempt that
+//!   finds saved progress for the same video goes straight to the record (a blob) or polls the
+//!   saved job; only a job the service no longer knows (404) is uploaded again, and then the
+//!   service's `409 already_exists` leads back to the processed video.
 //!
 //! ## Idempotency and reconciliation
 //! The record key is chosen here, derived from `request.marker` (and `request.not_before`) as a
@@ -55,18 +95,22 @@
 //! `com.atproto.server.createSession`, `com.atproto.server.refreshSession`,
 //! `com.atproto.server.deleteSession`,
 //! `com.atproto.repo.uploadBlob`, `com.atproto.repo.createRecord`, `com.atproto.repo.getRecord`,
-//! `com.atproto.identity.resolveHandle`; records `app.bsky.feed.post`, `app.bsky.embed.images`,
-//! `app.bsky.richtext.facet` ("Links, mentions, and rich text"); record keys: the TID syntax of
+//! `com.atproto.identity.resolveHandle`, `com.atproto.server.getServiceAuth`,
+//! `app.bsky.video.uploadVideo`, `app.bsky.video.getJobStatus`; records `app.bsky.feed.post`,
+//! `app.bsky.embed.images`, `app.bsky.embed.video`, `app.bsky.embed.defs`,
+//! `app.bsky.richtext.facet` ("Links, mentions, and rich text"); video: docs.bsky.app
+//! "Uploading Video" and the lexicons `app/bsky/video/{defs,uploadVideo,getJobStatus}.json`; record keys: the TID syntax of
 //! atproto.com/specs/tid; rate limits: docs.bsky.app "Rate Limits".
 
 use crate::PlatformSettings;
 use crate::http::{self, Effect, TOKEN_INVALID};
-use crate::media::{IMAGE_TYPES, MediaLimits, MediaSource};
+use crate::media::{IMAGE_TYPES, MediaLimits, MediaSource, MediaStream};
 use crate::net::NetPolicy;
 use async_trait::async_trait;
 use base64::Engine;
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde::Deserialize;
+use futures_util::TryStreamExt;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use soku_core::connector::{
@@ -74,7 +118,8 @@ use soku_core::connector::{
     Existing, FailureClass, PublishError, PublishRequest, PublishedPost, TokenSet,
 };
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// The PDS (entryway) accounts log in at unless they name another.
 pub const DEFAULT_API_URL: &str = "https://bsky.social";
@@ -90,6 +135,22 @@ pub const IMAGE_LIMITS: MediaLimits = MediaLimits {
     max_bytes: 1_000_000,
     types: IMAGE_TYPES,
 };
+/// Bluesky's video service (docs.bsky.app "Uploading Video").
+pub const DEFAULT_VIDEO_URL: &str = "https://video.bsky.app";
+/// `app.bsky.embed.video`: `video` accepts `video/mp4` of at most 300,000,000 bytes.
+pub const VIDEO_LIMITS: MediaLimits = MediaLimits {
+    max_bytes: 300_000_000,
+    types: &["video/mp4"],
+};
+/// The longest one attempt waits for the video service, from the attempt's start: inside the
+/// engine's bound on one publish call (half its 120 s lease). The next attempt resumes the wait.
+pub const VIDEO_PROCESSING_MAX: Duration = Duration::from_secs(40);
+/// The pause between two `getJobStatus` polls (the tutorial polls every second).
+pub const VIDEO_POLL_INTERVAL: Duration = Duration::from_secs(1);
+/// How long the upload request may take at least (the configured timeout when longer).
+pub const VIDEO_UPLOAD_TIMEOUT: Duration = Duration::from_secs(50);
+/// The service auth token's lifetime (the tutorial's 30 minutes).
+const SERVICE_AUTH_SECS: i64 = 30 * 60;
 const NAME: &str = "Bluesky";
 /// The TID alphabet ("base32-sortable").
 const TID_ALPHABET: &[u8; 32] = b"234567abcdefghijklmnopqrstuvwxyz";
@@ -99,6 +160,11 @@ pub struct Bluesky {
     media: Arc<dyn MediaSource>,
     net: NetPolicy,
     client: reqwest::Client,
+    /// The video service's base URL, without a trailing slash.
+    video_url: String,
+    /// The longest one attempt waits for a video's processing.
+    video_wait: Duration,
+    video_poll: Duration,
 }
 
 impl Bluesky {
@@ -110,7 +176,24 @@ impl Bluesky {
             media,
             net,
             client,
+            video_url: DEFAULT_VIDEO_URL.to_owned(),
+            video_wait: VIDEO_PROCESSING_MAX,
+            video_poll: VIDEO_POLL_INTERVAL,
         }
+    }
+
+    /// The video service's base URL ([`DEFAULT_VIDEO_URL`] unless set; tests point it at a fake).
+    pub fn with_video_service(mut self, url: &str) -> Self {
+        self.video_url = url.trim().trim_end_matches('/').to_owned();
+        self
+    }
+
+    /// The longest one attempt waits for a video's processing ([`VIDEO_PROCESSING_MAX`] unless
+    /// set), and the pause between polls ([`VIDEO_POLL_INTERVAL`]); tests set less.
+    pub fn with_video_processing_wait(mut self, wait: Duration, poll: Duration) -> Self {
+        self.video_wait = wait;
+        self.video_poll = poll;
+        self
     }
 
     /// `https://host[:port]` of a PDS the user named, checked against the network policy.
@@ -218,6 +301,275 @@ impl Bluesky {
             ));
         }
         Ok(out.blob)
+    }
+
+    /// A service auth token for the video service to upload the processed video to the PDS.
+    async fn service_auth(&self, target: &Target, token: &str) -> Result<String, PublishError> {
+        let aud = service_did(&target.pds);
+        let exp = (Utc::now().timestamp() + SERVICE_AUTH_SECS).to_string();
+        let request = self
+            .client
+            .get(Self::xrpc(&target.pds, "com.atproto.server.getServiceAuth"))
+            .bearer_auth(token)
+            .query(&[
+                ("aud", aud.as_str()),
+                ("lxm", "com.atproto.repo.uploadBlob"),
+                ("exp", exp.as_str()),
+            ]);
+        let response = http::send(request, Effect::Repeatable, NAME).await?;
+        let out: ServiceAuthOutput = read_xrpc(response, Effect::Repeatable).await?;
+        Ok(out.token)
+    }
+
+    /// The blob of the post's video, processed by the video service: what an earlier attempt
+    /// saved, the job it saved, or a new upload.
+    async fn video_blob(
+        &self,
+        request: &PublishRequest,
+        target: &Target,
+        token: &str,
+        url: &str,
+        started: Instant,
+    ) -> Result<Value, PublishError> {
+        let deadline = started + self.video_wait;
+        let saved = serde_json::from_value::<VideoProgress>(request.progress.saved().clone())
+            .ok()
+            .filter(|p| p.video_url == url && !p.job_id.is_empty());
+        if let Some(saved) = saved {
+            if let Some(blob) = saved.blob.filter(is_blob) {
+                tracing::info!(job_id = %saved.job_id, "posting a Bluesky video processed earlier");
+                return Ok(blob);
+            }
+            if let Some(job) = self.job_status(&saved.job_id).await? {
+                tracing::info!(job_id = %saved.job_id, "resuming a Bluesky video job");
+                return self.processed(request, url, job, deadline).await;
+            }
+            tracing::info!(
+                job_id = %saved.job_id,
+                "the video service no longer knows the job; uploading the video again"
+            );
+        }
+        let job = self
+            .upload_video(target, token, url, &record_key_of(request))
+            .await?;
+        request
+            .progress
+            .save(progress_json(&VideoProgress {
+                video_url: url.to_owned(),
+                job_id: job.job_id.clone(),
+                blob: None,
+            }))
+            .await?;
+        self.processed(request, url, job, deadline).await
+    }
+
+    /// Streams the video to `app.bsky.video.uploadVideo`; its job (the one of the same video
+    /// processed before, on `409 already_exists`).
+    async fn upload_video(
+        &self,
+        target: &Target,
+        token: &str,
+        url: &str,
+        rkey: &str,
+    ) -> Result<JobStatus, PublishError> {
+        let stream = self.media.stream(url, &VIDEO_LIMITS).await?;
+        let MediaStream { mime, size, chunks } = stream;
+        if !VIDEO_LIMITS.types.contains(&mime) {
+            return Err(PublishError::new(
+                FailureClass::Permanent,
+                "unsupported_media",
+                format!(
+                    "Bluesky takes MP4 videos; {} is {mime}.",
+                    describe_video(url)
+                ),
+            ));
+        }
+        if size > VIDEO_LIMITS.max_bytes {
+            return Err(PublishError::new(
+                FailureClass::Permanent,
+                "media_too_large",
+                format!(
+                    "{} is {size} bytes; Bluesky takes videos of at most {} bytes.",
+                    describe_video(url),
+                    VIDEO_LIMITS.max_bytes
+                ),
+            ));
+        }
+        let service_token = self.service_auth(target, token).await?;
+        // A failure reading the file ends the upload; the source's own error is reported.
+        let failed: Arc<Mutex<Option<PublishError>>> = Arc::default();
+        let seen = failed.clone();
+        let chunks = chunks.map_err(move |e| {
+            let message = e.message.clone();
+            seen.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get_or_insert(e);
+            std::io::Error::other(message)
+        });
+        let name = format!("{rkey}.mp4");
+        let call = self
+            .client
+            .post(format!(
+                "{}/xrpc/app.bsky.video.uploadVideo",
+                self.video_url
+            ))
+            .query(&[("did", target.did.as_str()), ("name", name.as_str())])
+            .bearer_auth(&service_token)
+            .header(reqwest::header::CONTENT_TYPE, mime)
+            .header(reqwest::header::CONTENT_LENGTH, size)
+            .timeout(self.settings.timeout.max(VIDEO_UPLOAD_TIMEOUT))
+            .body(reqwest::Body::wrap_stream(chunks));
+        let response = match http::send(call, Effect::Repeatable, NAME).await {
+            Ok(r) => r,
+            Err(e) => {
+                let source = failed.lock().unwrap_or_else(|p| p.into_inner()).take();
+                return Err(source.unwrap_or(e));
+            }
+        };
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| http::transport_error(&e, Effect::Repeatable, NAME))?;
+        if let Some(source) = failed.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            return Err(source);
+        }
+        let job = job_status_of(&body);
+        if status == reqwest::StatusCode::CONFLICT
+            && let Some(job) = job.as_ref().filter(|j| !j.job_id.is_empty())
+        {
+            tracing::info!(job_id = %job.job_id, "the video service processed this video before");
+            return Ok(job.clone());
+        }
+        if !status.is_success() {
+            let mut e = xrpc_error(status, &headers, &body, Effect::Repeatable);
+            if e.class == FailureClass::Permanent && e.code != TOKEN_INVALID {
+                e.code = "media_rejected".into();
+                e.message = format!(
+                    "Bluesky's video service refused {}: {}",
+                    describe_video(url),
+                    xrpc_message(&body).unwrap_or_else(|| status.to_string())
+                );
+            }
+            return Err(e);
+        }
+        match job {
+            Some(job) if !job.job_id.is_empty() => Ok(job),
+            // e.g. `{jobStatus: {jobId: "", error: "unconfirmed_email", state: ""}}` (atproto#3097).
+            Some(job) => Err(PublishError::new(
+                FailureClass::Permanent,
+                "media_rejected",
+                format!(
+                    "Bluesky's video service did not take {}: {}",
+                    describe_video(url),
+                    job.said().unwrap_or("no reason given")
+                ),
+            )
+            .with_platform_error(http::platform_text(&body))),
+            None => Err(PublishError::new(
+                FailureClass::Retryable { retry_after: None },
+                "unexpected_response",
+                "Bluesky's video service answered the upload without a job.",
+            )
+            .with_platform_error(http::platform_text(&body))),
+        }
+    }
+
+    /// `app.bsky.video.getJobStatus`; `None` when the service does not know the job (404).
+    async fn job_status(&self, job_id: &str) -> Result<Option<JobStatus>, PublishError> {
+        let call = self
+            .client
+            .get(format!(
+                "{}/xrpc/app.bsky.video.getJobStatus",
+                self.video_url
+            ))
+            .query(&[("jobId", job_id)]);
+        let response = http::send(call, Effect::Repeatable, NAME).await?;
+        if response.status() == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| http::transport_error(&e, Effect::Repeatable, NAME))?;
+        if !status.is_success() {
+            return Err(xrpc_error(status, &headers, &body, Effect::Repeatable));
+        }
+        job_status_of(&body).map(Some).ok_or_else(|| {
+            PublishError::new(
+                FailureClass::Retryable { retry_after: None },
+                "unexpected_response",
+                "Bluesky's video service answered a job's status in a form this server does not understand.",
+            )
+            .with_platform_error(http::platform_text(&body))
+        })
+    }
+
+    /// Polls the job until it has its blob (saved as progress), failed, or `deadline` passed.
+    async fn processed(
+        &self,
+        request: &PublishRequest,
+        url: &str,
+        mut job: JobStatus,
+        deadline: Instant,
+    ) -> Result<Value, PublishError> {
+        loop {
+            // A blob is the video's, whatever the state (the tutorial's `already_exists` note).
+            if let Some(blob) = job.blob.clone().filter(is_blob) {
+                request
+                    .progress
+                    .save(progress_json(&VideoProgress {
+                        video_url: url.to_owned(),
+                        job_id: job.job_id.clone(),
+                        blob: Some(blob.clone()),
+                    }))
+                    .await?;
+                return Ok(blob);
+            }
+            if job.state == "JOB_STATE_FAILED" {
+                let said = job.said().unwrap_or("no reason given").to_owned();
+                return Err(PublishError::new(
+                    FailureClass::Permanent,
+                    "media_processing_failed",
+                    format!(
+                        "Bluesky's video service could not process {}: {said}",
+                        describe_video(url)
+                    ),
+                )
+                .with_platform_error(said));
+            }
+            if Instant::now() + self.video_poll > deadline {
+                return Err(PublishError::new(
+                    FailureClass::Retryable {
+                        retry_after: Some(Duration::from_secs(10)),
+                    },
+                    "media_processing",
+                    format!(
+                        "Bluesky is still processing the video ({}); the next attempt waits for \
+                         it again without uploading it again.",
+                        if job.state.is_empty() {
+                            "no state"
+                        } else {
+                            &job.state
+                        }
+                    ),
+                ));
+            }
+            tokio::time::sleep(self.video_poll).await;
+            job = match self.job_status(&job.job_id).await? {
+                Some(now) => now,
+                None => {
+                    return Err(PublishError::new(
+                        FailureClass::Retryable { retry_after: None },
+                        "media_expired",
+                        "Bluesky's video service no longer knows the video's job; it will be uploaded again.",
+                    ));
+                }
+            };
+        }
     }
 
     /// The DID a handle stands for; `None` when the PDS says it does not resolve.
@@ -426,6 +778,155 @@ struct UploadBlobOutput {
 }
 
 #[derive(Deserialize)]
+struct ServiceAuthOutput {
+    token: String,
+}
+
+/// `app.bsky.video.defs#jobStatus`, read leniently (fields the service leaves out are empty).
+#[derive(Deserialize, Debug, Clone, Default)]
+#[serde(rename_all = "camelCase")]
+struct JobStatus {
+    #[serde(default)]
+    job_id: String,
+    #[serde(default)]
+    state: String,
+    #[serde(default)]
+    blob: Option<Value>,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    message: Option<String>,
+}
+
+impl JobStatus {
+    /// What the service said went wrong: its `message`, else its `error`.
+    fn said(&self) -> Option<&str> {
+        self.message
+            .as_deref()
+            .filter(|m| !m.is_empty())
+            .or(self.error.as_deref().filter(|e| !e.is_empty()))
+    }
+}
+
+/// What an attempt at a video post saves for the next ones (`PublishRequest::progress`).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+struct VideoProgress {
+    /// The video the job processes (the post's `video_url`).
+    video_url: String,
+    job_id: String,
+    /// The processed video's blob ref, once the job has it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    blob: Option<Value>,
+}
+
+fn progress_json(progress: &VideoProgress) -> Value {
+    serde_json::to_value(progress).expect("progress serializes")
+}
+
+/// The job status in an answer: `{jobStatus: {...}}` as the lexicon says, or the object bare
+/// (atproto#3026, #3097).
+fn job_status_of(body: &[u8]) -> Option<JobStatus> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    let inner = v.get("jobStatus").filter(|j| j.is_object()).unwrap_or(&v);
+    if !inner.is_object() || (inner.get("jobId").is_none() && inner.get("state").is_none()) {
+        return None;
+    }
+    serde_json::from_value(inner.clone()).ok()
+}
+
+/// Whether `v` is a blob ref (`{$type: blob, ref: {$link}, mimeType, size}`).
+fn is_blob(v: &Value) -> bool {
+    v.get("$type").and_then(Value::as_str) == Some("blob")
+        && v.pointer("/ref/$link").and_then(Value::as_str).is_some()
+}
+
+/// The `did:web` of a PDS at `base` (`https://host[:port]`): the audience of its service auth
+/// tokens. A port is written `%3A` (the did:web method's encoding).
+fn service_did(base: &str) -> String {
+    match url::Url::parse(base) {
+        Ok(u) => {
+            let host = u.host_str().unwrap_or_default().to_owned();
+            match u.port() {
+                Some(port) => format!("did:web:{host}%3A{port}"),
+                None => format!("did:web:{host}"),
+            }
+        }
+        Err(_) => format!("did:web:{base}"),
+    }
+}
+
+fn record_key_of(request: &PublishRequest) -> String {
+    record_key(&request.marker, request.not_before)
+}
+
+/// How an error names a video URL: by its host only (a path or query may carry a signed token).
+fn describe_video(url: &str) -> String {
+    match url::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+    {
+        Some(host) => format!("the video from {host}"),
+        None => "the video".to_owned(),
+    }
+}
+
+/// Bluesky's own check of a post's media before any call: up to 4 images, or one video alone
+/// (a post has one embed). The video's URL when the post is a video post.
+fn check_media(content: &soku_core::posts::PostContent) -> Result<Option<&str>, PublishError> {
+    let is_video =
+        content.media_type == soku_core::posts::MediaType::Video || content.video_url.is_some();
+    if !is_video {
+        if content.image_urls.len() > MAX_IMAGES {
+            return Err(PublishError::new(
+                FailureClass::Permanent,
+                "too_many_media",
+                format!(
+                    "Bluesky takes at most {MAX_IMAGES} images a post ({} given).",
+                    content.image_urls.len()
+                ),
+            ));
+        }
+        return Ok(None);
+    }
+    let Some(url) = content.video_url.as_deref().filter(|u| !u.is_empty()) else {
+        return Err(PublishError::new(
+            FailureClass::Permanent,
+            "missing_video",
+            "This Bluesky video post names no video.",
+        ));
+    };
+    if !content.image_urls.is_empty() {
+        return Err(PublishError::new(
+            FailureClass::Permanent,
+            "unsupported_media",
+            "Bluesky takes one video alone in a post (one embed); this post also has images.",
+        ));
+    }
+    Ok(Some(url))
+}
+
+/// `app.bsky.embed.defs#aspectRatio` of the post's video, from its facts when known.
+fn video_aspect_ratio(request: &PublishRequest) -> Option<Value> {
+    use soku_core::media::MediaKind;
+    let index = request.content.image_urls.len();
+    let facts = request
+        .media
+        .get(index)
+        .filter(|m| m.facts.kind == MediaKind::Video)
+        .or_else(|| {
+            request
+                .media
+                .iter()
+                .find(|m| m.facts.kind == MediaKind::Video)
+        })
+        .map(|m| &m.facts)?;
+    match (facts.width, facts.height) {
+        (Some(w), Some(h)) if w > 0 && h > 0 => Some(json!({"width": w, "height": h})),
+        _ => None,
+    }
+}
+
+#[derive(Deserialize)]
 struct ResolveHandleOutput {
     did: String,
 }
@@ -444,26 +945,16 @@ struct GetRecordOutput {
 #[async_trait]
 impl Connector for Bluesky {
     async fn publish(&self, request: &PublishRequest) -> Result<PublishedPost, PublishError> {
+        let started = Instant::now();
         let content = &request.content;
-        // Video first; the image count below keeps Bluesky's own code (`too_many_media`).
-        crate::media::check_images_only(content, "Bluesky", usize::MAX)?;
+        let video = check_media(content)?;
         let text = content.text.as_deref().unwrap_or("");
         check_text(text)?;
-        if content.image_urls.len() > MAX_IMAGES {
-            return Err(PublishError::new(
-                FailureClass::Permanent,
-                "too_many_media",
-                format!(
-                    "Bluesky takes at most {MAX_IMAGES} images a post ({} given).",
-                    content.image_urls.len()
-                ),
-            ));
-        }
-        if text.trim().is_empty() && content.image_urls.is_empty() {
+        if text.trim().is_empty() && content.image_urls.is_empty() && video.is_none() {
             return Err(PublishError::new(
                 FailureClass::Permanent,
                 "empty_post",
-                "A Bluesky post needs text or images.",
+                "A Bluesky post needs text, images or a video.",
             ));
         }
         let token = http::access_token(&request.account, NAME)?;
@@ -475,6 +966,19 @@ impl Connector for Bluesky {
             let blob = self.upload_blob(&target, token, url).await?;
             images.push(json!({"alt": "", "image": blob}));
         }
+        let video_embed = match video {
+            Some(url) => {
+                let blob = self
+                    .video_blob(request, &target, token, url, started)
+                    .await?;
+                let mut embed = json!({"$type": "app.bsky.embed.video", "video": blob});
+                if let Some(ratio) = video_aspect_ratio(request) {
+                    embed["aspectRatio"] = ratio;
+                }
+                Some(embed)
+            }
+            None => None,
+        };
         let facets = self.facets(&target.pds, text).await?;
 
         let mut record = json!({
@@ -485,7 +989,9 @@ impl Connector for Bluesky {
         if !facets.is_empty() {
             record["facets"] = Value::Array(facets);
         }
-        if !images.is_empty() {
+        if let Some(embed) = video_embed {
+            record["embed"] = embed;
+        } else if !images.is_empty() {
             record["embed"] = json!({"$type": "app.bsky.embed.images", "images": images});
         }
         let body = json!({
@@ -689,8 +1195,11 @@ fn is_ours(record: &Value, request: &PublishRequest) -> bool {
         .pointer("/embed/images")
         .and_then(Value::as_array)
         .map_or(0, Vec::len);
+    let video =
+        record.pointer("/embed/$type").and_then(Value::as_str) == Some("app.bsky.embed.video");
     record.get("text").and_then(Value::as_str) == Some(text)
         && images == request.content.image_urls.len()
+        && video == request.content.video_url.is_some()
 }
 
 /// Reads a 2xx XRPC answer, or the failure an error answer stands for.
@@ -972,6 +1481,35 @@ mod tests {
             SpanKind::Link("https://en.wikipedia.org/wiki/Rust_(language)".into())
         );
         assert!(rich_text("mail me@example.com or @nodot").is_empty());
+    }
+
+    #[test]
+    fn video_service_answers_are_read_in_both_shapes() {
+        assert_eq!(
+            service_did("https://pds.example.com"),
+            "did:web:pds.example.com"
+        );
+        assert_eq!(
+            service_did("http://127.0.0.1:2583"),
+            "did:web:127.0.0.1%3A2583"
+        );
+        let wrapped =
+            br#"{"jobStatus":{"jobId":"j1","did":"did:plc:a","state":"JOB_STATE_CREATED"}}"#;
+        assert_eq!(job_status_of(wrapped).unwrap().job_id, "j1");
+        // 409 already_exists, bare (bluesky-social/atproto#3097).
+        let bare = br#"{"did":"did:plc:a","error":"already_exists","jobId":"j2","message":"Video already processed","state":"JOB_STATE_COMPLETED"}"#;
+        let job = job_status_of(bare).unwrap();
+        assert_eq!(
+            (job.job_id.as_str(), job.said()),
+            ("j2", Some("Video already processed"))
+        );
+        assert!(job_status_of(br#"{"error":"InvalidRequest"}"#).is_none());
+        assert!(is_blob(
+            &json!({"$type": "blob", "ref": {"$link": "bafk"}, "mimeType": "video/mp4", "size": 1})
+        ));
+        assert!(!is_blob(&json!(
+            "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
+        )));
     }
 
     #[test]

@@ -420,10 +420,11 @@ async fn refused_content_fails_permanently_before_any_post() {
     let mut video = request(&account, "mv", "a video", &[]);
     video.content.media_type = MediaType::Video;
     video.content.video_url = Some("https://img.example/v.mp4".into());
+    // Video is published (see `mod video`); one the server cannot read is refused for good.
     let e = s.bsky.publish(&video).await.unwrap_err();
     assert_eq!(
         (e.class, e.code.as_str()),
-        (FailureClass::Permanent, "unsupported_media")
+        (FailureClass::Permanent, "media_unavailable")
     );
 
     let long = "é".repeat(301);
@@ -755,4 +756,334 @@ async fn a_validation_refusal_from_the_pds_is_permanent() {
     assert_eq!(e.class, FailureClass::Permanent);
     assert!(e.message.contains("300 graphemes"), "{}", e.message);
     assert!(s.fake.posts().is_empty());
+}
+
+// ---- Video (the video service) ----
+
+mod video {
+    use super::*;
+    use async_trait::async_trait;
+    use soku_core::connector::{Progress, ProgressSink, PublishError};
+    use soku_core::keys::KeyMode;
+    use soku_core::media::{MediaFacts, MediaKind, MediaRecord};
+    use std::sync::Mutex;
+
+    const VIDEO: &str = "https://files.example/clip.mp4";
+
+    /// Records every save, in order.
+    #[derive(Default)]
+    struct Saves(Mutex<Vec<Value>>);
+
+    #[async_trait]
+    impl ProgressSink for Saves {
+        async fn save(&self, value: &Value) -> Result<(), PublishError> {
+            self.0.lock().unwrap().push(value.clone());
+            Ok(())
+        }
+    }
+
+    impl Saves {
+        fn all(&self) -> Vec<Value> {
+            self.0.lock().unwrap().clone()
+        }
+        fn last(&self) -> Value {
+            self.all().last().cloned().unwrap_or(Value::Null)
+        }
+    }
+
+    struct VideoSetup {
+        fake: FakeBluesky,
+        bsky: Bluesky,
+        account: ConnectedAccount,
+    }
+
+    /// The connector pointed at the fake PDS and its video service; `wait` bounds one attempt's
+    /// processing wait, polls every 20 ms.
+    async fn setup(wait: Duration) -> VideoSetup {
+        let fake = FakeBluesky::start().await;
+        let media = MemoryMedia::new([
+            (VIDEO, soku_fakes::media_files::mp4(1280, 720, 4_000, 4096)),
+            ("https://img.example/a.png", png(1)),
+        ]);
+        let mut settings = PlatformSettings::at(&fake.url);
+        settings.timeout = Duration::from_secs(2);
+        let bsky = Bluesky::new(
+            settings,
+            media,
+            NetPolicy {
+                allow_loopback: true,
+            },
+        )
+        .with_video_service(&fake.video_url)
+        .with_video_processing_wait(wait, Duration::from_millis(20));
+        let account = bsky
+            .connect_direct(
+                &json!({"identifier": HANDLE, "appPassword": APP_PASSWORD, "pds": fake.url}),
+            )
+            .await
+            .expect("connects");
+        VideoSetup {
+            fake,
+            bsky,
+            account,
+        }
+    }
+
+    fn facts(width: u32, height: u32) -> MediaRecord {
+        MediaRecord {
+            id: "med_abcdefghijklmnopqrstuvwx".into(),
+            user_id: "usr_1".into(),
+            mode: KeyMode::Live,
+            facts: MediaFacts {
+                kind: MediaKind::Video,
+                mime: "video/mp4",
+                size: 4096,
+                width: Some(width),
+                height: Some(height),
+                duration_ms: Some(4_000),
+            },
+            sha256: "00".repeat(32),
+            storage_key: "media/med_abcdefghijklmnopqrstuvwx.mp4".into(),
+            file_name: "med_abcdefghijklmnopqrstuvwx.mp4".into(),
+            source_url: None,
+            idempotency_key: None,
+            request_hash: "00".repeat(32),
+            created_at: Utc::now(),
+        }
+    }
+
+    fn video_request(
+        account: &ConnectedAccount,
+        marker: &str,
+        progress: Progress,
+    ) -> PublishRequest {
+        let mut r = request(account, marker, "A clip", &[]);
+        r.content.media_type = MediaType::Video;
+        r.content.video_url = Some(VIDEO.into());
+        r.media = vec![facts(1280, 720)];
+        r.progress = progress;
+        r
+    }
+
+    fn tracked(saved: Value) -> (Arc<Saves>, Progress) {
+        let saves = Arc::new(Saves::default());
+        let progress = Progress::new(saved, saves.clone());
+        (saves, progress)
+    }
+
+    #[tokio::test]
+    async fn a_video_is_posted_with_its_embed_and_aspect_ratio() {
+        let s = setup(Duration::from_secs(5)).await;
+        let (saves, progress) = tracked(Value::Null);
+        let req = video_request(&s.account, "v-1", progress);
+        let post = s.bsky.publish(&req).await.expect("published");
+        let rkey = record_key("v-1", req.not_before);
+        assert_eq!(post.id, format!("at://{DID}/app.bsky.feed.post/{rkey}"));
+
+        let posts = s.fake.posts();
+        assert_eq!(posts.len(), 1);
+        let embed = &posts[0].record["embed"];
+        assert_eq!(embed["$type"], "app.bsky.embed.video");
+        assert_eq!(embed["aspectRatio"], json!({"width": 1280, "height": 720}));
+        assert_eq!(embed["video"]["mimeType"], "video/mp4");
+        assert_eq!(embed["video"]["$type"], "blob");
+        assert_eq!(s.fake.video_uploads(), 1);
+        let jobs = s.fake.video_jobs();
+        assert_eq!(jobs.len(), 1);
+        // The upload was named after the record key, not the hosted file's (secret) name.
+        assert_eq!(jobs[0].name, format!("{rkey}.mp4"));
+        assert_eq!(
+            jobs[0].bytes,
+            soku_fakes::media_files::mp4(1280, 720, 4_000, 4096)
+        );
+        // Progress: the job once created, then its blob.
+        let all = saves.all();
+        assert_eq!(all.len(), 2, "{all:?}");
+        assert_eq!(
+            all[0],
+            json!({"video_url": VIDEO, "job_id": jobs[0].job_id})
+        );
+        assert_eq!(all[1]["blob"], embed["video"]);
+        // Read back, the post is this target's.
+        assert_eq!(
+            s.bsky.find_existing(&req).await.unwrap(),
+            Existing::Found(post)
+        );
+    }
+
+    #[tokio::test]
+    async fn without_known_dimensions_there_is_no_aspect_ratio_and_images_cannot_join() {
+        let s = setup(Duration::from_secs(5)).await;
+        let mut req = video_request(&s.account, "v-2", Progress::default());
+        req.media.clear();
+        s.bsky.publish(&req).await.expect("published");
+        assert!(
+            s.fake.posts()[0].record["embed"]
+                .get("aspectRatio")
+                .is_none()
+        );
+
+        let mut both = video_request(&s.account, "v-3", Progress::default());
+        both.content.image_urls = vec!["https://img.example/a.png".into()];
+        let e = s.bsky.publish(&both).await.unwrap_err();
+        assert_eq!(e.class, FailureClass::Permanent);
+        assert_eq!(e.code, "unsupported_media");
+        let mut none = video_request(&s.account, "v-4", Progress::default());
+        none.content.video_url = None;
+        assert_eq!(
+            s.bsky.publish(&none).await.unwrap_err().code,
+            "missing_video"
+        );
+        assert_eq!(s.fake.video_uploads(), 1);
+    }
+
+    #[tokio::test]
+    async fn slow_processing_is_waited_for() {
+        let s = setup(Duration::from_secs(5)).await;
+        s.fake.set_processing_polls(6);
+        let req = video_request(&s.account, "v-slow", Progress::default());
+        s.bsky
+            .publish(&req)
+            .await
+            .expect("published after the wait");
+        assert_eq!(s.fake.video_jobs()[0].polls, 6);
+        assert_eq!(s.fake.video_uploads(), 1);
+        assert_eq!(s.fake.posts().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_failed_job_is_permanent_with_the_service_message() {
+        let s = setup(Duration::from_secs(5)).await;
+        s.fake.fail_next_video("Failed to process video");
+        let req = video_request(&s.account, "v-fail", Progress::default());
+        let e = s.bsky.publish(&req).await.unwrap_err();
+        assert_eq!(e.class, FailureClass::Permanent);
+        assert_eq!(e.code, "media_processing_failed");
+        assert_eq!(e.platform_error.as_deref(), Some("Failed to process video"));
+        assert!(!e.message.contains("clip.mp4"), "{}", e.message);
+        assert_eq!(s.fake.create_calls(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_wait_that_runs_out_is_retryable_and_resumed_without_a_second_upload() {
+        let s = setup(Duration::from_millis(150)).await;
+        s.fake.set_processing_polls(1_000);
+        let (saves, progress) = tracked(Value::Null);
+        let req = video_request(&s.account, "v-timeout", progress);
+        let e = s.bsky.publish(&req).await.unwrap_err();
+        assert!(matches!(e.class, FailureClass::Retryable { .. }), "{e:?}");
+        assert_eq!(e.code, "media_processing");
+        assert_eq!(s.fake.video_uploads(), 1);
+        assert_eq!(s.fake.create_calls(), 0);
+        let saved = saves.last();
+        assert_eq!(saved["job_id"], s.fake.video_jobs()[0].job_id.as_str());
+        assert!(saved.get("blob").is_none());
+
+        // The next attempt (a retry, or another process after a restart) polls the saved job.
+        let polls_before = s.fake.video_jobs()[0].polls;
+        let (saves2, progress2) = tracked(saved);
+        let mut again = video_request(&s.account, "v-timeout", progress2);
+        again.not_before = req.not_before;
+        // Let the job finish within this attempt's wait.
+        s.fake.finish_video_jobs_after(2);
+        let post = s.bsky.publish(&again).await.expect("resumed");
+        assert!(post.id.ends_with(&record_key("v-timeout", req.not_before)));
+        assert_eq!(s.fake.video_uploads(), 1, "never uploaded twice");
+        assert!(s.fake.video_jobs()[0].polls > polls_before);
+        assert!(saves2.last().get("blob").is_some());
+    }
+
+    #[tokio::test]
+    async fn a_restart_with_a_saved_blob_goes_straight_to_the_record() {
+        let s = setup(Duration::from_secs(5)).await;
+        let (saves, progress) = tracked(Value::Null);
+        let first = video_request(&s.account, "v-restart", progress);
+        s.bsky.publish(&first).await.expect("published");
+        let saved = saves.last();
+        assert!(saved.get("blob").is_some());
+        let polls = s.fake.video_jobs()[0].polls;
+
+        // As if the process died after the blob was saved and before the post was known: the
+        // next attempt neither uploads nor polls, and the existing record is read back.
+        let (_saves, progress) = tracked(saved);
+        let mut again = video_request(&s.account, "v-restart", progress);
+        again.not_before = first.not_before;
+        s.bsky.publish(&again).await.expect("read back");
+        assert_eq!(s.fake.video_uploads(), 1);
+        assert_eq!(s.fake.video_jobs()[0].polls, polls);
+        assert_eq!(s.fake.posts().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn already_exists_leads_to_the_video_processed_before() {
+        let s = setup(Duration::from_secs(5)).await;
+        let req = video_request(&s.account, "v-first", Progress::default());
+        s.bsky.publish(&req).await.expect("published");
+        // Another target with the same video and no progress: the service answers 409.
+        let (saves, progress) = tracked(Value::Null);
+        let other = video_request(&s.account, "v-second", progress);
+        s.bsky
+            .publish(&other)
+            .await
+            .expect("published from the earlier job");
+        assert_eq!(s.fake.video_jobs().len(), 1, "no second job");
+        assert_eq!(s.fake.posts().len(), 2);
+        assert_eq!(
+            s.fake.posts()[1].record["embed"]["video"],
+            s.fake.posts()[0].record["embed"]["video"]
+        );
+        assert_eq!(
+            saves.all()[0]["job_id"],
+            s.fake.video_jobs()[0].job_id.as_str()
+        );
+    }
+
+    #[tokio::test]
+    async fn the_service_token_is_bound_to_the_pds_and_upload_blob() {
+        let s = setup(Duration::from_secs(5)).await;
+        // An access JWT is not a service token.
+        let r = reqwest::Client::new()
+            .post(format!(
+                "{}/xrpc/app.bsky.video.uploadVideo?did={DID}&name=a.mp4",
+                s.fake.video_url
+            ))
+            .bearer_auth(&s.account.tokens.access_token)
+            .header("content-type", "video/mp4")
+            .body(soku_fakes::media_files::mp4(16, 16, 1_000, 16))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401);
+        // A service token for another audience is refused too.
+        let t: Value = reqwest::Client::new()
+            .get(format!(
+                "{}/xrpc/com.atproto.server.getServiceAuth",
+                s.fake.url
+            ))
+            .query(&[
+                ("aud", "did:web:video.bsky.app"),
+                ("lxm", "com.atproto.repo.uploadBlob"),
+            ])
+            .bearer_auth(&s.account.tokens.access_token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let r = reqwest::Client::new()
+            .post(format!(
+                "{}/xrpc/app.bsky.video.uploadVideo?did={DID}&name=a.mp4",
+                s.fake.video_url
+            ))
+            .bearer_auth(t["token"].as_str().unwrap())
+            .header("content-type", "video/mp4")
+            .body(soku_fakes::media_files::mp4(16, 16, 1_000, 16))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401);
+        assert_eq!(s.fake.video_uploads(), 0);
+        assert!(s.fake.service_did().starts_with("did:web:127.0.0.1%3A"));
+    }
 }
