@@ -451,6 +451,14 @@ pub trait PostStore: Send + Sync + 'static {
     }
     /// `mark_in_flight` for several targets in one transaction; one answer per target.
     async fn mark_in_flight_batch(&self, targets: &[InFlight]) -> StoreResult<Vec<bool>>;
+    /// Moves the lease of a target `owner` holds to `until` (a long upload keeps its target);
+    /// false when `owner` holds it no more.
+    async fn extend_lease(
+        &self,
+        target_id: &str,
+        owner: &str,
+        until: DateTime<Utc>,
+    ) -> StoreResult<bool>;
     /// Keeps a connector's progress on a target for later attempts; false when `owner` no
     /// longer holds the target's lease.
     async fn save_target_progress(

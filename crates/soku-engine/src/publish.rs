@@ -16,6 +16,10 @@ use soku_core::queue::{
 };
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// The longest one attempt at a post with media may take (uploads and processing waits), its
+/// lease renewed meanwhile.
+pub const MEDIA_PUBLISH_MAX: Duration = Duration::from_secs(30 * 60);
 use tracing::Instrument;
 
 impl Engine {
@@ -117,17 +121,10 @@ impl Engine {
                 ));
             }
         }
-        // A hard bound well inside the lease, so a hung call cannot outlive its lease.
-        let deadline = self.config.lease / 2;
         self.record_lag(claimed);
-        let result = match tokio::time::timeout(deadline, connector.publish(&request)).await {
-            Ok(r) => r,
-            Err(_) => Err(PublishError::new(
-                FailureClass::Ambiguous,
-                "timeout",
-                "The platform did not answer in time.",
-            )),
-        };
+        let result = self
+            .publish_holding_lease(connector.as_ref(), &request, &target.id, owner)
+            .await?;
         Some(match result {
             Ok(post) => TargetOutcome::Published {
                 post_id: post.id,
@@ -293,6 +290,65 @@ impl Engine {
             progress,
             not_before: claimed.submitted_at,
         })
+    }
+
+    /// The connector's call, bounded: a post without media within half the lease (a hung call
+    /// cannot outlive its lease); a post with media (uploads, processing waits) within
+    /// `MEDIA_PUBLISH_MAX`, the lease renewed every third of it meanwhile, so that no other
+    /// worker takes the target over while this one is still working on it. `None` when the
+    /// lease was lost (another worker owns the target; this attempt's outcome is not recorded).
+    async fn publish_holding_lease(
+        &self,
+        connector: &dyn soku_core::connector::Connector,
+        request: &PublishRequest,
+        target_id: &str,
+        owner: &str,
+    ) -> Option<Result<soku_core::connector::PublishedPost, PublishError>> {
+        let timeout = || {
+            Err(PublishError::new(
+                FailureClass::Ambiguous,
+                "timeout",
+                "The platform did not answer in time.",
+            ))
+        };
+        let lease = self.config.lease;
+        if request.media.is_empty() {
+            return Some(
+                tokio::time::timeout(lease / 2, connector.publish(request))
+                    .await
+                    .unwrap_or_else(|_| timeout()),
+            );
+        }
+        let started = Instant::now();
+        let mut renewed = Instant::now();
+        let call = connector.publish(request);
+        tokio::pin!(call);
+        loop {
+            tokio::select! {
+                result = &mut call => return Some(result),
+                _ = tokio::time::sleep(lease / 3) => {}
+            }
+            if started.elapsed() >= MEDIA_PUBLISH_MAX {
+                return Some(timeout());
+            }
+            let until = self.clock.now()
+                + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::seconds(120));
+            match self.store.extend_lease(target_id, owner, until).await {
+                Ok(true) => renewed = Instant::now(),
+                Ok(false) => {
+                    tracing::warn!("the lease was lost during a long publish; stopping it");
+                    return None;
+                }
+                // A database blip: keep going while the lease surely still holds.
+                Err(e) if renewed.elapsed() < lease / 2 => {
+                    tracing::warn!(error = %e, "could not renew the lease; retrying")
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "the lease could not be renewed; stopping");
+                    return None;
+                }
+            }
+        }
     }
 
     /// The target's account and its sealed tokens, if it is still connected and usable.

@@ -77,11 +77,10 @@ pub fn live(settings: &LiveSettings, hosted: Option<soku_media::MediaLibrary>) -
     );
     live.insert(
         Platform::Bluesky,
-        Arc::new(bluesky::Bluesky::new(
-            settings.bluesky.clone(),
-            media.clone(),
-            net,
-        )),
+        Arc::new(
+            bluesky::Bluesky::new(settings.bluesky.clone(), media.clone(), net)
+                .with_video_service(&settings.bluesky_video_url),
+        ),
     );
     live.insert(
         Platform::Mastodon,

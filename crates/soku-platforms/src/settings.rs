@@ -15,6 +15,8 @@ pub struct LiveSettings {
     pub mastodon: PlatformSettings,
     /// The `LinkedIn-Version` to send (`YYYYMM`); `None`: [`crate::linkedin::LINKEDIN_VERSION`].
     pub linkedin_version: Option<String>,
+    /// Bluesky's video service (`app.bsky.video.*`), without a trailing slash.
+    pub bluesky_video_url: String,
     /// Bytes of fetched images held in memory at once, across every post.
     pub media_memory: u64,
     /// Tests only: fetches and user-named hosts may reach loopback addresses, where tests run
@@ -39,6 +41,7 @@ impl Default for LiveSettings {
                 mastodon::DEFAULT_API_URL,
             ),
             linkedin_version: None,
+            bluesky_video_url: bluesky::DEFAULT_VIDEO_URL.to_owned(),
             media_memory: crate::fetch::DEFAULT_MEMORY_BUDGET,
             allow_loopback: false,
         }

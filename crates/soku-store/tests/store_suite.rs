@@ -860,7 +860,7 @@ mod posts {
     }
 
     #[tokio::test]
-    async fn a_connectors_progress_is_kept_by_the_lease_owner_for_later_attempts() {
+    async fn a_connectors_progress_and_a_long_attempts_lease_are_kept_by_the_lease_owner() {
         each_backend("progress", |s| async move {
             let at = |secs: i64| t0() + Duration::seconds(secs);
             s.create_submission(&submission("u1", "p", t0(), t0(), &[Platform::X]))
@@ -892,6 +892,22 @@ mod posts {
                 !s.save_target_progress(&id, "w1", r#"{"mediaId":"late"}"#, at(62))
                     .await
                     .unwrap()
+            );
+            // The owner keeps a long attempt's lease; nobody else can move it.
+            assert!(s.extend_lease(&id, "w2", at(300)).await.unwrap());
+            assert!(!s.extend_lease(&id, "w1", at(400)).await.unwrap());
+            assert!(
+                s.claim_targets("w3", at(250), at(310), 10)
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
+            assert_eq!(
+                s.claim_targets("w3", at(301), at(400), 10)
+                    .await
+                    .unwrap()
+                    .len(),
+                1
             );
         })
         .await;

@@ -350,6 +350,10 @@ pub struct NetworkArgs {
     /// Default: the version this server was written against.
     #[arg(long, env = "SOKU_LINKEDIN_VERSION", value_name = "YYYYMM")]
     pub linkedin_version: Option<String>,
+    /// Bluesky's video service, where videos are uploaded and processed before they are posted.
+    /// Default: the public one (tests point it at a fake).
+    #[arg(long, env = "SOKU_BLUESKY_VIDEO_URL", value_name = "URL")]
+    pub bluesky_video_url: Option<String>,
     #[command(flatten)]
     pub x: XArgs,
     #[command(flatten)]
@@ -372,6 +376,7 @@ impl NetworkArgs {
             bluesky: self.bluesky.settings(defaults.bluesky),
             mastodon: self.mastodon.settings(defaults.mastodon),
             linkedin_version: self.linkedin_version.clone(),
+            bluesky_video_url: url_or(&self.bluesky_video_url, defaults.bluesky_video_url.clone()),
             media_memory: self.media_memory_mb * 1024 * 1024,
             allow_loopback: self.allow_loopback,
         }

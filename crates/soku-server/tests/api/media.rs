@@ -901,3 +901,42 @@ async fn outside_media_are_imported_once_per_post_and_test_mode_shows_what_each_
         );
     }
 }
+
+/// A post with media may take longer than the engine's lease (an upload, a processing wait):
+/// the lease is renewed meanwhile, so the one attempt finishes and nobody takes the target over.
+#[tokio::test]
+async fn a_long_publish_with_media_keeps_its_lease() {
+    let app = crate::util::Builder::default()
+        .engine(soku_engine::EngineConfig {
+            lease: Duration::from_secs(1),
+            backoff_base: Duration::from_millis(200),
+            backoff_max: Duration::from_secs(1),
+            ..soku_engine::EngineConfig::default()
+        })
+        .simulated_latency(Duration::from_millis(2500))
+        .start()
+        .await;
+    let (_, key) = app.test_subscriber().await;
+    let png = created(upload(&app, &key, "image/png", media_files::png(40, 40)).await).await;
+    let body = json!({"post": {"content": {"text": "slow network", "mediaType": "image",
+        "imageUrls": [png["url"]], "platform": ["x"]}}});
+    let r = app.post_json("/v1/posts", &key, &body).await;
+    let id = r.json::<Value>().await.unwrap()["postSubmissionId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let post = settled(&app, &key, &id).await;
+    let target = &post["targets"][0];
+    assert_eq!(target["status"], "published", "{post}");
+    assert_eq!(
+        target["attempts"], 1,
+        "one attempt, never taken over: {post}"
+    );
+    let got: Value = app
+        .get_with_key("/v1/sandbox/x/posts", &key)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(got["posts"][0]["createCount"], 1, "{got}");
+}

@@ -105,6 +105,12 @@ impl Builder {
         self
     }
 
+    /// How long test mode's simulated platforms take to answer.
+    pub fn simulated_latency(mut self, latency: std::time::Duration) -> Self {
+        self.simulated_latency = latency;
+        self
+    }
+
     /// Rate limits for this app (default: `generous_limits()`).
     pub fn rate_limits(mut self, options: RateLimitOptions) -> Self {
         self.rate_limits = Some(options);

@@ -112,6 +112,27 @@ where
             .collect()
     }
 
+    /// Moves the lease of a target `owner` still holds to `until`; false when it holds it no
+    /// more.
+    pub async fn extend_lease(
+        &self,
+        target_id: &str,
+        owner: &str,
+        until: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE targets SET lease_until = $3 \
+             WHERE id = $1 AND lease_owner = $2 AND status = 'publishing'",
+        )
+        .bind(target_id)
+        .bind(owner)
+        .bind(to_millis(until))
+        .execute(self.0)
+        .await
+        .map_err(e)?;
+        Ok(DB::rows_affected(&done) == 1)
+    }
+
     /// Saves a connector's progress on a target; false when `owner` no longer holds its lease.
     pub async fn save_progress(
         &self,

@@ -371,6 +371,17 @@ where
         Stats(&self.pool).queue(now).await
     }
 
+    async fn extend_lease(
+        &self,
+        target_id: &str,
+        owner: &str,
+        until: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        Queue(&self.pool)
+            .extend_lease(target_id, owner, until)
+            .await
+    }
+
     async fn save_target_progress(
         &self,
         target_id: &str,
