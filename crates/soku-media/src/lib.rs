@@ -14,4 +14,4 @@ pub mod storage;
 pub use ingest::{IngestError, Received, receive};
 pub use library::{LibraryError, MediaLibrary, Owner, Saved};
 pub use probe::ProbeError;
-pub use storage::{MediaStorage, S3Options, Spool, StorageError, StoreLocation};
+pub use storage::{MediaStorage, Spool, StorageError, StoreLocation, StoreOptions};

@@ -69,6 +69,8 @@ struct Inner {
     store: Arc<dyn ObjectStore>,
     backend: Backend,
     spool_dir: PathBuf,
+    /// Sync a local file (and its directory entry) to disk before it counts as stored.
+    sync: bool,
 }
 
 impl std::fmt::Debug for MediaStorage {
@@ -117,11 +119,16 @@ impl StoreLocation {
     }
 }
 
-/// What an S3 store needs besides the standard AWS variables (`AWS_ACCESS_KEY_ID`,
-/// `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`, `AWS_SESSION_TOKEN`, `AWS_ENDPOINT_URL`...), which
-/// `object_store` reads itself.
+/// How a store behaves besides where it is. For S3, the standard AWS variables
+/// (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`, `AWS_SESSION_TOKEN`...) are read
+/// by `object_store` itself.
 #[derive(Debug, Clone, Default)]
-pub struct S3Options {
+pub struct StoreOptions {
+    /// Local store: sync each file to disk before it counts as stored, so that it survives a
+    /// power loss, not only a killed process (the server sets it with SQLite's
+    /// `synchronous=full`, the same promise for the rows). S3 answers an upload once it is
+    /// durable.
+    pub sync: bool,
     /// An S3-compatible service's URL (MinIO, Ceph, moto...); `http://` is allowed for it.
     pub endpoint: Option<String>,
     /// Where files wait before they are uploaded; default: the system's temporary directory.
@@ -130,15 +137,21 @@ pub struct S3Options {
 
 impl MediaStorage {
     /// Opens the store at `location`; a local directory is created if missing.
-    pub async fn open(location: &StoreLocation, s3: &S3Options) -> Result<Self, StorageError> {
+    pub async fn open(location: &StoreLocation, options: &StoreOptions) -> Result<Self, StorageError> {
         match location {
-            StoreLocation::Local(dir) => Self::local(dir).await,
-            StoreLocation::S3 { bucket, prefix } => Self::s3(bucket, prefix, s3).await,
+            StoreLocation::Local(dir) => Self::local_with(dir, options.sync).await,
+            StoreLocation::S3 { bucket, prefix } => Self::s3(bucket, prefix, options).await,
         }
     }
 
-    /// A store in `dir` (created if missing); its spool is `dir/.spool`.
+    /// A store in `dir` (created if missing); its spool is `dir/.spool`. Files survive a killed
+    /// process (`local_with` to sync them for a power loss too).
     pub async fn local(dir: &Path) -> Result<Self, StorageError> {
+        Self::local_with(dir, false).await
+    }
+
+    /// A store in `dir`, syncing each file to disk before it counts as stored when `sync`.
+    pub async fn local_with(dir: &Path, sync: bool) -> Result<Self, StorageError> {
         tokio::fs::create_dir_all(dir).await?;
         let root = tokio::fs::canonicalize(dir).await?;
         let spool_dir = root.join(".spool");
@@ -149,10 +162,11 @@ impl MediaStorage {
             store: Arc::new(store),
             backend: Backend::Local(root),
             spool_dir,
+            sync,
         })))
     }
 
-    async fn s3(bucket: &str, prefix: &str, options: &S3Options) -> Result<Self, StorageError> {
+    async fn s3(bucket: &str, prefix: &str, options: &StoreOptions) -> Result<Self, StorageError> {
         let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
         if let Some(endpoint) = &options.endpoint {
             builder = builder
@@ -180,6 +194,7 @@ impl MediaStorage {
             store,
             backend: Backend::S3(described),
             spool_dir,
+            sync: false,
         })))
     }
 
@@ -209,10 +224,11 @@ impl MediaStorage {
         Ok(Spool {
             path,
             file: Some(file),
+            sync: self.0.sync,
         })
     }
 
-    /// Stores the spool's file under `key`. The file was synced by `Spool::finish`.
+    /// Stores the spool's file under `key` (`Spool::finish` first).
     pub async fn commit(&self, mut spool: Spool, key: &str) -> Result<(), StorageError> {
         let key_path = ObjectPath::parse(key).map_err(|e| StorageError::Backend(e.to_string()))?;
         match &self.0.backend {
@@ -223,8 +239,8 @@ impl MediaStorage {
                 }
                 tokio::fs::rename(&spool.path, &target).await?;
                 spool.committed();
-                // The rename itself survives a crash once its directory is synced.
-                if let Some(parent) = target.parent() {
+                // The rename itself survives a power loss once its directory is synced.
+                if let Some(parent) = target.parent().filter(|_| self.0.sync) {
                     let parent = parent.to_owned();
                     let _ = tokio::task::spawn_blocking(move || {
                         std::fs::File::open(parent).and_then(|d| d.sync_all())
@@ -368,6 +384,7 @@ async fn remove_stale_spools(dir: &Path, age: std::time::Duration) {
 pub struct Spool {
     path: PathBuf,
     file: Option<tokio::fs::File>,
+    sync: bool,
 }
 
 impl Spool {
@@ -382,9 +399,11 @@ impl Spool {
             .expect("the spool is open until finished")
     }
 
-    /// Flushes and syncs the file to disk and closes it.
+    /// Closes the file, synced to disk first when the store asks for it.
     pub async fn finish(&mut self) -> Result<(), StorageError> {
-        if let Some(file) = self.file.take() {
+        if let Some(file) = self.file.take()
+            && self.sync
+        {
             file.sync_all().await?;
         }
         Ok(())

@@ -4,7 +4,7 @@
 use crate::service::media::MediaHost;
 use clap::Args;
 use soku_core::media::MediaStore;
-use soku_media::{MediaLibrary, MediaStorage, S3Options, StoreLocation};
+use soku_media::{MediaLibrary, MediaStorage, StoreLocation, StoreOptions};
 use soku_platforms::import::Importer;
 use soku_platforms::net::NetPolicy;
 use std::path::PathBuf;
@@ -67,7 +67,8 @@ impl MediaArgs {
         let location = self.location(database_url)?;
         let storage = MediaStorage::open(
             &location,
-            &S3Options {
+            &StoreOptions {
+                sync: syncs_fully(database_url),
                 endpoint: self
                     .media_s3_endpoint
                     .clone()
@@ -101,6 +102,13 @@ impl MediaArgs {
     }
 }
 
+/// Whether the database is asked to survive a power loss (`synchronous=full` on SQLite;
+/// PostgreSQL always syncs its commits): then a local media store syncs its files too.
+fn syncs_fully(database_url: &str) -> bool {
+    let url = database_url.to_ascii_lowercase();
+    url.starts_with("postgres") || url.contains("synchronous=full") || url.contains("synchronous=extra")
+}
+
 /// `media` in the SQLite database's directory; `./media` for any other database.
 fn default_dir(database_url: &str) -> PathBuf {
     let file = database_url
@@ -131,5 +139,12 @@ mod tests {
         );
         assert_eq!(default_dir("sqlite::memory:"), PathBuf::from("media"));
         assert_eq!(default_dir("postgres://u@h/db"), PathBuf::from("media"));
+    }
+
+    #[test]
+    fn media_files_are_synced_when_the_database_promises_a_power_loss() {
+        assert!(!syncs_fully("sqlite://soku.db"));
+        assert!(syncs_fully("sqlite://soku.db?synchronous=FULL"));
+        assert!(syncs_fully("postgres://u@h/db"));
     }
 }
