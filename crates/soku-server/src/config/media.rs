@@ -106,7 +106,9 @@ impl MediaArgs {
 /// PostgreSQL always syncs its commits): then a local media store syncs its files too.
 fn syncs_fully(database_url: &str) -> bool {
     let url = database_url.to_ascii_lowercase();
-    url.starts_with("postgres") || url.contains("synchronous=full") || url.contains("synchronous=extra")
+    url.starts_with("postgres")
+        || url.contains("synchronous=full")
+        || url.contains("synchronous=extra")
 }
 
 /// `media` in the SQLite database's directory; `./media` for any other database.
