@@ -137,7 +137,10 @@ pub struct StoreOptions {
 
 impl MediaStorage {
     /// Opens the store at `location`; a local directory is created if missing.
-    pub async fn open(location: &StoreLocation, options: &StoreOptions) -> Result<Self, StorageError> {
+    pub async fn open(
+        location: &StoreLocation,
+        options: &StoreOptions,
+    ) -> Result<Self, StorageError> {
         match location {
             StoreLocation::Local(dir) => Self::local_with(dir, options.sync).await,
             StoreLocation::S3 { bucket, prefix } => Self::s3(bucket, prefix, options).await,
