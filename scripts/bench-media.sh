@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark: hosted media (issue 17). In one run, on this machine:
 #
-# 1. Upload: a 300 MB MP4 through `POST /v1/media/uploads` on loopback (curl --data-binary),
+# 1. Upload: a 300 MB MP4 through `POST /v1/media/uploads` on loopback (`curl -T`, streamed),
 #    against `cp` of the same file to the same disk. Reports both throughputs, their ratio
 #    (goal >= 50 %), and the server's peak resident memory during the upload above its idle
 #    figure (goal < 64 MB; peak from VmHWM after resetting it through /proc/PID/clear_refs).
@@ -121,7 +121,7 @@ IDLE_KB=$(status_kb "$SERVER_PID" VmRSS)
 echo 5 >"/proc/$SERVER_PID/clear_refs"   # resets VmHWM (the peak) to the present figure
 t0=$(now)
 code=$(curl -sS -o "$TMP/upload.json" -w '%{http_code}' -H "soku-api-key: $KEY" \
-    -H 'content-type: video/mp4' --data-binary "@$TMP/upload.mp4" "$BASE/v1/media/uploads")
+    -H 'content-type: video/mp4' -X POST -T "$TMP/upload.mp4" "$BASE/v1/media/uploads")
 t1=$(now)
 [[ $code == 201 ]] || { cat "$TMP/upload.json" >&2; die "the upload answered $code"; }
 PEAK_KB=$(status_kb "$SERVER_PID" VmHWM)

@@ -94,7 +94,13 @@ fn idle_bounded(
 ) -> impl futures_util::Stream<Item = Result<bytes::Bytes, BodyError>> {
     futures_util::stream::unfold(Some(body.into_data_stream()), move |stream| async move {
         let mut stream = stream?;
-        match tokio::time::timeout(idle, stream.next()).await {
+        let mut next = stream.next();
+        // While bytes flow the next chunk is usually there already: a timer only when it is not.
+        let polled = match futures_util::FutureExt::now_or_never(&mut next) {
+            Some(ready) => Ok(ready),
+            None => tokio::time::timeout(idle, next).await,
+        };
+        match polled {
             Err(_) => Some((Err(BodyError::Idle), None)),
             Ok(None) => None,
             Ok(Some(Ok(chunk))) => Some((Ok(chunk), Some(stream))),
