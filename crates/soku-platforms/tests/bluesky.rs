@@ -762,34 +762,12 @@ async fn a_validation_refusal_from_the_pds_is_permanent() {
 
 mod video {
     use super::*;
-    use async_trait::async_trait;
-    use soku_core::connector::{Progress, ProgressSink, PublishError};
+    use soku_core::connector::Progress;
     use soku_core::keys::KeyMode;
     use soku_core::media::{MediaFacts, MediaKind, MediaRecord};
-    use std::sync::Mutex;
+    use support::Saves;
 
     const VIDEO: &str = "https://files.example/clip.mp4";
-
-    /// Records every save, in order.
-    #[derive(Default)]
-    struct Saves(Mutex<Vec<Value>>);
-
-    #[async_trait]
-    impl ProgressSink for Saves {
-        async fn save(&self, value: &Value) -> Result<(), PublishError> {
-            self.0.lock().unwrap().push(value.clone());
-            Ok(())
-        }
-    }
-
-    impl Saves {
-        fn all(&self) -> Vec<Value> {
-            self.0.lock().unwrap().clone()
-        }
-        fn last(&self) -> Value {
-            self.all().last().cloned().unwrap_or(Value::Null)
-        }
-    }
 
     struct VideoSetup {
         fake: FakeBluesky,

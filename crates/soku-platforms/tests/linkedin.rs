@@ -5,8 +5,7 @@ mod support;
 use serde_json::{Value, json};
 use soku_core::connector::{
     AccountCredentials, AuthorizationRequest, CodeExchange, ConnectErrorKind, ConnectMethod,
-    Connector, Existing, FailureClass, Progress, ProgressSink, PublishError, PublishRequest,
-    TOKEN_INVALID,
+    Connector, Existing, FailureClass, Progress, PublishRequest, TOKEN_INVALID,
 };
 use soku_core::platform::Platform;
 use soku_core::posts::{MediaType, PostContent};
@@ -17,12 +16,10 @@ use soku_fakes::linkedin::{
 use soku_fakes::media_files;
 use soku_platforms::PlatformSettings;
 use soku_platforms::linkedin::{LINKEDIN_VERSION, LinkedIn, SCOPES};
-use soku_platforms::media::{Media, MediaLimits, MediaSource, MediaStream, sniff};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
-use support::MemoryMedia;
+use support::{MemoryMedia, Saves, StreamedMedia};
 
 const WRITE_SCOPE: &str = "openid,profile,w_member_social";
 
@@ -753,94 +750,22 @@ fn short() -> Vec<u8> {
     media_files::mp4(640, 360, 3_000, 100_000)
 }
 
-/// Videos read as the media store streams hosted files: in pieces of an odd size (so parts are
-/// cut across them); images from the fixtures. A video is never fetched whole. A stream can be
-/// told to break after some bytes, as a read cut by a crash would.
-struct Streamed {
-    images: Arc<MemoryMedia>,
-    videos: HashMap<String, Vec<u8>>,
-    piece: usize,
-    streams: AtomicUsize,
-    break_after: Mutex<Option<usize>>,
-}
-
-#[async_trait::async_trait]
-impl MediaSource for Streamed {
-    async fn fetch(&self, url: &str, limits: &MediaLimits) -> Result<Media, PublishError> {
-        assert!(
-            !self.videos.contains_key(url),
-            "a video is never fetched whole"
-        );
-        self.images.fetch(url, limits).await
-    }
-
-    async fn stream(&self, url: &str, limits: &MediaLimits) -> Result<MediaStream, PublishError> {
-        let Some(bytes) = self.videos.get(url) else {
-            return self.images.stream(url, limits).await;
-        };
-        self.streams.fetch_add(1, Ordering::Relaxed);
-        let mime = sniff(bytes).unwrap();
-        let limit = self.break_after.lock().unwrap().take();
-        let mut pieces: Vec<Result<bytes::Bytes, PublishError>> = Vec::new();
-        let mut sent = 0;
-        for c in bytes.chunks(self.piece) {
-            if limit.is_some_and(|l| sent >= l) {
-                pieces.push(Err(PublishError::new(
-                    FailureClass::Retryable { retry_after: None },
-                    "media_unavailable",
-                    "the read broke off",
-                )));
-                break;
-            }
-            pieces.push(Ok(bytes::Bytes::copy_from_slice(c)));
-            sent += c.len();
-        }
-        Ok(MediaStream {
-            mime,
-            size: bytes.len() as u64,
-            chunks: Box::pin(futures_util::stream::iter(pieces)),
-        })
-    }
-}
-
-fn streamed() -> Arc<Streamed> {
-    Arc::new(Streamed {
-        images: media(),
-        videos: HashMap::from([
-            (FILM.to_owned(), film()),
-            (SHORT.to_owned(), short()),
-            (WEBM.to_owned(), media_files::webm(640, 360, 5_000)),
-            (TINY.to_owned(), media_files::mp4(640, 360, 5_000, 1_000)),
-        ]),
-        piece: 1_000_003,
-        streams: Default::default(),
-        break_after: Mutex::new(None),
-    })
-}
-
-/// Records what the connector saves, as the engine's target row would.
-#[derive(Default)]
-struct Saves(Mutex<Vec<Value>>);
-
-#[async_trait::async_trait]
-impl ProgressSink for Saves {
-    async fn save(&self, value: &Value) -> Result<(), PublishError> {
-        self.0.lock().unwrap().push(value.clone());
-        Ok(())
-    }
-}
-
-impl Saves {
-    fn all(&self) -> Vec<Value> {
-        self.0.lock().unwrap().clone()
-    }
-    fn last(&self) -> Value {
-        self.all().last().cloned().unwrap_or(Value::Null)
-    }
+/// The connector checks a video's type and size itself: the stream does not.
+fn streamed() -> Arc<StreamedMedia> {
+    StreamedMedia::new(
+        media(),
+        [
+            (FILM, film()),
+            (SHORT, short()),
+            (WEBM, media_files::webm(640, 360, 5_000)),
+            (TINY, media_files::mp4(640, 360, 5_000, 1_000)),
+        ],
+        false,
+    )
 }
 
 /// The connector as a process runs it: waiting `wait` at most for processing.
-fn video_li(fake: &LinkedInFake, media: &Arc<Streamed>, wait: Duration) -> LinkedIn {
+fn video_li(fake: &LinkedInFake, media: &Arc<StreamedMedia>, wait: Duration) -> LinkedIn {
     LinkedIn::new(settings(fake), media.clone()).with_video_processing_wait(wait)
 }
 
@@ -903,7 +828,7 @@ async fn a_video_is_uploaded_in_parts_and_posted() {
     assert_eq!(fake.video_init_calls(), 1);
     assert_eq!(fake.video_part_uploads(), 3);
     assert_eq!(fake.video_finalize_calls(), 1);
-    assert_eq!(media.streams.load(Ordering::Relaxed), 1);
+    assert_eq!(media.streams(), 1);
     assert!(media.images.asked.lock().unwrap().is_empty());
 
     // Progress: after initializing, after each part, after finalizing.
@@ -998,7 +923,7 @@ async fn a_restart_after_finalize_does_not_upload_again() {
     assert_eq!(fake.video_init_calls(), 1, "no second upload");
     assert_eq!(fake.video_part_uploads(), 3);
     assert_eq!(fake.video_finalize_calls(), 1);
-    assert_eq!(media.streams.load(Ordering::Relaxed), 1, "not read again");
+    assert_eq!(media.streams(), 1, "not read again");
     let posts = fake.posts();
     assert_eq!(posts.len(), 1);
     assert_eq!(posts[0].urn, post.id);
@@ -1071,7 +996,7 @@ async fn a_processing_wait_that_runs_out_is_retryable_and_resumed() {
         .unwrap();
     assert_eq!(fake.video_init_calls(), 1);
     assert_eq!(fake.video_part_uploads(), 1);
-    assert_eq!(media.streams.load(Ordering::Relaxed), 1);
+    assert_eq!(media.streams(), 1);
     let urn = fake.posts()[0].video.clone().unwrap();
     assert_eq!(
         fake.video(&urn).unwrap().states.last().map(String::as_str),

@@ -2,13 +2,11 @@
 
 mod support;
 
-use async_trait::async_trait;
 use chrono::Utc;
 use serde_json::{Value, json};
 use soku_core::connector::{
     AccountCredentials, AuthorizationRequest, CodeExchange, ConnectErrorKind, ConnectMethod,
-    ConnectedAccount, Connector, Existing, FailureClass, Progress, ProgressSink, PublishError,
-    PublishRequest, TOKEN_INVALID,
+    ConnectedAccount, Connector, Existing, FailureClass, Progress, PublishRequest, TOKEN_INVALID,
 };
 use soku_core::platform::Platform;
 use soku_core::posts::{MediaType, PostContent};
@@ -20,9 +18,9 @@ use soku_platforms::PlatformSettings;
 use soku_platforms::mastodon::{CLIENT_NAME, Mastodon, SCOPES};
 use soku_platforms::net::NetPolicy;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
-use support::MemoryMedia;
+use support::{MemoryMedia, Saves};
 
 const REDIRECT: &str = "https://soku.example/v1/oauth/mastodon/callback";
 const VERIFIER: &str = "a-pkce-verifier-of-enough-length-0123456789-abcdefghijklmnop";
@@ -66,32 +64,12 @@ fn connector(fake: &MastodonFake) -> Mastodon {
     .with_media_polling(Duration::from_millis(10), Duration::from_millis(40))
 }
 
-/// What a connector saved as its progress, in order (the engine keeps it on the target's row).
-#[derive(Default)]
-struct RecordingSink {
-    saved: Mutex<Vec<Value>>,
-}
-
-impl RecordingSink {
-    fn saved(&self) -> Vec<Value> {
-        self.saved.lock().unwrap().clone()
-    }
-}
-
-#[async_trait]
-impl ProgressSink for RecordingSink {
-    async fn save(&self, value: &Value) -> Result<(), PublishError> {
-        self.saved.lock().unwrap().push(value.clone());
-        Ok(())
-    }
-}
-
 /// A video post whose progress starts from `saved` and is recorded in `sink`.
 fn video_request(
     account: &ConnectedAccount,
     text: Option<&str>,
     saved: Value,
-    sink: &Arc<RecordingSink>,
+    sink: &Arc<Saves>,
 ) -> PublishRequest {
     let mut req = request(account, text, &[]);
     req.content.media_type = MediaType::Video;
@@ -1017,7 +995,7 @@ async fn the_fake_refuses_malformed_requests() {
 #[tokio::test]
 async fn a_video_is_streamed_up_processed_and_attached() {
     let (fake, m, account) = setup().await;
-    let sink = Arc::new(RecordingSink::default());
+    let sink = Arc::new(Saves::default());
     let req = video_request(&account, Some("a clip"), Value::Null, &sink);
     let post = m.publish(&req).await.unwrap();
 
@@ -1034,7 +1012,7 @@ async fn a_video_is_streamed_up_processed_and_attached() {
     assert_eq!(posts[0].text, "a clip");
     assert_eq!(posts[0].media_ids, vec![uploads[0].id.clone()]);
     assert_eq!(
-        sink.saved(),
+        sink.all(),
         vec![json!({ "video_url": VIDEO, "media_id": uploads[0].id })],
         "the attachment is saved once uploaded"
     );
@@ -1043,7 +1021,7 @@ async fn a_video_is_streamed_up_processed_and_attached() {
 #[tokio::test]
 async fn a_video_alone_is_a_post() {
     let (fake, m, account) = setup().await;
-    let sink = Arc::new(RecordingSink::default());
+    let sink = Arc::new(Saves::default());
     m.publish(&video_request(&account, None, Value::Null, &sink))
         .await
         .unwrap();
@@ -1055,7 +1033,7 @@ async fn a_video_alone_is_a_post() {
 async fn slow_video_processing_is_waited_for() {
     let (fake, m, account) = setup().await;
     fake.set_video_processing_polls(12);
-    let sink = Arc::new(RecordingSink::default());
+    let sink = Arc::new(Saves::default());
     m.publish(&video_request(&account, Some("slow"), Value::Null, &sink))
         .await
         .unwrap();
@@ -1068,7 +1046,7 @@ async fn slow_video_processing_is_waited_for() {
 async fn a_video_mastodon_cannot_process_is_permanent_with_its_message() {
     let (fake, m, account) = setup().await;
     fake.fail_video_processing(true, None);
-    let sink = Arc::new(RecordingSink::default());
+    let sink = Arc::new(Saves::default());
     let e = m
         .publish(&video_request(&account, Some("broken"), Value::Null, &sink))
         .await
@@ -1093,16 +1071,16 @@ async fn a_second_attempt_uses_the_saved_upload_and_does_not_upload_again() {
         &[],
         json!({ "error": "Service Unavailable" }),
     );
-    let sink = Arc::new(RecordingSink::default());
+    let sink = Arc::new(Saves::default());
     let first = video_request(&account, Some("again"), Value::Null, &sink);
     let e = m.publish(&first).await.unwrap_err();
     assert_eq!(e.class, FailureClass::Ambiguous);
     assert_eq!(fake.upload_calls(), 1);
-    let saved = sink.saved();
+    let saved = sink.all();
     assert_eq!(saved.len(), 1);
 
     // The next attempt (another process, after a restart) starts from what was saved.
-    let sink2 = Arc::new(RecordingSink::default());
+    let sink2 = Arc::new(Saves::default());
     let mut second = video_request(&account, Some("again"), saved[0].clone(), &sink2);
     second.marker = first.marker.clone();
     let post = m.publish(&second).await.unwrap();
@@ -1115,7 +1093,7 @@ async fn a_second_attempt_uses_the_saved_upload_and_does_not_upload_again() {
         posts[0].media_ids,
         vec![saved[0]["media_id"].as_str().unwrap().to_owned()]
     );
-    assert!(sink2.saved().is_empty(), "nothing new to save");
+    assert!(sink2.all().is_empty(), "nothing new to save");
 }
 
 #[tokio::test]
@@ -1124,20 +1102,20 @@ async fn a_processing_wait_that_runs_out_is_retryable_and_the_next_attempt_resum
     let m = connector(&fake).with_media_deadline(Duration::from_millis(300));
     let account = connect(&fake, &m).await;
     fake.set_video_processing_polls(60);
-    let sink = Arc::new(RecordingSink::default());
+    let sink = Arc::new(Saves::default());
     let first = video_request(&account, Some("long one"), Value::Null, &sink);
     let e = m.publish(&first).await.unwrap_err();
     assert!(matches!(e.class, FailureClass::Retryable { .. }), "{e:?}");
     assert_eq!(e.code, "media_processing");
     assert!(fake.posts().is_empty());
-    let saved = sink.saved();
+    let saved = sink.all();
     assert_eq!(saved.len(), 1);
     let polled = fake.poll_calls();
     assert!(polled > 1 && polled < 60, "{polled}");
 
     // A later attempt with time enough resumes polling the same attachment.
     let patient = connector(&fake);
-    let sink2 = Arc::new(RecordingSink::default());
+    let sink2 = Arc::new(Saves::default());
     let mut second = video_request(&account, Some("long one"), saved[0].clone(), &sink2);
     second.marker = first.marker.clone();
     patient.publish(&second).await.unwrap();
@@ -1147,7 +1125,7 @@ async fn a_processing_wait_that_runs_out_is_retryable_and_the_next_attempt_resum
         fake.posts()[0].media_ids,
         vec![saved[0]["media_id"].as_str().unwrap().to_owned()]
     );
-    assert!(sink2.saved().is_empty());
+    assert!(sink2.all().is_empty());
 }
 
 #[tokio::test]
@@ -1155,22 +1133,22 @@ async fn a_saved_upload_mastodon_no_longer_has_is_uploaded_again() {
     let (fake, m, account) = setup().await;
     fake.set_video_processing_polls(1000);
     let quick = connector(&fake).with_media_deadline(Duration::from_millis(100));
-    let sink = Arc::new(RecordingSink::default());
+    let sink = Arc::new(Saves::default());
     let first = video_request(&account, Some("gone"), Value::Null, &sink);
     quick.publish(&first).await.unwrap_err();
-    let saved = sink.saved();
+    let saved = sink.all();
     let old_id = saved[0]["media_id"].as_str().unwrap().to_owned();
     fake.delete_upload(&old_id);
     fake.set_video_processing_polls(1);
 
-    let sink2 = Arc::new(RecordingSink::default());
+    let sink2 = Arc::new(Saves::default());
     let second = video_request(&account, Some("gone"), saved[0].clone(), &sink2);
     m.publish(&second).await.unwrap();
     assert_eq!(fake.upload_calls(), 2);
     let new_id = fake.posts()[0].media_ids[0].clone();
     assert_ne!(new_id, old_id);
     assert_eq!(
-        sink2.saved(),
+        sink2.all(),
         vec![json!({ "video_url": VIDEO, "media_id": new_id })]
     );
 }
@@ -1178,7 +1156,7 @@ async fn a_saved_upload_mastodon_no_longer_has_is_uploaded_again() {
 #[tokio::test]
 async fn progress_saved_for_another_video_is_not_used() {
     let (fake, m, account) = setup().await;
-    let sink = Arc::new(RecordingSink::default());
+    let sink = Arc::new(Saves::default());
     let other = json!({ "video_url": "https://img.example/other.mp4", "media_id": "1" });
     m.publish(&video_request(&account, Some("mine"), other, &sink))
         .await
@@ -1190,7 +1168,7 @@ async fn progress_saved_for_another_video_is_not_used() {
 #[tokio::test]
 async fn a_video_post_is_reconciled_with_its_one_attachment() {
     let (fake, m, account) = setup().await;
-    let sink = Arc::new(RecordingSink::default());
+    let sink = Arc::new(Saves::default());
     let req = video_request(&account, Some("find me"), Value::Null, &sink);
     let post = m.publish(&req).await.unwrap();
     assert_eq!(fake.posts().len(), 1);
@@ -1225,7 +1203,7 @@ async fn the_fake_checks_videos_and_hides_attached_media() {
     assert!(body["url"].is_null());
 
     // Once attached, an attachment is no longer found by GET /api/v1/media/:id.
-    let sink = Arc::new(RecordingSink::default());
+    let sink = Arc::new(Saves::default());
     m.publish(&video_request(&account, Some("x"), Value::Null, &sink))
         .await
         .unwrap();

@@ -1,12 +1,13 @@
 //! The Threads connector against the loopback Threads fake.
 
+mod support;
+
 use async_trait::async_trait;
 use chrono::Utc;
 use serde_json::{Value, json};
 use soku_core::connector::{
     AccountCredentials, AuthorizationRequest, CodeExchange, ConnectErrorKind, ConnectMethod,
-    Connector, Existing, FailureClass, Progress, ProgressSink, PublishError, PublishRequest,
-    TOKEN_INVALID,
+    Connector, Existing, FailureClass, Progress, PublishRequest, TOKEN_INVALID,
 };
 use soku_core::platform::Platform;
 use soku_core::posts::{MediaType, PostContent};
@@ -18,9 +19,10 @@ use soku_fakes::threads::{
 use soku_platforms::PlatformSettings;
 use soku_platforms::media::{Media, MediaLimits, MediaSource};
 use soku_platforms::threads::ThreadsConnector;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use support::Saves;
 
 /// Threads fetches images itself: the connector must never ask the media source.
 #[derive(Default)]
@@ -856,31 +858,11 @@ async fn connecting_needs_the_app_credentials() {
 /// The server's hosted copy of the post's video, as the engine hands it to the connector.
 const VIDEO: &str = "https://soku.example/media/med_abc123/med_abc123.mp4";
 
-/// What a connector saved as its progress, in order (the engine keeps it on the target's row).
-#[derive(Default)]
-struct RecordingSink {
-    saved: Mutex<Vec<Value>>,
-}
-
-impl RecordingSink {
-    fn saved(&self) -> Vec<Value> {
-        self.saved.lock().unwrap().clone()
-    }
-}
-
-#[async_trait]
-impl ProgressSink for RecordingSink {
-    async fn save(&self, value: &Value) -> Result<(), PublishError> {
-        self.saved.lock().unwrap().push(value.clone());
-        Ok(())
-    }
-}
-
 fn video_request(
     token: &str,
     text: Option<&str>,
     saved: Value,
-    sink: &Arc<RecordingSink>,
+    sink: &Arc<Saves>,
 ) -> PublishRequest {
     let mut req = request(token, text, &[]);
     req.content.media_type = MediaType::Video;
@@ -901,7 +883,7 @@ async fn video_setup() -> (Setup, String) {
 #[tokio::test]
 async fn a_video_is_published_through_a_video_container_by_its_url() {
     let (s, token) = video_setup().await;
-    let sink = Arc::new(RecordingSink::default());
+    let sink = Arc::new(Saves::default());
     let req = video_request(&token, Some("watch this"), Value::Null, &sink);
     let post = s.connector.publish(&req).await.unwrap();
 
@@ -922,7 +904,7 @@ async fn a_video_is_published_through_a_video_container_by_its_url() {
     );
     assert!(post.url.is_some());
     assert_eq!(
-        sink.saved(),
+        sink.all(),
         vec![json!({ "video_url": VIDEO, "container_id": containers[0].id })],
         "the container is saved once created"
     );
@@ -941,7 +923,7 @@ async fn a_video_is_published_through_a_video_container_by_its_url() {
 async fn slow_video_processing_is_waited_for() {
     let (s, token) = video_setup().await;
     s.fake.set_video_processing_polls(6);
-    let sink = Arc::new(RecordingSink::default());
+    let sink = Arc::new(Saves::default());
     s.connector
         .publish(&video_request(&token, None, Value::Null, &sink))
         .await
@@ -955,7 +937,7 @@ async fn slow_video_processing_is_waited_for() {
 async fn a_video_threads_cannot_process_is_permanent_with_its_error_message() {
     let (s, token) = video_setup().await;
     s.fake.fail_video_url(VIDEO, "FAILED_PROCESSING_VIDEO");
-    let sink = Arc::new(RecordingSink::default());
+    let sink = Arc::new(Saves::default());
     let e = s
         .connector
         .publish(&video_request(&token, Some("broken"), Value::Null, &sink))
@@ -997,19 +979,19 @@ async fn a_second_attempt_uses_the_saved_container_and_creates_no_other() {
         &[],
         fake::graph_error(2, None, "OAuthException", "Service temporarily unavailable"),
     );
-    let sink = Arc::new(RecordingSink::default());
+    let sink = Arc::new(Saves::default());
     let e = s
         .connector
         .publish(&video_request(&token, Some("again"), Value::Null, &sink))
         .await
         .unwrap_err();
     assert_eq!(e.class, FailureClass::Ambiguous);
-    let saved = sink.saved();
+    let saved = sink.all();
     assert_eq!(saved.len(), 1);
     assert_eq!(s.fake.create_calls(), 1);
 
     // The next attempt (another process, after a restart) starts from what was saved.
-    let sink2 = Arc::new(RecordingSink::default());
+    let sink2 = Arc::new(Saves::default());
     let post = s
         .connector
         .publish(&video_request(
@@ -1029,7 +1011,7 @@ async fn a_second_attempt_uses_the_saved_container_and_creates_no_other() {
         posts[0].container_id.as_deref(),
         saved[0]["container_id"].as_str()
     );
-    assert!(sink2.saved().is_empty(), "nothing new to save");
+    assert!(sink2.all().is_empty(), "nothing new to save");
 }
 
 #[tokio::test]
@@ -1041,7 +1023,7 @@ async fn a_processing_wait_that_runs_out_is_retryable_and_the_next_attempt_resum
         Arc::new(CountingSource::default()),
     )
     .with_polling(Duration::from_millis(20), Duration::from_millis(30));
-    let sink = Arc::new(RecordingSink::default());
+    let sink = Arc::new(Saves::default());
     let e = hurried
         .publish(&video_request(&token, Some("long one"), Value::Null, &sink))
         .await
@@ -1049,7 +1031,7 @@ async fn a_processing_wait_that_runs_out_is_retryable_and_the_next_attempt_resum
     assert!(matches!(e.class, FailureClass::Retryable { .. }), "{e:?}");
     assert_eq!(e.code, "media_processing");
     assert!(s.fake.posts().is_empty());
-    let saved = sink.saved();
+    let saved = sink.all();
     assert_eq!(saved.len(), 1);
     let read = s.fake.status_reads();
     assert!((1..8).contains(&read), "{read}");
@@ -1059,7 +1041,7 @@ async fn a_processing_wait_that_runs_out_is_retryable_and_the_next_attempt_resum
         Arc::new(CountingSource::default()),
     )
     .with_polling(Duration::from_millis(20), Duration::from_secs(10));
-    let sink2 = Arc::new(RecordingSink::default());
+    let sink2 = Arc::new(Saves::default());
     patient
         .publish(&video_request(
             &token,
@@ -1076,14 +1058,14 @@ async fn a_processing_wait_that_runs_out_is_retryable_and_the_next_attempt_resum
         "the polling went on where it stopped"
     );
     assert_eq!(s.fake.publish_calls(), 1);
-    assert!(sink2.saved().is_empty());
+    assert!(sink2.all().is_empty());
 }
 
 #[tokio::test]
 async fn an_expired_or_unknown_saved_container_is_created_again() {
     let (s, token) = video_setup().await;
     for gone in ["expired", "unknown"] {
-        let stale = Arc::new(RecordingSink::default());
+        let stale = Arc::new(Saves::default());
         let hurried = ThreadsConnector::new(
             PlatformSettings::at(&s.fake.url),
             Arc::new(CountingSource::default()),
@@ -1094,7 +1076,7 @@ async fn an_expired_or_unknown_saved_container_is_created_again() {
             .publish(&video_request(&token, Some(gone), Value::Null, &stale))
             .await
             .unwrap_err();
-        let saved = stale.saved()[0].clone();
+        let saved = stale.all()[0].clone();
         let old = saved["container_id"].as_str().unwrap().to_owned();
         if gone == "expired" {
             s.fake.expire_container(&old);
@@ -1104,7 +1086,7 @@ async fn an_expired_or_unknown_saved_container_is_created_again() {
         s.fake.set_video_processing_polls(1);
         let before = s.fake.create_calls();
 
-        let sink = Arc::new(RecordingSink::default());
+        let sink = Arc::new(Saves::default());
         s.connector
             .publish(&video_request(&token, Some(gone), saved, &sink))
             .await
@@ -1114,7 +1096,7 @@ async fn an_expired_or_unknown_saved_container_is_created_again() {
         let new = post.container_id.unwrap();
         assert_ne!(new, old);
         assert_eq!(
-            sink.saved(),
+            sink.all(),
             vec![json!({ "video_url": VIDEO, "container_id": new })]
         );
     }

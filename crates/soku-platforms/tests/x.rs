@@ -6,7 +6,7 @@ use serde_json::Value;
 use serde_json::json;
 use soku_core::connector::{
     AccountCredentials, AuthorizationRequest, CodeExchange, ConnectErrorKind, Connector, Existing,
-    FailureClass, Progress, ProgressSink, PublishError, PublishRequest, TOKEN_INVALID,
+    FailureClass, Progress, PublishRequest, TOKEN_INVALID,
 };
 use soku_core::platform::Platform;
 use soku_core::posts::{MediaType, PostContent};
@@ -14,12 +14,11 @@ use soku_fakes::Fault;
 use soku_fakes::media_files;
 use soku_fakes::x::{self as fake, PostLimits, XFake};
 use soku_platforms::PlatformSettings;
-use soku_platforms::media::{Media, MediaLimits, MediaSource, MediaStream, sniff};
 use soku_platforms::x::X;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
-use support::MemoryMedia;
+use support::{MemoryMedia, Saves, StreamedMedia};
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures
@@ -1141,67 +1140,6 @@ const MIB: usize = 1024 * 1024;
 const FILM: &str = "https://media.test/media/med_film/film.mp4";
 const SHORT: &str = "https://media.test/media/med_short/short.mp4";
 
-/// Videos read as the media store streams hosted files: in pieces (of an odd size here, so that
-/// segments are cut across them); images come from the fixtures. A video is never fetched whole.
-struct Streamed {
-    images: Arc<MemoryMedia>,
-    videos: HashMap<String, Vec<u8>>,
-    piece: usize,
-    streams: std::sync::atomic::AtomicUsize,
-}
-
-#[async_trait::async_trait]
-impl MediaSource for Streamed {
-    async fn fetch(&self, url: &str, limits: &MediaLimits) -> Result<Media, PublishError> {
-        assert!(
-            !self.videos.contains_key(url),
-            "a video is never fetched whole"
-        );
-        self.images.fetch(url, limits).await
-    }
-
-    async fn stream(&self, url: &str, limits: &MediaLimits) -> Result<MediaStream, PublishError> {
-        let Some(bytes) = self.videos.get(url) else {
-            return self.images.stream(url, limits).await;
-        };
-        self.streams
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let mime = sniff(bytes).unwrap();
-        assert!(limits.types.contains(&mime), "{mime} in {:?}", limits.types);
-        assert!(bytes.len() as u64 <= limits.max_bytes);
-        let pieces: Vec<Result<bytes::Bytes, PublishError>> = bytes
-            .chunks(self.piece)
-            .map(|c| Ok(bytes::Bytes::copy_from_slice(c)))
-            .collect();
-        Ok(MediaStream {
-            mime,
-            size: bytes.len() as u64,
-            chunks: Box::pin(futures_util::stream::iter(pieces)),
-        })
-    }
-}
-
-/// Records what the connector saves, as the engine's target row would.
-#[derive(Default)]
-struct Saves(Mutex<Vec<Value>>);
-
-#[async_trait::async_trait]
-impl ProgressSink for Saves {
-    async fn save(&self, value: &Value) -> Result<(), PublishError> {
-        self.0.lock().unwrap().push(value.clone());
-        Ok(())
-    }
-}
-
-impl Saves {
-    fn all(&self) -> Vec<Value> {
-        self.0.lock().unwrap().clone()
-    }
-    fn last(&self) -> Value {
-        self.all().last().cloned().unwrap_or(Value::Null)
-    }
-}
-
 /// A 9 MiB MP4 (three segments) and a small one.
 fn videos() -> (Vec<u8>, Vec<u8>) {
     (
@@ -1210,18 +1148,13 @@ fn videos() -> (Vec<u8>, Vec<u8>) {
     )
 }
 
-fn streamed() -> Arc<Streamed> {
+fn streamed() -> Arc<StreamedMedia> {
     let (film, short) = videos();
-    Arc::new(Streamed {
-        images: media(),
-        videos: HashMap::from([(FILM.to_owned(), film), (SHORT.to_owned(), short)]),
-        piece: 1_000_003,
-        streams: Default::default(),
-    })
+    StreamedMedia::new(media(), [(FILM, film), (SHORT, short)], true)
 }
 
 /// The connector as a process runs it: waiting `wait` at most for processing.
-fn video_x(fake: &XFake, media: &Arc<Streamed>, wait: Duration) -> X {
+fn video_x(fake: &XFake, media: &Arc<StreamedMedia>, wait: Duration) -> X {
     X::new(settings(fake), media.clone()).with_video_processing_wait(wait)
 }
 
@@ -1265,7 +1198,7 @@ async fn a_video_is_streamed_up_in_segments_and_posted() {
     // Processing was waited for: pending at FINALIZE, then STATUS.
     assert_eq!(upload.states, ["in_progress", "succeeded"]);
     assert_eq!(fake.init_calls(), 1);
-    assert_eq!(media.streams.load(std::sync::atomic::Ordering::Relaxed), 1);
+    assert_eq!(media.streams(), 1);
     assert!(media.images.asked.lock().unwrap().is_empty());
 
     // Progress saved after INIT, then after FINALIZE.
@@ -1358,7 +1291,7 @@ async fn a_restart_after_finalize_does_not_upload_again() {
         .await
         .unwrap();
     assert_eq!(fake.init_calls(), 1, "no second upload");
-    assert_eq!(media.streams.load(std::sync::atomic::Ordering::Relaxed), 1);
+    assert_eq!(media.streams(), 1);
     assert_eq!(fake.upload(&id).unwrap().appends.len(), 3);
     let posts = fake.posts();
     assert_eq!(posts.len(), 1);
