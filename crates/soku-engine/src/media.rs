@@ -101,14 +101,11 @@ impl Engine {
         let library = &media.library;
         if let Some((id, file)) = library.parse_url(url) {
             let found = library
-                .store
-                .get_media(id)
+                .hosted(id, file)
                 .await
                 .map_err(|e| Failure::Unavailable(e.to_string()))?;
             return found
-                .filter(|m| {
-                    m.user_id == claimed.user_id && m.mode == claimed.mode && m.file_name == file
-                })
+                .filter(|m| m.user_id == claimed.user_id && m.mode == claimed.mode)
                 .ok_or_else(|| {
                     Failure::Permanent(
                         "media_missing".into(),

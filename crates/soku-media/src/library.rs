@@ -64,6 +64,15 @@ impl MediaLibrary {
         (!id.is_empty() && !file.is_empty() && !file.contains('/')).then_some((id, file))
     }
 
+    /// The file served at `/media/<id>/<file>`, if there is one (whoever owns it).
+    pub async fn hosted(&self, id: &str, file: &str) -> Result<Option<MediaRecord>, StoreError> {
+        Ok(self
+            .store
+            .get_media(id)
+            .await?
+            .filter(|m| m.file_name == file))
+    }
+
     /// The file this key already names, if any: `Ok(Some)` to answer again, `Err(KeyConflict)`
     /// when it was for another request. An expired key is released.
     pub async fn existing(

@@ -154,11 +154,9 @@ impl SafeFetcher {
         limits: &MediaLimits,
     ) -> Result<soku_core::media::MediaRecord, PublishError> {
         let record = library
-            .store
-            .get_media(id)
+            .hosted(id, file)
             .await
             .map_err(|e| hosted_unavailable(id, &e.to_string()))?
-            .filter(|m| m.file_name == file)
             .ok_or_else(|| {
                 permanent(
                     MEDIA_UNAVAILABLE,

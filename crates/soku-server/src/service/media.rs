@@ -318,11 +318,7 @@ pub async fn delete(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Me
 
 /// The file served at `/media/<id>/<file_name>`, if there is one.
 pub async fn hosted(state: &AppState, id: &str, file_name: &str) -> ApiResult<Option<MediaRecord>> {
-    Ok(state
-        .store
-        .get_media(id)
-        .await?
-        .filter(|m| m.file_name == file_name))
+    Ok(state.media.library.hosted(id, file_name).await?)
 }
 
 fn upload_failed(reason: &str, message: String) -> ApiError {
@@ -423,11 +419,10 @@ pub async fn check_in_post(
             continue;
         };
         let field = field_of(post, url);
-        let record = state
-            .store
-            .get_media(id)
+        let record = library
+            .hosted(id, file)
             .await?
-            .filter(|m| m.user_id == user_id && m.mode == mode && m.file_name == file);
+            .filter(|m| m.user_id == user_id && m.mode == mode);
         let Some(record) = record else {
             return Err(ApiError::validation(
                 &field,
