@@ -4,6 +4,7 @@
 //! store depend on this crate, never the other way round.
 
 pub mod accounts;
+pub mod audit;
 pub mod batch;
 pub mod clock;
 pub mod connector;
@@ -17,6 +18,7 @@ pub mod posts;
 pub mod queue;
 pub mod ratelimit;
 pub mod request;
+pub mod scopes;
 pub mod secret;
 pub mod store;
 pub mod time;

@@ -2,8 +2,11 @@
 
 use crate::keys::{KeyHash, KeyMode};
 use crate::ratelimit::Quota;
+use crate::scopes::ScopeSet;
 use chrono::{DateTime, Utc};
+use ipnet::IpNet;
 use serde::Serialize;
+use std::net::IpAddr;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -135,17 +138,39 @@ pub struct ApiKey {
     pub preview: String,
     pub created_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
+    /// The client address of the recorded use at `last_used_at`.
+    pub last_used_ip: Option<String>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// When the key stops working: its expiry at creation, or the end of a rotation's grace.
     pub expires_at: Option<DateTime<Utc>>,
+    /// `None`: full access (spec 4.1).
+    pub scopes: Option<ScopeSet>,
+    /// The addresses the key may be used from; empty: anywhere.
+    pub allowed_ips: Vec<IpNet>,
+    /// The key that replaced this one in a rotation.
+    pub replaced_by: Option<String>,
 }
 
 impl ApiKey {
-    pub fn status(&self) -> &'static str {
+    /// `active`, `revoked` or `expired` at `now` (spec 4.1).
+    pub fn status(&self, now: DateTime<Utc>) -> &'static str {
         if self.revoked_at.is_some() {
             "revoked"
+        } else if self.expires_at.is_some_and(|t| t <= now) {
+            "expired"
         } else {
             "active"
         }
+    }
+
+    /// Whether a request from `ip` may use the key.
+    pub fn allows(&self, ip: IpAddr) -> bool {
+        // An IPv4 client reached over an IPv6 socket arrives as `::ffff:a.b.c.d`.
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        self.allowed_ips.is_empty() || self.allowed_ips.iter().any(|net| net.contains(&ip))
     }
 }
 
@@ -160,6 +185,58 @@ pub struct NewApiKey {
     pub preview: String,
     pub created_at: DateTime<Utc>,
     pub expires_at: Option<DateTime<Utc>>,
+    pub scopes: Option<ScopeSet>,
+    pub allowed_ips: Vec<IpNet>,
+}
+
+impl NewApiKey {
+    /// The key's `api_key.created` event.
+    pub fn created_event(
+        &self,
+        origin: crate::audit::Origin,
+        details: serde_json::Value,
+    ) -> crate::audit::AuditEvent {
+        crate::audit::AuditEvent::new(
+            &self.user_id,
+            crate::audit::AuditKind::KeyCreated,
+            self.created_at,
+            Some(&self.id),
+            origin,
+            details,
+        )
+    }
+}
+
+/// A change to a key's name or allowed addresses (`PATCH /v1/api-keys/{id}`); `None` leaves
+/// the field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyUpdate {
+    pub name: Option<Option<String>>,
+    pub allowed_ips: Option<Vec<IpNet>>,
+}
+
+/// What `Store::rotate_api_key` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rotation {
+    /// The old key, now replaced (its `expires_at` is the end of the grace period).
+    Rotated(Box<ApiKey>),
+    /// No such key of that user.
+    NotFound,
+    /// The key is revoked, expired or already rotated.
+    NotActive,
+}
+
+/// A dashboard session (spec 4.2). The cookie holds its id, sealed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub id: String,
+    pub user_id: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub revoked_at: Option<DateTime<Utc>>,
 }
 
 /// What authentication needs to know about a key, read in one query: the key (active only),
@@ -216,6 +293,8 @@ pub fn new_api_key(
         preview: generated.preview.clone(),
         created_at: now,
         expires_at: None,
+        scopes: None,
+        allowed_ips: Vec::new(),
     };
     (record, generated)
 }

@@ -156,15 +156,35 @@ impl Engine {
         tracing::info!(worker = %self.worker_id, "publishing engine stopped");
     }
 
-    /// Forgets idempotency records past their 24 hours, off the dispatch path.
+    /// Off the dispatch path: forgets idempotency records past their 24 hours, audit events
+    /// past their 90 days (spec 4.1), and sessions that ended more than a day ago.
     fn housekeeping(&self) {
         let store = self.store.clone();
-        let before = self.clock.now() - chrono::Duration::hours(crate::IDEMPOTENCY_KEPT_HOURS);
+        let now = self.clock.now();
+        let idempotency = now - chrono::Duration::hours(crate::IDEMPOTENCY_KEPT_HOURS);
+        let audit = now - chrono::Duration::days(soku_core::audit::AUDIT_KEPT_DAYS);
+        let sessions = now - chrono::Duration::days(1);
         tokio::spawn(async move {
-            match store.idempotency_purge(before).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(removed = n, "expired idempotency records removed"),
-                Err(e) => tracing::warn!(error = %e, "removing expired idempotency records failed"),
+            let purged = [
+                (
+                    "expired idempotency records",
+                    store.idempotency_purge(idempotency).await,
+                ),
+                (
+                    "audit events older than 90 days",
+                    store.purge_audit_events(audit).await,
+                ),
+                (
+                    "ended dashboard sessions",
+                    store.purge_sessions(sessions).await,
+                ),
+            ];
+            for (what, result) in purged {
+                match result {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(removed = n, "{what} removed"),
+                    Err(e) => tracing::warn!(error = %e, "removing {what} failed"),
+                }
             }
         });
     }

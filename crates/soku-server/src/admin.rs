@@ -4,6 +4,8 @@
 use crate::auth::tokens::BuiltinIssuer;
 use chrono::{DateTime, Duration, Utc};
 use clap::Subcommand;
+use serde_json::json;
+use soku_core::audit::{AuditDraft, AuditKind, Origin};
 use soku_core::keys::KeyMode;
 use soku_core::model::{Role, Subscription, SubscriptionStatus, new_api_key, normalize_key_name};
 use soku_core::platform::Platform;
@@ -182,6 +184,11 @@ pub enum RatelimitCommand {
     },
 }
 
+/// An event of a change the operator made from the command line.
+fn by_operator(kind: AuditKind) -> AuditDraft {
+    AuditDraft::new(kind, Origin::default(), json!({ "by": "operator" }))
+}
+
 pub async fn run(database_url: &str, command: AdminCommand) -> Result<(), String> {
     let store = soku_store::open(database_url)
         .await
@@ -302,7 +309,8 @@ pub async fn execute(
                 .map_err(|_| "--name must be 1 to 100 characters after trimming".to_owned())?;
             let mode = if test { KeyMode::Test } else { KeyMode::Live };
             let (record, generated) = new_api_key(&uid, name, mode, now);
-            store.insert_api_key(&record).await.map_err(db)?;
+            let event = record.created_event(Origin::default(), json!({ "by": "operator" }));
+            store.insert_api_key(&record, &event).await.map_err(db)?;
             Ok(generated.secret)
         }
         AdminCommand::Key {
@@ -317,7 +325,7 @@ pub async fn execute(
                     k.name.as_deref().unwrap_or("-"),
                     k.preview,
                     k.mode.as_str(),
-                    k.status(),
+                    k.status(now),
                     rfc3339_millis(k.created_at),
                     k.last_used_at
                         .map(rfc3339_millis)
@@ -328,7 +336,11 @@ pub async fn execute(
         }
         AdminCommand::Key {
             command: KeyCommand::Revoke { id },
-        } => match store.revoke_api_key(None, &id, now).await.map_err(db)? {
+        } => match store
+            .revoke_api_key(None, &id, now, &by_operator(AuditKind::KeyRevoked))
+            .await
+            .map_err(db)?
+        {
             Some(k) => Ok(format!("{} revoked", k.id)),
             None => Err(format!("no API key with id {id:?}")),
         },

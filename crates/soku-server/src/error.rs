@@ -60,6 +60,11 @@ impl ApiError {
         self
     }
 
+    /// The `details` of the envelope, if any.
+    pub fn details(&self) -> Option<&Value> {
+        self.details.as_ref()
+    }
+
     pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
         self.headers.push((name, value));
         self

@@ -9,6 +9,7 @@
 //! - `SessionUser`: a signed-in dashboard session (`Option<SessionUser>`: none is no error).
 //! - `SessionForChange`: a signed-in dashboard session and its CSRF token in `X-CSRF-Token`,
 //!   for state-changing dashboard calls.
+//! - `ClientOrigin`: the client's address and `User-Agent`, for the audit log.
 //! - `ApiJson<T>`: a JSON object body, with the spec's 413/415/400 answers and the failing
 //!   field's JSON path in `details.field`.
 
@@ -17,9 +18,10 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, OptionalFromRequestParts, Request};
-use axum::http::header::CONTENT_TYPE;
+use axum::http::header::{CONTENT_TYPE, USER_AGENT};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
+use soku_core::audit::Origin;
 
 /// The caller of a request on a route taking `accepts`, or the route's refusal.
 async fn caller(state: &AppState, parts: &mut Parts, accepts: Accepts) -> Result<Caller, ApiError> {
@@ -114,6 +116,25 @@ impl FromRequestParts<AppState> for SessionForChange {
             .await
             .map(SessionForChange)
     }
+}
+
+/// Where a request comes from, for the audit log: the client's address (through the trusted
+/// proxies) and its `User-Agent`.
+pub struct ClientOrigin(pub Origin);
+
+impl FromRequestParts<AppState> for ClientOrigin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        Ok(ClientOrigin(origin_of(state, parts)))
+    }
+}
+
+/// The audit origin of a request.
+pub fn origin_of(state: &AppState, parts: &Parts) -> Origin {
+    let ip = auth::client_address(state, &parts.headers, &parts.extensions);
+    let agent = parts.headers.get(USER_AGENT).and_then(|v| v.to_str().ok());
+    Origin::new(Some(ip.to_string()), agent)
 }
 
 pub struct ApiJson<T>(pub T);

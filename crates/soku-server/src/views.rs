@@ -5,13 +5,16 @@ use crate::json::{JSON_UTF8, Json};
 use axum::body::Body;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 use soku_core::accounts::test_account_id;
-use soku_core::model::{ApiKey, User};
+use soku_core::audit::AuditEvent;
+use soku_core::model::{ApiKey, NewApiKey, User};
 use soku_core::platform::Platform;
 use soku_core::posts::TargetStatus;
 use soku_core::queue::{Account, SandboxPost, SubmissionRecord, TargetRecord};
+use soku_core::scopes::ScopeSet;
 use soku_core::time::rfc3339_millis;
 use utoipa::ToSchema;
 
@@ -305,7 +308,7 @@ pub struct SandboxPostList {
     pub next_cursor: Option<String>,
 }
 
-/// A key just created.
+/// A key just created (or the new key of a rotation).
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CreatedKey {
@@ -316,8 +319,30 @@ pub struct CreatedKey {
     pub mode: &'static str,
     pub preview: String,
     pub created_at: String,
+    pub expires_at: Option<String>,
+    /// Null: full access.
+    pub scopes: Option<Vec<&'static str>>,
+    /// Null: anywhere.
+    pub allowed_ips: Option<Vec<String>>,
 }
 
+impl CreatedKey {
+    pub fn of(k: &NewApiKey, secret: String) -> Self {
+        Self {
+            api_key: secret,
+            id: k.id.clone(),
+            name: k.name.clone(),
+            mode: k.mode.as_str(),
+            preview: k.preview.clone(),
+            created_at: rfc3339_millis(k.created_at),
+            expires_at: k.expires_at.map(rfc3339_millis),
+            scopes: k.scopes.map(ScopeSet::names),
+            allowed_ips: crate::service::keys::ip_texts(&k.allowed_ips),
+        }
+    }
+}
+
+/// A key as its owner sees it: never the full key or its hash.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct KeyListing {
@@ -328,13 +353,23 @@ pub struct KeyListing {
     pub mode: &'static str,
     pub created_at: String,
     pub last_used_at: Option<String>,
+    /// The client address of the use at `lastUsedAt`.
+    pub last_used_ip: Option<String>,
     pub revoked_at: Option<String>,
-    /// `active` or `revoked`.
-    pub status: String,
+    /// When the key stops working: its expiry, or the end of a rotation's grace period.
+    pub expires_at: Option<String>,
+    /// Null: full access.
+    pub scopes: Option<Vec<&'static str>>,
+    /// Null: anywhere.
+    pub allowed_ips: Option<Vec<String>>,
+    /// The id of the key that replaced this one in a rotation.
+    pub replaced_by: Option<String>,
+    /// `active`, `revoked` or `expired`.
+    pub status: &'static str,
 }
 
-impl From<&ApiKey> for KeyListing {
-    fn from(k: &ApiKey) -> Self {
+impl KeyListing {
+    pub fn of(k: &ApiKey, now: DateTime<Utc>) -> Self {
         Self {
             id: k.id.clone(),
             name: k.name.clone(),
@@ -342,10 +377,56 @@ impl From<&ApiKey> for KeyListing {
             mode: k.mode.as_str(),
             created_at: rfc3339_millis(k.created_at),
             last_used_at: k.last_used_at.map(rfc3339_millis),
+            last_used_ip: k.last_used_ip.clone(),
             revoked_at: k.revoked_at.map(rfc3339_millis),
-            status: k.status().to_owned(),
+            expires_at: k.expires_at.map(rfc3339_millis),
+            scopes: k.scopes.map(ScopeSet::names),
+            allowed_ips: crate::service::keys::ip_texts(&k.allowed_ips),
+            replaced_by: k.replaced_by.clone(),
+            status: k.status(now),
         }
     }
+}
+
+/// One security event (spec 4.1).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEventView {
+    pub id: String,
+    /// `api_key.created`, `api_key.rotated`, `api_key.revoked`, `api_key.updated`,
+    /// `api_key.leaked`, `api_key.used_from_new_ip`, `api_key.denied_ip`,
+    /// `session.signed_in`, `session.sign_in_failed` or `session.signed_out`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub at: String,
+    pub key_id: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    #[schema(value_type = Object)]
+    pub details: Value,
+}
+
+impl AuditEventView {
+    pub fn of(e: &AuditEvent) -> Self {
+        Self {
+            id: e.id.clone(),
+            kind: e.kind.as_str(),
+            at: rfc3339_millis(e.at),
+            key_id: e.key_id.clone(),
+            ip: e.origin.ip.clone(),
+            user_agent: e.origin.user_agent.clone(),
+            details: e.details.clone(),
+        }
+    }
+}
+
+/// `GET /v1/audit-events`: newest first.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditPage {
+    pub events: Vec<AuditEventView>,
+    /// Pass as `cursor` for the next page; null on the last.
+    pub next_cursor: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]

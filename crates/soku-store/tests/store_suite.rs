@@ -43,8 +43,24 @@ fn new_key(user: &str, mode: KeyMode, at: chrono::DateTime<Utc>) -> (NewApiKey, 
         preview: g.preview.clone(),
         created_at: at,
         expires_at: None,
+        scopes: None,
+        allowed_ips: Vec::new(),
     };
     (key, g.secret)
+}
+
+/// The `api_key.created` event of a key stored by a test.
+fn created(key: &soku_core::model::NewApiKey) -> soku_core::audit::AuditEvent {
+    key.created_event(Default::default(), serde_json::json!({}))
+}
+
+/// The event of a revocation made by a test.
+fn revoked_event() -> soku_core::audit::AuditDraft {
+    soku_core::audit::AuditDraft::new(
+        soku_core::audit::AuditKind::KeyRevoked,
+        Default::default(),
+        serde_json::json!({}),
+    )
 }
 
 #[tokio::test]
@@ -157,13 +173,13 @@ async fn api_keys_lifecycle() {
         let (k2, _) = new_key("u1", KeyMode::Test, t0() + Duration::seconds(1));
         let (k3, secret3) = new_key("u2", KeyMode::Live, t0());
         for k in [&k1, &k2, &k3] {
-            s.insert_api_key(k).await.unwrap();
+            s.insert_api_key(k, &created(k)).await.unwrap();
         }
         // The same hash twice is refused.
         let mut dup = k3.clone();
         dup.id = "key_dup".into();
         assert!(matches!(
-            s.insert_api_key(&dup).await,
+            s.insert_api_key(&dup, &created(&dup)).await,
             Err(StoreError::Conflict)
         ));
 
@@ -198,18 +214,18 @@ async fn api_keys_lifecycle() {
             vec![k2.id.as_str(), k1.id.as_str()]
         );
         assert_eq!(listed[1].preview, k1.preview);
-        assert_eq!(listed[1].status(), "active");
+        assert_eq!(listed[1].status(t0()), "active");
 
         // lastUsedAt: written, then not again within a minute.
-        s.touch_api_key(&k1.id, t0() + Duration::seconds(5))
+        s.touch_api_key(&k1.id, t0() + Duration::seconds(5), None)
             .await
             .unwrap();
-        s.touch_api_key(&k1.id, t0() + Duration::seconds(30))
+        s.touch_api_key(&k1.id, t0() + Duration::seconds(30), None)
             .await
             .unwrap();
         let used = s.get_api_key(&k1.id).await.unwrap().unwrap();
         assert_eq!(used.last_used_at, Some(t0() + Duration::seconds(5)));
-        s.touch_api_key(&k1.id, t0() + Duration::seconds(70))
+        s.touch_api_key(&k1.id, t0() + Duration::seconds(70), None)
             .await
             .unwrap();
         let used = s.get_api_key(&k1.id).await.unwrap().unwrap();
@@ -217,20 +233,25 @@ async fn api_keys_lifecycle() {
 
         // Another user cannot revoke it; its owner can; revoking again keeps the first time.
         assert!(
-            s.revoke_api_key(Some("u2"), &k1.id, t0())
+            s.revoke_api_key(Some("u2"), &k1.id, t0(), &revoked_event())
                 .await
                 .unwrap()
                 .is_none()
         );
         let revoked = s
-            .revoke_api_key(Some("u1"), &k1.id, t0() + Duration::minutes(2))
+            .revoke_api_key(
+                Some("u1"),
+                &k1.id,
+                t0() + Duration::minutes(2),
+                &revoked_event(),
+            )
             .await
             .unwrap()
             .unwrap();
         assert_eq!(revoked.revoked_at, Some(t0() + Duration::minutes(2)));
-        assert_eq!(revoked.status(), "revoked");
+        assert_eq!(revoked.status(t0()), "revoked");
         let again = s
-            .revoke_api_key(None, &k1.id, t0() + Duration::minutes(3))
+            .revoke_api_key(None, &k1.id, t0() + Duration::minutes(3), &revoked_event())
             .await
             .unwrap()
             .unwrap();
@@ -242,7 +263,7 @@ async fn api_keys_lifecycle() {
                 .is_none()
         );
         assert!(
-            s.revoke_api_key(None, "key_missing", t0())
+            s.revoke_api_key(None, "key_missing", t0(), &revoked_event())
                 .await
                 .unwrap()
                 .is_none()
@@ -251,7 +272,7 @@ async fn api_keys_lifecycle() {
         // Expired keys do not authenticate.
         let (mut k4, secret4) = new_key("u2", KeyMode::Live, t0());
         k4.expires_at = Some(t0() + Duration::hours(1));
-        s.insert_api_key(&k4).await.unwrap();
+        s.insert_api_key(&k4, &created(&k4)).await.unwrap();
         assert!(
             s.find_key_grant(&keys::hash(&secret4), t0())
                 .await
@@ -275,8 +296,8 @@ async fn rate_limit_overrides() {
         s.create_user("u2", None, t0()).await.unwrap();
         let (k1, secret1) = new_key("u1", KeyMode::Live, t0());
         let (k2, secret2) = new_key("u1", KeyMode::Test, t0());
-        s.insert_api_key(&k1).await.unwrap();
-        s.insert_api_key(&k2).await.unwrap();
+        s.insert_api_key(&k1, &created(&k1)).await.unwrap();
+        s.insert_api_key(&k2, &created(&k2)).await.unwrap();
         let grant = |secret: String| {
             let s = &s;
             async move {
@@ -415,6 +436,363 @@ async fn concurrent_first_sight_creates_one_user() {
         for t in tasks {
             assert_eq!(t.await.unwrap().unwrap().id, "same");
         }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn key_rotation_changes_and_their_events() {
+    use soku_core::audit::{AuditDraft, AuditKind, Origin};
+    use soku_core::model::{KeyUpdate, Rotation};
+    use soku_core::scopes::{Scope, ScopeSet};
+    each_backend("key_lifecycle", |s| async move {
+        s.create_user("u1", None, t0()).await.unwrap();
+        s.create_user("u2", None, t0()).await.unwrap();
+        let (mut old, old_secret) = new_key("u1", KeyMode::Live, t0());
+        old.scopes = ScopeSet::of([Scope::PostsRead, Scope::MediaWrite]);
+        old.allowed_ips = vec!["10.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()];
+        s.insert_api_key(&old, &created(&old)).await.unwrap();
+        let stored = s.get_api_key(&old.id).await.unwrap().unwrap();
+        assert_eq!(stored.scopes, old.scopes);
+        assert_eq!(stored.allowed_ips, old.allowed_ips);
+        assert!(stored.allows("10.9.8.7".parse().unwrap()));
+        assert!(stored.allows("::ffff:10.1.1.1".parse().unwrap()));
+        assert!(!stored.allows("11.0.0.1".parse().unwrap()));
+        assert_eq!(
+            s.find_api_key_by_hash(&keys::hash(&old_secret))
+                .await
+                .unwrap()
+                .map(|k| k.id),
+            Some(old.id.clone())
+        );
+
+        let rotated = AuditDraft::new(
+            AuditKind::KeyRotated,
+            Origin::new(Some("192.0.2.1".into()), Some("ci")),
+            serde_json::json!({"replacedBy": "x"}),
+        );
+        let at = t0() + Duration::minutes(1);
+        let grace = at + Duration::hours(24);
+        let (mut new, new_secret) = new_key("u1", KeyMode::Live, at);
+        new.scopes = old.scopes;
+        // Another user's key is not found; the owner's is rotated once.
+        assert_eq!(
+            s.rotate_api_key("u2", &old.id, &new, grace, at, &rotated)
+                .await
+                .unwrap(),
+            Rotation::NotFound
+        );
+        let Rotation::Rotated(was) = s
+            .rotate_api_key("u1", &old.id, &new, grace, at, &rotated)
+            .await
+            .unwrap()
+        else {
+            panic!("not rotated")
+        };
+        assert_eq!(was.replaced_by.as_deref(), Some(new.id.as_str()));
+        assert_eq!(was.expires_at, Some(grace));
+        assert_eq!(was.status(at), "active");
+        assert_eq!(was.status(grace), "expired");
+        let (again, _) = new_key("u1", KeyMode::Live, at);
+        assert_eq!(
+            s.rotate_api_key("u1", &old.id, &again, grace, at, &rotated)
+                .await
+                .unwrap(),
+            Rotation::NotActive
+        );
+        assert!(
+            s.get_api_key(&again.id).await.unwrap().is_none(),
+            "nothing stored"
+        );
+        // The old key works until the grace ends; the new one at once.
+        assert!(
+            s.find_key_grant(&keys::hash(&old_secret), at)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert!(
+            s.find_key_grant(&keys::hash(&old_secret), grace)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            s.find_key_grant(&keys::hash(&new_secret), grace)
+                .await
+                .unwrap()
+                .is_some()
+        );
+
+        // A change of name and addresses; another user's key is not found.
+        let updated = AuditDraft::new(
+            AuditKind::KeyUpdated,
+            Origin::default(),
+            serde_json::json!({}),
+        );
+        let change = KeyUpdate {
+            name: Some(None),
+            allowed_ips: Some(vec!["203.0.113.0/24".parse().unwrap()]),
+        };
+        assert!(
+            s.update_api_key("u2", &new.id, &change, at, &updated)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let changed = s
+            .update_api_key("u1", &new.id, &change, at + Duration::seconds(1), &updated)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(changed.name, None);
+        assert_eq!(changed.allowed_ips, change.allowed_ips.clone().unwrap());
+        assert_eq!(changed.scopes, old.scopes, "left as it was");
+        let only_name = KeyUpdate {
+            name: Some(Some("renamed".into())),
+            allowed_ips: None,
+        };
+        let changed = s
+            .update_api_key(
+                "u1",
+                &new.id,
+                &only_name,
+                at + Duration::seconds(2),
+                &updated,
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(changed.name.as_deref(), Some("renamed"));
+        assert_eq!(changed.allowed_ips, change.allowed_ips.clone().unwrap());
+
+        // Revoking records one event; revoking again none.
+        s.revoke_api_key(
+            Some("u1"),
+            &new.id,
+            at + Duration::seconds(3),
+            &revoked_event(),
+        )
+        .await
+        .unwrap();
+        s.revoke_api_key(
+            Some("u1"),
+            &new.id,
+            at + Duration::seconds(3),
+            &revoked_event(),
+        )
+        .await
+        .unwrap();
+
+        // Addresses: the first use from each is an event; the list is bounded per key.
+        let new_ip = AuditDraft::new(
+            AuditKind::KeyUsedFromNewIp,
+            Origin::default(),
+            serde_json::json!({}),
+        );
+        for (n, ip) in [
+            "192.0.2.1",
+            "192.0.2.2",
+            "192.0.2.1",
+            "192.0.2.3",
+            "192.0.2.1",
+        ]
+        .iter()
+        .enumerate()
+        {
+            let first = s
+                .note_key_address(
+                    "u1",
+                    &old.id,
+                    ip,
+                    2,
+                    at + Duration::seconds(10 + n as i64),
+                    &new_ip,
+                )
+                .await
+                .unwrap();
+            // 192.0.2.2 gives way to .3 (least recently seen), .1 stays known.
+            assert_eq!(first, [true, true, false, true, false][n], "{ip} at {n}");
+        }
+        assert!(
+            s.note_key_address(
+                "u1",
+                &old.id,
+                "192.0.2.2",
+                2,
+                at + Duration::seconds(19),
+                &new_ip
+            )
+            .await
+            .unwrap()
+        );
+
+        s.touch_api_key(&old.id, at, Some("192.0.2.9"))
+            .await
+            .unwrap();
+        let used = s.get_api_key(&old.id).await.unwrap().unwrap();
+        assert_eq!(used.last_used_ip.as_deref(), Some("192.0.2.9"));
+
+        // The events, newest first, paged; each change has exactly one.
+        let all = s.list_audit_events("u1", 100, None).await.unwrap();
+        let kinds: Vec<&str> = all.iter().map(|e| e.kind.as_str()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "api_key.used_from_new_ip",
+                "api_key.used_from_new_ip",
+                "api_key.used_from_new_ip",
+                "api_key.used_from_new_ip",
+                "api_key.revoked",
+                "api_key.updated",
+                "api_key.updated",
+                "api_key.rotated",
+                "api_key.created",
+            ]
+        );
+        let rotation = &all[7];
+        assert_eq!(rotation.key_id.as_deref(), Some(old.id.as_str()));
+        assert_eq!(rotation.origin.ip.as_deref(), Some("192.0.2.1"));
+        assert_eq!(rotation.origin.user_agent.as_deref(), Some("ci"));
+        assert_eq!(rotation.details["replacedBy"], "x");
+        let first = s.list_audit_events("u1", 4, None).await.unwrap();
+        let cursor = soku_core::audit::AuditCursor {
+            at: first[3].at,
+            id: first[3].id.clone(),
+        };
+        let rest = s.list_audit_events("u1", 100, Some(&cursor)).await.unwrap();
+        assert_eq!(first.len() + rest.len(), all.len());
+        assert_eq!(rest[0].id, all[4].id);
+        assert!(
+            s.list_audit_events("u2", 100, None)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+
+        // Housekeeping: events before the cut are deleted.
+        assert_eq!(
+            s.purge_audit_events(at).await.unwrap(),
+            1,
+            "the creation at t0"
+        );
+        assert_eq!(
+            s.list_audit_events("u1", 100, None).await.unwrap().len(),
+            all.len() - 1
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn dashboard_sessions_end_for_every_copy() {
+    use soku_core::audit::{AuditDraft, AuditEvent, AuditKind, Origin};
+    use soku_core::model::SessionRecord;
+    each_backend("sessions", |s| async move {
+        s.create_user("u1", Some("a@example.com"), t0())
+            .await
+            .unwrap();
+        let session = |id: &str, at| SessionRecord {
+            id: id.into(),
+            user_id: "u1".into(),
+            created_at: at,
+            expires_at: at + Duration::hours(12),
+            last_seen_at: at,
+            ip: Some("192.0.2.1".into()),
+            user_agent: Some("Firefox".into()),
+            revoked_at: None,
+        };
+        for (id, at) in [
+            ("ses_a", t0()),
+            ("ses_b", t0() + Duration::seconds(1)),
+            ("ses_c", t0() + Duration::seconds(2)),
+        ] {
+            let event = AuditEvent::new(
+                "u1",
+                AuditKind::SignedIn,
+                at,
+                None,
+                Origin::default(),
+                serde_json::json!({}),
+            );
+            s.insert_session(&session(id, at), &event).await.unwrap();
+        }
+        let (found, user) = s.find_session("ses_a", t0()).await.unwrap().unwrap();
+        assert_eq!(found, session("ses_a", t0()));
+        assert_eq!(user.email.as_deref(), Some("a@example.com"));
+        assert!(
+            s.find_session("ses_a", t0() + Duration::hours(12))
+                .await
+                .unwrap()
+                .is_none(),
+            "expired"
+        );
+        s.touch_session("ses_a", t0() + Duration::minutes(5), Some("192.0.2.7"))
+            .await
+            .unwrap();
+        let (seen, _) = s.find_session("ses_a", t0()).await.unwrap().unwrap();
+        assert_eq!(seen.last_seen_at, t0() + Duration::minutes(5));
+        assert_eq!(seen.ip.as_deref(), Some("192.0.2.7"));
+        let listed: Vec<String> = s
+            .list_sessions("u1", t0())
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|s| s.id)
+            .collect();
+        assert_eq!(listed, ["ses_c", "ses_b", "ses_a"]);
+
+        let out = AuditDraft::new(
+            AuditKind::SignedOut,
+            Origin::default(),
+            serde_json::json!({}),
+        );
+        let at = t0() + Duration::minutes(10);
+        assert_eq!(
+            s.revoke_sessions("u2", Some("ses_a"), at, &out)
+                .await
+                .unwrap(),
+            0,
+            "not u2's"
+        );
+        assert_eq!(
+            s.revoke_sessions("u1", Some("ses_a"), at, &out)
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            s.revoke_sessions("u1", Some("ses_a"), at, &out)
+                .await
+                .unwrap(),
+            0
+        );
+        assert!(s.find_session("ses_a", at).await.unwrap().is_none());
+        assert_eq!(
+            s.revoke_sessions("u1", None, at + Duration::seconds(1), &out)
+                .await
+                .unwrap(),
+            2
+        );
+        assert!(s.list_sessions("u1", at).await.unwrap().is_empty());
+        let events = s.list_audit_events("u1", 100, None).await.unwrap();
+        let outs: Vec<i64> = events
+            .iter()
+            .filter(|e| e.kind == AuditKind::SignedOut)
+            .map(|e| e.details["sessions"].as_i64().unwrap())
+            .collect();
+        assert_eq!(outs, [2, 1]);
+        assert_eq!(
+            events
+                .iter()
+                .filter(|e| e.kind == AuditKind::SignedIn)
+                .count(),
+            3
+        );
+        assert_eq!(
+            s.purge_sessions(at + Duration::seconds(2)).await.unwrap(),
+            3
+        );
     })
     .await;
 }

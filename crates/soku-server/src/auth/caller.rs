@@ -197,7 +197,7 @@ impl Accepts {
     /// with the route's extractor; a route it does not know is asked for an API key.
     pub fn of_route(method: &Method, route: &str) -> Accepts {
         match route {
-            "/v1/api-keys" | "/v1/metrics/refresh" => Accepts::IdToken,
+            "/v1/api-keys" | "/v1/audit-events" | "/v1/metrics/refresh" => Accepts::IdToken,
             r if r.starts_with("/v1/api-keys/") => Accepts::IdToken,
             "/v1/accounts/connect" | "/v1/accounts/{id}" => Accepts::KeyOrToken,
             "/dashboard/api/posts" | "/dashboard/api/media" if method == Method::POST => {

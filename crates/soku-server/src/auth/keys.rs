@@ -173,7 +173,7 @@ impl KeyAuthenticator {
         let store = self.store.clone();
         let id = grant.key.id.clone();
         tokio::spawn(async move {
-            if let Err(e) = store.touch_api_key(&id, now).await {
+            if let Err(e) = store.touch_api_key(&id, now, None).await {
                 tracing::warn!(key_id = %id, error = %e, "could not record API key use");
             }
         });

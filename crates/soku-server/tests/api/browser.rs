@@ -458,7 +458,10 @@ async fn media_journey(
         soku_core::keys::KeyMode::Test,
         chrono::Utc::now(),
     );
-    app.store.insert_api_key(&record).await.unwrap();
+    app.store
+        .insert_api_key(&record, &created(&record))
+        .await
+        .unwrap();
     let got: Value = app
         .get_with_key("/v1/sandbox/x/posts", &generated.secret)
         .await

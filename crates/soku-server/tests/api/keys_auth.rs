@@ -1,6 +1,6 @@
 //! API-key authentication (spec 3.1), the subscription gate (3.2) and `GET /v1/me` (3.4).
 
-use crate::util::{TestApp, eventually, expect_error, request_id};
+use crate::util::{TestApp, created, eventually, expect_error, request_id, revoked_event};
 use chrono::{Duration, Utc};
 use serde_json::Value;
 use soku_core::keys::{self, KeyMode};
@@ -24,7 +24,7 @@ async fn every_401_case_answers_the_same() {
         .unwrap()
         .id;
     app.store
-        .revoke_api_key(None, &revoked_id, Utc::now())
+        .revoke_api_key(None, &revoked_id, Utc::now(), &revoked_event())
         .await
         .unwrap();
     let unknown = keys::generate(KeyMode::Live).secret;
@@ -172,7 +172,10 @@ async fn a_test_key_reports_test_mode() {
     let app = TestApp::start().await;
     let (uid, _) = app.subscriber().await;
     let (record, generated) = soku_core::model::new_api_key(&uid, None, KeyMode::Test, Utc::now());
-    app.store.insert_api_key(&record).await.unwrap();
+    app.store
+        .insert_api_key(&record, &created(&record))
+        .await
+        .unwrap();
     assert!(generated.secret.starts_with("sk_test_"));
     let body: Value = app
         .get_with_key("/v1/me", &generated.secret)
@@ -193,7 +196,7 @@ async fn revocation_elsewhere_is_seen_within_five_seconds() {
     assert_eq!(app.get_with_key("/v1/me", &key).await.status(), 200);
     let id = app.store.list_api_keys(&uid).await.unwrap()[0].id.clone();
     app.store
-        .revoke_api_key(None, &id, Utc::now())
+        .revoke_api_key(None, &id, Utc::now(), &revoked_event())
         .await
         .unwrap();
     let started = std::time::Instant::now();
@@ -217,7 +220,10 @@ async fn a_key_is_refused_from_the_moment_it_expires_even_while_cached() {
     let (mut record, generated) =
         soku_core::model::new_api_key(&uid, None, KeyMode::Live, Utc::now());
     record.expires_at = Some(expires);
-    app.store.insert_api_key(&record).await.unwrap();
+    app.store
+        .insert_api_key(&record, &created(&record))
+        .await
+        .unwrap();
     let key = generated.secret;
     let first = app.get_with_key("/v1/me", &key).await;
     assert_eq!(first.status(), 200, "before expiry");

@@ -303,7 +303,10 @@ impl TestApp {
             soku_core::keys::KeyMode::Test,
             Utc::now(),
         );
-        self.store.insert_api_key(&record).await.unwrap();
+        self.store
+            .insert_api_key(&record, &created(&record))
+            .await
+            .unwrap();
         (uid, generated.secret)
     }
 
@@ -336,7 +339,10 @@ impl TestApp {
             soku_core::keys::KeyMode::Live,
             Utc::now(),
         );
-        self.store.insert_api_key(&record).await.unwrap();
+        self.store
+            .insert_api_key(&record, &created(&record))
+            .await
+            .unwrap();
         generated.secret
     }
 
@@ -442,4 +448,18 @@ where
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+}
+
+/// The `api_key.created` event of a key stored by a test.
+pub fn created(key: &soku_core::model::NewApiKey) -> soku_core::audit::AuditEvent {
+    key.created_event(Default::default(), serde_json::json!({}))
+}
+
+/// The event of a revocation made by a test.
+pub fn revoked_event() -> soku_core::audit::AuditDraft {
+    soku_core::audit::AuditDraft::new(
+        soku_core::audit::AuditKind::KeyRevoked,
+        Default::default(),
+        serde_json::json!({}),
+    )
 }

@@ -8,18 +8,21 @@
 //! By concern: `users` (users, subscriptions, rate-limit overrides), `keys` (API keys),
 //! `settings` (signing keys and settings), `accounts` (connected accounts and OAuth states),
 //! `submissions` (submissions, their targets, idempotency keys), `queue` (claims and outcomes
-//! of publishing), `sandbox` (what the sandbox platform received), `media` (hosted files' rows), `stats` (the queue at a glance, for metrics); `rows` maps rows to the
+//! of publishing), `sandbox` (what the sandbox platform received), `media` (hosted files' rows), `audit` (security events), `sessions` (dashboard
+//! sessions), `stats` (the queue at a glance, for metrics); `rows` maps rows to the
 //! domain's types, and `store` implements `soku-core`'s traits by calling the rest.
 //!
 //! Every generic `impl` repeats one `where` clause: Rust does not carry bounds on other
 //! types (`i64: Encode<'q, DB>`) from a trait to its users, so no trait can name them once.
 
 mod accounts;
+mod audit;
 mod keys;
 mod media;
 mod queue;
 mod rows;
 mod sandbox;
+mod sessions;
 mod settings;
 mod stats;
 mod store;

@@ -9,17 +9,30 @@ use soku_core::queue::{
     Account, AccountStatus, SandboxPost, SubmissionRecord, TargetError, TargetRecord,
 };
 use soku_core::ratelimit::{MAX_BURST, MAX_RATE, Quota};
+use soku_core::scopes::ScopeSet;
 use soku_core::store::StoreResult;
 use soku_core::time::from_millis;
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
 /// Columns of `api_keys` (alias `k`), in [`ReadRow::api_key`]'s order.
 pub const KEY_COLUMNS: &str = "k.id, k.user_id, k.name, k.mode, k.preview, k.created_at, \
-     k.last_used_at, k.revoked_at, k.expires_at";
+     k.last_used_at, k.revoked_at, k.expires_at, k.last_used_ip, k.scopes, k.allowed_ips, \
+     k.replaced_by";
 
 /// The same columns unqualified, for `RETURNING` (SQLite does not accept the alias there).
-pub const KEY_COLUMNS_RETURNING: &str =
-    "id, user_id, name, mode, preview, created_at, last_used_at, revoked_at, expires_at";
+pub const KEY_COLUMNS_RETURNING: &str = "id, user_id, name, mode, preview, created_at, \
+     last_used_at, revoked_at, expires_at, last_used_ip, scopes, allowed_ips, replaced_by";
+
+/// The stored form of a key's allowed addresses: CIDRs separated by spaces; `None` for
+/// anywhere.
+pub fn allowed_ips_text(nets: &[ipnet::IpNet]) -> Option<String> {
+    (!nets.is_empty()).then(|| {
+        nets.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(" ")
+    })
+}
 
 /// Columns of `targets` (alias `t`), in [`ReadRow::target`]'s order.
 pub const TARGET_COLUMNS: &str = "t.id, t.submission_id, t.position, t.platform, \
@@ -126,6 +139,21 @@ where
             last_used_at: millis(self, 6)?,
             revoked_at: millis(self, 7)?,
             expires_at: millis(self, 8)?,
+            last_used_ip: self.try_get(9).map_err(e)?,
+            scopes: match self.try_get::<Option<String>, _>(10).map_err(e)? {
+                Some(text) => {
+                    Some(ScopeSet::from_text(&text).ok_or_else(|| corrupt("api_keys.scopes"))?)
+                }
+                None => None,
+            },
+            allowed_ips: match self.try_get::<Option<String>, _>(11).map_err(e)? {
+                Some(text) => text
+                    .split_ascii_whitespace()
+                    .map(|net| net.parse().map_err(|_| corrupt("api_keys.allowed_ips")))
+                    .collect::<StoreResult<_>>()?,
+                None => Vec::new(),
+            },
+            replaced_by: self.try_get(12).map_err(e)?,
         })
     }
 

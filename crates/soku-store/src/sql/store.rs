@@ -2,10 +2,12 @@
 //! module of its concern.
 
 use super::accounts::Accounts;
+use super::audit::Audit;
 use super::keys::Keys;
 use super::media::Media;
 use super::queue::Queue;
 use super::sandbox::Sandbox;
+use super::sessions::Sessions;
 use super::settings::Settings;
 use super::stats::Stats;
 use super::submissions::Submissions;
@@ -14,10 +16,12 @@ use super::{Backend, SqlStore};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use soku_core::Store;
+use soku_core::audit::{AuditCursor, AuditDraft, AuditEvent};
 use soku_core::keys::{KeyHash, KeyMode};
 use soku_core::media::{MediaPage, MediaRecord, MediaStore};
 use soku_core::model::{
-    ApiKey, KeyGrant, NewApiKey, RateProfile, Role, SigningKey, Subscription, User,
+    ApiKey, KeyGrant, KeyUpdate, NewApiKey, RateProfile, Role, Rotation, SessionRecord, SigningKey,
+    Subscription, User,
 };
 use soku_core::platform::Platform;
 use soku_core::queue::{
@@ -105,8 +109,8 @@ where
         Users(&self.pool).subscription(user_id).await
     }
 
-    async fn insert_api_key(&self, key: &NewApiKey) -> StoreResult<()> {
-        Keys(&self.pool).insert(key).await
+    async fn insert_api_key(&self, key: &NewApiKey, event: &AuditEvent) -> StoreResult<()> {
+        Keys(&self.pool).insert(key, event).await
     }
 
     async fn find_key_grant(
@@ -115,6 +119,10 @@ where
         now: DateTime<Utc>,
     ) -> StoreResult<Option<KeyGrant>> {
         Keys(&self.pool).find_grant(hash, now).await
+    }
+
+    async fn find_api_key_by_hash(&self, hash: &KeyHash) -> StoreResult<Option<ApiKey>> {
+        Keys(&self.pool).by_hash(hash).await
     }
 
     async fn list_api_keys(&self, user_id: &str) -> StoreResult<Vec<ApiKey>> {
@@ -130,12 +138,119 @@ where
         user_id: Option<&str>,
         id: &str,
         now: DateTime<Utc>,
+        audit: &AuditDraft,
     ) -> StoreResult<Option<ApiKey>> {
-        Keys(&self.pool).revoke(user_id, id, now).await
+        Keys(&self.pool).revoke(user_id, id, now, audit).await
     }
 
-    async fn touch_api_key(&self, id: &str, now: DateTime<Utc>) -> StoreResult<()> {
-        Keys(&self.pool).touch(id, now).await
+    async fn rotate_api_key(
+        &self,
+        user_id: &str,
+        id: &str,
+        new: &NewApiKey,
+        grace_ends: DateTime<Utc>,
+        now: DateTime<Utc>,
+        audit: &AuditDraft,
+    ) -> StoreResult<Rotation> {
+        Keys(&self.pool)
+            .rotate(user_id, id, new, grace_ends, now, audit)
+            .await
+    }
+
+    async fn update_api_key(
+        &self,
+        user_id: &str,
+        id: &str,
+        update: &KeyUpdate,
+        now: DateTime<Utc>,
+        audit: &AuditDraft,
+    ) -> StoreResult<Option<ApiKey>> {
+        Keys(&self.pool)
+            .update(user_id, id, update, now, audit)
+            .await
+    }
+
+    async fn touch_api_key(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+        ip: Option<&str>,
+    ) -> StoreResult<()> {
+        Keys(&self.pool).touch(id, now, ip).await
+    }
+
+    async fn note_key_address(
+        &self,
+        user_id: &str,
+        key_id: &str,
+        ip: &str,
+        max_per_key: usize,
+        now: DateTime<Utc>,
+        audit: &AuditDraft,
+    ) -> StoreResult<bool> {
+        Keys(&self.pool)
+            .note_address(user_id, key_id, ip, max_per_key, now, audit)
+            .await
+    }
+
+    async fn insert_audit_event(&self, event: &AuditEvent) -> StoreResult<()> {
+        Audit(&self.pool).insert(event).await
+    }
+
+    async fn list_audit_events(
+        &self,
+        user_id: &str,
+        limit: usize,
+        cursor: Option<&AuditCursor>,
+    ) -> StoreResult<Vec<AuditEvent>> {
+        Audit(&self.pool).list(user_id, limit, cursor).await
+    }
+
+    async fn purge_audit_events(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        Audit(&self.pool).purge(before).await
+    }
+
+    async fn insert_session(&self, session: &SessionRecord, event: &AuditEvent) -> StoreResult<()> {
+        Sessions(&self.pool).insert(session, event).await
+    }
+
+    async fn find_session(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<(SessionRecord, User)>> {
+        Sessions(&self.pool).find(id, now).await
+    }
+
+    async fn touch_session(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+        ip: Option<&str>,
+    ) -> StoreResult<()> {
+        Sessions(&self.pool).touch(id, now, ip).await
+    }
+
+    async fn list_sessions(
+        &self,
+        user_id: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<SessionRecord>> {
+        Sessions(&self.pool).list(user_id, now).await
+    }
+
+    async fn revoke_sessions(
+        &self,
+        user_id: &str,
+        only: Option<&str>,
+        now: DateTime<Utc>,
+        audit: &AuditDraft,
+    ) -> StoreResult<u64> {
+        Sessions(&self.pool).revoke(user_id, only, now, audit).await
+    }
+
+    async fn purge_sessions(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        Sessions(&self.pool).purge(before).await
     }
 
     async fn set_rate_limit_override(
