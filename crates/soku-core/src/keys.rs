@@ -89,25 +89,55 @@ pub struct WellFormedKey {
     pub hash: KeyHash,
 }
 
+/// Why a string is not a well-formed key (`check`). Says nothing about the string itself, so
+/// that it can be shown without echoing a secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Malformed {
+    /// Not `KEY_LEN` ASCII characters.
+    Length,
+    /// Neither `sk_live_` nor `sk_test_`.
+    Prefix,
+    /// A character after the prefix outside `0-9A-Za-z`.
+    Alphabet,
+    /// The last 6 characters are not the CRC32 of the 34 before them.
+    Checksum,
+}
+
+impl Malformed {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Malformed::Length => "it is not 48 ASCII characters long",
+            Malformed::Prefix => "it does not start with sk_live_ or sk_test_",
+            Malformed::Alphabet => "a character after the prefix is not in 0-9A-Za-z",
+            Malformed::Checksum => "its last 6 characters are not the checksum of the 34 before",
+        }
+    }
+}
+
 /// Checks prefix, length, alphabet and checksum. No database access; cheap.
 pub fn parse(candidate: &str) -> Option<WellFormedKey> {
+    check(candidate).ok()
+}
+
+/// `parse`, saying which check failed (`soku admin key check`).
+pub fn check(candidate: &str) -> Result<WellFormedKey, Malformed> {
     if candidate.len() != KEY_LEN || !candidate.is_ascii() {
-        return None;
+        return Err(Malformed::Length);
     }
     let mode = match &candidate[..PREFIX_LEN] {
         "sk_live_" => KeyMode::Live,
         "sk_test_" => KeyMode::Test,
-        _ => return None,
+        _ => return Err(Malformed::Prefix),
     };
     let body = &candidate[PREFIX_LEN..];
     if !body.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        return None;
+        return Err(Malformed::Alphabet);
     }
     let (random, sum) = body.split_at(RANDOM_LEN);
     if checksum(random) != sum {
-        return None;
+        return Err(Malformed::Checksum);
     }
-    Some(WellFormedKey {
+    Ok(WellFormedKey {
         mode,
         hash: hash(candidate),
     })
@@ -219,6 +249,28 @@ mod tests {
             value = value * 62 + BASE62.iter().position(|&b| b == c).unwrap() as u64;
         }
         assert_eq!(value, crc32fast::hash(random.as_bytes()) as u64);
+    }
+
+    /// Computed independently, by the Python snippet of docs/SECURITY.md.
+    #[test]
+    fn checksum_matches_the_published_algorithm() {
+        assert_eq!(checksum(&"a".repeat(RANDOM_LEN)), "4B35tI");
+        assert_eq!(checksum("0123456789abcdefghijABCDEFGHIJklmn"), "0ODjlX");
+        let key = "sk_live_0123456789abcdefghijABCDEFGHIJklmn0ODjlX";
+        assert_eq!(parse(key).unwrap().mode, KeyMode::Live);
+        let test = key.replacen("live", "test", 1);
+        assert_eq!(parse(&test).unwrap().mode, KeyMode::Test);
+    }
+
+    #[test]
+    fn check_names_the_failed_check() {
+        let key = "sk_live_0123456789abcdefghijABCDEFGHIJklmn0ODjlX";
+        assert!(check(key).is_ok());
+        assert_eq!(check(&key[1..]), Err(Malformed::Length));
+        assert_eq!(check(&key.replacen("sk_", "pk_", 1)), Err(Malformed::Prefix));
+        assert_eq!(check(&key.replacen("0123", "01-3", 1)), Err(Malformed::Alphabet));
+        assert_eq!(check(&key.replacen("0ODjlX", "0ODjlY", 1)), Err(Malformed::Checksum));
+        assert_eq!(check(&key.replacen("0123", "01é", 1)), Err(Malformed::Length));
     }
 
     #[test]

@@ -508,6 +508,7 @@ async fn run(args: &Args, concurrency: usize) -> Row {
                 ),
                 upload_idle: Duration::from_secs(30),
             },
+            github_secret_scanning_keys_url: soku_server::auth::github::DEFAULT_KEYS_URL.into(),
         },
     )
     .await

@@ -162,6 +162,14 @@ pub enum KeyCommand {
         #[arg(long)]
         id: String,
     },
+    /// Say whether a string is a well-formed key of this server's format (prefix, length,
+    /// alphabet, checksum) and its mode, without a database: whether it exists is not asked.
+    /// Exit status 0 when well formed, 1 otherwise. The key is never printed back in full.
+    Check {
+        /// The string to check; `-` reads it from the first line of standard input (keeps it
+        /// out of the shell's history and the process list).
+        key: Secret<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -190,6 +198,15 @@ fn by_operator(kind: AuditKind) -> AuditDraft {
 }
 
 pub async fn run(database_url: &str, command: AdminCommand) -> Result<(), String> {
+    // The one command that needs no database: it must work where none is reachable.
+    if let AdminCommand::Key {
+        command: KeyCommand::Check { key },
+    } = &command
+    {
+        let key = read_key(key)?;
+        println!("{}", check_key(&key)?);
+        return Ok(());
+    }
     let store = soku_store::open(database_url)
         .await
         .map_err(|e| format!("cannot open {}: {e}", soku_store::redact_url(database_url)))?;
@@ -334,6 +351,9 @@ pub async fn execute(
             }
             Ok(out)
         }
+        AdminCommand::Key {
+            command: KeyCommand::Check { key },
+        } => check_key(&read_key(&key)?),
         AdminCommand::Key {
             command: KeyCommand::Revoke { id },
         } => match store
@@ -482,6 +502,74 @@ pub async fn execute(
                 now,
                 std::time::Duration::from_secs(ttl),
             )
+        }
+    }
+}
+
+/// The argument of `soku admin key check`, or the first line of standard input for `-`.
+fn read_key(arg: &Secret<String>) -> Result<String, String> {
+    if arg.expose() != "-" {
+        return Ok(arg.expose().clone());
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| format!("cannot read the key: {e}"))?;
+    Ok(line)
+}
+
+/// `soku admin key check`: whether `candidate` (surrounding whitespace ignored) is a
+/// well-formed key, by the same check the server makes before any database work. What it
+/// prints never holds the key: its preview when well formed, the failed check otherwise.
+pub fn check_key(candidate: &str) -> Result<String, String> {
+    let candidate = candidate.trim();
+    match soku_core::keys::check(candidate) {
+        Ok(key) => Ok(format!(
+            "{}: a well-formed {} key (prefix, length, alphabet and checksum are right; whether \
+             it exists and is active is not checked)",
+            soku_core::keys::preview(candidate),
+            key.mode.as_str()
+        )),
+        Err(why) => Err(format!(
+            "not a well-formed Soku API key: {}",
+            why.describe()
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_check_says_well_formed_or_why_not_without_echoing_the_key() {
+        let key = soku_core::keys::generate(KeyMode::Test).secret;
+        let out = check_key(&format!("  {key}\n")).unwrap();
+        assert!(out.starts_with(&soku_core::keys::preview(&key)), "{out}");
+        assert!(out.contains("well-formed test key"), "{out}");
+        assert!(!out.contains(&key[8..]), "the key is echoed: {out}");
+
+        let mut wrong_sum = key.clone();
+        wrong_sum.replace_range(47.., if key.ends_with('a') { "b" } else { "a" });
+        for (candidate, why) in [
+            (wrong_sum.as_str(), "checksum"),
+            (&key[..40], "48 ASCII characters"),
+            (
+                key.replacen("sk_test_", "sk_prod_", 1).as_str(),
+                "sk_live_ or sk_test_",
+            ),
+            (
+                key.replacen("sk_test_", "sk_test-", 1).as_str(),
+                "sk_live_ or sk_test_",
+            ),
+            (
+                format!("{}!{}", &key[..20], &key[21..]).as_str(),
+                "0-9A-Za-z",
+            ),
+        ] {
+            let err = check_key(candidate).unwrap_err();
+            assert!(err.contains(why), "{err}");
+            assert!(!err.contains(&candidate[8..]), "the candidate is echoed: {err}");
         }
     }
 }

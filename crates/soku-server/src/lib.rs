@@ -55,6 +55,9 @@ pub struct ServerOptions {
     pub connect_redirect_origins: Option<Vec<String>>,
     /// Hosted media: the store, the files' base URL, the importer.
     pub media: service::media::MediaHost,
+    /// Where GitHub publishes the keys that sign secret scanning reports
+    /// (`SOKU_GITHUB_SECRET_SCANNING_KEYS_URL`; `auth::github::DEFAULT_KEYS_URL`).
+    pub github_secret_scanning_keys_url: String,
 }
 
 /// Loads (or, on first start, creates) the identity provider's key and assembles the state.
@@ -90,6 +93,7 @@ pub async fn build_state(
         options.trusted_proxies,
         options.connect_redirect_origins,
         options.media,
+        options.github_secret_scanning_keys_url,
     ))
 }
 

@@ -98,6 +98,7 @@ async fn run_server(database_url: &str, args: ServeArgs) -> Result<(), String> {
             ),
             connect_redirect_origins: args.http.redirect_origins(),
             media,
+            github_secret_scanning_keys_url: args.secret_scanning.github_secret_scanning_keys_url,
         },
     )
     .await
@@ -190,6 +191,8 @@ async fn run_worker(database_url: &str, command: WorkerCommand) -> Result<(), St
             // A worker starts no connections.
             connect_redirect_origins: None,
             media,
+            // A worker serves no HTTP: it is never asked.
+            github_secret_scanning_keys_url: soku_server::auth::github::DEFAULT_KEYS_URL.into(),
         },
     )
     .await

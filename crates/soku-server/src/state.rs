@@ -52,6 +52,8 @@ pub struct Inner {
     pub connect_redirect_origins: Option<Vec<String>>,
     /// Hosted media: the store, the files' base URL, the importer.
     pub media: crate::service::media::MediaHost,
+    /// The keys GitHub signs secret scanning reports with (`POST /v1/secret-scanning/github`).
+    pub github_keys: crate::auth::github::GithubKeys,
 }
 
 impl AppState {
@@ -66,6 +68,7 @@ impl AppState {
         trusted_proxies: Vec<Cidr>,
         connect_redirect_origins: Option<Vec<String>>,
         media: crate::service::media::MediaHost,
+        github_keys_url: String,
     ) -> Self {
         let new_submissions = {
             let store = store.clone();
@@ -102,6 +105,7 @@ impl AppState {
             trusted_proxies,
             connect_redirect_origins,
             media,
+            github_keys: crate::auth::github::GithubKeys::new(github_keys_url),
             users: Users::default(),
             openapi: OnceLock::new(),
             connectors,

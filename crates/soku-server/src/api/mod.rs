@@ -11,6 +11,7 @@ pub mod media;
 pub mod ops;
 pub mod posts;
 pub mod sandbox;
+pub mod secret_scanning;
 
 use crate::state::AppState;
 use axum::Router;
@@ -54,6 +55,7 @@ pub fn routes() -> Routes {
         .routes(routes!(media::import, media::list))
         .routes(routes!(media::get, media::delete))
         .routes(routes!(media::hosted))
+        .routes(routes!(secret_scanning::github))
         .split_for_parts();
     doc.merge(streaming_doc);
     Routes {

@@ -9,6 +9,7 @@
 
 pub mod caller;
 pub mod client_ip;
+pub mod github;
 pub mod keys;
 pub mod passwords;
 pub mod session;

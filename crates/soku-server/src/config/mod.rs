@@ -72,7 +72,18 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub rate_limits: RateLimitArgs,
     #[command(flatten)]
+    pub secret_scanning: SecretScanningArgs,
+    #[command(flatten)]
     pub worker: WorkerArgs,
+}
+
+#[derive(Args, Debug)]
+#[command(next_help_heading = "Leaked keys")]
+pub struct SecretScanningArgs {
+    /// Where GitHub publishes the keys that sign its secret scanning reports
+    /// (`POST /v1/secret-scanning/github`).
+    #[arg(long, env = "SOKU_GITHUB_SECRET_SCANNING_KEYS_URL", default_value = crate::auth::github::DEFAULT_KEYS_URL)]
+    pub github_secret_scanning_keys_url: String,
 }
 
 /// `soku worker`: the engine's settings, and where its metrics are served.

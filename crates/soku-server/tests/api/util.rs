@@ -32,6 +32,7 @@ pub struct Builder {
     trusted_proxies: Vec<soku_server::auth::client_ip::Cidr>,
     routes: Option<Router<AppState>>,
     live_connectors: soku_platforms::LiveConnectors,
+    github_keys_url: Option<String>,
 }
 
 impl Default for Builder {
@@ -49,6 +50,7 @@ impl Default for Builder {
             trusted_proxies: Vec::new(),
             routes: None,
             live_connectors: Default::default(),
+            github_keys_url: None,
         }
     }
 }
@@ -133,6 +135,12 @@ impl Builder {
         self
     }
 
+    /// Where GitHub's secret scanning keys are fetched from (a fake in the test).
+    pub fn github_keys_url(mut self, url: &str) -> Self {
+        self.github_keys_url = Some(url.into());
+        self
+    }
+
     /// Extra routes, served with the same middleware.
     pub fn routes(mut self, routes: Router<AppState>) -> Self {
         self.routes = Some(routes);
@@ -163,6 +171,10 @@ impl Builder {
                 live_connectors: self.live_connectors,
                 connect_redirect_origins: None,
                 media: local_media(&dir, &base, store.clone()).await,
+                github_secret_scanning_keys_url: self.github_keys_url.unwrap_or_else(|| {
+                    // Nothing listens there: a test that does not set its own fake is refused.
+                    "http://127.0.0.1:9/meta/public_keys/secret_scanning".into()
+                }),
             },
         )
         .await
