@@ -267,10 +267,22 @@ mod tests {
         let key = "sk_live_0123456789abcdefghijABCDEFGHIJklmn0ODjlX";
         assert!(check(key).is_ok());
         assert_eq!(check(&key[1..]), Err(Malformed::Length));
-        assert_eq!(check(&key.replacen("sk_", "pk_", 1)), Err(Malformed::Prefix));
-        assert_eq!(check(&key.replacen("0123", "01-3", 1)), Err(Malformed::Alphabet));
-        assert_eq!(check(&key.replacen("0ODjlX", "0ODjlY", 1)), Err(Malformed::Checksum));
-        assert_eq!(check(&key.replacen("0123", "01é", 1)), Err(Malformed::Length));
+        assert_eq!(
+            check(&key.replacen("sk_", "pk_", 1)),
+            Err(Malformed::Prefix)
+        );
+        assert_eq!(
+            check(&key.replacen("0123", "01-3", 1)),
+            Err(Malformed::Alphabet)
+        );
+        assert_eq!(
+            check(&key.replacen("0ODjlX", "0ODjlY", 1)),
+            Err(Malformed::Checksum)
+        );
+        assert_eq!(
+            check(&key.replacen("0123", "01é", 1)),
+            Err(Malformed::Length)
+        );
     }
 
     #[test]

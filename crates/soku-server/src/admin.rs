@@ -569,7 +569,10 @@ mod tests {
         ] {
             let err = check_key(candidate).unwrap_err();
             assert!(err.contains(why), "{err}");
-            assert!(!err.contains(&candidate[8..]), "the candidate is echoed: {err}");
+            assert!(
+                !err.contains(&candidate[8..]),
+                "the candidate is echoed: {err}"
+            );
         }
     }
 }

@@ -7,7 +7,7 @@ use crate::auth::github::{self, SignatureFailure};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::origin_of;
 use crate::json::Json;
-use crate::service::secret_scanning::{self, ReportedToken, TokenLabel};
+use crate::service::secret_scanning::{self, ReportedToken, TokenLabels};
 use crate::state::AppState;
 use crate::views::ErrorEnvelope;
 use axum::body::Bytes;
@@ -32,7 +32,7 @@ const BAD_SIGNATURE: &str = "Invalid or missing GitHub signature.";
     ),
     request_body(content = Vec<ReportedToken>, content_type = "application/json"),
     responses(
-        (status = 200, description = "Each reported token, labelled", body = Vec<TokenLabel>),
+        (status = 200, description = "Each reported token, labelled", body = TokenLabels),
         (status = 400, description = "`validation_error`: a signed body that is not an array of objects with a string `token`", body = ErrorEnvelope),
         (status = 401, description = "`unauthorized`: a missing, malformed or wrong signature, or an unknown key identifier; nothing is revoked", body = ErrorEnvelope),
         (status = 413, description = "`payload_too_large`: above 1 MiB, or more than 1,000 tokens; nothing is revoked", body = ErrorEnvelope),
@@ -42,7 +42,7 @@ const BAD_SIGNATURE: &str = "Invalid or missing GitHub signature.";
 pub async fn github(
     State(state): State<AppState>,
     request: Request,
-) -> ApiResult<Json<Vec<TokenLabel>>> {
+) -> ApiResult<Json<TokenLabels>> {
     let (parts, body) = request.into_parts();
     // The headers and the key they name are checked before the body is read: a request
     // without a plausible signature costs no more than its headers.

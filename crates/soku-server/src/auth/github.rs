@@ -288,7 +288,12 @@ AjPuDPRcXU22YxgBrz+zoN19MzuRyW87qEt9/AmtoNP5GrobzUvQSyJFVw==
         for i in [0, 10, CURRENT_BODY.len() - 1] {
             let mut body = CURRENT_BODY.as_bytes().to_vec();
             body[i] ^= 1;
-            assert!(!check(CURRENT_PEM, CURRENT_KEY_ID, CURRENT_SIGNATURE, &body));
+            assert!(!check(
+                CURRENT_PEM,
+                CURRENT_KEY_ID,
+                CURRENT_SIGNATURE,
+                &body
+            ));
         }
         let mut with_newline = CURRENT_BODY.as_bytes().to_vec();
         with_newline.push(b'\n');
@@ -346,6 +351,8 @@ AjPuDPRcXU22YxgBrz+zoN19MzuRyW87qEt9/AmtoNP5GrobzUvQSyJFVw==
     fn reads_pem_with_or_without_surrounding_whitespace() {
         assert!(key_from_pem(CURRENT_PEM).is_some());
         assert!(key_from_pem(&format!("\n{CURRENT_PEM}\n\n")).is_some());
-        assert!(key_from_pem("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----").is_none());
+        assert!(
+            key_from_pem("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----").is_none()
+        );
     }
 }

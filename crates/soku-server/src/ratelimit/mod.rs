@@ -211,7 +211,8 @@ pub fn counted_as<'a>(
 ) -> Option<Option<&'a str>> {
     if route == Some(SECRET_SCANNING_ROUTE) {
         None
-    } else if method == Method::POST && matches!(route, Some("/v1/media/uploads" | "/dashboard/api/media"))
+    } else if method == Method::POST
+        && matches!(route, Some("/v1/media/uploads" | "/dashboard/api/media"))
     {
         // Spec 5's `POST /v1/media` limit counts every way of adding media.
         Some(Some("/v1/media"))
@@ -273,7 +274,11 @@ mod tests {
         );
         assert_eq!(counted_as(&get, "/healthz", Some("/healthz")), None);
         assert_eq!(
-            counted_as(&Method::POST, SECRET_SCANNING_ROUTE, Some(SECRET_SCANNING_ROUTE)),
+            counted_as(
+                &Method::POST,
+                SECRET_SCANNING_ROUTE,
+                Some(SECRET_SCANNING_ROUTE)
+            ),
             None
         );
         let composer = Some("/dashboard/api/posts");

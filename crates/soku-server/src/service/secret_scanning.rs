@@ -57,6 +57,11 @@ pub struct TokenLabel {
     pub label: &'static str,
 }
 
+/// The answer to a report: one label per reported token, in the report's order (a JSON array,
+/// as GitHub expects).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct TokenLabels(pub Vec<TokenLabel>);
+
 /// The tokens of a verified report body: a JSON array of objects with a string `token`, at most
 /// `MAX_TOKENS_PER_REPORT` of them.
 pub fn parse_report(body: &[u8]) -> ApiResult<Vec<ReportedToken>> {
@@ -90,7 +95,7 @@ pub async fn report_from_github(
     state: &AppState,
     origin: Origin,
     tokens: Vec<ReportedToken>,
-) -> ApiResult<Vec<TokenLabel>> {
+) -> ApiResult<TokenLabels> {
     let now = state.clock.now();
     let mut labels = Vec::with_capacity(tokens.len());
     let (mut ours, mut revoked) = (0usize, 0usize);
@@ -149,7 +154,7 @@ pub async fn report_from_github(
         revoked,
         "GitHub secret scanning report handled"
     );
-    Ok(labels)
+    Ok(TokenLabels(labels))
 }
 
 fn hex_sha256(bytes: &[u8]) -> String {

@@ -19,6 +19,9 @@ use std::sync::{Arc, Mutex};
 const PATH: &str = "/v1/secret-scanning/github";
 const INVALID_KEY: &str = "Invalid or missing API key.";
 
+/// A refused request: what it is, its headers, its body.
+type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, &'a [u8]);
+
 /// GitHub's key server: the published keys (identifier, PEM) and how often they were fetched.
 struct FakeGithub {
     url: String,
@@ -47,11 +50,7 @@ impl FakeGithub {
             listener.local_addr().unwrap()
         );
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        FakeGithub {
-            url,
-            keys,
-            fetches,
-        }
+        FakeGithub { url, keys, fetches }
     }
 
     /// Publishes a fresh key; returns it with its identifier.
@@ -64,10 +63,7 @@ impl FakeGithub {
         self.keys.lock().unwrap().push(json!({
             "key_identifier": id, "key": pem, "is_current": true,
         }));
-        GithubSigner {
-            id: id.into(),
-            key,
-        }
+        GithubSigner { id: id.into(), key }
     }
 
     fn fetches(&self) -> usize {
@@ -132,7 +128,9 @@ async fn key_id(app: &TestApp, secret: &str) -> String {
 }
 
 async fn leaked_events(app: &TestApp, uid: &str) -> Vec<Value> {
-    let r = app.get_with_token("/v1/audit-events", &app.token(uid)).await;
+    let r = app
+        .get_with_token("/v1/audit-events", &app.token(uid))
+        .await;
     assert_eq!(r.status(), 200);
     let page: Value = r.json().await.unwrap();
     page["events"]
@@ -161,7 +159,12 @@ async fn a_signed_report_revokes_active_keys_at_once_and_labels_every_token() {
     let already = app.key_for(&uid).await;
     let already_id = key_id(&app, &already).await;
     app.store
-        .revoke_api_key(Some(&uid), &already_id, chrono::Utc::now(), &revoked_event())
+        .revoke_api_key(
+            Some(&uid),
+            &already_id,
+            chrono::Utc::now(),
+            &revoked_event(),
+        )
         .await
         .unwrap()
         .unwrap();
@@ -181,9 +184,7 @@ async fn a_signed_report_revokes_active_keys_at_once_and_labels_every_token() {
     let r = post_signed(&app, &signer, &body).await;
     assert_eq!(r.status(), 200);
     let labels: Value = r.json().await.unwrap();
-    let expected = |token: &str, label: &str| {
-        json!({"token_hash": sha256_hex(token), "token_type": "soku_api_key", "label": label})
-    };
+    let expected = |token: &str, label: &str| json!({"token_hash": sha256_hex(token), "token_type": "soku_api_key", "label": label});
     let expected_labels = json!([
         expected(&live, "true_positive"),
         expected(other_format, "false_positive"),
@@ -191,7 +192,10 @@ async fn a_signed_report_revokes_active_keys_at_once_and_labels_every_token() {
         expected(&already, "true_positive"),
     ]);
     assert_eq!(labels, expected_labels);
-    assert!(!labels.to_string().contains(&live[8..]), "a token is echoed");
+    assert!(
+        !labels.to_string().contains(&live[8..]),
+        "a token is echoed"
+    );
 
     // Revoked at once: the very next request with it is refused.
     let r = app.get_with_key("/v1/me", &live).await;
@@ -235,8 +239,8 @@ async fn reports_without_githubs_signature_are_refused_and_revoke_nothing() {
     let signer = github.publish("key-1");
     let app = app_with(&github).await;
     let (uid, live) = app.subscriber().await;
-    let body = serde_json::to_vec(&json!([{"token": live, "type": "soku_api_key", "url": ""}]))
-        .unwrap();
+    let body =
+        serde_json::to_vec(&json!([{"token": live, "type": "soku_api_key", "url": ""}])).unwrap();
     let good = signer.sign(&body);
     let impostor = GithubSigner {
         id: "key-1".into(),
@@ -247,11 +251,15 @@ async fn reports_without_githubs_signature_are_refused_and_revoke_nothing() {
         serde_json::to_vec(&json!([{"token": "sk_live_x", "type": "soku_api_key"}])).unwrap();
     let id = "Github-Public-Key-Identifier";
     let sig = "Github-Public-Key-Signature";
-    let cases: Vec<(&str, Vec<(&str, &str)>, &[u8])> = vec![
+    let cases: Vec<Case> = vec![
         ("no headers", vec![], &body),
         ("no signature", vec![(id, "key-1")], &body),
         ("no identifier", vec![(sig, &good)], &body),
-        ("not base64", vec![(id, "key-1"), (sig, "@@not base64@@")], &body),
+        (
+            "not base64",
+            vec![(id, "key-1"), (sig, "@@not base64@@")],
+            &body,
+        ),
         ("not DER", vec![(id, "key-1"), (sig, "AAAA")], &body),
         ("wrong key", vec![(id, "key-1"), (sig, &forged)], &body),
         ("unknown key id", vec![(id, "key-9"), (sig, &good)], &body),
@@ -306,7 +314,10 @@ async fn a_rotated_github_key_is_fetched_once_per_interval() {
     let body = serde_json::to_vec(&json!([{"token": live, "type": "soku_api_key"}])).unwrap();
     let r = post_signed(&app, &second, &body).await;
     assert_eq!(r.status(), 200);
-    assert_eq!(r.json::<Value>().await.unwrap()[0]["label"], "true_positive");
+    assert_eq!(
+        r.json::<Value>().await.unwrap()[0]["label"],
+        "true_positive"
+    );
     assert_eq!(github.fetches(), 2);
     expect_error(
         app.get_with_key("/v1/me", &live).await,
@@ -369,7 +380,10 @@ async fn oversized_reports_are_refused_whole() {
     // 1,000 are fine.
     let r = post_signed(&app, &signer, &report(1000)).await;
     assert_eq!(r.status(), 200);
-    assert_eq!(r.json::<Value>().await.unwrap().as_array().unwrap().len(), 1000);
+    assert_eq!(
+        r.json::<Value>().await.unwrap().as_array().unwrap().len(),
+        1000
+    );
     assert_eq!(leaked_events(&app, &uid).await.len(), 1);
 }
 
@@ -393,12 +407,23 @@ async fn reports_are_not_rate_limited_by_address() {
             post(&app, &[], harmless.to_vec()).await
         };
         assert!(r.headers().get("x-ratelimit-limit").is_none());
-        assert_eq!(r.status(), if i % 2 == 0 { 200 } else { 401 }, "request {i}");
+        assert_eq!(
+            r.status(),
+            if i % 2 == 0 { 200 } else { 401 },
+            "request {i}"
+        );
     }
     // Other routes from the same address are still limited.
     let mut statuses = Vec::new();
     for _ in 0..40 {
-        statuses.push(app.http.get(app.url("/v1/me")).send().await.unwrap().status());
+        statuses.push(
+            app.http
+                .get(app.url("/v1/me"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+        );
     }
     assert!(statuses.contains(&reqwest::StatusCode::TOO_MANY_REQUESTS));
 }
@@ -439,7 +464,11 @@ fn the_published_python_check_agrees_with_the_server() {
         .expect("SECURITY.md has a Python snippet");
     let mut candidates = Vec::new();
     for i in 0..40 {
-        let mode = if i % 2 == 0 { KeyMode::Live } else { KeyMode::Test };
+        let mode = if i % 2 == 0 {
+            KeyMode::Live
+        } else {
+            KeyMode::Test
+        };
         let key = keys::generate(mode).secret;
         let mut changed = key.clone().into_bytes();
         let at = 8 + i;
@@ -470,13 +499,24 @@ fn the_published_python_check_agrees_with_the_server() {
         .write_all(candidates.join("\n").as_bytes())
         .unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let verdicts: Vec<bool> = String::from_utf8(out.stdout)
         .unwrap()
         .lines()
         .map(|l| l == "True")
         .collect();
-    let expected: Vec<bool> = candidates.iter().map(|c| keys::parse(c).is_some()).collect();
+    let expected: Vec<bool> = candidates
+        .iter()
+        .map(|c| keys::parse(c).is_some())
+        .collect();
     assert_eq!(verdicts, expected);
-    assert_eq!(expected.iter().filter(|v| **v).count(), 40, "{candidates:?}");
+    assert_eq!(
+        expected.iter().filter(|v| **v).count(),
+        40,
+        "{candidates:?}"
+    );
 }
