@@ -11,6 +11,7 @@ pub mod caller;
 pub mod client_ip;
 pub mod keys;
 pub mod passwords;
+pub mod scopes;
 pub mod session;
 pub mod tokens;
 pub mod users;
