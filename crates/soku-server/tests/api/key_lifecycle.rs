@@ -342,9 +342,19 @@ async fn scopes_limit_a_key_to_its_routes_without_revealing_resources() {
     let post: Value = post.json().await.unwrap();
     let post_id = post["postSubmissionId"].as_str().unwrap().to_owned();
 
-    let media_only = created(&app, &token, json!({"mode": "test", "scopes": ["media:read"]})).await;
+    let media_only = created(
+        &app,
+        &token,
+        json!({"mode": "test", "scopes": ["media:read"]}),
+    )
+    .await;
     let media_only = media_only["apiKey"].as_str().unwrap();
-    let readers = created(&app, &token, json!({"mode": "test", "scopes": ["posts:read"]})).await;
+    let readers = created(
+        &app,
+        &token,
+        json!({"mode": "test", "scopes": ["posts:read"]}),
+    )
+    .await;
     let readers = readers["apiKey"].as_str().unwrap();
 
     // `GET /v1/me` needs no scope; a covered route answers.
