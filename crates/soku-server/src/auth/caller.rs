@@ -34,8 +34,8 @@ pub struct Caller {
     pub mode: KeyMode,
     /// How the caller proved who they are.
     pub credential: Credential,
-    /// What the credential may do. Every credential may do everything until restricted keys
-    /// exist (the key-lifecycle work).
+    /// What the credential may do: a restricted key's scopes (spec 4.1), checked against the
+    /// route by `auth::scopes::require_scope`; everything for other credentials.
     pub scopes: Scopes,
     /// The rate-limit tier of the user's role and subscription (spec 5).
     pub tier: RateLimitTier,
