@@ -7,7 +7,9 @@
 #   GET /healthz  - no authentication (the baseline)
 #   GET /v1/me    - API-key check + subscription gate + rate limit (SOKU_RATE_LIMITS=off: none)
 # and prints requests/s, p50, p99 and the ratio /v1/me : /healthz. Target: >= 85 %.
-# See docs/PERFORMANCE.md.
+# With RESTRICTED=1 each round also measures GET /v1/me with a second key of the same user that
+# has scopes and allowed addresses (spec 4.1), and prints the ratio restricted : plain key
+# (target: within 3 %). See docs/PERFORMANCE.md.
 #
 # Environment (all optional):
 #   SOKU_BIN     a soku binary to use; default: `cargo build --profile dist -p soku-server`
@@ -16,6 +18,7 @@
 #   ROUNDS       measured rounds, each runs /healthz then /v1/me (default 1)
 #   CONNECTIONS  concurrent connections (default 64)
 #   THREADS      wrk threads (default 2)
+#   RESTRICTED=1 also measure a key with scopes and allowed addresses
 #   KEEP_TMP=1   keep the temp dir (database, server log, raw wrk output)
 #
 # Loopback only. Every wrk run is bounded by DURATION/WARMUP; the readiness wait by ~30 s.
@@ -115,6 +118,21 @@ USER_ID=$("$BIN" admin user create --email bench@example.com | tail -n 1)
 "$BIN" admin ratelimit set --uid "$USER_ID" --rate 1000000 --burst 10000000 >/dev/null
 API_KEY=$("$BIN" admin key create --uid "$USER_ID" --name bench | tail -n 1)
 [[ -n $API_KEY ]] || die "admin key create printed no key"
+RESTRICTED=${RESTRICTED:-0}
+ENDPOINTS="healthz me"
+if [[ $RESTRICTED == 1 ]]; then
+    # Two scopes and twenty addresses, the loopback last: every request walks the whole list.
+    ips=()
+    for i in $(seq 19); do ips+=(--allow-ip "198.51.100.$i/32"); done
+    SCOPED_KEY=$("$BIN" admin key create --uid "$USER_ID" --name bench-restricted \
+        --scope posts:read --scope media:read "${ips[@]}" --allow-ip 127.0.0.0/8 | tail -n 1)
+    [[ -n $SCOPED_KEY ]] || die "admin key create printed no restricted key"
+    code=$(curl -sS -o /dev/null -w '%{http_code}' -H "soku-api-key: $SCOPED_KEY" "$BASE/v1/posts")
+    [[ $code == 200 ]] || die "GET /v1/posts with the restricted key answered $code"
+    code=$(curl -sS -o /dev/null -w '%{http_code}' -H "soku-api-key: $SCOPED_KEY" -X POST "$BASE/v1/posts")
+    [[ $code == 403 ]] || die "POST /v1/posts with the read-only key answered $code, not 403: scopes are not checked"
+    ENDPOINTS="healthz me scoped"
+fi
 
 # Sanity: the key works, /v1/me is answered for this user, and without a key it is refused
 # (otherwise the benchmark would not measure authentication at all).
@@ -188,19 +206,23 @@ field() { sed -n "s/.* $2=\([0-9]*\).*/\1/p" <<<" $1"; }
 echo "bench-auth: warm-up $WARMUP per endpoint" >&2
 run_wrk warmup-healthz /healthz "$WARMUP" >/dev/null
 run_wrk warmup-me /v1/me "$WARMUP" -H "soku-api-key: $API_KEY" >/dev/null
+[[ $RESTRICTED == 1 ]] && run_wrk warmup-scoped /v1/me "$WARMUP" -H "soku-api-key: $SCOPED_KEY" >/dev/null
 
 echo "bench-auth: measuring $ROUNDS round(s) x $DURATION per endpoint, $CONNECTIONS connections, $THREADS wrk threads" >&2
 ROWS=()
 BUSY=0
-sum_h=0 sum_m=0
+sum_h=0 sum_m=0 sum_s=0
 for round in $(seq "$ROUNDS"); do
-    for ep in healthz me; do
+    for ep in $ENDPOINTS; do
         if [[ $ep == healthz ]]; then
             line=$(run_wrk "healthz-$round" /healthz "$DURATION")
             label="GET /healthz"
-        else
+        elif [[ $ep == me ]]; then
             line=$(run_wrk "me-$round" /v1/me "$DURATION" -H "soku-api-key: $API_KEY")
             label="GET /v1/me"
+        else
+            line=$(run_wrk "scoped-$round" /v1/me "$DURATION" -H "soku-api-key: $SCOPED_KEY")
+            label="/v1/me scoped"
         fi
         sed -n '1,/^BENCH /p' "$TMP/wrk-$ep-$round.txt" | grep -v '^BENCH ' >&2
         requests=$(field "$line" requests); dur_us=$(field "$line" duration_us)
@@ -214,7 +236,11 @@ for round in $(seq "$ROUNDS"); do
         other=$(field "$line" other_cpu_pct)
         (( other <= 10 )) || BUSY=1
         ROWS+=("$(printf '%-5s %-13s %10s %10s %10s %10s %8s %7s %8s' "$round" "$label" "$rps" "$p50" "$p99" "$responses" "$non200" "$errs" "$other%")")
-        if [[ $ep == healthz ]]; then sum_h=$((sum_h + rps)); else sum_m=$((sum_m + rps)); fi
+        case $ep in
+            healthz) sum_h=$((sum_h + rps)) ;;
+            me) sum_m=$((sum_m + rps)) ;;
+            scoped) sum_s=$((sum_s + rps)) ;;
+        esac
     done
 done
 
@@ -225,6 +251,11 @@ echo "soku auth benchmark: $CONNECTIONS connections, $THREADS wrk threads, $DURA
 printf '%-5s %-13s %10s %10s %10s %10s %8s %7s %8s\n' round endpoint "req/s" "p50 ms" "p99 ms" responses non-200 errors "other"
 printf '%s\n' "${ROWS[@]}"
 echo "ratio /v1/me : /healthz (requests/s) = ${ratio} %  ($verdict the 85 % target)"
+if [[ $RESTRICTED == 1 ]]; then
+    sratio=$(awk -v s="$sum_s" -v m="$sum_m" 'BEGIN { printf "%.1f", 100 * s / m }')
+    sverdict=$(awk -v r="$sratio" 'BEGIN { print (r >= 97 ? "within" : "NOT within") }')
+    echo "ratio scoped key (2 scopes, 20 allowed addresses) : plain key (requests/s) = ${sratio} %  ($sverdict 3 %)"
+fi
 echo "(other: CPU used by other processes during the measurement, % of all $NCPU CPUs)"
 if [[ $BUSY == 1 ]]; then
     echo "WARNING: other processes used more than 10 % of the CPUs during a measurement;" \

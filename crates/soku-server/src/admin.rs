@@ -11,6 +11,7 @@ use soku_core::model::{Role, Subscription, SubscriptionStatus, new_api_key, norm
 use soku_core::platform::Platform;
 use soku_core::queue::{Account, AccountStatus, NewAccount};
 use soku_core::ratelimit::Quota;
+use soku_core::scopes::ScopeSet;
 use soku_core::time::rfc3339_millis;
 use soku_core::{Secret, Store, StoreError};
 use soku_engine::secrets::SecretBox;
@@ -151,6 +152,15 @@ pub enum KeyCommand {
         /// An `sk_test_` key (test mode).
         #[arg(long)]
         test: bool,
+        /// Restrict the key to this scope (repeatable; spec 4.1). None: full access.
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        /// Allow the key only from this address or CIDR (repeatable, up to 20). None: anywhere.
+        #[arg(long = "allow-ip")]
+        allowed_ips: Vec<String>,
+        /// Expire the key this many days from now (1 to 730).
+        #[arg(long)]
+        expires_in_days: Option<u32>,
     },
     /// List a user's keys (never the keys themselves).
     List {
@@ -317,7 +327,15 @@ pub async fn execute(
             }
         }
         AdminCommand::Key {
-            command: KeyCommand::Create { uid, name, test },
+            command:
+                KeyCommand::Create {
+                    uid,
+                    name,
+                    test,
+                    scopes,
+                    allowed_ips,
+                    expires_in_days,
+                },
         } => {
             if store.get_user(&uid).await.map_err(db)?.is_none() {
                 return Err(format!("no user with id {uid:?}"));
@@ -325,7 +343,22 @@ pub async fn execute(
             let name = normalize_key_name(name.as_deref())
                 .map_err(|_| "--name must be 1 to 100 characters after trimming".to_owned())?;
             let mode = if test { KeyMode::Test } else { KeyMode::Live };
-            let (record, generated) = new_api_key(&uid, name, mode, now);
+            let (mut record, generated) = new_api_key(&uid, name, mode, now);
+            if !scopes.is_empty() {
+                record.scopes = Some(
+                    ScopeSet::parse(scopes.iter().map(String::as_str))
+                        .map_err(|unknown| format!("unknown scope {unknown:?}"))?
+                        .ok_or("no scope given")?,
+                );
+            }
+            record.allowed_ips = crate::service::keys::allowed_ips(&allowed_ips)
+                .map_err(|e| format!("--allow-ip: {}", e.message()))?;
+            if let Some(days) = expires_in_days {
+                if !(1..=730).contains(&days) {
+                    return Err("--expires-in-days must be 1 to 730".into());
+                }
+                record.expires_at = Some(now + Duration::days(days.into()));
+            }
             let event = record.created_event(Origin::default(), json!({ "by": "operator" }));
             store.insert_api_key(&record, &event).await.map_err(db)?;
             Ok(generated.secret)

@@ -60,6 +60,11 @@ impl ApiError {
         self
     }
 
+    /// The envelope's message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
     /// The `details` of the envelope, if any.
     pub fn details(&self) -> Option<&Value> {
         self.details.as_ref()

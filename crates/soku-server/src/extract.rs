@@ -2,7 +2,8 @@
 //!
 //! Each authentication extractor yields a `Caller` (`crate::auth::Caller`), found by
 //! `auth::identified` (as the request middleware identified it, or now):
-//! - `ApiKeyAuth`: a valid `soku-api-key` whose owner passes the subscription gate.
+//! - `ApiKeyAuth`: a valid `soku-api-key` whose owner passes the subscription gate and whose
+//!   scopes cover the route (`auth::scopes`).
 //! - `IdTokenUser`: a valid `Authorization: Bearer <ID token>`; the user is created on first
 //!   sight.
 //! - `KeyOrToken`: either of those.
@@ -39,6 +40,7 @@ impl FromRequestParts<AppState> for ApiKeyAuth {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let caller = caller(state, parts, Accepts::ApiKey).await?;
         auth::gate(state, &caller)?;
+        auth::scopes::require_scope(&caller, parts)?;
         Ok(ApiKeyAuth(caller))
     }
 }
@@ -68,6 +70,7 @@ impl FromRequestParts<AppState> for KeyOrToken {
         let caller = caller(state, parts, Accepts::KeyOrToken).await?;
         if let Credential::ApiKey(_) = caller.credential {
             auth::gate(state, &caller)?;
+            auth::scopes::require_scope(&caller, parts)?;
         }
         Ok(Self(caller))
     }

@@ -34,11 +34,12 @@ pub struct NavLink {
     pub current: bool,
 }
 
-const NAV: [(&str, &str, &str); 5] = [
+const NAV: [(&str, &str, &str); 6] = [
     ("posts", "/posts", "Posts"),
     ("media", "/media", "Media"),
     ("accounts", "/accounts", "Accounts"),
     ("api-keys", "/settings/api-keys", "Settings › API Keys"),
+    ("audit", "/settings/audit", "Audit log"),
     ("subscription", "/subscription", "Subscription"),
 ];
 
@@ -59,6 +60,7 @@ pub enum DashboardPage {
     Posts,
     Media,
     ApiKeys,
+    Audit,
     Accounts,
     Subscription,
 }
@@ -71,6 +73,7 @@ impl DashboardPage {
             Self::Posts => "posts",
             Self::Media => "media",
             Self::ApiKeys => "api-keys",
+            Self::Audit => "audit",
             Self::Accounts => "accounts",
             Self::Subscription => "subscription",
         }
@@ -83,6 +86,7 @@ impl DashboardPage {
             Self::Posts => "Posts",
             Self::Media => "Media",
             Self::ApiKeys => "API Keys",
+            Self::Audit => "Audit log",
             Self::Accounts => "Accounts",
             Self::Subscription => "Subscription",
         }
@@ -114,6 +118,12 @@ struct ApiKeys<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "audit.html")]
+struct Audit<'a> {
+    layout: Layout<'a>,
+}
+
+#[derive(Template)]
 #[template(path = "accounts.html")]
 struct Accounts<'a> {
     layout: Layout<'a>,
@@ -132,6 +142,7 @@ pub fn dashboard_page(page: DashboardPage, layout: Layout<'_>) -> askama::Result
         DashboardPage::Posts => Posts { layout }.render(),
         DashboardPage::Media => Media { layout }.render(),
         DashboardPage::ApiKeys => ApiKeys { layout }.render(),
+        DashboardPage::Audit => Audit { layout }.render(),
         DashboardPage::Accounts => Accounts { layout }.render(),
         DashboardPage::Subscription => Subscription { layout }.render(),
     }

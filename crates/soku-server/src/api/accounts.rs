@@ -12,7 +12,7 @@ use axum::extract::{Path, State};
 
 /// Connected accounts (live key) or the simulated ones (test key).
 #[utoipa::path(get, path = "/v1/accounts", tag = "accounts", operation_id = "listAccounts",
-    security(("apiKey" = [])),
+    security(("apiKey" = ["accounts:read"])),
     responses((status = 200, description = "The accounts", body = AccountList), ApiKeyErrors, CommonErrors))]
 pub async fn list(
     State(state): State<AppState>,
@@ -25,7 +25,7 @@ pub async fn list(
 /// (no `accountId`) publishes to it. Another user's account id answers 404.
 #[utoipa::path(patch, path = "/v1/accounts/{id}", tag = "accounts",
     operation_id = "updateAccount",
-    security(("apiKey" = []), ("idToken" = [])),
+    security(("apiKey" = ["accounts:write"]), ("idToken" = [])),
     params(("id" = String, Path, description = "The account's `id` from GET /v1/accounts")),
     request_body(content = UpdateAccountRequest, content_type = "application/json"),
     responses((status = 200, description = "The account, now its platform's default", body = AccountView),

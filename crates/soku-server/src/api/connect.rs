@@ -21,7 +21,7 @@ use soku_core::queue::Account;
 /// account (Bluesky, with `identifier` and `appPassword`).
 #[utoipa::path(post, path = "/v1/accounts/connect", tag = "accounts",
     operation_id = "connectAccount",
-    security(("apiKey" = []), ("idToken" = [])),
+    security(("apiKey" = ["accounts:write"]), ("idToken" = [])),
     request_body(content = ConnectRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "OAuth: where to send the user", body = AuthorizationStarted),
@@ -99,7 +99,7 @@ pub async fn callback(
 /// Disconnects one of the caller's accounts (its tokens are deleted with it).
 #[utoipa::path(delete, path = "/v1/accounts/{id}", tag = "accounts",
     operation_id = "disconnectAccount",
-    security(("apiKey" = []), ("idToken" = [])),
+    security(("apiKey" = ["accounts:write"]), ("idToken" = [])),
     params(("id" = String, Path, description = "The account's `id` from GET /v1/accounts")),
     responses((status = 204, description = "Disconnected"), ApiKeyErrors, CommonErrors))]
 pub async fn disconnect(

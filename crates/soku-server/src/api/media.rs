@@ -24,7 +24,7 @@ use std::time::Duration;
 
 /// Imports the file at `url` and hosts it.
 #[utoipa::path(post, path = "/v1/media", tag = "media", operation_id = "importMedia",
-    security(("apiKey" = [])),
+    security(("apiKey" = ["media:write"])),
     params(("Idempotency-Key" = Option<String>, Header, description = "Up to 255 characters; default: derived from the body (the same URL twice gives the same file within 24 hours)")),
     request_body(content = ImportMedia, content_type = "application/json"),
     responses(
@@ -43,7 +43,7 @@ pub async fn import(
 
 /// Takes the file itself as the body and hosts it.
 #[utoipa::path(post, path = "/v1/media/uploads", tag = "media", operation_id = "uploadMedia",
-    security(("apiKey" = [])),
+    security(("apiKey" = ["media:write"])),
     params(
         ("Idempotency-Key" = Option<String>, Header, description = "Up to 255 characters; default: derived from the bytes (the same file twice gives the same media within 24 hours)"),
         ("Content-Length" = u64, Header, description = "Required: the file's size")),
@@ -111,7 +111,7 @@ fn idle_bounded(
 
 /// The caller's files, newest first, with cursor pagination.
 #[utoipa::path(get, path = "/v1/media", tag = "media", operation_id = "listMedia",
-    security(("apiKey" = [])),
+    security(("apiKey" = ["media:read"])),
     params(ListMedia),
     responses((status = 200, description = "A page of files", body = MediaPageView),
         (status = 400, description = "`validation_error`: a bad limit or cursor", body = ErrorEnvelope), ApiKeyErrors, CommonErrors))]
@@ -125,7 +125,7 @@ pub async fn list(
 
 /// One of the caller's files.
 #[utoipa::path(get, path = "/v1/media/{id}", tag = "media", operation_id = "getMedia",
-    security(("apiKey" = [])),
+    security(("apiKey" = ["media:read"])),
     params(("id" = String, Path, description = "The media id")),
     responses((status = 200, description = "The file", body = MediaView), ApiKeyErrors, CommonErrors))]
 pub async fn get(
@@ -138,7 +138,7 @@ pub async fn get(
 
 /// Deletes one of the caller's files; its hosted URL stops working.
 #[utoipa::path(delete, path = "/v1/media/{id}", tag = "media", operation_id = "deleteMedia",
-    security(("apiKey" = [])),
+    security(("apiKey" = ["media:write"])),
     params(("id" = String, Path, description = "The media id")),
     responses((status = 200, description = "Deleted: the file as it was", body = MediaView),
         (status = 409, description = "`conflict`: a post that has not finished publishing uses it", body = ErrorEnvelope),

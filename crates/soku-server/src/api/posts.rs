@@ -17,7 +17,7 @@ pub static IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-ke
 
 /// Accepts a post for one or more platforms, to publish now or at `scheduledTime`.
 #[utoipa::path(post, path = "/v1/posts", tag = "posts", operation_id = "createPost",
-    security(("apiKey" = [])),
+    security(("apiKey" = ["posts:write"])),
     params(("Idempotency-Key" = Option<String>, Header, description = "Up to 255 characters; a retry with the same key and body replays the first response")),
     request_body(content = CreatePostRequest, content_type = "application/json"),
     responses(
@@ -45,7 +45,7 @@ pub async fn create(
 
 /// One submission with the status of every target.
 #[utoipa::path(get, path = "/v1/posts/{id}", tag = "posts", operation_id = "getPost",
-    security(("apiKey" = [])),
+    security(("apiKey" = ["posts:read"])),
     params(("id" = String, Path, description = "The postSubmissionId")),
     responses((status = 200, description = "The submission", body = Submission), ApiKeyErrors, CommonErrors))]
 pub async fn get(
@@ -58,7 +58,7 @@ pub async fn get(
 
 /// The caller's submissions, newest first, with filters and cursor pagination.
 #[utoipa::path(get, path = "/v1/posts", tag = "posts", operation_id = "listPosts",
-    security(("apiKey" = [])),
+    security(("apiKey" = ["posts:read"])),
     params(ListPosts),
     responses((status = 200, description = "A page of submissions", body = SubmissionPage),
         (status = 400, description = "`validation_error`: a bad filter", body = ErrorEnvelope), ApiKeyErrors, CommonErrors))]
@@ -72,7 +72,7 @@ pub async fn list(
 
 /// Cancels a scheduled submission none of whose targets has started; 409 `conflict` otherwise.
 #[utoipa::path(delete, path = "/v1/posts/{id}", tag = "posts", operation_id = "cancelPost",
-    security(("apiKey" = [])),
+    security(("apiKey" = ["posts:write"])),
     params(("id" = String, Path, description = "The postSubmissionId")),
     responses((status = 200, description = "Canceled: the submission", body = Submission),
         (status = 409, description = "`conflict`: publishing has started", body = ErrorEnvelope), ApiKeyErrors, CommonErrors))]

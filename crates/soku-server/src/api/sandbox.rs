@@ -12,7 +12,7 @@ use axum::extract::{Path, Query, State};
 
 /// Test keys only; a live key gets 404.
 #[utoipa::path(get, path = "/v1/sandbox/{platform}/posts", tag = "test mode",
-    operation_id = "listSandboxPosts", security(("apiKey" = [])),
+    operation_id = "listSandboxPosts", security(("apiKey" = ["posts:read"])),
     params(("platform" = String, Path, description = "A platform name"), SandboxQuery),
     responses((status = 200, description = "What the simulated platform received", body = SandboxPostList), ApiKeyErrors, CommonErrors))]
 pub async fn posts(

@@ -18,6 +18,7 @@ use soku_core::idtoken::TokenRejection;
 use soku_core::keys::KeyMode;
 use soku_core::model::{KeyGrant, RateLimitTier, RateProfile, Role, Subscription, User};
 use soku_core::ratelimit::Quota;
+use soku_core::scopes::{Scope, ScopeSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
@@ -33,8 +34,8 @@ pub struct Caller {
     pub mode: KeyMode,
     /// How the caller proved who they are.
     pub credential: Credential,
-    /// What the credential may do. Every credential may do everything until restricted keys
-    /// exist (the key-lifecycle work).
+    /// What the credential may do: a restricted key's scopes (spec 4.1), checked against the
+    /// route by `auth::scopes::require_scope`; everything for other credentials.
     pub scopes: Scopes,
     /// The rate-limit tier of the user's role and subscription (spec 5).
     pub tier: RateLimitTier,
@@ -57,11 +58,22 @@ pub enum Credential {
 }
 
 /// What a credential may do.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Scopes {
     /// Everything its route allows.
     #[default]
     All,
+    /// A restricted key's scopes (spec 4.1).
+    Only(ScopeSet),
+}
+
+impl Scopes {
+    pub fn covers(self, scope: Scope) -> bool {
+        match self {
+            Scopes::All => true,
+            Scopes::Only(set) => set.contains(scope),
+        }
+    }
 }
 
 /// What a user's role, subscription and override entitle them to at one instant.
@@ -116,12 +128,15 @@ impl Caller {
             grant.rate_limit,
             now,
         );
-        Self::new(
+        let scopes = grant.key.scopes.map_or(Scopes::All, Scopes::Only);
+        let mut caller = Self::new(
             grant.user.id.clone(),
             grant.key.mode,
             Credential::ApiKey(grant),
             standing,
-        )
+        );
+        caller.scopes = scopes;
+        caller
     }
 
     /// A caller by ID token, acting in live mode, with the user's rate profile.
@@ -234,14 +249,14 @@ pub async fn identify(
     extensions: &Extensions,
 ) -> Identity {
     let found = match accepts {
-        Accepts::ApiKey => by_api_key(state, headers).await,
+        Accepts::ApiKey => by_api_key(state, headers, extensions).await,
         // Boxed: verifying a token may wait on the identity provider's keys, a large future
         // that would otherwise be part of every request's.
         Accepts::IdToken => Box::pin(by_id_token(state, headers)).await,
         Accepts::KeyOrToken if prefers_token(headers) => {
             Box::pin(by_id_token(state, headers)).await
         }
-        Accepts::KeyOrToken => by_api_key(state, headers).await,
+        Accepts::KeyOrToken => by_api_key(state, headers, extensions).await,
         Accepts::Session => by_session(state, headers, false).await,
         Accepts::SessionForChange => by_session(state, headers, true).await,
     };
@@ -282,10 +297,15 @@ pub fn gate(state: &AppState, caller: &Caller) -> Result<(), ApiError> {
     }
 }
 
-async fn by_api_key(state: &AppState, headers: &HeaderMap) -> Result<Caller, AuthFailure> {
+async fn by_api_key(
+    state: &AppState,
+    headers: &HeaderMap,
+    extensions: &Extensions,
+) -> Result<Caller, AuthFailure> {
+    let ip = client_address(state, headers, extensions);
     let grant = state
         .keys
-        .authenticate(headers)
+        .authenticate(headers, ip)
         .await
         .map_err(AuthFailure::Key)?;
     Ok(Caller::api_key(grant, state.clock.now()))

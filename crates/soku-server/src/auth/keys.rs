@@ -3,15 +3,25 @@
 //! Shape and checksum are checked before any database access. A lookup is cached for
 //! `KEY_CACHE_TTL`; a revocation on this node evicts the entry at once, and other nodes sharing
 //! the database see it when their entry expires, so within `KEY_CACHE_TTL` (spec: 5 seconds).
-//! Use of a key is recorded at most once a minute per key and node, off the request path.
+//! The key's scopes and allowed addresses come with the cached lookup: checking them costs no
+//! database work.
+//!
+//! Use of a key is recorded off the request path: `lastUsedAt`/`lastUsedIp` at most once a
+//! minute per key and node; an address this node has not seen the key used from is noted in
+//! the store, which records `api_key.used_from_new_ip` the first time the key is used from it
+//! at all; a request from an address the key does not allow is refused like an unknown key and
+//! recorded as `api_key.denied_ip`, at most once per key and address every ten minutes per node.
 
 use axum::http::HeaderMap;
+use serde_json::json;
+use soku_core::audit::{AuditDraft, AuditEvent, AuditKind, Origin};
 use soku_core::keys::{self, KeyHash, WellFormedKey};
 use soku_core::model::KeyGrant;
 use soku_core::{Clock, Store};
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 /// How long a key lookup is trusted without asking the database again.
@@ -20,6 +30,11 @@ pub const KEY_CACHE_TTL: Duration = Duration::from_secs(2);
 /// enough), so that a flood of distinct valid keys cannot grow it without bound.
 const KEY_CACHE_MAX: usize = 100_000;
 const TOUCH_INTERVAL_MS: i64 = 60_000;
+/// The addresses per key the store remembers for `api_key.used_from_new_ip`, and this node
+/// remembers to avoid asking the store again.
+pub const ADDRESSES_PER_KEY: usize = 100;
+/// A refused address is recorded at most this often per key and address on one node.
+const DENIED_EVENT_INTERVAL: Duration = Duration::from_secs(600);
 
 pub const API_KEY_HEADER: &str = "soku-api-key";
 
@@ -30,6 +45,8 @@ pub enum KeyFailure {
     WrongHeader,
     Malformed,
     Unknown,
+    /// A valid key used from an address it does not allow.
+    AddressNotAllowed,
     /// The store did not answer the lookup: 503.
     Unavailable,
 }
@@ -41,6 +58,7 @@ impl KeyFailure {
             Self::WrongHeader => "key_wrong_header",
             Self::Malformed => "key_malformed",
             Self::Unknown => "key_unknown_or_revoked",
+            Self::AddressNotAllowed => "key_address_not_allowed",
             Self::Unavailable => "store_unavailable",
         }
     }
@@ -49,8 +67,18 @@ impl KeyFailure {
 struct CacheEntry {
     grant: Arc<KeyGrant>,
     fetched: Instant,
+    usage: Arc<Usage>,
+}
+
+/// What this node knows of a key's use, kept across refreshes of its cache entry.
+#[derive(Default)]
+struct Usage {
     /// Milliseconds since the Unix epoch of this node's last recorded use; 0 for never.
-    last_touch: Arc<AtomicI64>,
+    last_touch: AtomicI64,
+    /// Addresses this node has noted the key used from (at most `ADDRESSES_PER_KEY`).
+    seen: RwLock<Vec<IpAddr>>,
+    /// When this node last recorded a refused address, per address.
+    denied: Mutex<HashMap<IpAddr, Instant>>,
 }
 
 pub struct KeyAuthenticator {
@@ -69,10 +97,15 @@ impl KeyAuthenticator {
     }
 
     /// The grant of the request's `soku-api-key`, if the key is valid (well formed, known,
-    /// active, not expired): from the cache when it holds the key, else from the store (and
-    /// then cached). The subscription gate is not applied here (`auth::gate`): a lapsed
-    /// subscriber's requests are still counted against them.
-    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Arc<KeyGrant>, KeyFailure> {
+    /// active, not expired) and allows the client address `ip`: from the cache when it holds
+    /// the key, else from the store (and then cached). The subscription gate and the scopes are
+    /// applied separately (`auth::gate`, `auth::require_scope`): a lapsed subscriber's requests
+    /// are still counted against them.
+    pub async fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        ip: IpAddr,
+    ) -> Result<Arc<KeyGrant>, KeyFailure> {
         let candidate = match headers.get(API_KEY_HEADER) {
             Some(v) => v.to_str().map_err(|_| KeyFailure::Malformed)?,
             None if headers.contains_key("authorization") || headers.contains_key("x-api-key") => {
@@ -81,22 +114,39 @@ impl KeyAuthenticator {
             None => return Err(KeyFailure::Missing),
         };
         let key = keys::parse(candidate.trim()).ok_or(KeyFailure::Malformed)?;
-        let previous_touch = {
+        let previous_usage = {
             let cache = self.cache.read().unwrap_or_else(|p| p.into_inner());
             match cache.get(&key.hash) {
                 Some(e) if e.fetched.elapsed() < KEY_CACHE_TTL => {
                     let grant = e.grant.clone();
-                    let touch = e.last_touch.clone();
+                    let usage = e.usage.clone();
                     drop(cache);
-                    self.maybe_touch(&grant, &touch);
-                    return self.unexpired(grant);
+                    return self.admit(grant, &usage, ip, headers);
                 }
-                Some(e) => Some(e.last_touch.clone()),
+                Some(e) => Some(e.usage.clone()),
                 None => None,
             }
         };
-        let grant = self.fetch(key, previous_touch).await?;
-        self.unexpired(grant)
+        let (grant, usage) = self.fetch(key, previous_usage).await?;
+        self.admit(grant, &usage, ip, headers)
+    }
+
+    /// The checks of a found key: not expired, used from an allowed address; then its use is
+    /// recorded.
+    fn admit(
+        &self,
+        grant: Arc<KeyGrant>,
+        usage: &Usage,
+        ip: IpAddr,
+        headers: &HeaderMap,
+    ) -> Result<Arc<KeyGrant>, KeyFailure> {
+        let grant = self.unexpired(grant)?;
+        if !grant.key.allows(ip) {
+            self.record_denied(&grant, usage, ip, headers);
+            return Err(KeyFailure::AddressNotAllowed);
+        }
+        self.record_use(&grant, usage, ip, headers);
+        Ok(grant)
     }
 
     /// A key past its expiry is refused like an unknown one: a cached grant may predate the
@@ -108,14 +158,14 @@ impl KeyAuthenticator {
         Ok(grant)
     }
 
-    /// Looks a well-formed key up in the store and caches the answer. `previous_touch`: a
-    /// stale cache entry's record of this node's last use of the key, kept across the refresh
-    /// so that use is still recorded at most once a minute.
+    /// Looks a well-formed key up in the store and caches the answer. `previous_usage`: a
+    /// stale cache entry's record of this node's use of the key, kept across the refresh so
+    /// that use is still recorded at most once a minute and known addresses stay known.
     async fn fetch(
         &self,
         key: WellFormedKey,
-        previous_touch: Option<Arc<AtomicI64>>,
-    ) -> Result<Arc<KeyGrant>, KeyFailure> {
+        previous_usage: Option<Arc<Usage>>,
+    ) -> Result<(Arc<KeyGrant>, Arc<Usage>), KeyFailure> {
         let found = self
             .store
             .find_key_grant(&key.hash, self.clock.now())
@@ -136,7 +186,7 @@ impl KeyAuthenticator {
             return Err(KeyFailure::Unknown);
         }
         let grant = Arc::new(grant);
-        let touch = previous_touch.unwrap_or_default();
+        let usage = previous_usage.unwrap_or_default();
         {
             let mut cache = self.cache.write().unwrap_or_else(|p| p.into_inner());
             if cache.len() >= KEY_CACHE_MAX {
@@ -150,31 +200,97 @@ impl KeyAuthenticator {
                 CacheEntry {
                     grant: grant.clone(),
                     fetched: Instant::now(),
-                    last_touch: touch.clone(),
+                    usage: usage.clone(),
                 },
             );
         }
-        self.maybe_touch(&grant, &touch);
-        Ok(grant)
+        Ok((grant, usage))
     }
 
-    /// Records `lastUsedAt` in the background, at most once a minute per key on this node.
-    fn maybe_touch(&self, grant: &KeyGrant, last_touch: &AtomicI64) {
+    /// Records the use in the background: `lastUsedAt`/`lastUsedIp` at most once a minute per
+    /// key on this node, and an address this node has not seen the key used from.
+    fn record_use(&self, grant: &KeyGrant, usage: &Usage, ip: IpAddr, headers: &HeaderMap) {
         let now = self.clock.now();
         let now_ms = now.timestamp_millis();
-        let last = last_touch.load(Ordering::Relaxed);
-        if now_ms - last < TOUCH_INTERVAL_MS
-            || last_touch
+        let last = usage.last_touch.load(Ordering::Relaxed);
+        let touch = now_ms - last >= TOUCH_INTERVAL_MS
+            && usage
+                .last_touch
                 .compare_exchange(last, now_ms, Ordering::Relaxed, Ordering::Relaxed)
-                .is_err()
-        {
+                .is_ok();
+        let seen = usage
+            .seen
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&ip);
+        let new_address = !seen && {
+            let mut seen = usage.seen.write().unwrap_or_else(|p| p.into_inner());
+            if seen.contains(&ip) {
+                false
+            } else {
+                if seen.len() >= ADDRESSES_PER_KEY {
+                    seen.remove(0);
+                }
+                seen.push(ip);
+                true
+            }
+        };
+        if !touch && !new_address {
             return;
         }
         let store = self.store.clone();
-        let id = grant.key.id.clone();
+        let key_id = grant.key.id.clone();
+        let user_id = grant.user.id.clone();
+        let origin = origin(ip, headers);
         tokio::spawn(async move {
-            if let Err(e) = store.touch_api_key(&id, now, None).await {
-                tracing::warn!(key_id = %id, error = %e, "could not record API key use");
+            let address = ip.to_string();
+            if touch && let Err(e) = store.touch_api_key(&key_id, now, Some(&address)).await {
+                tracing::warn!(key_id = %key_id, error = %e, "could not record API key use");
+            }
+            if new_address {
+                let event = AuditDraft::new(AuditKind::KeyUsedFromNewIp, origin, json!({}));
+                let noted = store
+                    .note_key_address(&user_id, &key_id, &address, ADDRESSES_PER_KEY, now, &event)
+                    .await;
+                if let Err(e) = noted {
+                    tracing::warn!(key_id = %key_id, error = %e, "could not note an API key's address");
+                }
+            }
+        });
+    }
+
+    /// Records `api_key.denied_ip` in the background, at most once per key and address every
+    /// `DENIED_EVENT_INTERVAL` on this node (a client retrying in a loop adds one event).
+    fn record_denied(&self, grant: &KeyGrant, usage: &Usage, ip: IpAddr, headers: &HeaderMap) {
+        {
+            let mut denied = usage.denied.lock().unwrap_or_else(|p| p.into_inner());
+            if denied
+                .get(&ip)
+                .is_some_and(|at| at.elapsed() < DENIED_EVENT_INTERVAL)
+            {
+                return;
+            }
+            if denied.len() >= ADDRESSES_PER_KEY {
+                denied.retain(|_, at| at.elapsed() < DENIED_EVENT_INTERVAL);
+                if denied.len() >= ADDRESSES_PER_KEY {
+                    return;
+                }
+            }
+            denied.insert(ip, Instant::now());
+        }
+        tracing::info!(key_id = %grant.key.id, client_ip = %ip, "API key used from an address it does not allow");
+        let event = AuditEvent::new(
+            &grant.user.id,
+            AuditKind::KeyDeniedIp,
+            self.clock.now(),
+            Some(&grant.key.id),
+            origin(ip, headers),
+            json!({}),
+        );
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            if let Err(e) = store.insert_audit_event(&event).await {
+                tracing::warn!(error = %e, "could not record a refused API key address");
             }
         });
     }
@@ -186,4 +302,12 @@ impl KeyAuthenticator {
             .unwrap_or_else(|p| p.into_inner())
             .retain(|_, e| e.grant.key.id != key_id);
     }
+}
+
+/// The audit origin of a request with a key.
+fn origin(ip: IpAddr, headers: &HeaderMap) -> Origin {
+    let agent = headers
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok());
+    Origin::new(Some(ip.to_string()), agent)
 }

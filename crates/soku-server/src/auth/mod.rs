@@ -12,6 +12,7 @@ pub mod client_ip;
 pub mod github;
 pub mod keys;
 pub mod passwords;
+pub mod scopes;
 pub mod session;
 pub mod tokens;
 pub mod users;

@@ -32,6 +32,7 @@ pub fn routes() -> Router<AppState> {
         .route("/posts", get(pages::page_posts))
         .route("/media", get(pages::page_media))
         .route("/settings/api-keys", get(pages::page_keys))
+        .route("/settings/audit", get(pages::page_audit))
         .route("/accounts", get(pages::page_accounts))
         .route("/subscription", get(pages::page_subscription))
         .route("/dashboard/assets/app.js", get(pages::app_js))

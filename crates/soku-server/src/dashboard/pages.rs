@@ -146,6 +146,13 @@ pub(super) async fn page_keys(
     signed_page(&state, signed, DashboardPage::ApiKeys).await
 }
 
+pub(super) async fn page_audit(
+    State(state): State<AppState>,
+    signed: Option<SessionUser>,
+) -> ApiResult<Response> {
+    signed_page(&state, signed, DashboardPage::Audit).await
+}
+
 pub(super) async fn page_accounts(
     State(state): State<AppState>,
     signed: Option<SessionUser>,

@@ -122,6 +122,7 @@ pub async fn create(
     let event = record.created_event(
         origin,
         json!({
+            "name": record.name,
             "mode": mode.as_str(),
             "expiresAt": expires_at.map(rfc3339_millis),
             "scopes": scopes.map(ScopeSet::names),

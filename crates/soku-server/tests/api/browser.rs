@@ -377,6 +377,159 @@ async fn journey(d: &Driver, app: &TestApp) -> Result<(), String> {
     Ok(())
 }
 
+/// Signs in through the sign-in page and waits for the posts page.
+async fn sign_in(d: &Driver, app: &TestApp, email: &str) -> Result<(), String> {
+    d.goto(&app.url("/login")).await?;
+    d.type_into("#email", email).await?;
+    d.type_into("#password", PASSWORD).await?;
+    d.click("#sign-in").await?;
+    d.wait_for(
+        "the posts page",
+        "return location.pathname === '/posts' && document.body.dataset.page === 'posts';",
+    )
+    .await?;
+    Ok(())
+}
+
+/// The API Keys page with expiry, scopes and addresses, a rotation with its grace period, the
+/// table at 1280 pixels, and the Audit page.
+#[tokio::test]
+async fn key_lifecycle_in_a_real_browser() {
+    let Some(driver) = Driver::start().await else {
+        return;
+    };
+    let app = TestApp::start().await;
+    password_user(&app, "keys@example.com").await;
+    let result = key_journey(&driver, &app).await;
+    if let Err(e) = result {
+        driver.screenshot("failure").await;
+        driver.close().await;
+        panic!(
+            "{e} (screenshot: {})",
+            driver.shots.join("failure.png").display()
+        );
+    }
+    driver.close().await;
+}
+
+async fn key_journey(d: &Driver, app: &TestApp) -> Result<(), String> {
+    d.resize(1280, 900).await?;
+    sign_in(d, app, "keys@example.com").await?;
+    d.goto(&app.url("/settings/api-keys")).await?;
+    d.wait_for(
+        "the key list",
+        "return !document.getElementById('keys-empty').hidden;",
+    )
+    .await?;
+    // A restricted key with a long name, an expiry and allowed addresses.
+    let long_name = "Nightly export job for the marketing data warehouse, production region eu-west-1 and backups";
+    d.type_into("#key-name", long_name).await?;
+    d.js("const s = document.getElementById('key-expiry'); s.value = '30'; s.dispatchEvent(new Event('change')); return true;").await?;
+    d.click("input[name=access][value=restricted]").await?;
+    d.click("input[name=scope][value='media:read']").await?;
+    d.click("input[name=scope][value='posts:read']").await?;
+    d.type_into("#key-ips", "127.0.0.1, 203.0.113.0/24\n2001:db8::/32")
+        .await?;
+    d.click("#create-key-submit").await?;
+    let key = d
+        .wait_for("the new key", "const d = document.getElementById('key-dialog'); const k = document.getElementById('new-key').textContent; return d.open && k.startsWith('sk_live_') ? k : null;")
+        .await?;
+    let key = key.as_str().unwrap().to_owned();
+    d.click("#key-dialog-close").await?;
+    d.wait_for("the key in the list", "const r = document.querySelector('#keys tbody tr[data-status=active]'); return r && r.textContent.includes('posts:read, media:read') && r.textContent.includes('127.0.0.1/32, 203.0.113.0/24, 2001:db8::/32') && r.textContent.includes('Expires');")
+        .await?;
+    // The scopes and addresses reached the server.
+    if app.get_with_key("/v1/media", &key).await.status() != 200 {
+        return Err("the new key cannot read media".into());
+    }
+    if app.post_json("/v1/posts", &key, &json!({})).await.status() != 403 {
+        return Err("the read-only key could post".into());
+    }
+    // A few more keys (the form is back to full access); the table fits a 1280-pixel window, names are cut with the whole name
+    // on hover, and every row's buttons are on screen.
+    for name in ["staging", "CI"] {
+        d.type_into("#key-name", name).await?;
+        d.click("#create-key-submit").await?;
+        d.wait_for(
+            "the dialog",
+            "return document.getElementById('key-dialog').open;",
+        )
+        .await?;
+        d.click("#key-dialog-close").await?;
+    }
+    d.wait_for(
+        "three keys, one restricted",
+        "const rows = [...document.querySelectorAll('#keys tbody tr')]; return rows.length === 3 && rows.filter(r => r.textContent.includes('Full access')).length === 2;",
+    )
+    .await?;
+    d.screenshot("api-keys-1280").await;
+    let layout = d
+        .js("const t = document.getElementById('keys'); \
+             const buttons = [...t.querySelectorAll('button.revoke, button.rotate')]; \
+             const name = t.querySelector('tbody tr .name'); \
+             return { page: document.documentElement.scrollWidth <= window.innerWidth, \
+                      table: t.scrollWidth <= t.parentElement.clientWidth + 1, \
+                      buttons: buttons.length, \
+                      visible: buttons.every(b => { const r = b.getBoundingClientRect(); return r.width > 0 && r.right <= window.innerWidth && r.left >= 0; }), \
+                      cut: [...t.querySelectorAll('tbody tr .name')].some(n => n.title.length > 80 && n.scrollWidth > n.clientWidth), \
+                      title: name ? name.title : null };")
+        .await?;
+    if layout["page"] != json!(true) || layout["table"] != json!(true) {
+        return Err(format!(
+            "the keys table scrolls sideways at 1280 px: {layout}"
+        ));
+    }
+    if layout["buttons"] != json!(6) || layout["visible"] != json!(true) {
+        return Err(format!("Rotate/Revoke not all visible: {layout}"));
+    }
+    if layout["cut"] != json!(true) {
+        return Err(format!(
+            "the long name is neither cut nor on hover: {layout}"
+        ));
+    }
+
+    // Rotate the restricted key with no grace: the old key stops, the new one works.
+    d.js("const row = [...document.querySelectorAll('#keys tbody tr')].find(r => r.textContent.includes('posts:read')); row.querySelector('button.rotate').click(); return true;").await?;
+    d.wait_for(
+        "the rotation dialog",
+        "return document.getElementById('rotate-dialog').open;",
+    )
+    .await?;
+    d.js("document.getElementById('rotate-grace').value = '0'; return true;")
+        .await?;
+    d.screenshot("api-key-rotate").await;
+    d.click("#rotate-confirm").await?;
+    let rotated = d
+        .wait_for("the rotated key", "const d = document.getElementById('key-dialog'); const k = document.getElementById('new-key').textContent; return d.open && k.startsWith('sk_live_') ? k : null;")
+        .await?;
+    let rotated = rotated.as_str().unwrap().to_owned();
+    d.click("#key-dialog-close").await?;
+    d.wait_for("the expired key", "return [...document.querySelectorAll('#keys tbody tr[data-status=expired]')].some(r => r.textContent.includes('posts:read')) && [...document.querySelectorAll('#keys tbody tr[data-status=active]')].some(r => r.textContent.includes('posts:read'));")
+        .await?;
+    let old = app.get_with_key("/v1/me", &key).await;
+    if old.status() != 401 {
+        return Err(format!("the rotated key answers {}", old.status()));
+    }
+    if app.get_with_key("/v1/media", &rotated).await.status() != 200 {
+        return Err("the new key does not work".into());
+    }
+
+    // The Audit page lists what happened, newest first.
+    d.goto(&app.url("/settings/audit")).await?;
+    d.wait_for("the events", "const rows = [...document.querySelectorAll('#audit tbody tr')]; return rows.length >= 5 && rows.some(r => r.dataset.type === 'api_key.rotated') && rows.some(r => r.dataset.type === 'api_key.created' && r.textContent.includes('media:read'));")
+        .await?;
+    d.screenshot("audit").await;
+    // Nothing sideways, and no cell's text runs into the next one.
+    let fits = d
+        .js("return document.documentElement.scrollWidth <= window.innerWidth && \
+             [...document.querySelectorAll('#audit td, #keys td')].every(c => c.scrollWidth <= c.clientWidth + 1);")
+        .await?;
+    if fits != json!(true) {
+        return Err("the audit page scrolls sideways or its cells overflow at 1280 px".into());
+    }
+    Ok(())
+}
+
 /// The Media page: upload from the computer with progress, the list with a thumbnail, the
 /// composer attaching the upload to a post, and delete.
 #[tokio::test]

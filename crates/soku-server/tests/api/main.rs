@@ -14,6 +14,7 @@ mod database_blips;
 mod engine_metrics;
 mod headers;
 mod id_tokens;
+mod key_lifecycle;
 mod keys_auth;
 mod media;
 mod media_binary;

@@ -137,27 +137,41 @@ function initSignOut() {
 }
 
 // Settings > API Keys.
+// One cell of the "Access" column: scopes and allowed addresses, with the whole list on hover.
+function accessCell(k) {
+  const scopes = k.scopes ? k.scopes.join(", ") : "Full access";
+  const ips = k.allowedIps ? k.allowedIps.join(", ") : "Any address";
+  return el("td", { class: "wrap" },
+    el("div", { class: "clip", title: scopes }, scopes),
+    el("div", { class: "clip note", title: ips }, ips),
+    k.expiresAt && k.status === "active" ? el("div", { class: "note" }, "Expires " + when(k.expiresAt)) : null,
+  );
+}
+
+function keyRow(k) {
+  const active = k.status === "active";
+  const rotated = active && k.replacedBy;
+  const label = k.name || "—";
+  return el("tr", { "data-key-id": k.id, "data-status": k.status, class: active ? null : "muted" },
+    el("td", {}, el("div", { class: "clip name", title: label }, label), el("div", { class: "note" }, k.mode + " · created " + when(k.createdAt))),
+    el("td", {}, el("code", { class: "clip", title: k.preview }, k.preview)),
+    el("td", {}, badge(k.status), rotated ? el("div", { class: "note" }, "rotated; stops " + when(k.expiresAt)) : null),
+    accessCell(k),
+    el("td", {}, el("div", {}, when(k.lastUsedAt)), el("div", { class: "note clip", title: k.lastUsedIp || "" }, k.lastUsedIp || "")),
+    el("td", { class: "actions" },
+      active && !rotated ? el("button", { class: "small rotate", type: "button", onclick: () => confirmRotate(k) }, "Rotate") : null,
+      active ? el("button", { class: "danger small revoke", type: "button", onclick: () => confirmRevoke(k) }, "Revoke") : null,
+    ),
+  );
+}
+
 async function loadKeys() {
   show("keys-error", "");
   const body = document.querySelector("#keys tbody");
   try {
     const data = await withToken("/v1/api-keys");
     const keys = data.apiKeys || [];
-    body.replaceChildren(
-      ...keys.map((k) =>
-        el("tr", { "data-key-id": k.id, class: k.status === "revoked" ? "muted" : null },
-          el("td", {}, k.name || "—"),
-          el("td", {}, el("code", {}, k.preview)),
-          el("td", {}, k.mode),
-          el("td", {}, when(k.createdAt)),
-          el("td", {}, when(k.lastUsedAt)),
-          el("td", {}, badge(k.status)),
-          el("td", {}, k.status === "active"
-            ? el("button", { class: "danger small revoke", type: "button", onclick: () => confirmRevoke(k) }, "Revoke")
-            : ""),
-        ),
-      ),
-    );
+    body.replaceChildren(...keys.map(keyRow));
     $("keys-empty").hidden = keys.length > 0;
   } catch (e) {
     show("keys-error", e.message);
@@ -172,20 +186,56 @@ function confirmRevoke(k) {
   $("confirm-dialog").showModal();
 }
 
+let rotating = null;
+function confirmRotate(k) {
+  rotating = k;
+  $("rotate-text").textContent =
+    "A new key replaces “" + (k.name || k.preview) + "” (" + k.preview + ") with the same name, mode, access and addresses.";
+  $("rotate-dialog").showModal();
+}
+
+function showNewKey(k) {
+  $("new-key").textContent = k.apiKey;
+  $("copy-state").textContent = "";
+  $("key-dialog").showModal();
+}
+
+// The creation request from the form: expiry, scopes and addresses only when chosen.
+function keyRequest() {
+  const body = { name: $("key-name").value, mode: $("key-mode").value };
+  const expiry = $("key-expiry").value;
+  if (expiry === "date") {
+    const day = $("key-expiry-date").value;
+    if (!day) throw new Error("Choose the expiry date.");
+    body.expiresAt = new Date(day + "T23:59:59").toISOString();
+  } else if (expiry) {
+    body.expiresAt = new Date(Date.now() + Number(expiry) * 86400e3).toISOString();
+  }
+  if (document.querySelector('input[name="access"]:checked').value === "restricted") {
+    body.scopes = [...document.querySelectorAll('input[name="scope"]:checked')].map((c) => c.value);
+    if (!body.scopes.length) throw new Error("Choose at least one scope, or full access.");
+  }
+  const ips = $("key-ips").value.split(/[\s,]+/).filter(Boolean);
+  if (ips.length) body.allowedIps = ips;
+  return body;
+}
+
 function initKeys() {
+  for (const r of document.querySelectorAll('input[name="access"]')) {
+    r.addEventListener("change", () => ($("scope-list").hidden = r.value !== "restricted" || !r.checked));
+  }
+  $("key-expiry").addEventListener("change", () => ($("key-expiry-date-label").hidden = $("key-expiry").value !== "date"));
   $("create-key").addEventListener("submit", async (ev) => {
     ev.preventDefault();
     show("keys-error", "");
     $("create-key-submit").disabled = true;
     try {
-      const k = await withToken("/v1/api-keys", {
-        method: "POST",
-        body: { name: $("key-name").value, mode: $("key-mode").value },
-      });
-      $("new-key").textContent = k.apiKey;
-      $("copy-state").textContent = "";
-      $("key-dialog").showModal();
-      $("key-name").value = "";
+      const k = await withToken("/v1/api-keys", { method: "POST", body: keyRequest() });
+      showNewKey(k);
+      // Back to the defaults, so that the next key does not inherit this one's restrictions.
+      $("create-key").reset();
+      $("scope-list").hidden = true;
+      $("key-expiry-date-label").hidden = true;
       await loadKeys();
     } catch (e) {
       show("keys-error", e.message);
@@ -224,7 +274,77 @@ function initKeys() {
     }
     await loadKeys();
   });
+  $("rotate-cancel").addEventListener("click", () => $("rotate-dialog").close());
+  $("rotate-confirm").addEventListener("click", async () => {
+    const k = rotating;
+    $("rotate-dialog").close();
+    if (!k) return;
+    try {
+      const created = await withToken("/v1/api-keys/" + encodeURIComponent(k.id) + "/rotate", {
+        method: "POST",
+        body: { gracePeriodHours: Number($("rotate-grace").value) },
+      });
+      showNewKey(created);
+    } catch (e) {
+      show("keys-error", e.message);
+    }
+    await loadKeys();
+  });
   loadKeys();
+}
+
+// Settings > Audit log.
+const AUDIT_LABELS = {
+  "api_key.created": "Key created",
+  "api_key.rotated": "Key rotated",
+  "api_key.revoked": "Key revoked",
+  "api_key.updated": "Key changed",
+  "api_key.leaked": "Key reported leaked (revoked)",
+  "api_key.used_from_new_ip": "Key used from a new address",
+  "api_key.denied_ip": "Key refused: address not allowed",
+  "session.signed_in": "Signed in",
+  "session.sign_in_failed": "Sign-in failed",
+  "session.signed_out": "Signed out",
+};
+
+// The event's details as short "name: value" text.
+function auditDetails(d) {
+  return Object.entries(d || {})
+    .filter(([, v]) => v !== null && v !== undefined && !(Array.isArray(v) && !v.length))
+    .map(([k, v]) => k + ": " + (Array.isArray(v) ? v.join(", ") : typeof v === "object" ? JSON.stringify(v) : String(v)))
+    .join(" · ");
+}
+
+let auditCursor = null;
+async function loadAudit(more) {
+  show("audit-error", "");
+  try {
+    const q = "/v1/audit-events?limit=50" + (more && auditCursor ? "&cursor=" + encodeURIComponent(auditCursor) : "");
+    const data = await withToken(q);
+    const rows = (data.events || []).map((e) => {
+      const details = auditDetails(e.details);
+      return el("tr", { "data-type": e.type, class: e.type === "api_key.denied_ip" || e.type === "api_key.leaked" || e.type === "session.sign_in_failed" ? "attention" : null },
+        el("td", {}, when(e.at)),
+        el("td", {}, AUDIT_LABELS[e.type] || e.type),
+        el("td", {}, e.keyId ? el("code", { class: "clip", title: e.keyId }, e.keyId) : "—"),
+        el("td", {}, el("div", {}, e.ip || "—"), el("div", { class: "note clip", title: e.userAgent || "" }, e.userAgent || "")),
+        el("td", { class: "wrap" }, el("div", { class: "clip2", title: details }, details)),
+      );
+    });
+    const body = document.querySelector("#audit tbody");
+    if (more) body.append(...rows);
+    else body.replaceChildren(...rows);
+    auditCursor = data.nextCursor;
+    $("audit-more").hidden = !auditCursor;
+    $("audit-empty").hidden = body.children.length > 0;
+  } catch (e) {
+    show("audit-error", e.message);
+  }
+}
+
+function initAudit() {
+  $("audit-more").addEventListener("click", () => loadAudit(true));
+  loadAudit(false);
 }
 
 // Posts.
@@ -615,6 +735,7 @@ document.addEventListener("DOMContentLoaded", () => {
   const init = {
     login: initLogin,
     "api-keys": initKeys,
+    audit: initAudit,
     posts: initPosts,
     media: initMedia,
     accounts: initAccounts,
