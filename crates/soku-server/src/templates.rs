@@ -34,11 +34,12 @@ pub struct NavLink {
     pub current: bool,
 }
 
-const NAV: [(&str, &str, &str); 5] = [
+const NAV: [(&str, &str, &str); 6] = [
     ("posts", "/posts", "Posts"),
     ("media", "/media", "Media"),
     ("accounts", "/accounts", "Accounts"),
     ("api-keys", "/settings/api-keys", "Settings › API Keys"),
+    ("sessions", "/settings/sessions", "Sessions"),
     ("subscription", "/subscription", "Subscription"),
 ];
 
@@ -61,6 +62,7 @@ pub enum DashboardPage {
     ApiKeys,
     Accounts,
     Subscription,
+    Sessions,
 }
 
 impl DashboardPage {
@@ -73,6 +75,7 @@ impl DashboardPage {
             Self::ApiKeys => "api-keys",
             Self::Accounts => "accounts",
             Self::Subscription => "subscription",
+            Self::Sessions => "sessions",
         }
     }
 
@@ -85,6 +88,7 @@ impl DashboardPage {
             Self::ApiKeys => "API Keys",
             Self::Accounts => "Accounts",
             Self::Subscription => "Subscription",
+            Self::Sessions => "Sessions",
         }
     }
 }
@@ -125,6 +129,12 @@ struct Subscription<'a> {
     layout: Layout<'a>,
 }
 
+#[derive(Template)]
+#[template(path = "sessions.html")]
+struct Sessions<'a> {
+    layout: Layout<'a>,
+}
+
 /// One dashboard page's HTML.
 pub fn dashboard_page(page: DashboardPage, layout: Layout<'_>) -> askama::Result<String> {
     match page {
@@ -134,6 +144,7 @@ pub fn dashboard_page(page: DashboardPage, layout: Layout<'_>) -> askama::Result
         DashboardPage::ApiKeys => ApiKeys { layout }.render(),
         DashboardPage::Accounts => Accounts { layout }.render(),
         DashboardPage::Subscription => Subscription { layout }.render(),
+        DashboardPage::Sessions => Sessions { layout }.render(),
     }
 }
 

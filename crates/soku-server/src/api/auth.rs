@@ -3,7 +3,7 @@
 
 use super::docs::{BodyErrors, CommonErrors};
 use crate::error::ApiResult;
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, ClientOrigin};
 use crate::json::Json;
 use crate::state::AppState;
 use axum::Extension;
@@ -33,10 +33,11 @@ pub async fn login(
     State(state): State<AppState>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
+    ClientOrigin(origin): ClientOrigin,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> ApiResult<Json<crate::views::IdTokenIssued>> {
     let client = peer.map(|Extension(ConnectInfo(addr))| state.client_ip(addr.ip(), &headers));
-    crate::service::login::sign_in(&state, &body.email, body.password, client)
+    crate::service::login::sign_in(&state, &body.email, body.password, client, origin)
         .await
         .map(Json)
 }

@@ -13,3 +13,4 @@ pub mod login;
 pub mod media;
 pub mod posts;
 pub mod sandbox;
+pub mod sessions;

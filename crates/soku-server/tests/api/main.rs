@@ -23,4 +23,5 @@ mod operations;
 mod posts;
 mod rate_limits;
 mod sandbox;
+mod sessions;
 mod timeouts;
