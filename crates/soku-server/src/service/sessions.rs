@@ -48,7 +48,12 @@ fn view(s: &SessionRecord, current: &str) -> SessionView {
 
 /// Ends the user's session `id` (404 when the user has no such active session). True when it
 /// was the caller's own.
-pub async fn revoke(state: &AppState, caller: &Caller, id: &str, origin: Origin) -> ApiResult<bool> {
+pub async fn revoke(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    origin: Origin,
+) -> ApiResult<bool> {
     let this = current(caller)?;
     let draft = AuditDraft::new(
         AuditKind::SignedOut,

@@ -776,8 +776,11 @@ async fn sessions_journey(d: &Driver, app: &TestApp) -> Result<(), String> {
     }
 
     d.click("#sessions-revoke-all").await?;
-    d.wait_for("the sign-in page", "return location.pathname === '/login' && document.body.dataset.page === 'login';")
-        .await?;
+    d.wait_for(
+        "the sign-in page",
+        "return location.pathname === '/login' && document.body.dataset.page === 'login';",
+    )
+    .await?;
     d.goto(&app.url("/settings/sessions")).await?;
     d.wait_for(
         "the sign-in page again",

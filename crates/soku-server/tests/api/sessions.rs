@@ -55,8 +55,20 @@ async fn sign_in(app: &TestApp, email: &str, agent: &str) -> Signed {
     }
 }
 
-fn call(app: &TestApp, method: Method, path: &str, s: &Signed, csrf: bool) -> reqwest::RequestBuilder {
-    in_session(app, method, path, &s.cookie, csrf.then_some(s.csrf.as_str()))
+fn call(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    s: &Signed,
+    csrf: bool,
+) -> reqwest::RequestBuilder {
+    in_session(
+        app,
+        method,
+        path,
+        &s.cookie,
+        csrf.then_some(s.csrf.as_str()),
+    )
 }
 
 async fn sessions_of(app: &TestApp, s: &Signed) -> reqwest::Response {
@@ -132,7 +144,12 @@ async fn signing_out_ends_the_session_for_every_copy_of_its_cookie() {
     expect_error(out(false).await.unwrap(), 403, "forbidden", None).await;
     let r = out(true).await.unwrap();
     assert_eq!(r.status(), 204);
-    assert!(r.headers()["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
+    assert!(
+        r.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
 
     // The copied cookie is refused too, on the API and on the pages ...
     refused(&app, &copy).await;
@@ -217,26 +234,53 @@ async fn the_sessions_page_signs_out_one_session_or_all_of_them() {
     };
     expect_error(revoke(&a2_id, false).await.unwrap(), 403, "forbidden", None).await;
     expect_error(revoke(&bob_id, true).await.unwrap(), 404, "not_found", None).await;
-    expect_error(revoke("ses_nope", true).await.unwrap(), 404, "not_found", None).await;
+    expect_error(
+        revoke("ses_nope", true).await.unwrap(),
+        404,
+        "not_found",
+        None,
+    )
+    .await;
     assert_eq!(listed(&app, &bob).await.len(), 1);
     let r = revoke(&a2_id, true).await.unwrap();
     assert_eq!(r.status(), 204);
-    assert!(!r.headers().contains_key("set-cookie"), "not this browser's session");
+    assert!(
+        !r.headers().contains_key("set-cookie"),
+        "not this browser's session"
+    );
     refused(&app, &a2).await;
     assert_eq!(listed(&app, &a1).await.len(), 2);
     // Ended already: 404.
     expect_error(revoke(&a2_id, true).await.unwrap(), 404, "not_found", None).await;
 
     // Everywhere: CSRF required; ends all of the user's sessions, this one included.
-    let all = |csrf| call(&app, Method::POST, "/dashboard/api/sessions/revoke-all", &a1, csrf).send();
+    let all = |csrf| {
+        call(
+            &app,
+            Method::POST,
+            "/dashboard/api/sessions/revoke-all",
+            &a1,
+            csrf,
+        )
+        .send()
+    };
     expect_error(all(false).await.unwrap(), 403, "forbidden", None).await;
     let r = all(true).await.unwrap();
     assert_eq!(r.status(), 200);
-    assert!(r.headers()["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
+    assert!(
+        r.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
     assert_eq!(r.json::<Value>().await.unwrap(), json!({"revoked": 2}));
     refused(&app, &a1).await;
     refused(&app, &a3).await;
-    assert_eq!(listed(&app, &bob).await.len(), 1, "another user's session stays");
+    assert_eq!(
+        listed(&app, &bob).await.len(),
+        1,
+        "another user's session stays"
+    );
 
     let events = events(&app, &uid).await;
     let outs = of_type(&events, "session.signed_out");
@@ -261,7 +305,13 @@ async fn failed_sign_ins_are_audited_without_the_password_and_bounded_by_the_thr
     // Seven wrong passwords: five are checked (and recorded), then the throttle refuses.
     let mut statuses = Vec::new();
     for _ in 0..7 {
-        statuses.push(wrong("not the password 123").await.unwrap().status().as_u16());
+        statuses.push(
+            wrong("not the password 123")
+                .await
+                .unwrap()
+                .status()
+                .as_u16(),
+        );
     }
     assert_eq!(statuses, [401, 401, 401, 401, 401, 429, 429]);
     // An email nobody has records nothing (there is no user to record it against).
@@ -297,7 +347,10 @@ async fn cookies_sealed_with_another_key_are_refused() {
     let app = TestApp::builder_without_engine().await;
     let uid = password_user(&app, "ada@example.com").await;
     let good = sign_in(&app, "ada@example.com", FIREFOX).await;
-    let id = listed(&app, &good).await[0]["id"].as_str().unwrap().to_owned();
+    let id = listed(&app, &good).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let expiry = (Utc::now() + Duration::hours(1)).timestamp();
     let cookie_of = |sealed: Vec<u8>| Signed {
         cookie: format!("soku_session={}", URL_SAFE_NO_PAD.encode(sealed)),
@@ -351,9 +404,17 @@ async fn changes_in_the_store_take_effect_without_a_restart() {
         user_agent: Some(CHROME.into()),
         revoked_at: None,
     };
-    let event = AuditEvent::new(&uid, AuditKind::SignedIn, stale.created_at, None, Origin::default(), json!({}));
+    let event = AuditEvent::new(
+        &uid,
+        AuditKind::SignedIn,
+        stale.created_at,
+        None,
+        Origin::default(),
+        json!({}),
+    );
     app.store.insert_session(&stale, &event).await.unwrap();
-    let content = json!({"s": stale.id, "e": stale.expires_at.timestamp(), "c": "csrf"}).to_string();
+    let content =
+        json!({"s": stale.id, "e": stale.expires_at.timestamp(), "c": "csrf"}).to_string();
     let old = Signed {
         cookie: format!(
             "soku_session={}",
@@ -364,8 +425,11 @@ async fn changes_in_the_store_take_effect_without_a_restart() {
     assert_eq!(sessions_of(&app, &old).await.status(), 200);
     let touched = eventually(std::time::Duration::from_secs(5), || async {
         let list = app.store.list_sessions(&uid, Utc::now()).await.unwrap();
-        list.iter()
-            .any(|r| r.id == stale.id && r.last_seen_at > now - Duration::seconds(5) && r.ip.as_deref() == Some("127.0.0.1"))
+        list.iter().any(|r| {
+            r.id == stale.id
+                && r.last_seen_at > now - Duration::seconds(5)
+                && r.ip.as_deref() == Some("127.0.0.1")
+        })
     })
     .await;
     assert!(touched);
