@@ -21,7 +21,8 @@ pub struct LoginRequest {
 
 /// Signs in with the email and password of the built-in identity provider. Five failed
 /// attempts for one email (or fifty from one address) within 15 minutes lock further attempts
-/// out until the 15 minutes are over: 429 with `Retry-After`.
+/// out until the 15 minutes are over: 429 with `Retry-After`. A wrong password is recorded as
+/// `session.sign_in_failed` in the audit log of the user with that email (never the password).
 #[utoipa::path(post, path = "/v1/auth/login", tag = "auth", operation_id = "login",
     request_body(content = LoginRequest, content_type = "application/json"),
     responses(
