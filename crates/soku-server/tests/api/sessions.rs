@@ -281,6 +281,20 @@ async fn the_sessions_page_signs_out_one_session_or_all_of_them() {
         1,
         "another user's session stays"
     );
+    // Signing out one's own session from the list also clears this browser's cookie.
+    let path = format!("/dashboard/api/sessions/{bob_id}/revoke");
+    let r = call(&app, Method::POST, &path, &bob, true)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert!(
+        r.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+    refused(&app, &bob).await;
 
     let events = events(&app, &uid).await;
     let outs = of_type(&events, "session.signed_out");
