@@ -34,12 +34,13 @@ pub struct NavLink {
     pub current: bool,
 }
 
-const NAV: [(&str, &str, &str); 6] = [
+const NAV: [(&str, &str, &str); 7] = [
     ("posts", "/posts", "Posts"),
     ("media", "/media", "Media"),
     ("accounts", "/accounts", "Accounts"),
     ("api-keys", "/settings/api-keys", "Settings › API Keys"),
     ("audit", "/settings/audit", "Audit log"),
+    ("sessions", "/settings/sessions", "Sessions"),
     ("subscription", "/subscription", "Subscription"),
 ];
 
@@ -63,6 +64,7 @@ pub enum DashboardPage {
     Audit,
     Accounts,
     Subscription,
+    Sessions,
 }
 
 impl DashboardPage {
@@ -76,6 +78,7 @@ impl DashboardPage {
             Self::Audit => "audit",
             Self::Accounts => "accounts",
             Self::Subscription => "subscription",
+            Self::Sessions => "sessions",
         }
     }
 
@@ -89,6 +92,7 @@ impl DashboardPage {
             Self::Audit => "Audit log",
             Self::Accounts => "Accounts",
             Self::Subscription => "Subscription",
+            Self::Sessions => "Sessions",
         }
     }
 }
@@ -135,6 +139,12 @@ struct Subscription<'a> {
     layout: Layout<'a>,
 }
 
+#[derive(Template)]
+#[template(path = "sessions.html")]
+struct Sessions<'a> {
+    layout: Layout<'a>,
+}
+
 /// One dashboard page's HTML.
 pub fn dashboard_page(page: DashboardPage, layout: Layout<'_>) -> askama::Result<String> {
     match page {
@@ -145,6 +155,7 @@ pub fn dashboard_page(page: DashboardPage, layout: Layout<'_>) -> askama::Result
         DashboardPage::Audit => Audit { layout }.render(),
         DashboardPage::Accounts => Accounts { layout }.render(),
         DashboardPage::Subscription => Subscription { layout }.render(),
+        DashboardPage::Sessions => Sessions { layout }.render(),
     }
 }
 

@@ -524,6 +524,37 @@ pub struct OverviewSubscription {
     pub current_period_end: String,
 }
 
+/// One of the signed-in user's dashboard sessions (the Sessions page).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionView {
+    pub id: String,
+    /// A short description of the browser and system, from the `User-Agent` ("Firefox on
+    /// Linux").
+    pub device: String,
+    /// The full `User-Agent` (at most 200 characters), if the browser sent one.
+    pub user_agent: Option<String>,
+    /// The client's address when the session was last seen.
+    pub ip: Option<String>,
+    pub created_at: String,
+    pub last_seen_at: String,
+    pub expires_at: String,
+    /// Whether this is the session making the request.
+    pub current: bool,
+}
+
+/// The signed-in user's active sessions, newest first.
+#[derive(Serialize)]
+pub struct SessionList {
+    pub sessions: Vec<SessionView>,
+}
+
+/// How many sessions "Sign out everywhere" ended.
+#[derive(Serialize)]
+pub struct SessionsRevoked {
+    pub revoked: u64,
+}
+
 /// A hosted file (spec 8.1).
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]

@@ -3,7 +3,7 @@
 
 use super::docs::{BodyErrors, CommonErrors};
 use crate::error::ApiResult;
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, ClientOrigin};
 use crate::json::Json;
 use crate::state::AppState;
 use axum::Extension;
@@ -21,7 +21,8 @@ pub struct LoginRequest {
 
 /// Signs in with the email and password of the built-in identity provider. Five failed
 /// attempts for one email (or fifty from one address) within 15 minutes lock further attempts
-/// out until the 15 minutes are over: 429 with `Retry-After`.
+/// out until the 15 minutes are over: 429 with `Retry-After`. A wrong password is recorded as
+/// `session.sign_in_failed` in the audit log of the user with that email (never the password).
 #[utoipa::path(post, path = "/v1/auth/login", tag = "auth", operation_id = "login",
     request_body(content = LoginRequest, content_type = "application/json"),
     responses(
@@ -33,10 +34,11 @@ pub async fn login(
     State(state): State<AppState>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
+    ClientOrigin(origin): ClientOrigin,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> ApiResult<Json<crate::views::IdTokenIssued>> {
     let client = peer.map(|Extension(ConnectInfo(addr))| state.client_ip(addr.ip(), &headers));
-    crate::service::login::sign_in(&state, &body.email, body.password, client)
+    crate::service::login::sign_in(&state, &body.email, body.password, client, origin)
         .await
         .map(Json)
 }

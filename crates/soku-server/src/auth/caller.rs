@@ -257,8 +257,8 @@ pub async fn identify(
             Box::pin(by_id_token(state, headers)).await
         }
         Accepts::KeyOrToken => by_api_key(state, headers, extensions).await,
-        Accepts::Session => by_session(state, headers, false).await,
-        Accepts::SessionForChange => by_session(state, headers, true).await,
+        Accepts::Session => by_session(state, headers, extensions, false).await,
+        Accepts::SessionForChange => by_session(state, headers, extensions, true).await,
     };
     match found {
         Ok(caller) => Identity::Caller(caller),
@@ -352,12 +352,17 @@ async fn by_id_token(state: &AppState, headers: &HeaderMap) -> Result<Caller, Au
     ))
 }
 
+/// The dashboard session of the request: looked up in the store on every request (a revoked
+/// session fails at once); the user's standing comes from the same profile cache as an ID
+/// token's, so a subscription set or changed in the store takes effect within it.
 async fn by_session(
     state: &AppState,
     headers: &HeaderMap,
+    extensions: &Extensions,
     for_change: bool,
 ) -> Result<Caller, AuthFailure> {
-    let session = session::open(state, headers)
+    let client = client_address(state, headers, extensions);
+    let session = session::open(state, headers, Some(client))
         .await
         .map_err(AuthFailure::store)?
         .ok_or(AuthFailure::NotSignedIn)?;

@@ -41,7 +41,10 @@ pub fn decoy() -> &'static str {
 
 /// Failed sign-ins counted per email and per client address over a window; past the limit,
 /// sign-ins for that email or from that address wait for the window to end, right password or
-/// not.
+/// not. `attempt` counts an attempt as failed before its password is checked, so that attempts
+/// made at once cannot all pass the check before any failure is counted: the limit is exact
+/// under concurrency (it also bounds the `session.sign_in_failed` events a user's email can
+/// cause: at most `limit` per window, per process).
 pub struct Throttle {
     limit: u32,
     window: Duration,
@@ -60,6 +63,15 @@ impl Throttle {
     /// `Some(wait)` when one of `keys` is locked out.
     pub fn locked(&self, keys: &[String], now: Instant) -> Option<Duration> {
         let map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        self.locked_in(&map, keys, now)
+    }
+
+    fn locked_in(
+        &self,
+        map: &HashMap<String, (u32, Instant)>,
+        keys: &[String],
+        now: Instant,
+    ) -> Option<Duration> {
         keys.iter()
             .filter_map(|k| map.get(k).map(|v| (self.limit_for(k), v)))
             .filter(|(limit, (n, since))| *n >= *limit && now.duration_since(*since) < self.window)
@@ -79,6 +91,10 @@ impl Throttle {
 
     pub fn failed(&self, keys: &[String], now: Instant) {
         let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        self.count(&mut map, keys, now);
+    }
+
+    fn count(&self, map: &mut HashMap<String, (u32, Instant)>, keys: &[String], now: Instant) {
         if map.len() > 100_000 {
             let window = self.window;
             map.retain(|_, (_, since)| now.duration_since(*since) < window);
@@ -92,11 +108,31 @@ impl Throttle {
         }
     }
 
-    pub fn succeeded(&self, email_key: &str) {
-        self.failures
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(email_key);
+    /// Begins an attempt: `Err(wait)` when one of `keys` is locked out; otherwise the attempt
+    /// is counted as failed at once, in the same step as the check (`succeeded` takes it
+    /// back).
+    pub fn attempt(&self, keys: &[String], now: Instant) -> Result<(), Duration> {
+        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(wait) = self.locked_in(&map, keys, now) {
+            return Err(wait);
+        }
+        self.count(&mut map, keys, now);
+        Ok(())
+    }
+
+    /// An attempt of `attempt` succeeded: the first key's (the email's) failures are forgotten
+    /// and the attempt is no longer counted against the others (the address).
+    pub fn succeeded(&self, keys: &[String]) {
+        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let Some((email, others)) = keys.split_first() else {
+            return;
+        };
+        map.remove(email);
+        for k in others {
+            if let Some(entry) = map.get_mut(k) {
+                entry.0 = entry.0.saturating_sub(1);
+            }
+        }
     }
 }
 
@@ -134,5 +170,23 @@ mod tests {
         }
         assert!(t.locked(&["ip:1.2.3.4".to_string()], t0).is_some());
         assert!(t.locked(&keys, t0 + Duration::from_secs(61)).is_none());
+    }
+
+    #[test]
+    fn attempts_are_counted_before_they_are_judged() {
+        let t = Throttle::new(3, Duration::from_secs(60));
+        let keys = vec!["email:a@b.c".to_string(), "ip:1.2.3.4".to_string()];
+        let t0 = Instant::now();
+        // Three attempts in flight at once: the fourth is refused before any is judged.
+        for _ in 0..3 {
+            assert!(t.attempt(&keys, t0).is_ok());
+        }
+        assert!(t.attempt(&keys, t0).is_err());
+        // One of them succeeds: the email is free again and the address is not charged for it.
+        t.succeeded(&keys);
+        assert!(t.attempt(&keys, t0).is_ok());
+        let map = t.failures.lock().unwrap();
+        assert_eq!(map["email:a@b.c"].0, 1);
+        assert_eq!(map["ip:1.2.3.4"].0, 3);
     }
 }

@@ -1,75 +1,126 @@
-//! Dashboard sessions: the sealed session cookie and its CSRF token.
+//! Dashboard sessions (spec 4.2): server-side sessions behind a sealed cookie, and their CSRF
+//! token.
 //!
-//! The cookie holds the user id, an expiry and a CSRF token, sealed (XChaCha20-Poly1305 with
-//! the server's secret key): `HttpOnly`, `SameSite=Lax`, `Secure` when the public URL is
-//! HTTPS, 12 hours. State-changing dashboard calls send the CSRF token back in
-//! `X-CSRF-Token`.
+//! Signing in stores a `sessions` row (`ses_` and 32 random characters, 12 hours, the client's
+//! address and `User-Agent`) with its `session.signed_in` event, and sets a cookie holding the
+//! session's id, its expiry and its CSRF token, sealed with the session-cookie key (derived
+//! from the server's secret key with HKDF, apart from the account-token key: see
+//! `soku_engine::secrets`): `HttpOnly`, `SameSite=Lax`, `Secure` when the public URL is HTTPS,
+//! 12 hours. Every request looks the session up (`Store::find_session`, not cached): a
+//! revoked, expired or unknown session is no session, so signing out (or "Sign out
+//! everywhere") ends it for every copy of the cookie on its next request. The session's
+//! `last_seen_at` and address are written at most once a minute, in the background.
+//! State-changing dashboard calls send the CSRF token back in `X-CSRF-Token`.
 
 use crate::state::AppState;
 use axum::http::header::COOKIE;
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::Duration;
 use serde::{Deserialize, Serialize};
 use soku_core::StoreError;
-use soku_core::model::User;
+use soku_core::audit::{AuditEvent, AuditKind, Origin};
+use soku_core::model::{SessionRecord, User};
+use std::net::IpAddr;
 
 pub const SESSION_COOKIE: &str = "soku_session";
 /// How long a session lasts.
 pub const SESSION_HOURS: i64 = 12;
+/// A session's `last_seen_at` is written at most this often.
+pub const TOUCH_EVERY_SECS: i64 = 60;
 static CSRF_HEADER: HeaderName = HeaderName::from_static("x-csrf-token");
 
 /// What the cookie holds, sealed.
 #[derive(Serialize, Deserialize)]
 struct Sealed {
-    /// The user id.
-    u: String,
+    /// The session's id.
+    s: String,
     /// Expiry, Unix seconds.
     e: i64,
     /// The CSRF token of this session.
     c: String,
 }
 
-/// A signed-in dashboard session: its user and its CSRF token.
+/// A signed-in dashboard session: its id, its user and its CSRF token.
 #[derive(Debug)]
 pub struct Session {
+    pub id: String,
     pub user: User,
     pub csrf: String,
 }
 
-/// A new session of `user_id`: the cookie's value (sealed, base64url), valid `SESSION_HOURS`.
-pub fn seal(state: &AppState, user_id: String) -> String {
+/// Starts a session of `user_id` from `origin`: stores it with its `session.signed_in` event
+/// and returns the cookie's value (sealed, base64url), valid `SESSION_HOURS`.
+pub async fn start(state: &AppState, user_id: &str, origin: Origin) -> Result<String, StoreError> {
+    let now = state.clock.now();
+    let record = SessionRecord {
+        id: soku_core::keys::random_id("ses_", 32),
+        user_id: user_id.to_owned(),
+        created_at: now,
+        expires_at: now + Duration::hours(SESSION_HOURS),
+        last_seen_at: now,
+        ip: origin.ip.clone(),
+        user_agent: origin.user_agent.clone(),
+        revoked_at: None,
+    };
+    let event = AuditEvent::new(
+        user_id,
+        AuditKind::SignedIn,
+        now,
+        None,
+        origin,
+        serde_json::json!({ "sessionId": record.id }),
+    );
+    state.store.insert_session(&record, &event).await?;
     let sealed = Sealed {
-        u: user_id,
-        e: state.clock.now().timestamp() + SESSION_HOURS * 3600,
+        s: record.id,
+        e: record.expires_at.timestamp(),
         c: soku_core::keys::random_id("", 32),
     };
     let sealed = state
         .secrets
-        .seal(&serde_json::to_string(&sealed).expect("a session serialises"));
-    URL_SAFE_NO_PAD.encode(sealed)
+        .seal_cookie(&serde_json::to_string(&sealed).expect("a session serialises"));
+    Ok(URL_SAFE_NO_PAD.encode(sealed))
 }
 
-/// The request's session, if its cookie holds a valid, unexpired one of a known user.
-pub async fn open(state: &AppState, headers: &HeaderMap) -> Result<Option<Session>, StoreError> {
+/// The request's session, if its cookie holds one that is neither revoked nor expired, of a
+/// known user. `client`: the request's client address, recorded (with the time) at most once
+/// a minute, off the request's path.
+pub async fn open(
+    state: &AppState,
+    headers: &HeaderMap,
+    client: Option<IpAddr>,
+) -> Result<Option<Session>, StoreError> {
     let Some(raw) = cookie(headers, SESSION_COOKIE) else {
         return Ok(None);
     };
     let Some(sealed) = URL_SAFE_NO_PAD
         .decode(raw)
         .ok()
-        .and_then(|sealed| state.secrets.open(&sealed))
+        .and_then(|sealed| state.secrets.open_cookie(&sealed))
         .and_then(|json| serde_json::from_str::<Sealed>(&json).ok())
     else {
         return Ok(None);
     };
-    if sealed.e <= state.clock.now().timestamp() {
+    let now = state.clock.now();
+    if sealed.e <= now.timestamp() {
         return Ok(None);
     }
-    let Some(user) = state.store.get_user(&sealed.u).await? else {
+    let Some((record, user)) = state.store.find_session(&sealed.s, now).await? else {
         return Ok(None);
     };
+    if (now - record.last_seen_at).num_seconds() >= TOUCH_EVERY_SECS {
+        let store = state.store.clone();
+        let ip = client.map(|ip| ip.to_string());
+        tokio::spawn(async move {
+            if let Err(e) = store.touch_session(&record.id, now, ip.as_deref()).await {
+                tracing::warn!(error = %e, "could not record a session's last use");
+            }
+        });
+    }
     Ok(Some(Session {
+        id: sealed.s,
         user,
         csrf: sealed.c,
     }))
@@ -77,7 +128,11 @@ pub async fn open(state: &AppState, headers: &HeaderMap) -> Result<Option<Sessio
 
 /// The user of the request's dashboard session, if it has a valid one.
 pub async fn session_user_id(state: &AppState, headers: &HeaderMap) -> Option<String> {
-    open(state, headers).await.ok().flatten().map(|s| s.user.id)
+    open(state, headers, None)
+        .await
+        .ok()
+        .flatten()
+        .map(|s| s.user.id)
 }
 
 /// Whether the request carries the session's CSRF token in `X-CSRF-Token`.

@@ -298,8 +298,9 @@ impl LogArgs {
 #[derive(Args, Debug)]
 #[command(next_help_heading = "Publishing engine")]
 pub struct EngineArgs {
-    /// 32 bytes, base64: the key that encrypts account tokens (and seals dashboard
-    /// sessions). Default: generated on first start and kept in the database.
+    /// 32 bytes, base64: the secret from which the keys that encrypt account tokens and seal
+    /// dashboard session cookies are derived (HKDF). Default: generated on first start and
+    /// kept in the database.
     #[arg(long, env = "SOKU_SECRET_KEY", hide_env_values = true)]
     pub secret_key: Option<Secret<String>>,
     /// Targets this process publishes at once.

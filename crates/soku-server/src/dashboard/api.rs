@@ -3,12 +3,12 @@
 
 use crate::auth::{self, Caller};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, SessionForChange, SessionUser};
+use crate::extract::{ApiJson, ClientOrigin, SessionForChange, SessionUser};
 use crate::json::Json;
 use crate::service::connect::ConnectRequest;
 use crate::service::media::ListMedia;
 use crate::service::posts::{CreatePost, ListPosts};
-use crate::service::{accounts, connect, media, posts};
+use crate::service::{accounts, connect, media, posts, sessions};
 use crate::state::AppState;
 use crate::views::{
     AccountList, ConnectableList, MediaCreated, MediaPageView, MediaView, Overview, Submission,
@@ -203,4 +203,49 @@ pub(super) async fn make_default_account(
     accounts::update(&state, &caller, &id, request)
         .await
         .map(Json)
+}
+
+// ---- Sessions (Settings › Sessions) -----------------------------------------------------------
+
+/// The signed-in user's active sessions, the current one marked.
+pub(super) async fn list_sessions(
+    State(state): State<AppState>,
+    SessionUser(caller): SessionUser,
+) -> ApiResult<Json<crate::views::SessionList>> {
+    sessions::list(&state, &caller).await.map(Json)
+}
+
+/// Ends one of the user's sessions (another user's id: 404). Ending the current one also
+/// clears this browser's cookie.
+pub(super) async fn revoke_session(
+    State(state): State<AppState>,
+    SessionForChange(caller): SessionForChange,
+    ClientOrigin(origin): ClientOrigin,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let was_current = sessions::revoke(&state, &caller, &id, origin).await?;
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    if was_current {
+        clear_cookie(&state, &mut response);
+    }
+    Ok(response)
+}
+
+/// Ends every session of the user, this one included ("Sign out everywhere").
+pub(super) async fn revoke_all_sessions(
+    State(state): State<AppState>,
+    SessionForChange(caller): SessionForChange,
+    ClientOrigin(origin): ClientOrigin,
+) -> ApiResult<Response> {
+    let revoked = sessions::revoke_all(&state, &caller, origin).await?;
+    let mut response = Json(revoked).into_response();
+    clear_cookie(&state, &mut response);
+    Ok(response)
+}
+
+fn clear_cookie(state: &AppState, response: &mut Response) {
+    response.headers_mut().insert(
+        axum::http::header::SET_COOKIE,
+        crate::auth::session::cookie_header(state, "", 0),
+    );
 }

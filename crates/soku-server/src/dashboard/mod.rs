@@ -2,9 +2,13 @@
 //! binary (no Node at run time, nothing from a CDN).
 //!
 //! Sign-in gives an ID token (`POST /v1/auth/login` for the built-in identity provider), which
-//! `POST /dashboard/session` exchanges for a session cookie: sealed (XChaCha20-Poly1305 with the
-//! server's secret key), `HttpOnly`, `SameSite=Lax`, `Secure` when the public URL is HTTPS, 12
-//! hours. The session holds a CSRF token, which the page carries in a `<meta>` tag and sends
+//! `POST /dashboard/session` exchanges for a session: a row in the store (`auth::session`)
+//! and a cookie holding its id, sealed (XChaCha20-Poly1305 with the session-cookie key, derived
+//! from the server's secret key apart from the account-token key), `HttpOnly`, `SameSite=Lax`,
+//! `Secure` when the public URL is HTTPS, 12 hours. Every request looks the session up, so
+//! signing out (`POST /dashboard/signout`), or ending a session from Settings › Sessions
+//! (`/settings/sessions`, `/dashboard/api/sessions*`), ends it for every copy of its cookie.
+//! The session holds a CSRF token, which the page carries in a `<meta>` tag and sends
 //! back as `X-CSRF-Token` on every state-changing request. No key or token is ever written to
 //! `localStorage`: the API-keys page asks for a short-lived ID token (`POST /dashboard/api/token`)
 //! and keeps it in memory to call `/v1/api-keys` like any other client.
@@ -35,6 +39,7 @@ pub fn routes() -> Router<AppState> {
         .route("/settings/audit", get(pages::page_audit))
         .route("/accounts", get(pages::page_accounts))
         .route("/subscription", get(pages::page_subscription))
+        .route("/settings/sessions", get(pages::page_sessions))
         .route("/dashboard/assets/app.js", get(pages::app_js))
         .route("/dashboard/assets/app.css", get(pages::app_css))
         .route("/dashboard/session", post(session::open_session))
@@ -61,5 +66,14 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/dashboard/api/accounts/{id}/default",
             post(api::make_default_account),
+        )
+        .route("/dashboard/api/sessions", get(api::list_sessions))
+        .route(
+            "/dashboard/api/sessions/{id}/revoke",
+            post(api::revoke_session),
+        )
+        .route(
+            "/dashboard/api/sessions/revoke-all",
+            post(api::revoke_all_sessions),
         )
 }

@@ -167,6 +167,13 @@ pub(super) async fn page_subscription(
     signed_page(&state, signed, DashboardPage::Subscription).await
 }
 
+pub(super) async fn page_sessions(
+    State(state): State<AppState>,
+    signed: Option<SessionUser>,
+) -> ApiResult<Response> {
+    signed_page(&state, signed, DashboardPage::Sessions).await
+}
+
 pub(super) fn asset(content_type: &'static str, body: &'static str) -> Response {
     let mut r = (
         [

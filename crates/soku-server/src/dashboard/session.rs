@@ -1,9 +1,10 @@
-//! Dashboard sessions: sign-in and sign-out, and the page's short-lived ID token. The cookie
-//! itself (sealing, opening, the CSRF check) is `auth::session`'s.
+//! Dashboard sessions: sign-in and sign-out, and the page's short-lived ID token. The session
+//! itself (its row, the cookie, the CSRF check) is `auth::session`'s; listing and ending
+//! sessions from the Sessions page is `service::sessions`'.
 
 use crate::auth::session::{self, SESSION_HOURS};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{IdTokenUser, SessionForChange};
+use crate::extract::{ClientOrigin, IdTokenUser, SessionForChange};
 use crate::json::Json;
 use crate::state::AppState;
 use crate::views::IdTokenIssued;
@@ -16,12 +17,14 @@ use std::time::Duration;
 /// ID tokens handed to the page for `/v1/api-keys`.
 const PAGE_TOKEN_TTL: Duration = Duration::from_secs(600);
 
-/// Exchanges an ID token (`Authorization: Bearer …`) for a session cookie.
+/// Exchanges an ID token (`Authorization: Bearer …`) for a new session and its cookie
+/// (`session.signed_in`).
 pub(super) async fn open_session(
     State(state): State<AppState>,
     IdTokenUser(user): IdTokenUser,
+    ClientOrigin(origin): ClientOrigin,
 ) -> ApiResult<Response> {
-    let sealed = session::seal(&state, user.user_id);
+    let sealed = session::start(&state, &user.user_id, origin).await?;
     let mut response = StatusCode::NO_CONTENT.into_response();
     response.headers_mut().insert(
         SET_COOKIE,
@@ -30,10 +33,14 @@ pub(super) async fn open_session(
     Ok(response)
 }
 
+/// Ends this session on the server (`session.signed_out`): every copy of its cookie stops
+/// working. The browser's cookie is cleared too.
 pub(super) async fn sign_out(
     State(state): State<AppState>,
-    SessionForChange(_): SessionForChange,
+    SessionForChange(caller): SessionForChange,
+    ClientOrigin(origin): ClientOrigin,
 ) -> ApiResult<Response> {
+    crate::service::sessions::sign_out(&state, &caller, origin).await?;
     let mut response = StatusCode::NO_CONTENT.into_response();
     response
         .headers_mut()

@@ -9,6 +9,7 @@ use axum::http::HeaderValue;
 use axum::http::header::RETRY_AFTER;
 use serde_json::json;
 use soku_core::ErrorCode;
+use soku_core::audit::{AuditEvent, AuditKind, Origin};
 use soku_core::ratelimit::Subject;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
@@ -18,12 +19,14 @@ const TOKEN_TTL: Duration = Duration::from_secs(3600);
 
 /// Checks `email` and `password`, with the throttle on failed attempts per email and per
 /// `client` address (the client's, not a proxy's, or every client behind one proxy would share
-/// one count), and issues an ID token.
+/// one count), and issues an ID token. A wrong password records `session.sign_in_failed` for
+/// the users with that email, from `origin` (never the password).
 pub async fn sign_in(
     state: &AppState,
     email: &str,
     password: String,
     client: Option<IpAddr>,
+    origin: Origin,
 ) -> ApiResult<IdTokenIssued> {
     let email = email.trim().to_lowercase();
     let mut keys = vec![format!("email:{email}")];
@@ -31,7 +34,10 @@ pub async fn sign_in(
         // IPv6 by /64, as the rate limits count it.
         keys.push(Subject::ip(client).key());
     }
-    if let Some(wait) = state.login_throttle.locked(&keys, Instant::now()) {
+    // The attempt is counted as a failure before the password is checked (exact under
+    // concurrency): this bounds the failures, and so the events below, to five per email per
+    // 15 minutes on each server process.
+    if let Err(wait) = state.login_throttle.attempt(&keys, Instant::now()) {
         return Err(ApiError::new(
             ErrorCode::RateLimitExceeded,
             "Too many failed sign-in attempts; try again later.",
@@ -47,6 +53,7 @@ pub async fn sign_in(
     } else {
         state.store.password_users(&email).await?
     };
+    let users: Vec<String> = candidates.iter().map(|(user, _)| user.id.clone()).collect();
     let matched = tokio::task::spawn_blocking(move || {
         if candidates.is_empty() {
             // The same work as a wrong password, so that timing does not tell which emails exist.
@@ -61,13 +68,13 @@ pub async fn sign_in(
     .await
     .map_err(ApiError::internal)?;
     let Some(user) = matched else {
-        state.login_throttle.failed(&keys, Instant::now());
+        record_failure(state, users, origin);
         return Err(ApiError::new(
             ErrorCode::Unauthorized,
             "The email or password is incorrect.",
         ));
     };
-    state.login_throttle.succeeded(&keys[0]);
+    state.login_throttle.succeeded(&keys);
     let token = state
         .tokens
         .builtin()
@@ -83,4 +90,31 @@ pub async fn sign_in(
         expires_in: TOKEN_TTL.as_secs(),
         user_id: user.id,
     })
+}
+
+/// Records `session.sign_in_failed` for each user with the email tried (the audit log is per
+/// user; an email that belongs to no user has nobody to record it against, so it records
+/// nothing). Written in the background: waiting for the write would make a wrong password for
+/// a known email slower than one for an unknown email, telling an attacker which emails exist.
+fn record_failure(state: &AppState, users: Vec<String>, origin: Origin) {
+    if users.is_empty() {
+        return;
+    }
+    let store = state.store.clone();
+    let now = state.clock.now();
+    tokio::spawn(async move {
+        for user in users {
+            let event = AuditEvent::new(
+                &user,
+                AuditKind::SignInFailed,
+                now,
+                None,
+                origin.clone(),
+                json!({ "method": "password" }),
+            );
+            if let Err(e) = store.insert_audit_event(&event).await {
+                tracing::warn!(error = %e, "could not record a failed sign-in");
+            }
+        }
+    });
 }

@@ -14,3 +14,4 @@ pub mod media;
 pub mod posts;
 pub mod sandbox;
 pub mod secret_scanning;
+pub mod sessions;

@@ -852,3 +852,93 @@ async fn connect_journey(d: &Driver, app: &TestApp) -> Result<(), String> {
     d.screenshot("accounts-connected").await;
     Ok(())
 }
+
+#[tokio::test]
+async fn sessions_in_a_real_browser() {
+    let Some(driver) = Driver::start().await else {
+        return;
+    };
+    let app = TestApp::builder_without_engine().await;
+    password_user(&app, "sessions@example.com").await;
+    let result = sessions_journey(&driver, &app).await;
+    if let Err(e) = result {
+        driver.screenshot("sessions-failure").await;
+        driver.close().await;
+        panic!(
+            "{e} (screenshot: {})",
+            driver.shots.join("sessions-failure.png").display()
+        );
+    }
+    driver.close().await;
+}
+
+/// Two sessions (one from another "device" over HTTP): sign the other one out from the page,
+/// then sign out everywhere.
+async fn sessions_journey(d: &Driver, app: &TestApp) -> Result<(), String> {
+    let token: Value = crate::dashboard::login(app, "sessions@example.com", PASSWORD)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let other = app
+        .http
+        .post(app.url("/dashboard/session"))
+        .bearer_auth(token["idToken"].as_str().unwrap())
+        .header("user-agent", "curl/8.5.0")
+        .send()
+        .await
+        .unwrap();
+    let other = other.headers()["set-cookie"].to_str().unwrap();
+    let other = other.split(';').next().unwrap().to_owned();
+    let other_works = || async {
+        app.http
+            .get(app.url("/dashboard/api/sessions"))
+            .header("cookie", &other)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            == 200
+    };
+    if !other_works().await {
+        return Err("the other session does not work".into());
+    }
+
+    d.goto(&app.url("/login")).await?;
+    d.type_into("#email", "sessions@example.com").await?;
+    d.type_into("#password", PASSWORD).await?;
+    d.click("#sign-in").await?;
+    d.wait_for("the posts page", "return location.pathname === '/posts';")
+        .await?;
+    d.click("a[href='/settings/sessions']").await?;
+    d.wait_for("both sessions", "return document.querySelectorAll('#sessions tbody tr').length === 2 && document.querySelector('#sessions tbody tr.current') && document.querySelector('#sessions tbody tr.current').textContent.includes('this session');")
+        .await?;
+    let other_row = d
+        .js("const r = [...document.querySelectorAll('#sessions tbody tr')].find(r => !r.classList.contains('current')); return r.textContent;")
+        .await?;
+    if !other_row.as_str().unwrap_or("").contains("curl") {
+        return Err(format!("the other session's row: {other_row}"));
+    }
+    d.screenshot("sessions").await;
+    d.click("#sessions tbody tr:not(.current) button.revoke")
+        .await?;
+    d.wait_for("one session left", "const rows = document.querySelectorAll('#sessions tbody tr'); return rows.length === 1 && rows[0].classList.contains('current');")
+        .await?;
+    if other_works().await {
+        return Err("the signed-out session still works".into());
+    }
+
+    d.click("#sessions-revoke-all").await?;
+    d.wait_for(
+        "the sign-in page",
+        "return location.pathname === '/login' && document.body.dataset.page === 'login';",
+    )
+    .await?;
+    d.goto(&app.url("/settings/sessions")).await?;
+    d.wait_for(
+        "the sign-in page again",
+        "return location.pathname === '/login';",
+    )
+    .await?;
+    Ok(())
+}

@@ -64,7 +64,7 @@ pub async fn password_user(app: &TestApp, email: &str) -> String {
     uid
 }
 
-async fn login(app: &TestApp, email: &str, password: &str) -> reqwest::Response {
+pub async fn login(app: &TestApp, email: &str, password: &str) -> reqwest::Response {
     app.http
         .post(app.url("/v1/auth/login"))
         .json(&json!({"email": email, "password": password}))
@@ -219,7 +219,7 @@ async fn session(app: &TestApp, email: &str) -> String {
 }
 
 /// A dashboard call in the session `cookie`; `csrf` is the token sent as `X-CSRF-Token`, if any.
-fn in_session(
+pub fn in_session(
     app: &TestApp,
     method: reqwest::Method,
     path: &str,
@@ -246,7 +246,7 @@ async fn get_json(app: &TestApp, path: &str, cookie: &str) -> Value {
     r.json().await.unwrap()
 }
 
-fn csrf_of(html: &str) -> String {
+pub fn csrf_of(html: &str) -> String {
     let at = html
         .find("name=\"csrf-token\" content=\"")
         .expect("csrf meta")

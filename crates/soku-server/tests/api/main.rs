@@ -25,4 +25,5 @@ mod posts;
 mod rate_limits;
 mod sandbox;
 mod secret_scanning;
+mod sessions;
 mod timeouts;

@@ -730,6 +730,56 @@ async function initSubscription() {
   }
 }
 
+// ---- Settings > Sessions (begin) ----
+// The user's dashboard sessions: sign one out, or all of them (this one included, which
+// ends on the sign-in page).
+function initSessions() {
+  const body = document.querySelector("#sessions tbody");
+  const toLogin = () => location.assign("/login");
+  // Whether the session is gone (a 401: this one had been ended already).
+  async function revoke(path) {
+    show("sessions-error", "");
+    try {
+      await call(path, { method: "POST" });
+      return true;
+    } catch (e) {
+      if (e.status === 401) return true;
+      show("sessions-error", e.message);
+      return false;
+    }
+  }
+  async function load() {
+    show("sessions-error", "");
+    try {
+      const list = (await call("/dashboard/api/sessions")).sessions || [];
+      body.replaceChildren(...list.map((s) =>
+        el("tr", { "data-session-id": s.id, class: s.current ? "current" : null },
+          el("td", {}, el("span", { title: s.userAgent || "" }, s.device),
+            s.current ? el("span", { class: "badge s-current" }, "this session") : null),
+          el("td", {}, s.ip || "—"),
+          el("td", {}, when(s.createdAt)),
+          el("td", {}, when(s.lastSeenAt)),
+          el("td", {}, el("button", { class: "danger small revoke", type: "button", onclick: async (ev) => {
+            ev.target.disabled = true;
+            const gone = await revoke("/dashboard/api/sessions/" + encodeURIComponent(s.id) + "/revoke");
+            if (gone && s.current) return toLogin();
+            load();
+          } }, "Sign out")),
+        )));
+    } catch (e) {
+      if (e.status === 401) return toLogin();
+      show("sessions-error", e.message);
+    }
+  }
+  $("sessions-revoke-all").addEventListener("click", async () => {
+    $("sessions-revoke-all").disabled = true;
+    if (await revoke("/dashboard/api/sessions/revoke-all")) return toLogin();
+    $("sessions-revoke-all").disabled = false;
+  });
+  load();
+}
+// ---- Settings > Sessions (end) ----
+
 document.addEventListener("DOMContentLoaded", () => {
   initSignOut();
   const init = {
@@ -740,6 +790,7 @@ document.addEventListener("DOMContentLoaded", () => {
     media: initMedia,
     accounts: initAccounts,
     subscription: initSubscription,
+    sessions: initSessions,
   }[document.body.dataset.page];
   if (init) init();
 });
