@@ -3006,6 +3006,9 @@ fn create_container(
     if matches!(kind, ContainerKind::CarouselVideo | ContainerKind::Reel) && image_url.is_some() {
         return bad_param("(#100) A video container takes video_url, not image_url");
     }
+    if kind != ContainerKind::Carousel && p.has("children") {
+        return bad_param("(#100) children are for media_type CAROUSEL only");
+    }
     if kind == ContainerKind::Carousel && (image_url.is_some() || video_url.is_some()) {
         return bad_param("(#100) A carousel container takes children, not media URLs");
     }

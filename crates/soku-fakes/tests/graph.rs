@@ -2,9 +2,9 @@
 //! (`graph/specs.rs`) and the flows the Instagram and Facebook Page connectors will run
 //! (`graph/flows.rs`), over real HTTP on loopback.
 
+#[path = "graph/flows.rs"]
+mod flows;
 #[path = "graph/http.rs"]
 mod http;
 #[path = "graph/specs.rs"]
 mod specs;
-#[path = "graph/flows.rs"]
-mod flows;

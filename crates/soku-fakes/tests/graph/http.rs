@@ -24,7 +24,9 @@ impl Resp {
     pub fn code(&self) -> (i64, Option<i64>) {
         let e = &self.body["error"];
         (
-            e["code"].as_i64().unwrap_or_else(|| panic!("not an error: {self:?}")),
+            e["code"]
+                .as_i64()
+                .unwrap_or_else(|| panic!("not an error: {self:?}")),
             e["error_subcode"].as_i64(),
         )
     }
@@ -97,7 +99,8 @@ pub async fn request(
     let body = if raw.is_empty() {
         Value::Null
     } else {
-        serde_json::from_slice(&raw).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&raw).into()))
+        serde_json::from_slice(&raw)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&raw).into()))
     };
     Resp {
         status,

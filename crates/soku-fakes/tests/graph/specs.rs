@@ -26,9 +26,11 @@ fn extract() -> Value {
 }
 
 fn spec_call<'a>(x: &'a Value, node: &str, method: &str, endpoint: &str) -> Option<&'a Value> {
-    x["calls"].as_array().unwrap().iter().find(|c| {
-        c["node"] == node && c["method"] == method && c["endpoint"] == endpoint
-    })
+    x["calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["node"] == node && c["method"] == method && c["endpoint"] == endpoint)
 }
 
 fn spec_field<'a>(x: &'a Value, spec_type: &str, field: &str) -> Option<&'a Value> {
@@ -56,7 +58,11 @@ fn the_extract_names_its_source() {
     let x = extract();
     assert_eq!(x["source"]["commit"], COMMIT);
     assert_eq!(x["source"]["specs_version"], "v25.0");
-    assert_eq!(graph::DEFAULT_VERSION, "v25.0", "the fake's default is the specs' version");
+    assert_eq!(
+        graph::DEFAULT_VERSION,
+        "v25.0",
+        "the fake's default is the specs' version"
+    );
     for c in x["calls"].as_array().unwrap() {
         assert!(c["file"].as_str().unwrap().starts_with("api_specs/specs/"));
         assert!(c["line"].as_u64().unwrap() > 0);
@@ -90,12 +96,12 @@ fn every_parameter_the_fake_accepts_is_in_the_spec_of_its_call() {
                     "{} {} {}: parameter {name} is not in the spec extract",
                     call.spec_node, call.method, call.endpoint
                 )),
-                Some(p) if !compatible(*kind, p["type"].as_str().unwrap()) => problems.push(
-                    format!(
+                Some(p) if !compatible(*kind, p["type"].as_str().unwrap()) => {
+                    problems.push(format!(
                         "{} {} {}: parameter {name} is {kind:?} in the fake, {} in the spec",
                         call.spec_node, call.method, call.endpoint, p["type"]
-                    ),
-                ),
+                    ))
+                }
                 Some(_) => {}
             }
         }
@@ -149,7 +155,14 @@ fn the_scheduled_content_type_is_a_spec_enum_value() {
 }
 
 /// Checks every key of `v` against `spec_type`, recursing into spec types the extract has.
-fn check_object(x: &Value, spec_type: &str, v: &Value, extra: &[&str], at: &str, out: &mut Vec<String>) {
+fn check_object(
+    x: &Value,
+    spec_type: &str,
+    v: &Value,
+    extra: &[&str],
+    at: &str,
+    out: &mut Vec<String>,
+) {
     let Value::Object(o) = v else {
         out.push(format!("{at}: not an object: {v}"));
         return;
@@ -208,7 +221,11 @@ async fn every_object_the_running_fake_answers_fits_its_spec() {
     let page = g.page_token(&user, PAGE_ID);
     let mut seen: Vec<(&str, Vec<&str>, Value)> = Vec::new();
 
-    seen.push(("User", vec![], get(&g, "me?fields=id,name", &user).await.body));
+    seen.push((
+        "User",
+        vec![],
+        get(&g, "me?fields=id,name", &user).await.body,
+    ));
     for row in rows(
         &get(
             &g,
@@ -219,41 +236,152 @@ async fn every_object_the_running_fake_answers_fits_its_spec() {
     ) {
         seen.push(("Page", vec!["tasks"], row));
     }
-    let page_read = get(&g, &format!("{PAGE_ID}?fields=id,name,category,instagram_business_account"), &page).await;
+    let page_read = get(
+        &g,
+        &format!("{PAGE_ID}?fields=id,name,category,instagram_business_account"),
+        &page,
+    )
+    .await;
     seen.push(("Page", vec![], page_read.body));
-    let ig = get(&g, &format!("{IG_USER_ID}?fields=id,username,name,profile_picture_url"), &page).await;
+    let ig = get(
+        &g,
+        &format!("{IG_USER_ID}?fields=id,username,name,profile_picture_url"),
+        &page,
+    )
+    .await;
     seen.push(("IGUser", vec![], ig.body));
 
-    let container = post(&g, &format!("{IG_USER_ID}/media"), &page, &[("image_url", "https://cdn.test/a.jpg"), ("caption", "hi #soku")]).await.id();
-    let status = get(&g, &format!("{container}?fields=id,status_code,status"), &page).await;
+    let container = post(
+        &g,
+        &format!("{IG_USER_ID}/media"),
+        &page,
+        &[
+            ("image_url", "https://cdn.test/a.jpg"),
+            ("caption", "hi #soku"),
+        ],
+    )
+    .await
+    .id();
+    let status = get(
+        &g,
+        &format!("{container}?fields=id,status_code,status"),
+        &page,
+    )
+    .await;
     seen.push(("ShadowIGMediaBuilder", vec![], status.body));
-    let media = post(&g, &format!("{IG_USER_ID}/media_publish"), &page, &[("creation_id", &container)]).await.id();
+    let media = post(
+        &g,
+        &format!("{IG_USER_ID}/media_publish"),
+        &page,
+        &[("creation_id", &container)],
+    )
+    .await
+    .id();
     let all_media = "id,caption,timestamp,permalink,media_type,media_product_type,shortcode,username,media_url,owner{id,username}";
-    seen.push(("IGMedia", vec![], get(&g, &format!("{media}?fields={all_media}"), &page).await.body));
+    seen.push((
+        "IGMedia",
+        vec![],
+        get(&g, &format!("{media}?fields={all_media}"), &page)
+            .await
+            .body,
+    ));
     for row in rows(&get(&g, &format!("{IG_USER_ID}/media?fields={all_media}"), &page).await) {
         seen.push(("IGMedia", vec![], row));
     }
-    for row in rows(&get(&g, &format!("{IG_USER_ID}/content_publishing_limit?fields=config,quota_usage"), &page).await) {
+    for row in rows(
+        &get(
+            &g,
+            &format!("{IG_USER_ID}/content_publishing_limit?fields=config,quota_usage"),
+            &page,
+        )
+        .await,
+    ) {
         seen.push(("ContentPublishingLimitResponse", vec![], row));
     }
 
-    let photo = post(&g, &format!("{PAGE_ID}/photos"), &page, &[("url", "https://cdn.test/p.jpg"), ("caption", "a photo")]).await;
+    let photo = post(
+        &g,
+        &format!("{PAGE_ID}/photos"),
+        &page,
+        &[("url", "https://cdn.test/p.jpg"), ("caption", "a photo")],
+    )
+    .await;
     let photo_id = photo.id();
-    seen.push(("Photo", vec![], get(&g, &format!("{photo_id}?fields=id,created_time"), &page).await.body));
-    let video = post(&g, &format!("{PAGE_ID}/videos"), &page, &[("file_url", "https://cdn.test/v.mp4"), ("description", "a video"), ("title", "T")]).await.id();
+    seen.push((
+        "Photo",
+        vec![],
+        get(&g, &format!("{photo_id}?fields=id,created_time"), &page)
+            .await
+            .body,
+    ));
+    let video = post(
+        &g,
+        &format!("{PAGE_ID}/videos"),
+        &page,
+        &[
+            ("file_url", "https://cdn.test/v.mp4"),
+            ("description", "a video"),
+            ("title", "T"),
+        ],
+    )
+    .await
+    .id();
     let all_video = "id,status,description,title,created_time,permalink_url,published";
-    seen.push(("AdVideo", vec![], get(&g, &format!("{video}?fields={all_video}"), &page).await.body));
+    seen.push((
+        "AdVideo",
+        vec![],
+        get(&g, &format!("{video}?fields={all_video}"), &page)
+            .await
+            .body,
+    ));
     g.fail_next_video(1363008, "Resolution too low");
-    let bad_video = post(&g, &format!("{PAGE_ID}/videos"), &page, &[("file_url", "https://cdn.test/w.mp4")]).await.id();
-    seen.push(("AdVideo", vec![], get(&g, &format!("{bad_video}?fields=status"), &page).await.body));
-    post(&g, &format!("{PAGE_ID}/feed"), &page, &[("message", "hello"), ("link", "https://soku.test/")]).await.id();
+    let bad_video = post(
+        &g,
+        &format!("{PAGE_ID}/videos"),
+        &page,
+        &[("file_url", "https://cdn.test/w.mp4")],
+    )
+    .await
+    .id();
+    seen.push((
+        "AdVideo",
+        vec![],
+        get(&g, &format!("{bad_video}?fields=status"), &page)
+            .await
+            .body,
+    ));
+    post(
+        &g,
+        &format!("{PAGE_ID}/feed"),
+        &page,
+        &[("message", "hello"), ("link", "https://soku.test/")],
+    )
+    .await
+    .id();
     for edge in ["posts", "published_posts", "feed"] {
-        for row in rows(&get(&g, &format!("{PAGE_ID}/{edge}?fields=id,message,created_time,permalink_url"), &page).await) {
+        for row in rows(
+            &get(
+                &g,
+                &format!("{PAGE_ID}/{edge}?fields=id,message,created_time,permalink_url"),
+                &page,
+            )
+            .await,
+        ) {
             seen.push(("PagePost", vec![], row));
         }
     }
     let post_id = photo.body["post_id"].as_str().unwrap().to_owned();
-    seen.push(("PagePost", vec![], get(&g, &format!("{post_id}?fields=id,message,created_time,permalink_url"), &page).await.body));
+    seen.push((
+        "PagePost",
+        vec![],
+        get(
+            &g,
+            &format!("{post_id}?fields=id,message,created_time,permalink_url"),
+            &page,
+        )
+        .await
+        .body,
+    ));
 
     let mut problems = Vec::new();
     for (i, (t, extra, v)) in seen.iter().enumerate() {
@@ -263,7 +391,13 @@ async fn every_object_the_running_fake_answers_fits_its_spec() {
     assert!(problems.is_empty(), "{problems:#?}");
     // The nested objects were seen (so the recursion above was exercised).
     let text = serde_json::to_string(&seen.iter().map(|s| &s.2).collect::<Vec<_>>()).unwrap();
-    for needle in ["instagram_business_account", "owner", "processing_phase", "errors", "quota_total"] {
+    for needle in [
+        "instagram_business_account",
+        "owner",
+        "processing_phase",
+        "errors",
+        "quota_total",
+    ] {
         assert!(text.contains(needle), "{needle} was not answered");
     }
 }
@@ -274,11 +408,33 @@ async fn parameters_outside_the_table_are_refused() {
     let user = g.grant_token(PUBLISHING_PERMISSIONS);
     let page = g.page_token(&user, PAGE_ID);
     // `message` on photos is "Deprecated. Please use the caption param".
-    let r = post(&g, &format!("{PAGE_ID}/photos"), &page, &[("url", "https://cdn.test/p.jpg"), ("message", "x")]).await;
+    let r = post(
+        &g,
+        &format!("{PAGE_ID}/photos"),
+        &page,
+        &[("url", "https://cdn.test/p.jpg"), ("message", "x")],
+    )
+    .await;
     assert_eq!(r.code(), (100, None));
-    let r = post(&g, &format!("{IG_USER_ID}/media"), &page, &[("image_url", "https://cdn.test/a.jpg"), ("text", "x")]).await;
+    let r = post(
+        &g,
+        &format!("{IG_USER_ID}/media"),
+        &page,
+        &[("image_url", "https://cdn.test/a.jpg"), ("text", "x")],
+    )
+    .await;
     assert_eq!(r.code(), (100, None));
-    let r = get(&g, &format!("{IG_USER_ID}?fields=id,biography_of_nobody"), &page).await;
+    let r = get(
+        &g,
+        &format!("{IG_USER_ID}?fields=id,biography_of_nobody"),
+        &page,
+    )
+    .await;
     assert_eq!(r.code(), (100, None));
-    assert!(r.body["error"]["message"].as_str().unwrap().contains("nonexisting field"));
+    assert!(
+        r.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("nonexisting field")
+    );
 }
