@@ -123,9 +123,9 @@ pub const PUBLISHING_PERMISSIONS: &[&str] = &[
     "instagram_content_publish",
 ];
 
-/// Short-lived user tokens: "usually have a lifetime of about an hour or two" (Access Tokens
-/// guide); the fake uses an hour. Page tokens taken with a short-lived user token "are valid
-/// for 1 hour" (business SDK, token-switch).
+/// Short-lived user tokens: the fake gives them an hour (the login guide's code exchange answers
+/// an `expires_in` without fixing it). Page tokens taken with a short-lived user token "are
+/// valid for 1 hour" (business SDK, token-switch).
 pub const SHORT_LIVED: Duration = Duration::from_secs(3600);
 /// "A long-lived token generally lasts about 60 days" (Get Long-Lived Tokens).
 pub const LONG_LIVED: Duration = Duration::from_secs(60 * 24 * 3600);
@@ -1218,12 +1218,15 @@ fn all_tasks() -> Vec<String> {
 // Errors
 // ---------------------------------------------------------------------------------------------
 
-/// A Graph API error body. Graph API "Handling Errors" documents the object as
-/// `{"error": {"message": "Message describing the error", "type": "OAuthException", "code":
-/// 190, "error_subcode": 460, "error_user_msg": "A message to display to the user",
-/// "error_user_title": "A title", "fbtrace_id": "EJplcsCHuLu"}}`, and the Instagram "Error
-/// Codes" sample adds `"is_transient": false`. `error_subcode`, `error_user_title` and
-/// `error_user_msg` are present only when there is one.
+/// A Graph API error body. Graph API "Handling Errors" (https://developers.facebook.com/docs/
+/// graph-api/guides/error-handling) documents the object as `{"error":{"message","type":
+/// "OAuthException","code","error_subcode","error_user_title","error_user_msg","fbtrace_id"}}`,
+/// and the Instagram "Error Codes" sample answer is `{"error": {"message": "The image size is
+/// too large.", "type": "OAuthException", "code": 36000, "error_subcode": 2207004,
+/// "is_transient": false, "error_user_title": "Image size too large", "error_user_msg": "The
+/// image is too large to download. It should be less than 8 MiB.", "fbtrace_id": "…"}}`.
+/// `is_transient` is always sent; `error_subcode`, `error_user_title` and `error_user_msg` only
+/// when there is one.
 pub fn graph_error(
     code: i64,
     subcode: Option<i64>,
@@ -1270,8 +1273,12 @@ fn no_object(method: &Method, node: &str) -> Response {
     )
 }
 
-/// An Instagram content publishing error, from the "Error Codes" reference table (HTTP 400,
-/// code, subcode, "User Message"). Unknown subcodes answer code -1 (server error).
+/// An Instagram content publishing error, from the "Error Codes" reference table
+/// (https://developers.facebook.com/documentation/instagram-platform/instagram-graph-api/
+/// reference/error-codes): HTTP 400 and the table's code for each subcode. The messages are the
+/// table's "User Message" where it gives one verbatim (2207003, 2207020, 2207001, 2207032,
+/// 2207053, 2207057, 2207051, 2207042, 2207052, 2207027, 2207050); the others paraphrase the
+/// row. Unknown subcodes answer code -1 (server error).
 pub fn ig_error(subcode: i64, uri: Option<&str>) -> Value {
     let (code, message): (i64, String) = match subcode {
         2_207_003 => (-2, "It takes too long to download the media.".into()),
@@ -1359,6 +1366,7 @@ fn ig_err(subcode: i64, uri: Option<&str>) -> Response {
 /// The throttled answer (Graph API "Rate Limiting"): the code, and the usage header at 100.
 fn throttled(t: Throttle, object: Option<(String, &'static str)>) -> Response {
     let (code, message) = match t {
+        // The messages of 4, 17 and 32 are the live API's, not quoted from the documentation.
         Throttle::App => (4, "(#4) Application request limit reached".to_owned()),
         Throttle::User => (17, "(#17) User request limit reached".to_owned()),
         Throttle::PageUserToken => (
