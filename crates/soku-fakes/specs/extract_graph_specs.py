@@ -35,6 +35,7 @@ CALLS = {
     ("Page", "GET", "posts"): ["limit"],
     ("Page", "GET", "published_posts"): ["limit"],
     ("Page", "GET", "feed"): ["limit"],
+    ("Page", "GET", "videos"): [],
     ("PagePost", "GET", "#get"): [],
     ("Photo", "GET", "#get"): [],
     ("AdVideo", "GET", "#get"): [],
@@ -46,6 +47,7 @@ CALLS = {
     ("IGUser", "POST", "media_publish"): ["creation_id"],
     ("IGUser", "GET", "content_publishing_limit"): ["since"],
     ("IGUser", "GET", "media"): ["since", "until"],
+    ("IGUser", "GET", "stories"): [],
     ("IGMedia", "GET", "#get"): [],
     ("ShadowIGMediaBuilder", "GET", "#get"): [],
 }

@@ -18,11 +18,13 @@
 //! | `POST /{v}/{ig-user-id}/media_publish` | `creation_id` → `{"id"}` of the media |
 //! | `GET /{v}/{ig-user-id}/content_publishing_limit` | `{"data":[{"quota_usage", "config":{"quota_total","quota_duration"}}]}` |
 //! | `GET /{v}/{ig-user-id}/media`, `GET /{v}/{ig-media-id}` | published media, newest first (stories excluded, as documented) |
+//! | `GET /{v}/{ig-user-id}/stories` | the stories of the last 24 hours, newest first |
 //! | `POST /{v}/{page-id}/feed` | `message`, `link`, `published`, `scheduled_publish_time`, `attached_media[n]={"media_fbid"}` → `{"id":"<page>_<post>"}` |
 //! | `POST /{v}/{page-id}/photos` | `url`, `caption`, `published`, `temporary` → `{"id","post_id"}` (`{"id"}` when unpublished) |
 //! | `POST /{v}/{page-id}/videos` | `file_url`, `description`, `title`, `published` → `{"id"}` |
 //! | `GET /{v}/{video-id}?fields=status` | `video_status` and the uploading / processing / publishing phases |
 //! | `GET /{v}/{page-id}/posts` (`published_posts`, `feed`), `GET /{v}/{post-id}` | published posts, newest first |
+//! | `GET /{v}/{page-id}/videos` | the Page's videos, newest first |
 //!
 //! Tokens come as `Authorization: Bearer` or as the `access_token` query or form parameter
 //! (Graph takes both). A Page token works for its own Page (and for the Instagram account
@@ -240,6 +242,7 @@ pub const CALLS: &[Call] = &[
     call("Page", "GET", "posts", &[("limit", Kind::UInt)]),
     call("Page", "GET", "published_posts", &[("limit", Kind::UInt)]),
     call("Page", "GET", "feed", &[("limit", Kind::UInt)]),
+    call("Page", "GET", "videos", &[]),
     call("PagePost", "GET", "#get", &[]),
     call("Photo", "GET", "#get", &[]),
     call("AdVideo", "GET", "#get", &[]),
@@ -283,6 +286,7 @@ pub const CALLS: &[Call] = &[
         "media",
         &[("since", Kind::DateTime), ("until", Kind::DateTime)],
     ),
+    call("IGUser", "GET", "stories", &[]),
     call("IGMedia", "GET", "#get", &[]),
     call("ShadowIGMediaBuilder", "GET", "#get", &[]),
 ];
@@ -2011,7 +2015,9 @@ fn graph_call(
         (Method::GET, [_, "content_publishing_limit"]) if s.ig(node).is_some() => {
             publishing_limit(s, &tok, node, p)
         }
-        (Method::GET, [_, "media"]) if s.ig(node).is_some() => list_media(s, &tok, node, p),
+        (Method::GET, [_, "media"]) if s.ig(node).is_some() => list_media(s, &tok, node, p, false),
+        (Method::GET, [_, "stories"]) if s.ig(node).is_some() => list_media(s, &tok, node, p, true),
+        (Method::GET, [_, "videos"]) if s.page(node).is_some() => list_videos(s, &tok, node, p),
         _ => no_object(method, node),
     }
 }
@@ -2614,20 +2620,11 @@ fn read_container(s: &mut Inner, c: Container, p: &Params) -> Response {
 /// phase `status` `completed`, `error`, `not_started`, `in_progress`, though the examples write
 /// `complete`, which the fake answers (a client should take both). Errors are the spec's
 /// `processing_phase.errors[] {code, message}` (`VideoStatusProcessingPhase`).
-fn read_video(s: &mut Inner, v: Video, p: &Params) -> Response {
-    if let Err(r) = check_params(p, "AdVideo", "GET", "#get") {
-        return r;
-    }
-    let f = match fields(p, "AdVideo", &[], &["id"]) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
-    if let Err(r) = need(s, &["pages_read_engagement"], 10) {
-        return r;
-    }
+/// A video's fields other than `status`.
+fn video_json(v: &Video, f: &[Field]) -> Value {
     let mut o = serde_json::Map::new();
     o.insert("id".into(), json!(v.id));
-    for x in &f {
+    for x in f {
         let val = match x.name.as_str() {
             "description" => match &v.description {
                 Some(d) => json!(d),
@@ -2640,6 +2637,30 @@ fn read_video(s: &mut Inner, v: Video, p: &Params) -> Response {
             "created_time" => json!(iso(v.created_time)),
             "permalink_url" => json!(format!("/{}/videos/{}/", v.page_id, v.id)),
             "published" => json!(v.published),
+            _ => continue,
+        };
+        o.insert(x.name.clone(), val);
+    }
+    Value::Object(o)
+}
+
+fn read_video(s: &mut Inner, v: Video, p: &Params) -> Response {
+    if let Err(r) = check_params(p, "AdVideo", "GET", "#get") {
+        return r;
+    }
+    let f = match fields(p, "AdVideo", &[], &["id"]) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    if let Err(r) = need(s, &["pages_read_engagement"], 10) {
+        return r;
+    }
+    let mut o = match video_json(&v, &f) {
+        Value::Object(o) => o,
+        _ => unreachable!(),
+    };
+    for x in &f {
+        let val = match x.name.as_str() {
             "status" => {
                 s.video_status_reads += 1;
                 let st = if let Some((code, message)) = &v.failure {
@@ -2778,12 +2799,14 @@ fn list_page_posts(
 }
 
 /// `GET /{ig-user-id}/media`: "Returns a maximum of 10K of the most recently created media";
-/// `since`/`until`; "Story IG Media not supported, use ... `/stories`".
-fn list_media(s: &mut Inner, tok: &IssuedToken, ig: &str, p: &Params) -> Response {
+/// `since`/`until`; "Story IG Media not supported, use ... `/stories`". `GET /{ig-user-id}/
+/// stories`: the stories, while live (24 hours; the notes' inference), newest first.
+fn list_media(s: &mut Inner, tok: &IssuedToken, ig: &str, p: &Params, stories: bool) -> Response {
     if !can_see_ig(s, tok, ig) {
         return no_object(&Method::GET, ig);
     }
-    if let Err(r) = check_params(p, "IGUser", "GET", "media") {
+    let edge = if stories { "stories" } else { "media" };
+    if let Err(r) = check_params(p, "IGUser", "GET", edge) {
         return r;
     }
     let f = match fields(p, "IGMedia", &[], &["id"]) {
@@ -2801,14 +2824,49 @@ fn list_media(s: &mut Inner, tok: &IssuedToken, ig: &str, p: &Params) -> Respons
         .media
         .iter()
         .rev()
-        .filter(|m| m.ig_user_id == ig && m.media_product_type != "STORY")
+        .filter(|m| m.ig_user_id == ig && (m.media_product_type == "STORY") == stories)
+        .filter(|m| !stories || m.timestamp > unix(SystemTime::now()) - 86_400)
         .filter(|m| since.is_none_or(|a| m.timestamp >= a))
         .filter(|m| until.is_none_or(|b| m.timestamp <= b))
         .cloned()
         .collect();
     let ids: Vec<String> = media.iter().map(|m| m.id.clone()).collect();
     let rows = media.iter().map(|m| media_json(s, m, &f)).collect();
-    match paginate(p, &ids, rows, &format!("/{}/{ig}/media", s.version)) {
+    match paginate(p, &ids, rows, &format!("/{}/{ig}/{edge}", s.version)) {
+        Ok(v) => json(200, v),
+        Err(r) => r,
+    }
+}
+
+/// `GET /{page-id}/videos?fields=id,description,created_time,permalink_url`: the Page's videos,
+/// newest first (the research notes' reconciliation for videos).
+fn list_videos(s: &mut Inner, tok: &IssuedToken, page_id: &str, p: &Params) -> Response {
+    if !can_see_page(s, tok, page_id) {
+        return no_object(&Method::GET, page_id);
+    }
+    if let Err(r) = check_params(p, "Page", "GET", "videos") {
+        return r;
+    }
+    let f = match fields(p, "AdVideo", &[], &["id", "created_time", "description"]) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    if wants(&f, "status") {
+        return bad_param("(#100) Read a video's status from the video node (in the fake)");
+    }
+    if let Err(r) = need(s, &["pages_read_engagement"], 10) {
+        return r;
+    }
+    let mut videos: Vec<Video> = s
+        .videos
+        .values()
+        .filter(|v| v.page_id == page_id)
+        .cloned()
+        .collect();
+    videos.sort_by(|a, b| (b.created_time, &b.id).cmp(&(a.created_time, &a.id)));
+    let ids: Vec<String> = videos.iter().map(|v| v.id.clone()).collect();
+    let rows = videos.iter().map(|v| video_json(v, &f)).collect();
+    match paginate(p, &ids, rows, &format!("/{}/{page_id}/videos", s.version)) {
         Ok(v) => json(200, v),
         Err(r) => r,
     }

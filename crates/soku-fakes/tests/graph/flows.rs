@@ -464,6 +464,14 @@ async fn stories_publish_but_are_not_listed_in_media() {
     assert_eq!(read.body["media_product_type"], "STORY");
     let list = get(&g, &format!("{IG_USER_ID}/media"), &page).await;
     assert!(list.body["data"].as_array().unwrap().is_empty());
+    let stories = get(
+        &g,
+        &format!("{IG_USER_ID}/stories?fields=id,media_type"),
+        &page,
+    )
+    .await;
+    assert_eq!(stories.body["data"][0]["id"], m.as_str());
+    assert_eq!(stories.body["data"][0]["media_type"], "IMAGE");
 }
 
 #[tokio::test]
@@ -796,6 +804,14 @@ async fn a_page_video_processes_then_shows_in_the_posts() {
     assert_eq!(r.body["status"]["publishing_phase"]["status"], "complete");
     assert_eq!(listed(&g, &page).await, 1);
     assert_eq!(g.video_status_reads(), 3);
+    let videos = get(
+        &g,
+        &format!("{PAGE_ID}/videos?fields=id,description,permalink_url"),
+        &page,
+    )
+    .await;
+    assert_eq!(videos.body["data"][0]["id"], v.as_str());
+    assert_eq!(videos.body["data"][0]["description"], "a video [m:3]");
 
     g.fail_next_video(1363008, "Resolution too low");
     let bad = post(

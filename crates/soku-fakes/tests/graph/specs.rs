@@ -370,6 +370,47 @@ async fn every_object_the_running_fake_answers_fits_its_spec() {
             seen.push(("PagePost", vec![], row));
         }
     }
+    for row in rows(
+        &get(
+            &g,
+            &format!(
+                "{PAGE_ID}/videos?fields=id,description,title,created_time,permalink_url,published"
+            ),
+            &page,
+        )
+        .await,
+    ) {
+        seen.push(("AdVideo", vec![], row));
+    }
+    let story = post(
+        &g,
+        &format!("{IG_USER_ID}/media"),
+        &page,
+        &[
+            ("media_type", "STORIES"),
+            ("video_url", "https://cdn.test/s.mp4"),
+        ],
+    )
+    .await
+    .id();
+    post(
+        &g,
+        &format!("{IG_USER_ID}/media_publish"),
+        &page,
+        &[("creation_id", &story)],
+    )
+    .await
+    .id();
+    for row in rows(
+        &get(
+            &g,
+            &format!("{IG_USER_ID}/stories?fields={all_media}"),
+            &page,
+        )
+        .await,
+    ) {
+        seen.push(("IGMedia", vec![], row));
+    }
     let post_id = photo.body["post_id"].as_str().unwrap().to_owned();
     seen.push((
         "PagePost",
