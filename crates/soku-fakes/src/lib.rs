@@ -9,6 +9,7 @@
 
 pub mod bluesky;
 pub mod common;
+pub mod graph;
 pub mod linkedin;
 pub mod mastodon;
 pub mod media_files;
