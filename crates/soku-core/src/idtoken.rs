@@ -21,6 +21,10 @@ pub struct IdTokenClaims {
     pub auth_time: Option<f64>,
     #[serde(default)]
     pub email: Option<String>,
+    /// The dashboard session a token of the built-in issuer was issued for (a page token):
+    /// such a token is valid only while that session is.
+    #[serde(default)]
+    pub sid: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -51,6 +55,8 @@ pub enum TokenRejection {
     IssuedInFuture,
     Audience,
     Subject,
+    /// A page token whose dashboard session has ended (signed out, revoked or expired).
+    SessionEnded,
 }
 
 impl TokenRejection {
@@ -65,6 +71,7 @@ impl TokenRejection {
             Self::IssuedInFuture => "token_issued_in_future",
             Self::Audience => "token_audience",
             Self::Subject => "token_subject",
+            Self::SessionEnded => "token_session_ended",
         }
     }
 }
@@ -77,6 +84,8 @@ pub const CLOCK_SKEW_SECS: f64 = 30.0;
 pub struct VerifiedIdentity {
     pub uid: String,
     pub email: Option<String>,
+    /// The dashboard session a page token belongs to (built-in issuer only).
+    pub session: Option<String>,
 }
 
 /// Checks `iss`, `aud`, `exp`, `iat`, `auth_time` and `sub` as the Firebase Admin SDKs do.
@@ -115,6 +124,7 @@ pub fn validate_claims(
     Ok(VerifiedIdentity {
         uid: sub.to_owned(),
         email: claims.email.clone(),
+        session: None,
     })
 }
 

@@ -51,8 +51,9 @@ pub struct Caller {
 pub enum Credential {
     /// An API key (`soku-api-key`), with its record, owner and subscription.
     ApiKey(Arc<KeyGrant>),
-    /// An ID token (`Authorization: Bearer`).
-    IdToken,
+    /// An ID token (`Authorization: Bearer`); `session`: the dashboard session a page token
+    /// was issued for (checked live on every use).
+    IdToken { session: Option<String> },
     /// A dashboard session cookie, with the signed-in user and the session's CSRF token.
     Session(Arc<Session>),
 }
@@ -140,9 +141,24 @@ impl Caller {
     }
 
     /// A caller by ID token, acting in live mode, with the user's rate profile.
-    pub fn id_token(user_id: String, profile: Option<&RateProfile>, now: DateTime<Utc>) -> Self {
+    pub fn id_token(
+        user_id: String,
+        session: Option<String>,
+        profile: Option<&RateProfile>,
+        now: DateTime<Utc>,
+    ) -> Self {
         let standing = Standing::of_profile(profile, now);
-        Self::new(user_id, KeyMode::Live, Credential::IdToken, standing)
+        Self::new(
+            user_id,
+            KeyMode::Live,
+            Credential::IdToken { session },
+            standing,
+        )
+    }
+
+    /// Whether the caller's ID token is a dashboard page's (bound to a session).
+    pub fn is_page_token(&self) -> bool {
+        matches!(&self.credential, Credential::IdToken { session: Some(_) })
     }
 
     /// A signed-in dashboard user, acting in live mode (a dashboard call may switch `mode`),
@@ -182,7 +198,7 @@ impl Caller {
         match &self.credential {
             Credential::ApiKey(grant) => Some(&grant.user),
             Credential::Session(session) => Some(&session.user),
-            Credential::IdToken => None,
+            Credential::IdToken { .. } => None,
         }
     }
 }
@@ -331,6 +347,17 @@ async fn by_id_token(state: &AppState, headers: &HeaderMap) -> Result<Caller, Au
         .await
         .map_err(AuthFailure::Token)?;
     let store = state.store.as_ref();
+    if let Some(session) = &identity.session {
+        // A page token lives no longer than its session: signing out (here or everywhere)
+        // ends the tokens the page was given too.
+        let live = store
+            .find_session(session, state.clock.now())
+            .await
+            .map_err(AuthFailure::store)?;
+        if !live.is_some_and(|(s, _)| s.user_id == identity.uid) {
+            return Err(AuthFailure::Token(TokenRejection::SessionEnded.into()));
+        }
+    }
     state
         .users
         .ensure(store, state.clock.as_ref(), &identity)
@@ -347,6 +374,7 @@ async fn by_id_token(state: &AppState, headers: &HeaderMap) -> Result<Caller, Au
         });
     Ok(Caller::id_token(
         identity.uid,
+        identity.session,
         profile.as_ref(),
         state.clock.now(),
     ))

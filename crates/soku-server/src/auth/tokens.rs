@@ -149,13 +149,12 @@ impl TokenVerifier {
             }
         };
         let claims = verify_signature(token, &key)?;
-        Ok(validate_claims(
-            &claims,
-            issuer,
-            audience,
-            now,
-            is_firebase,
-        )?)
+        let mut identity = validate_claims(&claims, issuer, audience, now, is_firebase)?;
+        if !is_firebase {
+            // Only our own tokens name a dashboard session (`issue_for_session`).
+            identity.session = claims.sid;
+        }
+        Ok(identity)
     }
 }
 
@@ -374,6 +373,9 @@ struct BuiltinClaims<'a> {
     auth_time: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     email: Option<&'a str>,
+    /// The dashboard session of a page token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sid: Option<&'a str>,
 }
 
 pub fn generate_signing_key(now: chrono::DateTime<chrono::Utc>) -> Result<SigningKey, String> {
@@ -453,6 +455,20 @@ impl BuiltinIssuer {
         now: chrono::DateTime<chrono::Utc>,
         ttl: Duration,
     ) -> Result<String, String> {
+        self.issue_for_session(uid, email, now, ttl, None)
+    }
+
+    /// Issues an ID token for `uid`, valid for `ttl` and, when `session` is given, only while
+    /// that dashboard session is (a page token: `auth::caller` checks the session on every use,
+    /// and such a token cannot open another session).
+    pub fn issue_for_session(
+        &self,
+        uid: &str,
+        email: Option<&str>,
+        now: chrono::DateTime<chrono::Utc>,
+        ttl: Duration,
+        session: Option<&str>,
+    ) -> Result<String, String> {
         let iat = now.timestamp();
         let claims = BuiltinClaims {
             iss: &self.issuer,
@@ -463,6 +479,7 @@ impl BuiltinIssuer {
             exp: iat + ttl.as_secs() as i64,
             auth_time: iat,
             email,
+            sid: session,
         };
         let mut header = Header::new(Algorithm::RS256);
         header.kid = Some(self.signing_kid.clone());

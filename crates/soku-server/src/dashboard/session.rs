@@ -24,6 +24,11 @@ pub(super) async fn open_session(
     IdTokenUser(user): IdTokenUser,
     ClientOrigin(origin): ClientOrigin,
 ) -> ApiResult<Response> {
+    if user.is_page_token() {
+        // A session's page token opens no other session: otherwise a copied cookie could mint
+        // tokens and outlive "Sign out everywhere" through them.
+        return Err(ApiError::invalid_id_token());
+    }
     let sealed = session::start(&state, &user.user_id, origin).await?;
     let mut response = StatusCode::NO_CONTENT.into_response();
     response.headers_mut().insert(
@@ -55,14 +60,18 @@ pub(super) async fn page_token(
     SessionForChange(caller): SessionForChange,
 ) -> ApiResult<Json<IdTokenIssued>> {
     let user = caller.user().expect("a session caller has a user");
+    let session = caller
+        .session_info()
+        .expect("a session caller has a session");
     let token = state
         .tokens
         .builtin()
-        .issue(
+        .issue_for_session(
             &user.id,
             user.email.as_deref(),
             state.clock.now(),
             PAGE_TOKEN_TTL,
+            Some(&session.id),
         )
         .map_err(ApiError::internal)?;
     Ok(Json(IdTokenIssued {

@@ -517,3 +517,67 @@ async fn changes_in_the_store_take_effect_without_a_restart() {
     refused(&app, &s).await;
     refused(&app, &old).await;
 }
+
+/// A page token (`POST /dashboard/api/token`) lives no longer than its session, and opens no
+/// other session: a copied cookie cannot outlive "Sign out everywhere" through the tokens it
+/// can mint.
+#[tokio::test]
+async fn page_tokens_end_with_their_session_and_open_no_session() {
+    let app = TestApp::start().await;
+    password_user(&app, "pages@example.com").await;
+    let s = sign_in(&app, "pages@example.com", FIREFOX).await;
+    let r = call(&app, Method::POST, "/dashboard/api/token", &s, true)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let token: Value = r.json().await.unwrap();
+    let token = token["idToken"].as_str().unwrap().to_owned();
+    assert_eq!(
+        app.get_with_token("/v1/api-keys", &token).await.status(),
+        200
+    );
+    // It cannot open a new session.
+    let reopen = app
+        .http
+        .post(app.url("/dashboard/session"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    expect_error(
+        reopen,
+        401,
+        "unauthorized",
+        Some("Invalid or missing ID token."),
+    )
+    .await;
+    // Signed out everywhere: the page token stops at once.
+    let r = call(
+        &app,
+        Method::POST,
+        "/dashboard/api/sessions/revoke-all",
+        &s,
+        true,
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    expect_error(
+        app.get_with_token("/v1/api-keys", &token).await,
+        401,
+        "unauthorized",
+        Some("Invalid or missing ID token."),
+    )
+    .await;
+    let create = app
+        .http
+        .post(app.url("/v1/api-keys"))
+        .bearer_auth(&token)
+        .json(&json!({"name": "after sign-out"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(create.status(), 401);
+}
