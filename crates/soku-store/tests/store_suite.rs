@@ -831,6 +831,7 @@ mod posts {
                     account_id: format!("test_{p}"),
                     status: TargetStatus::Queued,
                     due_at: due,
+                    text: None,
                 })
                 .collect(),
             idempotency: None,
@@ -1801,6 +1802,7 @@ mod posts {
                 target_id: "x:test_x".into(),
                 text: Some("hi".into()),
                 media_json: "[]".into(),
+                options_json: "{}".into(),
                 received_at: t0(),
                 create_count: 1,
             };
@@ -1920,6 +1922,7 @@ mod posts {
                 target_id: "x:test_x".into(),
                 text: Some("hi".into()),
                 media_json: "[]".into(),
+                options_json: "{}".into(),
                 received_at: t0(),
                 create_count: 1,
             };
@@ -1977,6 +1980,7 @@ mod posts {
                     target_id: "x:test_x".into(),
                     text: None,
                     media_json: "[]".into(),
+                    options_json: "{}".into(),
                     received_at: t0() + Duration::seconds(*secs),
                     create_count: 1,
                 })
