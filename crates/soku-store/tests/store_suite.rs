@@ -1252,7 +1252,12 @@ mod posts {
             assert_eq!(got.targets[0].text.as_deref(), Some("short for x"));
             assert_eq!(got.targets[1].text, None);
             let mut claimed = s
-                .claim_targets("w1", t0() + Duration::seconds(1), t0() + Duration::seconds(60), 10)
+                .claim_targets(
+                    "w1",
+                    t0() + Duration::seconds(1),
+                    t0() + Duration::seconds(60),
+                    10,
+                )
                 .await
                 .unwrap();
             claimed.sort_by_key(|c| c.target.position);

@@ -415,7 +415,10 @@ fn every_option_is_read_into_its_platform() {
         (tt.allow_comments, tt.allow_duet, tt.allow_stitch),
         (Some(false), Some(true), Some(false))
     );
-    assert_eq!((tt.branded_content, tt.your_brand), (Some(true), Some(false)));
+    assert_eq!(
+        (tt.branded_content, tt.your_brand),
+        (Some(true), Some(false))
+    );
     let ig = o.instagram.as_ref().unwrap();
     assert_eq!(ig.post_type, Some(InstagramPostType::Reel));
     assert_eq!(ig.cover_url.as_deref(), Some("https://img.example/c.jpg"));
@@ -446,23 +449,37 @@ fn every_option_is_read_into_its_platform() {
     assert_eq!(back, stored);
     let old: StoredContent =
         serde_json::from_str(&serde_json::to_string(&v.content).unwrap()).unwrap();
-    assert_eq!((old.content, old.options), (v.content, PostOptions::default()));
+    assert_eq!(
+        (old.content, old.options),
+        (v.content, PostOptions::default())
+    );
 }
 
 #[test]
 fn no_options_and_empty_options_are_none() {
-    assert!(check(post(json!({"text": "hi", "platform": "x"}))).unwrap().options.is_empty());
     assert!(
-        check(with_options(json!({"text": "hi", "platform": "x"}), json!({})))
+        check(post(json!({"text": "hi", "platform": "x"})))
             .unwrap()
             .options
             .is_empty()
     );
     assert!(
-        check(with_options(json!({"text": "hi", "platform": "x"}), Value::Null))
-            .unwrap()
-            .options
-            .is_empty()
+        check(with_options(
+            json!({"text": "hi", "platform": "x"}),
+            json!({})
+        ))
+        .unwrap()
+        .options
+        .is_empty()
+    );
+    assert!(
+        check(with_options(
+            json!({"text": "hi", "platform": "x"}),
+            Value::Null
+        ))
+        .unwrap()
+        .options
+        .is_empty()
     );
 }
 
@@ -479,7 +496,11 @@ fn options_for_a_platform_not_targeted_are_checked_then_ignored() {
             json!({"text": "hi", "platform": "x"}),
             json!({"linkedin": {"visibility": "public"}})
         )),
-        ("post.options.linkedin.visibility".into(), "invalid_value", None)
+        (
+            "post.options.linkedin.visibility".into(),
+            "invalid_value",
+            None
+        )
     );
 }
 
@@ -490,39 +511,157 @@ fn bad_options_name_their_field() {
         (json!(5), "post.options", "invalid_type"),
         (json!([]), "post.options", "invalid_type"),
         (json!({"x": {}}), "post.options.x", "unknown_field"),
-        (json!({"myspace": {}}), "post.options.myspace", "unknown_field"),
-        (json!({"instagram": 1}), "post.options.instagram", "invalid_type"),
-        (json!({"instagram": {"postTyp": "reel"}}), "post.options.instagram.postTyp", "unknown_field"),
-        (json!({"instagram": {"postType": "carousel"}}), "post.options.instagram.postType", "invalid_value"),
-        (json!({"instagram": {"postType": 1}}), "post.options.instagram.postType", "invalid_type"),
-        (json!({"instagram": {"shareToFeed": "yes"}}), "post.options.instagram.shareToFeed", "invalid_type"),
-        (json!({"instagram": {"coverUrl": "ftp://a/c.jpg"}}), "post.options.instagram.coverUrl", "invalid_value"),
-        (json!({"instagram": {"trialReel": 0}}), "post.options.instagram.trialReel", "invalid_type"),
-        (json!({"youtube": {"title": "t".repeat(101)}}), "post.options.youtube.title", "too_long"),
-        (json!({"youtube": {"description": 5}}), "post.options.youtube.description", "invalid_type"),
-        (json!({"youtube": {"privacyStatus": "secret"}}), "post.options.youtube.privacyStatus", "invalid_value"),
-        (json!({"youtube": {"madeForKids": "no"}}), "post.options.youtube.madeForKids", "invalid_type"),
-        (json!({"youtube": {"tags": "a,b"}}), "post.options.youtube.tags", "invalid_type"),
-        (json!({"youtube": {"tags": ["a", 2]}}), "post.options.youtube.tags[1]", "invalid_type"),
-        (json!({"tiktok": {"privacyLevel": "EVERYONE"}}), "post.options.tiktok.privacyLevel", "invalid_value"),
-        (json!({"tiktok": {"allowDuet": 1}}), "post.options.tiktok.allowDuet", "invalid_type"),
-        (json!({"tiktok": {"allowComments": null, "yourBrand": "x"}}), "post.options.tiktok.yourBrand", "invalid_type"),
-        (json!({"tiktok": {"brandedContent": []}}), "post.options.tiktok.brandedContent", "invalid_type"),
-        (json!({"tiktok": {"title": false}}), "post.options.tiktok.title", "invalid_type"),
-        (json!({"tiktok": {"allowStitch": true, "duet": true}}), "post.options.tiktok.duet", "unknown_field"),
-        (json!({"facebook": {"postType": "carousel"}}), "post.options.facebook.postType", "invalid_value"),
-        (json!({"facebook": {"link": "not a url"}}), "post.options.facebook.link", "invalid_value"),
-        (json!({"snapchat": {"postType": "saved_story"}}), "post.options.snapchat.postType", "invalid_value"),
-        (json!({"snapchat": {"title": "t".repeat(46)}}), "post.options.snapchat.title", "too_long"),
-        (json!({"snapchat": {"description": "d".repeat(161)}}), "post.options.snapchat.description", "too_long"),
-        (json!({"linkedin": {"visibility": "LOGGED_IN"}}), "post.options.linkedin.visibility", "invalid_value"),
-        (json!({"linkedin": {"visibility": "PUBLIC", "audience": 1}}), "post.options.linkedin.audience", "unknown_field"),
+        (
+            json!({"myspace": {}}),
+            "post.options.myspace",
+            "unknown_field",
+        ),
+        (
+            json!({"instagram": 1}),
+            "post.options.instagram",
+            "invalid_type",
+        ),
+        (
+            json!({"instagram": {"postTyp": "reel"}}),
+            "post.options.instagram.postTyp",
+            "unknown_field",
+        ),
+        (
+            json!({"instagram": {"postType": "carousel"}}),
+            "post.options.instagram.postType",
+            "invalid_value",
+        ),
+        (
+            json!({"instagram": {"postType": 1}}),
+            "post.options.instagram.postType",
+            "invalid_type",
+        ),
+        (
+            json!({"instagram": {"shareToFeed": "yes"}}),
+            "post.options.instagram.shareToFeed",
+            "invalid_type",
+        ),
+        (
+            json!({"instagram": {"coverUrl": "ftp://a/c.jpg"}}),
+            "post.options.instagram.coverUrl",
+            "invalid_value",
+        ),
+        (
+            json!({"instagram": {"trialReel": 0}}),
+            "post.options.instagram.trialReel",
+            "invalid_type",
+        ),
+        (
+            json!({"youtube": {"title": "t".repeat(101)}}),
+            "post.options.youtube.title",
+            "too_long",
+        ),
+        (
+            json!({"youtube": {"description": 5}}),
+            "post.options.youtube.description",
+            "invalid_type",
+        ),
+        (
+            json!({"youtube": {"privacyStatus": "secret"}}),
+            "post.options.youtube.privacyStatus",
+            "invalid_value",
+        ),
+        (
+            json!({"youtube": {"madeForKids": "no"}}),
+            "post.options.youtube.madeForKids",
+            "invalid_type",
+        ),
+        (
+            json!({"youtube": {"tags": "a,b"}}),
+            "post.options.youtube.tags",
+            "invalid_type",
+        ),
+        (
+            json!({"youtube": {"tags": ["a", 2]}}),
+            "post.options.youtube.tags[1]",
+            "invalid_type",
+        ),
+        (
+            json!({"tiktok": {"privacyLevel": "EVERYONE"}}),
+            "post.options.tiktok.privacyLevel",
+            "invalid_value",
+        ),
+        (
+            json!({"tiktok": {"allowDuet": 1}}),
+            "post.options.tiktok.allowDuet",
+            "invalid_type",
+        ),
+        (
+            json!({"tiktok": {"allowComments": null, "yourBrand": "x"}}),
+            "post.options.tiktok.yourBrand",
+            "invalid_type",
+        ),
+        (
+            json!({"tiktok": {"brandedContent": []}}),
+            "post.options.tiktok.brandedContent",
+            "invalid_type",
+        ),
+        (
+            json!({"tiktok": {"title": false}}),
+            "post.options.tiktok.title",
+            "invalid_type",
+        ),
+        (
+            json!({"tiktok": {"allowStitch": true, "duet": true}}),
+            "post.options.tiktok.duet",
+            "unknown_field",
+        ),
+        (
+            json!({"facebook": {"postType": "carousel"}}),
+            "post.options.facebook.postType",
+            "invalid_value",
+        ),
+        (
+            json!({"facebook": {"link": "not a url"}}),
+            "post.options.facebook.link",
+            "invalid_value",
+        ),
+        (
+            json!({"snapchat": {"postType": "saved_story"}}),
+            "post.options.snapchat.postType",
+            "invalid_value",
+        ),
+        (
+            json!({"snapchat": {"title": "t".repeat(46)}}),
+            "post.options.snapchat.title",
+            "too_long",
+        ),
+        (
+            json!({"snapchat": {"description": "d".repeat(161)}}),
+            "post.options.snapchat.description",
+            "too_long",
+        ),
+        (
+            json!({"linkedin": {"visibility": "LOGGED_IN"}}),
+            "post.options.linkedin.visibility",
+            "invalid_value",
+        ),
+        (
+            json!({"linkedin": {"visibility": "PUBLIC", "audience": 1}}),
+            "post.options.linkedin.audience",
+            "unknown_field",
+        ),
     ];
     for (options, field, reason) in cases {
-        assert_eq!(bad(options.clone()), (field.into(), reason, None), "{options}");
+        assert_eq!(
+            bad(options.clone()),
+            (field.into(), reason, None),
+            "{options}"
+        );
     }
     // At the limits: accepted.
-    assert!(check(with_options(video("youtube"), json!({"youtube": {"title": "t".repeat(100)}}))).is_ok());
+    assert!(
+        check(with_options(
+            video("youtube"),
+            json!({"youtube": {"title": "t".repeat(100)}})
+        ))
+        .is_ok()
+    );
     assert!(
         check(with_options(
             video("youtube"),
@@ -530,8 +669,11 @@ fn bad_options_name_their_field() {
         ))
         .is_ok()
     );
-    let e = check(with_options(video("youtube"), json!({"youtube": {"title": "t".repeat(101)}})))
-        .unwrap_err();
+    let e = check(with_options(
+        video("youtube"),
+        json!({"youtube": {"title": "t".repeat(101)}}),
+    ))
+    .unwrap_err();
     assert_eq!((e.limit, e.actual), (Some(100), Some(101)));
 }
 
@@ -547,7 +689,11 @@ fn a_youtube_title_option_is_the_title() {
 #[test]
 fn options_are_checked_after_targets_and_before_the_schedule() {
     assert_eq!(
-        err(with_options(json!({"text": "x", "platform": 7}), json!({"x": 1}))).0,
+        err(with_options(
+            json!({"text": "x", "platform": 7}),
+            json!({"x": 1})
+        ))
+        .0,
         "post.content.platform"
     );
     assert_eq!(
@@ -595,10 +741,17 @@ fn the_rules_apply_to_the_text_each_target_publishes() {
     .unwrap_err();
     assert_eq!(
         (e.field.as_str(), e.reason, e.platform, e.limit),
-        ("post.content.platform[1].text", "too_long", Some(Platform::X), Some(280))
+        (
+            "post.content.platform[1].text",
+            "too_long",
+            Some(Platform::X),
+            Some(280)
+        )
     );
     assert_eq!(
-        err(post(json!({"text": "x", "platform": [{"platform": "x", "text": 5}]}))),
+        err(post(
+            json!({"text": "x", "platform": [{"platform": "x", "text": 5}]})
+        )),
         ("post.content.platform[0].text".into(), "invalid_type", None)
     );
     // Instagram's caption rules read the target's own text.
@@ -621,21 +774,29 @@ fn a_text_post_may_take_its_text_from_every_target() {
     .unwrap();
     assert_eq!(v.content.media_type, MediaType::Text);
     assert_eq!(v.content.text, None);
-    assert_eq!(v.targets[1].text.as_ref().unwrap().text.as_deref(), Some("for bluesky"));
+    assert_eq!(
+        v.targets[1].text.as_ref().unwrap().text.as_deref(),
+        Some("for bluesky")
+    );
     // One target without: the post's text is required, as before.
     let e = check(post(json!({"text": "", "platform": [
         {"platform": "x", "text": "for x"},
         "bluesky"
     ]})))
     .unwrap_err();
-    assert_eq!((e.field.as_str(), e.reason), ("post.content.text", "required"));
+    assert_eq!(
+        (e.field.as_str(), e.reason),
+        ("post.content.text", "required")
+    );
     assert_eq!(
         e.message,
         "The 'text' field is required when mediaType is 'text'."
     );
     // An empty own text publishes no text: a text post then has nothing for that target.
     assert_eq!(
-        err(post(json!({"text": "hi", "platform": ["bluesky", {"platform": "x", "text": " "}]}))),
+        err(post(
+            json!({"text": "hi", "platform": ["bluesky", {"platform": "x", "text": " "}]})
+        )),
         ("post.content.platform[1].text".into(), "required", None)
     );
     // With media, an empty own text is a post without a caption.
@@ -659,7 +820,14 @@ fn instagram_caption_hashtags_and_mentions() {
     assert!(caption("#tag ".repeat(30)).is_ok());
     let e = caption("#tag ".repeat(31)).unwrap_err();
     assert_eq!(
-        (e.field.as_str(), e.reason, e.platform, e.rule, e.limit, e.actual),
+        (
+            e.field.as_str(),
+            e.reason,
+            e.platform,
+            e.rule,
+            e.limit,
+            e.actual
+        ),
         (
             "post.content.text",
             "too_many",
@@ -673,7 +841,10 @@ fn instagram_caption_hashtags_and_mentions() {
     assert_eq!(e.details()["platform"], "instagram");
     assert!(caption("@someone ".repeat(20)).is_ok());
     let e = caption("@someone ".repeat(21)).unwrap_err();
-    assert_eq!((e.rule, e.limit, e.actual), (Some("max_mentions"), Some(20), Some(21)));
+    assert_eq!(
+        (e.rule, e.limit, e.actual),
+        (Some("max_mentions"), Some(20), Some(21))
+    );
     // Other platforms do not count them.
     assert!(check(post(json!({"text": "#a ".repeat(40), "platform": "x"}))).is_ok());
     assert_eq!(count_tags("mail a@b.com, C# and ## or # alone", '#'), 0);
@@ -687,7 +858,11 @@ fn instagram_media_rules() {
     let e = check(post(json!({"text": "hi", "platform": "instagram"}))).unwrap_err();
     assert_eq!(
         (e.field.as_str(), e.reason, e.platform),
-        ("post.content.mediaUrls", "required", Some(Platform::Instagram))
+        (
+            "post.content.mediaUrls",
+            "required",
+            Some(Platform::Instagram)
+        )
     );
     assert!(check(post(images(10, "instagram"))).is_ok());
     let e = check(post(images(11, "instagram"))).unwrap_err();
@@ -708,20 +883,32 @@ fn instagram_media_rules() {
 
 #[test]
 fn instagram_post_types() {
-    let ig = |content: Value, options: Value| check(with_options(content, json!({"instagram": options})));
+    let ig = |content: Value, options: Value| {
+        check(with_options(content, json!({"instagram": options})))
+    };
     // Stories take one image or video.
     assert!(ig(images(1, "instagram"), json!({"postType": "story"})).is_ok());
     let e = ig(images(2, "instagram"), json!({"postType": "story"})).unwrap_err();
     assert_eq!(
         (e.field.as_str(), e.reason, e.platform, e.rule),
-        ("post.content.imageUrls", "too_many", Some(Platform::Instagram), Some("story_single_media"))
+        (
+            "post.content.imageUrls",
+            "too_many",
+            Some(Platform::Instagram),
+            Some("story_single_media")
+        )
     );
     // Reels need a video.
     assert!(ig(video("instagram"), json!({"postType": "reel"})).is_ok());
     let e = ig(images(1, "instagram"), json!({"postType": "reel"})).unwrap_err();
     assert_eq!(
         (e.field.as_str(), e.reason, e.platform, e.rule),
-        ("post.content.videoUrl", "required", Some(Platform::Instagram), Some("reel_needs_video"))
+        (
+            "post.content.videoUrl",
+            "required",
+            Some(Platform::Instagram),
+            Some("reel_needs_video")
+        )
     );
     // Reel-only options, on a video (a reel by default) and on what is not a reel.
     for (name, value) in [
@@ -729,7 +916,10 @@ fn instagram_post_types() {
         ("shareToFeed", json!(false)),
         ("trialReel", json!(true)),
     ] {
-        assert!(ig(video("instagram"), json!({ name: value })).is_ok(), "{name}");
+        assert!(
+            ig(video("instagram"), json!({ name: value })).is_ok(),
+            "{name}"
+        );
         let e = ig(images(1, "instagram"), json!({ name: value })).unwrap_err();
         assert_eq!(
             (e.field, e.reason, e.platform, e.rule),
@@ -741,12 +931,22 @@ fn instagram_post_types() {
             ),
             "{name}"
         );
-        let e = ig(video("instagram"), json!({ name: value, "postType": "story" })).unwrap_err();
+        let e = ig(
+            video("instagram"),
+            json!({ name: value, "postType": "story" }),
+        )
+        .unwrap_err();
         assert_eq!(e.rule, Some("reel_only"), "{name}");
     }
     assert!(ig(images(1, "instagram"), json!({"trialReel": false})).is_ok());
     // The same options on a post that does not target Instagram: ignored.
-    assert!(ig(images(2, "x"), json!({"postType": "reel", "coverUrl": "https://a.example/c.jpg"})).is_ok());
+    assert!(
+        ig(
+            images(2, "x"),
+            json!({"postType": "reel", "coverUrl": "https://a.example/c.jpg"})
+        )
+        .is_ok()
+    );
 }
 
 #[test]
@@ -769,7 +969,10 @@ fn the_top_level_trial_reel_flag_means_trial_reel() {
     let v = check(body).unwrap();
     assert!(v.trial_reel && v.options.is_empty());
     // The option wins over the flag.
-    let mut body = with_options(images(1, "instagram"), json!({"instagram": {"trialReel": false}}));
+    let mut body = with_options(
+        images(1, "instagram"),
+        json!({"instagram": {"trialReel": false}}),
+    );
     body["trial_reel"] = json!(true);
     assert!(check(body).is_ok());
 }

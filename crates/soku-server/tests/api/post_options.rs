@@ -42,7 +42,10 @@ async fn each_target_publishes_its_own_text() {
     let done = wait_for_status(&app, &key, &id, &["published"]).await;
 
     assert_eq!(received(&app, &key, "x", &id).await["text"], "Short for X");
-    assert_eq!(received(&app, &key, "bluesky", &id).await["text"], long.as_str());
+    assert_eq!(
+        received(&app, &key, "bluesky", &id).await["text"],
+        long.as_str()
+    );
 
     let targets = done["targets"].as_array().unwrap();
     let x = targets.iter().find(|t| t["platform"] == "x").unwrap();
@@ -136,15 +139,33 @@ async fn options_reach_the_simulated_platform() {
 async fn bad_options_are_refused_with_their_field() {
     let app = TestApp::start().await;
     let (_, key) = app.test_subscriber().await;
-    let with = |options: Value| {
-        json!({"post": {"content": {"text": "hi", "platform": "x"}, "options": options}})
-    };
+    let with = |options: Value| json!({"post": {"content": {"text": "hi", "platform": "x"}, "options": options}});
     for (options, field, reason) in [
-        (json!({"instagram": {"postTyp": "reel"}}), "post.options.instagram.postTyp", "unknown_field"),
-        (json!({"myspace": {}}), "post.options.myspace", "unknown_field"),
-        (json!({"youtube": {"privacyStatus": "secret"}}), "post.options.youtube.privacyStatus", "invalid_value"),
-        (json!({"tiktok": {"allowDuet": "yes"}}), "post.options.tiktok.allowDuet", "invalid_type"),
-        (json!({"snapchat": {"title": "t".repeat(46)}}), "post.options.snapchat.title", "too_long"),
+        (
+            json!({"instagram": {"postTyp": "reel"}}),
+            "post.options.instagram.postTyp",
+            "unknown_field",
+        ),
+        (
+            json!({"myspace": {}}),
+            "post.options.myspace",
+            "unknown_field",
+        ),
+        (
+            json!({"youtube": {"privacyStatus": "secret"}}),
+            "post.options.youtube.privacyStatus",
+            "invalid_value",
+        ),
+        (
+            json!({"tiktok": {"allowDuet": "yes"}}),
+            "post.options.tiktok.allowDuet",
+            "invalid_type",
+        ),
+        (
+            json!({"snapchat": {"title": "t".repeat(46)}}),
+            "post.options.snapchat.title",
+            "too_long",
+        ),
         (json!("reel"), "post.options", "invalid_type"),
     ] {
         let details = refused(&app, &key, &with(options.clone())).await;
@@ -174,7 +195,11 @@ async fn instagram_rules_are_checked_at_submission() {
     .await;
     assert_eq!(
         (&details["field"], &details["reason"], &details["platform"]),
-        (&json!("post.content.mediaUrls"), &json!("required"), &json!("instagram"))
+        (
+            &json!("post.content.mediaUrls"),
+            &json!("required"),
+            &json!("instagram")
+        )
     );
 
     // 11 carousel items.
@@ -201,7 +226,10 @@ async fn instagram_rules_are_checked_at_submission() {
     let details = refused(&app, &key, &story).await;
     assert_eq!(
         (&details["field"], &details["rule"]),
-        (&json!("post.content.imageUrls"), &json!("story_single_media"))
+        (
+            &json!("post.content.imageUrls"),
+            &json!("story_single_media")
+        )
     );
     let mut feed = images(1, "hi");
     feed["post"]["options"] = json!({"instagram": {"coverUrl": "https://media.example/c.jpg"}});
@@ -226,7 +254,11 @@ async fn the_openapi_document_describes_options_and_target_text() {
         .await
         .unwrap();
     let schemas = &doc["components"]["schemas"];
-    assert!(schemas["PostOptions"]["properties"]["instagram"].is_object(), "{}", schemas["PostOptions"]);
+    assert!(
+        schemas["PostOptions"]["properties"]["instagram"].is_object(),
+        "{}",
+        schemas["PostOptions"]
+    );
     assert!(schemas["InstagramOptions"]["properties"]["postType"].is_object());
     assert!(schemas["TargetAccount"]["properties"]["text"].is_object());
     assert!(schemas["PostRequest"]["properties"]["options"].is_object());
