@@ -2,7 +2,7 @@
 
 use crate::keys::KeyMode;
 use crate::platform::Platform;
-use crate::posts::TargetRequest;
+use crate::posts::{TargetRequest, TargetText};
 use crate::queue::Account;
 use serde_json::{Value, json};
 
@@ -15,6 +15,8 @@ pub struct ResolvedTarget {
     /// The platform's account id.
     pub account_id: String,
     pub field: String,
+    /// The target's own text (spec 8.2), when it has one.
+    pub text: Option<TargetText>,
 }
 
 /// Why a target has no account: 400 `missing_account`, or a duplicate target (400
@@ -57,6 +59,7 @@ pub fn resolve_targets(
                         account_ref: None,
                         account_id: simulated,
                         field: t.field.clone(),
+                        text: t.text.clone(),
                     },
                 }
             }
@@ -89,6 +92,7 @@ pub fn resolve_targets(
                     account_ref: Some(chosen.id.clone()),
                     account_id: chosen.account_id.clone(),
                     field: t.field.clone(),
+                    text: t.text.clone(),
                 }
             }
         };
@@ -136,6 +140,7 @@ mod tests {
             platform,
             account_id: account_id.map(Into::into),
             field: "post.content.platform[0]".into(),
+            text: None,
         }
     }
 

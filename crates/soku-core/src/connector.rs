@@ -2,7 +2,7 @@
 //! already have made exists, and classify failures so the engine knows whether a retry is safe.
 
 use crate::platform::Platform;
-use crate::posts::PostContent;
+use crate::posts::{PlatformOptions, PostContent};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -107,9 +107,13 @@ pub struct PublishRequest {
     pub target_id: String,
     pub platform: Platform,
     pub account: AccountCredentials,
-    /// The post; its media URLs name the server's hosted copies when the engine has a media
-    /// library (an outside URL was imported once for the whole submission).
+    /// The post as this target publishes it: `text` is the target's own text when it has one
+    /// (spec 8.2), otherwise the post's. Its media URLs name the server's hosted copies when
+    /// the engine has a media library (an outside URL was imported once for the whole
+    /// submission).
     pub content: PostContent,
+    /// `post.options` of this target's platform (spec 8.2), validated at submission.
+    pub options: PlatformOptions,
     /// What each of the post's files is, in the order of `content`'s image URLs then its video
     /// URL; empty when the engine has no media library.
     pub media: Vec<crate::media::MediaRecord>,

@@ -120,6 +120,9 @@ pub struct NewTarget {
     pub account_id: String,
     pub status: TargetStatus,
     pub due_at: DateTime<Utc>,
+    /// The target's own text (spec 8.2): `None` when it publishes the post's text; `Some("")`
+    /// when it was given an empty text (it publishes none).
+    pub text: Option<String>,
 }
 
 /// A stored response to replay for an idempotency key.
@@ -138,7 +141,7 @@ pub struct NewSubmission {
     pub status: SubmissionStatus,
     /// The request's `post` object, as JSON text.
     pub post_json: String,
-    /// The normalised `PostContent`, as JSON text.
+    /// The normalised content and options (`posts::StoredContent`), as JSON text.
     pub content_json: String,
     pub scheduled_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
@@ -169,6 +172,8 @@ pub struct TargetRecord {
     pub error: Option<TargetError>,
     pub published_at: Option<DateTime<Utc>>,
     pub due_at: DateTime<Utc>,
+    /// The target's own text, as in `NewTarget::text`.
+    pub text: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -298,6 +303,9 @@ pub struct SandboxPost {
     pub target_id: String,
     pub text: Option<String>,
     pub media_json: String,
+    /// The options the platform received (`PlatformOptions::to_json`), as JSON text; `{}` for
+    /// none.
+    pub options_json: String,
     pub received_at: DateTime<Utc>,
     /// How many times the platform was asked to create this post.
     pub create_count: i64,

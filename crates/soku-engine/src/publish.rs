@@ -10,7 +10,7 @@ use soku_core::connector::{
     TOKEN_INVALID,
 };
 use soku_core::keys::KeyMode;
-use soku_core::posts::PostContent;
+use soku_core::posts::{StoredContent, TargetText};
 use soku_core::queue::{
     AccountStatus, ClaimedTarget, FinishTarget, InFlight, TargetError, TargetOutcome,
 };
@@ -200,12 +200,19 @@ impl Engine {
         claimed: &ClaimedTarget,
     ) -> Result<PublishRequest, TargetOutcome> {
         let target = &claimed.target;
-        let content: PostContent = serde_json::from_str(&claimed.content_json).map_err(|e| {
+        // Submissions stored before options existed hold a bare `PostContent`: they read with
+        // no options.
+        let stored: StoredContent = serde_json::from_str(&claimed.content_json).map_err(|e| {
             TargetOutcome::Failed(error(
                 "corrupt_post",
                 format!("The stored post cannot be read: {e}"),
             ))
         })?;
+        // The target's own text replaces the post's (spec 8.2), so every connector, its
+        // markers and its reconciliation see the text this target publishes.
+        let own_text = target.text.as_deref().map(TargetText::from_stored);
+        let content = stored.content.for_target(own_text.as_ref());
+        let options = stored.options.for_platform(target.platform);
         let account = match (&target.account_ref, claimed.mode) {
             (None, _) | (_, KeyMode::Test) => AccountCredentials {
                 account_id: target.account_id.clone(),
@@ -286,6 +293,7 @@ impl Engine {
             platform: target.platform,
             account,
             content,
+            options,
             media,
             progress,
             not_before: claimed.submitted_at,

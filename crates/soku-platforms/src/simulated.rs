@@ -20,6 +20,13 @@
 //! media id, kind, type, size, SHA-256, dimensions and duration (`PublishRequest::media`).
 //!
 //! `[fail:KIND@PLATFORM]` (e.g. `[fail:permanent@x]`) applies to that platform only.
+//!
+//! A simulated platform publishes what its target publishes: the target's own text when it has
+//! one (spec 8.2), and records the `post.options` of its platform it received (`options` in
+//! `GET /v1/sandbox/{platform}/posts`). The platform rules a real network would apply (for
+//! Instagram: media required, carousel size, caption hashtags and mentions, what a story or a
+//! reel takes) are checked for every target at submission (`soku_core::posts`), test mode
+//! included, so a simulated platform never receives a post its network would refuse there.
 
 use async_trait::async_trait;
 use soku_core::Clock;
@@ -101,6 +108,7 @@ impl Simulated {
             target_id: req.target_id.clone(),
             text: req.content.text.clone(),
             media_json: serde_json::to_string(&media).unwrap_or_else(|_| "[]".into()),
+            options_json: req.options.to_json().to_string(),
             received_at: self.clock.now(),
             create_count: 1,
         };

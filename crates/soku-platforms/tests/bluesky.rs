@@ -107,6 +107,7 @@ fn request(
             image_urls: images.iter().map(|s| s.to_string()).collect(),
             video_url: None,
         },
+        options: Default::default(),
         media: Vec::new(),
         progress: Default::default(),
         not_before: Utc::now(),

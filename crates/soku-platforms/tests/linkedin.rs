@@ -103,6 +103,7 @@ fn request(account: AccountCredentials, text: Option<&str>, images: &[&str]) -> 
             image_urls: images.iter().map(|s| s.to_string()).collect(),
             video_url: None,
         },
+        options: Default::default(),
         media: Vec::new(),
         progress: Default::default(),
         not_before: chrono::Utc::now() - chrono::Duration::seconds(5),

@@ -148,6 +148,7 @@ fn request(account: &ConnectedAccount, text: Option<&str>, images: &[&str]) -> P
             image_urls: images.iter().map(|s| s.to_string()).collect(),
             video_url: None,
         },
+        options: Default::default(),
         media: Vec::new(),
         progress: Default::default(),
         not_before: Utc::now() - chrono::Duration::seconds(1),

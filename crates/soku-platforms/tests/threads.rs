@@ -89,6 +89,7 @@ fn request(token: &str, text: Option<&str>, images: &[&str]) -> PublishRequest {
             image_urls: images.iter().map(|s| s.to_string()).collect(),
             video_url: None,
         },
+        options: Default::default(),
         media: Vec::new(),
         progress: Default::default(),
         not_before: Utc::now() - chrono::Duration::seconds(5),

@@ -85,6 +85,7 @@ fn request(fake: &XFake, text: Option<&str>, images: &[&str]) -> PublishRequest 
             image_urls: images.iter().map(|s| s.to_string()).collect(),
             video_url: None,
         },
+        options: Default::default(),
         media: Vec::new(),
         progress: Default::default(),
         not_before: chrono::Utc::now(),

@@ -117,6 +117,7 @@ fn submission(i: usize, per: usize, due: chrono::DateTime<chrono::Utc>) -> NewSu
                 account_id: format!("test_{}", p.as_str()),
                 status: TargetStatus::Scheduled,
                 due_at: due,
+                text: None,
             })
             .collect(),
         idempotency: None,

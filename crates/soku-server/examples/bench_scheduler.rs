@@ -237,6 +237,7 @@ fn submission(i: usize, per: usize, due: DateTime<Utc>, now: DateTime<Utc>) -> N
                 account_id: format!("test_{}", p.as_str()),
                 status: TargetStatus::Scheduled,
                 due_at: due,
+                text: None,
             })
             .collect(),
         idempotency: None,

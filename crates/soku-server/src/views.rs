@@ -101,6 +101,10 @@ pub struct Target {
     pub platform_post_url: Option<String>,
     pub error: Option<TargetError>,
     pub published_at: Option<String>,
+    /// The target's own text (spec 8.2), which it publishes instead of `post.content.text`;
+    /// absent when it publishes the post's text, `""` when it publishes none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
     /// When the engine will next try this target: the scheduled time while `scheduled`, the
     /// time a retry is due while `queued` after a retryable failure (or the submission time
     /// before the first attempt). A time in the past means the attempt is due and waits for a
@@ -124,6 +128,7 @@ impl Target {
                 platform_error: e.platform_error.clone(),
             }),
             published_at: t.published_at.map(rfc3339_millis),
+            text: t.text.clone(),
             next_attempt_at: matches!(t.status, TargetStatus::Scheduled | TargetStatus::Queued)
                 .then(|| rfc3339_millis(t.due_at)),
         }
@@ -281,6 +286,10 @@ pub struct SandboxPostView {
     /// `kind`, `mimeType`, `size`, `sha256`, `width`, `height` and `durationSeconds`.
     #[schema(value_type = Vec<Object>)]
     pub media: Value,
+    /// The options of `post.options` for this platform that the platform received (spec 8.2),
+    /// in the request's field names; `{}` for none.
+    #[schema(value_type = Object)]
+    pub options: Value,
     pub received_at: String,
     /// How many times the platform was asked to create this post.
     pub create_count: i64,
@@ -294,6 +303,7 @@ impl SandboxPostView {
             target_id: p.target_id.clone(),
             text: p.text.clone(),
             media: serde_json::from_str(&p.media_json).unwrap_or(Value::Null),
+            options: serde_json::from_str(&p.options_json).unwrap_or(Value::Null),
             received_at: rfc3339_millis(p.received_at),
             create_count: p.create_count,
         }

@@ -831,6 +831,7 @@ mod posts {
                     account_id: format!("test_{p}"),
                     status: TargetStatus::Queued,
                     due_at: due,
+                    text: None,
                 })
                 .collect(),
             idempotency: None,
@@ -1233,6 +1234,41 @@ mod posts {
                     .unwrap(),
                 CancelOutcome::TooLate(_)
             ));
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn a_targets_own_text_is_kept_read_and_claimed() {
+        each_backend("target_text", |s| async move {
+            let mut sub = submission("u1", "tt", t0(), t0(), &[Platform::X, Platform::Bluesky]);
+            sub.targets[0].text = Some("short for x".into());
+            s.create_submission(&sub).await.unwrap();
+            let got = s
+                .get_submission("u1", KeyMode::Test, "tt")
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(got.targets[0].text.as_deref(), Some("short for x"));
+            assert_eq!(got.targets[1].text, None);
+            let mut claimed = s
+                .claim_targets(
+                    "w1",
+                    t0() + Duration::seconds(1),
+                    t0() + Duration::seconds(60),
+                    10,
+                )
+                .await
+                .unwrap();
+            claimed.sort_by_key(|c| c.target.position);
+            assert_eq!(claimed.len(), 2);
+            assert_eq!(claimed[0].target.text.as_deref(), Some("short for x"));
+            assert_eq!(claimed[1].target.text, None);
+            // The columns after the target's still read right.
+            assert_eq!(claimed[0].user_id, "u1");
+            assert_eq!(claimed[0].mode, KeyMode::Test);
+            assert!(claimed[0].content_json.contains("\"mediaType\""));
+            assert_eq!(claimed[0].submitted_at, t0());
         })
         .await;
     }
@@ -1801,6 +1837,7 @@ mod posts {
                 target_id: "x:test_x".into(),
                 text: Some("hi".into()),
                 media_json: "[]".into(),
+                options_json: "{}".into(),
                 received_at: t0(),
                 create_count: 1,
             };
@@ -1920,10 +1957,13 @@ mod posts {
                 target_id: "x:test_x".into(),
                 text: Some("hi".into()),
                 media_json: "[]".into(),
+                options_json: r#"{"visibility":"PUBLIC"}"#.into(),
                 received_at: t0(),
                 create_count: 1,
             };
-            assert_eq!(s.sandbox_create(&post).await.unwrap().create_count, 1);
+            let first = s.sandbox_create(&post).await.unwrap();
+            assert_eq!(first.create_count, 1);
+            assert_eq!(first.options_json, r#"{"visibility":"PUBLIC"}"#);
             let mut again = post.clone();
             again.id = "sim_2".into();
             let second = s.sandbox_create(&again).await.unwrap();
@@ -1977,6 +2017,7 @@ mod posts {
                     target_id: "x:test_x".into(),
                     text: None,
                     media_json: "[]".into(),
+                    options_json: "{}".into(),
                     received_at: t0() + Duration::seconds(*secs),
                     create_count: 1,
                 })

@@ -8,11 +8,18 @@ use serde_json::{Value, json};
 use unicode_segmentation::UnicodeSegmentation;
 
 pub mod media_rules;
+mod options;
 mod request;
 mod validate;
 
+pub use options::{
+    FacebookOptions, FacebookPostType, InstagramOptions, InstagramPostType, LinkedinOptions,
+    LinkedinVisibility, OPTION_PLATFORMS, PlatformOptions, PostOptions, SnapchatOptions,
+    SnapchatPostType, TIKTOK_PRIVACY_LEVELS, TiktokOptions, YoutubeOptions, YoutubePrivacy,
+};
 pub use request::{
-    CreatePostRequest, Platforms, PostContentRequest, PostRequest, TargetAccount, TargetItem,
+    CreatePostRequest, JsonObject, Platforms, PostContentRequest, PostRequest, TargetAccount,
+    TargetItem,
 };
 pub use validate::validate_post;
 
@@ -47,6 +54,53 @@ pub struct PostContent {
     pub video_url: Option<String>,
 }
 
+impl PostContent {
+    /// The content a target publishes: `text` is the target's own text when it has one
+    /// (spec 8.2), the post's otherwise.
+    pub fn for_target(&self, text: Option<&TargetText>) -> PostContent {
+        match text {
+            None => self.clone(),
+            Some(t) => PostContent {
+                text: t.text.clone(),
+                ..self.clone()
+            },
+        }
+    }
+}
+
+/// What the submission keeps as its content (`NewSubmission::content_json`): the normalised
+/// content and the validated `post.options`. Stored content written before options existed
+/// (a bare `PostContent`) reads with no options.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredContent {
+    #[serde(flatten)]
+    pub content: PostContent,
+    #[serde(default, skip_serializing_if = "PostOptions::is_empty")]
+    pub options: PostOptions,
+}
+
+/// A target's own text (spec 8.2: `{"platform", "accountId", "text"}`), which replaces
+/// `post.content.text` for that target only. `text: None`: the target was sent with an empty
+/// (or blank) `text` and publishes no text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetText {
+    pub text: Option<String>,
+}
+
+impl TargetText {
+    /// As stored with the target (`queue::NewTarget::text`): an empty string for no text.
+    pub fn stored(&self) -> String {
+        self.text.clone().unwrap_or_default()
+    }
+
+    /// From the stored form.
+    pub fn from_stored(stored: &str) -> Self {
+        Self {
+            text: Some(stored.to_owned()).filter(|t| !t.trim().is_empty()),
+        }
+    }
+}
+
 /// One target as the client asked for it, before account resolution.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TargetRequest {
@@ -54,6 +108,8 @@ pub struct TargetRequest {
     pub account_id: Option<String>,
     /// The JSON path of this element, for error details.
     pub field: String,
+    /// The target's own text, when the element carried a `text` member.
+    pub text: Option<TargetText>,
 }
 
 #[derive(Debug, Clone)]
@@ -65,6 +121,9 @@ pub struct ValidatedPost {
     pub post: Value,
     pub enable_repurposing: bool,
     pub trial_reel: bool,
+    /// `post.options`, validated; the top-level `trial_reel` is in `options.instagram` as
+    /// `trialReel` when the post targets Instagram.
+    pub options: PostOptions,
 }
 
 /// A rejected request: 400 `validation_error` with these details.
@@ -76,6 +135,8 @@ pub struct Invalid {
     pub platform: Option<Platform>,
     pub limit: Option<usize>,
     pub actual: Option<usize>,
+    /// For a platform's rule: which one (`max_hashtags`, `reel_only`, ...).
+    pub rule: Option<&'static str>,
 }
 
 impl Invalid {
@@ -87,7 +148,13 @@ impl Invalid {
             platform: None,
             limit: None,
             actual: None,
+            rule: None,
         }
+    }
+
+    fn rule(mut self, rule: &'static str) -> Self {
+        self.rule = Some(rule);
+        self
     }
 
     fn on(mut self, platform: Platform, limit: Option<usize>, actual: Option<usize>) -> Self {
@@ -108,6 +175,9 @@ impl Invalid {
         }
         if let Some(a) = self.actual {
             d["actual"] = json!(a);
+        }
+        if let Some(r) = self.rule {
+            d["rule"] = json!(r);
         }
         d
     }
@@ -165,9 +235,14 @@ fn find_url(s: &str) -> Option<usize> {
     }
 }
 
+/// Spec 6.1's per-platform rules for one target. `content` is what the target publishes (its
+/// `text` the target's own when it has one); `text_field` names where that text came from
+/// (`post.content.text` or `post.content.platform[i].text`).
 pub(crate) fn check_platform_rules(
     platform: Platform,
     content: &PostContent,
+    text_field: &str,
+    options: &PostOptions,
 ) -> Result<(), Invalid> {
     let rules = platform.rules();
     let name = platform.display_name();
@@ -187,8 +262,12 @@ pub(crate) fn check_platform_rules(
         )
         .on(platform, None, None));
     }
+    // A YouTube title given in `post.options.youtube.title` (checked there, up to 100) is the
+    // title; the text is then only the description.
+    let youtube_title_given = options.youtube.as_ref().is_some_and(|o| o.title.is_some());
     if let Some(text) = &content.text
         && let Some(max) = rules.max_text
+        && !(platform == Platform::Youtube && youtube_title_given)
     {
         let measured = if platform == Platform::Youtube {
             caption_length(text.lines().next().unwrap_or(""), false)
@@ -204,20 +283,25 @@ pub(crate) fn check_platform_rules(
                 "text"
             };
             return Err(Invalid::new(
-                "post.content.text",
+                text_field,
                 "too_long",
                 format!("The {what} is {measured} characters; {name} allows {max}."),
             )
             .on(platform, Some(max), Some(measured)));
         }
+    }
+    if let Some(text) = &content.text {
         if platform == Platform::Bluesky && text.len() > BLUESKY_MAX_TEXT_BYTES {
             let (max, bytes) = (BLUESKY_MAX_TEXT_BYTES, text.len());
             return Err(Invalid::new(
-                "post.content.text",
+                text_field,
                 "too_long",
                 format!("The text is {bytes} bytes (UTF-8); {name} allows {max}."),
             )
             .on(platform, Some(max), Some(bytes)));
+        }
+        if platform == Platform::Instagram {
+            check_instagram_caption(text, text_field)?;
         }
     }
     if content.media_type == MediaType::Image {
@@ -242,6 +326,121 @@ pub(crate) fn check_platform_rules(
                 .on(platform, None, None));
             }
             _ => {}
+        }
+    }
+    if platform == Platform::Instagram
+        && let Some(o) = &options.instagram
+    {
+        check_instagram_options(content, o)?;
+    }
+    Ok(())
+}
+
+/// Most hashtags in an Instagram caption. Source:
+/// <https://developers.facebook.com/docs/instagram-platform/instagram-graph-api/reference/ig-user/media>
+/// (`caption`: "Maximum 2200 characters, 30 hashtags, and 20 @ tags").
+pub const INSTAGRAM_MAX_HASHTAGS: usize = 30;
+/// Most @mentions in an Instagram caption (same source).
+pub const INSTAGRAM_MAX_MENTIONS: usize = 20;
+
+/// How many tags starting with `sigil` the text holds: a `#` or `@` at the start of a word
+/// (not after a letter, digit or `_`, so `a@b.com` and `C#` are not tags) followed by a
+/// letter, digit or `_`. Instagram does not document how it counts; this is the plain reading.
+pub fn count_tags(text: &str, sigil: char) -> usize {
+    let word = |c: char| c.is_alphanumeric() || c == '_';
+    let mut count = 0;
+    let mut prev: Option<char> = None;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == sigil && !prev.is_some_and(word) && chars.peek().is_some_and(|n| word(*n)) {
+            count += 1;
+        }
+        prev = Some(c);
+    }
+    count
+}
+
+/// Instagram's caption rules beyond its length (the 2,200 of `Platform::rules`): at most 30
+/// hashtags and 20 @mentions. Source:
+/// <https://developers.facebook.com/docs/instagram-platform/instagram-graph-api/reference/ig-user/media>
+/// (`caption`: "Maximum 2200 characters, 30 hashtags, and 20 @ tags").
+fn check_instagram_caption(text: &str, text_field: &str) -> Result<(), Invalid> {
+    let platform = Platform::Instagram;
+    for (sigil, max, rule, what) in [
+        ('#', INSTAGRAM_MAX_HASHTAGS, "max_hashtags", "hashtags"),
+        ('@', INSTAGRAM_MAX_MENTIONS, "max_mentions", "@mentions"),
+    ] {
+        let n = count_tags(text, sigil);
+        if n > max {
+            return Err(Invalid::new(
+                text_field,
+                "too_many",
+                format!("The caption has {n} {what}; Instagram allows at most {max}."),
+            )
+            .on(platform, Some(max), Some(n))
+            .rule(rule));
+        }
+    }
+    Ok(())
+}
+
+/// The kind of Instagram post a target makes: `postType` when given, otherwise a video is a
+/// reel and images a feed post (a carousel when several), spec 8.2.
+pub fn instagram_post_type(content: &PostContent, options: &InstagramOptions) -> InstagramPostType {
+    options.post_type.unwrap_or(match content.media_type {
+        MediaType::Video => InstagramPostType::Reel,
+        _ => InstagramPostType::Feed,
+    })
+}
+
+/// Instagram's rules for `post.options.instagram` against the post's media. Source:
+/// <https://developers.facebook.com/docs/instagram-platform/instagram-graph-api/reference/ig-user/media>:
+/// a story container takes one `image_url` or `video_url` (`media_type=STORIES`); a reel takes
+/// a `video_url` (`media_type=REELS`); `cover_url`, `share_to_feed` and `trial_params` are
+/// listed for reels only ("Reels only").
+fn check_instagram_options(content: &PostContent, o: &InstagramOptions) -> Result<(), Invalid> {
+    let platform = Platform::Instagram;
+    let post_type = instagram_post_type(content, o);
+    let items = content.image_urls.len() + usize::from(content.video_url.is_some());
+    match post_type {
+        InstagramPostType::Story if items > 1 => {
+            return Err(Invalid::new(
+                "post.content.imageUrls",
+                "too_many",
+                format!("An Instagram story holds one image or video; this post has {items}."),
+            )
+            .on(platform, Some(1), Some(items))
+            .rule("story_single_media"));
+        }
+        InstagramPostType::Reel if content.video_url.is_none() => {
+            return Err(Invalid::new(
+                "post.content.videoUrl",
+                "required",
+                "An Instagram reel needs a video (mediaType 'video' with 'videoUrl').",
+            )
+            .on(platform, None, None)
+            .rule("reel_needs_video"));
+        }
+        _ => {}
+    }
+    if post_type != InstagramPostType::Reel {
+        let set = [
+            ("coverUrl", o.cover_url.is_some()),
+            ("shareToFeed", o.share_to_feed.is_some()),
+            ("trialReel", o.trial_reel == Some(true)),
+        ];
+        if let Some((name, _)) = set.iter().find(|(_, set)| *set) {
+            let kind = match post_type {
+                InstagramPostType::Story => "a story",
+                _ => "a feed post",
+            };
+            return Err(Invalid::new(
+                format!("post.options.instagram.{name}"),
+                "invalid_value",
+                format!("'{name}' applies to Instagram reels only; this post is {kind}."),
+            )
+            .on(platform, None, None)
+            .rule("reel_only"));
         }
     }
     Ok(())

@@ -3,7 +3,7 @@
 //! the request's schema in the OpenAPI document.
 
 #[cfg(feature = "openapi")]
-use super::MediaType;
+use super::{MediaType, PostOptions};
 use crate::request::{Field, Lenient, object_from_json};
 use serde::Deserialize;
 use serde_json::Value;
@@ -48,6 +48,25 @@ pub struct PostRequest {
     #[cfg_attr(feature = "openapi", schema(value_type = PostContentRequest, required = true))]
     #[serde(default)]
     pub content: Field<PostContentRequest>,
+    /// What each network needs beyond text and media, keyed by platform (spec 8.2). Every field
+    /// is optional; unknown platforms or fields are refused. Options for a platform the post
+    /// does not target are checked, then ignored.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<PostOptions>))]
+    #[serde(default)]
+    pub options: Field<JsonObject>,
+}
+
+/// A JSON object as sent, read member by member by its validator.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct JsonObject(pub serde_json::Map<String, Value>);
+
+impl Lenient for JsonObject {
+    fn from_json(value: Value) -> Option<Self> {
+        match value {
+            Value::Object(map) => Some(JsonObject(map)),
+            _ => None,
+        }
+    }
 }
 
 /// What to publish, and where.
@@ -97,7 +116,8 @@ pub enum TargetItem {
     Account(TargetAccount),
 }
 
-/// A platform and the `accountId` of one of the caller's accounts on it.
+/// A platform and the `accountId` of one of the caller's accounts on it, and optionally the
+/// target's own `text`.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
@@ -108,6 +128,11 @@ pub struct TargetAccount {
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     #[serde(default)]
     pub account_id: Field<String>,
+    /// This target's own text: replaces `post.content.text` for this target only (spec 8.2).
+    /// The target's platform rules apply to it. An empty string: no text on this target.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    #[serde(default)]
+    pub text: Field<String>,
 }
 
 impl Lenient for PostRequest {

@@ -366,3 +366,613 @@ fn threads_counts_an_emoji_as_its_utf8_bytes() {
     assert_eq!(threads_text_length("\u{2764}\u{fe0f}"), 6);
     assert_eq!(threads_text_length("caf\u{e9} \u{1F600}"), 9);
 }
+
+// `post.options` (spec 8.2).
+
+fn with_options(content: Value, options: Value) -> Value {
+    json!({ "post": { "content": content, "options": options } })
+}
+
+fn video(platform: &str) -> Value {
+    json!({"mediaType": "video", "videoUrl": "https://v.example/v.mp4", "text": "Title", "platform": platform})
+}
+
+fn images(n: usize, platform: &str) -> Value {
+    let urls: Vec<String> = (0..n)
+        .map(|i| format!("https://img.example/{i}.jpg"))
+        .collect();
+    json!({"mediaType": "image", "imageUrls": urls, "text": "hi", "platform": platform})
+}
+
+#[test]
+fn every_option_is_read_into_its_platform() {
+    let v = check(with_options(
+        json!({"mediaType": "video", "videoUrl": "https://v.example/v.mp4", "text": "t",
+               "platform": ["youtube", "tiktok", "instagram", "facebook", "snapchat", "linkedin"]}),
+        json!({
+            "youtube": {"title": "A title", "description": "d", "privacyStatus": "unlisted",
+                        "madeForKids": true, "tags": ["a", "b"]},
+            "tiktok": {"privacyLevel": "SELF_ONLY", "allowComments": false, "allowDuet": true,
+                       "allowStitch": false, "brandedContent": true, "yourBrand": false,
+                       "title": "photo"},
+            "instagram": {"postType": "reel", "shareToFeed": true,
+                          "coverUrl": "https://img.example/c.jpg", "trialReel": true},
+            "facebook": {"postType": "story", "link": "https://example.com/a"},
+            "snapchat": {"postType": "savedStory", "title": "t", "description": "d"},
+            "linkedin": {"visibility": "CONNECTIONS"}
+        }),
+    ))
+    .unwrap();
+    let o = &v.options;
+    let yt = o.youtube.as_ref().unwrap();
+    assert_eq!(yt.title.as_deref(), Some("A title"));
+    assert_eq!(yt.privacy_status, Some(YoutubePrivacy::Unlisted));
+    assert_eq!(yt.made_for_kids, Some(true));
+    assert_eq!(yt.tags, Some(vec!["a".to_owned(), "b".to_owned()]));
+    let tt = o.tiktok.as_ref().unwrap();
+    assert_eq!(tt.privacy_level.as_deref(), Some("SELF_ONLY"));
+    assert_eq!(
+        (tt.allow_comments, tt.allow_duet, tt.allow_stitch),
+        (Some(false), Some(true), Some(false))
+    );
+    assert_eq!(
+        (tt.branded_content, tt.your_brand),
+        (Some(true), Some(false))
+    );
+    let ig = o.instagram.as_ref().unwrap();
+    assert_eq!(ig.post_type, Some(InstagramPostType::Reel));
+    assert_eq!(ig.cover_url.as_deref(), Some("https://img.example/c.jpg"));
+    assert_eq!((ig.share_to_feed, ig.trial_reel), (Some(true), Some(true)));
+    let fb = o.facebook.as_ref().unwrap();
+    assert_eq!(fb.post_type, Some(FacebookPostType::Story));
+    assert_eq!(fb.link.as_deref(), Some("https://example.com/a"));
+    let sc = o.snapchat.as_ref().unwrap();
+    assert_eq!(sc.post_type, Some(SnapchatPostType::SavedStory));
+    assert_eq!(
+        o.linkedin.as_ref().unwrap().visibility,
+        Some(LinkedinVisibility::Connections)
+    );
+    // Each target's connector gets its platform's options, in the request's names.
+    assert_eq!(
+        o.for_platform(Platform::Linkedin).to_json(),
+        json!({"visibility": "CONNECTIONS"})
+    );
+    assert_eq!(o.for_platform(Platform::X), PlatformOptions::None);
+    assert_eq!(PlatformOptions::None.to_json(), json!({}));
+    // Stored and read back with the content; a bare stored content reads with no options.
+    let stored = StoredContent {
+        content: v.content.clone(),
+        options: v.options.clone(),
+    };
+    let back: StoredContent =
+        serde_json::from_str(&serde_json::to_string(&stored).unwrap()).unwrap();
+    assert_eq!(back, stored);
+    let old: StoredContent =
+        serde_json::from_str(&serde_json::to_string(&v.content).unwrap()).unwrap();
+    assert_eq!(
+        (old.content, old.options),
+        (v.content, PostOptions::default())
+    );
+}
+
+#[test]
+fn no_options_and_empty_options_are_none() {
+    assert!(
+        check(post(json!({"text": "hi", "platform": "x"})))
+            .unwrap()
+            .options
+            .is_empty()
+    );
+    assert!(
+        check(with_options(
+            json!({"text": "hi", "platform": "x"}),
+            json!({})
+        ))
+        .unwrap()
+        .options
+        .is_empty()
+    );
+    assert!(
+        check(with_options(
+            json!({"text": "hi", "platform": "x"}),
+            Value::Null
+        ))
+        .unwrap()
+        .options
+        .is_empty()
+    );
+}
+
+#[test]
+fn options_for_a_platform_not_targeted_are_checked_then_ignored() {
+    let v = check(with_options(
+        json!({"text": "hi", "platform": "x"}),
+        json!({"linkedin": {"visibility": "PUBLIC"}, "instagram": {"postType": "story", "coverUrl": "https://a.example/c.jpg"}}),
+    ))
+    .unwrap();
+    assert!(v.options.linkedin.is_some());
+    assert_eq!(
+        err(with_options(
+            json!({"text": "hi", "platform": "x"}),
+            json!({"linkedin": {"visibility": "public"}})
+        )),
+        (
+            "post.options.linkedin.visibility".into(),
+            "invalid_value",
+            None
+        )
+    );
+}
+
+#[test]
+fn bad_options_name_their_field() {
+    let bad = |options: Value| err(with_options(video("youtube"), options));
+    let cases: Vec<(Value, &str, &str)> = vec![
+        (json!(5), "post.options", "invalid_type"),
+        (json!([]), "post.options", "invalid_type"),
+        (json!({"x": {}}), "post.options.x", "unknown_field"),
+        (
+            json!({"myspace": {}}),
+            "post.options.myspace",
+            "unknown_field",
+        ),
+        (
+            json!({"instagram": 1}),
+            "post.options.instagram",
+            "invalid_type",
+        ),
+        (
+            json!({"instagram": {"postTyp": "reel"}}),
+            "post.options.instagram.postTyp",
+            "unknown_field",
+        ),
+        (
+            json!({"instagram": {"postType": "carousel"}}),
+            "post.options.instagram.postType",
+            "invalid_value",
+        ),
+        (
+            json!({"instagram": {"postType": 1}}),
+            "post.options.instagram.postType",
+            "invalid_type",
+        ),
+        (
+            json!({"instagram": {"shareToFeed": "yes"}}),
+            "post.options.instagram.shareToFeed",
+            "invalid_type",
+        ),
+        (
+            json!({"instagram": {"coverUrl": "ftp://a/c.jpg"}}),
+            "post.options.instagram.coverUrl",
+            "invalid_value",
+        ),
+        (
+            json!({"instagram": {"trialReel": 0}}),
+            "post.options.instagram.trialReel",
+            "invalid_type",
+        ),
+        (
+            json!({"youtube": {"title": "t".repeat(101)}}),
+            "post.options.youtube.title",
+            "too_long",
+        ),
+        (
+            json!({"youtube": {"description": 5}}),
+            "post.options.youtube.description",
+            "invalid_type",
+        ),
+        (
+            json!({"youtube": {"privacyStatus": "secret"}}),
+            "post.options.youtube.privacyStatus",
+            "invalid_value",
+        ),
+        (
+            json!({"youtube": {"madeForKids": "no"}}),
+            "post.options.youtube.madeForKids",
+            "invalid_type",
+        ),
+        (
+            json!({"youtube": {"tags": "a,b"}}),
+            "post.options.youtube.tags",
+            "invalid_type",
+        ),
+        (
+            json!({"youtube": {"tags": ["a", 2]}}),
+            "post.options.youtube.tags[1]",
+            "invalid_type",
+        ),
+        (
+            json!({"tiktok": {"privacyLevel": "EVERYONE"}}),
+            "post.options.tiktok.privacyLevel",
+            "invalid_value",
+        ),
+        (
+            json!({"tiktok": {"allowDuet": 1}}),
+            "post.options.tiktok.allowDuet",
+            "invalid_type",
+        ),
+        (
+            json!({"tiktok": {"allowComments": null, "yourBrand": "x"}}),
+            "post.options.tiktok.yourBrand",
+            "invalid_type",
+        ),
+        (
+            json!({"tiktok": {"brandedContent": []}}),
+            "post.options.tiktok.brandedContent",
+            "invalid_type",
+        ),
+        (
+            json!({"tiktok": {"title": false}}),
+            "post.options.tiktok.title",
+            "invalid_type",
+        ),
+        (
+            json!({"tiktok": {"allowStitch": true, "duet": true}}),
+            "post.options.tiktok.duet",
+            "unknown_field",
+        ),
+        (
+            json!({"facebook": {"postType": "carousel"}}),
+            "post.options.facebook.postType",
+            "invalid_value",
+        ),
+        (
+            json!({"facebook": {"link": "not a url"}}),
+            "post.options.facebook.link",
+            "invalid_value",
+        ),
+        (
+            json!({"snapchat": {"postType": "saved_story"}}),
+            "post.options.snapchat.postType",
+            "invalid_value",
+        ),
+        (
+            json!({"snapchat": {"title": "t".repeat(46)}}),
+            "post.options.snapchat.title",
+            "too_long",
+        ),
+        (
+            json!({"snapchat": {"description": "d".repeat(161)}}),
+            "post.options.snapchat.description",
+            "too_long",
+        ),
+        (
+            json!({"linkedin": {"visibility": "LOGGED_IN"}}),
+            "post.options.linkedin.visibility",
+            "invalid_value",
+        ),
+        (
+            json!({"linkedin": {"visibility": "PUBLIC", "audience": 1}}),
+            "post.options.linkedin.audience",
+            "unknown_field",
+        ),
+    ];
+    for (options, field, reason) in cases {
+        assert_eq!(
+            bad(options.clone()),
+            (field.into(), reason, None),
+            "{options}"
+        );
+    }
+    // At the limits: accepted.
+    assert!(
+        check(with_options(
+            video("youtube"),
+            json!({"youtube": {"title": "t".repeat(100)}})
+        ))
+        .is_ok()
+    );
+    assert!(
+        check(with_options(
+            video("youtube"),
+            json!({"snapchat": {"title": "t".repeat(45), "description": "d".repeat(160)}})
+        ))
+        .is_ok()
+    );
+    let e = check(with_options(
+        video("youtube"),
+        json!({"youtube": {"title": "t".repeat(101)}}),
+    ))
+    .unwrap_err();
+    assert_eq!((e.limit, e.actual), (Some(100), Some(101)));
+}
+
+#[test]
+fn a_youtube_title_option_is_the_title() {
+    // The text's first line is the title only when no title option is given.
+    let mut body = video("youtube");
+    body["text"] = json!("l".repeat(150));
+    assert_eq!(check(post(body.clone())).unwrap_err().reason, "too_long");
+    assert!(check(with_options(body, json!({"youtube": {"title": "Short"}}))).is_ok());
+}
+
+#[test]
+fn options_are_checked_after_targets_and_before_the_schedule() {
+    assert_eq!(
+        err(with_options(
+            json!({"text": "x", "platform": 7}),
+            json!({"x": 1})
+        ))
+        .0,
+        "post.content.platform"
+    );
+    assert_eq!(
+        err(json!({"scheduledTime": 5, "post": {"content": {"text": "x", "platform": "x"}, "options": {"x": 1}}})).0,
+        "post.options.x"
+    );
+}
+
+// Per-target text (spec 8.2).
+
+#[test]
+fn a_target_text_replaces_the_post_text_for_that_target_only() {
+    let long = "a".repeat(290);
+    let body = post(json!({"text": long, "platform": [
+        {"platform": "x", "accountId": "x1", "text": "short"},
+        "bluesky"
+    ]}));
+    let v = check(body).unwrap();
+    assert_eq!(
+        v.targets[0].text,
+        Some(TargetText {
+            text: Some("short".into())
+        })
+    );
+    assert_eq!(v.targets[1].text, None);
+    let x = v.content.for_target(v.targets[0].text.as_ref());
+    assert_eq!(x.text.as_deref(), Some("short"));
+    assert_eq!(
+        v.content.for_target(None).text.as_deref(),
+        Some(long.as_str())
+    );
+    // Without its own text, X gets the long one and refuses it.
+    assert_eq!(
+        err(post(json!({"text": long, "platform": ["x", "bluesky"]}))),
+        ("post.content.text".into(), "too_long", Some(Platform::X))
+    );
+}
+
+#[test]
+fn the_rules_apply_to_the_text_each_target_publishes() {
+    let e = check(post(json!({"text": "fine", "platform": [
+        "bluesky",
+        {"platform": "x", "text": "b".repeat(281)}
+    ]})))
+    .unwrap_err();
+    assert_eq!(
+        (e.field.as_str(), e.reason, e.platform, e.limit),
+        (
+            "post.content.platform[1].text",
+            "too_long",
+            Some(Platform::X),
+            Some(280)
+        )
+    );
+    assert_eq!(
+        err(post(
+            json!({"text": "x", "platform": [{"platform": "x", "text": 5}]})
+        )),
+        ("post.content.platform[0].text".into(), "invalid_type", None)
+    );
+    // Instagram's caption rules read the target's own text.
+    let mut ig = images(1, "instagram");
+    ig["platform"] = json!([{"platform": "instagram", "text": "#a ".repeat(31)}]);
+    let e = check(post(ig)).unwrap_err();
+    assert_eq!(
+        (e.field.as_str(), e.rule),
+        ("post.content.platform[0].text", Some("max_hashtags"))
+    );
+}
+
+#[test]
+fn a_text_post_may_take_its_text_from_every_target() {
+    // No post text, but every target has its own: accepted.
+    let v = check(post(json!({"platform": [
+        {"platform": "x", "text": "for x"},
+        {"platform": "bluesky", "text": "for bluesky"}
+    ]})))
+    .unwrap();
+    assert_eq!(v.content.media_type, MediaType::Text);
+    assert_eq!(v.content.text, None);
+    assert_eq!(
+        v.targets[1].text.as_ref().unwrap().text.as_deref(),
+        Some("for bluesky")
+    );
+    // One target without: the post's text is required, as before.
+    let e = check(post(json!({"text": "", "platform": [
+        {"platform": "x", "text": "for x"},
+        "bluesky"
+    ]})))
+    .unwrap_err();
+    assert_eq!(
+        (e.field.as_str(), e.reason),
+        ("post.content.text", "required")
+    );
+    assert_eq!(
+        e.message,
+        "The 'text' field is required when mediaType is 'text'."
+    );
+    // An empty own text publishes no text: a text post then has nothing for that target.
+    assert_eq!(
+        err(post(
+            json!({"text": "hi", "platform": ["bluesky", {"platform": "x", "text": " "}]})
+        )),
+        ("post.content.platform[1].text".into(), "required", None)
+    );
+    // With media, an empty own text is a post without a caption.
+    let mut ig = images(1, "instagram");
+    ig["platform"] = json!(["x", {"platform": "instagram", "text": ""}]);
+    let v = check(post(ig)).unwrap();
+    assert_eq!(v.content.for_target(v.targets[1].text.as_ref()).text, None);
+    assert_eq!(TargetText::from_stored(""), TargetText { text: None });
+    assert_eq!(TargetText::from_stored("a").stored(), "a");
+}
+
+// Instagram (spec 6.1, 8.2).
+
+#[test]
+fn instagram_caption_hashtags_and_mentions() {
+    let caption = |text: String| {
+        let mut body = images(1, "instagram");
+        body["text"] = json!(text);
+        check(post(body))
+    };
+    assert!(caption("#tag ".repeat(30)).is_ok());
+    let e = caption("#tag ".repeat(31)).unwrap_err();
+    assert_eq!(
+        (
+            e.field.as_str(),
+            e.reason,
+            e.platform,
+            e.rule,
+            e.limit,
+            e.actual
+        ),
+        (
+            "post.content.text",
+            "too_many",
+            Some(Platform::Instagram),
+            Some("max_hashtags"),
+            Some(30),
+            Some(31)
+        )
+    );
+    assert_eq!(e.details()["rule"], "max_hashtags");
+    assert_eq!(e.details()["platform"], "instagram");
+    assert!(caption("@someone ".repeat(20)).is_ok());
+    let e = caption("@someone ".repeat(21)).unwrap_err();
+    assert_eq!(
+        (e.rule, e.limit, e.actual),
+        (Some("max_mentions"), Some(20), Some(21))
+    );
+    // Other platforms do not count them.
+    assert!(check(post(json!({"text": "#a ".repeat(40), "platform": "x"}))).is_ok());
+    assert_eq!(count_tags("mail a@b.com, C# and ## or # alone", '#'), 0);
+    assert_eq!(count_tags("mail a@b.com", '@'), 0);
+    assert_eq!(count_tags("#one,#two (#three) #4", '#'), 4);
+    assert_eq!(count_tags("hi @a_b.c and @x", '@'), 2);
+}
+
+#[test]
+fn instagram_media_rules() {
+    let e = check(post(json!({"text": "hi", "platform": "instagram"}))).unwrap_err();
+    assert_eq!(
+        (e.field.as_str(), e.reason, e.platform),
+        (
+            "post.content.mediaUrls",
+            "required",
+            Some(Platform::Instagram)
+        )
+    );
+    assert!(check(post(images(10, "instagram"))).is_ok());
+    let e = check(post(images(11, "instagram"))).unwrap_err();
+    assert_eq!(
+        (e.field.as_str(), e.reason, e.platform, e.limit, e.actual),
+        (
+            "post.content.imageUrls",
+            "too_many",
+            Some(Platform::Instagram),
+            Some(10),
+            Some(11)
+        )
+    );
+    let mut long = images(1, "instagram");
+    long["text"] = json!("c".repeat(2201));
+    assert_eq!(check(post(long)).unwrap_err().limit, Some(2200));
+}
+
+#[test]
+fn instagram_post_types() {
+    let ig = |content: Value, options: Value| {
+        check(with_options(content, json!({"instagram": options})))
+    };
+    // Stories take one image or video.
+    assert!(ig(images(1, "instagram"), json!({"postType": "story"})).is_ok());
+    let e = ig(images(2, "instagram"), json!({"postType": "story"})).unwrap_err();
+    assert_eq!(
+        (e.field.as_str(), e.reason, e.platform, e.rule),
+        (
+            "post.content.imageUrls",
+            "too_many",
+            Some(Platform::Instagram),
+            Some("story_single_media")
+        )
+    );
+    // Reels need a video.
+    assert!(ig(video("instagram"), json!({"postType": "reel"})).is_ok());
+    let e = ig(images(1, "instagram"), json!({"postType": "reel"})).unwrap_err();
+    assert_eq!(
+        (e.field.as_str(), e.reason, e.platform, e.rule),
+        (
+            "post.content.videoUrl",
+            "required",
+            Some(Platform::Instagram),
+            Some("reel_needs_video")
+        )
+    );
+    // Reel-only options, on a video (a reel by default) and on what is not a reel.
+    for (name, value) in [
+        ("coverUrl", json!("https://img.example/c.jpg")),
+        ("shareToFeed", json!(false)),
+        ("trialReel", json!(true)),
+    ] {
+        assert!(
+            ig(video("instagram"), json!({ name: value })).is_ok(),
+            "{name}"
+        );
+        let e = ig(images(1, "instagram"), json!({ name: value })).unwrap_err();
+        assert_eq!(
+            (e.field, e.reason, e.platform, e.rule),
+            (
+                format!("post.options.instagram.{name}"),
+                "invalid_value",
+                Some(Platform::Instagram),
+                Some("reel_only")
+            ),
+            "{name}"
+        );
+        let e = ig(
+            video("instagram"),
+            json!({ name: value, "postType": "story" }),
+        )
+        .unwrap_err();
+        assert_eq!(e.rule, Some("reel_only"), "{name}");
+    }
+    assert!(ig(images(1, "instagram"), json!({"trialReel": false})).is_ok());
+    // The same options on a post that does not target Instagram: ignored.
+    assert!(
+        ig(
+            images(2, "x"),
+            json!({"postType": "reel", "coverUrl": "https://a.example/c.jpg"})
+        )
+        .is_ok()
+    );
+}
+
+#[test]
+fn the_top_level_trial_reel_flag_means_trial_reel() {
+    let mut body = post(video("instagram"));
+    body["trial_reel"] = json!(true);
+    let v = check(body).unwrap();
+    assert!(v.trial_reel);
+    assert_eq!(v.options.instagram.unwrap().trial_reel, Some(true));
+    let mut body = post(images(1, "instagram"));
+    body["trial_reel"] = json!(true);
+    let e = check(body).unwrap_err();
+    assert_eq!(
+        (e.field.as_str(), e.rule, e.platform),
+        ("trial_reel", Some("reel_only"), Some(Platform::Instagram))
+    );
+    // Not targeting Instagram: the flag is kept as before, no Instagram options appear.
+    let mut body = post(json!({"text": "hi", "platform": "x"}));
+    body["trial_reel"] = json!(true);
+    let v = check(body).unwrap();
+    assert!(v.trial_reel && v.options.is_empty());
+    // The option wins over the flag.
+    let mut body = with_options(
+        images(1, "instagram"),
+        json!({"instagram": {"trialReel": false}}),
+    );
+    body["trial_reel"] = json!(true);
+    assert!(check(body).is_ok());
+}

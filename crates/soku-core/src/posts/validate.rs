@@ -1,10 +1,11 @@
 //! The rules of spec 6.1 that need no accounts, applied to a `CreatePostRequest` in a fixed
 //! order: the first problem found is the answer, whatever order the client's JSON had.
 
+use super::options::parse_options;
 use super::request::{CreatePostRequest, Platforms, TargetItem};
 use super::{
-    Invalid, MIN_SCHEDULE_AHEAD_SECS, MediaType, PostContent, TargetRequest, ValidatedPost,
-    check_platform_rules,
+    Invalid, MIN_SCHEDULE_AHEAD_SECS, MediaType, PostContent, TargetRequest, TargetText,
+    ValidatedPost, check_platform_rules,
 };
 use crate::platform::Platform;
 use crate::request::Field;
@@ -66,7 +67,10 @@ pub fn validate_post(
         }
     };
 
-    let has_text = text.as_deref().is_some_and(|t| !t.trim().is_empty());
+    // A text post needs a text: the post's, or (spec 8.2) every target's own. Which targets
+    // there are is checked after the media, so here the targets are only looked at.
+    let has_text = text.as_deref().is_some_and(|t| !t.trim().is_empty())
+        || every_target_has_text(&content.platform);
     let (images, video) = match media_type {
         MediaType::Text => (image_urls, video_url),
         MediaType::Image => {
@@ -119,8 +123,51 @@ pub fn validate_post(
     };
 
     let targets = parse_targets(&content.platform)?;
+    let mut options = match &post.options {
+        Field::Absent | Field::Null => parse_options(None)?,
+        Field::Value(o) => parse_options(Some(&o.0))?,
+        Field::WrongType => {
+            return Err(Invalid::new(
+                "post.options",
+                "invalid_type",
+                "The 'post.options' field must be an object keyed by platform.",
+            ));
+        }
+    };
+    // The top-level `trial_reel` means `post.options.instagram.trialReel` (spec 8.2), which
+    // wins when both are sent. Its own type is checked with the other top-level flags below.
+    let trial_reel_flag = request.trial_reel.value().copied().unwrap_or(false);
+    let mut trial_reel_from_flag = false;
+    if trial_reel_flag && targets.iter().any(|t| t.platform == Platform::Instagram) {
+        let instagram = options.instagram.get_or_insert_with(Default::default);
+        if instagram.trial_reel.is_none() {
+            instagram.trial_reel = Some(true);
+            trial_reel_from_flag = true;
+        }
+    }
     for target in &targets {
-        check_platform_rules(target.platform, &content_out)?;
+        let own_text = target.text.as_ref();
+        let text_field = match own_text {
+            Some(_) => format!("{}.text", target.field),
+            None => "post.content.text".to_owned(),
+        };
+        let published = content_out.for_target(own_text);
+        if media_type == MediaType::Text && published.text.is_none() {
+            return Err(Invalid::new(
+                text_field,
+                "required",
+                "The 'text' field is required when mediaType is 'text'.",
+            ));
+        }
+        check_platform_rules(target.platform, &published, &text_field, &options).map_err(
+            |mut e| {
+                if trial_reel_from_flag && e.field == "post.options.instagram.trialReel" {
+                    e.field = "trial_reel".into();
+                    e.message = e.message.replace("'trialReel'", "'trial_reel'");
+                }
+                e
+            },
+        )?;
     }
 
     let scheduled_time = match &request.scheduled_time {
@@ -162,7 +209,24 @@ pub fn validate_post(
         post: request.raw.get("post").cloned().unwrap_or(Value::Null),
         enable_repurposing,
         trial_reel,
+        options,
     })
+}
+
+/// Every element of `post.content.platform` is an object with a non-blank string `text`.
+fn every_target_has_text(field: &Field<Platforms>) -> bool {
+    match field {
+        Field::Value(Platforms::Many(items)) => {
+            !items.is_empty()
+                && items.iter().all(|i| match i {
+                    Field::Value(TargetItem::Account(a)) => {
+                        a.text.value().is_some_and(|t| !t.trim().is_empty())
+                    }
+                    _ => false,
+                })
+        }
+        _ => false,
+    }
 }
 
 fn object_field<'a, T>(field: &'a Field<T>, path: &str) -> Result<&'a T, Invalid> {
@@ -209,7 +273,7 @@ fn optional_bool(field: &Field<bool>, name: &str) -> Result<bool, Invalid> {
     }
 }
 
-fn check_url(raw: &str, path: &str) -> Result<String, Invalid> {
+pub(crate) fn check_url(raw: &str, path: &str) -> Result<String, Invalid> {
     let bad = || {
         Invalid::new(
             path,
@@ -309,10 +373,24 @@ fn parse_target(item: &Field<TargetItem>, path: &str) -> Result<TargetRequest, I
                     ));
                 }
             };
+            let text = match &o.text {
+                Field::Absent | Field::Null => None,
+                Field::Value(s) => Some(TargetText {
+                    text: Some(s.clone()).filter(|t| !t.trim().is_empty()),
+                }),
+                Field::WrongType => {
+                    return Err(Invalid::new(
+                        format!("{path}.text"),
+                        "invalid_type",
+                        "A target's 'text' must be a string.",
+                    ));
+                }
+            };
             Ok(TargetRequest {
                 platform,
                 account_id,
                 field: path.to_owned(),
+                text,
             })
         }
         Field::Value(TargetItem::Name(s)) => target(parse_platform(Some(s), false, path)?, path),
@@ -325,6 +403,7 @@ fn target(platform: Platform, path: &str) -> Result<TargetRequest, Invalid> {
         platform,
         account_id: None,
         field: path.to_owned(),
+        text: None,
     })
 }
 

@@ -16,7 +16,9 @@ use soku_core::ErrorCode;
 use soku_core::accounts::{ResolveError, resolve_targets};
 use soku_core::keys::KeyMode;
 use soku_core::platform::Platform;
-use soku_core::posts::{CreatePostRequest, Invalid, SubmissionStatus, TargetStatus, validate_post};
+use soku_core::posts::{
+    CreatePostRequest, Invalid, StoredContent, SubmissionStatus, TargetStatus, validate_post,
+};
 use soku_core::queue::{
     CancelOutcome, IdempotencyState, IdempotentResponse, NewSubmission, NewTarget,
     SubmissionFilter, SubmissionRecord, TargetRecord,
@@ -187,6 +189,7 @@ async fn accept(
             account_id: t.account_id.clone(),
             status: target_status,
             due_at,
+            text: t.text.as_ref().map(|t| t.stored()),
         })
         .collect();
     let record = SubmissionRecord {
@@ -213,6 +216,7 @@ async fn accept(
                 error: None,
                 published_at: None,
                 due_at,
+                text: t.text.clone(),
             })
             .collect(),
     };
@@ -230,7 +234,11 @@ async fn accept(
             mode,
             status,
             post_json: post_json.to_string(),
-            content_json: serde_json::to_string(&post.content).expect("content serialises"),
+            content_json: serde_json::to_string(&StoredContent {
+                content: post.content.clone(),
+                options: post.options.clone(),
+            })
+            .expect("content serialises"),
             scheduled_at: post.scheduled_time,
             created_at: now,
             targets: new_targets,

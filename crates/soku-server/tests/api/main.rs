@@ -21,6 +21,7 @@ mod media_binary;
 mod oauth;
 mod oauth_platforms;
 mod operations;
+mod post_options;
 mod posts;
 mod rate_limits;
 mod sandbox;

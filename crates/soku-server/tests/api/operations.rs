@@ -324,7 +324,8 @@ async fn openapi_operation_ids_are_unique_and_the_post_body_is_the_real_shape() 
     assert_eq!(ids["listApiKeys"], "get /v1/api-keys");
 
     // POST /v1/posts takes CreatePostRequest: post.content.platform is a platform name or an
-    // array of platform names and {platform, accountId} objects.
+    // array of platform names and {platform, accountId, text} objects (spec 8.2: a target's own
+    // text).
     let body =
         &doc["paths"]["/v1/posts"]["post"]["requestBody"]["content"]["application/json"]["schema"];
     let request = resolve(&doc, body);
@@ -350,7 +351,7 @@ async fn openapi_operation_ids_are_unique_and_the_post_body_is_the_real_shape() 
     let account = item[1]["properties"].as_object().unwrap();
     assert_eq!(
         account.keys().collect::<Vec<_>>(),
-        ["accountId", "platform"],
+        ["accountId", "platform", "text"],
         "{account:?}"
     );
     assert_eq!(item[1]["required"], json!(["platform"]));

@@ -2,7 +2,7 @@
 //! and record its outcome, which settles the submission's status.
 
 use super::Backend;
-use super::rows::{ReadRow, TARGET_COLUMNS, e, mode};
+use super::rows::{ReadRow, TARGET_COLUMN_COUNT, TARGET_COLUMNS, e, mode};
 use chrono::{DateTime, Utc};
 use soku_core::posts::{SubmissionStatus, TargetStatus};
 use soku_core::queue::{ClaimedTarget, FinishTarget, InFlight, TargetOutcome};
@@ -96,17 +96,19 @@ where
         tx.commit().await.map_err(e)?;
         rows.iter()
             .map(|r| {
-                let mode_s: String = r.try_get(16).map_err(e)?;
-                let created: i64 = r.try_get(19).map_err(e)?;
-                let scheduled: Option<i64> = r.try_get(20).map_err(e)?;
+                // The submission's columns follow the target's.
+                let n = TARGET_COLUMN_COUNT;
+                let mode_s: String = r.try_get(n + 1).map_err(e)?;
+                let created: i64 = r.try_get(n + 4).map_err(e)?;
+                let scheduled: Option<i64> = r.try_get(n + 5).map_err(e)?;
                 Ok(ClaimedTarget {
                     target: r.target(0)?,
-                    user_id: r.try_get(15).map_err(e)?,
+                    user_id: r.try_get(n).map_err(e)?,
                     mode: mode(&mode_s)?,
-                    content_json: r.try_get(17).map_err(e)?,
-                    in_flight: r.try_get::<i64, _>(18).map_err(e)? != 0,
+                    content_json: r.try_get(n + 2).map_err(e)?,
+                    in_flight: r.try_get::<i64, _>(n + 3).map_err(e)? != 0,
                     submitted_at: from_millis(scheduled.unwrap_or(created)),
-                    progress_json: r.try_get(21).map_err(e)?,
+                    progress_json: r.try_get(n + 6).map_err(e)?,
                 })
             })
             .collect()

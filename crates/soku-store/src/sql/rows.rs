@@ -38,7 +38,10 @@ pub fn allowed_ips_text(nets: &[ipnet::IpNet]) -> Option<String> {
 pub const TARGET_COLUMNS: &str = "t.id, t.submission_id, t.position, t.platform, \
      t.account_ref, t.account_id, t.status, t.attempts, t.platform_post_id, \
      t.platform_post_url, t.error_code, t.error_message, t.platform_error, t.published_at, \
-     t.due_at";
+     t.due_at, t.text";
+
+/// How many columns [`TARGET_COLUMNS`] has.
+pub const TARGET_COLUMN_COUNT: usize = 16;
 
 /// Columns of `submissions` (alias `s`), in [`ReadRow::submission`]'s order.
 pub const SUBMISSION_COLUMNS: &str =
@@ -50,7 +53,7 @@ pub const ACCOUNT_COLUMNS: &str = "id, user_id, platform, account_id, display_na
 
 /// Columns of `sandbox_posts`, in [`ReadRow::sandbox`]'s order.
 pub const SANDBOX_COLUMNS: &str = "id, user_id, platform, marker, submission_id, target_id, \
-     text, media_json, received_at, create_count";
+     text, media_json, received_at, create_count, options_json";
 
 /// The error for a value the schema allows but the code does not know.
 pub fn corrupt(what: &str) -> StoreError {
@@ -186,6 +189,7 @@ where
             error,
             published_at: millis(self, o + 13)?,
             due_at: from_millis(self.try_get(o + 14).map_err(e)?),
+            text: self.try_get(o + 15).map_err(e)?,
         })
     }
 
@@ -237,6 +241,7 @@ where
             media_json: self.try_get(7).map_err(e)?,
             received_at: from_millis(self.try_get(8).map_err(e)?),
             create_count: self.try_get(9).map_err(e)?,
+            options_json: self.try_get(10).map_err(e)?,
         })
     }
 }

@@ -31,8 +31,8 @@ where
     pub async fn create(&self, posts: &[SandboxPost]) -> StoreResult<Vec<SandboxPost>> {
         let sql = format!(
             "INSERT INTO sandbox_posts (id, user_id, platform, marker, submission_id, target_id, \
-             text, media_json, received_at, create_count) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1) \
+             text, media_json, received_at, create_count, options_json) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $10) \
              ON CONFLICT (marker) DO UPDATE SET create_count = sandbox_posts.create_count + 1 \
              RETURNING {SANDBOX_COLUMNS}"
         );
@@ -49,6 +49,7 @@ where
                 .bind(&p.text)
                 .bind(&p.media_json)
                 .bind(to_millis(p.received_at))
+                .bind(&p.options_json)
                 .fetch_one(&mut *tx)
                 .await
                 .map_err(e)?;

@@ -55,8 +55,8 @@ where
             for t in &s.targets {
                 sqlx::query(
                     "INSERT INTO targets (id, submission_id, position, platform, account_ref, \
-                     account_id, status, due_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                     account_id, status, due_at, updated_at, text) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                 )
                 .bind(&t.id)
                 .bind(&s.id)
@@ -67,6 +67,7 @@ where
                 .bind(t.status.as_str())
                 .bind(to_millis(t.due_at))
                 .bind(to_millis(s.created_at))
+                .bind(&t.text)
                 .execute(&mut *tx)
                 .await
                 .map_err(e)?;

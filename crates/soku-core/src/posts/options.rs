@@ -1,0 +1,485 @@
+//! `post.options` (spec 8.2): what a network needs beyond text and media, keyed by platform.
+//!
+//! The request's object is read field by field (`parse_options`): every field is optional, an
+//! unknown platform key or field is 400 `validation_error` with reason `unknown_field` and the
+//! field's path (`post.options.instagram.postTyp`), a wrong type is `invalid_type`, a value
+//! outside the allowed ones `invalid_value`, a text over its limit `too_long`.
+//!
+//! Options for a platform the post does not target are checked like the others, then accepted
+//! and ignored: a client may keep one options object for all its posts. Only the networks with
+//! options have a key; `post.options.x` is an unknown field.
+//!
+//! The validated `PostOptions` is kept with the submission's content and reaches each target's
+//! connector as the `PlatformOptions` of the target's platform.
+
+use super::Invalid;
+use super::caption_length;
+use crate::platform::Platform;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// The validated `post.options`: one entry per platform the client sent options for.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct PostOptions {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub youtube: Option<YoutubeOptions>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tiktok: Option<TiktokOptions>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instagram: Option<InstagramOptions>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub facebook: Option<FacebookOptions>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapchat: Option<SnapchatOptions>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub linkedin: Option<LinkedinOptions>,
+}
+
+/// The options of one target's platform, as its connector receives them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum PlatformOptions {
+    /// None sent (or the platform has none).
+    #[default]
+    None,
+    Youtube(YoutubeOptions),
+    Tiktok(TiktokOptions),
+    Instagram(InstagramOptions),
+    Facebook(FacebookOptions),
+    Snapchat(SnapchatOptions),
+    Linkedin(LinkedinOptions),
+}
+
+impl PostOptions {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// The options a target on `platform` publishes with.
+    pub fn for_platform(&self, platform: Platform) -> PlatformOptions {
+        let o = match platform {
+            Platform::Youtube => self.youtube.clone().map(PlatformOptions::Youtube),
+            Platform::Tiktok => self.tiktok.clone().map(PlatformOptions::Tiktok),
+            Platform::Instagram => self.instagram.clone().map(PlatformOptions::Instagram),
+            Platform::Facebook => self.facebook.clone().map(PlatformOptions::Facebook),
+            Platform::Snapchat => self.snapchat.clone().map(PlatformOptions::Snapchat),
+            Platform::Linkedin => self.linkedin.clone().map(PlatformOptions::Linkedin),
+            Platform::X | Platform::Threads | Platform::Bluesky | Platform::Mastodon => None,
+        };
+        o.unwrap_or_default()
+    }
+}
+
+impl PlatformOptions {
+    /// As JSON, in the request's field names (`{}` for none): what the simulated platforms
+    /// record.
+    pub fn to_json(&self) -> Value {
+        let v = match self {
+            PlatformOptions::None => Ok(Value::Object(Map::new())),
+            PlatformOptions::Youtube(o) => serde_json::to_value(o),
+            PlatformOptions::Tiktok(o) => serde_json::to_value(o),
+            PlatformOptions::Instagram(o) => serde_json::to_value(o),
+            PlatformOptions::Facebook(o) => serde_json::to_value(o),
+            PlatformOptions::Snapchat(o) => serde_json::to_value(o),
+            PlatformOptions::Linkedin(o) => serde_json::to_value(o),
+        };
+        v.unwrap_or(Value::Null)
+    }
+}
+
+/// YouTube (`videos.insert`'s `snippet` and `status`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct YoutubeOptions {
+    /// Up to 100 characters; default: the text's first line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Default `public`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub privacy_status: Option<YoutubePrivacy>,
+    /// Default false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub made_for_kids: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub enum YoutubePrivacy {
+    Public,
+    Unlisted,
+    Private,
+}
+
+/// TikTok (Content Posting API, `post_info`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct TiktokOptions {
+    /// One of the values the creator's account allows (TikTok's `privacy_level`:
+    /// `PUBLIC_TO_EVERYONE`, `MUTUAL_FOLLOW_FRIENDS`, `FOLLOWER_OF_CREATOR`, `SELF_ONLY`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub privacy_level: Option<String>,
+    /// Default true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_comments: Option<bool>,
+    /// Default true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_duet: Option<bool>,
+    /// Default true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_stitch: Option<bool>,
+    /// Commercial content disclosure: paid partnership.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branded_content: Option<bool>,
+    /// Commercial content disclosure: promoting the creator's own business.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub your_brand: Option<bool>,
+    /// Photo posts' title.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+}
+
+/// The `privacy_level` values of TikTok's Content Posting API
+/// (<https://developers.tiktok.com/doc/content-posting-api-reference-direct-post>,
+/// `post_info.privacy_level`); which of them an account may use is known only when publishing.
+pub const TIKTOK_PRIVACY_LEVELS: [&str; 4] = [
+    "PUBLIC_TO_EVERYONE",
+    "MUTUAL_FOLLOW_FRIENDS",
+    "FOLLOWER_OF_CREATOR",
+    "SELF_ONLY",
+];
+
+/// Instagram (content publishing, `POST /<IG_ID>/media`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct InstagramOptions {
+    /// Default: a video is a reel, images a feed post (a carousel when several).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post_type: Option<InstagramPostType>,
+    /// Reels only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub share_to_feed: Option<bool>,
+    /// Reels only: an http(s) URL of the cover image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cover_url: Option<String>,
+    /// Reels only; the top-level `trial_reel` flag means the same.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trial_reel: Option<bool>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub enum InstagramPostType {
+    Feed,
+    Reel,
+    Story,
+}
+
+/// Facebook Pages.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct FacebookOptions {
+    /// Default `feed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post_type: Option<FacebookPostType>,
+    /// An http(s) URL to share with the post.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub enum FacebookPostType {
+    Feed,
+    Reel,
+    Story,
+}
+
+/// Snapchat.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct SnapchatOptions {
+    /// Default `story`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post_type: Option<SnapchatPostType>,
+    /// Saved stories: up to 45 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// Spotlight: up to 160 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub enum SnapchatPostType {
+    Story,
+    Spotlight,
+    SavedStory,
+}
+
+/// LinkedIn.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct LinkedinOptions {
+    /// Default `PUBLIC`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visibility: Option<LinkedinVisibility>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "UPPERCASE")]
+pub enum LinkedinVisibility {
+    Public,
+    Connections,
+}
+
+/// The platform keys `post.options` takes, in the order they are checked.
+pub const OPTION_PLATFORMS: [&str; 6] = [
+    "youtube",
+    "tiktok",
+    "instagram",
+    "facebook",
+    "snapchat",
+    "linkedin",
+];
+
+/// Reads `post.options` (`options`: the object as sent; `None` when absent or `null`).
+pub(crate) fn parse_options(options: Option<&Map<String, Value>>) -> Result<PostOptions, Invalid> {
+    let Some(map) = options else {
+        return Ok(PostOptions::default());
+    };
+    let root = Obj {
+        path: "post.options".into(),
+        map,
+    };
+    root.no_unknown(&OPTION_PLATFORMS)?;
+    let mut out = PostOptions::default();
+    if let Some(o) = root.object("youtube")? {
+        o.no_unknown(&[
+            "title",
+            "description",
+            "privacyStatus",
+            "madeForKids",
+            "tags",
+        ])?;
+        out.youtube = Some(YoutubeOptions {
+            title: o.text("title", Some(100))?,
+            description: o.text("description", None)?,
+            privacy_status: o.choice("privacyStatus", &["public", "unlisted", "private"])?,
+            made_for_kids: o.bool("madeForKids")?,
+            tags: o.strings("tags")?,
+        });
+    }
+    if let Some(o) = root.object("tiktok")? {
+        o.no_unknown(&[
+            "privacyLevel",
+            "allowComments",
+            "allowDuet",
+            "allowStitch",
+            "brandedContent",
+            "yourBrand",
+            "title",
+        ])?;
+        let privacy_level = o.text("privacyLevel", None)?;
+        if let Some(level) = &privacy_level
+            && !TIKTOK_PRIVACY_LEVELS.contains(&level.as_str())
+        {
+            return Err(o.not_one_of("privacyLevel", &TIKTOK_PRIVACY_LEVELS));
+        }
+        out.tiktok = Some(TiktokOptions {
+            privacy_level,
+            allow_comments: o.bool("allowComments")?,
+            allow_duet: o.bool("allowDuet")?,
+            allow_stitch: o.bool("allowStitch")?,
+            branded_content: o.bool("brandedContent")?,
+            your_brand: o.bool("yourBrand")?,
+            title: o.text("title", None)?,
+        });
+    }
+    if let Some(o) = root.object("instagram")? {
+        o.no_unknown(&["postType", "shareToFeed", "coverUrl", "trialReel"])?;
+        out.instagram = Some(InstagramOptions {
+            post_type: o.choice("postType", &["feed", "reel", "story"])?,
+            share_to_feed: o.bool("shareToFeed")?,
+            cover_url: o.url("coverUrl")?,
+            trial_reel: o.bool("trialReel")?,
+        });
+    }
+    if let Some(o) = root.object("facebook")? {
+        o.no_unknown(&["postType", "link"])?;
+        out.facebook = Some(FacebookOptions {
+            post_type: o.choice("postType", &["feed", "reel", "story"])?,
+            link: o.url("link")?,
+        });
+    }
+    if let Some(o) = root.object("snapchat")? {
+        o.no_unknown(&["postType", "title", "description"])?;
+        out.snapchat = Some(SnapchatOptions {
+            post_type: o.choice("postType", &["story", "spotlight", "savedStory"])?,
+            title: o.text("title", Some(45))?,
+            description: o.text("description", Some(160))?,
+        });
+    }
+    if let Some(o) = root.object("linkedin")? {
+        o.no_unknown(&["visibility"])?;
+        out.linkedin = Some(LinkedinOptions {
+            visibility: o.choice("visibility", &["PUBLIC", "CONNECTIONS"])?,
+        });
+    }
+    Ok(out)
+}
+
+/// One options object as sent, with its path.
+struct Obj<'a> {
+    path: String,
+    map: &'a Map<String, Value>,
+}
+
+impl<'a> Obj<'a> {
+    fn at(&self, name: &str) -> String {
+        format!("{}.{name}", self.path)
+    }
+
+    /// The member `name`; `None` when absent or `null`.
+    fn get(&self, name: &str) -> Option<&'a Value> {
+        self.map.get(name).filter(|v| !v.is_null())
+    }
+
+    fn wrong_type(&self, name: &str, what: &str) -> Invalid {
+        let path = self.at(name);
+        Invalid::new(
+            path.clone(),
+            "invalid_type",
+            format!("'{path}' must be {what}."),
+        )
+    }
+
+    fn not_one_of(&self, name: &str, allowed: &[&str]) -> Invalid {
+        let path = self.at(name);
+        Invalid::new(
+            path.clone(),
+            "invalid_value",
+            format!("'{path}' must be one of: {}.", allowed.join(", ")),
+        )
+    }
+
+    /// The first member (in the object's order) that is not in `known`.
+    fn no_unknown(&self, known: &[&str]) -> Result<(), Invalid> {
+        match self.map.keys().find(|k| !known.contains(&k.as_str())) {
+            None => Ok(()),
+            Some(k) => {
+                let path = self.at(k);
+                Err(Invalid::new(
+                    path.clone(),
+                    "unknown_field",
+                    format!(
+                        "Unknown field '{path}'. '{}' takes: {}.",
+                        self.path,
+                        known.join(", ")
+                    ),
+                ))
+            }
+        }
+    }
+
+    fn object(&self, name: &str) -> Result<Option<Obj<'a>>, Invalid> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Value::Object(map)) => Ok(Some(Obj {
+                path: self.at(name),
+                map,
+            })),
+            Some(_) => Err(self.wrong_type(name, "an object")),
+        }
+    }
+
+    fn bool(&self, name: &str) -> Result<Option<bool>, Invalid> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(_) => Err(self.wrong_type(name, "true or false")),
+        }
+    }
+
+    /// A string of at most `max` grapheme clusters.
+    fn text(&self, name: &str, max: Option<usize>) -> Result<Option<String>, Invalid> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Value::String(s)) => {
+                if let Some(max) = max {
+                    let length = caption_length(s, false);
+                    if length > max {
+                        let path = self.at(name);
+                        let mut e = Invalid::new(
+                            path.clone(),
+                            "too_long",
+                            format!("'{path}' is {length} characters; at most {max} are allowed."),
+                        );
+                        e.limit = Some(max);
+                        e.actual = Some(length);
+                        return Err(e);
+                    }
+                }
+                Ok(Some(s.clone()))
+            }
+            Some(_) => Err(self.wrong_type(name, "a string")),
+        }
+    }
+
+    fn strings(&self, name: &str) -> Result<Option<Vec<String>>, Invalid> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Value::Array(items)) => items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| match v {
+                    Value::String(s) => Ok(s.clone()),
+                    _ => Err(self.wrong_type(&format!("{name}[{i}]"), "a string")),
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some),
+            Some(_) => Err(self.wrong_type(name, "an array of strings")),
+        }
+    }
+
+    /// A string among `allowed`, read as the enum `T` (whose serde names are `allowed`).
+    fn choice<T: serde::de::DeserializeOwned>(
+        &self,
+        name: &str,
+        allowed: &[&str],
+    ) -> Result<Option<T>, Invalid> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(v @ Value::String(s)) if allowed.contains(&s.as_str()) => {
+                serde_json::from_value(v.clone())
+                    .map(Some)
+                    .map_err(|_| self.not_one_of(name, allowed))
+            }
+            Some(Value::String(_)) => Err(self.not_one_of(name, allowed)),
+            Some(_) => Err(self.wrong_type(name, "a string")),
+        }
+    }
+
+    fn url(&self, name: &str) -> Result<Option<String>, Invalid> {
+        match self.text(name, None)? {
+            None => Ok(None),
+            Some(raw) => super::validate::check_url(&raw, &self.at(name)).map(Some),
+        }
+    }
+}
