@@ -91,5 +91,9 @@ fn refusal(failure: SignatureFailure) -> ApiError {
             "GitHub's secret scanning keys could not be fetched; try again later.",
             "no GitHub secret scanning key could be fetched",
         ),
+        SignatureFailure::NotYetKnown => ApiError::unavailable(
+            "The signing key is not known yet; try again later.",
+            "unknown GitHub key identifier within a minute of the last refetch",
+        ),
     }
 }

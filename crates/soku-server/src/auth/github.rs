@@ -41,6 +41,10 @@ pub enum SignatureFailure {
     Rejected(&'static str),
     /// No key could be fetched to check it with: 503.
     KeysUnavailable,
+    /// The key identifier is not among the keys fetched, and the last refetch was less than
+    /// `REFETCH_COOLDOWN` ago: 503, so that GitHub retries (its keys may have just rotated)
+    /// while a stream of made-up identifiers causes no fetch.
+    NotYetKnown,
 }
 
 /// The two signature headers of a report, checked for shape before its body is read.
@@ -118,7 +122,7 @@ impl KeyState {
                     .last_unknown_refetch
                     .is_some_and(|t| t.elapsed() < REFETCH_COOLDOWN) =>
                 {
-                    Some(Err(unknown))
+                    Some(Err(SignatureFailure::NotYetKnown))
                 }
                 None => None,
             }

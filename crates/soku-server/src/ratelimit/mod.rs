@@ -202,17 +202,16 @@ impl RateLimits {
 
 /// The route a request is counted as, if it is limited: a request under `/v1` as its route
 /// template (`None` inside when no route matched: counted, with no endpoint limit), and the
-/// dashboard's composer as `POST /v1/posts`. GitHub's secret scanning reports are not counted
-/// (`SECRET_SCANNING_ROUTE`).
+/// dashboard's composer as `POST /v1/posts`. GitHub's secret scanning reports are counted like
+/// any request without a credential, by client address: exempt, a forged report would cost a
+/// 1 MiB read and a signature check without limit; GitHub sends one report per batch of
+/// matches and meets a 429 with `Retry-After` like any client.
 pub fn counted_as<'a>(
     method: &Method,
     path: &str,
     route: Option<&'a str>,
 ) -> Option<Option<&'a str>> {
-    if route == Some(SECRET_SCANNING_ROUTE) {
-        None
-    } else if method == Method::POST
-        && matches!(route, Some("/v1/media/uploads" | "/dashboard/api/media"))
+    if method == Method::POST && matches!(route, Some("/v1/media/uploads" | "/dashboard/api/media"))
     {
         // Spec 5's `POST /v1/media` limit counts every way of adding media.
         Some(Some("/v1/media"))
@@ -224,19 +223,6 @@ pub fn counted_as<'a>(
         None
     }
 }
-
-/// GitHub's secret scanning reports are exempt from the limits. Counted like any request
-/// without a credential, they would share the Default tier (25 a minute, burst 10) of the
-/// client address, and GitHub posts from a few shared addresses, in bursts when a push or a
-/// backfill scan finds many keys: a 429 there delays the revocation of a leaked key, the one
-/// request that must not wait. The exemption does not open a way to flood the server: the
-/// route checks the signature headers and the key they name before it reads the body (a
-/// request without a plausible signature costs its headers), an unknown key identifier
-/// refetches GitHub's keys at most once a minute (`auth::github::REFETCH_COOLDOWN`), a body is
-/// at most 1 MiB read within the request timeout, and checking it costs one SHA-256 and one
-/// ECDSA verification; only a body GitHub signed reaches the database, one indexed lookup per
-/// well-formed key, at most 1,000 per report.
-pub const SECRET_SCANNING_ROUTE: &str = "/v1/secret-scanning/github";
 
 #[cfg(test)]
 mod tests {
@@ -273,13 +259,10 @@ mod tests {
             None
         );
         assert_eq!(counted_as(&get, "/healthz", Some("/healthz")), None);
+        let scanning = Some("/v1/secret-scanning/github");
         assert_eq!(
-            counted_as(
-                &Method::POST,
-                SECRET_SCANNING_ROUTE,
-                Some(SECRET_SCANNING_ROUTE)
-            ),
-            None
+            counted_as(&Method::POST, "/v1/secret-scanning/github", scanning),
+            Some(scanning)
         );
         let composer = Some("/dashboard/api/posts");
         assert_eq!(
