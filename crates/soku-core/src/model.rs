@@ -190,6 +190,25 @@ pub struct NewApiKey {
 }
 
 impl NewApiKey {
+    /// The key as the store holds it once inserted.
+    pub fn stored(&self) -> ApiKey {
+        ApiKey {
+            id: self.id.clone(),
+            user_id: self.user_id.clone(),
+            name: self.name.clone(),
+            mode: self.mode,
+            preview: self.preview.clone(),
+            created_at: self.created_at,
+            last_used_at: None,
+            last_used_ip: None,
+            revoked_at: None,
+            expires_at: self.expires_at,
+            scopes: self.scopes,
+            allowed_ips: self.allowed_ips.clone(),
+            replaced_by: None,
+        }
+    }
+
     /// The key's `api_key.created` event.
     pub fn created_event(
         &self,
@@ -218,8 +237,9 @@ pub struct KeyUpdate {
 /// What `Store::rotate_api_key` did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rotation {
-    /// The old key, now replaced (its `expires_at` is the end of the grace period).
-    Rotated(Box<ApiKey>),
+    /// The old key, now replaced (its `expires_at` is the end of the grace period), and the
+    /// new key as stored.
+    Rotated { old: Box<ApiKey>, new: Box<ApiKey> },
     /// No such key of that user.
     NotFound,
     /// The key is revoked, expired or already rotated.

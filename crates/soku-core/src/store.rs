@@ -89,8 +89,10 @@ pub trait Store:
         audit: &AuditDraft,
     ) -> StoreResult<Option<ApiKey>>;
     /// Replaces the active key `id` of `user_id` by `new` (stored), in one transaction: the
-    /// old key's `replaced_by` is set and it expires at `grace_ends` (or its own expiry, if
-    /// sooner); `audit` is recorded for the old key.
+    /// new key takes the old one's name, scopes and allowed addresses as they are in that
+    /// transaction, and, when the old key expires, the same lifetime from `now`; the old key's
+    /// `replaced_by` is set and it expires at `grace_ends` (or its own expiry, if sooner);
+    /// `audit` is recorded for the old key.
     async fn rotate_api_key(
         &self,
         user_id: &str,

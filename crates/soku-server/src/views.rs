@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::Value;
 use soku_core::accounts::test_account_id;
 use soku_core::audit::AuditEvent;
-use soku_core::model::{ApiKey, NewApiKey, User};
+use soku_core::model::{ApiKey, User};
 use soku_core::platform::Platform;
 use soku_core::posts::TargetStatus;
 use soku_core::queue::{Account, SandboxPost, SubmissionRecord, TargetRecord};
@@ -337,7 +337,8 @@ pub struct CreatedKey {
 }
 
 impl CreatedKey {
-    pub fn of(k: &NewApiKey, secret: String) -> Self {
+    /// A key just stored (`NewApiKey::stored` for one just created).
+    pub fn of(k: &ApiKey, secret: String) -> Self {
         Self {
             api_key: secret,
             id: k.id.clone(),

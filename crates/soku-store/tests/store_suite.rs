@@ -482,13 +482,22 @@ async fn key_rotation_changes_and_their_events() {
                 .unwrap(),
             Rotation::NotFound
         );
-        let Rotation::Rotated(was) = s
+        let Rotation::Rotated {
+            old: was,
+            new: stored_new,
+        } = s
             .rotate_api_key("u1", &old.id, &new, grace, at, &rotated)
             .await
             .unwrap()
         else {
             panic!("not rotated")
         };
+        // The new key has the old one's settings as the transaction found them.
+        assert_eq!(stored_new.id, new.id);
+        assert_eq!(stored_new.name.as_deref(), Some("ci"));
+        assert_eq!(stored_new.scopes, old.scopes);
+        assert_eq!(stored_new.allowed_ips, old.allowed_ips);
+        assert_eq!(stored_new.expires_at, None);
         assert_eq!(was.replaced_by.as_deref(), Some(new.id.as_str()));
         assert_eq!(was.expires_at, Some(grace));
         assert_eq!(was.status(at), "active");

@@ -7,9 +7,10 @@
 //! database work.
 //!
 //! Use of a key is recorded off the request path: `lastUsedAt`/`lastUsedIp` at most once a
-//! minute per key and node; an address this node has not seen the key used from is noted in
-//! the store, which records `api_key.used_from_new_ip` the first time the key is used from it
-//! at all; a request from an address the key does not allow is refused like an unknown key and
+//! minute per key and node; an address this node has not seen the key used from (an IPv6
+//! address counts as its /64) is noted in the store, at most 20 a key and hour per node, and
+//! the store records `api_key.used_from_new_ip` the first time the key is used from it at all;
+//! a request from an address the key does not allow is refused like an unknown key and
 //! recorded as `api_key.denied_ip`, at most once per key and address every ten minutes per node.
 
 use axum::http::HeaderMap;
@@ -35,6 +36,11 @@ const TOUCH_INTERVAL_MS: i64 = 60_000;
 pub const ADDRESSES_PER_KEY: usize = 100;
 /// A refused address is recorded at most this often per key and address on one node.
 const DENIED_EVENT_INTERVAL: Duration = Duration::from_secs(600);
+/// At most this many addresses new to this node are noted in the store per key and hour: a
+/// key used in turn from more addresses than the lists keep (a fleet, IPv6 privacy addresses,
+/// a leaked key) costs a bounded number of transactions and events, not one per request.
+const ADDRESS_NOTES_PER_HOUR: u32 = 20;
+const NOTE_WINDOW: Duration = Duration::from_secs(3600);
 
 pub const API_KEY_HEADER: &str = "soku-api-key";
 
@@ -67,6 +73,9 @@ impl KeyFailure {
 struct CacheEntry {
     grant: Arc<KeyGrant>,
     fetched: Instant,
+    /// False once evicted (revoked, rotated or changed on this node): looked up again on the
+    /// next request, with its `usage` kept.
+    valid: bool,
     usage: Arc<Usage>,
 }
 
@@ -79,12 +88,52 @@ struct Usage {
     seen: RwLock<Vec<IpAddr>>,
     /// When this node last recorded a refused address, per address.
     denied: Mutex<HashMap<IpAddr, Instant>>,
+    /// Notes of new addresses sent to the store in the current hour: (window start, count).
+    notes: Mutex<(Option<Instant>, u32)>,
+}
+
+impl Usage {
+    /// Whether another address may be noted in the store this hour.
+    fn may_note(&self) -> bool {
+        let mut notes = self.notes.lock().unwrap_or_else(|p| p.into_inner());
+        if notes.0.is_none_or(|start| start.elapsed() >= NOTE_WINDOW) {
+            *notes = (Some(Instant::now()), 0);
+        }
+        notes.1 += 1;
+        notes.1 <= ADDRESS_NOTES_PER_HOUR
+    }
+}
+
+/// What counts as one address for `api_key.used_from_new_ip`: an IPv4 address, or an IPv6
+/// address's /64 (one network hands its hosts many addresses, some changing daily).
+fn address_of(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let bits = u128::from(v6) & !((1u128 << 64) - 1);
+                IpAddr::V6(bits.into())
+            }
+        },
+        v4 => v4,
+    }
+}
+
+/// How an address is written in the store and events: IPv6 as its /64.
+fn address_text(address: IpAddr) -> String {
+    match address {
+        IpAddr::V6(_) => format!("{address}/64"),
+        v4 => v4.to_string(),
+    }
 }
 
 pub struct KeyAuthenticator {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     cache: RwLock<HashMap<KeyHash, CacheEntry>>,
+    /// Bumped by every eviction: a lookup that overlapped one is not cached, since what it
+    /// read may predate the revocation that caused it.
+    evictions: std::sync::atomic::AtomicU64,
 }
 
 impl KeyAuthenticator {
@@ -93,6 +142,7 @@ impl KeyAuthenticator {
             store,
             clock,
             cache: RwLock::new(HashMap::new()),
+            evictions: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -117,7 +167,7 @@ impl KeyAuthenticator {
         let previous_usage = {
             let cache = self.cache.read().unwrap_or_else(|p| p.into_inner());
             match cache.get(&key.hash) {
-                Some(e) if e.fetched.elapsed() < KEY_CACHE_TTL => {
+                Some(e) if e.valid && e.fetched.elapsed() < KEY_CACHE_TTL => {
                     let grant = e.grant.clone();
                     let usage = e.usage.clone();
                     drop(cache);
@@ -166,14 +216,24 @@ impl KeyAuthenticator {
         key: WellFormedKey,
         previous_usage: Option<Arc<Usage>>,
     ) -> Result<(Arc<KeyGrant>, Arc<Usage>), KeyFailure> {
-        let found = self
-            .store
-            .find_key_grant(&key.hash, self.clock.now())
-            .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "API key lookup failed");
-                KeyFailure::Unavailable
-            })?;
+        // A lookup overlapping an eviction may have read the key before its revocation: it is
+        // read again (and, after three overlaps, used for this request only, uncached).
+        let mut attempts = 0;
+        let (found, generation) = loop {
+            let generation = self.evictions.load(Ordering::Acquire);
+            let found = self
+                .store
+                .find_key_grant(&key.hash, self.clock.now())
+                .await
+                .map_err(|e| {
+                    tracing::error!(error = %e, "API key lookup failed");
+                    KeyFailure::Unavailable
+                })?;
+            attempts += 1;
+            if attempts == 3 || self.evictions.load(Ordering::Acquire) == generation {
+                break (found, generation);
+            }
+        };
         let Some(grant) = found else {
             self.cache
                 .write()
@@ -189,6 +249,10 @@ impl KeyAuthenticator {
         let usage = previous_usage.unwrap_or_default();
         {
             let mut cache = self.cache.write().unwrap_or_else(|p| p.into_inner());
+            if self.evictions.load(Ordering::Acquire) != generation {
+                // Evicted meanwhile: answer this request, cache nothing.
+                return Ok((grant, usage));
+            }
             if cache.len() >= KEY_CACHE_MAX {
                 cache.retain(|_, e| e.fetched.elapsed() < KEY_CACHE_TTL);
                 if cache.len() >= KEY_CACHE_MAX {
@@ -200,6 +264,7 @@ impl KeyAuthenticator {
                 CacheEntry {
                     grant: grant.clone(),
                     fetched: Instant::now(),
+                    valid: true,
                     usage: usage.clone(),
                 },
             );
@@ -218,23 +283,32 @@ impl KeyAuthenticator {
                 .last_touch
                 .compare_exchange(last, now_ms, Ordering::Relaxed, Ordering::Relaxed)
                 .is_ok();
+        let address = address_of(ip);
         let seen = usage
             .seen
             .read()
             .unwrap_or_else(|p| p.into_inner())
-            .contains(&ip);
+            .contains(&address);
         let new_address = !seen && {
             let mut seen = usage.seen.write().unwrap_or_else(|p| p.into_inner());
-            if seen.contains(&ip) {
+            if seen.contains(&address) {
                 false
             } else {
                 if seen.len() >= ADDRESSES_PER_KEY {
                     seen.remove(0);
                 }
-                seen.push(ip);
+                seen.push(address);
                 true
             }
         };
+        let new_address = new_address
+            && {
+                let may = usage.may_note();
+                if !may {
+                    tracing::debug!(key_id = %grant.key.id, "new addresses of this key are not noted again this hour");
+                }
+                may
+            };
         if !touch && !new_address {
             return;
         }
@@ -243,14 +317,21 @@ impl KeyAuthenticator {
         let user_id = grant.user.id.clone();
         let origin = origin(ip, headers);
         tokio::spawn(async move {
-            let address = ip.to_string();
-            if touch && let Err(e) = store.touch_api_key(&key_id, now, Some(&address)).await {
+            let exact = ip.to_string();
+            if touch && let Err(e) = store.touch_api_key(&key_id, now, Some(&exact)).await {
                 tracing::warn!(key_id = %key_id, error = %e, "could not record API key use");
             }
             if new_address {
                 let event = AuditDraft::new(AuditKind::KeyUsedFromNewIp, origin, json!({}));
                 let noted = store
-                    .note_key_address(&user_id, &key_id, &address, ADDRESSES_PER_KEY, now, &event)
+                    .note_key_address(
+                        &user_id,
+                        &key_id,
+                        &address_text(address),
+                        ADDRESSES_PER_KEY,
+                        now,
+                        &event,
+                    )
                     .await;
                 if let Err(e) = noted {
                     tracing::warn!(key_id = %key_id, error = %e, "could not note an API key's address");
@@ -297,10 +378,39 @@ impl KeyAuthenticator {
 
     /// Forgets every cached lookup of this key id (after a revocation on this node).
     pub fn evict(&self, key_id: &str) {
-        self.cache
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .retain(|_, e| e.grant.key.id != key_id);
+        self.evictions.fetch_add(1, Ordering::AcqRel);
+        let mut cache = self.cache.write().unwrap_or_else(|p| p.into_inner());
+        for entry in cache.values_mut() {
+            if entry.grant.key.id == key_id {
+                entry.valid = false;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_ipv6_address_counts_as_its_64() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
+        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(address_of(a), address_of(b));
+        assert_ne!(address_of(a), address_of(c));
+        assert_eq!(address_text(address_of(a)), "2001:db8:1:2::/64");
+        let v4: IpAddr = "192.0.2.7".parse().unwrap();
+        assert_eq!(address_text(address_of(v4)), "192.0.2.7");
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
+        assert_eq!(address_of(mapped), v4);
+    }
+
+    #[test]
+    fn new_addresses_are_noted_at_most_twenty_an_hour() {
+        let usage = Usage::default();
+        let noted = (0..25).filter(|_| usage.may_note()).count();
+        assert_eq!(noted, ADDRESS_NOTES_PER_HOUR as usize);
     }
 }
 

@@ -131,7 +131,7 @@ pub async fn create(
     );
     state.store.insert_api_key(&record, &event).await?;
     tracing::info!(key_id = %record.id, mode = mode.as_str(), "API key created");
-    Ok(CreatedKey::of(&record, generated.secret))
+    Ok(CreatedKey::of(&record.stored(), generated.secret))
 }
 
 /// The caller's keys, newest first: never the full key or its hash.
@@ -187,9 +187,9 @@ pub async fn rotate(
     else {
         return Err(ApiError::not_found("API key"));
     };
-    let (mut record, generated) = new_api_key(&caller.user_id, old.name.clone(), old.mode, now);
-    record.scopes = old.scopes;
-    record.allowed_ips = old.allowed_ips.clone();
+    // Name, scopes, addresses and lifetime are taken from the key as the store's transaction
+    // finds it.
+    let (record, generated) = new_api_key(&caller.user_id, None, old.mode, now);
     let grace_ends = now + Duration::hours(hours);
     let audit = AuditDraft::new(
         AuditKind::KeyRotated,
@@ -201,10 +201,10 @@ pub async fn rotate(
         .rotate_api_key(&caller.user_id, id, &record, grace_ends, now, &audit)
         .await?
     {
-        Rotation::Rotated(old) => {
+        Rotation::Rotated { old, new } => {
             state.keys.evict(&old.id);
-            tracing::info!(key_id = %old.id, new_key_id = %record.id, hours, "API key rotated");
-            Ok(CreatedKey::of(&record, generated.secret))
+            tracing::info!(key_id = %old.id, new_key_id = %new.id, hours, "API key rotated");
+            Ok(CreatedKey::of(&new, generated.secret))
         }
         Rotation::NotFound => Err(ApiError::not_found("API key")),
         Rotation::NotActive => Err(ApiError::new(
@@ -361,6 +361,7 @@ pub fn allowed_ips(texts: &[String]) -> ApiResult<Vec<IpNet>> {
             .parse::<IpNet>()
             .map(|n| n.trunc())
             .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
+            .map(unmapped)
             .map_err(|_| {
                 ApiError::validation(
                     &format!("allowedIps[{i}]"),
@@ -375,6 +376,21 @@ pub fn allowed_ips(texts: &[String]) -> ApiResult<Vec<IpNet>> {
         }
     }
     Ok(nets)
+}
+
+/// An IPv4-mapped IPv6 range (`::ffff:203.0.113.0/120`) as the IPv4 range it is: clients
+/// reached over IPv6 sockets are compared as IPv4 (`ApiKey::allows`), so the mapped form
+/// would never match.
+fn unmapped(net: IpNet) -> IpNet {
+    match net {
+        IpNet::V6(v6) if v6.prefix_len() >= 96 => match v6.addr().to_ipv4_mapped() {
+            Some(v4) => ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96)
+                .map(IpNet::V4)
+                .unwrap_or(net),
+            None => net,
+        },
+        other => other,
+    }
 }
 
 /// The allowed addresses as listed: `None` for anywhere.
@@ -394,11 +410,20 @@ mod tests {
             "2001:db8::/32".into(),
             " ::1 ".into(),
             "203.0.113.7/32".into(),
+            "::ffff:198.51.100.0/120".into(),
+            "::ffff:198.51.100.9".into(),
         ])
         .unwrap();
         assert_eq!(
             ip_texts(&ok).unwrap(),
-            ["203.0.113.7/32", "10.1.2.0/24", "2001:db8::/32", "::1/128"]
+            [
+                "203.0.113.7/32",
+                "10.1.2.0/24",
+                "2001:db8::/32",
+                "::1/128",
+                "198.51.100.0/24",
+                "198.51.100.9/32"
+            ]
         );
         for bad in ["10.0.0.0/33", "nope", "", "1.2.3", "10.0.0.1/", "::1/129"] {
             let e = allowed_ips(&["1.2.3.4".into(), bad.into()]).unwrap_err();

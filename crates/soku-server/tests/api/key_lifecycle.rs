@@ -646,3 +646,36 @@ async fn audit_events_are_the_callers_own_paged_newest_first() {
     )
     .await;
 }
+
+/// A rotated key that expires gives its replacement the same lifetime, from the rotation, and
+/// the settings the old key has at that moment (a change made just before is not lost).
+#[tokio::test]
+async fn rotation_keeps_the_lifetime_and_the_latest_settings() {
+    let app = TestApp::start().await;
+    let (uid, _) = app.subscriber().await;
+    let token = app.token(&uid);
+    let old = created(
+        &app,
+        &token,
+        json!({"name": "ci", "expiresAt": rfc3339_millis(Utc::now() + Duration::days(30))}),
+    )
+    .await;
+    let id = old["id"].as_str().unwrap();
+    let r = patch(&app, &token, id, json!({"allowedIps": ["192.0.2.0/24"]})).await;
+    assert_eq!(r.status(), 200);
+    let r = rotate(&app, &token, id, json!({"gracePeriodHours": 1})).await;
+    assert_eq!(r.status(), 201);
+    let new: Value = r.json().await.unwrap();
+    assert_eq!(new["allowedIps"], json!(["192.0.2.0/24"]));
+    assert_eq!(new["name"], "ci");
+    let expires = chrono::DateTime::parse_from_rfc3339(new["expiresAt"].as_str().unwrap())
+        .unwrap()
+        .with_timezone(&Utc);
+    assert!(
+        ((expires - Utc::now()) - Duration::days(30))
+            .num_seconds()
+            .abs()
+            < 60,
+        "{expires}"
+    );
+}

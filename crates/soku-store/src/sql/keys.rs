@@ -179,7 +179,14 @@ where
         if old.status(now) != "active" || old.replaced_by.is_some() {
             return Ok(Rotation::NotActive);
         }
-        insert_key(&mut *tx, new).await?;
+        // The settings as they are now, under the lock (a change made since the caller read
+        // the key is not lost).
+        let mut new = new.clone();
+        new.name = old.name.clone();
+        new.scopes = old.scopes;
+        new.allowed_ips = old.allowed_ips.clone();
+        new.expires_at = old.expires_at.map(|t| now + (t - old.created_at));
+        insert_key(&mut *tx, &new).await?;
         let ends = old.expires_at.map_or(grace_ends, |t| t.min(grace_ends));
         let sql = format!(
             "UPDATE api_keys SET replaced_by = $2, expires_at = $3 WHERE id = $1 \
@@ -193,9 +200,19 @@ where
             .await
             .map_err(e)?;
         let rotated = row.api_key()?;
+        let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys k WHERE k.id = $1");
+        let fresh = sqlx::query(&sql)
+            .bind(&new.id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(e)?
+            .api_key()?;
         insert_event(&mut *tx, &audit.event(user_id, Some(id), now)).await?;
         tx.commit().await.map_err(e)?;
-        Ok(Rotation::Rotated(Box::new(rotated)))
+        Ok(Rotation::Rotated {
+            old: Box::new(rotated),
+            new: Box::new(fresh),
+        })
     }
 
     pub async fn update(
