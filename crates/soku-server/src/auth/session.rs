@@ -27,6 +27,10 @@ use std::net::IpAddr;
 pub const SESSION_COOKIE: &str = "soku_session";
 /// How long a session lasts.
 pub const SESSION_HOURS: i64 = 12;
+/// At most this many sessions of one user are live at once: signing in beyond it ends the
+/// oldest (`session.signed_out` with `details.reason` `session_limit`), so that sign-ins in a
+/// loop cannot bury the Sessions page and the audit log.
+pub const MAX_SESSIONS_PER_USER: usize = 50;
 /// A session's `last_seen_at` is written at most this often.
 pub const TOUCH_EVERY_SECS: i64 = 60;
 static CSRF_HEADER: HeaderName = HeaderName::from_static("x-csrf-token");
@@ -73,6 +77,18 @@ pub async fn start(state: &AppState, user_id: &str, origin: Origin) -> Result<St
         serde_json::json!({ "sessionId": record.id }),
     );
     state.store.insert_session(&record, &event).await?;
+    let live = state.store.list_sessions(user_id, now).await?;
+    for oldest in live.iter().skip(MAX_SESSIONS_PER_USER) {
+        let draft = soku_core::audit::AuditDraft::new(
+            AuditKind::SignedOut,
+            Origin::default(),
+            serde_json::json!({ "sessionId": oldest.id, "reason": "session_limit" }),
+        );
+        state
+            .store
+            .revoke_sessions(user_id, Some(&oldest.id), now, &draft)
+            .await?;
+    }
     let sealed = Sealed {
         s: record.id,
         e: record.expires_at.timestamp(),

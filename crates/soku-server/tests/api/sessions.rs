@@ -581,3 +581,34 @@ async fn page_tokens_end_with_their_session_and_open_no_session() {
         .unwrap();
     assert_eq!(create.status(), 401);
 }
+
+/// Signing in beyond the limit of live sessions ends the oldest ones.
+#[tokio::test]
+async fn a_user_has_at_most_fifty_live_sessions() {
+    let app = TestApp::start().await;
+    password_user(&app, "many@example.com").await;
+    let first = sign_in(&app, "many@example.com", FIREFOX).await;
+    let token: Value = login(&app, "many@example.com", PASSWORD)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let token = token["idToken"].as_str().unwrap().to_owned();
+    for _ in 0..soku_server::auth::session::MAX_SESSIONS_PER_USER {
+        let r = app
+            .http
+            .post(app.url("/dashboard/session"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 204);
+    }
+    // The first session was the oldest: it is gone; the newest fifty remain.
+    refused(&app, &first).await;
+    let last = sign_in(&app, "many@example.com", CHROME).await;
+    assert_eq!(
+        listed(&app, &last).await.len(),
+        soku_server::auth::session::MAX_SESSIONS_PER_USER
+    );
+}
