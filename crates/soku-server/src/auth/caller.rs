@@ -354,7 +354,7 @@ async fn by_id_token(state: &AppState, headers: &HeaderMap) -> Result<Caller, Au
             .find_session(session, state.clock.now())
             .await
             .map_err(AuthFailure::store)?;
-        if !live.is_some_and(|(s, _)| s.user_id == identity.uid) {
+        if live.is_none_or(|(s, _)| s.user_id != identity.uid) {
             return Err(AuthFailure::Token(TokenRejection::SessionEnded.into()));
         }
     }

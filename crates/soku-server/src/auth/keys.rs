@@ -388,6 +388,14 @@ impl KeyAuthenticator {
     }
 }
 
+/// The audit origin of a request with a key.
+fn origin(ip: IpAddr, headers: &HeaderMap) -> Origin {
+    let agent = headers
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok());
+    Origin::new(Some(ip.to_string()), agent)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -412,12 +420,4 @@ mod tests {
         let noted = (0..25).filter(|_| usage.may_note()).count();
         assert_eq!(noted, ADDRESS_NOTES_PER_HOUR as usize);
     }
-}
-
-/// The audit origin of a request with a key.
-fn origin(ip: IpAddr, headers: &HeaderMap) -> Origin {
-    let agent = headers
-        .get(axum::http::header::USER_AGENT)
-        .and_then(|v| v.to_str().ok());
-    Origin::new(Some(ip.to_string()), agent)
 }
