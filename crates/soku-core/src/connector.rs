@@ -340,6 +340,15 @@ pub trait Connector: Send + Sync + 'static {
     async fn exchange(&self, _exchange: &CodeExchange) -> Result<ConnectedAccount, ConnectError> {
         Err(ConnectError::unsupported("OAuth authorization"))
     }
+    /// Every account of this platform the authorization granted: a login that manages several
+    /// (Facebook Pages, Instagram professional accounts) connects them all. By default, the one
+    /// account of `exchange`. The server stores each; an empty answer is refused.
+    async fn exchange_all(
+        &self,
+        exchange: &CodeExchange,
+    ) -> Result<Vec<ConnectedAccount>, ConnectError> {
+        self.exchange(exchange).await.map(|account| vec![account])
+    }
     /// Connects with credentials from the connect request's body.
     async fn connect_direct(&self, _params: &Value) -> Result<ConnectedAccount, ConnectError> {
         Err(ConnectError::unsupported("connecting with credentials"))

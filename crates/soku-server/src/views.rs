@@ -183,7 +183,7 @@ pub struct SubmissionPage {
 }
 
 /// A connected account as the API shows it (never its tokens).
-#[derive(Serialize, ToSchema)]
+#[derive(Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AccountView {
     pub id: String,
@@ -239,10 +239,23 @@ pub struct AccountList {
     pub accounts: Vec<AccountView>,
 }
 
-/// An account just connected.
+/// An account just connected: `account`, and every account the same authorization connected
+/// in `accounts` (a Facebook login may grant several Pages; `account` is the first).
 #[derive(Serialize, ToSchema)]
 pub struct ConnectedAccount {
     pub account: AccountView,
+    pub accounts: Vec<AccountView>,
+}
+
+impl ConnectedAccount {
+    /// The view of `accounts`, which holds at least one.
+    pub fn of(accounts: &[Account]) -> Self {
+        let accounts: Vec<AccountView> = accounts.iter().map(AccountView::of).collect();
+        Self {
+            account: accounts[0].clone(),
+            accounts,
+        }
+    }
 }
 
 /// An authorization started: send the user to `authorizationUrl`.
@@ -267,9 +280,14 @@ impl IntoResponse for Connected {
     fn into_response(self) -> Response {
         match self {
             Connected::Started(started) => Json(started).into_response(),
-            Connected::Account(account) => {
-                (StatusCode::CREATED, Json(ConnectedAccount { account })).into_response()
-            }
+            Connected::Account(account) => (
+                StatusCode::CREATED,
+                Json(ConnectedAccount {
+                    accounts: vec![account.clone()],
+                    account,
+                }),
+            )
+                .into_response(),
         }
     }
 }

@@ -10,7 +10,7 @@ use crate::extract::{ApiJson, KeyOrToken};
 use crate::json::Json;
 use crate::service::connect::{self, CallbackQuery, ConnectRequest};
 use crate::state::AppState;
-use crate::views::{AccountView, AuthorizationStarted, ConnectedAccount, ErrorEnvelope};
+use crate::views::{AuthorizationStarted, ConnectedAccount, ErrorEnvelope};
 use axum::extract::{Path, Query, State};
 use axum::http::header::{ACCEPT, CONTENT_TYPE, LOCATION};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -43,7 +43,7 @@ pub async fn connect(
     params(("platform" = String, Path, description = "x, threads, linkedin, mastodon"), CallbackQuery),
     responses(
         (status = 200, description = "The account (an HTML page for browsers) when the authorization had no `redirectUri`", body = ConnectedAccount),
-        (status = 303, description = "To the client's `redirectUri` with `status=connected&platform=..&accountId=..&id=..` or `status=error&error=..&message=..`"),
+        (status = 303, description = "To the client's `redirectUri` with `status=connected&platform=..&accountId=..&id=..&accounts=N` (the first account, and how many the authorization connected) or `status=error&error=..&message=..`"),
         (status = 400, description = "`validation_error`: unknown, used or expired state (`details.reason` `state_unknown`, `state_used`, `state_expired`), or the platform refused the code", body = ErrorEnvelope),
         (status = 403, description = "`forbidden`: the authorization was started by another user (`details.reason` `state_other_user`)", body = ErrorEnvelope),
         CommonErrors))]
@@ -60,14 +60,15 @@ pub async fn callback(
         .get(ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.contains("text/html"));
-    match (finished.account, &finished.return_to) {
-        (Ok(account), Some(to)) => Ok(redirect(
+    match (finished.accounts, &finished.return_to) {
+        (Ok(accounts), Some(to)) => Ok(redirect(
             to,
             &[
                 ("status", "connected"),
                 ("platform", platform.as_str()),
-                ("accountId", &account.account_id),
-                ("id", &account.id),
+                ("accountId", &accounts[0].account_id),
+                ("id", &accounts[0].id),
+                ("accounts", &accounts.len().to_string()),
             ],
         )),
         (Err(e), Some(to)) => {
@@ -87,11 +88,8 @@ pub async fn callback(
                 ],
             ))
         }
-        (Ok(account), None) if wants_html => Ok(connected_page(&account)),
-        (Ok(account), None) => Ok(Json(ConnectedAccount {
-            account: AccountView::of(&account),
-        })
-        .into_response()),
+        (Ok(accounts), None) if wants_html => Ok(connected_page(&accounts)),
+        (Ok(accounts), None) => Ok(Json(ConnectedAccount::of(&accounts)).into_response()),
         (Err(e), None) => Err(e),
     }
 }
@@ -126,13 +124,18 @@ fn redirect(to: &str, params: &[(&str, &str)]) -> Response {
     r
 }
 
-fn connected_page(account: &Account) -> Response {
-    let who = account
-        .username
-        .as_deref()
-        .or(account.display_name.as_deref())
-        .unwrap_or(&account.account_id);
-    let html = match crate::templates::connected_page(account.platform.display_name(), who) {
+fn connected_page(accounts: &[Account]) -> Response {
+    let who = accounts
+        .iter()
+        .map(|a| {
+            a.username
+                .as_deref()
+                .or(a.display_name.as_deref())
+                .unwrap_or(&a.account_id)
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let html = match crate::templates::connected_page(accounts[0].platform.display_name(), &who) {
         Ok(html) => html,
         Err(e) => return ApiError::internal(format!("rendering the page: {e}")).into_response(),
     };

@@ -231,12 +231,13 @@ pub struct Finished {
     pub platform: Platform,
     /// The client's `redirectUri`, when it gave one.
     pub return_to: Option<String>,
-    pub account: ApiResult<Account>,
+    /// The accounts connected (at least one), in the platform's order.
+    pub accounts: ApiResult<Vec<Account>>,
 }
 
 /// The second half of an authorization. `session_user`: the user of the dashboard session the
 /// callback came with, if any. Errors about the state itself (unknown, used, expired, another
-/// user's) are the `Err`; everything after is in `Finished::account`.
+/// user's) are the `Err`; everything after is in `Finished::accounts`.
 pub async fn finish(
     state: &AppState,
     platform: &str,
@@ -288,16 +289,20 @@ pub async fn finish(
         )
         .with_details(json!({ "reason": "session_required" })));
     }
-    let account = complete(state, &started, query).await;
+    let accounts = complete(state, &started, query).await;
     Ok(Finished {
         platform,
         return_to: started.return_to,
-        account,
+        accounts,
     })
 }
 
-/// The code for tokens, then the account stored.
-async fn complete(state: &AppState, started: &OAuthState, q: &CallbackQuery) -> ApiResult<Account> {
+/// The code for tokens, then every account the authorization granted stored.
+async fn complete(
+    state: &AppState,
+    started: &OAuthState,
+    q: &CallbackQuery,
+) -> ApiResult<Vec<Account>> {
     let platform = started.platform;
     let name = platform.display_name();
     if let Some(error) = &q.error {
@@ -330,7 +335,7 @@ async fn complete(state: &AppState, started: &OAuthState, q: &CallbackQuery) -> 
         .cloned()
         .ok_or_else(|| ApiError::internal(format!("no {name} connector for a stored state")))?;
     let connected = connector
-        .exchange(&CodeExchange {
+        .exchange_all(&CodeExchange {
             code: code.to_owned(),
             redirect_uri: started.redirect_uri.clone(),
             code_verifier: opened["verifier"].as_str().unwrap_or_default().to_owned(),
@@ -338,7 +343,18 @@ async fn complete(state: &AppState, started: &OAuthState, q: &CallbackQuery) -> 
         })
         .await
         .map_err(|e| connect_error(platform, e))?;
-    save_account(state, &started.user_id, platform, connected).await
+    if connected.is_empty() {
+        return Err(ApiError::validation(
+            "code",
+            "no_accounts",
+            format!("{name} granted no account to connect."),
+        ));
+    }
+    let mut accounts = Vec::with_capacity(connected.len());
+    for one in connected {
+        accounts.push(save_account(state, &started.user_id, platform, one).await?);
+    }
+    Ok(accounts)
 }
 
 async fn save_account(

@@ -976,3 +976,102 @@ async fn patch_is_default_moves_a_plain_target_to_another_account() {
     assert_eq!(r.status(), 200);
     assert_eq!(plain_target().await, "did:plc:first");
 }
+
+/// An X connector whose authorization grants `extra` more accounts than X's one (like a
+/// Facebook login that manages several Pages), or none at all when `extra` is `None`.
+struct ManyAccounts {
+    inner: Arc<dyn Connector>,
+    extra: Option<usize>,
+}
+
+#[async_trait::async_trait]
+impl Connector for ManyAccounts {
+    async fn publish(
+        &self,
+        request: &soku_core::connector::PublishRequest,
+    ) -> Result<soku_core::connector::PublishedPost, soku_core::connector::PublishError> {
+        self.inner.publish(request).await
+    }
+    async fn find_existing(
+        &self,
+        request: &soku_core::connector::PublishRequest,
+    ) -> Result<soku_core::connector::Existing, soku_core::connector::PublishError> {
+        self.inner.find_existing(request).await
+    }
+    fn connect_method(&self) -> soku_core::connector::ConnectMethod {
+        self.inner.connect_method()
+    }
+    async fn authorize(
+        &self,
+        request: &soku_core::connector::AuthorizationRequest,
+    ) -> Result<soku_core::connector::AuthorizationStart, soku_core::connector::ConnectError> {
+        self.inner.authorize(request).await
+    }
+    async fn exchange_all(
+        &self,
+        exchange: &soku_core::connector::CodeExchange,
+    ) -> Result<Vec<soku_core::connector::ConnectedAccount>, soku_core::connector::ConnectError>
+    {
+        let Some(extra) = self.extra else {
+            return Ok(Vec::new());
+        };
+        let first = self.inner.exchange(exchange).await?;
+        let mut all = vec![first.clone()];
+        for i in 0..extra {
+            let mut more = first.clone();
+            more.account_id = format!("{}-{i}", first.account_id);
+            more.username = Some(format!("page{i}"));
+            all.push(more);
+        }
+        Ok(all)
+    }
+}
+
+/// One authorization that grants several accounts connects them all, each with its own row;
+/// one that grants none is refused.
+#[tokio::test]
+async fn an_authorization_granting_several_accounts_connects_them_all() {
+    for extra in [Some(2), None] {
+        let fake = XFake::start().await;
+        let app = Builder::default()
+            .connector(
+                Platform::X,
+                Arc::new(ManyAccounts {
+                    inner: x_connector(&fake),
+                    extra,
+                }),
+            )
+            .start()
+            .await;
+        fake.register_redirect_uri(&app.url("/v1/oauth/x/callback"));
+        let (_, key) = app.subscriber().await;
+        let callback = approved_callback(&app, &key, None).await;
+        let done = no_redirects().get(&callback).send().await.unwrap();
+        if extra.is_none() {
+            let e = expect_error(done, 400, "validation_error", None).await;
+            assert_eq!(e["error"]["details"]["reason"], "no_accounts");
+            continue;
+        }
+        assert_eq!(done.status(), 200);
+        let body: Value = done.json().await.unwrap();
+        let accounts = body["accounts"].as_array().unwrap();
+        assert_eq!(accounts.len(), 3);
+        assert_eq!(body["account"], accounts[0]);
+        let listed: Value = app
+            .get_with_key("/v1/accounts", &key)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let mut names: Vec<String> = listed["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["platform"] == "x")
+            .map(|a| a["username"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names.len(), 3, "{listed}");
+        assert!(names.contains(&"page0".to_owned()) && names.contains(&"page1".to_owned()));
+    }
+}
