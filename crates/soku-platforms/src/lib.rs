@@ -9,6 +9,7 @@ pub mod imports;
 pub mod linkedin;
 pub mod mastodon;
 pub mod media;
+pub mod meta;
 pub mod net;
 pub mod registry;
 pub mod settings;

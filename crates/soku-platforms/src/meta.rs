@@ -1,0 +1,386 @@
+//! Facebook Login, shared by the Facebook Page and Instagram connectors (issue 18): the login
+//! dialog, the code traded for a user token and that for a long-lived one, and the Pages the
+//! user manages with their linked Instagram professional accounts. The connectors themselves
+//! (publishing) are not built yet; this is the half of connecting they share, tested against
+//! `soku_fakes::graph`.
+//!
+//! Sources (Meta's documentation; the fake quotes each line it follows):
+//! - Manual login flow:
+//!   <https://developers.facebook.com/docs/facebook-login/guides/advanced/manual-flow>: the
+//!   dialog `https://www.facebook.com/{version}/dialog/oauth?client_id&redirect_uri&state&scope`,
+//!   then `GET /{version}/oauth/access_token?client_id&redirect_uri&client_secret&code`.
+//! - Long-lived tokens:
+//!   <https://developers.facebook.com/docs/facebook-login/guides/access-tokens/get-long-lived>:
+//!   `grant_type=fb_exchange_token` with `fb_exchange_token`; "If you used a long-lived User
+//!   access token, the Page access token has no expiration date."
+//! - Pages: <https://developers.facebook.com/docs/graph-api/reference/user/accounts/> (`id`,
+//!   `name`, `access_token`, `tasks`) and the Page's `instagram_business_account`
+//!   (<https://developers.facebook.com/docs/instagram-platform/instagram-graph-api/reference/page>).
+//!
+//! One login grants every Page (and Instagram account) the user chose in the dialog: the
+//! connectors answer them all through `Connector::exchange_all`, one account each, each with
+//! the Page's own token (for an Instagram account, the token of the Page it is linked to).
+
+use crate::http;
+use crate::settings::PlatformSettings;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use soku_core::connector::{
+    AuthorizationRequest, ConnectError, ConnectErrorKind, ConnectedAccount, TokenSet,
+};
+
+/// The Graph API version the fake's spec check is stamped with (see `soku_fakes::graph`).
+pub const GRAPH_VERSION: &str = "v25.0";
+
+/// The permissions the Facebook Page connector asks for: list the Pages, read them, publish.
+pub const PAGE_SCOPES: &[&str] = &[
+    "pages_show_list",
+    "pages_read_engagement",
+    "pages_manage_posts",
+];
+/// The permissions the Instagram connector asks for: the Pages (to find the linked accounts),
+/// the account's profile, and content publishing.
+pub const INSTAGRAM_SCOPES: &[&str] = &[
+    "pages_show_list",
+    "pages_read_engagement",
+    "instagram_basic",
+    "instagram_content_publish",
+];
+
+/// What a login granted: the long-lived user token and the Pages it manages.
+#[derive(Debug, Clone)]
+pub struct LoginGrant {
+    pub user_token: TokenSet,
+    pub pages: Vec<PageGrant>,
+}
+
+/// One Page the user manages.
+#[derive(Clone, Deserialize)]
+pub struct PageGrant {
+    pub id: String,
+    pub name: Option<String>,
+    /// The Page token: does not expire when taken with a long-lived user token.
+    pub access_token: String,
+    /// What the user may do on the Page (`CREATE_CONTENT`, `MANAGE`, ...).
+    #[serde(default)]
+    pub tasks: Vec<String>,
+    /// The Instagram professional account linked to the Page.
+    #[serde(default)]
+    pub instagram_business_account: Option<InstagramAccount>,
+}
+
+impl std::fmt::Debug for PageGrant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PageGrant")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("tasks", &self.tasks)
+            .field(
+                "instagram_business_account",
+                &self.instagram_business_account,
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// An Instagram professional account linked to a Page.
+#[derive(Debug, Clone, Deserialize)]
+pub struct InstagramAccount {
+    pub id: String,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+impl LoginGrant {
+    /// One account per Page the user may publish to (a Page without `CREATE_CONTENT` is left
+    /// out), with the Page's token.
+    pub fn page_accounts(&self) -> Vec<ConnectedAccount> {
+        self.pages
+            .iter()
+            .filter(|p| p.tasks.is_empty() || p.tasks.iter().any(|t| t == "CREATE_CONTENT"))
+            .map(|p| ConnectedAccount {
+                account_id: p.id.clone(),
+                username: None,
+                display_name: p.name.clone(),
+                meta: json!({ "page_id": p.id }),
+                tokens: page_token(p),
+            })
+            .collect()
+    }
+
+    /// One account per Instagram professional account linked to one of the Pages, with that
+    /// Page's token (Instagram's publishing calls take it).
+    pub fn instagram_accounts(&self) -> Vec<ConnectedAccount> {
+        self.pages
+            .iter()
+            .filter_map(|p| {
+                let ig = p.instagram_business_account.as_ref()?;
+                Some(ConnectedAccount {
+                    account_id: ig.id.clone(),
+                    username: ig.username.clone(),
+                    display_name: ig.name.clone(),
+                    meta: json!({ "ig_user_id": ig.id, "page_id": p.id }),
+                    tokens: page_token(p),
+                })
+            })
+            .collect()
+    }
+}
+
+/// A Page token taken with a long-lived user token does not expire.
+fn page_token(page: &PageGrant) -> TokenSet {
+    TokenSet {
+        access_token: page.access_token.clone(),
+        refresh_token: None,
+        expires_at: None,
+    }
+}
+
+/// Facebook Login against `settings.auth_url` (the dialog's host) and `settings.api_url`
+/// (`graph.facebook.com`).
+pub struct FacebookLogin {
+    settings: PlatformSettings,
+    client: reqwest::Client,
+}
+
+impl FacebookLogin {
+    pub fn new(settings: PlatformSettings) -> Self {
+        let client = http::api_client(settings.timeout);
+        Self { settings, client }
+    }
+
+    /// Whether the app's id and secret are set.
+    pub fn configured(&self) -> bool {
+        self.settings.client_id.is_some() && self.settings.client_secret.is_some()
+    }
+
+    fn credentials(&self) -> Result<(&str, &str), ConnectError> {
+        match (&self.settings.client_id, &self.settings.client_secret) {
+            (Some(id), Some(secret)) => Ok((id.as_str(), secret.expose().as_str())),
+            _ => Err(ConnectError::new(
+                ConnectErrorKind::NotConfigured,
+                "Facebook Login needs the app's id and secret.",
+            )),
+        }
+    }
+
+    fn graph(&self, path: &str) -> String {
+        format!("{}/{GRAPH_VERSION}/{path}", self.settings.api_url)
+    }
+
+    /// The login dialog's URL for `request`, asking for `scopes`.
+    pub fn authorize_url(
+        &self,
+        request: &AuthorizationRequest,
+        scopes: &[&str],
+    ) -> Result<String, ConnectError> {
+        let (client_id, _) = self.credentials()?;
+        let mut url = reqwest::Url::parse(&format!(
+            "{}/{GRAPH_VERSION}/dialog/oauth",
+            self.settings.auth_url
+        ))
+        .map_err(|e| ConnectError::new(ConnectErrorKind::NotConfigured, e.to_string()))?;
+        url.query_pairs_mut()
+            .append_pair("client_id", client_id)
+            .append_pair("redirect_uri", &request.redirect_uri)
+            .append_pair("state", &request.state)
+            .append_pair("response_type", "code")
+            .append_pair("scope", &scopes.join(","));
+        Ok(url.into())
+    }
+
+    /// The code for a user token, that for a long-lived one, and the Pages it manages (every
+    /// page of `/me/accounts`), with their linked Instagram accounts when `with_instagram` (the
+    /// field needs the `instagram_basic` permission, which the Page connector does not ask
+    /// for).
+    pub async fn exchange(
+        &self,
+        code: &str,
+        redirect_uri: &str,
+        with_instagram: bool,
+    ) -> Result<LoginGrant, ConnectError> {
+        let (client_id, client_secret) = self.credentials()?;
+        let short: Token = self
+            .get(
+                &self.graph("oauth/access_token"),
+                &[
+                    ("client_id", client_id),
+                    ("redirect_uri", redirect_uri),
+                    ("client_secret", client_secret),
+                    ("code", code),
+                ],
+            )
+            .await?;
+        let long: Token = self
+            .get(
+                &self.graph("oauth/access_token"),
+                &[
+                    ("grant_type", "fb_exchange_token"),
+                    ("client_id", client_id),
+                    ("client_secret", client_secret),
+                    ("fb_exchange_token", short.access_token.as_str()),
+                ],
+            )
+            .await?;
+        let mut pages = Vec::new();
+        let mut next = Some(self.graph("me/accounts"));
+        let mut first = true;
+        while let Some(url) = next.take() {
+            let fields = if with_instagram {
+                "id,name,access_token,tasks,instagram_business_account{id,username,name}"
+            } else {
+                "id,name,access_token,tasks"
+            };
+            let query: &[(&str, &str)] = if first {
+                &[
+                    ("fields", fields),
+                    ("limit", "100"),
+                    ("access_token", long.access_token.as_str()),
+                ]
+            } else {
+                // `paging.next` is a whole URL, token included.
+                &[]
+            };
+            let page: Paged<PageGrant> = self.get(&url, query).await?;
+            pages.extend(page.data);
+            next = page.paging.and_then(|p| p.next);
+            first = false;
+            if pages.len() > 1000 {
+                break;
+            }
+        }
+        Ok(LoginGrant {
+            user_token: TokenSet {
+                access_token: long.access_token,
+                refresh_token: None,
+                expires_at: long.expires_in.map(|s| expiry(s, Utc::now())),
+            },
+            pages,
+        })
+    }
+
+    async fn get<T: DeserializeOwned>(
+        &self,
+        url: &str,
+        query: &[(&str, &str)],
+    ) -> Result<T, ConnectError> {
+        let response = self
+            .client
+            .get(url)
+            .query(query)
+            .send()
+            .await
+            // Never the error's own text: it holds the URL, and the query holds the secret.
+            .map_err(|e| unavailable(&e))?;
+        let status = response.status();
+        let body = response.bytes().await.map_err(|e| unavailable(&e))?;
+        if status.is_success() {
+            return serde_json::from_slice(&body).map_err(|e| {
+                ConnectError::new(
+                    ConnectErrorKind::Unavailable,
+                    format!("Facebook answered something unexpected ({e})."),
+                )
+            });
+        }
+        Err(graph_connect_error(status.as_u16(), &body))
+    }
+}
+
+/// A Graph API error answer as a connect error: throttling, outages and transient errors are
+/// worth retrying later; everything else (an invalid or used code, a revoked or expired token,
+/// a missing permission) is the platform refusing.
+///
+/// Codes (<https://developers.facebook.com/docs/graph-api/guides/error-handling>): 1 and 2 are
+/// temporary ("API Unknown", "API Service"), 4, 17, 32, 613 and 80001–80002 are throttling;
+/// `is_transient: true` marks any error Meta says to retry.
+pub fn graph_connect_error(status: u16, body: &[u8]) -> ConnectError {
+    let parsed: Option<Value> = serde_json::from_slice(body).ok();
+    let error = parsed.as_ref().and_then(|v| v.get("error"));
+    let code = error.and_then(|e| e["code"].as_i64());
+    let transient = error.and_then(|e| e["is_transient"].as_bool()) == Some(true);
+    let message = error
+        .and_then(|e| e["message"].as_str())
+        .map(|m| m.chars().take(300).collect::<String>())
+        .unwrap_or_else(|| format!("status {status}"));
+    let retry = transient
+        || status >= 500
+        || matches!(code, Some(1 | 2 | 4 | 17 | 32 | 613 | 80001 | 80002));
+    let kind = if retry {
+        ConnectErrorKind::Unavailable
+    } else {
+        ConnectErrorKind::Rejected
+    };
+    ConnectError::new(kind, format!("Facebook refused: {message}"))
+        .with_platform_error(http::platform_text(body))
+}
+
+/// A failed call as a connect error worth retrying, in words that name no URL.
+fn unavailable(e: &reqwest::Error) -> ConnectError {
+    let failure = http::transport_error(e, http::Effect::Repeatable, "Facebook");
+    ConnectError::new(ConnectErrorKind::Unavailable, failure.message)
+}
+
+fn expiry(seconds: u64, now: DateTime<Utc>) -> DateTime<Utc> {
+    now + chrono::Duration::seconds(seconds.min(i64::MAX as u64 / 2) as i64)
+}
+
+#[derive(Deserialize)]
+struct Token {
+    access_token: String,
+    #[serde(default)]
+    expires_in: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct Paged<T> {
+    data: Vec<T>,
+    #[serde(default)]
+    paging: Option<Paging>,
+}
+
+#[derive(Deserialize)]
+struct Paging {
+    #[serde(default)]
+    next: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn graph_errors_are_retried_or_refused_as_documented() {
+        let err = |code: i64, transient: bool| {
+            json!({"error": {"message": "m", "type": "OAuthException", "code": code,
+                             "is_transient": transient, "fbtrace_id": "x"}})
+            .to_string()
+            .into_bytes()
+        };
+        for code in [1, 2, 4, 17, 32, 613, 80001] {
+            assert_eq!(
+                graph_connect_error(400, &err(code, false)).kind,
+                ConnectErrorKind::Unavailable,
+                "{code}"
+            );
+        }
+        for code in [100, 190, 10, 200] {
+            assert_eq!(
+                graph_connect_error(400, &err(code, false)).kind,
+                ConnectErrorKind::Rejected,
+                "{code}"
+            );
+        }
+        assert_eq!(
+            graph_connect_error(400, &err(100, true)).kind,
+            ConnectErrorKind::Unavailable
+        );
+        assert_eq!(
+            graph_connect_error(503, b"<html>").kind,
+            ConnectErrorKind::Unavailable
+        );
+    }
+}
