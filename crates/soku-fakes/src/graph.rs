@@ -116,7 +116,7 @@ pub const KNOWN_PERMISSIONS: &[&str] = &[
     "ads_read",
 ];
 
-/// What the connectors ask for: the research notes' permissions-by-call table.
+/// What the connectors ask for: the permissions-by-call table of `docs/research/meta-graph-api.md`.
 pub const PUBLISHING_PERMISSIONS: &[&str] = &[
     "pages_show_list",
     "pages_read_engagement",
@@ -2839,7 +2839,7 @@ fn list_media(s: &mut Inner, tok: &IssuedToken, ig: &str, p: &Params, stories: b
 }
 
 /// `GET /{page-id}/videos?fields=id,description,created_time,permalink_url`: the Page's videos,
-/// newest first (the research notes' reconciliation for videos).
+/// newest first (the reconciliation for videos in `docs/research/meta-graph-api.md`).
 fn list_videos(s: &mut Inner, tok: &IssuedToken, page_id: &str, p: &Params) -> Response {
     if !can_see_page(s, tok, page_id) {
         return no_object(&Method::GET, page_id);
