@@ -148,6 +148,20 @@ impl Driver {
             .map_err(|e| format!("resizing the window: {e}"))
     }
 
+    /// Ends the browser after a journey; on its failure, with a screenshot named `shot` first,
+    /// and panics naming the error and the screenshot.
+    async fn finish(&self, result: Result<(), String>, shot: &str) {
+        if let Err(e) = result {
+            self.screenshot(shot).await;
+            self.close().await;
+            panic!(
+                "{e} (screenshot: {})",
+                self.shots.join(format!("{shot}.png")).display()
+            );
+        }
+        self.close().await;
+    }
+
     /// Ends the WebDriver session (the browser quits).
     async fn close(&self) {
         let _ = self.client.clone().close().await;
@@ -191,29 +205,11 @@ async fn dashboard_in_a_real_browser() {
     )
     .await;
     let result = journey(&driver, &app).await;
-    if let Err(e) = result {
-        driver.screenshot("failure").await;
-        driver.close().await;
-        panic!(
-            "{e} (screenshot: {})",
-            driver.shots.join("failure.png").display()
-        );
-    }
-    driver.close().await;
+    driver.finish(result, "failure").await;
 }
 
 async fn journey(d: &Driver, app: &TestApp) -> Result<(), String> {
-    // Sign in.
-    d.goto(&app.url("/login")).await?;
-    d.screenshot("login").await;
-    d.type_into("#email", "browser@example.com").await?;
-    d.type_into("#password", PASSWORD).await?;
-    d.click("#sign-in").await?;
-    d.wait_for(
-        "the posts page",
-        "return location.pathname === '/posts' && document.body.dataset.page === 'posts';",
-    )
-    .await?;
+    sign_in(d, app, "browser@example.com").await?;
     let stored = d
         .js("return localStorage.length + sessionStorage.length;")
         .await?;
@@ -380,6 +376,7 @@ async fn journey(d: &Driver, app: &TestApp) -> Result<(), String> {
 /// Signs in through the sign-in page and waits for the posts page.
 async fn sign_in(d: &Driver, app: &TestApp, email: &str) -> Result<(), String> {
     d.goto(&app.url("/login")).await?;
+    d.screenshot("login").await;
     d.type_into("#email", email).await?;
     d.type_into("#password", PASSWORD).await?;
     d.click("#sign-in").await?;
@@ -401,15 +398,7 @@ async fn key_lifecycle_in_a_real_browser() {
     let app = TestApp::start().await;
     password_user(&app, "keys@example.com").await;
     let result = key_journey(&driver, &app).await;
-    if let Err(e) = result {
-        driver.screenshot("failure").await;
-        driver.close().await;
-        panic!(
-            "{e} (screenshot: {})",
-            driver.shots.join("failure.png").display()
-        );
-    }
-    driver.close().await;
+    driver.finish(result, "failure").await;
 }
 
 async fn key_journey(d: &Driver, app: &TestApp) -> Result<(), String> {
@@ -543,15 +532,7 @@ async fn media_in_a_real_browser() {
     let png = files.path().join("holiday.png");
     std::fs::write(&png, soku_fakes::media_files::png(320, 200)).unwrap();
     let result = media_journey(&driver, &app, &uid, &png).await;
-    if let Err(e) = result {
-        driver.screenshot("media-failure").await;
-        driver.close().await;
-        panic!(
-            "{e} (screenshot: {})",
-            driver.shots.join("media-failure.png").display()
-        );
-    }
-    driver.close().await;
+    driver.finish(result, "media-failure").await;
 }
 
 async fn media_journey(
@@ -728,15 +709,7 @@ async fn firebase_sign_in_in_a_real_browser() {
         Ok::<(), String>(())
     }
     .await;
-    if let Err(e) = result {
-        driver.screenshot("firebase-failure").await;
-        driver.close().await;
-        panic!(
-            "{e} (screenshot: {})",
-            driver.shots.join("firebase-failure.png").display()
-        );
-    }
-    driver.close().await;
+    driver.finish(result, "firebase-failure").await;
     // The user record was created on first sight of the token.
     assert!(
         app.store
@@ -788,15 +761,7 @@ async fn connecting_accounts_in_a_real_browser() {
     x.register_redirect_uri(&app.url("/v1/oauth/x/callback"));
     password_user(&app, "connect@example.com").await;
     let result = connect_journey(&driver, &app).await;
-    if let Err(e) = result {
-        driver.screenshot("failure").await;
-        driver.close().await;
-        panic!(
-            "{e} (screenshot: {})",
-            driver.shots.join("failure.png").display()
-        );
-    }
-    driver.close().await;
+    driver.finish(result, "failure").await;
     assert_eq!(bluesky.sessions_created(), 1);
 }
 
@@ -861,15 +826,7 @@ async fn sessions_in_a_real_browser() {
     let app = TestApp::builder_without_engine().await;
     password_user(&app, "sessions@example.com").await;
     let result = sessions_journey(&driver, &app).await;
-    if let Err(e) = result {
-        driver.screenshot("sessions-failure").await;
-        driver.close().await;
-        panic!(
-            "{e} (screenshot: {})",
-            driver.shots.join("sessions-failure.png").display()
-        );
-    }
-    driver.close().await;
+    driver.finish(result, "sessions-failure").await;
 }
 
 /// Two sessions (one from another "device" over HTTP): sign the other one out from the page,

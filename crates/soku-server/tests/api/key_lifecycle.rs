@@ -1,7 +1,7 @@
 //! Key lifecycle (spec 4.1): expiry, rotation, scopes, allowed addresses, changes, last use and
 //! the audit events that record them.
 
-use crate::util::{Builder, TestApp, eventually, expect_error};
+use crate::util::{Builder, TestApp, audit_events, eventually, expect_error, of_type};
 use chrono::{Duration, Utc};
 use serde_json::{Value, json};
 use soku_core::time::rfc3339_millis;
@@ -59,21 +59,6 @@ async fn listing(app: &TestApp, token: &str, id: &str) -> Value {
         .find(|k| k["id"] == id)
         .cloned()
         .unwrap_or_else(|| panic!("{id} not listed"))
-}
-
-/// The caller's events, newest first (one page of 100).
-async fn events(app: &TestApp, token: &str) -> Vec<Value> {
-    let page: Value = app
-        .get_with_token("/v1/audit-events?limit=100", token)
-        .await
-        .json()
-        .await
-        .unwrap();
-    page["events"].as_array().unwrap().clone()
-}
-
-fn of_type<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
-    events.iter().filter(|e| e["type"] == kind).collect()
 }
 
 /// A GET with a key, from `ip` as a trusted proxy names it.
@@ -317,7 +302,7 @@ async fn rotation_replaces_a_key_after_its_grace_period() {
     )
     .await;
 
-    let events = events(&app, &token).await;
+    let events = audit_events(&app, &uid).await;
     let rotations = of_type(&events, "api_key.rotated");
     assert_eq!(rotations.len(), 2);
     assert_eq!(rotations[1]["keyId"], old_id);
@@ -463,11 +448,11 @@ async fn allowed_addresses_refuse_others_with_the_plain_401_and_record_it() {
     // One event for the refused address, however often it retries.
     assert!(
         eventually(std::time::Duration::from_secs(5), || async {
-            of_type(&events(&app, &token).await, "api_key.denied_ip").len() == 1
+            of_type(&audit_events(&app, &uid).await, "api_key.denied_ip").len() == 1
         })
         .await
     );
-    let events_now = events(&app, &token).await;
+    let events_now = audit_events(&app, &uid).await;
     let denied = of_type(&events_now, "api_key.denied_ip")[0];
     assert_eq!(denied["keyId"], id);
     assert_eq!(denied["ip"], "198.51.100.1");
@@ -545,7 +530,7 @@ async fn allowed_addresses_refuse_others_with_the_plain_401_and_record_it() {
         None,
     )
     .await;
-    let updates = of_type(&events(&app, &token).await, "api_key.updated").len();
+    let updates = of_type(&audit_events(&app, &uid).await, "api_key.updated").len();
     assert_eq!(updates, 2);
 }
 
@@ -564,11 +549,11 @@ async fn last_use_and_new_addresses_are_recorded_off_the_request_path() {
     }
     assert!(
         eventually(std::time::Duration::from_secs(5), || async {
-            of_type(&events(&app, &token).await, "api_key.used_from_new_ip").len() == 2
+            of_type(&audit_events(&app, &uid).await, "api_key.used_from_new_ip").len() == 2
         })
         .await
     );
-    let all = events(&app, &token).await;
+    let all = audit_events(&app, &uid).await;
     let mut addresses: Vec<&str> = of_type(&all, "api_key.used_from_new_ip")
         .iter()
         .map(|e| e["ip"].as_str().unwrap())

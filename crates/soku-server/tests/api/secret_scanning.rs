@@ -1,7 +1,7 @@
 //! `POST /v1/secret-scanning/github` (spec 4.1): GitHub's signed reports of leaked keys, with
 //! GitHub's published keys served by a fake on loopback and reports signed in the test.
 
-use crate::util::{Builder, TestApp, expect_error, revoked_event};
+use crate::util::{Builder, TestApp, audit_events, expect_error, of_type, revoked_event};
 use axum::Router;
 use axum::routing::get;
 use base64::Engine;
@@ -128,16 +128,9 @@ async fn key_id(app: &TestApp, secret: &str) -> String {
 }
 
 async fn leaked_events(app: &TestApp, uid: &str) -> Vec<Value> {
-    let r = app
-        .get_with_token("/v1/audit-events", &app.token(uid))
-        .await;
-    assert_eq!(r.status(), 200);
-    let page: Value = r.json().await.unwrap();
-    page["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["type"] == "api_key.leaked")
+    let all = audit_events(app, uid).await;
+    of_type(&all, "api_key.leaked")
+        .into_iter()
         .cloned()
         .collect()
 }

@@ -95,19 +95,6 @@ async fn refused(app: &TestApp, s: &Signed) {
     .await;
 }
 
-async fn events(app: &TestApp, uid: &str) -> Vec<Value> {
-    let r = app
-        .get_with_token("/v1/audit-events?limit=100", &app.token(uid))
-        .await;
-    assert_eq!(r.status(), 200);
-    let body: Value = r.json().await.unwrap();
-    body["events"].as_array().unwrap().clone()
-}
-
-fn of_type<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
-    events.iter().filter(|e| e["type"] == kind).collect()
-}
-
 #[tokio::test]
 async fn signing_out_ends_the_session_for_every_copy_of_its_cookie() {
     let app = TestApp::builder_without_engine().await;
@@ -178,7 +165,7 @@ async fn signing_out_ends_the_session_for_every_copy_of_its_cookie() {
     assert_eq!(list[0]["current"], true);
 
     // Audited: two sign-ins and one sign-out, with the address and User-Agent.
-    let events = events(&app, &uid).await;
+    let events = audit_events(&app, &uid).await;
     let ins = of_type(&events, "session.signed_in");
     assert_eq!(ins.len(), 2, "{events:?}");
     assert_eq!(ins[1]["userAgent"], FIREFOX);
@@ -296,7 +283,7 @@ async fn the_sessions_page_signs_out_one_session_or_all_of_them() {
     );
     refused(&app, &bob).await;
 
-    let events = events(&app, &uid).await;
+    let events = audit_events(&app, &uid).await;
     let outs = of_type(&events, "session.signed_out");
     assert_eq!(outs.len(), 2, "{events:?}");
     assert_eq!(outs[0]["details"]["everywhere"], true);
@@ -340,11 +327,11 @@ async fn failed_sign_ins_are_audited_without_the_password_and_bounded_by_the_thr
 
     // The events are written off the request's path.
     let five = eventually(std::time::Duration::from_secs(5), || async {
-        of_type(&events(&app, &uid).await, "session.sign_in_failed").len() == 5
+        of_type(&audit_events(&app, &uid).await, "session.sign_in_failed").len() == 5
     })
     .await;
-    assert!(five, "{:?}", events(&app, &uid).await);
-    let events = events(&app, &uid).await;
+    assert!(five, "{:?}", audit_events(&app, &uid).await);
+    let events = audit_events(&app, &uid).await;
     let failed = of_type(&events, "session.sign_in_failed");
     assert_eq!(failed.len(), 5);
     assert_eq!(failed[0]["ip"], "127.0.0.1");

@@ -475,3 +475,19 @@ pub fn revoked_event() -> soku_core::audit::AuditDraft {
         serde_json::json!({}),
     )
 }
+
+/// The user's audit events (`GET /v1/audit-events` with their ID token), newest first, one page
+/// of 100.
+pub async fn audit_events(app: &TestApp, uid: &str) -> Vec<Value> {
+    let r = app
+        .get_with_token("/v1/audit-events?limit=100", &app.token(uid))
+        .await;
+    assert_eq!(r.status(), 200);
+    let page: Value = r.json().await.unwrap();
+    page["events"].as_array().unwrap().clone()
+}
+
+/// The events of one type.
+pub fn of_type<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    events.iter().filter(|e| e["type"] == kind).collect()
+}
