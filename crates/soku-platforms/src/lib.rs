@@ -3,6 +3,7 @@
 
 pub mod bluesky;
 pub mod fetch;
+pub mod graph;
 pub mod http;
 pub mod import;
 pub mod imports;

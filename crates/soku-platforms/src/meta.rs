@@ -145,12 +145,29 @@ fn page_token(page: &PageGrant) -> TokenSet {
 pub struct FacebookLogin {
     settings: PlatformSettings,
     client: reqwest::Client,
+    version: String,
 }
 
 impl FacebookLogin {
     pub fn new(settings: PlatformSettings) -> Self {
         let client = http::api_client(settings.timeout);
-        Self { settings, client }
+        Self {
+            settings,
+            client,
+            version: GRAPH_VERSION.to_owned(),
+        }
+    }
+
+    /// Calls a Graph API version other than [`GRAPH_VERSION`] (`v26.0`); anything not of that
+    /// form is ignored with a warning.
+    pub fn with_version(mut self, version: &str) -> Self {
+        self.version = version_or_default(Some(version));
+        self
+    }
+
+    /// The Graph API version called.
+    pub fn version(&self) -> &str {
+        &self.version
     }
 
     /// Whether the app's id and secret are set.
@@ -169,7 +186,7 @@ impl FacebookLogin {
     }
 
     fn graph(&self, path: &str) -> String {
-        format!("{}/{GRAPH_VERSION}/{path}", self.settings.api_url)
+        format!("{}/{}/{path}", self.settings.api_url, self.version)
     }
 
     /// The login dialog's URL for `request`, asking for `scopes`.
@@ -180,8 +197,8 @@ impl FacebookLogin {
     ) -> Result<String, ConnectError> {
         let (client_id, _) = self.credentials()?;
         let mut url = reqwest::Url::parse(&format!(
-            "{}/{GRAPH_VERSION}/dialog/oauth",
-            self.settings.auth_url
+            "{}/{}/dialog/oauth",
+            self.settings.auth_url, self.version
         ))
         .map_err(|e| ConnectError::new(ConnectErrorKind::NotConfigured, e.to_string()))?;
         url.query_pairs_mut()
@@ -290,6 +307,33 @@ impl FacebookLogin {
     }
 }
 
+/// A configured Graph API version (`v25.0`, `v26.1`) when it has that form, else
+/// [`GRAPH_VERSION`] (with a warning for a value that is not blank).
+pub fn version_or_default(configured: Option<&str>) -> String {
+    let Some(v) = configured.map(str::trim).filter(|v| !v.is_empty()) else {
+        return GRAPH_VERSION.to_owned();
+    };
+    let ok = v.strip_prefix('v').is_some_and(|rest| {
+        let mut parts = rest.split('.');
+        let major = parts
+            .next()
+            .filter(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+        let minor = parts
+            .next()
+            .filter(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+        major.is_some() && minor.is_some() && parts.next().is_none()
+    });
+    if ok {
+        v.to_owned()
+    } else {
+        tracing::warn!(
+            configured = v,
+            "the Graph API version is not of the form vNN.N; using {GRAPH_VERSION}"
+        );
+        GRAPH_VERSION.to_owned()
+    }
+}
+
 /// A Graph API error answer as a connect error: throttling, outages and transient errors are
 /// worth retrying later; everything else (an invalid or used code, a revoked or expired token,
 /// a missing permission) is the platform refusing.
@@ -351,6 +395,15 @@ struct Paging {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn graph_versions_are_checked() {
+        assert_eq!(version_or_default(None), GRAPH_VERSION);
+        assert_eq!(version_or_default(Some(" v26.0 ")), "v26.0");
+        assert_eq!(version_or_default(Some("26.0")), GRAPH_VERSION);
+        assert_eq!(version_or_default(Some("v26")), GRAPH_VERSION);
+        assert_eq!(version_or_default(Some("v26.0/../x")), GRAPH_VERSION);
+    }
 
     #[test]
     fn graph_errors_are_retried_or_refused_as_documented() {

@@ -78,17 +78,18 @@
 //! without a match is `CannotTell`. A failed lookup is an `Err`.
 
 use crate::PlatformSettings;
+use crate::graph;
 use crate::http::{self, Effect};
 use crate::media::MediaSource;
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use soku_core::connector::{
     AccountCredentials, AuthorizationRequest, AuthorizationStart, CodeExchange, ConnectError,
     ConnectErrorKind, ConnectMethod, ConnectedAccount, Connector, Existing, FailureClass, Progress,
-    PublishError, PublishRequest, PublishedPost, TOKEN_INVALID, TokenSet,
+    PublishError, PublishRequest, PublishedPost, TokenSet,
 };
 use soku_core::posts::MediaType;
 use std::sync::Arc;
@@ -185,9 +186,7 @@ impl ThreadsConnector {
         request: reqwest::RequestBuilder,
         effect: Effect,
     ) -> Result<T, PublishError> {
-        let response = http::send(request, effect, PLATFORM).await?;
-        let (_, body) = http::read_with(response, effect, PLATFORM, classify).await?;
-        http::parse_json(&body, effect, PLATFORM)
+        graph::call(PLATFORM, request, effect).await
     }
 
     async fn create_container(
@@ -331,7 +330,7 @@ impl ThreadsConnector {
                 .await;
             let status = match read {
                 Ok(status) => status,
-                Err(e) if is_missing_object(&e) => return Ok(VideoState::Gone),
+                Err(e) if graph::is_missing_object(&e) => return Ok(VideoState::Gone),
                 Err(e) => return Err(e),
             };
             match status.status.as_deref() {
@@ -378,7 +377,7 @@ impl ThreadsConnector {
     ) -> Result<T, ConnectError> {
         self.call(request, Effect::Repeatable)
             .await
-            .map_err(connect_error)
+            .map_err(graph::connect_error)
     }
 
     fn tokens(long: LongLived) -> TokenSet {
@@ -390,16 +389,6 @@ impl ThreadsConnector {
                 .map(|s| Utc::now() + chrono::Duration::seconds(s as i64)),
         }
     }
-}
-
-fn connect_error(e: PublishError) -> ConnectError {
-    let kind = match e.class {
-        FailureClass::Permanent => ConnectErrorKind::Rejected,
-        FailureClass::Retryable { .. } | FailureClass::Ambiguous => ConnectErrorKind::Unavailable,
-    };
-    let mut out = ConnectError::new(kind, e.message);
-    out.platform_error = e.platform_error;
-    out
 }
 
 #[derive(Deserialize)]
@@ -421,17 +410,6 @@ fn saved_container(saved: &Value, video_url: &str) -> Option<String> {
         .flatten()
         .filter(|id| !id.is_empty())
         .map(str::to_owned)
-}
-
-/// Whether a Graph refusal says the object does not exist (code 100, subcode 33: "Object with
-/// ID '...' does not exist, cannot be loaded due to missing permissions, or does not support
-/// this operation").
-fn is_missing_object(e: &PublishError) -> bool {
-    e.class == FailureClass::Permanent
-        && e.platform_error
-            .as_deref()
-            .and_then(|raw| serde_json::from_str::<GraphErrorBody>(raw).ok())
-            .is_some_and(|g| g.error.code == Some(100) && g.error.error_subcode == Some(33))
 }
 
 #[derive(Deserialize)]
@@ -466,24 +444,6 @@ struct Permalink {
 }
 
 #[derive(Deserialize)]
-struct ThreadsPage {
-    #[serde(default)]
-    data: Vec<ThreadsMedia>,
-    paging: Option<Paging>,
-}
-
-#[derive(Deserialize)]
-struct Paging {
-    cursors: Option<Cursors>,
-    next: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Cursors {
-    after: Option<String>,
-}
-
-#[derive(Deserialize)]
 struct ThreadsMedia {
     id: String,
     text: Option<String>,
@@ -497,87 +457,6 @@ struct ThreadsMedia {
 struct Children {
     #[serde(default)]
     data: Vec<Value>,
-}
-
-#[derive(Deserialize)]
-struct GraphErrorBody {
-    error: GraphError,
-}
-
-#[derive(Deserialize)]
-struct GraphError {
-    message: Option<String>,
-    code: Option<i64>,
-    error_subcode: Option<i64>,
-    is_transient: Option<bool>,
-}
-
-/// The failure a non-2xx Graph answer stands for.
-fn classify(
-    status: reqwest::StatusCode,
-    headers: &reqwest::header::HeaderMap,
-    body: &[u8],
-    effect: Effect,
-) -> PublishError {
-    let raw = http::platform_text(body);
-    if status.as_u16() == 429 {
-        return http::status_error(status, headers, body, effect, PLATFORM);
-    }
-    let graph = serde_json::from_slice::<GraphErrorBody>(body).ok();
-    let code = graph.as_ref().and_then(|g| g.error.code);
-    // Code 2 ("API Service") is temporary, code 1 ("API Unknown") when it comes with a 5xx (it
-    // also answers a bad client secret, as a 400), and so is any error marked `is_transient`.
-    let transient = graph.as_ref().and_then(|g| g.error.is_transient) == Some(true)
-        || code == Some(2)
-        || (code == Some(1) && status.is_server_error());
-    let said = graph
-        .as_ref()
-        .and_then(|g| g.error.message.clone())
-        .map(|m| format!(": {m}"))
-        .unwrap_or_default();
-    let e = match code {
-        Some(190 | 102) => PublishError::new(
-            FailureClass::Permanent,
-            TOKEN_INVALID,
-            format!("{PLATFORM} no longer accepts this account's access token{said}"),
-        ),
-        Some(4 | 17 | 32 | 341 | 613) => PublishError::new(
-            FailureClass::Retryable {
-                retry_after: http::retry_after(headers),
-            },
-            "rate_limited",
-            format!("{PLATFORM} is rate limiting this account{said}"),
-        ),
-        _ if transient => PublishError::new(
-            match effect {
-                Effect::Creates => FailureClass::Ambiguous,
-                Effect::Repeatable => FailureClass::Retryable {
-                    retry_after: http::retry_after(headers),
-                },
-            },
-            "platform_error",
-            format!("{PLATFORM} failed temporarily{said}"),
-        ),
-        Some(506) => PublishError::new(
-            FailureClass::Permanent,
-            "duplicate_content",
-            format!("{PLATFORM} refused a duplicate post{said}"),
-        ),
-        Some(10 | 200..=299) => PublishError::new(
-            FailureClass::Permanent,
-            "permission_denied",
-            format!("{PLATFORM} has not granted this app the permission to publish{said}"),
-        ),
-        _ if status.is_client_error() && status.as_u16() != 401 && graph.is_some() => {
-            PublishError::new(
-                FailureClass::Permanent,
-                "rejected",
-                format!("{PLATFORM} refused the request ({}){said}", status.as_u16()),
-            )
-        }
-        _ => return http::status_error(status, headers, body, effect, PLATFORM),
-    };
-    e.with_platform_error(raw)
 }
 
 /// What a post is made of.
@@ -791,7 +670,7 @@ impl Connector for ThreadsConnector {
             if let Some(a) = &after {
                 query.push(("after", a.as_str()));
             }
-            let page: ThreadsPage = self
+            let page: graph::Page<ThreadsMedia> = self
                 .call(
                     self.client
                         .get(self.graph(&format!("{user}/threads")))
@@ -803,7 +682,7 @@ impl Connector for ThreadsConnector {
                 let recent = post
                     .timestamp
                     .as_deref()
-                    .and_then(parse_timestamp)
+                    .and_then(graph::parse_timestamp)
                     .is_none_or(|t| t >= not_before);
                 let same_text = post
                     .text
@@ -824,13 +703,9 @@ impl Connector for ThreadsConnector {
             }
             // The docs describe paging by `cursors.after` only: a page with a `next` link, or
             // a full page with an `after` cursor, may have more behind it.
-            let full = page.data.len() >= RECONCILE_PAGE_SIZE;
-            let paging = page.paging;
-            let has_next = paging.as_ref().is_some_and(|p| p.next.is_some());
-            let next = paging.and_then(|p| p.cursors).and_then(|c| c.after);
-            match next {
-                Some(cursor) if !page.data.is_empty() && (has_next || full) => after = Some(cursor),
-                _ => return Ok(Existing::NotFound),
+            match page.next_cursor(RECONCILE_PAGE_SIZE) {
+                Some(cursor) => after = Some(cursor),
+                None => return Ok(Existing::NotFound),
             }
         }
         Ok(Existing::CannotTell)
@@ -926,81 +801,5 @@ impl Connector for ThreadsConnector {
 
     fn refresh_ahead(&self) -> Duration {
         Duration::from_secs(7 * 24 * 3600)
-    }
-}
-
-/// `2023-10-17T05:42:03+0000` (the API's form) or RFC 3339.
-fn parse_timestamp(s: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%z")
-        .or_else(|_| DateTime::parse_from_rfc3339(s))
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use reqwest::StatusCode;
-    use reqwest::header::{HeaderMap, HeaderValue};
-
-    fn graph(code: i64) -> Vec<u8> {
-        json!({"error": {"message": "m", "type": "OAuthException", "code": code, "fbtrace_id": "x"}})
-            .to_string()
-            .into_bytes()
-    }
-
-    #[test]
-    fn graph_errors_classify() {
-        let h = HeaderMap::new();
-        let bad = StatusCode::BAD_REQUEST;
-        let e = classify(bad, &h, &graph(190), Effect::Creates);
-        assert_eq!(
-            (e.code.as_str(), e.class),
-            (TOKEN_INVALID, FailureClass::Permanent)
-        );
-        let e = classify(bad, &h, &graph(4), Effect::Creates);
-        assert_eq!(e.class, FailureClass::Retryable { retry_after: None });
-        let mut h2 = HeaderMap::new();
-        h2.insert("retry-after", HeaderValue::from_static("12"));
-        let e = classify(StatusCode::TOO_MANY_REQUESTS, &h2, b"{}", Effect::Creates);
-        assert_eq!(
-            e.class,
-            FailureClass::Retryable {
-                retry_after: Some(Duration::from_secs(12))
-            }
-        );
-        assert_eq!(
-            classify(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                &h,
-                &graph(2),
-                Effect::Creates
-            )
-            .class,
-            FailureClass::Ambiguous
-        );
-        assert_eq!(
-            classify(bad, &h, &graph(2), Effect::Repeatable).class,
-            FailureClass::Retryable { retry_after: None }
-        );
-        assert_eq!(
-            classify(bad, &h, &graph(506), Effect::Creates).code,
-            "duplicate_content"
-        );
-        assert_eq!(
-            classify(bad, &h, &graph(100), Effect::Creates).class,
-            FailureClass::Permanent
-        );
-        assert_eq!(
-            classify(StatusCode::BAD_GATEWAY, &h, b"<html>", Effect::Creates).class,
-            FailureClass::Ambiguous
-        );
-    }
-
-    #[test]
-    fn timestamps_parse() {
-        let t = parse_timestamp("2023-10-17T05:42:03+0000").unwrap();
-        assert_eq!(t.timestamp(), 1_697_521_323);
-        assert!(parse_timestamp("2023-10-17T05:42:03Z").is_some());
     }
 }
