@@ -31,8 +31,13 @@ use soku_core::connector::{
     AuthorizationRequest, ConnectError, ConnectErrorKind, ConnectedAccount, TokenSet,
 };
 
-/// The Graph API version the fake's spec check is stamped with (see `soku_fakes::graph`).
+/// The Graph API version the fake's spec check is stamped with (see `soku_fakes::graph`),
+/// supported until 29 July 2028 (Graph API changelog).
 pub const GRAPH_VERSION: &str = "v25.0";
+/// The Graph API (the version goes after it).
+pub const DEFAULT_API_URL: &str = "https://graph.facebook.com";
+/// Where the login dialog is (`/{version}/dialog/oauth` goes after it).
+pub const DEFAULT_AUTH_URL: &str = "https://www.facebook.com";
 
 /// The permissions the Facebook Page connector asks for: list the Pages, read them, publish.
 pub const PAGE_SCOPES: &[&str] = &[

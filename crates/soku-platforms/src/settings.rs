@@ -13,6 +13,12 @@ pub struct LiveSettings {
     pub linkedin: PlatformSettings,
     pub bluesky: PlatformSettings,
     pub mastodon: PlatformSettings,
+    /// The Meta app (Facebook Login) that the Facebook Page and Instagram connectors share:
+    /// `api_url` is the Graph API (`https://graph.facebook.com`, without a version), `auth_url`
+    /// the login dialog's host (`https://www.facebook.com`).
+    pub facebook: PlatformSettings,
+    /// The Graph API version to call (`vNN.N`); `None`: [`crate::meta::GRAPH_VERSION`].
+    pub facebook_graph_version: Option<String>,
     /// The `LinkedIn-Version` to send (`YYYYMM`); `None`: [`crate::linkedin::LINKEDIN_VERSION`].
     pub linkedin_version: Option<String>,
     /// Bluesky's video service (`app.bsky.video.*`), without a trailing slash.
@@ -27,7 +33,7 @@ pub struct LiveSettings {
 impl Default for LiveSettings {
     /// The networks' public endpoints, no app credentials.
     fn default() -> Self {
-        use crate::{bluesky, linkedin, mastodon, threads, x};
+        use crate::{bluesky, linkedin, mastodon, meta, threads, x};
         Self {
             x: PlatformSettings::public(x::DEFAULT_API_URL, x::DEFAULT_AUTH_URL),
             threads: PlatformSettings::public(threads::DEFAULT_API_URL, threads::DEFAULT_AUTH_URL),
@@ -40,6 +46,8 @@ impl Default for LiveSettings {
                 mastodon::DEFAULT_API_URL,
                 mastodon::DEFAULT_API_URL,
             ),
+            facebook: PlatformSettings::public(meta::DEFAULT_API_URL, meta::DEFAULT_AUTH_URL),
+            facebook_graph_version: None,
             linkedin_version: None,
             bluesky_video_url: bluesky::DEFAULT_VIDEO_URL.to_owned(),
             media_memory: crate::fetch::DEFAULT_MEMORY_BUDGET,

@@ -366,6 +366,10 @@ pub struct NetworkArgs {
     /// Default: the public one (tests point it at a fake).
     #[arg(long, env = "SOKU_BLUESKY_VIDEO_URL", value_name = "URL")]
     pub bluesky_video_url: Option<String>,
+    /// The Graph API version the Facebook and Instagram connectors call (`vNN.N`); anything
+    /// else is ignored with a warning. Default: the version this server was written against.
+    #[arg(long, env = "SOKU_FACEBOOK_GRAPH_VERSION", value_name = "VERSION")]
+    pub facebook_graph_version: Option<String>,
     #[command(flatten)]
     pub x: XArgs,
     #[command(flatten)]
@@ -376,6 +380,8 @@ pub struct NetworkArgs {
     pub bluesky: BlueskyArgs,
     #[command(flatten)]
     pub mastodon: MastodonArgs,
+    #[command(flatten)]
+    pub facebook: FacebookArgs,
 }
 
 impl NetworkArgs {
@@ -387,6 +393,8 @@ impl NetworkArgs {
             linkedin: self.linkedin.settings(defaults.linkedin),
             bluesky: self.bluesky.settings(defaults.bluesky),
             mastodon: self.mastodon.settings(defaults.mastodon),
+            facebook: self.facebook.settings(defaults.facebook),
+            facebook_graph_version: given(&self.facebook_graph_version),
             linkedin_version: self.linkedin_version.clone(),
             bluesky_video_url: url_or(&self.bluesky_video_url, defaults.bluesky_video_url.clone()),
             media_memory: self.media_memory_mb * 1024 * 1024,
@@ -480,6 +488,8 @@ network_args!(ThreadsArgs, "Threads", "threads", "THREADS", oauth);
 network_args!(LinkedinArgs, "LinkedIn", "linkedin", "LINKEDIN", oauth);
 network_args!(BlueskyArgs, "Bluesky", "bluesky", "BLUESKY");
 network_args!(MastodonArgs, "Mastodon", "mastodon", "MASTODON");
+// One Meta app (Facebook Login) serves the Facebook Page and Instagram connectors.
+network_args!(FacebookArgs, "Facebook and Instagram", "facebook", "FACEBOOK", oauth);
 
 #[cfg(test)]
 mod tests {

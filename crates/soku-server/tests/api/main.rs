@@ -18,6 +18,7 @@ mod key_lifecycle;
 mod keys_auth;
 mod media;
 mod media_binary;
+mod meta;
 mod oauth;
 mod oauth_platforms;
 mod operations;

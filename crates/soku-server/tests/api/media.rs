@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-async fn upload(app: &TestApp, key: &str, content_type: &str, bytes: Vec<u8>) -> reqwest::Response {
+pub(crate) async fn upload(app: &TestApp, key: &str, content_type: &str, bytes: Vec<u8>) -> reqwest::Response {
     app.http
         .post(app.url("/v1/media/uploads"))
         .header("soku-api-key", key)
@@ -25,7 +25,7 @@ async fn upload(app: &TestApp, key: &str, content_type: &str, bytes: Vec<u8>) ->
         .unwrap()
 }
 
-async fn created(response: reqwest::Response) -> Value {
+pub(crate) async fn created(response: reqwest::Response) -> Value {
     let status = response.status();
     let body: Value = response.json().await.unwrap();
     assert_eq!(status, 201, "{body}");

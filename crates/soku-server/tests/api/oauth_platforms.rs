@@ -43,14 +43,14 @@ fn media() -> Arc<dyn soku_platforms::media::MediaSource> {
     Arc::new(SafeFetcher::new(loopback(), Duration::from_secs(5)))
 }
 
-fn no_redirects() -> reqwest::Client {
+pub(crate) fn no_redirects() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()
 }
 
-fn query(url: &str, name: &str) -> Option<String> {
+pub(crate) fn query(url: &str, name: &str) -> Option<String> {
     reqwest::Url::parse(url)
         .unwrap()
         .query_pairs()
@@ -109,7 +109,7 @@ fn image_post(text: &str, url: &str, platform: &str) -> Value {
 
 /// Connects the fake's user to `key`'s user through the whole OAuth round trip; the callback's
 /// `(id, accountId)`.
-async fn connect(app: &TestApp, key: &str, platform: &str, extra: Value) -> (String, String) {
+pub(crate) async fn connect(app: &TestApp, key: &str, platform: &str, extra: Value) -> (String, String) {
     let mut body = json!({"platform": platform, "redirectUri": CLIENT_DONE});
     if let Value::Object(more) = extra {
         body.as_object_mut().unwrap().extend(more);
@@ -175,7 +175,7 @@ async fn listed_account(app: &TestApp, key: &str, id: &str) -> (Value, String) {
 }
 
 /// Publishes `body` and waits for the end: the submission.
-async fn publish(app: &TestApp, key: &str, body: &Value) -> Value {
+pub(crate) async fn publish(app: &TestApp, key: &str, body: &Value) -> Value {
     let sub = submit(app, key, body).await;
     wait_for_status(
         app,
@@ -186,7 +186,7 @@ async fn publish(app: &TestApp, key: &str, body: &Value) -> Value {
     .await
 }
 
-fn published_target(done: &Value) -> &Value {
+pub(crate) fn published_target(done: &Value) -> &Value {
     assert_eq!(done["status"], "published", "{done}");
     let targets = done["targets"].as_array().unwrap();
     assert_eq!(targets.len(), 1, "{done}");
