@@ -38,6 +38,9 @@ pub const GRAPH_VERSION: &str = "v25.0";
 pub const DEFAULT_API_URL: &str = "https://graph.facebook.com";
 /// Where the login dialog is (`/{version}/dialog/oauth` goes after it).
 pub const DEFAULT_AUTH_URL: &str = "https://www.facebook.com";
+/// Meta's resumable upload host for Page reels and video stories
+/// (`/video-upload/{version}/{video-id}` goes after it).
+pub const DEFAULT_UPLOAD_URL: &str = "https://rupload.facebook.com";
 
 /// The permissions the Facebook Page connector asks for: list the Pages, read them, publish.
 pub const PAGE_SCOPES: &[&str] = &[
@@ -185,7 +188,8 @@ impl FacebookLogin {
             (Some(id), Some(secret)) => Ok((id.as_str(), secret.expose().as_str())),
             _ => Err(ConnectError::new(
                 ConnectErrorKind::NotConfigured,
-                "Facebook Login needs the app's id and secret.",
+                "Facebook and Instagram are not configured on this server (SOKU_FACEBOOK_CLIENT_ID \
+                 and SOKU_FACEBOOK_CLIENT_SECRET, the Meta app's id and secret).",
             )),
         }
     }

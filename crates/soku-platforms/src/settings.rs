@@ -19,6 +19,9 @@ pub struct LiveSettings {
     pub facebook: PlatformSettings,
     /// The Graph API version to call (`vNN.N`); `None`: [`crate::meta::GRAPH_VERSION`].
     pub facebook_graph_version: Option<String>,
+    /// Meta's resumable upload host (`https://rupload.facebook.com`), where Page reels and video
+    /// stories are uploaded.
+    pub facebook_upload_url: String,
     /// The `LinkedIn-Version` to send (`YYYYMM`); `None`: [`crate::linkedin::LINKEDIN_VERSION`].
     pub linkedin_version: Option<String>,
     /// Bluesky's video service (`app.bsky.video.*`), without a trailing slash.
@@ -48,6 +51,7 @@ impl Default for LiveSettings {
             ),
             facebook: PlatformSettings::public(meta::DEFAULT_API_URL, meta::DEFAULT_AUTH_URL),
             facebook_graph_version: None,
+            facebook_upload_url: meta::DEFAULT_UPLOAD_URL.to_owned(),
             linkedin_version: None,
             bluesky_video_url: bluesky::DEFAULT_VIDEO_URL.to_owned(),
             media_memory: crate::fetch::DEFAULT_MEMORY_BUDGET,

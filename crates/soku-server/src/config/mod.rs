@@ -370,6 +370,10 @@ pub struct NetworkArgs {
     /// else is ignored with a warning. Default: the version this server was written against.
     #[arg(long, env = "SOKU_FACEBOOK_GRAPH_VERSION", value_name = "VERSION")]
     pub facebook_graph_version: Option<String>,
+    /// Where Facebook Page reels and video stories are uploaded (Meta's resumable upload host).
+    /// Default: the public one (tests point it at a fake).
+    #[arg(long, env = "SOKU_FACEBOOK_UPLOAD_URL", value_name = "URL")]
+    pub facebook_upload_url: Option<String>,
     #[command(flatten)]
     pub x: XArgs,
     #[command(flatten)]
@@ -395,6 +399,10 @@ impl NetworkArgs {
             mastodon: self.mastodon.settings(defaults.mastodon),
             facebook: self.facebook.settings(defaults.facebook),
             facebook_graph_version: given(&self.facebook_graph_version),
+            facebook_upload_url: url_or(
+                &self.facebook_upload_url,
+                defaults.facebook_upload_url.clone(),
+            ),
             linkedin_version: self.linkedin_version.clone(),
             bluesky_video_url: url_or(&self.bluesky_video_url, defaults.bluesky_video_url.clone()),
             media_memory: self.media_memory_mb * 1024 * 1024,
@@ -489,7 +497,13 @@ network_args!(LinkedinArgs, "LinkedIn", "linkedin", "LINKEDIN", oauth);
 network_args!(BlueskyArgs, "Bluesky", "bluesky", "BLUESKY");
 network_args!(MastodonArgs, "Mastodon", "mastodon", "MASTODON");
 // One Meta app (Facebook Login) serves the Facebook Page and Instagram connectors.
-network_args!(FacebookArgs, "Facebook and Instagram", "facebook", "FACEBOOK", oauth);
+network_args!(
+    FacebookArgs,
+    "Facebook and Instagram",
+    "facebook",
+    "FACEBOOK",
+    oauth
+);
 
 #[cfg(test)]
 mod tests {

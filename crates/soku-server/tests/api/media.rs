@@ -14,7 +14,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-pub(crate) async fn upload(app: &TestApp, key: &str, content_type: &str, bytes: Vec<u8>) -> reqwest::Response {
+pub(crate) async fn upload(
+    app: &TestApp,
+    key: &str,
+    content_type: &str,
+    bytes: Vec<u8>,
+) -> reqwest::Response {
     app.http
         .post(app.url("/v1/media/uploads"))
         .header("soku-api-key", key)

@@ -83,12 +83,19 @@ async fn facebook_login_connects_every_page_then_text_link_photos_and_video_reac
         .map(|a| a["accountId"].as_str().unwrap())
         .collect();
     ids.sort();
-    assert_eq!(ids, [graph::PAGE_ID, graph::PAGE2_ID], "both Pages: {pages:?}");
+    assert_eq!(
+        ids,
+        [graph::PAGE_ID, graph::PAGE2_ID],
+        "both Pages: {pages:?}"
+    );
     assert!(ids.contains(&first.as_str()));
     for page in &pages {
         assert_eq!(page["status"], "active");
         let name = page["displayName"].as_str().unwrap();
-        assert!([graph::PAGE_NAME, graph::PAGE2_NAME].contains(&name), "{page}");
+        assert!(
+            [graph::PAGE_NAME, graph::PAGE2_NAME].contains(&name),
+            "{page}"
+        );
         // Each Page keeps its own Page token (which does not expire), sealed at rest.
         let (_, sealed) = app
             .store
@@ -127,7 +134,10 @@ async fn facebook_login_connects_every_page_then_text_link_photos_and_video_reac
     assert_eq!(posts.len(), 1);
     assert_eq!(posts[0].page_id, graph::PAGE2_ID);
     assert_eq!(posts[0].message.as_deref(), Some("Read this, Page two"));
-    assert_eq!(posts[0].link.as_deref(), Some("https://example.com/article"));
+    assert_eq!(
+        posts[0].link.as_deref(),
+        Some("https://example.com/article")
+    );
     assert_eq!(t["platformPostId"], posts[0].id.as_str());
 
     // Two photos: unpublished uploads, attached to one feed post.
@@ -188,7 +198,11 @@ async fn instagram_login_connects_the_linked_account_then_image_carousel_reel_an
     let (_, account_id) = connect(&app, &key, "instagram", json!({})).await;
     assert_eq!(account_id, graph::IG_USER_ID);
     let accounts = accounts_of(&app, &key, "instagram").await;
-    assert_eq!(accounts.len(), 1, "only the Page with a linked account: {accounts:?}");
+    assert_eq!(
+        accounts.len(),
+        1,
+        "only the Page with a linked account: {accounts:?}"
+    );
     assert_eq!(accounts[0]["username"], graph::IG_USERNAME);
 
     let square = hosted(&app, &key, "image/jpeg", media_files::jpeg(1080, 1080)).await;
@@ -213,7 +227,10 @@ async fn instagram_login_connects_the_linked_account_then_image_carousel_reel_an
     let media = fake.media();
     assert_eq!(media.len(), 1);
     assert_eq!(
-        (media[0].media_type.as_str(), media[0].media_product_type.as_str()),
+        (
+            media[0].media_type.as_str(),
+            media[0].media_product_type.as_str()
+        ),
         ("IMAGE", "FEED")
     );
     assert_eq!(media[0].caption.as_deref(), Some("A square #soku"));
@@ -249,7 +266,10 @@ async fn instagram_login_connects_the_linked_account_then_image_carousel_reel_an
     published_target(&done);
     let media = fake.media();
     assert_eq!(
-        (media[2].media_type.as_str(), media[2].media_product_type.as_str()),
+        (
+            media[2].media_type.as_str(),
+            media[2].media_product_type.as_str()
+        ),
         ("VIDEO", "REELS")
     );
     let containers = fake.containers();
@@ -396,7 +416,10 @@ async fn a_page_the_token_no_longer_manages_fails_the_target_and_asks_for_reconn
     let t = &done["targets"][0];
     assert_eq!(t["status"], "failed", "{done}");
     let said = t["error"].to_string();
-    assert!(said.contains("role on the Page"), "Facebook's words: {said}");
+    assert!(
+        said.contains("role on the Page"),
+        "Facebook's words: {said}"
+    );
     let accounts = accounts_of(&app, &key, "facebook").await;
     let page = accounts
         .iter()

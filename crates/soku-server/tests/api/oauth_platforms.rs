@@ -109,7 +109,12 @@ fn image_post(text: &str, url: &str, platform: &str) -> Value {
 
 /// Connects the fake's user to `key`'s user through the whole OAuth round trip; the callback's
 /// `(id, accountId)`.
-pub(crate) async fn connect(app: &TestApp, key: &str, platform: &str, extra: Value) -> (String, String) {
+pub(crate) async fn connect(
+    app: &TestApp,
+    key: &str,
+    platform: &str,
+    extra: Value,
+) -> (String, String) {
     let mut body = json!({"platform": platform, "redirectUri": CLIENT_DONE});
     if let Value::Object(more) = extra {
         body.as_object_mut().unwrap().extend(more);
