@@ -36,6 +36,12 @@ CALLS = {
     ("Page", "GET", "published_posts"): ["limit"],
     ("Page", "GET", "feed"): ["limit"],
     ("Page", "GET", "videos"): [],
+    ("Page", "POST", "video_reels"): ["upload_phase", "video_id", "video_state", "description",
+                                      "title"],
+    ("Page", "GET", "video_reels"): ["since", "until"],
+    ("Page", "POST", "video_stories"): ["upload_phase", "video_id", "video_state"],
+    ("Page", "POST", "photo_stories"): ["photo_id"],
+    ("Page", "GET", "stories"): ["since", "until"],
     ("PagePost", "GET", "#get"): [],
     ("Photo", "GET", "#get"): [],
     ("AdVideo", "GET", "#get"): [],
@@ -68,13 +74,18 @@ TYPES = {
     "VideoStatus": ["video_status", "uploading_phase", "processing_phase", "publishing_phase"],
     "VideoStatusUploadingPhase": ["status"],
     "VideoStatusProcessingPhase": ["status", "errors"],
-    "VideoStatusPublishingPhase": ["status"],
+    "VideoStatusPublishingPhase": ["status", "publish_status"],
     "VideoStatusError": ["code", "message"],
+    "Stories": ["post_id", "status", "creation_time", "media_type", "media_id", "url"],
 }
 
 # enum param types whose values the fake relies on: (enum name, values the fake sends/takes).
 ENUMS = {
     "pagefeed_unpublished_content_type_enum_param": ["SCHEDULED"],
+    "pagevideo_reels_upload_phase_enum_param": ["START", "FINISH"],
+    "pagevideo_reels_video_state_enum_param": ["PUBLISHED", "DRAFT"],
+    "pagevideo_stories_upload_phase_enum_param": ["START", "FINISH"],
+    "pagevideo_stories_video_state_enum_param": ["PUBLISHED"],
 }
 
 

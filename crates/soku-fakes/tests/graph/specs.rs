@@ -148,6 +148,30 @@ fn every_field_the_fake_returns_is_in_the_spec_of_its_object() {
 }
 
 #[test]
+fn the_reel_and_story_phases_and_states_are_spec_enum_values() {
+    let x = extract();
+    for e in [
+        "pagevideo_reels_upload_phase_enum_param",
+        "pagevideo_stories_upload_phase_enum_param",
+    ] {
+        let values = x["enums"][e]["values"].as_array().unwrap();
+        for v in graph::UPLOAD_PHASES {
+            assert!(values.iter().any(|x| x == v), "{e} lacks {v}");
+        }
+    }
+    let reels = x["enums"]["pagevideo_reels_video_state_enum_param"]["values"]
+        .as_array()
+        .unwrap();
+    for v in ["PUBLISHED", "DRAFT"] {
+        assert!(reels.iter().any(|x| x == v) && graph::VIDEO_STATES.contains(&v));
+    }
+    let stories = x["enums"]["pagevideo_stories_video_state_enum_param"]["values"]
+        .as_array()
+        .unwrap();
+    assert!(stories.iter().any(|x| x == "PUBLISHED"));
+}
+
+#[test]
 fn the_scheduled_content_type_is_a_spec_enum_value() {
     let x = extract();
     let values = &x["enums"]["pagefeed_unpublished_content_type_enum_param"]["values"];
@@ -327,6 +351,7 @@ async fn every_object_the_running_fake_answers_fits_its_spec() {
     .await
     .id();
     let all_video = "id,status,description,title,created_time,permalink_url,published";
+    let all_video_row = "id,description,title,created_time,permalink_url,published";
     seen.push((
         "AdVideo",
         vec![],
@@ -411,6 +436,84 @@ async fn every_object_the_running_fake_answers_fits_its_spec() {
     ) {
         seen.push(("IGMedia", vec![], row));
     }
+    // Page reels and stories: the status of a reel before and after its upload, the reels
+    // and stories listings.
+    let start = post(
+        &g,
+        &format!("{PAGE_ID}/video_reels"),
+        &page,
+        &[("upload_phase", "start")],
+    )
+    .await;
+    let reel = start.body["video_id"].as_str().unwrap().to_owned();
+    seen.push((
+        "AdVideo",
+        vec![],
+        get(&g, &format!("{reel}?fields=status"), &page).await.body,
+    ));
+    let auth = format!("OAuth {page}");
+    let up = crate::http::request(
+        "POST",
+        start.body["upload_url"].as_str().unwrap(),
+        &[
+            ("Authorization", &auth),
+            ("file_url", "https://cdn.test/r.mp4"),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(up.status, 200, "{up:?}");
+    post(
+        &g,
+        &format!("{PAGE_ID}/video_reels"),
+        &page,
+        &[
+            ("upload_phase", "finish"),
+            ("video_id", &reel),
+            ("video_state", "PUBLISHED"),
+            ("description", "a reel"),
+            ("title", "R"),
+        ],
+    )
+    .await;
+    seen.push((
+        "AdVideo",
+        vec![],
+        get(&g, &format!("{reel}?fields={all_video}"), &page)
+            .await
+            .body,
+    ));
+    for row in rows(
+        &get(
+            &g,
+            &format!("{PAGE_ID}/video_reels?fields={all_video_row}"),
+            &page,
+        )
+        .await,
+    ) {
+        seen.push(("AdVideo", vec![], row));
+    }
+    let unpublished = post(
+        &g,
+        &format!("{PAGE_ID}/photos"),
+        &page,
+        &[("url", "https://cdn.test/s.jpg"), ("published", "false")],
+    )
+    .await
+    .id();
+    post(
+        &g,
+        &format!("{PAGE_ID}/photo_stories"),
+        &page,
+        &[("photo_id", &unpublished)],
+    )
+    .await;
+    let story_rows = rows(&get(&g, &format!("{PAGE_ID}/stories"), &page).await);
+    assert!(!story_rows.is_empty());
+    for row in story_rows {
+        seen.push(("Stories", vec![], row));
+    }
+
     let post_id = photo.body["post_id"].as_str().unwrap().to_owned();
     seen.push((
         "PagePost",
@@ -438,6 +541,8 @@ async fn every_object_the_running_fake_answers_fits_its_spec() {
         "processing_phase",
         "errors",
         "quota_total",
+        "publish_status",
+        "media_type",
     ] {
         assert!(text.contains(needle), "{needle} was not answered");
     }
