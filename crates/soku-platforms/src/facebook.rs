@@ -80,13 +80,15 @@
 //! Reconciliation (`find_existing`): Facebook has no idempotency key and no hidden field for the
 //! marker. The Page's published posts are read newest first (up to 3 pages of 100), and a post
 //! made at or after `not_before` less a minute, with the same message (trimmed), is the one. For
-//! a video, the saved video id is read first (it exists: `Found`); otherwise the Page's videos
-//! are read the same way and matched on `description`. What cannot be told apart: a post
-//! without text (photos with no caption, a bare link, a video with no description) looks like
-//! any other post of the Page made in the window, so any such post there is `CannotTell` (none
-//! is `NotFound`); two identical texts posted in the same window cannot be told apart either (the
-//! newest is taken). Older posts than three pages back are `CannotTell`. A failed lookup is an
-//! `Err`.
+//! a video, the saved video id is read first: it exists, processed or still processing, is
+//! `Found`; its processing failed is `NotFound` (publishing again polls it and reports the
+//! failure). Without a saved id (the upload's answer was lost), or with one Facebook no longer
+//! knows, the Page's videos are read the same way and matched on `description`. What cannot be
+//! told apart: a post without text (photos with no caption, a bare link, a video with no
+//! description) looks like any other post of the Page made in the window, so any such post there
+//! is `CannotTell` (none is `NotFound`); two identical texts posted in the same window cannot be
+//! told apart either (the newest is taken). A window reaching further back than three pages is
+//! `CannotTell`. A failed lookup is an `Err`.
 
 use crate::PlatformSettings;
 use crate::graph;
@@ -931,20 +933,27 @@ impl Connector for FacebookPages {
                 if let Some(id) = saved_video(request.progress.saved(), url) {
                     let read = self
                         .call::<VideoRead>(
-                            self.client
-                                .get(self.graph(&id))
-                                .query(&[("fields", "permalink_url"), ("access_token", token)]),
+                            self.client.get(self.graph(&id)).query(&[
+                                ("fields", "status,permalink_url"),
+                                ("access_token", token),
+                            ]),
                             Effect::Repeatable,
                         )
                         .await;
                     match read {
-                        Ok(v) => {
-                            return Ok(Existing::Found(video_post_of(
-                                page,
-                                &id,
-                                v.permalink_url.as_deref(),
-                            )));
-                        }
+                        Ok(v) => match v.status.unwrap_or_default().state() {
+                            // Published once processed (it was uploaded with `published=true`).
+                            Processing::Ready | Processing::Pending => {
+                                return Ok(Existing::Found(video_post_of(
+                                    page,
+                                    &id,
+                                    v.permalink_url.as_deref(),
+                                )));
+                            }
+                            // It will never show; publishing again reports why.
+                            Processing::Failed(_) => return Ok(Existing::NotFound),
+                            Processing::Expired => {}
+                        },
                         // Gone: a later upload whose answer was lost may still be there.
                         Err(e) if graph::is_missing_object(&e) => {}
                         Err(e) => return Err(explain(e)),

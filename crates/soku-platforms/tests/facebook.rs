@@ -534,6 +534,16 @@ async fn a_video_facebook_cannot_process_is_permanent_with_its_message() {
             .unwrap()
             .contains("Resolution too low")
     );
+    // The failed video is not a post; another attempt polls it and fails the same way.
+    let sink2 = Arc::new(Saves::default());
+    let again = video_request(&s.token, Some("Low res"), sink.last(), &sink2);
+    assert_eq!(
+        s.connector.find_existing(&again).await.unwrap(),
+        Existing::NotFound
+    );
+    let e = s.connector.publish(&again).await.unwrap_err();
+    assert_eq!(e.code, "media_processing_failed");
+    assert_eq!(s.fake.videos_uploaded(), 1);
 }
 
 #[tokio::test]
