@@ -2,6 +2,7 @@
 //! `simulated` stands in for every network in test mode (spec section 9).
 
 pub mod bluesky;
+pub mod facebook;
 pub mod fetch;
 pub mod graph;
 pub mod http;

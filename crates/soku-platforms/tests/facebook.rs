@@ -1,0 +1,919 @@
+//! The Facebook Page connector against the Graph API fake: connecting a login's Pages, feed,
+//! link, photo and video posts, progress kept across attempts, failure classes, and
+//! reconciliation.
+
+mod support;
+
+use chrono::Utc;
+use serde_json::{Value, json};
+use soku_core::connector::{
+    AccountCredentials, AuthorizationRequest, CodeExchange, ConnectErrorKind, ConnectMethod,
+    Connector, Existing, FailureClass, Progress, PublishRequest, TOKEN_INVALID,
+};
+use soku_core::platform::Platform;
+use soku_core::posts::{
+    FacebookOptions, FacebookPostType, MediaType, PlatformOptions, PostContent,
+};
+use soku_fakes::Fault;
+use soku_fakes::graph::{
+    self as fake, GraphFake, PAGE_ID, PAGE2_ID, REDIRECT_URI, Revocation, Throttle, TokenKind,
+};
+use soku_platforms::PlatformSettings;
+use soku_platforms::facebook::FacebookPages;
+use soku_platforms::meta::PAGE_SCOPES;
+use std::sync::Arc;
+use std::time::Duration;
+use support::Saves;
+
+const IMG1: &str = "https://media.soku.test/a.jpg";
+const IMG2: &str = "https://media.soku.test/b.png";
+const IMG3: &str = "https://media.soku.test/c.jpg";
+const VIDEO: &str = "https://media.soku.test/clip.mp4";
+
+struct Setup {
+    fake: GraphFake,
+    connector: FacebookPages,
+    /// The Page token of `PAGE_ID`.
+    token: String,
+}
+
+fn settings(fake: &GraphFake) -> PlatformSettings {
+    let mut settings = PlatformSettings::at(&fake.url);
+    settings.timeout = Duration::from_secs(1);
+    settings
+}
+
+async fn setup() -> Setup {
+    let fake = GraphFake::start().await;
+    let connector = FacebookPages::new(settings(&fake))
+        .with_polling(Duration::from_millis(20), Duration::from_secs(3));
+    let user = fake.grant_token(PAGE_SCOPES);
+    let token = fake.page_token(&user, PAGE_ID);
+    Setup {
+        fake,
+        connector,
+        token,
+    }
+}
+
+fn request(token: &str, text: Option<&str>, images: &[&str]) -> PublishRequest {
+    PublishRequest {
+        marker: "sk-marker-1".into(),
+        user_id: "user-1".into(),
+        submission_id: "sub-1".into(),
+        target_id: "tgt-1".into(),
+        platform: Platform::Facebook,
+        account: AccountCredentials {
+            account_id: PAGE_ID.into(),
+            username: None,
+            access_token: Some(token.into()),
+            refresh_token: None,
+            meta: json!({ "page_id": PAGE_ID }),
+        },
+        content: PostContent {
+            text: text.map(str::to_owned),
+            media_type: if images.is_empty() {
+                MediaType::Text
+            } else {
+                MediaType::Image
+            },
+            image_urls: images.iter().map(|s| s.to_string()).collect(),
+            video_url: None,
+        },
+        options: PlatformOptions::None,
+        media: Vec::new(),
+        progress: Default::default(),
+        not_before: Utc::now() - chrono::Duration::seconds(5),
+    }
+}
+
+fn video_request(
+    token: &str,
+    text: Option<&str>,
+    saved: Value,
+    sink: &Arc<Saves>,
+) -> PublishRequest {
+    let mut req = request(token, text, &[]);
+    req.content.media_type = MediaType::Video;
+    req.content.video_url = Some(VIDEO.into());
+    req.progress = Progress::new(saved, sink.clone());
+    req
+}
+
+fn with_progress(mut req: PublishRequest, saved: Value, sink: &Arc<Saves>) -> PublishRequest {
+    req.progress = Progress::new(saved, sink.clone());
+    req
+}
+
+fn exchange_of(code: &str) -> CodeExchange {
+    CodeExchange {
+        code: code.into(),
+        redirect_uri: REDIRECT_URI.into(),
+        code_verifier: String::new(),
+        pending: json!({}),
+    }
+}
+
+fn query(url: &str, name: &str) -> Option<String> {
+    reqwest::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+fn graph_error(code: i64, message: &str) -> Value {
+    fake::graph_error(code, None, "OAuthException", message, false, None)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connecting
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn connecting_grants_every_page_the_user_may_post_to_with_its_page_token() {
+    let s = setup().await;
+    assert_eq!(s.connector.connect_method(), ConnectMethod::OAuth);
+    assert!(s.connector.configured());
+
+    let start = s
+        .connector
+        .authorize(&AuthorizationRequest {
+            state: "st4te".into(),
+            redirect_uri: REDIRECT_URI.into(),
+            code_challenge: "unused".into(),
+            params: json!({}),
+        })
+        .await
+        .unwrap();
+    assert!(
+        start
+            .url
+            .starts_with(&format!("{}/dialog/oauth?", s.fake.base())),
+        "{}",
+        start.url
+    );
+    assert_eq!(start.pending, json!({}));
+    assert_eq!(
+        query(&start.url, "scope").unwrap(),
+        "pages_show_list,pages_read_engagement,pages_manage_posts"
+    );
+    assert_eq!(query(&start.url, "client_id").unwrap(), fake::CLIENT_ID);
+    assert_eq!(query(&start.url, "state").unwrap(), "st4te");
+    assert_eq!(query(&start.url, "redirect_uri").unwrap(), REDIRECT_URI);
+
+    // The code as the callback may receive it, with Facebook's `#_=_` after it.
+    let code = s.fake.mint_code(REDIRECT_URI, PAGE_SCOPES);
+    let accounts = s
+        .connector
+        .exchange_all(&exchange_of(&format!("{code}#_=_")))
+        .await
+        .unwrap();
+    let user = s
+        .fake
+        .tokens()
+        .into_iter()
+        .rev()
+        .find(|t| t.kind == TokenKind::UserLong)
+        .unwrap()
+        .token;
+    let ids: Vec<&str> = accounts.iter().map(|a| a.account_id.as_str()).collect();
+    assert_eq!(ids, [PAGE_ID, PAGE2_ID]);
+    for (account, page, name) in [
+        (&accounts[0], PAGE_ID, fake::PAGE_NAME),
+        (&accounts[1], PAGE2_ID, fake::PAGE2_NAME),
+    ] {
+        assert_eq!(account.tokens.access_token, s.fake.page_token(&user, page));
+        assert_eq!(account.tokens.expires_at, None, "Page tokens do not expire");
+        assert_eq!(account.tokens.refresh_token, None);
+        assert_eq!(account.meta, json!({ "page_id": page }));
+        assert_eq!(account.display_name.as_deref(), Some(name));
+        assert!(!format!("{account:?}").contains(&account.tokens.access_token));
+    }
+
+    // A Page the user may not create content on is left out; `exchange` is the first Page.
+    s.fake.set_page_tasks(PAGE2_ID, &["ANALYZE", "MODERATE"]);
+    let code = s.fake.mint_code(REDIRECT_URI, PAGE_SCOPES);
+    let accounts = s.connector.exchange_all(&exchange_of(&code)).await.unwrap();
+    let ids: Vec<&str> = accounts.iter().map(|a| a.account_id.as_str()).collect();
+    assert_eq!(ids, [PAGE_ID]);
+    let code = s.fake.mint_code(REDIRECT_URI, PAGE_SCOPES);
+    let one = s.connector.exchange(&exchange_of(&code)).await.unwrap();
+    assert_eq!(one.account_id, PAGE_ID);
+
+    // No Page left: an empty list (the server refuses it), and `exchange` is refused.
+    s.fake.set_page_tasks(PAGE_ID, &["ANALYZE"]);
+    let code = s.fake.mint_code(REDIRECT_URI, PAGE_SCOPES);
+    assert!(
+        s.connector
+            .exchange_all(&exchange_of(&code))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let code = s.fake.mint_code(REDIRECT_URI, PAGE_SCOPES);
+    assert_eq!(
+        s.connector
+            .exchange(&exchange_of(&code))
+            .await
+            .unwrap_err()
+            .kind,
+        ConnectErrorKind::Rejected
+    );
+    // A used code is refused.
+    assert_eq!(
+        s.connector
+            .exchange_all(&exchange_of(&code))
+            .await
+            .unwrap_err()
+            .kind,
+        ConnectErrorKind::Rejected
+    );
+
+    // Page tokens cannot be refreshed.
+    let e = s
+        .connector
+        .refresh(&request(&s.token, None, &[]).account)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ConnectErrorKind::NotRefreshable);
+}
+
+#[tokio::test]
+async fn another_graph_version_is_used_for_login_and_publishing() {
+    let fake = GraphFake::start_with_version("v26.0").await;
+    let connector = FacebookPages::new(settings(&fake)).with_version("v26.0");
+    let start = connector
+        .authorize(&AuthorizationRequest {
+            state: "s".into(),
+            redirect_uri: REDIRECT_URI.into(),
+            code_challenge: String::new(),
+            params: json!({}),
+        })
+        .await
+        .unwrap();
+    assert!(start.url.contains("/v26.0/dialog/oauth?"), "{}", start.url);
+    let code = fake.mint_code(REDIRECT_URI, PAGE_SCOPES);
+    let accounts = connector.exchange_all(&exchange_of(&code)).await.unwrap();
+    let token = accounts[0].tokens.access_token.clone();
+    let post = connector
+        .publish(&request(&token, Some("On v26"), &[]))
+        .await
+        .unwrap();
+    assert_eq!(fake.page_posts()[0].id, post.id);
+
+    let unconfigured = FacebookPages::new(PlatformSettings {
+        client_id: None,
+        client_secret: None,
+        ..settings(&fake)
+    });
+    assert!(!unconfigured.configured());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Publishing
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_text_post_is_a_feed_post() {
+    let s = setup().await;
+    let post = s
+        .connector
+        .publish(&request(&s.token, Some("Hello, Page!"), &[]))
+        .await
+        .unwrap();
+    let posts = s.fake.page_posts();
+    assert_eq!(posts.len(), 1);
+    assert_eq!(posts[0].id, post.id);
+    assert!(post.id.starts_with(&format!("{PAGE_ID}_")), "{}", post.id);
+    assert_eq!(posts[0].message.as_deref(), Some("Hello, Page!"));
+    assert_eq!(posts[0].link, None);
+    assert!(posts[0].published);
+    assert_eq!(
+        post.url.as_deref(),
+        Some(format!("https://www.facebook.com/{}", post.id).as_str())
+    );
+    assert_eq!(s.fake.photos_uploaded(), 0);
+}
+
+#[tokio::test]
+async fn a_link_goes_with_the_feed_post() {
+    let s = setup().await;
+    let mut req = request(&s.token, Some("Read this"), &[]);
+    req.options = PlatformOptions::Facebook(FacebookOptions {
+        post_type: Some(FacebookPostType::Feed),
+        link: Some("https://soku.test/blog/launch".into()),
+    });
+    let post = s.connector.publish(&req).await.unwrap();
+    let posts = s.fake.page_posts();
+    assert_eq!(posts.len(), 1);
+    assert_eq!(posts[0].id, post.id);
+    assert_eq!(posts[0].message.as_deref(), Some("Read this"));
+    assert_eq!(
+        posts[0].link.as_deref(),
+        Some("https://soku.test/blog/launch")
+    );
+
+    // A link alone is a post too.
+    let mut bare = request(&s.token, None, &[]);
+    bare.options = PlatformOptions::Facebook(FacebookOptions {
+        post_type: None,
+        link: Some("https://soku.test/other".into()),
+    });
+    s.connector.publish(&bare).await.unwrap();
+    let posts = s.fake.page_posts();
+    assert_eq!(posts[1].message, None);
+    assert_eq!(posts[1].link.as_deref(), Some("https://soku.test/other"));
+}
+
+#[tokio::test]
+async fn one_image_is_a_published_photo_with_its_caption() {
+    let s = setup().await;
+    let post = s
+        .connector
+        .publish(&request(&s.token, Some("A photo"), &[IMG1]))
+        .await
+        .unwrap();
+    let photos = s.fake.photos();
+    assert_eq!(photos.len(), 1);
+    assert_eq!(photos[0].url, IMG1);
+    assert!(photos[0].published);
+    assert_eq!(photos[0].caption.as_deref(), Some("A photo"));
+    assert_eq!(photos[0].post_id.as_deref(), Some(post.id.as_str()));
+    let posts = s.fake.page_posts();
+    assert_eq!(posts.len(), 1);
+    assert_eq!(posts[0].id, post.id);
+    assert_eq!(
+        post.url.as_deref(),
+        Some(format!("https://www.facebook.com/{}", post.id).as_str())
+    );
+}
+
+#[tokio::test]
+async fn a_link_on_a_photo_follows_the_caption() {
+    let s = setup().await;
+    let mut req = request(&s.token, Some("See the post"), &[IMG1]);
+    req.options = PlatformOptions::Facebook(FacebookOptions {
+        post_type: None,
+        link: Some("https://soku.test/p".into()),
+    });
+    s.connector.publish(&req).await.unwrap();
+    assert_eq!(
+        s.fake.photos()[0].caption.as_deref(),
+        Some("See the post\n\nhttps://soku.test/p")
+    );
+}
+
+#[tokio::test]
+async fn several_images_are_unpublished_photos_attached_to_one_feed_post() {
+    let s = setup().await;
+    let sink = Arc::new(Saves::default());
+    let req = with_progress(
+        request(&s.token, Some("Three photos"), &[IMG1, IMG2, IMG3]),
+        Value::Null,
+        &sink,
+    );
+    let post = s.connector.publish(&req).await.unwrap();
+
+    let posts = s.fake.page_posts();
+    assert_eq!(
+        posts.len(),
+        1,
+        "one post, the photos are not posts of their own"
+    );
+    assert_eq!(posts[0].id, post.id);
+    assert_eq!(posts[0].message.as_deref(), Some("Three photos"));
+    let photos = s.fake.photos();
+    assert_eq!(photos.len(), 3);
+    for ph in &photos {
+        assert!(!ph.published, "uploaded unpublished");
+        assert!(!ph.temporary);
+        assert_eq!(ph.caption, None);
+        assert_eq!(ph.attached_to.as_deref(), Some(post.id.as_str()));
+    }
+    // Attached in the post's order.
+    let by_id = |id: &str| photos.iter().find(|p| p.id == id).unwrap().url.clone();
+    let order: Vec<String> = posts[0].photo_ids.iter().map(|id| by_id(id)).collect();
+    assert_eq!(order, [IMG1, IMG2, IMG3]);
+    assert_eq!(s.fake.photos_uploaded(), 3);
+    assert_eq!(s.fake.page_posts_created(), 1);
+    // Each upload was saved as it was made.
+    let saves = sink.all();
+    assert_eq!(saves.len(), 3);
+    assert_eq!(saves[0]["photos"][0]["url"], IMG1);
+    assert_eq!(saves[0]["photos"][1]["id"], Value::Null);
+    assert_eq!(saves[2]["photos"][2]["id"], json!(posts[0].photo_ids[2]));
+}
+
+#[tokio::test]
+async fn a_retry_attaches_the_photos_an_earlier_attempt_uploaded() {
+    let s = setup().await;
+    // The feed call is throttled: nothing was posted, the photos stay unpublished.
+    s.fake.faults.reply(
+        "POST",
+        &format!("/{}/{PAGE_ID}/feed", fake::DEFAULT_VERSION),
+        400,
+        &[],
+        graph_error(
+            80001,
+            "(#80001) There have been too many calls to this Page account.",
+        ),
+    );
+    let sink = Arc::new(Saves::default());
+    let req = request(&s.token, Some("Retried"), &[IMG1, IMG2]);
+    let e = s
+        .connector
+        .publish(&with_progress(req.clone(), Value::Null, &sink))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, "rate_limited");
+    assert!(matches!(e.class, FailureClass::Retryable { .. }));
+    assert_eq!(s.fake.photos_uploaded(), 2);
+    assert!(s.fake.page_posts().is_empty());
+
+    // The next attempt starts from what was saved: no upload, one post with both photos.
+    let sink2 = Arc::new(Saves::default());
+    let post = s
+        .connector
+        .publish(&with_progress(req, sink.last(), &sink2))
+        .await
+        .unwrap();
+    assert_eq!(s.fake.photos_uploaded(), 2, "the saved photos are reused");
+    assert!(sink2.all().is_empty());
+    let posts = s.fake.page_posts();
+    assert_eq!(posts.len(), 1);
+    assert_eq!(posts[0].id, post.id);
+    assert_eq!(posts[0].photo_ids.len(), 2);
+}
+
+#[tokio::test]
+async fn saved_photos_facebook_refuses_are_uploaded_again() {
+    let s = setup().await;
+    // An earlier attempt saved photos Facebook no longer has (unpublished photos are kept about
+    // a day), then the second one of this attempt is new.
+    let saved = json!({ "photos": [
+        { "url": IMG1, "id": "1000000000999991" },
+        { "url": IMG2, "id": null },
+    ]});
+    let sink = Arc::new(Saves::default());
+    let req = with_progress(
+        request(&s.token, Some("Again"), &[IMG1, IMG2]),
+        saved,
+        &sink,
+    );
+    let post = s.connector.publish(&req).await.unwrap();
+    assert_eq!(s.fake.photos_uploaded(), 2, "IMG2, then IMG1 again");
+    let posts = s.fake.page_posts();
+    assert_eq!(posts.len(), 1);
+    assert_eq!(posts[0].id, post.id);
+    let last = sink.last();
+    assert_eq!(last["photos"][0]["id"], json!(posts[0].photo_ids[0]));
+    assert_ne!(last["photos"][0]["id"], "1000000000999991");
+}
+
+#[tokio::test]
+async fn a_video_is_uploaded_by_url_and_published_once_processed() {
+    let s = setup().await;
+    s.fake.set_video_polls(2);
+    let sink = Arc::new(Saves::default());
+    let post = s
+        .connector
+        .publish(&video_request(
+            &s.token,
+            Some("Our clip"),
+            Value::Null,
+            &sink,
+        ))
+        .await
+        .unwrap();
+    let videos = s.fake.videos();
+    assert_eq!(videos.len(), 1);
+    let v = &videos[0];
+    assert_eq!(post.id, v.id, "a video post's id is the video's");
+    assert_eq!(v.file_url, VIDEO);
+    assert_eq!(v.description.as_deref(), Some("Our clip"));
+    assert!(v.published);
+    assert_eq!(
+        post.url.as_deref(),
+        Some(format!("https://www.facebook.com/{PAGE_ID}/videos/{}/", v.id).as_str())
+    );
+    assert_eq!(
+        s.fake.video_status_reads(),
+        3,
+        "two reads processing, then ready"
+    );
+    assert_eq!(
+        sink.all(),
+        [json!({ "video_url": VIDEO, "video_id": v.id })]
+    );
+    assert_eq!(s.fake.videos_uploaded(), 1);
+}
+
+#[tokio::test]
+async fn a_video_facebook_cannot_process_is_permanent_with_its_message() {
+    let s = setup().await;
+    s.fake
+        .fail_next_video(1363030, "Resolution too low. Upload a larger video.");
+    let sink = Arc::new(Saves::default());
+    let e = s
+        .connector
+        .publish(&video_request(
+            &s.token,
+            Some("Low res"),
+            Value::Null,
+            &sink,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.class, FailureClass::Permanent);
+    assert_eq!(e.code, "media_processing_failed");
+    assert!(e.message.contains("Resolution too low"), "{}", e.message);
+    assert!(
+        e.platform_error
+            .as_deref()
+            .unwrap()
+            .contains("Resolution too low")
+    );
+    // The failed video is not a post; another attempt polls it and fails the same way.
+    let sink2 = Arc::new(Saves::default());
+    let again = video_request(&s.token, Some("Low res"), sink.last(), &sink2);
+    assert_eq!(
+        s.connector.find_existing(&again).await.unwrap(),
+        Existing::NotFound
+    );
+    let e = s.connector.publish(&again).await.unwrap_err();
+    assert_eq!(e.code, "media_processing_failed");
+    assert_eq!(s.fake.videos_uploaded(), 1);
+}
+
+#[tokio::test]
+async fn a_video_still_processing_at_the_deadline_is_retryable_and_the_next_attempt_polls_it() {
+    let s = setup().await;
+    s.fake.set_video_polls(4);
+    let impatient = FacebookPages::new(settings(&s.fake))
+        .with_polling(Duration::from_millis(10), Duration::ZERO);
+    let sink = Arc::new(Saves::default());
+    let req = video_request(&s.token, Some("Long clip"), Value::Null, &sink);
+    let e = impatient.publish(&req).await.unwrap_err();
+    assert_eq!(e.class, FailureClass::Retryable { retry_after: None });
+    assert_eq!(e.code, "media_processing");
+    let video_id = s.fake.videos()[0].id.clone();
+    assert_eq!(sink.last()["video_id"], json!(video_id));
+
+    let sink2 = Arc::new(Saves::default());
+    let again = video_request(&s.token, Some("Long clip"), sink.last(), &sink2);
+    let post = s.connector.publish(&again).await.unwrap();
+    assert_eq!(post.id, video_id);
+    assert_eq!(s.fake.videos_uploaded(), 1, "polled, not uploaded again");
+    assert!(sink2.all().is_empty());
+}
+
+#[tokio::test]
+async fn a_saved_video_facebook_no_longer_knows_is_uploaded_again() {
+    let s = setup().await;
+    let sink = Arc::new(Saves::default());
+    let saved = json!({ "video_url": VIDEO, "video_id": "1100000000999999" });
+    let post = s
+        .connector
+        .publish(&video_request(&s.token, Some("Clip"), saved, &sink))
+        .await
+        .unwrap();
+    assert_eq!(s.fake.videos_uploaded(), 1);
+    assert_eq!(post.id, s.fake.videos()[0].id);
+    assert_eq!(sink.last()["video_id"], json!(post.id));
+}
+
+#[tokio::test]
+async fn unsupported_post_types_and_images_with_a_video_are_refused_before_any_call() {
+    let s = setup().await;
+    for t in [FacebookPostType::Reel, FacebookPostType::Story] {
+        let mut req = request(&s.token, Some("x"), &[IMG1]);
+        req.options = PlatformOptions::Facebook(FacebookOptions {
+            post_type: Some(t),
+            link: None,
+        });
+        let e = s.connector.publish(&req).await.unwrap_err();
+        assert_eq!(
+            (e.class, e.code.as_str()),
+            (FailureClass::Permanent, "unsupported_post_type")
+        );
+        assert_eq!(
+            s.connector.find_existing(&req).await.unwrap(),
+            Existing::NotFound
+        );
+    }
+    let sink = Arc::new(Saves::default());
+    let mut mixed = video_request(&s.token, Some("x"), Value::Null, &sink);
+    mixed.content.image_urls = vec![IMG1.into()];
+    let e = s.connector.publish(&mixed).await.unwrap_err();
+    assert_eq!(
+        (e.class, e.code.as_str()),
+        (FailureClass::Permanent, "unsupported_media")
+    );
+    let eleven: Vec<&str> = std::iter::repeat_n(IMG1, 11).collect();
+    let e = s
+        .connector
+        .publish(&request(&s.token, None, &eleven))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, "too_many_images");
+    let e = s
+        .connector
+        .publish(&request(&s.token, Some("  "), &[]))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, "empty_post");
+    assert_eq!(s.fake.graph_calls(), 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Failures
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn an_expired_or_revoked_page_token_is_token_invalid() {
+    let s = setup().await;
+    s.fake.expire_token(&s.token);
+    let e = s
+        .connector
+        .publish(&request(&s.token, Some("x"), &[]))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.class, e.code.as_str()),
+        (FailureClass::Permanent, TOKEN_INVALID)
+    );
+    assert!(!e.message.contains(&s.token));
+
+    let s = setup().await;
+    s.fake.revoke_token(&s.token, Revocation::PasswordChanged);
+    let e = s
+        .connector
+        .publish(&request(&s.token, None, &[IMG1, IMG2]))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.class, e.code.as_str()),
+        (FailureClass::Permanent, TOKEN_INVALID)
+    );
+    assert!(
+        !format!("{e:?}").contains(&s.token),
+        "no token in the error"
+    );
+}
+
+#[tokio::test]
+async fn a_page_the_user_no_longer_manages_is_a_clear_permanent_error() {
+    let s = setup().await;
+    s.fake.remove_page_role(PAGE_ID);
+    let e = s
+        .connector
+        .publish(&request(&s.token, Some("x"), &[]))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.class, e.code.as_str()),
+        (FailureClass::Permanent, TOKEN_INVALID)
+    );
+    assert!(e.message.contains("no longer has a role"), "{}", e.message);
+
+    // A role without CREATE_CONTENT: Facebook answers code 200.
+    let s = setup().await;
+    s.fake.set_page_tasks(PAGE_ID, &["ANALYZE"]);
+    let e = s
+        .connector
+        .publish(&request(&s.token, Some("x"), &[IMG1]))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.class, e.code.as_str()),
+        (FailureClass::Permanent, "permission_denied")
+    );
+    assert!(e.message.contains("reconnect the Page"), "{}", e.message);
+
+    // A permission taken back in the app settings.
+    let s = setup().await;
+    s.fake.revoke_permission("pages_manage_posts");
+    let e = s
+        .connector
+        .publish(&request(&s.token, Some("x"), &[]))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.class, e.code.as_str()),
+        (FailureClass::Permanent, "permission_denied")
+    );
+}
+
+#[tokio::test]
+async fn page_throttling_is_retryable_after_the_business_use_case_wait() {
+    let s = setup().await;
+    s.fake.rate_limit_next(1, Throttle::PageBuc);
+    let e = s
+        .connector
+        .publish(&request(&s.token, Some("x"), &[]))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, "rate_limited");
+    // The fake's `estimated_time_to_regain_access` is 19 minutes.
+    assert_eq!(
+        e.class,
+        FailureClass::Retryable {
+            retry_after: Some(Duration::from_secs(19 * 60))
+        }
+    );
+    assert!(s.fake.page_posts().is_empty());
+}
+
+#[tokio::test]
+async fn a_duplicate_status_is_permanent() {
+    let s = setup().await;
+    s.connector
+        .publish(&request(&s.token, Some("Same again"), &[]))
+        .await
+        .unwrap();
+    let e = s
+        .connector
+        .publish(&request(&s.token, Some("Same again"), &[]))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.class, e.code.as_str()),
+        (FailureClass::Permanent, "duplicate_content")
+    );
+}
+
+#[tokio::test]
+async fn an_error_posting_link_is_permanent_with_facebooks_message() {
+    let s = setup().await;
+    s.fake.faults.reply(
+        "POST",
+        &format!("/{}/{PAGE_ID}/feed", fake::DEFAULT_VERSION),
+        400,
+        &[],
+        graph_error(1609005, "Error Posting Link: the link could not be fetched"),
+    );
+    let mut req = request(&s.token, Some("x"), &[]);
+    req.options = PlatformOptions::Facebook(FacebookOptions {
+        post_type: None,
+        link: Some("https://soku.test/broken".into()),
+    });
+    let e = s.connector.publish(&req).await.unwrap_err();
+    assert_eq!(
+        (e.class, e.code.as_str()),
+        (FailureClass::Permanent, "link_rejected")
+    );
+    assert!(e.message.contains("could not be fetched"), "{}", e.message);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reconciliation
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_transient_error_on_the_feed_call_is_ambiguous_and_nothing_is_found() {
+    let s = setup().await;
+    // Same text, but from before this target's attempts: not ours.
+    s.fake
+        .insert_page_post(PAGE_ID, "Launch day!", Duration::from_secs(3600));
+    s.fake.transient_next(1);
+    let req = request(&s.token, Some("Launch day!"), &[]);
+    let e = s.connector.publish(&req).await.unwrap_err();
+    assert_eq!(e.class, FailureClass::Ambiguous);
+    assert_eq!(
+        s.connector.find_existing(&req).await.unwrap(),
+        Existing::NotFound
+    );
+}
+
+#[tokio::test]
+async fn a_timeout_after_the_feed_call_is_ambiguous_and_reconciliation_finds_the_post() {
+    let s = setup().await;
+    s.fake
+        .insert_page_post(PAGE_ID, "Launch day!", Duration::from_secs(3600));
+    s.fake
+        .insert_page_post(PAGE_ID, "Something else", Duration::from_secs(1));
+    s.fake.faults.push(
+        "POST",
+        &format!("/{}/{PAGE_ID}/feed", fake::DEFAULT_VERSION),
+        Fault::DelayAfterEffect(Duration::from_secs(2)),
+    );
+    let req = request(&s.token, Some("Launch day!"), &[]);
+    let e = s.connector.publish(&req).await.unwrap_err();
+    assert_eq!(
+        (e.class, e.code.as_str()),
+        (FailureClass::Ambiguous, "timeout")
+    );
+    let mine = s.fake.page_posts().last().unwrap().clone();
+    assert_eq!(mine.message.as_deref(), Some("Launch day!"));
+    match s.connector.find_existing(&req).await.unwrap() {
+        Existing::Found(found) => {
+            assert_eq!(found.id, mine.id);
+            assert_eq!(
+                found.url.as_deref(),
+                Some(format!("https://www.facebook.com/{}", mine.id).as_str())
+            );
+        }
+        other => panic!("expected Found, got {other:?}"),
+    }
+    assert_eq!(
+        s.fake.page_posts_created(),
+        1,
+        "reconciliation posts nothing"
+    );
+}
+
+#[tokio::test]
+async fn photos_without_text_cannot_be_told_apart() {
+    let s = setup().await;
+    let req = request(&s.token, None, &[IMG1, IMG2]);
+    // Nothing in the window: not found.
+    s.fake
+        .insert_page_post(PAGE_ID, "An old post", Duration::from_secs(3600));
+    assert_eq!(
+        s.connector.find_existing(&req).await.unwrap(),
+        Existing::NotFound
+    );
+    s.fake.faults.push(
+        "POST",
+        &format!("/{}/{PAGE_ID}/feed", fake::DEFAULT_VERSION),
+        Fault::DelayAfterEffect(Duration::from_secs(2)),
+    );
+    let e = s.connector.publish(&req).await.unwrap_err();
+    assert_eq!(e.class, FailureClass::Ambiguous);
+    assert_eq!(
+        s.connector.find_existing(&req).await.unwrap(),
+        Existing::CannotTell
+    );
+}
+
+#[tokio::test]
+async fn a_single_photo_post_is_found_by_its_caption() {
+    let s = setup().await;
+    s.fake.faults.push(
+        "POST",
+        &format!("/{}/{PAGE_ID}/photos", fake::DEFAULT_VERSION),
+        Fault::DelayAfterEffect(Duration::from_secs(2)),
+    );
+    let req = request(&s.token, Some("Captioned"), &[IMG1]);
+    let e = s.connector.publish(&req).await.unwrap_err();
+    assert_eq!(e.class, FailureClass::Ambiguous);
+    let post_id = s.fake.photos()[0].post_id.clone().unwrap();
+    match s.connector.find_existing(&req).await.unwrap() {
+        Existing::Found(found) => assert_eq!(found.id, post_id),
+        other => panic!("expected Found, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_video_is_found_by_its_saved_id_or_its_description() {
+    let s = setup().await;
+    // The upload's answer is lost: nothing saved, the video is there.
+    s.fake.faults.push(
+        "POST",
+        &format!("/{}/{PAGE_ID}/videos", fake::DEFAULT_VERSION),
+        Fault::DelayAfterEffect(Duration::from_secs(2)),
+    );
+    let sink = Arc::new(Saves::default());
+    let req = video_request(&s.token, Some("Clip of the day"), Value::Null, &sink);
+    let e = s.connector.publish(&req).await.unwrap_err();
+    assert_eq!(e.class, FailureClass::Ambiguous);
+    assert!(sink.all().is_empty());
+    let video_id = s.fake.videos()[0].id.clone();
+    match s.connector.find_existing(&req).await.unwrap() {
+        Existing::Found(found) => {
+            assert_eq!(found.id, video_id);
+            assert_eq!(
+                found.url.as_deref(),
+                Some(format!("https://www.facebook.com/{PAGE_ID}/videos/{video_id}/").as_str())
+            );
+        }
+        other => panic!("expected Found, got {other:?}"),
+    }
+    // Another text: not ours.
+    let other = video_request(&s.token, Some("Another clip"), Value::Null, &sink);
+    assert_eq!(
+        s.connector.find_existing(&other).await.unwrap(),
+        Existing::NotFound
+    );
+    // With the id saved, the video is read directly (whatever its description).
+    let saved = json!({ "video_url": VIDEO, "video_id": video_id });
+    let by_id = video_request(&s.token, None, saved, &sink);
+    match s.connector.find_existing(&by_id).await.unwrap() {
+        Existing::Found(found) => assert_eq!(found.id, video_id),
+        other => panic!("expected Found, got {other:?}"),
+    }
+    assert_eq!(s.fake.videos_uploaded(), 1);
+}
+
+#[tokio::test]
+async fn reconciliation_with_a_token_facebook_refuses_is_an_error() {
+    let s = setup().await;
+    s.fake.revoke_token(&s.token, Revocation::AppRemoved);
+    let e = s
+        .connector
+        .find_existing(&request(&s.token, Some("x"), &[]))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, TOKEN_INVALID);
+}
