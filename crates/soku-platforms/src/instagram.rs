@@ -298,24 +298,27 @@ impl Instagram {
         Ok(created.id)
     }
 
-    /// One read of a container's status; a container Instagram no longer knows is `Gone`.
+    /// One read of a container's status; a container Instagram no longer knows is `Gone`, one
+    /// that expired or failed in a way worth a new container is `Expired`.
     async fn status(&self, container: &str, token: &str) -> Result<Status, PublishError> {
         let read = self
             .get::<ContainerStatus>(container, &[("fields", "status_code,status")], token)
             .await;
         let status = match read {
             Ok(s) => s,
-            Err(e) if is_gone(&e) => return Ok(Status::Gone),
-            Err(e) => return Err(e),
+            Err(e) => match missing(&e) {
+                Some(state) => return Ok(state),
+                None => return Err(e),
+            },
         };
         Ok(match status.status_code.as_deref() {
             Some("FINISHED") => Status::Finished,
             Some("PUBLISHED") => Status::Published,
-            Some("EXPIRED") => Status::Gone,
+            Some("EXPIRED") => Status::Expired,
             Some("ERROR") => {
                 let sub = status.status.unwrap_or_default();
                 if TRANSIENT_SUBCODES.contains(&sub.trim()) {
-                    Status::Gone
+                    Status::Expired
                 } else {
                     Status::Failed(sub)
                 }
@@ -380,7 +383,7 @@ impl Instagram {
                 Status::Finished => return Ok(Ready::Container(id)),
                 Status::Published => return Ok(Ready::Published),
                 Status::Failed(sub) => return Err(container_failed(shape, &sub)),
-                Status::Gone | Status::InProgress => {
+                Status::Gone | Status::Expired | Status::InProgress => {
                     tracing::info!(
                         "the Instagram container an earlier attempt created is gone; creating another"
                     );
@@ -479,7 +482,7 @@ impl Instagram {
                 match self.status(&id, token).await? {
                     Status::Finished | Status::InProgress => continue,
                     Status::Failed(sub) => return Err(container_failed_item(*item, &sub)),
-                    Status::Gone | Status::Published => saved.children[i] = None,
+                    Status::Gone | Status::Expired | Status::Published => saved.children[i] = None,
                 }
             }
             if !*quota_checked {
@@ -637,8 +640,10 @@ enum Status {
     InProgress,
     Finished,
     Published,
-    /// EXPIRED, unknown to Instagram, or failed in a way worth a new container.
+    /// Unknown to Instagram (it may have been published, then dropped: reconciliation looks).
     Gone,
+    /// EXPIRED, or ERROR with a subcode worth a new container: certainly never published.
+    Expired,
     /// ERROR, with the subcode of `status`.
     Failed(String),
 }
@@ -990,16 +995,17 @@ fn failed(video: bool, sub: &str) -> PublishError {
     .with_platform_error(sub.trim())
 }
 
-/// A container Instagram no longer has: code 100/33, 24/2207006 ("cannot be found"),
-/// 24/2207008 ("does not exist or has been expired"), -2/2207020 ("has expired").
-fn is_gone(e: &PublishError) -> bool {
-    graph::is_missing_object(e)
-        || graph::platform_graph_error(e).is_some_and(|g| {
-            matches!(
-                (g.code, g.error_subcode),
-                (Some(24), Some(2_207_006 | 2_207_008)) | (Some(-2), Some(2_207_020))
-            )
-        })
+/// A container Instagram no longer has, read as a state: -2/2207020 ("has expired") is
+/// `Expired`; code 100/33, 24/2207006 ("cannot be found") and 24/2207008 ("does not exist or
+/// has been expired") are `Gone`.
+fn missing(e: &PublishError) -> Option<Status> {
+    let g = graph::platform_graph_error(e)?;
+    match (g.code, g.error_subcode) {
+        (Some(-2), Some(2_207_020)) => Some(Status::Expired),
+        (Some(24), Some(2_207_006 | 2_207_008)) => Some(Status::Gone),
+        _ if graph::is_missing_object(e) => Some(Status::Gone),
+        _ => None,
+    }
 }
 
 /// [`graph::classify`]'s failure, refined by Instagram's error table (module docs).

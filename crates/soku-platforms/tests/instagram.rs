@@ -653,6 +653,34 @@ async fn an_expired_saved_container_is_created_again() {
     let old = saved["container_id"].as_str().unwrap().to_owned();
     s.fake.expire_container(&old);
     s.fake.set_container_polls(1);
+    // An expired container was never published.
+    assert_eq!(
+        s.ig.find_existing(&with_progress(req.clone(), saved.clone(), &sink))
+            .await
+            .unwrap(),
+        Existing::NotFound
+    );
+    // One Instagram no longer knows may have been: the media list is looked at.
+    s.fake.faults.reply(
+        "GET",
+        &format!("/{}/{old}", fake::DEFAULT_VERSION),
+        400,
+        &[],
+        fake::graph_error(
+            100,
+            Some(33),
+            "GraphMethodException",
+            "Unsupported get request. Object with ID does not exist",
+            false,
+            None,
+        ),
+    );
+    assert_eq!(
+        s.ig.find_existing(&with_progress(req.clone(), saved.clone(), &sink))
+            .await
+            .unwrap(),
+        Existing::CannotTell
+    );
 
     let sink2 = Arc::new(Saves::default());
     s.ig.publish(&with_progress(req, saved, &sink2))
