@@ -8,6 +8,7 @@ pub mod graph;
 pub mod http;
 pub mod import;
 pub mod imports;
+pub mod instagram;
 pub mod linkedin;
 pub mod mastodon;
 pub mod media;
