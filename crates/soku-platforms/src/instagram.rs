@@ -152,9 +152,6 @@ use soku_core::posts::{
 };
 use std::time::Duration;
 
-pub const DEFAULT_API_URL: &str = "https://graph.facebook.com";
-/// The login dialog's host (`/{version}/dialog/oauth` is added).
-pub const DEFAULT_AUTH_URL: &str = "https://www.facebook.com";
 const PLATFORM: &str = "Instagram";
 /// "Maximum 2200 characters" (`caption`).
 pub const MAX_CAPTION_CHARS: usize = 2200;

@@ -4,7 +4,7 @@
 use crate::media::MediaSource;
 use crate::net::NetPolicy;
 use crate::settings::LiveSettings;
-use crate::{bluesky, fetch, linkedin, mastodon, threads, x};
+use crate::{bluesky, facebook, fetch, instagram, linkedin, mastodon, meta, threads, x};
 use soku_core::connector::Connector;
 use soku_core::keys::KeyMode;
 use soku_core::platform::Platform;
@@ -89,6 +89,18 @@ pub fn live(settings: &LiveSettings, hosted: Option<soku_media::MediaLibrary>) -
             media,
             net,
         )),
+    );
+    // One Meta app serves both: Facebook Login grants the Pages and their Instagram accounts.
+    let graph_version = meta::version_or_default(settings.facebook_graph_version.as_deref());
+    live.insert(
+        Platform::Facebook,
+        Arc::new(
+            facebook::FacebookPages::new(settings.facebook.clone()).with_version(&graph_version),
+        ),
+    );
+    live.insert(
+        Platform::Instagram,
+        Arc::new(instagram::Instagram::new(settings.facebook.clone()).with_version(&graph_version)),
     );
     live
 }
