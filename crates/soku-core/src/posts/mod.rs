@@ -333,6 +333,11 @@ pub(crate) fn check_platform_rules(
     {
         check_instagram_options(content, o)?;
     }
+    if platform == Platform::Facebook
+        && let Some(o) = &options.facebook
+    {
+        check_facebook_options(content, o)?;
+    }
     Ok(())
 }
 
@@ -442,6 +447,64 @@ fn check_instagram_options(content: &PostContent, o: &InstagramOptions) -> Resul
             .on(platform, None, None)
             .rule("reel_only"));
         }
+    }
+    Ok(())
+}
+
+/// The kind of Facebook Page post a target makes: `postType`, `feed` by default (spec 8.2).
+pub fn facebook_post_type(options: &FacebookOptions) -> FacebookPostType {
+    options.post_type.unwrap_or(FacebookPostType::Feed)
+}
+
+/// Facebook's rules for `post.options.facebook` against the post's media. Sources: a Page reel
+/// is one video uploaded to `/{page-id}/video_reels`
+/// (<https://developers.facebook.com/docs/video-api/guides/reels-publishing>); a Page story is
+/// one photo (`/{page-id}/photo_stories` with a `photo_id`) or one video
+/// (`/{page-id}/video_stories`) (<https://developers.facebook.com/docs/page-stories-api>).
+/// Neither takes a link: `link` is a feed post's (`POST /{page-id}/feed`).
+fn check_facebook_options(content: &PostContent, o: &FacebookOptions) -> Result<(), Invalid> {
+    let platform = Platform::Facebook;
+    let post_type = facebook_post_type(o);
+    let items = content.image_urls.len() + usize::from(content.video_url.is_some());
+    match post_type {
+        FacebookPostType::Reel if content.video_url.is_none() || !content.image_urls.is_empty() => {
+            let (field, reason) = if content.video_url.is_none() {
+                ("post.content.videoUrl", "required")
+            } else {
+                ("post.content.imageUrls", "too_many")
+            };
+            return Err(Invalid::new(
+                field,
+                reason,
+                "A Facebook reel is one video (mediaType 'video' with 'videoUrl', no images).",
+            )
+            .on(platform, None, None)
+            .rule("reel_needs_video"));
+        }
+        FacebookPostType::Story if items != 1 => {
+            let (field, reason) = if items == 0 {
+                ("post.content.mediaUrls", "required")
+            } else {
+                ("post.content.imageUrls", "too_many")
+            };
+            return Err(Invalid::new(
+                field,
+                reason,
+                format!("A Facebook story holds one image or video; this post has {items}."),
+            )
+            .on(platform, Some(1), Some(items))
+            .rule("story_single_media"));
+        }
+        _ => {}
+    }
+    if post_type != FacebookPostType::Feed && o.link.is_some() {
+        return Err(Invalid::new(
+            "post.options.facebook.link",
+            "invalid_value",
+            "'link' applies to Facebook feed posts only; reels and stories take no link.",
+        )
+        .on(platform, None, None)
+        .rule("feed_only"));
     }
     Ok(())
 }

@@ -397,7 +397,7 @@ fn every_option_is_read_into_its_platform() {
                        "title": "photo"},
             "instagram": {"postType": "reel", "shareToFeed": true,
                           "coverUrl": "https://img.example/c.jpg", "trialReel": true},
-            "facebook": {"postType": "story", "link": "https://example.com/a"},
+            "facebook": {"postType": "feed", "link": "https://example.com/a"},
             "snapchat": {"postType": "savedStory", "title": "t", "description": "d"},
             "linkedin": {"visibility": "CONNECTIONS"}
         }),
@@ -424,7 +424,7 @@ fn every_option_is_read_into_its_platform() {
     assert_eq!(ig.cover_url.as_deref(), Some("https://img.example/c.jpg"));
     assert_eq!((ig.share_to_feed, ig.trial_reel), (Some(true), Some(true)));
     let fb = o.facebook.as_ref().unwrap();
-    assert_eq!(fb.post_type, Some(FacebookPostType::Story));
+    assert_eq!(fb.post_type, Some(FacebookPostType::Feed));
     assert_eq!(fb.link.as_deref(), Some("https://example.com/a"));
     let sc = o.snapchat.as_ref().unwrap();
     assert_eq!(sc.post_type, Some(SnapchatPostType::SavedStory));
@@ -947,6 +947,64 @@ fn instagram_post_types() {
         )
         .is_ok()
     );
+}
+
+#[test]
+fn facebook_post_types() {
+    let fb =
+        |content: Value, options: Value| check(with_options(content, json!({"facebook": options})));
+    let rule = |e: Invalid| (e.field, e.reason, e.platform, e.rule);
+    // A reel is one video, no images.
+    assert!(fb(video("facebook"), json!({"postType": "reel"})).is_ok());
+    assert_eq!(
+        rule(fb(images(1, "facebook"), json!({"postType": "reel"})).unwrap_err()),
+        (
+            "post.content.videoUrl".into(),
+            "required",
+            Some(Platform::Facebook),
+            Some("reel_needs_video")
+        )
+    );
+    // A story is one image or one video.
+    assert!(fb(images(1, "facebook"), json!({"postType": "story"})).is_ok());
+    assert!(fb(video("facebook"), json!({"postType": "story"})).is_ok());
+    let e = fb(images(2, "facebook"), json!({"postType": "story"})).unwrap_err();
+    assert_eq!(
+        (e.field.as_str(), e.reason, e.rule, e.limit, e.actual),
+        (
+            "post.content.imageUrls",
+            "too_many",
+            Some("story_single_media"),
+            Some(1),
+            Some(2)
+        )
+    );
+    let e = fb(
+        json!({"text": "words only", "platform": "facebook"}),
+        json!({"postType": "story"}),
+    )
+    .unwrap_err();
+    assert_eq!(e.rule, Some("story_single_media"));
+    // A link belongs to feed posts.
+    let link = json!("https://example.com/a");
+    assert!(fb(images(1, "facebook"), json!({ "link": link })).is_ok());
+    for post_type in ["reel", "story"] {
+        let e = fb(
+            video("facebook"),
+            json!({"postType": post_type, "link": link}),
+        )
+        .unwrap_err();
+        assert_eq!(
+            rule(e),
+            (
+                "post.options.facebook.link".into(),
+                "invalid_value",
+                Some(Platform::Facebook),
+                Some("feed_only")
+            ),
+            "{post_type}"
+        );
+    }
 }
 
 #[test]

@@ -408,6 +408,7 @@ pub async fn check_in_post(
     mode: soku_core::keys::KeyMode,
     post: &serde_json::Value,
     content: &soku_core::posts::PostContent,
+    options: &soku_core::posts::PostOptions,
     platforms: impl IntoIterator<Item = soku_core::platform::Platform>,
 ) -> ApiResult<()> {
     use soku_core::posts::media_rules::{self, MediaItem};
@@ -445,7 +446,7 @@ pub async fn check_in_post(
             continue;
         }
         seen.push(platform);
-        if let Err(v) = media_rules::check(platform, &items) {
+        if let Err(v) = media_rules::check_post(platform, options, content, &items) {
             return Err(
                 ApiError::new(ErrorCode::ValidationError, v.message).with_details(json!({
                     "field": v.field,

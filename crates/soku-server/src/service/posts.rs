@@ -163,6 +163,7 @@ async fn accept(
         mode,
         &post.post,
         &post.content,
+        &post.options,
         targets.iter().map(|t| t.platform),
     )
     .await?;

@@ -428,3 +428,91 @@ async fn a_page_the_token_no_longer_manages_fails_the_target_and_asks_for_reconn
     assert_eq!(page["status"], "needs_reconnect", "{page}");
     assert_eq!(fake.page_posts_created(), 0);
 }
+
+/// Facebook's post types and Instagram stories are checked at submission, live and in test
+/// mode, against their own rules: 400 naming the platform, the field and the rule.
+#[tokio::test]
+async fn post_types_are_checked_against_their_own_rules_at_submission() {
+    let fake = GraphFake::start().await;
+    let app = meta_app(&fake).await;
+    let (_, key) = app.subscriber().await;
+    connect(&app, &key, "facebook", json!({})).await;
+    let (_, test_key) = app.test_subscriber().await;
+    let short = hosted(
+        &app,
+        &key,
+        "video/mp4",
+        media_files::mp4(1080, 1920, 2_000, 20_000),
+    )
+    .await;
+    let long = hosted(
+        &app,
+        &key,
+        "video/mp4",
+        media_files::mp4(1080, 1920, 75_000, 20_000),
+    )
+    .await;
+    let rule = |body: &Value| {
+        (
+            body["error"]["details"]["platform"].clone(),
+            body["error"]["details"]["field"].clone(),
+            body["error"]["details"]["rule"].clone(),
+        )
+    };
+
+    let reel = json!({"post": {"content": {"text": "Too short", "mediaType": "video",
+        "videoUrl": short, "platform": [target("facebook", graph::PAGE_ID)]},
+        "options": {"facebook": {"postType": "reel"}}}});
+    let r = app.post_json("/v1/posts", &key, &reel).await;
+    let body = expect_error(r, 400, "validation_error", None).await;
+    assert_eq!(
+        rule(&body),
+        (
+            json!("facebook"),
+            json!("post.content.videoUrl"),
+            json!("min_duration")
+        ),
+        "{body}"
+    );
+    // The same video as a feed post is fine (a Page video has no documented limit).
+    let mut feed = reel.clone();
+    feed["post"]["options"] = json!({});
+    let r = app.post_json("/v1/posts", &key, &feed).await;
+    assert_eq!(r.status(), 200);
+
+    let story = json!({"post": {"content": {"text": "Too long", "mediaType": "video",
+        "videoUrl": long, "platform": ["instagram"]},
+        "options": {"instagram": {"postType": "story"}}}});
+    connect(&app, &key, "instagram", json!({})).await;
+    let r = app.post_json("/v1/posts", &key, &story).await;
+    let body = expect_error(r, 400, "validation_error", None).await;
+    assert_eq!(
+        rule(&body),
+        (
+            json!("instagram"),
+            json!("post.content.videoUrl"),
+            json!("max_duration")
+        ),
+        "{body}"
+    );
+
+    // Two images are not a story, in test mode too.
+    for key in [&key, &test_key] {
+        let r = app
+            .post_json(
+                "/v1/posts",
+                key,
+                &json!({"post": {"content": {"text": "", "mediaType": "image",
+                    "imageUrls": ["https://img.example/a.jpg", "https://img.example/b.jpg"],
+                    "platform": ["facebook"]},
+                    "options": {"facebook": {"postType": "story"}}}}),
+            )
+            .await;
+        let body = expect_error(r, 400, "validation_error", None).await;
+        assert_eq!(
+            body["error"]["details"]["rule"], "story_single_media",
+            "{body}"
+        );
+        assert_eq!(body["error"]["details"]["platform"], "facebook", "{body}");
+    }
+}

@@ -18,9 +18,15 @@
 //!   `check_platform_rules`); it is read from there, not repeated here, and only applied here to
 //!   posts that mix images and videos (a carousel counts both).
 //! - Rules depend on the kind of post. Where a platform has several (Instagram feed/reel/story,
-//!   Facebook feed/reel/story, Snapchat story/spotlight), the table holds the rules of the post
-//!   type Soku publishes by default (spec 8.2): the others are noted, not checked.
+//!   Facebook feed/reel/story, Snapchat story/spotlight), `rules` holds the rules of the post
+//!   type Soku publishes by default (spec 8.2) and `rules_for` picks the post's own from
+//!   `post.options` (Instagram stories, Facebook reels and stories have tables of their own);
+//!   the others are noted, not checked.
 
+use super::{
+    FacebookPostType, InstagramPostType, PostContent, PostOptions, facebook_post_type,
+    instagram_post_type,
+};
 use crate::media::{MediaFacts, MediaKind};
 use crate::platform::Platform;
 use std::fmt;
@@ -200,10 +206,52 @@ pub fn rules(platform: Platform) -> &'static MediaRules {
     }
 }
 
-/// Checks a post's media (in order) against `platform`'s rules; the first violation. The post's
-/// shape (images with videos, how many videos) is checked first, then each item in order.
+/// The rules of the kind of post a target on `platform` makes (`post.options`' `postType`).
+pub fn rules_for(
+    platform: Platform,
+    options: &PostOptions,
+    content: &PostContent,
+) -> &'static MediaRules {
+    match platform {
+        Platform::Instagram => {
+            let o = options.instagram.clone().unwrap_or_default();
+            match instagram_post_type(content, &o) {
+                InstagramPostType::Story => &INSTAGRAM_STORY,
+                _ => &INSTAGRAM,
+            }
+        }
+        Platform::Facebook => {
+            let o = options.facebook.clone().unwrap_or_default();
+            match facebook_post_type(&o) {
+                FacebookPostType::Reel => &FACEBOOK_REEL,
+                FacebookPostType::Story => &FACEBOOK_STORY,
+                FacebookPostType::Feed => &FACEBOOK,
+            }
+        }
+        _ => rules(platform),
+    }
+}
+
+/// Checks a post's media (in order) against `platform`'s rules for the post's kind (`rules_for`);
+/// the first violation.
+pub fn check_post(
+    platform: Platform,
+    options: &PostOptions,
+    content: &PostContent,
+    items: &[MediaItem<'_>],
+) -> Result<(), MediaViolation> {
+    check_with(rules_for(platform, options, content), items)
+}
+
+/// Checks a post's media (in order) against `platform`'s default rules; the first violation.
 pub fn check(platform: Platform, items: &[MediaItem<'_>]) -> Result<(), MediaViolation> {
-    let rules = rules(platform);
+    check_with(rules(platform), items)
+}
+
+/// Checks a post's media (in order) against `rules`; the first violation. The post's shape
+/// (images with videos, how many videos) is checked first, then each item in order.
+pub fn check_with(rules: &MediaRules, items: &[MediaItem<'_>]) -> Result<(), MediaViolation> {
+    let platform = rules.platform;
     let name = platform.display_name();
     let fail = |field: &str, rule: &'static str, message: String| MediaViolation {
         platform,

@@ -112,7 +112,7 @@ pub static THREADS: MediaRules = MediaRules {
 ///
 /// Noted, not used: older revisions of that page gave reels 1 GB (and, before reels, feed videos
 /// 60 s and 100 MB); the current reference says 300 MB. Stories (`postType: story`) have their
-/// own specifications (video 3 to 60 s, 100 MB, 0.1:1 to 10:1) and are not checked here. Image
+/// own specifications: [`INSTAGRAM_STORY`]. Image
 /// width 320 to 1440 is not checked: Instagram scales images outside it.
 pub static INSTAGRAM: MediaRules = MediaRules {
     platform: Platform::Instagram,
@@ -140,6 +140,33 @@ pub static INSTAGRAM: MediaRules = MediaRules {
     max_videos: None,
 };
 
+/// Instagram stories (`postType: story`, `media_type=STORIES`), same source as [`INSTAGRAM`]:
+/// "Story Image Specifications" (JPEG, 8 MB, as feed images; no aspect ratio given) and "Story
+/// Video Specifications" ("Aspect ratio: 0.1:1 to 10:1", "Duration: 60 seconds maximum, 3
+/// seconds minimum", "File size: 100MB maximum"; MOV or MP4 as reels).
+pub static INSTAGRAM_STORY: MediaRules = MediaRules {
+    platform: Platform::Instagram,
+    sources: &[
+        "https://developers.facebook.com/docs/instagram-platform/instagram-graph-api/reference/ig-user/media",
+    ],
+    image: KindRules {
+        types: Types::Only(&[JPEG]),
+        max_bytes: Some(8 * MB),
+        ..KindRules::ANY
+    },
+    video: KindRules {
+        types: Types::Only(&[MP4, MOV]),
+        max_bytes: Some(100 * MB),
+        min_duration_ms: Some(3 * SEC),
+        max_duration_ms: Some(60 * SEC),
+        min_aspect: Some(AspectRatio::new(1, 10)),
+        max_aspect: Some(AspectRatio::new(10, 1)),
+        ..KindRules::ANY
+    },
+    mixed: false,
+    max_videos: Some(1),
+};
+
 /// Facebook Pages, through the Pages API (`POST /{page-id}/photos`, `/{page-id}/feed` with
 /// `attached_media`) and the Video API (`POST /{page-id}/videos`). Soku's default is a feed post
 /// (spec 8.2).
@@ -153,8 +180,8 @@ pub static INSTAGRAM: MediaRules = MediaRules {
 ///
 /// Noted, not used: the older guide <https://developers.facebook.com/docs/graph-api/photo-uploads/>
 /// only "recommend[s] uploading photos under 4MB" and PNGs under 1 MB "or the image may appear
-/// pixelated": recommendations, superseded by the 10 MB reference. Reels (`postType: reel`: MP4,
-/// 3 to 90 s, 9:16) and stories (video up to 60 s) are not checked here. Whether a feed post may
+/// pixelated": recommendations, superseded by the 10 MB reference. Reels and stories have their own
+/// rules: [`FACEBOOK_REEL`], [`FACEBOOK_STORY`]. Whether a feed post may
 /// hold images and a video together, or several videos, is not documented: not refused here.
 pub static FACEBOOK: MediaRules = MediaRules {
     platform: Platform::Facebook,
@@ -171,6 +198,53 @@ pub static FACEBOOK: MediaRules = MediaRules {
     video: KindRules::ANY,
     mixed: true,
     max_videos: None,
+};
+
+/// Facebook Page reels (`postType: reel`, `POST /{page-id}/video_reels`): one video.
+///
+/// Source: <https://developers.facebook.com/docs/video-api/guides/reels-publishing>, "Video
+/// Specifications": "Resolution | 1080 x 1920 pixels (recommended). Minimum is 540 x 960 pixels",
+/// "Duration | 3 to 90 seconds". ".mp4 (recommended)" and "Aspect Ratio | 9 x 16" are
+/// recommendations, not checked. A reel takes no image.
+pub static FACEBOOK_REEL: MediaRules = MediaRules {
+    platform: Platform::Facebook,
+    sources: &["https://developers.facebook.com/docs/video-api/guides/reels-publishing"],
+    image: KindRules::NONE,
+    video: KindRules {
+        min_duration_ms: Some(3 * SEC),
+        max_duration_ms: Some(90 * SEC),
+        min_width: Some(540),
+        min_height: Some(960),
+        ..KindRules::ANY
+    },
+    mixed: false,
+    max_videos: Some(1),
+};
+
+/// Facebook Page stories (`postType: story`, `/{page-id}/photo_stories` or `/video_stories`): one
+/// photo or one video.
+///
+/// Source: <https://developers.facebook.com/docs/page-stories-api>: photos ".jpeg, .bmp, .png,
+/// .gif, .tiff", "Files can not exceed 10MB"; videos "Minimum is 540 x 960 pixels", "3 to 90
+/// seconds. A reel published as a story on a Facebook Page can not exceed 60 seconds" and, under
+/// Limitations, video stories "can not exceed 60 seconds": 3 to 60 seconds is checked.
+pub static FACEBOOK_STORY: MediaRules = MediaRules {
+    platform: Platform::Facebook,
+    sources: &["https://developers.facebook.com/docs/page-stories-api"],
+    image: KindRules {
+        types: Types::Only(&[JPEG, PNG, GIF]),
+        max_bytes: Some(10 * MB),
+        ..KindRules::ANY
+    },
+    video: KindRules {
+        min_duration_ms: Some(3 * SEC),
+        max_duration_ms: Some(60 * SEC),
+        min_width: Some(540),
+        min_height: Some(960),
+        ..KindRules::ANY
+    },
+    mixed: false,
+    max_videos: Some(1),
 };
 
 /// LinkedIn, through the Community Management API (Images API, Videos API, Posts API).

@@ -88,6 +88,131 @@ fn rules_exist_for_every_platform_and_cite_their_source() {
     }
 }
 
+/// The post-type tables (`rules_for`) are as consistent as the defaults, and each is picked by
+/// its `postType`.
+#[test]
+fn each_post_type_has_its_rules() {
+    use crate::posts::{FacebookOptions, InstagramOptions};
+    for r in [&INSTAGRAM_STORY, &FACEBOOK_REEL, &FACEBOOK_STORY] {
+        assert!(!r.sources.is_empty() && r.sources.iter().all(|s| s.starts_with("https://")));
+        let v = &r.video;
+        assert!(v.min_duration_ms.unwrap() < v.max_duration_ms.unwrap());
+    }
+    let content = |video: bool| PostContent {
+        text: None,
+        media_type: if video {
+            crate::posts::MediaType::Video
+        } else {
+            crate::posts::MediaType::Image
+        },
+        image_urls: if video { vec![] } else { vec!["i".into()] },
+        video_url: video.then(|| "v".into()),
+    };
+    let ig = |t: InstagramPostType| PostOptions {
+        instagram: Some(InstagramOptions {
+            post_type: Some(t),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let fb = |t: FacebookPostType| PostOptions {
+        facebook: Some(FacebookOptions {
+            post_type: Some(t),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let none = PostOptions::default();
+    let same = |a: &MediaRules, b: &MediaRules| std::ptr::eq(a, b);
+    assert!(same(
+        rules_for(Platform::Instagram, &none, &content(true)),
+        &INSTAGRAM
+    ));
+    assert!(same(
+        rules_for(
+            Platform::Instagram,
+            &ig(InstagramPostType::Story),
+            &content(true)
+        ),
+        &INSTAGRAM_STORY
+    ));
+    assert!(same(
+        rules_for(Platform::Facebook, &none, &content(true)),
+        &FACEBOOK
+    ));
+    assert!(same(
+        rules_for(
+            Platform::Facebook,
+            &fb(FacebookPostType::Reel),
+            &content(true)
+        ),
+        &FACEBOOK_REEL
+    ));
+    assert!(same(
+        rules_for(
+            Platform::Facebook,
+            &fb(FacebookPostType::Story),
+            &content(false)
+        ),
+        &FACEBOOK_STORY
+    ));
+    assert!(same(
+        rules_for(Platform::X, &fb(FacebookPostType::Story), &content(false)),
+        &X
+    ));
+
+    // What each refuses that the default would take.
+    let long = video(MP4, 50 * MB, 1080, 1920, 75_000);
+    fn item(facts: &MediaFacts) -> [MediaItem<'_>; 1] {
+        [MediaItem {
+            field: FIELD,
+            facts,
+        }]
+    }
+    let story = ig(InstagramPostType::Story);
+    assert_eq!(one(Platform::Instagram, FIELD, &long), Ok(()));
+    let v = check_post(Platform::Instagram, &story, &content(true), &item(&long)).unwrap_err();
+    assert_eq!(v.rule, "max_duration", "{v:?}");
+    assert!(
+        v.message.contains("Instagram") && v.message.contains("1 min"),
+        "{}",
+        v.message
+    );
+    let big = video(MP4, 150 * MB, 1080, 1920, 20_000);
+    let v = check_post(Platform::Instagram, &story, &content(true), &item(&big)).unwrap_err();
+    assert_eq!(v.rule, "max_size");
+
+    let reel = fb(FacebookPostType::Reel);
+    let fine = video(MP4, 20 * MB, 1080, 1920, 30_000);
+    assert_eq!(
+        check_post(Platform::Facebook, &reel, &content(true), &item(&fine)),
+        Ok(())
+    );
+    for (facts, rule) in [
+        (video(MP4, 20 * MB, 1080, 1920, 2_000), "min_duration"),
+        (video(MP4, 20 * MB, 1080, 1920, 95_000), "max_duration"),
+        (video(MP4, 20 * MB, 480, 854, 30_000), "min_width"),
+        (image(JPEG, 100_000, 1080, 1920), "type"),
+    ] {
+        let v = check_post(Platform::Facebook, &reel, &content(true), &item(&facts)).unwrap_err();
+        assert_eq!(v.rule, rule, "{facts:?}: {v:?}");
+        assert_eq!(v.platform, Platform::Facebook);
+    }
+    let story = fb(FacebookPostType::Story);
+    let v = check_post(Platform::Facebook, &story, &content(true), &item(&long)).unwrap_err();
+    assert_eq!(v.rule, "max_duration");
+    assert_eq!(
+        one(Platform::Facebook, FIELD, &long),
+        Ok(()),
+        "a feed video has no limit"
+    );
+    let photo = image(PNG, 2 * MB, 1080, 1920);
+    assert_eq!(
+        check_post(Platform::Facebook, &story, &content(false), &item(&photo)),
+        Ok(())
+    );
+}
+
 #[test]
 fn a_file_within_every_rule_is_accepted_everywhere() {
     for p in Platform::ALL {
