@@ -1,8 +1,7 @@
-//! Facebook Login, shared by the Facebook Page and Instagram connectors (issue 18): the login
-//! dialog, the code traded for a user token and that for a long-lived one, and the Pages the
-//! user manages with their linked Instagram professional accounts. The connectors themselves
-//! (publishing) are not built yet; this is the half of connecting they share, tested against
-//! `soku_fakes::graph`.
+//! Facebook Login, shared by the Facebook Page (`facebook`) and Instagram (`instagram`)
+//! connectors: the login dialog, the code traded for a user token and that for a long-lived
+//! one, and the Pages the user manages with their linked Instagram professional accounts. Tested
+//! against `soku_fakes::graph`.
 //!
 //! Sources (Meta's documentation; the fake quotes each line it follows):
 //! - Manual login flow:
