@@ -1,6 +1,7 @@
 //! Facebook Pages: connecting the Pages a Facebook user manages (Facebook Login, `meta`), and
-//! publishing feed posts, photos and videos to a Page through the Pages API, with reconciliation
-//! by reading the Page's recent posts and videos.
+//! publishing feed posts, photos, videos, reels and stories to a Page through the Pages, Video,
+//! Reels Publishing and Stories APIs, with reconciliation by reading the Page's recent posts,
+//! videos, the saved reel's status and the Page's stories.
 //!
 //! Documented endpoints used (paths on `graph.facebook.com/{version}`, the version configurable,
 //! [`crate::meta::GRAPH_VERSION`] by default; the sourced notes are
@@ -30,12 +31,33 @@
 //!   as `completed`, `error`, `not_started`, `in_progress` though the examples write `complete`
 //!   (both are taken); the spec's `processing_phase.errors[] {code, message}` (the doc example
 //!   has a single `error`; both are read) say why processing failed.
+//! - Reels (Reels Publishing API) and video stories (Facebook Stories API): `POST
+//!   /{page-id}/video_reels` (or `/video_stories`) with `upload_phase=start` -> `{"video_id",
+//!   "upload_url"}`; the hosted file sent to the upload host, `POST {upload host}/video-upload/
+//!   {version}/{video-id}` with the headers `Authorization: OAuth {page token}` and `file_url:
+//!   {url}` ("On upload success, your app receives a JSON response with `success` set to
+//!   `true`"; "To restart the upload, resend the `POST` request"), the upload host being
+//!   `https://rupload.facebook.com` (`with_upload_url`); `GET /{video-id}?fields=status` as for
+//!   videos, with `publishing_phase.publish_status` "`published` or `not_published`"; then
+//!   `upload_phase=finish` with `video_id` -- for a reel with `video_state=PUBLISHED` and
+//!   `description` -> `{"success": true}`, for a story -> "`success` set to `true`", "`post_id`
+//!   set to the ID for your story post" (the example writes it as a number: a number or a string
+//!   is taken). Reels: "Duration | 3 to 90 seconds"; "Reels API is limited to 30 API-published
+//!   posts within a 24-hour moving period. This limit is enforced on the `POST
+//!   /{page_id}/video_reels` endpoint when attempting to publish a reel". Stories: "A video story
+//!   can not exceed 60 seconds".
+//! - Photo stories: an unpublished photo (`POST /{page-id}/photos` with `published=false`,
+//!   "Step 1"), then `POST /{page-id}/photo_stories` with `photo_id` -> `{"success": true,
+//!   "post_id"}`.
 //! - Reconciliation: `GET /{page-id}/published_posts?fields=id,message,created_time,
 //!   permalink_url&limit=100` (newest first) and, for videos, `GET /{page-id}/videos?fields=id,
-//!   description,created_time,permalink_url` and `GET /{video-id}`.
+//!   description,created_time,permalink_url` and `GET /{video-id}`; for reels the saved video's
+//!   `GET /{video-id}?fields=status`; for stories `GET /{page-id}/stories` (`post_id`,
+//!   `status`, `creation_time` "UNIX timestamp", `media_type`, `media_id`, `url`, newest first).
 //!
-//! Every call carries the Page's token as the documented `access_token` parameter (form body for
-//! POSTs, query for GETs); no error or log line built here contains a URL, a token or the app
+//! Every Graph call carries the Page's token as the documented `access_token` parameter (form
+//! body for POSTs, query for GETs), the upload host's as `Authorization: OAuth` (a header
+//! marked sensitive); no error or log line built here contains a URL, a token or the app
 //! secret.
 //!
 //! Publishing:
@@ -43,12 +65,14 @@
 //!   `description`. `post.options.facebook.link` goes in `link` on a text post (Facebook shows a
 //!   preview of it); photos and videos take no `link`, so on those it follows the text on a line
 //!   of its own.
-//! - `postType` `reel` and `story` are refused (`unsupported_post_type`, permanent): only feed
-//!   posts are built. Images together with a video are refused (`unsupported_media`): Facebook
-//!   takes them as separate posts. More than 10 images (the submission's limit) are refused.
-//! - The creating calls are the feed post, the published photo and the video upload (a video
-//!   uploaded with `published=true` is the post): their timeouts and 5xx are ambiguous. Uploading
-//!   an unpublished photo is repeatable. The unpublished photos' ids are saved as the target's
+//! - Feed posts (`postType` `feed` or none): images together with a video are refused
+//!   (`unsupported_media`): Facebook takes them as separate posts. More than 10 images (the
+//!   submission's limit) are refused.
+//! - The creating calls are the feed post, the published photo, the video upload (a video
+//!   uploaded with `published=true` is the post), a reel's or video story's finish and the
+//!   `photo_stories` call: their timeouts and 5xx are ambiguous. Uploading an unpublished
+//!   photo, starting a reel or story session and sending its file are repeatable (nothing
+//!   shows until the finish). The unpublished photos' ids are saved as the target's
 //!   progress (`{"photos": [{"url", "id"}, ...]}`, in the post's order, `id` null for one not uploaded
 //!   yet) as each is uploaded, so a
 //!   retry, or another process after a restart, attaches them instead of uploading them again; if
@@ -65,6 +89,33 @@
 //!   post's id is the **video id** (Facebook makes the Page post for it; the video is what the
 //!   API names and reads back), its URL the video's `permalink_url`, else
 //!   `https://www.facebook.com/{page-id}/videos/{video-id}`.
+//! - Reel (`postType: reel`): exactly one video and no images (else `unsupported_media` or
+//!   `reel_needs_video`, permanent); a video the media records say is under 3 s or over 90 s is
+//!   refused (`video_duration`). The session is started and its id saved at once
+//!   (`{"kind":"reel","video_url","video_id"}`), the file sent by URL, the status polled as for
+//!   videos (same bounds; still processing at the deadline is `media_processing`, retryable), and
+//!   the finish sent with `video_state=PUBLISHED` and `description` = the text (the link, if
+//!   any, after it as on videos) once uploading and processing are complete -- or once uploaded
+//!   with processing `not_started`: the guides finish right after the upload, the status being
+//!   optional, so a session Facebook processes only once finished is not waited on forever. A
+//!   retry with saved progress resumes that session: it polls it, sends the file again if its
+//!   status says none arrived, finishes it, or takes it as the post if its status says it is
+//!   already published; a saved session Facebook no longer knows (100/33) or that `expired` is
+//!   started again. The 30-reels-in-24-hours refusal (code 9: the code is not documented, it is
+//!   the Graph fake's and Instagram's) is `quota_exceeded`, retryable after an hour; the saved
+//!   session is finished by a later attempt. Processing errors are `media_processing_failed`
+//!   with Facebook's message. The post's id is the **video id**; its URL
+//!   `https://www.facebook.com/reel/{video-id}`, the address Facebook's web app gives reels (the
+//!   guide documents no URL and the API answers none for a reel here).
+//! - Story (`postType: story`): one image, or one video, alone (else `story_needs_one_media`);
+//!   a video the media records say is over 60 s is refused (`video_duration`). Stories take no
+//!   text: the target's text and link are not sent (ignored). An image is uploaded unpublished
+//!   and its id saved (`{"kind":"photo_story","image_url","photo_id"}`), then `photo_stories`;
+//!   a saved photo Facebook refuses (code 100) is uploaded again and the call made once more. A
+//!   video is a `video_stories` session handled as a reel's (saved as `"kind":"video_story"`),
+//!   finished without text. The post is the story's `post_id`, its URL
+//!   `https://facebook.com/stories/{post_id}` (the form the Stories guide gives the listing's
+//!   `url`, "such as `https://facebook.com/stories/8283482737484972`").
 //!
 //! Errors are Graph API bodies classified by `graph::classify`: 190 (any subcode) is
 //! `token_invalid`; 4, 17, 32, 613, 80001 and HTTP 429 are rate limits, retryable after
@@ -88,7 +139,15 @@
 //! description) looks like any other post of the Page made in the window, so any such post there
 //! is `CannotTell` (none is `NotFound`); two identical texts posted in the same window cannot be
 //! told apart either (the newest is taken). A window reaching further back than three pages is
-//! `CannotTell`. A failed lookup is an `Err`.
+//! `CannotTell`. Reels and stories are never matched on text ("never twice" rests on the saved
+//! ids instead): their session or photo id is saved before any call that could publish, so no
+//! saved id means no finish or `photo_stories` call was ever sent (`NotFound`). A reel's saved
+//! video is read: its publishing phase under way or done (or `publish_status` `published`) is
+//! `Found`; not published, failed or unknown to Facebook is `NotFound` (the finish never took
+//! effect; publishing again resumes the session). A story's saved video or photo id is looked
+//! for as `media_id` in the Page's stories (newest first, up to 3 pages, stopping at a story
+//! older than the window): there is `Found` with its `post_id`, absent is `NotFound`, past three
+//! pages `CannotTell`. A failed lookup is an `Err`.
 
 use crate::PlatformSettings;
 use crate::graph;
@@ -107,10 +166,6 @@ use soku_core::connector::{
 use soku_core::posts::{FacebookPostType, MediaType, PlatformOptions};
 use std::time::Duration;
 
-/// Graph API's host (the version is added to each call).
-pub const DEFAULT_API_URL: &str = "https://graph.facebook.com";
-/// The login dialog's host.
-pub const DEFAULT_AUTH_URL: &str = "https://www.facebook.com";
 const PLATFORM: &str = "Facebook";
 /// Where a Page post's URL points.
 const WEB: &str = "https://www.facebook.com";
@@ -126,6 +181,22 @@ const ERROR_POSTING_LINK: i64 = 1_609_005;
 /// Code 190's "Invalid Session": "User associated with the Page access token does not have an
 /// appropriate role on the Page".
 const NO_ROLE_ON_PAGE: i64 = 492;
+/// The upload host's path (`{upload host}/video-upload/{version}/{video-id}`, the `upload_url`
+/// the start of a reel or video story session answers).
+const UPLOAD_PATH: &str = "video-upload";
+/// Reels Publishing API, video specification: "Duration | 3 to 90 seconds".
+pub const REEL_MIN_SECONDS: u64 = 3;
+pub const REEL_MAX_SECONDS: u64 = 90;
+/// Stories API, "Limitations": "A video story can not exceed 60 seconds".
+pub const STORY_VIDEO_MAX_SECONDS: u64 = 60;
+/// The code Facebook's refusal of a reel over the 30-in-24-hours limit carries. The guide says
+/// only that the limit "is enforced on the `POST /{page_id}/video_reels` endpoint when
+/// attempting to publish a reel"; 9 is the code of Instagram's publishing limit and what the
+/// Graph fake answers (its choice).
+const REELS_QUOTA_CODE: i64 = 9;
+/// How long a reel refused for the quota waits: the window is a moving 24 hours, so an hour
+/// frees whatever the oldest of the 30 leaves.
+const REELS_QUOTA_RETRY: Duration = Duration::from_secs(3600);
 
 /// The Facebook Page connector.
 pub struct FacebookPages {
@@ -135,6 +206,7 @@ pub struct FacebookPages {
     version: String,
     poll_interval: Duration,
     poll_deadline: Duration,
+    upload_url: String,
 }
 
 impl FacebookPages {
@@ -152,7 +224,15 @@ impl FacebookPages {
             // Inside the engine's bound on one publish call (half its 120 s lease): a video
             // still processing then is retried later, not cut off mid-poll.
             poll_deadline: Duration::from_secs(45),
+            upload_url: meta::DEFAULT_UPLOAD_URL.to_owned(),
         }
+    }
+
+    /// Meta's upload host for reels and video stories (`https://rupload.facebook.com` by
+    /// default; tests point it at the fake).
+    pub fn with_upload_url(mut self, url: &str) -> Self {
+        self.upload_url = url.trim_end_matches('/').to_owned();
+        self
     }
 
     /// Calls this Graph API version (`v26.0`; anything else falls back to the default, see
@@ -455,6 +535,406 @@ impl FacebookPages {
         }
     }
 
+    /// `POST /{page}/video_reels` or `/video_stories` with `upload_phase=start`: the session's
+    /// video id. Repeatable: a session never finished publishes nothing.
+    async fn start_session(
+        &self,
+        page: &str,
+        token: &str,
+        kind: Session,
+    ) -> Result<String, PublishError> {
+        let started: SessionStarted = self
+            .page_call(
+                self.client
+                    .post(self.graph(&format!("{page}/{}", kind.edge())))
+                    .form(&[("upload_phase", "start"), ("access_token", token)]),
+                Effect::Repeatable,
+            )
+            .await?;
+        id_of(&started.video_id).ok_or_else(|| {
+            PublishError::new(
+                FailureClass::Retryable { retry_after: None },
+                "unexpected_response",
+                format!(
+                    "{PLATFORM} started the {} upload without a video id.",
+                    kind.name()
+                ),
+            )
+        })
+    }
+
+    /// The hosted-file upload: `POST {upload host}/video-upload/{version}/{video-id}` with
+    /// `Authorization: OAuth {page token}` and `file_url: {url}` -> `{"success":true}`.
+    /// Repeatable: sending it again restarts the upload.
+    async fn upload_hosted(
+        &self,
+        video: &str,
+        token: &str,
+        file_url: &str,
+    ) -> Result<(), PublishError> {
+        use reqwest::header::{AUTHORIZATION, HeaderValue};
+        let mut auth = HeaderValue::from_str(&format!("OAuth {token}")).map_err(|_| {
+            permanent(
+                TOKEN_INVALID,
+                format!("The stored {PLATFORM} Page token cannot be sent; reconnect the Page."),
+            )
+        })?;
+        auth.set_sensitive(true);
+        let file = HeaderValue::from_str(file_url).map_err(|_| {
+            permanent(
+                "media_unavailable",
+                format!("The video's address cannot be given to {PLATFORM}'s upload host."),
+            )
+        })?;
+        let done: Success = self
+            .call(
+                self.client
+                    .post(format!(
+                        "{}/{UPLOAD_PATH}/{}/{video}",
+                        self.upload_url, self.version
+                    ))
+                    .header(AUTHORIZATION, auth)
+                    .header("file_url", file),
+                Effect::Repeatable,
+            )
+            .await?;
+        if !done.success {
+            return Err(PublishError::new(
+                FailureClass::Retryable { retry_after: None },
+                "upload_failed",
+                format!("{PLATFORM}'s upload host did not take the video; it will be sent again."),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `GET /{video-id}?fields=status`: `None` when Facebook no longer knows the video.
+    async fn read_status(
+        &self,
+        video: &str,
+        token: &str,
+    ) -> Result<Option<VideoStatus>, PublishError> {
+        let read = self
+            .call::<VideoRead>(
+                self.client
+                    .get(self.graph(video))
+                    .query(&[("fields", "status"), ("access_token", token)]),
+                Effect::Repeatable,
+            )
+            .await;
+        match read {
+            Ok(v) => Ok(Some(v.status.unwrap_or_default())),
+            Err(e) if graph::is_missing_object(&e) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A reel or a video story: the session an earlier attempt started (saved in `progress`)
+    /// while Facebook still has it, else a new one; the file uploaded by its URL; the status
+    /// polled until uploading and processing are done; then the finish, which publishes.
+    async fn session_post(
+        &self,
+        page: &str,
+        token: &str,
+        kind: Session,
+        url: &str,
+        description: Option<&str>,
+        progress: &Progress,
+    ) -> Result<PublishedPost, PublishError> {
+        let deadline = tokio::time::Instant::now() + self.poll_deadline;
+        let mut saved = saved_session(progress.saved(), kind, url);
+        if saved.is_some() {
+            tracing::info!(
+                kind = kind.name(),
+                "resuming the Facebook upload session an earlier attempt started"
+            );
+        }
+        let (video, waited) = loop {
+            let (video, fresh) = match saved.take() {
+                Some(id) => (id, false),
+                None => {
+                    let id = self.start_session(page, token, kind).await?;
+                    // Saved before anything can be published: without a saved id, no finish
+                    // was ever sent (what reconciliation relies on).
+                    progress
+                        .save(json!({
+                            "kind": kind.progress_kind(),
+                            "video_url": url,
+                            "video_id": id,
+                        }))
+                        .await?;
+                    (id, true)
+                }
+            };
+            match self
+                .wait_session(token, kind, &video, url, fresh, deadline)
+                .await?
+            {
+                Waited::Gone if !fresh => tracing::info!(
+                    kind = kind.name(),
+                    "the Facebook upload session an earlier attempt started is gone; starting another"
+                ),
+                Waited::Gone => {
+                    return Err(PublishError::new(
+                        FailureClass::Retryable { retry_after: None },
+                        "video_gone",
+                        format!(
+                            "{PLATFORM} dropped the {} before it was processed.",
+                            kind.name()
+                        ),
+                    ));
+                }
+                other => break (video, other),
+            }
+        };
+        if let Waited::Published = waited {
+            // An earlier attempt's finish took effect (its answer was lost, or reconciliation
+            // ran before Facebook showed it).
+            return match kind {
+                Session::Reel => Ok(reel_post(&video)),
+                Session::Story => {
+                    // Stories are up for 24 hours.
+                    let since = Utc::now() - chrono::Duration::hours(24);
+                    match self.find_story(page, token, &video, since).await? {
+                        Existing::Found(post) => Ok(post),
+                        _ => Err(PublishError::new(
+                            FailureClass::Retryable { retry_after: None },
+                            "story_not_listed",
+                            format!(
+                                "{PLATFORM} says the video story is published but does not list it yet; it will be looked for again."
+                            ),
+                        )),
+                    }
+                }
+            };
+        }
+        match kind {
+            Session::Reel => {
+                let mut form = vec![
+                    ("upload_phase", "finish"),
+                    ("video_id", video.as_str()),
+                    ("video_state", "PUBLISHED"),
+                ];
+                if let Some(d) = description {
+                    form.push(("description", d));
+                }
+                form.push(("access_token", token));
+                let done: Success = self
+                    .page_call(
+                        self.client
+                            .post(self.graph(&format!("{page}/{}", kind.edge())))
+                            .form(&form),
+                        Effect::Creates,
+                    )
+                    .await
+                    .map_err(reels_quota)?;
+                if !done.success {
+                    return Err(unconfirmed("reel"));
+                }
+                Ok(reel_post(&video))
+            }
+            Session::Story => {
+                let done: StoryDone = self
+                    .page_call(
+                        self.client
+                            .post(self.graph(&format!("{page}/{}", kind.edge())))
+                            .form(&[
+                                ("upload_phase", "finish"),
+                                ("video_id", video.as_str()),
+                                ("access_token", token),
+                            ]),
+                        Effect::Creates,
+                    )
+                    .await?;
+                match done.post_id.as_ref().and_then(id_of) {
+                    Some(id) if done.success.unwrap_or(true) => Ok(story_post(&id, None)),
+                    _ => Err(unconfirmed("video story")),
+                }
+            }
+        }
+    }
+
+    /// Uploads the file (at once for a new session; for a resumed one, when its status says
+    /// nothing arrived) and polls the status until the session can be finished, is already
+    /// published, failed, or is gone.
+    async fn wait_session(
+        &self,
+        token: &str,
+        kind: Session,
+        video: &str,
+        url: &str,
+        fresh: bool,
+        deadline: tokio::time::Instant,
+    ) -> Result<Waited, PublishError> {
+        let mut uploaded = false;
+        let mut pause = self.poll_interval;
+        loop {
+            if fresh && !uploaded {
+                match self.upload_hosted(video, token, url).await {
+                    Ok(()) => uploaded = true,
+                    Err(e) if graph::is_missing_object(&e) => return Ok(Waited::Gone),
+                    Err(e) => return Err(e),
+                }
+            }
+            let Some(status) = self.read_status(video, token).await? else {
+                return Ok(Waited::Gone);
+            };
+            match status.session_state() {
+                SessionState::NotUploaded if !uploaded => {
+                    match self.upload_hosted(video, token, url).await {
+                        Ok(()) => uploaded = true,
+                        Err(e) if graph::is_missing_object(&e) => return Ok(Waited::Gone),
+                        Err(e) => return Err(e),
+                    }
+                    continue;
+                }
+                SessionState::NotUploaded | SessionState::Pending => {}
+                SessionState::Finishable => return Ok(Waited::Finishable),
+                SessionState::Published => return Ok(Waited::Published),
+                SessionState::Expired => return Ok(Waited::Gone),
+                SessionState::Failed(why) => {
+                    return Err(PublishError::new(
+                        FailureClass::Permanent,
+                        "media_processing_failed",
+                        format!("{PLATFORM} could not process the {}: {why}", kind.name()),
+                    )
+                    .with_platform_error(why));
+                }
+            }
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return Err(PublishError::new(
+                    FailureClass::Retryable { retry_after: None },
+                    "media_processing",
+                    format!(
+                        "{PLATFORM} was still processing the {}; the post will be tried again.",
+                        kind.name()
+                    ),
+                ));
+            }
+            tokio::time::sleep(pause.min(deadline - now)).await;
+            pause = (pause * 2).min(MAX_POLL_INTERVAL);
+        }
+    }
+
+    /// A photo story: the unpublished photo an earlier attempt uploaded (saved in `progress`),
+    /// else a new one, then `POST /{page}/photo_stories` with its id. If Facebook refuses a
+    /// saved photo (dropped, or used), it is uploaded again and the story call made once more.
+    async fn photo_story_post(
+        &self,
+        page: &str,
+        token: &str,
+        url: &str,
+        progress: &Progress,
+    ) -> Result<PublishedPost, PublishError> {
+        let saved = saved_photo_story(progress.saved(), url);
+        let reused = saved.is_some();
+        let photo = match saved {
+            Some(id) => id,
+            None => self.story_photo(page, token, url, progress).await?,
+        };
+        let post_id = match self.photo_story_call(page, token, &photo).await {
+            Err(e) if reused && refuses_attachment(&e) => {
+                tracing::info!(
+                    "Facebook refused the photo an earlier attempt uploaded for the story; uploading it again"
+                );
+                let photo = self.story_photo(page, token, url, progress).await?;
+                self.photo_story_call(page, token, &photo).await?
+            }
+            other => other?,
+        };
+        Ok(story_post(&post_id, None))
+    }
+
+    /// The story's unpublished photo, its id saved at once.
+    async fn story_photo(
+        &self,
+        page: &str,
+        token: &str,
+        url: &str,
+        progress: &Progress,
+    ) -> Result<String, PublishError> {
+        let id = self.unpublished_photo(page, token, url).await?;
+        progress
+            .save(json!({ "kind": PHOTO_STORY, "image_url": url, "photo_id": id }))
+            .await?;
+        Ok(id)
+    }
+
+    /// `POST /{page}/photo_stories` with `photo_id` -> `{"success":true,"post_id"}`.
+    async fn photo_story_call(
+        &self,
+        page: &str,
+        token: &str,
+        photo: &str,
+    ) -> Result<String, PublishError> {
+        let done: StoryDone = self
+            .page_call(
+                self.client
+                    .post(self.graph(&format!("{page}/photo_stories")))
+                    .form(&[("photo_id", photo), ("access_token", token)]),
+                Effect::Creates,
+            )
+            .await?;
+        match done.post_id.as_ref().and_then(id_of) {
+            Some(id) if done.success.unwrap_or(true) => Ok(id),
+            _ => Err(unconfirmed("photo story")),
+        }
+    }
+
+    /// The Page's story made from `media_id` (a video or photo id), looked for in
+    /// `GET /{page}/stories`, newest first, up to `RECONCILE_PAGES` pages or a story older than
+    /// `since`.
+    async fn find_story(
+        &self,
+        page: &str,
+        token: &str,
+        media_id: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Existing, PublishError> {
+        let mut after: Option<String> = None;
+        for _ in 0..RECONCILE_PAGES {
+            let mut query = vec![
+                (
+                    "fields",
+                    "post_id,status,creation_time,media_type,media_id,url",
+                ),
+                ("limit", RECONCILE_PAGE_SIZE_PARAM),
+                ("access_token", token),
+            ];
+            if let Some(a) = &after {
+                query.push(("after", a.as_str()));
+            }
+            let rows: graph::Page<StoryRow> = self
+                .page_call(
+                    self.client
+                        .get(self.graph(&format!("{page}/stories")))
+                        .query(&query),
+                    Effect::Repeatable,
+                )
+                .await?;
+            let mut older_seen = false;
+            for row in &rows.data {
+                if row.media_id.as_ref().and_then(id_of).as_deref() == Some(media_id)
+                    && let Some(id) = row.post_id.as_ref().and_then(id_of)
+                {
+                    return Ok(Existing::Found(story_post(&id, row.url.as_deref())));
+                }
+                if row.created().is_some_and(|t| t < since) {
+                    older_seen = true;
+                }
+            }
+            if older_seen {
+                return Ok(Existing::NotFound);
+            }
+            match rows.next_cursor(RECONCILE_PAGE_SIZE) {
+                Some(cursor) => after = Some(cursor),
+                None => return Ok(Existing::NotFound),
+            }
+        }
+        Ok(Existing::CannotTell)
+    }
+
     /// Reads up to `RECONCILE_PAGES` pages of an edge, newest first, and matches rows in the
     /// window on their text: `Found` for the first with the same text; for a post without text,
     /// `CannotTell` when any row is in the window.
@@ -538,6 +1018,8 @@ struct VideoStatus {
     uploading_phase: Option<Phase>,
     #[serde(default)]
     processing_phase: Option<Phase>,
+    #[serde(default)]
+    publishing_phase: Option<Phase>,
 }
 
 #[derive(Deserialize)]
@@ -550,6 +1032,9 @@ struct Phase {
     /// The documentation example's single `error`.
     #[serde(default)]
     error: Option<PhaseError>,
+    /// `publishing_phase` only: "`published` or `not_published`" (Stories guide).
+    #[serde(default)]
+    publish_status: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -592,6 +1077,47 @@ impl VideoStatus {
         }
     }
 
+    /// Where a reel or video story session is. Uploaded: the uploading phase complete, or a
+    /// `video_status` past uploading. Finishable: processing complete (or `ready`), or processing
+    /// `not_started` after the upload (the guides finish right after the upload, the status
+    /// check being optional: a session Facebook processes only once finished must not wait
+    /// here forever). Published: the publishing phase under way or done, or `publish_status`
+    /// `published`.
+    fn session_state(&self) -> SessionState {
+        match self.state() {
+            Processing::Failed(why) => return SessionState::Failed(why),
+            Processing::Expired => return SessionState::Expired,
+            Processing::Ready | Processing::Pending => {}
+        }
+        let phase = |p: &Option<Phase>| p.as_ref().and_then(|p| p.status.clone());
+        let publishing = self.publishing_phase.as_ref();
+        if publishing.and_then(|p| p.publish_status.as_deref()) == Some("published")
+            || matches!(
+                phase(&self.publishing_phase).as_deref(),
+                Some("complete" | "completed" | "in_progress")
+            )
+        {
+            return SessionState::Published;
+        }
+        let status = self.video_status.as_deref();
+        let uploaded = is_complete(&self.uploading_phase)
+            || matches!(status, Some("upload_complete" | "processing" | "ready"));
+        if !uploaded {
+            return match phase(&self.uploading_phase).as_deref() {
+                Some("in_progress") => SessionState::Pending,
+                _ => SessionState::NotUploaded,
+            };
+        }
+        if status == Some("ready")
+            || is_complete(&self.processing_phase)
+            || phase(&self.processing_phase).as_deref() == Some("not_started")
+        {
+            SessionState::Finishable
+        } else {
+            SessionState::Pending
+        }
+    }
+
     /// The phases' error messages, processing first.
     fn why(&self) -> String {
         let said: Vec<String> = [&self.processing_phase, &self.uploading_phase]
@@ -615,6 +1141,189 @@ impl VideoStatus {
             said.join("; ")
         }
     }
+}
+
+/// Where a reel or video story session is (`VideoStatus::session_state`).
+enum SessionState {
+    /// No file arrived: upload it.
+    NotUploaded,
+    /// Uploading or processing.
+    Pending,
+    Finishable,
+    Published,
+    /// Facebook's words on why.
+    Failed(String),
+    Expired,
+}
+
+/// How a wait for a session ended (a failure or a timeout is an error).
+enum Waited {
+    Finishable,
+    Published,
+    /// Unknown to Facebook, or expired.
+    Gone,
+}
+
+/// A reel or a video story: both are upload sessions on their own Page edge.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Session {
+    Reel,
+    Story,
+}
+
+impl Session {
+    fn edge(self) -> &'static str {
+        match self {
+            Session::Reel => "video_reels",
+            Session::Story => "video_stories",
+        }
+    }
+
+    /// `kind` in the saved progress.
+    fn progress_kind(self) -> &'static str {
+        match self {
+            Session::Reel => "reel",
+            Session::Story => "video_story",
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Session::Reel => "reel",
+            Session::Story => "video story",
+        }
+    }
+}
+
+/// `kind` of a photo story's saved progress.
+const PHOTO_STORY: &str = "photo_story";
+
+#[derive(Deserialize)]
+struct SessionStarted {
+    #[serde(default)]
+    video_id: Value,
+}
+
+#[derive(Deserialize)]
+struct Success {
+    #[serde(default)]
+    success: bool,
+}
+
+/// A story's finish: `{"success":true,"post_id"}` (the guide's example writes `post_id` as a
+/// number, Graph ids are strings: both are taken).
+#[derive(Deserialize)]
+struct StoryDone {
+    #[serde(default)]
+    success: Option<bool>,
+    #[serde(default)]
+    post_id: Option<Value>,
+}
+
+/// A row of `GET /{page}/stories`.
+#[derive(Deserialize)]
+struct StoryRow {
+    #[serde(default)]
+    post_id: Option<Value>,
+    #[serde(default)]
+    media_id: Option<Value>,
+    /// "UNIX timestamp" (the example writes it as a string).
+    #[serde(default)]
+    creation_time: Option<Value>,
+    #[serde(default)]
+    url: Option<String>,
+}
+
+impl StoryRow {
+    fn created(&self) -> Option<DateTime<Utc>> {
+        let secs = match self.creation_time.as_ref()? {
+            Value::Number(n) => n.as_i64(),
+            Value::String(s) => match s.trim().parse::<i64>() {
+                Ok(n) => Some(n),
+                Err(_) => return graph::parse_timestamp(s),
+            },
+            _ => None,
+        }?;
+        DateTime::from_timestamp(secs, 0)
+    }
+}
+
+/// An id Facebook gives as a string or a number.
+fn id_of(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// The reel as a post: its id is the video id; its URL the address Facebook's web app gives
+/// reels, `https://www.facebook.com/reel/{video-id}` (the Reels guide gives no URL and the API
+/// answers none for it).
+fn reel_post(video: &str) -> PublishedPost {
+    PublishedPost {
+        id: video.to_owned(),
+        url: Some(format!("{WEB}/reel/{video}")),
+    }
+}
+
+/// A story as a post: its `post_id`, and the `url` the stories listing gives, else the form
+/// the Stories guide documents for it ("such as `https://facebook.com/stories/8283482737484972`").
+fn story_post(post_id: &str, url: Option<&str>) -> PublishedPost {
+    let url = url
+        .map(str::trim)
+        .filter(|u| u.starts_with("https://"))
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("https://facebook.com/stories/{post_id}"));
+    PublishedPost {
+        id: post_id.to_owned(),
+        url: Some(url),
+    }
+}
+
+/// A creating call that answered without confirming: it may have taken effect.
+fn unconfirmed(what: &str) -> PublishError {
+    PublishError::new(
+        FailureClass::Ambiguous,
+        "unexpected_response",
+        format!("{PLATFORM} answered the {what} without confirming it was published."),
+    )
+}
+
+/// The reels quota's refusal (30 in a moving 24 hours): retryable after a while.
+fn reels_quota(e: PublishError) -> PublishError {
+    match graph::platform_graph_error(&e) {
+        Some(g) if e.class == FailureClass::Permanent && g.code == Some(REELS_QUOTA_CODE) => {
+            PublishError {
+                class: FailureClass::Retryable {
+                    retry_after: Some(REELS_QUOTA_RETRY),
+                },
+                code: "quota_exceeded".into(),
+                message: format!(
+                    "{PLATFORM} allows a Page 30 reels published through the API in 24 hours, and this Page has used them; the reel will be published when the quota frees up."
+                ),
+                ..e
+            }
+        }
+        _ => e,
+    }
+}
+
+/// The reel or video story session an earlier attempt started for this URL, if it saved one.
+fn saved_session(saved: &Value, kind: Session, video_url: &str) -> Option<String> {
+    (saved.get("kind").and_then(Value::as_str) == Some(kind.progress_kind()))
+        .then(|| saved_video(saved, video_url))
+        .flatten()
+}
+
+/// The unpublished photo an earlier attempt uploaded for this story, if it saved one.
+fn saved_photo_story(saved: &Value, image_url: &str) -> Option<String> {
+    (saved.get("kind").and_then(Value::as_str) == Some(PHOTO_STORY)
+        && saved.get("image_url").and_then(Value::as_str) == Some(image_url))
+    .then(|| saved.get("photo_id").and_then(Value::as_str))
+    .flatten()
+    .filter(|id| !id.is_empty())
+    .map(str::to_owned)
 }
 
 /// How a wait for a video ended (a failure or a timeout is an error).
@@ -785,6 +1494,12 @@ enum Shape<'a> {
     Photo(&'a str),
     Photos(&'a [String]),
     Video(&'a str),
+    /// A reel: one video.
+    Reel(&'a str),
+    /// A story of one image.
+    PhotoStory(&'a str),
+    /// A story of one video.
+    VideoStory(&'a str),
 }
 
 /// What the request posts: its shape, its text (with the link after it for photos and videos)
@@ -795,27 +1510,34 @@ struct Plan<'a> {
     link: Option<&'a str>,
 }
 
+/// The post's video's length, when its media record says it.
+fn video_duration_ms(request: &PublishRequest) -> Option<u64> {
+    use soku_core::media::MediaKind;
+    let index = request.content.image_urls.len();
+    request
+        .media
+        .get(index)
+        .filter(|m| m.facts.kind == MediaKind::Video)
+        .or_else(|| {
+            request
+                .media
+                .iter()
+                .find(|m| m.facts.kind == MediaKind::Video)
+        })
+        .and_then(|m| m.facts.duration_ms)
+}
+
 fn plan_of(request: &PublishRequest) -> Result<Plan<'_>, PublishError> {
     let options = match &request.options {
         PlatformOptions::Facebook(o) => Some(o),
         _ => None,
     };
-    match options.and_then(|o| o.post_type) {
-        None | Some(FacebookPostType::Feed) => {}
-        Some(t) => {
-            let name = match t {
-                FacebookPostType::Reel => "reel",
-                _ => "story",
-            };
-            return Err(permanent(
-                "unsupported_post_type",
-                format!(
-                    "Publishing a {PLATFORM} {name} is not supported yet; post it to the feed."
-                ),
-            ));
-        }
-    }
     let content = &request.content;
+    let video = content
+        .video_url
+        .as_deref()
+        .map(str::trim)
+        .filter(|u| !u.is_empty());
     let text = content
         .text
         .as_deref()
@@ -830,6 +1552,70 @@ fn plan_of(request: &PublishRequest) -> Result<Plan<'_>, PublishError> {
         (None, Some(l)) => Some(l.to_owned()),
         (t, None) => t.clone(),
     };
+    match options.and_then(|o| o.post_type) {
+        None | Some(FacebookPostType::Feed) => {}
+        Some(FacebookPostType::Reel) => {
+            if !content.image_urls.is_empty() {
+                return Err(permanent(
+                    "unsupported_media",
+                    format!("A {PLATFORM} reel is one video alone; it takes no images."),
+                ));
+            }
+            let Some(url) = video else {
+                return Err(permanent(
+                    "reel_needs_video",
+                    format!("A {PLATFORM} reel needs its video."),
+                ));
+            };
+            if let Some(ms) = video_duration_ms(request)
+                && !(REEL_MIN_SECONDS * 1000..=REEL_MAX_SECONDS * 1000).contains(&ms)
+            {
+                return Err(permanent(
+                    "video_duration",
+                    format!(
+                        "A {PLATFORM} reel must be {REEL_MIN_SECONDS} to {REEL_MAX_SECONDS} seconds long; this video is {:.1} s.",
+                        ms as f64 / 1000.0
+                    ),
+                ));
+            }
+            return Ok(Plan {
+                shape: Shape::Reel(url),
+                message: with_link(),
+                link: None,
+            });
+        }
+        Some(FacebookPostType::Story) => {
+            let shape = match (content.image_urls.as_slice(), video) {
+                ([one], None) => Shape::PhotoStory(one),
+                ([], Some(url)) => {
+                    if let Some(ms) = video_duration_ms(request)
+                        && ms > STORY_VIDEO_MAX_SECONDS * 1000
+                    {
+                        return Err(permanent(
+                            "video_duration",
+                            format!(
+                                "A {PLATFORM} video story can not exceed {STORY_VIDEO_MAX_SECONDS} seconds; this video is {:.1} s.",
+                                ms as f64 / 1000.0
+                            ),
+                        ));
+                    }
+                    Shape::VideoStory(url)
+                }
+                _ => {
+                    return Err(permanent(
+                        "story_needs_one_media",
+                        format!("A {PLATFORM} story is one image or one video, alone."),
+                    ));
+                }
+            };
+            // Stories take no text: the target's text (and link) are not sent.
+            return Ok(Plan {
+                shape,
+                message: None,
+                link: None,
+            });
+        }
+    }
     if content.media_type == MediaType::Video || content.video_url.is_some() {
         let Some(url) = content
             .video_url
@@ -910,6 +1696,18 @@ impl Connector for FacebookPages {
                 self.video_post(page, token, url, message, &request.progress)
                     .await
             }
+            Shape::Reel(url) => {
+                self.session_post(page, token, Session::Reel, url, message, &request.progress)
+                    .await
+            }
+            Shape::VideoStory(url) => {
+                self.session_post(page, token, Session::Story, url, None, &request.progress)
+                    .await
+            }
+            Shape::PhotoStory(url) => {
+                self.photo_story_post(page, token, url, &request.progress)
+                    .await
+            }
         };
         result.map_err(explain)
     }
@@ -969,7 +1767,30 @@ impl Connector for FacebookPages {
                 )
                 .await
             }
-            _ => {
+            // No saved id: the session was never started, or its start's answer was lost;
+            // either way no finish was sent (the id is saved before the upload).
+            Shape::Reel(url) => match saved_session(request.progress.saved(), Session::Reel, url) {
+                None => Ok(Existing::NotFound),
+                Some(id) => match self.read_status(&id, token).await {
+                    Ok(Some(status)) => match status.session_state() {
+                        SessionState::Published => Ok(Existing::Found(reel_post(&id))),
+                        _ => Ok(Existing::NotFound),
+                    },
+                    Ok(None) => Ok(Existing::NotFound),
+                    Err(e) => Err(e),
+                },
+            },
+            Shape::VideoStory(url) => {
+                match saved_session(request.progress.saved(), Session::Story, url) {
+                    None => Ok(Existing::NotFound),
+                    Some(id) => self.find_story(page, token, &id, since).await,
+                }
+            }
+            Shape::PhotoStory(url) => match saved_photo_story(request.progress.saved(), url) {
+                None => Ok(Existing::NotFound),
+                Some(id) => self.find_story(page, token, &id, since).await,
+            },
+            Shape::Feed | Shape::Photo(_) | Shape::Photos(_) => {
                 self.match_recent::<PagePost>(
                     page,
                     &format!("{page}/published_posts"),
@@ -1088,6 +1909,83 @@ mod tests {
             Processing::Failed(why) => assert_eq!(why, "status upload_failed"),
             _ => panic!("failed expected"),
         }
+    }
+
+    fn session(v: Value) -> SessionState {
+        serde_json::from_value::<VideoStatus>(v)
+            .unwrap()
+            .session_state()
+    }
+
+    #[test]
+    fn session_statuses_say_what_to_do_next() {
+        assert!(matches!(
+            session(json!({"video_status": "uploading",
+                "uploading_phase": {"status": "not_started"}})),
+            SessionState::NotUploaded
+        ));
+        assert!(matches!(
+            session(json!({"video_status": "uploading",
+                "uploading_phase": {"status": "in_progress"}})),
+            SessionState::Pending
+        ));
+        assert!(matches!(
+            session(json!({"video_status": "processing",
+                "uploading_phase": {"status": "complete"},
+                "processing_phase": {"status": "in_progress"}})),
+            SessionState::Pending
+        ));
+        // Uploaded, processing not started: the guides finish here.
+        assert!(matches!(
+            session(json!({"video_status": "processing",
+                "uploading_phase": {"status": "complete"},
+                "processing_phase": {"status": "not_started"},
+                "publishing_phase": {"status": "not_started"}})),
+            SessionState::Finishable
+        ));
+        assert!(matches!(
+            session(json!({"video_status": "ready",
+                "publishing_phase": {"status": "not_started", "publish_status": "not_published"}})),
+            SessionState::Finishable
+        ));
+        for published in [
+            json!({"video_status": "ready", "publishing_phase": {"status": "complete"}}),
+            json!({"video_status": "ready", "publishing_phase": {"status": "in_progress"}}),
+            json!({"video_status": "ready", "publishing_phase": {"publish_status": "published"}}),
+        ] {
+            assert!(matches!(session(published), SessionState::Published));
+        }
+        assert!(matches!(
+            session(
+                json!({"video_status": "error", "processing_phase": {"status": "error",
+                "errors": [{"code": 1, "message": "Bad"}]}})
+            ),
+            SessionState::Failed(_)
+        ));
+        assert!(matches!(
+            session(json!({"video_status": "expired"})),
+            SessionState::Expired
+        ));
+    }
+
+    #[test]
+    fn ids_are_taken_as_strings_or_numbers_and_sessions_by_kind() {
+        assert_eq!(id_of(&json!(1234)).as_deref(), Some("1234"));
+        assert_eq!(id_of(&json!("122")).as_deref(), Some("122"));
+        assert_eq!(id_of(&json!("")), None);
+        assert_eq!(id_of(&Value::Null), None);
+        let reel = json!({"kind": "reel", "video_url": "u", "video_id": "9"});
+        assert_eq!(
+            saved_session(&reel, Session::Reel, "u").as_deref(),
+            Some("9")
+        );
+        assert_eq!(saved_session(&reel, Session::Story, "u"), None);
+        assert_eq!(saved_session(&reel, Session::Reel, "other"), None);
+        let photo = json!({"kind": "photo_story", "image_url": "i", "photo_id": "5"});
+        assert_eq!(saved_photo_story(&photo, "i").as_deref(), Some("5"));
+        assert_eq!(saved_photo_story(&photo, "j"), None);
+        let row: StoryRow = serde_json::from_value(json!({"creation_time": "1700000000"})).unwrap();
+        assert_eq!(row.created().unwrap().timestamp(), 1_700_000_000);
     }
 
     #[test]

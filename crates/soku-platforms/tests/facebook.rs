@@ -46,7 +46,8 @@ fn settings(fake: &GraphFake) -> PlatformSettings {
 async fn setup() -> Setup {
     let fake = GraphFake::start().await;
     let connector = FacebookPages::new(settings(&fake))
-        .with_polling(Duration::from_millis(20), Duration::from_secs(3));
+        .with_polling(Duration::from_millis(20), Duration::from_secs(3))
+        .with_upload_url(&fake.url);
     let user = fake.grant_token(PAGE_SCOPES);
     let token = fake.page_token(&user, PAGE_ID);
     Setup {
@@ -584,24 +585,8 @@ async fn a_saved_video_facebook_no_longer_knows_is_uploaded_again() {
 }
 
 #[tokio::test]
-async fn unsupported_post_types_and_images_with_a_video_are_refused_before_any_call() {
+async fn images_with_a_video_and_empty_posts_are_refused_before_any_call() {
     let s = setup().await;
-    for t in [FacebookPostType::Reel, FacebookPostType::Story] {
-        let mut req = request(&s.token, Some("x"), &[IMG1]);
-        req.options = PlatformOptions::Facebook(FacebookOptions {
-            post_type: Some(t),
-            link: None,
-        });
-        let e = s.connector.publish(&req).await.unwrap_err();
-        assert_eq!(
-            (e.class, e.code.as_str()),
-            (FailureClass::Permanent, "unsupported_post_type")
-        );
-        assert_eq!(
-            s.connector.find_existing(&req).await.unwrap(),
-            Existing::NotFound
-        );
-    }
     let sink = Arc::new(Saves::default());
     let mut mixed = video_request(&s.token, Some("x"), Value::Null, &sink);
     mixed.content.image_urls = vec![IMG1.into()];
@@ -624,6 +609,491 @@ async fn unsupported_post_types_and_images_with_a_video_are_refused_before_any_c
         .unwrap_err();
     assert_eq!(e.code, "empty_post");
     assert_eq!(s.fake.graph_calls(), 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reels and stories
+// ---------------------------------------------------------------------------------------------
+
+fn typed(mut req: PublishRequest, post_type: FacebookPostType) -> PublishRequest {
+    req.options = PlatformOptions::Facebook(FacebookOptions {
+        post_type: Some(post_type),
+        link: None,
+    });
+    req
+}
+
+fn reel_request(
+    token: &str,
+    text: Option<&str>,
+    saved: Value,
+    sink: &Arc<Saves>,
+) -> PublishRequest {
+    typed(
+        video_request(token, text, saved, sink),
+        FacebookPostType::Reel,
+    )
+}
+
+fn video_story_request(token: &str, saved: Value, sink: &Arc<Saves>) -> PublishRequest {
+    typed(
+        video_request(token, Some("Not sent"), saved, sink),
+        FacebookPostType::Story,
+    )
+}
+
+fn photo_story_request(token: &str, saved: Value, sink: &Arc<Saves>) -> PublishRequest {
+    typed(
+        with_progress(request(token, Some("Not sent"), &[IMG1]), saved, sink),
+        FacebookPostType::Story,
+    )
+}
+
+fn video_record(duration_ms: u64) -> soku_core::media::MediaRecord {
+    soku_core::media::MediaRecord {
+        id: "med_clip".into(),
+        user_id: "user-1".into(),
+        mode: soku_core::keys::KeyMode::Live,
+        facts: soku_core::media::MediaFacts {
+            kind: soku_core::media::MediaKind::Video,
+            mime: "video/mp4",
+            size: 1_000_000,
+            width: Some(1080),
+            height: Some(1920),
+            duration_ms: Some(duration_ms),
+        },
+        sha256: "0".repeat(64),
+        storage_key: "med_clip".into(),
+        file_name: "med_clip.mp4".into(),
+        source_url: None,
+        idempotency_key: None,
+        request_hash: "0".repeat(64),
+        created_at: Utc::now(),
+    }
+}
+
+/// A connector that gives up polling at once: its attempt starts and uploads a session, then
+/// stops (retryable) with the session saved.
+fn impatient(fake: &GraphFake) -> FacebookPages {
+    FacebookPages::new(settings(fake))
+        .with_polling(Duration::from_millis(10), Duration::ZERO)
+        .with_upload_url(&fake.url)
+}
+
+#[tokio::test]
+async fn a_reel_is_started_uploaded_by_url_polled_and_finished_with_its_text() {
+    let s = setup().await;
+    s.fake.set_video_polls(2);
+    let sink = Arc::new(Saves::default());
+    let post = s
+        .connector
+        .publish(&reel_request(
+            &s.token,
+            Some("Our reel"),
+            Value::Null,
+            &sink,
+        ))
+        .await
+        .unwrap();
+    let reels = s.fake.reels();
+    assert_eq!(reels.len(), 1);
+    let reel = &reels[0];
+    assert_eq!(post.id, reel.id, "a reel's id is its video's");
+    assert_eq!(
+        post.url.as_deref(),
+        Some(format!("https://www.facebook.com/reel/{}", reel.id).as_str())
+    );
+    assert_eq!(reel.file_url, VIDEO);
+    assert_eq!(reel.finished.as_deref(), Some("PUBLISHED"));
+    assert_eq!(reel.description.as_deref(), Some("Our reel"));
+    assert!(reel.published);
+    assert_eq!(
+        (
+            s.fake.reels_started(),
+            s.fake.reels_uploaded(),
+            s.fake.reels_published()
+        ),
+        (1, 1, 1)
+    );
+    assert_eq!(
+        s.fake.video_status_reads(),
+        3,
+        "two reads processing, then ready"
+    );
+    assert_eq!(
+        sink.all(),
+        [json!({ "kind": "reel", "video_url": VIDEO, "video_id": reel.id })],
+        "the session is saved once, as soon as it is started"
+    );
+    // Reconciliation with the saved session finds it published.
+    let again = reel_request(&s.token, Some("Our reel"), sink.last(), &sink);
+    assert_eq!(
+        s.connector.find_existing(&again).await.unwrap(),
+        Existing::Found(post)
+    );
+}
+
+#[tokio::test]
+async fn a_reel_still_processing_at_the_deadline_is_retryable_and_the_next_attempt_finishes_the_same_session()
+ {
+    let s = setup().await;
+    s.fake.set_video_polls(4);
+    let sink = Arc::new(Saves::default());
+    let req = reel_request(&s.token, Some("Long reel"), Value::Null, &sink);
+    let e = impatient(&s.fake).publish(&req).await.unwrap_err();
+    assert_eq!(e.class, FailureClass::Retryable { retry_after: None });
+    assert_eq!(e.code, "media_processing");
+    let video_id = s.fake.reels()[0].id.clone();
+    assert_eq!(sink.last()["video_id"], json!(video_id));
+    assert_eq!(s.fake.reels_published(), 0);
+    // Not published yet: reconciliation says so.
+    let sink2 = Arc::new(Saves::default());
+    let again = reel_request(&s.token, Some("Long reel"), sink.last(), &sink2);
+    assert_eq!(
+        s.connector.find_existing(&again).await.unwrap(),
+        Existing::NotFound
+    );
+
+    let post = s.connector.publish(&again).await.unwrap();
+    assert_eq!(post.id, video_id);
+    assert_eq!(
+        (
+            s.fake.reels_started(),
+            s.fake.reels_uploaded(),
+            s.fake.reels_published()
+        ),
+        (1, 1, 1),
+        "the saved session is polled and finished, not started or uploaded again"
+    );
+    assert!(sink2.all().is_empty());
+}
+
+#[tokio::test]
+async fn a_saved_reel_session_never_uploaded_is_uploaded_and_one_facebook_no_longer_knows_is_started_again()
+ {
+    let s = setup().await;
+    // An attempt that stopped after the start (its upload failed, say): the retry uploads.
+    let first = impatient(&s.fake);
+    s.fake.faults.reply(
+        "POST",
+        &format!("/{}/", fake::UPLOAD_PATH),
+        503,
+        &[],
+        graph_error(2, "Service temporarily unavailable"),
+    );
+    let sink = Arc::new(Saves::default());
+    let req = reel_request(&s.token, Some("Retried"), Value::Null, &sink);
+    let e = first.publish(&req).await.unwrap_err();
+    assert!(
+        matches!(e.class, FailureClass::Retryable { .. }),
+        "the upload is repeatable: {e:?}"
+    );
+    assert_eq!(s.fake.reels_uploaded(), 0);
+    let sink2 = Arc::new(Saves::default());
+    let post = s
+        .connector
+        .publish(&reel_request(
+            &s.token,
+            Some("Retried"),
+            sink.last(),
+            &sink2,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(post.id, s.fake.reels()[0].id);
+    assert_eq!((s.fake.reels_started(), s.fake.reels_uploaded()), (1, 1));
+
+    // A saved session Facebook does not know: a new one.
+    let sink3 = Arc::new(Saves::default());
+    let saved = json!({ "kind": "reel", "video_url": VIDEO, "video_id": "1100000000999999" });
+    let post = s
+        .connector
+        .publish(&reel_request(&s.token, Some("Another"), saved, &sink3))
+        .await
+        .unwrap();
+    assert_eq!(s.fake.reels_started(), 2);
+    assert_eq!(sink3.last()["video_id"], json!(post.id));
+}
+
+#[tokio::test]
+async fn the_reels_quota_used_up_is_retryable_quota_exceeded_and_nothing_is_published() {
+    let s = setup().await;
+    s.fake.record_api_reels(PAGE_ID, 30);
+    let sink = Arc::new(Saves::default());
+    let req = reel_request(&s.token, Some("One too many"), Value::Null, &sink);
+    let e = s.connector.publish(&req).await.unwrap_err();
+    assert_eq!(
+        e.class,
+        FailureClass::Retryable {
+            retry_after: Some(Duration::from_secs(3600))
+        }
+    );
+    assert_eq!(e.code, "quota_exceeded");
+    assert!(e.message.contains("30 reels"), "{}", e.message);
+    assert_eq!(s.fake.reels_published(), 0);
+    let sink2 = Arc::new(Saves::default());
+    let again = reel_request(&s.token, Some("One too many"), sink.last(), &sink2);
+    assert_eq!(
+        s.connector.find_existing(&again).await.unwrap(),
+        Existing::NotFound
+    );
+    // Once the quota frees up, the retry finishes the session it saved.
+    s.fake.set_reels_quota(31);
+    let post = s.connector.publish(&again).await.unwrap();
+    assert_eq!(post.id, s.fake.reels()[0].id);
+    assert_eq!((s.fake.reels_started(), s.fake.reels_published()), (1, 1));
+}
+
+#[tokio::test]
+async fn a_reel_facebook_cannot_process_is_permanent_with_its_message() {
+    let s = setup().await;
+    s.fake
+        .fail_next_video(1363030, "Resolution too low. Upload a larger video.");
+    let sink = Arc::new(Saves::default());
+    let req = reel_request(&s.token, Some("Low res"), Value::Null, &sink);
+    let e = s.connector.publish(&req).await.unwrap_err();
+    assert_eq!(e.class, FailureClass::Permanent);
+    assert_eq!(e.code, "media_processing_failed");
+    assert!(e.message.contains("Resolution too low"), "{}", e.message);
+    assert_eq!(s.fake.reels_published(), 0);
+    let again = reel_request(&s.token, Some("Low res"), sink.last(), &sink);
+    assert_eq!(
+        s.connector.find_existing(&again).await.unwrap(),
+        Existing::NotFound
+    );
+}
+
+#[tokio::test]
+async fn a_reel_finish_whose_answer_is_lost_is_ambiguous_and_found_by_its_saved_session() {
+    let s = setup().await;
+    s.fake.set_video_polls(1);
+    let sink = Arc::new(Saves::default());
+    let req = reel_request(&s.token, Some("Lost answer"), Value::Null, &sink);
+    // Without a saved session, nothing was finished.
+    assert_eq!(
+        s.connector.find_existing(&req).await.unwrap(),
+        Existing::NotFound
+    );
+    // The first attempt starts and uploads (the start and the finish share a path, so the
+    // fault goes on the finish of the next attempt).
+    impatient(&s.fake).publish(&req).await.unwrap_err();
+    s.fake.faults.push(
+        "POST",
+        &format!("/{}/{PAGE_ID}/video_reels", fake::DEFAULT_VERSION),
+        Fault::DelayAfterEffect(Duration::from_secs(2)),
+    );
+    let sink2 = Arc::new(Saves::default());
+    let again = reel_request(&s.token, Some("Lost answer"), sink.last(), &sink2);
+    let e = s.connector.publish(&again).await.unwrap_err();
+    assert_eq!(
+        (e.class, e.code.as_str()),
+        (FailureClass::Ambiguous, "timeout")
+    );
+    assert_eq!(s.fake.reels_published(), 1);
+    let video_id = s.fake.reels()[0].id.clone();
+    match s.connector.find_existing(&again).await.unwrap() {
+        Existing::Found(found) => {
+            assert_eq!(found.id, video_id);
+            assert_eq!(
+                found.url.as_deref(),
+                Some(format!("https://www.facebook.com/reel/{video_id}").as_str())
+            );
+        }
+        other => panic!("expected Found, got {other:?}"),
+    }
+    // Publishing again anyway does not finish it twice.
+    let post = s.connector.publish(&again).await.unwrap();
+    assert_eq!(post.id, video_id);
+    assert_eq!(s.fake.reels_published(), 1);
+}
+
+#[tokio::test]
+async fn a_photo_story_is_an_unpublished_photo_then_photo_stories_and_takes_no_text() {
+    let s = setup().await;
+    let sink = Arc::new(Saves::default());
+    let post = s
+        .connector
+        .publish(&photo_story_request(&s.token, Value::Null, &sink))
+        .await
+        .unwrap();
+    let stories = s.fake.stories();
+    assert_eq!(stories.len(), 1);
+    let photo = &s.fake.photos()[0];
+    assert!(!photo.published);
+    assert_eq!(photo.caption, None, "the text is not sent");
+    assert_eq!(stories[0].media_type, "photo");
+    assert_eq!(stories[0].media_id, photo.id);
+    assert_eq!(post.id, stories[0].post_id);
+    assert_eq!(
+        post.url.as_deref(),
+        Some(format!("https://facebook.com/stories/{}", post.id).as_str())
+    );
+    assert_eq!(
+        sink.all(),
+        [json!({ "kind": "photo_story", "image_url": IMG1, "photo_id": photo.id })]
+    );
+    assert_eq!(s.fake.page_posts_created(), 0);
+}
+
+#[tokio::test]
+async fn a_video_story_is_a_session_finished_without_text() {
+    let s = setup().await;
+    s.fake.set_video_polls(1);
+    let sink = Arc::new(Saves::default());
+    let post = s
+        .connector
+        .publish(&video_story_request(&s.token, Value::Null, &sink))
+        .await
+        .unwrap();
+    let stories = s.fake.stories();
+    assert_eq!(stories.len(), 1);
+    assert_eq!(stories[0].media_type, "video");
+    assert_eq!(post.id, stories[0].post_id);
+    let video_id = stories[0].media_id.clone();
+    assert_eq!(
+        sink.all(),
+        [json!({ "kind": "video_story", "video_url": VIDEO, "video_id": video_id })]
+    );
+    let video = s
+        .fake
+        .videos()
+        .into_iter()
+        .find(|v| v.id == video_id)
+        .unwrap();
+    assert_eq!(video.file_url, VIDEO);
+    assert_eq!(video.description, None, "the text is not sent");
+    assert_eq!((s.fake.reels_started(), s.fake.stories_published()), (0, 1));
+}
+
+#[tokio::test]
+async fn a_story_whose_answer_is_lost_is_found_by_its_media_id() {
+    let s = setup().await;
+    // Photo story.
+    s.fake.faults.push(
+        "POST",
+        &format!("/{}/{PAGE_ID}/photo_stories", fake::DEFAULT_VERSION),
+        Fault::DelayAfterEffect(Duration::from_secs(2)),
+    );
+    let sink = Arc::new(Saves::default());
+    let req = photo_story_request(&s.token, Value::Null, &sink);
+    assert_eq!(
+        s.connector.find_existing(&req).await.unwrap(),
+        Existing::NotFound,
+        "nothing saved: no story was asked for"
+    );
+    let e = s.connector.publish(&req).await.unwrap_err();
+    assert_eq!(e.class, FailureClass::Ambiguous);
+    let again = photo_story_request(&s.token, sink.last(), &sink);
+    let photo_story = s.fake.stories()[0].post_id.clone();
+    match s.connector.find_existing(&again).await.unwrap() {
+        Existing::Found(found) => {
+            assert_eq!(found.id, photo_story);
+            assert_eq!(
+                found.url.as_deref(),
+                Some(format!("https://facebook.com/stories/{photo_story}").as_str())
+            );
+        }
+        other => panic!("expected Found, got {other:?}"),
+    }
+
+    // Video story: the first attempt starts and uploads, the second's finish answer is lost.
+    s.fake.set_video_polls(1);
+    let sink = Arc::new(Saves::default());
+    let req = video_story_request(&s.token, Value::Null, &sink);
+    impatient(&s.fake).publish(&req).await.unwrap_err();
+    let again = video_story_request(&s.token, sink.last(), &sink);
+    assert_eq!(
+        s.connector.find_existing(&again).await.unwrap(),
+        Existing::NotFound,
+        "started, not finished"
+    );
+    s.fake.faults.push(
+        "POST",
+        &format!("/{}/{PAGE_ID}/video_stories", fake::DEFAULT_VERSION),
+        Fault::DelayAfterEffect(Duration::from_secs(2)),
+    );
+    let e = s.connector.publish(&again).await.unwrap_err();
+    assert_eq!(e.class, FailureClass::Ambiguous);
+    let video_story = s.fake.stories()[1].clone();
+    assert_eq!(video_story.media_type, "video");
+    match s.connector.find_existing(&again).await.unwrap() {
+        Existing::Found(found) => assert_eq!(found.id, video_story.post_id),
+        other => panic!("expected Found, got {other:?}"),
+    }
+    assert_eq!(s.fake.stories_published(), 2);
+}
+
+#[tokio::test]
+async fn reels_and_stories_of_the_wrong_media_or_length_are_refused_before_any_call() {
+    let s = setup().await;
+    let sink = Arc::new(Saves::default());
+    let mut cases: Vec<(PublishRequest, &str)> = Vec::new();
+    // A reel with images (with or without its video), a reel without a video.
+    let mut with_images = reel_request(&s.token, Some("x"), Value::Null, &sink);
+    with_images.content.image_urls = vec![IMG1.into()];
+    cases.push((with_images, "unsupported_media"));
+    cases.push((
+        typed(
+            request(&s.token, Some("x"), &[IMG1]),
+            FacebookPostType::Reel,
+        ),
+        "unsupported_media",
+    ));
+    cases.push((
+        typed(request(&s.token, Some("x"), &[]), FacebookPostType::Reel),
+        "reel_needs_video",
+    ));
+    // A story of two images, of an image and a video, of nothing.
+    cases.push((
+        typed(
+            request(&s.token, None, &[IMG1, IMG2]),
+            FacebookPostType::Story,
+        ),
+        "story_needs_one_media",
+    ));
+    let mut both = video_story_request(&s.token, Value::Null, &sink);
+    both.content.image_urls = vec![IMG1.into()];
+    cases.push((both, "story_needs_one_media"));
+    cases.push((
+        typed(request(&s.token, Some("x"), &[]), FacebookPostType::Story),
+        "story_needs_one_media",
+    ));
+    // Lengths the media records give: a reel under 3 s or over 90 s, a video story over 60 s.
+    for ms in [2_999, 90_001] {
+        let mut r = reel_request(&s.token, Some("x"), Value::Null, &sink);
+        r.media = vec![video_record(ms)];
+        cases.push((r, "video_duration"));
+    }
+    let mut long_story = video_story_request(&s.token, Value::Null, &sink);
+    long_story.media = vec![video_record(60_001)];
+    cases.push((long_story, "video_duration"));
+    for (req, code) in &cases {
+        let e = s.connector.publish(req).await.unwrap_err();
+        assert_eq!(
+            (e.class, e.code.as_str()),
+            (FailureClass::Permanent, *code),
+            "{e:?}"
+        );
+        assert_eq!(
+            s.connector.find_existing(req).await.unwrap(),
+            Existing::NotFound
+        );
+    }
+    let e = {
+        let mut r = reel_request(&s.token, Some("x"), Value::Null, &sink);
+        r.media = vec![video_record(95_000)];
+        s.connector.publish(&r).await.unwrap_err()
+    };
+    assert!(e.message.contains("3 to 90 seconds"), "{}", e.message);
+    assert_eq!(s.fake.graph_calls(), 0);
+    assert_eq!(s.fake.reels_started(), 0);
+    // Within the limits, they go ahead.
+    let mut fine = reel_request(&s.token, Some("x"), Value::Null, &sink);
+    fine.media = vec![video_record(90_000)];
+    s.connector.publish(&fine).await.unwrap();
+    let mut fine = video_story_request(&s.token, Value::Null, &sink);
+    fine.media = vec![video_record(60_000)];
+    s.connector.publish(&fine).await.unwrap();
 }
 
 // ---------------------------------------------------------------------------------------------
