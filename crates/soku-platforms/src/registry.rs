@@ -95,7 +95,9 @@ pub fn live(settings: &LiveSettings, hosted: Option<soku_media::MediaLibrary>) -
     live.insert(
         Platform::Facebook,
         Arc::new(
-            facebook::FacebookPages::new(settings.facebook.clone()).with_version(&graph_version),
+            facebook::FacebookPages::new(settings.facebook.clone())
+                .with_version(&graph_version)
+                .with_upload_url(&settings.facebook_upload_url),
         ),
     );
     live.insert(

@@ -5,6 +5,7 @@
 //! as Meta does, so a URL the server would not serve fails the test.
 
 use crate::media::{created, upload};
+use crate::oauth::session_cookie;
 use crate::oauth_platforms::{connect, publish, published_target};
 use crate::posts::{submit, wait_for_status};
 use crate::util::*;
@@ -29,8 +30,11 @@ async fn meta_app(fake: &GraphFake) -> TestApp {
     let polling = (Duration::from_millis(20), Duration::from_secs(10));
     let instagram: Arc<dyn Connector> =
         Arc::new(Instagram::new(settings.clone()).with_polling(polling.0, polling.1));
-    let facebook: Arc<dyn Connector> =
-        Arc::new(FacebookPages::new(settings).with_polling(polling.0, polling.1));
+    let facebook: Arc<dyn Connector> = Arc::new(
+        FacebookPages::new(settings)
+            .with_upload_url(&fake.url)
+            .with_polling(polling.0, polling.1),
+    );
     let app = Builder::default()
         .connector(Platform::Instagram, instagram)
         .connector(Platform::Facebook, facebook)
@@ -74,7 +78,7 @@ fn target(platform: &str, account_id: &str) -> Value {
 async fn facebook_login_connects_every_page_then_text_link_photos_and_video_reach_the_page() {
     let fake = GraphFake::start().await;
     let app = meta_app(&fake).await;
-    let (_, key) = app.subscriber().await;
+    let (uid, key) = app.subscriber().await;
 
     let (_, first) = connect(&app, &key, "facebook", json!({})).await;
     let pages = accounts_of(&app, &key, "facebook").await;
@@ -186,6 +190,78 @@ async fn facebook_login_connects_every_page_then_text_link_photos_and_video_reac
     assert_eq!(videos[0].file_url, video);
     assert_eq!(videos[0].description.as_deref(), Some("A clip"));
     assert_eq!(fake.videos_uploaded(), 1);
+
+    // A reel: a session, the hosted file fetched by the upload host, then published.
+    let vertical = hosted(
+        &app,
+        &key,
+        "video/mp4",
+        media_files::mp4(1080, 1920, 20_000, 20_000),
+    )
+    .await;
+    let done = publish(
+        &app,
+        &key,
+        &json!({"post": {"content": {"text": "A reel for the Page", "mediaType": "video",
+            "videoUrl": vertical, "platform": [target("facebook", graph::PAGE_ID)]},
+            "options": {"facebook": {"postType": "reel"}}}}),
+    )
+    .await;
+    let t = published_target(&done).clone();
+    let reels = fake.reels();
+    assert_eq!(reels.len(), 1, "{reels:?}");
+    assert_eq!(reels[0].file_url, vertical);
+    assert_eq!(reels[0].description.as_deref(), Some("A reel for the Page"));
+    assert_eq!(t["platformPostId"], reels[0].id.as_str());
+    assert_eq!((fake.reels_started(), fake.reels_published()), (1, 1));
+
+    // Stories: one photo, one video.
+    for (media, body) in [
+        ("image", json!({"imageUrls": [a]})),
+        ("video", json!({"videoUrl": vertical})),
+    ] {
+        let mut content = json!({"text": "", "mediaType": media,
+            "platform": [target("facebook", graph::PAGE_ID)]});
+        content
+            .as_object_mut()
+            .unwrap()
+            .extend(body.as_object().unwrap().clone());
+        let done = publish(
+            &app,
+            &key,
+            &json!({"post": {"content": content,
+                "options": {"facebook": {"postType": "story"}}}}),
+        )
+        .await;
+        published_target(&done);
+    }
+    let stories = fake.stories();
+    assert_eq!(stories.len(), 2, "{stories:?}");
+    assert_eq!(fake.stories_published(), 2);
+
+    // The dashboard offers both Meta connections.
+    let listed: Value = app
+        .http
+        .get(app.url("/dashboard/api/connectable"))
+        .header("cookie", session_cookie(&app, &uid).await)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let offered: Vec<(&str, &str)> = listed["platforms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["platform"].as_str().unwrap(),
+                p["method"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(offered, [("facebook", "oauth"), ("instagram", "oauth")]);
 }
 
 #[tokio::test]

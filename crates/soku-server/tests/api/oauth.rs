@@ -66,7 +66,7 @@ fn query(url: &str, name: &str) -> Option<String> {
 }
 
 /// A dashboard session cookie (`name=value`) for the user, from an ID token.
-async fn session_cookie(app: &TestApp, uid: &str) -> String {
+pub(crate) async fn session_cookie(app: &TestApp, uid: &str) -> String {
     let session = app
         .http
         .post(app.url("/dashboard/session"))
