@@ -152,7 +152,7 @@
 use crate::PlatformSettings;
 use crate::graph;
 use crate::http::{self, Effect};
-use crate::meta::{self, FacebookLogin, PAGE_SCOPES};
+use crate::meta::{self, FacebookLogin, Grants};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -160,8 +160,8 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use soku_core::connector::{
     AccountCredentials, AuthorizationRequest, AuthorizationStart, CodeExchange, ConnectError,
-    ConnectErrorKind, ConnectMethod, ConnectedAccount, Connector, Existing, FailureClass, Progress,
-    PublishError, PublishRequest, PublishedPost, TOKEN_INVALID, TokenSet,
+    ConnectMethod, ConnectedAccount, Connector, Existing, FailureClass, Progress, PublishError,
+    PublishRequest, PublishedPost, TOKEN_INVALID, TokenSet,
 };
 use soku_core::posts::{FacebookPostType, MediaType, PlatformOptions};
 use std::time::Duration;
@@ -1817,44 +1817,22 @@ impl Connector for FacebookPages {
         &self,
         request: &AuthorizationRequest,
     ) -> Result<AuthorizationStart, ConnectError> {
-        let url = self.login.authorize_url(request, PAGE_SCOPES)?;
-        Ok(AuthorizationStart {
-            url,
-            pending: json!({}),
-        })
+        self.login.start(request, Grants::Pages)
     }
 
     async fn exchange(&self, exchange: &CodeExchange) -> Result<ConnectedAccount, ConnectError> {
-        self.exchange_all(exchange)
-            .await?
-            .into_iter()
-            .next()
-            .ok_or_else(|| {
-                ConnectError::new(
-                    ConnectErrorKind::Rejected,
-                    "The Facebook login granted no Page this account may publish to.",
-                )
-            })
+        self.login.first_account(exchange, Grants::Pages).await
     }
 
     async fn exchange_all(
         &self,
         exchange: &CodeExchange,
     ) -> Result<Vec<ConnectedAccount>, ConnectError> {
-        // Facebook appends `#_=_` to the redirect; a callback that kept it must not send it.
-        let code = exchange.code.trim_end_matches("#_=_");
-        let grant = self
-            .login
-            .exchange(code, &exchange.redirect_uri, false)
-            .await?;
-        Ok(grant.page_accounts())
+        self.login.accounts(exchange, Grants::Pages).await
     }
 
     async fn refresh(&self, _account: &AccountCredentials) -> Result<TokenSet, ConnectError> {
-        Err(ConnectError::new(
-            ConnectErrorKind::NotRefreshable,
-            "Facebook Page tokens do not expire and cannot be refreshed; reconnect the Page if Facebook stops accepting its token.",
-        ))
+        Err(Grants::Pages.not_refreshable())
     }
 }
 

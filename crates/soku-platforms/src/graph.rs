@@ -83,8 +83,8 @@ pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
 ///   account `needs_reconnect`);
 /// - 4, 17, 32, 341, 613, 80001, 80002 and HTTP 429: rate limited (retryable, after the headers'
 ///   wait when they give one);
-/// - code 2, code 1 with a 5xx, and any error marked `is_transient`: a temporary failure
-///   (ambiguous for a creating call, retryable otherwise);
+/// - codes 1 and 2, and any error marked `is_transient`: a temporary failure (ambiguous for a
+///   creating call, retryable otherwise);
 /// - 506: a duplicate post; 10 and 200–299: a missing permission; 368: blocked for a policy
 ///   violation (all permanent);
 /// - any other Graph error with a 4xx: a permanent refusal, with the platform's message;
@@ -102,9 +102,11 @@ pub fn classify(
         return http::status_error(status, headers, body, effect, platform);
     }
     let code = graph.as_ref().and_then(|g| g.code);
-    let transient = graph.as_ref().and_then(|g| g.is_transient) == Some(true)
-        || code == Some(2)
-        || (code == Some(1) && status.is_server_error());
+    // "1 | API Unknown | Possibly a temporary issue due to downtime" and "2 | API Service |
+    // Temporary issue due to downtime", whatever the HTTP status. (Facebook Login also answers
+    // a wrong client secret with code 1; that is `meta::graph_connect_error`'s concern.)
+    let transient =
+        graph.as_ref().and_then(|g| g.is_transient) == Some(true) || matches!(code, Some(1 | 2));
     let said = graph
         .as_ref()
         .and_then(|g| g.error_user_msg.clone().or_else(|| g.message.clone()))
@@ -210,7 +212,55 @@ pub fn parse_timestamp(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
         .map(|t| t.with_timezone(&chrono::Utc))
 }
 
-/// A page of a Graph edge: its rows and where the next page is.
+/// How a connector waits for something Meta processes (a container, a video): the first read
+/// at once, then pauses from `interval` doubling up to 10 s, within `deadline` per attempt.
+#[derive(Debug, Clone, Copy)]
+pub struct Polling {
+    pub interval: Duration,
+    pub deadline: Duration,
+}
+
+impl Polling {
+    /// The default: 1 s, within 45 s, inside the engine's bound on one publish call (half its
+    /// 120 s lease), so that something still processing then is retried later, not cut off
+    /// mid-poll.
+    pub const DEFAULT: Polling = Polling {
+        interval: Duration::from_secs(1),
+        deadline: Duration::from_secs(45),
+    };
+    const MAX_PAUSE: Duration = Duration::from_secs(10);
+
+    /// A wait starting now.
+    pub fn start(self) -> Backoff {
+        Backoff {
+            pause: self.interval,
+            deadline: tokio::time::Instant::now() + self.deadline,
+        }
+    }
+}
+
+/// One wait (`Polling::start`).
+#[derive(Debug)]
+pub struct Backoff {
+    pause: Duration,
+    deadline: tokio::time::Instant,
+}
+
+impl Backoff {
+    /// Pauses before the next read and says true, or says false at once when the deadline has
+    /// come (the caller gives up for this attempt).
+    pub async fn wait(&mut self) -> bool {
+        let now = tokio::time::Instant::now();
+        if now >= self.deadline {
+            return false;
+        }
+        tokio::time::sleep(self.pause.min(self.deadline - now)).await;
+        self.pause = (self.pause * 2).min(Polling::MAX_PAUSE);
+        true
+    }
+}
+
+/// A page of a Graph edge: its rows and where the next page is./// A page of a Graph edge: its rows and where the next page is.
 #[derive(Debug, Deserialize)]
 pub struct Page<T> {
     #[serde(default = "Vec::new")]
@@ -311,6 +361,11 @@ mod tests {
             "permission_denied"
         );
         assert_eq!(c(bad, &h, &graph(368), Effect::Creates).code, "blocked");
+        // "Possibly a temporary issue", even with a 400: a creating call may have worked.
+        assert_eq!(
+            c(bad, &h, &graph(1), Effect::Creates).class,
+            FailureClass::Ambiguous
+        );
         assert_eq!(
             c(bad, &h, &graph(100), Effect::Creates).class,
             FailureClass::Permanent
@@ -359,6 +414,24 @@ mod tests {
             platform_graph_error(&e).unwrap().error_subcode,
             Some(2207009)
         );
+    }
+
+    #[tokio::test]
+    async fn backoff_doubles_within_the_deadline() {
+        let polling = Polling {
+            interval: Duration::from_millis(5),
+            deadline: Duration::from_millis(100),
+        };
+        let start = tokio::time::Instant::now();
+        let mut backoff = polling.start();
+        let mut waits = 0;
+        while backoff.wait().await {
+            waits += 1;
+        }
+        // 5, 10, 20, 40 ms, then what is left of the 100.
+        assert_eq!(waits, 5);
+        let took = tokio::time::Instant::now() - start;
+        assert!(took >= Duration::from_millis(100), "{took:?}");
     }
 
     #[test]

@@ -135,7 +135,7 @@
 use crate::PlatformSettings;
 use crate::graph;
 use crate::http::{self, Effect};
-use crate::meta::{self, FacebookLogin, INSTAGRAM_SCOPES};
+use crate::meta::{self, FacebookLogin, Grants};
 use async_trait::async_trait;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -143,8 +143,8 @@ use serde_json::{Value, json};
 use sha2::Digest;
 use soku_core::connector::{
     AccountCredentials, AuthorizationRequest, AuthorizationStart, CodeExchange, ConnectError,
-    ConnectErrorKind, ConnectMethod, ConnectedAccount, Connector, Existing, FailureClass,
-    PublishError, PublishRequest, PublishedPost, TOKEN_INVALID, TokenSet,
+    ConnectMethod, ConnectedAccount, Connector, Existing, FailureClass, PublishError,
+    PublishRequest, PublishedPost, TOKEN_INVALID, TokenSet,
 };
 use soku_core::posts::{
     INSTAGRAM_MAX_HASHTAGS, INSTAGRAM_MAX_MENTIONS, InstagramOptions, InstagramPostType, MediaType,
@@ -1151,43 +1151,22 @@ impl Connector for Instagram {
         &self,
         request: &AuthorizationRequest,
     ) -> Result<AuthorizationStart, ConnectError> {
-        Ok(AuthorizationStart {
-            url: self.login.authorize_url(request, INSTAGRAM_SCOPES)?,
-            pending: json!({}),
-        })
+        self.login.start(request, Grants::Instagram)
     }
 
     async fn exchange(&self, exchange: &CodeExchange) -> Result<ConnectedAccount, ConnectError> {
-        self.exchange_all(exchange)
-            .await?
-            .into_iter()
-            .next()
-            .ok_or_else(|| {
-                ConnectError::new(
-                    ConnectErrorKind::Rejected,
-                    "No Instagram professional account is linked to the Facebook Pages granted.",
-                )
-            })
+        self.login.first_account(exchange, Grants::Instagram).await
     }
 
     async fn exchange_all(
         &self,
         exchange: &CodeExchange,
     ) -> Result<Vec<ConnectedAccount>, ConnectError> {
-        // Facebook appends `#_=_` to the redirect; a callback that kept it must not send it.
-        let code = exchange.code.trim_end_matches("#_=_");
-        let grant = self
-            .login
-            .exchange(code, &exchange.redirect_uri, true)
-            .await?;
-        Ok(grant.instagram_accounts())
+        self.login.accounts(exchange, Grants::Instagram).await
     }
 
     async fn refresh(&self, _account: &AccountCredentials) -> Result<TokenSet, ConnectError> {
-        Err(ConnectError::new(
-            ConnectErrorKind::NotRefreshable,
-            "Instagram accounts publish with their Facebook Page's token, which does not expire and cannot be refreshed; reconnect the account if Instagram refuses it.",
-        ))
+        Err(Grants::Instagram.not_refreshable())
     }
 }
 

@@ -25,9 +25,10 @@ use crate::settings::PlatformSettings;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
+use serde_json::json;
 use soku_core::connector::{
-    AuthorizationRequest, ConnectError, ConnectErrorKind, ConnectedAccount, TokenSet,
+    AuthorizationRequest, AuthorizationStart, CodeExchange, ConnectError, ConnectErrorKind,
+    ConnectedAccount, TokenSet,
 };
 
 /// The Graph API version the fake's spec check is stamped with (see `soku_fakes::graph`),
@@ -251,31 +252,38 @@ impl FacebookLogin {
                 ],
             )
             .await?;
+        let fields = if with_instagram {
+            "id,name,access_token,tasks,instagram_business_account{id,username,name}"
+        } else {
+            "id,name,access_token,tasks"
+        };
+        // Paged by the `after` cursor on our own URL: `paging.next` is a whole URL with the
+        // token in it, which this server does not follow wherever it points.
         let mut pages = Vec::new();
-        let mut next = Some(self.graph("me/accounts"));
-        let mut first = true;
-        while let Some(url) = next.take() {
-            let fields = if with_instagram {
-                "id,name,access_token,tasks,instagram_business_account{id,username,name}"
-            } else {
-                "id,name,access_token,tasks"
-            };
-            let query: &[(&str, &str)] = if first {
-                &[
-                    ("fields", fields),
-                    ("limit", "100"),
-                    ("access_token", long.access_token.as_str()),
-                ]
-            } else {
-                // `paging.next` is a whole URL, token included.
-                &[]
-            };
-            let page: Paged<PageGrant> = self.get(&url, query).await?;
+        let mut after: Option<String> = None;
+        loop {
+            let mut query = vec![
+                ("fields", fields),
+                ("limit", "100"),
+                ("access_token", long.access_token.as_str()),
+            ];
+            if let Some(a) = &after {
+                query.push(("after", a.as_str()));
+            }
+            let page: crate::graph::Page<PageGrant> =
+                self.get(&self.graph("me/accounts"), &query).await?;
+            let full = page.data.len();
+            let has_next = page.paging.as_ref().is_some_and(|p| p.next.is_some());
+            let cursor = page
+                .paging
+                .as_ref()
+                .and_then(|p| p.cursors.as_ref())
+                .and_then(|c| c.after.clone());
             pages.extend(page.data);
-            next = page.paging.and_then(|p| p.next);
-            first = false;
-            if pages.len() > 1000 {
-                break;
+            // Facebook gives `paging.next` only when there is more.
+            match cursor {
+                Some(c) if has_next && full > 0 && pages.len() <= 1000 => after = Some(c),
+                _ => break,
             }
         }
         Ok(LoginGrant {
@@ -315,6 +323,132 @@ impl FacebookLogin {
     }
 }
 
+/// What the Facebook Page and Instagram connectors share: the Meta app's settings, the Graph
+/// API version, the HTTP client, Facebook Login, and how long to wait for processing.
+pub struct MetaApp {
+    pub settings: PlatformSettings,
+    pub client: reqwest::Client,
+    pub login: FacebookLogin,
+    pub version: String,
+    pub polling: crate::graph::Polling,
+}
+
+impl MetaApp {
+    /// `settings`: the Meta app's (`api_url` = the `graph.facebook.com` base without a version,
+    /// `auth_url` = the `www.facebook.com` base, client id and secret = the Facebook app's).
+    pub fn new(settings: PlatformSettings) -> Self {
+        Self {
+            client: http::api_client(settings.timeout),
+            login: FacebookLogin::new(settings.clone()),
+            settings,
+            version: GRAPH_VERSION.to_owned(),
+            polling: crate::graph::Polling::DEFAULT,
+        }
+    }
+
+    /// Calls this Graph API version (`v26.0`; anything else falls back to [`GRAPH_VERSION`],
+    /// see [`version_or_default`]), for publishing and for Facebook Login.
+    pub fn set_version(&mut self, version: &str) {
+        self.version = version_or_default(Some(version));
+        self.login.version = self.version.clone();
+    }
+
+    /// A Graph API URL: `{api_url}/{version}/{path}`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}/{}/{path}", self.settings.api_url, self.version)
+    }
+}
+
+/// What a connector connects from one login: the Pages, or the Instagram accounts linked to
+/// them. The connect half of both connectors (`Connector::authorize`, `exchange`,
+/// `exchange_all`, `refresh`) is [`FacebookLogin::start`], [`FacebookLogin::accounts`],
+/// [`FacebookLogin::first_account`] and [`Grants::not_refreshable`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grants {
+    Pages,
+    Instagram,
+}
+
+impl Grants {
+    fn scopes(self) -> &'static [&'static str] {
+        match self {
+            Grants::Pages => PAGE_SCOPES,
+            Grants::Instagram => INSTAGRAM_SCOPES,
+        }
+    }
+
+    /// Page tokens do not expire and nothing refreshes them: the engine marks the account
+    /// `needs_reconnect` once Facebook refuses its token.
+    pub fn not_refreshable(self) -> ConnectError {
+        let message = match self {
+            Grants::Pages => {
+                "Facebook Page tokens do not expire and cannot be refreshed; reconnect the Page if Facebook stops accepting its token."
+            }
+            Grants::Instagram => {
+                "Instagram accounts publish with their Facebook Page's token, which does not expire and cannot be refreshed; reconnect the account if Instagram refuses it."
+            }
+        };
+        ConnectError::new(ConnectErrorKind::NotRefreshable, message)
+    }
+}
+
+impl FacebookLogin {
+    /// The start of an authorization: the dialog asking for what `grants` needs.
+    pub fn start(
+        &self,
+        request: &AuthorizationRequest,
+        grants: Grants,
+    ) -> Result<AuthorizationStart, ConnectError> {
+        Ok(AuthorizationStart {
+            url: self.authorize_url(request, grants.scopes())?,
+            pending: json!({}),
+        })
+    }
+
+    /// Every account the login granted: one per Page the user may publish to, or one per
+    /// Instagram account linked to a granted Page. Empty when it granted none (the server
+    /// refuses that).
+    pub async fn accounts(
+        &self,
+        exchange: &CodeExchange,
+        grants: Grants,
+    ) -> Result<Vec<ConnectedAccount>, ConnectError> {
+        // Facebook appends `#_=_` to the redirect; a callback that kept it must not send it.
+        let code = exchange.code.trim_end_matches("#_=_");
+        let with_instagram = grants == Grants::Instagram;
+        let grant = self
+            .exchange(code, &exchange.redirect_uri, with_instagram)
+            .await?;
+        Ok(match grants {
+            Grants::Pages => grant.page_accounts(),
+            Grants::Instagram => grant.instagram_accounts(),
+        })
+    }
+
+    /// The first account the login granted; refused when there is none.
+    pub async fn first_account(
+        &self,
+        exchange: &CodeExchange,
+        grants: Grants,
+    ) -> Result<ConnectedAccount, ConnectError> {
+        self.accounts(exchange, grants)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| {
+                let message = match grants {
+                    Grants::Pages => {
+                        "The Facebook login granted no Page this account may publish to."
+                    }
+                    Grants::Instagram => {
+                        "No Instagram professional account is linked to the Facebook Pages granted."
+                    }
+                };
+                ConnectError::new(ConnectErrorKind::Rejected, message)
+            })
+    }
+}
+
 /// A configured Graph API version (`v25.0`, `v26.1`) when it has that form, else
 /// [`GRAPH_VERSION`] (with a warning for a value that is not blank).
 pub fn version_or_default(configured: Option<&str>) -> String {
@@ -350,17 +484,16 @@ pub fn version_or_default(configured: Option<&str>) -> String {
 /// temporary ("API Unknown", "API Service"), 4, 17, 32, 613 and 80001–80002 are throttling;
 /// `is_transient: true` marks any error Meta says to retry.
 pub fn graph_connect_error(status: u16, body: &[u8]) -> ConnectError {
-    let parsed: Option<Value> = serde_json::from_slice(body).ok();
-    let error = parsed.as_ref().and_then(|v| v.get("error"));
-    let code = error.and_then(|e| e["code"].as_i64());
-    let transient = error.and_then(|e| e["is_transient"].as_bool()) == Some(true);
+    let error = crate::graph::parse_error(body);
+    let code = error.as_ref().and_then(|e| e.code);
+    let transient = error.as_ref().and_then(|e| e.is_transient) == Some(true);
     let message = error
-        .and_then(|e| e["message"].as_str())
+        .and_then(|e| e.message)
         .map(|m| m.chars().take(300).collect::<String>())
         .unwrap_or_else(|| format!("status {status}"));
     let retry = transient
         || status >= 500
-        || matches!(code, Some(1 | 2 | 4 | 17 | 32 | 613 | 80001 | 80002));
+        || matches!(code, Some(1 | 2 | 4 | 17 | 32 | 341 | 613 | 80001 | 80002));
     let kind = if retry {
         ConnectErrorKind::Unavailable
     } else {
@@ -385,19 +518,6 @@ struct Token {
     access_token: String,
     #[serde(default)]
     expires_in: Option<u64>,
-}
-
-#[derive(Deserialize)]
-struct Paged<T> {
-    data: Vec<T>,
-    #[serde(default)]
-    paging: Option<Paging>,
-}
-
-#[derive(Deserialize)]
-struct Paging {
-    #[serde(default)]
-    next: Option<String>,
 }
 
 #[cfg(test)]
