@@ -110,13 +110,11 @@ const RECONCILE_PAGES: usize = 5;
 /// Posts asked for per page of reconciliation (the documented maximum).
 const RECONCILE_PAGE_SIZE: usize = 100;
 const RECONCILE_PAGE_SIZE_PARAM: &str = "100";
-const MAX_POLL_INTERVAL: Duration = Duration::from_secs(10);
 
 pub struct ThreadsConnector {
     settings: PlatformSettings,
     client: reqwest::Client,
-    poll_interval: Duration,
-    poll_deadline: Duration,
+    polling: graph::Polling,
 }
 
 impl ThreadsConnector {
@@ -126,17 +124,13 @@ impl ThreadsConnector {
         Self {
             settings,
             client,
-            poll_interval: Duration::from_secs(1),
-            // Inside the engine's bound on one publish call (half its 120 s lease): a container
-            // still processing then is retried later, not cut off mid-poll.
-            poll_deadline: Duration::from_secs(45),
+            polling: graph::Polling::DEFAULT,
         }
     }
 
     /// How often and how long container status is polled (tests shorten both).
     pub fn with_polling(mut self, interval: Duration, deadline: Duration) -> Self {
-        self.poll_interval = interval;
-        self.poll_deadline = deadline;
+        self.polling = graph::Polling { interval, deadline };
         self
     }
 
@@ -211,8 +205,7 @@ impl ThreadsConnector {
     /// Polls containers until every one is FINISHED (each round reads those not finished yet,
     /// then waits, backing off).
     async fn wait_finished(&self, containers: &[String], token: &str) -> Result<(), PublishError> {
-        let deadline = tokio::time::Instant::now() + self.poll_deadline;
-        let mut pause = self.poll_interval;
+        let mut backoff = self.polling.start();
         let mut pending: Vec<&String> = containers.iter().collect();
         loop {
             let mut still = Vec::new();
@@ -260,16 +253,13 @@ impl ThreadsConnector {
                 return Ok(());
             }
             pending = still;
-            let now = tokio::time::Instant::now();
-            if now >= deadline {
+            if !backoff.wait().await {
                 return Err(PublishError::new(
                     FailureClass::Retryable { retry_after: None },
                     "media_processing",
                     format!("{PLATFORM} was still processing the post's media."),
                 ));
             }
-            tokio::time::sleep(pause.min(deadline - now)).await;
-            pause = (pause * 2).min(MAX_POLL_INTERVAL);
         }
     }
 
@@ -283,9 +273,9 @@ impl ThreadsConnector {
         text: Option<&str>,
         progress: &Progress,
     ) -> Result<String, PublishError> {
-        let deadline = tokio::time::Instant::now() + self.poll_deadline;
+        let mut backoff = self.polling.start();
         if let Some(id) = saved_container(progress.saved(), video_url) {
-            match self.wait_video(&id, token, deadline).await? {
+            match self.wait_video(&id, token, &mut backoff).await? {
                 VideoState::Finished => return Ok(id),
                 VideoState::Gone => tracing::info!(
                     "the Threads video container an earlier attempt created is gone; creating another"
@@ -300,7 +290,7 @@ impl ThreadsConnector {
         progress
             .save(json!({ "video_url": video_url, "container_id": id }))
             .await?;
-        match self.wait_video(&id, token, deadline).await? {
+        match self.wait_video(&id, token, &mut backoff).await? {
             VideoState::Finished => Ok(id),
             VideoState::Gone => Err(PublishError::new(
                 FailureClass::Retryable { retry_after: None },
@@ -316,9 +306,8 @@ impl ThreadsConnector {
         &self,
         container: &str,
         token: &str,
-        deadline: tokio::time::Instant,
+        backoff: &mut graph::Backoff,
     ) -> Result<VideoState, PublishError> {
-        let mut pause = self.poll_interval;
         loop {
             let read = self
                 .call::<ContainerStatus>(
@@ -355,8 +344,7 @@ impl ThreadsConnector {
                 // IN_PROGRESS (or a status this server does not know yet).
                 _ => {}
             }
-            let now = tokio::time::Instant::now();
-            if now >= deadline {
+            if !backoff.wait().await {
                 return Err(PublishError::new(
                     FailureClass::Retryable { retry_after: None },
                     "media_processing",
@@ -365,8 +353,6 @@ impl ThreadsConnector {
                     ),
                 ));
             }
-            tokio::time::sleep(pause.min(deadline - now)).await;
-            pause = (pause * 2).min(MAX_POLL_INTERVAL);
         }
     }
 
