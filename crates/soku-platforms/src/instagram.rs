@@ -1,6 +1,6 @@
 //! Instagram (professional accounts, through the Instagram Graph API on `graph.facebook.com`):
 //! connection by Facebook Login, publishing through media containers, a look at the content
-//! publishing quota first, and reconciliation by the container's status.
+//! publishing quota first, and reconciliation by the saved progress and the container's status.
 //!
 //! Documented endpoints used (Meta's pages; quotes from `docs/research/meta-graph-api.md`,
 //! sections 2 and 4). Paths are on `{api_url}/{version}` (`v25.0` unless configured):
@@ -81,26 +81,45 @@
 //! # Containers, progress, and waiting
 //!
 //! Creating containers is repeatable (an unpublished container is invisible and expires);
-//! `media_publish` is the creating call, so its timeouts and 5xx are ambiguous. Every container
-//! id is saved in the target's progress as soon as it is created:
-//! `{"kind", "key", "children": [...], "container_id"}`, `kind` the post's kind (`image`,
-//! `carousel`, `reel`, `story`) and `key` a digest of everything sent (media URLs, caption,
-//! options), so that a later attempt (a retry, or another process after a restart) for the
-//! same post polls and publishes those containers instead of creating more; saved progress for
-//! something else is ignored. A saved container that is EXPIRED, unknown to Instagram (code
-//! 100/33, 24/2207006, 24/2207008, -2/2207020), or failed with a transient subcode (-1 and -2
-//! rows of the error table: 2207001, 2207003, 2207020, 2207032, 2207053) is created again;
-//! carousel items still usable are kept.
+//! `media_publish` is the creating call, so its timeouts and 5xx are ambiguous. The target's
+//! progress is `{"kind", "key", "children": [...], "container_id", "publish_sent", "media_id",
+//! "permalink"}`: `kind` the post's kind (`image`, `carousel`, `reel`, `story`) and `key` a
+//! digest of everything sent (media URLs, caption, options), so that a later attempt (a retry,
+//! or another process after a restart) for the same post polls and publishes those containers
+//! instead of creating more; progress saved for another post (the post was edited) is ignored
+//! when publishing. It is saved:
+//! - each container id as soon as the container is created (`publish_sent: false` for a new
+//!   top-level one); a failure to save it fails the attempt (retryable), which leaves at worst
+//!   an unused container;
+//! - `publish_sent: true` before `media_publish` is sent, and `media_publish` is not sent unless
+//!   that save succeeded: from then on the container may become a post at any moment;
+//! - the post (`media_id`, `permalink`) once `media_publish` answered. The post exists then: a
+//!   failure to save it is logged, never returned (a retry must not come of it). A later
+//!   attempt with it answers the post without a call.
 //!
-//! Containers are polled (carousel items together; first read at once, then backing off from
-//! `poll_interval` to 10 s) within `poll_deadline`: FINISHED is published; ERROR is permanent
-//! (`media_rejected`, or `media_processing_failed` for a post with a video) with the subcode of
-//! `status` in words, and the subcode as the platform error; still IN_PROGRESS at the deadline
-//! is retryable (`media_processing`, the next attempt resumes the wait). Instagram recommends
-//! "querying a container's status once per minute, for no more than 5 minutes"; each attempt
-//! here is shorter and polls faster, the engine's retries carrying a long processing over
-//! several attempts. A container already PUBLISHED (an earlier attempt's `media_publish`
-//! reached Instagram) is looked up as reconciliation does and returned when found.
+//! Progress saved before `publish_sent` existed has a container without it: it is read as
+//! sent, the safe side.
+//!
+//! A saved container that is EXPIRED, or failed with a transient subcode (-1 and -2 rows of the
+//! error table: 2207001, 2207003, 2207020, 2207032, 2207053) was never published, and is created
+//! again, as is one Instagram no longer knows (code 100/33, 24/2207006, 24/2207008) that was
+//! never sent to be published; carousel items still usable are kept. One Instagram no longer
+//! knows after `publish_sent` may have become a post (Instagram may drop a container once it
+//! is published): it is looked for as reconciliation does and returned when found, else the
+//! attempt is `Ambiguous` (`already_published`); it is never made again.
+//!
+//! Containers are polled (carousel items together; first read at once, then backing off as
+//! [`graph::Polling`] does, from its interval to 10 s) within the polling deadline, one for the
+//! whole attempt: FINISHED is published; ERROR is permanent (`media_rejected`, or
+//! `media_processing_failed` for a post with a video) with the subcode of `status` in words,
+//! and the subcode as the platform error; still IN_PROGRESS at the deadline is retryable
+//! (`media_processing`, the next attempt resumes the wait). A `status_code` this server does
+//! not know (or none) is not polled on: retryable `container_status_unknown`, naming it.
+//! Instagram recommends "querying a container's status once per minute, for no more than 5
+//! minutes"; each attempt here is shorter and polls faster, the engine's retries carrying a
+//! long processing over several attempts. A container already PUBLISHED (an earlier attempt's
+//! `media_publish` reached Instagram) is looked up as reconciliation does and returned when
+//! found, else `Ambiguous`.
 //!
 //! After publishing, the media's `permalink` is read; failing to read it does not fail the
 //! publish.
@@ -120,22 +139,28 @@
 //!
 //! # Reconciliation (`find_existing`)
 //!
-//! The saved container is the marker: its id is saved before `media_publish` is ever sent, so
-//! no saved container (for this post) means no publish was attempted: `NotFound`. A saved
-//! container still FINISHED, IN_PROGRESS, ERROR or EXPIRED was never published: `NotFound`.
-//! PUBLISHED (or a container Instagram no longer knows) means looking for the media: the
-//! account's `/media` since `not_before` (less a minute for clock skew), newest first, up to 5
-//! pages of 50, for the same caption (trimmed) and kind (`IMAGE`/`CAROUSEL_ALBUM` in `FEED`,
-//! `VIDEO` in `REELS`); found, `Found` with its id and permalink, else `CannotTell`. A story
-//! has no caption and is listed only in `/stories` while live (24 hours): a published story
-//! container is confirmed when exactly one story of its type (image or video) was posted since
-//! `not_before`; several, none, or a story older than a day cannot be told apart:
-//! `CannotTell`. A failed lookup is an `Err`.
+//! `publish_sent` is the marker: it is saved before `media_publish` is ever sent, so progress
+//! for this post without it (or none) means no publish was attempted: `NotFound`, without a
+//! call. Saved progress holding the post (`media_id`) is `Found` without a call. Otherwise the
+//! saved container's `status_code` is read: FINISHED, IN_PROGRESS, ERROR or EXPIRED was never
+//! published: `NotFound` (a publish then uses that same container, which Instagram publishes
+//! only once); any other status, or none, is `CannotTell`. PUBLISHED, or a container Instagram
+//! no longer knows, means looking for the media: the account's `/media` since `not_before`
+//! (less a minute for clock skew), newest first, up to 5 pages of 50, for the same caption
+//! (trimmed) and kind (`IMAGE`/`CAROUSEL_ALBUM` in `FEED`, `VIDEO` in `REELS`); found, `Found`
+//! with its id and permalink, else `CannotTell`. A story has no caption and is listed only in
+//! `/stories` while live (24 hours): a published story container is confirmed when exactly one
+//! story of its type (image or video) was posted since `not_before`; several, none, or a story
+//! older than a day cannot be told apart: `CannotTell`. A failed lookup is an `Err`.
+//!
+//! Progress saved for another post (the post was edited after an attempt) is not this post's,
+//! but what it holds may have been published: when it holds a post, or a container sent to be
+//! published, the answer is `CannotTell`; otherwise it is ignored (`NotFound`).
 
 use crate::PlatformSettings;
 use crate::graph;
 use crate::http::{self, Effect};
-use crate::meta::{self, FacebookLogin, Grants};
+use crate::meta::{Grants, MetaApp};
 use async_trait::async_trait;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -159,7 +184,6 @@ pub const MAX_CAPTION_CHARS: usize = 2200;
 pub const MAX_CAROUSEL_ITEMS: usize = 10;
 /// How long a `quota_exceeded` failure asks the engine to wait (see the module docs).
 pub const QUOTA_RETRY_AFTER: Duration = Duration::from_secs(3600);
-const MAX_POLL_INTERVAL: Duration = Duration::from_secs(10);
 const RECONCILE_SLACK_SECS: i64 = 60;
 const RECONCILE_PAGES: usize = 5;
 const RECONCILE_PAGE_SIZE: usize = 50;
@@ -167,48 +191,30 @@ const RECONCILE_PAGE_SIZE_PARAM: &str = "50";
 const MEDIA_FIELDS: &str = "id,caption,timestamp,permalink,media_type,media_product_type";
 
 pub struct Instagram {
-    settings: PlatformSettings,
-    client: reqwest::Client,
-    login: FacebookLogin,
-    version: String,
-    poll_interval: Duration,
-    poll_deadline: Duration,
+    app: MetaApp,
 }
 
 impl Instagram {
     /// `settings`: the Meta app's (`api_url` = the `graph.facebook.com` base without a version,
     /// `auth_url` = the `www.facebook.com` base, client id and secret = the Facebook app's).
     pub fn new(settings: PlatformSettings) -> Self {
-        let client = http::api_client(settings.timeout);
         Self {
-            login: FacebookLogin::new(settings.clone()),
-            settings,
-            client,
-            version: meta::GRAPH_VERSION.to_owned(),
-            poll_interval: Duration::from_secs(1),
-            // Inside the engine's bound on one publish call (half its 120 s lease): a container
-            // still processing then is retried later, not cut off mid-poll.
-            poll_deadline: Duration::from_secs(45),
+            app: MetaApp::new(settings),
         }
     }
 
-    /// Calls this Graph API version (`v26.0`) instead of [`meta::GRAPH_VERSION`], for
+    /// Calls this Graph API version (`v26.0`) instead of [`crate::meta::GRAPH_VERSION`], for
     /// publishing and for Facebook Login; anything not of that form is ignored with a warning.
     pub fn with_version(mut self, version: &str) -> Self {
-        self.version = meta::version_or_default(Some(version));
-        self.login = self.login.with_version(&self.version);
+        self.app.set_version(version);
         self
     }
 
-    /// How often and how long container status is polled (tests shorten both).
+    /// How often and how long container status is polled (tests shorten both; the default is
+    /// [`graph::Polling::DEFAULT`]).
     pub fn with_polling(mut self, interval: Duration, deadline: Duration) -> Self {
-        self.poll_interval = interval;
-        self.poll_deadline = deadline;
+        self.app.polling = graph::Polling { interval, deadline };
         self
-    }
-
-    fn graph(&self, path: &str) -> String {
-        format!("{}/{}/{path}", self.settings.api_url, self.version)
     }
 
     /// One Graph call: its JSON body on 2xx, else the failure it stands for, refined by
@@ -232,7 +238,7 @@ impl Instagram {
         let mut q = query.to_vec();
         q.push(("access_token", token));
         self.call(
-            self.client.get(self.graph(path)).query(&q),
+            self.app.client.get(self.app.url(path)).query(&q),
             Effect::Repeatable,
         )
         .await
@@ -286,8 +292,9 @@ impl Instagram {
         form.push(("access_token", token));
         let created: IdOnly = self
             .call(
-                self.client
-                    .post(self.graph(&format!("{user}/media")))
+                self.app
+                    .client
+                    .post(self.app.url(&format!("{user}/media")))
                     .form(&form),
                 Effect::Repeatable,
             )
@@ -295,98 +302,116 @@ impl Instagram {
         Ok(created.id)
     }
 
-    /// One read of a container's status; a container Instagram no longer knows is `Gone`, one
-    /// that expired or failed in a way worth a new container is `Expired`.
-    async fn status(&self, container: &str, token: &str) -> Result<Status, PublishError> {
+    /// One read of a container's `status_code`. A container Instagram no longer knows reads
+    /// `Gone`; one that expired, or failed in a way worth a new container, `Expired`; a status
+    /// this server does not know (or none) `Unknown`.
+    async fn status(&self, container: &str, token: &str) -> Result<Read, PublishError> {
         let read = self
             .get::<ContainerStatus>(container, &[("fields", "status_code,status")], token)
             .await;
         let status = match read {
             Ok(s) => s,
             Err(e) => match missing(&e) {
-                Some(state) => return Ok(state),
+                Some(state) => return Ok(Read::Done(state)),
                 None => return Err(e),
             },
         };
         Ok(match status.status_code.as_deref() {
-            Some("FINISHED") => Status::Finished,
-            Some("PUBLISHED") => Status::Published,
-            Some("EXPIRED") => Status::Expired,
+            Some("IN_PROGRESS") => Read::InProgress,
+            Some("FINISHED") => Read::Done(State::Finished),
+            Some("PUBLISHED") => Read::Done(State::Published),
+            Some("EXPIRED") => Read::Done(State::Expired),
             Some("ERROR") => {
                 let sub = status.status.unwrap_or_default();
                 if TRANSIENT_SUBCODES.contains(&sub.trim()) {
-                    Status::Expired
+                    Read::Done(State::Expired)
                 } else {
-                    Status::Failed(sub)
+                    Read::Done(State::Failed(sub))
                 }
             }
-            // IN_PROGRESS (or a state this server does not know yet).
-            _ => Status::InProgress,
+            other => Read::Unknown(
+                other
+                    .map(|c| c.chars().take(40).collect())
+                    .unwrap_or_else(|| "none".to_owned()),
+            ),
         })
     }
 
-    /// Polls containers until none is IN_PROGRESS (first read at once, then backing off), and
-    /// answers each one's final state; still processing at `deadline` is `media_processing`.
+    /// Polls containers until none is IN_PROGRESS (first read at once, then `backoff`'s
+    /// pauses), and answers each one's state; still processing at the attempt's deadline is
+    /// `media_processing`, a status this server does not know `container_status_unknown`.
     async fn wait_all(
         &self,
         containers: &[String],
         token: &str,
-        deadline: tokio::time::Instant,
-    ) -> Result<Vec<Status>, PublishError> {
-        let mut states = vec![Status::InProgress; containers.len()];
-        let mut pause = self.poll_interval;
+        backoff: &mut graph::Backoff,
+    ) -> Result<Vec<State>, PublishError> {
+        let mut states: Vec<Option<State>> = vec![None; containers.len()];
         loop {
-            for (i, id) in containers.iter().enumerate() {
-                if states[i] == Status::InProgress {
-                    states[i] = self.status(id, token).await?;
+            for (id, state) in containers.iter().zip(states.iter_mut()) {
+                if state.is_none() {
+                    match self.status(id, token).await? {
+                        Read::InProgress => {}
+                        Read::Done(s) => *state = Some(s),
+                        Read::Unknown(code) => return Err(unknown_status(&code)),
+                    }
                 }
             }
-            if !states.contains(&Status::InProgress) {
-                return Ok(states);
+            if states.iter().all(Option::is_some) {
+                return Ok(states.into_iter().flatten().collect());
             }
-            let now = tokio::time::Instant::now();
-            if now >= deadline {
+            if !backoff.wait().await {
                 return Err(PublishError::new(
                     FailureClass::Retryable { retry_after: None },
                     "media_processing",
                     "Instagram was still processing the post's media; the post will be tried again.",
                 ));
             }
-            tokio::time::sleep(pause.min(deadline - now)).await;
-            pause = (pause * 2).min(MAX_POLL_INTERVAL);
         }
     }
 
-    /// A FINISHED top-level container for the post, reusing what earlier attempts saved; or
-    /// `Ready::Published` when the saved one was already published.
+    /// One container's state once it is no longer processing ([`Self::wait_all`]).
+    async fn wait_one(
+        &self,
+        container: &str,
+        token: &str,
+        backoff: &mut graph::Backoff,
+    ) -> Result<State, PublishError> {
+        let mut states = self
+            .wait_all(&[container.to_owned()], token, backoff)
+            .await?;
+        Ok(states.remove(0))
+    }
+
+    /// A FINISHED top-level container for the post, reusing what earlier attempts saved in
+    /// `saved` (and saving each container created there); or, when the saved container may
+    /// already be a post, what it became.
     async fn ready_container(
         &self,
         request: &PublishRequest,
         shape: &Shape<'_>,
         token: &str,
+        saved: &mut Saved,
+        backoff: &mut graph::Backoff,
     ) -> Result<Ready, PublishError> {
         let user = request.account.account_id.as_str();
-        let deadline = tokio::time::Instant::now() + self.poll_deadline;
-        let key = shape.key();
-        let mut saved = Saved::load(request.progress.saved(), shape.kind(), &key);
         let mut quota_checked = false;
 
         if let Some(id) = saved.container_id.clone() {
-            match self
-                .wait_all(std::slice::from_ref(&id), token, deadline)
-                .await?[0]
-                .clone()
-            {
-                Status::Finished => return Ok(Ready::Container(id)),
-                Status::Published => return Ok(Ready::Published),
-                Status::Failed(sub) => return Err(container_failed(shape, &sub)),
-                Status::Gone | Status::Expired | Status::InProgress => {
-                    tracing::info!(
-                        "the Instagram container an earlier attempt created is gone; creating another"
-                    );
-                    saved.container_id = None;
-                }
+            match self.wait_one(&id, token, backoff).await? {
+                State::Finished => return Ok(Ready::Container(id)),
+                State::Published => return Ok(Ready::Published),
+                // `media_publish` was sent for it: it may be a post now (module docs).
+                State::Gone if saved.publish_sent => return Ok(Ready::Vanished),
+                State::Failed(sub) => return Err(container_failed(shape, &sub)),
+                State::Gone => tracing::info!(
+                    "the Instagram container an earlier attempt created is gone, and it was never sent to be published; creating another"
+                ),
+                State::Expired => tracing::info!(
+                    "the Instagram container an earlier attempt created expired; creating another"
+                ),
             }
+            saved.forget_container();
         }
 
         let caption = shape.caption();
@@ -422,14 +447,7 @@ impl Instagram {
             }
             Shape::Carousel { items, .. } => {
                 let children = self
-                    .carousel_items(
-                        request,
-                        items,
-                        token,
-                        &mut saved,
-                        &mut quota_checked,
-                        deadline,
-                    )
+                    .carousel_items(request, items, token, saved, &mut quota_checked, backoff)
                     .await?;
                 children_list = children.join(",");
                 params.push(("media_type", "CAROUSEL"));
@@ -443,17 +461,14 @@ impl Instagram {
             self.check_quota(user, token).await?;
         }
         let id = self.create_container(user, token, &params).await?;
-        saved.container_id = Some(id.clone());
+        saved.set_container(&id);
+        // Nothing is published yet: a failure here only leaves an unused container behind.
         request.progress.save(saved.to_json()).await?;
-        match self
-            .wait_all(std::slice::from_ref(&id), token, deadline)
-            .await?[0]
-            .clone()
-        {
-            Status::Finished => Ok(Ready::Container(id)),
-            Status::Failed(sub) => Err(container_failed(shape, &sub)),
-            // Gone, or published by someone else, moments after it was made.
-            _ => Err(PublishError::new(
+        match self.wait_one(&id, token, backoff).await? {
+            State::Finished => Ok(Ready::Container(id)),
+            State::Failed(sub) => Err(container_failed(shape, &sub)),
+            // Gone or expired moments after it was made (or published by someone else).
+            State::Gone | State::Expired | State::Published => Err(PublishError::new(
                 FailureClass::Retryable { retry_after: None },
                 "container_expired",
                 "Instagram dropped the post's media container before it was published.",
@@ -470,16 +485,23 @@ impl Instagram {
         token: &str,
         saved: &mut Saved,
         quota_checked: &mut bool,
-        deadline: tokio::time::Instant,
+        backoff: &mut graph::Backoff,
     ) -> Result<Vec<String>, PublishError> {
         let user = request.account.account_id.as_str();
         saved.children.resize(items.len(), None);
         for (i, item) in items.iter().enumerate() {
             if let Some(id) = saved.children[i].clone() {
                 match self.status(&id, token).await? {
-                    Status::Finished | Status::InProgress => continue,
-                    Status::Failed(sub) => return Err(container_failed_item(*item, &sub)),
-                    Status::Gone | Status::Expired | Status::Published => saved.children[i] = None,
+                    Read::InProgress | Read::Done(State::Finished) => continue,
+                    Read::Done(State::Failed(sub)) => {
+                        return Err(container_failed_item(*item, &sub));
+                    }
+                    // Items are never published on their own: one that is no longer usable
+                    // is replaced.
+                    Read::Done(State::Gone | State::Expired | State::Published) => {
+                        saved.children[i] = None
+                    }
+                    Read::Unknown(code) => return Err(unknown_status(&code)),
                 }
             }
             if !*quota_checked {
@@ -499,12 +521,12 @@ impl Instagram {
             request.progress.save(saved.to_json()).await?;
         }
         let ids: Vec<String> = saved.children.iter().flatten().cloned().collect();
-        let states = self.wait_all(&ids, token, deadline).await?;
+        let states = self.wait_all(&ids, token, backoff).await?;
         for (item, state) in items.iter().zip(states) {
             match state {
-                Status::Finished => {}
-                Status::Failed(sub) => return Err(container_failed_item(*item, &sub)),
-                _ => {
+                State::Finished => {}
+                State::Failed(sub) => return Err(container_failed_item(*item, &sub)),
+                State::Gone | State::Expired | State::Published => {
                     return Err(PublishError::new(
                         FailureClass::Retryable { retry_after: None },
                         "container_expired",
@@ -514,6 +536,30 @@ impl Instagram {
             }
         }
         Ok(ids)
+    }
+
+    /// What an earlier attempt's `media_publish` made of the saved container (it reads
+    /// PUBLISHED, or Instagram no longer knows it after it was sent to be published): the post
+    /// when the media list shows it, else `Ambiguous` (never a new container).
+    async fn published_earlier(
+        &self,
+        request: &PublishRequest,
+        shape: &Shape<'_>,
+        token: &str,
+        saved: &mut Saved,
+        why: &str,
+    ) -> Result<PublishedPost, PublishError> {
+        match self.find_media(request, shape, token).await? {
+            Some(post) => {
+                keep_post(request, saved, &post).await;
+                Ok(post)
+            }
+            None => Err(PublishError::new(
+                FailureClass::Ambiguous,
+                "already_published",
+                format!("{why}, and the post was not found in the account's media."),
+            )),
+        }
     }
 
     /// The media a published container became, looked for as reconciliation does.
@@ -631,13 +677,22 @@ struct IgMedia {
     media_product_type: Option<String>,
 }
 
-/// A container's state as this connector acts on it.
+/// One read of a container's `status_code`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Status {
+enum Read {
     InProgress,
+    Done(State),
+    /// A `status_code` this server does not know, or none: it cannot tell what it means.
+    Unknown(String),
+}
+
+/// A container's state once it is no longer processing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum State {
     Finished,
     Published,
-    /// Unknown to Instagram (it may have been published, then dropped: reconciliation looks).
+    /// Unknown to Instagram: never published when `media_publish` was never sent for it, else
+    /// it may have been (published, then dropped).
     Gone,
     /// EXPIRED, or ERROR with a subcode worth a new container: certainly never published.
     Expired,
@@ -650,15 +705,24 @@ enum Ready {
     Container(String),
     /// The saved container was already published.
     Published,
+    /// The saved container was sent to `media_publish` and Instagram no longer knows it.
+    Vanished,
 }
 
-/// What earlier attempts saved for this post (nothing when they saved it for another).
+/// What earlier attempts saved for this post (nothing when they saved it for another):
+/// `{"kind", "key", "children", "container_id", "publish_sent", "media_id", "permalink"}`.
 #[derive(Debug, Default)]
 struct Saved {
     kind: &'static str,
     key: String,
     children: Vec<Option<String>>,
     container_id: Option<String>,
+    /// `media_publish` may have been sent for `container_id` (saved before it is sent).
+    /// Progress saved before this field existed has none: read as sent, the safe side.
+    publish_sent: bool,
+    /// The post `media_publish` made, once it answered.
+    media_id: Option<String>,
+    permalink: Option<String>,
 }
 
 impl Saved {
@@ -668,19 +732,58 @@ impl Saved {
             key: key.to_owned(),
             ..Saved::default()
         };
-        let ours = saved.get("kind").and_then(Value::as_str) == Some(kind)
-            && saved.get("key").and_then(Value::as_str) == Some(key);
-        if !ours {
+        if !Self::is_for(saved, kind, key) {
             return out;
         }
         let id = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_owned);
         out.container_id = saved.get("container_id").and_then(id);
+        out.publish_sent = out.container_id.is_some() && publish_sent(saved);
+        out.media_id = saved.get("media_id").and_then(id);
+        out.permalink = saved.get("permalink").and_then(id);
         out.children = saved
             .get("children")
             .and_then(Value::as_array)
             .map(|a| a.iter().map(id).collect())
             .unwrap_or_default();
         out
+    }
+
+    /// Whether `saved` is progress for the post of this kind and key.
+    fn is_for(saved: &Value, kind: &str, key: &str) -> bool {
+        saved.get("kind").and_then(Value::as_str) == Some(kind)
+            && saved.get("key").and_then(Value::as_str) == Some(key)
+    }
+
+    /// Whether `saved` (for whatever post) holds a container that may have been published, or
+    /// a post.
+    fn may_be_published(saved: &Value) -> bool {
+        let has = |field: &str| {
+            saved
+                .get(field)
+                .and_then(Value::as_str)
+                .is_some_and(|s| !s.is_empty())
+        };
+        has("media_id") || (has("container_id") && publish_sent(saved))
+    }
+
+    /// The post an earlier attempt published and saved.
+    fn post(&self) -> Option<PublishedPost> {
+        self.media_id.as_ref().map(|id| PublishedPost {
+            id: id.clone(),
+            url: self.permalink.clone(),
+        })
+    }
+
+    /// A new top-level container, never sent to be published.
+    fn set_container(&mut self, id: &str) {
+        self.container_id = Some(id.to_owned());
+        self.publish_sent = false;
+    }
+
+    /// The saved top-level container is no use (and was never published).
+    fn forget_container(&mut self) {
+        self.container_id = None;
+        self.publish_sent = false;
     }
 
     fn to_json(&self) -> Value {
@@ -690,9 +793,50 @@ impl Saved {
         }
         if let Some(id) = &self.container_id {
             v["container_id"] = json!(id);
+            v["publish_sent"] = json!(self.publish_sent);
+        }
+        if let Some(id) = &self.media_id {
+            v["media_id"] = json!(id);
+        }
+        if let Some(url) = &self.permalink {
+            v["permalink"] = json!(url);
         }
         v
     }
+}
+
+/// `publish_sent` as saved; absent (progress saved before it existed) reads as sent.
+fn publish_sent(saved: &Value) -> bool {
+    saved
+        .get("publish_sent")
+        .and_then(Value::as_bool)
+        .unwrap_or(true)
+}
+
+/// Saves the post `media_publish` made, so that later attempts and reconciliation answer it
+/// without looking. The post exists: a failure to save is logged, not returned (a retry must
+/// not come of it).
+async fn keep_post(request: &PublishRequest, saved: &mut Saved, post: &PublishedPost) {
+    saved.media_id = Some(post.id.clone());
+    saved.permalink = post.url.clone();
+    if let Err(e) = request.progress.save(saved.to_json()).await {
+        tracing::warn!(
+            code = %e.code,
+            "the Instagram post is published, but its id could not be saved in the progress"
+        );
+    }
+}
+
+/// A container status this server does not know: worth trying again later (Instagram may
+/// answer a known one then), not worth polling on.
+fn unknown_status(code: &str) -> PublishError {
+    PublishError::new(
+        FailureClass::Retryable { retry_after: None },
+        "container_status_unknown",
+        format!(
+            "Instagram answered a media container status this server does not know ({code}); the post will be tried again."
+        ),
+    )
 }
 
 /// One carousel item, or a story's medium.
@@ -807,16 +951,20 @@ fn quota_exceeded(message: impl Into<String>) -> PublishError {
     )
 }
 
+/// The options of a post that sets none for Instagram.
+static NO_OPTIONS: InstagramOptions = InstagramOptions {
+    post_type: None,
+    share_to_feed: None,
+    cover_url: None,
+    trial_reel: None,
+};
+
 /// What the request posts, checked against Instagram's rules (those submission checks too).
 fn shape_of(request: &PublishRequest) -> Result<Shape<'_>, PublishError> {
     let content = &request.content;
     let options = match &request.options {
-        PlatformOptions::Instagram(o) => o.clone(),
-        _ => InstagramOptions::default(),
-    };
-    let cover_url = match &request.options {
-        PlatformOptions::Instagram(o) => o.cover_url.as_deref(),
-        _ => None,
+        PlatformOptions::Instagram(o) => o,
+        _ => &NO_OPTIONS,
     };
     let caption = content.text.as_deref().filter(|t| !t.trim().is_empty());
     if let Some(c) = caption {
@@ -876,7 +1024,7 @@ fn shape_of(request: &PublishRequest) -> Result<Shape<'_>, PublishError> {
             ),
         ));
     }
-    let post_type = soku_core::posts::instagram_post_type(content, &options);
+    let post_type = soku_core::posts::instagram_post_type(content, options);
     // `instagram_post_type` reads a video post as a reel; a post of images with a video is a
     // carousel.
     let post_type = match (options.post_type, content.media_type) {
@@ -912,7 +1060,10 @@ fn shape_of(request: &PublishRequest) -> Result<Shape<'_>, PublishError> {
                 video: v,
                 caption,
                 share_to_feed: options.share_to_feed,
-                cover: cover_url.filter(|c| !c.trim().is_empty()),
+                cover: options
+                    .cover_url
+                    .as_deref()
+                    .filter(|c| !c.trim().is_empty()),
                 trial: options.trial_reel == Some(true),
             }),
             (Some(_), _) => Err(permanent(
@@ -995,12 +1146,12 @@ fn failed(video: bool, sub: &str) -> PublishError {
 /// A container Instagram no longer has, read as a state: -2/2207020 ("has expired") is
 /// `Expired`; code 100/33, 24/2207006 ("cannot be found") and 24/2207008 ("does not exist or
 /// has been expired") are `Gone`.
-fn missing(e: &PublishError) -> Option<Status> {
+fn missing(e: &PublishError) -> Option<State> {
     let g = graph::platform_graph_error(e)?;
     match (g.code, g.error_subcode) {
-        (Some(-2), Some(2_207_020)) => Some(Status::Expired),
-        (Some(24), Some(2_207_006 | 2_207_008)) => Some(Status::Gone),
-        _ if graph::is_missing_object(e) => Some(Status::Gone),
+        (Some(-2), Some(2_207_020)) => Some(State::Expired),
+        (Some(24), Some(2_207_006 | 2_207_008)) => Some(State::Gone),
+        _ if graph::is_missing_object(e) => Some(State::Gone),
         _ => None,
     }
 }
@@ -1075,31 +1226,51 @@ impl Connector for Instagram {
         let shape = shape_of(request)?;
         let token = http::access_token(&request.account, PLATFORM)?;
         let user = request.account.account_id.as_str();
+        let mut saved = Saved::load(request.progress.saved(), shape.kind(), &shape.key());
+        // An earlier attempt published it and saved the post.
+        if let Some(post) = saved.post() {
+            return Ok(post);
+        }
 
-        let container = match self.ready_container(request, &shape, token).await? {
+        let mut backoff = self.app.polling.start();
+        let container = match self
+            .ready_container(request, &shape, token, &mut saved, &mut backoff)
+            .await?
+        {
             Ready::Container(id) => id,
             Ready::Published => {
-                return match self.find_media(request, &shape, token).await? {
-                    Some(post) => Ok(post),
-                    None => Err(PublishError::new(
-                        FailureClass::Ambiguous,
-                        "already_published",
-                        "Instagram says this post's container was already published, and the post was not found.",
-                    )),
-                };
+                let why = "Instagram says this post's container was already published";
+                return self
+                    .published_earlier(request, &shape, token, &mut saved, why)
+                    .await;
+            }
+            Ready::Vanished => {
+                let why = "Instagram no longer knows the container an earlier attempt sent to be published";
+                return self
+                    .published_earlier(request, &shape, token, &mut saved, why)
+                    .await;
             }
         };
 
+        // Saved before `media_publish` is sent, and the call is not made unless it is: from
+        // here on the container may become a post, and a later attempt or reconciliation that
+        // finds it gone must look for the post rather than take it for never published.
+        if !saved.publish_sent {
+            saved.publish_sent = true;
+            request.progress.save(saved.to_json()).await?;
+        }
         let published: IdOnly = self
             .call(
-                self.client
-                    .post(self.graph(&format!("{user}/media_publish")))
+                self.app
+                    .client
+                    .post(self.app.url(&format!("{user}/media_publish")))
                     .form(&[("creation_id", container.as_str()), ("access_token", token)]),
                 Effect::Creates,
             )
             .await?;
 
-        // The post exists now: a failure to read its link must not fail the publish.
+        // The post exists now: a failure to read its link or to save it must not fail the
+        // publish (a retry would look for it, or worse).
         let url = match self
             .get::<Permalink>(&published.id, &[("fields", "permalink")], token)
             .await
@@ -1110,28 +1281,56 @@ impl Connector for Instagram {
                 None
             }
         };
-        Ok(PublishedPost {
+        let post = PublishedPost {
             id: published.id,
             url,
-        })
+        };
+        keep_post(request, &mut saved, &post).await;
+        Ok(post)
     }
 
     async fn find_existing(&self, request: &PublishRequest) -> Result<Existing, PublishError> {
+        let raw = request.progress.saved();
         let shape = match shape_of(request) {
             Ok(shape) => shape,
-            // Such a post is never created.
+            // Such a post is never created; progress saved for another form of it may hold
+            // something that was.
+            Err(_) if Saved::may_be_published(raw) => return Ok(Existing::CannotTell),
             Err(_) => return Ok(Existing::NotFound),
         };
-        let saved = Saved::load(request.progress.saved(), shape.kind(), &shape.key());
-        // The container is saved before `media_publish` is sent: none, no publish.
-        let Some(container) = saved.container_id else {
+        let (kind, key) = (shape.kind(), shape.key());
+        if !Saved::is_for(raw, kind, &key) {
+            // Progress saved for another post (the content changed since) is not this post's,
+            // but what it holds may have been published: that cannot be told apart.
+            return Ok(if Saved::may_be_published(raw) {
+                Existing::CannotTell
+            } else {
+                Existing::NotFound
+            });
+        }
+        let saved = Saved::load(raw, kind, &key);
+        if let Some(post) = saved.post() {
+            return Ok(Existing::Found(post));
+        }
+        // `publish_sent` is saved before `media_publish` is sent: without it, none was.
+        let Some(container) = saved.container_id.filter(|_| saved.publish_sent) else {
             return Ok(Existing::NotFound);
         };
         let token = http::access_token(&request.account, PLATFORM)?;
         match self.status(&container, token).await? {
-            Status::Published | Status::Gone => {}
-            // FINISHED, IN_PROGRESS or ERROR: never published.
-            _ => return Ok(Existing::NotFound),
+            Read::Done(State::Published | State::Gone) => {}
+            // Never published (yet): a publish now uses this container, which Instagram
+            // publishes once.
+            Read::InProgress | Read::Done(State::Finished | State::Expired | State::Failed(_)) => {
+                return Ok(Existing::NotFound);
+            }
+            Read::Unknown(code) => {
+                tracing::warn!(
+                    status_code = %code,
+                    "an Instagram container status this server does not know; cannot tell whether it was published"
+                );
+                return Ok(Existing::CannotTell);
+            }
         }
         Ok(match self.find_media(request, &shape, token).await? {
             Some(post) => Existing::Found(post),
@@ -1144,25 +1343,28 @@ impl Connector for Instagram {
     }
 
     fn configured(&self) -> bool {
-        self.login.configured()
+        self.app.login.configured()
     }
 
     async fn authorize(
         &self,
         request: &AuthorizationRequest,
     ) -> Result<AuthorizationStart, ConnectError> {
-        self.login.start(request, Grants::Instagram)
+        self.app.login.start(request, Grants::Instagram)
     }
 
     async fn exchange(&self, exchange: &CodeExchange) -> Result<ConnectedAccount, ConnectError> {
-        self.login.first_account(exchange, Grants::Instagram).await
+        self.app
+            .login
+            .first_account(exchange, Grants::Instagram)
+            .await
     }
 
     async fn exchange_all(
         &self,
         exchange: &CodeExchange,
     ) -> Result<Vec<ConnectedAccount>, ConnectError> {
-        self.login.accounts(exchange, Grants::Instagram).await
+        self.app.login.accounts(exchange, Grants::Instagram).await
     }
 
     async fn refresh(&self, _account: &AccountCredentials) -> Result<TokenSet, ConnectError> {
@@ -1249,13 +1451,59 @@ mod tests {
     #[test]
     fn saved_progress_is_used_only_for_the_same_post() {
         let saved = json!({"kind": "carousel", "key": "k1", "children": ["1", null, "3"],
-            "container_id": "9"});
+            "container_id": "9", "publish_sent": false});
         let s = Saved::load(&saved, "carousel", "k1");
         assert_eq!(s.children, [Some("1".into()), None, Some("3".into())]);
         assert_eq!(s.container_id.as_deref(), Some("9"));
+        assert!(!s.publish_sent);
         assert_eq!(s.to_json(), saved);
+        assert!(!Saved::may_be_published(&saved));
         let other = Saved::load(&saved, "carousel", "k2");
         assert!(other.children.is_empty() && other.container_id.is_none());
         assert!(Saved::load(&saved, "image", "k1").container_id.is_none());
+
+        let sent = json!({"kind": "image", "key": "k1", "container_id": "9",
+            "publish_sent": true});
+        assert!(Saved::load(&sent, "image", "k1").publish_sent);
+        assert!(Saved::may_be_published(&sent));
+        let posted = json!({"kind": "image", "key": "k1", "container_id": "9",
+            "publish_sent": true, "media_id": "17", "permalink": "https://p"});
+        let s = Saved::load(&posted, "image", "k1");
+        assert_eq!(
+            s.post(),
+            Some(PublishedPost {
+                id: "17".into(),
+                url: Some("https://p".into())
+            })
+        );
+        assert_eq!(s.to_json(), posted);
+    }
+
+    #[test]
+    fn progress_saved_before_publish_sent_existed_reads_as_sent() {
+        let old = json!({"kind": "image", "key": "k1", "container_id": "9"});
+        let s = Saved::load(&old, "image", "k1");
+        assert!(s.publish_sent);
+        assert!(Saved::may_be_published(&old));
+        // Items alone were never sent to be published.
+        let items = json!({"kind": "carousel", "key": "k1", "children": ["1"]});
+        assert!(!Saved::load(&items, "carousel", "k1").publish_sent);
+        assert!(!Saved::may_be_published(&items));
+    }
+
+    #[test]
+    fn a_new_container_is_not_sent_yet() {
+        let mut s = Saved::load(
+            &json!({"kind": "image", "key": "k", "container_id": "9", "publish_sent": true}),
+            "image",
+            "k",
+        );
+        s.forget_container();
+        assert_eq!(s.to_json(), json!({"kind": "image", "key": "k"}));
+        s.set_container("10");
+        assert_eq!(
+            s.to_json(),
+            json!({"kind": "image", "key": "k", "container_id": "10", "publish_sent": false})
+        );
     }
 }

@@ -8,7 +8,8 @@ use chrono::Utc;
 use serde_json::{Value, json};
 use soku_core::connector::{
     AccountCredentials, AuthorizationRequest, CodeExchange, ConnectErrorKind, ConnectMethod,
-    Connector, Existing, FailureClass, Progress, PublishRequest, TOKEN_INVALID,
+    Connector, Existing, FailureClass, Progress, ProgressSink, PublishError, PublishRequest,
+    TOKEN_INVALID,
 };
 use soku_core::platform::Platform;
 use soku_core::posts::{
@@ -97,6 +98,15 @@ fn request(
 fn with_progress(mut req: PublishRequest, saved: Value, sink: &Arc<Saves>) -> PublishRequest {
     req.progress = Progress::new(saved, sink.clone());
     req
+}
+
+/// The last progress saved before `media_publish` answered (with `publish_sent`, without the
+/// post's id): what a later attempt starts from when the answer was lost.
+fn before_the_answer(sink: &Saves) -> Value {
+    sink.all()
+        .into_iter()
+        .rfind(|v| v.get("media_id").is_none())
+        .unwrap_or(Value::Null)
 }
 
 fn reel_options() -> InstagramOptions {
@@ -291,21 +301,38 @@ async fn one_image_is_an_image_container_published_with_its_caption() {
     );
     assert_eq!(media[0].container_id.as_deref(), Some(c.id.as_str()));
     assert_eq!(post.url.as_deref(), Some(media[0].permalink.as_str()));
-    // The container is saved once created, keyed by the post.
+    // The container is saved once created, keyed by the post; then that `media_publish` is
+    // about to be sent; then the post.
     let saved = sink.all();
-    assert_eq!(saved.len(), 1);
+    assert_eq!(saved.len(), 3);
     assert_eq!(saved[0]["kind"], "image");
     assert_eq!(saved[0]["container_id"], c.id.as_str());
+    assert_eq!(saved[0]["publish_sent"], false);
     assert!(saved[0]["key"].as_str().is_some_and(|k| k.len() == 32));
+    assert_eq!(saved[1]["container_id"], c.id.as_str());
+    assert_eq!(saved[1]["publish_sent"], true);
+    assert_eq!(saved[2]["media_id"], post.id.as_str());
+    assert_eq!(saved[2]["permalink"], media[0].permalink.as_str());
     // Default polls: one IN_PROGRESS read, then FINISHED.
     assert_eq!(s.fake.status_reads(), 2);
 
-    // Reconciliation with that progress finds it.
-    let again = with_progress(req.clone(), saved[0].clone(), &sink);
+    // Reconciliation with the progress of before the answer finds it in the media list...
+    let again = with_progress(req.clone(), saved[1].clone(), &sink);
     assert_eq!(
         s.ig.find_existing(&again).await.unwrap(),
-        Existing::Found(post)
+        Existing::Found(post.clone())
     );
+    // ... and with the last progress, without a call.
+    let calls = s.fake.graph_calls();
+    let again = with_progress(req.clone(), saved[2].clone(), &sink);
+    assert_eq!(
+        s.ig.find_existing(&again).await.unwrap(),
+        Existing::Found(post.clone())
+    );
+    // A publish with it answers the post.
+    assert_eq!(s.ig.publish(&again).await.unwrap(), post);
+    assert_eq!(s.fake.graph_calls(), calls);
+    assert_eq!(s.fake.publishes(), 1);
 }
 
 #[tokio::test]
@@ -363,9 +390,10 @@ async fn images_with_a_video_make_a_carousel_in_their_order() {
     assert_eq!(media[0].media_type, "CAROUSEL_ALBUM");
     assert_eq!(media[0].children.len(), 4);
 
-    // Each item was saved as it was created, then the carousel.
+    // Each item was saved as it was created, then the carousel, that it is sent to be
+    // published, and the post.
     let saved = sink.all();
-    assert_eq!(saved.len(), 5);
+    assert_eq!(saved.len(), 7);
     assert_eq!(
         saved[0]["children"],
         json!([children[0].id, null, null, null])
@@ -373,8 +401,10 @@ async fn images_with_a_video_make_a_carousel_in_their_order() {
     assert_eq!(saved[4]["kind"], "carousel");
     assert_eq!(saved[4]["children"], json!(carousel.children.clone()));
     assert_eq!(saved[4]["container_id"], carousel.id.as_str());
+    assert_eq!(saved[5]["publish_sent"], true);
+    assert_eq!(saved[6]["media_id"], post.id.as_str());
     assert_eq!(
-        s.ig.find_existing(&with_progress(req.clone(), saved[4].clone(), &sink))
+        s.ig.find_existing(&with_progress(req.clone(), saved[5].clone(), &sink))
             .await
             .unwrap(),
         Existing::Found(post)
@@ -413,7 +443,7 @@ async fn a_reel_carries_share_to_feed_cover_and_trial() {
     assert!(post.url.as_deref().unwrap().contains("/reel/"));
     assert_eq!(sink.last()["kind"], "reel");
     assert_eq!(
-        s.ig.find_existing(&with_progress(req.clone(), sink.last(), &sink))
+        s.ig.find_existing(&with_progress(req.clone(), before_the_answer(&sink), &sink))
             .await
             .unwrap(),
         Existing::Found(post)
@@ -443,6 +473,7 @@ async fn stories_take_one_image_or_video_and_no_caption() {
         &sink,
     );
     let post = s.ig.publish(&image).await.unwrap();
+    let (image_post, image_last) = (post.clone(), sink.last());
     let c = s.fake.containers().pop().unwrap();
     assert_eq!(c.kind, ContainerKind::StoryImage);
     assert_eq!(c.image_url.as_deref(), Some(IMG1));
@@ -450,8 +481,9 @@ async fn stories_take_one_image_or_video_and_no_caption() {
     let m = s.fake.media().pop().unwrap();
     assert_eq!(m.media_product_type, "STORY");
     assert_eq!(m.id, post.id);
-    // The one image story since the attempt began is the one.
-    let saved = sink.last();
+    // The one image story since the attempt began is the one (with the progress of before
+    // `media_publish` answered: the last one holds the post).
+    let saved = before_the_answer(&sink);
     match s
         .ig
         .find_existing(&with_progress(image.clone(), saved.clone(), &sink))
@@ -477,7 +509,7 @@ async fn stories_take_one_image_or_video_and_no_caption() {
         ("VIDEO", post.id.as_str())
     );
 
-    // A second image story: two candidates without a caption cannot be told apart.
+    // A second image story: two candidates without a caption cannot be told apart...
     let again = with_progress(
         request(&s.token, None, &[IMG2], None, story()),
         Value::Null,
@@ -485,11 +517,21 @@ async fn stories_take_one_image_or_video_and_no_caption() {
     );
     s.ig.publish(&again).await.unwrap();
     assert_eq!(
-        s.ig.find_existing(&with_progress(image, saved, &sink))
+        s.ig.find_existing(&with_progress(image.clone(), saved, &sink))
             .await
             .unwrap(),
         Existing::CannotTell
     );
+    // ... unless the attempt saved the post it made.
+    match s
+        .ig
+        .find_existing(&with_progress(image, image_last, &sink))
+        .await
+        .unwrap()
+    {
+        Existing::Found(found) => assert_eq!(found, image_post),
+        other => panic!("{other:?}"),
+    }
 }
 
 #[tokio::test]
@@ -635,7 +677,16 @@ async fn a_wait_that_runs_out_is_retryable_and_the_next_attempt_resumes_the_same
     let m = s.fake.media().pop().unwrap();
     assert_eq!(m.id, post.id);
     assert_eq!(m.container_id.as_deref(), saved[0]["container_id"].as_str());
-    assert!(sink2.all().is_empty(), "nothing new to save");
+    // Saved since: that it is sent to be published, then the post; no other container.
+    let saved2 = sink2.all();
+    assert_eq!(saved2.len(), 2);
+    assert!(
+        saved2
+            .iter()
+            .all(|v| v["container_id"] == saved[0]["container_id"])
+    );
+    assert_eq!(saved2[0]["publish_sent"], true);
+    assert_eq!(saved2[1]["media_id"], post.id.as_str());
 }
 
 #[tokio::test]
@@ -660,7 +711,9 @@ async fn an_expired_saved_container_is_created_again() {
             .unwrap(),
         Existing::NotFound
     );
-    // One Instagram no longer knows may have been: the media list is looked at.
+    // One Instagram no longer knows, never sent to be published, was not published either:
+    // no call is needed to say so.
+    assert_eq!(saved["publish_sent"], false);
     s.fake.faults.reply(
         "GET",
         &format!("/{}/{old}", fake::DEFAULT_VERSION),
@@ -675,17 +728,22 @@ async fn an_expired_saved_container_is_created_again() {
             None,
         ),
     );
+    let calls = s.fake.graph_calls();
     assert_eq!(
         s.ig.find_existing(&with_progress(req.clone(), saved.clone(), &sink))
             .await
             .unwrap(),
-        Existing::CannotTell
+        Existing::NotFound
     );
+    assert_eq!(s.fake.graph_calls(), calls);
+    assert_eq!(s.fake.faults.pending(), 1, "the container was not read");
 
+    // The publish reads it gone (the fault above) and makes another.
     let sink2 = Arc::new(Saves::default());
     s.ig.publish(&with_progress(req, saved, &sink2))
         .await
         .unwrap();
+    assert_eq!(s.fake.faults.pending(), 0);
     assert_eq!(s.fake.containers_created(), 2);
     let m = s.fake.media().pop().unwrap();
     let new = m.container_id.unwrap();
@@ -992,9 +1050,336 @@ async fn a_published_container_whose_post_cannot_be_found_cannot_be_told() {
     let mut later = req.clone();
     later.not_before = Utc::now() + chrono::Duration::seconds(120);
     assert_eq!(
-        s.ig.find_existing(&with_progress(later, sink.last(), &sink))
+        s.ig.find_existing(&with_progress(later, before_the_answer(&sink), &sink))
             .await
             .unwrap(),
         Existing::CannotTell
     );
+}
+
+// ---- a container sent to be published -------------------------------------------------------
+
+/// The answers of a container read for one Instagram no longer knows.
+fn gone_answers() -> [(&'static str, Value); 3] {
+    [
+        (
+            "100/33",
+            fake::graph_error(
+                100,
+                Some(33),
+                "GraphMethodException",
+                "Unsupported get request. Object with ID does not exist",
+                false,
+                None,
+            ),
+        ),
+        ("24/2207006", fake::ig_error(2_207_006, None)),
+        ("24/2207008", fake::ig_error(2_207_008, None)),
+    ]
+}
+
+fn container_path(id: &str) -> String {
+    format!("/{}/{id}", fake::DEFAULT_VERSION)
+}
+
+/// A publish whose `media_publish` took effect but whose answer was lost: the progress it
+/// left (`publish_sent`), and the post it made.
+async fn published_without_an_answer(s: &Setup, req: &PublishRequest) -> (Value, String) {
+    s.fake.faults.push(
+        "POST",
+        &media_publish_path(),
+        Fault::DelayAfterEffect(Duration::from_secs(2)),
+    );
+    let sink = Arc::new(Saves::default());
+    let e =
+        s.ig.publish(&with_progress(req.clone(), Value::Null, &sink))
+            .await
+            .unwrap_err();
+    assert_eq!(e.class, FailureClass::Ambiguous);
+    let saved = sink.last();
+    assert_eq!(saved["publish_sent"], true);
+    let container = saved["container_id"].as_str().unwrap().to_owned();
+    let media = s
+        .fake
+        .media()
+        .into_iter()
+        .find(|m| m.container_id.as_deref() == Some(container.as_str()))
+        .unwrap();
+    (saved, media.id)
+}
+
+#[tokio::test]
+async fn a_container_gone_after_it_was_sent_to_be_published_is_looked_up_never_made_again() {
+    let s = setup().await;
+    for (i, (what, gone)) in gone_answers().into_iter().enumerate() {
+        let req = request(&s.token, Some(&format!("Once {i}")), &[IMG1], None, None);
+        let (saved, mine) = published_without_an_answer(&s, &req).await;
+        let container = saved["container_id"].as_str().unwrap();
+        let (created, published) = (s.fake.containers_created(), s.fake.publishes());
+
+        // Reconciliation read the container FINISHED while Instagram was still finishing the
+        // publish: not published (yet), so the engine publishes again...
+        s.fake.faults.reply(
+            "GET",
+            &container_path(container),
+            200,
+            &[],
+            json!({"id": container, "status_code": "FINISHED", "status": "Finished"}),
+        );
+        let sink = Arc::new(Saves::default());
+        assert_eq!(
+            s.ig.find_existing(&with_progress(req.clone(), saved.clone(), &sink))
+                .await
+                .unwrap(),
+            Existing::NotFound,
+            "{what}"
+        );
+        // ... and that attempt finds the container gone: it looks for the post.
+        s.fake
+            .faults
+            .reply("GET", &container_path(container), 400, &[], gone);
+        let post =
+            s.ig.publish(&with_progress(req.clone(), saved, &sink))
+                .await
+                .unwrap();
+        assert_eq!(post.id, mine, "{what}");
+        assert_eq!(s.fake.faults.pending(), 0, "{what}");
+        assert_eq!(
+            (s.fake.containers_created(), s.fake.publishes()),
+            (created, published),
+            "{what}: no new container, no second post"
+        );
+        assert_eq!(sink.last()["media_id"], mine.as_str());
+    }
+}
+
+#[tokio::test]
+async fn a_gone_container_sent_to_be_published_whose_post_is_not_listed_is_ambiguous() {
+    let s = setup().await;
+    let req = request(&s.token, Some("Not listed"), &[IMG1], None, None);
+    let (saved, _) = published_without_an_answer(&s, &req).await;
+    let container = saved["container_id"].as_str().unwrap();
+    // The post is not listed since the attempts began (they are said to begin after it).
+    let mut later = req.clone();
+    later.not_before = Utc::now() + chrono::Duration::seconds(120);
+    let sink = Arc::new(Saves::default());
+    for (what, gone) in gone_answers() {
+        s.fake
+            .faults
+            .reply("GET", &container_path(container), 400, &[], gone.clone());
+        assert_eq!(
+            s.ig.find_existing(&with_progress(later.clone(), saved.clone(), &sink))
+                .await
+                .unwrap(),
+            Existing::CannotTell,
+            "{what}"
+        );
+        s.fake
+            .faults
+            .reply("GET", &container_path(container), 400, &[], gone);
+        let e =
+            s.ig.publish(&with_progress(later.clone(), saved.clone(), &sink))
+                .await
+                .unwrap_err();
+        assert_eq!(
+            (e.class, e.code.as_str()),
+            (FailureClass::Ambiguous, "already_published"),
+            "{what}"
+        );
+        assert!(e.message.contains("no longer knows"), "{}", e.message);
+    }
+    assert_eq!((s.fake.containers_created(), s.fake.publishes()), (1, 1));
+    assert!(sink.all().is_empty(), "nothing to save");
+}
+
+/// A progress store that refuses the saves `refuse` picks (as the engine's does when the
+/// target's row cannot be written) and keeps the others.
+struct Refusing {
+    refuse: fn(&Value) -> bool,
+    kept: Saves,
+}
+
+#[async_trait::async_trait]
+impl ProgressSink for Refusing {
+    async fn save(&self, value: &Value) -> Result<(), PublishError> {
+        if (self.refuse)(value) {
+            return Err(PublishError::new(
+                FailureClass::Retryable { retry_after: None },
+                "progress_unsaved",
+                "The upload's progress could not be saved: the store is down",
+            ));
+        }
+        self.kept.save(value).await
+    }
+}
+
+fn refusing(refuse: fn(&Value) -> bool) -> Arc<Refusing> {
+    Arc::new(Refusing {
+        refuse,
+        kept: Saves::default(),
+    })
+}
+
+#[tokio::test]
+async fn media_publish_is_not_sent_unless_publish_sent_was_saved() {
+    let s = setup().await;
+    let req = request(&s.token, Some("saved first"), &[IMG1], None, None);
+    let store = refusing(|v| v["publish_sent"] == true);
+    let mut attempt = req.clone();
+    attempt.progress = Progress::new(Value::Null, store.clone());
+    let e = s.ig.publish(&attempt).await.unwrap_err();
+    assert_eq!(e.code, "progress_unsaved");
+    assert_eq!(s.fake.publishes(), 0, "nothing published unsaved");
+    // Nothing was sent: reconciliation says so without a call, and the retry publishes the
+    // same container.
+    let saved = store.kept.last();
+    assert_eq!(saved["publish_sent"], false);
+    let calls = s.fake.graph_calls();
+    let sink = Arc::new(Saves::default());
+    assert_eq!(
+        s.ig.find_existing(&with_progress(req.clone(), saved.clone(), &sink))
+            .await
+            .unwrap(),
+        Existing::NotFound
+    );
+    assert_eq!(s.fake.graph_calls(), calls);
+    s.ig.publish(&with_progress(req, saved, &sink))
+        .await
+        .unwrap();
+    assert_eq!((s.fake.containers_created(), s.fake.publishes()), (1, 1));
+}
+
+#[tokio::test]
+async fn a_failure_to_save_the_post_after_publishing_does_not_fail_the_publish() {
+    let s = setup().await;
+    let store = refusing(|v| v.get("media_id").is_some());
+    let mut req = request(&s.token, Some("published"), &[IMG1], None, None);
+    req.progress = Progress::new(Value::Null, store.clone());
+    let post = s.ig.publish(&req).await.unwrap();
+    assert_eq!(s.fake.publishes(), 1);
+    assert_eq!(s.fake.media().pop().unwrap().id, post.id);
+    // What was saved still leads reconciliation to the post.
+    let sink = Arc::new(Saves::default());
+    assert_eq!(
+        s.ig.find_existing(&with_progress(req.clone(), store.kept.last(), &sink))
+            .await
+            .unwrap(),
+        Existing::Found(post)
+    );
+}
+
+// ---- container statuses this server does not know ------------------------------------------
+
+#[tokio::test]
+async fn an_unknown_or_missing_container_status_cannot_be_told() {
+    let s = setup().await;
+    // A `media_publish` that did not take effect: the container stays FINISHED.
+    s.fake.faults.reply(
+        "POST",
+        &media_publish_path(),
+        500,
+        &[],
+        fake::graph_error(2, None, "OAuthException", "Please retry", true, None),
+    );
+    let sink = Arc::new(Saves::default());
+    let req = request(&s.token, Some("status"), &[IMG1], None, None);
+    s.ig.publish(&with_progress(req.clone(), Value::Null, &sink))
+        .await
+        .unwrap_err();
+    let saved = sink.last();
+    assert_eq!(saved["publish_sent"], true);
+    let container = saved["container_id"].as_str().unwrap();
+    let again = with_progress(req.clone(), saved.clone(), &sink);
+    for answer in [
+        json!({"id": container, "status_code": "SCHEDULED", "status": "Scheduled"}),
+        json!({"id": container, "status": "Finished"}),
+        json!({"id": container, "status_code": null}),
+    ] {
+        s.fake
+            .faults
+            .reply("GET", &container_path(container), 200, &[], answer.clone());
+        assert_eq!(
+            s.ig.find_existing(&again).await.unwrap(),
+            Existing::CannotTell,
+            "{answer}"
+        );
+    }
+    // Read as documented, FINISHED is not published.
+    assert_eq!(
+        s.ig.find_existing(&again).await.unwrap(),
+        Existing::NotFound
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_container_status_while_publishing_is_retryable_not_polled() {
+    let s = setup().await;
+    // The first read of the new container (container ids start 17900...).
+    s.fake.faults.reply(
+        "GET",
+        &format!("/{}/17900", fake::DEFAULT_VERSION),
+        200,
+        &[],
+        json!({"id": "x", "status_code": "QUEUED_FOR_REVIEW"}),
+    );
+    let sink = Arc::new(Saves::default());
+    let req = request(&s.token, Some("unknown"), &[IMG1], None, None);
+    let e =
+        s.ig.publish(&with_progress(req.clone(), Value::Null, &sink))
+            .await
+            .unwrap_err();
+    assert_eq!(
+        (e.class, e.code.as_str()),
+        (
+            FailureClass::Retryable { retry_after: None },
+            "container_status_unknown"
+        )
+    );
+    assert!(e.message.contains("QUEUED_FOR_REVIEW"), "{}", e.message);
+    assert_eq!(s.fake.faults.pending(), 0);
+    assert_eq!(s.fake.status_reads(), 0, "no read after the unknown one");
+    assert_eq!(s.fake.publishes(), 0);
+    // The next attempt goes on with the same container.
+    s.ig.publish(&with_progress(req, sink.last(), &sink))
+        .await
+        .unwrap();
+    assert_eq!((s.fake.containers_created(), s.fake.publishes()), (1, 1));
+}
+
+// ---- progress saved for another post --------------------------------------------------------
+
+#[tokio::test]
+async fn progress_for_another_post_that_may_have_been_published_cannot_be_told() {
+    let s = setup().await;
+    let first = request(&s.token, Some("First caption"), &[IMG1], None, None);
+    let (sent, _) = published_without_an_answer(&s, &first).await;
+    // The post was edited since: its progress is another post's.
+    let edited = request(&s.token, Some("Edited caption"), &[IMG1], None, None);
+    let sink = Arc::new(Saves::default());
+    let calls = s.fake.graph_calls();
+    assert_eq!(
+        s.ig.find_existing(&with_progress(edited.clone(), sent.clone(), &sink))
+            .await
+            .unwrap(),
+        Existing::CannotTell
+    );
+    // A post that saved its post, too.
+    let mut posted = sent.clone();
+    posted["media_id"] = json!("17950000000000999");
+    assert_eq!(
+        s.ig.find_existing(&with_progress(edited.clone(), posted, &sink))
+            .await
+            .unwrap(),
+        Existing::CannotTell
+    );
+    // A container never sent to be published is ignored.
+    let mut unsent = sent.clone();
+    unsent["publish_sent"] = json!(false);
+    assert_eq!(
+        s.ig.find_existing(&with_progress(edited, unsent, &sink))
+            .await
+            .unwrap(),
+        Existing::NotFound
+    );
+    assert_eq!(s.fake.graph_calls(), calls);
 }
