@@ -398,12 +398,16 @@ async fn several_images_are_unpublished_photos_attached_to_one_feed_post() {
     assert_eq!(order, [IMG1, IMG2, IMG3]);
     assert_eq!(s.fake.photos_uploaded(), 3);
     assert_eq!(s.fake.page_posts_created(), 1);
-    // Each upload was saved as it was made.
+    // Each upload was saved as it was made, then the `sent` marker before the feed call.
     let saves = sink.all();
-    assert_eq!(saves.len(), 3);
+    assert_eq!(saves.len(), 4);
+    assert_eq!(saves[0]["kind"], "photos");
     assert_eq!(saves[0]["photos"][0]["url"], IMG1);
     assert_eq!(saves[0]["photos"][1]["id"], Value::Null);
     assert_eq!(saves[2]["photos"][2]["id"], json!(posts[0].photo_ids[2]));
+    assert_eq!(saves[2]["sent"], false);
+    assert_eq!(saves[3]["photos"], saves[2]["photos"]);
+    assert_eq!(saves[3]["sent"], true);
 }
 
 #[tokio::test]
@@ -440,7 +444,12 @@ async fn a_retry_attaches_the_photos_an_earlier_attempt_uploaded() {
         .await
         .unwrap();
     assert_eq!(s.fake.photos_uploaded(), 2, "the saved photos are reused");
-    assert!(sink2.all().is_empty());
+    // The throttled call had no effect, so its marker was cleared; this attempt set it again.
+    assert_eq!(sink.last()["sent"], false);
+    let saves = sink2.all();
+    assert_eq!(saves.len(), 1, "only the marker: {saves:?}");
+    assert_eq!(saves[0]["sent"], true);
+    assert_eq!(saves[0]["photos"], sink.last()["photos"]);
     let posts = s.fake.page_posts();
     assert_eq!(posts.len(), 1);
     assert_eq!(posts[0].id, post.id);
@@ -452,7 +461,7 @@ async fn saved_photos_facebook_refuses_are_uploaded_again() {
     let s = setup().await;
     // An earlier attempt saved photos Facebook no longer has (unpublished photos are kept about
     // a day), then the second one of this attempt is new.
-    let saved = json!({ "photos": [
+    let saved = json!({ "kind": "photos", "photos": [
         { "url": IMG1, "id": "1000000000999991" },
         { "url": IMG2, "id": null },
     ]});
@@ -505,7 +514,7 @@ async fn a_video_is_uploaded_by_url_and_published_once_processed() {
     );
     assert_eq!(
         sink.all(),
-        [json!({ "video_url": VIDEO, "video_id": v.id })]
+        [json!({ "kind": "video", "video_url": VIDEO, "video_id": v.id })]
     );
     assert_eq!(s.fake.videos_uploaded(), 1);
 }
@@ -561,27 +570,104 @@ async fn a_video_still_processing_at_the_deadline_is_retryable_and_the_next_atte
     let video_id = s.fake.videos()[0].id.clone();
     assert_eq!(sink.last()["video_id"], json!(video_id));
 
+    // Still processing, it is not a post yet (processing may fail): reconciliation asks again
+    // later instead of saying Found.
     let sink2 = Arc::new(Saves::default());
     let again = video_request(&s.token, Some("Long clip"), sink.last(), &sink2);
+    let e = s.connector.find_existing(&again).await.unwrap_err();
+    assert_eq!(
+        (e.class, e.code.as_str()),
+        (
+            FailureClass::Retryable { retry_after: None },
+            "media_processing"
+        )
+    );
     let post = s.connector.publish(&again).await.unwrap();
     assert_eq!(post.id, video_id);
     assert_eq!(s.fake.videos_uploaded(), 1, "polled, not uploaded again");
     assert!(sink2.all().is_empty());
 }
 
+fn missing_object() -> Value {
+    fake::graph_error(
+        100,
+        Some(33),
+        "GraphMethodException",
+        "Unsupported get request. Object with ID '1' does not exist, cannot be loaded due to missing permissions, or does not support this operation.",
+        false,
+        None,
+    )
+}
+
+/// The next read of the video `id` answers `status`.
+fn video_reads(fake: &GraphFake, id: &str, status: Value) {
+    fake.faults.reply(
+        "GET",
+        &format!("/{}/{id}", fake::DEFAULT_VERSION),
+        200,
+        &[],
+        json!({ "id": id, "status": status }),
+    );
+}
+
 #[tokio::test]
-async fn a_saved_video_facebook_no_longer_knows_is_uploaded_again() {
+async fn a_saved_video_facebook_cannot_read_back_is_ambiguous_and_never_uploaded_again() {
     let s = setup().await;
+    // 100/33 also means read-after-write lag or a permission lost: the video may be live.
     let sink = Arc::new(Saves::default());
-    let saved = json!({ "video_url": VIDEO, "video_id": "1100000000999999" });
+    let saved = json!({ "kind": "video", "video_url": VIDEO, "video_id": "1100000000999999" });
+    let req = video_request(&s.token, Some("Clip"), saved, &sink);
+    let e = s.connector.publish(&req).await.unwrap_err();
+    assert_eq!(
+        (e.class, e.code.as_str()),
+        (FailureClass::Ambiguous, "video_unconfirmed")
+    );
+    assert_eq!(s.fake.videos_uploaded(), 0, "not uploaded again");
+    assert!(sink.all().is_empty());
+    // Reconciliation does not find it in the Page's videos either, and does not say NotFound.
+    let e = s.connector.find_existing(&req).await.unwrap_err();
+    assert_eq!(e.class, FailureClass::Retryable { retry_after: None });
+
+    // Just uploaded, and unreadable at once: ambiguous, its id saved.
+    s.fake.faults.reply(
+        "GET",
+        &format!("/{}/1100", fake::DEFAULT_VERSION),
+        400,
+        &[],
+        missing_object(),
+    );
+    let sink = Arc::new(Saves::default());
+    let req = video_request(&s.token, Some("Fresh clip"), Value::Null, &sink);
+    let e = s.connector.publish(&req).await.unwrap_err();
+    assert_eq!(
+        (e.class, e.code.as_str()),
+        (FailureClass::Ambiguous, "video_unconfirmed")
+    );
+    assert_eq!(s.fake.videos_uploaded(), 1);
+    assert_eq!(sink.last()["video_id"], json!(s.fake.videos()[0].id));
+}
+
+#[tokio::test]
+async fn a_saved_video_whose_upload_expired_is_uploaded_again() {
+    let s = setup().await;
+    s.fake.set_video_polls(4);
+    let impatient = FacebookPages::new(settings(&s.fake))
+        .with_polling(Duration::from_millis(10), Duration::ZERO);
+    let sink = Arc::new(Saves::default());
+    let req = video_request(&s.token, Some("Clip"), Value::Null, &sink);
+    impatient.publish(&req).await.unwrap_err();
+    let first = s.fake.videos()[0].id.clone();
+    video_reads(&s.fake, &first, json!({ "video_status": "expired" }));
+    s.fake.set_video_polls(0);
+    let sink2 = Arc::new(Saves::default());
     let post = s
         .connector
-        .publish(&video_request(&s.token, Some("Clip"), saved, &sink))
+        .publish(&video_request(&s.token, Some("Clip"), sink.last(), &sink2))
         .await
         .unwrap();
-    assert_eq!(s.fake.videos_uploaded(), 1);
-    assert_eq!(post.id, s.fake.videos()[0].id);
-    assert_eq!(sink.last()["video_id"], json!(post.id));
+    assert_eq!(s.fake.videos_uploaded(), 2);
+    assert_ne!(post.id, first);
+    assert_eq!(sink2.last()["video_id"], json!(post.id));
 }
 
 #[tokio::test]
@@ -672,6 +758,16 @@ fn video_record(duration_ms: u64) -> soku_core::media::MediaRecord {
     }
 }
 
+/// The upload URL the fake's start answers for a session.
+fn upload_url(fake: &GraphFake, video_id: &str) -> String {
+    format!(
+        "{}/{}/{}/{video_id}",
+        fake.url,
+        fake::UPLOAD_PATH,
+        fake::DEFAULT_VERSION
+    )
+}
+
 /// A connector that gives up polling at once: its attempt starts and uploads a session, then
 /// stops (retryable) with the session saved.
 fn impatient(fake: &GraphFake) -> FacebookPages {
@@ -720,10 +816,19 @@ async fn a_reel_is_started_uploaded_by_url_polled_and_finished_with_its_text() {
         3,
         "two reads processing, then ready"
     );
+    let session = json!({
+        "kind": "reel",
+        "video_url": VIDEO,
+        "video_id": reel.id,
+        "upload_url": upload_url(&s.fake, &reel.id),
+        "finish_sent": false,
+    });
+    let mut finishing = session.clone();
+    finishing["finish_sent"] = json!(true);
     assert_eq!(
         sink.all(),
-        [json!({ "kind": "reel", "video_url": VIDEO, "video_id": reel.id })],
-        "the session is saved once, as soon as it is started"
+        [session, finishing],
+        "the session is saved as soon as it is started, its finish marked before it is sent"
     );
     // Reconciliation with the saved session finds it published.
     let again = reel_request(&s.token, Some("Our reel"), sink.last(), &sink);
@@ -765,7 +870,10 @@ async fn a_reel_still_processing_at_the_deadline_is_retryable_and_the_next_attem
         (1, 1, 1),
         "the saved session is polled and finished, not started or uploaded again"
     );
-    assert!(sink2.all().is_empty());
+    let saves = sink2.all();
+    assert_eq!(saves.len(), 1, "only the finish marker: {saves:?}");
+    assert_eq!(saves[0]["video_id"], json!(video_id));
+    assert_eq!(saves[0]["finish_sent"], true);
 }
 
 #[tokio::test]
@@ -930,7 +1038,11 @@ async fn a_photo_story_is_an_unpublished_photo_then_photo_stories_and_takes_no_t
     );
     assert_eq!(
         sink.all(),
-        [json!({ "kind": "photo_story", "image_url": IMG1, "photo_id": photo.id })]
+        [
+            json!({ "kind": "photo_story", "image_url": IMG1, "photo_id": photo.id, "sent": false }),
+            json!({ "kind": "photo_story", "image_url": IMG1, "photo_id": photo.id, "sent": true }),
+        ],
+        "the photo is saved once uploaded, the marker before photo_stories"
     );
     assert_eq!(s.fake.page_posts_created(), 0);
 }
@@ -950,10 +1062,16 @@ async fn a_video_story_is_a_session_finished_without_text() {
     assert_eq!(stories[0].media_type, "video");
     assert_eq!(post.id, stories[0].post_id);
     let video_id = stories[0].media_id.clone();
-    assert_eq!(
-        sink.all(),
-        [json!({ "kind": "video_story", "video_url": VIDEO, "video_id": video_id })]
-    );
+    let session = json!({
+        "kind": "video_story",
+        "video_url": VIDEO,
+        "video_id": video_id,
+        "upload_url": upload_url(&s.fake, &video_id),
+        "finish_sent": false,
+    });
+    let mut finishing = session.clone();
+    finishing["finish_sent"] = json!(true);
+    assert_eq!(sink.all(), [session, finishing]);
     let video = s
         .fake
         .videos()
@@ -1338,6 +1456,8 @@ async fn a_single_photo_post_is_found_by_its_caption() {
 #[tokio::test]
 async fn a_video_is_found_by_its_saved_id_or_its_description() {
     let s = setup().await;
+    // Processed at once (a saved video still processing is not Found yet).
+    s.fake.set_video_polls(0);
     // The upload's answer is lost: nothing saved, the video is there.
     s.fake.faults.push(
         "POST",
@@ -1367,7 +1487,7 @@ async fn a_video_is_found_by_its_saved_id_or_its_description() {
         Existing::NotFound
     );
     // With the id saved, the video is read directly (whatever its description).
-    let saved = json!({ "video_url": VIDEO, "video_id": video_id });
+    let saved = json!({ "kind": "video", "video_url": VIDEO, "video_id": video_id });
     let by_id = video_request(&s.token, None, saved, &sink);
     match s.connector.find_existing(&by_id).await.unwrap() {
         Existing::Found(found) => assert_eq!(found.id, video_id),
@@ -1386,4 +1506,381 @@ async fn reconciliation_with_a_token_facebook_refuses_is_an_error() {
         .await
         .unwrap_err();
     assert_eq!(e.code, TOKEN_INVALID);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Never twice: saves around creating calls, markers, restarts
+// ---------------------------------------------------------------------------------------------
+
+/// A progress store that fails the saves `fails` picks (the store unreachable) and keeps the
+/// others.
+struct FlakySaves {
+    kept: Saves,
+    fails: fn(&Value) -> bool,
+}
+
+#[async_trait::async_trait]
+impl soku_core::connector::ProgressSink for FlakySaves {
+    async fn save(&self, value: &Value) -> Result<(), soku_core::connector::PublishError> {
+        if (self.fails)(value) {
+            return Err(soku_core::connector::PublishError::new(
+                FailureClass::Retryable { retry_after: None },
+                "store_unavailable",
+                "the store is unreachable",
+            ));
+        }
+        soku_core::connector::ProgressSink::save(&self.kept, value).await
+    }
+}
+
+fn flaky(fails: fn(&Value) -> bool) -> Arc<FlakySaves> {
+    Arc::new(FlakySaves {
+        kept: Saves::default(),
+        fails,
+    })
+}
+
+#[tokio::test]
+async fn a_failed_save_after_the_video_upload_is_logged_and_never_makes_a_retry_upload_again() {
+    let s = setup().await;
+    let sink = flaky(|_| true);
+    let mut req = video_request(
+        &s.token,
+        Some("Unsaved"),
+        Value::Null,
+        &Arc::new(Saves::default()),
+    );
+    req.progress = Progress::new(Value::Null, sink.clone());
+    // The video is the post: the failed save does not fail the attempt.
+    let post = s.connector.publish(&req).await.unwrap();
+    assert_eq!(post.id, s.fake.videos()[0].id);
+    assert_eq!(s.fake.videos_uploaded(), 1);
+
+    // Still processing at the deadline with its id unsaved: a retry would upload it again, so
+    // the answer is ambiguous (reconciliation looks for it) rather than retryable.
+    s.fake.set_video_polls(4);
+    let impatient = FacebookPages::new(settings(&s.fake))
+        .with_polling(Duration::from_millis(10), Duration::ZERO);
+    let mut req = video_request(
+        &s.token,
+        Some("Unsaved 2"),
+        Value::Null,
+        &Arc::new(Saves::default()),
+    );
+    req.progress = Progress::new(Value::Null, sink.clone());
+    let e = impatient.publish(&req).await.unwrap_err();
+    assert_eq!(
+        (e.class, e.code.as_str()),
+        (FailureClass::Ambiguous, "media_processing")
+    );
+    assert_eq!(s.fake.videos_uploaded(), 2);
+    match s.connector.find_existing(&req).await.unwrap() {
+        Existing::Found(found) => assert_eq!(found.id, s.fake.videos()[1].id),
+        other => panic!("expected Found, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_feed_call_with_saved_photos_is_never_sent_twice() {
+    let s = setup().await;
+    let feed = format!("/{}/{PAGE_ID}/feed", fake::DEFAULT_VERSION);
+    // The marker cannot be saved: the feed call is not made.
+    let sink = flaky(|v| v["sent"] == json!(true));
+    let req = request(&s.token, Some("Two photos"), &[IMG1, IMG2]);
+    let e = s
+        .connector
+        .publish(&PublishRequest {
+            progress: Progress::new(Value::Null, sink.clone()),
+            ..req.clone()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, "store_unavailable");
+    assert_eq!(s.fake.page_posts_created(), 0);
+
+    // The feed call's answer is lost: the post exists, the marker was saved before the call.
+    s.fake.faults.push(
+        "POST",
+        &feed,
+        Fault::DelayAfterEffect(Duration::from_secs(2)),
+    );
+    let sink = Arc::new(Saves::default());
+    let e = s
+        .connector
+        .publish(&with_progress(req.clone(), Value::Null, &sink))
+        .await
+        .unwrap_err();
+    assert_eq!(e.class, FailureClass::Ambiguous);
+    assert_eq!(sink.last()["sent"], true);
+    assert_eq!(s.fake.page_posts_created(), 1);
+
+    // A later attempt (after reconciliation said NotFound, or after a restart) does not send
+    // the feed call again, nor upload the photos again: it is ambiguous.
+    let again = with_progress(req, sink.last(), &sink);
+    let e = s.connector.publish(&again).await.unwrap_err();
+    assert_eq!(
+        (e.class, e.code.as_str()),
+        (FailureClass::Ambiguous, "earlier_attempt_unconfirmed")
+    );
+    assert_eq!(s.fake.page_posts_created(), 1, "never a second post");
+    assert_eq!(s.fake.photos_uploaded(), 4, "two per attempt that uploaded");
+    // Reconciliation finds the post by its text...
+    let mine = s.fake.page_posts().last().unwrap().id.clone();
+    match s.connector.find_existing(&again).await.unwrap() {
+        Existing::Found(found) => assert_eq!(found.id, mine),
+        other => panic!("expected Found, got {other:?}"),
+    }
+    // ...and while the listing does not show it yet, asks again later instead of NotFound.
+    s.fake.faults.reply(
+        "GET",
+        &format!("/{}/{PAGE_ID}/published_posts", fake::DEFAULT_VERSION),
+        200,
+        &[],
+        json!({ "data": [] }),
+    );
+    let e = s.connector.find_existing(&again).await.unwrap_err();
+    assert_eq!(e.class, FailureClass::Retryable { retry_after: None });
+    assert_eq!(s.fake.page_posts_created(), 1);
+}
+
+#[tokio::test]
+async fn a_photo_story_whose_call_may_have_been_made_is_never_sent_twice() {
+    let s = setup().await;
+    s.fake.faults.push(
+        "POST",
+        &format!("/{}/{PAGE_ID}/photo_stories", fake::DEFAULT_VERSION),
+        Fault::DelayAfterEffect(Duration::from_secs(2)),
+    );
+    let sink = Arc::new(Saves::default());
+    let e = s
+        .connector
+        .publish(&photo_story_request(&s.token, Value::Null, &sink))
+        .await
+        .unwrap_err();
+    assert_eq!(e.class, FailureClass::Ambiguous);
+    assert_eq!(sink.last()["sent"], true);
+    let again = photo_story_request(&s.token, sink.last(), &sink);
+    let e = s.connector.publish(&again).await.unwrap_err();
+    assert_eq!(
+        (e.class, e.code.as_str()),
+        (FailureClass::Ambiguous, "earlier_attempt_unconfirmed")
+    );
+    assert_eq!(s.fake.stories_published(), 1);
+    assert_eq!(s.fake.photos_uploaded(), 1);
+    // Not listed yet: asked again later, never NotFound.
+    s.fake.faults.reply(
+        "GET",
+        &format!("/{}/{PAGE_ID}/stories", fake::DEFAULT_VERSION),
+        200,
+        &[],
+        json!({ "data": [] }),
+    );
+    let e = s.connector.find_existing(&again).await.unwrap_err();
+    assert_eq!(e.class, FailureClass::Retryable { retry_after: None });
+    match s.connector.find_existing(&again).await.unwrap() {
+        Existing::Found(found) => assert_eq!(found.id, s.fake.stories()[0].post_id),
+        other => panic!("expected Found, got {other:?}"),
+    }
+}
+
+/// A session's status, uploaded and processed, not published.
+fn finishable() -> Value {
+    json!({
+        "video_status": "ready",
+        "uploading_phase": { "status": "complete" },
+        "processing_phase": { "status": "complete" },
+        "publishing_phase": { "status": "not_started", "publish_status": "not_published" },
+    })
+}
+
+#[tokio::test]
+async fn a_reel_whose_finish_may_have_been_sent_is_only_polled_and_reconciled_again_later() {
+    let s = setup().await;
+    s.fake.set_video_polls(1);
+    let sink = Arc::new(Saves::default());
+    let req = reel_request(&s.token, Some("Finish once"), Value::Null, &sink);
+    impatient(&s.fake).publish(&req).await.unwrap_err();
+    s.fake.faults.push(
+        "POST",
+        &format!("/{}/{PAGE_ID}/video_reels", fake::DEFAULT_VERSION),
+        Fault::DelayAfterEffect(Duration::from_secs(2)),
+    );
+    let sink2 = Arc::new(Saves::default());
+    let again = reel_request(&s.token, Some("Finish once"), sink.last(), &sink2);
+    let e = s.connector.publish(&again).await.unwrap_err();
+    assert_eq!(e.class, FailureClass::Ambiguous);
+    assert_eq!(sink2.last()["finish_sent"], true);
+    let video_id = s.fake.reels()[0].id.clone();
+    let resumed = reel_request(&s.token, Some("Finish once"), sink2.last(), &sink2);
+
+    // Facebook does not show it published yet: reconciliation asks again later.
+    video_reads(&s.fake, &video_id, finishable());
+    let e = s.connector.find_existing(&resumed).await.unwrap_err();
+    assert_eq!(e.class, FailureClass::Retryable { retry_after: None });
+
+    // Publishing again polls and never finishes again (Facebook would refuse a second finish,
+    // a permanent failure, while the reel is live).
+    video_reads(&s.fake, &video_id, finishable());
+    let post = s.connector.publish(&resumed).await.unwrap();
+    assert_eq!(post.id, video_id);
+    assert_eq!(s.fake.reels_published(), 1);
+    // Never shown within the attempt: ambiguous, not a retry that could finish.
+    for _ in 0..3 {
+        video_reads(&s.fake, &video_id, finishable());
+    }
+    let e = impatient(&s.fake).publish(&resumed).await.unwrap_err();
+    assert_eq!(e.class, FailureClass::Ambiguous);
+    assert_eq!(s.fake.reels_published(), 1);
+}
+
+#[tokio::test]
+async fn a_video_story_published_but_not_listed_yet_is_ambiguous_not_retried_until_failed() {
+    let s = setup().await;
+    s.fake.set_video_polls(1);
+    let sink = Arc::new(Saves::default());
+    let req = video_story_request(&s.token, Value::Null, &sink);
+    impatient(&s.fake).publish(&req).await.unwrap_err();
+    s.fake.faults.push(
+        "POST",
+        &format!("/{}/{PAGE_ID}/video_stories", fake::DEFAULT_VERSION),
+        Fault::DelayAfterEffect(Duration::from_secs(2)),
+    );
+    let sink2 = Arc::new(Saves::default());
+    let again = video_story_request(&s.token, sink.last(), &sink2);
+    assert_eq!(
+        s.connector.publish(&again).await.unwrap_err().class,
+        FailureClass::Ambiguous
+    );
+    let resumed = video_story_request(&s.token, sink2.last(), &sink2);
+    let stories = format!("/{}/{PAGE_ID}/stories", fake::DEFAULT_VERSION);
+    for _ in 0..2 {
+        s.fake
+            .faults
+            .reply("GET", &stories, 200, &[], json!({ "data": [] }));
+    }
+    let e = s.connector.publish(&resumed).await.unwrap_err();
+    assert_eq!(
+        (e.class, e.code.as_str()),
+        (FailureClass::Ambiguous, "story_not_listed")
+    );
+    // Reconciliation reads the session first: published, not listed, so it asks again later.
+    let e = s.connector.find_existing(&resumed).await.unwrap_err();
+    assert_eq!(
+        (e.class, e.code.as_str()),
+        (
+            FailureClass::Retryable { retry_after: None },
+            "story_not_listed"
+        )
+    );
+    match s.connector.find_existing(&resumed).await.unwrap() {
+        Existing::Found(found) => assert_eq!(found.id, s.fake.stories()[0].post_id),
+        other => panic!("expected Found, got {other:?}"),
+    }
+    assert_eq!(s.fake.stories_published(), 1);
+}
+
+#[tokio::test]
+async fn progress_saved_for_other_media_is_never_taken_for_this_post() {
+    let s = setup().await;
+    s.fake.set_video_polls(0);
+    // A reel of the same URL, published.
+    let sink = Arc::new(Saves::default());
+    s.connector
+        .publish(&reel_request(&s.token, Some("Reel"), Value::Null, &sink))
+        .await
+        .unwrap();
+    assert_eq!(sink.last()["kind"], "reel");
+    let video = video_request(&s.token, Some("Reel"), sink.last(), &sink);
+    assert_eq!(
+        s.connector.find_existing(&video).await.unwrap(),
+        Existing::CannotTell
+    );
+    let e = s.connector.publish(&video).await.unwrap_err();
+    assert_eq!(
+        (e.class, e.code.as_str()),
+        (FailureClass::Ambiguous, "progress_mismatch")
+    );
+    assert_eq!(s.fake.videos_uploaded(), 0);
+    // A video saved for another URL: something may have been published.
+    let saved = json!({ "kind": "video", "video_url": "https://media.soku.test/other.mp4",
+                        "video_id": s.fake.reels()[0].id });
+    let video = video_request(&s.token, Some("Not this"), saved, &sink);
+    assert_eq!(
+        s.connector.find_existing(&video).await.unwrap(),
+        Existing::CannotTell
+    );
+}
+
+#[tokio::test]
+async fn the_reels_quota_refused_at_the_start_is_retryable_quota_exceeded() {
+    let s = setup().await;
+    s.fake.faults.reply(
+        "POST",
+        &format!("/{}/{PAGE_ID}/video_reels", fake::DEFAULT_VERSION),
+        400,
+        &[],
+        graph_error(
+            9,
+            "(#9) Reels API is limited to 30 API-published posts within a 24-hour moving period.",
+        ),
+    );
+    let sink = Arc::new(Saves::default());
+    let e = s
+        .connector
+        .publish(&reel_request(&s.token, Some("Quota"), Value::Null, &sink))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.class, e.code.as_str()),
+        (
+            FailureClass::Retryable {
+                retry_after: Some(Duration::from_secs(3600))
+            },
+            "quota_exceeded"
+        )
+    );
+    assert_eq!(s.fake.reels_started(), 0);
+    assert!(sink.all().is_empty());
+}
+
+#[tokio::test]
+async fn the_start_s_upload_url_is_used_when_it_is_on_the_configured_upload_host() {
+    let s = setup().await;
+    s.fake.set_video_polls(0);
+    // The configured host with a base path where nothing answers: only the start's
+    // `upload_url` (same host) reaches the upload endpoint.
+    let connector = FacebookPages::new(settings(&s.fake))
+        .with_polling(Duration::from_millis(20), Duration::from_secs(3))
+        .with_upload_url(&format!("{}/elsewhere", s.fake.url));
+    let sink = Arc::new(Saves::default());
+    let post = connector
+        .publish(&reel_request(&s.token, Some("By URL"), Value::Null, &sink))
+        .await
+        .unwrap();
+    assert_eq!(post.id, s.fake.reels()[0].id);
+    assert_eq!(s.fake.reels_uploaded(), 1);
+
+    // A start answering an upload URL on another host: the Page token is not sent there; the
+    // configured host is used.
+    let other = GraphFake::start().await;
+    let connector = FacebookPages::new(settings(&s.fake))
+        .with_polling(Duration::from_millis(20), Duration::from_secs(3))
+        .with_upload_url(&other.url);
+    let sink = Arc::new(Saves::default());
+    connector
+        .publish(&reel_request(
+            &s.token,
+            Some("Elsewhere"),
+            Value::Null,
+            &sink,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(s.fake.reels_started(), 2);
+    assert_eq!(
+        s.fake.reels_uploaded(),
+        1,
+        "nothing sent to the host the start named"
+    );
+    assert!(sink.last().get("upload_url").is_none());
 }
