@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Regenerates graph-api-extract.json: the few names the Graph fake (src/graph.rs) relies on,
+"""Regenerates graph-api-extract.json: the few names the Graph fake (src/graph/) relies on,
 taken from Meta's machine-readable API specs, so that tests/graph_specs.rs can check the fake
 against them without the spec files themselves being copied into this repository.
 

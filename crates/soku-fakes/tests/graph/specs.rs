@@ -9,7 +9,7 @@
 //! field of the object's spec type (recursively), so that the tables cannot drift from the
 //! fake's behaviour either. What the specs do not describe (OAuth, errors, usage headers,
 //! `tasks`, the `config` keys, create-call answers) is pinned to documentation quotes in
-//! `src/graph.rs` instead.
+//! `src/graph/` instead.
 
 use crate::http::{Resp, get, post};
 use serde_json::Value;
