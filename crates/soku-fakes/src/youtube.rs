@@ -507,7 +507,10 @@ impl YouTubeFake {
 
     /// Every session expires: 404 from now on.
     pub fn expire_sessions(&self) {
-        self.lock().sessions.iter_mut().for_each(|s| s.expired = true);
+        self.lock()
+            .sessions
+            .iter_mut()
+            .for_each(|s| s.expired = true);
     }
 
     pub fn sessions(&self) -> Vec<FakeSession> {
@@ -636,10 +639,7 @@ pub fn parse_pairs(raw: &str) -> Vec<(String, String)> {
 }
 
 fn first<'a>(pairs: &'a [(String, String)], k: &str) -> Option<&'a str> {
-    pairs
-        .iter()
-        .find(|(n, _)| n == k)
-        .map(|(_, v)| v.as_str())
+    pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
 }
 
 fn has_scope(scope: &str, want: &[&str]) -> bool {
@@ -691,7 +691,10 @@ async fn authorize(State(s): State<Shared>, RawQuery(q): RawQuery) -> Response {
         )
             .into_response();
     }
-    let challenge = match (first(&q, "code_challenge"), first(&q, "code_challenge_method")) {
+    let challenge = match (
+        first(&q, "code_challenge"),
+        first(&q, "code_challenge_method"),
+    ) {
         (None, _) => None,
         (Some(c), m) => {
             let m = m.unwrap_or("plain");
@@ -799,7 +802,13 @@ async fn token_endpoint(State(s): State<Shared>, headers: HeaderMap, body: Bytes
                 return oauth_error(400, "invalid_grant", "Token has been expired or revoked.");
             }
         },
-        "" => return oauth_error(400, "invalid_request", "Required parameter is missing: grant_type"),
+        "" => {
+            return oauth_error(
+                400,
+                "invalid_request",
+                "Required parameter is missing: grant_type",
+            );
+        }
         _ => return oauth_error(400, "unsupported_grant_type", "Invalid grant_type: "),
     };
     let access = token("ya29.");
@@ -992,12 +1001,7 @@ fn quota_body() -> Value {
 fn bad_part(part: &str) -> (u16, Value) {
     (
         400,
-        error_body(
-            400,
-            "unknownPart",
-            "youtube.part",
-            &format!("'{part}'"),
-        ),
+        error_body(400, "unknownPart", "youtube.part", &format!("'{part}'")),
     )
 }
 
@@ -1031,7 +1035,8 @@ async fn channels_list(
         let st = s.lock().unwrap();
         let mut items = Vec::new();
         if st.has_channel {
-            let mut item = json!({"kind": "youtube#channel", "etag": "ch-etag-1", "id": CHANNEL_ID});
+            let mut item =
+                json!({"kind": "youtube#channel", "etag": "ch-etag-1", "id": CHANNEL_ID});
             if parts.iter().any(|p| p == "snippet") {
                 item["snippet"] = json!({
                     "title": CHANNEL_TITLE,
@@ -1221,7 +1226,10 @@ fn check_metadata(body: &Value) -> Result<(), (u16, Value)> {
         (400, error_body(400, "invalid", "global", &message))
     }
     let Some(obj) = body.as_object() else {
-        return Err(invalid("invalidVideoMetadata", "The request metadata is invalid."));
+        return Err(invalid(
+            "invalidVideoMetadata",
+            "The request metadata is invalid.",
+        ));
     };
     let allowed = |schema: &str| {
         INSERT_FIELDS
@@ -1234,9 +1242,16 @@ fn check_metadata(body: &Value) -> Result<(), (u16, Value)> {
         if !allowed("Video").contains(&k.as_str()) {
             return Err(unknown("resource", k));
         }
-        let schema = if k == "snippet" { "VideoSnippet" } else { "VideoStatus" };
+        let schema = if k == "snippet" {
+            "VideoSnippet"
+        } else {
+            "VideoStatus"
+        };
         let Some(inner) = v.as_object() else {
-            return Err(invalid("invalidVideoMetadata", "The request metadata is invalid."));
+            return Err(invalid(
+                "invalidVideoMetadata",
+                "The request metadata is invalid.",
+            ));
         };
         for ik in inner.keys() {
             if !allowed(schema).contains(&ik.as_str()) {
@@ -1278,7 +1293,11 @@ fn check_metadata(body: &Value) -> Result<(), (u16, Value)> {
             })
             .sum::<usize>()
             + tags.len().saturating_sub(1);
-        if len > 500 || tags.iter().any(|t| t.as_str().unwrap().contains(['<', '>'])) {
+        if len > 500
+            || tags
+                .iter()
+                .any(|t| t.as_str().unwrap().contains(['<', '>']))
+        {
             return Err(invalid(
                 "invalidTags",
                 "The request metadata specifies invalid video keywords.",
@@ -1286,7 +1305,9 @@ fn check_metadata(body: &Value) -> Result<(), (u16, Value)> {
         }
     }
     if let Some(c) = snippet.get("categoryId")
-        && !c.as_str().is_some_and(|c| !c.is_empty() && c.bytes().all(|b| b.is_ascii_digit()))
+        && !c
+            .as_str()
+            .is_some_and(|c| !c.is_empty() && c.bytes().all(|b| b.is_ascii_digit()))
     {
         return Err(invalid(
             "invalidCategoryId",
@@ -1302,7 +1323,11 @@ fn check_metadata(body: &Value) -> Result<(), (u16, Value)> {
             "The request metadata is invalid.",
         ));
     }
-    for k in ["selfDeclaredMadeForKids", "embeddable", "publicStatsViewable"] {
+    for k in [
+        "selfDeclaredMadeForKids",
+        "embeddable",
+        "publicStatsViewable",
+    ] {
         if status.get(k).is_some_and(|v| !v.is_boolean()) {
             return Err(invalid(
                 "invalidVideoMetadata",
@@ -1353,19 +1378,25 @@ async fn insert(
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
         if !ct.starts_with("application/json") {
-            return Err(invalid("invalidVideoMetadata", "The request metadata is invalid."));
+            return Err(invalid(
+                "invalidVideoMetadata",
+                "The request metadata is invalid.",
+            ));
         }
         let Some(metadata) = parsed.clone() else {
-            return Err((
-                400,
-                error_body(400, "parseError", "global", "Parse Error"),
-            ));
+            return Err((400, error_body(400, "parseError", "global", "Parse Error")));
         };
-        for k in metadata.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>()).unwrap_or_default() {
+        for k in metadata
+            .as_object()
+            .map(|o| o.keys().cloned().collect::<Vec<_>>())
+            .unwrap_or_default()
+        {
             if !parts.contains(&k) {
                 return Err(invalid(
                     "invalidVideoMetadata",
-                    &format!("The request metadata has a '{k}' part that the part parameter does not name."),
+                    &format!(
+                        "The request metadata has a '{k}' part that the part parameter does not name."
+                    ),
                 ));
             }
         }
@@ -1409,7 +1440,12 @@ async fn insert(
         if !st.has_channel {
             return Err((
                 401,
-                error_body(401, "youtubeSignupRequired", "youtube.header", "Unauthorized"),
+                error_body(
+                    401,
+                    "youtubeSignupRequired",
+                    "youtube.header",
+                    "Unauthorized",
+                ),
             ));
         }
         let upload_id = token("ADPycdu");
@@ -1542,8 +1578,7 @@ async fn session_put(
     };
     let received = session.received.len() as u64;
     let len = body.len() as u64;
-    if session.final_answer.is_some() || a != received || b < a || b - a + 1 != len || b >= total
-    {
+    if session.final_answer.is_some() || a != received || b < a || b - a + 1 != len || b >= total {
         drop(st);
         logged(400, None);
         return google_error(
@@ -1556,7 +1591,7 @@ async fn session_put(
         );
     }
     let completes = b + 1 == total;
-    if !completes && len % CHUNK_GRANULARITY != 0 {
+    if !completes && !len.is_multiple_of(CHUNK_GRANULARITY) {
         drop(st);
         logged(400, None);
         return google_error(
@@ -1585,7 +1620,10 @@ async fn session_put(
     let snippet = &meta["snippet"];
     let status = &meta["status"];
     let privacy = if verified {
-        status["privacyStatus"].as_str().unwrap_or("public").to_owned()
+        status["privacyStatus"]
+            .as_str()
+            .unwrap_or("public")
+            .to_owned()
     } else {
         "private".to_owned()
     };
@@ -1595,7 +1633,11 @@ async fn session_put(
         description: snippet["description"].as_str().unwrap_or("").to_owned(),
         tags: snippet["tags"]
             .as_array()
-            .map(|t| t.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect())
+            .map(|t| {
+                t.iter()
+                    .filter_map(|x| x.as_str().map(str::to_owned))
+                    .collect()
+            })
             .unwrap_or_default(),
         category_id: snippet["categoryId"].as_str().unwrap_or("22").to_owned(),
         privacy_status: privacy,
@@ -1657,7 +1699,9 @@ pub mod drift {
             let at = format!("#{i} {} {}", e.method, e.path);
             let Some(id) = e.call else {
                 if e.method != "PUT" || !e.path.ends_with("/upload/youtube/v3/videos") {
-                    out.push(format!("{at}: not a discovery method nor an upload session"));
+                    out.push(format!(
+                        "{at}: not a discovery method nor an upload session"
+                    ));
                 }
                 if let Some(body) = e.response_body.as_ref().filter(|_| e.status / 100 == 2) {
                     check_object(&x, "Video", body, &format!("{at} answer"), &mut out);
@@ -1751,18 +1795,16 @@ pub mod drift {
         }
         let ok = match f["type"].as_str().unwrap_or("") {
             // int64 / uint64 travel as strings, per the document's "format".
-            "string" => {
-                val.as_str().is_some_and(|s| {
-                    f["enum"]
-                        .as_array()
-                        .is_none_or(|e| e.iter().any(|x| x == s))
-                        && match f["format"].as_str() {
-                            Some("uint64" | "int64") => s.parse::<i128>().is_ok(),
-                            Some("date-time") => s.len() >= 20 && s.as_bytes()[10] == b'T',
-                            _ => true,
-                        }
-                })
-            }
+            "string" => val.as_str().is_some_and(|s| {
+                f["enum"]
+                    .as_array()
+                    .is_none_or(|e| e.iter().any(|x| x == s))
+                    && match f["format"].as_str() {
+                        Some("uint64" | "int64") => s.parse::<i128>().is_ok(),
+                        Some("date-time") => s.len() >= 20 && s.as_bytes()[10] == b'T',
+                        _ => true,
+                    }
+            }),
             "boolean" => val.is_boolean(),
             "integer" => val.is_i64() || val.is_u64(),
             "number" => val.is_number(),
@@ -1795,7 +1837,10 @@ pub mod drift {
                 continue;
             }
             if m["httpMethod"] != c.http {
-                out.push(format!("{}: {} in the fake, {} in the document", c.id, c.http, m["httpMethod"]));
+                out.push(format!(
+                    "{}: {} in the fake, {} in the document",
+                    c.id, c.http, m["httpMethod"]
+                ));
             }
             for p in c.params {
                 if !m["parameters"][p].is_object() {

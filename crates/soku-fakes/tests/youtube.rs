@@ -50,7 +50,14 @@ async fn request(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8])
     let head = String::from_utf8_lossy(&buf[..split]).into_owned();
     let raw = &buf[split + 4..];
     let mut lines = head.lines();
-    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
     let headers: Vec<(String, String)> = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
@@ -178,7 +185,11 @@ async fn oauth_offline_access_with_pkce_and_refresh() {
             .await
         }
     };
-    let wrong = exchange("not-the-verifier-not-the-verifier-not-the-verifier", code.clone()).await;
+    let wrong = exchange(
+        "not-the-verifier-not-the-verifier-not-the-verifier",
+        code.clone(),
+    )
+    .await;
     assert_eq!(wrong.status, 400);
     assert_eq!(wrong.body["error"], "invalid_grant");
     // The code was spent by the wrong attempt: single use.
@@ -262,7 +273,10 @@ async fn oauth_offline_access_with_pkce_and_refresh() {
     .await;
     assert_eq!(dead.status, 400);
     assert_eq!(dead.body["error"], "invalid_grant");
-    assert_eq!(dead.body["error_description"], "Token has been expired or revoked.");
+    assert_eq!(
+        dead.body["error_description"],
+        "Token has been expired or revoked."
+    );
 
     let bad_client = token_call(
         &f,
@@ -294,7 +308,11 @@ async fn an_unknown_scope_is_refused_by_redirect() {
     )
     .await;
     assert_eq!(r.status, 302);
-    assert!(r.header("location").unwrap().ends_with("state=s&error=invalid_scope"));
+    assert!(
+        r.header("location")
+            .unwrap()
+            .ends_with("state=s&error=invalid_scope")
+    );
     let r = request(
         "GET",
         &format!(
@@ -373,11 +391,26 @@ async fn a_resumable_upload_in_chunks_with_status_queries_and_processing() {
     assert_eq!(q.status, 308);
     assert_eq!(q.header("range"), None);
     // A chunk that is not a multiple of 256 KiB (and not the last) is refused.
-    let bad = put(&session, &t, &format!("bytes 0-999/{total}"), &bytes[..1000]).await;
+    let bad = put(
+        &session,
+        &t,
+        &format!("bytes 0-999/{total}"),
+        &bytes[..1000],
+    )
+    .await;
     assert_eq!(bad.status, 400, "{bad:?}");
-    let r = put(&session, &t, &format!("bytes 0-{}/{total}", c - 1), &bytes[..c]).await;
+    let r = put(
+        &session,
+        &t,
+        &format!("bytes 0-{}/{total}", c - 1),
+        &bytes[..c],
+    )
+    .await;
     assert_eq!(r.status, 308);
-    assert_eq!(r.header("range"), Some(format!("bytes=0-{}", c - 1).as_str()));
+    assert_eq!(
+        r.header("range"),
+        Some(format!("bytes=0-{}", c - 1).as_str())
+    );
     // A chunk that does not start where the session stands is refused.
     let gap = put(
         &session,
@@ -388,7 +421,10 @@ async fn a_resumable_upload_in_chunks_with_status_queries_and_processing() {
     .await;
     assert_eq!(gap.status, 400);
     let q = put(&session, &t, &format!("bytes */{total}"), b"").await;
-    assert_eq!(q.header("range"), Some(format!("bytes=0-{}", c - 1).as_str()));
+    assert_eq!(
+        q.header("range"),
+        Some(format!("bytes=0-{}", c - 1).as_str())
+    );
     let r = put(
         &session,
         &t,
@@ -508,7 +544,10 @@ async fn metadata_quota_and_auth_errors_in_googles_envelope() {
     assert_eq!(r.reason(), "invalidTitle");
     let mut m = metadata("ok");
     m["snippet"]["description"] = json!("x".repeat(5001));
-    assert_eq!(start_session(&f, &t, 10, &m).await.reason(), "invalidDescription");
+    assert_eq!(
+        start_session(&f, &t, 10, &m).await.reason(),
+        "invalidDescription"
+    );
     let mut m = metadata("ok");
     m["snippet"]["tags"] = json!(["a".repeat(300), "b".repeat(200)]);
     assert_eq!(start_session(&f, &t, 10, &m).await.reason(), "invalidTags");
@@ -516,7 +555,12 @@ async fn metadata_quota_and_auth_errors_in_googles_envelope() {
     m["snippet"]["madeForKids"] = json!(true);
     let r = start_session(&f, &t, 10, &m).await;
     assert_eq!(r.status, 400);
-    assert!(r.body["error"]["message"].as_str().unwrap().contains("Unknown name"));
+    assert!(
+        r.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Unknown name")
+    );
 
     f.set_channel_upload_limit(Some(0));
     let r = start_session(&f, &t, 10, &metadata("ok")).await;
@@ -547,7 +591,10 @@ async fn metadata_quota_and_auth_errors_in_googles_envelope() {
     let t = g.mint_access_token(SCOPE_READONLY);
     let r = request(
         "GET",
-        &format!("{}/youtube/v3/channels?part=id&mine=true&forUsername=x", g.url),
+        &format!(
+            "{}/youtube/v3/channels?part=id&mine=true&forUsername=x",
+            g.url
+        ),
         &[("Authorization", &auth(&t))],
         b"",
     )
@@ -617,8 +664,20 @@ fn the_extract_names_its_source_and_covers_the_fakes_tables() {
     );
     // youtube.upload alone cannot list channels: the connector asks for youtube.readonly too.
     let channels = &x["methods"]["youtube.channels.list"]["scopes"];
-    assert!(!channels.as_array().unwrap().iter().any(|s| s == SCOPE_UPLOAD));
-    assert!(channels.as_array().unwrap().iter().any(|s| s == SCOPE_READONLY));
+    assert!(
+        !channels
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s == SCOPE_UPLOAD)
+    );
+    assert!(
+        channels
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s == SCOPE_READONLY)
+    );
 }
 
 #[test]
@@ -648,6 +707,9 @@ fn the_check_catches_drift() {
     };
     let p = drift::problems(&[e]);
     assert!(p.iter().any(|p| p.contains("parameter mine")), "{p:#?}");
-    assert!(p.iter().any(|p| p.contains("required parameter \"part\"")), "{p:#?}");
+    assert!(
+        p.iter().any(|p| p.contains("required parameter \"part\"")),
+        "{p:#?}"
+    );
     assert!(p.iter().any(|p| p.contains("nextPage")), "{p:#?}");
 }

@@ -189,7 +189,10 @@ async fn oauth_connects_the_channel_with_offline_access_and_refreshes() {
     );
 
     // Refresh: a new access token, the refresh token kept (none sent back).
-    let creds = account(Some(acct.tokens.access_token.clone()), Some(refresh.clone()));
+    let creds = account(
+        Some(acct.tokens.access_token.clone()),
+        Some(refresh.clone()),
+    );
     let tokens = yt.refresh(&creds).await.unwrap();
     assert!(fake.access_token_valid(&tokens.access_token));
     assert_eq!(tokens.refresh_token, None);
@@ -233,7 +236,13 @@ async fn a_video_is_uploaded_in_chunks_with_its_options_and_processed() {
     let media = streamed();
     let yt = youtube(&fake, &media);
     let saves = Arc::new(Saves::default());
-    let mut req = video_request(&fake, FILM, Some("Our film\nShot in Lisbon."), &saves, Value::Null);
+    let mut req = video_request(
+        &fake,
+        FILM,
+        Some("Our film\nShot in Lisbon."),
+        &saves,
+        Value::Null,
+    );
     req.options = PlatformOptions::Youtube(YoutubeOptions {
         title: Some("Lisbon <in> a day".into()),
         description: Some("A day in Lisbon.".into()),
@@ -267,7 +276,11 @@ async fn a_video_is_uploaded_in_chunks_with_its_options_and_processed() {
     assert_eq!(s.content_type, "video/mp4");
     assert_eq!(s.total, film().len() as u64);
     assert_eq!(s.chunks.len(), film().len().div_ceil(CHUNK as usize));
-    assert!(s.chunks[..s.chunks.len() - 1].iter().all(|(_, n)| *n == CHUNK));
+    assert!(
+        s.chunks[..s.chunks.len() - 1]
+            .iter()
+            .all(|(_, n)| *n == CHUNK)
+    );
     assert_eq!(s.status_queries, 0);
     assert_eq!(fake.inserts_used(), 1);
     assert_eq!(media.streams(), 1);
@@ -318,7 +331,13 @@ async fn a_restart_mid_upload_resumes_the_session_from_the_acknowledged_byte() {
     *media.break_after.lock().unwrap() = Some(1_000_000);
     let first = youtube(&fake, &media);
     let e = first
-        .publish(&video_request(&fake, FILM, Some("Our film"), &saves, Value::Null))
+        .publish(&video_request(
+            &fake,
+            FILM,
+            Some("Our film"),
+            &saves,
+            Value::Null,
+        ))
         .await
         .unwrap_err();
     assert!(matches!(e.class, FailureClass::Retryable { .. }), "{e:?}");
@@ -336,7 +355,11 @@ async fn a_restart_mid_upload_resumes_the_session_from_the_acknowledged_byte() {
     let sessions = fake.sessions();
     assert_eq!(sessions.len(), 1, "the same session");
     assert_eq!(sessions[0].status_queries, 1);
-    assert_eq!(sessions[0].chunks[3].0, 3 * CHUNK, "resumed after the third chunk");
+    assert_eq!(
+        sessions[0].chunks[3].0,
+        3 * CHUNK,
+        "resumed after the third chunk"
+    );
     assert_eq!(fake.chunk_puts(), film().len().div_ceil(CHUNK as usize));
     assert_eq!(fake.videos().len(), 1);
     assert!(fake.videos()[0].bytes == film());
@@ -358,7 +381,13 @@ async fn a_lost_final_answer_finds_the_same_video() {
     );
     let yt = youtube(&fake, &media);
     let e = yt
-        .publish(&video_request(&fake, SHORT, Some("Short"), &saves, Value::Null))
+        .publish(&video_request(
+            &fake,
+            SHORT,
+            Some("Short"),
+            &saves,
+            Value::Null,
+        ))
         .await
         .unwrap_err();
     assert_eq!(e.class, FailureClass::Ambiguous, "{e:?}");
@@ -398,9 +427,15 @@ async fn an_expired_session_before_the_last_chunk_starts_a_new_one() {
     let saves = Arc::new(Saves::default());
     *media.break_after.lock().unwrap() = Some(1_000_000);
     let yt = youtube(&fake, &media);
-    yt.publish(&video_request(&fake, FILM, Some("Film"), &saves, Value::Null))
-        .await
-        .unwrap_err();
+    yt.publish(&video_request(
+        &fake,
+        FILM,
+        Some("Film"),
+        &saves,
+        Value::Null,
+    ))
+    .await
+    .unwrap_err();
     let saved = saves.last();
     fake.expire_sessions();
     // Nothing was created: a lookup says so.
@@ -506,8 +541,16 @@ async fn quota_exhaustion_is_retryable_at_the_pacific_reset() {
 #[tokio::test]
 async fn failed_or_rejected_processing_ends_failed_with_youtubes_reason() {
     for (outcome, code, reason) in [
-        (Outcome::Failed("codec".into()), "media_processing_failed", "codec"),
-        (Outcome::Rejected("duplicate".into()), "media_rejected", "duplicate"),
+        (
+            Outcome::Failed("codec".into()),
+            "media_processing_failed",
+            "codec",
+        ),
+        (
+            Outcome::Rejected("duplicate".into()),
+            "media_rejected",
+            "duplicate",
+        ),
         (
             Outcome::ProcessingFailed("transcodeFailed".into()),
             "media_processing_failed",
@@ -527,7 +570,13 @@ async fn failed_or_rejected_processing_ends_failed_with_youtubes_reason() {
         assert!(e.message.contains(reason), "{e:?}");
         // A retry reads the same verdict from the saved id; nothing is uploaded again.
         let again = yt
-            .publish(&video_request(&fake, SHORT, Some("x"), &saves, saves.last()))
+            .publish(&video_request(
+                &fake,
+                SHORT,
+                Some("x"),
+                &saves,
+                saves.last(),
+            ))
             .await
             .unwrap_err();
         assert_eq!(again.code, code);
