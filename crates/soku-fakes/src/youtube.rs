@@ -59,6 +59,8 @@
 //! - `PUT` with `Content-Length: 0` and `Content-Range: bytes */TOTAL` asks the session's status:
 //!   `308` with `Range` (none when no byte arrived), or, "If the upload already completed, the API
 //!   will return the same response that it sent when the upload originally completed".
+//! - The session URI is the upload's credential: PUTs to it are not checked for a token (the
+//!   guide's requests carry `Authorization`, and the connector sends it; the fake ignores it).
 //! - "Each resumable session URI has a finite lifetime and eventually expires": an expired (or
 //!   unknown) session is `404 Not Found` ([`YouTubeFake::expire_sessions`]).
 //!

@@ -58,7 +58,8 @@
 //!    privacy asked for, and YouTube makes it watchable when processing ends (long videos take
 //!    hours; waiting across retries would spend the engine's attempts and could end a target
 //!    `failed` although its video is on YouTube); the connector logs that processing had not
-//!    finished. It never uploads again.
+//!    finished. It never uploads again. A read that fails (a 5xx, the day's quota used up, a
+//!    refused token) is that failure's class: the next attempt reads again from the saved id.
 //!
 //! `post.options.youtube` ([`soku_core::posts::YoutubeOptions`]) maps to `snippet.title`
 //! (default: the text's first line; without text, the file's name), `snippet.description`
