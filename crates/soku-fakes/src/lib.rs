@@ -15,5 +15,6 @@ pub mod mastodon;
 pub mod media_files;
 pub mod threads;
 pub mod x;
+pub mod youtube;
 
 pub use common::{Fake, Fault, Faults};

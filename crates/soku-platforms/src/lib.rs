@@ -19,6 +19,7 @@ pub mod settings;
 pub mod simulated;
 pub mod threads;
 pub mod x;
+pub mod youtube;
 
 pub use registry::{Connectors, LiveConnectors, live};
 pub use settings::{LiveSettings, PlatformSettings};

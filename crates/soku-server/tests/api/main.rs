@@ -29,3 +29,4 @@ mod sandbox;
 mod secret_scanning;
 mod sessions;
 mod timeouts;
+mod youtube;

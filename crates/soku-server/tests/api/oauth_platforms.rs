@@ -39,7 +39,7 @@ fn loopback() -> NetPolicy {
     }
 }
 
-fn media() -> Arc<dyn soku_platforms::media::MediaSource> {
+pub(crate) fn media() -> Arc<dyn soku_platforms::media::MediaSource> {
     Arc::new(SafeFetcher::new(loopback(), Duration::from_secs(5)))
 }
 

@@ -1,0 +1,166 @@
+//! Google's token endpoint and the answers read while connecting.
+
+use super::YouTube;
+use crate::http;
+use chrono::{Duration as ChronoDuration, Utc};
+use reqwest::StatusCode;
+use serde::Deserialize;
+use serde_json::Value;
+use soku_core::connector::{ConnectError, ConnectErrorKind, TokenSet};
+
+impl YouTube {
+    pub(super) fn client_credentials(&self) -> Result<(&str, &str), ConnectError> {
+        match (
+            self.settings.client_id.as_deref(),
+            self.settings
+                .client_secret
+                .as_ref()
+                .map(|s| s.expose().as_str()),
+        ) {
+            (Some(id), Some(secret)) => Ok((id, secret)),
+            _ => Err(ConnectError::new(
+                ConnectErrorKind::NotConfigured,
+                "YouTube is not configured on this server (SOKU_YOUTUBE_CLIENT_ID and \
+                 SOKU_YOUTUBE_CLIENT_SECRET).",
+            )),
+        }
+    }
+
+    /// `POST {token_url}` with a form body; the token answer or why it failed.
+    pub(super) async fn token_request(
+        &self,
+        form: &[(&str, &str)],
+    ) -> Result<TokenResponse, ConnectError> {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let response = self
+            .client
+            .post(&self.token_url)
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| unavailable(&e))?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(|e| unavailable(&e))?;
+        if status.is_success() {
+            return serde_json::from_slice::<TokenResponse>(&bytes)
+                .ok()
+                .filter(|t| !t.access_token.is_empty())
+                .ok_or_else(|| {
+                    ConnectError::new(
+                        ConnectErrorKind::Unavailable,
+                        "Google answered the token request in an unexpected form.",
+                    )
+                    .with_platform_error(http::platform_text(&bytes))
+                });
+        }
+        Err(connect_failure(status, &bytes, "the token request"))
+    }
+}
+
+pub(super) fn unavailable(e: &reqwest::Error) -> ConnectError {
+    let what = if e.is_timeout() {
+        "Google did not answer in time."
+    } else {
+        "Google could not be reached."
+    };
+    ConnectError::new(ConnectErrorKind::Unavailable, what)
+}
+
+/// A refused token or channel request: `invalid_grant` and other refusals are `Rejected`,
+/// `invalid_client` (this server's credentials) `NotConfigured`, 429 and 5xx `Unavailable`.
+pub(super) fn connect_failure(status: StatusCode, body: &[u8], what: &str) -> ConnectError {
+    let raw = http::platform_text(body);
+    let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let error = v["error"].as_str().unwrap_or("");
+    let detail = v["error_description"]
+        .as_str()
+        .or(v["error"]["message"].as_str())
+        .unwrap_or(error);
+    let kind = match status.as_u16() {
+        429 | 500..=599 => ConnectErrorKind::Unavailable,
+        _ if error == "invalid_client" => ConnectErrorKind::NotConfigured,
+        _ if v["error"]["errors"][0]["reason"] == "quotaExceeded" => ConnectErrorKind::Unavailable,
+        _ => ConnectErrorKind::Rejected,
+    };
+    let message = match kind {
+        ConnectErrorKind::Unavailable => {
+            format!("Google could not serve {what} ({status}); try again later.")
+        }
+        ConnectErrorKind::NotConfigured => format!(
+            "Google refused this server's client credentials for {what}: check \
+             SOKU_YOUTUBE_CLIENT_ID and SOKU_YOUTUBE_CLIENT_SECRET."
+        ),
+        _ if detail.is_empty() => format!("Google refused {what} ({status})."),
+        _ => format!("Google refused {what} ({status}): {detail}"),
+    };
+    ConnectError::new(kind, message).with_platform_error(raw)
+}
+
+#[derive(Deserialize)]
+pub(super) struct TokenResponse {
+    pub(super) access_token: String,
+    #[serde(default)]
+    pub(super) expires_in: Option<i64>,
+    #[serde(default)]
+    pub(super) refresh_token: Option<String>,
+    #[serde(default)]
+    pub(super) scope: Option<String>,
+}
+
+impl TokenResponse {
+    pub(super) fn into_token_set(self) -> TokenSet {
+        TokenSet {
+            access_token: self.access_token,
+            refresh_token: self.refresh_token.filter(|t| !t.is_empty()),
+            expires_at: self
+                .expires_in
+                .filter(|s| *s > 0)
+                .map(|s| Utc::now() + ChronoDuration::seconds(s)),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct ChannelList {
+    #[serde(default)]
+    pub(super) items: Vec<Channel>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct Channel {
+    #[serde(default)]
+    pub(super) id: String,
+    #[serde(default)]
+    pub(super) snippet: Option<ChannelSnippet>,
+    #[serde(default)]
+    pub(super) content_details: Option<ChannelContentDetails>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct ChannelSnippet {
+    #[serde(default)]
+    pub(super) title: Option<String>,
+    #[serde(default)]
+    pub(super) custom_url: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct ChannelContentDetails {
+    #[serde(default)]
+    pub(super) related_playlists: Option<RelatedPlaylists>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct RelatedPlaylists {
+    #[serde(default)]
+    pub(super) uploads: Option<String>,
+}
