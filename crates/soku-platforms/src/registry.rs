@@ -4,7 +4,7 @@
 use crate::media::MediaSource;
 use crate::net::NetPolicy;
 use crate::settings::LiveSettings;
-use crate::{bluesky, facebook, fetch, instagram, linkedin, mastodon, meta, threads, x};
+use crate::{bluesky, facebook, fetch, instagram, linkedin, mastodon, meta, threads, x, youtube};
 use soku_core::connector::Connector;
 use soku_core::keys::KeyMode;
 use soku_core::platform::Platform;
@@ -86,9 +86,16 @@ pub fn live(settings: &LiveSettings, hosted: Option<soku_media::MediaLibrary>) -
         Platform::Mastodon,
         Arc::new(mastodon::Mastodon::new(
             settings.mastodon.clone(),
-            media,
+            media.clone(),
             net,
         )),
+    );
+    live.insert(
+        Platform::Youtube,
+        Arc::new(
+            youtube::YouTube::new(settings.youtube.clone(), media)
+                .with_token_url(&settings.youtube_token_url),
+        ),
     );
     // One Meta app serves both: Facebook Login grants the Pages and their Instagram accounts.
     let graph_version = meta::version_or_default(settings.facebook_graph_version.as_deref());

@@ -17,6 +17,11 @@ pub struct LiveSettings {
     /// `api_url` is the Graph API (`https://graph.facebook.com`, without a version), `auth_url`
     /// the login dialog's host (`https://www.facebook.com`).
     pub facebook: PlatformSettings,
+    /// YouTube (Google OAuth and the Data API): `api_url` is `https://www.googleapis.com`,
+    /// `auth_url` Google's authorization page.
+    pub youtube: PlatformSettings,
+    /// Google's token endpoint (`https://oauth2.googleapis.com/token`).
+    pub youtube_token_url: String,
     /// The Graph API version to call (`vNN.N`); `None`: [`crate::meta::GRAPH_VERSION`].
     pub facebook_graph_version: Option<String>,
     /// Meta's resumable upload host (`https://rupload.facebook.com`), where Page reels and video
@@ -36,7 +41,7 @@ pub struct LiveSettings {
 impl Default for LiveSettings {
     /// The networks' public endpoints, no app credentials.
     fn default() -> Self {
-        use crate::{bluesky, linkedin, mastodon, meta, threads, x};
+        use crate::{bluesky, linkedin, mastodon, meta, threads, x, youtube};
         Self {
             x: PlatformSettings::public(x::DEFAULT_API_URL, x::DEFAULT_AUTH_URL),
             threads: PlatformSettings::public(threads::DEFAULT_API_URL, threads::DEFAULT_AUTH_URL),
@@ -51,6 +56,8 @@ impl Default for LiveSettings {
             ),
             facebook: PlatformSettings::public(meta::DEFAULT_API_URL, meta::DEFAULT_AUTH_URL),
             facebook_graph_version: None,
+            youtube: PlatformSettings::public(youtube::DEFAULT_API_URL, youtube::DEFAULT_AUTH_URL),
+            youtube_token_url: youtube::DEFAULT_TOKEN_URL.to_owned(),
             facebook_upload_url: meta::DEFAULT_UPLOAD_URL.to_owned(),
             linkedin_version: None,
             bluesky_video_url: bluesky::DEFAULT_VIDEO_URL.to_owned(),

@@ -386,6 +386,12 @@ pub struct NetworkArgs {
     pub mastodon: MastodonArgs,
     #[command(flatten)]
     pub facebook: FacebookArgs,
+    #[command(flatten)]
+    pub youtube: YoutubeArgs,
+    /// Google's token endpoint, where YouTube authorization codes and refresh tokens are
+    /// traded. Default: the public one (tests point it at a fake).
+    #[arg(long, env = "SOKU_YOUTUBE_TOKEN_URL", value_name = "URL")]
+    pub youtube_token_url: Option<String>,
 }
 
 impl NetworkArgs {
@@ -399,6 +405,8 @@ impl NetworkArgs {
             mastodon: self.mastodon.settings(defaults.mastodon),
             facebook: self.facebook.settings(defaults.facebook),
             facebook_graph_version: given(&self.facebook_graph_version),
+            youtube: self.youtube.settings(defaults.youtube),
+            youtube_token_url: url_or(&self.youtube_token_url, defaults.youtube_token_url.clone()),
             facebook_upload_url: url_or(
                 &self.facebook_upload_url,
                 defaults.facebook_upload_url.clone(),
@@ -504,6 +512,7 @@ network_args!(
     "FACEBOOK",
     oauth
 );
+network_args!(YoutubeArgs, "YouTube", "youtube", "YOUTUBE", oauth);
 
 #[cfg(test)]
 mod tests {
