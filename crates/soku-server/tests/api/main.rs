@@ -28,4 +28,5 @@ mod rate_limits;
 mod sandbox;
 mod secret_scanning;
 mod sessions;
+mod tiktok;
 mod timeouts;
