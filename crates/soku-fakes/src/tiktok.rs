@@ -1470,6 +1470,9 @@ async fn upload_chunk(
     if !["video/mp4", "video/quicktime", "video/webm"].contains(&ct.as_str()) {
         return (StatusCode::BAD_REQUEST, "Content-Type must be a video type").into_response();
     }
+    if headers.get_all("content-length").iter().count() != 1 {
+        return (StatusCode::BAD_REQUEST, "one Content-Length").into_response();
+    }
     let declared_len = headers
         .get("content-length")
         .and_then(|v| v.to_str().ok())
