@@ -14,6 +14,7 @@ pub mod linkedin;
 pub mod mastodon;
 pub mod media_files;
 pub mod threads;
+pub mod tiktok;
 pub mod x;
 pub mod youtube;
 

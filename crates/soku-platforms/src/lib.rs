@@ -18,6 +18,7 @@ pub mod registry;
 pub mod settings;
 pub mod simulated;
 pub mod threads;
+pub mod tiktok;
 pub mod x;
 pub mod youtube;
 

@@ -28,5 +28,6 @@ mod rate_limits;
 mod sandbox;
 mod secret_scanning;
 mod sessions;
+mod tiktok;
 mod timeouts;
 mod youtube;

@@ -1,0 +1,695 @@
+//! TikTok: videos and photo posts published straight to a creator's account through the Content
+//! Posting API (Direct Post), the account connected with Login Kit for Web.
+//!
+//! Sources (TikTok for Developers; the fake `soku_fakes::tiktok` quotes the lines each field
+//! rests on):
+//! - Login Kit for Web <https://developers.tiktok.com/doc/login-kit-web>, for Desktop (PKCE)
+//!   <https://developers.tiktok.com/doc/login-kit-desktop>, token management
+//!   <https://developers.tiktok.com/doc/oauth-user-access-token-management>, OAuth errors
+//!   <https://developers.tiktok.com/doc/oauth-error-handling>, scopes
+//!   <https://developers.tiktok.com/doc/scopes-overview>.
+//! - Content Posting API: get started <https://developers.tiktok.com/doc/content-posting-api-get-started>,
+//!   creator info <https://developers.tiktok.com/doc/content-posting-api-reference-query-creator-info>,
+//!   Direct Post <https://developers.tiktok.com/doc/content-posting-api-reference-direct-post>,
+//!   media transfer <https://developers.tiktok.com/doc/content-posting-api-media-transfer-guide>,
+//!   photo posts <https://developers.tiktok.com/doc/content-posting-api-reference-photo-post>,
+//!   post status <https://developers.tiktok.com/doc/content-posting-api-reference-get-video-status>,
+//!   errors <https://developers.tiktok.com/doc/tiktok-api-v2-error-handling>, rate limits
+//!   <https://developers.tiktok.com/doc/tiktok-api-v2-rate-limit>, content sharing guidelines
+//!   (caps, unaudited apps) <https://developers.tiktok.com/doc/content-sharing-guidelines>.
+//!
+//! # What the operator's TikTok app needs
+//!
+//! Login Kit and the Content Posting API with Direct Post enabled, the `video.publish` scope
+//! approved (app review), this server's callback (`{public URL}/v1/oauth/tiktok/callback`, https)
+//! registered as a redirect URI. Until TikTok audits the app for Content Posting, "All content
+//! posted by unaudited clients will be restricted to private viewing mode", only private
+//! accounts may post (`unaudited_client_can_only_post_to_private_accounts`) and at most 5
+//! creators a day. Photo posts need this server's media URL prefix (`{public URL}/media/`, or
+//! its domain) verified in the app's URL properties: TikTok pulls photos from their URL, and
+//! only from verified ones.
+//!
+//! # Connecting
+//!
+//! `authorize` sends the user to `{auth_url}/?client_key&response_type=code&scope=
+//! user.info.basic,video.publish&redirect_uri&state&code_challenge&code_challenge_method=S256`.
+//! The web guide lists no PKCE, but TikTok's page has been reported to demand it, and its desktop
+//! guide says "You must use hex encoding of SHA256 to generate the code challenge": the
+//! challenge sent is the hex of the verifier's SHA-256, and the exchange sends the verifier.
+//! `exchange` posts the code to `{api_url}/v2/oauth/token/` (form: `client_key`,
+//! `client_secret`, `code`, `grant_type=authorization_code`, `redirect_uri`, `code_verifier`);
+//! the account id is the answer's `open_id`; a grant without `video.publish` is refused; the
+//! handle and nickname come from the creator info query. Access tokens live 24 hours, refresh
+//! tokens 365 days: `refresh` (`grant_type=refresh_token`) runs [`REFRESH_AHEAD`] before expiry
+//! and keeps the refresh token TikTok answers ("may be different"). Token errors are read from
+//! the body (`{"error", "error_description"}`, seen with HTTP 200): `invalid_grant` and the
+//! like are `Rejected` (the account needs reconnecting), `server_error` and
+//! `temporarily_unavailable` `Unavailable`.
+//!
+//! # Publishing
+//!
+//! A post is one video or 1 to 35 photos (JPEG or WebP); text alone is refused. Before each
+//! post, `creator_info/query` is asked and `post.options.tiktok` checked against it
+//! ([`rules::settings`]): a missing `privacyLevel` (TikTok wants the creator to choose it, with
+//! no default), a level the account does not offer, comments/duets/stitches asked for where the
+//! creator disabled them, or a video longer than `max_video_post_duration_sec` ends the target
+//! `failed` with a message naming the rule, before anything is sent.
+//!
+//! - Video: `FILE_UPLOAD` from the server's hosted file, streamed ([`crate::media::MediaSource::stream`]),
+//!   in chunks of 10 MiB (the last takes the trailing bytes; a file of at most 10 MiB goes
+//!   whole), each `PUT` to the `upload_url` with `Content-Range`, no token. `PULL_FROM_URL` is
+//!   not used for videos: it needs the same verified domain as photos and saves nothing.
+//! - Photos: `content/init` with `media_type: PHOTO`, `post_mode: DIRECT_POST`, `source:
+//!   PULL_FROM_URL` (the only source TikTok takes for photos) and the hosted URLs; the title is
+//!   `post.options.tiktok.title` (90 UTF-16 units), the description the post's text (4000).
+//! - Then `status/fetch` with the `publish_id` until `PUBLISH_COMPLETE` or `FAILED`, waiting as
+//!   [`crate::graph::Polling`] does (first read at once, pauses doubling up to 10 s, at most
+//!   [`Polling::DEFAULT`]'s 45 s per attempt, [`TikTok::with_polling`]); still processing then
+//!   is retryable `media_processing`, and the next attempt polls the saved `publish_id` again.
+//!   `FAILED` maps `fail_reason` to a message ([`not_published`]): `internal`, and the pull
+//!   failures TikTok says may be retried, start over on the next attempt; the others are
+//!   permanent. `SEND_TO_USER_INBOX` belongs to the upload (draft) flow, which this connector
+//!   does not use: seen, it ends the target `failed` (the creator finishes it in the app).
+//! - The published post's id is `publicaly_available_post_id`'s, with its URL
+//!   `https://www.tiktok.com/@{handle}/video/{id}` (or `/photo/`); TikTok gives it only to public
+//!   posts once moderated, so a private post (and every post of an unaudited app) is known by
+//!   its `publish_id`, without a URL.
+//!
+//! # Exactly once
+//!
+//! TikTok has no idempotency key and nothing that finds a post after a lost init answer. What
+//! makes this safe:
+//! - A video's init is repeatable: TikTok posts nothing until the whole file has arrived ("The
+//!   video processing will occur asynchronously once the upload is complete"), and a lost answer
+//!   leaves a task whose upload URL nobody knows. The `publish_id` and `upload_url` are saved
+//!   before the first chunk, then the chunks done after each, then `uploaded` once TikTok
+//!   answers 201. An attempt that finds this asks TikTok the status first: complete, it is
+//!   done; the file whole, it only waits; part of it, it sends the rest (from TikTok's
+//!   `uploaded_bytes`) while the upload URL lasts (one hour), else starts over, since the old
+//!   task can no longer be posted. The video is never sent whole a second time for a publish
+//!   TikTok may still post.
+//! - A photo post's init starts the post at once: `{init_sent: true}` is saved before it, the
+//!   `publish_id` after. A lost answer is `Ambiguous`; `find_existing` then cannot tell (no
+//!   `publish_id`) and the engine ends the target `unknown` rather than post twice. A refusal
+//!   clears `init_sent`.
+//! - `find_existing` asks the status of a saved `publish_id`: `PUBLISH_COMPLETE` is `Found`,
+//!   `FAILED` and still processing `NotFound` (publishing again resumes that publish, never a new
+//!   one while it may complete); without a `publish_id`, a video is `NotFound` (no file, no
+//!   post) and a photo post whose init went out `CannotTell`.
+//!
+//! # Failures
+//!
+//! [`api::classify`]: `access_token_invalid` is `token_invalid` (the engine refreshes, or marks
+//! the account `needs_reconnect`); rate limits wait `Retry-After` or a minute; the daily caps
+//! (`spam_risk_too_many_posts`, `reached_active_user_cap`) an hour; a ban, an unaudited app
+//! posting to a public account, an unverified photo URL, a privacy level mismatch and invalid
+//! parameters are permanent with TikTok's message; 5xx are ambiguous only for the photo init.
+
+mod api;
+mod oauth;
+mod rules;
+mod video;
+
+pub use oauth::{POST_SCOPE, SCOPES, hex_challenge};
+pub use rules::MAX_PHOTOS;
+pub use video::{CHUNK_BYTES, VIDEO_LIMITS, VIDEO_TYPES, chunk_plan};
+
+use crate::PlatformSettings;
+use crate::graph::Polling;
+use crate::http::{self, Effect};
+use crate::media::MediaSource;
+use api::PublishStatus;
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use soku_core::connector::{
+    AccountCredentials, AuthorizationRequest, AuthorizationStart, CodeExchange, ConnectError,
+    ConnectMethod, ConnectedAccount, Connector, Existing, FailureClass, PublishError,
+    PublishRequest, PublishedPost, TokenSet,
+};
+use std::sync::Arc;
+use std::time::Duration;
+use video::{Resume, VideoProgress};
+
+pub const DEFAULT_API_URL: &str = "https://open.tiktokapis.com";
+/// "URL | https://www.tiktok.com/v2/auth/authorize/" (<https://developers.tiktok.com/doc/login-kit-web>).
+pub const DEFAULT_AUTH_URL: &str = "https://www.tiktok.com/v2/auth/authorize/";
+/// Access tokens live 24 hours: refreshed 2 hours ahead, which leaves the engine's background
+/// refresher (every minute, again 2 minutes after a failure) many tries.
+pub const REFRESH_AHEAD: Duration = Duration::from_secs(2 * 3600);
+/// After a wait for processing runs out, the next attempt comes at least this much later.
+pub const PROCESSING_RETRY_AFTER: Duration = Duration::from_secs(30);
+
+const PLATFORM: &str = "TikTok";
+
+pub struct TikTok {
+    settings: PlatformSettings,
+    media: Arc<dyn MediaSource>,
+    client: reqwest::Client,
+    polling: Polling,
+}
+
+impl std::fmt::Debug for TikTok {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TikTok")
+            .field("settings", &self.settings)
+            .field("polling", &self.polling)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TikTok {
+    /// `settings.client_id` is the app's client key.
+    pub fn new(settings: PlatformSettings, media: Arc<dyn MediaSource>) -> Self {
+        Self {
+            client: http::api_client(settings.timeout),
+            settings,
+            media,
+            polling: Polling::DEFAULT,
+        }
+    }
+
+    /// How the publish status is polled: the first pause, and the longest wait per attempt.
+    pub fn with_polling(mut self, interval: Duration, deadline: Duration) -> Self {
+        self.polling = Polling { interval, deadline };
+        self
+    }
+
+    async fn status(
+        &self,
+        token: &str,
+        publish_id: &str,
+    ) -> Result<Option<PublishStatus>, PublishError> {
+        api::status(&self.client, &self.settings.api_url, token, publish_id).await
+    }
+
+    /// Polls `publish_id` until TikTok has posted it or says it failed, within this attempt's
+    /// wait.
+    async fn wait_published(
+        &self,
+        account: &AccountCredentials,
+        token: &str,
+        publish_id: &str,
+        photo: bool,
+    ) -> Result<PublishedPost, PublishError> {
+        let mut backoff = self.polling.start();
+        loop {
+            let Some(status) = self.status(token, publish_id).await? else {
+                return Err(PublishError::new(
+                    FailureClass::Ambiguous,
+                    "publish_unknown",
+                    format!("{PLATFORM} no longer knows publish {publish_id}."),
+                ));
+            };
+            match status.status.as_str() {
+                "PUBLISH_COMPLETE" => return Ok(published(account, publish_id, &status, photo)),
+                "FAILED" | "SEND_TO_USER_INBOX" => return Err(not_published(&status)),
+                _ => {}
+            }
+            if !backoff.wait().await {
+                return Err(PublishError::new(
+                    FailureClass::Retryable {
+                        retry_after: Some(PROCESSING_RETRY_AFTER),
+                    },
+                    "media_processing",
+                    format!(
+                        "{PLATFORM} is still processing the post ({}); the next attempt checks \
+                         publish {publish_id} again without sending anything again.",
+                        status.status
+                    ),
+                ));
+            }
+        }
+    }
+
+    async fn creator(&self, token: &str) -> Result<api::CreatorInfo, PublishError> {
+        api::creator_info(&self.client, &self.settings.api_url, token).await
+    }
+
+    async fn publish_video(
+        &self,
+        request: &PublishRequest,
+        token: &str,
+        url: &str,
+    ) -> Result<PublishedPost, PublishError> {
+        if let Some(saved) = VideoProgress::for_video(request.progress.saved(), url) {
+            match self.resume_video(request, token, saved).await? {
+                Resume::Done(status) => {
+                    let id = status_publish_id(request);
+                    return Ok(published(&request.account, &id, &status, false));
+                }
+                Resume::Wait(saved) => {
+                    return self
+                        .wait_published(&request.account, token, &saved.publish_id, false)
+                        .await;
+                }
+                Resume::StartOver => {}
+            }
+        }
+        let caption = request.content.text.as_deref();
+        if let Some(caption) = caption {
+            rules::check_length(caption, rules::VIDEO_TITLE_MAX, "video caption")?;
+        }
+        let creator = self.creator(token).await?;
+        let settings = rules::settings(
+            &rules::options(request),
+            &creator,
+            true,
+            rules::video_duration_ms(request),
+        )?;
+        let saved = self
+            .upload_video(request, token, url, &settings, caption)
+            .await?;
+        self.wait_published(&request.account, token, &saved.publish_id, false)
+            .await
+    }
+
+    async fn publish_photos(
+        &self,
+        request: &PublishRequest,
+        token: &str,
+        urls: &[String],
+    ) -> Result<PublishedPost, PublishError> {
+        if let Some(saved) = PhotoProgress::for_photos(request.progress.saved(), urls) {
+            match saved.publish_id.as_deref() {
+                Some(id) => match self.status(token, id).await? {
+                    None => {
+                        return Err(PublishError::new(
+                            FailureClass::Ambiguous,
+                            "publish_unknown",
+                            format!("{PLATFORM} no longer knows publish {id}."),
+                        ));
+                    }
+                    Some(s) if s.status == "PUBLISH_COMPLETE" => {
+                        return Ok(published(&request.account, id, &s, true));
+                    }
+                    Some(s) if s.status == "FAILED" && retry_from_scratch(&s) => {}
+                    Some(s) if matches!(s.status.as_str(), "FAILED" | "SEND_TO_USER_INBOX") => {
+                        return Err(not_published(&s));
+                    }
+                    Some(_) => return self.wait_published(&request.account, token, id, true).await,
+                },
+                None if saved.init_sent => {
+                    return Err(PublishError::new(
+                        FailureClass::Ambiguous,
+                        "outcome_unknown",
+                        format!(
+                            "An earlier attempt sent the photo post to {PLATFORM} without learning \
+                             its publish_id."
+                        ),
+                    ));
+                }
+                None => {}
+            }
+        }
+        let options = rules::options(request);
+        let title = options.title.as_deref();
+        if let Some(title) = title {
+            rules::check_length(title, rules::PHOTO_TITLE_MAX, "photo post title")?;
+        }
+        let description = request.content.text.as_deref();
+        if let Some(d) = description {
+            rules::check_length(d, rules::PHOTO_DESCRIPTION_MAX, "photo post description")?;
+        }
+        rules::check_photos(request)?;
+        let creator = self.creator(token).await?;
+        let settings = rules::settings(&options, &creator, false, None)?;
+        let body = json!({
+            "media_type": "PHOTO",
+            "post_mode": "DIRECT_POST",
+            "post_info": rules::photo_post_info(&settings, title, description),
+            "source_info": {
+                "source": "PULL_FROM_URL",
+                "photo_images": urls,
+                "photo_cover_index": 0,
+            },
+        });
+        let mut saved = PhotoProgress {
+            kind: "photo".into(),
+            photo_urls: urls.to_vec(),
+            init_sent: true,
+            publish_id: None,
+        };
+        request.progress.save(saved.to_json()).await?;
+        let init: Result<PhotoInit, PublishError> = api::call(
+            api::post(
+                &self.client,
+                &self.settings.api_url,
+                "/v2/post/publish/content/init/",
+                token,
+                Some(&body),
+            ),
+            Effect::Creates,
+        )
+        .await;
+        let publish_id = match init {
+            Ok(init) if !init.publish_id.is_empty() => init.publish_id,
+            Ok(_) => {
+                return Err(PublishError::new(
+                    FailureClass::Ambiguous,
+                    "unexpected_response",
+                    format!("{PLATFORM} accepted the photo post without naming it."),
+                ));
+            }
+            Err(e) => {
+                if e.class != FailureClass::Ambiguous {
+                    // Refused: nothing was started.
+                    saved.init_sent = false;
+                    request.progress.save(saved.to_json()).await?;
+                }
+                return Err(e);
+            }
+        };
+        saved.publish_id = Some(publish_id.clone());
+        request.progress.save(saved.to_json()).await?;
+        self.wait_published(&request.account, token, &publish_id, true)
+            .await
+    }
+}
+
+/// The saved video's `publish_id`, for a publish found complete.
+fn status_publish_id(request: &PublishRequest) -> String {
+    request
+        .progress
+        .saved()
+        .get("publish_id")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// What an attempt at a photo post saves.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+struct PhotoProgress {
+    /// Always `photo`.
+    kind: String,
+    photo_urls: Vec<String>,
+    /// The init went out (or may have).
+    init_sent: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    publish_id: Option<String>,
+}
+
+impl PhotoProgress {
+    fn for_photos(saved: &Value, urls: &[String]) -> Option<PhotoProgress> {
+        let p: PhotoProgress = serde_json::from_value(saved.clone()).ok()?;
+        (p.kind == "photo" && p.photo_urls == urls).then_some(p)
+    }
+
+    fn to_json(&self) -> Value {
+        serde_json::to_value(self).expect("progress serializes")
+    }
+}
+
+#[derive(Deserialize)]
+struct PhotoInit {
+    #[serde(default)]
+    publish_id: String,
+}
+
+/// A `FAILED` whose `fail_reason` TikTok says may be retried: `internal` ("This is a retryable
+/// error."), `video_pull_failed` / `photo_pull_failed` ("If developers are certain that the URL
+/// is valid, a retry is recommended."). Nothing was posted: the next attempt starts over.
+fn retry_from_scratch(status: &PublishStatus) -> bool {
+    matches!(
+        status.fail_reason.as_deref(),
+        Some("internal" | "video_pull_failed" | "photo_pull_failed")
+    )
+}
+
+/// A publish that ended without a post, as a failure: `fail_reason` mapped to a message
+/// (<https://developers.tiktok.com/doc/content-posting-api-reference-get-video-status>, "Fail
+/// reasons"); TikTok's answer kept as the platform error.
+fn not_published(status: &PublishStatus) -> PublishError {
+    if status.status == "SEND_TO_USER_INBOX" {
+        return PublishError::new(
+            FailureClass::Permanent,
+            "sent_to_inbox",
+            format!(
+                "{PLATFORM} sent the post to the creator's inbox as a draft instead of posting \
+                 it; finish it in the TikTok app."
+            ),
+        )
+        .with_platform_error(status.raw.clone());
+    }
+    let reason = status.fail_reason.as_deref().unwrap_or("");
+    let retry = FailureClass::Retryable { retry_after: None };
+    let (class, code, message) = match reason {
+        "internal" => (
+            retry,
+            "platform_error",
+            format!(
+                "{PLATFORM} failed while processing the post (internal); it will be sent again."
+            ),
+        ),
+        "video_pull_failed" | "photo_pull_failed" => (
+            retry,
+            "media_unavailable",
+            format!(
+                "{PLATFORM} could not download the post's media from this server ({reason}); it \
+                 will be tried again."
+            ),
+        ),
+        "file_format_check_failed" => (
+            FailureClass::Permanent,
+            "unsupported_media",
+            format!(
+                "{PLATFORM} does not take the file's format ({reason}): videos MP4, WebM or MOV \
+                 (H.264, H.265, VP8, VP9), photos JPEG or WebP."
+            ),
+        ),
+        "duration_check_failed" => (
+            FailureClass::Permanent,
+            "video_too_long",
+            format!("The video's duration is outside what {PLATFORM} takes ({reason})."),
+        ),
+        "frame_rate_check_failed" => (
+            FailureClass::Permanent,
+            "unsupported_media",
+            format!("{PLATFORM} takes videos of 23 to 60 frames per second ({reason})."),
+        ),
+        "picture_size_check_failed" => (
+            FailureClass::Permanent,
+            "unsupported_media",
+            format!(
+                "{PLATFORM} does not take the media's picture size ({reason}): videos 360 to \
+                 4096 pixels a side, photos up to 1080p."
+            ),
+        ),
+        "publish_cancelled" => (
+            FailureClass::Permanent,
+            "cancelled",
+            format!("The post was cancelled on {PLATFORM} ({reason})."),
+        ),
+        "auth_removed" => (
+            FailureClass::Permanent,
+            "access_removed",
+            format!(
+                "The creator removed this app's access on {PLATFORM} while the post was \
+                 processed ({reason}); reconnect the account."
+            ),
+        ),
+        "spam_risk_too_many_posts" => (
+            FailureClass::Permanent,
+            "daily_post_cap",
+            format!(
+                "{PLATFORM} refused the post: too many posts through its API in the last 24 \
+                 hours for this account ({reason})."
+            ),
+        ),
+        "spam_risk_user_banned_from_posting" => (
+            FailureClass::Permanent,
+            "blocked",
+            format!("{PLATFORM} has banned this account from making new posts ({reason})."),
+        ),
+        "spam_risk_text" | "spam_risk" => (
+            FailureClass::Permanent,
+            "content_refused",
+            format!("{PLATFORM} refused the post as risky or spam ({reason})."),
+        ),
+        _ => (
+            FailureClass::Permanent,
+            "media_processing_failed",
+            format!(
+                "{PLATFORM} could not publish the post: {}",
+                if reason.is_empty() {
+                    "no reason given"
+                } else {
+                    reason
+                }
+            ),
+        ),
+    };
+    PublishError::new(class, code, message).with_platform_error(status.raw.clone())
+}
+
+/// The post TikTok made: its public id and URL when TikTok gave the id, else the `publish_id`.
+fn published(
+    account: &AccountCredentials,
+    publish_id: &str,
+    status: &PublishStatus,
+    photo: bool,
+) -> PublishedPost {
+    match status.post_id() {
+        Some(id) => {
+            let url = account
+                .username
+                .as_deref()
+                .filter(|u| !u.is_empty())
+                .map(|u| {
+                    let kind = if photo { "photo" } else { "video" };
+                    format!("https://www.tiktok.com/@{u}/{kind}/{id}")
+                });
+            PublishedPost { id, url }
+        }
+        None => PublishedPost {
+            id: publish_id.to_owned(),
+            url: None,
+        },
+    }
+}
+
+#[async_trait]
+impl Connector for TikTok {
+    async fn publish(&self, request: &PublishRequest) -> Result<PublishedPost, PublishError> {
+        let kind = rules::kind(&request.content)?;
+        let token = http::access_token(&request.account, PLATFORM)?;
+        match kind {
+            rules::Kind::Video(url) => self.publish_video(request, token, url).await,
+            rules::Kind::Photos(urls) => self.publish_photos(request, token, urls).await,
+        }
+    }
+
+    /// See the module documentation, "Exactly once".
+    async fn find_existing(&self, request: &PublishRequest) -> Result<Existing, PublishError> {
+        let saved = request.progress.saved();
+        let (publish_id, uploaded) = match saved.get("kind").and_then(Value::as_str) {
+            Some("video") => (
+                saved.get("publish_id").and_then(Value::as_str),
+                saved.get("uploaded").and_then(Value::as_bool) == Some(true),
+            ),
+            Some("photo") => {
+                let init_sent = saved.get("init_sent").and_then(Value::as_bool) == Some(true);
+                (saved.get("publish_id").and_then(Value::as_str), init_sent)
+            }
+            _ => return Ok(Existing::NotFound),
+        };
+        let photo = saved.get("kind").and_then(Value::as_str) == Some("photo");
+        let Some(publish_id) = publish_id.filter(|p| !p.is_empty()) else {
+            // A video without a publish_id never had its file sent; a photo init may have gone
+            // out with its answer lost.
+            return Ok(if photo && uploaded {
+                Existing::CannotTell
+            } else {
+                Existing::NotFound
+            });
+        };
+        let token = http::access_token(&request.account, PLATFORM)?;
+        Ok(match self.status(token, publish_id).await? {
+            Some(s) if s.status == "PUBLISH_COMPLETE" => {
+                Existing::Found(published(&request.account, publish_id, &s, photo))
+            }
+            // Failed, or still on its way: publishing again resumes this publish.
+            Some(_) => Existing::NotFound,
+            None if uploaded || photo => Existing::CannotTell,
+            None => Existing::NotFound,
+        })
+    }
+
+    fn connect_method(&self) -> ConnectMethod {
+        ConnectMethod::OAuth
+    }
+
+    fn configured(&self) -> bool {
+        self.settings.client_id.is_some() && self.settings.client_secret.is_some()
+    }
+
+    async fn authorize(
+        &self,
+        request: &AuthorizationRequest,
+    ) -> Result<AuthorizationStart, ConnectError> {
+        self.authorization_url(request)
+    }
+
+    async fn exchange(&self, exchange: &CodeExchange) -> Result<ConnectedAccount, ConnectError> {
+        self.exchange_code(exchange).await
+    }
+
+    async fn refresh(&self, account: &AccountCredentials) -> Result<TokenSet, ConnectError> {
+        self.refresh_tokens(account).await
+    }
+
+    fn refresh_ahead(&self) -> Duration {
+        REFRESH_AHEAD
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(s: &str, reason: Option<&str>, ids: Value) -> PublishStatus {
+        let mut v = json!({"status": s, "publicaly_available_post_id": ids});
+        if let Some(r) = reason {
+            v["fail_reason"] = json!(r);
+        }
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn fail_reasons_map_to_classes() {
+        let e = not_published(&status("FAILED", Some("internal"), json!([])));
+        assert!(matches!(e.class, FailureClass::Retryable { .. }));
+        assert!(retry_from_scratch(&status(
+            "FAILED",
+            Some("photo_pull_failed"),
+            json!([])
+        )));
+        for (reason, code) in [
+            ("file_format_check_failed", "unsupported_media"),
+            ("duration_check_failed", "video_too_long"),
+            ("spam_risk_text", "content_refused"),
+            ("auth_removed", "access_removed"),
+            ("something_new", "media_processing_failed"),
+        ] {
+            let e = not_published(&status("FAILED", Some(reason), json!([])));
+            assert_eq!((e.class, e.code.as_str()), (FailureClass::Permanent, code));
+            assert!(!retry_from_scratch(&status(
+                "FAILED",
+                Some(reason),
+                json!([])
+            )));
+        }
+        let e = not_published(&status("SEND_TO_USER_INBOX", None, json!([])));
+        assert_eq!(e.code, "sent_to_inbox");
+    }
+
+    #[test]
+    fn the_post_id_and_url_come_from_the_status() {
+        let account = AccountCredentials {
+            account_id: "o".into(),
+            username: Some("creator".into()),
+            access_token: None,
+            refresh_token: None,
+            meta: Value::Null,
+        };
+        let p = published(
+            &account,
+            "v_pub_file~v2.1",
+            &status("PUBLISH_COMPLETE", None, json!([7312345678901234567u64])),
+            false,
+        );
+        assert_eq!(p.id, "7312345678901234567");
+        assert_eq!(
+            p.url.as_deref(),
+            Some("https://www.tiktok.com/@creator/video/7312345678901234567")
+        );
+        let p = published(
+            &account,
+            "p_pub_url~v2.1",
+            &status("PUBLISH_COMPLETE", None, json!([])),
+            true,
+        );
+        assert_eq!((p.id.as_str(), p.url), ("p_pub_url~v2.1", None));
+    }
+}
