@@ -4,7 +4,9 @@
 use crate::media::MediaSource;
 use crate::net::NetPolicy;
 use crate::settings::LiveSettings;
-use crate::{bluesky, facebook, fetch, instagram, linkedin, mastodon, meta, threads, x, youtube};
+use crate::{
+    bluesky, facebook, fetch, instagram, linkedin, mastodon, meta, threads, tiktok, x, youtube,
+};
 use soku_core::connector::Connector;
 use soku_core::keys::KeyMode;
 use soku_core::platform::Platform;
@@ -89,6 +91,10 @@ pub fn live(settings: &LiveSettings, hosted: Option<soku_media::MediaLibrary>) -
             media.clone(),
             net,
         )),
+    );
+    live.insert(
+        Platform::Tiktok,
+        Arc::new(tiktok::TikTok::new(settings.tiktok.clone(), media.clone())),
     );
     live.insert(
         Platform::Youtube,

@@ -338,6 +338,25 @@ pub(crate) fn check_platform_rules(
     {
         check_facebook_options(content, o)?;
     }
+    if platform == Platform::Tiktok
+        && options
+            .tiktok
+            .as_ref()
+            .is_none_or(|o| o.privacy_level.is_none())
+    {
+        // TikTok's content sharing guidelines: the creator chooses who sees the post, "with no
+        // default value" (<https://developers.tiktok.com/doc/content-sharing-guidelines>), and
+        // `post_info.privacy_level` is required by the direct post API.
+        return Err(Invalid::new(
+            "post.options.tiktok.privacyLevel",
+            "required",
+            "TikTok posts need 'post.options.tiktok.privacyLevel' (PUBLIC_TO_EVERYONE, \
+             MUTUAL_FOLLOW_FRIENDS, FOLLOWER_OF_CREATOR or SELF_ONLY, as the account allows): \
+             TikTok has no default.",
+        )
+        .on(platform, None, None)
+        .rule("privacy_level_required"));
+    }
     Ok(())
 }
 

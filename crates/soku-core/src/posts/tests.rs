@@ -206,9 +206,11 @@ fn platform_rules() {
         ("tiktok", 35),
         ("bluesky", 4),
     ] {
+        // (TikTok's required option given; ignored by the others.)
         assert!(
-            check(post(
-                json!({"mediaType": "image", "imageUrls": img(max), "platform": platform})
+            check(with_options(
+                json!({"mediaType": "image", "imageUrls": img(max), "platform": platform}),
+                json!({"tiktok": {"privacyLevel": "SELF_ONLY"}})
             ))
             .is_ok(),
             "{platform}"
@@ -1005,6 +1007,30 @@ fn facebook_post_types() {
             "{post_type}"
         );
     }
+}
+
+#[test]
+fn tiktok_posts_name_their_privacy_level() {
+    let body = |options: Value| with_options(video("tiktok"), options);
+    let e = check(post(video("tiktok"))).unwrap_err();
+    assert_eq!(
+        (e.field.as_str(), e.reason, e.platform, e.rule),
+        (
+            "post.options.tiktok.privacyLevel",
+            "required",
+            Some(Platform::Tiktok),
+            Some("privacy_level_required")
+        )
+    );
+    assert_eq!(
+        check(body(json!({"tiktok": {"allowComments": true}})))
+            .unwrap_err()
+            .rule,
+        Some("privacy_level_required")
+    );
+    assert!(check(body(json!({"tiktok": {"privacyLevel": "SELF_ONLY"}}))).is_ok());
+    // Options for TikTok on a post that does not target it are not required.
+    assert!(check(post(video("youtube"))).is_ok());
 }
 
 #[test]

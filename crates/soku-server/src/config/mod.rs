@@ -388,6 +388,8 @@ pub struct NetworkArgs {
     pub facebook: FacebookArgs,
     #[command(flatten)]
     pub youtube: YoutubeArgs,
+    #[command(flatten)]
+    pub tiktok: TiktokArgs,
     /// Google's token endpoint, where YouTube authorization codes and refresh tokens are
     /// traded. Default: the public one (tests point it at a fake).
     #[arg(long, env = "SOKU_YOUTUBE_TOKEN_URL", value_name = "URL")]
@@ -406,6 +408,7 @@ impl NetworkArgs {
             facebook: self.facebook.settings(defaults.facebook),
             facebook_graph_version: given(&self.facebook_graph_version),
             youtube: self.youtube.settings(defaults.youtube),
+            tiktok: self.tiktok.settings(defaults.tiktok),
             youtube_token_url: url_or(&self.youtube_token_url, defaults.youtube_token_url.clone()),
             facebook_upload_url: url_or(
                 &self.facebook_upload_url,
@@ -513,6 +516,7 @@ network_args!(
     oauth
 );
 network_args!(YoutubeArgs, "YouTube", "youtube", "YOUTUBE", oauth);
+network_args!(TiktokArgs, "TikTok", "tiktok", "TIKTOK", oauth);
 
 #[cfg(test)]
 mod tests {

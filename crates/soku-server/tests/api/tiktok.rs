@@ -170,11 +170,6 @@ async fn tiktok_posts_the_creator_may_not_make_fail_with_the_rule_and_send_nothi
             "post.options.tiktok.privacyLevel",
         ),
         (
-            json!({}),
-            "missing_option",
-            "post.options.tiktok.privacyLevel",
-        ),
-        (
             json!({"privacyLevel": "SELF_ONLY", "allowStitch": true}),
             "interaction_disabled",
             "allowStitch",
@@ -195,6 +190,17 @@ async fn tiktok_posts_the_creator_may_not_make_fail_with_the_rule_and_send_nothi
         assert!(message.contains(says), "{message}");
         assert_eq!(t["attempts"], 1, "not retried: {done}");
     }
+    // No privacy level: TikTok has no default, so the post is refused at submission.
+    let r = app
+        .post_json("/v1/posts", &key, &video_post(&video, json!({})))
+        .await;
+    let body = expect_error(r, 400, "validation_error", None).await;
+    assert_eq!(
+        body["error"]["details"]["field"],
+        "post.options.tiktok.privacyLevel"
+    );
+    assert_eq!(body["error"]["details"]["rule"], "privacy_level_required");
+    assert_eq!(body["error"]["details"]["platform"], "tiktok");
     assert_eq!(fake.calls("video_init"), 0);
     assert_eq!(fake.calls("put"), 0);
     assert!(fake.publishes().is_empty());
