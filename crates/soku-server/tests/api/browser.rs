@@ -529,9 +529,9 @@ async fn media_in_a_real_browser() {
     let app = TestApp::start().await;
     let uid = password_user(&app, "media@example.com").await;
     let files = tempfile::tempdir().unwrap();
-    let png = files.path().join("holiday.png");
-    std::fs::write(&png, soku_fakes::media_files::png(320, 200)).unwrap();
-    let result = media_journey(&driver, &app, &uid, &png).await;
+    let jpeg = files.path().join("holiday.jpg");
+    std::fs::write(&jpeg, soku_fakes::media_files::jpeg(320, 200)).unwrap();
+    let result = media_journey(&driver, &app, &uid, &jpeg).await;
     driver.finish(result, "media-failure").await;
 }
 
@@ -539,7 +539,7 @@ async fn media_journey(
     d: &Driver,
     app: &TestApp,
     uid: &str,
-    png: &std::path::Path,
+    jpeg: &std::path::Path,
 ) -> Result<(), String> {
     d.goto(&app.url("/login")).await?;
     d.type_into("#email", "media@example.com").await?;
@@ -555,7 +555,7 @@ async fn media_journey(
         "return !document.getElementById('media-empty').hidden;",
     )
     .await?;
-    d.type_into("#media-file", png.to_str().unwrap()).await?;
+    d.type_into("#media-file", jpeg.to_str().unwrap()).await?;
     d.wait_for(
         "the finished upload",
         "const u = document.querySelector('#uploads li.upload'); return u && u.dataset.state === 'done' && u.querySelector('progress').value === 1;",
@@ -571,7 +571,8 @@ async fn media_journey(
     let id = id.as_str().unwrap_or_default().to_owned();
     d.screenshot("media").await;
 
-    // The composer offers it; a post to the simulated X carries it.
+    // The composer offers it; a post to the simulated X and TikTok carries it. TikTok asks who
+    // may see the post once it is ticked.
     d.goto(&app.url("/posts")).await?;
     d.wait_for(
         "the upload in the composer",
@@ -582,9 +583,17 @@ async fn media_journey(
         .await?;
     d.type_into("#compose-text", "Holiday picture").await?;
     d.click("input[name=platform][value=x]").await?;
+    d.click("input[name=platform][value=tiktok]").await?;
+    d.wait_for(
+        "TikTok's privacy choice",
+        "return !document.getElementById('compose-tiktok').hidden;",
+    )
+    .await?;
+    d.js("const s = document.getElementById('compose-tiktok-privacy'); s.value = 'SELF_ONLY'; return true;")
+        .await?;
     d.screenshot("posts-with-media").await;
     d.click("#compose-submit").await?;
-    d.wait_for("the published post", "const p = document.querySelector('#posts li.post'); return p && p.textContent.includes('Holiday picture') && p.querySelector('li.target[data-status=published]');")
+    d.wait_for("the published post", "const p = document.querySelector('#posts li.post'); return p && p.textContent.includes('Holiday picture') && p.querySelectorAll('li.target[data-status=published]').length === 2;")
         .await?;
     let (record, generated) = soku_core::model::new_api_key(
         uid,
@@ -604,6 +613,17 @@ async fn media_journey(
         .unwrap();
     if got["posts"][0]["media"][0]["mediaId"] != json!(id) {
         return Err(format!("the simulated X did not get the upload: {got}"));
+    }
+    let got: Value = app
+        .get_with_key("/v1/sandbox/tiktok/posts", &generated.secret)
+        .await
+        .json()
+        .await
+        .unwrap();
+    if got["posts"][0]["options"]["privacyLevel"] != "SELF_ONLY" {
+        return Err(format!(
+            "the simulated TikTok did not get the privacy level: {got}"
+        ));
     }
 
     // Delete (no post waits for it any more).

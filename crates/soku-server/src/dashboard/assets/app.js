@@ -567,6 +567,9 @@ function initPosts() {
   });
   loadComposeAccounts();
   loadComposeMedia();
+  // TikTok asks who may see the post (it has no default): the choice shows when TikTok is ticked.
+  const tiktokBox = document.querySelector('input[name="platform"][value="tiktok"]');
+  tiktokBox.addEventListener("change", () => { $("compose-tiktok").hidden = !tiktokBox.checked; });
   $("refresh").addEventListener("click", loadPosts);
   $("composer").addEventListener("submit", async (ev) => {
     ev.preventDefault();
@@ -590,6 +593,10 @@ function initPosts() {
     if ($("compose-media-type").value) content.mediaType = $("compose-media-type").value;
     else if (picked.some((i) => i.dataset.kind === "video")) content.mediaType = "video";
     const request = { post: { content } };
+    const targetsTiktok = content.platform.some((p) => (p.platform || p) === "tiktok");
+    if (targetsTiktok && $("compose-tiktok-privacy").value) {
+      request.post.options = { tiktok: { privacyLevel: $("compose-tiktok-privacy").value } };
+    }
     if ($("compose-when").value) {
       const at = new Date($("compose-when").value); // the browser's time zone
       if (isNaN(at)) return show("compose-error", "The publishing time is not a valid date.");
