@@ -164,11 +164,34 @@ impl Progress {
     }
 }
 
+/// What was saved can hold credentials (YouTube's resumable session URI carries the upload's
+/// authority): `Debug` shows only whether something is saved and, for an object, its top-level
+/// keys, never a value.
 impl fmt::Debug for Progress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Progress")
-            .field("saved", &self.saved)
+            .field("saved", &SavedShape(&self.saved))
             .finish_non_exhaustive()
+    }
+}
+
+/// The shape of a saved value, without its contents.
+struct SavedShape<'a>(&'a Value);
+
+impl fmt::Debug for SavedShape<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Value::Null => f.write_str("nothing"),
+            Value::Object(map) => {
+                f.write_str("<object with keys ")?;
+                f.debug_list().entries(map.keys()).finish()?;
+                f.write_str(">")
+            }
+            Value::Array(items) => write!(f, "<array of {}>", items.len()),
+            Value::String(_) => f.write_str("<string>"),
+            Value::Number(_) => f.write_str("<number>"),
+            Value::Bool(_) => f.write_str("<bool>"),
+        }
     }
 }
 
@@ -361,5 +384,82 @@ pub trait Connector: Send + Sync + 'static {
     /// How long before `expires_at` tokens are refreshed.
     fn refresh_ahead(&self) -> std::time::Duration {
         std::time::Duration::from_secs(15 * 60)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::platform::Platform;
+    use crate::posts::{MediaType, PlatformOptions, PostContent};
+    use serde_json::json;
+
+    struct Discard;
+
+    #[async_trait]
+    impl ProgressSink for Discard {
+        async fn save(&self, _: &Value) -> Result<(), PublishError> {
+            Ok(())
+        }
+    }
+
+    const SESSION: &str = "https://www.googleapis.com/upload/youtube/v3/videos?uploadType=resumable&upload_id=ADPy-secret";
+
+    #[test]
+    fn progress_debug_shows_keys_not_values() {
+        let saved = json!({
+            "video_url": "https://media.test/media/med_1/film.mp4",
+            "session": SESSION,
+            "size": 1234,
+            "final_sent": true,
+        });
+        let progress = Progress::new(saved, std::sync::Arc::new(Discard));
+        let shown = format!("{progress:?}");
+        assert!(!shown.contains("upload_id"), "{shown}");
+        assert!(!shown.contains("ADPy-secret"), "{shown}");
+        assert!(!shown.contains("media.test"), "{shown}");
+        assert!(!shown.contains("1234"), "{shown}");
+        for key in ["video_url", "session", "size", "final_sent"] {
+            assert!(shown.contains(key), "{shown}");
+        }
+        assert!(format!("{:?}", Progress::default()).contains("nothing"));
+        assert!(
+            !format!(
+                "{:?}",
+                Progress::new(json!(SESSION), std::sync::Arc::new(Discard))
+            )
+            .contains("upload_id")
+        );
+
+        // Nor through the request that carries it.
+        let request = PublishRequest {
+            marker: "sub_1:youtube:UC".into(),
+            user_id: "user_1".into(),
+            submission_id: "sub_1".into(),
+            target_id: "tgt_1".into(),
+            platform: Platform::Youtube,
+            account: AccountCredentials {
+                account_id: "UC".into(),
+                username: None,
+                access_token: Some("ya29.token".into()),
+                refresh_token: Some("1//refresh".into()),
+                meta: json!({}),
+            },
+            content: PostContent {
+                text: Some("t".into()),
+                media_type: MediaType::Video,
+                image_urls: vec![],
+                video_url: Some("https://media.test/media/med_1/film.mp4".into()),
+            },
+            options: PlatformOptions::None,
+            media: Vec::new(),
+            progress,
+            not_before: Utc::now(),
+        };
+        let shown = format!("{request:?}");
+        assert!(shown.contains("session"), "{shown}");
+        for secret in ["ADPy-secret", "ya29.token", "1//refresh"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
     }
 }
