@@ -522,19 +522,19 @@ async fn quota_exhaustion_is_retryable_at_the_pacific_reset() {
         }
     );
 
-    // The units bucket runs out while waiting for processing: retryable, and the video is
-    // read again (not uploaded) next time.
+    // The units bucket runs out while waiting for processing: the upload completed, so the
+    // video is on the channel and the post is published (with a log line).
     let fake = YouTubeFake::start().await;
     let yt = youtube(&fake, &media);
     let saves = Arc::new(Saves::default());
     fake.exhaust_quota();
-    let e = yt
+    let post = yt
         .publish(&video_request(&fake, SHORT, Some("x"), &saves, Value::Null))
         .await
-        .unwrap_err();
-    assert_eq!(e.code, "quota_exceeded");
+        .unwrap();
     assert_eq!(fake.videos().len(), 1);
-    assert!(saves.last()["video_id"].is_string());
+    assert_eq!(post.id, fake.videos()[0].id);
+    assert_eq!(saves.last()["video_id"], json!(post.id));
     no_drift(&fake);
 }
 
@@ -648,4 +648,290 @@ async fn a_refused_token_is_token_invalid() {
     let e = yt.publish(&req).await.unwrap_err();
     assert!(matches!(e.class, FailureClass::Retryable { .. }), "{e:?}");
     assert!(fake.videos().is_empty());
+}
+
+/// Google's error envelope.
+fn google_error(code: u16, reason: &str, domain: &str) -> Value {
+    json!({"error": {"code": code, "message": reason,
+                     "errors": [{"message": reason, "domain": domain, "reason": reason}]}})
+}
+
+const VIDEOS_LIST: &str = "/youtube/v3/videos";
+const UPLOAD_PATH: &str = "/upload/youtube/v3/videos";
+
+#[tokio::test]
+async fn a_processing_read_that_fails_after_the_upload_is_published() {
+    for (status, reason, domain) in [
+        (401, "authError", "global"),
+        (503, "backendError", "global"),
+        (403, "quotaExceeded", "youtube.quota"),
+    ] {
+        let fake = YouTubeFake::start().await;
+        fake.set_processing_polls(0);
+        let media = streamed();
+        let yt = youtube(&fake, &media);
+        let saves = Arc::new(Saves::default());
+        fake.faults.reply(
+            "GET",
+            VIDEOS_LIST,
+            status,
+            &[],
+            google_error(status, reason, domain),
+        );
+        let post = yt
+            .publish(&video_request(&fake, SHORT, Some("x"), &saves, Value::Null))
+            .await
+            .unwrap_or_else(|e| panic!("{status} {reason}: {e:?}"));
+        assert_eq!(fake.videos().len(), 1);
+        assert_eq!(post.id, fake.videos()[0].id);
+        assert_eq!(saves.last()["video_id"], json!(post.id));
+
+        // A retry, or a lookup, from the saved id whose read fails: the same video, published.
+        fake.faults.reply(
+            "GET",
+            VIDEOS_LIST,
+            status,
+            &[],
+            google_error(status, reason, domain),
+        );
+        let again = yt
+            .publish(&video_request(
+                &fake,
+                SHORT,
+                Some("x"),
+                &saves,
+                saves.last(),
+            ))
+            .await
+            .unwrap();
+        assert_eq!(again.id, post.id);
+        fake.faults.reply(
+            "GET",
+            VIDEOS_LIST,
+            status,
+            &[],
+            google_error(status, reason, domain),
+        );
+        let req = video_request(&fake, SHORT, Some("x"), &saves, saves.last());
+        assert!(
+            matches!(yt.find_existing(&req).await.unwrap(), Existing::Found(p) if p.id == post.id)
+        );
+        assert_eq!(fake.sessions().len(), 1, "never uploaded again");
+        no_drift(&fake);
+    }
+
+    // The token read back for the processing state is refused outright (the whole grant was
+    // revoked right after the upload): published, not token_invalid.
+    let fake = YouTubeFake::start().await;
+    let media = streamed();
+    let yt = youtube(&fake, &media);
+    let saves = Arc::new(Saves::default());
+    let req = video_request(&fake, SHORT, Some("x"), &saves, Value::Null);
+    let post = yt.publish(&req).await.unwrap();
+    fake.revoke_all();
+    let mut req = video_request(&fake, SHORT, Some("x"), &saves, saves.last());
+    let again = yt.publish(&req).await.unwrap();
+    assert_eq!(again.id, post.id);
+    // Without any access token at all.
+    req.account.access_token = None;
+    assert_eq!(yt.publish(&req).await.unwrap().id, post.id);
+    assert!(matches!(yt.find_existing(&req).await.unwrap(), Existing::Found(p) if p.id == post.id));
+    assert_eq!(fake.sessions().len(), 1);
+}
+
+#[tokio::test]
+async fn a_video_youtube_does_not_list_ends_failed_deleted() {
+    let fake = YouTubeFake::start().await;
+    fake.set_processing_polls(0);
+    let media = streamed();
+    let yt = youtube(&fake, &media);
+    let saves = Arc::new(Saves::default());
+    let none_listed = || {
+        fake.faults.reply(
+            "GET",
+            VIDEOS_LIST,
+            200,
+            &[],
+            json!({"kind": "youtube#videoListResponse", "etag": "e",
+                   "pageInfo": {"totalResults": 0, "resultsPerPage": 0}, "items": []}),
+        )
+    };
+    none_listed();
+    let e = yt
+        .publish(&video_request(&fake, SHORT, Some("x"), &saves, Value::Null))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.code.as_str(), e.class),
+        ("media_deleted", FailureClass::Permanent),
+        "{e:?}"
+    );
+    assert!(saves.last()["video_id"].is_string());
+    // The lookup agrees (`NotFound`), and a retry reports the same from the saved id.
+    none_listed();
+    let req = video_request(&fake, SHORT, Some("x"), &saves, saves.last());
+    assert_eq!(yt.find_existing(&req).await.unwrap(), Existing::NotFound);
+    none_listed();
+    let e = yt.publish(&req).await.unwrap_err();
+    assert_eq!(e.code, "media_deleted");
+    assert_eq!(fake.sessions().len(), 1, "never uploaded again");
+    no_drift(&fake);
+}
+
+#[tokio::test]
+async fn a_refused_last_chunk_lets_a_later_attempt_start_a_new_session() {
+    for (status, reason) in [(400, "badContent"), (429, "rateLimitExceeded")] {
+        let fake = YouTubeFake::start().await;
+        fake.set_processing_polls(0);
+        let media = streamed();
+        let yt = youtube(&fake, &media);
+        let saves = Arc::new(Saves::default());
+        // The one chunk of the short video, the last, is refused.
+        fake.faults.reply(
+            "PUT",
+            UPLOAD_PATH,
+            status,
+            &[],
+            google_error(status, reason, "global"),
+        );
+        yt.publish(&video_request(&fake, SHORT, Some("x"), &saves, Value::Null))
+            .await
+            .unwrap_err();
+        assert!(fake.videos().is_empty());
+        let saved = saves.last();
+        assert_eq!(saved["final_sent"], false, "{status}: {saved}");
+        // The session expires before the next attempt: nothing was created, a new session.
+        fake.expire_sessions();
+        let req = video_request(&fake, SHORT, Some("x"), &saves, saved.clone());
+        assert_eq!(yt.find_existing(&req).await.unwrap(), Existing::NotFound);
+        let post = yt
+            .publish(&video_request(&fake, SHORT, Some("x"), &saves, saved))
+            .await
+            .unwrap();
+        assert_eq!(fake.sessions().len(), 2);
+        assert_eq!(fake.videos().len(), 1);
+        assert_eq!(post.id, fake.videos()[0].id);
+        no_drift(&fake);
+    }
+}
+
+#[tokio::test]
+async fn a_restarted_session_that_expires_too_leaves_the_last_chunk_unsent() {
+    let fake = YouTubeFake::start().await;
+    fake.set_processing_polls(0);
+    let media = streamed();
+    let yt = youtube(&fake, &media);
+    let saves = Arc::new(Saves::default());
+    // The last (only) chunk finds its session gone, twice: the first and the restarted one.
+    for _ in 0..2 {
+        fake.faults.reply(
+            "PUT",
+            UPLOAD_PATH,
+            404,
+            &[],
+            json!({"error": {"code": 404, "message": "Not Found"}}),
+        );
+    }
+    let e = yt
+        .publish(&video_request(&fake, SHORT, Some("x"), &saves, Value::Null))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, "upload_session_expired", "{e:?}");
+    assert_eq!(fake.sessions().len(), 2);
+    let saved = saves.last();
+    assert_eq!(saved["final_sent"], false, "{saved}");
+    fake.expire_sessions();
+    let req = video_request(&fake, SHORT, Some("x"), &saves, saved.clone());
+    assert_eq!(yt.find_existing(&req).await.unwrap(), Existing::NotFound);
+    let post = yt
+        .publish(&video_request(&fake, SHORT, Some("x"), &saves, saved))
+        .await
+        .unwrap();
+    assert_eq!(fake.sessions().len(), 3);
+    assert_eq!(fake.videos().len(), 1);
+    assert_eq!(post.id, fake.videos()[0].id);
+    no_drift(&fake);
+}
+
+#[tokio::test]
+async fn progress_of_another_media_url_is_never_uploaded_past() {
+    let fake = YouTubeFake::start().await;
+    fake.set_processing_polls(0);
+    let media = streamed();
+    let yt = youtube(&fake, &media);
+    let saves = Arc::new(Saves::default());
+    // SHORT was uploaded; the target's request now names FILM.
+    yt.publish(&video_request(&fake, SHORT, Some("x"), &saves, Value::Null))
+        .await
+        .unwrap();
+    let with_id = saves.last();
+    assert!(with_id["video_id"].is_string());
+    let mut final_only = with_id.clone();
+    final_only.as_object_mut().unwrap().remove("video_id");
+    assert_eq!(final_only["final_sent"], true);
+    let mut no_url = with_id.clone();
+    no_url.as_object_mut().unwrap().remove("video_url");
+    for saved in [with_id, final_only, no_url] {
+        let req = video_request(&fake, FILM, Some("x"), &saves, saved.clone());
+        assert_eq!(
+            yt.find_existing(&req).await.unwrap(),
+            Existing::CannotTell,
+            "{saved}"
+        );
+        let e = yt.publish(&req).await.unwrap_err();
+        assert_eq!(e.class, FailureClass::Ambiguous, "{saved}: {e:?}");
+        assert_eq!(e.code, "upload_outcome_unknown");
+    }
+    assert_eq!(fake.sessions().len(), 1, "no second upload");
+    assert_eq!(fake.videos().len(), 1);
+
+    // Another URL's session that never sent its last chunk made nothing: it is ignored.
+    let saves = Arc::new(Saves::default());
+    *media.break_after.lock().unwrap() = Some(1_000_000);
+    yt.publish(&video_request(&fake, FILM, Some("x"), &saves, Value::Null))
+        .await
+        .unwrap_err();
+    let partial = saves.last();
+    assert_eq!(partial["final_sent"], false);
+    let req = video_request(&fake, SHORT, Some("x"), &saves, partial);
+    assert_eq!(yt.find_existing(&req).await.unwrap(), Existing::NotFound);
+    yt.publish(&req).await.unwrap();
+    assert_eq!(fake.videos().len(), 2);
+    no_drift(&fake);
+}
+
+/// The 308 handling relies on the HTTP client not following redirects
+/// (`http::api_client` uses `redirect::Policy::none()`): a 308 naming a `Location` is read as
+/// YouTube's `Resume Incomplete`, not followed.
+#[tokio::test]
+async fn a_resume_incomplete_with_a_location_is_not_followed() {
+    let fake = YouTubeFake::start().await;
+    let media = streamed();
+    let saves = Arc::new(Saves::default());
+    *media.break_after.lock().unwrap() = Some(1_000_000);
+    let yt = youtube(&fake, &media);
+    yt.publish(&video_request(&fake, FILM, Some("x"), &saves, Value::Null))
+        .await
+        .unwrap_err();
+    assert_eq!(fake.chunk_puts(), 3);
+    // The status query is answered 308 with a Location elsewhere on the fake (a 404 there
+    // would read as an expired session and start a new one).
+    let acked = format!("bytes=0-{}", 3 * CHUNK - 1);
+    let elsewhere = format!("{}/elsewhere", fake.url);
+    fake.faults.push(
+        "PUT",
+        UPLOAD_PATH,
+        Fault::Reply {
+            status: 308,
+            headers: vec![("range".into(), acked), ("location".into(), elsewhere)],
+            body: String::new(),
+        },
+    );
+    yt.publish(&video_request(&fake, FILM, Some("x"), &saves, saves.last()))
+        .await
+        .unwrap();
+    assert_eq!(fake.sessions().len(), 1, "the same session, resumed");
+    assert_eq!(fake.sessions()[0].chunks[3].0, 3 * CHUNK);
+    assert!(fake.videos()[0].bytes == film());
+    no_drift(&fake);
 }

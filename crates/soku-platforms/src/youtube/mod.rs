@@ -53,13 +53,17 @@
 //!    [`Polling::DEFAULT`]): `status.uploadStatus` `processed` is done; `failed` (with its
 //!    `failureReason`), `rejected` (with its `rejectionReason`, e.g. `duplicate`), `deleted`, or
 //!    `processingDetails.processingStatus` `failed` / `terminated` (with its
-//!    `processingFailureReason`) end the target `failed` with YouTube's reason. **Still
-//!    processing at the deadline: published.** The video exists on the channel with the
-//!    privacy asked for, and YouTube makes it watchable when processing ends (long videos take
-//!    hours; waiting across retries would spend the engine's attempts and could end a target
-//!    `failed` although its video is on YouTube); the connector logs that processing had not
-//!    finished. It never uploads again. A read that fails (a 5xx, the day's quota used up, a
-//!    refused token) is that failure's class: the next attempt reads again from the saved id.
+//!    `processingFailureReason`) end the target `failed` with YouTube's reason; a video that
+//!    `videos.list` does not list (deleted from the channel) ends it `failed`,
+//!    `media_deleted`. **Still processing at the deadline: published.** The video exists on
+//!    the channel with the privacy asked for, and YouTube makes it watchable when processing
+//!    ends (long videos take hours; waiting across retries would spend the engine's attempts
+//!    and could end a target `failed` although its video is on YouTube); the connector logs
+//!    that processing had not finished. It never uploads again. **A read that fails (a 5xx,
+//!    the day's quota used up, a refused or missing token, an answer that does not parse) is
+//!    published too**, with a log line: the upload completed, so the video is on the channel,
+//!    and handing the failure to the engine could end the target `failed` (a refused token
+//!    whose refresh fails) although it is there.
 //!
 //! `post.options.youtube` ([`soku_core::posts::YoutubeOptions`]) maps to `snippet.title`
 //! (default: the text's first line; without text, the file's name), `snippet.description`
@@ -96,11 +100,29 @@
 //!   say: the attempt fails `Ambiguous` and `find_existing` answers `CannotTell`, so the target
 //!   ends `unknown` rather than risk a second video.
 //!
+//! `final_sent` is cleared again (best effort) when the session's answer to this session's
+//! first last chunk shows that it created nothing: a definitive refusal (a 4xx other than
+//! 404, 408 or 410), a `404` / `410` (the session is gone), or a `308` (still incomplete). So a
+//! refused last chunk, or a just-restarted session that expires too, leads the next attempt to
+//! a new session rather than to `unknown`. A last chunk sent again after an earlier attempt's
+//! was lost keeps the mark whatever the answer.
+//!
+//! The progress names the media URL it is of. Progress of another URL that has a video id or
+//! `final_sent` (a video was, or may have been, made from it) is never uploaded past:
+//! `find_existing` answers `CannotTell` and `publish` fails `Ambiguous`
+//! (`upload_outcome_unknown`), so the target ends `unknown`. Progress of another URL without
+//! either made nothing and is ignored.
+//!
 //! `find_existing`: with a saved video id, reads it (`Found` unless YouTube reports it failed,
-//! rejected or gone, when `NotFound` lets `publish` report that from the saved id, never
-//! uploading); with a saved session, asks it as above (`Found` for a completed upload,
-//! `NotFound` while incomplete, `CannotTell` for an expired session after the last chunk, else
-//! `NotFound`); with neither, nothing was uploaded: `NotFound`.
+//! rejected or deleted, or does not list it, when `NotFound` lets `publish` report that from
+//! the saved id, never uploading; a read that fails is `Found`, as in `publish`); with a saved
+//! session, asks it as above (`Found` for a completed upload, `NotFound` while incomplete,
+//! `CannotTell` for an expired session after the last chunk, else `NotFound`); with neither,
+//! nothing was uploaded: `NotFound`.
+//!
+//! The `308` answers are seen only because `http::api_client` follows no redirects
+//! (`redirect::Policy::none()`); a client that followed them would re-send a chunk or status
+//! query to whatever `Location` named.
 //!
 //! The session initiation and every chunk but the last are repeatable (`Effect::Repeatable`): a
 //! failure there is `Retryable`, and the next attempt asks the session. The last chunk creates
@@ -148,7 +170,7 @@ use soku_core::connector::{
 };
 use std::sync::Arc;
 use std::time::Duration;
-use upload::{SessionState, UploadProgress};
+use upload::{Saved, SessionState, UploadProgress, other_video};
 
 pub use errors::until_midnight_pacific;
 
@@ -284,16 +306,25 @@ impl Connector for YouTube {
     async fn publish(&self, request: &PublishRequest) -> Result<PublishedPost, PublishError> {
         let url = check_media(&request.content)?;
         let metadata = metadata(&request.content, &request.options, url)?;
-        let token = http::access_token(&request.account, PLATFORM)?;
-        let saved = UploadProgress::for_video(request.progress.saved(), url);
+        let saved = match UploadProgress::load(request.progress.saved(), url) {
+            Saved::Other(p) => return Err(other_video(&p)),
+            Saved::This(p) => Some(p),
+            Saved::Nothing => None,
+        };
+        let token = http::access_token(&request.account, PLATFORM);
         let id = match saved.and_then(|p| p.video_id) {
             Some(id) => {
                 tracing::info!(video = %id, "the video was uploaded by an earlier attempt");
                 id
             }
-            None => self.upload(request, token, url, &metadata).await?,
+            None => self.upload(request, token.clone()?, url, &metadata).await?,
         };
-        self.processed(token, &id).await?;
+        // From here the video exists: a state that cannot be read (no token, a refused token,
+        // a 5xx, the quota) is published, never a failure that would say nothing was.
+        match token {
+            Ok(token) => self.processed(token, &id).await?,
+            Err(e) => processing::unread_state(&id, &e),
+        }
         Ok(published(&id))
     }
 
@@ -302,21 +333,40 @@ impl Connector for YouTube {
         let Some(url) = request.content.video_url.as_deref() else {
             return Ok(Existing::NotFound);
         };
-        let Some(p) = UploadProgress::for_video(request.progress.saved(), url) else {
-            return Ok(Existing::NotFound);
+        let p = match UploadProgress::load(request.progress.saved(), url) {
+            Saved::This(p) => p,
+            Saved::Other(p) => {
+                tracing::warn!(
+                    video = ?p.video_id,
+                    final_sent = p.final_sent,
+                    "the saved YouTube upload is of another media URL than the post's"
+                );
+                return Ok(Existing::CannotTell);
+            }
+            Saved::Nothing => return Ok(Existing::NotFound),
         };
-        let token = http::access_token(&request.account, PLATFORM)?;
         if let Some(id) = &p.video_id {
-            return Ok(match self.video_state(token, id).await? {
-                Some(state) if !matches!(state.verdict(), Verdict::Failed(_)) => {
+            // The upload completed: only YouTube saying the video failed or is gone is
+            // `NotFound` (`publish` then reports that from the saved id).
+            let state = match http::access_token(&request.account, PLATFORM) {
+                Ok(token) => self.video_state(token, id).await,
+                Err(e) => Err(e),
+            };
+            return Ok(match state {
+                Ok(state) => match processing::verdict(state.as_ref()) {
+                    Verdict::Failed(_) => Existing::NotFound,
+                    Verdict::Done | Verdict::Waiting => Existing::Found(published(id)),
+                },
+                Err(e) => {
+                    processing::unread_state(id, &e);
                     Existing::Found(published(id))
                 }
-                _ => Existing::NotFound,
             });
         }
         if p.session.is_none() {
             return Ok(Existing::NotFound);
         }
+        let token = http::access_token(&request.account, PLATFORM)?;
         Ok(match self.session_status(token, &p).await? {
             SessionState::Complete(id) => {
                 let mut p = p;

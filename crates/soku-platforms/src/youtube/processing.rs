@@ -7,16 +7,24 @@ use serde::Deserialize;
 use soku_core::connector::{FailureClass, PublishError};
 
 impl YouTube {
-    /// Waits for YouTube to process the video: `Ok` once processed, or still processing at the
-    /// deadline (see the module documentation); a `Permanent` error when it failed.
+    /// Waits for YouTube to process the uploaded video `id`: `Ok` once processed, still
+    /// processing at the deadline, or when its state cannot be read (see the module
+    /// documentation: the upload completed, so the video is on the channel); a `Permanent`
+    /// error when YouTube reports it failed, rejected or deleted, or does not list it.
     pub(super) async fn processed(&self, token: &str, id: &str) -> Result<(), PublishError> {
         let mut backoff = self.polling.start();
         loop {
-            let state = self.video_state(token, id).await?;
-            match state.as_ref().map(VideoState::verdict) {
-                Some(Verdict::Done) => return Ok(()),
-                Some(Verdict::Failed(e)) => return Err(e),
-                Some(Verdict::Waiting) | None => {}
+            let state = match self.video_state(token, id).await {
+                Ok(state) => state,
+                Err(e) => {
+                    unread_state(id, &e);
+                    return Ok(());
+                }
+            };
+            match verdict(state.as_ref()) {
+                Verdict::Done => return Ok(()),
+                Verdict::Failed(e) => return Err(e),
+                Verdict::Waiting => {}
             }
             if !backoff.wait().await {
                 tracing::info!(
@@ -95,6 +103,33 @@ pub(super) struct ProcessingDetails {
     pub(super) processing_status: String,
     #[serde(default)]
     pub(super) processing_failure_reason: Option<String>,
+}
+
+/// The log line of an uploaded video whose state could not be read: it counts as published.
+pub(super) fn unread_state(id: &str, e: &PublishError) {
+    tracing::warn!(
+        video = %id,
+        code = %e.code,
+        error = %e.message,
+        "YouTube's state of the uploaded video could not be read; the upload completed, so it is \
+         on the channel and counts as published"
+    );
+}
+
+/// What YouTube's listing of an uploaded video says: `None` (not listed) means it is gone from
+/// the channel, `media_deleted`.
+pub(super) fn verdict(state: Option<&VideoState>) -> Verdict {
+    match state {
+        Some(state) => state.verdict(),
+        None => Verdict::Failed(PublishError::new(
+            FailureClass::Permanent,
+            "media_deleted",
+            format!(
+                "{PLATFORM} no longer lists the uploaded video: it was deleted or removed from \
+                 the channel."
+            ),
+        )),
+    }
 }
 
 pub(super) enum Verdict {

@@ -45,7 +45,12 @@ impl YouTube {
         url: &str,
         metadata: &Value,
     ) -> Result<String, PublishError> {
-        let saved = UploadProgress::for_video(request.progress.saved(), url);
+        let saved = match UploadProgress::load(request.progress.saved(), url) {
+            Saved::This(p) => Some(p),
+            // `publish` answers that before uploading; never a second upload.
+            Saved::Other(p) => return Err(other_video(&p)),
+            Saved::Nothing => None,
+        };
         let mut resume = None;
         if let Some(p) = saved.filter(|p| p.session.is_some()) {
             match self.session_status(token, &p).await? {
@@ -179,6 +184,9 @@ impl YouTube {
             .await?;
         match status.as_u16() {
             200 | 201 => Ok(SessionState::Complete(video_id(&body, Effect::Repeatable)?)),
+            // `308 Resume Incomplete` reaches this code only because `http::api_client` follows
+            // no redirects (`redirect::Policy::none()`): a client that followed them would
+            // re-send the PUT to a `Location` and never show the 308.
             308 => Ok(SessionState::Incomplete(acknowledged(&headers))),
             404 | 410 => Ok(SessionState::Gone),
             _ => Err(classify(status, &headers, &body, Effect::Repeatable)),
@@ -236,7 +244,11 @@ impl YouTube {
                     return Err(changed());
                 }
                 let body = chunk.split_to(len as usize).freeze();
-                if is_last && !progress.final_sent {
+                // Whether this is the session's first last chunk: only then does a refusal of it
+                // say for certain that no video was made (an earlier attempt's last chunk, whose
+                // answer was lost, might still complete the session).
+                let first_final = is_last && !progress.final_sent;
+                if first_final {
                     progress.final_sent = true;
                     request.progress.save(progress.to_json()).await?;
                 }
@@ -265,9 +277,14 @@ impl YouTube {
                         request.progress.save(progress.to_json()).await?;
                         return Ok(Sent::Done(id));
                     }
+                    // As in `session_status`: seen only because redirects are not followed.
                     308 => {
                         let acked = acknowledged(&headers);
                         if acked != start + len {
+                            if first_final {
+                                // The session says the upload is incomplete.
+                                final_not_taken(request, &mut progress).await;
+                            }
                             return Err(PublishError::new(
                                 FailureClass::Retryable { retry_after: None },
                                 "upload_out_of_step",
@@ -280,8 +297,24 @@ impl YouTube {
                         }
                         start = acked;
                     }
-                    404 | 410 => return Ok(Sent::Expired),
-                    _ => return Err(classify(status, &headers, &answer, effect)),
+                    404 | 410 => {
+                        // The session is gone and did not take the chunk: nothing was created.
+                        if first_final {
+                            final_not_taken(request, &mut progress).await;
+                        }
+                        return Ok(Sent::Expired);
+                    }
+                    _ => {
+                        // A definitive refusal (a 4xx other than 404 / 408 / 410) of the last
+                        // chunk did not complete the upload.
+                        if first_final
+                            && status.is_client_error()
+                            && !matches!(status.as_u16(), 404 | 408 | 410)
+                        {
+                            final_not_taken(request, &mut progress).await;
+                        }
+                        return Err(classify(status, &headers, &answer, effect));
+                    }
                 }
             }
             if done_reading {
@@ -296,6 +329,33 @@ impl YouTube {
             }
         }
     }
+}
+
+/// The last chunk was refused in a way that certainly created nothing: the progress forgets it
+/// was sent, so that a later attempt may start a new session if this one expires. Best effort:
+/// a failed save leaves `final_sent`, which can only end the target `unknown`, never upload
+/// twice.
+async fn final_not_taken(request: &PublishRequest, progress: &mut UploadProgress) {
+    progress.final_sent = false;
+    if let Err(e) = request.progress.save(progress.to_json()).await {
+        tracing::warn!(error = %e, "could not record that YouTube refused the last chunk");
+    }
+}
+
+/// The saved progress is of another media URL and may have made a video.
+pub(super) fn other_video(p: &UploadProgress) -> PublishError {
+    let what = match &p.video_id {
+        Some(id) => format!("uploaded video {id}"),
+        None => "sent the last part of a video (its answer lost)".to_owned(),
+    };
+    PublishError::new(
+        FailureClass::Ambiguous,
+        "upload_outcome_unknown",
+        format!(
+            "An earlier attempt {what} from another media URL than this post's: whether the \
+             post is on {PLATFORM} cannot be told, so it is not uploaded again."
+        ),
+    )
 }
 
 pub(super) fn outcome_unknown() -> PublishError {
@@ -322,10 +382,23 @@ pub(super) enum Sent {
     Expired,
 }
 
+/// What the saved progress says about the post's video.
+pub(super) enum Saved {
+    /// Nothing bears on it: nothing saved, or an upload of another URL that never sent its last
+    /// chunk (so made nothing).
+    Nothing,
+    /// The progress of this video's upload.
+    This(UploadProgress),
+    /// The upload of another URL that made, or may have made, a video (its id is saved, or its
+    /// last chunk was sent): the post may be on YouTube already.
+    Other(UploadProgress),
+}
+
 /// What an attempt at the post's upload saves (`PublishRequest::progress`).
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub(super) struct UploadProgress {
-    /// The video the upload is of.
+    /// The video the upload is of (missing: matches no URL).
+    #[serde(default)]
     pub(super) video_url: String,
     /// The resumable session URI.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -342,9 +415,18 @@ pub(super) struct UploadProgress {
 }
 
 impl UploadProgress {
-    pub(super) fn for_video(saved: &Value, url: &str) -> Option<UploadProgress> {
-        let p: UploadProgress = serde_json::from_value(saved.clone()).ok()?;
-        (p.video_url == url).then_some(p)
+    /// What was saved, matched on the media URL.
+    pub(super) fn load(saved: &Value, url: &str) -> Saved {
+        let Ok(p) = serde_json::from_value::<UploadProgress>(saved.clone()) else {
+            return Saved::Nothing;
+        };
+        if p.video_url == url {
+            Saved::This(p)
+        } else if p.video_id.is_some() || p.final_sent {
+            Saved::Other(p)
+        } else {
+            Saved::Nothing
+        }
     }
 
     pub(super) fn to_json(&self) -> Value {

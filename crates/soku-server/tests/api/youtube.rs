@@ -141,3 +141,49 @@ async fn what_youtube_cannot_take_is_refused_at_submission() {
     assert!(fake.sessions().is_empty(), "nothing reached YouTube");
     assert!(fake.videos().is_empty());
 }
+
+/// Once the upload completed, a refused token on the processing read (whose refresh would fail
+/// too: the user revoked the app right after) is published, not handed to the engine as
+/// `token_invalid`, which would end the target `failed` with the video on the channel.
+#[tokio::test]
+async fn a_refused_processing_read_after_the_upload_is_published() {
+    let fake = YouTubeFake::start().await;
+    fake.set_processing_polls(0);
+    let app = youtube_app(&fake).await;
+    let (_, key) = app.subscriber().await;
+    connect(&app, &key, "youtube", json!({})).await;
+    let refreshes = fake.token_calls();
+
+    fake.faults.reply(
+        "GET",
+        "/youtube/v3/videos",
+        401,
+        &[],
+        json!({"error": {"code": 401, "message": "Invalid Credentials",
+                         "errors": [{"message": "Invalid Credentials", "domain": "global",
+                                     "reason": "authError"}]}}),
+    );
+    fake.faults.reply(
+        "POST",
+        "/token",
+        400,
+        &[],
+        json!({"error": "invalid_grant", "error_description": "Token has been expired or revoked."}),
+    );
+    let video = media_files::mp4(720, 1280, 5_000, 300_000);
+    let hosted = created(upload(&app, &key, "video/mp4", video.clone()).await).await;
+    let done = publish(
+        &app,
+        &key,
+        &json!({"post": {"content": {"text": "Uploaded, then the token was refused",
+                                     "mediaType": "video", "videoUrl": hosted["url"],
+                                     "platform": ["youtube"]}}}),
+    )
+    .await;
+    let target = published_target(&done).clone();
+    let videos = fake.videos();
+    assert_eq!(videos.len(), 1);
+    assert_eq!(target["platformPostId"], videos[0].id.as_str(), "{target}");
+    assert_eq!(fake.token_calls(), refreshes, "no refresh was needed");
+    assert_eq!(fake.sessions().len(), 1);
+}
