@@ -196,8 +196,13 @@ async fn a_300_mb_video_is_uploaded_and_imported_in_bounded_memory() {
         idle / MB,
         peak / MB
     );
+    // The import's own buffers are small (one chunk at a time), but the process's resident size
+    // also holds the allocator's per-thread arenas, and every blocking write in place
+    // (`block_in_place`) may start a worker thread: under CPU contention (two other builds on
+    // the machine) the growth was 80 MB, alone about 25 MB. The bound is what holding the
+    // 300 MB file whole would break.
     assert!(
-        peak < idle + 64 * MB,
+        peak < idle + 128 * MB,
         "resident memory grew from {} MB to {} MB during the import",
         idle / MB,
         peak / MB
