@@ -292,6 +292,9 @@ struct Inner {
     moderation_polls: usize,
     processing_failure: Option<String>,
     upload_url_ttl: Duration,
+    /// The 416's `Content-Range` ends at the count of bytes held (`{UPLOADED_BYTES}` read
+    /// literally) instead of the last byte's index.
+    range_end_is_count: bool,
     limits: HashMap<Endpoint, usize>,
     windows: HashMap<(String, Endpoint), VecDeque<Instant>>,
     calls: HashMap<&'static str, usize>,
@@ -336,6 +339,7 @@ impl TikTokFake {
             moderation_polls: 0,
             processing_failure: None,
             upload_url_ttl: UPLOAD_URL_TTL,
+            range_end_is_count: false,
             limits: HashMap::new(),
             windows: HashMap::new(),
             calls: HashMap::new(),
@@ -538,6 +542,13 @@ impl TikTokFake {
     /// How long the `upload_url`s handed out from now on work.
     pub fn set_upload_url_ttl(&self, ttl: Duration) {
         self.lock().upload_url_ttl = ttl;
+    }
+
+    /// Whether chunk answers' `Content-Range: bytes 0-{UPLOADED_BYTES}/{TOTAL}` end at the count
+    /// of bytes held (the placeholder's name read literally) rather than at the last byte's
+    /// index (HTTP's reading, the default): the documentation allows both.
+    pub fn set_range_end_is_count(&self, on: bool) {
+        self.lock().range_end_is_count = on;
     }
 
     /// Another per-token limit per minute for `endpoint`.
@@ -1430,7 +1441,8 @@ pub fn chunk_plan_ok(size: u64, chunk: u64, n: u64) -> Result<(), String> {
 /// expired."; 404 "TikTok cannot find a valid upload task given the `upload_url`."; 416
 /// "`Content-Range` does not reflect the actual upload progress."; and "The response header
 /// includes ... `Content-Range:bytes 0-{UPLOADED_BYTES}/{TOTAL_BYTE_LENGTH}`" (the fake sends the
-/// last byte's index, as HTTP ranges do; nothing when no byte has arrived).
+/// last byte's index, as HTTP ranges do, or the count with `set_range_end_is_count`; nothing
+/// when no byte has arrived).
 async fn upload_chunk(
     State(s): State<Shared>,
     Query(q): Query<HashMap<String, String>>,
@@ -1444,6 +1456,7 @@ async fn upload_chunk(
     }
     let upload_id = q.get("upload_id").cloned().unwrap_or_default();
     let upload_token = q.get("upload_token").cloned().unwrap_or_default();
+    let count_end = st.range_end_is_count;
     let Some(p) = st.publishes.iter_mut().find(|p| {
         p.upload_id == upload_id && p.upload_token == upload_token && p.source == "FILE_UPLOAD"
     }) else {
@@ -1456,10 +1469,12 @@ async fn upload_chunk(
         if p.bytes.is_empty() {
             Vec::new()
         } else {
-            vec![(
-                "content-range",
-                format!("bytes 0-{}/{}", p.bytes.len() - 1, p.video_size),
-            )]
+            let end = if count_end {
+                p.bytes.len()
+            } else {
+                p.bytes.len() - 1
+            };
+            vec![("content-range", format!("bytes 0-{end}/{}", p.video_size))]
         }
     };
     let ct = headers

@@ -5,7 +5,8 @@ mod support;
 use serde_json::{Value, json};
 use soku_core::connector::{
     AccountCredentials, AuthorizationRequest, CodeExchange, ConnectErrorKind, ConnectMethod,
-    Connector, Existing, FailureClass, Progress, PublishRequest, TOKEN_INVALID,
+    Connector, Existing, FailureClass, Progress, ProgressSink, PublishError, PublishRequest,
+    TOKEN_INVALID,
 };
 use soku_core::platform::Platform;
 use soku_core::posts::{MediaType, PlatformOptions, PostContent, TiktokOptions};
@@ -374,6 +375,65 @@ async fn refresh_keeps_or_rotates_and_refusals_need_a_reconnect() {
     );
 }
 
+#[tokio::test]
+async fn refused_app_credentials_are_not_configured_not_a_reconnect() {
+    let fake = TikTokFake::start().await;
+    let media = streamed();
+    let refresh = fake.mint_refresh_token(WRITE_SCOPE);
+    // A wrong client secret: TikTok answers invalid_client.
+    let mut wrong = settings(&fake);
+    wrong.client_secret = Some("not-the-secret".into());
+    let tt = TikTok::new(wrong, media.clone());
+    let e = tt
+        .refresh(&account(None, Some(refresh.clone())))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ConnectErrorKind::NotConfigured, "{e:?}");
+    let e = tt
+        .exchange(&exchange_of("some-code", "verifier"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ConnectErrorKind::NotConfigured, "{e:?}");
+
+    let tt = connector(&fake, &media);
+    fake.faults.reply(
+        "POST",
+        "/v2/oauth/token/",
+        200,
+        &[],
+        json!({"error": "unauthorized_client", "error_description": "d", "log_id": "x"}),
+    );
+    let e = tt
+        .refresh(&account(None, Some(refresh.clone())))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ConnectErrorKind::NotConfigured, "{e:?}");
+    // A 4xx that is not TikTok's OAuth answer (a wrong API URL, a proxy's page).
+    fake.faults.push(
+        "POST",
+        "/v2/oauth/token/",
+        Fault::Reply {
+            status: 404,
+            headers: vec![("content-type".into(), "text/html".into())],
+            body: "<html>Not Found</html>".into(),
+        },
+    );
+    let e = tt
+        .refresh(&account(None, Some(refresh.clone())))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ConnectErrorKind::NotConfigured, "{e:?}");
+    // The account's own grant refused is still a reconnect.
+    fake.expire_refresh_token(&refresh);
+    assert_eq!(
+        tt.refresh(&account(None, Some(refresh)))
+            .await
+            .unwrap_err()
+            .kind,
+        ConnectErrorKind::Rejected
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Video
 
@@ -425,14 +485,16 @@ async fn a_video_is_uploaded_in_chunks_and_published() {
     );
     assert_eq!(media.streams(), 1);
 
-    // Progress: after the init, after each chunk.
+    // Progress: after the init, after the first chunk, `final_sent` before the last chunk,
+    // and after it.
     let saved = saves.all();
-    assert_eq!(saved.len(), 3, "{saved:?}");
+    assert_eq!(saved.len(), 4, "{saved:?}");
     for (i, s) in saved.iter().enumerate() {
         assert_eq!(s["publish_id"], json!(p.publish_id));
         assert_eq!(s["video_url"], FILM);
-        assert_eq!(s["chunks_done"], json!(i));
-        assert_eq!(s["uploaded"], json!(i == 2));
+        assert_eq!(s["chunks_done"], json!([0, 1, 1, 2][i]));
+        assert_eq!(s["final_sent"], json!(i >= 2));
+        assert_eq!(s["uploaded"], json!(i == 3));
     }
 
     // find_existing reads the saved publish.
@@ -543,9 +605,16 @@ async fn a_lost_answer_to_the_last_chunk_is_resumed_by_polling() {
         .publish(&video_request(&fake, SHORT, &saves, Value::Null))
         .await
         .unwrap_err();
-    assert!(matches!(e.class, FailureClass::Retryable { .. }), "{e:?}");
+    // The chunk that completes the upload may have posted: ambiguous, `final_sent` saved before.
+    assert_eq!(e.class, FailureClass::Ambiguous, "{e:?}");
     let saved = saves.last();
     assert_eq!(saved["uploaded"], json!(false));
+    assert_eq!(saved["final_sent"], json!(true));
+    // TikTok holds the file and is processing it: asked again later, never NotFound.
+    let req = video_request(&fake, SHORT, &saves, saved.clone());
+    let e = tt.find_existing(&req).await.unwrap_err();
+    assert_eq!(e.code, "media_processing");
+    assert!(matches!(e.class, FailureClass::Retryable { .. }), "{e:?}");
 
     let post = tt
         .publish(&video_request(&fake, SHORT, &saves, saved))
@@ -555,7 +624,6 @@ async fn a_lost_answer_to_the_last_chunk_is_resumed_by_polling() {
     assert_eq!(fake.chunks_accepted(), 1, "not sent again");
     assert_eq!(fake.calls("put"), 1);
     assert_eq!(post.id, fake.publishes()[0].post_id.unwrap().to_string());
-    assert_eq!(saves.last()["uploaded"], json!(true));
 }
 
 #[tokio::test]
@@ -596,6 +664,16 @@ async fn slow_processing_is_resumed_by_the_next_attempt() {
         .publish(&video_request(&fake, SHORT, &saves, Value::Null))
         .await
         .unwrap_err();
+    // TikTok has the file and will post it unless it fails: ambiguous, so the engine asks
+    // find_existing rather than counting a retry towards `failed`.
+    assert_eq!(e.code, "media_processing");
+    assert_eq!(e.class, FailureClass::Ambiguous, "{e:?}");
+    let saved = saves.last();
+    assert_eq!(saved["uploaded"], json!(true));
+    let req = video_request(&fake, SHORT, &saves, saved);
+    // Still processing: an error to ask again later (the engine keeps the target in flight and
+    // ends it `unknown` at worst), never NotFound.
+    let e = impatient.find_existing(&req).await.unwrap_err();
     assert_eq!(e.code, "media_processing");
     assert!(matches!(
         e.class,
@@ -603,13 +681,6 @@ async fn slow_processing_is_resumed_by_the_next_attempt() {
             retry_after: Some(_)
         }
     ));
-    let saved = saves.last();
-    assert_eq!(saved["uploaded"], json!(true));
-    let req = video_request(&fake, SHORT, &saves, saved);
-    assert_eq!(
-        impatient.find_existing(&req).await.unwrap(),
-        Existing::NotFound
-    );
 
     let patient = connector(&fake, &media);
     patient.publish(&req).await.unwrap();
@@ -660,6 +731,311 @@ async fn failed_processing_keeps_tiktoks_reason() {
     tt.publish(&req).await.unwrap();
     let statuses: Vec<String> = fake.publishes().iter().map(|p| p.status.clone()).collect();
     assert_eq!(statuses, ["FAILED", "FAILED", "PUBLISH_COMPLETE"]);
+}
+
+/// A progress store that refuses to record `final_sent` (the store down at that moment).
+#[derive(Default)]
+struct RefusesFinalSent(Saves);
+
+#[async_trait::async_trait]
+impl ProgressSink for RefusesFinalSent {
+    async fn save(&self, value: &Value) -> Result<(), PublishError> {
+        if value["final_sent"] == json!(true) {
+            return Err(PublishError::new(
+                FailureClass::Retryable { retry_after: None },
+                "store_unavailable",
+                "the store is down",
+            ));
+        }
+        self.0.save(value).await
+    }
+}
+
+#[tokio::test]
+async fn the_last_chunk_is_not_sent_unless_final_sent_was_saved() {
+    let fake = TikTokFake::start().await;
+    let media = streamed();
+    let tt = connector(&fake, &media);
+    let sink = Arc::new(RefusesFinalSent::default());
+    let mut req = video_request(&fake, FILM, &Arc::new(Saves::default()), Value::Null);
+    req.progress = Progress::new(Value::Null, sink.clone());
+    let e = tt.publish(&req).await.unwrap_err();
+    assert_eq!(e.code, "store_unavailable");
+    // The first chunk went; the one that would complete the upload did not.
+    assert_eq!(fake.calls("put"), 1);
+    assert_eq!(fake.publishes()[0].chunk_puts, [1, 0]);
+    assert_eq!(sink.0.last()["chunks_done"], json!(1));
+}
+
+#[tokio::test]
+async fn a_lost_last_chunk_answer_then_a_forgotten_publish_is_never_posted_again() {
+    let fake = TikTokFake::start().await;
+    let media = streamed();
+    let saves = Arc::new(Saves::default());
+    let tt = connector(&fake, &media);
+    fake.faults.push(
+        "PUT",
+        "/upload/video/",
+        Fault::DelayAfterEffect(Duration::from_millis(1500)),
+    );
+    let e = tt
+        .publish(&video_request(&fake, SHORT, &saves, Value::Null))
+        .await
+        .unwrap_err();
+    assert_eq!(e.class, FailureClass::Ambiguous, "{e:?}");
+    let saved = saves.last();
+    assert_eq!(
+        (&saved["final_sent"], &saved["uploaded"]),
+        (&json!(true), &json!(false))
+    );
+    // TikTok no longer knows the publish: whether it posted cannot be told.
+    fake.forget_publish(saved["publish_id"].as_str().unwrap());
+    let req = video_request(&fake, SHORT, &saves, saved);
+    assert_eq!(tt.find_existing(&req).await.unwrap(), Existing::CannotTell);
+    assert_eq!(
+        tt.publish(&req).await.unwrap_err().class,
+        FailureClass::Ambiguous
+    );
+    assert_eq!(fake.calls("video_init"), 1, "no second publish");
+    assert_eq!(fake.calls("put"), 1);
+}
+
+#[tokio::test]
+async fn after_the_last_chunk_went_out_an_upload_is_never_started_over() {
+    let fake = TikTokFake::start().await;
+    let media = streamed();
+    let saves = Arc::new(Saves::default());
+    let impatient = TikTok::new(settings(&fake), media.clone())
+        .with_polling(Duration::from_millis(20), Duration::from_millis(50));
+    // The chunk completing the upload is answered 206 (TikTok's state unknown): ambiguous, not
+    // a retry that would send it until the URL expires.
+    fake.faults.push(
+        "PUT",
+        "/upload/video/",
+        Fault::Reply {
+            status: 206,
+            headers: Vec::new(),
+            body: String::new(),
+        },
+    );
+    let e = impatient
+        .publish(&video_request(&fake, SHORT, &saves, Value::Null))
+        .await
+        .unwrap_err();
+    assert_eq!(e.class, FailureClass::Ambiguous, "{e:?}");
+    let saved = saves.last();
+    assert_eq!(saved["final_sent"], json!(true));
+
+    // The upload URL gone (as saved): wait on TikTok's status, never start over.
+    let mut expired = saved.clone();
+    expired["upload_expires_at"] = json!(0);
+    let req = video_request(&fake, SHORT, &saves, expired);
+    let e = impatient.find_existing(&req).await.unwrap_err();
+    assert!(matches!(e.class, FailureClass::Retryable { .. }), "{e:?}");
+    let e = impatient.publish(&req).await.unwrap_err();
+    assert_eq!(
+        (e.class, e.code.as_str()),
+        (FailureClass::Ambiguous, "media_processing")
+    );
+    assert_eq!(fake.calls("video_init"), 1);
+    assert_eq!(
+        fake.chunks_accepted(),
+        0,
+        "nothing sent while the URL is gone"
+    );
+
+    // The upload URL still works and TikTok does not hold the file: the rest goes to this
+    // same publish.
+    let req = video_request(&fake, SHORT, &saves, saved);
+    assert_eq!(
+        impatient.find_existing(&req).await.unwrap(),
+        Existing::NotFound
+    );
+    connector(&fake, &media).publish(&req).await.unwrap();
+    assert_eq!(fake.calls("video_init"), 1, "one publish");
+    let p = &fake.publishes()[0];
+    assert_eq!(
+        (p.chunk_puts.as_slice(), p.status.as_str()),
+        (&[1][..], "PUBLISH_COMPLETE")
+    );
+}
+
+#[tokio::test]
+async fn an_upload_url_refused_at_the_last_chunk_waits_instead_of_starting_over() {
+    let fake = TikTokFake::start().await;
+    let media = streamed();
+    let saves = Arc::new(Saves::default());
+    let impatient = TikTok::new(settings(&fake), media.clone())
+        .with_polling(Duration::from_millis(20), Duration::from_millis(50));
+    // The first chunk goes; the last is refused 403 (the URL expired, as after a lost 201 and
+    // a late retry): whether TikTok holds the file only its status can tell.
+    fake.faults.push(
+        "PUT",
+        "/upload/video/",
+        Fault::DelayAfterEffect(Duration::ZERO),
+    );
+    fake.faults
+        .reply("PUT", "/upload/video/", 403, &[], json!({}));
+    let e = impatient
+        .publish(&video_request(&fake, FILM, &saves, Value::Null))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.class, e.code.as_str()),
+        (FailureClass::Ambiguous, "media_processing")
+    );
+    let saved = saves.last();
+    assert_eq!(
+        (&saved["final_sent"], &saved["upload_dead"]),
+        (&json!(true), &json!(true))
+    );
+    let req = video_request(&fake, FILM, &saves, saved);
+    assert!(impatient.find_existing(&req).await.is_err(), "ask again");
+    assert_eq!(
+        impatient.publish(&req).await.unwrap_err().class,
+        FailureClass::Ambiguous
+    );
+    assert_eq!(fake.calls("video_init"), 1, "never a second publish");
+}
+
+#[tokio::test]
+async fn a_416_whose_range_ends_at_the_byte_count_resumes_at_the_right_chunk() {
+    let fake = TikTokFake::start().await;
+    fake.set_range_end_is_count(true);
+    let media = streamed();
+    let saves = Arc::new(Saves::default());
+    let tt = connector(&fake, &media);
+    // The first chunk arrives, its answer is lost.
+    fake.faults.push(
+        "PUT",
+        "/upload/video/",
+        Fault::DelayAfterEffect(Duration::from_millis(1500)),
+    );
+    let e = tt
+        .publish(&video_request(&fake, LONG, &saves, Value::Null))
+        .await
+        .unwrap_err();
+    assert!(matches!(e.class, FailureClass::Retryable { .. }), "{e:?}");
+    assert_eq!(saves.last()["chunks_done"], json!(0));
+    // The status names no byte count: the first chunk is sent again, and TikTok's 416 says
+    // `bytes 0-10485760/...`, its count of bytes.
+    fake.faults.reply(
+        "POST",
+        "/v2/post/publish/status/fetch/",
+        200,
+        &[],
+        json!({"data": {"status": "PROCESSING_UPLOAD"},
+               "error": {"code": "ok", "message": "", "log_id": "x"}}),
+    );
+    let e = tt
+        .publish(&video_request(&fake, LONG, &saves, saves.last()))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, "upload_out_of_sync");
+    let saved = saves.last();
+    assert_eq!(
+        (&saved["chunks_done"], &saved["upload_dead"]),
+        (&json!(1), &json!(false))
+    );
+    tt.publish(&video_request(&fake, LONG, &saves, saved))
+        .await
+        .unwrap();
+    assert_eq!(fake.calls("video_init"), 1, "the same upload went on");
+    let p = &fake.publishes()[0];
+    assert_eq!(p.chunk_puts, [1, 1, 1]);
+    assert!(p.bytes == long());
+}
+
+#[tokio::test]
+async fn progress_of_other_media_that_may_have_posted_is_never_posted_over() {
+    let fake = TikTokFake::start().await;
+    fake.verify("media.test");
+    let media = streamed();
+    let tt = connector(&fake, &media);
+    let saves = Arc::new(Saves::default());
+    let film = json!({"kind": "video", "video_url": FILM, "publish_id": "v_pub_file~v2.1",
+        "upload_url": format!("{}/upload/video/?upload_id=1&upload_token=t", fake.url),
+        "upload_expires_at": 0, "video_size": 22020096, "chunk_size": CHUNK_BYTES,
+        "total_chunk_count": 2, "chunks_done": 1, "uploaded": false, "final_sent": true,
+        "upload_dead": false});
+    // The last chunk of another video went out: this post may not go over it.
+    let req = video_request(&fake, LONG, &saves, film.clone());
+    assert_eq!(tt.find_existing(&req).await.unwrap(), Existing::CannotTell);
+    assert_eq!(
+        tt.publish(&req).await.unwrap_err().class,
+        FailureClass::Ambiguous
+    );
+    let req = photo_request(&fake, &[PHOTO_A], &saves, film.clone());
+    assert_eq!(tt.find_existing(&req).await.unwrap(), Existing::CannotTell);
+    // A photo init of other photos went out.
+    let photo = json!({"kind": "photo", "photo_urls": [PHOTO_B], "init_sent": true});
+    let req = photo_request(&fake, &[PHOTO_A], &saves, photo.clone());
+    assert_eq!(tt.find_existing(&req).await.unwrap(), Existing::CannotTell);
+    assert_eq!(
+        tt.publish(&req).await.unwrap_err().class,
+        FailureClass::Ambiguous
+    );
+    let req = video_request(&fake, SHORT, &saves, photo);
+    assert_eq!(tt.find_existing(&req).await.unwrap(), Existing::CannotTell);
+    assert_eq!(
+        tt.publish(&req).await.unwrap_err().class,
+        FailureClass::Ambiguous
+    );
+    assert_eq!(fake.calls("video_init") + fake.calls("content_init"), 0);
+    // Another video's upload that never reached its last chunk posted nothing.
+    let mut partial = film;
+    partial["final_sent"] = json!(false);
+    let req = video_request(&fake, SHORT, &saves, partial);
+    assert_eq!(tt.find_existing(&req).await.unwrap(), Existing::NotFound);
+    tt.publish(&req).await.unwrap();
+}
+
+#[tokio::test]
+async fn auth_removed_is_token_invalid_and_the_daily_cap_is_retried_from_scratch() {
+    let fake = TikTokFake::start().await;
+    let media = streamed();
+    let tt = connector(&fake, &media);
+    let saves = Arc::new(Saves::default());
+    fake.fail_processing(Some("auth_removed"));
+    let e = tt
+        .publish(&video_request(&fake, SHORT, &saves, Value::Null))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.class, e.code.as_str()),
+        (FailureClass::Permanent, TOKEN_INVALID)
+    );
+    // With a working token again, the post is made anew (the failed one posted nothing).
+    fake.fail_processing(None);
+    tt.publish(&video_request(&fake, SHORT, &saves, saves.last()))
+        .await
+        .unwrap();
+
+    // TikTok's daily cap, told by the publish's status: retried after an hour, from scratch.
+    let saves = Arc::new(Saves::default());
+    fake.fail_processing(Some("spam_risk_too_many_posts"));
+    let e = tt
+        .publish(&video_request(&fake, SHORT, &saves, Value::Null))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.class, e.code.as_str()),
+        (
+            FailureClass::Retryable {
+                retry_after: Some(Duration::from_secs(3600))
+            },
+            "daily_post_cap"
+        )
+    );
+    fake.fail_processing(None);
+    tt.publish(&video_request(&fake, SHORT, &saves, saves.last()))
+        .await
+        .unwrap();
+    let statuses: Vec<String> = fake.publishes().iter().map(|p| p.status.clone()).collect();
+    assert_eq!(
+        statuses,
+        ["FAILED", "PUBLISH_COMPLETE", "FAILED", "PUBLISH_COMPLETE"]
+    );
 }
 
 fn video_record(duration_ms: u64) -> soku_core::media::MediaRecord {
@@ -913,9 +1289,21 @@ async fn expired_or_revoked_tokens_are_token_invalid() {
     // A token without video.publish.
     let mut req = video_request(&fake, SHORT, &saves, Value::Null);
     req.account.access_token = Some(fake.mint_access_token("user.info.basic"));
+    // `token_invalid`, so the engine refreshes or flags the account for reconnecting.
+    let e = tt.publish(&req).await.unwrap_err();
     assert_eq!(
-        tt.publish(&req).await.unwrap_err().code,
-        "permission_denied"
+        (e.class, e.code.as_str()),
+        (FailureClass::Permanent, TOKEN_INVALID)
+    );
+    assert!(e.platform_error.unwrap().contains("scope_not_authorized"));
+    // A refresh whose grant lacks video.publish cannot give posting back: reconnect.
+    let refresh = fake.mint_refresh_token("user.info.basic");
+    assert_eq!(
+        tt.refresh(&account(None, Some(refresh)))
+            .await
+            .unwrap_err()
+            .kind,
+        ConnectErrorKind::Rejected
     );
 }
 

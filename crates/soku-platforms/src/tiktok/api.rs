@@ -88,7 +88,10 @@ fn unexpected(effect: Effect, body: &[u8], why: &str) -> PublishError {
 /// `...-photo-post`, `...-query-creator-info`, `...-get-video-status` and
 /// <https://developers.tiktok.com/doc/tiktok-api-v2-error-handling>):
 /// - `access_token_invalid` ("The access_token is invalid or has expired"): `token_invalid`;
-/// - `scope_not_authorized`, `scope_permission_missed`: permanent `permission_denied`;
+/// - `scope_not_authorized` ("The user did not authorize the scope required ... Please ask the
+///   user to authorize and then retry"), `scope_permission_missed` (the token lacks a scope):
+///   `token_invalid` too, so the engine refreshes the token or, when the refresh cannot grant
+///   `video.publish` back, flags the account for reconnecting;
 /// - `rate_limit_exceeded`: retryable after `Retry-After`, else a minute;
 /// - `spam_risk_too_many_posts` ("The daily post cap from the API is reached for the current
 ///   user"), `reached_active_user_cap` ("The daily quota for active publishing users from your
@@ -120,7 +123,7 @@ pub fn classify(
             format!("{PLATFORM} no longer accepts this account's access token{said}"),
         ),
         "scope_not_authorized" | "scope_permission_missed" => permanent(
-            "permission_denied",
+            TOKEN_INVALID,
             format!(
                 "{PLATFORM} has not granted this app permission to post for this account \
                  (video.publish); reconnect the account and allow posting{said}"
@@ -389,7 +392,11 @@ mod tests {
         );
         assert_eq!(
             c(401, "scope_not_authorized", Effect::Creates).code,
-            "permission_denied"
+            TOKEN_INVALID
+        );
+        assert_eq!(
+            c(401, "scope_permission_missed", Effect::Repeatable).code,
+            TOKEN_INVALID
         );
         assert_eq!(
             c(429, "rate_limit_exceeded", Effect::Creates).class,

@@ -44,7 +44,10 @@
 //! and keeps the refresh token TikTok answers ("may be different"). Token errors are read from
 //! the body (`{"error", "error_description"}`, seen with HTTP 200): `invalid_grant` and the
 //! like are `Rejected` (the account needs reconnecting), `server_error` and
-//! `temporarily_unavailable` `Unavailable`.
+//! `temporarily_unavailable` `Unavailable`, `invalid_client` and `unauthorized_client` (and a
+//! 4xx that is not JSON at all) `NotConfigured`: the operator's app credentials or settings are
+//! wrong, which no account's reconnecting would fix. A refresh whose grant no longer includes
+//! `video.publish` is `Rejected`.
 //!
 //! # Publishing
 //!
@@ -64,11 +67,18 @@
 //!   `post.options.tiktok.title` (90 UTF-16 units), the description the post's text (4000).
 //! - Then `status/fetch` with the `publish_id` until `PUBLISH_COMPLETE` or `FAILED`, waiting as
 //!   [`crate::graph::Polling`] does (first read at once, pauses doubling up to 10 s, at most
-//!   [`Polling::DEFAULT`]'s 45 s per attempt, [`TikTok::with_polling`]); still processing then
-//!   is retryable `media_processing`, and the next attempt polls the saved `publish_id` again.
-//!   `FAILED` maps `fail_reason` to a message ([`not_published`]): `internal`, and the pull
-//!   failures TikTok says may be retried, start over on the next attempt; the others are
-//!   permanent. `SEND_TO_USER_INBOX` belongs to the upload (draft) flow, which this connector
+//!   [`Polling::DEFAULT`]'s 45 s per attempt, [`TikTok::with_polling`]). Still processing then
+//!   is **`Ambiguous` `media_processing`** (logged): TikTok has the post and makes it unless it
+//!   says `FAILED`, so the target must not end `failed` (that invites a repost). The engine
+//!   asks `find_existing`, which answers a retryable error while TikTok processes: the target
+//!   stays in flight and is asked again, and ends `published` once TikTok says so, or `unknown`
+//!   if TikTok still has not when the engine's attempts run out; never `failed`. (Unlike
+//!   YouTube, whose video exists once uploaded, a TikTok post can still fail its format checks
+//!   while processing, so it is not called published early.) A status read that fails after
+//!   that point is `Ambiguous` too. `FAILED` maps `fail_reason` to a message
+//!   ([`not_published`]): `internal`, the pull failures TikTok says may be retried, the daily
+//!   cap and `auth_removed` start over on the next attempt (nothing was posted); the others
+//!   are permanent. `SEND_TO_USER_INBOX` belongs to the upload (draft) flow, which this connector
 //!   does not use: seen, it ends the target `failed` (the creator finishes it in the app).
 //! - The published post's id is `publicaly_available_post_id`'s, with its URL
 //!   `https://www.tiktok.com/@{handle}/video/{id}` (or `/photo/`); TikTok gives it only to public
@@ -82,26 +92,46 @@
 //! - A video's init is repeatable: TikTok posts nothing until the whole file has arrived ("The
 //!   video processing will occur asynchronously once the upload is complete"), and a lost answer
 //!   leaves a task whose upload URL nobody knows. The `publish_id` and `upload_url` are saved
-//!   before the first chunk, then the chunks done after each, then `uploaded` once TikTok
-//!   answers 201. An attempt that finds this asks TikTok the status first: complete, it is
-//!   done; the file whole, it only waits; part of it, it sends the rest (from TikTok's
-//!   `uploaded_bytes`) while the upload URL lasts (one hour), else starts over, since the old
-//!   task can no longer be posted. The video is never sent whole a second time for a publish
-//!   TikTok may still post.
+//!   before the first chunk, then the chunks done after each. The chunk that completes the
+//!   upload is the one that may post: **`final_sent: true` is saved before its `PUT`** (no
+//!   `PUT` if that save fails), that `PUT` is `Effect::Creates` (a lost answer, a 5xx or a 206
+//!   to it is `Ambiguous`), and `uploaded` is saved after its 201. An attempt that finds saved
+//!   progress asks TikTok the status first: complete, it is done; the file whole, it only
+//!   waits; part of it, it sends the rest (from TikTok's `uploaded_bytes`) to the same upload
+//!   URL while it lasts (one hour). Before the last chunk went out, an expired URL, a URL TikTok
+//!   refuses (403/404) or a publish TikTok no longer knows means starting over, since the old
+//!   task can no longer be posted. Once `final_sent` is set (or every chunk is done), a new
+//!   publish is started only if TikTok's status says `FAILED`: a publish TikTok no longer
+//!   knows is `Ambiguous`, and a gone upload URL means waiting on the status. Resending chunks
+//!   to the same upload URL never makes a second post (a 416 tells what TikTok holds).
+//! - The 416's `Content-Range: bytes 0-{UPLOADED_BYTES}/{TOTAL}` may end at the last byte's
+//!   index (HTTP's reading) or at the count of bytes (the placeholder's name); TikTok does not
+//!   say which, so either reading is taken when it falls on the file's end or a chunk's start
+//!   (they cannot both, being one byte apart); else the upload cannot go on from there.
 //! - A photo post's init starts the post at once: `{init_sent: true}` is saved before it, the
 //!   `publish_id` after. A lost answer is `Ambiguous`; `find_existing` then cannot tell (no
 //!   `publish_id`) and the engine ends the target `unknown` rather than post twice. A refusal
 //!   clears `init_sent`.
-//! - `find_existing` asks the status of a saved `publish_id`: `PUBLISH_COMPLETE` is `Found`,
-//!   `FAILED` and still processing `NotFound` (publishing again resumes that publish, never a new
-//!   one while it may complete); without a `publish_id`, a video is `NotFound` (no file, no
-//!   post) and a photo post whose init went out `CannotTell`.
+//! - `find_existing` asks the status of a saved `publish_id`: `PUBLISH_COMPLETE` is `Found`;
+//!   `FAILED` is `NotFound` (publishing again starts over or fails with TikTok's reason); still
+//!   processing with the file whole (or a photo init accepted) is a retryable error, never
+//!   `NotFound`; after `final_sent` without TikTok holding the file, `NotFound` while the
+//!   upload URL works (publishing again sends the rest to that same publish), else the
+//!   retryable error; before the last chunk, `NotFound` (no file, no post). A `publish_id`
+//!   TikTok no longer knows is `CannotTell` once the last chunk (or a photo init) went out.
+//!   Without a `publish_id`, a video is `NotFound` and a photo post whose init went out
+//!   `CannotTell`.
+//! - Progress is matched on the post's media URLs. Progress of other media that shows
+//!   something may have been posted (a `publish_id` with `final_sent`, a photo init sent) is
+//!   `CannotTell` in `find_existing` and `Ambiguous` in `publish`, which then sends nothing.
 //!
 //! # Failures
 //!
-//! [`api::classify`]: `access_token_invalid` is `token_invalid` (the engine refreshes, or marks
-//! the account `needs_reconnect`); rate limits wait `Retry-After` or a minute; the daily caps
-//! (`spam_risk_too_many_posts`, `reached_active_user_cap`) an hour; a ban, an unaudited app
+//! [`api::classify`]: `access_token_invalid`, `scope_not_authorized` and
+//! `scope_permission_missed`, like a publish `FAILED` with `auth_removed`, are `token_invalid`
+//! (the engine refreshes, or marks the account `needs_reconnect`); rate limits wait
+//! `Retry-After` or a minute; the daily caps (`spam_risk_too_many_posts`, whether an API answer
+//! or a publish's `fail_reason`, and `reached_active_user_cap`) an hour; a ban, an unaudited app
 //! posting to a public account, an unverified photo URL, a privacy level mismatch and invalid
 //! parameters are permanent with TikTok's message; 5xx are ambiguous only for the photo init.
 
@@ -125,7 +155,7 @@ use serde_json::{Value, json};
 use soku_core::connector::{
     AccountCredentials, AuthorizationRequest, AuthorizationStart, CodeExchange, ConnectError,
     ConnectMethod, ConnectedAccount, Connector, Existing, FailureClass, PublishError,
-    PublishRequest, PublishedPost, TokenSet,
+    PublishRequest, PublishedPost, TOKEN_INVALID, TokenSet,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -184,7 +214,10 @@ impl TikTok {
     }
 
     /// Polls `publish_id` until TikTok has posted it or says it failed, within this attempt's
-    /// wait.
+    /// wait. Called only once TikTok may post on its own (the video's last chunk went out, the
+    /// photo init was accepted): every failure short of TikTok's `FAILED` is then `Ambiguous`,
+    /// so the engine asks [`Connector::find_existing`] and never ends the target `failed` while
+    /// TikTok may still post it.
     async fn wait_published(
         &self,
         account: &AccountCredentials,
@@ -194,7 +227,11 @@ impl TikTok {
     ) -> Result<PublishedPost, PublishError> {
         let mut backoff = self.polling.start();
         loop {
-            let Some(status) = self.status(token, publish_id).await? else {
+            let status = self
+                .status(token, publish_id)
+                .await
+                .map_err(|e| status_unread(e, publish_id))?;
+            let Some(status) = status else {
                 return Err(PublishError::new(
                     FailureClass::Ambiguous,
                     "publish_unknown",
@@ -207,14 +244,18 @@ impl TikTok {
                 _ => {}
             }
             if !backoff.wait().await {
+                tracing::info!(
+                    publish_id,
+                    status = %status.status,
+                    "TikTok is still processing the post at the end of this attempt's wait; the \
+                     engine asks its status again"
+                );
                 return Err(PublishError::new(
-                    FailureClass::Retryable {
-                        retry_after: Some(PROCESSING_RETRY_AFTER),
-                    },
+                    FailureClass::Ambiguous,
                     "media_processing",
                     format!(
-                        "{PLATFORM} is still processing the post ({}); the next attempt checks \
-                         publish {publish_id} again without sending anything again.",
+                        "{PLATFORM} has the post and is still processing it ({}); publish \
+                         {publish_id} is checked again, nothing is sent again.",
                         status.status
                     ),
                 ));
@@ -232,7 +273,12 @@ impl TikTok {
         token: &str,
         url: &str,
     ) -> Result<PublishedPost, PublishError> {
-        if let Some(saved) = VideoProgress::for_video(request.progress.saved(), url) {
+        let earlier = request.progress.saved();
+        let matched = VideoProgress::for_video(earlier, url);
+        if matched.is_none() && may_have_posted(earlier) {
+            return Err(other_post_pending());
+        }
+        if let Some(saved) = matched {
             match self.resume_video(request, token, saved).await? {
                 Resume::Done(status) => {
                     let id = status_publish_id(request);
@@ -270,7 +316,12 @@ impl TikTok {
         token: &str,
         urls: &[String],
     ) -> Result<PublishedPost, PublishError> {
-        if let Some(saved) = PhotoProgress::for_photos(request.progress.saved(), urls) {
+        let earlier = request.progress.saved();
+        let matched = PhotoProgress::for_photos(earlier, urls);
+        if matched.is_none() && may_have_posted(earlier) {
+            return Err(other_post_pending());
+        }
+        if let Some(saved) = matched {
             match saved.publish_id.as_deref() {
                 Some(id) => match self.status(token, id).await? {
                     None => {
@@ -367,6 +418,73 @@ impl TikTok {
     }
 }
 
+/// Whether saved progress (of whatever post) shows that TikTok may post something: a video's
+/// last chunk went out (`final_sent`, `uploaded`, or every chunk done) under a `publish_id`, or
+/// a photo init went out.
+fn may_have_posted(saved: &Value) -> bool {
+    let flag = |k: &str| saved.get(k).and_then(Value::as_bool) == Some(true);
+    let count = |k: &str| saved.get(k).and_then(Value::as_u64).unwrap_or(0);
+    match saved.get("kind").and_then(Value::as_str) {
+        Some("video") => {
+            let named = saved
+                .get("publish_id")
+                .and_then(Value::as_str)
+                .is_some_and(|p| !p.is_empty());
+            let total = count("total_chunk_count");
+            named
+                && (flag("final_sent")
+                    || flag("uploaded")
+                    || (total > 0 && count("chunks_done") >= total))
+        }
+        Some("photo") => flag("init_sent"),
+        _ => false,
+    }
+}
+
+/// Saved progress that is not this post's media, yet shows something may have been posted.
+fn other_post_pending() -> PublishError {
+    PublishError::new(
+        FailureClass::Ambiguous,
+        "outcome_unknown",
+        format!(
+            "An earlier attempt sent a post to {PLATFORM} that may be published, and its media is \
+             not this post's: not posting again."
+        ),
+    )
+}
+
+/// A failure to read the status of a publish TikTok may post on its own: ambiguous, so the
+/// engine asks `find_existing` (which reads the status again) rather than failing the target.
+fn status_unread(e: PublishError, publish_id: &str) -> PublishError {
+    if e.class == FailureClass::Ambiguous {
+        return e;
+    }
+    PublishError {
+        class: FailureClass::Ambiguous,
+        code: "publish_status_unknown".into(),
+        message: format!(
+            "{PLATFORM} has publish {publish_id}, whose status could not be read ({}).",
+            e.message
+        ),
+        platform_error: e.platform_error,
+    }
+}
+
+/// `find_existing`'s answer for a publish TikTok is still processing and may post: ask again
+/// later (the engine keeps the target in flight, and ends it `unknown` if it never learns).
+fn still_processing(publish_id: &str, status: &str) -> PublishError {
+    PublishError::new(
+        FailureClass::Retryable {
+            retry_after: Some(PROCESSING_RETRY_AFTER),
+        },
+        "media_processing",
+        format!(
+            "{PLATFORM} is still processing publish {publish_id} ({status}); it is asked again \
+             later."
+        ),
+    )
+}
+
 /// The saved video's `publish_id`, for a publish found complete.
 fn status_publish_id(request: &PublishRequest) -> String {
     request
@@ -407,13 +525,22 @@ struct PhotoInit {
     publish_id: String,
 }
 
-/// A `FAILED` whose `fail_reason` TikTok says may be retried: `internal` ("This is a retryable
-/// error."), `video_pull_failed` / `photo_pull_failed` ("If developers are certain that the URL
-/// is valid, a retry is recommended."). Nothing was posted: the next attempt starts over.
+/// A `FAILED` after which the next attempt starts over (`FAILED`: "the entire process has
+/// failed", nothing was posted): the reasons TikTok says may be retried, `internal` ("This is a
+/// retryable error."), `video_pull_failed` / `photo_pull_failed` ("If developers are certain
+/// that the URL is valid, a retry is recommended."); the daily cap
+/// (`spam_risk_too_many_posts`, retried after [`api::DAILY_CAP_WAIT`]); and `auth_removed`,
+/// retried only once the engine got the account a working token.
 fn retry_from_scratch(status: &PublishStatus) -> bool {
     matches!(
         status.fail_reason.as_deref(),
-        Some("internal" | "video_pull_failed" | "photo_pull_failed")
+        Some(
+            "internal"
+                | "video_pull_failed"
+                | "photo_pull_failed"
+                | "spam_risk_too_many_posts"
+                | "auth_removed"
+        )
     )
 }
 
@@ -481,20 +608,25 @@ fn not_published(status: &PublishStatus) -> PublishError {
             "cancelled",
             format!("The post was cancelled on {PLATFORM} ({reason})."),
         ),
+        // `token_invalid`: the engine refreshes the token, or marks the account
+        // `needs_reconnect`.
         "auth_removed" => (
             FailureClass::Permanent,
-            "access_removed",
+            TOKEN_INVALID,
             format!(
                 "The creator removed this app's access on {PLATFORM} while the post was \
                  processed ({reason}); reconnect the account."
             ),
         ),
+        // As `api::classify` reads the same code: the daily cap, retried after an hour.
         "spam_risk_too_many_posts" => (
-            FailureClass::Permanent,
+            FailureClass::Retryable {
+                retry_after: Some(api::DAILY_CAP_WAIT),
+            },
             "daily_post_cap",
             format!(
                 "{PLATFORM} refused the post: too many posts through its API in the last 24 \
-                 hours for this account ({reason})."
+                 hours for this account ({reason}); it will be tried again later."
             ),
         ),
         "spam_risk_user_banned_from_posting" => (
@@ -563,36 +695,70 @@ impl Connector for TikTok {
     /// See the module documentation, "Exactly once".
     async fn find_existing(&self, request: &PublishRequest) -> Result<Existing, PublishError> {
         let saved = request.progress.saved();
-        let (publish_id, uploaded) = match saved.get("kind").and_then(Value::as_str) {
-            Some("video") => (
-                saved.get("publish_id").and_then(Value::as_str),
-                saved.get("uploaded").and_then(Value::as_bool) == Some(true),
-            ),
-            Some("photo") => {
-                let init_sent = saved.get("init_sent").and_then(Value::as_bool) == Some(true);
-                (saved.get("publish_id").and_then(Value::as_str), init_sent)
-            }
-            _ => return Ok(Existing::NotFound),
+        let (video, photo) = match rules::kind(&request.content) {
+            Ok(rules::Kind::Video(url)) => (VideoProgress::for_video(saved, url), None),
+            Ok(rules::Kind::Photos(urls)) => (None, PhotoProgress::for_photos(saved, urls)),
+            Err(_) => (None, None),
         };
-        let photo = saved.get("kind").and_then(Value::as_str) == Some("photo");
-        let Some(publish_id) = publish_id.filter(|p| !p.is_empty()) else {
-            // A video without a publish_id never had its file sent; a photo init may have gone
-            // out with its answer lost.
-            return Ok(if photo && uploaded {
+        if video.is_none() && photo.is_none() {
+            // No progress of this post's media: nothing, unless what was saved may have posted.
+            return Ok(if may_have_posted(saved) {
+                Existing::CannotTell
+            } else {
+                Existing::NotFound
+            });
+        }
+        let token = http::access_token(&request.account, PLATFORM)?;
+        if let Some(p) = video {
+            let committed = p.may_be_posted();
+            return Ok(match self.status(token, &p.publish_id).await? {
+                Some(s) if s.status == "PUBLISH_COMPLETE" => {
+                    Existing::Found(published(&request.account, &p.publish_id, &s, false))
+                }
+                // Nothing was posted: publishing again starts over or fails with the reason.
+                Some(s) if matches!(s.status.as_str(), "FAILED" | "SEND_TO_USER_INBOX") => {
+                    Existing::NotFound
+                }
+                // TikTok has the file and is processing it: it will post unless it fails.
+                Some(s) if p.uploaded || s.uploaded_bytes == Some(p.video_size) => {
+                    return Err(still_processing(&p.publish_id, &s.status));
+                }
+                // The last chunk went out, TikTok has not said it holds the file, and the upload
+                // URL still works: publishing again sends the rest to this same publish (never a
+                // new one).
+                Some(_) if committed && p.upload_usable(chrono::Utc::now().timestamp_millis()) => {
+                    Existing::NotFound
+                }
+                // The last chunk went out and the upload URL is gone: only TikTok's status can
+                // tell; ask again.
+                Some(s) if committed => return Err(still_processing(&p.publish_id, &s.status)),
+                // The file is not whole: nothing can be posted; publishing again resumes it.
+                Some(_) => Existing::NotFound,
+                None if committed => Existing::CannotTell,
+                None => Existing::NotFound,
+            });
+        }
+        let Some(p) = photo else {
+            return Ok(Existing::NotFound);
+        };
+        let Some(publish_id) = p.publish_id.as_deref().filter(|id| !id.is_empty()) else {
+            // The init may have gone out with its answer lost.
+            return Ok(if p.init_sent {
                 Existing::CannotTell
             } else {
                 Existing::NotFound
             });
         };
-        let token = http::access_token(&request.account, PLATFORM)?;
         Ok(match self.status(token, publish_id).await? {
             Some(s) if s.status == "PUBLISH_COMPLETE" => {
-                Existing::Found(published(&request.account, publish_id, &s, photo))
+                Existing::Found(published(&request.account, publish_id, &s, true))
             }
-            // Failed, or still on its way: publishing again resumes this publish.
-            Some(_) => Existing::NotFound,
-            None if uploaded || photo => Existing::CannotTell,
-            None => Existing::NotFound,
+            Some(s) if matches!(s.status.as_str(), "FAILED" | "SEND_TO_USER_INBOX") => {
+                Existing::NotFound
+            }
+            // Accepted and on its way: TikTok posts it unless it fails.
+            Some(s) => return Err(still_processing(publish_id, &s.status)),
+            None => Existing::CannotTell,
         })
     }
 
@@ -649,19 +815,56 @@ mod tests {
             ("file_format_check_failed", "unsupported_media"),
             ("duration_check_failed", "video_too_long"),
             ("spam_risk_text", "content_refused"),
-            ("auth_removed", "access_removed"),
+            ("auth_removed", TOKEN_INVALID),
             ("something_new", "media_processing_failed"),
         ] {
             let e = not_published(&status("FAILED", Some(reason), json!([])));
             assert_eq!((e.class, e.code.as_str()), (FailureClass::Permanent, code));
-            assert!(!retry_from_scratch(&status(
-                "FAILED",
-                Some(reason),
-                json!([])
-            )));
+            assert_eq!(
+                retry_from_scratch(&status("FAILED", Some(reason), json!([]))),
+                reason == "auth_removed"
+            );
         }
+        // The daily cap means what `api::classify` says it means: retried after an hour, from
+        // scratch.
+        let cap = status("FAILED", Some("spam_risk_too_many_posts"), json!([]));
+        let e = not_published(&cap);
+        assert_eq!(
+            (e.class, e.code.as_str()),
+            (
+                FailureClass::Retryable {
+                    retry_after: Some(api::DAILY_CAP_WAIT)
+                },
+                "daily_post_cap"
+            )
+        );
+        assert!(retry_from_scratch(&cap));
         let e = not_published(&status("SEND_TO_USER_INBOX", None, json!([])));
         assert_eq!(e.code, "sent_to_inbox");
+    }
+
+    #[test]
+    fn saved_progress_that_may_have_posted() {
+        let video = json!({"kind": "video", "video_url": "u", "publish_id": "v",
+                           "total_chunk_count": 2, "chunks_done": 1});
+        assert!(!may_have_posted(&video));
+        let mut v = video.clone();
+        v["final_sent"] = json!(true);
+        assert!(may_have_posted(&v));
+        let mut v = video.clone();
+        v["chunks_done"] = json!(2);
+        assert!(may_have_posted(&v));
+        let mut v = video.clone();
+        v["uploaded"] = json!(true);
+        v["publish_id"] = json!("");
+        assert!(!may_have_posted(&v), "no publish: nothing to post");
+        assert!(may_have_posted(
+            &json!({"kind": "photo", "photo_urls": [], "init_sent": true})
+        ));
+        assert!(!may_have_posted(
+            &json!({"kind": "photo", "photo_urls": [], "init_sent": false})
+        ));
+        assert!(!may_have_posted(&Value::Null));
     }
 
     #[test]

@@ -145,6 +145,18 @@ impl TikTok {
             )
             .with_platform_error(http::platform_text(&bytes)));
         }
+        if !status.is_success() && value.is_null() {
+            // Not TikTok's OAuth answer at all (a proxy's page, a wrong API URL): the server's
+            // setup is at fault, not the account.
+            return Err(ConnectError::new(
+                ConnectErrorKind::NotConfigured,
+                format!(
+                    "{PLATFORM}'s token endpoint answered {status} with no OAuth error; check \
+                     this server's TikTok settings (SOKU_TIKTOK_*)."
+                ),
+            )
+            .with_platform_error(http::platform_text(&bytes)));
+        }
         if !status.is_success() {
             return Err(ConnectError::new(
                 ConnectErrorKind::Rejected,
@@ -214,7 +226,7 @@ impl TikTok {
                     info.creator_username.filter(|u| !u.is_empty()),
                     info.creator_nickname.filter(|n| !n.is_empty()),
                 ),
-                Err(e) if e.code == TOKEN_INVALID || e.code == "permission_denied" => {
+                Err(e) if e.code == TOKEN_INVALID => {
                     return Err(ConnectError::new(ConnectErrorKind::Rejected, e.message)
                         .with_platform_error(e.platform_error.unwrap_or_default()));
                 }
@@ -268,13 +280,27 @@ impl TikTok {
                 "TikTok refreshed the tokens of another account.",
             ));
         }
+        // The creator may have taken posting away since connecting (TikTok then answers posts
+        // `scope_not_authorized`): a refresh cannot give it back, only reconnecting can.
+        if let Some(scope) = tokens.scope.as_deref()
+            && !scope.split([',', ' ']).any(|s| s == POST_SCOPE)
+        {
+            return Err(ConnectError::new(
+                ConnectErrorKind::Rejected,
+                "TikTok no longer grants this app permission to post for this account \
+                 (video.publish): reconnect it and allow posting.",
+            ));
+        }
         Ok(tokens.into_token_set())
     }
 }
 
 /// An OAuth error body: `server_error` and `temporarily_unavailable` are worth trying again;
-/// every other (`invalid_grant`: a code or refresh token "invalid, expired, revoked";
-/// `invalid_client`, `invalid_request`, `access_denied`, ...) is TikTok refusing.
+/// `invalid_client` ("Client authentication failed") and `unauthorized_client` ("The client is
+/// not authorized to request an authorization code using this method") mean this server's app
+/// credentials or setup are wrong, `NotConfigured` (no account is to blame); every other
+/// (`invalid_grant`: a code or refresh token "invalid, expired, revoked"; `invalid_request`,
+/// `access_denied`, ...) is TikTok refusing this account's grant, `Rejected`.
 fn oauth_failure(error: &str, value: &Value, raw: &[u8]) -> ConnectError {
     let description = value
         .get("error_description")
@@ -282,12 +308,17 @@ fn oauth_failure(error: &str, value: &Value, raw: &[u8]) -> ConnectError {
         .unwrap_or("");
     let kind = match error {
         "server_error" | "temporarily_unavailable" => ConnectErrorKind::Unavailable,
+        "invalid_client" | "unauthorized_client" => ConnectErrorKind::NotConfigured,
         _ => ConnectErrorKind::Rejected,
     };
     let message = match kind {
         ConnectErrorKind::Unavailable => {
             format!("{PLATFORM} could not serve the token request ({error}); try again later.")
         }
+        ConnectErrorKind::NotConfigured => format!(
+            "{PLATFORM} refused this server's app credentials ({error}); check \
+             SOKU_TIKTOK_CLIENT_ID (the client key) and SOKU_TIKTOK_CLIENT_SECRET."
+        ),
         _ if description.is_empty() => format!("{PLATFORM} refused the token request ({error})."),
         _ => format!("{PLATFORM} refused the token request ({error}): {description}"),
     };

@@ -23,8 +23,8 @@ pub const VIDEO_LIMITS: MediaLimits = MediaLimits {
 };
 /// The chunk size sent: 10 MiB, within "at least 5 MB but no greater than 64 MB" whichever way
 /// "MB" is read; the final chunk takes the trailing bytes ("can be greater than `chunk_size` (up
-/// to 128 MB)"), so it stays under 20 MiB, and a 4 GB video needs 410 chunks ("a maximum of 1000
-/// chunks"). A video of at most one chunk goes whole ("Videos with a total size less than 5 MB
+/// to 128 MB)"), so it stays under 20 MiB, and a 4 GiB video needs 409 chunks (4096 MiB / 10 MiB
+/// rounded down; the last takes 16 MiB), within "a maximum of 1000 chunks". A video of at most one chunk goes whole ("Videos with a total size less than 5 MB
 /// must be uploaded as a whole, with `chunk_size` equal to the entire video's byte size").
 pub const CHUNK_BYTES: u64 = 10 * 1024 * 1024;
 /// "The `upload_url` is valid for one hour after issuance. The upload must be completed in this
@@ -64,6 +64,11 @@ pub struct VideoProgress {
     /// TikTok has every byte (the last chunk answered 201): it posts on its own from here.
     #[serde(default)]
     pub uploaded: bool,
+    /// The chunk completing the upload went out (or may have: saved before its `PUT`, whose
+    /// answer may be lost). From here TikTok may post this publish on its own, so no new
+    /// publish is started unless TikTok says this one `FAILED`.
+    #[serde(default)]
+    pub final_sent: bool,
     /// TikTok answered 403 or 404 to a chunk: the `upload_url` no longer works.
     #[serde(default)]
     pub upload_dead: bool,
@@ -85,8 +90,14 @@ impl VideoProgress {
         serde_json::to_value(self).expect("progress serializes")
     }
 
+    /// Whether TikTok may post this publish without another byte from this server: the last
+    /// chunk went out (or may have), or TikTok took every chunk.
+    pub fn may_be_posted(&self) -> bool {
+        self.uploaded || self.final_sent || self.chunks_done >= self.total_chunk_count
+    }
+
     /// Whether the upload can go on with the saved `upload_url`.
-    fn upload_usable(&self, now_ms: i64) -> bool {
+    pub fn upload_usable(&self, now_ms: i64) -> bool {
         !self.upload_dead && self.upload_expires_at > now_ms + UPLOAD_URL_MARGIN_MS
     }
 
@@ -118,8 +129,8 @@ enum Put {
     Partial,
     /// 201: "All parts are uploaded. TikTok will start the posting process."
     Complete,
-    /// 416 with TikTok's `Content-Range: bytes 0-{last}/{total}`: bytes TikTok has.
-    OutOfSync(u64),
+    /// 416 with TikTok's `Content-Range: bytes 0-{UPLOADED_BYTES}/{total}`: its end, if any.
+    OutOfSync(Option<u64>),
 }
 
 impl TikTok {
@@ -132,14 +143,17 @@ impl TikTok {
         mut saved: VideoProgress,
     ) -> Result<Resume, PublishError> {
         let status = self.status(token, &saved.publish_id).await?;
+        let committed = saved.may_be_posted();
         let Some(status) = status else {
-            if saved.uploaded {
-                // Every byte went to a publish TikTok no longer knows: it may have been posted.
+            if committed {
+                // The last chunk went to a publish TikTok no longer knows: it may have been
+                // posted.
                 return Err(PublishError::new(
                     FailureClass::Ambiguous,
                     "publish_unknown",
                     format!(
-                        "{PLATFORM} no longer knows publish {} after its video was uploaded.",
+                        "{PLATFORM} no longer knows publish {} after the last part of its video \
+                         was sent.",
                         saved.publish_id
                     ),
                 ));
@@ -162,6 +176,12 @@ impl TikTok {
             return Ok(Resume::Wait(saved));
         }
         if !saved.upload_usable(Utc::now().timestamp_millis()) {
+            if committed {
+                // The last chunk went out, and the upload URL is gone: whether TikTok has the
+                // file only its status can tell. Never a second publish while it may post.
+                tracing::info!(publish_id = %saved.publish_id, "the TikTok upload URL is gone after the last chunk was sent; waiting on the publish's status");
+                return Ok(Resume::Wait(saved));
+            }
             // The file never arrived whole, and the upload URL is gone: TikTok cannot post it.
             tracing::info!(publish_id = %saved.publish_id, "the TikTok upload URL has expired; starting over");
             return Ok(Resume::StartOver);
@@ -181,6 +201,9 @@ impl TikTok {
         );
         let stream = self.media.stream(&saved.video_url, &VIDEO_LIMITS).await?;
         if stream.size != saved.video_size {
+            if committed {
+                return Ok(Resume::Wait(saved));
+            }
             return Ok(Resume::StartOver);
         }
         let saved = self.upload_chunks(request, stream, saved).await?;
@@ -246,6 +269,7 @@ impl TikTok {
             total_chunk_count,
             chunks_done: 0,
             uploaded: false,
+            final_sent: false,
             upload_dead: false,
         };
         request.progress.save(saved.to_json()).await?;
@@ -253,7 +277,8 @@ impl TikTok {
     }
 
     /// Sends the chunks `saved` has not sent yet, in order, reading `stream` once and holding
-    /// at most one chunk; the progress saved after each.
+    /// at most one chunk; the progress saved after each, and `final_sent` saved before the
+    /// last (no `PUT` when that save fails): the last `PUT` may post, the others cannot.
     async fn upload_chunks(
         &self,
         request: &PublishRequest,
@@ -296,19 +321,47 @@ impl TikTok {
                 if part.len() < want {
                     continue;
                 }
+                let last = saved.chunks_done + 1 == saved.total_chunk_count;
+                if last && !saved.final_sent {
+                    saved.final_sent = true;
+                    request.progress.save(saved.to_json()).await?;
+                }
+                let effect = if last {
+                    Effect::Creates
+                } else {
+                    Effect::Repeatable
+                };
                 match self
-                    .put_chunk(&saved, mime, start, part.split().freeze())
+                    .put_chunk(&saved, mime, start, part.split().freeze(), effect)
                     .await
                 {
+                    Ok(Put::Partial) if last => {
+                        // The chunk completing the upload answered "more to come": TikTok may
+                        // or may not hold the file.
+                        return Err(PublishError::new(
+                            FailureClass::Ambiguous,
+                            "unexpected_response",
+                            format!(
+                                "{PLATFORM} took the last chunk of the video without saying the \
+                                 upload was complete."
+                            ),
+                        ));
+                    }
                     Ok(Put::Partial) => saved.chunks_done += 1,
                     Ok(Put::Complete) => {
                         saved.chunks_done = saved.total_chunk_count;
                         saved.uploaded = true;
                     }
-                    Ok(Put::OutOfSync(have)) => return self.resync(request, saved, have).await,
+                    Ok(Put::OutOfSync(end)) => return self.resync(request, saved, end).await,
                     Err(e) if e.code == "upload_expired" => {
                         saved.upload_dead = true;
                         request.progress.save(saved.to_json()).await?;
+                        if saved.may_be_posted() {
+                            // The last chunk went out earlier: TikTok may hold the file, and its
+                            // status tells. Never start over.
+                            tracing::info!(publish_id = %saved.publish_id, "the TikTok upload URL is gone after the last chunk was sent; waiting on the publish's status");
+                            return Ok(saved);
+                        }
                         return Err(e);
                     }
                     Err(e) => return Err(e),
@@ -318,9 +371,10 @@ impl TikTok {
         }
         drop(chunks);
         if !saved.uploaded {
-            // Every chunk answered 206: TikTok never said the file was whole.
+            // Every chunk answered 206: TikTok never said the file was whole, but the last
+            // chunk went out.
             return Err(PublishError::new(
-                FailureClass::Retryable { retry_after: None },
+                FailureClass::Ambiguous,
                 "unexpected_response",
                 format!("{PLATFORM} took every chunk without saying the upload was complete."),
             ));
@@ -328,34 +382,37 @@ impl TikTok {
         Ok(saved)
     }
 
-    /// After a 416: TikTok has `have` bytes. All of them: the upload is complete. At a chunk's
-    /// start: the next attempt goes on from there. Anywhere else: the upload cannot go on.
+    /// After a 416 whose `Content-Range` ends at `end` (`None`: no header, no bytes): see
+    /// [`held`]. All of them: the upload is complete. At a chunk's start: the next attempt goes
+    /// on from there. Anywhere else: the upload cannot go on (and, once the last chunk went out,
+    /// the next attempt waits on the status instead of starting over).
     async fn resync(
         &self,
         request: &PublishRequest,
         mut saved: VideoProgress,
-        have: u64,
+        end: Option<u64>,
     ) -> Result<VideoProgress, PublishError> {
-        if have == saved.video_size {
-            saved.chunks_done = saved.total_chunk_count;
-            saved.uploaded = true;
-            request.progress.save(saved.to_json()).await?;
-            return Ok(saved);
-        }
-        if have.is_multiple_of(saved.chunk_size)
-            && have / saved.chunk_size < saved.total_chunk_count
-        {
-            saved.chunks_done = have / saved.chunk_size;
-        } else {
-            saved.upload_dead = true;
+        let what = match end {
+            Some(end) => format!("bytes up to {end}"),
+            None => "no bytes".to_owned(),
+        };
+        match held(&saved, end) {
+            Held::All => {
+                saved.chunks_done = saved.total_chunk_count;
+                saved.uploaded = true;
+                request.progress.save(saved.to_json()).await?;
+                return Ok(saved);
+            }
+            Held::Chunks(n) => saved.chunks_done = n,
+            Held::Unknown => saved.upload_dead = true,
         }
         request.progress.save(saved.to_json()).await?;
         Err(PublishError::new(
             FailureClass::Retryable { retry_after: None },
             "upload_out_of_sync",
             format!(
-                "{PLATFORM} holds {have} bytes of the video, not what this server sent; the \
-                 upload will go on from there."
+                "{PLATFORM} holds {what} of the video, not what this server sent; the upload \
+                 will go on from there."
             ),
         ))
     }
@@ -369,9 +426,9 @@ impl TikTok {
         mime: &str,
         start: u64,
         bytes: bytes::Bytes,
+        effect: Effect,
     ) -> Result<Put, PublishError> {
         let len = bytes.len() as u64;
-        let effect = Effect::Repeatable;
         let request = self
             .client
             .put(&saved.upload_url)
@@ -393,7 +450,7 @@ impl TikTok {
             201 => Ok(Put::Complete),
             206 | 200 => Ok(Put::Partial),
             // "`Content-Range` does not reflect the actual upload progress."
-            416 => Ok(Put::OutOfSync(uploaded_bytes(&headers))),
+            416 => Ok(Put::OutOfSync(range_end(&headers))),
             // "The `upload_url` has expired." / "TikTok cannot find a valid upload task".
             403 | 404 => Err(PublishError::new(
                 FailureClass::Retryable { retry_after: None },
@@ -445,17 +502,48 @@ impl TikTok {
 }
 
 /// "The response header includes the following key-value pair indicating the number of bytes
-/// uploaded: `Content-Range:bytes 0-{UPLOADED_BYTES}/{TOTAL_BYTE_LENGTH}`": read as an HTTP range
-/// (its end is the last byte's index); none means none.
-fn uploaded_bytes(headers: &reqwest::header::HeaderMap) -> u64 {
+/// uploaded: `Content-Range:bytes 0-{UPLOADED_BYTES}/{TOTAL_BYTE_LENGTH}`": the range's end, as
+/// sent. Whether it is an HTTP range's end (the last byte's index) or the count of bytes the
+/// name says is not documented: [`held`] reads it both ways.
+fn range_end(headers: &reqwest::header::HeaderMap) -> Option<u64> {
     headers
         .get(reqwest::header::CONTENT_RANGE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().strip_prefix("bytes "))
         .and_then(|v| v.split_once('/'))
         .and_then(|(range, _)| range.split_once('-'))
-        .and_then(|(_, end)| end.parse::<u64>().ok())
-        .map_or(0, |end| end + 1)
+        .and_then(|(_, end)| end.trim().parse::<u64>().ok())
+}
+
+/// What TikTok holds after a 416.
+#[derive(Debug, PartialEq, Eq)]
+enum Held {
+    /// The whole file.
+    All,
+    /// The first `n` chunks, exactly.
+    Chunks(u64),
+    /// Neither: the upload cannot go on.
+    Unknown,
+}
+
+/// The 416's `Content-Range` end read both ways (HTTP's inclusive end, so `end + 1` bytes; or
+/// TikTok's `{UPLOADED_BYTES}`, a count): whichever reading falls on the end of the file or of
+/// a chunk. The two cannot both: they differ by one byte, and chunks are megabytes (the last
+/// chunk's start plus one byte is never the file's end either). No header: no bytes.
+fn held(saved: &VideoProgress, end: Option<u64>) -> Held {
+    let Some(end) = end else {
+        return Held::Chunks(0);
+    };
+    if end.checked_add(1) == Some(saved.video_size) || end == saved.video_size {
+        return Held::All;
+    }
+    [end.saturating_add(1), end]
+        .into_iter()
+        .find(|have| {
+            have.is_multiple_of(saved.chunk_size)
+                && have / saved.chunk_size < saved.total_chunk_count
+        })
+        .map_or(Held::Unknown, |have| Held::Chunks(have / saved.chunk_size))
 }
 
 fn check_stream(stream: &MediaStream) -> Result<(), PublishError> {
@@ -517,6 +605,7 @@ mod tests {
             total_chunk_count: 2,
             chunks_done: 0,
             uploaded: false,
+            final_sent: false,
             upload_dead: false,
         };
         assert_eq!(p.range(0), (0, CHUNK_BYTES));
@@ -526,16 +615,53 @@ mod tests {
         assert!(VideoProgress::for_video(&p.to_json(), "u").is_some());
         assert!(VideoProgress::for_video(&p.to_json(), "other").is_none());
         assert!(VideoProgress::for_video(&json!({"kind": "photo"}), "u").is_none());
+        // 4 GiB in 10 MiB chunks: 409, the last 16 MiB.
+        assert_eq!(n, 409);
+        assert_eq!(VIDEO_MAX_BYTES - (n - 1) * chunk, 16 * 1024 * 1024);
+        // Progress saved before `final_sent` existed still reads.
+        let mut old = p.to_json();
+        old.as_object_mut().unwrap().remove("final_sent");
+        let read = VideoProgress::for_video(&old, "u").unwrap();
+        assert!(!read.final_sent && !read.may_be_posted());
     }
 
     #[test]
-    fn the_uploaded_count_is_read_from_content_range() {
+    fn a_416_range_end_is_read_as_an_index_or_a_count() {
+        let p = VideoProgress {
+            kind: "video".into(),
+            video_url: "u".into(),
+            publish_id: "v".into(),
+            upload_url: "https://open-upload.tiktokapis.com/video/?upload_id=1".into(),
+            upload_expires_at: 0,
+            video_size: 3 * CHUNK_BYTES + 5,
+            chunk_size: CHUNK_BYTES,
+            total_chunk_count: 3,
+            chunks_done: 0,
+            uploaded: false,
+            final_sent: false,
+            upload_dead: false,
+        };
+        assert_eq!(held(&p, None), Held::Chunks(0));
+        // One chunk: as the last byte's index, or as the count.
+        assert_eq!(held(&p, Some(CHUNK_BYTES - 1)), Held::Chunks(1));
+        assert_eq!(held(&p, Some(CHUNK_BYTES)), Held::Chunks(1));
+        assert_eq!(held(&p, Some(2 * CHUNK_BYTES)), Held::Chunks(2));
+        // The whole file, either way.
+        assert_eq!(held(&p, Some(p.video_size - 1)), Held::All);
+        assert_eq!(held(&p, Some(p.video_size)), Held::All);
+        // Neither reading on a boundary.
+        assert_eq!(held(&p, Some(CHUNK_BYTES + 7)), Held::Unknown);
+        assert_eq!(held(&p, Some(3 * CHUNK_BYTES)), Held::Unknown);
+    }
+
+    #[test]
+    fn the_range_end_is_read_from_content_range() {
         let mut h = reqwest::header::HeaderMap::new();
-        assert_eq!(uploaded_bytes(&h), 0);
+        assert_eq!(range_end(&h), None);
         h.insert(
             "content-range",
             "bytes 0-10485759/20971643".parse().unwrap(),
         );
-        assert_eq!(uploaded_bytes(&h), 10_485_760);
+        assert_eq!(range_end(&h), Some(10_485_759));
     }
 }

@@ -23,6 +23,11 @@ use std::time::Duration;
 /// The server with the TikTok connector pointed at `fake`, calls cut after 2 s; the fake pulls
 /// photos from the server's hosted files, its `/media/` prefix verified for the fake app.
 async fn tiktok_app(fake: &TikTokFake) -> TestApp {
+    tiktok_app_waiting(fake, Duration::from_secs(10)).await
+}
+
+/// `tiktok_app` whose connector waits at most `deadline` per attempt for TikTok's processing.
+async fn tiktok_app_waiting(fake: &TikTokFake, deadline: Duration) -> TestApp {
     let media = Arc::new(SafeFetcher::new(
         NetPolicy {
             allow_loopback: true,
@@ -38,7 +43,7 @@ async fn tiktok_app(fake: &TikTokFake) -> TestApp {
             },
             media,
         )
-        .with_polling(Duration::from_millis(20), Duration::from_secs(10)),
+        .with_polling(Duration::from_millis(20), deadline),
     );
     let app = Builder::default()
         .connector(Platform::Tiktok, connector)
@@ -235,4 +240,27 @@ async fn tiktok_a_lost_answer_to_the_upload_never_sends_the_video_twice() {
     assert!(publishes[0].bytes == file);
     assert_eq!(publishes[0].status, "PUBLISH_COMPLETE");
     assert_eq!(target["platformPostId"], publishes[0].publish_id.as_str());
+}
+
+#[tokio::test]
+async fn tiktok_a_post_still_processing_after_every_attempt_ends_unknown_never_failed() {
+    let fake = TikTokFake::start().await;
+    // TikTok holds the file and processes it longer than the engine's attempts last.
+    fake.set_processing_polls(100_000);
+    let app = tiktok_app_waiting(&fake, Duration::from_millis(60)).await;
+    let (_, key) = app.subscriber().await;
+    connect(&app, &key, "tiktok", json!({})).await;
+    let video = hosted(&app, &key, "video/mp4", clip()).await;
+    let done = publish(
+        &app,
+        &key,
+        &video_post(&video, json!({"privacyLevel": "SELF_ONLY"})),
+    )
+    .await;
+    let target = &done["targets"][0];
+    // A failed target would invite a repost of what TikTok may still post.
+    assert_eq!(target["status"], "unknown", "{done}");
+    assert_eq!(target["error"]["code"], "media_processing", "{done}");
+    assert_eq!(fake.calls("video_init"), 1, "one publish");
+    assert_eq!(fake.chunks_accepted(), 1, "the file was sent once");
 }
