@@ -22,6 +22,20 @@ pub const TOKEN_INVALID: &str = soku_core::connector::TOKEN_INVALID;
 /// The platform's answers are kept on the target for the user; long ones are cut here.
 const PLATFORM_ERROR_MAX: usize = 2000;
 
+/// Percent-encodes a query value: RFC 3986 unreserved characters kept, everything else (spaces
+/// included, as `%20`, which space-delimited `scope` values expect) escaped.
+pub fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// Whether a failed call may have changed something on the platform.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Effect {

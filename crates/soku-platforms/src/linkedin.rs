@@ -98,7 +98,7 @@
 //! failure the engine marks the target `unknown` and never posts it again blindly.
 
 use crate::PlatformSettings;
-use crate::http::{self, Effect, TOKEN_INVALID};
+use crate::http::{self, Effect, TOKEN_INVALID, percent_encode};
 use crate::media::{IMAGE_MAX_BYTES, Media, MediaLimits, MediaSource, MediaStream};
 use async_trait::async_trait;
 use chrono::{Duration as ChronoDuration, Utc};
@@ -184,6 +184,8 @@ const UPLOAD_URL_MARGIN_MS: i64 = 5 * 60 * 1000;
 pub const POST_URL_PREFIX: &str = "https://www.linkedin.com/feed/update/";
 
 const PLATFORM: &str = "LinkedIn";
+/// The settings that hold the app's client credentials.
+const CREDENTIALS: &str = "SOKU_LINKEDIN_CLIENT_ID and SOKU_LINKEDIN_CLIENT_SECRET";
 /// LinkedIn's error codes for an access token that no longer works.
 const TOKEN_ERROR_CODES: &[&str] = &[
     "EXPIRED_ACCESS_TOKEN",
@@ -682,23 +684,6 @@ impl LinkedIn {
         }
     }
 
-    fn client_credentials(&self) -> Result<(&str, &str), ConnectError> {
-        match (
-            self.settings.client_id.as_deref(),
-            self.settings
-                .client_secret
-                .as_ref()
-                .map(|s| s.expose().as_str()),
-        ) {
-            (Some(id), Some(secret)) => Ok((id, secret)),
-            _ => Err(ConnectError::new(
-                ConnectErrorKind::NotConfigured,
-                "LinkedIn is not configured on this server (SOKU_LINKEDIN_CLIENT_ID and \
-                 SOKU_LINKEDIN_CLIENT_SECRET).",
-            )),
-        }
-    }
-
     /// `POST {auth_url}/accessToken` with a form body; the token answer or why it failed.
     async fn token_request(&self, form: &[(&str, &str)]) -> Result<TokenResponse, ConnectError> {
         let body = url::form_urlencoded::Serializer::new(String::new())
@@ -815,7 +800,7 @@ impl Connector for LinkedIn {
         &self,
         request: &AuthorizationRequest,
     ) -> Result<AuthorizationStart, ConnectError> {
-        let (client_id, _) = self.client_credentials()?;
+        let (client_id, _) = self.settings.credentials(PLATFORM, CREDENTIALS)?;
         let query = [
             ("response_type", "code"),
             ("client_id", client_id),
@@ -834,7 +819,7 @@ impl Connector for LinkedIn {
     }
 
     async fn exchange(&self, exchange: &CodeExchange) -> Result<ConnectedAccount, ConnectError> {
-        let (client_id, client_secret) = self.client_credentials()?;
+        let (client_id, client_secret) = self.settings.credentials(PLATFORM, CREDENTIALS)?;
         if exchange.code.is_empty() {
             return Err(ConnectError::new(
                 ConnectErrorKind::Invalid,
@@ -903,7 +888,7 @@ impl Connector for LinkedIn {
     }
 
     async fn refresh(&self, account: &AccountCredentials) -> Result<TokenSet, ConnectError> {
-        let (client_id, client_secret) = self.client_credentials()?;
+        let (client_id, client_secret) = self.settings.credentials(PLATFORM, CREDENTIALS)?;
         let Some(refresh_token) = account.refresh_token.as_deref().filter(|t| !t.is_empty()) else {
             return Err(ConnectError::new(
                 ConnectErrorKind::NotRefreshable,
@@ -1187,20 +1172,6 @@ fn until_next_utc_midnight() -> Duration {
         .expect("midnight exists")
         .and_utc();
     (midnight - now).to_std().unwrap_or_default()
-}
-
-/// RFC 3986 percent-encoding of everything but unreserved characters (spaces as `%20`, as the
-/// authorization page's space-delimited `scope` expects).
-fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 fn unavailable(e: &reqwest::Error) -> ConnectError {

@@ -84,6 +84,27 @@ pub struct PlatformSettings {
     pub timeout: Duration,
 }
 
+impl PlatformSettings {
+    /// The app's client id and secret, or `NotConfigured` saying which settings to set
+    /// (`settings` names them, e.g. "SOKU_YOUTUBE_CLIENT_ID and SOKU_YOUTUBE_CLIENT_SECRET").
+    pub fn credentials(
+        &self,
+        platform: &str,
+        settings: &str,
+    ) -> Result<(&str, &str), soku_core::connector::ConnectError> {
+        match (
+            self.client_id.as_deref(),
+            self.client_secret.as_ref().map(|s| s.expose().as_str()),
+        ) {
+            (Some(id), Some(secret)) => Ok((id, secret)),
+            _ => Err(soku_core::connector::ConnectError::new(
+                soku_core::connector::ConnectErrorKind::NotConfigured,
+                format!("{platform} is not configured on this server ({settings})."),
+            )),
+        }
+    }
+}
+
 /// The longest one call to a platform may take unless configured.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 

@@ -171,6 +171,9 @@ pub const REFRESH_AHEAD: Duration = Duration::from_secs(2 * 3600);
 pub const PROCESSING_RETRY_AFTER: Duration = Duration::from_secs(30);
 
 const PLATFORM: &str = "TikTok";
+/// The settings that hold the app's client credentials.
+const CREDENTIALS: &str =
+    "SOKU_TIKTOK_CLIENT_ID, the app's client key, and SOKU_TIKTOK_CLIENT_SECRET";
 
 pub struct TikTok {
     settings: PlatformSettings,

@@ -1,7 +1,7 @@
 //! Login Kit for Web: the authorization URL (with PKCE as TikTok documents it), the code
 //! exchange and the refresh, whose errors come as flat JSON, often with HTTP 200.
 
-use super::{PLATFORM, TikTok, api};
+use super::{CREDENTIALS, PLATFORM, TikTok, api};
 use crate::http;
 use base64::Engine;
 use chrono::{Duration as ChronoDuration, Utc};
@@ -61,23 +61,6 @@ impl TokenResponse {
 }
 
 impl TikTok {
-    fn client_credentials(&self) -> Result<(&str, &str), ConnectError> {
-        match (
-            self.settings.client_id.as_deref(),
-            self.settings
-                .client_secret
-                .as_ref()
-                .map(|s| s.expose().as_str()),
-        ) {
-            (Some(id), Some(secret)) => Ok((id, secret)),
-            _ => Err(ConnectError::new(
-                ConnectErrorKind::NotConfigured,
-                "TikTok is not configured on this server (SOKU_TIKTOK_CLIENT_ID, the app's \
-                 client key, and SOKU_TIKTOK_CLIENT_SECRET).",
-            )),
-        }
-    }
-
     /// The authorization page: `{auth_url}/?client_key&response_type=code&scope&redirect_uri
     /// &state&code_challenge&code_challenge_method=S256`, form-encoded ("the following query
     /// parameters below must be added to the Authorization Page URL using the
@@ -86,7 +69,7 @@ impl TikTok {
         &self,
         request: &AuthorizationRequest,
     ) -> Result<AuthorizationStart, ConnectError> {
-        let (client_key, _) = self.client_credentials()?;
+        let (client_key, _) = self.settings.credentials(PLATFORM, CREDENTIALS)?;
         let challenge = hex_challenge(&request.code_challenge).ok_or_else(|| {
             ConnectError::new(
                 ConnectErrorKind::Invalid,
@@ -184,7 +167,7 @@ impl TikTok {
         &self,
         exchange: &CodeExchange,
     ) -> Result<ConnectedAccount, ConnectError> {
-        let (client_key, client_secret) = self.client_credentials()?;
+        let (client_key, client_secret) = self.settings.credentials(PLATFORM, CREDENTIALS)?;
         if exchange.code.is_empty() {
             return Err(ConnectError::new(
                 ConnectErrorKind::Invalid,
@@ -259,7 +242,7 @@ impl TikTok {
         &self,
         account: &AccountCredentials,
     ) -> Result<TokenSet, ConnectError> {
-        let (client_key, client_secret) = self.client_credentials()?;
+        let (client_key, client_secret) = self.settings.credentials(PLATFORM, CREDENTIALS)?;
         let Some(refresh_token) = account.refresh_token.as_deref().filter(|t| !t.is_empty()) else {
             return Err(ConnectError::new(
                 ConnectErrorKind::NotRefreshable,

@@ -153,7 +153,7 @@ mod upload;
 
 use crate::PlatformSettings;
 use crate::graph::Polling;
-use crate::http::{self, Effect};
+use crate::http::{self, Effect, percent_encode};
 use crate::media::{MediaLimits, MediaSource};
 use async_trait::async_trait;
 use errors::classify;
@@ -208,6 +208,8 @@ pub const WATCH_URL_PREFIX: &str = "https://www.youtube.com/watch?v=";
 pub const UPLOAD_LIMIT_WAIT: Duration = Duration::from_secs(24 * 3600);
 
 const PLATFORM: &str = "YouTube";
+/// The settings that hold the app's client credentials.
+const CREDENTIALS: &str = "SOKU_YOUTUBE_CLIENT_ID and SOKU_YOUTUBE_CLIENT_SECRET";
 
 pub struct YouTube {
     settings: PlatformSettings,
@@ -392,7 +394,7 @@ impl Connector for YouTube {
         &self,
         request: &AuthorizationRequest,
     ) -> Result<AuthorizationStart, ConnectError> {
-        let (client_id, _) = self.client_credentials()?;
+        let (client_id, _) = self.settings.credentials(PLATFORM, CREDENTIALS)?;
         let query = [
             ("client_id", client_id),
             ("redirect_uri", request.redirect_uri.as_str()),
@@ -416,7 +418,7 @@ impl Connector for YouTube {
     }
 
     async fn exchange(&self, exchange: &CodeExchange) -> Result<ConnectedAccount, ConnectError> {
-        let (client_id, client_secret) = self.client_credentials()?;
+        let (client_id, client_secret) = self.settings.credentials(PLATFORM, CREDENTIALS)?;
         if exchange.code.is_empty() {
             return Err(ConnectError::new(
                 ConnectErrorKind::Invalid,
@@ -491,7 +493,7 @@ impl Connector for YouTube {
     }
 
     async fn refresh(&self, account: &AccountCredentials) -> Result<TokenSet, ConnectError> {
-        let (client_id, client_secret) = self.client_credentials()?;
+        let (client_id, client_secret) = self.settings.credentials(PLATFORM, CREDENTIALS)?;
         let Some(refresh_token) = account.refresh_token.as_deref().filter(|t| !t.is_empty()) else {
             return Err(ConnectError::new(
                 ConnectErrorKind::NotRefreshable,
@@ -515,17 +517,4 @@ fn published(id: &str) -> PublishedPost {
         id: id.to_owned(),
         url: Some(format!("{WATCH_URL_PREFIX}{id}")),
     }
-}
-
-/// RFC 3986 percent-encoding of everything but unreserved characters.
-pub(super) fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }

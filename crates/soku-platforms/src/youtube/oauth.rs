@@ -9,23 +9,6 @@ use serde_json::Value;
 use soku_core::connector::{ConnectError, ConnectErrorKind, TokenSet};
 
 impl YouTube {
-    pub(super) fn client_credentials(&self) -> Result<(&str, &str), ConnectError> {
-        match (
-            self.settings.client_id.as_deref(),
-            self.settings
-                .client_secret
-                .as_ref()
-                .map(|s| s.expose().as_str()),
-        ) {
-            (Some(id), Some(secret)) => Ok((id, secret)),
-            _ => Err(ConnectError::new(
-                ConnectErrorKind::NotConfigured,
-                "YouTube is not configured on this server (SOKU_YOUTUBE_CLIENT_ID and \
-                 SOKU_YOUTUBE_CLIENT_SECRET).",
-            )),
-        }
-    }
-
     /// `POST {token_url}` with a form body; the token answer or why it failed.
     pub(super) async fn token_request(
         &self,
