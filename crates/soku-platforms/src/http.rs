@@ -10,7 +10,9 @@
 //! - Other 4xx: `Permanent`, the platform's answer kept.
 //! - 5xx: `Ambiguous` for a creating call, `Retryable` otherwise.
 
-use soku_core::connector::{AccountCredentials, FailureClass, PublishError};
+use soku_core::connector::{
+    AccountCredentials, ConnectError, ConnectErrorKind, FailureClass, PublishError,
+};
 use std::time::Duration;
 
 pub const USER_AGENT: &str = concat!("soku-server/", env!("CARGO_PKG_VERSION"));
@@ -34,6 +36,22 @@ pub fn percent_encode(s: &str) -> String {
         }
     }
     out
+}
+
+/// `k=v&...`, every value percent-encoded (an authorization page's query).
+pub fn query_string(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={}", percent_encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// A connect-time call (a token or profile request) that failed in transit: worth trying
+/// again later, in words that name no URL (the query may hold a secret).
+pub fn connect_unavailable(e: &reqwest::Error, platform: &str) -> ConnectError {
+    let failure = transport_error(e, Effect::Repeatable, platform);
+    ConnectError::new(ConnectErrorKind::Unavailable, failure.message)
 }
 
 /// Whether a failed call may have changed something on the platform.

@@ -699,9 +699,12 @@ impl LinkedIn {
             .body(body)
             .send()
             .await
-            .map_err(|e| unavailable(&e))?;
+            .map_err(|e| http::connect_unavailable(&e, "LinkedIn"))?;
         let status = response.status();
-        let bytes = response.bytes().await.map_err(|e| unavailable(&e))?;
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| http::connect_unavailable(&e, "LinkedIn"))?;
         if status.is_success() {
             return serde_json::from_slice::<TokenResponse>(&bytes)
                 .ok()
@@ -807,11 +810,8 @@ impl Connector for LinkedIn {
             ("redirect_uri", request.redirect_uri.as_str()),
             ("state", request.state.as_str()),
             ("scope", SCOPES),
-        ]
-        .iter()
-        .map(|(k, v)| format!("{k}={}", percent_encode(v)))
-        .collect::<Vec<_>>()
-        .join("&");
+        ];
+        let query = http::query_string(&query);
         Ok(AuthorizationStart {
             url: format!("{}/authorization?{query}", self.settings.auth_url),
             pending: json!({}),
@@ -850,9 +850,12 @@ impl Connector for LinkedIn {
             .bearer_auth(&tokens.access_token)
             .send()
             .await
-            .map_err(|e| unavailable(&e))?;
+            .map_err(|e| http::connect_unavailable(&e, "LinkedIn"))?;
         let status = response.status();
-        let bytes = response.bytes().await.map_err(|e| unavailable(&e))?;
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| http::connect_unavailable(&e, "LinkedIn"))?;
         if !status.is_success() {
             return Err(connect_failure(status, &bytes, "the profile request"));
         }
@@ -1172,15 +1175,6 @@ fn until_next_utc_midnight() -> Duration {
         .expect("midnight exists")
         .and_utc();
     (midnight - now).to_std().unwrap_or_default()
-}
-
-fn unavailable(e: &reqwest::Error) -> ConnectError {
-    let what = if e.is_timeout() {
-        "LinkedIn did not answer in time."
-    } else {
-        "LinkedIn could not be reached."
-    };
-    ConnectError::new(ConnectErrorKind::Unavailable, what)
 }
 
 /// A refused token or profile request: the platform's grant errors are `Rejected` (a used or

@@ -308,9 +308,12 @@ impl FacebookLogin {
             .send()
             .await
             // Never the error's own text: it holds the URL, and the query holds the secret.
-            .map_err(|e| unavailable(&e))?;
+            .map_err(|e| http::connect_unavailable(&e, "Facebook"))?;
         let status = response.status();
-        let body = response.bytes().await.map_err(|e| unavailable(&e))?;
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| http::connect_unavailable(&e, "Facebook"))?;
         if status.is_success() {
             return serde_json::from_slice(&body).map_err(|e| {
                 ConnectError::new(
@@ -501,12 +504,6 @@ pub fn graph_connect_error(status: u16, body: &[u8]) -> ConnectError {
     };
     ConnectError::new(kind, format!("Facebook refused: {message}"))
         .with_platform_error(http::platform_text(body))
-}
-
-/// A failed call as a connect error worth retrying, in words that name no URL.
-fn unavailable(e: &reqwest::Error) -> ConnectError {
-    let failure = http::transport_error(e, http::Effect::Repeatable, "Facebook");
-    ConnectError::new(ConnectErrorKind::Unavailable, failure.message)
 }
 
 fn expiry(seconds: u64, now: DateTime<Utc>) -> DateTime<Utc> {

@@ -391,9 +391,15 @@ impl X {
         {
             request = request.basic_auth(client_id, Some(secret));
         }
-        let response = request.send().await.map_err(|e| unavailable(&e))?;
+        let response = request
+            .send()
+            .await
+            .map_err(|e| http::connect_unavailable(&e, "X"))?;
         let status = response.status();
-        let body = response.bytes().await.map_err(|e| unavailable(&e))?;
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| http::connect_unavailable(&e, "X"))?;
         if !status.is_success() {
             return Err(token_error(status.as_u16(), &body));
         }
@@ -434,9 +440,12 @@ impl X {
             .bearer_auth(access_token)
             .send()
             .await
-            .map_err(|e| unavailable(&e))?;
+            .map_err(|e| http::connect_unavailable(&e, "X"))?;
         let status = response.status();
-        let body = response.bytes().await.map_err(|e| unavailable(&e))?;
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| http::connect_unavailable(&e, "X"))?;
         if !status.is_success() {
             let kind = match status.as_u16() {
                 429 | 500..=599 => ConnectErrorKind::Unavailable,
@@ -879,15 +888,6 @@ fn username(account: &AccountCredentials) -> Option<String> {
 
 fn post_text(request: &PublishRequest) -> Option<&str> {
     request.content.text.as_deref().filter(|t| !t.is_empty())
-}
-
-fn unavailable(e: &reqwest::Error) -> ConnectError {
-    let what = if e.is_timeout() {
-        "X did not answer in time."
-    } else {
-        "X could not be reached."
-    };
-    ConnectError::new(ConnectErrorKind::Unavailable, what)
 }
 
 /// The token endpoint's refusals (RFC 6749 errors).

@@ -108,9 +108,12 @@ impl TikTok {
             .body(body)
             .send()
             .await
-            .map_err(|e| unavailable(&e))?;
+            .map_err(|e| http::connect_unavailable(&e, "TikTok"))?;
         let status = response.status();
-        let bytes = response.bytes().await.map_err(|e| unavailable(&e))?;
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| http::connect_unavailable(&e, "TikTok"))?;
         let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         let error = value
             .get("error")
@@ -306,15 +309,6 @@ fn oauth_failure(error: &str, value: &Value, raw: &[u8]) -> ConnectError {
         _ => format!("{PLATFORM} refused the token request ({error}): {description}"),
     };
     ConnectError::new(kind, message).with_platform_error(http::platform_text(raw))
-}
-
-fn unavailable(e: &reqwest::Error) -> ConnectError {
-    let what = if e.is_timeout() {
-        "TikTok did not answer in time."
-    } else {
-        "TikTok could not be reached."
-    };
-    ConnectError::new(ConnectErrorKind::Unavailable, what)
 }
 
 #[cfg(test)]

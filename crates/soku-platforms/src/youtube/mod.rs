@@ -158,7 +158,7 @@ use crate::media::{MediaLimits, MediaSource};
 use async_trait::async_trait;
 use errors::classify;
 use metadata::{check_media, metadata};
-use oauth::{ChannelList, connect_failure, unavailable};
+use oauth::{ChannelList, connect_failure};
 use processing::Verdict;
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
@@ -406,11 +406,8 @@ impl Connector for YouTube {
             ("state", request.state.as_str()),
             ("code_challenge", request.code_challenge.as_str()),
             ("code_challenge_method", "S256"),
-        ]
-        .iter()
-        .map(|(k, v)| format!("{k}={}", percent_encode(v)))
-        .collect::<Vec<_>>()
-        .join("&");
+        ];
+        let query = http::query_string(&query);
         Ok(AuthorizationStart {
             url: format!("{}?{query}", self.settings.auth_url),
             pending: json!({}),
@@ -453,9 +450,12 @@ impl Connector for YouTube {
             .bearer_auth(&tokens.access_token)
             .send()
             .await
-            .map_err(|e| unavailable(&e))?;
+            .map_err(|e| http::connect_unavailable(&e, "Google"))?;
         let status = response.status();
-        let bytes = response.bytes().await.map_err(|e| unavailable(&e))?;
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| http::connect_unavailable(&e, "Google"))?;
         if !status.is_success() {
             return Err(connect_failure(status, &bytes, "the channel request"));
         }

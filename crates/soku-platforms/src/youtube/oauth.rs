@@ -27,9 +27,12 @@ impl YouTube {
             .body(body)
             .send()
             .await
-            .map_err(|e| unavailable(&e))?;
+            .map_err(|e| http::connect_unavailable(&e, "Google"))?;
         let status = response.status();
-        let bytes = response.bytes().await.map_err(|e| unavailable(&e))?;
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| http::connect_unavailable(&e, "Google"))?;
         if status.is_success() {
             return serde_json::from_slice::<TokenResponse>(&bytes)
                 .ok()
@@ -44,15 +47,6 @@ impl YouTube {
         }
         Err(connect_failure(status, &bytes, "the token request"))
     }
-}
-
-pub(super) fn unavailable(e: &reqwest::Error) -> ConnectError {
-    let what = if e.is_timeout() {
-        "Google did not answer in time."
-    } else {
-        "Google could not be reached."
-    };
-    ConnectError::new(ConnectErrorKind::Unavailable, what)
 }
 
 /// A refused token or channel request: `invalid_grant` and other refusals are `Rejected`,
