@@ -100,6 +100,7 @@
 use crate::PlatformSettings;
 use crate::http::{self, Effect, TOKEN_INVALID, percent_encode};
 use crate::media::{IMAGE_MAX_BYTES, Media, MediaLimits, MediaSource, MediaStream};
+use crate::oauth::{self, TokenResponse};
 use async_trait::async_trait;
 use chrono::{Duration as ChronoDuration, Utc};
 use futures_util::StreamExt;
@@ -686,38 +687,8 @@ impl LinkedIn {
 
     /// `POST {auth_url}/accessToken` with a form body; the token answer or why it failed.
     async fn token_request(&self, form: &[(&str, &str)]) -> Result<TokenResponse, ConnectError> {
-        let body = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(form)
-            .finish();
-        let response = self
-            .client
-            .post(format!("{}/accessToken", self.settings.auth_url))
-            .header(
-                reqwest::header::CONTENT_TYPE,
-                "application/x-www-form-urlencoded",
-            )
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| http::connect_unavailable(&e, "LinkedIn"))?;
-        let status = response.status();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| http::connect_unavailable(&e, "LinkedIn"))?;
-        if status.is_success() {
-            return serde_json::from_slice::<TokenResponse>(&bytes)
-                .ok()
-                .filter(|t| !t.access_token.is_empty())
-                .ok_or_else(|| {
-                    ConnectError::new(
-                        ConnectErrorKind::Unavailable,
-                        "LinkedIn answered the token request in an unexpected form.",
-                    )
-                    .with_platform_error(http::platform_text(&bytes))
-                });
-        }
-        Err(connect_failure(status, &bytes, "the token request"))
+        let url = format!("{}/accessToken", self.settings.auth_url);
+        oauth::token_request(&self.client, &url, form, "LinkedIn", connect_failure).await
     }
 }
 
@@ -1199,30 +1170,6 @@ fn connect_failure(status: StatusCode, body: &[u8], what: &str) -> ConnectError 
         _ => format!("LinkedIn refused {what} ({status}): {detail}"),
     };
     ConnectError::new(kind, message).with_platform_error(raw)
-}
-
-#[derive(Deserialize)]
-struct TokenResponse {
-    access_token: String,
-    #[serde(default)]
-    expires_in: Option<i64>,
-    #[serde(default)]
-    refresh_token: Option<String>,
-    #[serde(default)]
-    scope: Option<String>,
-}
-
-impl TokenResponse {
-    fn into_token_set(self) -> TokenSet {
-        TokenSet {
-            access_token: self.access_token,
-            refresh_token: self.refresh_token.filter(|t| !t.is_empty()),
-            expires_at: self
-                .expires_in
-                .filter(|s| *s > 0)
-                .map(|s| Utc::now() + ChronoDuration::seconds(s)),
-        }
-    }
 }
 
 #[derive(Deserialize)]

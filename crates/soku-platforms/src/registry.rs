@@ -5,7 +5,8 @@ use crate::media::MediaSource;
 use crate::net::NetPolicy;
 use crate::settings::LiveSettings;
 use crate::{
-    bluesky, facebook, fetch, instagram, linkedin, mastodon, meta, threads, tiktok, x, youtube,
+    bluesky, facebook, fetch, instagram, linkedin, mastodon, meta, snapchat, threads, tiktok, x,
+    youtube,
 };
 use soku_core::connector::Connector;
 use soku_core::keys::KeyMode;
@@ -95,6 +96,13 @@ pub fn live(settings: &LiveSettings, hosted: Option<soku_media::MediaLibrary>) -
     live.insert(
         Platform::Tiktok,
         Arc::new(tiktok::TikTok::new(settings.tiktok.clone(), media.clone())),
+    );
+    live.insert(
+        Platform::Snapchat,
+        Arc::new(snapchat::Snapchat::new(
+            settings.snapchat.clone(),
+            media.clone(),
+        )),
     );
     live.insert(
         Platform::Youtube,

@@ -22,6 +22,11 @@ pub struct LiveSettings {
     pub youtube: PlatformSettings,
     /// TikTok (Login Kit and the Content Posting API): `client_id` is the app's client key.
     pub tiktok: PlatformSettings,
+    /// Snapchat (Snap's OAuth and the Public Profile API): `api_url` is
+    /// `https://businessapi.snapchat.com`, `auth_url` Snap's accounts host
+    /// (`https://accounts.snapchat.com`), where both the authorization page and the token
+    /// endpoint are.
+    pub snapchat: PlatformSettings,
     /// Google's token endpoint (`https://oauth2.googleapis.com/token`).
     pub youtube_token_url: String,
     /// The Graph API version to call (`vNN.N`); `None`: [`crate::meta::GRAPH_VERSION`].
@@ -43,7 +48,7 @@ pub struct LiveSettings {
 impl Default for LiveSettings {
     /// The networks' public endpoints, no app credentials.
     fn default() -> Self {
-        use crate::{bluesky, linkedin, mastodon, meta, threads, tiktok, x, youtube};
+        use crate::{bluesky, linkedin, mastodon, meta, snapchat, threads, tiktok, x, youtube};
         Self {
             x: PlatformSettings::public(x::DEFAULT_API_URL, x::DEFAULT_AUTH_URL),
             threads: PlatformSettings::public(threads::DEFAULT_API_URL, threads::DEFAULT_AUTH_URL),
@@ -61,6 +66,10 @@ impl Default for LiveSettings {
             youtube: PlatformSettings::public(youtube::DEFAULT_API_URL, youtube::DEFAULT_AUTH_URL),
             youtube_token_url: youtube::DEFAULT_TOKEN_URL.to_owned(),
             tiktok: PlatformSettings::public(tiktok::DEFAULT_API_URL, tiktok::DEFAULT_AUTH_URL),
+            snapchat: PlatformSettings::public(
+                snapchat::DEFAULT_API_URL,
+                snapchat::DEFAULT_AUTH_URL,
+            ),
             facebook_upload_url: meta::DEFAULT_UPLOAD_URL.to_owned(),
             linkedin_version: None,
             bluesky_video_url: bluesky::DEFAULT_VIDEO_URL.to_owned(),

@@ -162,6 +162,9 @@ pub(crate) fn check_platform_rules(
     {
         check_facebook_options(content, o)?;
     }
+    if platform == Platform::Snapchat {
+        check_snapchat(content, text_field, options.snapchat.as_ref())?;
+    }
     if platform == Platform::Tiktok
         && options
             .tiktok
@@ -180,6 +183,65 @@ pub(crate) fn check_platform_rules(
         )
         .on(platform, None, None)
         .rule("privacy_level_required"));
+    }
+    Ok(())
+}
+
+/// Longest Spotlight description: 160 characters, hashtags included (Snap documents it only in
+/// the Spotlight posting section the `soku_platforms::snapchat` docs name; the figure is the one
+/// every publisher calling the API uses).
+pub const SNAPCHAT_DESCRIPTION_MAX: usize = 160;
+
+/// Snapchat's rules beyond `Platform::rules`: one image or one video per post (a media
+/// container holds "a single video or image", and a Story, Spotlight or Saved Story is posted
+/// from one); a Spotlight is a video ("Spotlights are permanent video Snaps",
+/// <https://developers.snap.com/api/marketing-api/Public-Profile-API/Introduction>) whose
+/// description, `post.options.snapchat.description` or else the text, is at most 160
+/// characters. Stories and Saved Stories carry no text: the text is not sent.
+fn check_snapchat(
+    content: &PostContent,
+    text_field: &str,
+    options: Option<&super::SnapchatOptions>,
+) -> Result<(), Invalid> {
+    let platform = Platform::Snapchat;
+    let count = content.image_urls.len() + usize::from(content.video_url.is_some());
+    if count > 1 {
+        return Err(Invalid::new(
+            "post.content.mediaUrls",
+            "too_many",
+            format!("Snapchat posts one image or one video; this post has {count} files."),
+        )
+        .on(platform, Some(1), Some(count))
+        .rule("one_media_item"));
+    }
+    let post_type = options.and_then(|o| o.post_type).unwrap_or_default();
+    if post_type != super::SnapchatPostType::Spotlight {
+        return Ok(());
+    }
+    if content.video_url.is_none() {
+        return Err(Invalid::new(
+            "post.content.videoUrl",
+            "required",
+            "A Snapchat Spotlight is a video (mediaType 'video' with 'videoUrl').",
+        )
+        .on(platform, None, None)
+        .rule("spotlight_needs_video"));
+    }
+    if options.is_none_or(|o| o.description.is_none())
+        && let Some(text) = &content.text
+    {
+        let measured = caption_length(text, false);
+        if measured > SNAPCHAT_DESCRIPTION_MAX {
+            return Err(Invalid::new(
+                text_field,
+                "too_long",
+                format!(
+                    "The text is {measured} characters; a Snapchat Spotlight description allows \
+                     {SNAPCHAT_DESCRIPTION_MAX} (or give 'post.options.snapchat.description')."
+                ),
+            )
+            .on(platform, Some(SNAPCHAT_DESCRIPTION_MAX), Some(measured)));
+        }
     }
     Ok(())
 }

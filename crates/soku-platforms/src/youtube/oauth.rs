@@ -2,11 +2,11 @@
 
 use super::YouTube;
 use crate::http;
-use chrono::{Duration as ChronoDuration, Utc};
+use crate::oauth::{self, TokenResponse};
 use reqwest::StatusCode;
 use serde::Deserialize;
 use serde_json::Value;
-use soku_core::connector::{ConnectError, ConnectErrorKind, TokenSet};
+use soku_core::connector::{ConnectError, ConnectErrorKind};
 
 impl YouTube {
     /// `POST {token_url}` with a form body; the token answer or why it failed.
@@ -14,38 +14,14 @@ impl YouTube {
         &self,
         form: &[(&str, &str)],
     ) -> Result<TokenResponse, ConnectError> {
-        let body = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(form)
-            .finish();
-        let response = self
-            .client
-            .post(&self.token_url)
-            .header(
-                reqwest::header::CONTENT_TYPE,
-                "application/x-www-form-urlencoded",
-            )
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| http::connect_unavailable(&e, "Google"))?;
-        let status = response.status();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| http::connect_unavailable(&e, "Google"))?;
-        if status.is_success() {
-            return serde_json::from_slice::<TokenResponse>(&bytes)
-                .ok()
-                .filter(|t| !t.access_token.is_empty())
-                .ok_or_else(|| {
-                    ConnectError::new(
-                        ConnectErrorKind::Unavailable,
-                        "Google answered the token request in an unexpected form.",
-                    )
-                    .with_platform_error(http::platform_text(&bytes))
-                });
-        }
-        Err(connect_failure(status, &bytes, "the token request"))
+        oauth::token_request(
+            &self.client,
+            &self.token_url,
+            form,
+            "Google",
+            connect_failure,
+        )
+        .await
     }
 }
 
@@ -77,30 +53,6 @@ pub(super) fn connect_failure(status: StatusCode, body: &[u8], what: &str) -> Co
         _ => format!("Google refused {what} ({status}): {detail}"),
     };
     ConnectError::new(kind, message).with_platform_error(raw)
-}
-
-#[derive(Deserialize)]
-pub(super) struct TokenResponse {
-    pub(super) access_token: String,
-    #[serde(default)]
-    pub(super) expires_in: Option<i64>,
-    #[serde(default)]
-    pub(super) refresh_token: Option<String>,
-    #[serde(default)]
-    pub(super) scope: Option<String>,
-}
-
-impl TokenResponse {
-    pub(super) fn into_token_set(self) -> TokenSet {
-        TokenSet {
-            access_token: self.access_token,
-            refresh_token: self.refresh_token.filter(|t| !t.is_empty()),
-            expires_at: self
-                .expires_in
-                .filter(|s| *s > 0)
-                .map(|s| Utc::now() + ChronoDuration::seconds(s)),
-        }
-    }
 }
 
 #[derive(Deserialize)]

@@ -390,6 +390,8 @@ pub struct NetworkArgs {
     pub youtube: YoutubeArgs,
     #[command(flatten)]
     pub tiktok: TiktokArgs,
+    #[command(flatten)]
+    pub snapchat: SnapchatArgs,
     /// Google's token endpoint, where YouTube authorization codes and refresh tokens are
     /// traded. Default: the public one (tests point it at a fake).
     #[arg(long, env = "SOKU_YOUTUBE_TOKEN_URL", value_name = "URL")]
@@ -409,6 +411,7 @@ impl NetworkArgs {
             facebook_graph_version: given(&self.facebook_graph_version),
             youtube: self.youtube.settings(defaults.youtube),
             tiktok: self.tiktok.settings(defaults.tiktok),
+            snapchat: self.snapchat.settings(defaults.snapchat),
             youtube_token_url: url_or(&self.youtube_token_url, defaults.youtube_token_url.clone()),
             facebook_upload_url: url_or(
                 &self.facebook_upload_url,
@@ -517,6 +520,7 @@ network_args!(
 );
 network_args!(YoutubeArgs, "YouTube", "youtube", "YOUTUBE", oauth);
 network_args!(TiktokArgs, "TikTok", "tiktok", "TIKTOK", oauth);
+network_args!(SnapchatArgs, "Snapchat", "snapchat", "SNAPCHAT", oauth);
 
 #[cfg(test)]
 mod tests {

@@ -1,0 +1,181 @@
+//! What the OAuth 2.0 connectors share: the form-encoded token request (RFC 6749 §4.1.3 and
+//! §6) and its answer, and the reading of a refused one (§5.2).
+//!
+//! LinkedIn, YouTube (Google) and Snapchat answer alike: a JSON token on success, an
+//! `{"error", "error_description"}` body with a 4xx status on failure. TikTok answers its
+//! errors with HTTP 200 and keeps its own reading (`tiktok::oauth`).
+
+use crate::http;
+use chrono::{Duration as ChronoDuration, Utc};
+use reqwest::StatusCode;
+use serde::Deserialize;
+use serde_json::Value;
+use soku_core::connector::{ConnectError, ConnectErrorKind, TokenSet};
+
+/// A token endpoint's answer (RFC 6749 §5.1).
+#[derive(Deserialize, Debug)]
+pub struct TokenResponse {
+    pub access_token: String,
+    #[serde(default)]
+    pub expires_in: Option<i64>,
+    #[serde(default)]
+    pub refresh_token: Option<String>,
+    #[serde(default)]
+    pub scope: Option<String>,
+}
+
+impl TokenResponse {
+    pub fn into_token_set(self) -> TokenSet {
+        TokenSet {
+            access_token: self.access_token,
+            refresh_token: self.refresh_token.filter(|t| !t.is_empty()),
+            expires_at: self
+                .expires_in
+                .filter(|s| *s > 0)
+                .map(|s| Utc::now() + ChronoDuration::seconds(s)),
+        }
+    }
+
+    /// Whether the granted `scope` (space- or comma-separated) includes `wanted`; an answer
+    /// without `scope` is taken to grant what was asked (RFC 6749 §5.1: "OPTIONAL, if identical
+    /// to the scope requested by the client").
+    pub fn grants(&self, wanted: &str) -> bool {
+        self.scope
+            .as_deref()
+            .is_none_or(|s| s.split([' ', ',']).any(|s| s == wanted))
+    }
+}
+
+/// How a connector reads a refused request: the status, the body, and what was asked ("the
+/// token request").
+pub type Failure = fn(StatusCode, &[u8], &str) -> ConnectError;
+
+/// `POST url` with `form` form-encoded; the token answer, or `failure`'s reading of a refusal.
+/// `platform` names the network in messages.
+pub async fn token_request(
+    client: &reqwest::Client,
+    url: &str,
+    form: &[(&str, &str)],
+    platform: &str,
+    failure: Failure,
+) -> Result<TokenResponse, ConnectError> {
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(form)
+        .finish();
+    let response = client
+        .post(url)
+        .header(
+            reqwest::header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded",
+        )
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| http::connect_unavailable(&e, platform))?;
+    let status = response.status();
+    let bytes = response
+        .bytes()
+        .await
+        .map_err(|e| http::connect_unavailable(&e, platform))?;
+    if !status.is_success() {
+        return Err(failure(status, &bytes, "the token request"));
+    }
+    serde_json::from_slice::<TokenResponse>(&bytes)
+        .ok()
+        .filter(|t| !t.access_token.is_empty())
+        .ok_or_else(|| {
+            ConnectError::new(
+                ConnectErrorKind::Unavailable,
+                format!("{platform} answered the token request in an unexpected form."),
+            )
+            .with_platform_error(http::platform_text(&bytes))
+        })
+}
+
+/// A refused OAuth request read the common way: 429 and 5xx `Unavailable`; `invalid_client`
+/// (RFC 6749 §5.2: "Client authentication failed") `NotConfigured`, naming `credentials` (the
+/// settings to check); every other refusal (`invalid_grant`: the code or refresh token is
+/// "invalid, expired, revoked") `Rejected`: the account needs connecting again.
+pub fn failure(
+    status: StatusCode,
+    body: &[u8],
+    what: &str,
+    platform: &str,
+    credentials: &str,
+) -> ConnectError {
+    let raw = http::platform_text(body);
+    let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let error = v["error"].as_str().unwrap_or("");
+    let detail = v["error_description"].as_str().unwrap_or(error);
+    let kind = match status.as_u16() {
+        429 | 500..=599 => ConnectErrorKind::Unavailable,
+        _ if error == "invalid_client" => ConnectErrorKind::NotConfigured,
+        _ => ConnectErrorKind::Rejected,
+    };
+    let message = match kind {
+        ConnectErrorKind::Unavailable => {
+            format!("{platform} could not serve {what} ({status}); try again later.")
+        }
+        ConnectErrorKind::NotConfigured => format!(
+            "{platform} refused this server's client credentials for {what}: check {credentials}."
+        ),
+        _ if detail.is_empty() => format!("{platform} refused {what} ({status})."),
+        _ => format!("{platform} refused {what} ({status}): {detail}"),
+    };
+    ConnectError::new(kind, message).with_platform_error(raw)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_are_read_by_status_and_error() {
+        let kind = |status: u16, body: &str| {
+            failure(
+                StatusCode::from_u16(status).unwrap(),
+                body.as_bytes(),
+                "the token request",
+                "Net",
+                "SOKU_NET_CLIENT_ID",
+            )
+            .kind
+        };
+        assert_eq!(
+            kind(400, r#"{"error":"invalid_grant"}"#),
+            ConnectErrorKind::Rejected
+        );
+        assert_eq!(
+            kind(401, r#"{"error":"invalid_client"}"#),
+            ConnectErrorKind::NotConfigured
+        );
+        assert_eq!(kind(503, "<html>"), ConnectErrorKind::Unavailable);
+        assert_eq!(kind(429, ""), ConnectErrorKind::Unavailable);
+        let e = failure(
+            StatusCode::BAD_REQUEST,
+            br#"{"error":"invalid_grant","error_description":"Refresh token revoked"}"#,
+            "the token request",
+            "Net",
+            "",
+        );
+        assert!(
+            e.message.ends_with("Refresh token revoked"),
+            "{}",
+            e.message
+        );
+    }
+
+    #[test]
+    fn granted_scopes() {
+        let t = |scope: Option<&str>| TokenResponse {
+            access_token: "a".into(),
+            expires_in: None,
+            refresh_token: None,
+            scope: scope.map(str::to_owned),
+        };
+        assert!(t(None).grants("x"));
+        assert!(t(Some("a x")).grants("x"));
+        assert!(t(Some("a,x")).grants("x"));
+        assert!(!t(Some("a xy")).grants("x"));
+    }
+}
