@@ -13,6 +13,7 @@ pub mod graph;
 pub mod linkedin;
 pub mod mastodon;
 pub mod media_files;
+pub mod snapchat;
 pub mod threads;
 pub mod tiktok;
 pub mod x;
