@@ -102,7 +102,7 @@ impl Platform {
             Platform::Linkedin => r(Some(3000), Some(9), false, false, false),
             Platform::Tiktok => r(Some(2200), Some(35), true, false, false),
             Platform::Youtube => r(Some(100), None, true, true, false),
-            Platform::Snapchat => r(None, None, true, false, false),
+            Platform::Snapchat => r(None, Some(1), true, false, false),
             Platform::Bluesky => r(Some(300), Some(4), false, false, false),
             Platform::Mastodon => r(Some(500), Some(4), false, false, false),
         }

@@ -19,7 +19,7 @@ use soku_platforms::linkedin::{LINKEDIN_VERSION, LinkedIn, SCOPES};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-use support::{MemoryMedia, Saves, StreamedMedia};
+use support::{MemoryMedia, Saves, StreamedMedia, approve};
 
 const WRITE_SCOPE: &str = "openid,profile,w_member_social";
 
@@ -113,29 +113,6 @@ fn request(account: AccountCredentials, text: Option<&str>, images: &[&str]) -> 
 async fn post_request(fake: &LinkedInFake, text: &str, images: &[&str]) -> PublishRequest {
     let token = fake.mint_access_token(WRITE_SCOPE);
     request(account(fake, Some(token), None), Some(text), images)
-}
-
-/// Follows the authorization URL as the member who approves; the callback's query.
-async fn approve(url: &str) -> (reqwest::StatusCode, HashMap<String, String>) {
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let r = client.get(url).send().await.unwrap();
-    let status = r.status();
-    let Some(location) = r.headers().get("location").and_then(|v| v.to_str().ok()) else {
-        return (status, HashMap::new());
-    };
-    let location = url::Url::parse(location).unwrap();
-    assert_eq!(
-        format!(
-            "{}{}",
-            location.origin().ascii_serialization(),
-            location.path()
-        ),
-        REDIRECT_URI
-    );
-    (status, location.query_pairs().into_owned().collect())
 }
 
 fn auth_request(state: &str) -> AuthorizationRequest {

@@ -21,7 +21,7 @@ use soku_platforms::tiktok::{CHUNK_BYTES, SCOPES, TikTok};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-use support::{MemoryMedia, Saves, StreamedMedia};
+use support::{MemoryMedia, Saves, StreamedMedia, approve};
 
 const WRITE_SCOPE: &str = "user.info.basic,video.publish";
 const MIB: usize = 1024 * 1024;
@@ -126,21 +126,6 @@ fn photo_request(
         ..Default::default()
     });
     req
-}
-
-/// Follows the authorization URL as the creator who approves; the callback's query.
-async fn approve(url: &str) -> (reqwest::StatusCode, HashMap<String, String>) {
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let r = client.get(url).send().await.unwrap();
-    let status = r.status();
-    let Some(location) = r.headers().get("location").and_then(|v| v.to_str().ok()) else {
-        return (status, HashMap::new());
-    };
-    let location = url::Url::parse(location).unwrap();
-    (status, location.query_pairs().into_owned().collect())
 }
 
 /// The server's PKCE pair: a verifier and its base64url S256 challenge.

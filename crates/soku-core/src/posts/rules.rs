@@ -198,7 +198,7 @@ pub const SNAPCHAT_DESCRIPTION_MAX: usize = 160;
 /// <https://developers.snap.com/api/marketing-api/Public-Profile-API/Introduction>) whose
 /// description, `post.options.snapchat.description` or else the text, is at most 160
 /// characters. Stories and Saved Stories carry no text: the text is not sent.
-fn check_snapchat(
+pub(crate) fn check_snapchat(
     content: &PostContent,
     text_field: &str,
     options: Option<&super::SnapchatOptions>,

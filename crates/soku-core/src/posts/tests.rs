@@ -1060,3 +1060,62 @@ fn the_top_level_trial_reel_flag_means_trial_reel() {
     body["trial_reel"] = json!(true);
     assert!(check(body).is_ok());
 }
+
+#[test]
+fn snapchat_posts_one_file_and_a_spotlight_is_a_video() {
+    let rule = |body: Value| {
+        let e = check(body).unwrap_err();
+        (e.field, e.reason, e.platform, e.rule)
+    };
+    // One image or one video: a story of either is fine, its text not sent (any length).
+    let long = "x".repeat(500);
+    let mut story = video("snapchat");
+    story["text"] = json!(long);
+    assert!(check(post(story.clone())).is_ok());
+    assert!(check(post(images(1, "snapchat"))).is_ok());
+    assert_eq!(
+        rule(post(images(2, "snapchat"))).1,
+        "too_many",
+        "two images"
+    );
+    // Content that holds an image and a video (not what a request makes today).
+    let both = PostContent {
+        text: None,
+        media_type: MediaType::Video,
+        image_urls: vec!["https://img.example/a.jpg".into()],
+        video_url: Some("https://v.example/v.mp4".into()),
+    };
+    let e = super::rules::check_snapchat(&both, "post.content.text", None).unwrap_err();
+    assert_eq!(
+        (e.field.as_str(), e.reason, e.platform, e.rule),
+        (
+            "post.content.mediaUrls",
+            "too_many",
+            Some(Platform::Snapchat),
+            Some("one_media_item")
+        )
+    );
+    let spotlight = json!({"snapchat": {"postType": "spotlight"}});
+    assert_eq!(
+        rule(with_options(images(1, "snapchat"), spotlight.clone())),
+        (
+            "post.content.videoUrl".into(),
+            "required",
+            Some(Platform::Snapchat),
+            Some("spotlight_needs_video")
+        )
+    );
+    // A Spotlight's description is its option, else the text: at most 160 either way.
+    let e = rule(with_options(story.clone(), spotlight.clone()));
+    assert_eq!((e.0.as_str(), e.1), ("post.content.text", "too_long"));
+    assert!(
+        check(with_options(
+            story,
+            json!({"snapchat": {"postType": "spotlight", "description": "Short"}})
+        ))
+        .is_ok()
+    );
+    let mut fits = video("snapchat");
+    fits["text"] = json!("é".repeat(160));
+    assert!(check(with_options(fits, spotlight)).is_ok());
+}

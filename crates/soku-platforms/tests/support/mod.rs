@@ -150,3 +150,18 @@ impl Saves {
         self.all().last().cloned().unwrap_or(Value::Null)
     }
 }
+
+/// Follows the authorization URL as the user who approves (a 302 to the callback); the callback's query.
+pub async fn approve(url: &str) -> (reqwest::StatusCode, HashMap<String, String>) {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = client.get(url).send().await.unwrap();
+    let status = r.status();
+    let Some(location) = r.headers().get("location").and_then(|v| v.to_str().ok()) else {
+        return (status, HashMap::new());
+    };
+    let location = url::Url::parse(location).unwrap();
+    (status, location.query_pairs().into_owned().collect())
+}

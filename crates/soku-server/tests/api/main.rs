@@ -28,6 +28,7 @@ mod rate_limits;
 mod sandbox;
 mod secret_scanning;
 mod sessions;
+mod snapchat;
 mod tiktok;
 mod timeouts;
 mod youtube;

@@ -1,0 +1,233 @@
+//! Snapchat end to end, against its fake on loopback: Snap's OAuth round trip through
+//! `POST /v1/accounts/connect` and our callback; a video uploaded to `/v1/media/uploads`,
+//! encrypted and sent to Snap in parts by the engine, posted as a Spotlight; a picture posted as
+//! a Story; the submission rules refusing what Snap cannot post; and a lost answer to the post
+//! that ends the target `unknown`, never posted twice.
+
+use crate::media::{created, upload};
+use crate::oauth_platforms::{connect, publish, published_target};
+use crate::util::*;
+use serde_json::{Value, json};
+use sha2::Digest;
+use soku_core::connector::Connector;
+use soku_core::platform::Platform;
+use soku_fakes::Fault;
+use soku_fakes::media_files;
+use soku_fakes::snapchat::{self, SnapchatFake};
+use soku_platforms::PlatformSettings;
+use soku_platforms::fetch::SafeFetcher;
+use soku_platforms::net::NetPolicy;
+use soku_platforms::snapchat::Snapchat;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The server with the Snapchat connector pointed at `fake`, calls cut after 2 s.
+async fn snapchat_app(fake: &SnapchatFake) -> TestApp {
+    let media = Arc::new(SafeFetcher::new(
+        NetPolicy {
+            allow_loopback: true,
+        },
+        Duration::from_secs(5),
+    ));
+    let connector: Arc<dyn Connector> = Arc::new(
+        Snapchat::new(
+            PlatformSettings {
+                auth_url: fake.url.clone(),
+                timeout: Duration::from_secs(2),
+                ..PlatformSettings::at(&fake.url)
+            },
+            media,
+        )
+        .with_polling(Duration::from_millis(20), Duration::from_secs(5)),
+    );
+    let app = Builder::default()
+        .connector(Platform::Snapchat, connector)
+        .start()
+        .await;
+    fake.register_redirect_uri(&app.url("/v1/oauth/snapchat/callback"));
+    app
+}
+
+async fn hosted(app: &TestApp, key: &str, content_type: &str, bytes: Vec<u8>) -> String {
+    let media = created(upload(app, key, content_type, bytes).await).await;
+    media["url"].as_str().unwrap().to_owned()
+}
+
+fn post(content: Value, options: Value) -> Value {
+    let mut content = content;
+    content["platform"] = json!(["snapchat"]);
+    json!({"post": {"content": content, "options": {"snapchat": options}}})
+}
+
+fn sha(bytes: &[u8]) -> String {
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[tokio::test]
+async fn snapchat_connects_then_a_spotlight_and_a_story_are_published() {
+    let fake = SnapchatFake::start().await;
+    let app = snapchat_app(&fake).await;
+    let (_, key) = app.subscriber().await;
+
+    let (id, account_id) = connect(&app, &key, "snapchat", json!({})).await;
+    assert_eq!(account_id, snapchat::PROFILE_ID);
+    let listed: Value = app
+        .get_with_key("/v1/accounts", &key)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let account = &listed["accounts"][0];
+    assert_eq!(account["id"], id.as_str());
+    assert_eq!(account["platform"], "snapchat");
+    assert_eq!(account["username"], snapchat::SNAP_USER_NAME);
+    assert_eq!(account["displayName"], snapchat::DISPLAY_NAME);
+    assert_eq!(account["status"], "active");
+
+    // A video uploaded to the server, encrypted and sent to Snap by the engine.
+    let file = media_files::mp4(1080, 1920, 12_000, 600_000);
+    let video = hosted(&app, &key, "video/mp4", file.clone()).await;
+    let done = publish(
+        &app,
+        &key,
+        &post(
+            json!({"text": "Behind the scenes", "mediaType": "video", "videoUrl": video}),
+            json!({"postType": "spotlight", "description": "Launch day #soku"}),
+        ),
+    )
+    .await;
+    let target = published_target(&done).clone();
+    let spotlights = fake.spotlights();
+    assert_eq!(spotlights.len(), 1);
+    assert_eq!(target["platformPostId"], spotlights[0].id.as_str());
+    assert_eq!(
+        spotlights[0].description.as_deref(),
+        Some("Launch day #soku")
+    );
+    let uploaded = fake.media();
+    assert_eq!(uploaded[0].sha256.as_deref(), Some(sha(&file).as_str()));
+
+    // A picture as a Story (the default).
+    let picture = media_files::png(1080, 1920);
+    let image = hosted(&app, &key, "image/png", picture.clone()).await;
+    let done = publish(
+        &app,
+        &key,
+        &post(
+            json!({"mediaType": "image", "imageUrls": [image]}),
+            json!({}),
+        ),
+    )
+    .await;
+    let target = published_target(&done).clone();
+    let stories = fake.stories();
+    assert_eq!(stories.len(), 1);
+    assert_eq!(target["platformPostId"], stories[0].media_id.as_str());
+    let image_media = fake
+        .media()
+        .into_iter()
+        .find(|m| m.kind == "IMAGE")
+        .unwrap();
+    assert_eq!(image_media.sha256.as_deref(), Some(sha(&picture).as_str()));
+}
+
+#[tokio::test]
+async fn snapchat_posts_snap_cannot_take_are_refused_at_submission() {
+    let fake = SnapchatFake::start().await;
+    let app = snapchat_app(&fake).await;
+    let (_, key) = app.subscriber().await;
+    connect(&app, &key, "snapchat", json!({})).await;
+    let video = hosted(
+        &app,
+        &key,
+        "video/mp4",
+        media_files::mp4(1080, 1920, 12_000, 100_000),
+    )
+    .await;
+    let image = hosted(&app, &key, "image/png", media_files::png(1080, 1920)).await;
+
+    for (body, field, rule) in [
+        (
+            post(
+                json!({"text": "Just words", "mediaType": "text"}),
+                json!({}),
+            ),
+            "post.content.mediaUrls",
+            None,
+        ),
+        (
+            post(
+                json!({"mediaType": "image", "imageUrls": [image.clone(), image.clone()]}),
+                json!({}),
+            ),
+            "post.content.imageUrls",
+            None,
+        ),
+        (
+            post(
+                json!({"mediaType": "image", "imageUrls": [image.clone()]}),
+                json!({"postType": "spotlight"}),
+            ),
+            "post.content.videoUrl",
+            Some("spotlight_needs_video"),
+        ),
+        (
+            post(
+                json!({"text": "x".repeat(161), "mediaType": "video", "videoUrl": video}),
+                json!({"postType": "spotlight"}),
+            ),
+            "post.content.text",
+            None,
+        ),
+        (
+            post(
+                json!({"mediaType": "video", "videoUrl": video}),
+                json!({"postType": "savedStory", "title": "t".repeat(46)}),
+            ),
+            "post.options.snapchat.title",
+            None,
+        ),
+    ] {
+        let r = app.post_json("/v1/posts", &key, &body).await;
+        let e = expect_error(r, 400, "validation_error", None).await;
+        assert_eq!(e["error"]["details"]["field"], field, "{e}");
+        if let Some(rule) = rule {
+            assert_eq!(e["error"]["details"]["rule"], rule, "{e}");
+        }
+    }
+    assert_eq!(fake.calls("media"), 0, "nothing was sent to Snap");
+}
+
+#[tokio::test]
+async fn snapchat_a_lost_answer_to_the_post_ends_unknown_and_is_never_posted_twice() {
+    let fake = SnapchatFake::start().await;
+    let app = snapchat_app(&fake).await;
+    let (_, key) = app.subscriber().await;
+    connect(&app, &key, "snapchat", json!({})).await;
+    let video = hosted(
+        &app,
+        &key,
+        "video/mp4",
+        media_files::mp4(1080, 1920, 12_000, 100_000),
+    )
+    .await;
+    // Snap makes the Story, but its answer comes after the connector gave up.
+    fake.faults.push(
+        "POST",
+        &format!("/v1/public_profiles/{}/stories", snapchat::PROFILE_ID),
+        Fault::DelayAfterEffect(Duration::from_secs(4)),
+    );
+    let done = publish(
+        &app,
+        &key,
+        &post(json!({"mediaType": "video", "videoUrl": video}), json!({})),
+    )
+    .await;
+    let target = &done["targets"][0];
+    assert_eq!(target["status"], "unknown", "{done}");
+    assert_eq!(fake.stories().len(), 1);
+    assert_eq!(fake.calls("stories"), 1, "never sent again");
+}
