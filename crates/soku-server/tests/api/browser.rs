@@ -591,9 +591,18 @@ async fn media_journey(
     .await?;
     d.js("const s = document.getElementById('compose-tiktok-privacy'); s.value = 'SELF_ONLY'; return true;")
         .await?;
+    // Snapchat asks what to post as once it is ticked.
+    d.click("input[name=platform][value=snapchat]").await?;
+    d.wait_for(
+        "Snapchat's post type",
+        "return !document.getElementById('compose-snapchat').hidden;",
+    )
+    .await?;
+    d.js("const s = document.getElementById('compose-snapchat-type'); s.value = 'savedStory'; return true;")
+        .await?;
     d.screenshot("posts-with-media").await;
     d.click("#compose-submit").await?;
-    d.wait_for("the published post", "const p = document.querySelector('#posts li.post'); return p && p.textContent.includes('Holiday picture') && p.querySelectorAll('li.target[data-status=published]').length === 2;")
+    d.wait_for("the published post", "const p = document.querySelector('#posts li.post'); return p && p.textContent.includes('Holiday picture') && p.querySelectorAll('li.target[data-status=published]').length === 3;")
         .await?;
     let (record, generated) = soku_core::model::new_api_key(
         uid,
@@ -623,6 +632,17 @@ async fn media_journey(
     if got["posts"][0]["options"]["privacyLevel"] != "SELF_ONLY" {
         return Err(format!(
             "the simulated TikTok did not get the privacy level: {got}"
+        ));
+    }
+    let got: Value = app
+        .get_with_key("/v1/sandbox/snapchat/posts", &generated.secret)
+        .await
+        .json()
+        .await
+        .unwrap();
+    if got["posts"][0]["options"]["postType"] != "savedStory" {
+        return Err(format!(
+            "the simulated Snapchat did not get the post type: {got}"
         ));
     }
 

@@ -570,6 +570,9 @@ function initPosts() {
   // TikTok asks who may see the post (it has no default): the choice shows when TikTok is ticked.
   const tiktokBox = document.querySelector('input[name="platform"][value="tiktok"]');
   tiktokBox.addEventListener("change", () => { $("compose-tiktok").hidden = !tiktokBox.checked; });
+  // Snapchat posts a Story unless told otherwise.
+  const snapBox = document.querySelector('input[name="platform"][value="snapchat"]');
+  snapBox.addEventListener("change", () => { $("compose-snapchat").hidden = !snapBox.checked; });
   $("refresh").addEventListener("click", loadPosts);
   $("composer").addEventListener("submit", async (ev) => {
     ev.preventDefault();
@@ -594,9 +597,15 @@ function initPosts() {
     else if (picked.some((i) => i.dataset.kind === "video")) content.mediaType = "video";
     const request = { post: { content } };
     const targetsTiktok = content.platform.some((p) => (p.platform || p) === "tiktok");
+    const options = {};
     if (targetsTiktok && $("compose-tiktok-privacy").value) {
-      request.post.options = { tiktok: { privacyLevel: $("compose-tiktok-privacy").value } };
+      options.tiktok = { privacyLevel: $("compose-tiktok-privacy").value };
     }
+    const targetsSnapchat = content.platform.some((p) => (p.platform || p) === "snapchat");
+    if (targetsSnapchat && $("compose-snapchat-type").value !== "story") {
+      options.snapchat = { postType: $("compose-snapchat-type").value };
+    }
+    if (Object.keys(options).length) request.post.options = options;
     if ($("compose-when").value) {
       const at = new Date($("compose-when").value); // the browser's time zone
       if (isNaN(at)) return show("compose-error", "The publishing time is not a valid date.");
