@@ -1,7 +1,7 @@
 //! One attempt at one target: the publish request with the account's tokens opened, the call
 //! to the platform bounded well inside the lease, and the outcome it comes to.
 
-use crate::account_tokens::Refresh;
+use crate::account_tokens::{AccountTokens, Refresh};
 use crate::dispatch::Engine;
 use crate::reconcile::Reconciled;
 use crate::retry::{error, from_publish};
@@ -271,14 +271,26 @@ impl Engine {
             }
         };
         let (content, media) = self.prepare_media(claimed, content).await?;
-        let saved = claimed
-            .progress_json
-            .as_deref()
-            .and_then(|j| serde_json::from_str(j).ok())
-            .unwrap_or(serde_json::Value::Null);
+        // Progress is sealed at rest. Progress that no longer opens (the secret key changed)
+        // may record a post already made: the target ends `unknown`, never sent blind.
+        let saved = match claimed.progress_json.as_deref() {
+            None => serde_json::Value::Null,
+            Some(stored) => {
+                let json = self.tokens.secrets().open_progress(stored).ok_or_else(|| {
+                    TargetOutcome::Unknown(error(
+                        "progress_unreadable",
+                        "An earlier attempt's saved progress cannot be opened with this \
+                         server's secret key (SOKU_SECRET_KEY changed?): whether it was \
+                         published cannot be told, so it is not sent again.",
+                    ))
+                })?;
+                serde_json::from_str(&json).unwrap_or(serde_json::Value::Null)
+            }
+        };
         let progress = Progress::new(
             saved,
             Arc::new(TargetProgress {
+                tokens: self.tokens.clone(),
                 store: self.store.clone(),
                 clock: self.clock.clone(),
                 target_id: target.id.clone(),
@@ -394,6 +406,8 @@ impl Engine {
 
 /// Saves a connector's progress on the target's row, while this attempt holds the lease.
 struct TargetProgress {
+    /// Seals what is saved.
+    tokens: Arc<AccountTokens>,
     store: Arc<dyn soku_core::Store>,
     clock: Arc<dyn soku_core::Clock>,
     target_id: String,
@@ -415,7 +429,7 @@ impl ProgressSink for TargetProgress {
             .save_target_progress(
                 &self.target_id,
                 &self.owner,
-                &value.to_string(),
+                &self.tokens.secrets().seal_progress(&value.to_string()),
                 self.clock.now(),
             )
             .await

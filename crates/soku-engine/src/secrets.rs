@@ -27,6 +27,11 @@ const NONCE_LEN: usize = 24;
 pub const ACCOUNT_TOKENS_INFO: &[u8] = b"soku account tokens v1";
 /// The HKDF label of the key that seals the dashboard's session cookies.
 pub const SESSION_COOKIE_INFO: &[u8] = b"soku session cookie v1";
+/// The HKDF label of the key that seals a target's upload progress (`seal_progress`).
+pub const PROGRESS_INFO: &[u8] = b"soku target progress v1";
+/// How sealed progress starts in the `progress_json` column, before its base64. Progress
+/// saved before sealing existed is plain JSON, which never starts so.
+pub const SEALED_PROGRESS_PREFIX: &str = "sealed:v1:";
 
 /// The server's sealing: `seal`/`open` for account tokens (and other values kept at rest),
 /// `seal_cookie`/`open_cookie` for session cookies, each with its own derived key.
@@ -39,6 +44,8 @@ pub struct SecretBox {
     /// Session cookies: the key derived with `SESSION_COOKIE_INFO`. No fallback: a cookie
     /// sealed otherwise is no session.
     cookies: XChaCha20Poly1305,
+    /// Upload progress: the key derived with `PROGRESS_INFO`.
+    progress: XChaCha20Poly1305,
 }
 
 impl std::fmt::Debug for SecretBox {
@@ -53,6 +60,7 @@ impl SecretBox {
             tokens: XChaCha20Poly1305::new((&derive(key, ACCOUNT_TOKENS_INFO)).into()),
             legacy: XChaCha20Poly1305::new(key.into()),
             cookies: XChaCha20Poly1305::new((&derive(key, SESSION_COOKIE_INFO)).into()),
+            progress: XChaCha20Poly1305::new((&derive(key, PROGRESS_INFO)).into()),
         }
     }
 
@@ -101,6 +109,26 @@ impl SecretBox {
     /// Opens a value of `seal_cookie`; nothing else opens.
     pub fn open_cookie(&self, sealed: &[u8]) -> Option<String> {
         open_with(&self.cookies, sealed)
+    }
+
+    /// Seals a target's progress for the `progress_json` column: [`SEALED_PROGRESS_PREFIX`] and
+    /// the base64 of the sealed JSON. Progress holds what a connector needs to go on with an
+    /// upload (a resumable session's URI, a pre-signed upload URL, an encryption key), each as
+    /// good as a credential until it expires.
+    pub fn seal_progress(&self, json: &str) -> String {
+        format!(
+            "{SEALED_PROGRESS_PREFIX}{}",
+            STANDARD.encode(seal_with(&self.progress, json))
+        )
+    }
+
+    /// The JSON of a stored `progress_json`: opened when sealed, as it is when it predates
+    /// sealing; `None` when it is sealed and does not open (another secret key).
+    pub fn open_progress(&self, stored: &str) -> Option<String> {
+        match stored.strip_prefix(SEALED_PROGRESS_PREFIX) {
+            Some(b64) => open_with(&self.progress, &STANDARD.decode(b64).ok()?),
+            None => Some(stored.to_owned()),
+        }
     }
 }
 
@@ -161,6 +189,32 @@ mod tests {
         assert_eq!(SecretBox::from_key(&[8u8; 32]).open(&sealed), None);
         assert!(decode_key(&STANDARD.encode([1u8; 32])).is_some());
         assert!(decode_key(&STANDARD.encode([1u8; 16])).is_none());
+    }
+
+    #[test]
+    fn progress_is_sealed_and_older_plain_progress_still_reads() {
+        let b = SecretBox::from_key(&[7u8; 32]);
+        let json = r#"{"session_uri":"https://upload.example/s?upload_id=secret"}"#;
+        let stored = b.seal_progress(json);
+        assert!(stored.starts_with(SEALED_PROGRESS_PREFIX));
+        assert!(!stored.contains("secret"));
+        assert_eq!(b.open_progress(&stored).as_deref(), Some(json));
+        assert_eq!(
+            b.open_progress(json).as_deref(),
+            Some(json),
+            "saved before sealing"
+        );
+        assert_eq!(SecretBox::from_key(&[8u8; 32]).open_progress(&stored), None);
+        // Each use its own key: progress is no token, a token no progress.
+        let raw = STANDARD
+            .decode(stored.strip_prefix(SEALED_PROGRESS_PREFIX).unwrap())
+            .unwrap();
+        assert_eq!(b.open(&raw), None);
+        let token = STANDARD.encode(b.seal("t"));
+        assert_eq!(
+            b.open_progress(&format!("{SEALED_PROGRESS_PREFIX}{token}")),
+            None
+        );
     }
 
     #[test]

@@ -120,7 +120,7 @@ pub(super) struct SnapProgress {
     #[serde(default)]
     pub finalize_path: String,
     /// The AES key and IV (base64), to encrypt the same ciphertext again when the upload goes
-    /// on from a part. They protect the file on its way to Snap, which publishes it.
+    /// on from a part (the engine seals progress at rest).
     #[serde(default)]
     pub key: String,
     #[serde(default)]

@@ -230,4 +230,20 @@ async fn snapchat_a_lost_answer_to_the_post_ends_unknown_and_is_never_posted_twi
     assert_eq!(target["status"], "unknown", "{done}");
     assert_eq!(fake.stories().len(), 1);
     assert_eq!(fake.calls("stories"), 1, "never sent again");
+
+    // What the second attempt read was sealed at rest: the container's AES key and the
+    // upload path are in it (the engine seals every connector's progress alike).
+    if let Some(db) = app.sqlite_path() {
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
+            .await
+            .unwrap();
+        let stored: Vec<Option<String>> = sqlx::query_scalar("SELECT progress_json FROM targets")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+        let stored = stored[0].as_deref().unwrap();
+        assert!(stored.starts_with("sealed:v1:"), "{stored}");
+        let media = &fake.media()[0];
+        assert!(!stored.contains(&media.id) && !stored.contains("multipart-upload"));
+    }
 }

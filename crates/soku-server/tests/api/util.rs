@@ -273,6 +273,12 @@ impl TestApp {
     }
 
     /// The default media store's directory (`Builder::media` not used).
+    /// The SQLite database file, when the store is SQLite (`None` on the PostgreSQL pass).
+    pub fn sqlite_path(&self) -> Option<std::path::PathBuf> {
+        let postgres = std::env::var("SOKU_TEST_POSTGRES_URL").is_ok_and(|u| !u.is_empty());
+        (!postgres).then(|| self._dir.path().join("soku.db"))
+    }
+
     pub fn media_dir(&self) -> std::path::PathBuf {
         self._dir.path().join("media")
     }
