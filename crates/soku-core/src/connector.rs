@@ -131,6 +131,8 @@ pub struct PublishRequest {
 #[derive(Clone, Default)]
 pub struct Progress {
     saved: Value,
+    /// What this attempt saved last, once a save went through.
+    latest: std::sync::Arc<std::sync::Mutex<Option<Value>>>,
     sink: Option<std::sync::Arc<dyn ProgressSink>>,
 }
 
@@ -145,6 +147,7 @@ impl Progress {
     pub fn new(saved: Value, sink: std::sync::Arc<dyn ProgressSink>) -> Self {
         Self {
             saved,
+            latest: Default::default(),
             sink: Some(sink),
         }
     }
@@ -158,8 +161,29 @@ impl Progress {
     /// this attempt started from). Without a sink (a connector tested alone) nothing is kept.
     pub async fn save(&self, value: Value) -> Result<(), PublishError> {
         match &self.sink {
-            Some(sink) => sink.save(&value).await,
+            Some(sink) => {
+                sink.save(&value).await?;
+                *self.latest.lock().unwrap_or_else(|p| p.into_inner()) = Some(value);
+                Ok(())
+            }
             None => Ok(()),
+        }
+    }
+
+    /// The progress as it stands now: what this attempt saved last, else what it started from;
+    /// saving to the same place. What the engine hands `Connector::find_existing` after an
+    /// ambiguous failure, so that the lookup sees the markers the failed call saved (a post
+    /// request "sent"), not only what the attempt started from.
+    pub fn current(&self) -> Progress {
+        let latest = self
+            .latest
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        Progress {
+            saved: latest.unwrap_or_else(|| self.saved.clone()),
+            latest: Default::default(),
+            sink: self.sink.clone(),
         }
     }
 }
@@ -404,6 +428,42 @@ mod tests {
     }
 
     const SESSION: &str = "https://www.googleapis.com/upload/youtube/v3/videos?uploadType=resumable&upload_id=ADPy-secret";
+
+    struct Refuse;
+
+    #[async_trait]
+    impl ProgressSink for Refuse {
+        async fn save(&self, _: &Value) -> Result<(), PublishError> {
+            Err(PublishError::new(
+                FailureClass::Retryable { retry_after: None },
+                "progress_unsaved",
+                "no",
+            ))
+        }
+    }
+
+    #[tokio::test]
+    async fn the_current_progress_is_the_last_save_that_went_through() {
+        let progress = Progress::new(json!({"step": 1}), std::sync::Arc::new(Discard));
+        assert_eq!(progress.current().saved(), &json!({"step": 1}));
+        progress
+            .save(json!({"step": 2, "sent": true}))
+            .await
+            .unwrap();
+        // `saved` stays what the attempt started from; `current` is what it saved.
+        assert_eq!(progress.saved(), &json!({"step": 1}));
+        let current = progress.current();
+        assert_eq!(current.saved(), &json!({"step": 2, "sent": true}));
+        // Still saving to the same place.
+        current.save(json!({"step": 3})).await.unwrap();
+        let refused = Progress::new(json!({"step": 1}), std::sync::Arc::new(Refuse));
+        assert!(refused.save(json!({"step": 2})).await.is_err());
+        assert_eq!(
+            refused.current().saved(),
+            &json!({"step": 1}),
+            "a failed save is not current"
+        );
+    }
 
     #[test]
     fn progress_debug_shows_keys_not_values() {

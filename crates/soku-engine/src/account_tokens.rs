@@ -74,12 +74,12 @@ impl AccountTokens {
         }
     }
 
-    /// The account's decrypted credentials, for one call to its platform.
     /// The box that seals what the engine keeps at rest (tokens, and targets' progress).
     pub fn secrets(&self) -> &SecretBox {
         &self.secrets
     }
 
+    /// The account's decrypted credentials, for one call to its platform.
     pub fn credentials(&self, account: &Account, secrets: &AccountSecrets) -> AccountCredentials {
         let open = |sealed: &Option<Vec<u8>>| sealed.as_deref().and_then(|s| self.secrets.open(s));
         AccountCredentials {

@@ -136,8 +136,18 @@ impl Engine {
                     self.retry_or_fail(claimed, from_publish(&e), retry_after, false)
                 }
                 FailureClass::Permanent => TargetOutcome::Failed(from_publish(&e)),
+                // The lookup sees what the failed call saved (a request marked sent), not only
+                // what the attempt started from.
                 FailureClass::Ambiguous => match self
-                    .reconcile(connector.as_ref(), &request, claimed, Some(&e))
+                    .reconcile(
+                        connector.as_ref(),
+                        &PublishRequest {
+                            progress: request.progress.current(),
+                            ..request.clone()
+                        },
+                        claimed,
+                        Some(&e),
+                    )
                     .await
                 {
                     Reconciled::Done(outcome) => outcome,

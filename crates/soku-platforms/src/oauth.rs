@@ -12,8 +12,8 @@ use serde::Deserialize;
 use serde_json::Value;
 use soku_core::connector::{ConnectError, ConnectErrorKind, TokenSet};
 
-/// A token endpoint's answer (RFC 6749 §5.1).
-#[derive(Deserialize, Debug)]
+/// A token endpoint's answer (RFC 6749 §5.1). No `Debug`: it holds the tokens.
+#[derive(Deserialize)]
 pub struct TokenResponse {
     pub access_token: String,
     #[serde(default)]

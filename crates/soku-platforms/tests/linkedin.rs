@@ -19,7 +19,7 @@ use soku_platforms::linkedin::{LINKEDIN_VERSION, LinkedIn, SCOPES};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-use support::{MemoryMedia, Saves, StreamedMedia, approve};
+use support::{MemoryMedia, Saves, StreamedMedia, approve_at};
 
 const WRITE_SCOPE: &str = "openid,profile,w_member_social";
 
@@ -153,7 +153,7 @@ async fn oauth_round_trip_connects_the_member() {
             .contains("scope=openid%20profile%20w_member_social")
     );
 
-    let (status, cb) = approve(&start.url).await;
+    let (status, cb) = approve_at(REDIRECT_URI, &start.url).await;
     assert_eq!(status, reqwest::StatusCode::FOUND);
     assert_eq!(cb["state"], "st/ate+1");
 
@@ -193,13 +193,21 @@ async fn oauth_round_trip_connects_the_member() {
 #[tokio::test]
 async fn a_code_works_once_and_only_with_its_redirect_uri() {
     let (_fake, li) = setup().await;
-    let (_, cb) = approve(&li.authorize(&auth_request("s1")).await.unwrap().url).await;
+    let (_, cb) = approve_at(
+        REDIRECT_URI,
+        &li.authorize(&auth_request("s1")).await.unwrap().url,
+    )
+    .await;
     li.exchange(&exchange_of(&cb["code"])).await.unwrap();
     let replay = li.exchange(&exchange_of(&cb["code"])).await.unwrap_err();
     assert_eq!(replay.kind, ConnectErrorKind::Rejected);
     assert!(replay.platform_error.unwrap().contains("invalid_request"));
 
-    let (_, cb) = approve(&li.authorize(&auth_request("s2")).await.unwrap().url).await;
+    let (_, cb) = approve_at(
+        REDIRECT_URI,
+        &li.authorize(&auth_request("s2")).await.unwrap().url,
+    )
+    .await;
     let mut other = exchange_of(&cb["code"]);
     other.redirect_uri = "https://elsewhere.test/callback".into();
     let e = li.exchange(&other).await.unwrap_err();
@@ -224,7 +232,7 @@ async fn the_authorization_page_refuses_bad_requests() {
             "redirect_uri=http".to_owned(),
         ),
     ] {
-        let (status, _) = approve(&url.replace(&from, &to)).await;
+        let (status, _) = approve_at(REDIRECT_URI, &url.replace(&from, &to)).await;
         assert_eq!(status, reqwest::StatusCode::BAD_REQUEST, "{to}");
     }
 
@@ -232,7 +240,7 @@ async fn the_authorization_page_refuses_bad_requests() {
     let mut s = settings(&fake);
     s.client_secret = Some("wrong".into());
     let wrong = LinkedIn::new(s, media());
-    let (_, cb) = approve(&url).await;
+    let (_, cb) = approve_at(REDIRECT_URI, &url).await;
     let e = wrong.exchange(&exchange_of(&cb["code"])).await.unwrap_err();
     assert_eq!(e.kind, ConnectErrorKind::Rejected);
     assert!(e.platform_error.unwrap().contains("invalid_client"));
@@ -251,7 +259,11 @@ async fn the_authorization_page_refuses_bad_requests() {
 async fn an_app_without_refresh_tokens_connects_but_cannot_refresh() {
     let (fake, li) = setup().await;
     fake.set_issue_refresh_tokens(false);
-    let (_, cb) = approve(&li.authorize(&auth_request("s")).await.unwrap().url).await;
+    let (_, cb) = approve_at(
+        REDIRECT_URI,
+        &li.authorize(&auth_request("s")).await.unwrap().url,
+    )
+    .await;
     let acct = li.exchange(&exchange_of(&cb["code"])).await.unwrap();
     assert_eq!(acct.tokens.refresh_token, None);
     assert_eq!(acct.meta["refresh_token_issued"], false);

@@ -525,3 +525,78 @@ async fn an_upload_path_that_is_not_snaps_is_never_followed() {
     }
     assert_eq!(fake.parts_received(), 0);
 }
+
+#[tokio::test]
+async fn a_container_snap_will_not_finalize_or_has_dropped_is_replaced() {
+    let fake = SnapchatFake::start().await;
+    let media = media();
+    let snap = connector(&fake, &media);
+    // Uploaded and finalized, then the post is rate limited.
+    fake.faults.reply(
+        "POST",
+        &stories_path(),
+        429,
+        &[],
+        json!({"request_status": "ERROR"}),
+    );
+    let saves = Arc::new(Saves::default());
+    snap.publish(&story(&fake, CLIP, &saves)).await.unwrap_err();
+    // As if FINALIZE's answer had been lost: the progress does not know it went through.
+    let mut saved = saves.last();
+    saved["finalized"] = json!(false);
+    let first = saved["media_id"].clone();
+    // Snap refuses a second FINALIZE: the container is forgotten, not finalized forever.
+    let req = request(&fake, CLIP, SnapchatPostType::Story, &saves, saved);
+    let e = snap.publish(&req).await.unwrap_err();
+    assert_eq!(e.code, "upload_failed");
+    assert!(matches!(e.class, FailureClass::Retryable { .. }));
+    assert_eq!(saves.last()["media_id"], Value::Null);
+    let req = request(&fake, CLIP, SnapchatPostType::Story, &saves, saves.last());
+    let posted = snap.publish(&req).await.unwrap();
+    assert_ne!(json!(posted.id), first);
+    assert_eq!((fake.media().len(), fake.stories().len()), (2, 1));
+
+    // A container Snap dropped while parts were still going up: a new one next time.
+    *media.break_after.lock().unwrap() = Some(9 * MIB);
+    let saves = Arc::new(Saves::default());
+    snap.publish(&story(&fake, FILM, &saves)).await.unwrap_err();
+    let saved = saves.last();
+    fake.expire_media(saved["media_id"].as_str().unwrap());
+    let req = request(&fake, FILM, SnapchatPostType::Story, &saves, saved);
+    let e = snap.publish(&req).await.unwrap_err();
+    assert_eq!(e.code, "media_expired");
+    assert_eq!(saves.last()["media_id"], Value::Null);
+    let req = request(&fake, FILM, SnapchatPostType::Story, &saves, saves.last());
+    snap.publish(&req).await.unwrap();
+    let film = fake
+        .media()
+        .into_iter()
+        .filter(|m| m.finalized && m.plaintext_len == Some(film().len()))
+        .count();
+    assert_eq!(film, 1);
+    assert_eq!(fake.stories().len(), 2);
+}
+
+#[tokio::test]
+async fn the_lookup_after_a_lost_answer_sees_the_post_marked_sent_by_the_same_attempt() {
+    let fake = SnapchatFake::start().await;
+    let snap = connector(&fake, &media());
+    fake.faults.push(
+        "POST",
+        &stories_path(),
+        Fault::DelayAfterEffect(Duration::from_secs(4)),
+    );
+    let saves = Arc::new(Saves::default());
+    let req = story(&fake, CLIP, &saves);
+    let e = snap.publish(&req).await.unwrap_err();
+    assert_eq!(e.class, FailureClass::Ambiguous);
+    // What the engine asks: the same request, its progress as it stands now.
+    let now = PublishRequest {
+        progress: req.progress.current(),
+        ..req.clone()
+    };
+    assert_eq!(
+        snap.find_existing(&now).await.unwrap(),
+        Existing::CannotTell
+    );
+}

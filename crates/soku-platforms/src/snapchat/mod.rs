@@ -206,7 +206,12 @@ impl<'a> Post<'a> {
                     "locale": SPOTLIGHT_LOCALE,
                     "skip_save_to_profile": false,
                 });
-                if let Some(d) = self.options.description.as_deref().or(self.text) {
+                let given = self
+                    .options
+                    .description
+                    .as_deref()
+                    .filter(|d| !d.is_empty());
+                if let Some(d) = given.or(self.text) {
                     body["description"] = json!(d);
                 }
                 ("spotlights", body)
@@ -280,16 +285,20 @@ impl Snapchat {
                 api::call(self.client.post(&url).json(&body), token, Effect::Creates).await;
             let e = match answer {
                 Ok(answer) => {
-                    let Some(id) = post.id_in(&answer, &media_id) else {
-                        return Err(PublishError::new(
-                            FailureClass::Ambiguous,
-                            "unexpected_response",
-                            format!("{PLATFORM} accepted the post without naming it."),
-                        )
-                        .with_platform_error(http::platform_text(answer.to_string().as_bytes())));
-                    };
+                    // Accepted: the post exists. An answer that does not name it (its shape is
+                    // known from third-party code only) is named by its media.
+                    let id = post.id_in(&answer, &media_id).unwrap_or_else(|| {
+                        tracing::warn!(
+                            media_id,
+                            "Snapchat accepted the post without naming it; it is known by its media id"
+                        );
+                        media_id.clone()
+                    });
                     progress.post_id = Some(id.clone());
-                    request.progress.save(progress.to_json()).await?;
+                    if let Err(e) = request.progress.save(progress.to_json()).await {
+                        // The engine records the post from this answer all the same.
+                        tracing::warn!(error = %e, "the Snapchat post's id could not be saved in the progress");
+                    }
                     return Ok(PublishedPost { id, url: None });
                 }
                 Err(e) if e.class == FailureClass::Ambiguous => return Err(e),
@@ -298,11 +307,17 @@ impl Snapchat {
             // Refused: nothing was posted.
             progress.post_sent = false;
             if e.code == "media_expired" {
-                progress.media_id = None;
-                progress.finalized = false;
-                progress.parts_done = 0;
+                progress.forget_container();
             }
-            request.progress.save(progress.to_json()).await?;
+            if let Err(unsaved) = request.progress.save(progress.to_json()).await {
+                // A permanent refusal stays one; otherwise the next attempt finds `post_sent`
+                // and cannot tell.
+                return Err(if e.class == FailureClass::Permanent {
+                    e
+                } else {
+                    unsaved
+                });
+            }
             if e.code != "media_processing" {
                 return Err(e);
             }
@@ -345,7 +360,6 @@ fn outcome_unknown() -> PublishError {
 impl Connector for Snapchat {
     async fn publish(&self, request: &PublishRequest) -> Result<PublishedPost, PublishError> {
         let post = Post::of(request)?;
-        let token = http::access_token(&request.account, PLATFORM)?;
         let earlier = request.progress.saved();
         let matched = SnapProgress::for_media(earlier, post.url);
         match &matched {
@@ -357,6 +371,7 @@ impl Connector for Snapchat {
             Some(p) if p.post_sent => return Err(outcome_unknown()),
             _ => {}
         }
+        let token = http::access_token(&request.account, PLATFORM)?;
         let now = chrono::Utc::now().timestamp_millis();
         let progress = match matched {
             Some(p) if p.ready(now) => p,

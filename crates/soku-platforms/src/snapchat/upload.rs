@@ -107,7 +107,7 @@ impl Encrypting {
 /// What an attempt saves about the upload and the post, so that a retry (or another process
 /// after a crash) goes on from there: never a second post, and no second upload while the
 /// container lives.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq)]
 pub(super) struct SnapProgress {
     /// Always `snapchat`.
     pub kind: String,
@@ -145,7 +145,28 @@ pub(super) struct SnapProgress {
     pub post_id: Option<String>,
 }
 
+/// Without the key and IV.
+impl std::fmt::Debug for SnapProgress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SnapProgress")
+            .field("media_id", &self.media_id)
+            .field("parts", &self.parts)
+            .field("parts_done", &self.parts_done)
+            .field("finalized", &self.finalized)
+            .field("post_sent", &self.post_sent)
+            .field("post_id", &self.post_id)
+            .finish_non_exhaustive()
+    }
+}
+
 impl SnapProgress {
+    /// Drops the container: the next attempt uploads the file into a new one.
+    pub fn forget_container(&mut self) {
+        self.media_id = None;
+        self.finalized = false;
+        self.parts_done = 0;
+    }
+
     /// Saved progress about `url`, if that is what was saved.
     pub fn for_media(saved: &Value, url: &str) -> Option<SnapProgress> {
         let p: SnapProgress = serde_json::from_value(saved.clone()).ok()?;
@@ -205,24 +226,29 @@ impl Snapchat {
         let stream = self.media.stream(url, limits).await?;
         let mut progress = match saved.filter(|p| p.young(now) && p.key_iv().is_some()) {
             Some(p) if p.finalized => return Ok(p),
-            Some(p) if p.parts == parts_of(stream.size, p.part_size) => p,
+            Some(p) if p.part_size > 0 && p.parts == parts_of(stream.size, p.part_size) => p,
             _ => {
                 self.create(request, token, url, stream.mime, stream.size)
                     .await?
             }
         };
-        self.send_parts(request, token, stream, &mut progress)
-            .await?;
+        let sent = self.send_parts(request, token, stream, &mut progress).await;
+        if let Err(e) = sent {
+            return Err(self.container_lost(request, e, &mut progress).await);
+        }
         let form = reqwest::multipart::Form::new().text("action", "FINALIZE");
-        let _: Ack = api::call(
+        let finalized: Result<Ack, PublishError> = api::call(
             self.client
                 .post(self.path_url(&progress.finalize_path)?)
                 .multipart(form),
             token,
             Effect::Repeatable,
         )
-        .await
-        .map_err(|e| self.finalize_failed(e, &progress))?;
+        .await;
+        if let Err(e) = finalized {
+            let e = self.finalize_failed(e, &progress);
+            return Err(self.container_lost(request, e, &mut progress).await);
+        }
         progress.finalized = true;
         request.progress.save(progress.to_json()).await?;
         Ok(progress)
@@ -386,6 +412,24 @@ impl Snapchat {
         )
         .await?;
         Ok(())
+    }
+
+    /// After a failed upload step: a container Snap dropped (`media_expired`) or would not
+    /// finalize (`upload_failed`) is forgotten, saved so, so that the next attempt uploads into a
+    /// new one; `e` is returned either way.
+    async fn container_lost(
+        &self,
+        request: &PublishRequest,
+        e: PublishError,
+        progress: &mut SnapProgress,
+    ) -> PublishError {
+        if e.code == "media_expired" || e.code == "upload_failed" {
+            progress.forget_container();
+            if let Err(unsaved) = request.progress.save(progress.to_json()).await {
+                return unsaved;
+            }
+        }
+        e
     }
 
     /// A refused `FINALIZE`: the container cannot be used. An earlier `FINALIZE` whose answer was

@@ -151,17 +151,40 @@ impl Saves {
     }
 }
 
-/// Follows the authorization URL as the user who approves (a 302 to the callback); the callback's query.
+/// Follows the authorization URL as the user who approves (a 302 to the callback); the
+/// callback's query.
 pub async fn approve(url: &str) -> (reqwest::StatusCode, HashMap<String, String>) {
+    let (status, location) = follow(url).await;
+    (status, query_of(location.as_ref()))
+}
+
+/// `approve`, checking that the platform sent the user to `callback`.
+pub async fn approve_at(
+    callback: &str,
+    url: &str,
+) -> (reqwest::StatusCode, HashMap<String, String>) {
+    let (status, location) = follow(url).await;
+    if let Some(l) = &location {
+        let at = format!("{}{}", l.origin().ascii_serialization(), l.path());
+        assert_eq!(at, callback, "the platform sent the user elsewhere");
+    }
+    (status, query_of(location.as_ref()))
+}
+
+async fn follow(url: &str) -> (reqwest::StatusCode, Option<url::Url>) {
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
     let r = client.get(url).send().await.unwrap();
-    let status = r.status();
-    let Some(location) = r.headers().get("location").and_then(|v| v.to_str().ok()) else {
-        return (status, HashMap::new());
-    };
-    let location = url::Url::parse(location).unwrap();
-    (status, location.query_pairs().into_owned().collect())
+    let location = r
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .map(|l| url::Url::parse(l).unwrap());
+    (r.status(), location)
+}
+
+fn query_of(location: Option<&url::Url>) -> HashMap<String, String> {
+    location.map_or_else(HashMap::new, |l| l.query_pairs().into_owned().collect())
 }

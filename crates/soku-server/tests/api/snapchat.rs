@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use sha2::Digest;
 use soku_core::connector::Connector;
 use soku_core::platform::Platform;
+use soku_engine::EngineConfig;
 use soku_fakes::Fault;
 use soku_fakes::media_files;
 use soku_fakes::snapchat::{self, SnapchatFake};
@@ -23,6 +24,10 @@ use std::time::Duration;
 
 /// The server with the Snapchat connector pointed at `fake`, calls cut after 2 s.
 async fn snapchat_app(fake: &SnapchatFake) -> TestApp {
+    snapchat_app_with(fake, Builder::default()).await
+}
+
+async fn snapchat_app_with(fake: &SnapchatFake, builder: Builder) -> TestApp {
     let media = Arc::new(SafeFetcher::new(
         NetPolicy {
             allow_loopback: true,
@@ -40,7 +45,7 @@ async fn snapchat_app(fake: &SnapchatFake) -> TestApp {
         )
         .with_polling(Duration::from_millis(20), Duration::from_secs(5)),
     );
-    let app = Builder::default()
+    let app = builder
         .connector(Platform::Snapchat, connector)
         .start()
         .await;
@@ -246,4 +251,43 @@ async fn snapchat_a_lost_answer_to_the_post_ends_unknown_and_is_never_posted_twi
         let media = &fake.media()[0];
         assert!(!stored.contains(&media.id) && !stored.contains("multipart-upload"));
     }
+}
+
+#[tokio::test]
+async fn snapchat_a_lost_answer_on_the_last_attempt_ends_unknown_not_failed() {
+    let fake = SnapchatFake::start().await;
+    // One attempt only: the lookup after the lost answer must see the post marked sent by
+    // that same attempt.
+    let one = Builder::default().engine(EngineConfig {
+        max_attempts: 1,
+        ..EngineConfig::default()
+    });
+    let app = snapchat_app_with(&fake, one).await;
+    let (_, key) = app.subscriber().await;
+    connect(&app, &key, "snapchat", json!({})).await;
+    let video = hosted(
+        &app,
+        &key,
+        "video/mp4",
+        media_files::mp4(1080, 1920, 12_000, 100_000),
+    )
+    .await;
+    fake.faults.push(
+        "POST",
+        &format!("/v1/public_profiles/{}/spotlights", snapchat::PROFILE_ID),
+        Fault::DelayAfterEffect(Duration::from_secs(4)),
+    );
+    let done = publish(
+        &app,
+        &key,
+        &post(
+            json!({"text": "Launch", "mediaType": "video", "videoUrl": video}),
+            json!({"postType": "spotlight"}),
+        ),
+    )
+    .await;
+    let target = &done["targets"][0];
+    assert_eq!(target["status"], "unknown", "{done}");
+    assert_eq!(target["attempts"], 1, "{done}");
+    assert_eq!(fake.spotlights().len(), 1);
 }
