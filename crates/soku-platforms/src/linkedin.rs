@@ -100,7 +100,7 @@
 use crate::PlatformSettings;
 use crate::http::{self, Effect, TOKEN_INVALID, percent_encode};
 use crate::media::{IMAGE_MAX_BYTES, Media, MediaLimits, MediaSource, MediaStream};
-use crate::oauth::{self, TokenResponse};
+use crate::oauth;
 use async_trait::async_trait;
 use chrono::{Duration as ChronoDuration, Utc};
 use futures_util::StreamExt;
@@ -685,10 +685,23 @@ impl LinkedIn {
         }
     }
 
-    /// `POST {auth_url}/accessToken` with a form body; the token answer or why it failed.
-    async fn token_request(&self, form: &[(&str, &str)]) -> Result<TokenResponse, ConnectError> {
-        let url = format!("{}/accessToken", self.settings.auth_url);
-        oauth::token_request(&self.client, &url, form, "LinkedIn", connect_failure).await
+    /// The token endpoint, `{auth_url}/accessToken`.
+    fn token_url(&self) -> String {
+        format!("{}/accessToken", self.settings.auth_url)
+    }
+
+    /// The token endpoint at `url` ([`LinkedIn::token_url`]), with the app's credentials.
+    fn token_endpoint<'a>(
+        &'a self,
+        url: &'a str,
+    ) -> Result<oauth::TokenEndpoint<'a>, ConnectError> {
+        Ok(oauth::TokenEndpoint {
+            client: &self.client,
+            url,
+            platform: "LinkedIn",
+            credentials: self.settings.credentials(PLATFORM, CREDENTIALS)?,
+            failure: connect_failure,
+        })
     }
 }
 
@@ -790,25 +803,9 @@ impl Connector for LinkedIn {
     }
 
     async fn exchange(&self, exchange: &CodeExchange) -> Result<ConnectedAccount, ConnectError> {
-        let (client_id, client_secret) = self.settings.credentials(PLATFORM, CREDENTIALS)?;
-        if exchange.code.is_empty() {
-            return Err(ConnectError::new(
-                ConnectErrorKind::Invalid,
-                "LinkedIn sent no authorization code.",
-            ));
-        }
-        let tokens = self
-            .token_request(&[
-                ("grant_type", "authorization_code"),
-                ("code", &exchange.code),
-                ("redirect_uri", &exchange.redirect_uri),
-                ("client_id", client_id),
-                ("client_secret", client_secret),
-            ])
-            .await?;
-        if let Some(scope) = tokens.scope.as_deref()
-            && !scope.split([' ', ',']).any(|s| s == POST_SCOPE)
-        {
+        let url = self.token_url();
+        let tokens = self.token_endpoint(&url)?.exchange(exchange, &[]).await?;
+        if !tokens.grants(POST_SCOPE) {
             return Err(ConnectError::new(
                 ConnectErrorKind::Rejected,
                 "LinkedIn did not grant permission to post for this member (w_member_social).",
@@ -862,21 +859,14 @@ impl Connector for LinkedIn {
     }
 
     async fn refresh(&self, account: &AccountCredentials) -> Result<TokenSet, ConnectError> {
-        let (client_id, client_secret) = self.settings.credentials(PLATFORM, CREDENTIALS)?;
-        let Some(refresh_token) = account.refresh_token.as_deref().filter(|t| !t.is_empty()) else {
-            return Err(ConnectError::new(
-                ConnectErrorKind::NotRefreshable,
+        let url = self.token_url();
+        let tokens = self
+            .token_endpoint(&url)?
+            .refresh(
+                account,
                 "LinkedIn issues no refresh token to this app: reconnect the LinkedIn account \
                  before its access token expires (every 60 days).",
-            ));
-        };
-        let tokens = self
-            .token_request(&[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", refresh_token),
-                ("client_id", client_id),
-                ("client_secret", client_secret),
-            ])
+            )
             .await?;
         Ok(tokens.into_token_set())
     }

@@ -10,7 +10,9 @@ use chrono::{Duration as ChronoDuration, Utc};
 use reqwest::StatusCode;
 use serde::Deserialize;
 use serde_json::Value;
-use soku_core::connector::{ConnectError, ConnectErrorKind, TokenSet};
+use soku_core::connector::{
+    AccountCredentials, CodeExchange, ConnectError, ConnectErrorKind, TokenSet,
+};
 
 /// A token endpoint's answer (RFC 6749 §5.1). No `Debug`: it holds the tokens.
 #[derive(Deserialize)]
@@ -90,6 +92,65 @@ pub async fn token_request(
             )
             .with_platform_error(http::platform_text(&bytes))
         })
+}
+
+/// A confidential client's token endpoint: where it is, the app's credentials, and how a
+/// refusal reads. The code exchange and the refresh every such connector makes.
+pub struct TokenEndpoint<'a> {
+    pub client: &'a reqwest::Client,
+    pub url: &'a str,
+    /// Names the network in messages ("Google" for YouTube).
+    pub platform: &'a str,
+    /// The client id and secret, sent in the form body.
+    pub credentials: (&'a str, &'a str),
+    pub failure: Failure,
+}
+
+impl TokenEndpoint<'_> {
+    /// The code exchange (RFC 6749 §4.1.3): `grant_type=authorization_code`, `code`,
+    /// `redirect_uri`, the client credentials, and `extra` (a PKCE `code_verifier`).
+    pub async fn exchange(
+        &self,
+        exchange: &CodeExchange,
+        extra: &[(&str, &str)],
+    ) -> Result<TokenResponse, ConnectError> {
+        if exchange.code.is_empty() {
+            return Err(ConnectError::new(
+                ConnectErrorKind::Invalid,
+                format!("{} sent no authorization code.", self.platform),
+            ));
+        }
+        let (client_id, client_secret) = self.credentials;
+        let mut form = vec![
+            ("grant_type", "authorization_code"),
+            ("code", exchange.code.as_str()),
+            ("redirect_uri", exchange.redirect_uri.as_str()),
+            ("client_id", client_id),
+            ("client_secret", client_secret),
+        ];
+        form.extend_from_slice(extra);
+        token_request(self.client, self.url, &form, self.platform, self.failure).await
+    }
+
+    /// The refresh (RFC 6749 §6) with the account's refresh token; an account without one is
+    /// `NotRefreshable` with `missing` as the message.
+    pub async fn refresh(
+        &self,
+        account: &AccountCredentials,
+        missing: &str,
+    ) -> Result<TokenResponse, ConnectError> {
+        let Some(refresh_token) = account.refresh_token.as_deref().filter(|t| !t.is_empty()) else {
+            return Err(ConnectError::new(ConnectErrorKind::NotRefreshable, missing));
+        };
+        let (client_id, client_secret) = self.credentials;
+        let form = [
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+            ("client_id", client_id),
+            ("client_secret", client_secret),
+        ];
+        token_request(self.client, self.url, &form, self.platform, self.failure).await
+    }
 }
 
 /// A refused OAuth request read the common way: 429 and 5xx `Unavailable`; `invalid_client`

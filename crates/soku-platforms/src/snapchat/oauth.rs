@@ -50,6 +50,21 @@ impl Snapchat {
         format!("{}/login/oauth2/access_token", self.settings.auth_url)
     }
 
+    /// The token endpoint at `url` ([`Snapchat::token_url`]), with the app's credentials in the
+    /// form body.
+    fn token_endpoint<'a>(
+        &'a self,
+        url: &'a str,
+    ) -> Result<oauth::TokenEndpoint<'a>, ConnectError> {
+        Ok(oauth::TokenEndpoint {
+            client: &self.client,
+            url,
+            platform: PLATFORM,
+            credentials: self.settings.credentials(PLATFORM, CREDENTIALS)?,
+            failure,
+        })
+    }
+
     /// `GET {auth_url}/login/oauth2/authorize?client_id&redirect_uri&response_type=code&scope
     /// &state` ("GET https://accounts.snapchat.com/login/oauth2/authorize", parameters
     /// `client_id`, `redirect_uri` "must match URI on OAuth App", `response_type` "Must be
@@ -80,27 +95,8 @@ impl Snapchat {
         &self,
         exchange: &CodeExchange,
     ) -> Result<ConnectedAccount, ConnectError> {
-        let (client_id, client_secret) = self.settings.credentials(PLATFORM, CREDENTIALS)?;
-        if exchange.code.is_empty() {
-            return Err(ConnectError::new(
-                ConnectErrorKind::Invalid,
-                "Snapchat sent no authorization code.",
-            ));
-        }
-        let tokens = oauth::token_request(
-            &self.client,
-            &self.token_url(),
-            &[
-                ("grant_type", "authorization_code"),
-                ("client_id", client_id),
-                ("client_secret", client_secret),
-                ("code", &exchange.code),
-                ("redirect_uri", &exchange.redirect_uri),
-            ],
-            PLATFORM,
-            failure,
-        )
-        .await?;
+        let url = self.token_url();
+        let tokens = self.token_endpoint(&url)?.exchange(exchange, &[]).await?;
         check_scope(&tokens)?;
         let profile = self.my_profile(&tokens.access_token).await?;
         Ok(ConnectedAccount {
@@ -153,26 +149,14 @@ impl Snapchat {
         &self,
         account: &AccountCredentials,
     ) -> Result<TokenSet, ConnectError> {
-        let (client_id, client_secret) = self.settings.credentials(PLATFORM, CREDENTIALS)?;
-        let Some(refresh_token) = account.refresh_token.as_deref().filter(|t| !t.is_empty()) else {
-            return Err(ConnectError::new(
-                ConnectErrorKind::NotRefreshable,
+        let url = self.token_url();
+        let tokens = self
+            .token_endpoint(&url)?
+            .refresh(
+                account,
                 "This Snapchat account has no refresh token: reconnect it.",
-            ));
-        };
-        let tokens = oauth::token_request(
-            &self.client,
-            &self.token_url(),
-            &[
-                ("grant_type", "refresh_token"),
-                ("client_id", client_id),
-                ("client_secret", client_secret),
-                ("refresh_token", refresh_token),
-            ],
-            PLATFORM,
-            failure,
-        )
-        .await?;
+            )
+            .await?;
         // The scope is checked when connecting only: how Snap spells it in a refresh answer is
         // not documented, and a misreading would needlessly ask for reconnecting.
         Ok(tokens.into_token_set())

@@ -415,26 +415,11 @@ impl Connector for YouTube {
     }
 
     async fn exchange(&self, exchange: &CodeExchange) -> Result<ConnectedAccount, ConnectError> {
-        let (client_id, client_secret) = self.settings.credentials(PLATFORM, CREDENTIALS)?;
-        if exchange.code.is_empty() {
-            return Err(ConnectError::new(
-                ConnectErrorKind::Invalid,
-                "Google sent no authorization code.",
-            ));
-        }
         let tokens = self
-            .token_request(&[
-                ("grant_type", "authorization_code"),
-                ("code", &exchange.code),
-                ("redirect_uri", &exchange.redirect_uri),
-                ("client_id", client_id),
-                ("client_secret", client_secret),
-                ("code_verifier", &exchange.code_verifier),
-            ])
+            .token_endpoint()?
+            .exchange(exchange, &[("code_verifier", &exchange.code_verifier)])
             .await?;
-        if let Some(scope) = tokens.scope.as_deref()
-            && !scope.split(' ').any(|s| UPLOAD_SCOPES.contains(&s))
-        {
+        if !UPLOAD_SCOPES.iter().any(|s| tokens.grants(s)) {
             return Err(ConnectError::new(
                 ConnectErrorKind::Rejected,
                 "Google did not grant permission to upload videos (youtube.upload): connect \
@@ -493,20 +478,12 @@ impl Connector for YouTube {
     }
 
     async fn refresh(&self, account: &AccountCredentials) -> Result<TokenSet, ConnectError> {
-        let (client_id, client_secret) = self.settings.credentials(PLATFORM, CREDENTIALS)?;
-        let Some(refresh_token) = account.refresh_token.as_deref().filter(|t| !t.is_empty()) else {
-            return Err(ConnectError::new(
-                ConnectErrorKind::NotRefreshable,
-                "Google issued no refresh token for this YouTube account: reconnect it.",
-            ));
-        };
         let tokens = self
-            .token_request(&[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", refresh_token),
-                ("client_id", client_id),
-                ("client_secret", client_secret),
-            ])
+            .token_endpoint()?
+            .refresh(
+                account,
+                "Google issued no refresh token for this YouTube account: reconnect it.",
+            )
             .await?;
         Ok(tokens.into_token_set())
     }

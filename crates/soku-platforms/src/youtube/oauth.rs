@@ -2,26 +2,24 @@
 
 use super::YouTube;
 use crate::http;
-use crate::oauth::{self, TokenResponse};
+use crate::oauth;
 use reqwest::StatusCode;
 use serde::Deserialize;
 use serde_json::Value;
 use soku_core::connector::{ConnectError, ConnectErrorKind};
 
 impl YouTube {
-    /// `POST {token_url}` with a form body; the token answer or why it failed.
-    pub(super) async fn token_request(
-        &self,
-        form: &[(&str, &str)],
-    ) -> Result<TokenResponse, ConnectError> {
-        oauth::token_request(
-            &self.client,
-            &self.token_url,
-            form,
-            "Google",
-            connect_failure,
-        )
-        .await
+    /// Google's token endpoint (`{token_url}`), with the app's credentials.
+    pub(super) fn token_endpoint(&self) -> Result<oauth::TokenEndpoint<'_>, ConnectError> {
+        Ok(oauth::TokenEndpoint {
+            client: &self.client,
+            url: &self.token_url,
+            platform: "Google",
+            credentials: self
+                .settings
+                .credentials(super::PLATFORM, super::CREDENTIALS)?,
+            failure: connect_failure,
+        })
     }
 }
 
