@@ -96,7 +96,9 @@
 // Checks hand back the refusal to send as-is; a fake's speed is no concern.
 #![allow(clippy::result_large_err)]
 
-use crate::common::{Fake, Faults, bearer, json, pkce_challenge, token};
+use crate::common::{
+    Fake, Faults, bearer, json, percent_decode, percent_encode, pkce_challenge, token,
+};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, RawQuery, State};
@@ -591,42 +593,6 @@ fn oauth_error(status: u16, error: &str, description: &str) -> Response {
         status,
         json!({"error": error, "error_description": description}),
     )
-}
-
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < b.len() => {
-                match u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16)
-                {
-                    Ok(v) => {
-                        out.push(v);
-                        i += 2;
-                    }
-                    Err(_) => out.push(b'%'),
-                }
-            }
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn percent_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 /// A query string or form body as ordered pairs.

@@ -1,7 +1,7 @@
 //! Tests over loopback with a tiny HTTP/1.1 client (the crate has no HTTP client).
 
-use super::oauth::{parse_form, percent_encode};
 use super::*;
+use crate::common::{parse_form, percent_encode};
 use crate::media_files;
 use base64::Engine;
 use cbc::cipher::{BlockEncryptMut, KeyIvInit, block_padding::Pkcs7};
