@@ -380,7 +380,7 @@ impl Bluesky {
                 "unsupported_media",
                 format!(
                     "Bluesky takes MP4 videos; {} is {mime}.",
-                    describe_video(url)
+                    crate::media::describe_as(url, "video")
                 ),
             ));
         }
@@ -390,7 +390,7 @@ impl Bluesky {
                 "media_too_large",
                 format!(
                     "{} is {size} bytes; Bluesky takes videos of at most {} bytes.",
-                    describe_video(url),
+                    crate::media::describe_as(url, "video"),
                     VIDEO_LIMITS.max_bytes
                 ),
             ));
@@ -448,7 +448,7 @@ impl Bluesky {
                 e.code = "media_rejected".into();
                 e.message = format!(
                     "Bluesky's video service refused {}: {}",
-                    describe_video(url),
+                    crate::media::describe_as(url, "video"),
                     xrpc_message(&body).unwrap_or_else(|| status.to_string())
                 );
             }
@@ -462,7 +462,7 @@ impl Bluesky {
                 "media_rejected",
                 format!(
                     "Bluesky's video service did not take {}: {}",
-                    describe_video(url),
+                    crate::media::describe_as(url, "video"),
                     job.said().unwrap_or("no reason given")
                 ),
             )
@@ -536,7 +536,7 @@ impl Bluesky {
                     "media_processing_failed",
                     format!(
                         "Bluesky's video service could not process {}: {said}",
-                        describe_video(url)
+                        crate::media::describe_as(url, "video")
                     ),
                 )
                 .with_platform_error(said));
@@ -857,17 +857,6 @@ fn service_did(base: &str) -> String {
 
 fn record_key_of(request: &PublishRequest) -> String {
     record_key(&request.marker, request.not_before)
-}
-
-/// How an error names a video URL: by its host only (a path or query may carry a signed token).
-fn describe_video(url: &str) -> String {
-    match url::Url::parse(url)
-        .ok()
-        .and_then(|u| u.host_str().map(str::to_owned))
-    {
-        Some(host) => format!("the video from {host}"),
-        None => "the video".to_owned(),
-    }
 }
 
 /// Bluesky's own check of a post's media before any call: up to 4 images, or one video alone

@@ -125,13 +125,19 @@ pub fn check_images_only(
     Ok(())
 }
 
-/// How an error names a media URL: by its host only (a path or query may carry a signed token).
+/// How an error names an image URL: by its host only (a path or query may carry a signed token).
 pub fn describe(url: &str) -> String {
+    describe_as(url, "image")
+}
+
+/// How an error names a media URL, as `what` ("image", "video"): by its host only (a path or
+/// query may carry a signed token).
+pub fn describe_as(url: &str, what: &str) -> String {
     match url::Url::parse(url)
         .ok()
         .and_then(|u| u.host_str().map(str::to_owned))
     {
-        Some(host) => format!("the image from {host}"),
-        None => "the image".to_owned(),
+        Some(host) => format!("the {what} from {host}"),
+        None => format!("the {what}"),
     }
 }

@@ -783,7 +783,7 @@ impl X {
                 "unsupported_media",
                 format!(
                     "X takes MP4, MOV and WebM videos; {} is {mime}.",
-                    describe_video(url)
+                    crate::media::describe_as(url, "video")
                 ),
             ));
         }
@@ -794,7 +794,7 @@ impl X {
                 format!(
                     "X takes videos up to {} MB; {} has {size} bytes.",
                     VIDEO_MAX_BYTES / (1024 * 1024),
-                    describe_video(url)
+                    crate::media::describe_as(url, "video")
                 ),
             ));
         }
@@ -817,7 +817,7 @@ impl X {
                 "media_changed",
                 format!(
                     "{} did not have the size it announced; the post will be tried again.",
-                    describe_video(url)
+                    crate::media::describe_as(url, "video")
                 ),
             )
         };
@@ -1063,17 +1063,6 @@ fn check_media(content: &soku_core::posts::PostContent) -> Result<Option<&str>, 
 
 fn progress_json(progress: &VideoProgress) -> Value {
     serde_json::to_value(progress).expect("progress serializes")
-}
-
-/// How an error names a video URL: by its host only (a path or query may carry a signed token).
-fn describe_video(url: &str) -> String {
-    match url::Url::parse(url)
-        .ok()
-        .and_then(|u| u.host_str().map(str::to_owned))
-    {
-        Some(host) => format!("the video from {host}"),
-        None => "the video".to_owned(),
-    }
 }
 
 /// X's `processing_info.state` `failed`: permanent.

@@ -144,7 +144,7 @@ impl LinkedIn {
                 "media_changed",
                 format!(
                     "{} did not have the size it announced; the post will be tried again.",
-                    describe_video(url)
+                    crate::media::describe_as(url, "video")
                 ),
             )
         };
@@ -350,7 +350,11 @@ fn check_video_facts(request: &PublishRequest) -> Result<(), PublishError> {
 
 /// The type and size of the video as read.
 fn check_video_stream(stream: &MediaStream, url: &str) -> Result<(), PublishError> {
-    check_video_file(stream.mime, stream.size, &describe_video(url))
+    check_video_file(
+        stream.mime,
+        stream.size,
+        &crate::media::describe_as(url, "video"),
+    )
 }
 
 fn check_video_file(mime: &str, size: u64, what: &str) -> Result<(), PublishError> {
@@ -395,17 +399,6 @@ fn covers(instructions: &[UploadInstruction], size: u64) -> bool {
         next = part.last_byte + 1;
     }
     !instructions.is_empty() && next == size
-}
-
-/// How an error names a video URL: by its host only (a path or query may carry a signed token).
-fn describe_video(url: &str) -> String {
-    match url::Url::parse(url)
-        .ok()
-        .and_then(|u| u.host_str().map(str::to_owned))
-    {
-        Some(host) => format!("the video from {host}"),
-        None => "the video".to_owned(),
-    }
 }
 
 /// `PROCESSING_FAILED`: permanent, LinkedIn's reason kept as the platform error.
