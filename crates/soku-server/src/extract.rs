@@ -13,16 +13,26 @@
 //! - `ClientOrigin`: the client's address and `User-Agent`, for the audit log.
 //! - `ApiJson<T>`: a JSON object body, with the spec's 413/415/400 answers and the failing
 //!   field's JSON path in `details.field`.
+//! - `MediaUpload`: a file sent as the body (`POST /v1/media/uploads`, the dashboard's
+//!   upload): its declared type and length, its `Idempotency-Key`, and the bytes as a stream.
 
 use crate::auth::{self, Accepts, AuthFailure, Caller, Credential};
 use crate::error::ApiError;
+use crate::service::media::{self, BodyError, Declared};
+use crate::service::posts::idempotency_key;
 use crate::state::AppState;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, FromRequestParts, OptionalFromRequestParts, Request};
-use axum::http::header::{CONTENT_TYPE, USER_AGENT};
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING, USER_AGENT};
 use axum::http::request::Parts;
+use axum::http::{HeaderName, Version};
+use futures_util::{Stream, StreamExt};
 use serde::de::DeserializeOwned;
 use soku_core::audit::Origin;
+use std::time::Duration;
+
+/// `Idempotency-Key` (spec 6.1; media after it).
+pub static IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 
 /// The caller of a request on a route taking `accepts`, or the route's refusal.
 async fn caller(state: &AppState, parts: &mut Parts, accepts: Accepts) -> Result<Caller, ApiError> {
@@ -167,6 +177,55 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
         }
         parse_json(&bytes).map(ApiJson)
     }
+}
+
+/// A file sent as the request's body: its `Content-Type` and `Content-Length` checked
+/// (`media::declared`), its `Idempotency-Key`, and the body as a stream whose every chunk must
+/// arrive within the server's upload idle time. Nothing of the body is read here.
+pub struct MediaUpload {
+    pub declared: Declared,
+    pub idempotency_key: Option<String>,
+    pub body: std::pin::Pin<Box<dyn Stream<Item = Result<Bytes, BodyError>> + Send>>,
+}
+
+impl FromRequest<AppState> for MediaUpload {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let headers = req.headers();
+        let idempotency_key = idempotency_key(headers.get(&IDEMPOTENCY_KEY))?;
+        // HTTP/1 without `Transfer-Encoding` and without `Content-Length` has no body at all.
+        let bodiless = req.version() < Version::HTTP_2 && !headers.contains_key(TRANSFER_ENCODING);
+        let declared = media::declared(
+            headers.get(CONTENT_TYPE),
+            headers.get(CONTENT_LENGTH),
+            bodiless,
+        )?;
+        Ok(MediaUpload {
+            declared,
+            idempotency_key,
+            body: Box::pin(idle_bounded(req.into_body(), state.media.upload_idle)),
+        })
+    }
+}
+
+/// The body as a stream whose every chunk must arrive within `idle`.
+fn idle_bounded(body: Body, idle: Duration) -> impl Stream<Item = Result<Bytes, BodyError>> {
+    futures_util::stream::unfold(Some(body.into_data_stream()), move |stream| async move {
+        let mut stream = stream?;
+        let mut next = stream.next();
+        // While bytes flow the next chunk is usually there already: a timer only when it is not.
+        let polled = match futures_util::FutureExt::now_or_never(&mut next) {
+            Some(ready) => Ok(ready),
+            None => tokio::time::timeout(idle, next).await,
+        };
+        match polled {
+            Err(_) => Some((Err(BodyError::Idle), None)),
+            Ok(None) => None,
+            Ok(Some(Ok(chunk))) => Some((Ok(chunk), Some(stream))),
+            Ok(Some(Err(_))) => Some((Err(BodyError::Broken), None)),
+        }
+    })
 }
 
 /// Parses a JSON object into `T`, naming the failing field and reason the way the spec asks.

@@ -3,11 +3,10 @@
 //! `GET|HEAD /media/{id}/{file}`.
 
 use super::docs::{ApiKeyErrors, BodyErrors, CommonErrors};
-use super::posts::IDEMPOTENCY_KEY;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, ApiKeyAuth};
+use crate::extract::{ApiJson, ApiKeyAuth, IDEMPOTENCY_KEY, MediaUpload};
 use crate::json::Json;
-use crate::service::media::{self, BodyError, ImportMedia, ListMedia};
+use crate::service::media::{self, ImportMedia, ListMedia};
 use crate::service::posts::idempotency_key;
 use crate::state::AppState;
 use crate::views::{ErrorEnvelope, MediaCreated, MediaPageView, MediaView};
@@ -15,12 +14,10 @@ use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::header::{
     ACCEPT_RANGES, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG, IF_NONE_MATCH,
-    IF_RANGE, RANGE, TRANSFER_ENCODING,
+    IF_RANGE, RANGE,
 };
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use futures_util::StreamExt;
-use std::time::Duration;
 
 /// Imports the file at `url` and hosts it.
 #[utoipa::path(post, path = "/v1/media", tag = "media", operation_id = "importMedia",
@@ -59,54 +56,14 @@ pub async fn import(
 pub async fn upload(
     State(state): State<AppState>,
     ApiKeyAuth(caller): ApiKeyAuth,
-    version: axum::http::Version,
-    headers: HeaderMap,
-    body: Body,
+    upload: MediaUpload,
 ) -> ApiResult<MediaCreated> {
-    upload_as(&state, &caller, version, &headers, body).await
-}
-
-/// An upload's headers checked and its body streamed into the library, for `caller` (an API
-/// key's owner, or the dashboard's signed-in user).
-pub async fn upload_as(
-    state: &AppState,
-    caller: &crate::auth::Caller,
-    version: axum::http::Version,
-    headers: &HeaderMap,
-    body: Body,
-) -> ApiResult<MediaCreated> {
-    let key = idempotency_key(headers.get(&IDEMPOTENCY_KEY))?;
-    let bodiless =
-        version < axum::http::Version::HTTP_2 && !headers.contains_key(TRANSFER_ENCODING);
-    let declared = media::declared(
-        headers.get(CONTENT_TYPE),
-        headers.get(CONTENT_LENGTH),
-        bodiless,
-    )?;
-    let body = idle_bounded(body, state.media.upload_idle);
-    media::upload(state, caller, declared, body, key).await
-}
-
-/// The body as a stream whose every chunk must arrive within `idle`.
-fn idle_bounded(
-    body: Body,
-    idle: Duration,
-) -> impl futures_util::Stream<Item = Result<bytes::Bytes, BodyError>> {
-    futures_util::stream::unfold(Some(body.into_data_stream()), move |stream| async move {
-        let mut stream = stream?;
-        let mut next = stream.next();
-        // While bytes flow the next chunk is usually there already: a timer only when it is not.
-        let polled = match futures_util::FutureExt::now_or_never(&mut next) {
-            Some(ready) => Ok(ready),
-            None => tokio::time::timeout(idle, next).await,
-        };
-        match polled {
-            Err(_) => Some((Err(BodyError::Idle), None)),
-            Ok(None) => None,
-            Ok(Some(Ok(chunk))) => Some((Ok(chunk), Some(stream))),
-            Ok(Some(Err(_))) => Some((Err(BodyError::Broken), None)),
-        }
-    })
+    let MediaUpload {
+        declared,
+        idempotency_key,
+        body,
+    } = upload;
+    media::upload(&state, &caller, declared, body, idempotency_key).await
 }
 
 /// The caller's files, newest first, with cursor pagination.

@@ -3,17 +3,15 @@
 
 use super::docs::{ApiKeyErrors, BodyErrors, CommonErrors};
 use crate::error::ApiResult;
-use crate::extract::{ApiJson, ApiKeyAuth};
+use crate::extract::{ApiJson, ApiKeyAuth, IDEMPOTENCY_KEY};
 use crate::json::Json;
 use crate::service::posts::{self, CreatePost, ListPosts};
 use crate::state::AppState;
 use crate::views::{ErrorEnvelope, Submission, SubmissionPage};
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderName};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use soku_core::posts::CreatePostRequest;
-
-pub static IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 
 /// Accepts a post for one or more platforms, to publish now or at `scheduledTime`.
 #[utoipa::path(post, path = "/v1/posts", tag = "posts", operation_id = "createPost",

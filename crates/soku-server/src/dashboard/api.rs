@@ -3,7 +3,7 @@
 
 use crate::auth::{self, Caller};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, ClientOrigin, SessionForChange, SessionUser};
+use crate::extract::{ApiJson, ClientOrigin, MediaUpload, SessionForChange, SessionUser};
 use crate::json::Json;
 use crate::service::connect::ConnectRequest;
 use crate::service::media::ListMedia;
@@ -130,13 +130,16 @@ pub(super) async fn upload_media(
     State(state): State<AppState>,
     SessionForChange(caller): SessionForChange,
     Query(query): Query<ModeQuery>,
-    version: axum::http::Version,
-    headers: axum::http::HeaderMap,
-    body: axum::body::Body,
+    upload: MediaUpload,
 ) -> ApiResult<MediaCreated> {
     let caller = in_mode(caller, query.mode.as_deref())?;
     auth::gate(&state, &caller)?;
-    crate::api::media::upload_as(&state, &caller, version, &headers, body).await
+    let MediaUpload {
+        declared,
+        idempotency_key,
+        body,
+    } = upload;
+    media::upload(&state, &caller, declared, body, idempotency_key).await
 }
 
 pub(super) async fn delete_media(

@@ -107,7 +107,7 @@ pub async fn import(
     store(state, &owner, received, Some(url)).await
 }
 
-/// Takes the uploaded file `body` (`Content-Type` and `Content-Length` checked by the caller).
+/// Takes the uploaded file `body` (its `Content-Type` and `Content-Length` checked by `declared`).
 pub async fn upload<S>(
     state: &AppState,
     caller: &Caller,
