@@ -45,6 +45,8 @@ pub struct Inner {
     pub new_submissions: GroupCommit<NewSubmission, ()>,
     /// Failed password sign-ins, per email and per client address.
     pub login_throttle: crate::auth::passwords::Throttle,
+    /// Turns to check a password: at most one check per CPU at once.
+    pub password_checks: crate::auth::passwords::Checks,
     /// Peers whose `X-Forwarded-For` is believed (`SOKU_TRUSTED_PROXIES`), for whatever counts
     /// per client address: rate limits and the sign-in throttle. Kept with limits off too.
     pub trusted_proxies: Vec<Cidr>,
@@ -95,6 +97,7 @@ impl AppState {
                 5,
                 std::time::Duration::from_secs(15 * 60),
             ),
+            password_checks: crate::auth::passwords::Checks::new(),
             keys: KeyAuthenticator::new(store.clone(), clock.clone()),
             store,
             clock,

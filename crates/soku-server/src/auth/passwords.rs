@@ -1,14 +1,59 @@
-//! Passwords of the built-in identity provider: argon2id hashes (PHC strings), and a throttle
-//! on failed sign-ins.
+//! Passwords of the built-in identity provider: argon2id hashes (PHC strings), a throttle on
+//! failed sign-ins, and a bound on the password checks running at once.
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// At least this many characters.
 pub const MIN_LENGTH: usize = 10;
+
+/// How long a sign-in waits for a turn to check its password before it is answered 503: under
+/// a flood of sign-ins the checks queue here instead of each taking 19 MiB and a blocking
+/// thread at once.
+const CHECK_WAIT: Duration = Duration::from_secs(5);
+
+/// The password checks (argon2id, 19 MiB and tens of milliseconds of CPU each) that may run at
+/// once: one per CPU. Anyone may try to sign in, so without a bound a flood of attempts from
+/// many addresses (each within its own throttle) would run hundreds of checks side by side,
+/// gigabytes of memory, on the blocking threads that file and DNS work also need.
+pub struct Checks {
+    turns: tokio::sync::Semaphore,
+    wait: Duration,
+}
+
+impl Checks {
+    /// One check per CPU at once, a wait of `CHECK_WAIT` for a turn.
+    pub fn new() -> Self {
+        let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Self::with(cpus, CHECK_WAIT)
+    }
+
+    pub fn with(at_once: usize, wait: Duration) -> Self {
+        Self {
+            turns: tokio::sync::Semaphore::new(at_once),
+            wait,
+        }
+    }
+
+    /// A turn to check a password, held until the permit is dropped; `None` when none came
+    /// within the wait.
+    pub async fn turn(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        tokio::time::timeout(self.wait, self.turns.acquire())
+            .await
+            .ok()?
+            .ok()
+    }
+}
+
+impl Default for Checks {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
 /// The argon2id PHC string of `password` (the crate's defaults: 19 MiB, 2 passes, 1 lane, the
 /// parameters OWASP recommends). Slow on purpose: call it off the async threads.
@@ -44,12 +89,19 @@ pub fn decoy() -> &'static str {
 /// not. `attempt` counts an attempt as failed before its password is checked, so that attempts
 /// made at once cannot all pass the check before any failure is counted: the limit is exact
 /// under concurrency (it also bounds the `session.sign_in_failed` events a user's email can
-/// cause: at most `limit` per window, per process).
+/// cause: at most `limit` per window, per process). Its keys are short (`login::throttle_keys`):
+/// the map holds at most the attempts of one window, which the bound on password checks
+/// (`Checks`) limits, and entries past their window are dropped as it grows.
 pub struct Throttle {
     limit: u32,
     window: Duration,
     failures: Mutex<HashMap<String, (u32, Instant)>>,
+    /// Entries left by the last sweep (changed under `failures`' lock).
+    swept: AtomicUsize,
 }
+
+/// The throttle's map is swept of entries past their window from this size on.
+const PRUNE_AT: usize = 10_000;
 
 impl Throttle {
     pub fn new(limit: u32, window: Duration) -> Self {
@@ -57,6 +109,7 @@ impl Throttle {
             limit,
             window,
             failures: Mutex::new(HashMap::new()),
+            swept: AtomicUsize::new(0),
         }
     }
 
@@ -95,9 +148,12 @@ impl Throttle {
     }
 
     fn count(&self, map: &mut HashMap<String, (u32, Instant)>, keys: &[String], now: Instant) {
-        if map.len() > 100_000 {
+        // Amortised: past `PRUNE_AT`, the map is swept whenever it has doubled since the last
+        // sweep, so a map full of live entries is not swept on every attempt.
+        if map.len() >= PRUNE_AT.max(2 * self.swept.load(Ordering::Relaxed)) {
             let window = self.window;
             map.retain(|_, (_, since)| now.duration_since(*since) < window);
+            self.swept.store(map.len(), Ordering::Relaxed);
         }
         for k in keys {
             let entry = map.entry(k.clone()).or_insert((0, now));
@@ -188,5 +244,52 @@ mod tests {
         let map = t.failures.lock().unwrap();
         assert_eq!(map["email:a@b.c"].0, 1);
         assert_eq!(map["ip:1.2.3.4"].0, 3);
+    }
+
+    #[test]
+    fn the_throttle_sweeps_ended_windows_as_it_grows() {
+        let window = Duration::from_secs(60);
+        let t = Throttle::new(3, window);
+        let t0 = Instant::now();
+        let locked = vec!["email:locked".to_string()];
+        for _ in 0..3 {
+            t.failed(&locked, t0 + window / 2);
+        }
+        for i in 0..PRUNE_AT - 1 {
+            t.failed(&[format!("email:{i}")], t0);
+        }
+        // The next attempt after the window sweeps the ended entries and keeps the live one.
+        let later = t0 + window + Duration::from_secs(1);
+        t.failed(&["email:new".to_string()], later);
+        let len = t.failures.lock().unwrap().len();
+        assert_eq!(len, 2, "the ended windows are gone");
+        assert!(
+            t.locked(&locked, later).is_some(),
+            "a live lockout survives the sweep"
+        );
+        // Live entries are not swept on every attempt: the next sweep waits for the map to
+        // reach `PRUNE_AT` again (twice what the last sweep left is less).
+        for i in 0..PRUNE_AT - 3 {
+            t.failed(&[format!("email:live{i}")], later);
+        }
+        assert_eq!(t.failures.lock().unwrap().len(), PRUNE_AT - 1);
+    }
+
+    #[tokio::test]
+    async fn password_checks_take_turns_and_give_up_after_the_wait() {
+        let checks = Checks::with(2, Duration::from_millis(50));
+        let first = checks.turn().await.expect("a turn");
+        let second = checks.turn().await.expect("a second turn");
+        let started = std::time::Instant::now();
+        assert!(checks.turn().await.is_none(), "no third check at once");
+        assert!(started.elapsed() >= Duration::from_millis(50));
+        // A turn given back within the wait goes to whoever waits.
+        let give_back = async move {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            drop(first);
+        };
+        let (turn, ()) = tokio::join!(checks.turn(), give_back);
+        assert!(turn.is_some());
+        drop(second);
     }
 }

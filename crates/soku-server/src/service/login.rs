@@ -8,14 +8,31 @@ use crate::views::IdTokenIssued;
 use axum::http::HeaderValue;
 use axum::http::header::RETRY_AFTER;
 use serde_json::json;
+use sha2::{Digest, Sha256};
 use soku_core::ErrorCode;
 use soku_core::audit::{AuditEvent, AuditKind, Origin};
 use soku_core::ratelimit::Subject;
+use soku_media::ingest::hex;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 /// ID tokens from a password sign-in last this long.
 const TOKEN_TTL: Duration = Duration::from_secs(3600);
+
+/// The longest email address (RFC 5321: a path of 256 octets, brackets included).
+pub const MAX_EMAIL: usize = 254;
+
+/// The throttle's keys for an attempt: the email's (by a digest, so that an attacker's long
+/// addresses cost the map no more than short ones) and the client's address (IPv6 by /64, as
+/// the rate limits count it).
+fn throttle_keys(email: &str, client: Option<IpAddr>) -> Vec<String> {
+    let digest = Sha256::digest(email.as_bytes());
+    let mut keys = vec![format!("email:{}", hex(&digest[..16]))];
+    if let Some(client) = client {
+        keys.push(Subject::ip(client).key());
+    }
+    keys
+}
 
 /// Checks `email` and `password`, with the throttle on failed attempts per email and per
 /// `client` address (the client's, not a proxy's, or every client behind one proxy would share
@@ -29,11 +46,23 @@ pub async fn sign_in(
     origin: Origin,
 ) -> ApiResult<IdTokenIssued> {
     let email = email.trim().to_lowercase();
-    let mut keys = vec![format!("email:{email}")];
-    if let Some(client) = client {
-        // IPv6 by /64, as the rate limits count it.
-        keys.push(Subject::ip(client).key());
+    if email.len() > MAX_EMAIL {
+        return Err(ApiError::validation(
+            "email",
+            "too_long",
+            format!("An email address has at most {MAX_EMAIL} characters."),
+        ));
     }
+    // A turn to check the password first: attempts beyond what the CPUs can check wait here
+    // (briefly), and neither reach the throttle's map nor the blocking threads.
+    let Some(turn) = state.password_checks.turn().await else {
+        return Err(ApiError::new(
+            ErrorCode::ServiceUnavailable,
+            "Too many sign-ins are being checked right now; try again in a moment.",
+        )
+        .with_header(RETRY_AFTER, HeaderValue::from_static("1")));
+    };
+    let keys = throttle_keys(&email, client);
     // The attempt is counted as a failure before the password is checked (exact under
     // concurrency): this bounds the failures, and so the events below, to five per email per
     // 15 minutes on each server process.
@@ -67,6 +96,7 @@ pub async fn sign_in(
     })
     .await
     .map_err(ApiError::internal)?;
+    drop(turn);
     let Some(user) = matched else {
         record_failure(state, users, origin);
         return Err(ApiError::new(

@@ -24,6 +24,7 @@ use soku_core::queue::{
     SubmissionFilter, SubmissionRecord, TargetRecord,
 };
 use soku_core::time::from_millis;
+use soku_media::ingest::hex;
 
 /// An idempotency record still in flight after this long belongs to a request that died.
 const ABANDONED_AFTER_SECS: i64 = 60;
@@ -256,10 +257,6 @@ async fn accept(
 fn invalid(e: Invalid) -> ApiError {
     let details = e.details();
     ApiError::new(ErrorCode::ValidationError, e.message).with_details(details)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// One of the caller's submissions.

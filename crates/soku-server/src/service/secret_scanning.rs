@@ -158,10 +158,7 @@ pub async fn report_from_github(
 }
 
 fn hex_sha256(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    soku_media::ingest::hex(&Sha256::digest(bytes))
 }
 
 #[cfg(test)]

@@ -196,6 +196,43 @@ async fn password_sign_in_gives_an_id_token_and_failures_are_throttled() {
         None,
     )
     .await;
+
+    // An address longer than any email can be is refused before it costs a password check or
+    // a place in the throttle; the longest possible one is an ordinary attempt.
+    let local = "a".repeat(64);
+    let longest = format!("{local}@{}.example", "b".repeat(254 - 64 - 1 - 8));
+    assert_eq!(longest.len(), 254);
+    assert_eq!(login(&app, &longest, PASSWORD).await.status(), 401);
+    let body = expect_error(
+        login(&app, &format!("x{longest}"), PASSWORD).await,
+        400,
+        "validation_error",
+        Some("An email address has at most 254 characters."),
+    )
+    .await;
+    assert_eq!(body["error"]["details"]["field"], "email");
+    assert_eq!(body["error"]["details"]["reason"], "too_long");
+}
+
+/// Password checks run one per CPU at once: a sign-in that gets no turn within the wait is
+/// answered 503 with `Retry-After`, and one that gets a turn later goes through.
+#[tokio::test]
+async fn password_checks_are_bounded() {
+    let app = TestApp::builder_without_engine().await;
+    password_user(&app, "ada@example.com").await;
+    let checks = &app.state.password_checks;
+    let mut held = Vec::new();
+    while let Ok(Some(turn)) =
+        tokio::time::timeout(std::time::Duration::from_millis(100), checks.turn()).await
+    {
+        held.push(turn);
+    }
+    assert!(!held.is_empty());
+    let busy = login(&app, "ada@example.com", PASSWORD).await;
+    assert_eq!(busy.headers()["retry-after"], "1");
+    expect_error(busy, 503, "service_unavailable", None).await;
+    drop(held);
+    assert_eq!(login(&app, "ada@example.com", PASSWORD).await.status(), 200);
 }
 
 /// Signs in over HTTP and returns the session cookie (`name=value`).
