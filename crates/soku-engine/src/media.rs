@@ -6,12 +6,18 @@
 //! later attempt, finds the one copy). The post the connector gets names the hosted copies, and
 //! `PublishRequest::media` carries what each file is. An import that fails ends the target
 //! `failed` with `upload_failed`; a database or media store that does not answer is retried.
+//!
+//! Then the files are checked against the target platform's media rules, as hosted files are
+//! at submission (`soku_core::posts::media_rules`): an imported file that breaks one (a PNG for
+//! Instagram, a landscape reel) ends the target `failed` with `media_rule` before anything is
+//! sent to the platform.
 
 use crate::dispatch::Engine;
 use crate::retry::error;
 use sha2::{Digest, Sha256};
 use soku_core::media::{MediaKind, MediaRecord};
-use soku_core::posts::PostContent;
+use soku_core::posts::media_rules::{self, MediaItem};
+use soku_core::posts::{PostContent, PostOptions};
 use soku_core::queue::{ClaimedTarget, TargetOutcome};
 use soku_media::ingest::hex;
 use soku_media::{IngestError, LibraryError, MediaLibrary, Owner};
@@ -57,15 +63,24 @@ enum Failure {
 }
 
 impl Engine {
-    /// The post with every media URL replaced by its hosted copy's, and the files.
+    /// The post with every media URL replaced by its hosted copy's, and the files, which keep
+    /// to the target platform's media rules for this post (`options`).
     pub(crate) async fn prepare_media(
         &self,
         claimed: &ClaimedTarget,
         mut content: PostContent,
+        options: &PostOptions,
     ) -> Result<(PostContent, Vec<MediaRecord>), TargetOutcome> {
         let Some(media) = &self.media else {
             return Ok((content, Vec::new()));
         };
+        // Each file is named in a broken rule's message by where it came from.
+        let labels: Vec<String> = content
+            .image_urls
+            .iter()
+            .chain(content.video_url.as_ref())
+            .map(|url| label(url))
+            .collect();
         let mut files = Vec::new();
         let urls = content
             .image_urls
@@ -88,6 +103,22 @@ impl Engine {
             };
             *url = media.library.url(&record);
             files.push(record);
+        }
+        let items: Vec<MediaItem<'_>> = labels
+            .iter()
+            .zip(&files)
+            .map(|(field, file)| MediaItem {
+                field,
+                facts: &file.facts,
+            })
+            .collect();
+        if let Err(broken) =
+            media_rules::check_post(claimed.target.platform, options, &content, &items)
+        {
+            return Err(TargetOutcome::Failed(error(
+                "media_rule",
+                format!("{} (rule `{}`)", broken.message, broken.rule),
+            )));
         }
         Ok((content, files))
     }
@@ -159,6 +190,22 @@ impl Engine {
             .await
             .map_err(library_failure)?;
         Ok(saved.record)
+    }
+}
+
+/// "the file at <url>", without the URL's user name, password, query or fragment (they may be
+/// credentials or signatures: the label goes into the target's error).
+fn label(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(u) => {
+            format!(
+                "the file at {}://{}{}",
+                u.scheme(),
+                u.host_str().unwrap_or(""),
+                u.port().map(|p| format!(":{p}")).unwrap_or_default()
+            ) + u.path()
+        }
+        Err(_) => "a media file".to_owned(),
     }
 }
 

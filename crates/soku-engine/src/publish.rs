@@ -280,7 +280,9 @@ impl Engine {
                 self.tokens.credentials(&account, &secrets)
             }
         };
-        let (content, media) = self.prepare_media(claimed, content).await?;
+        let (content, media) = self
+            .prepare_media(claimed, content, &stored.options)
+            .await?;
         // Progress is sealed at rest. Progress that no longer opens (the secret key changed)
         // may record a post already made: the target ends `unknown`, never sent blind.
         let saved = match claimed.progress_json.as_deref() {

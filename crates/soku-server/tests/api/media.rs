@@ -907,6 +907,54 @@ async fn outside_media_are_imported_once_per_post_and_test_mode_shows_what_each_
     }
 }
 
+/// An outside file is checked against each target platform's media rules once imported, as a
+/// hosted file is at submission: a target whose platform refuses it fails with `media_rule`
+/// and nothing is sent to that platform; the others publish.
+#[tokio::test]
+async fn outside_media_that_break_a_platforms_rules_fail_that_target_before_it_is_sent() {
+    let app = TestApp::start().await;
+    let (_, key) = app.test_subscriber().await;
+    let (files, _) = file_server().await;
+    let body = json!({"post": {"content": {"text": "a PNG for Instagram", "mediaType": "image",
+        "imageUrls": [format!("{files}/file.png?signature=s3cret")], "platform": ["instagram", "x"]}}});
+    let r = app.post_json("/v1/posts", &key, &body).await;
+    assert_eq!(r.status(), 200);
+    let id = r.json::<Value>().await.unwrap()["postSubmissionId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let post = settled(&app, &key, &id).await;
+    let by = |p: &str| {
+        post["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["platform"] == p)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(by("x")["status"], "published", "{post}");
+    let instagram = by("instagram");
+    assert_eq!(instagram["status"], "failed", "{post}");
+    assert_eq!(instagram["error"]["code"], "media_rule", "{post}");
+    let message = instagram["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("Instagram") && message.contains(&format!("{files}/file.png")),
+        "{message}"
+    );
+    assert!(
+        !message.contains("s3cret"),
+        "the query stays out: {message}"
+    );
+    let got: Value = app
+        .get_with_key("/v1/sandbox/instagram/posts", &key)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(got["posts"].as_array().unwrap().len(), 0, "{got}");
+}
+
 /// A post with media may take longer than the engine's lease (an upload, a processing wait):
 /// the lease is renewed meanwhile, so the one attempt finishes and nobody takes the target over.
 #[tokio::test]
