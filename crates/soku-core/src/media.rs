@@ -121,15 +121,28 @@ pub trait MediaStore: Send + Sync + 'static {
         mode: KeyMode,
         page: &MediaPage,
     ) -> StoreResult<Vec<MediaRecord>>;
-    /// Whether a post of the user that has not finished publishing names the file's hosted URL.
-    async fn media_in_use(&self, user_id: &str, mode: KeyMode, id: &str) -> StoreResult<bool>;
-    /// Deletes the user's file's row, returning it; `None` when there is none.
+    /// Deletes the user's file's row unless a post of the user that has not finished
+    /// publishing names its hosted URL (`url_prefix`: the URL up to the id and the slash after
+    /// it), in one transaction that a post being stored with the file (`NewSubmission::
+    /// media_ids`) waits for, or waits for.
     async fn delete_media(
         &self,
         user_id: &str,
         mode: KeyMode,
         id: &str,
-    ) -> StoreResult<Option<MediaRecord>>;
+        url_prefix: &str,
+    ) -> StoreResult<MediaDeletion>;
+}
+
+/// What `MediaStore::delete_media` did.
+#[derive(Debug)]
+pub enum MediaDeletion {
+    /// The row is gone (its bytes are the caller's to delete).
+    Deleted(Box<MediaRecord>),
+    /// A post that has not finished publishing names the file.
+    InUse,
+    /// The user has no such file.
+    NotFound,
 }
 
 pub const IMAGE_TYPES: &[&str] = &["image/jpeg", "image/png", "image/gif", "image/webp"];

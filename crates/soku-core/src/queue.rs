@@ -148,6 +148,11 @@ pub struct NewSubmission {
     pub targets: Vec<NewTarget>,
     /// Completes the caller's idempotency record in the same transaction.
     pub idempotency: Option<IdempotentResponse>,
+    /// The hosted files (media ids) the post names. The submission is stored only if each is
+    /// still the user's file then; a deletion of one of them and the storing of the post wait
+    /// for each other (`MediaStore::delete_media`), so a file a post was accepted with is there
+    /// when it publishes.
+    pub media_ids: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -379,13 +384,17 @@ pub trait PostStore: Send + Sync + 'static {
 
     // Submissions.
     /// Inserts the submission and its targets, and completes the idempotency record, in one
-    /// transaction.
-    async fn create_submission(&self, submission: &NewSubmission) -> StoreResult<()> {
-        self.create_submissions(std::slice::from_ref(submission))
-            .await
+    /// transaction; `false` (and nothing stored) when one of its `media_ids` is no longer the
+    /// user's file.
+    async fn create_submission(&self, submission: &NewSubmission) -> StoreResult<bool> {
+        let stored = self
+            .create_submissions(std::slice::from_ref(submission))
+            .await?;
+        Ok(stored.first().copied().unwrap_or(false))
     }
-    /// `create_submission` for several submissions, all in one transaction.
-    async fn create_submissions(&self, submissions: &[NewSubmission]) -> StoreResult<()>;
+    /// `create_submission` for several submissions, all in one transaction: whether each was
+    /// stored, in order.
+    async fn create_submissions(&self, submissions: &[NewSubmission]) -> StoreResult<Vec<bool>>;
     async fn get_submission(
         &self,
         user_id: &str,

@@ -55,6 +55,11 @@ impl MediaLibrary {
         hosted_url(&self.base_url, &record.id, &record.file_name)
     }
 
+    /// The start of every URL of the file `id`: `<base>/media/<id>/`.
+    pub fn url_prefix(&self, id: &str) -> String {
+        hosted_url(&self.base_url, id, "")
+    }
+
     /// The id and file name of a hosted URL of this library; `None` for any other URL.
     pub fn parse_url<'u>(&self, url: &'u str) -> Option<(&'u str, &'u str)> {
         let rest = url

@@ -121,6 +121,7 @@ fn submission(i: usize, per: usize, due: chrono::DateTime<chrono::Utc>) -> NewSu
             })
             .collect(),
         idempotency: None,
+        media_ids: Vec::new(),
     }
 }
 

@@ -241,6 +241,7 @@ fn submission(i: usize, per: usize, due: DateTime<Utc>, now: DateTime<Utc>) -> N
             })
             .collect(),
         idempotency: None,
+        media_ids: Vec::new(),
     }
 }
 

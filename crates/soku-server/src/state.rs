@@ -42,7 +42,7 @@ pub struct Inner {
     /// Wakes this process's publishing engine when a post is accepted.
     pub engine_wake: Arc<tokio::sync::Notify>,
     /// Accepted posts, written in one transaction with the others accepted meanwhile.
-    pub new_submissions: GroupCommit<NewSubmission, ()>,
+    pub new_submissions: GroupCommit<NewSubmission, bool>,
     /// Failed password sign-ins, per email and per client address.
     pub login_throttle: crate::auth::passwords::Throttle,
     /// Turns to check a password: at most one check per CPU at once.
@@ -76,10 +76,7 @@ impl AppState {
             let store = store.clone();
             GroupCommit::spawn(256, move |batch: Arc<[NewSubmission]>| {
                 let store = store.clone();
-                async move {
-                    store.create_submissions(&batch).await?;
-                    Ok(vec![(); batch.len()])
-                }
+                async move { store.create_submissions(&batch).await }
             })
         };
         let engine_metrics = Arc::new(EngineMetrics::default());

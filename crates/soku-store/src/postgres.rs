@@ -15,6 +15,7 @@ impl Backend for Postgres {
     const BACKEND: &'static str = "postgres";
     const BEGIN: &'static str = "BEGIN";
     const FOR_UPDATE: &'static str = " FOR UPDATE";
+    const FOR_SHARE: &'static str = " FOR SHARE";
     const SKIP_LOCKED: &'static str = " FOR UPDATE SKIP LOCKED";
 
     fn rows_affected(done: &PgQueryResult) -> u64 {

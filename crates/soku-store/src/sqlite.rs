@@ -18,6 +18,7 @@ impl Backend for Sqlite {
     const BACKEND: &'static str = "sqlite";
     const BEGIN: &'static str = "BEGIN IMMEDIATE";
     const FOR_UPDATE: &'static str = "";
+    const FOR_SHARE: &'static str = "";
     const SKIP_LOCKED: &'static str = "";
 
     fn rows_affected(done: &SqliteQueryResult) -> u64 {

@@ -844,6 +844,7 @@ mod posts {
                 })
                 .collect(),
             idempotency: None,
+            media_ids: Vec::new(),
         }
     }
 
@@ -1114,6 +1115,91 @@ mod posts {
                 s.use_oauth_state(&[9; 32], at(12)).await.unwrap(),
                 StateUse::Unknown
             ));
+        })
+        .await;
+    }
+
+    fn media(user: &str, id: &str) -> soku_core::media::MediaRecord {
+        use soku_core::media::{MediaFacts, MediaKind, MediaRecord};
+        MediaRecord {
+            id: id.into(),
+            user_id: user.into(),
+            mode: KeyMode::Test,
+            facts: MediaFacts {
+                kind: MediaKind::Image,
+                mime: "image/png",
+                size: 100,
+                width: Some(1),
+                height: Some(1),
+                duration_ms: None,
+            },
+            sha256: "00".repeat(32),
+            storage_key: format!("{id}.png"),
+            file_name: "image.png".into(),
+            source_url: None,
+            idempotency_key: Some(format!("k-{id}")),
+            request_hash: id.into(),
+            created_at: t0(),
+        }
+    }
+
+    /// A post naming hosted files is stored only while they exist, and a file a stored post
+    /// names is not deleted: at the same moment too (PostgreSQL's row locks, SQLite's serial
+    /// writers), so a post is never accepted with a file that is then deleted.
+    #[tokio::test]
+    async fn a_file_and_a_post_naming_it_are_never_both_deleted_and_stored() {
+        use soku_core::media::MediaDeletion;
+        each_backend("media_in_posts", |s| async move {
+            let prefix = |id: &str| format!("https://soku.example/media/{id}/");
+            let naming = |sub_id: &str, media_id: &str| {
+                let mut sub = submission("u1", sub_id, t0(), t0() + Duration::hours(1), &[Platform::X]);
+                sub.status = SubmissionStatus::Scheduled;
+                sub.post_json = serde_json::json!({"content": {"imageUrls": [format!("{}image.png", prefix(media_id))]}}).to_string();
+                sub.media_ids = vec![media_id.to_owned()];
+                sub
+            };
+            for user in ["u1", "u2"] {
+                s.create_user(user, None, t0()).await.unwrap();
+            }
+            // Stored with its file; the file then stays.
+            s.insert_media(&media("u1", "med_a_1")).await.unwrap();
+            assert!(s.create_submission(&naming("p1", "med_a_1")).await.unwrap());
+            let gone = s.delete_media("u1", KeyMode::Test, "med_a_1", &prefix("med_a_1")).await.unwrap();
+            assert!(matches!(gone, MediaDeletion::InUse), "{gone:?}");
+            // The same path at another host is not this file's URL.
+            let elsewhere = s
+                .delete_media("u1", KeyMode::Test, "med_a_1", "https://cdn.example/media/med_a_1/")
+                .await
+                .unwrap();
+            assert!(matches!(elsewhere, MediaDeletion::Deleted(_)), "{elsewhere:?}");
+            // A post naming a file that is gone (or another user's) is not stored.
+            assert!(!s.create_submission(&naming("p2", "med_a_1")).await.unwrap());
+            assert!(s.get_submission("u1", KeyMode::Test, "p2").await.unwrap().is_none());
+            s.insert_media(&media("u2", "med_b_1")).await.unwrap();
+            assert!(!s.create_submission(&naming("p3", "med_b_1")).await.unwrap());
+            // In one batch, only the post whose file is missing is left out.
+            s.insert_media(&media("u1", "med_c_1")).await.unwrap();
+            let stored = s
+                .create_submissions(&[naming("p4", "med_c_1"), naming("p5", "med_gone"), naming("p6", "med_c_1")])
+                .await
+                .unwrap();
+            assert_eq!(stored, vec![true, false, true]);
+            let missing = s.delete_media("u1", KeyMode::Test, "med_gone", &prefix("med_gone")).await.unwrap();
+            assert!(matches!(missing, MediaDeletion::NotFound), "{missing:?}");
+            // At the same moment: one of the two wins, never both.
+            for i in 0..20 {
+                let id = format!("med_r_{i}");
+                s.insert_media(&media("u1", &id)).await.unwrap();
+                let (post, url) = (naming(&format!("r{i}"), &id), prefix(&id));
+                let (stored, deleted) = tokio::join!(
+                    s.create_submission(&post),
+                    s.delete_media("u1", KeyMode::Test, &id, &url)
+                );
+                match (stored.unwrap(), deleted.unwrap()) {
+                    (true, MediaDeletion::InUse) | (false, MediaDeletion::Deleted(_)) => {}
+                    other => panic!("round {i}: {other:?}"),
+                }
+            }
         })
         .await;
     }

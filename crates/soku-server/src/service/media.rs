@@ -21,7 +21,7 @@ use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use soku_core::ErrorCode;
-use soku_core::media::{MediaKind, MediaPage, MediaRecord, known_type};
+use soku_core::media::{MediaDeletion, MediaKind, MediaPage, MediaRecord, known_type};
 use soku_media::ingest::hex;
 use soku_media::{IngestError, LibraryError, MediaLibrary, Owner, ProbeError, Received};
 use soku_platforms::import::{ImportError, Importer};
@@ -292,16 +292,18 @@ pub async fn list(
 /// publishing names it.
 pub async fn delete(state: &AppState, caller: &Caller, id: &str) -> ApiResult<MediaView> {
     let (user, mode) = (caller.user_id.as_str(), caller.mode);
-    if state.store.media_in_use(user, mode, id).await? {
-        return Err(ApiError::new(
-            ErrorCode::Conflict,
-            "A post that has not finished publishing uses this file; delete it after the post is \
-             published or canceled.",
-        )
-        .with_details(json!({ "id": id })));
-    }
-    let Some(record) = state.store.delete_media(user, mode, id).await? else {
-        return Err(ApiError::not_found("media"));
+    let prefix = state.media.library.url_prefix(id);
+    let record = match state.store.delete_media(user, mode, id, &prefix).await? {
+        MediaDeletion::Deleted(record) => record,
+        MediaDeletion::NotFound => return Err(ApiError::not_found("media")),
+        MediaDeletion::InUse => {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                "A post that has not finished publishing uses this file; delete it after the \
+                 post is published or canceled.",
+            )
+            .with_details(json!({ "id": id })));
+        }
     };
     if let Err(e) = state
         .media
@@ -401,7 +403,8 @@ fn a_kind(kind: MediaKind) -> &'static str {
 /// Checks the post's hosted files (spec 8.1, "Media in posts") against every target platform's
 /// media rules (`soku_core::posts::media_rules`), before anything is sent: a broken rule is 400
 /// `validation_error` naming the platform, the field and the rule. A hosted URL must be one of
-/// the caller's files in the caller's mode. Outside URLs are not known yet here and pass.
+/// the caller's files in the caller's mode. Outside URLs are not known yet here and pass (the
+/// engine checks them once imported). Returns the hosted files the post names: `(field, id)`.
 pub async fn check_in_post(
     state: &AppState,
     user_id: &str,
@@ -410,7 +413,7 @@ pub async fn check_in_post(
     content: &soku_core::posts::PostContent,
     options: &soku_core::posts::PostOptions,
     platforms: impl IntoIterator<Item = soku_core::platform::Platform>,
-) -> ApiResult<()> {
+) -> ApiResult<Vec<(String, String)>> {
     use soku_core::posts::media_rules::{self, MediaItem};
     let library = &state.media.library;
     let urls = content.image_urls.iter().chain(content.video_url.as_ref());
@@ -431,14 +434,17 @@ pub async fn check_in_post(
                 format!("{field} names no hosted file of yours; upload it with POST /v1/media."),
             ));
         };
-        files.push((field, record.facts));
+        files.push((field, record));
     }
     if files.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let items: Vec<MediaItem<'_>> = files
         .iter()
-        .map(|(field, facts)| MediaItem { field, facts })
+        .map(|(field, record)| MediaItem {
+            field,
+            facts: &record.facts,
+        })
         .collect();
     let mut seen = Vec::new();
     for platform in platforms {
@@ -457,7 +463,10 @@ pub async fn check_in_post(
             );
         }
     }
-    Ok(())
+    Ok(files
+        .into_iter()
+        .map(|(field, record)| (field, record.id))
+        .collect())
 }
 
 /// The JSON path that names `url` in the request's `post` (`imageUrls`, `mediaUrls` or

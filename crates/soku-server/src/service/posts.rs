@@ -158,7 +158,7 @@ async fn accept(
             .with_details(json!({"field": t.field, "reason": "unsupported_platform", "platform": t.platform.as_str()})));
         }
     }
-    super::media::check_in_post(
+    let hosted = super::media::check_in_post(
         state,
         user_id,
         mode,
@@ -228,7 +228,7 @@ async fn accept(
     };
     let bytes = serde_json::to_vec(&answer).expect("JSON serialises");
 
-    state
+    let stored = state
         .new_submissions
         .submit(NewSubmission {
             id,
@@ -249,8 +249,28 @@ async fn accept(
                 status: 200,
                 body: bytes.clone(),
             }),
+            media_ids: hosted.iter().map(|(_, id)| id.clone()).collect(),
         })
         .await?;
+    if !stored {
+        // One of its files was deleted after the check above, before the post was stored.
+        let mut field = hosted
+            .first()
+            .map_or("post.content", |(field, _)| field.as_str());
+        for (named, id) in &hosted {
+            let file = state.store.get_media(id).await?;
+            if file.is_none_or(|f| f.user_id != user_id || f.mode != mode) {
+                field = named;
+                break;
+            }
+        }
+        return Err(ApiError::validation(
+            field,
+            "not_found",
+            "A hosted file this post names was deleted while the post was being accepted; \
+             upload it again with POST /v1/media.",
+        ));
+    }
     Ok(bytes)
 }
 

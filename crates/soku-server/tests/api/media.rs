@@ -692,6 +692,69 @@ async fn media_are_listed_per_user_and_mode_and_deleted_unless_a_scheduled_post_
     assert_eq!(r.status(), 200);
     let r = delete(file_id.to_owned(), test_key.clone()).await;
     assert_eq!(r.status(), 200);
+
+    // Only the file's own hosted URL names it: the same path on another host is an outside URL
+    // (imported when the post publishes) and keeps nothing from being deleted.
+    let file = created(upload(&app, &test_key, "image/png", media_files::png(3, 8)).await).await;
+    let file_id = file["id"].as_str().unwrap();
+    let elsewhere = file["url"]
+        .as_str()
+        .unwrap()
+        .replace(&app.url(""), "https://cdn.example.com");
+    assert_ne!(elsewhere, file["url"].as_str().unwrap());
+    let post = app
+        .post_json(
+            "/v1/posts",
+            &test_key,
+            &json!({"post": {"content": {"text": "from elsewhere", "mediaType": "image",
+                        "imageUrls": [elsewhere], "platform": ["x"]}},
+                    "scheduledTime": (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339()}),
+        )
+        .await;
+    assert_eq!(post.status(), 200);
+    let r = delete(file_id.to_owned(), test_key.clone()).await;
+    assert_eq!(r.status(), 200);
+}
+
+/// A file's deletion and a post naming it, sent at the same moment, never both succeed: either
+/// the post is accepted and the file stays (409), or the file is gone and the post is refused.
+#[tokio::test]
+async fn deleting_a_file_while_a_post_names_it_never_loses_the_post() {
+    let app = TestApp::start().await;
+    let (_, key) = app.test_subscriber().await;
+    let at = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    let (mut posted, mut deleted) = (0, 0);
+    for n in 0..12u32 {
+        let file = created(upload(&app, &key, "image/png", media_files::png(5 + n, 5)).await).await;
+        let (id, url) = (file["id"].as_str().unwrap(), file["url"].as_str().unwrap());
+        let body = json!({"post": {"content": {"text": "racing a deletion", "mediaType": "image",
+            "imageUrls": [url], "platform": ["x"]}}, "scheduledTime": at});
+        let (post, gone) = tokio::join!(
+            app.post_json("/v1/posts", &key, &body),
+            app.http
+                .delete(app.url(&format!("/v1/media/{id}")))
+                .header("soku-api-key", key.as_str())
+                .send()
+        );
+        let gone = gone.unwrap();
+        match (post.status().as_u16(), gone.status().as_u16()) {
+            (200, 409) => {
+                posted += 1;
+                let r = app.get_with_key(&format!("/v1/media/{id}"), &key).await;
+                assert_eq!(r.status(), 200, "an accepted post's file stays");
+            }
+            (400, 200) => {
+                deleted += 1;
+                let body = expect_error(post, 400, "validation_error", None).await;
+                assert_eq!(
+                    body["error"]["details"]["field"],
+                    "post.content.imageUrls[0]"
+                );
+            }
+            (p, d) => panic!("round {n}: the post answered {p} and the deletion {d}"),
+        }
+    }
+    eprintln!("posted first {posted} times, deleted first {deleted} times");
 }
 
 /// Hosted files in a post are checked against each target platform's rules before the post is

@@ -4,7 +4,7 @@ use super::Backend;
 use super::rows::e;
 use soku_core::StoreError;
 use soku_core::keys::KeyMode;
-use soku_core::media::{MediaFacts, MediaKind, MediaPage, MediaRecord, known_type};
+use soku_core::media::{MediaDeletion, MediaFacts, MediaKind, MediaPage, MediaRecord, known_type};
 use soku_core::store::StoreResult;
 use soku_core::time::{from_millis, to_millis};
 use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Pool, Row, Type};
@@ -128,38 +128,74 @@ where
     }
 
     /// Whether an unfinished post of the user names `/media/<id>/` (the hosted URL's path).
-    pub async fn in_use(&self, user_id: &str, mode: KeyMode, id: &str) -> StoreResult<bool> {
-        let row = sqlx::query(&format!(
+    /// Deletes the user's file unless a post that has not finished publishing names it by a
+    /// URL starting with `url_prefix`, in one transaction. The row is locked first
+    /// (PostgreSQL), so a post being stored with the file (`Submissions::create`, which holds
+    /// it `FOR SHARE`) is either committed before the check, and seen by it, or finds the row
+    /// gone; SQLite's writers are serialised by `BEGIN IMMEDIATE`.
+    pub async fn delete_unless_used(
+        &self,
+        user_id: &str,
+        mode: KeyMode,
+        id: &str,
+        url_prefix: &str,
+    ) -> StoreResult<MediaDeletion> {
+        let mut tx = self.0.begin_with(DB::BEGIN).await.map_err(e)?;
+        let found = sqlx::query(&format!(
+            "SELECT id FROM media WHERE id = $1 AND user_id = $2 AND mode = $3{}",
+            DB::FOR_UPDATE
+        ))
+        .bind(id)
+        .bind(user_id)
+        .bind(mode.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(e)?;
+        if found.is_none() {
+            return Ok(MediaDeletion::NotFound);
+        }
+        // A post names the file as a JSON string: `"<prefix>...`.
+        let used = sqlx::query(&format!(
             "SELECT 1 FROM submissions WHERE user_id = $1 AND mode = $2 \
              AND status IN {UNFINISHED} AND post_json LIKE $3 ESCAPE '\\' LIMIT 1"
         ))
         .bind(user_id)
         .bind(mode.as_str())
-        // `_` (in every media id) is LIKE's one-character wildcard: escaped.
-        .bind(format!("%/media/{}/%", id.replace('_', "\\_")))
-        .fetch_optional(self.0)
+        .bind(format!("%\"{}%", like_escaped(url_prefix)))
+        .fetch_optional(&mut *tx)
         .await
         .map_err(e)?;
-        Ok(row.is_some())
-    }
-
-    pub async fn delete(
-        &self,
-        user_id: &str,
-        mode: KeyMode,
-        id: &str,
-    ) -> StoreResult<Option<MediaRecord>> {
+        if used.is_some() {
+            return Ok(MediaDeletion::InUse);
+        }
         let row = sqlx::query(&format!(
             "DELETE FROM media WHERE id = $1 AND user_id = $2 AND mode = $3 RETURNING {COLUMNS}"
         ))
         .bind(id)
         .bind(user_id)
         .bind(mode.as_str())
-        .fetch_optional(self.0)
+        .fetch_optional(&mut *tx)
         .await
         .map_err(e)?;
-        row.as_ref().map(read).transpose()
+        let record = row.as_ref().map(read).transpose()?;
+        tx.commit().await.map_err(e)?;
+        Ok(record.map_or(MediaDeletion::NotFound, |r| {
+            MediaDeletion::Deleted(Box::new(r))
+        }))
     }
+}
+
+/// `text` matched literally by `LIKE ... ESCAPE '\'` (`_`, in every media id, and `%` are
+/// wildcards otherwise).
+fn like_escaped(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 4);
+    for c in text.chars() {
+        if matches!(c, '\\' | '_' | '%') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 fn read<R>(r: &R) -> StoreResult<MediaRecord>

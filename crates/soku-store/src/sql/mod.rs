@@ -41,6 +41,10 @@ pub trait Backend: Database {
     /// Appended to a `SELECT` whose rows the transaction goes on to update: PostgreSQL's
     /// `FOR UPDATE`; nothing on SQLite, where `BEGIN IMMEDIATE` serialises writers.
     const FOR_UPDATE: &'static str;
+    /// Appended to a `SELECT` of rows the transaction relies on staying as they are (a media
+    /// row a new post names): PostgreSQL's `FOR SHARE`, which a deletion's `FOR UPDATE` waits
+    /// for; nothing on SQLite.
+    const FOR_SHARE: &'static str;
     /// Appended to the selection of targets to claim: PostgreSQL's
     /// `FOR UPDATE SKIP LOCKED`, so that several workers never take the same target.
     const SKIP_LOCKED: &'static str;

@@ -33,9 +33,28 @@ where
 {
     /// Inserts the submissions, their targets and their idempotency responses, all in one
     /// transaction.
-    pub async fn create(&self, submissions: &[NewSubmission]) -> StoreResult<()> {
+    pub async fn create(&self, submissions: &[NewSubmission]) -> StoreResult<Vec<bool>> {
         let mut tx = self.0.begin_with(DB::BEGIN).await.map_err(e)?;
-        for s in submissions {
+        let mut stored = Vec::with_capacity(submissions.len());
+        'submissions: for s in submissions {
+            // The post's hosted files, still the user's, and kept so until this commits: a
+            // deletion (`Media::delete_unless_used`) waits for it, or it for the deletion.
+            for id in &s.media_ids {
+                let found = sqlx::query(&format!(
+                    "SELECT id FROM media WHERE id = $1 AND user_id = $2 AND mode = $3{}",
+                    DB::FOR_SHARE
+                ))
+                .bind(id)
+                .bind(&s.user_id)
+                .bind(s.mode.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(e)?;
+                if found.is_none() {
+                    stored.push(false);
+                    continue 'submissions;
+                }
+            }
             sqlx::query(
                 "INSERT INTO submissions (id, user_id, mode, status, post_json, content_json, \
                  scheduled_at, created_at, updated_at) \
@@ -86,8 +105,10 @@ where
                 .await
                 .map_err(e)?;
             }
+            stored.push(true);
         }
-        tx.commit().await.map_err(e)
+        tx.commit().await.map_err(e)?;
+        Ok(stored)
     }
 
     pub async fn get(

@@ -4,7 +4,7 @@ use crate::sql::media::Media;
 use crate::sql::{Backend, SqlStore};
 use async_trait::async_trait;
 use soku_core::keys::KeyMode;
-use soku_core::media::{MediaPage, MediaRecord, MediaStore};
+use soku_core::media::{MediaDeletion, MediaPage, MediaRecord, MediaStore};
 use soku_core::store::StoreResult;
 use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Type};
 
@@ -55,16 +55,15 @@ where
         Media(&self.pool).list(user_id, mode, page).await
     }
 
-    async fn media_in_use(&self, user_id: &str, mode: KeyMode, id: &str) -> StoreResult<bool> {
-        Media(&self.pool).in_use(user_id, mode, id).await
-    }
-
     async fn delete_media(
         &self,
         user_id: &str,
         mode: KeyMode,
         id: &str,
-    ) -> StoreResult<Option<MediaRecord>> {
-        Media(&self.pool).delete(user_id, mode, id).await
+        url_prefix: &str,
+    ) -> StoreResult<MediaDeletion> {
+        Media(&self.pool)
+            .delete_unless_used(user_id, mode, id, url_prefix)
+            .await
     }
 }

@@ -123,7 +123,7 @@ where
         Accounts(&self.pool).purge_oauth_states(before).await
     }
 
-    async fn create_submissions(&self, submissions: &[NewSubmission]) -> StoreResult<()> {
+    async fn create_submissions(&self, submissions: &[NewSubmission]) -> StoreResult<Vec<bool>> {
         Submissions(&self.pool).create(submissions).await
     }
 
