@@ -78,10 +78,24 @@ pub fn validate_post(
             all.extend(media_urls);
             (all, video_url)
         }
-        MediaType::Video => (
-            image_urls,
-            video_url.or_else(|| media_urls.into_iter().next()),
-        ),
+        MediaType::Video => {
+            // One video per post: a second one would not be published, so it is refused rather
+            // than left out without a word (`videoUrl` and the same URL in `mediaUrls` is one).
+            let mut videos = video_url.iter().chain(&media_urls);
+            let first = videos.next().cloned();
+            if let Some(i) = media_urls.iter().position(|u| Some(u) != first.as_ref()) {
+                let field = format!("post.content.mediaUrls[{i}]");
+                return Err(Invalid::new(
+                    field.clone(),
+                    "too_many",
+                    format!(
+                        "A video post publishes one video; '{field}' names a second one. Send \
+                         each video as a post of its own."
+                    ),
+                ));
+            }
+            (image_urls, first)
+        }
     };
     match media_type {
         MediaType::Text if !has_text => {

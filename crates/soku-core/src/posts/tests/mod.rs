@@ -171,6 +171,32 @@ fn media_rules() {
         v.content.video_url.as_deref(),
         Some("https://a.example/v.mp4")
     );
+    // The same video named twice is one video; a second video is refused, not left out.
+    let v = check(post(
+        json!({"mediaType": "video", "videoUrl": "https://a.example/v.mp4",
+        "mediaUrls": ["https://a.example/v.mp4"], "platform": "x"}),
+    ))
+    .unwrap();
+    assert_eq!(
+        v.content.video_url.as_deref(),
+        Some("https://a.example/v.mp4")
+    );
+    for content in [
+        json!({"mediaType": "video", "mediaUrls": ["https://a.example/v.mp4", "https://a.example/w.mp4"], "platform": "x"}),
+        json!({"mediaType": "video", "videoUrl": "https://a.example/v.mp4", "mediaUrls": ["https://a.example/v.mp4", "https://a.example/w.mp4"], "platform": "x"}),
+    ] {
+        assert_eq!(
+            err(post(content)),
+            ("post.content.mediaUrls[1]".into(), "too_many", None)
+        );
+    }
+    assert_eq!(
+        err(post(
+            json!({"mediaType": "video", "videoUrl": "https://a.example/v.mp4",
+            "mediaUrls": ["https://a.example/w.mp4"], "platform": "x"})
+        )),
+        ("post.content.mediaUrls[0]".into(), "too_many", None)
+    );
 }
 
 #[test]
