@@ -283,8 +283,9 @@ impl Engine {
         let (content, media) = self
             .prepare_media(claimed, content, &stored.options)
             .await?;
-        // Progress is sealed at rest. Progress that no longer opens (the secret key changed)
-        // may record a post already made: the target ends `unknown`, never sent blind.
+        // Progress is sealed at rest. Progress that no longer opens (the secret key changed),
+        // or opens to something that is not JSON (corrupted), may record a post already made:
+        // the target ends `unknown`, never sent blind.
         let saved = match claimed.progress_json.as_deref() {
             None => serde_json::Value::Null,
             Some(stored) => {
@@ -296,7 +297,15 @@ impl Engine {
                          published cannot be told, so it is not sent again.",
                     ))
                 })?;
-                serde_json::from_str(&json).unwrap_or(serde_json::Value::Null)
+                serde_json::from_str(&json).map_err(|e| {
+                    TargetOutcome::Unknown(error(
+                        "progress_unreadable",
+                        format!(
+                            "An earlier attempt's saved progress is damaged ({e}): whether it \
+                             was published cannot be told, so it is not sent again."
+                        ),
+                    ))
+                })?
             }
         };
         let progress = Progress::new(

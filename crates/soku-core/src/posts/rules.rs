@@ -227,7 +227,8 @@ pub(crate) fn check_snapchat(
         .on(platform, None, None)
         .rule("spotlight_needs_video"));
     }
-    if options.is_none_or(|o| o.description.is_none())
+    // An empty description is none: the connector sends the text instead.
+    if options.is_none_or(|o| o.description.as_deref().is_none_or(str::is_empty))
         && let Some(text) = &content.text
     {
         let measured = caption_length(text, false);

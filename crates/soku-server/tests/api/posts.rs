@@ -1112,3 +1112,59 @@ async fn next_attempt_at_shows_when_a_waiting_target_is_tried_again() {
         "{canceled}"
     );
 }
+
+/// Saved progress that cannot be read (damaged, or sealed with another secret key) may record
+/// a post already made: the target ends `unknown` with `progress_unreadable`, and nothing is
+/// sent to the platform.
+#[tokio::test]
+async fn unreadable_saved_progress_ends_the_target_unknown_and_sends_nothing() {
+    let app = TestApp::start().await;
+    let Some(db) = app.sqlite_path() else {
+        return;
+    };
+    let (_, key) = app.test_subscriber().await;
+    let later = (Utc::now() + Duration::hours(1)).to_rfc3339();
+    let mut ids = Vec::new();
+    for text in ["damaged progress", "progress sealed elsewhere"] {
+        let mut body = text_post(text, json!("x"));
+        body["scheduledTime"] = json!(later);
+        ids.push(submit(&app, &key, &body).await);
+    }
+    // What an earlier attempt would have left: made due now.
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    for (id, progress) in ids.iter().zip([
+        r#"{"post_sent": tr"#,
+        "sealed:v1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+    ]) {
+        sqlx::query("UPDATE targets SET progress_json = $1, due_at = 0 WHERE submission_id = $2")
+            .bind(progress)
+            .bind(id)
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    // Another post wakes the engine, which takes every due target.
+    let other = submit(&app, &key, &text_post("wake up", json!("x"))).await;
+    wait_for_status(&app, &key, &other, &["published"]).await;
+    for id in &ids {
+        let body = wait_for_status(&app, &key, id, &["failed"]).await;
+        let target = &body["targets"][0];
+        assert_eq!(target["status"], "unknown", "{body}");
+        assert_eq!(target["error"]["code"], "progress_unreadable", "{body}");
+    }
+    let sandbox: Value = app
+        .get_with_key("/v1/sandbox/x/posts", &key)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let texts: Vec<&str> = sandbox["posts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["text"].as_str())
+        .collect();
+    assert_eq!(texts, ["wake up"], "{sandbox}");
+}

@@ -353,6 +353,12 @@ fn snapchat_posts_one_file_and_a_spotlight_is_a_video() {
     // A Spotlight's description is its option, else the text: at most 160 either way.
     let e = rule(with_options(story.clone(), spotlight.clone()));
     assert_eq!((e.0.as_str(), e.1), ("post.content.text", "too_long"));
+    // An empty description is none: the text is what is sent, and checked.
+    let e = rule(with_options(
+        story.clone(),
+        json!({"snapchat": {"postType": "spotlight", "description": ""}}),
+    ));
+    assert_eq!((e.0.as_str(), e.1), ("post.content.text", "too_long"));
     assert!(
         check(with_options(
             story,
