@@ -63,6 +63,22 @@ pub enum Effect {
     Repeatable,
 }
 
+/// The slowest upload a request sending a file's part is given time for: 256 KiB/s (about
+/// 2 Mbit/s). A 31 MiB Snapchat part then has two minutes, a 64 MB TikTok chunk four.
+pub const MIN_UPLOAD_RATE: u64 = 256 * 1024;
+
+/// How long a request sending `len` bytes of a file may take: the connector's `timeout`, or
+/// longer when the part needs it at `MIN_UPLOAD_RATE` (the client's timeout covers sending
+/// the body too, so a large part on a modest uplink would otherwise never finish).
+pub fn upload_timeout(timeout: Duration, len: u64) -> Duration {
+    upload_timeout_at(timeout, len, MIN_UPLOAD_RATE)
+}
+
+/// `upload_timeout` for another slowest rate (bytes per second).
+pub fn upload_timeout_at(timeout: Duration, len: u64, rate: u64) -> Duration {
+    timeout.max(Duration::from_secs(len.div_ceil(rate.max(1))))
+}
+
 /// A client for a platform's fixed, operator-configured API (no redirects followed).
 pub fn api_client(timeout: Duration) -> reqwest::Client {
     reqwest::Client::builder()
@@ -307,6 +323,22 @@ mod tests {
     use super::*;
     use reqwest::StatusCode;
     use reqwest::header::{HeaderMap, HeaderValue};
+
+    #[test]
+    fn a_large_part_gets_time_to_be_sent_on_a_modest_uplink() {
+        let thirty = Duration::from_secs(30);
+        assert_eq!(
+            upload_timeout(thirty, 4 << 20),
+            thirty,
+            "4 MiB: 16 s fit in 30"
+        );
+        assert_eq!(upload_timeout(thirty, 31 << 20), Duration::from_secs(124));
+        assert_eq!(upload_timeout(thirty, 64_000_000), Duration::from_secs(245));
+        assert_eq!(
+            upload_timeout(Duration::from_secs(300), 31 << 20),
+            Duration::from_secs(300)
+        );
+    }
 
     #[test]
     fn statuses_map_to_failure_classes() {

@@ -63,6 +63,18 @@ fn connector(fake: &SnapchatFake, media: &Arc<StreamedMedia>) -> Snapchat {
         .with_polling(Duration::from_millis(20), Duration::from_secs(5))
 }
 
+/// A connector whose calls give up after 2 s: for answers the fake holds back longer. Only for
+/// small files (a 20 MiB film's parts and `FINALIZE` take longer than that in a debug build
+/// on a slow machine).
+fn impatient(fake: &SnapchatFake, media: &Arc<StreamedMedia>) -> Snapchat {
+    let settings = PlatformSettings {
+        timeout: Duration::from_secs(2),
+        ..connector_settings(fake)
+    };
+    Snapchat::new(settings, media.clone())
+        .with_polling(Duration::from_millis(20), Duration::from_secs(5))
+}
+
 fn account(access: Option<String>, refresh: Option<String>) -> AccountCredentials {
     AccountCredentials {
         account_id: PROFILE_ID.into(),
@@ -218,7 +230,7 @@ fn connector_settings(fake: &SnapchatFake) -> PlatformSettings {
         auth_url: fake.url.clone(),
         client_id: Some(CLIENT_ID.into()),
         client_secret: Some(CLIENT_SECRET.into()),
-        timeout: Duration::from_secs(2),
+        timeout: Duration::from_secs(20),
     }
 }
 
@@ -399,14 +411,18 @@ async fn a_broken_upload_goes_on_from_the_last_part_into_the_same_container() {
 #[tokio::test]
 async fn a_lost_post_answer_is_never_posted_again() {
     let fake = SnapchatFake::start().await;
-    let snap = connector(&fake, &media());
+    let media = media();
+    let snap = connector(&fake, &media);
     fake.faults.push(
         "POST",
         &stories_path(),
         Fault::DelayAfterEffect(Duration::from_secs(4)),
     );
     let saves = Arc::new(Saves::default());
-    let e = snap.publish(&story(&fake, CLIP, &saves)).await.unwrap_err();
+    let e = impatient(&fake, &media)
+        .publish(&story(&fake, CLIP, &saves))
+        .await
+        .unwrap_err();
     assert_eq!(e.class, FailureClass::Ambiguous);
     assert_eq!(fake.stories().len(), 1, "Snap made it");
     let req = request(&fake, CLIP, SnapchatPostType::Story, &saves, saves.last());
@@ -580,7 +596,7 @@ async fn a_container_snap_will_not_finalize_or_has_dropped_is_replaced() {
 #[tokio::test]
 async fn the_lookup_after_a_lost_answer_sees_the_post_marked_sent_by_the_same_attempt() {
     let fake = SnapchatFake::start().await;
-    let snap = connector(&fake, &media());
+    let snap = impatient(&fake, &media());
     fake.faults.push(
         "POST",
         &stories_path(),

@@ -63,8 +63,10 @@ fn settings(fake: &TikTokFake) -> PlatformSettings {
 }
 
 fn connector(fake: &TikTokFake, media: &Arc<StreamedMedia>) -> TikTok {
+    // Every call within the settings' timeout, chunks too: the tests hold answers back longer.
     TikTok::new(settings(fake), media.clone())
         .with_polling(Duration::from_millis(20), Duration::from_secs(10))
+        .with_upload_rate(u64::MAX)
 }
 
 fn account(access: Option<String>, refresh: Option<String>) -> AccountCredentials {

@@ -219,6 +219,10 @@ impl LinkedIn {
             .call(
                 self.client
                     .put(upload_url)
+                    .timeout(http::upload_timeout(
+                        self.settings.timeout,
+                        bytes.len() as u64,
+                    ))
                     .bearer_auth(token)
                     .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
                     .body(bytes),

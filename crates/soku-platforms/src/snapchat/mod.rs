@@ -114,6 +114,13 @@ pub const SCOPE: &str = "snapchat-profile-api";
 pub const SPOTLIGHT_LOCALE: &str = "en_US";
 /// Access tokens live 30 minutes in Snap's example: refreshed 10 minutes ahead.
 pub const REFRESH_AHEAD: Duration = Duration::from_secs(600);
+/// How long one attempt sends a post again while Snap answers `MEDIA_PROCESSING`. A post with
+/// media runs under the engine's long bound (its lease renewed), not half the lease, and each
+/// wait that runs out costs one of the target's attempts: five minutes per attempt, not the
+/// 45 s of the shared default, so that a long Spotlight's processing does not end the target
+/// `failed` while its media is still good for a day.
+pub const PROCESSING_WAIT: Duration = Duration::from_secs(300);
+
 /// After a wait for processing runs out, the next attempt comes at least this much later.
 pub const PROCESSING_RETRY_AFTER: Duration = Duration::from_secs(30);
 
@@ -250,7 +257,10 @@ impl Snapchat {
             client: http::api_client(settings.timeout),
             settings,
             media,
-            polling: Polling::DEFAULT,
+            polling: Polling {
+                deadline: PROCESSING_WAIT,
+                ..Polling::DEFAULT
+            },
         }
     }
 

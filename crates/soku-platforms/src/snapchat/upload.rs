@@ -395,6 +395,7 @@ impl Snapchat {
         number: u64,
         bytes: Vec<u8>,
     ) -> Result<(), PublishError> {
+        let timeout = http::upload_timeout(self.settings.timeout, bytes.len() as u64);
         let file = reqwest::multipart::Part::bytes(bytes)
             .file_name(format!("part-{number}.bin"))
             .mime_str("application/octet-stream")
@@ -406,6 +407,7 @@ impl Snapchat {
         let _: Ack = api::call(
             self.client
                 .post(self.path_url(&progress.add_path)?)
+                .timeout(timeout)
                 .multipart(form),
             token,
             Effect::Repeatable,

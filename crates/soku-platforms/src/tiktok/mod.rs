@@ -182,6 +182,8 @@ pub struct TikTok {
     media: Arc<dyn MediaSource>,
     client: reqwest::Client,
     polling: Polling,
+    /// The slowest upload a chunk's `PUT` is given time for (`http::upload_timeout`).
+    upload_rate: u64,
 }
 
 impl std::fmt::Debug for TikTok {
@@ -201,12 +203,20 @@ impl TikTok {
             settings,
             media,
             polling: Polling::DEFAULT,
+            upload_rate: http::MIN_UPLOAD_RATE,
         }
     }
 
     /// How the publish status is polled: the first pause, and the longest wait per attempt.
     pub fn with_polling(mut self, interval: Duration, deadline: Duration) -> Self {
         self.polling = Polling { interval, deadline };
+        self
+    }
+
+    /// The slowest upload (bytes per second) a chunk is given time for; by default
+    /// `http::MIN_UPLOAD_RATE`. Tests raise it to hold every call to the plain timeout.
+    pub fn with_upload_rate(mut self, bytes_per_second: u64) -> Self {
+        self.upload_rate = bytes_per_second;
         self
     }
 

@@ -432,6 +432,11 @@ impl TikTok {
         let request = self
             .client
             .put(&saved.upload_url)
+            .timeout(http::upload_timeout_at(
+                self.settings.timeout,
+                len,
+                self.upload_rate,
+            ))
             .header(reqwest::header::CONTENT_TYPE, mime)
             .header(reqwest::header::CONTENT_LENGTH, len)
             .header(

@@ -261,6 +261,7 @@ impl YouTube {
                     .send(
                         self.client
                             .put(&session)
+                            .timeout(http::upload_timeout(self.settings.timeout, len))
                             .bearer_auth(token)
                             .header(
                                 reqwest::header::CONTENT_RANGE,
