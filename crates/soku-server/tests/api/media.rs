@@ -588,6 +588,65 @@ async fn imports_fetch_once_and_fail_with_the_reasons_of_the_spec() {
 }
 
 #[tokio::test]
+async fn an_import_urls_user_and_password_are_not_kept_nor_passed_on_by_a_redirect() {
+    let app = TestApp::start().await;
+    let (_, key) = app.subscriber().await;
+    // `/start` redirects to `/file.png`, which notes the `Referer` it was sent.
+    let referers = Arc::new(std::sync::Mutex::new(Vec::<Option<String>>::new()));
+    let seen = referers.clone();
+    let png = media_files::png(8, 8);
+    let files = Router::new()
+        .route("/start", get(|| async { Redirect::temporary("/file.png") }))
+        .route(
+            "/file.png",
+            get(move |headers: axum::http::HeaderMap| {
+                seen.lock().unwrap().push(
+                    headers
+                        .get(header::REFERER)
+                        .map(|v| v.to_str().unwrap().to_owned()),
+                );
+                let png = png.clone();
+                async move { png }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let host = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move { axum::serve(listener, files).await.unwrap() });
+
+    let url = format!("http://user:hunter2@{host}/start?sig=SECRET");
+    let body = created(
+        app.post_json("/v1/media", &key, &json!({ "url": url }))
+            .await,
+    )
+    .await;
+    let stripped = format!("http://{host}/start?sig=SECRET");
+    assert_eq!(body["sourceUrl"], stripped);
+    assert_eq!(*referers.lock().unwrap(), vec![None]);
+    let id = body["id"].as_str().unwrap();
+    let one: Value = app
+        .get_with_key(&format!("/v1/media/{id}"), &key)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(one["sourceUrl"], stripped);
+    let page: Value = app
+        .get_with_key("/v1/media", &key)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["media"][0]["sourceUrl"], stripped);
+    assert!(!page.to_string().contains("hunter2"), "{page}");
+    // The same URL again is the same import.
+    let r = app
+        .post_json("/v1/media", &key, &json!({ "url": url }))
+        .await;
+    assert_eq!(r.headers()["idempotent-replayed"], "true");
+    assert_eq!(created(r).await["sourceUrl"], stripped);
+}
+
+#[tokio::test]
 async fn media_are_listed_per_user_and_mode_and_deleted_unless_a_scheduled_post_uses_them() {
     let app = TestApp::start().await;
     let (_, key) = app.subscriber().await;
