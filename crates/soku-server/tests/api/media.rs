@@ -177,6 +177,86 @@ async fn an_uploaded_image_is_hosted_with_its_facts_and_served_with_ranges_and_c
 }
 
 #[tokio::test]
+async fn hosted_files_compare_etags_weakly_and_read_ranges_as_http_says() {
+    let app = TestApp::start().await;
+    let (_, key) = app.subscriber().await;
+    let png = media_files::png(64, 48);
+    let body = created(upload(&app, &key, "image/png", png.clone()).await).await;
+    let url = body["url"].as_str().unwrap();
+    let etag = format!("\"{}\"", sha256_hex(&png));
+
+    // If-None-Match compares weakly: W/"<etag>" matches, in a list or alone; a 304 of GET or
+    // HEAD declares no length.
+    for given in [
+        format!("W/{etag}"),
+        format!("\"other\", W/{etag}"),
+        etag.clone(),
+    ] {
+        for method in [reqwest::Method::GET, reqwest::Method::HEAD] {
+            let r = app
+                .http
+                .request(method.clone(), url)
+                .header("if-none-match", &given)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 304, "{method} {given}");
+            assert_eq!(r.headers()["etag"], etag.as_str());
+            assert!(
+                r.headers().get("content-length").is_none(),
+                "{method} {given}: {:?}",
+                r.headers()
+            );
+        }
+    }
+    let r = app
+        .http
+        .get(url)
+        .header("if-none-match", "W/\"other\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // If-Range compares strongly: a weak tag gets the whole file.
+    let r = app
+        .http
+        .get(url)
+        .header("range", "bytes=0-1")
+        .header("if-range", format!("W/{etag}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    // The range unit in any case.
+    let r = app
+        .http
+        .get(url)
+        .header("range", "BYTES=0-9")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 206);
+    assert_eq!(
+        r.headers()["content-range"],
+        format!("bytes 0-9/{}", png.len()).as_str()
+    );
+    assert_eq!(r.bytes().await.unwrap().as_ref(), &png[..10]);
+    // Two Range fields: the whole file, not the first range.
+    let r = app
+        .http
+        .get(url)
+        .header("range", "bytes=0-9")
+        .header("range", "bytes=20-29")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().get("content-range").is_none());
+    assert_eq!(r.bytes().await.unwrap().as_ref(), png.as_slice());
+}
+
+#[tokio::test]
 async fn videos_of_every_container_are_read_for_duration_and_dimensions() {
     let app = TestApp::start().await;
     let (_, key) = app.subscriber().await;
