@@ -103,7 +103,8 @@ impl MediaLibrary {
     }
 
     /// Commits a received file and writes its row; when a concurrent twin got its row in first,
-    /// this copy is deleted and the twin answered.
+    /// this copy is deleted and the twin answered. `source_url` is kept without its user name
+    /// and password: every answer about the file shows it.
     pub async fn save(
         &self,
         received: Received,
@@ -126,7 +127,7 @@ impl MediaLibrary {
             mode: owner.mode,
             facts,
             sha256,
-            source_url,
+            source_url: source_url.as_deref().map(without_userinfo),
             idempotency_key: Some(owner.idempotency_key.to_owned()),
             request_hash: owner.request_hash.to_owned(),
             created_at: now,
@@ -163,4 +164,43 @@ impl MediaLibrary {
 /// `<base>/media/<id>/<file>`.
 pub fn hosted_url(base_url: &str, id: &str, file_name: &str) -> String {
     format!("{}/media/{id}/{file_name}", base_url.trim_end_matches('/'))
+}
+
+/// `url` without the user name and password it may carry (`http://user:pass@host/...`).
+pub fn without_userinfo(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if !u.username().is_empty() || u.password().is_some() => {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.into()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_userinfo;
+
+    #[test]
+    fn userinfo_is_dropped_and_the_rest_kept() {
+        for (given, kept) in [
+            (
+                "http://user:pass@example.com/a.png?sig=1",
+                "http://example.com/a.png?sig=1",
+            ),
+            (
+                "https://user@example.com:8443/a.png",
+                "https://example.com:8443/a.png",
+            ),
+            ("http://:pass@example.com/a.png", "http://example.com/a.png"),
+            ("https://example.com/a.png#x", "https://example.com/a.png#x"),
+            (
+                "https://EXAMPLE.com/a%20b.png",
+                "https://EXAMPLE.com/a%20b.png",
+            ),
+        ] {
+            assert_eq!(without_userinfo(given), kept, "{given}");
+        }
+    }
 }

@@ -16,7 +16,8 @@
 //!    checked, so a name cannot answer a public address to a check and a private one to the
 //!    connection (DNS rebinding).
 //! 3. **Every redirect is checked** the same way (scheme, IP literal, `localhost`; its name then
-//!    goes through the same resolver), and at most `MAX_REDIRECTS` are followed.
+//!    goes through the same resolver), and at most `MAX_REDIRECTS` are followed; no `Referer` is
+//!    sent to the redirect's target.
 //! 4. **Size is bounded while reading**: a `Content-Length` above the limit is refused before the
 //!    body is read; otherwise the body is read chunk by chunk and the download stops as soon as it
 //!    passes the limit (a server that streams forever costs at most one chunk past the limit). The

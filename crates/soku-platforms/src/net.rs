@@ -65,6 +65,9 @@ impl NetPolicy {
             .no_proxy()
             .dns_resolver(Arc::new(GuardedResolver { policy }))
             .redirect(redirects)
+            // A redirect's target is not told the URL it came from (its path and query may
+            // carry a signed token).
+            .referer(false)
             .connect_timeout(Duration::from_secs(10))
             .timeout(timeout)
             .user_agent(crate::http::USER_AGENT)

@@ -53,6 +53,8 @@ fn loopback() -> NetPolicy {
 struct Counters {
     requests: AtomicU64,
     streamed: AtomicU64,
+    /// Requests that came with a `Referer`.
+    referred: AtomicU64,
 }
 
 struct Server {
@@ -69,6 +71,9 @@ impl Server {
     }
     fn streamed(&self) -> u64 {
         self.counters.streamed.load(Ordering::SeqCst)
+    }
+    fn referred(&self) -> u64 {
+        self.counters.referred.load(Ordering::SeqCst)
     }
 }
 
@@ -200,6 +205,9 @@ async fn serve() -> Server {
              req: axum::extract::Request,
              next: axum::middleware::Next| async move {
                 c.requests.fetch_add(1, Ordering::SeqCst);
+                if req.headers().contains_key(header::REFERER) {
+                    c.referred.fetch_add(1, Ordering::SeqCst);
+                }
                 next.run(req).await
             },
         ))
@@ -430,6 +438,22 @@ async fn at_most_five_redirects_are_followed() {
     assert!(m.contains("more than 5 redirects"), "{m}");
     // The first request and five redirects followed; the sixth is not.
     assert_eq!(server.requests(), 6 + 6);
+}
+
+#[tokio::test]
+async fn a_followed_redirect_sends_no_referer() {
+    let server = serve().await;
+    let m = fetcher(loopback())
+        .fetch(&server.url("/redirect/2?sig=SECRET"), &limits(1 << 20))
+        .await
+        .unwrap();
+    assert_eq!(m.mime, "image/png");
+    assert_eq!(server.requests(), 3);
+    assert_eq!(
+        server.referred(),
+        0,
+        "the URL (and its token) went to the next hop"
+    );
 }
 
 #[tokio::test]

@@ -112,8 +112,9 @@ static NOSNIFF: HeaderName = HeaderName::from_static("x-content-type-options");
 static CSP: HeaderName = HeaderName::from_static("content-security-policy");
 
 /// A hosted file, without authentication (the id is unguessable): `Range` (one range; 206),
-/// `HEAD`, `If-None-Match` (304) and `If-Range`, an `ETag` of the file's SHA-256, and a year's
-/// immutable caching (the bytes under a URL never change). Streamed from the media store.
+/// `HEAD`, `If-None-Match` (304, weak comparison) and `If-Range`, an `ETag` of the file's
+/// SHA-256, and a year's immutable caching (the bytes under a URL never change). Streamed from
+/// the media store.
 #[utoipa::path(get, path = "/media/{id}/{file}", tag = "media", operation_id = "getHostedFile",
     params(("id" = String, Path, description = "The media id"), ("file" = String, Path, description = "The file name in the media's `url`")),
     responses(
@@ -147,17 +148,31 @@ pub async fn hosted(
         HeaderValue::from_static("default-src 'none'; sandbox"),
     );
 
+    // If-None-Match compares weakly (RFC 9110 13.1.2): W/"<etag>" matches too.
     if headers
-        .get(IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
+        .get_all(IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .any(|t| t == "*" || t.strip_prefix("W/").unwrap_or(t) == etag)
     {
-        return Ok((StatusCode::NOT_MODIFIED, out).into_response());
+        // A body of no declared length: axum gives an empty body `Content-Length: 0`, which is
+        // not the file's length and must not be sent with a 304.
+        let none = futures_util::stream::empty::<Result<bytes::Bytes, std::io::Error>>();
+        return Ok((StatusCode::NOT_MODIFIED, out, Body::from_stream(none)).into_response());
     }
+    // If-Range compares strongly: a weak tag never matches.
     let if_range_holds = headers
         .get(IF_RANGE)
         .is_none_or(|v| v.to_str().is_ok_and(|v| v.trim() == etag));
-    let range = match headers.get(RANGE).filter(|_| if_range_holds) {
+    // Two `Range` fields are served whole, like two ranges in one.
+    let mut asked = headers.get_all(RANGE).iter();
+    let only_range = match (asked.next(), asked.next()) {
+        (Some(v), None) => Some(v),
+        _ => None,
+    };
+    let range = match only_range.filter(|_| if_range_holds) {
         None => None,
         Some(v) => match parse_range(v.to_str().unwrap_or(""), size) {
             RangeAsked::Ignore => None,
@@ -223,11 +238,14 @@ enum RangeAsked {
     Unsatisfiable,
 }
 
-/// One `bytes=` range: `a-b`, `a-` or `-n` (the last n bytes).
+/// One `bytes=` range (the unit in any case): `a-b`, `a-` or `-n` (the last n bytes).
 fn parse_range(header: &str, size: u64) -> RangeAsked {
-    let Some(spec) = header.trim().strip_prefix("bytes=") else {
+    let Some((unit, spec)) = header.trim().split_once('=') else {
         return RangeAsked::Ignore;
     };
+    if !unit.eq_ignore_ascii_case("bytes") {
+        return RangeAsked::Ignore;
+    }
     if spec.contains(',') {
         return RangeAsked::Ignore;
     }
@@ -286,6 +304,8 @@ mod tests {
         assert_eq!(parse_range("bytes=5-2", 1000), Ignore);
         assert_eq!(parse_range("bytes=0-1,5-6", 1000), Ignore);
         assert_eq!(parse_range("items=0-1", 1000), Ignore);
+        assert_eq!(parse_range("BYTES=0-9", 1000), Bytes(0..10));
+        assert_eq!(parse_range("Bytes=-10", 1000), Bytes(990..1000));
         assert_eq!(parse_range("bytes=x-1", 1000), Ignore);
         assert_eq!(parse_range("bytes=-", 1000), Ignore);
     }

@@ -63,8 +63,10 @@ impl KeyFailure {
             Self::Missing => "key_missing",
             Self::WrongHeader => "key_wrong_header",
             Self::Malformed => "key_malformed",
-            Self::Unknown => "key_unknown_or_revoked",
-            Self::AddressNotAllowed => "key_address_not_allowed",
+            // `/metrics` is public: a label of its own would tell whoever holds a key that it is
+            // valid from some other address (spec 4.1: the 401 reveals nothing). The refusal is
+            // logged and recorded as the key's `api_key.denied_ip` event instead.
+            Self::Unknown | Self::AddressNotAllowed => "key_unknown_or_revoked",
             Self::Unavailable => "store_unavailable",
         }
     }

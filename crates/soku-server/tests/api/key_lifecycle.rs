@@ -445,6 +445,22 @@ async fn allowed_addresses_refuse_others_with_the_plain_401_and_record_it() {
         )
         .await;
     }
+    // The public metrics count it as an unknown key: they would otherwise tell whoever holds a
+    // key that it is valid elsewhere.
+    let metrics = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"soku_auth_failures_total{reason="key_unknown_or_revoked"} 3"#),
+        "{metrics}"
+    );
+    assert!(!metrics.contains("address"), "{metrics}");
     // One event for the refused address, however often it retries.
     assert!(
         eventually(std::time::Duration::from_secs(5), || async {

@@ -177,6 +177,86 @@ async fn an_uploaded_image_is_hosted_with_its_facts_and_served_with_ranges_and_c
 }
 
 #[tokio::test]
+async fn hosted_files_compare_etags_weakly_and_read_ranges_as_http_says() {
+    let app = TestApp::start().await;
+    let (_, key) = app.subscriber().await;
+    let png = media_files::png(64, 48);
+    let body = created(upload(&app, &key, "image/png", png.clone()).await).await;
+    let url = body["url"].as_str().unwrap();
+    let etag = format!("\"{}\"", sha256_hex(&png));
+
+    // If-None-Match compares weakly: W/"<etag>" matches, in a list or alone; a 304 of GET or
+    // HEAD declares no length.
+    for given in [
+        format!("W/{etag}"),
+        format!("\"other\", W/{etag}"),
+        etag.clone(),
+    ] {
+        for method in [reqwest::Method::GET, reqwest::Method::HEAD] {
+            let r = app
+                .http
+                .request(method.clone(), url)
+                .header("if-none-match", &given)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 304, "{method} {given}");
+            assert_eq!(r.headers()["etag"], etag.as_str());
+            assert!(
+                r.headers().get("content-length").is_none(),
+                "{method} {given}: {:?}",
+                r.headers()
+            );
+        }
+    }
+    let r = app
+        .http
+        .get(url)
+        .header("if-none-match", "W/\"other\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // If-Range compares strongly: a weak tag gets the whole file.
+    let r = app
+        .http
+        .get(url)
+        .header("range", "bytes=0-1")
+        .header("if-range", format!("W/{etag}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    // The range unit in any case.
+    let r = app
+        .http
+        .get(url)
+        .header("range", "BYTES=0-9")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 206);
+    assert_eq!(
+        r.headers()["content-range"],
+        format!("bytes 0-9/{}", png.len()).as_str()
+    );
+    assert_eq!(r.bytes().await.unwrap().as_ref(), &png[..10]);
+    // Two Range fields: the whole file, not the first range.
+    let r = app
+        .http
+        .get(url)
+        .header("range", "bytes=0-9")
+        .header("range", "bytes=20-29")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().get("content-range").is_none());
+    assert_eq!(r.bytes().await.unwrap().as_ref(), png.as_slice());
+}
+
+#[tokio::test]
 async fn videos_of_every_container_are_read_for_duration_and_dimensions() {
     let app = TestApp::start().await;
     let (_, key) = app.subscriber().await;
@@ -585,6 +665,65 @@ async fn imports_fetch_once_and_fail_with_the_reasons_of_the_spec() {
     expect_error(r, 400, "validation_error", None).await;
     // Only the one import is stored.
     assert_eq!(stored_files(&app).len(), 1, "{:?}", stored_files(&app));
+}
+
+#[tokio::test]
+async fn an_import_urls_user_and_password_are_not_kept_nor_passed_on_by_a_redirect() {
+    let app = TestApp::start().await;
+    let (_, key) = app.subscriber().await;
+    // `/start` redirects to `/file.png`, which notes the `Referer` it was sent.
+    let referers = Arc::new(std::sync::Mutex::new(Vec::<Option<String>>::new()));
+    let seen = referers.clone();
+    let png = media_files::png(8, 8);
+    let files = Router::new()
+        .route("/start", get(|| async { Redirect::temporary("/file.png") }))
+        .route(
+            "/file.png",
+            get(move |headers: axum::http::HeaderMap| {
+                seen.lock().unwrap().push(
+                    headers
+                        .get(header::REFERER)
+                        .map(|v| v.to_str().unwrap().to_owned()),
+                );
+                let png = png.clone();
+                async move { png }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let host = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move { axum::serve(listener, files).await.unwrap() });
+
+    let url = format!("http://user:hunter2@{host}/start?sig=SECRET");
+    let body = created(
+        app.post_json("/v1/media", &key, &json!({ "url": url }))
+            .await,
+    )
+    .await;
+    let stripped = format!("http://{host}/start?sig=SECRET");
+    assert_eq!(body["sourceUrl"], stripped);
+    assert_eq!(*referers.lock().unwrap(), vec![None]);
+    let id = body["id"].as_str().unwrap();
+    let one: Value = app
+        .get_with_key(&format!("/v1/media/{id}"), &key)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(one["sourceUrl"], stripped);
+    let page: Value = app
+        .get_with_key("/v1/media", &key)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["media"][0]["sourceUrl"], stripped);
+    assert!(!page.to_string().contains("hunter2"), "{page}");
+    // The same URL again is the same import.
+    let r = app
+        .post_json("/v1/media", &key, &json!({ "url": url }))
+        .await;
+    assert_eq!(r.headers()["idempotent-replayed"], "true");
+    assert_eq!(created(r).await["sourceUrl"], stripped);
 }
 
 #[tokio::test]

@@ -323,6 +323,12 @@ fn scheduling() {
         "an offset is required"
     );
     assert_eq!(
+        err(base("2031-06-30T23:59:60Z")),
+        ("scheduledTime".into(), "invalid_value", None),
+        "a leap second is refused"
+    );
+    assert_eq!(err(base("2031-07-01T01:59:60.5+02:00")).1, "invalid_value");
+    assert_eq!(
         err(json!({"post": {"content": {"text": "x", "platform": "x"}}, "scheduledTime": 5})).1,
         "invalid_type"
     );
