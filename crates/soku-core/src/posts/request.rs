@@ -133,6 +133,15 @@ pub struct TargetAccount {
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     #[serde(default)]
     pub text: Field<String>,
+    /// Members other than these three: refused (a misspelt
+    /// `accountID` would otherwise publish to the platform's default account).
+    #[serde(skip)]
+    pub unknown: Vec<String>,
+}
+
+impl TargetAccount {
+    /// The members a target object takes.
+    pub const FIELDS: [&'static str; 3] = ["platform", "accountId", "text"];
 }
 
 impl Lenient for PostRequest {
@@ -149,7 +158,15 @@ impl Lenient for PostContentRequest {
 
 impl Lenient for TargetAccount {
     fn from_json(value: Value) -> Option<Self> {
-        object_from_json(value)
+        let unknown: Vec<String> = value
+            .as_object()?
+            .keys()
+            .filter(|k| !Self::FIELDS.contains(&k.as_str()))
+            .cloned()
+            .collect();
+        let mut target: Self = object_from_json(value)?;
+        target.unknown = unknown;
+        Some(target)
     }
 }
 

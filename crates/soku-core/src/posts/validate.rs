@@ -2,7 +2,7 @@
 //! order: the first problem found is the answer, whatever order the client's JSON had.
 
 use super::options::parse_options;
-use super::request::{CreatePostRequest, Platforms, TargetItem};
+use super::request::{CreatePostRequest, Platforms, TargetAccount, TargetItem};
 use super::{
     Invalid, MIN_SCHEDULE_AHEAD_SECS, MediaType, PostContent, TargetRequest, TargetText,
     ValidatedPost, check_platform_rules,
@@ -364,6 +364,17 @@ fn parse_platform(name: Option<&str>, missing: bool, path: &str) -> Result<Platf
 fn parse_target(item: &Field<TargetItem>, path: &str) -> Result<TargetRequest, Invalid> {
     match item {
         Field::Value(TargetItem::Account(o)) => {
+            if let Some(k) = o.unknown.first() {
+                let field = format!("{path}.{k}");
+                return Err(Invalid::new(
+                    field.clone(),
+                    "unknown_field",
+                    format!(
+                        "Unknown field '{field}'. A target takes: {}.",
+                        TargetAccount::FIELDS.join(", ")
+                    ),
+                ));
+            }
             let p_path = format!("{path}.platform");
             let platform = parse_platform(
                 o.platform.value().map(String::as_str),

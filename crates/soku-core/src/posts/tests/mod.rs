@@ -80,6 +80,18 @@ fn structure_rules() {
             None
         )
     );
+    // A misspelt member is refused, not ignored: `accountID` would publish to the default
+    // account.
+    assert_eq!(
+        err(post(
+            json!({"text": "x", "platform": ["threads", {"platform": "x", "accountID": "x_second"}]})
+        )),
+        (
+            "post.content.platform[1].accountID".into(),
+            "unknown_field",
+            None
+        )
+    );
     assert_eq!(
         err(post(json!({"text": 5, "platform": "x"}))),
         ("post.content.text".into(), "invalid_type", None)
