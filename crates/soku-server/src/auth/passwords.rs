@@ -89,9 +89,10 @@ pub fn decoy() -> &'static str {
 /// not. `attempt` counts an attempt as failed before its password is checked, so that attempts
 /// made at once cannot all pass the check before any failure is counted: the limit is exact
 /// under concurrency (it also bounds the `session.sign_in_failed` events a user's email can
-/// cause: at most `limit` per window, per process). Its keys are short (`login::throttle_keys`):
-/// the map holds at most the attempts of one window, which the bound on password checks
-/// (`Checks`) limits, and entries past their window are dropped as it grows.
+/// cause: at most `limit` per window, per process). Its keys are short (`login::throttle_keys`),
+/// and entries past their window are dropped as the map grows: it holds about twice the keys
+/// of one window's attempts at most (or `PRUNE_AT`), and those the bound on password checks
+/// (`Checks`) limits.
 pub struct Throttle {
     limit: u32,
     window: Duration,
