@@ -153,10 +153,14 @@ impl TokenEndpoint<'_> {
     }
 }
 
-/// A refused OAuth request read the common way: 429 and 5xx `Unavailable`; `invalid_client`
+/// A refused OAuth request read the common way: 408, 429 and 5xx `Unavailable`; `invalid_client`
 /// (RFC 6749 §5.2: "Client authentication failed") `NotConfigured`, naming `credentials` (the
-/// settings to check); every other refusal (`invalid_grant`: the code or refresh token is
-/// "invalid, expired, revoked") `Rejected`: the account needs connecting again.
+/// settings to check); another error of RFC 6749 §5.2's JSON shape (`invalid_grant`: the code or
+/// refresh token is "invalid, expired, revoked") `Rejected`: the account needs connecting again.
+/// An answer without that shape (a proxy's or firewall's HTML page) and `temporarily_unavailable`
+/// or `server_error` say nothing about the grant: `Unavailable`, so that a passing fault in
+/// front of the token endpoint does not make every account refreshed meanwhile need
+/// reconnecting by hand.
 pub fn failure(
     status: StatusCode,
     body: &[u8],
@@ -168,9 +172,10 @@ pub fn failure(
     let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let error = v["error"].as_str().unwrap_or("");
     let detail = v["error_description"].as_str().unwrap_or(error);
-    let kind = match status.as_u16() {
-        429 | 500..=599 => ConnectErrorKind::Unavailable,
-        _ if error == "invalid_client" => ConnectErrorKind::NotConfigured,
+    let kind = match (status.as_u16(), error) {
+        (408 | 429 | 500..=599, _) => ConnectErrorKind::Unavailable,
+        (_, "invalid_client") => ConnectErrorKind::NotConfigured,
+        (_, "" | "temporarily_unavailable" | "server_error") => ConnectErrorKind::Unavailable,
         _ => ConnectErrorKind::Rejected,
     };
     let message = match kind {
@@ -212,6 +217,20 @@ mod tests {
         );
         assert_eq!(kind(503, "<html>"), ConnectErrorKind::Unavailable);
         assert_eq!(kind(429, ""), ConnectErrorKind::Unavailable);
+        // Not the token endpoint's word on the grant: a firewall's page, a timeout, a pause.
+        assert_eq!(
+            kind(403, "<html>blocked</html>"),
+            ConnectErrorKind::Unavailable
+        );
+        assert_eq!(kind(408, ""), ConnectErrorKind::Unavailable);
+        assert_eq!(
+            kind(400, r#"{"error":"temporarily_unavailable"}"#),
+            ConnectErrorKind::Unavailable
+        );
+        assert_eq!(
+            kind(401, r#"{"error":"unauthorized_client"}"#),
+            ConnectErrorKind::Rejected
+        );
         let e = failure(
             StatusCode::BAD_REQUEST,
             br#"{"error":"invalid_grant","error_description":"Refresh token revoked"}"#,
