@@ -1,6 +1,7 @@
 //! Hosted media (spec 8.1): uploads, imports by URL, the hosted files (ranges, caching), the
 //! listing, deletion, idempotency, and every kind of bad input, each leaving nothing stored.
 
+use crate::posts::submit;
 use crate::util::{TestApp, expect_error};
 use axum::Router;
 use axum::http::{StatusCode, header};
@@ -959,6 +960,17 @@ async fn hosted_files_in_posts_are_checked_against_each_platforms_rules() {
 }
 
 /// Polls the submission until no target is queued or publishing.
+/// The target of `platform` in a post.
+fn target_of(post: &Value, platform: &str) -> Value {
+    post["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["platform"] == platform)
+        .unwrap_or_else(|| panic!("no {platform} target: {post}"))
+        .clone()
+}
+
 async fn settled(app: &TestApp, key: &str, id: &str) -> Value {
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     loop {
@@ -1058,21 +1070,9 @@ async fn outside_media_are_imported_once_per_post_and_test_mode_shows_what_each_
     .await;
     let body = json!({"post": {"content": {"text": "[fail:media_processing@threads]", "mediaType": "video",
         "videoUrl": video["url"], "platform": ["x", "threads"]}}});
-    let r = app.post_json("/v1/posts", &key, &body).await;
-    let id = r.json::<Value>().await.unwrap()["postSubmissionId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = submit(&app, &key, &body).await;
     let post = settled(&app, &key, &id).await;
-    let by = |p: &str| {
-        post["targets"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|t| t["platform"] == p)
-            .unwrap()
-            .clone()
-    };
+    let by = |p: &str| target_of(&post, p);
     assert_eq!(by("x")["status"], "published", "{post}");
     assert_eq!(by("threads")["status"], "failed", "{post}");
     assert_eq!(
@@ -1093,11 +1093,7 @@ async fn outside_media_are_imported_once_per_post_and_test_mode_shows_what_each_
 
     let body = json!({"post": {"content": {"text": "gone", "mediaType": "image",
         "imageUrls": [format!("{files}/missing")], "platform": ["x", "threads"]}}});
-    let r = app.post_json("/v1/posts", &key, &body).await;
-    let id = r.json::<Value>().await.unwrap()["postSubmissionId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = submit(&app, &key, &body).await;
     let post = settled(&app, &key, &id).await;
     for t in post["targets"].as_array().unwrap() {
         assert_eq!(t["status"], "failed", "{post}");
@@ -1119,22 +1115,9 @@ async fn outside_media_that_break_a_platforms_rules_fail_that_target_before_it_i
     let (files, _) = file_server().await;
     let body = json!({"post": {"content": {"text": "a PNG for Instagram", "mediaType": "image",
         "imageUrls": [format!("{files}/file.png?signature=s3cret")], "platform": ["instagram", "x"]}}});
-    let r = app.post_json("/v1/posts", &key, &body).await;
-    assert_eq!(r.status(), 200);
-    let id = r.json::<Value>().await.unwrap()["postSubmissionId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = submit(&app, &key, &body).await;
     let post = settled(&app, &key, &id).await;
-    let by = |p: &str| {
-        post["targets"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|t| t["platform"] == p)
-            .unwrap()
-            .clone()
-    };
+    let by = |p: &str| target_of(&post, p);
     assert_eq!(by("x")["status"], "published", "{post}");
     let instagram = by("instagram");
     assert_eq!(instagram["status"], "failed", "{post}");
@@ -1175,11 +1158,7 @@ async fn a_long_publish_with_media_keeps_its_lease() {
     let png = created(upload(&app, &key, "image/png", media_files::png(40, 40)).await).await;
     let body = json!({"post": {"content": {"text": "slow network", "mediaType": "image",
         "imageUrls": [png["url"]], "platform": ["x"]}}});
-    let r = app.post_json("/v1/posts", &key, &body).await;
-    let id = r.json::<Value>().await.unwrap()["postSubmissionId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = submit(&app, &key, &body).await;
     let post = settled(&app, &key, &id).await;
     let target = &post["targets"][0];
     assert_eq!(target["status"], "published", "{post}");
