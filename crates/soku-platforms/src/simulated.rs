@@ -112,13 +112,11 @@ impl Simulated {
             received_at: self.clock.now(),
             create_count: 1,
         };
-        let stored = self.record.submit(post).await.map_err(|e| {
-            PublishError::new(
-                FailureClass::Retryable { retry_after: None },
-                "simulator_unavailable",
-                e.to_string(),
-            )
-        })?;
+        let stored = self
+            .record
+            .submit(post)
+            .await
+            .map_err(sandbox_unavailable)?;
         Ok(published(&stored))
     }
 }
@@ -226,11 +224,19 @@ impl Connector for Simulated {
         {
             Ok(Some(p)) => Ok(Existing::Found(published(&p))),
             Ok(None) => Ok(Existing::NotFound),
-            Err(e) => Err(PublishError::new(
-                FailureClass::Retryable { retry_after: None },
-                "simulator_unavailable",
-                e.to_string(),
-            )),
+            Err(e) => Err(sandbox_unavailable(e)),
         }
     }
+}
+
+/// The sandbox's database did not answer: retried like a platform's outage. The database's own
+/// error goes to the log, not into the target's error, which the client reads (spec 2: no
+/// internals in answers).
+fn sandbox_unavailable(e: impl std::fmt::Display) -> PublishError {
+    tracing::warn!(error = %e, "the test-mode sandbox could not be read or written");
+    PublishError::new(
+        FailureClass::Retryable { retry_after: None },
+        "simulator_unavailable",
+        "The test-mode sandbox could not record the post (a database error; see the server's log).",
+    )
 }

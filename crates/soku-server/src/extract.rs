@@ -244,6 +244,16 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             "The request body must be a JSON object.",
         ));
     }
+    // JSON can carry a NUL only as `\u0000`: the walk runs only when the bytes hold one.
+    if bytes.windows(6).any(|w| w == b"\\u0000")
+        && let Some(field) = nul_path(&value, "")
+    {
+        return Err(ApiError::validation(
+            &field,
+            "invalid_value",
+            format!("'{field}' must not contain the NUL character (U+0000)."),
+        ));
+    }
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.inner().to_string();
@@ -254,6 +264,40 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             format!("Invalid value for '{field}': {inner}."),
         )
     })
+}
+
+/// The path of the first string (or member name) holding a NUL character, in the spec's
+/// `details.field` form (`post.content.platform[1]`; `body` for the whole body). No text of
+/// this API can mean one, platforms refuse it, and PostgreSQL cannot store it: refused at the
+/// door, it is refused the same way on every backend instead of failing later.
+fn nul_path(value: &serde_json::Value, path: &str) -> Option<String> {
+    use serde_json::Value;
+    let here = || {
+        if path.is_empty() {
+            "body".to_owned()
+        } else {
+            path.to_owned()
+        }
+    };
+    match value {
+        Value::String(s) => s.contains('\0').then(here),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| nul_path(item, &format!("{path}[{i}]"))),
+        Value::Object(members) => members.iter().find_map(|(name, member)| {
+            if name.contains('\0') {
+                return Some(here());
+            }
+            let inner = if path.is_empty() {
+                name.clone()
+            } else {
+                format!("{path}.{name}")
+            };
+            nul_path(member, &inner)
+        }),
+        _ => None,
+    }
 }
 
 fn classify(path: &str, message: &str) -> (String, &'static str) {
@@ -269,6 +313,8 @@ fn classify(path: &str, message: &str) -> (String, &'static str) {
     }
     let reason = if message.starts_with("invalid type") {
         "invalid_type"
+    } else if message.starts_with("unknown field") {
+        "unknown_field"
     } else {
         "invalid_value"
     };
@@ -342,5 +388,24 @@ mod tests {
             details(r#"{"post":"#),
             ("body".into(), "invalid_json".into())
         );
+    }
+
+    #[test]
+    fn a_nul_anywhere_is_refused_with_its_path() {
+        assert_eq!(
+            details(r#"{"post":{"content":{"text":"a\u0000b","platform":["x"]}}}"#),
+            ("post.content.text".into(), "invalid_value".into())
+        );
+        assert_eq!(
+            details(r#"{"post":{"content":{"platform":["x","y\u0000"]}}}"#),
+            ("post.content.platform[1]".into(), "invalid_value".into())
+        );
+        assert_eq!(
+            details(r#"{"post":{"content":{"platform":[]},"k\u0000":1}}"#),
+            ("post".into(), "invalid_value".into())
+        );
+        // An escaped backslash followed by `u0000` is six characters of text, not a NUL.
+        let fine = r#"{"post":{"content":{"text":"a\\u0000b","platform":["x"]}}}"#;
+        assert!(parse_json::<Outer>(fine.as_bytes()).is_ok());
     }
 }

@@ -1,6 +1,6 @@
-//! Limits on a request's header section, enforced by the application so that a refusal is a
-//! 431 with the spec's envelope and `X-Request-ID` (the layer sits inside
-//! `middleware::request_context`, which renders both).
+//! Limits on a request's head, enforced by the application so that a refusal has the spec's
+//! envelope and `X-Request-ID` (the layer sits inside `middleware::request_context`, which
+//! renders both): the header section's size (431), and no NUL character in the URI (below).
 //!
 //! hyper answers oversized heads itself, with a bare 431 and no body, before any application
 //! code runs; its ceilings (`server::MAX_HEAD_BYTES`, `server::MAX_HEAD_FIELDS`) are therefore
@@ -15,7 +15,7 @@
 
 use crate::error::ApiError;
 use axum::extract::Request;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use futures_util::future::{Either, Ready, ready};
 use serde_json::json;
@@ -69,6 +69,39 @@ pub fn check(headers: &HeaderMap) -> Result<(), Excess> {
         return Err(Excess::TooLarge(total));
     }
     Ok(())
+}
+
+/// A NUL character (`%00`) in the request's URI, answered before any handler runs: no id, file
+/// name or parameter of this server can hold one, and PostgreSQL refuses text holding one in a
+/// query (an unknown id would be a 500 there and a 404 on SQLite). In the path: 404
+/// `not_found`; in the query: 400 `validation_error` naming the parameter.
+pub fn check_uri(uri: &Uri) -> Result<(), ApiError> {
+    const NUL: &str = "%00";
+    if uri.path().contains(NUL) {
+        return Err(ApiError::new(
+            ErrorCode::NotFound,
+            "Nothing here has a NUL character (%00) in its path.",
+        ));
+    }
+    let Some(query) = uri.query().filter(|q| q.contains(NUL)) else {
+        return Ok(());
+    };
+    let pair = query
+        .split('&')
+        .find(|pair| pair.contains(NUL))
+        .unwrap_or("");
+    let name = pair.split('=').next().unwrap_or("");
+    // Parameter names of this API are plain words; anything else is named as the query.
+    let plain = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    let field = if plain { name } else { "query" };
+    Err(ApiError::validation(
+        field,
+        "invalid_value",
+        format!("'{field}' must not contain the NUL character (%00)."),
+    ))
 }
 
 impl Excess {
@@ -133,9 +166,12 @@ where
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
-        match check(req.headers()) {
+        if let Err(excess) = check(req.headers()) {
+            return Either::Left(ready(Ok(excess.into_response())));
+        }
+        match check_uri(req.uri()) {
             Ok(()) => Either::Right(self.inner.call(req)),
-            Err(excess) => Either::Left(ready(Ok(excess.into_response()))),
+            Err(error) => Either::Left(ready(Ok(error.into_response()))),
         }
     }
 }
@@ -163,6 +199,26 @@ mod tests {
             check(&headers(&[(name, over)])),
             Err(Excess::LineTooLong(name.into()))
         );
+    }
+
+    #[test]
+    fn a_nul_in_the_uri_is_refused_and_an_encoded_percent_is_not() {
+        let refused = |uri: &str| check_uri(&uri.parse().unwrap()).unwrap_err();
+        let path = refused("/v1/posts/%00");
+        assert_eq!(path.status(), StatusCode::NOT_FOUND);
+        let query = refused("/v1/posts?limit=5&cursor=MTc%00&status=queued");
+        assert_eq!(query.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(query.details.as_ref().unwrap()["field"], "cursor");
+        let odd_name = refused("/v1/posts?a%20b=%00");
+        assert_eq!(odd_name.details.as_ref().unwrap()["field"], "query");
+        for fine in [
+            "/v1/posts/%2500",
+            "/v1/posts?cursor=%2500",
+            "/healthz",
+            "/v1/me?",
+        ] {
+            assert!(check_uri(&fine.parse().unwrap()).is_ok(), "{fine}");
+        }
     }
 
     #[test]

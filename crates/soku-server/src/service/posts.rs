@@ -391,6 +391,11 @@ pub(crate) fn encode_cursor(created_ms: i64, id: &str) -> String {
 pub(crate) fn decode_cursor(c: &str) -> Option<(chrono::DateTime<chrono::Utc>, String)> {
     let text = String::from_utf8(URL_SAFE_NO_PAD.decode(c).ok()?).ok()?;
     let (ms, id) = text.split_once(':')?;
+    // Ids are printable; a control character (a NUL would make PostgreSQL refuse the query)
+    // means the cursor was not made here.
+    if id.chars().any(char::is_control) {
+        return None;
+    }
     Some((from_millis(ms.parse().ok()?), id.to_owned()))
 }
 

@@ -19,6 +19,7 @@ mod keys_auth;
 mod media;
 mod media_binary;
 mod meta;
+mod nul_characters;
 mod oauth;
 mod oauth_platforms;
 mod operations;
