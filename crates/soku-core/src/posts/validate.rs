@@ -27,6 +27,16 @@ pub fn validate_post(
     }
     let post = object_field(&request.post, "post")?;
     let content = object_field(&post.content, "post.content")?;
+    // A misspelt or misplaced member (`scheduled_time`, `post.scheduledTime`) would otherwise
+    // be dropped: a post meant for later would be published at once.
+    no_unknown_member(&request.raw, "", &BODY_FIELDS, "The body")?;
+    no_unknown_member(&request.raw["post"], "post", &POST_FIELDS, "'post'")?;
+    no_unknown_member(
+        &request.raw["post"]["content"],
+        "post.content",
+        &CONTENT_FIELDS,
+        "'post.content'",
+    )?;
 
     let text = optional_string(&content.text, "text", "post.content.text")?;
     let image_urls = url_list(&content.image_urls, "imageUrls", "post.content.imageUrls")?;
@@ -245,6 +255,42 @@ fn every_target_has_text(field: &Field<Platforms>) -> bool {
         }
         _ => false,
     }
+}
+
+/// The members of the body, of `post` and of `post.content` (spec 6.1, 8.2).
+const BODY_FIELDS: [&str; 4] = ["post", "scheduledTime", "enableRepurposing", "trial_reel"];
+const POST_FIELDS: [&str; 2] = ["content", "options"];
+const CONTENT_FIELDS: [&str; 6] = [
+    "text",
+    "mediaType",
+    "mediaUrls",
+    "imageUrls",
+    "videoUrl",
+    "platform",
+];
+
+/// 400 `unknown_field` for the first member of the object `value` (at `path`) that is not in
+/// `known`, naming what the object takes.
+fn no_unknown_member(value: &Value, path: &str, known: &[&str], what: &str) -> Result<(), Invalid> {
+    let Some(unknown) = value
+        .as_object()
+        .and_then(|members| members.keys().find(|k| !known.contains(&k.as_str())))
+    else {
+        return Ok(());
+    };
+    let field = if path.is_empty() {
+        unknown.clone()
+    } else {
+        format!("{path}.{unknown}")
+    };
+    Err(Invalid::new(
+        field.clone(),
+        "unknown_field",
+        format!(
+            "Unknown field '{field}'. {what} takes: {}.",
+            known.join(", ")
+        ),
+    ))
 }
 
 fn object_field<'a, T>(field: &'a Field<T>, path: &str) -> Result<&'a T, Invalid> {

@@ -25,9 +25,10 @@ pub const MAX_GRACE_HOURS: i64 = 168;
 /// How far ahead a key may expire.
 const MAX_EXPIRY_MONTHS: u32 = 24;
 
-/// The body of `POST /v1/api-keys`.
+/// The body of `POST /v1/api-keys`. An unknown member is refused: a misspelt `allowedIPs` or
+/// `scope` would otherwise make a key without the restriction its creator asked for.
 #[derive(Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateKeyRequest {
     /// 1 to 100 characters after trimming.
     #[serde(default)]

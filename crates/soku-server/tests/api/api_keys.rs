@@ -196,6 +196,23 @@ async fn bad_names_and_modes_are_named() {
         (json!({"name": 5}), "name", "invalid_type"),
         (json!({"mode": "prod"}), "mode", "invalid_value"),
         (json!({"mode": true}), "mode", "invalid_type"),
+        // A misspelt restriction is refused: ignored, it would make a key with full access,
+        // from anywhere, that never expires.
+        (
+            json!({"name": "ci", "scope": ["posts:read"]}),
+            "scope",
+            "unknown_field",
+        ),
+        (
+            json!({"allowedIPs": ["10.0.0.1"]}),
+            "allowedIPs",
+            "unknown_field",
+        ),
+        (
+            json!({"expires_at": "2027-01-01T00:00:00Z"}),
+            "expires_at",
+            "unknown_field",
+        ),
     ];
     for (body, field, reason) in cases {
         let response = create(&app, &token, body.clone()).await;

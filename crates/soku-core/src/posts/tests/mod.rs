@@ -105,6 +105,50 @@ fn structure_rules() {
 }
 
 #[test]
+fn a_misspelt_or_misplaced_member_is_refused_not_ignored() {
+    // Each of these, ignored, would publish at once a post meant for 2030.
+    let content = json!({"text": "x", "platform": "x"});
+    for (body, field) in [
+        (
+            json!({"post": {"content": content}, "scheduled_time": "2030-01-01T12:00:00Z"}),
+            "scheduled_time",
+        ),
+        (
+            json!({"post": {"content": content}, "ScheduledTime": "2030-01-01T12:00:00Z"}),
+            "ScheduledTime",
+        ),
+        (
+            json!({"post": {"content": content, "scheduledTime": "2030-01-01T12:00:00Z"}}),
+            "post.scheduledTime",
+        ),
+        (
+            post(json!({"text": "x", "platform": "x", "scheduledTime": "2030-01-01T12:00:00Z"})),
+            "post.content.scheduledTime",
+        ),
+        (
+            post(json!({"text": "x", "platform": "x", "videoURL": "https://a.example/v.mp4"})),
+            "post.content.videoURL",
+        ),
+    ] {
+        assert_eq!(err(body), (field.into(), "unknown_field", None));
+    }
+    // Every documented member is accepted.
+    let all = json!({
+        "post": {
+            "content": {
+                "text": "x", "mediaType": "image", "mediaUrls": ["https://a.example/1.jpg"],
+                "imageUrls": ["https://a.example/2.jpg"], "platform": ["x"]
+            },
+            "options": {}
+        },
+        "scheduledTime": "2026-06-01T13:00:00Z",
+        "enableRepurposing": false,
+        "trial_reel": false
+    });
+    check(all).unwrap();
+}
+
+#[test]
 fn the_first_problem_in_the_rules_order_is_the_answer() {
     // The media rules come before the targets, the content before the schedule.
     assert_eq!(
