@@ -17,7 +17,7 @@ use crate::retry::error;
 use sha2::{Digest, Sha256};
 use soku_core::media::{MediaKind, MediaRecord};
 use soku_core::posts::media_rules::{self, MediaItem};
-use soku_core::posts::{PostContent, PostOptions};
+use soku_core::posts::{MediaType, PostContent, PostOptions};
 use soku_core::queue::{ClaimedTarget, TargetOutcome};
 use soku_media::ingest::hex;
 use soku_media::{IngestError, LibraryError, MediaLibrary, Owner};
@@ -82,11 +82,13 @@ impl Engine {
             .map(|url| label(url))
             .collect();
         let mut files = Vec::new();
+        let images = content.image_urls.len();
+        let video_post = content.media_type == MediaType::Video;
         let urls = content
             .image_urls
             .iter_mut()
             .chain(content.video_url.as_mut());
-        for url in urls {
+        for (i, url) in urls.enumerate() {
             let record = match self.hosted_copy(media, claimed, url).await {
                 Ok(record) => record,
                 Err(Failure::Permanent(code, message)) => {
@@ -101,6 +103,15 @@ impl Engine {
                     ));
                 }
             };
+            if i == images
+                && video_post
+                && let Some(message) = media_rules::not_a_video(&labels[i], record.facts.kind)
+            {
+                return Err(TargetOutcome::Failed(error(
+                    "media_rule",
+                    format!("{message} (rule `media_type`)"),
+                )));
+            }
             *url = media.library.url(&record);
             files.push(record);
         }

@@ -414,11 +414,12 @@ pub async fn check_in_post(
     options: &soku_core::posts::PostOptions,
     platforms: impl IntoIterator<Item = soku_core::platform::Platform>,
 ) -> ApiResult<Vec<(String, String)>> {
+    use soku_core::posts::MediaType;
     use soku_core::posts::media_rules::{self, MediaItem};
     let library = &state.media.library;
     let urls = content.image_urls.iter().chain(content.video_url.as_ref());
     let mut files = Vec::new();
-    for url in urls {
+    for (i, url) in urls.enumerate() {
         let Some((id, file)) = library.parse_url(url) else {
             continue;
         };
@@ -434,6 +435,10 @@ pub async fn check_in_post(
                 format!("{field} names no hosted file of yours; upload it with POST /v1/media."),
             ));
         };
+        let is_the_video = i == content.image_urls.len() && content.media_type == MediaType::Video;
+        if is_the_video && let Some(message) = media_rules::not_a_video(&field, record.facts.kind) {
+            return Err(ApiError::validation(&field, "invalid_value", message));
+        }
         files.push((field, record));
     }
     if files.is_empty() {

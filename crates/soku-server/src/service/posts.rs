@@ -409,7 +409,11 @@ pub async fn cancel(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Su
         CancelOutcome::NotFound => Err(ApiError::not_found("post submission")),
         CancelOutcome::TooLate(record) => Err(ApiError::new(
             ErrorCode::Conflict,
-            "Publishing has started (or finished) for this post; it can no longer be canceled.",
+            if record.status == SubmissionStatus::Canceled {
+                "This post was canceled already."
+            } else {
+                "Publishing has started (or finished) for this post; it can no longer be canceled."
+            },
         )
         .with_details(json!({"status": record.status.as_str()}))),
         CancelOutcome::Canceled(record) => Ok(Submission::of(&record)),

@@ -950,6 +950,27 @@ async fn hosted_files_in_posts_are_checked_against_each_platforms_rules() {
     );
     assert_eq!(body["error"]["details"]["rule"], "type", "{body}");
 
+    // An image as a video post's video would be published as a photo where a network takes
+    // both (X): refused, from `videoUrl` or from `mediaUrls`.
+    for (content, field) in [
+        (
+            json!({"text": "clip", "mediaType": "video", "videoUrl": png["url"], "platform": ["x"]}),
+            "post.content.videoUrl",
+        ),
+        (
+            json!({"text": "clip", "mediaType": "video", "mediaUrls": [png["url"]], "platform": ["x"]}),
+            "post.content.mediaUrls[0]",
+        ),
+    ] {
+        let r = app
+            .post_json("/v1/posts", &key, &json!({"post": {"content": content}}))
+            .await;
+        let body = expect_error(r, 400, "validation_error", None).await;
+        assert_eq!(body["error"]["details"]["field"], field, "{body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains("is an image"), "{message}");
+    }
+
     // Someone else's hosted file, or a deleted one, is not the caller's to post.
     let r = post(json!(["threads"]), url, &other).await;
     let body = expect_error(r, 400, "validation_error", None).await;
@@ -1138,6 +1159,17 @@ async fn outside_media_that_break_a_platforms_rules_fail_that_target_before_it_i
         .await
         .unwrap();
     assert_eq!(got["posts"].as_array().unwrap().len(), 0, "{got}");
+
+    // An outside image as a video post's video fails every target the same way.
+    let body = json!({"post": {"content": {"text": "a PNG as a video", "mediaType": "video",
+        "videoUrl": format!("{files}/file.png"), "platform": ["x"]}}});
+    let id = submit(&app, &key, &body).await;
+    let post = settled(&app, &key, &id).await;
+    let x = target_of(&post, "x");
+    assert_eq!(x["status"], "failed", "{post}");
+    assert_eq!(x["error"]["code"], "media_rule", "{post}");
+    let message = x["error"]["message"].as_str().unwrap();
+    assert!(message.contains("is an image"), "{message}");
 }
 
 /// A post with media may take longer than the engine's lease (an upload, a processing wait):

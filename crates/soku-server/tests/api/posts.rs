@@ -780,6 +780,22 @@ async fn cancelling() {
             .iter()
             .all(|t| t["status"] == "canceled")
     );
+    // Canceling it again says so, not that publishing started.
+    let again = app
+        .http
+        .delete(app.url(&format!("/v1/posts/{scheduled}")))
+        .header("soku-api-key", &key)
+        .send()
+        .await
+        .unwrap();
+    let error = expect_error(
+        again,
+        409,
+        "conflict",
+        Some("This post was canceled already."),
+    )
+    .await;
+    assert_eq!(error["error"]["details"]["status"], "canceled");
 
     let now = submit(&app, &key, &text_post("now", json!("x"))).await;
     wait_for_status(&app, &key, &now, &["published"]).await;

@@ -502,6 +502,18 @@ fn plural(kind: MediaKind) -> &'static str {
     }
 }
 
+/// A video post publishes its video as a video (spec 6.1): a file of another kind there would go
+/// out as a photo on a network that takes both. The message when the file at `field`, the
+/// post's video, is of `kind`, not a video.
+pub fn not_a_video(field: &str, kind: MediaKind) -> Option<String> {
+    (kind != MediaKind::Video).then(|| {
+        format!(
+            "{field} is {}; a post with mediaType 'video' publishes a video.",
+            a_kind(kind)
+        )
+    })
+}
+
 fn a_kind(kind: MediaKind) -> &'static str {
     match kind {
         MediaKind::Image => "an image",
