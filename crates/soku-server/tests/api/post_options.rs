@@ -1,6 +1,7 @@
 //! `post.options` and per-target text (spec 8.2) through the API, in test mode (spec 9): what
 //! the simulated platforms receive, what `GET /v1/posts/{id}` shows, and what is refused.
 
+use crate::media::{created, upload};
 use crate::posts::{submit, wait_for_status};
 use crate::util::{TestApp, expect_error};
 use serde_json::{Value, json};
@@ -241,6 +242,88 @@ async fn instagram_rules_are_checked_at_submission() {
             &json!("reel_only"),
             &json!("instagram")
         )
+    );
+}
+
+/// An uploaded video's hosted URL.
+async fn hosted_video(app: &TestApp, key: &str, bytes: Vec<u8>) -> String {
+    let body = created(upload(app, key, "video/mp4", bytes).await).await;
+    body["url"].as_str().unwrap().to_owned()
+}
+
+/// A video post to `platform` with `options`.
+fn video_post(platform: &str, url: &str, options: Value) -> Value {
+    json!({"post": {"content": {"text": "a clip", "mediaType": "video", "videoUrl": url,
+                                "platform": [platform]},
+                    "options": options}})
+}
+
+/// Facebook reels and video stories are 9:16 (a landscape one is refused at submission, naming
+/// the video and the rule), a phone's portrait recording (stored landscape, turned by its matrix)
+/// is 9:16, and a feed video may last up to 240 minutes.
+#[tokio::test]
+async fn facebook_reels_are_9_16_and_feed_videos_at_most_240_minutes() {
+    let app = TestApp::start().await;
+    let (_, key) = app.test_subscriber().await;
+    let landscape = hosted_video(&app, &key, media_files::mp4(1920, 1080, 10_000, 1000)).await;
+    let portrait = hosted_video(
+        &app,
+        &key,
+        media_files::turned(media_files::mp4(1920, 1080, 10_000, 1001), 90),
+    )
+    .await;
+    for post_type in ["reel", "story"] {
+        let options = json!({"facebook": {"postType": post_type}});
+        let response = app
+            .post_json(
+                "/v1/posts",
+                &key,
+                &video_post("facebook", &landscape, options.clone()),
+            )
+            .await;
+        let body = expect_error(response, 400, "validation_error", None).await;
+        let details = &body["error"]["details"];
+        assert_eq!(
+            details,
+            &json!({"field": "post.content.videoUrl", "reason": "media_rule",
+                    "rule": "aspect_ratio", "platform": "facebook"}),
+            "{post_type}: {body}"
+        );
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("1920×1080") && message.contains("9:16"),
+            "{message}"
+        );
+        submit(&app, &key, &video_post("facebook", &portrait, options)).await;
+    }
+    // The landscape video is a fine feed video.
+    submit(&app, &key, &video_post("facebook", &landscape, json!({}))).await;
+
+    let four_hours = 240 * 60_000;
+    let longest = hosted_video(&app, &key, media_files::mp4(1280, 720, four_hours, 1002)).await;
+    submit(&app, &key, &video_post("facebook", &longest, json!({}))).await;
+    let longer = hosted_video(
+        &app,
+        &key,
+        media_files::mp4(1280, 720, four_hours + 1000, 1003),
+    )
+    .await;
+    let response = app
+        .post_json(
+            "/v1/posts",
+            &key,
+            &video_post("facebook", &longer, json!({})),
+        )
+        .await;
+    let body = expect_error(response, 400, "validation_error", None).await;
+    assert_eq!(body["error"]["details"]["rule"], "max_duration", "{body}");
+    assert_eq!(body["error"]["details"]["platform"], "facebook", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("240 min"),
+        "{body}"
     );
 }
 
