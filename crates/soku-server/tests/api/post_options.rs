@@ -327,6 +327,38 @@ async fn facebook_reels_are_9_16_and_feed_videos_at_most_240_minutes() {
     );
 }
 
+/// A Snapchat Spotlight is a vertical video: a landscape one is refused at submission (a story
+/// takes it), a phone's portrait recording passes.
+#[tokio::test]
+async fn snapchat_spotlights_are_vertical() {
+    let app = TestApp::start().await;
+    let (_, key) = app.test_subscriber().await;
+    let landscape = hosted_video(&app, &key, media_files::mp4(1920, 1080, 10_000, 1000)).await;
+    let portrait = hosted_video(
+        &app,
+        &key,
+        media_files::turned(media_files::mp4(1920, 1080, 10_000, 1001), 270),
+    )
+    .await;
+    let spotlight = json!({"snapchat": {"postType": "spotlight"}});
+    let response = app
+        .post_json(
+            "/v1/posts",
+            &key,
+            &video_post("snapchat", &landscape, spotlight.clone()),
+        )
+        .await;
+    let body = expect_error(response, 400, "validation_error", None).await;
+    assert_eq!(
+        body["error"]["details"],
+        json!({"field": "post.content.videoUrl", "reason": "media_rule",
+               "rule": "aspect_ratio", "platform": "snapchat"}),
+        "{body}"
+    );
+    submit(&app, &key, &video_post("snapchat", &portrait, spotlight)).await;
+    submit(&app, &key, &video_post("snapchat", &landscape, json!({}))).await;
+}
+
 #[tokio::test]
 async fn the_openapi_document_describes_options_and_target_text() {
     let app = TestApp::start().await;

@@ -20,12 +20,12 @@
 //! - Rules depend on the kind of post. Where a platform has several (Instagram feed/reel/story,
 //!   Facebook feed/reel/story, Snapchat story/spotlight), `rules` holds the rules of the post
 //!   type Soku publishes by default (spec 8.2) and `rules_for` picks the post's own from
-//!   `post.options` (Instagram stories, Facebook reels and stories have tables of their own);
-//!   the others are noted, not checked.
+//!   `post.options` (Instagram stories, Facebook reels and stories, Snapchat Spotlights have
+//!   tables of their own); the others are noted, not checked.
 
 use super::{
-    FacebookPostType, InstagramPostType, PostContent, PostOptions, facebook_post_type,
-    instagram_post_type,
+    FacebookPostType, InstagramPostType, PostContent, PostOptions, SnapchatPostType,
+    facebook_post_type, instagram_post_type,
 };
 use crate::media::{MediaFacts, MediaKind};
 use crate::platform::Platform;
@@ -246,6 +246,10 @@ pub fn rules_for(
                 FacebookPostType::Feed => &FACEBOOK,
             }
         }
+        Platform::Snapchat => match options.snapchat.as_ref().and_then(|o| o.post_type) {
+            Some(SnapchatPostType::Spotlight) => &SNAPCHAT_SPOTLIGHT,
+            _ => &SNAPCHAT,
+        },
         _ => rules(platform),
     }
 }

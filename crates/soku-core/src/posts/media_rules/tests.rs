@@ -93,7 +93,12 @@ fn rules_exist_for_every_platform_and_cite_their_source() {
 #[test]
 fn each_post_type_has_its_rules() {
     use crate::posts::{FacebookOptions, InstagramOptions};
-    for r in [&INSTAGRAM_STORY, &FACEBOOK_REEL, &FACEBOOK_STORY] {
+    for r in [
+        &INSTAGRAM_STORY,
+        &FACEBOOK_REEL,
+        &FACEBOOK_STORY,
+        &SNAPCHAT_SPOTLIGHT,
+    ] {
         assert!(!r.sources.is_empty() && r.sources.iter().all(|s| s.starts_with("https://")));
         let v = &r.video;
         assert!(v.min_duration_ms.unwrap() < v.max_duration_ms.unwrap());
@@ -914,6 +919,88 @@ fn snapchat() {
         "max_duration",
         &["1 min"],
     );
+}
+
+/// A Spotlight is a vertical video of 5 to 60 seconds (Snap's Spotlight Guidelines); a story
+/// takes any shape.
+#[test]
+fn snapchat_spotlights_are_vertical() {
+    use crate::posts::{MediaType, SnapchatOptions};
+    let options = |t: Option<SnapchatPostType>| PostOptions {
+        snapchat: Some(SnapchatOptions {
+            post_type: t,
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let content = PostContent {
+        text: None,
+        media_type: MediaType::Video,
+        image_urls: vec![],
+        video_url: Some("v".into()),
+    };
+    let check = |t: Option<SnapchatPostType>, facts: &MediaFacts| {
+        check_post(
+            Platform::Snapchat,
+            &options(t),
+            &content,
+            &[MediaItem {
+                field: FIELD,
+                facts,
+            }],
+        )
+    };
+    let spotlight = Some(SnapchatPostType::Spotlight);
+    let same = |a: &MediaRules, b: &MediaRules| std::ptr::eq(a, b);
+    assert!(same(
+        rules_for(Platform::Snapchat, &options(spotlight), &content),
+        &SNAPCHAT_SPOTLIGHT
+    ));
+    for t in [
+        None,
+        Some(SnapchatPostType::Story),
+        Some(SnapchatPostType::SavedStory),
+    ] {
+        assert!(same(
+            rules_for(Platform::Snapchat, &options(t), &content),
+            &SNAPCHAT
+        ));
+        // Stories take a landscape video.
+        assert_eq!(
+            check(t, &video(MP4, MB, 1920, 1080, 10_000)),
+            Ok(()),
+            "{t:?}"
+        );
+    }
+    for (w, h) in [(1080, 1920), (720, 1280), (1080, 1350), (1080, 1080)] {
+        assert_eq!(
+            check(spotlight, &video(MP4, MB, w, h, 10_000)),
+            Ok(()),
+            "{w}x{h}"
+        );
+    }
+    for (w, h) in [(1920, 1080), (1081, 1080), (1350, 1080)] {
+        let v = check(spotlight, &video(MP4, MB, w, h, 10_000)).unwrap_err();
+        assert_eq!(v.rule, "aspect_ratio", "{w}x{h}: {v:?}");
+        assert_eq!((v.platform, v.field.as_str()), (Platform::Snapchat, FIELD));
+        assert!(
+            v.message.contains("Snapchat") && v.message.contains("1:1"),
+            "{}",
+            v.message
+        );
+    }
+    for (ms, rule) in [(4_999, "min_duration"), (60_001, "max_duration")] {
+        let v = check(spotlight, &video(MP4, MB, 1080, 1920, ms)).unwrap_err();
+        assert_eq!(v.rule, rule, "{ms} ms");
+    }
+    for ms in [5_000, 60_000] {
+        assert_eq!(check(spotlight, &video(MP4, MB, 1080, 1920, ms)), Ok(()));
+    }
+    // The story rules still hold: MP4 only.
+    let v = check(spotlight, &video(MOV, MB, 1080, 1920, 10_000)).unwrap_err();
+    assert_eq!(v.rule, "type");
+    let v = check(spotlight, &image(JPEG, MB, 1080, 1920)).unwrap_err();
+    assert_eq!(v.rule, "type");
 }
 
 #[test]
