@@ -15,7 +15,9 @@ mod validate;
 pub use options::{
     FacebookOptions, FacebookPostType, InstagramOptions, InstagramPostType, LinkedinOptions,
     LinkedinVisibility, OPTION_PLATFORMS, PlatformOptions, PostOptions, SnapchatOptions,
-    SnapchatPostType, TIKTOK_PRIVACY_LEVELS, TiktokOptions, YoutubeOptions, YoutubePrivacy,
+    SnapchatPostType, TIKTOK_PRIVACY_LEVELS, TiktokOptions, YOUTUBE_DESCRIPTION_MAX_BYTES,
+    YOUTUBE_TAGS_MAX_CHARS, YOUTUBE_TITLE_MAX_CHARS, YoutubeOptions, YoutubePrivacy,
+    youtube_description_bytes, youtube_tags_length,
 };
 pub use request::{
     CreatePostRequest, JsonObject, Platforms, PostContentRequest, PostRequest, TargetAccount,

@@ -359,6 +359,57 @@ async fn snapchat_spotlights_are_vertical() {
     submit(&app, &key, &video_post("snapchat", &landscape, json!({}))).await;
 }
 
+/// YouTube options that YouTube (or the connector on its behalf) would refuse are refused at
+/// submission with the option named: a blank title, a description over 5,000 bytes as sent,
+/// tags over 500 characters. The limits themselves are accepted.
+#[tokio::test]
+async fn youtube_options_youtube_would_refuse_are_refused_at_submission() {
+    let app = TestApp::start().await;
+    let (_, key) = app.test_subscriber().await;
+    let with = |options: Value| {
+        json!({"post": {"content": {"text": "a clip", "mediaType": "video",
+                                    "videoUrl": "https://media.example/v.mp4",
+                                    "platform": ["youtube"]},
+                        "options": {"youtube": options}}})
+    };
+    let details = refused(&app, &key, &with(json!({"title": "  "}))).await;
+    assert_eq!(
+        details,
+        json!({"field": "post.options.youtube.title", "reason": "invalid_value"})
+    );
+    let details = refused(
+        &app,
+        &key,
+        &with(json!({"description": format!("{}<", "d".repeat(4998))})),
+    )
+    .await;
+    assert_eq!(
+        details,
+        json!({"field": "post.options.youtube.description", "reason": "too_long",
+               "limit": 5000, "actual": 5001})
+    );
+    let details = refused(
+        &app,
+        &key,
+        &with(json!({"tags": ["a".repeat(250), "b".repeat(250)]})),
+    )
+    .await;
+    assert_eq!(
+        details,
+        json!({"field": "post.options.youtube.tags", "reason": "too_long",
+               "limit": 500, "actual": 501})
+    );
+    submit(
+        &app,
+        &key,
+        &with(
+            json!({"title": "t".repeat(100), "description": "d".repeat(5000),
+                     "tags": ["a".repeat(250), "b".repeat(249)]}),
+        ),
+    )
+    .await;
+}
+
 #[tokio::test]
 async fn the_openapi_document_describes_options_and_target_text() {
     let app = TestApp::start().await;
