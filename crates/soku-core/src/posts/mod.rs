@@ -25,8 +25,10 @@ pub use request::{
 };
 pub(crate) use rules::check_platform_rules;
 pub use rules::{
-    BLUESKY_MAX_TEXT_BYTES, INSTAGRAM_MAX_HASHTAGS, INSTAGRAM_MAX_MENTIONS, caption_length,
-    count_tags, facebook_post_type, instagram_post_type, threads_text_length,
+    BLUESKY_MAX_TEXT_BYTES, INSTAGRAM_MAX_HASHTAGS, INSTAGRAM_MAX_MENTIONS,
+    TIKTOK_PHOTO_DESCRIPTION_MAX_UTF16, TIKTOK_PHOTO_TITLE_MAX_UTF16,
+    TIKTOK_VIDEO_CAPTION_MAX_UTF16, caption_length, count_tags, facebook_post_type,
+    instagram_post_type, threads_text_length,
 };
 pub use validate::validate_post;
 

@@ -177,13 +177,16 @@ pub struct TiktokOptions {
     /// Default true.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allow_stitch: Option<bool>,
-    /// Commercial content disclosure: paid partnership.
+    /// Commercial content disclosure: paid partnership. Branded content cannot be private: not
+    /// with `privacyLevel` `SELF_ONLY`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub branded_content: Option<bool>,
     /// Commercial content disclosure: promoting the creator's own business.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub your_brand: Option<bool>,
-    /// Photo posts' title.
+    /// Photo posts' title: at most 90 UTF-16 units (an emoji counts 2). A video post has none
+    /// (its caption is the text, at most 2,200 UTF-16 units; a photo post's description, the
+    /// text too, 4,000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
 }

@@ -410,6 +410,58 @@ async fn youtube_options_youtube_would_refuse_are_refused_at_submission() {
     .await;
 }
 
+/// TikTok: branded content cannot be private, and a photo post's title is at most 90 UTF-16
+/// units; both refused at submission naming the option, the limits accepted.
+#[tokio::test]
+async fn tiktok_branded_content_cannot_be_private() {
+    let app = TestApp::start().await;
+    let (_, key) = app.test_subscriber().await;
+    let video = |options: Value| {
+        json!({"post": {"content": {"text": "a clip", "mediaType": "video",
+                                    "videoUrl": "https://media.example/v.mp4",
+                                    "platform": ["tiktok"]},
+                        "options": {"tiktok": options}}})
+    };
+    let photos = |options: Value| {
+        json!({"post": {"content": {"text": "photos", "mediaType": "image",
+                                    "imageUrls": ["https://media.example/1.jpg"],
+                                    "platform": ["tiktok"]},
+                        "options": {"tiktok": options}}})
+    };
+    let private_branded = json!({"privacyLevel": "SELF_ONLY", "brandedContent": true});
+    for body in [video(private_branded.clone()), photos(private_branded)] {
+        let details = refused(&app, &key, &body).await;
+        assert_eq!(
+            details,
+            json!({"field": "post.options.tiktok.privacyLevel", "reason": "invalid_value",
+                   "platform": "tiktok", "rule": "branded_content_private"})
+        );
+    }
+    let details = refused(
+        &app,
+        &key,
+        &photos(json!({"privacyLevel": "SELF_ONLY", "title": "😀".repeat(45) + "!"})),
+    )
+    .await;
+    assert_eq!(
+        details,
+        json!({"field": "post.options.tiktok.title", "reason": "too_long", "platform": "tiktok",
+               "rule": "utf16_length", "limit": 90, "actual": 91})
+    );
+    submit(
+        &app,
+        &key,
+        &video(json!({"privacyLevel": "PUBLIC_TO_EVERYONE", "brandedContent": true})),
+    )
+    .await;
+    submit(
+        &app,
+        &key,
+        &photos(json!({"privacyLevel": "SELF_ONLY", "yourBrand": true, "title": "😀".repeat(45)})),
+    )
+    .await;
+}
+
 #[tokio::test]
 async fn the_openapi_document_describes_options_and_target_text() {
     let app = TestApp::start().await;

@@ -10,7 +10,7 @@ fn every_option_is_read_into_its_platform() {
         json!({
             "youtube": {"title": "A title", "description": "d", "privacyStatus": "unlisted",
                         "madeForKids": true, "tags": ["a", "b"]},
-            "tiktok": {"privacyLevel": "SELF_ONLY", "allowComments": false, "allowDuet": true,
+            "tiktok": {"privacyLevel": "MUTUAL_FOLLOW_FRIENDS", "allowComments": false, "allowDuet": true,
                        "allowStitch": false, "brandedContent": true, "yourBrand": false,
                        "title": "photo"},
             "instagram": {"postType": "reel", "shareToFeed": true,
@@ -28,7 +28,7 @@ fn every_option_is_read_into_its_platform() {
     assert_eq!(yt.made_for_kids, Some(true));
     assert_eq!(yt.tags, Some(vec!["a".to_owned(), "b".to_owned()]));
     let tt = o.tiktok.as_ref().unwrap();
-    assert_eq!(tt.privacy_level.as_deref(), Some("SELF_ONLY"));
+    assert_eq!(tt.privacy_level.as_deref(), Some("MUTUAL_FOLLOW_FRIENDS"));
     assert_eq!(
         (tt.allow_comments, tt.allow_duet, tt.allow_stitch),
         (Some(false), Some(true), Some(false))
