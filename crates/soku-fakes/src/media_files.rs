@@ -446,6 +446,33 @@ pub fn mov(width: u32, height: u32, duration_ms: u64) -> Vec<u8> {
     )
 }
 
+/// The MP4 or MOV `video` (one made here) with its video track turned by `degrees` (90, 180 or
+/// 270, clockwise) as a phone records it: the `tkhd` matrix says the turn, the stored width and
+/// height stay as they were. A portrait phone video is `turned(mp4(1920, 1080, ..), 90)`, shown
+/// 1080x1920.
+pub fn turned(mut video: Vec<u8>, degrees: u32) -> Vec<u8> {
+    // 16.16 fixed point: 1.0 and -1.0.
+    const ONE: u32 = 0x0001_0000;
+    const MINUS_ONE: u32 = 0xFFFF_0000;
+    let (a, b, c, d) = match degrees {
+        90 => (0, ONE, MINUS_ONE, 0),
+        180 => (MINUS_ONE, 0, 0, MINUS_ONE),
+        270 => (0, MINUS_ONE, ONE, 0),
+        other => panic!("a turn of {other} degrees: 90, 180 or 270"),
+    };
+    let at = video
+        .windows(4)
+        .position(|w| w == b"tkhd")
+        .expect("a video made by media_files");
+    // After the type: version and flags (4), times, track id, reserved, duration (20), reserved,
+    // layer, alternate group, volume, reserved (16), then the matrix {a, b, u, c, d, v, x, y, w}.
+    let matrix = at + 4 + 4 + 20 + 16;
+    for (i, v) in [(0, a), (1, b), (3, c), (4, d)] {
+        video[matrix + i * 4..matrix + i * 4 + 4].copy_from_slice(&v.to_be_bytes());
+    }
+    video
+}
+
 /// A stream of a `total_len`-byte faststart MP4 (`mp4_header`, then zeros), produced chunk by
 /// chunk: every chunk is `STREAM_CHUNK` (64 KiB) bytes but the last, the first holding the
 /// header, and the zeros are never allocated. For tests of uploads of hundreds of MB.
@@ -785,6 +812,32 @@ mod tests {
                 7_250
             ))
         );
+    }
+
+    /// A video turned a quarter by its track's matrix (a phone's portrait recording) probes as
+    /// it is shown, width and height swapped; half a turn changes neither. Both layouts, and
+    /// QuickTime.
+    #[test]
+    fn media_files_turned_videos_probe_as_they_are_shown() {
+        for (bytes, mime) in [
+            (mp4(1920, 1080, 12_000, 100), "video/mp4"),
+            (mp4_moov_last(1920, 1080, 12_000, 100), "video/mp4"),
+            (mov(1920, 1080, 12_000), "video/quicktime"),
+        ] {
+            let size = bytes.len() as u64;
+            assert_eq!(
+                probed(&bytes),
+                Ok(video_facts(mime, size, 1920, 1080, 12_000))
+            );
+            for (degrees, w, h) in [(90, 1080, 1920), (270, 1080, 1920), (180, 1920, 1080)] {
+                let t = turned(bytes.clone(), degrees);
+                assert_eq!(
+                    probed(&t),
+                    Ok(video_facts(mime, size, w, h, 12_000)),
+                    "{mime} turned {degrees}"
+                );
+            }
+        }
     }
 
     #[test]

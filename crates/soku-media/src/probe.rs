@@ -1,6 +1,11 @@
 //! What a received file is: its dimensions (images, from their headers with the `image` crate;
 //! nothing is decoded) and its duration and dimensions (videos, from the container with
 //! `nom-exif`: MP4/MOV `moov`, WebM/Matroska segment headers). No ffmpeg, no full decode.
+//!
+//! A video's width and height are as it is shown: an MP4/MOV video track whose matrix turns it
+//! a quarter (a phone's portrait recording is stored 1920x1080 and turned 90°) is reported
+//! 1080x1920, which is what the platforms' aspect-ratio and resolution rules are about.
+//! WebM/Matroska files carry no standard rotation and are reported as stored.
 
 use soku_core::media::{MediaFacts, MediaKind};
 use std::io::{Read, Seek, SeekFrom};
@@ -59,11 +64,12 @@ pub fn probe(path: &Path, mime: &'static str, size: u64) -> Result<MediaFacts, P
             facts.height = Some(h);
         }
         MediaKind::Video => {
-            let long_header = if matches!(mime, "video/mp4" | "video/quicktime") {
+            let moov = if matches!(mime, "video/mp4" | "video/quicktime") {
                 check_moov(path)?
             } else {
-                false
+                Moov::default()
             };
+            let long_header = moov.long_header;
             let track = nom_exif::read_track(path).map_err(|e| {
                 ProbeError::Invalid(format!("the video's container could not be read ({e})"))
             })?;
@@ -79,6 +85,9 @@ pub fn probe(path: &Path, mime: &'static str, size: u64) -> Result<MediaFacts, P
                 facts.duration_ms = u64_of(T::DurationMs);
                 facts.width = u32_of(T::Width).filter(|w| *w > 0);
                 facts.height = u32_of(T::Height).filter(|h| *h > 0);
+                if moov.quarter_turn {
+                    std::mem::swap(&mut facts.width, &mut facts.height);
+                }
             }
             if !long_header && facts.duration_ms.is_none() && facts.width.is_none() {
                 return Err(ProbeError::Invalid(
@@ -105,12 +114,23 @@ fn image_dimensions(path: &Path, mime: &str) -> Result<(u32, u32), ProbeError> {
         .map_err(|e| ProbeError::Invalid(format!("the image's header could not be read ({e})")))
 }
 
+/// What `check_moov` learnt of an MP4/MOV's `moov`.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Moov {
+    /// The movie header (`moov`'s first box, `mvhd`) is version 1 (64-bit times), which
+    /// `nom-exif` reads as version 0: its duration and dimensions would be wrong, so they are
+    /// left unknown (the rules that need them are then skipped, never misapplied).
+    long_header: bool,
+    /// The video track's transformation matrix (`tkhd`) turns it a quarter (90° or 270°), as
+    /// phones record portrait video: the stored width and height (what `tkhd` and `nom-exif`
+    /// give) are the other way round from what is shown, so they are swapped.
+    quarter_turn: bool,
+}
+
 /// Walks the top-level boxes of an ISO-BMFF file (8- or 16-byte headers only) and refuses a
 /// `moov` box larger than `MAX_MOOV_BYTES`, which the container reader would hold in memory.
-/// True when the movie header (`moov`'s first box, `mvhd`) is version 1 (64-bit times), which
-/// `nom-exif` reads as version 0: its duration and dimensions would be wrong, so they are
-/// left unknown (the rules that need them are then skipped, never misapplied).
-fn check_moov(path: &Path) -> Result<bool, ProbeError> {
+/// Reads the movie header's version and the video track's orientation (`Moov`).
+fn check_moov(path: &Path) -> Result<Moov, ProbeError> {
     let mut file = std::fs::File::open(path).map_err(|e| ProbeError::Invalid(e.to_string()))?;
     let len = file
         .metadata()
@@ -151,9 +171,99 @@ fn check_moov(path: &Path) -> Result<bool, ProbeError> {
             let read = file
                 .seek(SeekFrom::Start(at + header))
                 .and_then(|_| file.read_exact(&mut child));
-            return Ok(read.is_ok() && &child[4..8] == b"mvhd" && child[8] == 1);
+            let long_header = read.is_ok() && &child[4..8] == b"mvhd" && child[8] == 1;
+            let end = at.saturating_add(size).min(len);
+            // An index that cannot be walked says nothing of the orientation: the container
+            // reader decides whether the file is usable.
+            let quarter_turn = video_quarter_turn(&mut file, at + header, end).unwrap_or(false);
+            return Ok(Moov {
+                long_header,
+                quarter_turn,
+            });
         }
         at = at.saturating_add(size);
+    }
+    Ok(Moov::default())
+}
+
+/// The boxes between `start` and `end` of `file`: each one's type, where its body starts (after
+/// an 8- or 16-byte header) and where it ends. Stops at the first header that does not fit.
+fn boxes(
+    file: &mut std::fs::File,
+    start: u64,
+    end: u64,
+) -> std::io::Result<Vec<([u8; 4], u64, u64)>> {
+    let mut out = Vec::new();
+    let mut at = start;
+    while at + 8 <= end {
+        let mut head = [0u8; 8];
+        file.seek(SeekFrom::Start(at))?;
+        file.read_exact(&mut head)?;
+        let kind: [u8; 4] = head[4..8].try_into().expect("4 bytes");
+        let (size, header) = match u32::from_be_bytes(head[..4].try_into().expect("4 bytes")) {
+            0 => (end - at, 8),
+            1 => {
+                let mut large = [0u8; 8];
+                file.read_exact(&mut large)?;
+                (u64::from_be_bytes(large), 16)
+            }
+            n => (u64::from(n), 8),
+        };
+        if size < header || at.saturating_add(size) > end {
+            break;
+        }
+        out.push((kind, at + header, at + size));
+        at += size;
+    }
+    Ok(out)
+}
+
+/// Whether the `moov` (children between `start` and `end`) has a video track (the first `trak`
+/// whose `mdia/hdlr` handler type is `vide`, the one `nom-exif` reads) turned a quarter by its
+/// `tkhd` matrix: `a` and `d` zero, `b` and `c` not (90° or 270°, mirrored or not). ISO/IEC
+/// 14496-12 `tkhd`: version and flags (4 bytes), times, track id, reserved and duration (20
+/// bytes, 32 in version 1), reserved, layer, alternate group, volume and reserved (16), then the
+/// matrix `{a, b, u, c, d, v, x, y, w}` of 32-bit values.
+fn video_quarter_turn(file: &mut std::fs::File, start: u64, end: u64) -> std::io::Result<bool> {
+    for (kind, body, trak_end) in boxes(file, start, end)? {
+        if &kind != b"trak" {
+            continue;
+        }
+        let children = boxes(file, body, trak_end)?;
+        let Some(&(_, mdia, mdia_end)) = children.iter().find(|(k, _, _)| k == b"mdia") else {
+            continue;
+        };
+        let Some((_, hdlr, hdlr_end)) = boxes(file, mdia, mdia_end)?
+            .into_iter()
+            .find(|(k, _, _)| k == b"hdlr")
+        else {
+            continue;
+        };
+        let mut handler = [0u8; 12];
+        if hdlr + 12 > hdlr_end {
+            continue;
+        }
+        file.seek(SeekFrom::Start(hdlr))?;
+        file.read_exact(&mut handler)?;
+        if &handler[8..12] != b"vide" {
+            continue;
+        }
+        let Some(&(_, tkhd, tkhd_end)) = children.iter().find(|(k, _, _)| k == b"tkhd") else {
+            return Ok(false);
+        };
+        let mut version = [0u8; 1];
+        file.seek(SeekFrom::Start(tkhd))?;
+        file.read_exact(&mut version)?;
+        let matrix_at = tkhd + 4 + if version[0] == 1 { 32 } else { 20 } + 16;
+        if matrix_at + 20 > tkhd_end {
+            return Ok(false);
+        }
+        let mut m = [0u8; 20];
+        file.seek(SeekFrom::Start(matrix_at))?;
+        file.read_exact(&mut m)?;
+        let value = |i: usize| i32::from_be_bytes(m[i * 4..i * 4 + 4].try_into().expect("4 bytes"));
+        let (a, b, c, d) = (value(0), value(1), value(3), value(4));
+        return Ok(a == 0 && d == 0 && b != 0 && c != 0);
     }
     Ok(false)
 }

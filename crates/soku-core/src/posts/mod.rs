@@ -15,7 +15,9 @@ mod validate;
 pub use options::{
     FacebookOptions, FacebookPostType, InstagramOptions, InstagramPostType, LinkedinOptions,
     LinkedinVisibility, OPTION_PLATFORMS, PlatformOptions, PostOptions, SnapchatOptions,
-    SnapchatPostType, TIKTOK_PRIVACY_LEVELS, TiktokOptions, YoutubeOptions, YoutubePrivacy,
+    SnapchatPostType, TIKTOK_PRIVACY_LEVELS, TiktokOptions, YOUTUBE_DESCRIPTION_MAX_BYTES,
+    YOUTUBE_TAGS_MAX_CHARS, YOUTUBE_TITLE_MAX_CHARS, YoutubeOptions, YoutubePrivacy,
+    youtube_description_bytes, youtube_tags_length,
 };
 pub use request::{
     CreatePostRequest, JsonObject, Platforms, PostContentRequest, PostRequest, TargetAccount,
@@ -23,8 +25,10 @@ pub use request::{
 };
 pub(crate) use rules::check_platform_rules;
 pub use rules::{
-    BLUESKY_MAX_TEXT_BYTES, INSTAGRAM_MAX_HASHTAGS, INSTAGRAM_MAX_MENTIONS, caption_length,
-    count_tags, facebook_post_type, instagram_post_type, threads_text_length,
+    BLUESKY_MAX_TEXT_BYTES, INSTAGRAM_MAX_HASHTAGS, INSTAGRAM_MAX_MENTIONS,
+    TIKTOK_PHOTO_DESCRIPTION_MAX_UTF16, TIKTOK_PHOTO_TITLE_MAX_UTF16,
+    TIKTOK_VIDEO_CAPTION_MAX_UTF16, caption_length, count_tags, facebook_post_type,
+    instagram_post_type, threads_text_length,
 };
 pub use validate::validate_post;
 

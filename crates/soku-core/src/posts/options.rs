@@ -93,9 +93,12 @@ impl PlatformOptions {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct YoutubeOptions {
-    /// Up to 100 characters; default: the text's first line.
+    /// 1 to 100 characters (Unicode code points, spaces around it not counted), not blank;
+    /// default: the text's first line. `<` and `>` are sent as `‹` and `›`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
+    /// Up to 5,000 bytes of UTF-8, each `<` or `>` counted as the 3 bytes of the `‹` or `›` it is
+    /// sent as; default: the text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// Default `public`.
@@ -104,8 +107,47 @@ pub struct YoutubeOptions {
     /// Default false.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub made_for_kids: Option<bool>,
+    /// Up to 500 characters together as YouTube counts them: a comma between tags, two quotes
+    /// around a tag that has a space (blank tags are dropped, spaces around a tag not counted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<String>>,
+}
+
+/// YouTube's limits on `snippet` (<https://developers.google.com/youtube/v3/docs/videos>):
+/// `snippet.title` has a "maximum length of 100 characters and may contain all valid UTF-8
+/// characters except < and >"; `snippet.description` a "maximum length of 5000 bytes and may
+/// contain all valid UTF-8 characters except < and >"; `snippet.tags[]`: "The property value has
+/// a maximum length of 500 characters", commas between tags counting and a tag with a space
+/// counting its quotes. `videos.insert` answers `invalidTitle` for "an invalid or empty video
+/// title" (<https://developers.google.com/youtube/v3/docs/videos/insert>, Errors). The connector
+/// (`soku_platforms::youtube`) sends
+/// `<` and `>` as `‹` and `›`, trims the title and the tags and drops blank tags, then refuses
+/// what still breaks these limits: the options are measured here as it sends them, so that a
+/// post it would refuse is refused at submission.
+pub const YOUTUBE_TITLE_MAX_CHARS: usize = 100;
+/// See [`YOUTUBE_TITLE_MAX_CHARS`].
+pub const YOUTUBE_DESCRIPTION_MAX_BYTES: usize = 5000;
+/// See [`YOUTUBE_TITLE_MAX_CHARS`].
+pub const YOUTUBE_TAGS_MAX_CHARS: usize = 500;
+
+/// A YouTube description's length as sent: UTF-8 bytes, each `<` or `>` (1 byte) sent as `‹` or
+/// `›` (3 bytes).
+pub fn youtube_description_bytes(description: &str) -> usize {
+    description.len() + 2 * description.matches(['<', '>']).count()
+}
+
+/// YouTube tags' length as sent and as YouTube counts it: each tag trimmed (blank ones dropped)
+/// in characters, 2 more for the quotes around a tag with a space, and a comma between tags.
+pub fn youtube_tags_length(tags: &[String]) -> usize {
+    let tags: Vec<&str> = tags
+        .iter()
+        .map(|t| t.trim())
+        .filter(|t| !t.is_empty())
+        .collect();
+    tags.iter()
+        .map(|t| t.chars().count() + if t.contains(' ') { 2 } else { 0 })
+        .sum::<usize>()
+        + tags.len().saturating_sub(1)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -135,13 +177,16 @@ pub struct TiktokOptions {
     /// Default true.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allow_stitch: Option<bool>,
-    /// Commercial content disclosure: paid partnership.
+    /// Commercial content disclosure: paid partnership. Branded content cannot be private: not
+    /// with `privacyLevel` `SELF_ONLY`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub branded_content: Option<bool>,
     /// Commercial content disclosure: promoting the creator's own business.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub your_brand: Option<bool>,
-    /// Photo posts' title.
+    /// Photo posts' title: at most 90 UTF-16 units (an emoji counts 2). A video post has none
+    /// (its caption is the text, at most 2,200 UTF-16 units; a photo post's description, the
+    /// text too, 4,000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
 }
@@ -280,11 +325,11 @@ pub(crate) fn parse_options(options: Option<&Map<String, Value>>) -> Result<Post
             "tags",
         ])?;
         out.youtube = Some(YoutubeOptions {
-            title: o.text("title", Some(100))?,
-            description: o.text("description", None)?,
+            title: youtube_title(&o)?,
+            description: youtube_description(&o)?,
             privacy_status: o.choice("privacyStatus", &["public", "unlisted", "private"])?,
             made_for_kids: o.bool("madeForKids")?,
-            tags: o.strings("tags")?,
+            tags: youtube_tags(&o)?,
         });
     }
     if let Some(o) = root.object("tiktok")? {
@@ -344,6 +389,90 @@ pub(crate) fn parse_options(options: Option<&Map<String, Value>>) -> Result<Post
         });
     }
     Ok(out)
+}
+
+/// `post.options.youtube.title`: not blank, and at most 100 characters once trimmed, counted in
+/// code points as the connector counts them (a grapheme made of several code points, such as a
+/// flag or an accented letter written with a combining mark, counts each).
+fn youtube_title(o: &Obj<'_>) -> Result<Option<String>, Invalid> {
+    let Some(title) = o.text("title", None)? else {
+        return Ok(None);
+    };
+    let path = o.at("title");
+    let trimmed = title.trim();
+    if trimmed.is_empty() {
+        return Err(Invalid::new(
+            path.clone(),
+            "invalid_value",
+            format!(
+                "'{path}' is blank; YouTube needs a title. Leave it out to use the text's first \
+                 line."
+            ),
+        ));
+    }
+    let length = trimmed.chars().count();
+    if length > YOUTUBE_TITLE_MAX_CHARS {
+        return Err(too_long(
+            path.clone(),
+            format!(
+                "'{path}' is {length} characters (Unicode code points); YouTube allows \
+                 {YOUTUBE_TITLE_MAX_CHARS}."
+            ),
+            YOUTUBE_TITLE_MAX_CHARS,
+            length,
+        ));
+    }
+    Ok(Some(title))
+}
+
+/// `post.options.youtube.description`: at most 5,000 bytes as sent.
+fn youtube_description(o: &Obj<'_>) -> Result<Option<String>, Invalid> {
+    let description = o.text("description", None)?;
+    if let Some(d) = &description {
+        let bytes = youtube_description_bytes(d);
+        if bytes > YOUTUBE_DESCRIPTION_MAX_BYTES {
+            let path = o.at("description");
+            return Err(too_long(
+                path.clone(),
+                format!(
+                    "'{path}' is {bytes} bytes of UTF-8 (each < or > counts 3, sent as ‹ or ›); \
+                     YouTube allows {YOUTUBE_DESCRIPTION_MAX_BYTES}."
+                ),
+                YOUTUBE_DESCRIPTION_MAX_BYTES,
+                bytes,
+            ));
+        }
+    }
+    Ok(description)
+}
+
+/// `post.options.youtube.tags`: at most 500 characters together, as YouTube counts them.
+fn youtube_tags(o: &Obj<'_>) -> Result<Option<Vec<String>>, Invalid> {
+    let tags = o.strings("tags")?;
+    if let Some(t) = &tags {
+        let length = youtube_tags_length(t);
+        if length > YOUTUBE_TAGS_MAX_CHARS {
+            let path = o.at("tags");
+            return Err(too_long(
+                path.clone(),
+                format!(
+                    "'{path}' take {length} characters together (with a comma between tags and \
+                     quotes around a tag with a space); YouTube allows {YOUTUBE_TAGS_MAX_CHARS}."
+                ),
+                YOUTUBE_TAGS_MAX_CHARS,
+                length,
+            ));
+        }
+    }
+    Ok(tags)
+}
+
+/// A `too_long` error with its limit and the measured length.
+fn too_long(path: String, message: String, limit: usize, actual: usize) -> Invalid {
+    let mut e = Invalid::new(path, "too_long", message);
+    e.limit = Some(limit);
+    e.actual = Some(actual);
+    e
 }
 
 /// One options object as sent, with its path.

@@ -1,7 +1,7 @@
 //! Spec 6.1's per-platform rules for one target (`check_platform_rules`): text length as each
 //! network counts it, media required, image counts, and the rules that depend on
 //! `post.options` (Instagram's caption and post types, Facebook's post types, TikTok's privacy
-//! level). The media files themselves are checked by `media_rules`.
+//! level, branded content and lengths). The media files themselves are checked by `media_rules`.
 
 use super::{
     FacebookOptions, FacebookPostType, InstagramOptions, InstagramPostType, Invalid, MediaType,
@@ -165,15 +165,45 @@ pub(crate) fn check_platform_rules(
     if platform == Platform::Snapchat {
         check_snapchat(content, text_field, options.snapchat.as_ref())?;
     }
-    if platform == Platform::Tiktok
-        && options
-            .tiktok
-            .as_ref()
-            .is_none_or(|o| o.privacy_level.is_none())
-    {
-        // TikTok's content sharing guidelines: the creator chooses who sees the post, "with no
-        // default value" (<https://developers.tiktok.com/doc/content-sharing-guidelines>), and
-        // `post_info.privacy_level` is required by the direct post API.
+    if platform == Platform::Tiktok {
+        check_tiktok(content, text_field, options.tiktok.as_ref())?;
+    }
+    Ok(())
+}
+
+/// TikTok's longest video caption, in UTF-16 units: `post_info.title`, "The maximum length is
+/// 2200 in UTF-16 runes." (<https://developers.tiktok.com/doc/content-posting-api-reference-direct-post>).
+pub const TIKTOK_VIDEO_CAPTION_MAX_UTF16: usize = 2200;
+/// A photo post's longest title and description, in UTF-16 units: "The maximum length for photo
+/// posts is 90 in UTF-16 runes" and 4000
+/// (<https://developers.tiktok.com/doc/content-posting-api-reference-photo-post>).
+pub const TIKTOK_PHOTO_TITLE_MAX_UTF16: usize = 90;
+/// See [`TIKTOK_PHOTO_TITLE_MAX_UTF16`].
+pub const TIKTOK_PHOTO_DESCRIPTION_MAX_UTF16: usize = 4000;
+
+/// TikTok's rules beyond `Platform::rules`, for what the connector (`soku_platforms::tiktok`)
+/// sends: the text as a video's caption or a photo post's description, `post.options.tiktok.title`
+/// as a photo post's title (a video post has none: it is not sent).
+/// - `privacyLevel` is required: the creator chooses who sees the post, "with no default value"
+///   (<https://developers.tiktok.com/doc/content-sharing-guidelines>), and
+///   `post_info.privacy_level` is required by the direct post API.
+/// - Branded content cannot be private: the same guidelines' commercial content disclosure says
+///   "Branded content visibility cannot be set to private." (the stored copy of that page here
+///   stops before that section; the sentence is as the open-source integrations that follow the
+///   guidelines reproduce it, word for word). So `brandedContent: true` with `SELF_ONLY` is
+///   refused, naming `privacyLevel` (the guidelines disable "Only me" once branded content is
+///   chosen). `yourBrand` alone may be private.
+/// - Text lengths in UTF-16 units, as TikTok counts them (an emoji outside the BMP is 2): a
+///   video's caption at most 2,200, a photo post's description 4,000 and title 90. Spec 6.1's
+///   2,200 graphemes are checked too (`Platform::rules`), so a caption of 2,200 graphemes that
+///   holds emoji can still be too long here.
+fn check_tiktok(
+    content: &PostContent,
+    text_field: &str,
+    options: Option<&super::TiktokOptions>,
+) -> Result<(), Invalid> {
+    let platform = Platform::Tiktok;
+    let Some(level) = options.and_then(|o| o.privacy_level.as_deref()) else {
         return Err(Invalid::new(
             "post.options.tiktok.privacyLevel",
             "required",
@@ -183,6 +213,57 @@ pub(crate) fn check_platform_rules(
         )
         .on(platform, None, None)
         .rule("privacy_level_required"));
+    };
+    if level == "SELF_ONLY" && options.is_some_and(|o| o.branded_content == Some(true)) {
+        return Err(Invalid::new(
+            "post.options.tiktok.privacyLevel",
+            "invalid_value",
+            "TikTok branded content ('post.options.tiktok.brandedContent': true) cannot be \
+             private: choose a 'privacyLevel' other than SELF_ONLY.",
+        )
+        .on(platform, None, None)
+        .rule("branded_content_private"));
+    }
+    let utf16 = |field: &str, text: &str, max: usize, what: &str| {
+        let n = text.encode_utf16().count();
+        if n <= max {
+            return Ok(());
+        }
+        Err(Invalid::new(
+            field,
+            "too_long",
+            format!("The {what} is {n} UTF-16 units (an emoji counts 2); TikTok allows {max}."),
+        )
+        .on(platform, Some(max), Some(n))
+        .rule("utf16_length"))
+    };
+    let is_video = content.media_type == MediaType::Video || content.video_url.is_some();
+    if is_video {
+        if let Some(text) = &content.text {
+            utf16(
+                text_field,
+                text,
+                TIKTOK_VIDEO_CAPTION_MAX_UTF16,
+                "video's caption (the text)",
+            )?;
+        }
+    } else if content.media_type == MediaType::Image {
+        if let Some(text) = &content.text {
+            utf16(
+                text_field,
+                text,
+                TIKTOK_PHOTO_DESCRIPTION_MAX_UTF16,
+                "photo post's description (the text)",
+            )?;
+        }
+        if let Some(title) = options.and_then(|o| o.title.as_deref()) {
+            utf16(
+                "post.options.tiktok.title",
+                title,
+                TIKTOK_PHOTO_TITLE_MAX_UTF16,
+                "photo post's title",
+            )?;
+        }
     }
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! `post.options` and per-target text (spec 8.2) through the API, in test mode (spec 9): what
 //! the simulated platforms receive, what `GET /v1/posts/{id}` shows, and what is refused.
 
+use crate::media::{created, upload};
 use crate::posts::{submit, wait_for_status};
 use crate::util::{TestApp, expect_error};
 use serde_json::{Value, json};
@@ -242,6 +243,223 @@ async fn instagram_rules_are_checked_at_submission() {
             &json!("instagram")
         )
     );
+}
+
+/// An uploaded video's hosted URL.
+async fn hosted_video(app: &TestApp, key: &str, bytes: Vec<u8>) -> String {
+    let body = created(upload(app, key, "video/mp4", bytes).await).await;
+    body["url"].as_str().unwrap().to_owned()
+}
+
+/// A video post to `platform` with `options`.
+fn video_post(platform: &str, url: &str, options: Value) -> Value {
+    json!({"post": {"content": {"text": "a clip", "mediaType": "video", "videoUrl": url,
+                                "platform": [platform]},
+                    "options": options}})
+}
+
+/// Facebook reels and video stories are 9:16 (a landscape one is refused at submission, naming
+/// the video and the rule), a phone's portrait recording (stored landscape, turned by its matrix)
+/// is 9:16, and a feed video may last up to 240 minutes.
+#[tokio::test]
+async fn facebook_reels_are_9_16_and_feed_videos_at_most_240_minutes() {
+    let app = TestApp::start().await;
+    let (_, key) = app.test_subscriber().await;
+    let landscape = hosted_video(&app, &key, media_files::mp4(1920, 1080, 10_000, 1000)).await;
+    let portrait = hosted_video(
+        &app,
+        &key,
+        media_files::turned(media_files::mp4(1920, 1080, 10_000, 1001), 90),
+    )
+    .await;
+    for post_type in ["reel", "story"] {
+        let options = json!({"facebook": {"postType": post_type}});
+        let response = app
+            .post_json(
+                "/v1/posts",
+                &key,
+                &video_post("facebook", &landscape, options.clone()),
+            )
+            .await;
+        let body = expect_error(response, 400, "validation_error", None).await;
+        let details = &body["error"]["details"];
+        assert_eq!(
+            details,
+            &json!({"field": "post.content.videoUrl", "reason": "media_rule",
+                    "rule": "aspect_ratio", "platform": "facebook"}),
+            "{post_type}: {body}"
+        );
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("1920×1080") && message.contains("9:16"),
+            "{message}"
+        );
+        submit(&app, &key, &video_post("facebook", &portrait, options)).await;
+    }
+    // The landscape video is a fine feed video.
+    submit(&app, &key, &video_post("facebook", &landscape, json!({}))).await;
+
+    let four_hours = 240 * 60_000;
+    let longest = hosted_video(&app, &key, media_files::mp4(1280, 720, four_hours, 1002)).await;
+    submit(&app, &key, &video_post("facebook", &longest, json!({}))).await;
+    let longer = hosted_video(
+        &app,
+        &key,
+        media_files::mp4(1280, 720, four_hours + 1000, 1003),
+    )
+    .await;
+    let response = app
+        .post_json(
+            "/v1/posts",
+            &key,
+            &video_post("facebook", &longer, json!({})),
+        )
+        .await;
+    let body = expect_error(response, 400, "validation_error", None).await;
+    assert_eq!(body["error"]["details"]["rule"], "max_duration", "{body}");
+    assert_eq!(body["error"]["details"]["platform"], "facebook", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("240 min"),
+        "{body}"
+    );
+}
+
+/// A Snapchat Spotlight is a vertical video: a landscape one is refused at submission (a story
+/// takes it), a phone's portrait recording passes.
+#[tokio::test]
+async fn snapchat_spotlights_are_vertical() {
+    let app = TestApp::start().await;
+    let (_, key) = app.test_subscriber().await;
+    let landscape = hosted_video(&app, &key, media_files::mp4(1920, 1080, 10_000, 1000)).await;
+    let portrait = hosted_video(
+        &app,
+        &key,
+        media_files::turned(media_files::mp4(1920, 1080, 10_000, 1001), 270),
+    )
+    .await;
+    let spotlight = json!({"snapchat": {"postType": "spotlight"}});
+    let response = app
+        .post_json(
+            "/v1/posts",
+            &key,
+            &video_post("snapchat", &landscape, spotlight.clone()),
+        )
+        .await;
+    let body = expect_error(response, 400, "validation_error", None).await;
+    assert_eq!(
+        body["error"]["details"],
+        json!({"field": "post.content.videoUrl", "reason": "media_rule",
+               "rule": "aspect_ratio", "platform": "snapchat"}),
+        "{body}"
+    );
+    submit(&app, &key, &video_post("snapchat", &portrait, spotlight)).await;
+    submit(&app, &key, &video_post("snapchat", &landscape, json!({}))).await;
+}
+
+/// YouTube options that YouTube (or the connector on its behalf) would refuse are refused at
+/// submission with the option named: a blank title, a description over 5,000 bytes as sent,
+/// tags over 500 characters. The limits themselves are accepted.
+#[tokio::test]
+async fn youtube_options_youtube_would_refuse_are_refused_at_submission() {
+    let app = TestApp::start().await;
+    let (_, key) = app.test_subscriber().await;
+    let with = |options: Value| {
+        json!({"post": {"content": {"text": "a clip", "mediaType": "video",
+                                    "videoUrl": "https://media.example/v.mp4",
+                                    "platform": ["youtube"]},
+                        "options": {"youtube": options}}})
+    };
+    let details = refused(&app, &key, &with(json!({"title": "  "}))).await;
+    assert_eq!(
+        details,
+        json!({"field": "post.options.youtube.title", "reason": "invalid_value"})
+    );
+    let details = refused(
+        &app,
+        &key,
+        &with(json!({"description": format!("{}<", "d".repeat(4998))})),
+    )
+    .await;
+    assert_eq!(
+        details,
+        json!({"field": "post.options.youtube.description", "reason": "too_long",
+               "limit": 5000, "actual": 5001})
+    );
+    let details = refused(
+        &app,
+        &key,
+        &with(json!({"tags": ["a".repeat(250), "b".repeat(250)]})),
+    )
+    .await;
+    assert_eq!(
+        details,
+        json!({"field": "post.options.youtube.tags", "reason": "too_long",
+               "limit": 500, "actual": 501})
+    );
+    submit(
+        &app,
+        &key,
+        &with(
+            json!({"title": "t".repeat(100), "description": "d".repeat(5000),
+                     "tags": ["a".repeat(250), "b".repeat(249)]}),
+        ),
+    )
+    .await;
+}
+
+/// TikTok: branded content cannot be private, and a photo post's title is at most 90 UTF-16
+/// units; both refused at submission naming the option, the limits accepted.
+#[tokio::test]
+async fn tiktok_branded_content_cannot_be_private() {
+    let app = TestApp::start().await;
+    let (_, key) = app.test_subscriber().await;
+    let video = |options: Value| {
+        json!({"post": {"content": {"text": "a clip", "mediaType": "video",
+                                    "videoUrl": "https://media.example/v.mp4",
+                                    "platform": ["tiktok"]},
+                        "options": {"tiktok": options}}})
+    };
+    let photos = |options: Value| {
+        json!({"post": {"content": {"text": "photos", "mediaType": "image",
+                                    "imageUrls": ["https://media.example/1.jpg"],
+                                    "platform": ["tiktok"]},
+                        "options": {"tiktok": options}}})
+    };
+    let private_branded = json!({"privacyLevel": "SELF_ONLY", "brandedContent": true});
+    for body in [video(private_branded.clone()), photos(private_branded)] {
+        let details = refused(&app, &key, &body).await;
+        assert_eq!(
+            details,
+            json!({"field": "post.options.tiktok.privacyLevel", "reason": "invalid_value",
+                   "platform": "tiktok", "rule": "branded_content_private"})
+        );
+    }
+    let details = refused(
+        &app,
+        &key,
+        &photos(json!({"privacyLevel": "SELF_ONLY", "title": "😀".repeat(45) + "!"})),
+    )
+    .await;
+    assert_eq!(
+        details,
+        json!({"field": "post.options.tiktok.title", "reason": "too_long", "platform": "tiktok",
+               "rule": "utf16_length", "limit": 90, "actual": 91})
+    );
+    submit(
+        &app,
+        &key,
+        &video(json!({"privacyLevel": "PUBLIC_TO_EVERYONE", "brandedContent": true})),
+    )
+    .await;
+    submit(
+        &app,
+        &key,
+        &photos(json!({"privacyLevel": "SELF_ONLY", "yourBrand": true, "title": "😀".repeat(45)})),
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -20,12 +20,12 @@
 //! - Rules depend on the kind of post. Where a platform has several (Instagram feed/reel/story,
 //!   Facebook feed/reel/story, Snapchat story/spotlight), `rules` holds the rules of the post
 //!   type Soku publishes by default (spec 8.2) and `rules_for` picks the post's own from
-//!   `post.options` (Instagram stories, Facebook reels and stories have tables of their own);
-//!   the others are noted, not checked.
+//!   `post.options` (Instagram stories, Facebook reels and stories, Snapchat Spotlights have
+//!   tables of their own); the others are noted, not checked.
 
 use super::{
-    FacebookPostType, InstagramPostType, PostContent, PostOptions, facebook_post_type,
-    instagram_post_type,
+    FacebookPostType, InstagramPostType, PostContent, PostOptions, SnapchatPostType,
+    facebook_post_type, instagram_post_type,
 };
 use crate::media::{MediaFacts, MediaKind};
 use crate::platform::Platform;
@@ -90,6 +90,13 @@ impl AspectRatio {
     fn is_below(self, w: u32, h: u32) -> bool {
         u64::from(w) * self.height > self.width * u64::from(h)
     }
+
+    /// `w × h` is this ratio within `percent` of it: |w/h − width/height| ≤ percent% of
+    /// width/height.
+    fn is_within(self, w: u32, h: u32, percent: u64) -> bool {
+        let (w, h) = (u64::from(w), u64::from(h));
+        (w * self.height).abs_diff(self.width * h) * 100 <= percent * self.width * h
+    }
 }
 
 impl fmt::Display for AspectRatio {
@@ -120,6 +127,9 @@ pub struct KindRules {
     pub min_aspect: Option<AspectRatio>,
     /// Widest aspect ratio (width:height).
     pub max_aspect: Option<AspectRatio>,
+    /// The one aspect ratio taken (width:height), for a platform that documents a single one
+    /// (Facebook reels' "9 x 16"); a file within `ASPECT_TOLERANCE_PERCENT` of it passes.
+    pub aspect: Option<AspectRatio>,
     pub min_width: Option<u32>,
     pub max_width: Option<u32>,
     pub min_height: Option<u32>,
@@ -139,6 +149,7 @@ impl KindRules {
         max_duration_ms: None,
         min_aspect: None,
         max_aspect: None,
+        aspect: None,
         min_width: None,
         max_width: None,
         min_height: None,
@@ -161,6 +172,13 @@ impl KindRules {
             .or(self.max_bytes)
     }
 }
+
+/// How far (in percent of the ratio) a file may be from a single documented aspect ratio
+/// (`KindRules::aspect`) and pass. Encoders round a side to an even number of pixels or to a
+/// multiple of 16 (1088 for 1080), so a 9:16 video is often a hair off; 1% takes those (544x960,
+/// 1088x1920) and nothing a viewer would see as another shape. It is leniency, never a limit of
+/// its own: the documented ratio is the rule.
+pub const ASPECT_TOLERANCE_PERCENT: u64 = 1;
 
 /// A platform's media rules.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -228,6 +246,10 @@ pub fn rules_for(
                 FacebookPostType::Feed => &FACEBOOK,
             }
         }
+        Platform::Snapchat => match options.snapchat.as_ref().and_then(|o| o.post_type) {
+            Some(SnapchatPostType::Spotlight) => &SNAPCHAT_SPOTLIGHT,
+            _ => &SNAPCHAT,
+        },
         _ => rules(platform),
     }
 }
@@ -422,6 +444,24 @@ fn check_item(
                 ),
             ));
         }
+    }
+
+    // A single documented shape is checked before the sizes: a landscape file sent as a
+    // vertical reel is told to change its shape, not its height.
+    if let (Some(ratio), Some(w), Some(h)) = (r.aspect, facts.width, facts.height)
+        && w > 0
+        && h > 0
+        && !ratio.is_within(w, h, ASPECT_TOLERANCE_PERCENT)
+    {
+        return Err((
+            "aspect_ratio",
+            format!(
+                "{field} is {w}×{h}, an aspect ratio of {}:1; {name} takes {kinds} with an \
+                 aspect ratio (width:height) of {ratio} ({}:1, within {ASPECT_TOLERANCE_PERCENT}%).",
+                decimal(u64::from(w) * 100 / u64::from(h), 100),
+                decimal(ratio.width * 100 / ratio.height, 100),
+            ),
+        ));
     }
 
     let bound = |rule: &'static str, value: u32, what: &str, limit: u32, most: bool| {

@@ -176,11 +176,20 @@ pub static INSTAGRAM_STORY: MediaRules = MediaRules {
 ///   <https://developers.facebook.com/docs/page-stories-api> (same table): photos ".jpeg, .bmp,
 ///   .png, .gif, .tiff", "Files can not exceed 10MB" (WebP is not listed).
 /// - <https://developers.facebook.com/docs/video-api/guides/publishing>: documents no type, size
-///   or duration limit for Page videos, so none is checked.
+///   or duration limit for Page videos.
+/// - <https://www.facebook.com/help/218673814818907> (Facebook's Help Center on the video files it
+///   takes): "Videos must be less than 240 minutes long", "File sizes up to 10 GB". A feed video
+///   over 240 minutes is refused (exactly 240 minutes passes: durations read from a container
+///   are not exact to the millisecond); 10 GB is above what the server hosts (500 MB). That page
+///   could not be read where this was written: its words are as services that publish to
+///   Facebook reproduce them (Comergence's "Supported File Types for Social Media", Doodly's
+///   posting guide), and third-party summaries agree on "4 hours".
 ///
 /// Noted, not used: the older guide <https://developers.facebook.com/docs/graph-api/photo-uploads/>
 /// only "recommend[s] uploading photos under 4MB" and PNGs under 1 MB "or the image may appear
-/// pixelated": recommendations, superseded by the 10 MB reference. Reels and stories have their own
+/// pixelated": recommendations, superseded by the 10 MB reference. The same Help Center text gives
+/// feed videos a "Supported aspect ratio: between 9x16 and 16x9"; whether a Page video outside it
+/// is refused or letterboxed is not said, so it is not checked. Reels and stories have their own
 /// rules: [`FACEBOOK_REEL`], [`FACEBOOK_STORY`]. Whether a feed post may
 /// hold images and a video together, or several videos, is not documented: not refused here.
 pub static FACEBOOK: MediaRules = MediaRules {
@@ -189,13 +198,17 @@ pub static FACEBOOK: MediaRules = MediaRules {
         "https://developers.facebook.com/docs/graph-api/reference/page/photos/",
         "https://developers.facebook.com/docs/page-stories-api",
         "https://developers.facebook.com/docs/video-api/guides/publishing",
+        "https://www.facebook.com/help/218673814818907",
     ],
     image: KindRules {
         types: Types::Only(&[JPEG, PNG, GIF]),
         max_bytes: Some(10 * MB),
         ..KindRules::ANY
     },
-    video: KindRules::ANY,
+    video: KindRules {
+        max_duration_ms: Some(240 * MIN),
+        ..KindRules::ANY
+    },
     mixed: true,
     max_videos: None,
 };
@@ -203,9 +216,11 @@ pub static FACEBOOK: MediaRules = MediaRules {
 /// Facebook Page reels (`postType: reel`, `POST /{page-id}/video_reels`): one video.
 ///
 /// Source: <https://developers.facebook.com/docs/video-api/guides/reels-publishing>, "Video
-/// Specifications": "Resolution | 1080 x 1920 pixels (recommended). Minimum is 540 x 960 pixels",
-/// "Duration | 3 to 90 seconds". ".mp4 (recommended)" and "Aspect Ratio | 9 x 16" are
-/// recommendations, not checked. A reel takes no image.
+/// Specifications": "Aspect Ratio | 9 x 16", "Resolution | 1080 x 1920 pixels (recommended).
+/// Minimum is 540 x 960 pixels", "Duration | 3 to 90 seconds". The table marks what is only
+/// recommended ("(recommended)": the .mp4 type, the 1080 x 1920 resolution); the aspect ratio is
+/// not so marked, so a reel must be 9:16 (within `ASPECT_TOLERANCE_PERCENT`, for encoders'
+/// rounding) and at least 540 x 960. A reel takes no image.
 pub static FACEBOOK_REEL: MediaRules = MediaRules {
     platform: Platform::Facebook,
     sources: &["https://developers.facebook.com/docs/video-api/guides/reels-publishing"],
@@ -213,6 +228,7 @@ pub static FACEBOOK_REEL: MediaRules = MediaRules {
     video: KindRules {
         min_duration_ms: Some(3 * SEC),
         max_duration_ms: Some(90 * SEC),
+        aspect: Some(AspectRatio::new(9, 16)),
         min_width: Some(540),
         min_height: Some(960),
         ..KindRules::ANY
@@ -225,9 +241,11 @@ pub static FACEBOOK_REEL: MediaRules = MediaRules {
 /// photo or one video.
 ///
 /// Source: <https://developers.facebook.com/docs/page-stories-api>: photos ".jpeg, .bmp, .png,
-/// .gif, .tiff", "Files can not exceed 10MB"; videos "Minimum is 540 x 960 pixels", "3 to 90
-/// seconds. A reel published as a story on a Facebook Page can not exceed 60 seconds" and, under
-/// Limitations, video stories "can not exceed 60 seconds": 3 to 60 seconds is checked.
+/// .gif, .tiff", "Files can not exceed 10MB"; videos "Aspect Ratio | 9 x 16" (the same table as
+/// reels', with the same "(recommended)" marks, so checked as for reels), "Minimum is 540 x 960
+/// pixels", "3 to 90 seconds. A reel published as a story on a Facebook Page can not exceed 60
+/// seconds" and, under Limitations, video stories "can not exceed 60 seconds": 3 to 60 seconds
+/// is checked. No aspect ratio is given for photos.
 pub static FACEBOOK_STORY: MediaRules = MediaRules {
     platform: Platform::Facebook,
     sources: &["https://developers.facebook.com/docs/page-stories-api"],
@@ -239,6 +257,7 @@ pub static FACEBOOK_STORY: MediaRules = MediaRules {
     video: KindRules {
         min_duration_ms: Some(3 * SEC),
         max_duration_ms: Some(60 * SEC),
+        aspect: Some(AspectRatio::new(9, 16)),
         min_width: Some(540),
         min_height: Some(960),
         ..KindRules::ANY
@@ -350,9 +369,11 @@ pub static YOUTUBE: MediaRules = MediaRules {
 /// are conservative choices taken from publishing services' summaries, and must be checked
 /// against Snap's story posting documentation: images JPEG or PNG, at most 5 MB (the smallest
 /// figure quoted; others say 20 MB); video MP4 only (some also list MOV), 5 to 60 seconds (the
-/// range most of them give; one says 3 to 60), at most 500 MB (one service says 32 MB, which is
-/// Snap's upload chunk size rather than a file limit, so it is not used; another says 1 GB). One
-/// media item per post. A 9:16 aspect ratio is only recommended: not checked.
+/// range most of them give; one says 3 to 60; Snap's Spotlight Guidelines say 5 to 60 for
+/// Spotlight), at most 500 MB (one service says 32 MB, which is Snap's upload chunk size rather
+/// than a file limit, so it is not used; another says 1 GB). One media item per post. A 9:16
+/// aspect ratio is only recommended for stories: not checked. Spotlights have their own rules:
+/// [`SNAPCHAT_SPOTLIGHT`].
 pub static SNAPCHAT: MediaRules = MediaRules {
     platform: Platform::Snapchat,
     sources: &[
@@ -369,6 +390,37 @@ pub static SNAPCHAT: MediaRules = MediaRules {
         min_duration_ms: Some(5 * SEC),
         max_duration_ms: Some(60 * SEC),
         ..KindRules::ANY
+    },
+    mixed: false,
+    max_videos: Some(1),
+};
+
+/// Snapchat Spotlight (`postType: spotlight`): one video, as [`SNAPCHAT`]'s, that is vertical.
+///
+/// Sources, Snap's own: the Spotlight Guidelines
+/// (<https://help.snapchat.com/hc/en-us/articles/7012287256596>): "Snaps should be vertical
+/// videos with sound 🔊 Still-image photos, horizontal Snaps, blurry Snaps, and text-only Snaps
+/// won't show up in Spotlight", "Snaps must be a minimum of 5 seconds and can be up to 60
+/// seconds long"; Snap's creator guide
+/// (<https://creators.snap.com/learn-shine-in-the-spotlight-how-to-submit-to-spotlight>): "All
+/// videos must be vertical and can be up to 60 seconds long". So a Spotlight video wider than it
+/// is tall is refused, and 5 to 60 seconds (which [`SNAPCHAT`] takes from third parties) rests on
+/// Snap's word here.
+///
+/// Not checked: a square video (neither vertical nor "horizontal"; Snap does not say how it
+/// treats one); 9:16 and at least 540x960, which only third-party summaries give (as a
+/// recommendation); type and size, which stay [`SNAPCHAT`]'s.
+pub static SNAPCHAT_SPOTLIGHT: MediaRules = MediaRules {
+    platform: Platform::Snapchat,
+    sources: &[
+        "https://help.snapchat.com/hc/en-us/articles/7012287256596",
+        "https://creators.snap.com/learn-shine-in-the-spotlight-how-to-submit-to-spotlight",
+        "https://developers.snap.com/api/marketing-api/Public-Profile-API/ProfileAssetManagement",
+    ],
+    image: KindRules::NONE,
+    video: KindRules {
+        max_aspect: Some(AspectRatio::new(1, 1)),
+        ..SNAPCHAT.video
     },
     mixed: false,
     max_videos: Some(1),

@@ -93,7 +93,12 @@ fn rules_exist_for_every_platform_and_cite_their_source() {
 #[test]
 fn each_post_type_has_its_rules() {
     use crate::posts::{FacebookOptions, InstagramOptions};
-    for r in [&INSTAGRAM_STORY, &FACEBOOK_REEL, &FACEBOOK_STORY] {
+    for r in [
+        &INSTAGRAM_STORY,
+        &FACEBOOK_REEL,
+        &FACEBOOK_STORY,
+        &SNAPCHAT_SPOTLIGHT,
+    ] {
         assert!(!r.sources.is_empty() && r.sources.iter().all(|s| s.starts_with("https://")));
         let v = &r.video;
         assert!(v.min_duration_ms.unwrap() < v.max_duration_ms.unwrap());
@@ -665,9 +670,104 @@ fn facebook() {
         "max_size",
         &["10 MB"],
     );
-    // Page videos: nothing documented, nothing refused.
+    // Page videos: any type, size and shape; up to 240 minutes (Facebook's Help Center).
     assert_eq!(
         one(p, FIELD, &video(WEBM, 500 * MB, 3840, 2160, 3 * 3_600_000)),
+        Ok(())
+    );
+    assert_eq!(
+        one(p, FIELD, &video(MP4, 500 * MB, 1920, 1080, 240 * 60_000)),
+        Ok(()),
+        "exactly 240 minutes"
+    );
+    refused(
+        p,
+        &video(MP4, 500 * MB, 1920, 1080, 240 * 60_000 + 1),
+        "max_duration",
+        &["240 min"],
+    );
+}
+
+/// Facebook reels and video stories are 9:16 (Meta's "Aspect Ratio | 9 x 16"), within 1% for
+/// encoders' rounding, and the shape is judged before the size.
+#[test]
+fn facebook_reels_and_stories_are_9_16() {
+    use crate::posts::FacebookOptions;
+    let options = |t: FacebookPostType| PostOptions {
+        facebook: Some(FacebookOptions {
+            post_type: Some(t),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let content = PostContent {
+        text: None,
+        media_type: crate::posts::MediaType::Video,
+        image_urls: vec![],
+        video_url: Some("v".into()),
+    };
+    let check = |t: FacebookPostType, w: u32, h: u32| {
+        let facts = video(MP4, 20 * MB, w, h, 30_000);
+        check_post(
+            Platform::Facebook,
+            &options(t),
+            &content,
+            &[MediaItem {
+                field: FIELD,
+                facts: &facts,
+            }],
+        )
+    };
+    for t in [FacebookPostType::Reel, FacebookPostType::Story] {
+        // 9:16 exactly, a 16-pixel rounding of it, and exactly 1% off (909/1600 against 9/16).
+        for (w, h) in [
+            (1080, 1920),
+            (540, 960),
+            (2160, 3840),
+            (1088, 1920),
+            (909, 1600),
+        ] {
+            assert_eq!(check(t, w, h), Ok(()), "{t:?} {w}x{h}");
+        }
+        // Just past 1%, 4:5, square, and landscape (16:9, too short for a reel as well: the
+        // shape is what is named).
+        for (w, h) in [
+            (910, 1600),
+            (1080, 1350),
+            (1080, 1080),
+            (1920, 1080),
+            (1280, 720),
+        ] {
+            let v = check(t, w, h).unwrap_err();
+            assert_eq!(v.rule, "aspect_ratio", "{t:?} {w}x{h}: {v:?}");
+            assert_eq!((v.platform, v.field.as_str()), (Platform::Facebook, FIELD));
+            assert!(
+                v.message.contains(&format!("{w}×{h}"))
+                    && v.message.contains("9:16")
+                    && v.message.contains("Facebook"),
+                "{}",
+                v.message
+            );
+        }
+        // 9:16 but under 540x960.
+        assert_eq!(check(t, 360, 640).unwrap_err().rule, "min_width", "{t:?}");
+    }
+    // A feed video takes any shape.
+    assert_eq!(check(FacebookPostType::Feed, 1920, 1080), Ok(()));
+    // Unknown dimensions refuse nothing.
+    let mut facts = video(MP4, 20 * MB, 1920, 1080, 30_000);
+    facts.width = None;
+    let items = [MediaItem {
+        field: FIELD,
+        facts: &facts,
+    }];
+    assert_eq!(
+        check_post(
+            Platform::Facebook,
+            &options(FacebookPostType::Reel),
+            &content,
+            &items
+        ),
         Ok(())
     );
 }
@@ -819,6 +919,88 @@ fn snapchat() {
         "max_duration",
         &["1 min"],
     );
+}
+
+/// A Spotlight is a vertical video of 5 to 60 seconds (Snap's Spotlight Guidelines); a story
+/// takes any shape.
+#[test]
+fn snapchat_spotlights_are_vertical() {
+    use crate::posts::{MediaType, SnapchatOptions};
+    let options = |t: Option<SnapchatPostType>| PostOptions {
+        snapchat: Some(SnapchatOptions {
+            post_type: t,
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let content = PostContent {
+        text: None,
+        media_type: MediaType::Video,
+        image_urls: vec![],
+        video_url: Some("v".into()),
+    };
+    let check = |t: Option<SnapchatPostType>, facts: &MediaFacts| {
+        check_post(
+            Platform::Snapchat,
+            &options(t),
+            &content,
+            &[MediaItem {
+                field: FIELD,
+                facts,
+            }],
+        )
+    };
+    let spotlight = Some(SnapchatPostType::Spotlight);
+    let same = |a: &MediaRules, b: &MediaRules| std::ptr::eq(a, b);
+    assert!(same(
+        rules_for(Platform::Snapchat, &options(spotlight), &content),
+        &SNAPCHAT_SPOTLIGHT
+    ));
+    for t in [
+        None,
+        Some(SnapchatPostType::Story),
+        Some(SnapchatPostType::SavedStory),
+    ] {
+        assert!(same(
+            rules_for(Platform::Snapchat, &options(t), &content),
+            &SNAPCHAT
+        ));
+        // Stories take a landscape video.
+        assert_eq!(
+            check(t, &video(MP4, MB, 1920, 1080, 10_000)),
+            Ok(()),
+            "{t:?}"
+        );
+    }
+    for (w, h) in [(1080, 1920), (720, 1280), (1080, 1350), (1080, 1080)] {
+        assert_eq!(
+            check(spotlight, &video(MP4, MB, w, h, 10_000)),
+            Ok(()),
+            "{w}x{h}"
+        );
+    }
+    for (w, h) in [(1920, 1080), (1081, 1080), (1350, 1080)] {
+        let v = check(spotlight, &video(MP4, MB, w, h, 10_000)).unwrap_err();
+        assert_eq!(v.rule, "aspect_ratio", "{w}x{h}: {v:?}");
+        assert_eq!((v.platform, v.field.as_str()), (Platform::Snapchat, FIELD));
+        assert!(
+            v.message.contains("Snapchat") && v.message.contains("1:1"),
+            "{}",
+            v.message
+        );
+    }
+    for (ms, rule) in [(4_999, "min_duration"), (60_001, "max_duration")] {
+        let v = check(spotlight, &video(MP4, MB, 1080, 1920, ms)).unwrap_err();
+        assert_eq!(v.rule, rule, "{ms} ms");
+    }
+    for ms in [5_000, 60_000] {
+        assert_eq!(check(spotlight, &video(MP4, MB, 1080, 1920, ms)), Ok(()));
+    }
+    // The story rules still hold: MP4 only.
+    let v = check(spotlight, &video(MOV, MB, 1080, 1920, 10_000)).unwrap_err();
+    assert_eq!(v.rule, "type");
+    let v = check(spotlight, &image(JPEG, MB, 1080, 1920)).unwrap_err();
+    assert_eq!(v.rule, "type");
 }
 
 #[test]

@@ -10,7 +10,7 @@ fn every_option_is_read_into_its_platform() {
         json!({
             "youtube": {"title": "A title", "description": "d", "privacyStatus": "unlisted",
                         "madeForKids": true, "tags": ["a", "b"]},
-            "tiktok": {"privacyLevel": "SELF_ONLY", "allowComments": false, "allowDuet": true,
+            "tiktok": {"privacyLevel": "MUTUAL_FOLLOW_FRIENDS", "allowComments": false, "allowDuet": true,
                        "allowStitch": false, "brandedContent": true, "yourBrand": false,
                        "title": "photo"},
             "instagram": {"postType": "reel", "shareToFeed": true,
@@ -28,7 +28,7 @@ fn every_option_is_read_into_its_platform() {
     assert_eq!(yt.made_for_kids, Some(true));
     assert_eq!(yt.tags, Some(vec!["a".to_owned(), "b".to_owned()]));
     let tt = o.tiktok.as_ref().unwrap();
-    assert_eq!(tt.privacy_level.as_deref(), Some("SELF_ONLY"));
+    assert_eq!(tt.privacy_level.as_deref(), Some("MUTUAL_FOLLOW_FRIENDS"));
     assert_eq!(
         (tt.allow_comments, tt.allow_duet, tt.allow_stitch),
         (Some(false), Some(true), Some(false))
@@ -302,6 +302,78 @@ fn a_youtube_title_option_is_the_title() {
     body["text"] = json!("l".repeat(150));
     assert_eq!(check(post(body.clone())).unwrap_err().reason, "too_long");
     assert!(check(with_options(body, json!({"youtube": {"title": "Short"}}))).is_ok());
+}
+
+/// What YouTube (or the connector, on its behalf) would refuse in `post.options.youtube` is
+/// refused at submission, naming the option: a blank title, a title over 100 code points once
+/// trimmed, a description over 5,000 bytes as sent (`<` and `>` go as 3-byte `‹` and `›`), tags
+/// over 500 characters together. The limits themselves pass.
+#[test]
+fn youtube_options_are_measured_as_youtube_takes_them() {
+    let yt = |o: Value| check(with_options(video("youtube"), json!({ "youtube": o })));
+    let refused = |o: Value| {
+        let e = yt(o.clone()).unwrap_err();
+        (e.field, e.reason, e.limit, e.actual)
+    };
+    let field = |name: &str| format!("post.options.youtube.{name}");
+
+    for blank in ["", "   ", "\n\t "] {
+        assert_eq!(
+            refused(json!({ "title": blank })),
+            (field("title"), "invalid_value", None, None),
+            "{blank:?}"
+        );
+    }
+    // 100 graphemes, but the last is "e" and a combining acute accent: 101 code points.
+    let combining = format!("{}e\u{301}", "t".repeat(99));
+    assert_eq!(
+        refused(json!({ "title": combining })),
+        (field("title"), "too_long", Some(100), Some(101))
+    );
+    for fine in [
+        "t".repeat(100),
+        format!("  {}  ", "t".repeat(100)),
+        format!("{}é", "t".repeat(99)),
+        "I <3 tips > tricks".to_owned(),
+    ] {
+        assert!(yt(json!({ "title": fine })).is_ok(), "{fine:?}");
+    }
+
+    assert!(yt(json!({ "description": "d".repeat(5000) })).is_ok());
+    assert!(yt(json!({ "description": "é".repeat(2500) })).is_ok());
+    assert!(yt(json!({ "description": format!("{}<", "d".repeat(4997)) })).is_ok());
+    for (description, bytes) in [
+        ("d".repeat(5001), 5001),
+        (format!("{}x", "é".repeat(2500)), 5001),
+        // 4,999 bytes as written, 5,001 as sent.
+        (format!("{}>", "d".repeat(4998)), 5001),
+    ] {
+        assert_eq!(
+            refused(json!({ "description": description })),
+            (field("description"), "too_long", Some(5000), Some(bytes))
+        );
+    }
+
+    let tags = |t: Vec<String>| json!({ "tags": t });
+    // 250 + 249 + a comma; a blank tag and the spaces around a tag do not count.
+    assert!(
+        yt(tags(vec![
+            "a".repeat(250),
+            format!(" {} ", "b".repeat(249)),
+            "  ".into()
+        ]))
+        .is_ok()
+    );
+    assert_eq!(
+        refused(tags(vec!["a".repeat(250), "b".repeat(250)])),
+        (field("tags"), "too_long", Some(500), Some(501))
+    );
+    // A tag with a space counts its two quotes: 495, a comma and "a b" quoted (5) are 501.
+    assert_eq!(
+        refused(tags(vec!["a".repeat(495), "a b".into()])),
+        (field("tags"), "too_long", Some(500), Some(501))
+    );
+    assert!(yt(tags(vec!["a".repeat(494), "a b".into()])).is_ok());
 }
 
 #[test]

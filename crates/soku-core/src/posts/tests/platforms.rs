@@ -278,6 +278,101 @@ fn tiktok_posts_name_their_privacy_level() {
     assert!(check(post(video("youtube"))).is_ok());
 }
 
+/// TikTok refuses private branded content, and counts its texts in UTF-16 units: a video's
+/// caption 2,200, a photo post's description 4,000 and title 90. The limits pass.
+#[test]
+fn tiktok_branded_content_is_not_private_and_texts_count_utf16() {
+    let tiktok = |content: Value, options: Value| {
+        check(with_options(
+            content,
+            json!({ "tiktok": merge(json!({"privacyLevel": "PUBLIC_TO_EVERYONE"}), options) }),
+        ))
+    };
+    fn merge(mut a: Value, b: Value) -> Value {
+        for (k, v) in b.as_object().unwrap() {
+            a[k] = v.clone();
+        }
+        a
+    }
+    let refused = |content: Value, options: Value| {
+        let e = tiktok(content, options).unwrap_err();
+        (e.field, e.reason, e.platform, e.rule, e.limit, e.actual)
+    };
+
+    // Branded content, private: refused, naming the privacy level.
+    for content in [video("tiktok"), images(2, "tiktok")] {
+        assert_eq!(
+            refused(
+                content.clone(),
+                json!({"privacyLevel": "SELF_ONLY", "brandedContent": true})
+            ),
+            (
+                "post.options.tiktok.privacyLevel".into(),
+                "invalid_value",
+                Some(Platform::Tiktok),
+                Some("branded_content_private"),
+                None,
+                None
+            )
+        );
+        for fine in [
+            json!({"privacyLevel": "MUTUAL_FOLLOW_FRIENDS", "brandedContent": true}),
+            json!({"privacyLevel": "SELF_ONLY", "brandedContent": false, "yourBrand": true}),
+            json!({"privacyLevel": "SELF_ONLY"}),
+        ] {
+            assert!(tiktok(content.clone(), fine.clone()).is_ok(), "{fine}");
+        }
+    }
+
+    // A video's caption: 1,100 emoji are 1,100 graphemes and 2,200 UTF-16 units.
+    let with_text = |mut content: Value, text: String| {
+        content["text"] = json!(text);
+        content
+    };
+    let emoji = |n: usize| "😀".repeat(n);
+    assert!(tiktok(with_text(video("tiktok"), emoji(1100)), json!({})).is_ok());
+    assert_eq!(
+        refused(with_text(video("tiktok"), emoji(1100) + "a"), json!({})),
+        (
+            "post.content.text".into(),
+            "too_long",
+            Some(Platform::Tiktok),
+            Some("utf16_length"),
+            Some(2200),
+            Some(2201)
+        )
+    );
+    // A target's own text is named where it was.
+    let own = json!({"mediaType": "video", "videoUrl": "https://v.example/v.mp4", "text": "hi",
+                     "platform": [{"platform": "tiktok", "text": emoji(1101)}]});
+    assert_eq!(refused(own, json!({})).0, "post.content.platform[0].text");
+    // A video post sends no title: a long one is not refused.
+    assert!(tiktok(video("tiktok"), json!({"title": "t".repeat(200)})).is_ok());
+
+    // A photo post's description (the text) and title.
+    assert!(tiktok(with_text(images(1, "tiktok"), emoji(2000)), json!({})).is_ok());
+    assert_eq!(
+        refused(with_text(images(1, "tiktok"), emoji(2000) + "a"), json!({})).5,
+        Some(4001)
+    );
+    for fine in ["t".repeat(90), emoji(45)] {
+        assert!(tiktok(images(1, "tiktok"), json!({ "title": fine })).is_ok());
+    }
+    for (title, n) in [("t".repeat(91), 91), (emoji(45) + "a", 91)] {
+        assert_eq!(
+            refused(images(1, "tiktok"), json!({ "title": title })),
+            (
+                "post.options.tiktok.title".into(),
+                "too_long",
+                Some(Platform::Tiktok),
+                Some("utf16_length"),
+                Some(90),
+                Some(n)
+            )
+        );
+    }
+}
+
 #[test]
 fn the_top_level_trial_reel_flag_means_trial_reel() {
     let mut body = post(video("instagram"));
