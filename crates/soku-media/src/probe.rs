@@ -186,8 +186,14 @@ fn check_moov(path: &Path) -> Result<Moov, ProbeError> {
     Ok(Moov::default())
 }
 
+/// The most boxes `boxes` reads at one level. A real `moov`, `trak` or `mdia` has a handful of
+/// children (a few dozen with many tracks); without a bound, a 64 MiB `moov` of empty 8-byte
+/// boxes would cost eight million reads and a list of as many entries.
+const MAX_CHILD_BOXES: usize = 1024;
+
 /// The boxes between `start` and `end` of `file`: each one's type, where its body starts (after
-/// an 8- or 16-byte header) and where it ends. Stops at the first header that does not fit.
+/// an 8- or 16-byte header) and where it ends. Stops at the first header that does not fit, or
+/// after `MAX_CHILD_BOXES`.
 fn boxes(
     file: &mut std::fs::File,
     start: u64,
@@ -195,7 +201,7 @@ fn boxes(
 ) -> std::io::Result<Vec<([u8; 4], u64, u64)>> {
     let mut out = Vec::new();
     let mut at = start;
-    while at + 8 <= end {
+    while at + 8 <= end && out.len() < MAX_CHILD_BOXES {
         let mut head = [0u8; 8];
         file.seek(SeekFrom::Start(at))?;
         file.read_exact(&mut head)?;
@@ -266,4 +272,23 @@ fn video_quarter_turn(file: &mut std::fs::File, start: u64, end: u64) -> std::io
         return Ok(a == 0 && d == 0 && b != 0 && c != 0);
     }
     Ok(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn a_level_of_many_empty_boxes_is_read_only_up_to_the_bound() {
+        let mut file = tempfile::tempfile().unwrap();
+        let empty_box = [0, 0, 0, 8, b'f', b'r', b'e', b'e'];
+        for _ in 0..5 * MAX_CHILD_BOXES {
+            file.write_all(&empty_box).unwrap();
+        }
+        let end = (5 * MAX_CHILD_BOXES * 8) as u64;
+        let read = boxes(&mut file, 0, end).unwrap();
+        assert_eq!(read.len(), MAX_CHILD_BOXES);
+        assert_eq!(read[1], (*b"free", 16, 16));
+    }
 }
