@@ -680,3 +680,50 @@ async fn rotation_keeps_the_lifetime_and_the_latest_settings() {
         "{expires}"
     );
 }
+
+#[tokio::test]
+async fn a_refused_address_is_looked_up_like_an_unknown_key() {
+    // An unknown key's first 401 costs a lookup; a valid key's 401 for an address it does not
+    // allow must cost one too, even while the owner's requests keep the key cached, or its
+    // speed would tell whoever holds the key that it is valid. Seen from outside: a revocation
+    // made in the store (as by another node) takes effect on this node with that lookup.
+    let app = Builder::default()
+        .trusted_proxies("127.0.0.1/32")
+        .start()
+        .await;
+    let (uid, _) = app.subscriber().await;
+    let token = app.token(&uid);
+    let key = created(
+        &app,
+        &token,
+        json!({"name": "office", "allowedIps": ["203.0.113.0/24"]}),
+    )
+    .await;
+    let (id, secret) = (key["id"].as_str().unwrap(), key["apiKey"].as_str().unwrap());
+    let cached = std::time::Instant::now();
+    assert_eq!(
+        get_from(&app, "/v1/me", secret, "203.0.113.5")
+            .await
+            .status(),
+        200
+    );
+    app.store
+        .revoke_api_key(None, id, Utc::now(), &crate::util::revoked_event())
+        .await
+        .unwrap();
+    expect_error(
+        get_from(&app, "/v1/me", secret, "198.51.100.1").await,
+        401,
+        "unauthorized",
+        Some(INVALID_KEY),
+    )
+    .await;
+    let owner = get_from(&app, "/v1/me", secret, "203.0.113.5").await;
+    if cached.elapsed() < soku_server::auth::keys::KEY_CACHE_TTL {
+        assert_eq!(
+            owner.status(),
+            401,
+            "the refused address was answered from the cache"
+        );
+    }
+}
