@@ -21,7 +21,8 @@
 //! address counts as its /64) is noted in the store, at most 20 a key and hour per node, and
 //! the store records `api_key.used_from_new_ip` the first time the key is used from it at all;
 //! a request from an address the key does not allow is refused like an unknown key and
-//! recorded as `api_key.denied_ip`, at most once per key and address every ten minutes per node.
+//! recorded as `api_key.denied_ip`, at most once per key and address (an IPv6 address counting
+//! as its /64 here too) every ten minutes per node.
 
 use axum::http::HeaderMap;
 use serde_json::json;
@@ -99,7 +100,7 @@ struct Usage {
     last_touch: AtomicI64,
     /// Addresses this node has noted the key used from (at most `ADDRESSES_PER_KEY`).
     seen: RwLock<Vec<IpAddr>>,
-    /// When this node last recorded a refused address, per address.
+    /// When this node last recorded a refused address, per address (IPv6: per /64).
     denied: Mutex<HashMap<IpAddr, Instant>>,
     /// Notes of new addresses sent to the store in the current hour: (window start, count).
     notes: Mutex<(Option<Instant>, u32)>,
@@ -413,12 +414,17 @@ impl KeyAuthenticator {
     }
 
     /// Records `api_key.denied_ip` in the background, at most once per key and address every
-    /// `DENIED_EVENT_INTERVAL` on this node (a client retrying in a loop adds one event).
+    /// `DENIED_EVENT_INTERVAL` on this node (a client retrying in a loop adds one event). An
+    /// IPv6 address counts as its /64, as for `api_key.used_from_new_ip`: one host's addresses
+    /// are many (privacy addresses, or anyone holding the network cycling through it). The
+    /// event's `ip` is the request's exact address; `details.address` the address it stands
+    /// for (`2001:db8:1:2::/64`).
     fn record_denied(&self, grant: &KeyGrant, usage: &Usage, ip: IpAddr, headers: &HeaderMap) {
+        let address = address_of(ip);
         {
             let mut denied = usage.denied.lock().unwrap_or_else(|p| p.into_inner());
             if denied
-                .get(&ip)
+                .get(&address)
                 .is_some_and(|at| at.elapsed() < DENIED_EVENT_INTERVAL)
             {
                 return;
@@ -429,7 +435,7 @@ impl KeyAuthenticator {
                     return;
                 }
             }
-            denied.insert(ip, Instant::now());
+            denied.insert(address, Instant::now());
         }
         tracing::info!(key_id = %grant.key.id, client_ip = %ip, "API key used from an address it does not allow");
         let event = AuditEvent::new(
@@ -438,7 +444,7 @@ impl KeyAuthenticator {
             self.clock.now(),
             Some(&grant.key.id),
             origin(ip, headers),
-            json!({}),
+            json!({ "address": address_text(address) }),
         );
         let store = self.store.clone();
         tokio::spawn(async move {

@@ -727,3 +727,57 @@ async fn a_refused_address_is_looked_up_like_an_unknown_key() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_refused_ipv6_network_records_one_event_per_64() {
+    // Addresses cycling inside one /64 (one host's privacy addresses, or anyone holding the
+    // network) add one `api_key.denied_ip` every ten minutes, not one per address.
+    let app = Builder::default()
+        .trusted_proxies("127.0.0.1/32")
+        .start()
+        .await;
+    let (uid, _) = app.subscriber().await;
+    let token = app.token(&uid);
+    let key = created(&app, &token, json!({"allowedIps": ["203.0.113.0/24"]})).await;
+    let secret = key["apiKey"].as_str().unwrap();
+    for ip in [
+        "2001:db8:1:2::1",
+        "2001:db8:1:2::2",
+        "2001:db8:1:2:aaaa:bbbb:cccc:dddd",
+        "2001:db8:1:2::1",
+        "2001:db8:1:3::1",
+    ] {
+        expect_error(
+            get_from(&app, "/v1/me", secret, ip).await,
+            401,
+            "unauthorized",
+            Some(INVALID_KEY),
+        )
+        .await;
+    }
+    assert!(
+        eventually(std::time::Duration::from_secs(5), || async {
+            of_type(&audit_events(&app, &uid).await, "api_key.denied_ip").len() == 2
+        })
+        .await
+    );
+    let events = audit_events(&app, &uid).await;
+    let denied = of_type(&events, "api_key.denied_ip");
+    let mut seen: Vec<(&str, &str)> = denied
+        .iter()
+        .map(|e| {
+            (
+                e["ip"].as_str().unwrap(),
+                e["details"]["address"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            ("2001:db8:1:2::1", "2001:db8:1:2::/64"),
+            ("2001:db8:1:3::1", "2001:db8:1:3::/64")
+        ]
+    );
+}
