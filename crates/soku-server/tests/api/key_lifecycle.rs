@@ -122,8 +122,17 @@ async fn creation_takes_expiry_scopes_and_addresses_and_refuses_bad_ones() {
     let past = rfc3339_millis(Utc::now() - Duration::minutes(1));
     let too_far = rfc3339_millis(Utc::now() + Duration::days(2 * 366));
     let twenty_one: Vec<String> = (0..21).map(|i| format!("10.0.0.{i}")).collect();
+    // A leap second, a month ahead: JavaScript and Python cannot parse "23:59:60".
+    let leap_second = (Utc::now() + Duration::days(30))
+        .format("%Y-%m-%dT23:59:60Z")
+        .to_string();
     let cases = [
         (json!({"expiresAt": past}), "expiresAt", "in_past"),
+        (
+            json!({"expiresAt": leap_second}),
+            "expiresAt",
+            "invalid_value",
+        ),
         (json!({"expiresAt": too_far}), "expiresAt", "too_far"),
         (
             json!({"expiresAt": "next week"}),
