@@ -57,6 +57,8 @@ pub enum TokenRejection {
     Subject,
     /// A page token whose dashboard session has ended (signed out, revoked or expired).
     SessionEnded,
+    /// Signed in before its user signed out everywhere.
+    Revoked,
 }
 
 impl TokenRejection {
@@ -72,6 +74,7 @@ impl TokenRejection {
             Self::Audience => "token_audience",
             Self::Subject => "token_subject",
             Self::SessionEnded => "token_session_ended",
+            Self::Revoked => "token_revoked",
         }
     }
 }
@@ -86,6 +89,10 @@ pub struct VerifiedIdentity {
     pub email: Option<String>,
     /// The dashboard session a page token belongs to (built-in issuer only).
     pub session: Option<String>,
+    /// When the user signed in for this token, Unix seconds: its `auth_time` (what Firebase
+    /// keeps across the tokens a sign-in's refresh token yields), else its `iat`. A token
+    /// signed in before its user's last "sign out everywhere" is refused.
+    pub signed_in_at: i64,
 }
 
 /// Checks `iss`, `aud`, `exp`, `iat`, `auth_time` and `sub` as the Firebase Admin SDKs do.
@@ -125,6 +132,7 @@ pub fn validate_claims(
         uid: sub.to_owned(),
         email: claims.email.clone(),
         session: None,
+        signed_in_at: claims.auth_time.unwrap_or(iat).floor() as i64,
     })
 }
 
@@ -151,6 +159,18 @@ mod tests {
     #[test]
     fn accepts_a_good_token() {
         assert_eq!(check(good()).unwrap().uid, "u1");
+    }
+
+    #[test]
+    fn signed_in_at_is_the_sign_in_not_the_refresh() {
+        // A Firebase token refreshed an hour after its sign-in keeps the sign-in's auth_time.
+        let mut refreshed = good();
+        refreshed["auth_time"] = json!(NOW - 3600.5);
+        assert_eq!(check(refreshed).unwrap().signed_in_at, 1_799_996_399);
+        let mut no_auth_time = good();
+        no_auth_time.as_object_mut().unwrap().remove("auth_time");
+        let identity = validate_claims(&claims(no_auth_time), ISS, "proj", NOW, false).unwrap();
+        assert_eq!(identity.signed_in_at, 1_799_999_990);
     }
 
     #[test]

@@ -270,12 +270,16 @@ pub struct KeyGrant {
     pub rate_limit: Option<Quota>,
 }
 
-/// What rate limiting needs to know about a user, read in one query.
+/// What rate limiting needs to know about a user, read in one query, and what refusing their
+/// older ID tokens does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RateProfile {
     pub role: Role,
     pub subscription: Option<Subscription>,
     pub rate_limit: Option<Quota>,
+    /// When the user last signed out everywhere: ID tokens signed in before this second are
+    /// refused. `None` for never.
+    pub tokens_valid_after: Option<DateTime<Utc>>,
 }
 
 /// A signing key of the built-in identity provider.

@@ -167,7 +167,9 @@ pub trait Store:
         now: DateTime<Utc>,
     ) -> StoreResult<Vec<SessionRecord>>;
     /// Ends the user's session `only`, or all of them, and records `audit` (once, with the
-    /// number ended in `details.sessions`) when any was ended; how many were ended.
+    /// number ended in `details.sessions`) when any was ended; how many were ended. All of
+    /// them ("sign out everywhere") also moves the user's `tokens_valid_after` to `now` (never
+    /// back), in the same transaction: their ID tokens signed in before are refused.
     async fn revoke_sessions(
         &self,
         user_id: &str,
@@ -187,8 +189,9 @@ pub trait Store:
     ) -> StoreResult<bool>;
     /// Removes a user's override; false when there was none.
     async fn clear_rate_limit_override(&self, user_id: &str) -> StoreResult<bool>;
-    /// A user's role, subscription and override, in one query; `None` when there is no such
-    /// user. (Requests authenticated by ID token are rate limited with it.)
+    /// A user's role, subscription, override and `tokens_valid_after`, in one query; `None`
+    /// when there is no such user. (Requests authenticated by ID token are rate limited and
+    /// checked with it.)
     async fn rate_profile(&self, user_id: &str) -> StoreResult<Option<RateProfile>>;
 
     /// The built-in identity provider's signing keys, oldest first.

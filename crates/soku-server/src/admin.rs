@@ -12,7 +12,7 @@ use soku_core::platform::Platform;
 use soku_core::queue::{Account, AccountStatus, NewAccount};
 use soku_core::ratelimit::Quota;
 use soku_core::scopes::ScopeSet;
-use soku_core::time::rfc3339_millis;
+use soku_core::time::{parse_rfc3339, rfc3339_millis};
 use soku_core::{Secret, Store, StoreError};
 use soku_engine::secrets::SecretBox;
 use std::sync::Arc;
@@ -307,9 +307,12 @@ pub async fn execute(
                 format!("unknown status {status:?}: use trialing, active, canceled, expired, past_due or unpaid")
             })?;
             let end = match period_end {
-                Some(text) => DateTime::parse_from_rfc3339(&text)
-                    .map_err(|e| format!("--period-end {text:?} is not RFC 3339: {e}"))?
-                    .with_timezone(&Utc),
+                Some(text) => parse_rfc3339(text.trim()).ok_or_else(|| {
+                    format!(
+                        "--period-end {text:?} is not an RFC 3339 time such as 2031-01-02T03:04:05Z \
+                         (a leap second is refused)"
+                    )
+                })?,
                 None => now + Duration::days(30),
             };
             let sub = Subscription {
@@ -422,11 +425,12 @@ pub async fn execute(
                 return Err("--account-id must be 1 to 255 characters".into());
             }
             let token_expires_at = match token_expires_at {
-                Some(t) => Some(
-                    DateTime::parse_from_rfc3339(&t)
-                        .map_err(|e| format!("--token-expires-at {t:?} is not RFC 3339: {e}"))?
-                        .with_timezone(&Utc),
-                ),
+                Some(t) => Some(parse_rfc3339(t.trim()).ok_or_else(|| {
+                    format!(
+                        "--token-expires-at {t:?} is not an RFC 3339 time such as \
+                         2031-01-02T03:04:05Z (a leap second is refused)"
+                    )
+                })?),
                 None => None,
             };
             let secrets = SecretBox::load(

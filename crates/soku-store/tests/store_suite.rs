@@ -315,7 +315,8 @@ async fn rate_limit_overrides() {
             Some(RateProfile {
                 role: Role::User,
                 subscription: None,
-                rate_limit: None
+                rate_limit: None,
+                tokens_valid_after: None,
             })
         );
         assert!(
@@ -354,6 +355,7 @@ async fn rate_limit_overrides() {
                 role: Role::Admin,
                 subscription: Some(sub),
                 rate_limit: Some(Quota::new(1_000_000, 10_000_000)),
+                tokens_valid_after: None,
             })
         );
         // Another user is untouched; an unknown user has no profile and gets no override.
@@ -770,6 +772,17 @@ async fn dashboard_sessions_end_for_every_copy() {
                 .unwrap(),
             1
         );
+        let valid_after = |user: &'static str| {
+            let s = &s;
+            async move {
+                s.rate_profile(user)
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .tokens_valid_after
+            }
+        };
+        assert_eq!(valid_after("u1").await, None, "one session: tokens stay");
         assert_eq!(
             s.revoke_sessions("u1", Some("ses_a"), at, &out)
                 .await
@@ -777,12 +790,21 @@ async fn dashboard_sessions_end_for_every_copy() {
             0
         );
         assert!(s.find_session("ses_a", at).await.unwrap().is_none());
+        let everywhere = at + Duration::seconds(1) + Duration::milliseconds(250);
         assert_eq!(
-            s.revoke_sessions("u1", None, at + Duration::seconds(1), &out)
+            s.revoke_sessions("u1", None, everywhere, &out)
                 .await
                 .unwrap(),
             2
         );
+        // Everywhere: the user's ID tokens end too, to the millisecond; never moved back, and
+        // moved on even when no session was left to end.
+        assert_eq!(valid_after("u1").await, Some(everywhere));
+        assert_eq!(s.revoke_sessions("u1", None, at, &out).await.unwrap(), 0);
+        assert_eq!(valid_after("u1").await, Some(everywhere));
+        let later = everywhere + Duration::minutes(1);
+        s.revoke_sessions("u1", None, later, &out).await.unwrap();
+        assert_eq!(valid_after("u1").await, Some(later));
         assert!(s.list_sessions("u1", at).await.unwrap().is_empty());
         let events = s.list_audit_events("u1", 100, None).await.unwrap();
         let outs: Vec<i64> = events

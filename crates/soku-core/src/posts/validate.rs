@@ -9,7 +9,7 @@ use super::{
 };
 use crate::platform::Platform;
 use crate::request::Field;
-use chrono::{DateTime, Timelike, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 /// Validates a `POST /v1/posts` body against every rule of spec 6.1 that does not need the
@@ -197,19 +197,14 @@ pub fn validate_post(
     let scheduled_time = match &request.scheduled_time {
         Field::Absent | Field::Null => None,
         Field::Value(s) => {
-            // chrono accepts a leap second (":60") as nanoseconds past 1e9; it would be echoed
-            // as ":60", which JavaScript and Python cannot parse, and stored as the next minute.
-            let t = DateTime::parse_from_rfc3339(s.trim())
-                .ok()
-                .filter(|t| t.nanosecond() < 1_000_000_000)
-                .ok_or_else(|| {
-                    Invalid::new(
-                        "scheduledTime",
-                        "invalid_value",
-                        "The 'scheduledTime' field must be an RFC 3339 time with an offset or 'Z', e.g. 2030-01-01T12:00:00Z.",
-                    )
-                })?
-                .with_timezone(&Utc);
+            // A leap second (":60") is refused too (`parse_rfc3339`).
+            let t = crate::time::parse_rfc3339(s.trim()).ok_or_else(|| {
+                Invalid::new(
+                    "scheduledTime",
+                    "invalid_value",
+                    "The 'scheduledTime' field must be an RFC 3339 time with an offset or 'Z', e.g. 2030-01-01T12:00:00Z.",
+                )
+            })?;
             if t < now + chrono::Duration::seconds(MIN_SCHEDULE_AHEAD_SECS) {
                 return Err(Invalid::new(
                     "scheduledTime",

@@ -363,15 +363,22 @@ async fn by_id_token(state: &AppState, headers: &HeaderMap) -> Result<Caller, Au
         .ensure(store, state.clock.as_ref(), &identity)
         .await
         .map_err(AuthFailure::store)?;
-    // Without a profile the user is counted as a plain user: a token never waits for it.
+    // The profile says whether the user signed out everywhere since this token's sign-in, so
+    // a store that does not answer fails the request rather than accept the token unchecked.
+    // A user without one is a plain user.
     let profile = state
         .users
         .profile(store, &identity.uid)
         .await
-        .unwrap_or_else(|e| {
-            tracing::warn!(error = %e, "could not read a user's rate-limit profile");
-            None
-        });
+        .map_err(AuthFailure::store)?;
+    if let Some(after) = profile.as_ref().and_then(|p| p.tokens_valid_after)
+        && identity.signed_in_at < after.timestamp()
+    {
+        // Whole seconds, as Firebase compares `auth_time` with `tokensValidAfterTime`: a token
+        // signed in within the second of the sign-out is not refused, and no token signed in
+        // after it ever is.
+        return Err(AuthFailure::Token(TokenRejection::Revoked.into()));
+    }
     Ok(Caller::id_token(
         identity.uid,
         identity.session,

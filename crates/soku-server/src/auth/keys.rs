@@ -6,12 +6,23 @@
 //! The key's scopes and allowed addresses come with the cached lookup: checking them costs no
 //! database work.
 //!
+//! A well-formed key the store does not know (never issued, revoked, expired) is remembered as
+//! unknown for `KEY_CACHE_TTL` too, by its hash: a client retrying such a key costs one lookup
+//! per `KEY_CACHE_TTL`, not one per request. Nothing can make an unknown hash known within that
+//! time but the creation of a key with that hash, and a key's hash is that of 34 random
+//! characters nobody can have sent before the key was made. A valid key used from an address
+//! it does not allow is answered from the cache only after one such refusal has reached the
+//! store within `KEY_CACHE_TTL`, as an unknown key is: otherwise the speed of its 401 (no
+//! lookup while the owner's own requests keep the key cached) would tell whoever holds it that
+//! it is valid.
+//!
 //! Use of a key is recorded off the request path: `lastUsedAt`/`lastUsedIp` at most once a
 //! minute per key and node; an address this node has not seen the key used from (an IPv6
 //! address counts as its /64) is noted in the store, at most 20 a key and hour per node, and
 //! the store records `api_key.used_from_new_ip` the first time the key is used from it at all;
 //! a request from an address the key does not allow is refused like an unknown key and
-//! recorded as `api_key.denied_ip`, at most once per key and address every ten minutes per node.
+//! recorded as `api_key.denied_ip`, at most once per key and address (an IPv6 address counting
+//! as its /64 here too) every ten minutes per node.
 
 use axum::http::HeaderMap;
 use serde_json::json;
@@ -28,7 +39,8 @@ use std::time::{Duration, Instant};
 /// How long a key lookup is trusted without asking the database again.
 pub const KEY_CACHE_TTL: Duration = Duration::from_secs(2);
 /// Above this many entries the cache drops its stale entries (and everything if that is not
-/// enough), so that a flood of distinct valid keys cannot grow it without bound.
+/// enough), so that a flood of distinct valid keys cannot grow it without bound. The same bound
+/// applies to the unknown keys remembered (a flood of distinct made-up keys).
 const KEY_CACHE_MAX: usize = 100_000;
 const TOUCH_INTERVAL_MS: i64 = 60_000;
 /// The addresses per key the store remembers for `api_key.used_from_new_ip`, and this node
@@ -88,10 +100,12 @@ struct Usage {
     last_touch: AtomicI64,
     /// Addresses this node has noted the key used from (at most `ADDRESSES_PER_KEY`).
     seen: RwLock<Vec<IpAddr>>,
-    /// When this node last recorded a refused address, per address.
+    /// When this node last recorded a refused address, per address (IPv6: per /64).
     denied: Mutex<HashMap<IpAddr, Instant>>,
     /// Notes of new addresses sent to the store in the current hour: (window start, count).
     notes: Mutex<(Option<Instant>, u32)>,
+    /// When a request from an address the key does not allow last reached the store.
+    refused_lookup: Mutex<Option<Instant>>,
 }
 
 impl Usage {
@@ -103,6 +117,22 @@ impl Usage {
         }
         notes.1 += 1;
         notes.1 <= ADDRESS_NOTES_PER_HOUR
+    }
+
+    /// Whether a refused address may be answered from the cache: a refusal reached the store
+    /// within `KEY_CACHE_TTL`, as an unknown key's lookup would have.
+    fn refused_lately(&self) -> bool {
+        self.refused_lookup
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some_and(|at| at.elapsed() < KEY_CACHE_TTL)
+    }
+
+    fn refused_now(&self) {
+        *self
+            .refused_lookup
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
     }
 }
 
@@ -133,6 +163,8 @@ pub struct KeyAuthenticator {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     cache: RwLock<HashMap<KeyHash, CacheEntry>>,
+    /// Well-formed keys the store did not know, by hash, and when it said so.
+    unknown: RwLock<HashMap<KeyHash, Instant>>,
     /// Bumped by every eviction: a lookup that overlapped one is not cached, since what it
     /// read may predate the revocation that caused it.
     evictions: std::sync::atomic::AtomicU64,
@@ -144,15 +176,16 @@ impl KeyAuthenticator {
             store,
             clock,
             cache: RwLock::new(HashMap::new()),
+            unknown: RwLock::new(HashMap::new()),
             evictions: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
     /// The grant of the request's `soku-api-key`, if the key is valid (well formed, known,
     /// active, not expired) and allows the client address `ip`: from the cache when it holds
-    /// the key, else from the store (and then cached). The subscription gate and the scopes are
-    /// applied separately (`auth::gate`, `auth::require_scope`): a lapsed subscriber's requests
-    /// are still counted against them.
+    /// the key (or holds it as unknown), else from the store (and then cached). The
+    /// subscription gate and the scopes are applied separately (`auth::gate`,
+    /// `auth::require_scope`): a lapsed subscriber's requests are still counted against them.
     pub async fn authenticate(
         &self,
         headers: &HeaderMap,
@@ -169,31 +202,63 @@ impl KeyAuthenticator {
         let previous_usage = {
             let cache = self.cache.read().unwrap_or_else(|p| p.into_inner());
             match cache.get(&key.hash) {
-                Some(e) if e.valid && e.fetched.elapsed() < KEY_CACHE_TTL => {
+                Some(e)
+                    if e.valid
+                        && e.fetched.elapsed() < KEY_CACHE_TTL
+                        && (e.grant.key.allows(ip) || e.usage.refused_lately()) =>
+                {
                     let grant = e.grant.clone();
                     let usage = e.usage.clone();
                     drop(cache);
-                    return self.admit(grant, &usage, ip, headers);
+                    return self.admit(grant, &usage, ip, headers, false);
                 }
                 Some(e) => Some(e.usage.clone()),
                 None => None,
             }
         };
+        if self.known_unknown(&key.hash) {
+            return Err(KeyFailure::Unknown);
+        }
         let (grant, usage) = self.fetch(key, previous_usage).await?;
-        self.admit(grant, &usage, ip, headers)
+        self.admit(grant, &usage, ip, headers, true)
+    }
+
+    /// Whether the store said within `KEY_CACHE_TTL` that it does not know this key.
+    fn known_unknown(&self, hash: &KeyHash) -> bool {
+        self.unknown
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(hash)
+            .is_some_and(|at| at.elapsed() < KEY_CACHE_TTL)
+    }
+
+    /// Remembers that the store does not know this key (bounded like the cache).
+    fn remember_unknown(&self, hash: KeyHash) {
+        let mut unknown = self.unknown.write().unwrap_or_else(|p| p.into_inner());
+        if unknown.len() >= KEY_CACHE_MAX {
+            unknown.retain(|_, at| at.elapsed() < KEY_CACHE_TTL);
+            if unknown.len() >= KEY_CACHE_MAX {
+                unknown.clear();
+            }
+        }
+        unknown.insert(hash, Instant::now());
     }
 
     /// The checks of a found key: not expired, used from an allowed address; then its use is
-    /// recorded.
+    /// recorded. `looked_up`: the grant comes from the store for this request.
     fn admit(
         &self,
         grant: Arc<KeyGrant>,
         usage: &Usage,
         ip: IpAddr,
         headers: &HeaderMap,
+        looked_up: bool,
     ) -> Result<Arc<KeyGrant>, KeyFailure> {
         let grant = self.unexpired(grant)?;
         if !grant.key.allows(ip) {
+            if looked_up {
+                usage.refused_now();
+            }
             self.record_denied(&grant, usage, ip, headers);
             return Err(KeyFailure::AddressNotAllowed);
         }
@@ -241,6 +306,8 @@ impl KeyAuthenticator {
                 .write()
                 .unwrap_or_else(|p| p.into_inner())
                 .remove(&key.hash);
+            // Safe whatever evictions overlapped the lookup: they only ever make keys unknown.
+            self.remember_unknown(key.hash);
             return Err(KeyFailure::Unknown);
         };
         if grant.key.mode != key.mode {
@@ -249,6 +316,10 @@ impl KeyAuthenticator {
         }
         let grant = Arc::new(grant);
         let usage = previous_usage.unwrap_or_default();
+        self.unknown
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&key.hash);
         {
             let mut cache = self.cache.write().unwrap_or_else(|p| p.into_inner());
             if self.evictions.load(Ordering::Acquire) != generation {
@@ -343,12 +414,17 @@ impl KeyAuthenticator {
     }
 
     /// Records `api_key.denied_ip` in the background, at most once per key and address every
-    /// `DENIED_EVENT_INTERVAL` on this node (a client retrying in a loop adds one event).
+    /// `DENIED_EVENT_INTERVAL` on this node (a client retrying in a loop adds one event). An
+    /// IPv6 address counts as its /64, as for `api_key.used_from_new_ip`: one host's addresses
+    /// are many (privacy addresses, or anyone holding the network cycling through it). The
+    /// event's `ip` is the request's exact address; `details.address` the address it stands
+    /// for (`2001:db8:1:2::/64`).
     fn record_denied(&self, grant: &KeyGrant, usage: &Usage, ip: IpAddr, headers: &HeaderMap) {
+        let address = address_of(ip);
         {
             let mut denied = usage.denied.lock().unwrap_or_else(|p| p.into_inner());
             if denied
-                .get(&ip)
+                .get(&address)
                 .is_some_and(|at| at.elapsed() < DENIED_EVENT_INTERVAL)
             {
                 return;
@@ -359,7 +435,7 @@ impl KeyAuthenticator {
                     return;
                 }
             }
-            denied.insert(ip, Instant::now());
+            denied.insert(address, Instant::now());
         }
         tracing::info!(key_id = %grant.key.id, client_ip = %ip, "API key used from an address it does not allow");
         let event = AuditEvent::new(
@@ -368,7 +444,7 @@ impl KeyAuthenticator {
             self.clock.now(),
             Some(&grant.key.id),
             origin(ip, headers),
-            json!({}),
+            json!({ "address": address_text(address) }),
         );
         let store = self.store.clone();
         tokio::spawn(async move {

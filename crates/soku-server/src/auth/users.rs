@@ -1,6 +1,8 @@
 //! Users known by ID token or dashboard session: their record, written on an ID token's first
-//! sight, and their rate profile (role, subscription, override), cached like key lookups.
-//! (An API key's lookup brings its owner's profile with it.)
+//! sight, and their rate profile (role, subscription, override, and the instant before which
+//! their ID tokens are refused), cached like key lookups: `KEY_CACHE_TTL`, so a change made on
+//! another node (or by hand) is seen within it; a sign-out everywhere on this node forgets the
+//! cached profile at once. (An API key's lookup brings its owner's profile with it.)
 
 use super::keys::KEY_CACHE_TTL;
 use soku_core::idtoken::VerifiedIdentity;
@@ -8,6 +10,7 @@ use soku_core::model::RateProfile;
 use soku_core::{Clock, Store, StoreError};
 use std::collections::{HashMap, HashSet};
 use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 /// Above this many cached profiles, the cache is emptied.
@@ -19,6 +22,9 @@ pub struct Users {
     /// the user record once rather than on every request.
     known: RwLock<HashSet<String>>,
     profiles: RwLock<HashMap<String, (Instant, Option<RateProfile>)>>,
+    /// Bumped by every `forget`: a profile read that overlapped one is not cached, since what
+    /// it read may predate the change that caused it.
+    forgets: AtomicU64,
 }
 
 impl Users {
@@ -61,12 +67,26 @@ impl Users {
         {
             return Ok(profile.clone());
         }
+        let generation = self.forgets.load(Ordering::Acquire);
         let profile = store.rate_profile(uid).await?;
         let mut cache = self.profiles.write().unwrap_or_else(|p| p.into_inner());
+        if self.forgets.load(Ordering::Acquire) != generation {
+            return Ok(profile);
+        }
         if cache.len() >= PROFILE_CACHE_MAX {
             cache.clear();
         }
         cache.insert(uid.to_owned(), (Instant::now(), profile.clone()));
         Ok(profile)
+    }
+
+    /// Forgets the user's cached profile (after they signed out everywhere on this node): the
+    /// next request reads it from the store.
+    pub fn forget(&self, uid: &str) {
+        self.forgets.fetch_add(1, Ordering::AcqRel);
+        self.profiles
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(uid);
     }
 }

@@ -14,7 +14,7 @@ use soku_core::audit::{AuditCursor, AuditDraft, AuditKind, Origin};
 use soku_core::keys::KeyMode;
 use soku_core::model::{KeyUpdate, Rotation, new_api_key, normalize_key_name};
 use soku_core::scopes::ScopeSet;
-use soku_core::time::rfc3339_millis;
+use soku_core::time::{parse_rfc3339, rfc3339_millis};
 use std::net::IpAddr;
 use utoipa::ToSchema;
 
@@ -293,17 +293,16 @@ fn name(raw: Option<&str>) -> ApiResult<Option<String>> {
     })
 }
 
-/// `expiresAt`: RFC 3339, after `now`, at most two years ahead.
+/// `expiresAt`: RFC 3339 (not a leap second: `parse_rfc3339`), after `now`, at most two years
+/// ahead.
 fn expiry(text: &str, now: DateTime<Utc>) -> ApiResult<DateTime<Utc>> {
-    let at = DateTime::parse_from_rfc3339(text.trim())
-        .map_err(|_| {
-            ApiError::validation(
-                "expiresAt",
-                "invalid_value",
-                "'expiresAt' must be an RFC 3339 time such as 2027-01-31T00:00:00Z.",
-            )
-        })?
-        .with_timezone(&Utc);
+    let at = parse_rfc3339(text.trim()).ok_or_else(|| {
+        ApiError::validation(
+            "expiresAt",
+            "invalid_value",
+            "'expiresAt' must be an RFC 3339 time such as 2027-01-31T00:00:00Z.",
+        )
+    })?;
     if at <= now {
         return Err(ApiError::validation(
             "expiresAt",
@@ -446,6 +445,8 @@ mod tests {
         assert_eq!(reason("2026-12-06T12:00:00Z"), "in_past");
         assert_eq!(reason("2028-12-06T12:00:00.001Z"), "too_far");
         assert_eq!(reason("tomorrow"), "invalid_value");
+        assert_eq!(reason("2027-06-30T23:59:60Z"), "invalid_value");
+        assert!(expiry("2027-06-30T23:59:59Z", now).is_ok());
     }
 
     #[test]

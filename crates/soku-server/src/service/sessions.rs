@@ -70,7 +70,9 @@ pub async fn revoke(
     Ok(id == this)
 }
 
-/// Ends every session of the user, the caller's own included ("Sign out everywhere").
+/// Ends every session of the user, the caller's own included ("Sign out everywhere"), and the
+/// user's ID tokens signed in before now (the store moves their `tokens_valid_after`; this
+/// node forgets the user's cached profile, other nodes see it within `KEY_CACHE_TTL`).
 pub async fn revoke_all(
     state: &AppState,
     caller: &Caller,
@@ -82,6 +84,7 @@ pub async fn revoke_all(
         .store
         .revoke_sessions(&caller.user_id, None, state.clock.now(), &draft)
         .await?;
+    state.users.forget(&caller.user_id);
     Ok(SessionsRevoked { revoked })
 }
 

@@ -436,6 +436,77 @@ async fn operator_commands_drive_a_running_server() {
     assert!(logs.iter().any(|l| l.contains("soku stopped")));
 }
 
+/// `soku admin` refuses a leap second ("23:59:60") like any time that is not RFC 3339: chrono
+/// accepts it, and it would be written back as ":60", which JavaScript and Python cannot parse.
+#[tokio::test]
+async fn admin_commands_refuse_a_leap_second() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = database(&dir, "leap").await;
+    let uid = subscriber(&db, "leap@example.com");
+    let leap = "2031-06-30T23:59:60Z";
+    let commands = [
+        (
+            vec![
+                "admin",
+                "subscription",
+                "set",
+                "--uid",
+                &uid,
+                "--status",
+                "active",
+                "--period-end",
+                leap,
+            ],
+            "--period-end",
+        ),
+        (
+            vec![
+                "admin",
+                "account",
+                "add",
+                "--uid",
+                &uid,
+                "--platform",
+                "bluesky",
+                "--account-id",
+                "did:plc:leap",
+                "--access-token",
+                "t",
+                "--token-expires-at",
+                leap,
+            ],
+            "--token-expires-at",
+        ),
+    ];
+    for (args, flag) in commands {
+        let (success, stdout, stderr) = soku(&db, &args);
+        assert!(!success, "{args:?} succeeded: {stdout}");
+        assert!(stdout.is_empty(), "{args:?} printed {stdout}");
+        assert!(
+            stderr.starts_with(&format!("error: {flag} \"{leap}\" is not an RFC 3339 time")),
+            "{args:?}: {stderr}"
+        );
+    }
+    // The second before is a time like any other.
+    let period = ok(
+        &db,
+        &[
+            "admin",
+            "subscription",
+            "set",
+            "--uid",
+            &uid,
+            "--status",
+            "active",
+            "--period-end",
+            "2031-06-30T23:59:59Z",
+        ],
+    );
+    assert!(period.contains("2031-06-30T23:59:59.000Z"), "{period}");
+    let listed = ok(&db, &["admin", "account", "list", "--uid", &uid]);
+    assert!(!listed.contains("did:plc:leap"), "{listed}");
+}
+
 #[tokio::test]
 async fn two_servers_on_one_database_share_revocations() {
     let dir = tempfile::tempdir().unwrap();

@@ -122,8 +122,17 @@ async fn creation_takes_expiry_scopes_and_addresses_and_refuses_bad_ones() {
     let past = rfc3339_millis(Utc::now() - Duration::minutes(1));
     let too_far = rfc3339_millis(Utc::now() + Duration::days(2 * 366));
     let twenty_one: Vec<String> = (0..21).map(|i| format!("10.0.0.{i}")).collect();
+    // A leap second, a month ahead: JavaScript and Python cannot parse "23:59:60".
+    let leap_second = (Utc::now() + Duration::days(30))
+        .format("%Y-%m-%dT23:59:60Z")
+        .to_string();
     let cases = [
         (json!({"expiresAt": past}), "expiresAt", "in_past"),
+        (
+            json!({"expiresAt": leap_second}),
+            "expiresAt",
+            "invalid_value",
+        ),
         (json!({"expiresAt": too_far}), "expiresAt", "too_far"),
         (
             json!({"expiresAt": "next week"}),
@@ -678,5 +687,106 @@ async fn rotation_keeps_the_lifetime_and_the_latest_settings() {
             .abs()
             < 60,
         "{expires}"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_address_is_looked_up_like_an_unknown_key() {
+    // An unknown key's first 401 costs a lookup; a valid key's 401 for an address it does not
+    // allow must cost one too, even while the owner's requests keep the key cached, or its
+    // speed would tell whoever holds the key that it is valid. Seen from outside: a revocation
+    // made in the store (as by another node) takes effect on this node with that lookup.
+    let app = Builder::default()
+        .trusted_proxies("127.0.0.1/32")
+        .start()
+        .await;
+    let (uid, _) = app.subscriber().await;
+    let token = app.token(&uid);
+    let key = created(
+        &app,
+        &token,
+        json!({"name": "office", "allowedIps": ["203.0.113.0/24"]}),
+    )
+    .await;
+    let (id, secret) = (key["id"].as_str().unwrap(), key["apiKey"].as_str().unwrap());
+    let cached = std::time::Instant::now();
+    assert_eq!(
+        get_from(&app, "/v1/me", secret, "203.0.113.5")
+            .await
+            .status(),
+        200
+    );
+    app.store
+        .revoke_api_key(None, id, Utc::now(), &crate::util::revoked_event())
+        .await
+        .unwrap();
+    expect_error(
+        get_from(&app, "/v1/me", secret, "198.51.100.1").await,
+        401,
+        "unauthorized",
+        Some(INVALID_KEY),
+    )
+    .await;
+    let owner = get_from(&app, "/v1/me", secret, "203.0.113.5").await;
+    if cached.elapsed() < soku_server::auth::keys::KEY_CACHE_TTL {
+        assert_eq!(
+            owner.status(),
+            401,
+            "the refused address was answered from the cache"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_refused_ipv6_network_records_one_event_per_64() {
+    // Addresses cycling inside one /64 (one host's privacy addresses, or anyone holding the
+    // network) add one `api_key.denied_ip` every ten minutes, not one per address.
+    let app = Builder::default()
+        .trusted_proxies("127.0.0.1/32")
+        .start()
+        .await;
+    let (uid, _) = app.subscriber().await;
+    let token = app.token(&uid);
+    let key = created(&app, &token, json!({"allowedIps": ["203.0.113.0/24"]})).await;
+    let secret = key["apiKey"].as_str().unwrap();
+    for ip in [
+        "2001:db8:1:2::1",
+        "2001:db8:1:2::2",
+        "2001:db8:1:2:aaaa:bbbb:cccc:dddd",
+        "2001:db8:1:2::1",
+        "2001:db8:1:3::1",
+    ] {
+        expect_error(
+            get_from(&app, "/v1/me", secret, ip).await,
+            401,
+            "unauthorized",
+            Some(INVALID_KEY),
+        )
+        .await;
+    }
+    assert!(
+        eventually(std::time::Duration::from_secs(5), || async {
+            of_type(&audit_events(&app, &uid).await, "api_key.denied_ip").len() == 2
+        })
+        .await
+    );
+    let events = audit_events(&app, &uid).await;
+    let denied = of_type(&events, "api_key.denied_ip");
+    let mut seen: Vec<(&str, &str)> = denied
+        .iter()
+        .map(|e| {
+            (
+                e["ip"].as_str().unwrap(),
+                e["details"]["address"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            ("2001:db8:1:2::1", "2001:db8:1:2::/64"),
+            ("2001:db8:1:3::1", "2001:db8:1:3::/64")
+        ]
     );
 }

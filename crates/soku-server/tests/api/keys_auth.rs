@@ -303,3 +303,92 @@ async fn failures_are_counted_by_reason() {
     assert_eq!(m.auth_failures("key_malformed"), 1);
     assert_eq!(m.auth_failures("key_unknown_or_revoked"), 1);
 }
+
+#[tokio::test]
+async fn an_unknown_key_is_remembered_as_unknown_for_the_cache_ttl() {
+    // A client retrying a made-up, revoked or expired key must not cost a database query per
+    // request. Seen from outside: a key stored right after its hash was looked up (what no
+    // client can do in practice: a key's hash is that of 34 random characters) is still
+    // refused until the remembered answer expires, and accepted after that.
+    let app = TestApp::start().await;
+    let (uid, _) = app.subscriber().await;
+    let (record, generated) = soku_core::model::new_api_key(&uid, None, KeyMode::Live, Utc::now());
+    let key = generated.secret;
+    let asked = std::time::Instant::now();
+    expect_error(
+        app.get_with_key("/v1/me", &key).await,
+        401,
+        "unauthorized",
+        Some(KEY_MESSAGE),
+    )
+    .await;
+    app.store
+        .insert_api_key(&record, &created(&record))
+        .await
+        .unwrap();
+    let again = app.get_with_key("/v1/me", &key).await;
+    let ttl = soku_server::auth::keys::KEY_CACHE_TTL;
+    if asked.elapsed() < ttl {
+        assert_eq!(again.status(), 401, "the store was asked again");
+    }
+    assert!(
+        eventually(ttl * 2, || async {
+            app.get_with_key("/v1/me", &key).await.status() == 200
+        })
+        .await,
+        "the unknown key is remembered longer than the cache's TTL"
+    );
+}
+
+#[tokio::test]
+async fn a_revoked_key_stays_refused_and_a_new_key_works_at_once() {
+    // Revocation (an unknown key from then on) and creation through the API, with the key of
+    // a user who has tried unknown keys just before.
+    let app = TestApp::start().await;
+    let (uid, key) = app.subscriber().await;
+    let token = app.token(&uid);
+    for _ in 0..3 {
+        let unknown = keys::generate(KeyMode::Live).secret;
+        assert_eq!(app.get_with_key("/v1/me", &unknown).await.status(), 401);
+        assert_eq!(app.get_with_key("/v1/me", &unknown).await.status(), 401);
+    }
+    assert_eq!(app.get_with_key("/v1/me", &key).await.status(), 200);
+    let id = app.store.list_api_keys(&uid).await.unwrap()[0].id.clone();
+    let revoked = app
+        .http
+        .delete(app.url(&format!("/v1/api-keys/{id}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 200);
+    for _ in 0..3 {
+        expect_error(
+            app.get_with_key("/v1/me", &key).await,
+            401,
+            "unauthorized",
+            Some(KEY_MESSAGE),
+        )
+        .await;
+    }
+    let created: Value = app
+        .http
+        .post(app.url("/v1/api-keys"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"name": "next"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let fresh = created["apiKey"].as_str().unwrap();
+    assert_eq!(app.get_with_key("/v1/me", fresh).await.status(), 200);
+    expect_error(
+        app.get_with_key("/v1/me", &key).await,
+        401,
+        "unauthorized",
+        Some(KEY_MESSAGE),
+    )
+    .await;
+}

@@ -569,6 +569,113 @@ async fn page_tokens_end_with_their_session_and_open_no_session() {
     assert_eq!(create.status(), 401);
 }
 
+/// "Sign out everywhere" ends the user's ID tokens too (a password sign-in's last an hour):
+/// those signed in before are refused, for the API and for opening a session, at once on this
+/// node and within the profile cache's two seconds on others; a sign-in after it works; ending
+/// one session, or another user's sign-out, leaves tokens alone.
+#[tokio::test]
+async fn signing_out_everywhere_ends_the_users_id_tokens() {
+    let app = TestApp::builder_without_engine().await;
+    let uid = password_user(&app, "ada@example.com").await;
+    let bob = password_user(&app, "bob@example.com").await;
+    let s = sign_in(&app, "ada@example.com", FIREFOX).await;
+    sign_in(&app, "ada@example.com", CHROME).await;
+    // What `POST /v1/auth/login` gave each of them a few seconds ago (whole seconds apart from
+    // the sign-out: a token signed in within its very second is not refused).
+    let issuer = app.state.tokens.builtin();
+    let earlier = Utc::now() - Duration::seconds(5);
+    let hour = std::time::Duration::from_secs(3600);
+    let old = issuer
+        .issue(&uid, Some("ada@example.com"), earlier, hour)
+        .unwrap();
+    let bobs = issuer
+        .issue(&bob, Some("bob@example.com"), earlier, hour)
+        .unwrap();
+    let open_with = |token: &str| {
+        app.http
+            .post(app.url("/dashboard/session"))
+            .bearer_auth(token)
+            .send()
+    };
+    // In use (its user's profile is cached now).
+    assert_eq!(app.get_with_token("/v1/api-keys", &old).await.status(), 200);
+
+    // Ending one session is no sign-out everywhere.
+    let chrome = listed(&app, &s)
+        .await
+        .into_iter()
+        .find(|l| l["userAgent"] == CHROME)
+        .unwrap();
+    let path = format!(
+        "/dashboard/api/sessions/{}/revoke",
+        chrome["id"].as_str().unwrap()
+    );
+    let r = call(&app, Method::POST, &path, &s, true)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(app.get_with_token("/v1/api-keys", &old).await.status(), 200);
+
+    let r = call(
+        &app,
+        Method::POST,
+        "/dashboard/api/sessions/revoke-all",
+        &s,
+        true,
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    expect_error(
+        app.get_with_token("/v1/api-keys", &old).await,
+        401,
+        "unauthorized",
+        Some("Invalid or missing ID token."),
+    )
+    .await;
+    expect_error(
+        open_with(&old).await.unwrap(),
+        401,
+        "unauthorized",
+        Some("Invalid or missing ID token."),
+    )
+    .await;
+    assert_eq!(app.state.metrics.auth_failures("token_revoked"), 2);
+    assert_eq!(
+        app.get_with_token("/v1/api-keys", &bobs).await.status(),
+        200,
+        "another user's token"
+    );
+
+    // Signing in again works at once.
+    let fresh: Value = login(&app, "ada@example.com", PASSWORD)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let fresh = fresh["idToken"].as_str().unwrap();
+    assert_eq!(
+        app.get_with_token("/v1/api-keys", fresh).await.status(),
+        200
+    );
+    assert_eq!(open_with(fresh).await.unwrap().status(), 204);
+
+    // Signed out everywhere by another node (the store changed under this one): within the
+    // profile cache's two seconds.
+    let draft = AuditDraft::new(AuditKind::SignedOut, Origin::default(), json!({}));
+    app.store
+        .revoke_sessions(&bob, None, Utc::now(), &draft)
+        .await
+        .unwrap();
+    let refused = eventually(std::time::Duration::from_secs(4), || async {
+        app.get_with_token("/v1/api-keys", &bobs).await.status() == 401
+    })
+    .await;
+    assert!(refused, "still accepted after 4 s");
+}
+
 /// Signing in beyond the limit of live sessions ends the oldest ones.
 #[tokio::test]
 async fn a_user_has_at_most_fifty_live_sessions() {

@@ -138,6 +138,18 @@ where
         .await
         .map_err(e)?;
         let ended = DB::rows_affected(&done);
+        if only.is_none() {
+            // Everywhere: the user's ID tokens signed in before now end too.
+            sqlx::query(
+                "UPDATE users SET tokens_valid_after = $2 WHERE id = $1 \
+                 AND (tokens_valid_after IS NULL OR tokens_valid_after < $2)",
+            )
+            .bind(user_id)
+            .bind(at)
+            .execute(&mut *tx)
+            .await
+            .map_err(e)?;
+        }
         if ended > 0 {
             let mut event = audit.event(user_id, None, now);
             if !event.details.is_object() {

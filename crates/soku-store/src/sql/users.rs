@@ -7,7 +7,7 @@ use soku_core::StoreError;
 use soku_core::model::{RateProfile, Role, Subscription, User};
 use soku_core::ratelimit::Quota;
 use soku_core::store::StoreResult;
-use soku_core::time::to_millis;
+use soku_core::time::{from_millis, to_millis};
 use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Pool, Row, Type};
 
 pub struct Users<'p, DB: Backend>(pub &'p Pool<DB>);
@@ -185,7 +185,8 @@ where
 
     pub async fn rate_profile(&self, user_id: &str) -> StoreResult<Option<RateProfile>> {
         let row = sqlx::query(
-            "SELECT u.role, s.status, s.current_period_end, r.rate, r.burst \
+            "SELECT u.role, s.status, s.current_period_end, r.rate, r.burst, \
+             u.tokens_valid_after \
              FROM users u \
              LEFT JOIN subscriptions s ON s.user_id = u.id \
              LEFT JOIN rate_limit_overrides r ON r.user_id = u.id \
@@ -201,6 +202,7 @@ where
             role: role(&role_s)?,
             subscription: subscription(r.try_get(1).map_err(e)?, r.try_get(2).map_err(e)?)?,
             rate_limit: quota(r.try_get(3).map_err(e)?, r.try_get(4).map_err(e)?),
+            tokens_valid_after: r.try_get::<Option<i64>, _>(5).map_err(e)?.map(from_millis),
         }))
     }
 }
