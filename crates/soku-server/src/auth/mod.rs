@@ -90,7 +90,10 @@ impl AuthFailure {
                 ErrorCode::Forbidden,
                 "The request lacks this session's CSRF token; reload the page.",
             ),
-            AuthFailure::Store(cause) => ApiError::internal(cause),
+            // As for a key's lookup: the database not answering is a passing fault, not ours.
+            AuthFailure::Store(cause) => {
+                ApiError::unavailable("The service is temporarily unavailable.", cause)
+            }
         }
     }
 }

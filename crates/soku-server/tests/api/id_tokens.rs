@@ -472,3 +472,29 @@ async fn built_in_issuer_tokens() {
     assert_eq!(keys[0]["alg"], "RS256");
     assert!(keys[0].get("d").is_none(), "never the private part");
 }
+
+/// A database that does not answer while an ID token is checked is a passing fault: 503, as for
+/// an API key's lookup, not a 500 (SQLite only: its table is renamed under the server).
+#[tokio::test]
+async fn a_database_fault_while_checking_an_id_token_is_a_503() {
+    let app = TestApp::start().await;
+    let Some(path) = app.sqlite_path() else {
+        return;
+    };
+    let first = app.token("u-before-the-fault");
+    assert_eq!(
+        app.get_with_token("/v1/api-keys", &first).await.status(),
+        200
+    );
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    sqlx::query("ALTER TABLE users RENAME TO users_elsewhere")
+        .execute(&pool)
+        .await
+        .unwrap();
+    // A user the server has not seen: recording them fails.
+    let token = app.token("u-during-the-fault");
+    let r = app.get_with_token("/v1/api-keys", &token).await;
+    expect_error(r, 503, "service_unavailable", None).await;
+}
