@@ -291,3 +291,50 @@ async fn snapchat_a_lost_answer_on_the_last_attempt_ends_unknown_not_failed() {
     assert_eq!(target["attempts"], 1, "{done}");
     assert_eq!(fake.spotlights().len(), 1);
 }
+
+#[tokio::test]
+async fn snapchat_a_file_snap_refuses_to_finalize_fails_at_once_and_is_uploaded_once() {
+    let fake = SnapchatFake::start().await;
+    let app = snapchat_app(&fake).await;
+    let (_, key) = app.subscriber().await;
+    connect(&app, &key, "snapchat", json!({})).await;
+    let video = hosted(
+        &app,
+        &key,
+        "video/mp4",
+        media_files::mp4(1080, 1920, 12_000, 100_000),
+    )
+    .await;
+    // Snap refuses the uploaded file at FINALIZE, however often it is asked.
+    for _ in 0..5 {
+        fake.push_finalize_fault(Fault::Reply {
+            status: 400,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: json!({"request_id": "r", "request_status": "ERROR", "error_code": "E1001",
+                         "debug_message": "Media size is too large",
+                         "display_message": "Something went wrong."})
+            .to_string(),
+        });
+    }
+    let done = publish(
+        &app,
+        &key,
+        &post(json!({"mediaType": "video", "videoUrl": video}), json!({})),
+    )
+    .await;
+    assert_eq!(done["status"], "failed", "{done}");
+    let target = &done["targets"][0];
+    assert_eq!(target["status"], "failed", "{done}");
+    assert_eq!(target["attempts"], 1, "{done}");
+    let error = &target["error"];
+    assert_eq!(error["code"], "upload_failed", "{done}");
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.contains("refused the uploaded media") && message.contains("E1001"),
+        "{message}"
+    );
+    let raw = error["platformError"].as_str().unwrap();
+    assert!(raw.contains("Media size is too large"), "{raw}");
+    assert_eq!((fake.calls("add"), fake.calls("finalize")), (1, 1));
+    assert_eq!(fake.calls("stories"), 0);
+}
