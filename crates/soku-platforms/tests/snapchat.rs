@@ -746,3 +746,66 @@ async fn the_lookup_after_a_lost_answer_sees_the_post_marked_sent_by_the_same_at
         Existing::CannotTell
     );
 }
+
+#[tokio::test]
+async fn a_token_answer_of_the_wrong_shape_names_the_field_and_never_the_tokens() {
+    let fake = SnapchatFake::start().await;
+    let snap = connector(&fake, &media());
+    let token_path = "/login/oauth2/access_token";
+    let code = |c: &str| CodeExchange {
+        code: c.to_owned(),
+        redirect_uri: REDIRECT_URI.into(),
+        code_verifier: String::new(),
+        pending: Value::Null,
+    };
+    for (answer, field) in [
+        (
+            json!({"access_token": "SNAPSECRET-access", "expires_in": "in an hour",
+                   "refresh_token": "SNAPSECRET-refresh"}),
+            "`expires_in`: expected a number of seconds, found a string",
+        ),
+        (
+            json!({"access_token": 123456, "refresh_token": "SNAPSECRET-refresh"}),
+            "`access_token`: expected a string, found an integer",
+        ),
+        (
+            json!({"access_token": "SNAPSECRET-access", "refresh_token": ["SNAPSECRET-refresh"]}),
+            "`refresh_token`: expected a string, found a sequence",
+        ),
+    ] {
+        // The code exchange and the refresh read the answer alike.
+        fake.faults
+            .reply("POST", token_path, 200, &[], answer.clone());
+        let connecting = snap.exchange(&code("c1")).await.unwrap_err();
+        fake.faults.reply("POST", token_path, 200, &[], answer);
+        let refreshing = snap
+            .refresh(&account(None, Some(fake.mint_refresh_token())))
+            .await
+            .unwrap_err();
+        for e in [connecting, refreshing] {
+            assert_eq!(e.kind, ConnectErrorKind::Unavailable, "{e:?}");
+            assert!(e.message.contains(field), "{}", e.message);
+            let shown = format!("{e} {e:?}");
+            assert!(!shown.contains("SNAPSECRET"), "{shown}");
+        }
+    }
+    // A refusal that echoes the request (a proxy's debugging page) keeps its words, not the
+    // refresh token or the client secret.
+    fake.faults.push(
+        "POST",
+        token_path,
+        Fault::Reply {
+            status: 502,
+            headers: vec![],
+            body: "<pre>grant_type=refresh_token&refresh_token=SNAPSECRET-refresh&client_secret=SNAPSECRET-app</pre>".into(),
+        },
+    );
+    let e = snap
+        .refresh(&account(None, Some(fake.mint_refresh_token())))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ConnectErrorKind::Unavailable);
+    let kept = e.platform_error.clone().unwrap();
+    assert!(kept.contains("grant_type=refresh_token"), "{kept}");
+    assert!(!format!("{e} {e:?}").contains("SNAPSECRET"), "{e:?}");
+}
