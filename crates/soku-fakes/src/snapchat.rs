@@ -43,7 +43,8 @@
 //!
 //! Rate limits are scripted with `faults` ([RATE] "If you reach the rate limit, you will start
 //! receiving an HTTP 429 Too Many Requests response."), e.g.
-//! `faults.reply("POST", "/v1/public_profiles", 429, &[("retry-after", "3")], body)`.
+//! `faults.reply("POST", "/v1/public_profiles", 429, &[("retry-after", "3")], body)`. ADD and
+//! FINALIZE share one path, so FINALIZE's own faults are scripted with `push_finalize_fault`.
 
 // Checks hand back the refusal to send as-is; a fake's speed is no concern.
 #![allow(clippy::result_large_err)]
@@ -54,14 +55,14 @@ mod posts;
 #[cfg(test)]
 mod tests;
 
-use crate::common::{Fake, Faults, bearer, json};
+use crate::common::{Fake, Fault, Faults, bearer, json};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::{get, post};
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -232,6 +233,9 @@ struct Inner {
     logical_errors_as_200: bool,
     processing_posts: usize,
     fail_processing: bool,
+    /// Served to the next FINALIZE calls, one each (ADD shares their path, so `faults` cannot
+    /// tell them apart).
+    finalize_faults: VecDeque<Fault>,
     media: Vec<MediaRec>,
     parts_log: Vec<FakePart>,
     stories: Vec<FakeStory>,
@@ -267,6 +271,7 @@ impl SnapchatFake {
             logical_errors_as_200: false,
             processing_posts: 0,
             fail_processing: false,
+            finalize_faults: VecDeque::new(),
             media: Vec::new(),
             parts_log: Vec::new(),
             stories: Vec::new(),
@@ -418,6 +423,13 @@ impl SnapchatFake {
     /// While on, post calls answer `MEDIA_PROCESSING_FAILED` and nothing is posted.
     pub fn fail_media_processing(&self, on: bool) {
         self.lock().fail_processing = on;
+    }
+
+    /// The next FINALIZE (not the ADDs, which share its path) gets `fault`: a `Reply` instead of
+    /// being handled (nothing is finalized), or `DelayAfterEffect` (finalized, the answer held
+    /// back). Several queue up, one per FINALIZE.
+    pub fn push_finalize_fault(&self, fault: Fault) {
+        self.lock().finalize_faults.push_back(fault);
     }
 
     /// The media's 24 hours are over.

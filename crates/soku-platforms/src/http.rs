@@ -182,7 +182,7 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(
     effect: Effect,
     platform: &str,
 ) -> Result<T, PublishError> {
-    serde_json::from_slice(body).map_err(|e| {
+    crate::answer::from_json(body).map_err(|why| {
         let class = match effect {
             Effect::Creates => FailureClass::Ambiguous,
             Effect::Repeatable => FailureClass::Retryable { retry_after: None },
@@ -190,7 +190,7 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(
         PublishError::new(
             class,
             "unexpected_response",
-            format!("{platform} answered in a form this server does not understand: {e}"),
+            format!("{platform} answered in a form this server does not understand: {why}"),
         )
         .with_platform_error(platform_text(body))
     })
@@ -305,9 +305,14 @@ pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     None
 }
 
-/// A platform's answer as text to keep, cut to a bounded length.
+/// A platform's answer as text to keep, secret-named fields and bearer tokens masked
+/// ([`crate::answer::redact`]: a token endpoint's answer, a Graph page listing or an echoed
+/// request carries the account's tokens), cut to a bounded length.
 pub fn platform_text(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
+    // What is kept is cut anyway: masking looks at no more than this much of it.
+    let body = &body[..body.len().min(PLATFORM_ERROR_MAX * 32)];
+    let lossy = String::from_utf8_lossy(body);
+    let text = crate::answer::redact(&lossy);
     if text.len() <= PLATFORM_ERROR_MAX {
         return text.into_owned();
     }
@@ -380,6 +385,35 @@ mod tests {
             "{d:?}"
         );
         assert_eq!(retry_after(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn kept_answers_never_hold_tokens() {
+        let e = status_error(
+            StatusCode::BAD_GATEWAY,
+            &HeaderMap::new(),
+            br#"{"access_token":"SECRET-1","refresh_token":"SECRET-2","note":"echo"}"#,
+            Effect::Repeatable,
+            "X",
+        );
+        let kept = e.platform_error.unwrap();
+        assert!(!kept.contains("SECRET") && kept.contains("echo"), "{kept}");
+        let e = parse_json::<Vec<String>>(
+            br#"{"access_token":"SECRET-1","expires_in":"soon"}"#,
+            Effect::Repeatable,
+            "X",
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.message,
+            "X answered in a form this server does not understand: the answer: expected a \
+             sequence, found a map"
+        );
+        let shown = format!("{e} {e:?}");
+        assert!(
+            !shown.contains("SECRET") && shown.contains("soon"),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Connectors to the social networks. Each implements `soku_core::connector::Connector`.
 //! `simulated` stands in for every network in test mode (spec section 9).
 
+pub mod answer;
 pub mod bluesky;
 pub mod facebook;
 pub mod fetch;

@@ -542,12 +542,8 @@ impl Mastodon {
                 connect_status_error(status, &body, "registering this server as an app")
             });
         }
-        let app: CredentialApplication = serde_json::from_slice(&body).map_err(|e| {
-            ConnectError::new(
-                ConnectErrorKind::Unavailable,
-                format!("The instance's app registration answer was not understood: {e}"),
-            )
-        })?;
+        let app: CredentialApplication =
+            crate::oauth::parse_answer(&body, "The instance", "the app registration request")?;
         let registration = Registration {
             client_id: app.client_id,
             client_secret: app.client_secret,
@@ -576,12 +572,7 @@ impl Mastodon {
                 "checking the account's access token",
             ));
         }
-        serde_json::from_slice(&body).map_err(|e| {
-            ConnectError::new(
-                ConnectErrorKind::Unavailable,
-                format!("The instance's account answer was not understood: {e}"),
-            )
-        })
+        crate::oauth::parse_answer(&body, "The instance", "the account request")
     }
 
     fn connect_instance(&self, raw: &str) -> Result<Instance, ConnectError> {
@@ -807,12 +798,8 @@ impl Connector for Mastodon {
                 "exchanging the authorization code",
             ));
         }
-        let token: TokenAnswer = serde_json::from_slice(&body).map_err(|e| {
-            ConnectError::new(
-                ConnectErrorKind::Unavailable,
-                format!("The instance's token answer was not understood: {e}"),
-            )
-        })?;
+        let token: TokenAnswer =
+            crate::oauth::parse_answer(&body, "The instance", "the token request")?;
         if token.access_token.is_empty() {
             return Err(ConnectError::new(
                 ConnectErrorKind::Unavailable,

@@ -315,12 +315,8 @@ impl FacebookLogin {
             .await
             .map_err(|e| http::connect_unavailable(&e, "Facebook"))?;
         if status.is_success() {
-            return serde_json::from_slice(&body).map_err(|e| {
-                ConnectError::new(
-                    ConnectErrorKind::Unavailable,
-                    format!("Facebook answered something unexpected ({e})."),
-                )
-            });
+            // Never quoted: the answers hold the user's and the Pages' tokens.
+            return crate::oauth::parse_answer(&body, "Facebook", "the request");
         }
         Err(graph_connect_error(status.as_u16(), &body))
     }

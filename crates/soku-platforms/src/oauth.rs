@@ -5,10 +5,11 @@
 //! `{"error", "error_description"}` body with a 4xx status on failure. TikTok answers its
 //! errors with HTTP 200 and keeps its own reading (`tiktok::oauth`).
 
-use crate::http;
+use crate::{answer, http};
 use chrono::{Duration as ChronoDuration, Utc};
 use reqwest::StatusCode;
 use serde::Deserialize;
+use serde::de::{self, DeserializeOwned, Deserializer, Unexpected, Visitor};
 use serde_json::Value;
 use soku_core::connector::{
     AccountCredentials, CodeExchange, ConnectError, ConnectErrorKind, TokenSet,
@@ -16,15 +17,20 @@ use soku_core::connector::{
 
 /// A token endpoint's answer (RFC 6749 §5.1). No `Debug`: it holds the tokens.
 #[derive(Deserialize)]
+#[serde(expecting = "a JSON object")]
 pub struct TokenResponse {
     pub access_token: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "seconds")]
     pub expires_in: Option<i64>,
     #[serde(default)]
     pub refresh_token: Option<String>,
     #[serde(default)]
     pub scope: Option<String>,
 }
+
+/// The longest lifetime a token answer is believed: ten years (a larger `expires_in` would
+/// overflow the date).
+const LONGEST_LIFETIME_SECS: i64 = 10 * 366 * 24 * 3600;
 
 impl TokenResponse {
     pub fn into_token_set(self) -> TokenSet {
@@ -34,7 +40,7 @@ impl TokenResponse {
             expires_at: self
                 .expires_in
                 .filter(|s| *s > 0)
-                .map(|s| Utc::now() + ChronoDuration::seconds(s)),
+                .map(|s| Utc::now() + ChronoDuration::seconds(s.min(LONGEST_LIFETIME_SECS))),
         }
     }
 
@@ -46,6 +52,88 @@ impl TokenResponse {
             .as_deref()
             .is_none_or(|s| s.split([' ', ',']).any(|s| s == wanted))
     }
+}
+
+/// `expires_in` (RFC 6749 §5.1: "The lifetime in seconds of the access token"): a JSON number,
+/// or a string of digits as some servers send it; `null` or absent is `None`. Anything else
+/// fails as "expected a number of seconds" (never quoting it: see [`answer::describe`]).
+pub fn seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    struct Seconds;
+    impl<'de> Visitor<'de> for Seconds {
+        type Value = Option<i64>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a number of seconds")
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            Ok(Some(v))
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            Ok(Some(i64::try_from(v).unwrap_or(i64::MAX)))
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+            if v.is_finite() {
+                Ok(Some(v as i64))
+            } else {
+                Err(E::invalid_type(Unexpected::Float(v), &self))
+            }
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            let digits = v.trim();
+            match digits.parse::<u64>() {
+                Ok(n) if !digits.starts_with('+') => self.visit_u64(n),
+                _ => Err(E::invalid_type(Unexpected::Str(v), &self)),
+            }
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+    d.deserialize_any(Seconds)
+}
+
+/// A token endpoint's (or an account lookup's) 2xx answer, a JSON object, read as `T`. One that
+/// does not fit is `Unavailable` (tried again later), described by the field at fault and the
+/// type expected: the answer itself is never quoted, in the message or as `platform_error`,
+/// because it holds the tokens.
+pub fn parse_answer<T: DeserializeOwned>(
+    body: &[u8],
+    platform: &str,
+    what: &str,
+) -> Result<T, ConnectError> {
+    // serde reads a struct from an array too (`["abc"]` as `access_token: "abc"`).
+    if body.trim_ascii_start().first() == Some(&b'[') {
+        return Err(unexpected(
+            platform,
+            what,
+            "the answer: expected a JSON object, found a sequence",
+        ));
+    }
+    answer::from_json(body).map_err(|why| unexpected(platform, what, &why))
+}
+
+/// [`parse_answer`]'s failure, for a check made after parsing (an empty `access_token`).
+pub fn unexpected(platform: &str, what: &str, why: &str) -> ConnectError {
+    ConnectError::new(
+        ConnectErrorKind::Unavailable,
+        format!("{platform} answered {what} in an unexpected form: {why}."),
+    )
+}
+
+/// A token answer read and checked: a non-empty `access_token` string, and the optional fields
+/// of their types ([`parse_answer`]).
+pub fn token_answer(body: &[u8], platform: &str) -> Result<TokenResponse, ConnectError> {
+    let what = "the token request";
+    let tokens: TokenResponse = parse_answer(body, platform, what)?;
+    if tokens.access_token.is_empty() {
+        return Err(unexpected(platform, what, "`access_token` is empty"));
+    }
+    Ok(tokens)
 }
 
 /// How a connector reads a refused request: the status, the body, and what was asked ("the
@@ -82,16 +170,7 @@ pub async fn token_request(
     if !status.is_success() {
         return Err(failure(status, &bytes, "the token request"));
     }
-    serde_json::from_slice::<TokenResponse>(&bytes)
-        .ok()
-        .filter(|t| !t.access_token.is_empty())
-        .ok_or_else(|| {
-            ConnectError::new(
-                ConnectErrorKind::Unavailable,
-                format!("{platform} answered the token request in an unexpected form."),
-            )
-            .with_platform_error(http::platform_text(&bytes))
-        })
+    token_answer(&bytes, platform)
 }
 
 /// A confidential client's token endpoint: where it is, the app's credentials, and how a
@@ -243,6 +322,79 @@ mod tests {
             "{}",
             e.message
         );
+    }
+
+    #[test]
+    fn a_token_answer_that_does_not_fit_is_described_never_quoted() {
+        for (body, why) in [
+            (
+                r#"{"access_token": "SECRET-1", "expires_in": "soon", "refresh_token": "SECRET-2"}"#,
+                "`expires_in`: expected a number of seconds, found a string",
+            ),
+            (
+                r#"{"access_token": 1234567, "refresh_token": "SECRET-2"}"#,
+                "`access_token`: expected a string, found an integer",
+            ),
+            (
+                r#"{"access_token": "SECRET-1", "refresh_token": {"value": "SECRET-2"}}"#,
+                "`refresh_token`: expected a string, found a map",
+            ),
+            (
+                r#"{"access_token": "SECRET-1", "scope": ["a", "b"]}"#,
+                "`scope`: expected a string, found a sequence",
+            ),
+            (
+                r#"{"access_token": "", "refresh_token": "SECRET-2"}"#,
+                "`access_token` is empty",
+            ),
+            (
+                r#"{"refresh_token": "SECRET-2"}"#,
+                "the answer: the field `access_token` is missing",
+            ),
+            (
+                r#"[{"access_token": "SECRET-1"}]"#,
+                "the answer: expected a JSON object, found a sequence",
+            ),
+        ] {
+            let e = match token_answer(body.as_bytes(), "Net") {
+                Ok(_) => panic!("{body} was taken"),
+                Err(e) => e,
+            };
+            assert_eq!(e.kind, ConnectErrorKind::Unavailable);
+            assert_eq!(
+                e.message,
+                format!("Net answered the token request in an unexpected form: {why}.")
+            );
+            let shown = format!("{e} {e:?}");
+            assert!(!shown.contains("SECRET"), "{shown}");
+            assert_eq!(e.platform_error, None);
+        }
+    }
+
+    #[test]
+    fn expires_in_is_read_as_seconds() {
+        let read = |v: &str| {
+            token_answer(
+                format!(r#"{{"access_token":"a","expires_in":{v}}}"#).as_bytes(),
+                "Net",
+            )
+            .map(|t| t.expires_in)
+            .map_err(|e| e.message)
+        };
+        assert_eq!(read("3600"), Ok(Some(3600)));
+        assert_eq!(read("\"3600\""), Ok(Some(3600)), "a string of digits");
+        assert_eq!(read("3599.6"), Ok(Some(3599)));
+        assert_eq!(read("null"), Ok(None));
+        assert!(read("\"-5\"").is_err());
+        assert!(read("true").is_err());
+        // A lifetime too long for a date is believed for ten years, not a panic.
+        let t = token_answer(
+            br#"{"access_token":"a","expires_in":9223372036854775807}"#,
+            "Net",
+        )
+        .unwrap()
+        .into_token_set();
+        assert!(t.expires_at.unwrap() > Utc::now() + ChronoDuration::days(3650));
     }
 
     #[test]

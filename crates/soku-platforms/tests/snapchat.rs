@@ -30,6 +30,8 @@ const MIB: usize = 1024 * 1024;
 const FILM: &str = "https://media.test/media/med_film/film.mp4";
 const CLIP: &str = "https://media.test/media/med_clip/clip.mp4";
 const PICTURE: &str = "https://media.test/media/med_pic/pic.png";
+/// An MP4 with three stray bytes after its last box: Snap's FINALIZE refuses what it decrypts.
+const DAMAGED: &str = "https://media.test/media/med_bad/damaged.mp4";
 
 fn film() -> Vec<u8> {
     media_files::mp4(1080, 1920, 30_000, 20 * MIB)
@@ -37,6 +39,12 @@ fn film() -> Vec<u8> {
 
 fn clip() -> Vec<u8> {
     media_files::mp4(1080, 1920, 10_000, 300_000)
+}
+
+fn damaged() -> Vec<u8> {
+    let mut bytes = clip();
+    bytes.extend_from_slice(&[0, 0, 0]);
+    bytes
 }
 
 fn picture() -> Vec<u8> {
@@ -53,7 +61,7 @@ fn sha(bytes: &[u8]) -> String {
 fn media() -> Arc<StreamedMedia> {
     StreamedMedia::new(
         MemoryMedia::new([(PICTURE, picture())]),
-        [(FILM, film()), (CLIP, clip())],
+        [(FILM, film()), (CLIP, clip()), (DAMAGED, damaged())],
         true,
     )
 }
@@ -128,6 +136,40 @@ fn story(fake: &SnapchatFake, url: &str, saves: &Arc<Saves>) -> PublishRequest {
 
 fn stories_path() -> String {
     format!("/v1/public_profiles/{PROFILE_ID}/stories")
+}
+
+/// Publishes `url` as a Story the way the engine does: attempt after attempt (at most `max`),
+/// each from the progress saved in `saves` so far, while the failure is retryable. The last
+/// outcome.
+async fn attempts(
+    snap: &Snapchat,
+    fake: &SnapchatFake,
+    url: &str,
+    saves: &Arc<Saves>,
+    max: usize,
+) -> Result<soku_core::connector::PublishedPost, soku_core::connector::PublishError> {
+    let mut outcome = None;
+    for _ in 0..max {
+        let req = request(fake, url, SnapchatPostType::Story, saves, saves.last());
+        let this = snap.publish(&req).await;
+        let again = matches!(&this, Err(e) if matches!(e.class, FailureClass::Retryable { .. }));
+        outcome = Some(this);
+        if !again {
+            break;
+        }
+    }
+    outcome.expect("at least one attempt")
+}
+
+/// The next FINALIZE is answered `status` with Snap's error envelope, and not handled.
+fn refuse_next_finalize(fake: &SnapchatFake, status: u16, code: &str, debug: &str) {
+    fake.push_finalize_fault(Fault::Reply {
+        status,
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: json!({"request_id": "r", "request_status": "ERROR", "error_code": code,
+                     "debug_message": debug, "display_message": "Something went wrong."})
+        .to_string(),
+    });
 }
 
 #[tokio::test]
@@ -543,35 +585,123 @@ async fn an_upload_path_that_is_not_snaps_is_never_followed() {
 }
 
 #[tokio::test]
-async fn a_container_snap_will_not_finalize_or_has_dropped_is_replaced() {
+async fn a_file_snap_refuses_to_finalize_fails_the_target_after_one_upload() {
+    let fake = SnapchatFake::start().await;
+    let snap = connector(&fake, &media());
+    // Snap's FINALIZE decrypts the parts and refuses a file that is not a whole MP4. The engine
+    // would make five attempts: the first one's refusal is final, the file went up once.
+    let saves = Arc::new(Saves::default());
+    let e = attempts(&snap, &fake, DAMAGED, &saves, 5)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.class, e.code.as_str()),
+        (FailureClass::Permanent, "upload_failed")
+    );
+    assert!(e.message.contains("E2005"), "{}", e.message);
+    assert!(
+        e.platform_error
+            .as_deref()
+            .is_some_and(|p| p.contains("could not decrypt the media")),
+        "{:?}",
+        e.platform_error
+    );
+    assert_eq!((fake.calls("add"), fake.calls("finalize")), (1, 1));
+    assert_eq!((fake.media().len(), fake.calls("stories")), (1, 0));
+    assert_eq!(
+        saves.last()["media_id"],
+        Value::Null,
+        "nothing to go on from"
+    );
+
+    // A refusal Snap keeps giving for a good file (its size, say): one upload all the same.
+    for _ in 0..5 {
+        refuse_next_finalize(&fake, 400, "E1001", "Media size is too large");
+    }
+    let saves = Arc::new(Saves::default());
+    let e = attempts(&snap, &fake, CLIP, &saves, 5).await.unwrap_err();
+    assert_eq!(
+        (e.class, e.code.as_str()),
+        (FailureClass::Permanent, "upload_failed")
+    );
+    assert!(
+        e.platform_error
+            .as_deref()
+            .is_some_and(|p| p.contains("Media size is too large")),
+        "{:?}",
+        e.platform_error
+    );
+    assert_eq!((fake.calls("add"), fake.calls("finalize")), (2, 2));
+    assert_eq!(fake.calls("stories"), 0);
+}
+
+#[tokio::test]
+async fn a_finalize_whose_answer_was_lost_is_sent_again_and_never_uploads_twice() {
+    let fake = SnapchatFake::start().await;
+    let media = media();
+    // Snap finalizes, but its answer comes after the connector gave up.
+    fake.push_finalize_fault(Fault::DelayAfterEffect(Duration::from_secs(4)));
+    let saves = Arc::new(Saves::default());
+    let e = impatient(&fake, &media)
+        .publish(&story(&fake, CLIP, &saves))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.class, e.code.as_str()),
+        (FailureClass::Retryable { retry_after: None }, "timeout")
+    );
+    let saved = saves.last();
+    assert_eq!(
+        (
+            saved["finalize_sent"].as_bool(),
+            saved["finalized"].as_bool()
+        ),
+        (Some(true), Some(false))
+    );
+    assert!(fake.media()[0].finalized, "Snap did finalize it");
+    // The next attempt sends FINALIZE again; Snap refuses it (already finalized), which after a
+    // lost answer is no verdict on the file: the container is posted from.
+    let posted = attempts(&connector(&fake, &media), &fake, CLIP, &saves, 4)
+        .await
+        .unwrap();
+    assert_eq!(posted.id, fake.media()[0].id);
+    assert_eq!((fake.calls("add"), fake.calls("finalize")), (1, 2));
+    assert_eq!((fake.media().len(), fake.stories().len()), (1, 1));
+
+    // A 5xx to FINALIZE says nothing either; when the FINALIZE sent again is refused and the
+    // post then shows that the container was never finalized, the file goes up again: once.
+    let saves = Arc::new(Saves::default());
+    let snap = connector(&fake, &media);
+    refuse_next_finalize(&fake, 502, "E5000", "Bad gateway");
+    let e = snap
+        .publish(&story(&fake, DAMAGED, &saves))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, "platform_error");
+    assert_eq!(saves.last()["finalize_sent"], json!(true));
+    let e = attempts(&snap, &fake, DAMAGED, &saves, 4)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.class, e.code.as_str()),
+        (FailureClass::Permanent, "upload_failed")
+    );
+    let damaged: Vec<_> = fake
+        .media()
+        .into_iter()
+        .filter(|m| m.id != posted.id)
+        .collect();
+    assert_eq!(damaged.len(), 2, "one upload again, no more");
+    assert!(damaged.iter().all(|m| !m.finalized));
+    assert_eq!(fake.calls("add"), 3);
+    assert_eq!(fake.stories().len(), 1);
+}
+
+#[tokio::test]
+async fn a_container_snap_has_dropped_is_replaced() {
     let fake = SnapchatFake::start().await;
     let media = media();
     let snap = connector(&fake, &media);
-    // Uploaded and finalized, then the post is rate limited.
-    fake.faults.reply(
-        "POST",
-        &stories_path(),
-        429,
-        &[],
-        json!({"request_status": "ERROR"}),
-    );
-    let saves = Arc::new(Saves::default());
-    snap.publish(&story(&fake, CLIP, &saves)).await.unwrap_err();
-    // As if FINALIZE's answer had been lost: the progress does not know it went through.
-    let mut saved = saves.last();
-    saved["finalized"] = json!(false);
-    let first = saved["media_id"].clone();
-    // Snap refuses a second FINALIZE: the container is forgotten, not finalized forever.
-    let req = request(&fake, CLIP, SnapchatPostType::Story, &saves, saved);
-    let e = snap.publish(&req).await.unwrap_err();
-    assert_eq!(e.code, "upload_failed");
-    assert!(matches!(e.class, FailureClass::Retryable { .. }));
-    assert_eq!(saves.last()["media_id"], Value::Null);
-    let req = request(&fake, CLIP, SnapchatPostType::Story, &saves, saves.last());
-    let posted = snap.publish(&req).await.unwrap();
-    assert_ne!(json!(posted.id), first);
-    assert_eq!((fake.media().len(), fake.stories().len()), (2, 1));
-
     // A container Snap dropped while parts were still going up: a new one next time.
     *media.break_after.lock().unwrap() = Some(9 * MIB);
     let saves = Arc::new(Saves::default());
@@ -590,7 +720,7 @@ async fn a_container_snap_will_not_finalize_or_has_dropped_is_replaced() {
         .filter(|m| m.finalized && m.plaintext_len == Some(film().len()))
         .count();
     assert_eq!(film, 1);
-    assert_eq!(fake.stories().len(), 2);
+    assert_eq!(fake.stories().len(), 1);
 }
 
 #[tokio::test]
@@ -615,4 +745,67 @@ async fn the_lookup_after_a_lost_answer_sees_the_post_marked_sent_by_the_same_at
         snap.find_existing(&now).await.unwrap(),
         Existing::CannotTell
     );
+}
+
+#[tokio::test]
+async fn a_token_answer_of_the_wrong_shape_names_the_field_and_never_the_tokens() {
+    let fake = SnapchatFake::start().await;
+    let snap = connector(&fake, &media());
+    let token_path = "/login/oauth2/access_token";
+    let code = |c: &str| CodeExchange {
+        code: c.to_owned(),
+        redirect_uri: REDIRECT_URI.into(),
+        code_verifier: String::new(),
+        pending: Value::Null,
+    };
+    for (answer, field) in [
+        (
+            json!({"access_token": "SNAPSECRET-access", "expires_in": "in an hour",
+                   "refresh_token": "SNAPSECRET-refresh"}),
+            "`expires_in`: expected a number of seconds, found a string",
+        ),
+        (
+            json!({"access_token": 123456, "refresh_token": "SNAPSECRET-refresh"}),
+            "`access_token`: expected a string, found an integer",
+        ),
+        (
+            json!({"access_token": "SNAPSECRET-access", "refresh_token": ["SNAPSECRET-refresh"]}),
+            "`refresh_token`: expected a string, found a sequence",
+        ),
+    ] {
+        // The code exchange and the refresh read the answer alike.
+        fake.faults
+            .reply("POST", token_path, 200, &[], answer.clone());
+        let connecting = snap.exchange(&code("c1")).await.unwrap_err();
+        fake.faults.reply("POST", token_path, 200, &[], answer);
+        let refreshing = snap
+            .refresh(&account(None, Some(fake.mint_refresh_token())))
+            .await
+            .unwrap_err();
+        for e in [connecting, refreshing] {
+            assert_eq!(e.kind, ConnectErrorKind::Unavailable, "{e:?}");
+            assert!(e.message.contains(field), "{}", e.message);
+            let shown = format!("{e} {e:?}");
+            assert!(!shown.contains("SNAPSECRET"), "{shown}");
+        }
+    }
+    // A refusal that echoes the request (a proxy's debugging page) keeps its words, not the
+    // refresh token or the client secret.
+    fake.faults.push(
+        "POST",
+        token_path,
+        Fault::Reply {
+            status: 502,
+            headers: vec![],
+            body: "<pre>grant_type=refresh_token&refresh_token=SNAPSECRET-refresh&client_secret=SNAPSECRET-app</pre>".into(),
+        },
+    );
+    let e = snap
+        .refresh(&account(None, Some(fake.mint_refresh_token())))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ConnectErrorKind::Unavailable);
+    let kept = e.platform_error.clone().unwrap();
+    assert!(kept.contains("grant_type=refresh_token"), "{kept}");
+    assert!(!format!("{e} {e:?}").contains("SNAPSECRET"), "{e:?}");
 }

@@ -320,6 +320,31 @@ async fn refresh_rotates_the_long_lived_token_and_a_revoked_one_is_rejected() {
     );
     let e = s.connector.refresh(&account).await.unwrap_err();
     assert_eq!(e.kind, ConnectErrorKind::Unavailable);
+
+    // An answer whose fields do not fit is described by the field, and what is kept of it
+    // shows no token.
+    s.fake.faults.push(
+        "GET",
+        "/refresh_access_token",
+        Fault::Reply {
+            status: 200,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: json!({"access_token": "THSECRET-access", "token_type": "bearer",
+                         "expires_in": "two months"})
+            .to_string(),
+        },
+    );
+    let e = s.connector.refresh(&account).await.unwrap_err();
+    assert_eq!(e.kind, ConnectErrorKind::Unavailable);
+    assert!(
+        e.message
+            .contains("`expires_in`: expected u64, found a string"),
+        "{}",
+        e.message
+    );
+    let shown = format!("{e} {e:?}");
+    assert!(!shown.contains("THSECRET"), "{shown}");
+    assert!(e.platform_error.unwrap().contains("two months"));
 }
 
 #[tokio::test]

@@ -363,6 +363,35 @@ async fn refresh_keeps_or_rotates_and_refusals_need_a_reconnect() {
 }
 
 #[tokio::test]
+async fn a_token_answer_of_the_wrong_shape_names_the_field_and_never_the_tokens() {
+    let fake = TikTokFake::start().await;
+    let tt = connector(&fake, &streamed());
+    for (answer, field) in [
+        (
+            json!({"access_token": "TTSECRET-access", "expires_in": "a day", "open_id": "o1",
+                   "refresh_token": "TTSECRET-refresh", "scope": WRITE_SCOPE}),
+            "`expires_in`: expected a number of seconds, found a string",
+        ),
+        (
+            json!({"access_token": "TTSECRET-access", "open_id": 7,
+                   "refresh_token": "TTSECRET-refresh"}),
+            "`open_id`: expected a string, found an integer",
+        ),
+    ] {
+        fake.faults
+            .reply("POST", "/v2/oauth/token/", 200, &[], answer);
+        let e = tt
+            .refresh(&account(None, Some(fake.mint_refresh_token(WRITE_SCOPE))))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind, ConnectErrorKind::Unavailable, "{e:?}");
+        assert!(e.message.contains(field), "{}", e.message);
+        let shown = format!("{e} {e:?}");
+        assert!(!shown.contains("TTSECRET"), "{shown}");
+    }
+}
+
+#[tokio::test]
 async fn refused_app_credentials_are_not_configured_not_a_reconnect() {
     let fake = TikTokFake::start().await;
     let media = streamed();

@@ -317,6 +317,31 @@ async fn refresh_keeps_the_refresh_token_when_none_is_reissued() {
 }
 
 #[tokio::test]
+async fn a_token_answer_of_the_wrong_shape_names_the_field_and_never_the_tokens() {
+    let (fake, x) = setup().await;
+    for (answer, field) in [
+        (
+            json!({"token_type": "bearer", "access_token": "XSECRET-access", "expires_in": true,
+                   "refresh_token": "XSECRET-refresh", "scope": "tweet.write"}),
+            "`expires_in`: expected a number of seconds, found a boolean",
+        ),
+        (
+            json!({"token_type": "bearer", "access_token": {"value": "XSECRET-access"},
+                   "refresh_token": "XSECRET-refresh"}),
+            "`access_token`: expected a string, found a map",
+        ),
+    ] {
+        fake.faults
+            .reply("POST", "/2/oauth2/token", 200, &[], answer);
+        let e = x.refresh(&account(&fake)).await.unwrap_err();
+        assert_eq!(e.kind, ConnectErrorKind::Unavailable, "{e:?}");
+        assert!(e.message.contains(field), "{}", e.message);
+        let shown = format!("{e} {e:?}");
+        assert!(!shown.contains("XSECRET"), "{shown}");
+    }
+}
+
+#[tokio::test]
 async fn refresh_failures_are_classified() {
     let (fake, x) = setup().await;
     let acct = account(&fake);

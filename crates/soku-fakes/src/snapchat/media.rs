@@ -126,6 +126,21 @@ pub(super) async fn multipart_upload(
     // The form is read first (a fake need not spare the bandwidth) so that each call counts
     // as the action it is; one that is not multipart at all counts as "upload".
     let form = read_form(mp).await;
+    let (response, hold) = handle_upload(&s, &profile_id, &media_id, &headers, form);
+    if let Some(hold) = hold {
+        tokio::time::sleep(hold).await;
+    }
+    response
+}
+
+/// The multipart upload's answer, and how long to hold it back (a scripted FINALIZE fault).
+fn handle_upload(
+    s: &Shared,
+    profile_id: &str,
+    media_id: &str,
+    headers: &HeaderMap,
+    form: Result<Form, Response>,
+) -> (Response, Option<std::time::Duration>) {
     let mut st = s.lock().unwrap();
     let action = match &form {
         Ok(f) => f.action.clone().unwrap_or_default(),
@@ -136,38 +151,66 @@ pub(super) async fn multipart_upload(
         "FINALIZE" => count(&mut st, "finalize"),
         _ => count(&mut st, "upload"),
     }
-    if let Err(r) = api_auth(&mut st, &headers).and_then(|()| own_profile(&profile_id)) {
-        return r;
+    let mut hold = None;
+    if action == "FINALIZE" {
+        match st.finalize_faults.pop_front() {
+            Some(Fault::Reply {
+                status,
+                headers,
+                body,
+            }) => return (scripted(status, &headers, body), None),
+            Some(Fault::DelayAfterEffect(d)) => hold = Some(d),
+            None => {}
+        }
     }
-    let form = match form {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
-    if action != "ADD" && action != "FINALIZE" {
-        return invalid("action must be ADD or FINALIZE");
-    }
-    let Some(i) = st
-        .media
-        .iter()
-        .position(|m| m.info.id == media_id && m.info.profile_id == profile_id)
-    else {
-        return api_error(404, "E1004", "No such media.");
-    };
-    if st.media[i].expired() {
-        return logical(
-            &st,
-            "MEDIA_EXPIRED",
-            "The media is older than 24 hours; create a new one.",
+    let response = (|| {
+        if let Err(r) = api_auth(&mut st, headers).and_then(|()| own_profile(profile_id)) {
+            return r;
+        }
+        let form = match form {
+            Ok(f) => f,
+            Err(r) => return r,
+        };
+        if action != "ADD" && action != "FINALIZE" {
+            return invalid("action must be ADD or FINALIZE");
+        }
+        let Some(i) = st
+            .media
+            .iter()
+            .position(|m| m.info.id == media_id && m.info.profile_id == profile_id)
+        else {
+            return api_error(404, "E1004", "No such media.");
+        };
+        if st.media[i].expired() {
+            return logical(
+                &st,
+                "MEDIA_EXPIRED",
+                "The media is older than 24 hours; create a new one.",
+            );
+        }
+        if st.media[i].info.finalized {
+            return invalid("The media upload is already finalized.");
+        }
+        if action == "ADD" {
+            add(&mut st, i, form)
+        } else {
+            finalize(&mut st, i)
+        }
+    })();
+    (response, hold)
+}
+
+/// A scripted answer, as `Faults` would serve it.
+fn scripted(status: u16, headers: &[(String, String)], body: String) -> Response {
+    let mut r = Response::new(axum::body::Body::from(body));
+    *r.status_mut() = axum::http::StatusCode::from_u16(status).unwrap();
+    for (k, v) in headers {
+        r.headers_mut().insert(
+            axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            axum::http::HeaderValue::from_str(v).unwrap(),
         );
     }
-    if st.media[i].info.finalized {
-        return invalid("The media upload is already finalized.");
-    }
-    if action == "ADD" {
-        add(&mut st, i, form)
-    } else {
-        finalize(&mut st, i)
-    }
+    r
 }
 
 fn add(st: &mut Inner, i: usize, form: Form) -> Response {

@@ -67,10 +67,17 @@
 //! 5xx or `MEDIA_POSTING_ALREADY_IN_PROGRESS` is `Ambiguous`; `find_existing` then answers
 //! `Found` when the id was saved, `CannotTell` when the request went out without an answer
 //! (the engine ends the target `unknown`, never posts twice), `NotFound` when no post request
-//! went out. A refusal clears `post_sent`. Parts, `FINALIZE` and the container itself are
-//! repeatable: a restart goes on from the last saved part into the same container while it is
-//! younger than 23 hours ("A media object stays active for 24 hours after creation", [ASSET]),
-//! encrypting the file again with the saved key and IV to carry the cipher's chain.
+//! went out. A refusal clears `post_sent`. Parts and the container itself are repeatable: a
+//! restart goes on from the last saved part into the same container while it is younger than
+//! 23 hours ("A media object stays active for 24 hours after creation", [ASSET]), encrypting
+//! the file again with the saved key and IV to carry the cipher's chain.
+//!
+//! `FINALIZE` is sent again only when its answer was lost (`finalize_sent`, saved before it).
+//! Snap refusing it outright (a 4xx: the file does not decrypt, or is not one Snap takes) fails
+//! the target for good (`upload_failed`, with Snap's message): the file is never uploaded again
+//! for a refusal that would repeat. A refusal that follows a lost answer may only mean the first
+//! `FINALIZE` worked, so the container is posted from; if that post is refused, the file is
+//! uploaded again once (see `upload.rs`, `Snapchat::finalize`).
 //!
 //! # Failures
 //!
@@ -316,8 +323,36 @@ impl Snapchat {
             };
             // Refused: nothing was posted.
             progress.post_sent = false;
+            let mut e = e;
             if e.code == "media_expired" {
                 progress.forget_container();
+            } else if progress.finalize_unconfirmed()
+                && e.class == FailureClass::Permanent
+                && e.code != http::TOKEN_INVALID
+                && e.code != "forbidden"
+            {
+                // The container was taken as finalized without Snap's word: most likely it
+                // never was. The file goes up again into a new container, once.
+                progress.forget_container();
+                if !progress.reuploaded {
+                    progress.reuploaded = true;
+                    tracing::warn!(
+                        media_id,
+                        error = %e,
+                        "Snapchat refused the post from a container whose FINALIZE was never \
+                         confirmed; the next attempt uploads the file again"
+                    );
+                    e = PublishError {
+                        class: FailureClass::Retryable { retry_after: None },
+                        code: "upload_failed".into(),
+                        message: format!(
+                            "{PLATFORM} refused the post from a media upload whose finalizing \
+                             was never confirmed; the file will be uploaded again ({})",
+                            e.message
+                        ),
+                        platform_error: e.platform_error,
+                    };
+                }
             }
             if let Err(unsaved) = request.progress.save(progress.to_json()).await {
                 // A permanent refusal stays one; otherwise the next attempt finds `post_sent`

@@ -133,6 +133,17 @@ pub(super) struct SnapProgress {
     pub parts_done: u64,
     #[serde(default)]
     pub finalized: bool,
+    /// A `FINALIZE` went out to this container and its answer was never read (a timeout, a
+    /// broken connection, a 5xx, a crash): saved before each `FINALIZE`, cleared by an answer.
+    /// While it is set, a refusal of the next `FINALIZE` may only say the earlier one worked,
+    /// so the container is posted from ([`SnapProgress::finalize_unconfirmed`]); without it a
+    /// refusal is Snap's word on the file, and final.
+    #[serde(default)]
+    pub finalize_sent: bool,
+    /// The file was already uploaded again once because a container whose `FINALIZE` could not
+    /// be confirmed was refused for posting: never a second time. Kept across containers.
+    #[serde(default)]
+    pub reuploaded: bool,
     /// When the container was created (Unix milliseconds).
     #[serde(default)]
     pub created_ms: i64,
@@ -153,6 +164,8 @@ impl std::fmt::Debug for SnapProgress {
             .field("parts", &self.parts)
             .field("parts_done", &self.parts_done)
             .field("finalized", &self.finalized)
+            .field("finalize_sent", &self.finalize_sent)
+            .field("reuploaded", &self.reuploaded)
             .field("post_sent", &self.post_sent)
             .field("post_id", &self.post_id)
             .finish_non_exhaustive()
@@ -164,7 +177,14 @@ impl SnapProgress {
     pub fn forget_container(&mut self) {
         self.media_id = None;
         self.finalized = false;
+        self.finalize_sent = false;
         self.parts_done = 0;
+    }
+
+    /// Taken as finalized because a `FINALIZE` was refused after an earlier one whose answer
+    /// was lost: Snap never said so.
+    pub fn finalize_unconfirmed(&self) -> bool {
+        self.finalized && self.finalize_sent
     }
 
     /// Saved progress about `url`, if that is what was saved.
@@ -224,11 +244,12 @@ impl Snapchat {
     ) -> Result<SnapProgress, PublishError> {
         let now = chrono::Utc::now().timestamp_millis();
         let stream = self.media.stream(url, limits).await?;
+        let reuploaded = saved.as_ref().is_some_and(|p| p.reuploaded);
         let mut progress = match saved.filter(|p| p.young(now) && p.key_iv().is_some()) {
             Some(p) if p.finalized => return Ok(p),
             Some(p) if p.part_size > 0 && p.parts == parts_of(stream.size, p.part_size) => p,
             _ => {
-                self.create(request, token, url, stream.mime, stream.size)
+                self.create(request, token, url, stream.mime, stream.size, reuploaded)
                     .await?
             }
         };
@@ -236,22 +257,83 @@ impl Snapchat {
         if let Err(e) = sent {
             return Err(self.container_lost(request, e, &mut progress).await);
         }
+        self.finalize(request, token, &mut progress).await?;
+        Ok(progress)
+    }
+
+    /// `FINALIZE`, `finalize_sent` saved before it (no `FINALIZE` when that save fails).
+    ///
+    /// - Accepted: finalized.
+    /// - No answer, or one that says nothing of the container (a timeout, a broken connection, a
+    ///   5xx, a body that does not parse): `finalize_sent` stays, and the next attempt sends
+    ///   `FINALIZE` again; no part is sent again.
+    /// - `MEDIA_EXPIRED`: the container is forgotten and the next attempt uploads the file into
+    ///   a new one (a day has passed: nothing the file did).
+    /// - 401, 403, 429: Snap did not act on this one; the target fails or waits as any call's
+    ///   would, and `finalize_sent` is what it was before.
+    /// - Any other refusal (a 4xx, Snap's word on the file: it does not decrypt, it is not a
+    ///   video Snap takes, it is too large) when no earlier `FINALIZE` went unanswered: the target
+    ///   fails for good, with Snap's message. Uploading the same bytes again would be refused
+    ///   again, and each time would cost the whole file (up to 500 MB).
+    /// - The same refusal after an earlier `FINALIZE` went unanswered may only say that one
+    ///   worked (Snap documents neither answer; the fake refuses a second `FINALIZE` with 400): the
+    ///   container is taken as finalized and posted from. If the post is then refused, `post`
+    ///   uploads the file again, once ([`SnapProgress::reuploaded`]).
+    async fn finalize(
+        &self,
+        request: &PublishRequest,
+        token: &str,
+        progress: &mut SnapProgress,
+    ) -> Result<(), PublishError> {
+        let url = self.path_url(&progress.finalize_path)?;
+        let unanswered_before = progress.finalize_sent;
+        progress.finalize_sent = true;
+        request.progress.save(progress.to_json()).await?;
         let form = reqwest::multipart::Form::new().text("action", "FINALIZE");
         let finalized: Result<Ack, PublishError> = api::call(
-            self.client
-                .post(self.path_url(&progress.finalize_path)?)
-                .multipart(form),
+            self.client.post(url).multipart(form),
             token,
             Effect::Repeatable,
         )
         .await;
-        if let Err(e) = finalized {
-            let e = self.finalize_failed(e, &progress);
-            return Err(self.container_lost(request, e, &mut progress).await);
+        let e = match finalized {
+            Ok(_) => {
+                progress.finalized = true;
+                progress.finalize_sent = false;
+                request.progress.save(progress.to_json()).await?;
+                return Ok(());
+            }
+            Err(e) => e,
+        };
+        if unanswered(&e) {
+            return Err(e);
         }
-        progress.finalized = true;
-        request.progress.save(progress.to_json()).await?;
-        Ok(progress)
+        if e.code == "media_expired" {
+            return Err(self.container_lost(request, e, progress).await);
+        }
+        let refusal = e.class == FailureClass::Permanent
+            && e.code != http::TOKEN_INVALID
+            && e.code != "forbidden";
+        if refusal && unanswered_before {
+            tracing::warn!(
+                media_id = progress.media_id.as_deref().unwrap_or(""),
+                error = %e,
+                "Snapchat refused FINALIZE after an earlier FINALIZE went unanswered; \
+                 posting from the container as if that one had worked"
+            );
+            progress.finalized = true;
+            request.progress.save(progress.to_json()).await?;
+            return Ok(());
+        }
+        if refusal {
+            // Nothing to go on from: a later try (a retry the user asks for) starts afresh.
+            progress.forget_container();
+            save_quietly(request, progress).await;
+            return Err(finalize_refused(e));
+        }
+        progress.finalize_sent = unanswered_before;
+        save_quietly(request, progress).await;
+        Err(e)
     }
 
     /// A container for the file, with a fresh key and IV; saved before any part is sent.
@@ -262,6 +344,7 @@ impl Snapchat {
         url: &str,
         mime: &str,
         size: u64,
+        reuploaded: bool,
     ) -> Result<SnapProgress, PublishError> {
         let kind = if mime.starts_with("video/") {
             "VIDEO"
@@ -324,6 +407,8 @@ impl Snapchat {
             parts: parts_of(size, part_size),
             parts_done: 0,
             finalized: false,
+            finalize_sent: false,
+            reuploaded,
             created_ms: chrono::Utc::now().timestamp_millis(),
             post_sent: false,
             post_id: None,
@@ -416,45 +501,21 @@ impl Snapchat {
         Ok(())
     }
 
-    /// After a failed upload step: a container Snap dropped (`media_expired`) or would not
-    /// finalize (`upload_failed`) is forgotten, saved so, so that the next attempt uploads into a
-    /// new one; `e` is returned either way.
+    /// After a failed upload step: a container Snap dropped (`media_expired`) is forgotten,
+    /// saved so, so that the next attempt uploads into a new one; `e` is returned either way.
     async fn container_lost(
         &self,
         request: &PublishRequest,
         e: PublishError,
         progress: &mut SnapProgress,
     ) -> PublishError {
-        if e.code == "media_expired" || e.code == "upload_failed" {
+        if e.code == "media_expired" {
             progress.forget_container();
             if let Err(unsaved) = request.progress.save(progress.to_json()).await {
                 return unsaved;
             }
         }
         e
-    }
-
-    /// A refused `FINALIZE`: the container cannot be used. An earlier `FINALIZE` whose answer was
-    /// lost may be why, so the next attempt starts over with a new container rather than fail
-    /// the post (the parts are sent again; nothing was posted).
-    fn finalize_failed(&self, e: PublishError, progress: &SnapProgress) -> PublishError {
-        if e.class != FailureClass::Permanent || e.code == http::TOKEN_INVALID {
-            return e;
-        }
-        tracing::warn!(
-            media_id = progress.media_id.as_deref().unwrap_or(""),
-            error = %e,
-            "Snapchat refused to finalize the media upload; the next attempt uploads it again"
-        );
-        PublishError {
-            class: FailureClass::Retryable { retry_after: None },
-            code: "upload_failed".into(),
-            message: format!(
-                "{PLATFORM} refused to finalize the media upload; it will be uploaded again ({})",
-                e.message
-            ),
-            platform_error: e.platform_error,
-        }
     }
 
     /// Snap hands back paths ("/us/v1/public_profiles/.../multipart-upload"), joined to the
@@ -476,6 +537,39 @@ impl Snapchat {
             .with_platform_error(http::platform_text(path.as_bytes())));
         }
         Ok(format!("{}{path}", self.settings.api_url))
+    }
+}
+
+/// Whether a failed call left its effect unknown: no answer (a timeout, a broken connection), a
+/// 5xx, or a 2xx body that does not parse. Snap may have acted on it.
+fn unanswered(e: &PublishError) -> bool {
+    e.class != FailureClass::Permanent
+        && matches!(
+            e.code.as_str(),
+            "timeout" | "connection_lost" | "platform_error" | "unexpected_response"
+        )
+}
+
+/// Saves the progress; a failure is only logged: the progress then still says `finalize_sent`
+/// (saved before `FINALIZE`), which costs a later attempt at most a post tried from the
+/// container before the file is uploaded again.
+async fn save_quietly(request: &PublishRequest, progress: &SnapProgress) {
+    if let Err(e) = request.progress.save(progress.to_json()).await {
+        tracing::warn!(error = %e, "the Snapchat upload's progress could not be saved");
+    }
+}
+
+/// Snap's refusal of `FINALIZE`, as the target's failure: permanent, with Snap's words.
+fn finalize_refused(e: PublishError) -> PublishError {
+    PublishError {
+        class: FailureClass::Permanent,
+        code: "upload_failed".into(),
+        message: format!(
+            "{PLATFORM} refused the uploaded media when it was finalized, so nothing was posted \
+             ({}). Check that the file is an MP4, JPEG or PNG Snapchat takes.",
+            e.message
+        ),
+        platform_error: e.platform_error,
     }
 }
 
@@ -558,6 +652,8 @@ mod tests {
             parts: 1,
             parts_done: 1,
             finalized: true,
+            finalize_sent: false,
+            reuploaded: false,
             created_ms: 0,
             post_sent: false,
             post_id: None,

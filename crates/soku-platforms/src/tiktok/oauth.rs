@@ -2,7 +2,7 @@
 //! exchange and the refresh, whose errors come as flat JSON, often with HTTP 200.
 
 use super::{CREDENTIALS, PLATFORM, TikTok, api};
-use crate::http;
+use crate::{http, oauth};
 use base64::Engine;
 use chrono::{Duration as ChronoDuration, Utc};
 use serde::Deserialize;
@@ -37,7 +37,7 @@ pub fn hex_challenge(base64url_challenge: &str) -> Option<String> {
 pub(super) struct TokenResponse {
     #[serde(default)]
     pub access_token: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::oauth::seconds")]
     pub expires_in: Option<i64>,
     #[serde(default)]
     pub open_id: String,
@@ -150,16 +150,13 @@ impl TikTok {
             )
             .with_platform_error(http::platform_text(&bytes)));
         }
-        serde_json::from_value::<TokenResponse>(value)
-            .ok()
-            .filter(|t| !t.access_token.is_empty())
-            .ok_or_else(|| {
-                ConnectError::new(
-                    ConnectErrorKind::Unavailable,
-                    format!("{PLATFORM} answered the token request in an unexpected form."),
-                )
-                .with_platform_error(http::platform_text(&bytes))
-            })
+        // Never quoted: the answer holds the tokens.
+        let what = "the token request";
+        let tokens: TokenResponse = oauth::parse_answer(&bytes, PLATFORM, what)?;
+        if tokens.access_token.is_empty() {
+            return Err(oauth::unexpected(PLATFORM, what, "`access_token` is empty"));
+        }
+        Ok(tokens)
     }
 
     /// The code exchange (`grant_type=authorization_code` with `client_key`, `client_secret`,

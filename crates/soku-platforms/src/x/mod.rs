@@ -192,17 +192,6 @@ impl std::fmt::Debug for X {
     }
 }
 
-#[derive(Deserialize)]
-struct TokenAnswer {
-    access_token: String,
-    #[serde(default)]
-    refresh_token: Option<String>,
-    #[serde(default)]
-    expires_in: Option<i64>,
-    #[serde(default)]
-    scope: Option<String>,
-}
-
 #[derive(Deserialize, Default)]
 struct OAuthError {
     #[serde(default)]
@@ -353,18 +342,8 @@ impl X {
         if !status.is_success() {
             return Err(token_error(status.as_u16(), &body));
         }
-        let answer: TokenAnswer = serde_json::from_slice(&body).map_err(|_| {
-            ConnectError::new(
-                ConnectErrorKind::Unavailable,
-                "X's token endpoint answered in a form this server does not understand.",
-            )
-        })?;
-        if answer.access_token.is_empty() {
-            return Err(ConnectError::new(
-                ConnectErrorKind::Unavailable,
-                "X's token endpoint answered without an access token.",
-            ));
-        }
+        // The shared reading of RFC 6749 §5.1: a misfit is named by its field, never quoted.
+        let answer = crate::oauth::token_answer(&body, "X")?;
         if let Some(scope) = &answer.scope
             && !scope.split_whitespace().any(|s| s == "tweet.write")
         {
@@ -373,14 +352,7 @@ impl X {
                 "The X authorization did not grant posting (tweet.write); connect the account again and allow it.",
             ));
         }
-        Ok(TokenSet {
-            access_token: answer.access_token,
-            refresh_token: answer.refresh_token.filter(|t| !t.is_empty()),
-            expires_at: answer
-                .expires_in
-                .filter(|s| *s > 0)
-                .map(|s| chrono::Utc::now() + chrono::Duration::seconds(s)),
-        })
+        Ok(answer.into_token_set())
     }
 
     async fn me(&self, access_token: &str) -> Result<Me, ConnectError> {

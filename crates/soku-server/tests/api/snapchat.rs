@@ -291,3 +291,127 @@ async fn snapchat_a_lost_answer_on_the_last_attempt_ends_unknown_not_failed() {
     assert_eq!(target["attempts"], 1, "{done}");
     assert_eq!(fake.spotlights().len(), 1);
 }
+
+#[tokio::test]
+async fn snapchat_a_file_snap_refuses_to_finalize_fails_at_once_and_is_uploaded_once() {
+    let fake = SnapchatFake::start().await;
+    let app = snapchat_app(&fake).await;
+    let (_, key) = app.subscriber().await;
+    connect(&app, &key, "snapchat", json!({})).await;
+    let video = hosted(
+        &app,
+        &key,
+        "video/mp4",
+        media_files::mp4(1080, 1920, 12_000, 100_000),
+    )
+    .await;
+    // Snap refuses the uploaded file at FINALIZE, however often it is asked.
+    for _ in 0..5 {
+        fake.push_finalize_fault(Fault::Reply {
+            status: 400,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: json!({"request_id": "r", "request_status": "ERROR", "error_code": "E1001",
+                         "debug_message": "Media size is too large",
+                         "display_message": "Something went wrong."})
+            .to_string(),
+        });
+    }
+    let done = publish(
+        &app,
+        &key,
+        &post(json!({"mediaType": "video", "videoUrl": video}), json!({})),
+    )
+    .await;
+    assert_eq!(done["status"], "failed", "{done}");
+    let target = &done["targets"][0];
+    assert_eq!(target["status"], "failed", "{done}");
+    assert_eq!(target["attempts"], 1, "{done}");
+    let error = &target["error"];
+    assert_eq!(error["code"], "upload_failed", "{done}");
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.contains("refused the uploaded media") && message.contains("E1001"),
+        "{message}"
+    );
+    let raw = error["platformError"].as_str().unwrap();
+    assert!(raw.contains("Media size is too large"), "{raw}");
+    assert_eq!((fake.calls("add"), fake.calls("finalize")), (1, 1));
+    assert_eq!(fake.calls("stories"), 0);
+}
+
+#[tokio::test]
+async fn snapchat_a_token_answer_of_the_wrong_shape_shows_its_tokens_nowhere() {
+    let fake = SnapchatFake::start().await;
+    let one = Builder::default().engine(EngineConfig {
+        max_attempts: 1,
+        ..EngineConfig::default()
+    });
+    let app = snapchat_app_with(&fake, one).await;
+    let (_, key) = app.subscriber().await;
+    let token_path = "/login/oauth2/access_token";
+    let misfit = json!({"access_token": "SNAPSECRET-access", "expires_in": "in an hour",
+                        "refresh_token": "SNAPSECRET-refresh"});
+
+    // Connecting: the code exchange's answer does not fit. The callback's answer (no
+    // redirectUri: JSON) says Snap could not serve it, and shows neither token.
+    fake.faults
+        .reply("POST", token_path, 200, &[], misfit.clone());
+    let r = app
+        .post_json(
+            "/v1/accounts/connect",
+            &key,
+            &json!({"platform": "snapchat"}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let started: Value = r.json().await.unwrap();
+    let page = crate::oauth_platforms::no_redirects()
+        .get(started["authorizationUrl"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let callback = page.headers()["location"].to_str().unwrap().to_owned();
+    let r = crate::oauth_platforms::no_redirects()
+        .get(&callback)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    let body = r.text().await.unwrap();
+    assert!(!body.contains("SNAPSECRET"), "{body}");
+
+    // Publishing: Snap refuses the access token, and the refresh's answer does not fit. The
+    // target's stored error names the field, and neither token.
+    connect(&app, &key, "snapchat", json!({})).await;
+    let video = hosted(
+        &app,
+        &key,
+        "video/mp4",
+        media_files::mp4(1080, 1920, 12_000, 100_000),
+    )
+    .await;
+    fake.faults.reply(
+        "POST",
+        &format!("/v1/public_profiles/{}/media", snapchat::PROFILE_ID),
+        401,
+        &[],
+        json!({"request_status": "ERROR", "error_code": "E3003"}),
+    );
+    fake.faults.reply("POST", token_path, 200, &[], misfit);
+    let done = publish(
+        &app,
+        &key,
+        &post(json!({"mediaType": "video", "videoUrl": video}), json!({})),
+    )
+    .await;
+    let target = &done["targets"][0];
+    assert_eq!(target["status"], "failed", "{done}");
+    assert_eq!(target["error"]["code"], "token_refresh_failed", "{done}");
+    let message = target["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("`expires_in`: expected a number of seconds, found a string"),
+        "{message}"
+    );
+    assert!(!done.to_string().contains("SNAPSECRET"), "{done}");
+    assert_eq!(fake.calls("stories"), 0);
+}
