@@ -229,6 +229,7 @@ struct Inner {
     access: HashMap<String, AccessToken>,
     refresh: HashMap<String, RefreshToken>,
     refresh_mode: RefreshMode,
+    omit_expires_in: bool,
     profile_wrapped: bool,
     logical_errors_as_200: bool,
     processing_posts: usize,
@@ -267,6 +268,7 @@ impl SnapchatFake {
             access: HashMap::new(),
             refresh: HashMap::new(),
             refresh_mode: RefreshMode::Same,
+            omit_expires_in: false,
             profile_wrapped: false,
             logical_errors_as_200: false,
             processing_posts: 0,
@@ -348,6 +350,12 @@ impl SnapchatFake {
 
     pub fn set_refresh_mode(&self, mode: RefreshMode) {
         self.lock().refresh_mode = mode;
+    }
+
+    /// Token answers leave out `expires_in` (RFC 6749 §5.1: "RECOMMENDED"); the tokens still
+    /// live [`ACCESS_TTL_SECS`].
+    pub fn omit_expires_in(&self, on: bool) {
+        self.lock().omit_expires_in = on;
     }
 
     /// An access token of [`SCOPE`] for the profile, as if connected.

@@ -14,6 +14,7 @@ use serde_json::Value;
 use soku_core::connector::{
     AccountCredentials, CodeExchange, ConnectError, ConnectErrorKind, TokenSet,
 };
+use std::time::Duration;
 
 /// A token endpoint's answer (RFC 6749 §5.1). No `Debug`: it holds the tokens.
 #[derive(Deserialize)]
@@ -32,15 +33,30 @@ pub struct TokenResponse {
 /// overflow the date).
 const LONGEST_LIFETIME_SECS: i64 = 10 * 366 * 24 * 3600;
 
+/// When an access token given now expires: in `expires_in` seconds, or, when the answer does
+/// not say (no `expires_in`, or 0 or less, which says nothing usable), in `assumed`.
+///
+/// RFC 6749 §5.1 makes `expires_in` only RECOMMENDED: "If omitted, the authorization server
+/// SHOULD provide the expiration time via other means or document the default value." A token
+/// recorded without an expiry is never refreshed ahead, so it would live until the platform
+/// refuses it. `assumed` is the lifetime the platform documents (the shortest, where it names
+/// several), so the refresher renews the token ahead of it like any other; a token that dies
+/// sooner is still refreshed when the platform refuses it (401: `token_invalid`, then the post
+/// is tried again), and a refresh answer that names a lifetime replaces the assumption.
+pub fn expires_at(expires_in: Option<i64>, assumed: Duration) -> chrono::DateTime<Utc> {
+    let secs = expires_in
+        .filter(|s| *s > 0)
+        .unwrap_or_else(|| i64::try_from(assumed.as_secs()).unwrap_or(i64::MAX));
+    Utc::now() + ChronoDuration::seconds(secs.min(LONGEST_LIFETIME_SECS))
+}
+
 impl TokenResponse {
-    pub fn into_token_set(self) -> TokenSet {
+    /// The tokens; an answer without `expires_in` is taken to live `assumed` ([`expires_at`]).
+    pub fn into_token_set(self, assumed: Duration) -> TokenSet {
         TokenSet {
             access_token: self.access_token,
             refresh_token: self.refresh_token.filter(|t| !t.is_empty()),
-            expires_at: self
-                .expires_in
-                .filter(|s| *s > 0)
-                .map(|s| Utc::now() + ChronoDuration::seconds(s.min(LONGEST_LIFETIME_SECS))),
+            expires_at: Some(expires_at(self.expires_in, assumed)),
         }
     }
 
@@ -393,8 +409,36 @@ mod tests {
             "Net",
         )
         .unwrap()
-        .into_token_set();
+        .into_token_set(Duration::from_secs(60));
         assert!(t.expires_at.unwrap() > Utc::now() + ChronoDuration::days(3650));
+    }
+
+    #[test]
+    fn a_token_without_a_lifetime_is_taken_to_live_the_assumed_one() {
+        let hour = Duration::from_secs(3600);
+        let left = |body: &str| {
+            let at = token_answer(body.as_bytes(), "Net")
+                .unwrap()
+                .into_token_set(hour)
+                .expires_at
+                .expect("every token gets an expiry");
+            (at - Utc::now()).num_seconds()
+        };
+        for body in [
+            r#"{"access_token":"a"}"#,
+            r#"{"access_token":"a","expires_in":null}"#,
+            r#"{"access_token":"a","expires_in":0}"#,
+            r#"{"access_token":"a","expires_in":-30}"#,
+        ] {
+            assert!(
+                (3595..=3600).contains(&left(body)),
+                "{body}: {}",
+                left(body)
+            );
+        }
+        // A lifetime the answer gives wins, shorter or longer.
+        assert!((295..=300).contains(&left(r#"{"access_token":"a","expires_in":300}"#)));
+        assert!((7195..=7200).contains(&left(r#"{"access_token":"a","expires_in":7200}"#)));
     }
 
     #[test]

@@ -82,7 +82,6 @@ use crate::graph;
 use crate::http::{self, Effect};
 use crate::media::MediaSource;
 use async_trait::async_trait;
-use chrono::Utc;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -102,6 +101,9 @@ pub const SCOPES: &str = "threads_basic,threads_content_publish";
 const PLATFORM: &str = "Threads";
 const VERSION: &str = "v1.0";
 pub const MAX_TEXT_CHARS: usize = 500;
+/// How long a long-lived token whose answer gives no `expires_in` is taken to live: a long-lived
+/// token's 60 days (refreshed 7 days ahead).
+pub const ASSUMED_TOKEN_LIFETIME: Duration = Duration::from_secs(60 * 24 * 3600);
 pub const MAX_CAROUSEL_ITEMS: usize = 20;
 /// `since` may not be earlier than this (documented).
 const EARLIEST_SINCE: i64 = 1_688_540_400;
@@ -366,13 +368,17 @@ impl ThreadsConnector {
             .map_err(graph::connect_error)
     }
 
+    /// The long-lived token; an answer without `expires_in` is taken to live
+    /// [`ASSUMED_TOKEN_LIFETIME`] ([`crate::oauth::expires_at`]).
     fn tokens(long: LongLived) -> TokenSet {
         TokenSet {
             access_token: long.access_token,
             refresh_token: None,
-            expires_at: long
-                .expires_in
-                .map(|s| Utc::now() + chrono::Duration::seconds(s as i64)),
+            expires_at: Some(crate::oauth::expires_at(
+                long.expires_in
+                    .map(|s| i64::try_from(s).unwrap_or(i64::MAX)),
+                ASSUMED_TOKEN_LIFETIME,
+            )),
         }
     }
 }

@@ -320,6 +320,38 @@ async fn refresh_rotates_keeps_and_fails() {
     );
 }
 
+/// The seconds from now to `tokens`' expiry; that expiry must come after the connector's
+/// refresh-ahead margin, so that the refresher renews the token before it runs out.
+fn lifetime_left(tokens: &soku_core::connector::TokenSet, ahead: Duration) -> i64 {
+    let left = tokens.expires_at.expect("an expiry") - chrono::Utc::now();
+    assert!(
+        left.to_std().unwrap() > ahead,
+        "{left} left, refreshed {ahead:?} ahead"
+    );
+    left.num_seconds()
+}
+
+#[tokio::test]
+async fn a_token_answer_without_a_lifetime_is_taken_to_live_sixty_days() {
+    let (fake, li) = setup().await;
+    let refresh = fake.mint_refresh_token(WRITE_SCOPE);
+    fake.faults.reply(
+        "POST",
+        "/oauth/v2/accessToken",
+        200,
+        &[],
+        json!({"access_token": "li-new", "scope": SCOPES}),
+    );
+    let t = li
+        .refresh(&account(&fake, None, Some(refresh)))
+        .await
+        .unwrap();
+    let left = lifetime_left(&t, li.refresh_ahead());
+    assert!((ASSUMED - 10..=ASSUMED).contains(&left), "{left}");
+}
+
+const ASSUMED: i64 = 60 * 24 * 3600;
+
 #[tokio::test]
 async fn text_post_is_escaped_little_text() {
     let (fake, li) = setup().await;

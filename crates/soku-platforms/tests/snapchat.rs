@@ -20,7 +20,7 @@ use soku_fakes::snapchat::{
     SnapchatFake,
 };
 use soku_platforms::PlatformSettings;
-use soku_platforms::snapchat::{SCOPE, Snapchat};
+use soku_platforms::snapchat::{ASSUMED_TOKEN_LIFETIME, SCOPE, Snapchat};
 use std::sync::Arc;
 use std::time::Duration;
 use support::{MemoryMedia, Saves, StreamedMedia, approve};
@@ -808,4 +808,42 @@ async fn a_token_answer_of_the_wrong_shape_names_the_field_and_never_the_tokens(
     let kept = e.platform_error.clone().unwrap();
     assert!(kept.contains("grant_type=refresh_token"), "{kept}");
     assert!(!format!("{e} {e:?}").contains("SNAPSECRET"), "{e:?}");
+}
+
+#[tokio::test]
+async fn a_token_answer_without_a_lifetime_is_taken_to_live_snaps_thirty_minutes() {
+    let fake = SnapchatFake::start().await;
+    let snap = connector(&fake, &media());
+    fake.omit_expires_in(true);
+    let start = snap
+        .authorize(&AuthorizationRequest {
+            state: "st1".into(),
+            redirect_uri: REDIRECT_URI.into(),
+            code_challenge: "unused".into(),
+            params: Value::Null,
+        })
+        .await
+        .unwrap();
+    let (_, cb) = approve(&start.url).await;
+    let connected = snap
+        .exchange(&CodeExchange {
+            code: cb["code"].clone(),
+            redirect_uri: REDIRECT_URI.into(),
+            code_verifier: String::new(),
+            pending: Value::Null,
+        })
+        .await
+        .unwrap();
+    let refreshed = snap
+        .refresh(&account(None, connected.tokens.refresh_token.clone()))
+        .await
+        .unwrap();
+    for tokens in [connected.tokens, refreshed] {
+        // Recorded with an expiry, so that the refresher renews it ahead (10 minutes) like any
+        // other; without one it would only be renewed once Snap refused it.
+        let left = tokens.expires_at.expect("an expiry") - chrono::Utc::now();
+        assert!((1790..=1800).contains(&left.num_seconds()), "{left}");
+        assert_eq!(ASSUMED_TOKEN_LIFETIME, Duration::from_secs(1800));
+        assert!(left.to_std().unwrap() > snap.refresh_ahead() + Duration::from_secs(600));
+    }
 }

@@ -345,6 +345,24 @@ async fn refresh_rotates_the_long_lived_token_and_a_revoked_one_is_rejected() {
     let shown = format!("{e} {e:?}");
     assert!(!shown.contains("THSECRET"), "{shown}");
     assert!(e.platform_error.unwrap().contains("two months"));
+
+    // An answer without `expires_in`: a long-lived token's 60 days, refreshed 7 days ahead.
+    s.fake.faults.push(
+        "GET",
+        "/refresh_access_token",
+        Fault::Reply {
+            status: 200,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: json!({"access_token": "th-new", "token_type": "bearer"}).to_string(),
+        },
+    );
+    let fresh = s.connector.refresh(&account).await.unwrap();
+    let left = fresh.expires_at.expect("an expiry") - Utc::now();
+    assert!(
+        left > chrono::Duration::days(59) && left <= chrono::Duration::days(60),
+        "{left}"
+    );
+    assert!(left.to_std().unwrap() > s.connector.refresh_ahead());
 }
 
 #[tokio::test]

@@ -157,6 +157,9 @@ pub(super) async fn token_endpoint(
     if let Some(r) = refresh {
         answer["refresh_token"] = json!(r);
     }
+    if st.omit_expires_in {
+        answer.as_object_mut().unwrap().remove("expires_in");
+    }
     json(200, answer)
 }
 

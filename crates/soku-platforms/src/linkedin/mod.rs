@@ -185,6 +185,9 @@ pub const VIDEO_POLL_MAX: Duration = Duration::from_secs(10);
 const UPLOAD_URL_MARGIN_MS: i64 = 5 * 60 * 1000;
 /// A post's public page.
 pub const POST_URL_PREFIX: &str = "https://www.linkedin.com/feed/update/";
+/// How long an access token whose answer gives no `expires_in` is taken to live: "Access tokens
+/// live 60 days" (refreshed 24 hours ahead).
+pub const ASSUMED_TOKEN_LIFETIME: Duration = Duration::from_secs(60 * 24 * 3600);
 
 const PLATFORM: &str = "LinkedIn";
 /// The settings that hold the app's client credentials.
@@ -544,7 +547,7 @@ impl Connector for LinkedIn {
                 "scope": tokens.scope,
                 "refresh_token_issued": tokens.refresh_token.as_deref().is_some_and(|t| !t.is_empty()),
             }),
-            tokens: tokens.into_token_set(),
+            tokens: tokens.into_token_set(ASSUMED_TOKEN_LIFETIME),
         })
     }
 
@@ -558,7 +561,7 @@ impl Connector for LinkedIn {
                  before its access token expires (every 60 days).",
             )
             .await?;
-        Ok(tokens.into_token_set())
+        Ok(tokens.into_token_set(ASSUMED_TOKEN_LIFETIME))
     }
 
     /// Access tokens live 60 days: refreshing a day early leaves room to retry.

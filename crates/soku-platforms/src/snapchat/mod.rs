@@ -85,8 +85,8 @@
 //! profile's), 429 after `Retry-After` or 5 s ([RATE]: "individual Access tokens ... at an
 //! average of 10 requests/second"), 5xx ambiguous for the post and retryable otherwise. The
 //! access token lives as long as the token answer's `expires_in` says (1,800 s in Snap's old
-//! example); it is refreshed [`REFRESH_AHEAD`] before, and an answer without a refresh token
-//! keeps the old one.
+//! example; [`ASSUMED_TOKEN_LIFETIME`] when an answer does not say); it is refreshed
+//! [`REFRESH_AHEAD`] before, and an answer without a refresh token keeps the old one.
 
 mod api;
 mod oauth;
@@ -121,6 +121,9 @@ pub const SCOPE: &str = "snapchat-profile-api";
 pub const SPOTLIGHT_LOCALE: &str = "en_US";
 /// Access tokens live 30 minutes in Snap's example: refreshed 10 minutes ahead.
 pub const REFRESH_AHEAD: Duration = Duration::from_secs(600);
+/// How long an access token whose answer gives no `expires_in` is taken to live: Snap's example
+/// answer's 1,800 s (third-party code also reports 3,600; the shorter is assumed).
+pub const ASSUMED_TOKEN_LIFETIME: Duration = Duration::from_secs(1800);
 /// How long one attempt sends a post again while Snap answers `MEDIA_PROCESSING`. A post with
 /// media runs under the engine's long bound (its lease renewed), not half the lease, and each
 /// wait that runs out costs one of the target's attempts: five minutes per attempt, not the

@@ -108,7 +108,7 @@ impl Snapchat {
                 "organization_id": profile.organization_id,
                 "scope": tokens.scope,
             }),
-            tokens: tokens.into_token_set(),
+            tokens: tokens.into_token_set(super::ASSUMED_TOKEN_LIFETIME),
         })
     }
 
@@ -159,7 +159,7 @@ impl Snapchat {
             .await?;
         // The scope is checked when connecting only: how Snap spells it in a refresh answer is
         // not documented, and a misreading would needlessly ask for reconnecting.
-        Ok(tokens.into_token_set())
+        Ok(tokens.into_token_set(super::ASSUMED_TOKEN_LIFETIME))
     }
 }
 

@@ -169,6 +169,9 @@ pub const DEFAULT_AUTH_URL: &str = "https://www.tiktok.com/v2/auth/authorize/";
 /// Access tokens live 24 hours: refreshed 2 hours ahead, which leaves the engine's background
 /// refresher (every minute, again 2 minutes after a failure) many tries.
 pub const REFRESH_AHEAD: Duration = Duration::from_secs(2 * 3600);
+/// How long an access token whose answer gives no `expires_in` is taken to live: TikTok's
+/// documented 24 hours.
+pub const ASSUMED_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 /// After a wait for processing runs out, the next attempt comes at least this much later.
 pub const PROCESSING_RETRY_AFTER: Duration = Duration::from_secs(30);
 

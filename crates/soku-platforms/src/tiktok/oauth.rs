@@ -4,7 +4,6 @@
 use super::{CREDENTIALS, PLATFORM, TikTok, api};
 use crate::{http, oauth};
 use base64::Engine;
-use chrono::{Duration as ChronoDuration, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use soku_core::connector::{
@@ -48,14 +47,16 @@ pub(super) struct TokenResponse {
 }
 
 impl TokenResponse {
+    /// The tokens; an answer without `expires_in` is taken to live
+    /// [`super::ASSUMED_TOKEN_LIFETIME`] ([`oauth::expires_at`]).
     fn into_token_set(self) -> TokenSet {
         TokenSet {
             access_token: self.access_token,
             refresh_token: self.refresh_token.filter(|t| !t.is_empty()),
-            expires_at: self
-                .expires_in
-                .filter(|s| *s > 0)
-                .map(|s| Utc::now() + ChronoDuration::seconds(s)),
+            expires_at: Some(oauth::expires_at(
+                self.expires_in,
+                super::ASSUMED_TOKEN_LIFETIME,
+            )),
         }
     }
 }

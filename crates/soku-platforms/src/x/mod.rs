@@ -149,6 +149,9 @@ pub const RECONCILE_MAX_PAGES: usize = 5;
 pub const FIELDS_PARAMETERS: [&str; 2] = ["tweet.fields", "post.fields"];
 /// The length of X's daily windows, and the longest a 429 makes a post wait.
 pub const DAILY_WINDOW: Duration = Duration::from_secs(24 * 60 * 60);
+/// How long an access token whose answer gives no `expires_in` is taken to live: X's "valid two
+/// hours".
+pub const ASSUMED_TOKEN_LIFETIME: Duration = Duration::from_secs(2 * 3600);
 
 const PLATFORM: &str = "X";
 const IMAGE_TYPES: &[&str] = &["image/jpeg", "image/png", "image/gif", "image/webp"];
@@ -352,7 +355,7 @@ impl X {
                 "The X authorization did not grant posting (tweet.write); connect the account again and allow it.",
             ));
         }
-        Ok(answer.into_token_set())
+        Ok(answer.into_token_set(ASSUMED_TOKEN_LIFETIME))
     }
 
     async fn me(&self, access_token: &str) -> Result<Me, ConnectError> {

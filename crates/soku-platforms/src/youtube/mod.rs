@@ -206,6 +206,9 @@ pub const CATEGORY_ID: &str = "22";
 pub const WATCH_URL_PREFIX: &str = "https://www.youtube.com/watch?v=";
 /// YouTube's answer to `uploadLimitExceeded`: "try again in 24 hours".
 pub const UPLOAD_LIMIT_WAIT: Duration = Duration::from_secs(24 * 3600);
+/// How long an access token whose answer gives no `expires_in` is taken to live: Google's
+/// access tokens last an hour (its answers say `"expires_in": 3599`).
+pub const ASSUMED_TOKEN_LIFETIME: Duration = Duration::from_secs(3599);
 
 const PLATFORM: &str = "YouTube";
 /// The settings that hold the app's client credentials.
@@ -473,7 +476,7 @@ impl Connector for YouTube {
                 "scope": tokens.scope,
                 "refresh_token_issued": tokens.refresh_token.as_deref().is_some_and(|t| !t.is_empty()),
             }),
-            tokens: tokens.into_token_set(),
+            tokens: tokens.into_token_set(ASSUMED_TOKEN_LIFETIME),
         })
     }
 
@@ -485,7 +488,7 @@ impl Connector for YouTube {
                 "Google issued no refresh token for this YouTube account: reconnect it.",
             )
             .await?;
-        Ok(tokens.into_token_set())
+        Ok(tokens.into_token_set(ASSUMED_TOKEN_LIFETIME))
     }
 }
 

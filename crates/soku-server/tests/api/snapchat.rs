@@ -415,3 +415,35 @@ async fn snapchat_a_token_answer_of_the_wrong_shape_shows_its_tokens_nowhere() {
     assert!(!done.to_string().contains("SNAPSECRET"), "{done}");
     assert_eq!(fake.calls("stories"), 0);
 }
+
+#[tokio::test]
+async fn snapchat_a_token_without_a_lifetime_is_refreshed_ahead_all_the_same() {
+    use soku_engine::account_tokens::AccountTokens;
+    use soku_engine::metrics::EngineMetrics;
+    let fake = SnapchatFake::start().await;
+    let app = snapchat_app(&fake).await;
+    let (_, key) = app.subscriber().await;
+    // Snap's token answers leave out `expires_in`.
+    fake.omit_expires_in(true);
+    let (id, _) = connect(&app, &key, "snapchat", json!({})).await;
+    let (account, _) = app.store.account_secrets(&id).await.unwrap().unwrap();
+    let left = account.token_expires_at.expect("an expiry is recorded") - chrono::Utc::now();
+    assert!((1790..=1800).contains(&left.num_seconds()), "{left}");
+
+    // Not due now. 21 minutes later (Snap's tokens are refreshed 10 minutes ahead), the
+    // background refresher renews it, before Snap ever refuses it.
+    assert_eq!(app.state.account_tokens.refresh_due().await, 0);
+    let later = chrono::Utc::now() + chrono::Duration::minutes(21);
+    let refresher = AccountTokens::new(
+        app.store.clone(),
+        Arc::new(soku_core::clock::ManualClock::new(later)),
+        app.state.connectors.clone(),
+        app.state.secrets.clone(),
+        Arc::new(EngineMetrics::default()),
+    );
+    let asked = fake.calls("token");
+    assert_eq!(refresher.refresh_due().await, 1);
+    assert_eq!(fake.calls("token"), asked + 1);
+    let (account, _) = app.store.account_secrets(&id).await.unwrap().unwrap();
+    assert!(account.token_expires_at.unwrap() > chrono::Utc::now() + chrono::Duration::minutes(29));
+}
