@@ -320,17 +320,6 @@ async fn refresh_rotates_keeps_and_fails() {
     );
 }
 
-/// The seconds from now to `tokens`' expiry; that expiry must come after the connector's
-/// refresh-ahead margin, so that the refresher renews the token before it runs out.
-fn lifetime_left(tokens: &soku_core::connector::TokenSet, ahead: Duration) -> i64 {
-    let left = tokens.expires_at.expect("an expiry") - chrono::Utc::now();
-    assert!(
-        left.to_std().unwrap() > ahead,
-        "{left} left, refreshed {ahead:?} ahead"
-    );
-    left.num_seconds()
-}
-
 #[tokio::test]
 async fn a_token_answer_without_a_lifetime_is_taken_to_live_sixty_days() {
     let (fake, li) = setup().await;
@@ -346,7 +335,7 @@ async fn a_token_answer_without_a_lifetime_is_taken_to_live_sixty_days() {
         .refresh(&account(&fake, None, Some(refresh)))
         .await
         .unwrap();
-    let left = lifetime_left(&t, li.refresh_ahead());
+    let left = support::lifetime_left(&t, li.refresh_ahead());
     assert!((ASSUMED - 10..=ASSUMED).contains(&left), "{left}");
 }
 

@@ -391,17 +391,6 @@ async fn a_token_answer_of_the_wrong_shape_names_the_field_and_never_the_tokens(
     }
 }
 
-/// The seconds from now to `tokens`' expiry; that expiry must come after the connector's
-/// refresh-ahead margin, so that the refresher renews the token before it runs out.
-fn lifetime_left(tokens: &soku_core::connector::TokenSet, ahead: Duration) -> i64 {
-    let left = tokens.expires_at.expect("an expiry") - chrono::Utc::now();
-    assert!(
-        left.to_std().unwrap() > ahead,
-        "{left} left, refreshed {ahead:?} ahead"
-    );
-    left.num_seconds()
-}
-
 #[tokio::test]
 async fn a_token_answer_without_a_lifetime_is_taken_to_live_a_day() {
     let fake = TikTokFake::start().await;
@@ -418,7 +407,7 @@ async fn a_token_answer_without_a_lifetime_is_taken_to_live_a_day() {
         .refresh(&account(None, Some(fake.mint_refresh_token(WRITE_SCOPE))))
         .await
         .unwrap();
-    let left = lifetime_left(&t, tt.refresh_ahead());
+    let left = support::lifetime_left(&t, tt.refresh_ahead());
     assert!((86390..=86400).contains(&left), "{left}");
 }
 

@@ -341,17 +341,6 @@ async fn a_token_answer_of_the_wrong_shape_names_the_field_and_never_the_tokens(
     }
 }
 
-/// The seconds from now to `tokens`' expiry; that expiry must come after the connector's
-/// refresh-ahead margin, so that the refresher renews the token before it runs out.
-fn lifetime_left(tokens: &soku_core::connector::TokenSet, ahead: Duration) -> i64 {
-    let left = tokens.expires_at.expect("an expiry") - chrono::Utc::now();
-    assert!(
-        left.to_std().unwrap() > ahead,
-        "{left} left, refreshed {ahead:?} ahead"
-    );
-    left.num_seconds()
-}
-
 #[tokio::test]
 async fn a_token_answer_without_a_lifetime_is_taken_to_live_two_hours() {
     let (fake, x) = setup().await;
@@ -364,7 +353,7 @@ async fn a_token_answer_without_a_lifetime_is_taken_to_live_two_hours() {
                "scope": "tweet.read tweet.write users.read media.write"}),
     );
     let t = x.refresh(&account(&fake)).await.unwrap();
-    let left = lifetime_left(&t, x.refresh_ahead());
+    let left = support::lifetime_left(&t, x.refresh_ahead());
     assert!((7190..=7200).contains(&left), "{left}");
 }
 

@@ -936,17 +936,6 @@ async fn a_resume_incomplete_with_a_location_is_not_followed() {
     no_drift(&fake);
 }
 
-/// The seconds from now to `tokens`' expiry; that expiry must come after the connector's
-/// refresh-ahead margin, so that the refresher renews the token before it runs out.
-fn lifetime_left(tokens: &soku_core::connector::TokenSet, ahead: Duration) -> i64 {
-    let left = tokens.expires_at.expect("an expiry") - chrono::Utc::now();
-    assert!(
-        left.to_std().unwrap() > ahead,
-        "{left} left, refreshed {ahead:?} ahead"
-    );
-    left.num_seconds()
-}
-
 #[tokio::test]
 async fn a_token_answer_without_a_lifetime_is_taken_to_live_googles_hour() {
     let fake = YouTubeFake::start().await;
@@ -962,6 +951,6 @@ async fn a_token_answer_without_a_lifetime_is_taken_to_live_googles_hour() {
         .refresh(&account(None, Some("1//refresh".into())))
         .await
         .unwrap();
-    let left = lifetime_left(&t, yt.refresh_ahead());
+    let left = support::lifetime_left(&t, yt.refresh_ahead());
     assert!((3589..=3599).contains(&left), "{left}");
 }

@@ -188,3 +188,14 @@ async fn follow(url: &str) -> (reqwest::StatusCode, Option<url::Url>) {
 fn query_of(location: Option<&url::Url>) -> HashMap<String, String> {
     location.map_or_else(HashMap::new, |l| l.query_pairs().into_owned().collect())
 }
+
+/// The seconds from now to `tokens`' expiry; that expiry must come after the connector's
+/// refresh-ahead margin, so that the refresher renews the token before it runs out.
+pub fn lifetime_left(tokens: &soku_core::connector::TokenSet, ahead: std::time::Duration) -> i64 {
+    let left = tokens.expires_at.expect("an expiry") - chrono::Utc::now();
+    assert!(
+        left.to_std().unwrap() > ahead,
+        "{left} left, refreshed {ahead:?} ahead"
+    );
+    left.num_seconds()
+}
