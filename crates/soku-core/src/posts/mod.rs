@@ -161,6 +161,32 @@ impl Invalid {
         }
     }
 
+    /// 400 `unknown_field` for the first member of `members` (the object at `path`; `""` for
+    /// the body) that is not in `known`, naming what the object takes. A misspelt member is
+    /// refused rather than ignored: ignored, `scheduled_time` would publish at once.
+    pub(crate) fn no_unknown_member(
+        members: &serde_json::Map<String, Value>,
+        path: &str,
+        known: &[&str],
+    ) -> Result<(), Invalid> {
+        let Some(unknown) = members.keys().find(|k| !known.contains(&k.as_str())) else {
+            return Ok(());
+        };
+        let (field, what) = if path.is_empty() {
+            (unknown.clone(), "The body".to_owned())
+        } else {
+            (format!("{path}.{unknown}"), format!("'{path}'"))
+        };
+        Err(Invalid::new(
+            field.clone(),
+            "unknown_field",
+            format!(
+                "Unknown field '{field}'. {what} takes: {}.",
+                known.join(", ")
+            ),
+        ))
+    }
+
     fn rule(mut self, rule: &'static str) -> Self {
         self.rule = Some(rule);
         self

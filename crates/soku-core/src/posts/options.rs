@@ -511,21 +511,7 @@ impl<'a> Obj<'a> {
 
     /// The first member (in the object's order) that is not in `known`.
     fn no_unknown(&self, known: &[&str]) -> Result<(), Invalid> {
-        match self.map.keys().find(|k| !known.contains(&k.as_str())) {
-            None => Ok(()),
-            Some(k) => {
-                let path = self.at(k);
-                Err(Invalid::new(
-                    path.clone(),
-                    "unknown_field",
-                    format!(
-                        "Unknown field '{path}'. '{}' takes: {}.",
-                        self.path,
-                        known.join(", ")
-                    ),
-                ))
-            }
-        }
+        Invalid::no_unknown_member(self.map, &self.path, known)
     }
 
     fn object(&self, name: &str) -> Result<Option<Obj<'a>>, Invalid> {

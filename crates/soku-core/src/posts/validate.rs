@@ -29,14 +29,19 @@ pub fn validate_post(
     let content = object_field(&post.content, "post.content")?;
     // A misspelt or misplaced member (`scheduled_time`, `post.scheduledTime`) would otherwise
     // be dropped: a post meant for later would be published at once.
-    no_unknown_member(&request.raw, "", &BODY_FIELDS, "The body")?;
-    no_unknown_member(&request.raw["post"], "post", &POST_FIELDS, "'post'")?;
-    no_unknown_member(
-        &request.raw["post"]["content"],
-        "post.content",
-        &CONTENT_FIELDS,
-        "'post.content'",
-    )?;
+    for (value, path, known) in [
+        (&request.raw, "", &BODY_FIELDS[..]),
+        (&request.raw["post"], "post", &POST_FIELDS[..]),
+        (
+            &request.raw["post"]["content"],
+            "post.content",
+            &CONTENT_FIELDS[..],
+        ),
+    ] {
+        if let Some(members) = value.as_object() {
+            Invalid::no_unknown_member(members, path, known)?;
+        }
+    }
 
     let text = optional_string(&content.text, "text", "post.content.text")?;
     let image_urls = url_list(&content.image_urls, "imageUrls", "post.content.imageUrls")?;
@@ -263,30 +268,6 @@ const CONTENT_FIELDS: [&str; 6] = [
     "videoUrl",
     "platform",
 ];
-
-/// 400 `unknown_field` for the first member of the object `value` (at `path`) that is not in
-/// `known`, naming what the object takes.
-fn no_unknown_member(value: &Value, path: &str, known: &[&str], what: &str) -> Result<(), Invalid> {
-    let Some(unknown) = value
-        .as_object()
-        .and_then(|members| members.keys().find(|k| !known.contains(&k.as_str())))
-    else {
-        return Ok(());
-    };
-    let field = if path.is_empty() {
-        unknown.clone()
-    } else {
-        format!("{path}.{unknown}")
-    };
-    Err(Invalid::new(
-        field.clone(),
-        "unknown_field",
-        format!(
-            "Unknown field '{field}'. {what} takes: {}.",
-            known.join(", ")
-        ),
-    ))
-}
 
 fn object_field<'a, T>(field: &'a Field<T>, path: &str) -> Result<&'a T, Invalid> {
     match field {
