@@ -97,12 +97,21 @@ impl Driver {
             .map_err(|e| format!("no element {css}: {e}"))
     }
 
+    /// Clicks the element `css` finds. A page that re-renders a list (a refresh landing between
+    /// the find and the click) leaves the element found stale: it is found again, up to three
+    /// times; any other failure is the answer.
     async fn click(&self, css: &str) -> Result<(), String> {
-        self.find(css)
-            .await?
-            .click()
-            .await
-            .map_err(|e| format!("clicking {css}: {e}"))
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match self.find(css).await?.click().await {
+                Ok(()) => return Ok(()),
+                Err(e) if tries < 3 && e.to_string().contains("stale element") => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => return Err(format!("clicking {css}: {e}")),
+            }
+        }
     }
 
     async fn type_into(&self, css: &str, text: &str) -> Result<(), String> {
