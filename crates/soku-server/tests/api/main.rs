@@ -16,6 +16,7 @@ mod headers;
 mod id_tokens;
 mod key_lifecycle;
 mod keys_auth;
+mod layout;
 mod media;
 mod media_binary;
 mod meta;

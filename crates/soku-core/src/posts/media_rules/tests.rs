@@ -1,5 +1,6 @@
 //! The media rules' tests.
 
+use super::check::{decimal, seconds, size, type_name};
 use super::*;
 use crate::media::{IMAGE_TYPES, VIDEO_TYPES};
 
