@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks of the publishing engine and of an idle server (docs/POSTS-PERFORMANCE.md):
 #
-#   scripts/bench-scheduler.sh [scheduler] [ARGS...]   examples/bench_scheduler.rs: 100,000
+#   scripts/bench-scheduler.sh [scheduler] [ARGS...]   examples/bench_scheduler/: 100,000
 #       targets due within one minute on the simulated platforms (latency 0); lag from due time
 #       to the platform call, p50/p99, and targets published per second. ARGS go to the example,
 #       e.g. --db postgres, --concurrency 32,128, --spread-secs 0 (all due at once: drain rate).
