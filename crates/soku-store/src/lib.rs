@@ -12,6 +12,7 @@ pub mod sqlite;
 
 use soku_core::{Store, StoreError};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Opens (and migrates) the database named by `url`: `sqlite://path`, `sqlite::memory:`,
 /// `postgres://…` or `postgresql://…`.
@@ -77,12 +78,20 @@ fn names_a_secret(param: &str) -> bool {
 /// transaction is closed instead (which rolls the transaction back): a caller whose future was
 /// dropped while its transaction began (a client that went away mid-request) leaves its
 /// connection so, and on SQLite reusing it would keep the write lock taken for good.
-pub(crate) fn reusable<C: sqlx::Connection>(conn: &C) -> bool {
-    let clean = !conn.is_in_transaction();
-    if !clean {
-        tracing::warn!("closing a database connection returned inside a transaction");
+///
+/// A transaction dropped without commit or rollback (an early return) is not such a case: its
+/// rollback is queued, and on SQLite it runs on the connection's worker after the connection
+/// is back here. A ping waits for it (the worker runs commands in order) before judging.
+pub(crate) async fn reusable<C: sqlx::Connection>(conn: &mut C, closed: &AtomicU64) -> bool {
+    if !conn.is_in_transaction() {
+        return true;
     }
-    clean
+    if conn.ping().await.is_ok() && !conn.is_in_transaction() {
+        return true;
+    }
+    closed.fetch_add(1, Ordering::Relaxed);
+    tracing::warn!("closing a database connection returned inside a transaction");
+    false
 }
 
 pub(crate) fn backend_error(e: sqlx::Error) -> StoreError {

@@ -6,6 +6,8 @@ use soku_core::StoreError;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgQueryResult};
 use sqlx::{PgPool, Postgres};
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 /// The store on PostgreSQL: `PgStore::connect("postgres://…")`.
@@ -30,8 +32,13 @@ impl SqlStore<Postgres> {
     }
 
     pub async fn connect_with(options: PgConnectOptions) -> Result<Self, StoreError> {
+        let closed_in_transaction = Arc::new(AtomicU64::new(0));
+        let closed = closed_in_transaction.clone();
         let pool = PgPoolOptions::new()
-            .after_release(|conn, _| Box::pin(async move { Ok(crate::reusable(conn)) }))
+            .after_release(move |conn, _| {
+                let closed = closed.clone();
+                Box::pin(async move { Ok(crate::reusable(conn, &closed).await) })
+            })
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
@@ -42,7 +49,10 @@ impl SqlStore<Postgres> {
             .run(&pool)
             .await
             .map_err(|e| StoreError::Backend(format!("migration failed: {e}")))?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            closed_in_transaction,
+        })
     }
 
     /// A store in a new, empty schema of the database at `url`: for tests that share one

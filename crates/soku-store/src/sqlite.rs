@@ -9,6 +9,8 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 /// The store on SQLite: `SqliteStore::connect("sqlite://soku.db")`.
@@ -39,8 +41,13 @@ impl SqlStore<Sqlite> {
             .synchronous(synchronous)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
+        let closed_in_transaction = Arc::new(AtomicU64::new(0));
+        let closed = closed_in_transaction.clone();
         let pool = SqlitePoolOptions::new()
-            .after_release(|conn, _| Box::pin(async move { Ok(crate::reusable(conn)) }))
+            .after_release(move |conn, _| {
+                let closed = closed.clone();
+                Box::pin(async move { Ok(crate::reusable(conn, &closed).await) })
+            })
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
@@ -55,7 +62,10 @@ impl SqlStore<Sqlite> {
                 StoreError::Backend(format!("migration failed: {first}; then: {e}"))
             })?;
         }
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            closed_in_transaction,
+        })
     }
 }
 

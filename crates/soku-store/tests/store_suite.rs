@@ -2177,3 +2177,55 @@ mod posts {
         .await;
     }
 }
+
+/// The refusals that leave a transaction early (revoking a revoked key, rotating a key that is
+/// not active, a missing key) hand their connection back clean: none is closed as "returned
+/// inside a transaction" (on SQLite that used to happen to most of them, with a warning each
+/// and a new connection opened in its place).
+#[tokio::test]
+async fn refusals_inside_a_transaction_hand_back_a_clean_connection() {
+    async fn story(s: &dyn Store) {
+        s.create_user("u1", None, t0()).await.unwrap();
+        let (k, _) = new_key("u1", KeyMode::Live, t0());
+        s.insert_api_key(&k, &created(&k)).await.unwrap();
+        s.revoke_api_key(None, &k.id, t0(), &revoked_event())
+            .await
+            .unwrap();
+        let rotated = || {
+            soku_core::audit::AuditDraft::new(
+                soku_core::audit::AuditKind::KeyRotated,
+                Default::default(),
+                serde_json::json!({}),
+            )
+        };
+        for _ in 0..20 {
+            let again = s.revoke_api_key(None, &k.id, t0(), &revoked_event()).await;
+            assert!(again.unwrap().unwrap().revoked_at.is_some());
+            let (new, _) = new_key("u1", KeyMode::Live, t0());
+            let r = s
+                .rotate_api_key("u1", &k.id, &new, t0(), t0(), &rotated())
+                .await;
+            assert!(matches!(r.unwrap(), soku_core::model::Rotation::NotActive));
+            let r = s
+                .rotate_api_key("u1", "key_missing", &new, t0(), t0(), &rotated())
+                .await;
+            assert!(matches!(r.unwrap(), soku_core::model::Rotation::NotFound));
+        }
+        // Let the last connection come back to the pool.
+        s.get_user("u1").await.unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("store.db").display());
+    let sqlite = SqliteStore::connect(&url).await.unwrap();
+    story(&sqlite).await;
+    assert_eq!(sqlite.connections_closed_in_transaction(), 0, "SQLite");
+    if let Ok(pg) = std::env::var("SOKU_TEST_POSTGRES_URL")
+        && !pg.is_empty()
+    {
+        let store = PgStore::connect_fresh_schema(&pg, "clean_connections")
+            .await
+            .unwrap();
+        story(&store).await;
+        assert_eq!(store.connections_closed_in_transaction(), 0, "PostgreSQL");
+    }
+}

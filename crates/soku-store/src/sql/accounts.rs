@@ -261,6 +261,7 @@ where
         .await
         .map_err(e)?;
         let Some(platform) = platform else {
+            tx.rollback().await.map_err(e)?;
             return Ok(false);
         };
         // The platform's oldest remaining account becomes its default if none is.
@@ -289,6 +290,7 @@ where
                 .await
                 .map_err(e)?;
         let Some(platform) = platform else {
+            tx.rollback().await.map_err(e)?;
             return Ok(false);
         };
         sqlx::query(

@@ -133,9 +133,11 @@ where
             .await
             .map_err(e)?;
         let Some(before) = before.as_ref().map(ReadRow::api_key).transpose()? else {
+            tx.rollback().await.map_err(e)?;
             return Ok(None);
         };
         if before.revoked_at.is_some() {
+            tx.rollback().await.map_err(e)?;
             return Ok(Some(before));
         }
         let sql = format!(
@@ -174,9 +176,11 @@ where
             .await
             .map_err(e)?;
         let Some(old) = old.as_ref().map(ReadRow::api_key).transpose()? else {
+            tx.rollback().await.map_err(e)?;
             return Ok(Rotation::NotFound);
         };
         if old.status(now) != "active" || old.replaced_by.is_some() {
+            tx.rollback().await.map_err(e)?;
             return Ok(Rotation::NotActive);
         }
         // The settings as they are now, under the lock (a change made since the caller read
@@ -242,6 +246,7 @@ where
             .await
             .map_err(e)?;
         let Some(updated) = row.as_ref().map(ReadRow::api_key).transpose()? else {
+            tx.rollback().await.map_err(e)?;
             return Ok(None);
         };
         insert_event(&mut *tx, &audit.event(user_id, Some(id), now)).await?;

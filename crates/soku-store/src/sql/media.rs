@@ -152,6 +152,7 @@ where
         .await
         .map_err(e)?;
         if found.is_none() {
+            tx.rollback().await.map_err(e)?;
             return Ok(MediaDeletion::NotFound);
         }
         // A post names the file as a JSON string: `"<prefix>...`.
@@ -166,6 +167,7 @@ where
         .await
         .map_err(e)?;
         if used.is_some() {
+            tx.rollback().await.map_err(e)?;
             return Ok(MediaDeletion::InUse);
         }
         let row = sqlx::query(&format!(

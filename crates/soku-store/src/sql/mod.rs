@@ -56,4 +56,16 @@ pub trait Backend: Database {
 /// A store on one database: `SqliteStore` or `PgStore`.
 pub struct SqlStore<DB: Database> {
     pub(crate) pool: Pool<DB>,
+    /// Connections that came back to the pool inside a transaction and were closed.
+    pub(crate) closed_in_transaction: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl<DB: Database> SqlStore<DB> {
+    /// How many connections came back to the pool still inside a transaction and were closed
+    /// (each also logs a warning): a request dropped mid-transaction, or a transaction left
+    /// open by mistake.
+    pub fn connections_closed_in_transaction(&self) -> u64 {
+        self.closed_in_transaction
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
 }

@@ -213,6 +213,7 @@ where
                 .await
                 .map_err(e)?;
         if owned.is_none() {
+            tx.rollback().await.map_err(e)?;
             return Ok(CancelOutcome::NotFound);
         }
         let sql = format!(
