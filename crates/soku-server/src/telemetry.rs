@@ -4,12 +4,30 @@
 
 use tracing_subscriber::EnvFilter;
 
+/// Libraries whose own log lines are never written, whatever `SOKU_LOG` says, unless it names
+/// them: `nom_exif` (which reads the metadata of uploaded videos) logs an ERROR with a few
+/// kilobytes of the file's bytes for any file it cannot parse, outside any request; the client
+/// gets its 400 `upload_failed` all the same.
+const SILENCED: &[&str] = &["nom_exif"];
+
+/// The log filter of a `SOKU_LOG` setting (default `info`, with sqlx and hyper at `warn`).
+pub fn filter(setting: Option<&str>) -> EnvFilter {
+    let mut text = setting
+        .map(str::trim)
+        .filter(|f| !f.is_empty() && EnvFilter::try_new(f).is_ok())
+        .unwrap_or("info,sqlx=warn,hyper=warn")
+        .to_owned();
+    for target in SILENCED {
+        if !text.contains(target) {
+            text.push_str(&format!(",{target}=off"));
+        }
+    }
+    EnvFilter::try_new(&text).expect("a filter that parsed, with directives appended")
+}
+
 /// `filter`: the `SOKU_LOG` setting, in `tracing` syntax.
 pub fn init(json: bool, filter: Option<&str>) {
-    let filter = filter
-        .filter(|f| !f.trim().is_empty())
-        .and_then(|f| EnvFilter::try_new(f).ok())
-        .unwrap_or_else(|| EnvFilter::new("info,sqlx=warn,hyper=warn"));
+    let filter = self::filter(filter);
     let builder = tracing_subscriber::fmt()
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .with_env_filter(filter)

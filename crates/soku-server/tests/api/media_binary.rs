@@ -339,3 +339,56 @@ async fn an_s3_media_store_keeps_serves_and_deletes_files() {
     );
     assert_eq!(http.get(url).send().await.unwrap().status(), 404);
 }
+
+/// A video whose container cannot be read is refused (400 `upload_failed`) without the library
+/// that reads its metadata writing an ERROR line holding kilobytes of the file's bytes, outside
+/// any request, at the default level and at the operator's own `debug`.
+#[tokio::test]
+async fn an_unreadable_video_is_refused_without_its_bytes_in_the_log() {
+    // An `ftyp` box, then a `free` box, then bytes no box reading makes sense of.
+    let mut file = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2\x00\x00\x00\x08free".to_vec();
+    file.extend(std::iter::repeat_n(0x7f_u8, 20_000));
+    for (n, level) in ["info", "debug,sqlx=warn,hyper=warn"]
+        .into_iter()
+        .enumerate()
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let db = database(&dir, &format!("unreadable_video_{n}")).await;
+        let key = live_key(&db, "logs@example.com");
+        let media = dir.path().join("media");
+        let server = Server::start_with(
+            &db,
+            &[],
+            &[
+                ("SOKU_LOG", level),
+                ("SOKU_MEDIA_STORE", media.to_str().unwrap()),
+            ],
+        );
+        let r = reqwest::Client::new()
+            .post(server.url("/v1/media/uploads"))
+            .header("soku-api-key", &key)
+            .header("content-type", "video/mp4")
+            .body(file.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{level}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "upload_failed", "{body}");
+        // The request's own line comes after anything the upload's reading logged.
+        let logged = crate::util::eventually(Duration::from_secs(5), || async {
+            server
+                .logs()
+                .iter()
+                .any(|l| l.contains("\"status\":400") && l.contains("\"request\""))
+        })
+        .await;
+        let logs = server.logs();
+        assert!(logged, "the request is logged at {level}: {logs:?}");
+        let leaked: Vec<&String> = logs
+            .iter()
+            .filter(|l| l.contains("MediaParser") || l.contains("nom_exif") || l.len() > 4000)
+            .collect();
+        assert!(leaked.is_empty(), "at {level}: {leaked:?}");
+    }
+}
