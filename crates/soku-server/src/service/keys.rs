@@ -268,7 +268,8 @@ pub async fn audit_events(
 ) -> ApiResult<AuditPage> {
     let limit = super::posts::page_limit(query.limit.as_deref())?;
     let cursor =
-        super::posts::page_cursor(query.cursor.as_deref())?.map(|(at, id)| AuditCursor { at, id });
+        super::posts::page_cursor(super::posts::Listing::AuditEvents, query.cursor.as_deref())?
+            .map(|(at, id)| AuditCursor { at, id });
     let events = state
         .store
         .list_audit_events(&caller.user_id, limit as usize, cursor.as_ref())

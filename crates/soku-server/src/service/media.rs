@@ -270,7 +270,7 @@ pub async fn list(
     query: &ListMedia,
 ) -> ApiResult<MediaPageView> {
     let limit = super::posts::page_limit(query.limit.as_deref())?;
-    let before = super::posts::page_cursor(query.cursor.as_deref())?;
+    let before = super::posts::page_cursor(super::posts::Listing::Media, query.cursor.as_deref())?;
     let page = state
         .store
         .list_media(&caller.user_id, caller.mode, &MediaPage { before, limit })

@@ -323,7 +323,7 @@ pub async fn list(
         None => None,
     };
     let limit = page_limit(query.limit.as_deref())?;
-    let before = page_cursor(query.cursor.as_deref())?;
+    let before = page_cursor(Listing::Posts, query.cursor.as_deref())?;
     let page = state
         .store
         .list_submissions(
@@ -364,19 +364,63 @@ pub(crate) fn page_limit(limit: Option<&str>) -> ApiResult<i64> {
         })
 }
 
-/// A listing's `cursor`, as `encode_cursor` made it.
+/// What a listing's records are, and so what the id in its cursors looks like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Listing {
+    /// `GET /v1/posts`: submissions, whose ids are UUIDs.
+    Posts,
+    /// `GET /v1/media`: `med_` and 24 characters.
+    Media,
+    /// `GET /v1/audit-events`: `evt_` and 20 characters.
+    AuditEvents,
+    /// `GET /v1/sandbox/{platform}/posts`: `sim_` and 20 characters.
+    SandboxPosts,
+}
+
+impl Listing {
+    /// Whether `id` has the form of this listing's ids (`keys::random_id`, `keys::uuid_v4`).
+    fn is_id(self, id: &str) -> bool {
+        let random = |prefix: &str, len: usize| {
+            id.strip_prefix(prefix).is_some_and(|rest| {
+                rest.len() == len
+                    && rest
+                        .bytes()
+                        .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase())
+            })
+        };
+        match self {
+            Listing::Posts => {
+                id.len() == 36
+                    && id.bytes().enumerate().all(|(i, b)| match i {
+                        8 | 13 | 18 | 23 => b == b'-',
+                        _ => b.is_ascii_digit() || (b'a'..=b'f').contains(&b),
+                    })
+            }
+            Listing::Media => random("med_", 24),
+            Listing::AuditEvents => random("evt_", 20),
+            Listing::SandboxPosts => random("sim_", 20),
+        }
+    }
+}
+
+/// A listing's `cursor`, as `encode_cursor` made it for that listing: 400 for anything else
+/// (not base64 of `<milliseconds>:<id>`, a time outside the years 1970 to 9999, an id not of
+/// the listing's form).
 pub(crate) fn page_cursor(
+    listing: Listing,
     cursor: Option<&str>,
 ) -> ApiResult<Option<(chrono::DateTime<chrono::Utc>, String)>> {
     cursor
         .map(|c| {
-            decode_cursor(c).ok_or_else(|| {
-                ApiError::validation(
-                    "cursor",
-                    "invalid_value",
-                    "The cursor is not one this server issued.",
-                )
-            })
+            decode_cursor(c)
+                .filter(|(_, id)| listing.is_id(id))
+                .ok_or_else(|| {
+                    ApiError::validation(
+                        "cursor",
+                        "invalid_value",
+                        "The cursor is not one this server issued.",
+                    )
+                })
         })
         .transpose()
 }
@@ -396,7 +440,16 @@ pub(crate) fn decode_cursor(c: &str) -> Option<(chrono::DateTime<chrono::Utc>, S
     if id.chars().any(char::is_control) {
         return None;
     }
-    Some((from_millis(ms.parse().ok()?), id.to_owned()))
+    // Milliseconds as `encode_cursor` writes them: digits only, up to the end of year 9999.
+    const LAST_MS: i64 = 253_402_300_799_999;
+    if ms.is_empty()
+        || !ms.bytes().all(|b| b.is_ascii_digit())
+        || (ms.len() > 1 && ms.starts_with('0'))
+    {
+        return None;
+    }
+    let ms: i64 = ms.parse().ok().filter(|ms| *ms <= LAST_MS)?;
+    Some((from_millis(ms), id.to_owned()))
 }
 
 /// Cancels a scheduled submission none of whose targets has started; `conflict` otherwise.

@@ -50,7 +50,7 @@ pub async fn posts(
             })?,
         None => 100,
     };
-    let before = page_cursor(query.cursor.as_deref())?;
+    let before = page_cursor(super::posts::Listing::SandboxPosts, query.cursor.as_deref())?;
     let posts = state
         .store
         .sandbox_page(&caller.user_id, platform, before, limit)

@@ -75,9 +75,43 @@ async fn sandbox_listing_pages_through_every_post_once() {
     assert_eq!(all["posts"].as_array().unwrap().len(), 7);
     assert!(all["nextCursor"].is_null(), "{all}");
 
-    // A bad cursor is refused like `GET /v1/posts` refuses it.
-    for base in ["/v1/posts", "/v1/sandbox/x/posts"] {
-        for bad in ["%%%", "bm90LWEtY3Vyc29y"] {
+    // A bad cursor is refused like `GET /v1/posts` refuses it; so is one well formed but never
+    // issued: a time no cursor has (negative, past year 9999, written oddly), an id not of the
+    // listing's form, another listing's cursor.
+    use base64::Engine;
+    let b64 = |text: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text);
+    let uuid = "0f8fad5b-d9cb-469f-a165-70867728950e";
+    let never_issued = [
+        b64("0:x"),
+        b64("-1:med_x"),
+        b64("9223372036854775807:x"),
+        b64(&format!("-1:{uuid}")),
+        b64(&format!("+5:{uuid}")),
+        b64(&format!("0005:{uuid}")),
+        b64(&format!("253402300800000:{uuid}")),
+        b64("1796597319109:med_abcdefghijklmnopqrstuvwx"),
+        b64("1796597319109:sim_abcdefghijklmnopqrst"),
+    ];
+    for (base, issued) in [
+        ("/v1/posts", b64(&format!("1796597319109:{uuid}"))),
+        (
+            "/v1/sandbox/x/posts",
+            b64("1796597319109:sim_abcdefghijklmnopqrst"),
+        ),
+        (
+            "/v1/media",
+            b64("1796597319109:med_abcdefghijklmnopqrstuvwx"),
+        ),
+    ] {
+        let ok = app
+            .get_with_key(&format!("{base}?cursor={issued}"), &key)
+            .await;
+        assert_eq!(ok.status(), 200, "{base}: a cursor of its form");
+        for bad in ["%%%", "bm90LWEtY3Vyc29y"]
+            .into_iter()
+            .map(str::to_owned)
+            .chain(never_issued.iter().filter(|c| **c != issued).cloned())
+        {
             let body = expect_error(
                 app.get_with_key(&format!("{base}?cursor={bad}"), &key)
                     .await,
