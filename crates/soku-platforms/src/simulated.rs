@@ -45,7 +45,8 @@ pub struct Simulated {
     record: GroupCommit<SandboxPost, SandboxPost>,
     clock: Arc<dyn Clock>,
     latency: Duration,
-    /// Markers whose one-time failure has been served (per process).
+    /// Markers whose one-time failure this process has served (the target's saved progress
+    /// tells every process; this covers a connector used without a store).
     failed_once: Mutex<HashSet<(String, &'static str)>>,
 }
 
@@ -68,11 +69,29 @@ impl Simulated {
         }
     }
 
-    fn first_time(&self, marker: &str, what: &'static str) -> bool {
-        self.failed_once
+    /// Whether the one-time failure `what` is still to be served to this target, and if so,
+    /// notes that it is served: in the target's progress, so that the next attempt knows it
+    /// whichever node makes it (with several nodes on one database, a note in one process's
+    /// memory let each node serve the failure once), and in this process.
+    async fn first_time(&self, req: &PublishRequest, what: &'static str) -> bool {
+        let saved = req.progress.saved()["served"].as_array();
+        let served_before = saved.is_some_and(|a| a.iter().any(|v| v == what));
+        let first_here = self
+            .failed_once
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert((marker.to_owned(), what))
+            .insert((req.marker.clone(), what));
+        if served_before || !first_here {
+            return false;
+        }
+        let mut served = saved.cloned().unwrap_or_default();
+        served.push(what.into());
+        // Not kept (the database did not answer): the failure may be served once more.
+        let _ = req
+            .progress
+            .save(serde_json::json!({ "served": served }))
+            .await;
+        true
     }
 
     async fn create(&self, req: &PublishRequest) -> Result<PublishedPost, PublishError> {
@@ -173,7 +192,7 @@ impl Connector for Simulated {
             .with_platform_error(raw(401, "invalid or expired token")));
         }
         if has(req, "rate_limit:always")
-            || (has(req, "rate_limit") && self.first_time(&req.marker, "rate_limit"))
+            || (has(req, "rate_limit") && self.first_time(req, "rate_limit").await)
         {
             return Err(PublishError::new(
                 FailureClass::Retryable {
@@ -184,7 +203,7 @@ impl Connector for Simulated {
             )
             .with_platform_error(raw(429, "too many requests; retry after 1 s")));
         }
-        if has(req, "server_error") && self.first_time(&req.marker, "server_error") {
+        if has(req, "server_error") && self.first_time(req, "server_error").await {
             return Err(PublishError::new(
                 FailureClass::Retryable { retry_after: None },
                 "platform_unavailable",
@@ -201,7 +220,7 @@ impl Connector for Simulated {
             )
             .with_platform_error(raw(504, "timeout after the request was sent")));
         }
-        if has(req, "timeout_after_send") && self.first_time(&req.marker, "timeout_after_send") {
+        if has(req, "timeout_after_send") && self.first_time(req, "timeout_after_send").await {
             self.create(req).await?;
             return Err(PublishError::new(
                 FailureClass::Ambiguous,

@@ -870,3 +870,64 @@ async fn connectors_are_configured_from_the_environment() {
         "the test flag is announced"
     );
 }
+
+/// Test mode's one-time failures (`[fail:rate_limit]`, `[fail:server_error]`) are served once
+/// per target, not once per process: the attempt after a restart (or on another node of the
+/// same database) publishes. Before, each process served the failure again.
+#[tokio::test]
+async fn a_one_time_failure_is_served_once_across_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = database(&dir, "fail_once").await;
+    let uid = subscriber(&db, "once@example.com");
+    let key = ok(&db, &["admin", "key", "create", "--uid", &uid, "--test"]);
+    // Retries due well after the first process stops; a lease that a killed process held
+    // (had it claimed a retry all the same) runs out within 3 s.
+    let env = [
+        ("SOKU_RATE_LIMITS", "off"),
+        ("SOKU_RETRY_BASE_MS", "8000"),
+        ("SOKU_JOB_LEASE_SECS", "3"),
+    ];
+    let http = reqwest::Client::new();
+    let first = Server::start_with(&db, &[], &env);
+    let mut ids = Vec::new();
+    for text in ["busy [fail:rate_limit]", "down [fail:server_error]"] {
+        let r = http
+            .post(first.url("/v1/posts"))
+            .header("soku-api-key", &key)
+            .json(&serde_json::json!({"post": {"content": {"text": text, "platform": ["x"]}}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let body: Value = r.json().await.unwrap();
+        ids.push(body["postSubmissionId"].as_str().unwrap().to_owned());
+    }
+    let target = |base: String, id: String| {
+        let http = http.clone();
+        let key = key.clone();
+        async move {
+            let s = get_json(&http, format!("{base}/v1/posts/{id}"), &key).await;
+            s["targets"][0].clone()
+        }
+    };
+    // Both failed once on the first process; it stops before their retries are due.
+    for id in &ids {
+        let failed = eventually(Duration::from_secs(10), || async {
+            target(first.base.clone(), id.clone()).await["attempts"] == 1
+        })
+        .await;
+        assert!(failed, "{:?}", target(first.base.clone(), id.clone()).await);
+    }
+    drop(first);
+
+    let second = Server::start_with(&db, &[], &env);
+    for id in &ids {
+        let done = eventually(Duration::from_secs(30), || async {
+            target(second.base.clone(), id.clone()).await["status"] == "published"
+        })
+        .await;
+        let t = target(second.base.clone(), id.clone()).await;
+        assert!(done, "{t}");
+        assert_eq!(t["attempts"], 2, "served once, then published: {t}");
+    }
+}
