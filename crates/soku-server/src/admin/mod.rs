@@ -7,7 +7,7 @@ use clap::Subcommand;
 use serde_json::json;
 use soku_core::audit::{AuditDraft, AuditKind, Origin};
 use soku_core::keys::KeyMode;
-use soku_core::model::{Role, Subscription, SubscriptionStatus, new_api_key, normalize_key_name};
+use soku_core::model::{Subscription, SubscriptionStatus, new_api_key, normalize_key_name};
 use soku_core::platform::Platform;
 use soku_core::queue::{Account, AccountStatus, NewAccount};
 use soku_core::ratelimit::Quota;
@@ -16,6 +16,9 @@ use soku_core::time::{parse_rfc3339, rfc3339_millis};
 use soku_core::{Secret, Store, StoreError};
 use soku_engine::secrets::SecretBox;
 use std::sync::Arc;
+
+mod users;
+pub use users::UserCommand;
 
 /// The setting where `soku serve` records its public URL, so that `soku admin token` issues
 /// tokens for the server running on this database.
@@ -62,30 +65,6 @@ pub enum AdminCommand {
         /// given or recorded.
         #[arg(long, env = "SOKU_LISTEN", default_value = "127.0.0.1:8080")]
         listen: String,
-    },
-}
-
-#[derive(Subcommand, Debug)]
-pub enum UserCommand {
-    /// Create a user and print its id.
-    Create {
-        #[arg(long)]
-        email: String,
-        /// The user id (an ID token's `sub`); generated when omitted.
-        #[arg(long)]
-        uid: Option<String>,
-        /// A password for signing in to the dashboard (at least 10 characters; kept as an
-        /// argon2id hash). `-` reads it from the first line of standard input.
-        #[arg(long)]
-        password: Option<Secret<String>>,
-    },
-    /// Make a user an admin, or a user again.
-    SetRole {
-        #[arg(long)]
-        uid: String,
-        /// `admin` or `user`.
-        #[arg(long)]
-        role: String,
     },
 }
 
@@ -233,68 +212,7 @@ pub async fn execute(
 ) -> Result<String, String> {
     let db = |e: StoreError| format!("database error: {e}");
     match command {
-        AdminCommand::User {
-            command:
-                UserCommand::Create {
-                    email,
-                    uid,
-                    password,
-                },
-        } => {
-            let email = email.trim();
-            if email.is_empty() || !email.contains('@') {
-                return Err(format!("not an email address: {email:?}"));
-            }
-            let uid = match uid {
-                Some(u) if u.trim().is_empty() || u.chars().count() > 128 => {
-                    return Err("--uid must be 1 to 128 characters".into());
-                }
-                Some(u) => u,
-                None => soku_core::keys::random_id("", 28),
-            };
-            let password_hash = match password {
-                None => None,
-                Some(p) => {
-                    let p = p.expose().clone();
-                    let p = if p == "-" {
-                        let mut line = String::new();
-                        std::io::stdin()
-                            .read_line(&mut line)
-                            .map_err(|e| format!("cannot read the password: {e}"))?;
-                        line.trim_end_matches(['\r', '\n']).to_owned()
-                    } else {
-                        p
-                    };
-                    if !store.password_users(email).await.map_err(db)?.is_empty() {
-                        return Err(format!(
-                            "a user with email {email:?} has a password already"
-                        ));
-                    }
-                    Some(crate::auth::passwords::hash(&p)?)
-                }
-            };
-            match store.create_user(&uid, Some(email), now).await {
-                Ok(user) => {
-                    if let Some(hash) = password_hash {
-                        store.set_password_hash(&user.id, &hash).await.map_err(db)?;
-                    }
-                    Ok(user.id)
-                }
-                Err(StoreError::Conflict) => Err(format!("a user with id {uid:?} exists already")),
-                Err(e) => Err(db(e)),
-            }
-        }
-        AdminCommand::User {
-            command: UserCommand::SetRole { uid, role },
-        } => {
-            let role = Role::parse(&role)
-                .ok_or_else(|| format!("unknown role {role:?}: use admin or user"))?;
-            if store.set_role(&uid, role).await.map_err(db)? {
-                Ok(format!("{uid} is now {}", role.as_str()))
-            } else {
-                Err(format!("no user with id {uid:?}"))
-            }
-        }
+        AdminCommand::User { command } => users::execute(&store, command, now).await,
         AdminCommand::Subscription {
             command:
                 SubscriptionCommand::Set {

@@ -706,3 +706,135 @@ async fn a_user_has_at_most_fifty_live_sessions() {
         soku_server::auth::session::MAX_SESSIONS_PER_USER
     );
 }
+
+/// `soku admin user set-password` and `soku admin user sign-out`, for a user who cannot help
+/// themselves (a forgotten password, a stolen laptop): the new password works and the old one
+/// no longer does; both sign the user out everywhere (sessions and ID tokens signed in before),
+/// record it in the user's audit log as the operator's doing, and leave other users alone.
+#[tokio::test]
+async fn the_operator_sets_a_password_and_signs_a_user_out_everywhere() {
+    use soku_server::admin::{AdminCommand, UserCommand, execute};
+    let app = TestApp::builder_without_engine().await;
+    let uid = password_user(&app, "ada@example.com").await;
+    let bob = password_user(&app, "bob@example.com").await;
+    let run = |command: UserCommand| {
+        execute(
+            app.store.clone(),
+            AdminCommand::User { command },
+            Utc::now(),
+        )
+    };
+    let s = sign_in(&app, "ada@example.com", FIREFOX).await;
+    let bobs = sign_in(&app, "bob@example.com", CHROME).await;
+    let issuer = app.state.tokens.builtin();
+    let hour = std::time::Duration::from_secs(3600);
+    let earlier = Utc::now() - Duration::seconds(5);
+    let old = issuer
+        .issue(&uid, Some("ada@example.com"), earlier, hour)
+        .unwrap();
+    assert_eq!(app.get_with_token("/v1/api-keys", &old).await.status(), 200);
+    assert_eq!(sessions_of(&app, &s).await.status(), 200);
+
+    // Refused: too short, no such user, a user without an email.
+    let short = run(UserCommand::SetPassword {
+        uid: uid.clone(),
+        password: "short".into(),
+    })
+    .await;
+    assert!(short.unwrap_err().contains("at least 10 characters"));
+    let nobody = run(UserCommand::SetPassword {
+        uid: "nobody".into(),
+        password: "a new password".into(),
+    })
+    .await;
+    assert_eq!(nobody.unwrap_err(), "no user with id \"nobody\"");
+    app.store
+        .create_user("no_email", None, Utc::now())
+        .await
+        .unwrap();
+    let no_email = run(UserCommand::SetPassword {
+        uid: "no_email".into(),
+        password: "a new password".into(),
+    })
+    .await;
+    assert!(no_email.unwrap_err().contains("no email address"));
+    // Nothing changed by the refusals.
+    assert_eq!(login(&app, "ada@example.com", PASSWORD).await.status(), 200);
+    assert_eq!(sessions_of(&app, &s).await.status(), 200);
+
+    let out = run(UserCommand::SetPassword {
+        uid: uid.clone(),
+        password: "a brand new password".into(),
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.contains("password set") && out.contains("signed out everywhere"),
+        "{out}"
+    );
+    assert!(!out.contains("brand new"), "the password is printed: {out}");
+    assert_eq!(login(&app, "ada@example.com", PASSWORD).await.status(), 401);
+    assert_eq!(
+        login(&app, "ada@example.com", "a brand new password")
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        sessions_of(&app, &s).await.status(),
+        401,
+        "the session signed in before"
+    );
+    let refused = eventually(std::time::Duration::from_secs(4), || async {
+        app.get_with_token("/v1/api-keys", &old).await.status() == 401
+    })
+    .await;
+    assert!(refused, "the ID token signed in before is still accepted");
+    assert_eq!(
+        sessions_of(&app, &bobs).await.status(),
+        200,
+        "another user's session"
+    );
+
+    // Sign-out alone: Bob's session and tokens end, his password stays.
+    let bobs_token = issuer
+        .issue(&bob, Some("bob@example.com"), earlier, hour)
+        .unwrap();
+    let out = run(UserCommand::SignOut { uid: bob.clone() })
+        .await
+        .unwrap();
+    assert_eq!(
+        out,
+        format!("{bob}: signed out everywhere (1 session ended)")
+    );
+    assert_eq!(sessions_of(&app, &bobs).await.status(), 401);
+    let refused = eventually(std::time::Duration::from_secs(4), || async {
+        app.get_with_token("/v1/api-keys", &bobs_token)
+            .await
+            .status()
+            == 401
+    })
+    .await;
+    assert!(refused, "Bob's ID token signed in before is still accepted");
+    assert_eq!(login(&app, "bob@example.com", PASSWORD).await.status(), 200);
+    assert!(
+        run(UserCommand::SignOut {
+            uid: "nobody".into()
+        })
+        .await
+        .is_err()
+    );
+
+    // Each is in the user's audit log as the operator's.
+    let events = app.store.list_audit_events(&bob, 10, None).await.unwrap();
+    let out_event = events
+        .iter()
+        .find(|e| e.kind == AuditKind::SignedOut)
+        .expect("a session.signed_out event");
+    assert_eq!(
+        out_event.details["by"], "operator",
+        "{:?}",
+        out_event.details
+    );
+    assert_eq!(out_event.details["sessions"], 1);
+}
