@@ -177,6 +177,8 @@ pub fn declared(
         .unwrap_or_default();
     let kind = match content_type.as_str() {
         "application/octet-stream" => None,
+        // Common misspellings of image/jpeg (what many HTTP libraries send for `.jpg`).
+        "image/jpg" | "image/pjpeg" => Some(MediaKind::Image),
         t => Some(known_type(t).and_then(MediaKind::of).ok_or_else(|| {
             ApiError::new(
                 ErrorCode::UnsupportedMediaType,
@@ -337,11 +339,11 @@ fn body_failed(e: BodyError) -> ApiError {
             "truncated",
             "The body ended before its Content-Length; nothing was stored.".into(),
         ),
-        BodyError::Idle => ApiError::new(
-            ErrorCode::ValidationError,
-            "The body stopped arriving; nothing was stored.",
-        )
-        .with_details(json!({ "reason": "timeout" })),
+        // Spec 8.1's reason for a file that did not arrive in time, as for an import.
+        BodyError::Idle => upload_failed(
+            "timeout",
+            "The body stopped arriving; nothing was stored.".into(),
+        ),
     }
 }
 

@@ -384,6 +384,32 @@ async fn the_same_file_twice_is_one_media_and_a_reused_key_with_another_file_is_
     assert_eq!(stored_files(&app).len(), 2, "{:?}", stored_files(&app));
 }
 
+/// `image/jpg` and `image/pjpeg`, which many clients send for a JPEG, are taken as JPEG's type;
+/// the file's real type is still read from its bytes (a video sent so is refused).
+#[tokio::test]
+async fn common_misspellings_of_the_jpeg_type_are_taken() {
+    let app = TestApp::start().await;
+    let (_, key) = app.subscriber().await;
+    for alias in ["image/jpg", "image/pjpeg"] {
+        let r = upload(
+            &app,
+            &key,
+            alias,
+            media_files::jpeg(8 + alias.len() as u32, 8),
+        )
+        .await;
+        assert_eq!(r.status(), 201, "{alias}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["mimeType"], "image/jpeg", "{alias}: {body}");
+        let r = upload(&app, &key, alias, media_files::mp4(16, 16, 1000, 64)).await;
+        let body = expect_error(r, 400, "upload_failed", None).await;
+        assert_eq!(
+            body["error"]["details"]["reason"], "unsupported_type",
+            "{alias}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn bad_uploads_get_clear_errors_and_leave_nothing_stored() {
     let app = TestApp::start().await;
@@ -511,7 +537,8 @@ async fn a_body_that_lies_about_its_length_or_stops_is_refused_and_nothing_remai
         answer.is_empty() || answer.starts_with("HTTP/1.1 400"),
         "{answer}"
     );
-    // A client that stops sending: the idle timeout ends the upload (408 semantics, 400 code).
+    // A client that stops sending: the idle timeout ends the upload (408 semantics, 400 code),
+    // with spec 8.1's `upload_failed` and reason `timeout`, as an import that stalls.
     let started = std::time::Instant::now();
     let answer = raw_upload(
         &app,
@@ -523,6 +550,10 @@ async fn a_body_that_lies_about_its_length_or_stops_is_refused_and_nothing_remai
     .await;
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
     assert!(answer.contains("stopped arriving"), "{answer}");
+    assert!(
+        answer.contains(r#""code":"upload_failed""#) && answer.contains(r#""reason":"timeout""#),
+        "{answer}"
+    );
     assert!(started.elapsed() < Duration::from_secs(20));
     assert!(
         crate::util::eventually(Duration::from_secs(5), || async {
