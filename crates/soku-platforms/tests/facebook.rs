@@ -514,7 +514,11 @@ async fn a_video_is_uploaded_by_url_and_published_once_processed() {
     );
     assert_eq!(
         sink.all(),
-        [json!({ "kind": "video", "video_url": VIDEO, "video_id": v.id })]
+        [
+            json!({ "kind": "video_sent", "video_url": VIDEO }),
+            json!({ "kind": "video", "video_url": VIDEO, "video_id": v.id })
+        ],
+        "the upload's marker before it, the video's id after"
     );
     assert_eq!(s.fake.videos_uploaded(), 1);
 }
@@ -556,36 +560,76 @@ async fn a_video_facebook_cannot_process_is_permanent_with_its_message() {
     assert_eq!(s.fake.videos_uploaded(), 1);
 }
 
+/// A Page video Facebook is still processing when the engine's attempts would run out (a
+/// 20-minute video processed for ten): uploaded with `published=true`, it is the post and
+/// shows once processed. Published with its id and URL at the first attempt's deadline, never
+/// retried into `failed`, never uploaded again.
 #[tokio::test]
-async fn a_video_still_processing_at_the_deadline_is_retryable_and_the_next_attempt_polls_it() {
+async fn a_video_still_processing_at_the_deadline_is_published_with_its_id_and_url() {
     let s = setup().await;
-    s.fake.set_video_polls(4);
+    s.fake.set_video_polls(100);
     let impatient = FacebookPages::new(settings(&s.fake))
         .with_polling(Duration::from_millis(10), Duration::ZERO);
     let sink = Arc::new(Saves::default());
     let req = video_request(&s.token, Some("Long clip"), Value::Null, &sink);
-    let e = impatient.publish(&req).await.unwrap_err();
-    assert_eq!(e.class, FailureClass::Retryable { retry_after: None });
-    assert_eq!(e.code, "media_processing");
+    let post = impatient.publish(&req).await.unwrap();
     let video_id = s.fake.videos()[0].id.clone();
+    assert_eq!(post.id, video_id);
+    assert_eq!(
+        post.url.as_deref(),
+        Some(format!("https://www.facebook.com/{PAGE_ID}/videos/{video_id}/").as_str())
+    );
     assert_eq!(sink.last()["video_id"], json!(video_id));
 
-    // Still processing, it is not a post yet (processing may fail): reconciliation asks again
-    // later instead of saying Found.
+    // Reconciliation after a crash mid-wait says the same: Found, not "ask again later" until
+    // the attempts run out.
     let sink2 = Arc::new(Saves::default());
     let again = video_request(&s.token, Some("Long clip"), sink.last(), &sink2);
-    let e = s.connector.find_existing(&again).await.unwrap_err();
-    assert_eq!(
-        (e.class, e.code.as_str()),
-        (
-            FailureClass::Retryable { retry_after: None },
-            "media_processing"
-        )
-    );
-    let post = s.connector.publish(&again).await.unwrap();
+    match s.connector.find_existing(&again).await.unwrap() {
+        Existing::Found(found) => assert_eq!(found.id, video_id),
+        other => panic!("expected Found, got {other:?}"),
+    }
+    // An attempt resuming the saved video (progress an earlier version left) publishes it too.
+    let post = impatient.publish(&again).await.unwrap();
     assert_eq!(post.id, video_id);
-    assert_eq!(s.fake.videos_uploaded(), 1, "polled, not uploaded again");
+    assert_eq!(s.fake.videos_uploaded(), 1, "never uploaded again");
     assert!(sink2.all().is_empty());
+}
+
+/// Once the upload was taken, a status read that fails (the Page token refused since, a 5xx,
+/// a throttle) does not make the target fail: the video is live.
+#[tokio::test]
+async fn a_status_read_that_fails_after_the_upload_was_taken_is_still_published() {
+    let s = setup().await;
+    s.fake.set_video_polls(100);
+    let video_reads = format!("/{}/1100", fake::DEFAULT_VERSION);
+    let refused = graph_error(
+        190,
+        "Error validating access token: The session has been invalidated because the user changed their password.",
+    );
+    let transient = fake::graph_error(2, None, "OAuthException", "Please retry later.", true, None);
+    for (status, body) in [(400, refused.clone()), (500, transient)] {
+        s.fake.faults.reply("GET", &video_reads, status, &[], body);
+        let sink = Arc::new(Saves::default());
+        let req = video_request(&s.token, Some("Clip"), Value::Null, &sink);
+        let post = s.connector.publish(&req).await.unwrap();
+        assert_eq!(post.id, sink.last()["video_id"].as_str().unwrap());
+    }
+    assert_eq!(s.fake.videos_uploaded(), 2);
+
+    // The token goes bad between attempts: the next attempt resuming the saved video does not
+    // turn Facebook's 190 into `token_invalid` (which fails the target): the video is live.
+    let video_id = s.fake.videos()[1].id.clone();
+    let saved = json!({ "kind": "video", "video_url": VIDEO, "video_id": video_id });
+    s.fake.revoke_token(&s.token, Revocation::AppRemoved);
+    let sink = Arc::new(Saves::default());
+    let post = s
+        .connector
+        .publish(&video_request(&s.token, Some("Clip"), saved, &sink))
+        .await
+        .unwrap();
+    assert_eq!(post.id, video_id);
+    assert_eq!(s.fake.videos_uploaded(), 2);
 }
 
 fn missing_object() -> Value {
@@ -650,15 +694,12 @@ async fn a_saved_video_facebook_cannot_read_back_is_ambiguous_and_never_uploaded
 #[tokio::test]
 async fn a_saved_video_whose_upload_expired_is_uploaded_again() {
     let s = setup().await;
-    s.fake.set_video_polls(4);
-    let impatient = FacebookPages::new(settings(&s.fake))
-        .with_polling(Duration::from_millis(10), Duration::ZERO);
+    s.fake.set_video_polls(0);
     let sink = Arc::new(Saves::default());
     let req = video_request(&s.token, Some("Clip"), Value::Null, &sink);
-    impatient.publish(&req).await.unwrap_err();
+    s.connector.publish(&req).await.unwrap();
     let first = s.fake.videos()[0].id.clone();
     video_reads(&s.fake, &first, json!({ "video_status": "expired" }));
-    s.fake.set_video_polls(0);
     let sink2 = Arc::new(Saves::default());
     let post = s
         .connector
@@ -1468,7 +1509,10 @@ async fn a_video_is_found_by_its_saved_id_or_its_description() {
     let req = video_request(&s.token, Some("Clip of the day"), Value::Null, &sink);
     let e = s.connector.publish(&req).await.unwrap_err();
     assert_eq!(e.class, FailureClass::Ambiguous);
-    assert!(sink.all().is_empty());
+    assert_eq!(
+        sink.all(),
+        [json!({ "kind": "video_sent", "video_url": VIDEO })]
+    );
     let video_id = s.fake.videos()[0].id.clone();
     match s.connector.find_existing(&req).await.unwrap() {
         Existing::Found(found) => {
@@ -1543,7 +1587,8 @@ fn flaky(fails: fn(&Value) -> bool) -> Arc<FlakySaves> {
 #[tokio::test]
 async fn a_failed_save_after_the_video_upload_is_logged_and_never_makes_a_retry_upload_again() {
     let s = setup().await;
-    let sink = flaky(|_| true);
+    // The store takes the upload's marker, then is unreachable for the video's id.
+    let sink = flaky(|v| v["kind"] == "video");
     let mut req = video_request(
         &s.token,
         Some("Unsaved"),
@@ -1555,29 +1600,134 @@ async fn a_failed_save_after_the_video_upload_is_logged_and_never_makes_a_retry_
     let post = s.connector.publish(&req).await.unwrap();
     assert_eq!(post.id, s.fake.videos()[0].id);
     assert_eq!(s.fake.videos_uploaded(), 1);
+    assert_eq!(sink.kept.last()["kind"], "video_sent");
 
-    // Still processing at the deadline with its id unsaved: a retry would upload it again, so
-    // the answer is ambiguous (reconciliation looks for it) rather than retryable.
-    s.fake.set_video_polls(4);
-    let impatient = FacebookPages::new(settings(&s.fake))
-        .with_polling(Duration::from_millis(10), Duration::ZERO);
+    // A later attempt from that progress (the marker, no id) never uploads again: it is
+    // ambiguous, and reconciliation finds the video by its description.
+    let again = video_request(
+        &s.token,
+        Some("Unsaved"),
+        sink.kept.last(),
+        &Arc::new(Saves::default()),
+    );
+    let e = s.connector.publish(&again).await.unwrap_err();
+    assert_eq!(
+        (e.class, e.code.as_str()),
+        (FailureClass::Ambiguous, "earlier_attempt_unconfirmed")
+    );
+    assert_eq!(s.fake.videos_uploaded(), 1);
+    match s.connector.find_existing(&again).await.unwrap() {
+        Existing::Found(found) => assert_eq!(found.id, post.id),
+        other => panic!("expected Found, got {other:?}"),
+    }
+
+    // The marker cannot be saved: nothing is uploaded.
+    let refusing = flaky(|_| true);
     let mut req = video_request(
         &s.token,
         Some("Unsaved 2"),
         Value::Null,
         &Arc::new(Saves::default()),
     );
-    req.progress = Progress::new(Value::Null, sink.clone());
-    let e = impatient.publish(&req).await.unwrap_err();
-    assert_eq!(
-        (e.class, e.code.as_str()),
-        (FailureClass::Ambiguous, "media_processing")
-    );
-    assert_eq!(s.fake.videos_uploaded(), 2);
-    match s.connector.find_existing(&req).await.unwrap() {
-        Existing::Found(found) => assert_eq!(found.id, s.fake.videos()[1].id),
+    req.progress = Progress::new(Value::Null, refusing);
+    let e = s.connector.publish(&req).await.unwrap_err();
+    assert_eq!(e.class, FailureClass::Retryable { retry_after: None });
+    assert_eq!(s.fake.videos_uploaded(), 1);
+}
+
+/// The upload `POST /{page}/videos` taken and its answer lost (a 500, or a timeout), the video
+/// still being processed and not listed yet: its marker, saved before the call, keeps every
+/// later attempt from uploading it again; reconciliation keeps looking (an error, asked again
+/// later, never `NotFound`) until the listing shows it.
+#[tokio::test]
+async fn a_video_upload_whose_answer_is_lost_is_never_uploaded_again_while_not_listed() {
+    let s = setup().await;
+    s.fake.set_video_listing_lag(true);
+    s.fake.set_video_polls(3);
+    for (text, lose) in [(Some("Lost clip"), "500"), (None, "timeout")] {
+        match lose {
+            "500" => s.fake.lose_next_video_answer(),
+            _ => s.fake.faults.push(
+                "POST",
+                &format!("/{}/{PAGE_ID}/videos", fake::DEFAULT_VERSION),
+                Fault::DelayAfterEffect(Duration::from_secs(2)),
+            ),
+        }
+        let before = s.fake.videos_uploaded();
+        let sink = Arc::new(Saves::default());
+        let req = video_request(&s.token, text, Value::Null, &sink);
+        let e = s.connector.publish(&req).await.unwrap_err();
+        assert_eq!(e.class, FailureClass::Ambiguous, "{lose}");
+        assert_eq!(s.fake.videos_uploaded(), before + 1);
+        let marker = json!({ "kind": "video_sent", "video_url": VIDEO });
+        assert_eq!(sink.all(), std::slice::from_ref(&marker));
+
+        // What the engine does next: reconcile with the marker. Not listed yet: asked again
+        // later (the target ends `unknown` if it never shows), not NotFound.
+        let sink2 = Arc::new(Saves::default());
+        let again = video_request(&s.token, text, marker, &sink2);
+        let e = s.connector.find_existing(&again).await.unwrap_err();
+        assert_eq!(
+            (e.class, e.code.as_str()),
+            (
+                FailureClass::Retryable { retry_after: None },
+                "not_listed_yet"
+            ),
+            "{lose}"
+        );
+        // A publish from the marker never uploads again.
+        let e = s.connector.publish(&again).await.unwrap_err();
+        assert_eq!(
+            (e.class, e.code.as_str()),
+            (FailureClass::Ambiguous, "earlier_attempt_unconfirmed")
+        );
+        assert_eq!(s.fake.videos_uploaded(), before + 1, "uploaded once");
+        assert!(sink2.all().is_empty());
+    }
+
+    // Once listed, the video with the text is found.
+    s.fake.set_video_listing_lag(false);
+    let marker = json!({ "kind": "video_sent", "video_url": VIDEO });
+    let sink = Arc::new(Saves::default());
+    let again = video_request(&s.token, Some("Lost clip"), marker.clone(), &sink);
+    match s.connector.find_existing(&again).await.unwrap() {
+        Existing::Found(found) => assert_eq!(found.id, s.fake.videos()[0].id),
         other => panic!("expected Found, got {other:?}"),
     }
+    // Without text, anything in the window could be it: Facebook cannot tell.
+    let blind = video_request(&s.token, None, marker, &sink);
+    assert_eq!(
+        s.connector.find_existing(&blind).await.unwrap(),
+        Existing::CannotTell
+    );
+}
+
+/// Facebook refusing the upload (a 4xx: throttled, a token refused) took nothing: the marker is
+/// cleared and the next attempt uploads.
+#[tokio::test]
+async fn a_refused_video_upload_clears_its_marker() {
+    let s = setup().await;
+    s.fake.rate_limit_next(1, Throttle::PageBuc);
+    let sink = Arc::new(Saves::default());
+    let req = video_request(&s.token, Some("Clip"), Value::Null, &sink);
+    let e = s.connector.publish(&req).await.unwrap_err();
+    assert!(matches!(e.class, FailureClass::Retryable { .. }), "{e:?}");
+    assert_eq!(s.fake.videos_uploaded(), 0);
+    assert_eq!(
+        sink.all(),
+        [
+            json!({ "kind": "video_sent", "video_url": VIDEO }),
+            Value::Null
+        ]
+    );
+    let sink2 = Arc::new(Saves::default());
+    let post = s
+        .connector
+        .publish(&video_request(&s.token, Some("Clip"), sink.last(), &sink2))
+        .await
+        .unwrap();
+    assert_eq!(post.id, s.fake.videos()[0].id);
+    assert_eq!(s.fake.videos_uploaded(), 1);
 }
 
 #[tokio::test]

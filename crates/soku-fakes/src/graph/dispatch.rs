@@ -72,6 +72,24 @@ pub(super) async fn handle(
         };
     }
     let mut r = graph_call(&mut s, &method, &rest, &p, token.as_deref(), &fetched);
+    if method == Method::POST
+        && matches!(rest.as_slice(), [_, "videos"])
+        && r.status().is_success()
+        && std::mem::take(&mut s.lose_next_video_answer)
+    {
+        // Taken, and the answer lost on the way back (`GraphFake::lose_next_video_answer`).
+        r = json(
+            500,
+            graph_error(
+                2,
+                None,
+                "OAuthException",
+                "An unexpected error has occurred. Please retry your request later.",
+                true,
+                None,
+            ),
+        );
+    }
     set_header(&mut r, "x-app-usage", &app_usage_header(s.app_usage));
     if let Some((id, kind)) = object {
         let u = s.app_usage;

@@ -46,7 +46,7 @@
 //! [`GraphFake::fail_media_url`], [`GraphFake::expire_container`], [`GraphFake::fetch_media`].
 //! Quota: [`GraphFake::set_quota_total`], [`GraphFake::record_api_publishes`]. Videos:
 //! [`GraphFake::set_video_polls`], [`GraphFake::fail_next_video`] (reels and video stories
-//! too). Reels: [`GraphFake::set_reels_quota`], [`GraphFake::record_api_reels`], readers
+//! too), [`GraphFake::lose_next_video_answer`], [`GraphFake::set_video_listing_lag`]. Reels: [`GraphFake::set_reels_quota`], [`GraphFake::record_api_reels`], readers
 //! [`GraphFake::reels`], [`GraphFake::stories`], counters [`GraphFake::reels_started`],
 //! [`GraphFake::reels_uploaded`], [`GraphFake::reels_published`],
 //! [`GraphFake::stories_published`]. Throttling and outages:
@@ -244,6 +244,8 @@ impl GraphFake {
             fetched: Vec::new(),
             video_polls: 2,
             fail_next_video: VecDeque::new(),
+            lose_next_video_answer: false,
+            video_listing_lag: false,
             quota_total: DEFAULT_QUOTA_TOTAL,
             injected: VecDeque::new(),
             app_usage: AppUsage::default(),
@@ -554,6 +556,21 @@ impl GraphFake {
     /// Reels and video stories take it when their file arrives at the upload host.
     pub fn fail_next_video(&self, code: i64, message: &str) {
         self.with(|s| s.fail_next_video.push_back((code, message.to_owned())));
+    }
+
+    /// The next `POST /{page}/videos` is handled (the video is created, processed and published
+    /// as usual) and then answered with the transient error 2 (HTTP 500) instead of its
+    /// `{"id"}`: an answer lost between Facebook and the caller, which "Handling Errors" tells
+    /// callers to retry although the call may have been taken.
+    pub fn lose_next_video_answer(&self) {
+        self.with(|s| s.lose_next_video_answer = true);
+    }
+
+    /// While on, a video uploaded to `/{page}/videos` is listed there only once processed
+    /// (read-after-write lag: one Facebook is still fetching or processing may not be listed
+    /// yet). Meta documents neither; the fake lists at once by default.
+    pub fn set_video_listing_lag(&self, on: bool) {
+        self.with(|s| s.video_listing_lag = on);
     }
 
     /// The reels quota of every Page (default [`DEFAULT_REELS_QUOTA`], 30 in 24 hours).

@@ -564,7 +564,7 @@ pub(super) fn list_videos(s: &mut Inner, tok: &IssuedToken, page_id: &str, p: &P
         .values()
         .filter(|v| v.page_id == page_id)
         .filter(|v| match v.kind {
-            VideoKind::Video => true,
+            VideoKind::Video => !s.video_listing_lag || s.video_ready(&v.id),
             VideoKind::Reel => v.published && s.video_ready(&v.id),
             VideoKind::Story => false,
         })

@@ -276,6 +276,10 @@ pub(super) struct Inner {
     pub(super) fetched: Vec<(String, Result<u16, String>)>,
     pub(super) video_polls: u32,
     pub(super) fail_next_video: VecDeque<(i64, String)>,
+    /// The next `POST /{page}/videos` is taken, then answered with a transient 500.
+    pub(super) lose_next_video_answer: bool,
+    /// Plain videos are listed on `/{page}/videos` only once processed.
+    pub(super) video_listing_lag: bool,
     pub(super) quota_total: u32,
     pub(super) injected: VecDeque<Injected>,
     pub(super) app_usage: AppUsage,

@@ -45,11 +45,12 @@
 //!   the video upload (`published=true`: the video is the post), a session's finish,
 //!   `photo_stories`. **Repeatable** (nothing shows): an unpublished photo, a session's start
 //!   and file upload, every read.
-//! - **Progress** (`progress::Saved`, tagged by `kind`): the unpublished photos, the video id,
-//!   the session (with `finish_sent`), the story photo (with `sent`). Ids are saved as soon as
-//!   Facebook answers; a marker is saved before its creating call (no call when that save
-//!   fails) and cleared only after an answer that had no effect. A save after the video upload
-//!   never fails the attempt (logged; what would be retried becomes ambiguous).
+//! - **Progress** (`progress::Saved`, tagged by `kind`): the unpublished photos, the video
+//!   upload's marker (`video_sent`) then the video id, the session (with `finish_sent`), the
+//!   story photo (with `sent`). Ids are saved as soon as Facebook answers; a marker is saved
+//!   before its creating call (no call when that save fails) and cleared only after an answer
+//!   that had no effect. A save after the video upload never fails the attempt (logged; the
+//!   marker stays, so no later attempt uploads again).
 //! - **Never twice**: a creating call is never sent again while its marker is set: publishing
 //!   answers `Ambiguous` and reconciliation decides, answering `Err` (asked again later, the
 //!   target ending `unknown`) rather than `NotFound` while the post is not listed. A saved
@@ -59,16 +60,20 @@
 //!   showed nothing). Saved reused photos refused with code 100 (dropped by Facebook) are
 //!   uploaded again only when their marker says no feed call used them. Progress saved for
 //!   other media that may have published is `Ambiguous` to publish, `CannotTell` to reconcile.
+//!   A video upload whose answer was lost (`video_sent` without an id) is looked for in the
+//!   Page's videos by description; not listed yet is an `Err`, never `NotFound`.
 //! - **Processing**: polled within `graph::Polling` (first read at once); `ready` (or the
 //!   processing phase complete) is published, `error`/`upload_failed` permanent
-//!   (`media_processing_failed`), still processing at the deadline retryable
+//!   (`media_processing_failed`). A feed video still processing at the deadline, or whose
+//!   status read fails, is published (`video::after_upload`: uploaded with `published=true`,
+//!   it is the post, as on YouTube); a reel or story still processing is retryable
 //!   (`media_processing`; ambiguous once a finish was sent). A session is finished once
 //!   uploaded and processed, or uploaded with processing `not_started` (the guides finish right
 //!   after the upload).
 //! - **Reconciliation** (`reconcile`): the saved ids first; else the text in the listings
 //!   (posts or videos made from `not_before` less a minute, 3 pages of 100): a post without
 //!   text is `CannotTell` when anything is in the window, two identical texts cannot be told
-//!   apart. A saved video still processing is an `Err` (`media_processing`), not `Found`.
+//!   apart. A saved video still processing is `Found`, as publishing says at its deadline.
 //! - **Errors** (`graph::classify`, then `explain`): 190 is `token_invalid` (subcode 492: the
 //!   user lost their role on the Page); 10 and 200-299 a permission the connection lost;
 //!   100/33 on the Page `page_unavailable`; 1609005 `link_rejected`; the reels quota

@@ -31,6 +31,12 @@ pub(super) enum Saved {
         video_url: String,
         video_id: String,
     },
+    /// The marker saved before `POST /{page}/videos` (`published=true`): the upload may have
+    /// been taken, its answer (the video id) not read. Replaced by `Video` once answered,
+    /// cleared after a refusal that certainly took nothing.
+    VideoSent {
+        video_url: String,
+    },
     Reel(SavedSession),
     VideoStory(SavedSession),
     /// A photo story's unpublished photo; `sent`: `photo_stories` may have been called with it.
@@ -70,7 +76,7 @@ impl Saved {
     fn may_have_published(&self) -> bool {
         match self {
             Saved::Photos { sent, .. } | Saved::PhotoStory { sent, .. } => *sent,
-            Saved::Video { .. } => true,
+            Saved::Video { .. } | Saved::VideoSent { .. } => true,
             Saved::Reel(s) | Saved::VideoStory(s) => s.finish_sent,
         }
     }
@@ -104,7 +110,9 @@ pub(super) fn resume(saved: &Value, shape: &Shape<'_>) -> Resume {
         (Saved::Photos { photos, sent }, Shape::Photos(urls)) => {
             !*sent || photos.iter().map(|p| &p.url).eq(urls.iter())
         }
-        (Saved::Video { video_url, .. }, Shape::Video(url)) => video_url == url,
+        (Saved::Video { video_url, .. } | Saved::VideoSent { video_url }, Shape::Video(url)) => {
+            video_url == url
+        }
         (Saved::Reel(s), Shape::Reel(url)) | (Saved::VideoStory(s), Shape::VideoStory(url)) => {
             s.video_url == *url
         }
@@ -117,6 +125,13 @@ pub(super) fn resume(saved: &Value, shape: &Shape<'_>) -> Resume {
         Resume::Conflict
     } else {
         Resume::Fresh
+    }
+}
+
+/// Clears a marker after an answer that certainly had no effect (best effort, logged).
+pub(super) async fn clear_or_log(progress: &Progress, what: &str) {
+    if let Err(e) = progress.save(Value::Null).await {
+        tracing::warn!(code = %e.code, what, "could not clear the Facebook target's marker");
     }
 }
 
@@ -192,6 +207,16 @@ mod tests {
         assert_eq!(resume(&video, &Shape::Video("other")), Resume::Conflict);
         assert_eq!(resume(&video, &Shape::Reel("u")), Resume::Conflict);
         assert_eq!(resume(&video, &Shape::Feed), Resume::Conflict);
+        // The upload's marker: this video's, or, for other media, something that may be live.
+        let sent = json!({"kind": "video_sent", "video_url": "u"});
+        assert_eq!(
+            resume(&sent, &Shape::Video("u")),
+            Resume::Mine(Saved::VideoSent {
+                video_url: "u".into()
+            })
+        );
+        assert_eq!(resume(&sent, &Shape::Video("other")), Resume::Conflict);
+        assert_eq!(resume(&sent, &Shape::Reel("u")), Resume::Conflict);
         // A reel session never finished published nothing; once its finish was sent, it may have.
         let reel = json!({"kind": "reel", "video_url": "u", "video_id": "9"});
         assert_eq!(resume(&reel, &Shape::Video("u")), Resume::Fresh);

@@ -1,7 +1,7 @@
 //! Reconciliation (`find_existing`): whether an earlier attempt's post exists.
 //!
 //! Facebook has no idempotency key and no hidden field for the marker. What was saved decides
-//! first (`progress`): a saved id is read or looked for by id; a marker set (`sent`,
+//! first (`progress`): a saved id is read or looked for by id; a marker set (`sent`, `video_sent`,
 //! `finish_sent`) with nothing to show yet is an `Err` (reconciliation runs again later and the
 //! target ends `unknown` if it never shows), never `NotFound`, since publishing again could
 //! post twice. Progress saved for other media that may have published is `CannotTell`.
@@ -13,7 +13,7 @@
 
 use super::progress::{Resume, Saved, resume};
 use super::sessions::{Session, reel_post, session_unconfirmed, story_not_listed};
-use super::video::{Processing, SessionState, still_processing, video_post_of};
+use super::video::{Processing, SessionState, video_post_of};
 use super::{FacebookPages, PLATFORM, Plan, Shape, WEB, id_of};
 use crate::graph;
 use crate::http::Effect;
@@ -82,11 +82,17 @@ impl FacebookPages {
                             &video_id,
                             v.permalink_url.as_deref(),
                         ))),
-                        // Not shown yet and it may still fail: asked again later.
-                        Processing::Pending => Err(still_processing("video")),
+                        // Taken with `published=true` and processing: the post, as
+                        // publishing says at its deadline (`video::after_upload`).
+                        Processing::Pending => Ok(Existing::Found(video_post_of(
+                            page,
+                            &video_id,
+                            v.permalink_url.as_deref(),
+                        ))),
                         // It will never show; publishing again reports why.
                         Processing::Failed(_) => Ok(Existing::NotFound),
-                        // Never shown; a later upload whose answer was lost may be there.
+                        // Never shown (a later upload saves its own marker first; progress
+                        // saved before that marker existed may hide one: looked for).
                         Processing::Expired => videos().await,
                     },
                     // Ours, and it may be live (lag, a permission lost): looked for in the
@@ -98,6 +104,12 @@ impl FacebookPages {
                     Err(e) => Err(e),
                 }
             }
+            // The upload may have been taken, its answer lost: a video still being fetched or
+            // processed may not be listed yet, and not listed is no reason to upload again.
+            (Shape::Video(_), Some(Saved::VideoSent { .. })) => match videos().await? {
+                Existing::NotFound => Err(not_listed("video")),
+                other => Ok(other),
+            },
             (Shape::Video(_), _) => videos().await,
             // No saved session: none was started, or its start's answer was lost; either way
             // no finish was sent with it (the session is saved before anything else).

@@ -1,7 +1,7 @@
 //! Videos (`POST /{page}/videos`, published at once) and the video status every upload reads
 //! (`GET /{video-id}?fields=status`), reels and video stories included.
 
-use super::progress::{Resume, Saved, save_or_log};
+use super::progress::{Resume, Saved, clear_or_log, save_or_log};
 use super::{FacebookPages, PLATFORM, WEB};
 use crate::graph::{self, Backoff};
 use crate::http::Effect;
@@ -162,20 +162,26 @@ pub(super) enum SessionState {
     Expired,
 }
 
-/// How a wait for a video ended (a failure or the deadline is an error).
+/// How a wait for a video ended (a read that failed is an error).
 pub(super) enum VideoState {
     Ready(PublishedPost),
+    /// Facebook's words on why it could not process the video: it will never show.
+    Failed(String),
     /// Facebook says its upload `expired`: it will never show.
     Expired,
     /// Facebook answers 100/33 for it ("does not exist, cannot be loaded due to missing
     /// permissions, or does not support this operation"): read-after-write lag, a permission
     /// lost, or gone. It may be live.
     Unreadable,
+    /// Still processing at the deadline, with the `permalink_url` last read.
+    Processing(Option<String>),
 }
 
 impl FacebookPages {
-    /// A video: the one an earlier attempt uploaded (saved in `progress`), else a new upload;
-    /// then its processing waited for.
+    /// A video: the one an earlier attempt uploaded (saved in `progress`), else a new upload,
+    /// its marker saved first; then its processing waited for. Once Facebook has taken the
+    /// upload (`published=true`: the video is the post), nothing but Facebook's own word that
+    /// the video failed or expired ends the attempt unpublished (`after_upload`).
     pub(super) async fn video_post(
         &self,
         page: &str,
@@ -186,21 +192,36 @@ impl FacebookPages {
         resume: Resume,
     ) -> Result<PublishedPost, PublishError> {
         let mut backoff = self.app.polling.start();
-        if let Resume::Mine(Saved::Video { video_id, .. }) = &resume {
-            match self.wait_video(page, video_id, token, &mut backoff).await? {
-                VideoState::Ready(post) => return Ok(post),
-                VideoState::Expired => tracing::info!(
-                    "the Facebook video an earlier attempt uploaded expired; uploading it again"
-                ),
-                VideoState::Unreadable => return Err(video_unreadable()),
+        match &resume {
+            Resume::Mine(Saved::Video { video_id, .. }) => {
+                match self.wait_video(page, video_id, token, &mut backoff).await {
+                    Ok(VideoState::Expired) => tracing::info!(
+                        "the Facebook video an earlier attempt uploaded expired; uploading it again"
+                    ),
+                    waited => return after_upload(page, video_id, waited),
+                }
             }
+            // The upload may have been taken: looked for, never sent again blindly.
+            Resume::Mine(Saved::VideoSent { .. }) => {
+                return Err(super::earlier_call_unconfirmed("video upload"));
+            }
+            _ => {}
         }
+        // The marker first: no upload when it cannot be saved.
+        progress
+            .save(
+                Saved::VideoSent {
+                    video_url: url.to_owned(),
+                }
+                .to_value(),
+            )
+            .await?;
         let mut form = vec![("file_url", url), ("published", "true")];
         if let Some(d) = description {
             form.push(("description", d));
         }
         form.push(("access_token", token));
-        let created: IdOnly = self
+        let created: IdOnly = match self
             .page_call(
                 self.app
                     .client
@@ -208,10 +229,20 @@ impl FacebookPages {
                     .form(&form),
                 Effect::Creates,
             )
-            .await?;
-        // The video is the post from here on: a failed save is logged, and whatever would
-        // have been retried is ambiguous instead (a retry without the id would upload again).
-        let kept = save_or_log(
+            .await
+        {
+            Ok(created) => created,
+            Err(e) => {
+                // A refusal took nothing (a timeout or 5xx may have: the marker stays).
+                if e.class != FailureClass::Ambiguous {
+                    clear_or_log(progress, "video").await;
+                }
+                return Err(e);
+            }
+        };
+        // The video is the post from here on: a failed save is logged (the marker stays, so
+        // no later attempt uploads again).
+        save_or_log(
             progress,
             &Saved::Video {
                 video_url: url.to_owned(),
@@ -220,26 +251,14 @@ impl FacebookPages {
             "video",
         )
         .await;
-        match self
+        let waited = self
             .wait_video(page, &created.id, token, &mut backoff)
-            .await
-        {
-            Ok(VideoState::Ready(post)) => Ok(post),
-            // Never shown; the next attempt uploads again (its saved id says `expired` too).
-            Ok(VideoState::Expired) => Err(PublishError::new(
-                FailureClass::Retryable { retry_after: None },
-                "video_gone",
-                format!("{PLATFORM} dropped the video before it was processed."),
-            )),
-            Ok(VideoState::Unreadable) => Err(video_unreadable()),
-            Err(e) if !kept && matches!(e.class, FailureClass::Retryable { .. }) => {
-                Err(PublishError {
-                    class: FailureClass::Ambiguous,
-                    ..e
-                })
-            }
-            Err(e) => Err(e),
+            .await;
+        if matches!(waited, Ok(VideoState::Expired)) {
+            // Never shown: the next attempt uploads afresh.
+            clear_or_log(progress, "video").await;
         }
+        after_upload(page, &created.id, waited)
     }
 
     /// `GET /{video}?fields=status,permalink_url`.
@@ -259,9 +278,9 @@ impl FacebookPages {
         .await
     }
 
-    /// Polls a video's status until it is ready, failed, expired or unreadable (first read at
-    /// once, then backing off): still processing at the deadline is `media_processing`,
-    /// retryable.
+    /// Polls a video's status until it is ready, failed, expired or unreadable, or the
+    /// deadline passes (first read at once, then backing off). A read that fails otherwise is
+    /// the error.
     async fn wait_video(
         &self,
         page: &str,
@@ -283,14 +302,55 @@ impl FacebookPages {
                         read.permalink_url.as_deref(),
                     )));
                 }
-                Processing::Failed(why) => return Err(processing_failed("video", why)),
+                Processing::Failed(why) => return Ok(VideoState::Failed(why)),
                 Processing::Expired => return Ok(VideoState::Expired),
                 Processing::Pending => {}
             }
             if !backoff.wait().await {
-                return Err(still_processing("video"));
+                return Ok(VideoState::Processing(read.permalink_url));
             }
         }
+    }
+}
+
+/// The outcome of a video Facebook took with `published=true` (`video`), from the wait for its
+/// processing. Ready: published. Still processing at the deadline: published too, with its id
+/// and URL: Facebook shows it once processed, as YouTube does (waiting across the engine's
+/// attempts would spend them and end the target `failed` while the video goes live). A read
+/// that fails (a 5xx, a throttle, a token refused since the upload): published, logged, for
+/// the same reason (handed to the engine, a refused token whose account needs reconnecting
+/// would end it `failed`). Only Facebook's word that processing failed (`Permanent`) or that
+/// the upload expired (retryable: it never shows, the next attempt uploads afresh) ends it
+/// unpublished; 100/33 is ambiguous (it may be live).
+fn after_upload(
+    page: &str,
+    video: &str,
+    waited: Result<VideoState, PublishError>,
+) -> Result<PublishedPost, PublishError> {
+    match waited {
+        Ok(VideoState::Ready(post)) => Ok(post),
+        Ok(VideoState::Processing(permalink)) => {
+            tracing::info!(
+                video = %video,
+                "Facebook is still processing the video; it was uploaded published and shows once processed"
+            );
+            Ok(video_post_of(page, video, permalink.as_deref()))
+        }
+        Err(e) => {
+            tracing::warn!(
+                video = %video,
+                code = %e.code,
+                "the Facebook video's status could not be read; it was uploaded published, so it is the post"
+            );
+            Ok(video_post_of(page, video, None))
+        }
+        Ok(VideoState::Failed(why)) => Err(processing_failed("video", why)),
+        Ok(VideoState::Expired) => Err(PublishError::new(
+            FailureClass::Retryable { retry_after: None },
+            "video_gone",
+            format!("{PLATFORM} dropped the video before it was processed."),
+        )),
+        Ok(VideoState::Unreadable) => Err(video_unreadable()),
     }
 }
 

@@ -23,11 +23,16 @@ use std::time::Duration;
 
 /// The server with both Meta connectors pointed at `fake`, their calls cut after 2 s.
 async fn meta_app(fake: &GraphFake) -> TestApp {
+    meta_app_waiting(fake, Duration::from_secs(10)).await
+}
+
+/// `meta_app` whose attempts wait `deadline` for media processing.
+async fn meta_app_waiting(fake: &GraphFake, deadline: Duration) -> TestApp {
     let settings = PlatformSettings {
         timeout: Duration::from_secs(2),
         ..PlatformSettings::at(&fake.url)
     };
-    let polling = (Duration::from_millis(20), Duration::from_secs(10));
+    let polling = (Duration::from_millis(20), deadline);
     let instagram: Arc<dyn Connector> =
         Arc::new(Instagram::new(settings.clone()).with_polling(polling.0, polling.1));
     let facebook: Arc<dyn Connector> = Arc::new(
@@ -429,6 +434,74 @@ async fn a_facebook_post_whose_answer_is_lost_is_found_not_repeated() {
     let t = published_target(&done).clone();
     assert_eq!(fake.page_posts_created(), 1, "posted once");
     assert_eq!(t["platformPostId"], fake.page_posts()[0].id.as_str());
+}
+
+/// A Page video Facebook is still processing when the attempt's wait ends (a long video): it
+/// was uploaded with `published=true`, so it is the post. The target is `published` with the
+/// video's id and URL, at once, not retried until `failed` while the video goes live.
+#[tokio::test]
+async fn a_facebook_video_still_processing_is_published_not_retried_into_failed() {
+    let fake = GraphFake::start().await;
+    let app = meta_app_waiting(&fake, Duration::from_millis(100)).await;
+    let (_, key) = app.subscriber().await;
+    connect(&app, &key, "facebook", json!({})).await;
+    fake.set_video_polls(1_000_000);
+    let video = hosted(
+        &app,
+        &key,
+        "video/mp4",
+        media_files::mp4(1280, 720, 12_000, 20_000),
+    )
+    .await;
+    let done = publish(
+        &app,
+        &key,
+        &json!({"post": {"content": {"text": "A long film", "mediaType": "video",
+            "videoUrl": video, "platform": [target("facebook", graph::PAGE_ID)]}}}),
+    )
+    .await;
+    let t = published_target(&done).clone();
+    let videos = fake.videos();
+    assert_eq!(videos.len(), 1);
+    assert_eq!(t["platformPostId"], videos[0].id.as_str());
+    assert_eq!(
+        t["platformPostUrl"],
+        format!(
+            "https://www.facebook.com/{}/videos/{}/",
+            graph::PAGE_ID,
+            videos[0].id
+        )
+    );
+    assert_eq!(fake.videos_uploaded(), 1);
+}
+
+/// The video upload taken and its answer lost (a 500), the video still being processed and
+/// not listed: never uploaded again; the target ends `unknown` (not `failed`, not posted twice).
+#[tokio::test]
+async fn a_facebook_video_upload_whose_answer_is_lost_is_never_uploaded_twice() {
+    let fake = GraphFake::start().await;
+    let app = meta_app_waiting(&fake, Duration::from_millis(100)).await;
+    let (_, key) = app.subscriber().await;
+    connect(&app, &key, "facebook", json!({})).await;
+    fake.set_video_polls(1_000_000);
+    fake.set_video_listing_lag(true);
+    fake.lose_next_video_answer();
+    let video = hosted(
+        &app,
+        &key,
+        "video/mp4",
+        media_files::mp4(1280, 720, 12_000, 20_000),
+    )
+    .await;
+    let done = publish(
+        &app,
+        &key,
+        &json!({"post": {"content": {"text": "Sent once", "mediaType": "video",
+            "videoUrl": video, "platform": [target("facebook", graph::PAGE_ID)]}}}),
+    )
+    .await;
+    assert_eq!(fake.videos_uploaded(), 1, "uploaded once: {done}");
+    assert_eq!(done["targets"][0]["status"], "unknown", "{done}");
 }
 
 /// The account's publishing quota used up: the target waits for it with a clear error, and
