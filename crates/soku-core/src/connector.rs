@@ -14,6 +14,13 @@ use std::time::Duration;
 /// `needs_reconnect`.
 pub const TOKEN_INVALID: &str = "token_invalid";
 
+/// The code of a publish error meaning the platform refused the post as a duplicate of one the
+/// account already made (X's 403 "duplicate content", Graph's 506, LinkedIn's
+/// `DUPLICATE_POST`): `Permanent`. When an earlier attempt at the target may have reached the
+/// platform, the engine takes it as a sign that that attempt published and reconciles instead
+/// of failing the target.
+pub const DUPLICATE_CONTENT: &str = "duplicate_content";
+
 /// A post the platform holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublishedPost {

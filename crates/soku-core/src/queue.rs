@@ -272,6 +272,11 @@ pub struct FinishTarget {
 pub struct InFlight {
     pub target_id: String,
     pub owner: String,
+    /// The mark is refused when the lease ran out by then (another worker may take the target
+    /// over at any moment: nothing may be sent under it).
+    pub now: DateTime<Utc>,
+    /// The lease is renewed to this with the mark, so that the call starts with a whole lease.
+    pub lease_until: DateTime<Utc>,
 }
 
 /// Open targets of one platform and mode in one status, as `queue_stats` counts them.
@@ -458,11 +463,21 @@ pub trait PostStore: Send + Sync + 'static {
     /// at `now`, and the accounts needing reconnection. Reads only open targets (the partial
     /// indexes on the queue), so it stays cheap however many posts were published.
     async fn queue_stats(&self, now: DateTime<Utc>) -> StoreResult<QueueStats>;
-    /// Records that an attempt is about to reach the platform. False when `owner` lost the lease.
-    async fn mark_in_flight(&self, target_id: &str, owner: &str) -> StoreResult<bool> {
+    /// Records that an attempt is about to reach the platform and renews its lease to
+    /// `lease_until`. False when `owner` lost the lease, or it ran out before `now` (even when no
+    /// other worker took the target over yet).
+    async fn mark_in_flight(
+        &self,
+        target_id: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> StoreResult<bool> {
         let one = InFlight {
             target_id: target_id.to_owned(),
             owner: owner.to_owned(),
+            now,
+            lease_until,
         };
         Ok(self.mark_in_flight_batch(&[one]).await?.first() == Some(&true))
     }

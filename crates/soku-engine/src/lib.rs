@@ -15,8 +15,8 @@
 //! The engine's parts, by concern: `dispatch` (the loop that claims due targets, and
 //! housekeeping), `publish` (one attempt: the request, the call, the outcome), `reconcile`
 //! (asking the platform whether an earlier attempt published), `media` (a post's media made
-//! hosted: outside URLs imported once per submission), `retry` (backoff and the
-//! attempt budget) and `save` (writing an attempt's in-flight mark and outcome through a
+//! hosted: outside URLs imported once per submission), `lease` (the target's lease renewed
+//! through the whole attempt), `retry` (backoff and the attempt budget) and `save` (writing an attempt's in-flight mark and outcome through a
 //! database blip, within the lease). `metrics` counts what operators watch (outcomes, retries,
 //! lag, refreshes, the queue). `account_tokens` keeps connected accounts' tokens alive;
 //! `secrets` encrypts them at rest. The connectors come from `soku-platforms`; nothing here knows HTTP
@@ -25,6 +25,7 @@
 pub mod account_tokens;
 mod config;
 mod dispatch;
+mod lease;
 pub mod media;
 pub mod metrics;
 mod publish;

@@ -3,17 +3,16 @@
 
 use crate::account_tokens::{AccountTokens, Refresh};
 use crate::dispatch::Engine;
+use crate::lease::Lease;
 use crate::reconcile::Reconciled;
 use crate::retry::{error, from_publish};
 use soku_core::connector::{
-    AccountCredentials, FailureClass, Progress, ProgressSink, PublishError, PublishRequest,
-    TOKEN_INVALID,
+    AccountCredentials, DUPLICATE_CONTENT, FailureClass, Progress, ProgressSink, PublishError,
+    PublishRequest, TOKEN_INVALID,
 };
 use soku_core::keys::KeyMode;
 use soku_core::posts::{StoredContent, TargetText};
-use soku_core::queue::{
-    AccountStatus, ClaimedTarget, FinishTarget, InFlight, TargetError, TargetOutcome,
-};
+use soku_core::queue::{AccountStatus, ClaimedTarget, FinishTarget, TargetError, TargetOutcome};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -39,7 +38,18 @@ impl Engine {
 
     async fn attempt_in_span(&self, owner: &str, claimed: &ClaimedTarget, leased_at: Instant) {
         let target = &claimed.target;
-        let outcome = self.decide(owner, claimed, leased_at).await;
+        // The lease is renewed from the claim to the outcome (`lease`), not only during the call.
+        let lease = Lease::new(&target.id, owner, leased_at);
+        let outcome = {
+            let work = self.decide(owner, claimed, &lease);
+            let keeper = self.keep_lease(&lease);
+            tokio::pin!(work, keeper);
+            tokio::select! {
+                outcome = &mut work => outcome,
+                // Lost: the call (if running) stops, the store refuses what the rest writes.
+                () = &mut keeper => work.await,
+            }
+        };
         let Some(outcome) = outcome else { return };
         self.metrics
             .outcome(target.platform, claimed.mode, &outcome);
@@ -59,7 +69,7 @@ impl Engine {
             outcome,
             now: self.clock.now(),
         };
-        self.save_outcome(done, leased_at).await;
+        self.save_outcome(done, lease.renewed_at()).await;
     }
 
     /// Runs the attempt; `None` when the lease was lost and another worker owns the target.
@@ -67,7 +77,7 @@ impl Engine {
         &self,
         owner: &str,
         claimed: &ClaimedTarget,
-        leased_at: Instant,
+        lease: &Lease,
     ) -> Option<TargetOutcome> {
         let target = &claimed.target;
         let Some(connector) = self.connectors.for_target(claimed.mode, target.platform) else {
@@ -105,11 +115,7 @@ impl Engine {
                 Reconciled::NotThere => {}
             }
         }
-        let mark = InFlight {
-            target_id: target.id.clone(),
-            owner: owner.to_owned(),
-        };
-        match self.save_in_flight(mark, leased_at).await {
+        match self.save_in_flight(lease).await {
             Ok(true) => {}
             Ok(false) => return None,
             Err(e) => {
@@ -117,13 +123,13 @@ impl Engine {
                     claimed,
                     error("store_unavailable", e.to_string()),
                     None,
-                    false,
+                    claimed.in_flight,
                 ));
             }
         }
         self.record_lag(claimed);
         let result = self
-            .publish_holding_lease(connector.as_ref(), &request, &target.id, owner)
+            .publish_holding_lease(connector.as_ref(), &request, lease)
             .await?;
         Some(match result {
             Ok(post) => TargetOutcome::Published {
@@ -131,14 +137,22 @@ impl Engine {
                 url: post.url,
             },
             Err(e) if e.code == TOKEN_INVALID => self.after_token_refused(claimed, &e).await,
+            // An attempt that began in flight keeps its mark when it retries: the earlier attempt
+            // may still show up later (a timeline that lists a new post late).
             Err(e) => match e.class {
                 FailureClass::Retryable { retry_after } => {
-                    self.retry_or_fail(claimed, from_publish(&e), retry_after, false)
+                    self.retry_or_fail(claimed, from_publish(&e), retry_after, claimed.in_flight)
                 }
-                FailureClass::Permanent => TargetOutcome::Failed(from_publish(&e)),
+                // Refused as a duplicate after an earlier attempt may have reached the platform:
+                // most likely that attempt's post, which the lookup did not list yet.
+                FailureClass::Permanent if !(claimed.in_flight && e.code == DUPLICATE_CONTENT) => {
+                    TargetOutcome::Failed(from_publish(&e))
+                }
                 // The lookup sees what the failed call saved (a request marked sent), not only
-                // what the attempt started from.
-                FailureClass::Ambiguous => match self
+                // what the attempt started from. Not found: the next attempt looks again first
+                // (after the retry's wait the platform's listing has usually caught up), then
+                // publishes again if it is still not there; the attempt budget ends it, `unknown`.
+                FailureClass::Permanent | FailureClass::Ambiguous => match self
                     .reconcile(
                         connector.as_ref(),
                         &PublishRequest {
@@ -152,7 +166,7 @@ impl Engine {
                 {
                     Reconciled::Done(outcome) => outcome,
                     Reconciled::NotThere => {
-                        self.retry_or_fail(claimed, from_publish(&e), None, false)
+                        self.retry_or_fail(claimed, from_publish(&e), None, true)
                     }
                 },
             },
@@ -174,14 +188,14 @@ impl Engine {
                 claimed,
                 from_publish(refused),
                 Some(Duration::from_secs(1)),
-                false,
+                claimed.in_flight,
             ),
             // Another worker is refreshing it (a refresh takes about a second).
             Refresh::Busy => self.retry_or_fail(
                 claimed,
                 from_publish(refused),
                 Some(Duration::from_secs(5)),
-                false,
+                claimed.in_flight,
             ),
             Refresh::NeedsReconnect(why) => TargetOutcome::Failed(TargetError {
                 code: "account_needs_reconnect".into(),
@@ -198,7 +212,7 @@ impl Engine {
                     format!("The account's token was refused and refreshing it failed: {why}"),
                 ),
                 None,
-                false,
+                claimed.in_flight,
             ),
         }
     }
@@ -334,60 +348,34 @@ impl Engine {
     }
 
     /// The connector's call, bounded: a post without media within half the lease (a hung call
-    /// cannot outlive its lease); a post with media (uploads, processing waits) within
-    /// `MEDIA_PUBLISH_MAX`, the lease renewed every third of it meanwhile, so that no other
-    /// worker takes the target over while this one is still working on it. `None` when the
-    /// lease was lost (another worker owns the target; this attempt's outcome is not recorded).
+    /// is given up well before a lease renewed meanwhile would matter); a post with media
+    /// (uploads, processing waits) within `MEDIA_PUBLISH_MAX`. The lease is renewed meanwhile
+    /// (`lease`), as through the whole attempt. `None` when the lease was lost (another worker
+    /// owns the target): the call is stopped and this attempt's outcome is not recorded.
     async fn publish_holding_lease(
         &self,
         connector: &dyn soku_core::connector::Connector,
         request: &PublishRequest,
-        target_id: &str,
-        owner: &str,
+        lease: &Lease,
     ) -> Option<Result<soku_core::connector::PublishedPost, PublishError>> {
-        let timeout = || {
-            Err(PublishError::new(
-                FailureClass::Ambiguous,
-                "timeout",
-                "The platform did not answer in time.",
-            ))
+        let bound = if request.media.is_empty() {
+            self.config.lease / 2
+        } else {
+            MEDIA_PUBLISH_MAX
         };
-        let lease = self.config.lease;
-        if request.media.is_empty() {
-            return Some(
-                tokio::time::timeout(lease / 2, connector.publish(request))
-                    .await
-                    .unwrap_or_else(|_| timeout()),
-            );
-        }
-        let started = Instant::now();
-        let mut renewed = Instant::now();
-        let call = connector.publish(request);
-        tokio::pin!(call);
-        loop {
-            tokio::select! {
-                result = &mut call => return Some(result),
-                _ = tokio::time::sleep(lease / 3) => {}
+        tokio::select! {
+            result = tokio::time::timeout(bound, connector.publish(request)) => {
+                Some(result.unwrap_or_else(|_| {
+                    Err(PublishError::new(
+                        FailureClass::Ambiguous,
+                        "timeout",
+                        "The platform did not answer in time.",
+                    ))
+                }))
             }
-            if started.elapsed() >= MEDIA_PUBLISH_MAX {
-                return Some(timeout());
-            }
-            let until = self.clock.now()
-                + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::seconds(120));
-            match self.store.extend_lease(target_id, owner, until).await {
-                Ok(true) => renewed = Instant::now(),
-                Ok(false) => {
-                    tracing::warn!("the lease was lost during a long publish; stopping it");
-                    return None;
-                }
-                // A database blip: keep going while the lease surely still holds.
-                Err(e) if renewed.elapsed() < lease / 2 => {
-                    tracing::warn!(error = %e, "could not renew the lease; retrying")
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "the lease could not be renewed; stopping");
-                    return None;
-                }
+            () = lease.lost() => {
+                tracing::warn!("the lease was lost during the publish; stopping it");
+                None
             }
         }
     }

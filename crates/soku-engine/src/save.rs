@@ -12,6 +12,7 @@
 //! not a line per target.
 
 use crate::dispatch::Engine;
+use crate::lease::Lease;
 use soku_core::StoreError;
 use soku_core::queue::{FinishTarget, InFlight};
 use std::future::Future;
@@ -92,18 +93,29 @@ where
 }
 
 impl Engine {
-    /// Marks the target in flight before the platform call. Tried again for a quarter of the
-    /// lease at most, which leaves the call (half the lease) and the outcome's write their time.
-    pub(crate) async fn save_in_flight(
-        &self,
-        mark: InFlight,
-        leased_at: Instant,
-    ) -> Result<bool, StoreError> {
-        let until = leased_at + self.config.lease / 4;
-        with_retries(&self.health, "marking a target in flight", until, || {
-            self.in_flight.submit(mark.clone())
+    /// Marks the target in flight before the platform call, renewing its lease; refused when
+    /// the lease was lost or ran out. Tried again for a quarter of the lease from its last
+    /// renewal at most, which leaves the call and the outcome's write their time.
+    pub(crate) async fn save_in_flight(&self, lease: &Lease) -> Result<bool, StoreError> {
+        let until = lease.renewed_at() + self.config.lease / 4;
+        let length =
+            chrono::Duration::from_std(self.config.lease).unwrap_or(chrono::Duration::minutes(2));
+        let mut sent = Instant::now();
+        let marked = with_retries(&self.health, "marking a target in flight", until, || {
+            sent = Instant::now();
+            let now = self.clock.now();
+            self.in_flight.submit(InFlight {
+                target_id: lease.target_id.clone(),
+                owner: lease.owner.clone(),
+                now,
+                lease_until: now + length,
+            })
         })
-        .await
+        .await?;
+        if marked {
+            lease.renewed(sent);
+        }
+        Ok(marked)
     }
 
     /// Records the attempt's outcome, written again through a database blip while the lease

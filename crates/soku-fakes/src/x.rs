@@ -19,7 +19,8 @@
 //!   `start_time`/`end_time` as `YYYY-MM-DDTHH:mm:ssZ` without milliseconds, `exclude`, the
 //!   fields parameter, `pagination_token`); `POST /2/tweets` (JSON; `text` a string of at most 280
 //!   weighted characters, `media.media_ids` 1 to 4 ids it issued to this user and finalized;
-//!   duplicate text refused with 403 as X does).
+//!   duplicate text refused with 403 as X does). A test can make new posts show in the timeline
+//!   only after a lag ([`XFake::set_timeline_lag`]), as an eventually consistent timeline does.
 //! - The timeline's fields parameter by either of its names: `tweet.fields` (X's fields guide,
 //!   the OpenAPI description up to v2.159) and `post.fields` (the published OpenAPI description
 //!   v2.167, `PostFieldsParameter`), each checked against its own list of values. A test can
@@ -390,6 +391,10 @@ struct XState {
     video_failure: Option<String>,
     /// The `check_after_secs` processing answers carry.
     check_after_secs: u64,
+    /// How long a new post stays out of the timeline ([`XFake::set_timeline_lag`]).
+    timeline_lag: Duration,
+    /// When each post made through `POST /2/tweets` under a lag shows in the timeline.
+    listed_from: HashMap<String, std::time::Instant>,
 }
 
 type Shared = Arc<Mutex<XState>>;
@@ -424,6 +429,8 @@ impl XFake {
             video_steps: 1,
             video_failure: None,
             check_after_secs: 1,
+            timeline_lag: Duration::ZERO,
+            listed_from: HashMap::new(),
         }));
         let router = Router::new()
             .route(AUTHORIZE_PATH, get(authorize))
@@ -599,6 +606,14 @@ impl XFake {
             .access
             .get(access_token)
             .is_some_and(|a| a.expires > SystemTime::now())
+    }
+
+    /// Posts made from now on show in `GET /2/users/{id}/tweets` only `lag` after they were
+    /// created (none by default). X's timelines are eventually consistent: a post just made may
+    /// be missing from them for a while, though X already holds it (and refuses the same text
+    /// again as a duplicate).
+    pub fn set_timeline_lag(&self, lag: Duration) {
+        self.lock().timeline_lag = lag;
     }
 
     /// Adds a post as if the user had made it `age` ago (not counted as a create call).
@@ -1129,6 +1144,11 @@ async fn timeline(
         .map(|(_, t)| t)
         .filter(|t| bounds[0].is_none_or(|b| t.created_at >= b))
         .filter(|t| bounds[1].is_none_or(|b| t.created_at <= b))
+        .filter(|t| {
+            s.listed_from
+                .get(&t.id)
+                .is_none_or(|from| *from <= std::time::Instant::now())
+        })
         .collect();
     mine.sort_by(|a, b| b.id.cmp(&a.id).then(b.created_at.cmp(&a.created_at)));
     let page: Vec<&FakeTweet> = mine
@@ -1312,6 +1332,10 @@ fn create(s: &mut XState, user: String, headers: &HeaderMap, body: &[u8]) -> Res
         created_at: unix_now(),
     };
     let shown = shown_text(&tweet);
+    if !s.timeline_lag.is_zero() {
+        let from = std::time::Instant::now() + s.timeline_lag;
+        s.listed_from.insert(id.clone(), from);
+    }
     s.tweets.push((user, tweet));
     json(201, json!({ "data": { "id": id, "text": shown } }))
 }

@@ -1644,8 +1644,13 @@ mod posts {
 
             let t0_id = claimed[0].target.id.clone();
             let t1_id = claimed[1].target.id.clone();
-            assert!(s.mark_in_flight(&t0_id, "w1").await.unwrap());
-            assert!(!s.mark_in_flight(&t0_id, "intruder").await.unwrap());
+            let lease = due + Duration::minutes(1);
+            assert!(s.mark_in_flight(&t0_id, "w1", due, lease).await.unwrap());
+            assert!(
+                !s.mark_in_flight(&t0_id, "intruder", due, lease)
+                    .await
+                    .unwrap()
+            );
             let published = TargetOutcome::Published {
                 post_id: "p1".into(),
                 url: Some("https://x.example/p1".into()),
@@ -1668,11 +1673,31 @@ mod posts {
             );
 
             // The worker of t1 dies: after the lease, another worker takes it, told it may be in flight.
-            assert!(s.mark_in_flight(&t1_id, "w1").await.unwrap());
+            // A lease that ran out, though no other worker took the target over yet, sends
+            // nothing: the mark is refused, and does not renew it.
+            assert!(
+                !s.mark_in_flight(
+                    &t1_id,
+                    "w1",
+                    due + Duration::seconds(61),
+                    due + Duration::minutes(3)
+                )
+                .await
+                .unwrap(),
+                "a lease that ran out"
+            );
+            // A mark renews the lease: it then runs from the mark, not the claim.
+            let renewed = due + Duration::seconds(90);
+            assert!(
+                s.mark_in_flight(&t1_id, "w1", due + Duration::seconds(30), renewed)
+                    .await
+                    .unwrap()
+            );
+            assert_eq!(s.next_due().await.unwrap(), Some(renewed));
             assert!(
                 s.claim_targets(
                     "w2",
-                    due + Duration::seconds(59),
+                    due + Duration::seconds(89),
                     due + Duration::minutes(2),
                     10
                 )
@@ -1683,7 +1708,7 @@ mod posts {
             let again = s
                 .claim_targets(
                     "w2",
-                    due + Duration::seconds(61),
+                    due + Duration::seconds(91),
                     due + Duration::minutes(2),
                     10,
                 )
@@ -1893,6 +1918,8 @@ mod posts {
                 .iter()
                 .enumerate()
                 .map(|(i, id)| InFlight {
+                    now: t0(),
+                    lease_until: t0() + Duration::minutes(1),
                     target_id: id.clone(),
                     owner: if i == 1 {
                         "intruder".into()

@@ -63,7 +63,9 @@
 //! `http.rs`'s classes (the create call is `Effect::Creates`, uploads and reads `Repeatable`),
 //! refined with X's problem bodies (`{"title","detail","type","status"}` or
 //! `{"errors":[{"message"}]}`): a 403 "You are not allowed to create a Tweet with duplicate
-//! content." is `Permanent` `duplicate_content`; "Your Tweet text is too long." is `Permanent`
+//! content." is `Permanent` `duplicate_content` (the engine reads it as a sign that an earlier
+//! attempt published when one may have: it reconciles then, see "Reconciliation"); "Your Tweet
+//! text is too long." is `Permanent`
 //! `text_too_long`; a 400 during upload is `media_rejected`; 401 is `token_invalid`.
 //!
 //! ## Rate limits and the daily caps
@@ -97,6 +99,12 @@
 //! holds as many `attachments.media_keys` as we sent images. The oldest match is `Found`; none is
 //! `NotFound`; a failed lookup is an `Err`.
 //!
+//! X's timeline may list a post only a while after X made it. So a `NotFound` right after a
+//! timeout is not the last word: the engine keeps the target in flight, looks again at the next
+//! attempt before posting anew, and, when X refuses that new post as duplicate content, looks
+//! again rather than failing the target (it ends `unknown` if the budget of attempts runs out
+//! first).
+//!
 //! The fields parameter has two names. X's fields guide
 //! (<https://docs.x.com/x-api/fundamentals/fields>) and its OpenAPI description up to v2.159 name
 //! it `tweet.fields`; X's published OpenAPI description v2.167 (as X keeps it in
@@ -117,8 +125,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use soku_core::connector::{
     AccountCredentials, AuthorizationRequest, AuthorizationStart, CodeExchange, ConnectError,
-    ConnectErrorKind, ConnectMethod, ConnectedAccount, Connector, Existing, FailureClass,
-    PublishError, PublishRequest, PublishedPost, TokenSet,
+    ConnectErrorKind, ConnectMethod, ConnectedAccount, Connector, DUPLICATE_CONTENT, Existing,
+    FailureClass, PublishError, PublishRequest, PublishedPost, TokenSet,
 };
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -495,7 +503,7 @@ fn classify(
     let lower = said.to_ascii_lowercase();
     match status.as_u16() {
         403 if lower.contains("duplicate content") => {
-            e.code = "duplicate_content".into();
+            e.code = DUPLICATE_CONTENT.into();
             e.message = "X refused the post: the account already posted the same text.".into();
         }
         400 | 403 if lower.contains("too long") => {

@@ -17,6 +17,7 @@ mod id_tokens;
 mod key_lifecycle;
 mod keys_auth;
 mod layout;
+mod leases;
 mod media;
 mod media_binary;
 mod meta;

@@ -558,6 +558,39 @@ async fn a_timeout_after_sending_is_reconciled_without_a_second_post() {
     assert_eq!(fake.posts().len(), 2);
 }
 
+/// X made the tweet but its answer was lost, and its timeline lists the tweet only a while
+/// later: the lookup right after the timeout finds nothing. The target stays in flight, so the
+/// next attempt looks again before posting; a post X then refuses as duplicate content leads to
+/// another lookup, not to `failed`, and the tweet is found once X lists it. Before, the retry
+/// posted blindly and X's duplicate refusal failed a target whose tweet was live.
+#[tokio::test]
+async fn a_duplicate_refusal_after_a_lost_answer_finds_the_live_tweet() {
+    let fake = XFake::start().await;
+    let app = x_app(&fake).await;
+    let (_, key) = app.subscriber().await;
+    connect_x(&app, &key).await;
+
+    fake.set_timeline_lag(Duration::from_millis(1500));
+    fake.faults.push(
+        "POST",
+        "/2/tweets",
+        Fault::DelayAfterEffect(Duration::from_secs(3)),
+    );
+    let sub = submit(&app, &key, &text_post("Listed late", json!(["x"]))).await;
+    let done = wait_for_status(
+        &app,
+        &key,
+        &sub,
+        &["published", "failed", "partially_published"],
+    )
+    .await;
+    let target = &done["targets"][0];
+    assert_eq!(target["status"], "published", "{done}");
+    assert_eq!(fake.posts().len(), 1, "one tweet");
+    assert_eq!(target["platformPostId"], fake.posts()[0].id.as_str());
+    assert!(fake.timeline_calls() >= 2, "looked again after the timeout");
+}
+
 #[tokio::test]
 async fn bluesky_connects_with_an_app_password_and_publishes() {
     let fake = FakeBluesky::start().await;

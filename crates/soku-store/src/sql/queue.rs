@@ -175,16 +175,23 @@ where
         .map(from_millis))
     }
 
+    /// Marks targets in flight and renews their leases, where `owner` holds a lease that has
+    /// not run out.
     pub async fn mark_in_flight(&self, targets: &[InFlight]) -> StoreResult<Vec<bool>> {
         let mut tx = self.0.begin_with(DB::BEGIN).await.map_err(e)?;
         let mut marked = Vec::with_capacity(targets.len());
         for t in targets {
+            // A lease that ran out may be taken over at any moment, even if no one has yet:
+            // nothing is sent under it. The mark renews it, so the call starts with all of it.
             let done = sqlx::query(
-                "UPDATE targets SET in_flight = 1 \
-                 WHERE id = $1 AND lease_owner = $2 AND status = 'publishing'",
+                "UPDATE targets SET in_flight = 1, lease_until = $4 \
+                 WHERE id = $1 AND lease_owner = $2 AND status = 'publishing' \
+                 AND lease_until >= $3",
             )
             .bind(&t.target_id)
             .bind(&t.owner)
+            .bind(to_millis(t.now))
+            .bind(to_millis(t.lease_until))
             .execute(&mut *tx)
             .await
             .map_err(e)?;
