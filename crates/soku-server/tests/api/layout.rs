@@ -86,7 +86,10 @@ fn no_source_file_outside_connectors_and_fakes_is_over_600_lines() {
             }
         }
     }
-    assert!(checked > 100, "only {checked} files found: is the walk right?");
+    assert!(
+        checked > 100,
+        "only {checked} files found: is the walk right?"
+    );
     assert!(
         over.is_empty(),
         "over {MAX_LINES} lines, tests not counted (split them by concern):\n{}",
@@ -132,11 +135,25 @@ fn the_server_layers_point_one_way() {
 #[test]
 fn the_layout_checks_see_what_they_look_for() {
     assert_eq!(code_lines("a\nb\n#[cfg(test)]\nmod tests {}\n"), 2);
-    assert!(is_connector_or_fake(Path::new("crates/soku-platforms/src/x/mod.rs")));
-    assert!(is_connector_or_fake(Path::new("crates/soku-platforms/src/bluesky.rs")));
-    assert!(is_connector_or_fake(Path::new("crates/soku-fakes/src/x.rs")));
-    assert!(!is_connector_or_fake(Path::new("crates/soku-platforms/src/http.rs")));
-    assert!(!is_connector_or_fake(Path::new("crates/soku-server/src/admin.rs")));
-    assert!(is_test(Path::new("crates/soku-core/src/posts/media_rules/tests.rs")));
-    assert!(!is_test(Path::new("crates/soku-core/src/posts/media_rules/mod.rs")));
+    assert!(is_connector_or_fake(Path::new(
+        "crates/soku-platforms/src/x/mod.rs"
+    )));
+    assert!(is_connector_or_fake(Path::new(
+        "crates/soku-platforms/src/bluesky.rs"
+    )));
+    assert!(is_connector_or_fake(Path::new(
+        "crates/soku-fakes/src/x.rs"
+    )));
+    assert!(!is_connector_or_fake(Path::new(
+        "crates/soku-platforms/src/http.rs"
+    )));
+    assert!(!is_connector_or_fake(Path::new(
+        "crates/soku-server/src/admin.rs"
+    )));
+    assert!(is_test(Path::new(
+        "crates/soku-core/src/posts/media_rules/tests.rs"
+    )));
+    assert!(!is_test(Path::new(
+        "crates/soku-core/src/posts/media_rules/mod.rs"
+    )));
 }

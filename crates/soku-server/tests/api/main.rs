@@ -33,4 +33,5 @@ mod sessions;
 mod snapchat;
 mod tiktok;
 mod timeouts;
+mod token_saves;
 mod youtube;
