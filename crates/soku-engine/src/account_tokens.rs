@@ -157,6 +157,44 @@ impl AccountTokens {
         .await
     }
 
+    /// Stores tokens a refresh of the leased account obtained (false: reconnected meanwhile),
+    /// through a short database blip; when they cannot be written they are kept in the process
+    /// ([`Unsaved`]) and the error says so.
+    async fn keep(
+        &self,
+        account_ref: &str,
+        owner: &str,
+        stored: &AccountSecrets,
+        tokens: &TokenSet,
+        needs_reconnect: bool,
+    ) -> Result<bool, String> {
+        let refreshed = RefreshedTokens {
+            access_token: self.secrets.seal(&tokens.access_token),
+            // Never overwrite a refresh token with nothing.
+            refresh_token: tokens
+                .refresh_token
+                .as_deref()
+                .filter(|t| !t.is_empty())
+                .map(|t| self.secrets.seal(t)),
+            expires_at: tokens.expires_at,
+            needs_reconnect,
+        };
+        self.save_tokens(account_ref, owner, &refreshed)
+            .await
+            .map_err(|e| {
+                tracing::error!(account = %account_ref, error = %e, "the refreshed tokens could not be saved; kept in this process until they are");
+                self.unsaved.lock().unwrap_or_else(|e| e.into_inner()).insert(
+                    account_ref.to_owned(),
+                    Unsaved {
+                        owner: owner.to_owned(),
+                        replaces: stored.refresh_token.clone(),
+                        tokens: refreshed,
+                    },
+                );
+                format!("the new tokens were not saved: {e}")
+            })
+    }
+
     /// Writes the account's refreshed tokens that an earlier refresh could not save. `None`
     /// when there are none (or they no longer apply): refresh as usual.
     async fn save_unsaved(&self, account_ref: &str) -> Option<Refresh> {
@@ -269,39 +307,28 @@ impl AccountTokens {
         let now = self.clock.now();
         let platform = account.platform;
         match outcome {
-            Ok(tokens) => {
-                let refreshed = RefreshedTokens {
-                    access_token: self.secrets.seal(&tokens.access_token),
-                    // Never overwrite a refresh token with nothing.
-                    refresh_token: tokens
-                        .refresh_token
-                        .as_deref()
-                        .filter(|t| !t.is_empty())
-                        .map(|t| self.secrets.seal(t)),
-                    expires_at: tokens.expires_at,
-                };
-                match self.save_tokens(account_ref, owner, &refreshed).await {
-                    Ok(true) => {
-                        tracing::info!(account = %account_ref, %platform, "tokens refreshed");
-                        Refresh::Refreshed
-                    }
-                    // Reconnected meanwhile: the reconnection's tokens stand.
+            Ok(tokens) => match self.keep(account_ref, owner, stored, &tokens, false).await {
+                Ok(true) => {
+                    tracing::info!(account = %account_ref, %platform, "tokens refreshed");
+                    Refresh::Refreshed
+                }
+                // Reconnected meanwhile: the reconnection's tokens stand.
+                Ok(false) => Refresh::Refreshed,
+                Err(e) => Refresh::Unavailable(e),
+            },
+            // The platform issued tokens but their answer refuses the account (it no longer
+            // grants posting): the refresh token they replace may be spent, so they are stored,
+            // with the account needing reconnection.
+            Err(ConnectError {
+                issued: Some(tokens),
+                message,
+                ..
+            }) => {
+                tracing::warn!(account = %account_ref, %platform, reason = %message, "refresh answer refused; its tokens are kept and the account needs reconnecting");
+                match self.keep(account_ref, owner, stored, &tokens, true).await {
+                    Ok(true) => Refresh::NeedsReconnect(message),
                     Ok(false) => Refresh::Refreshed,
-                    Err(e) => {
-                        tracing::error!(account = %account_ref, %platform, error = %e, "the refreshed tokens could not be saved; kept in this process until they are");
-                        self.unsaved
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .insert(
-                                account_ref.to_owned(),
-                                Unsaved {
-                                    owner: owner.to_owned(),
-                                    replaces: stored.refresh_token.clone(),
-                                    tokens: refreshed,
-                                },
-                            );
-                        Refresh::Unavailable(format!("the new tokens were not saved: {e}"))
-                    }
+                    Err(e) => Refresh::Unavailable(e),
                 }
             }
             Err(e) => {

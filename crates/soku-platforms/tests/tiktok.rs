@@ -368,14 +368,14 @@ async fn a_token_answer_of_the_wrong_shape_names_the_field_and_never_the_tokens(
     let tt = connector(&fake, &streamed());
     for (answer, field) in [
         (
-            json!({"access_token": "TTSECRET-access", "expires_in": "a day", "open_id": "o1",
+            json!({"access_token": ["TTSECRET-access"], "expires_in": "a day", "open_id": "o1",
                    "refresh_token": "TTSECRET-refresh", "scope": WRITE_SCOPE}),
-            "`expires_in`: expected a number of seconds, found a string",
+            "`access_token`: expected a string, found a sequence",
         ),
         (
-            json!({"access_token": "TTSECRET-access", "open_id": 7,
+            json!({"access_token": {"v": "TTSECRET-access"}, "open_id": 7,
                    "refresh_token": "TTSECRET-refresh"}),
-            "`open_id`: expected a string, found an integer",
+            "`access_token`: expected a string, found a map",
         ),
     ] {
         fake.faults
@@ -388,6 +388,54 @@ async fn a_token_answer_of_the_wrong_shape_names_the_field_and_never_the_tokens(
         assert!(e.message.contains(field), "{}", e.message);
         let shown = format!("{e} {e:?}");
         assert!(!shown.contains("TTSECRET"), "{shown}");
+    }
+}
+
+/// TikTok has spent a rotated refresh token once it answers: an answer whose tokens are fine
+/// but whose `expires_in`, `scope` or `open_id` is odd still hands them over (a day assumed).
+#[tokio::test]
+async fn a_refresh_answer_with_an_odd_field_keeps_the_rotated_tokens() {
+    let fake = TikTokFake::start().await;
+    let tt = connector(&fake, &streamed());
+    fake.set_refresh_mode(RefreshMode::Rotate);
+    for (field, value) in [
+        ("expires_in", json!("a day")),
+        ("scope", json!(7)),
+        ("open_id", json!(["o1"])),
+    ] {
+        let old = fake.mint_refresh_token(WRITE_SCOPE);
+        fake.alter_next_token_answer(field, value);
+        let tokens = tt.refresh(&account(None, Some(old.clone()))).await.unwrap();
+        let new = tokens.refresh_token.clone().expect("the rotated one");
+        assert!(fake.refresh_token_valid(&new), "{field}");
+        assert!(!fake.refresh_token_valid(&old));
+        assert!(fake.access_token_valid(&tokens.access_token));
+        let left = support::lifetime_left(&tokens, tt.refresh_ahead());
+        assert!((86390..=86400).contains(&left), "{field}: {left}");
+    }
+}
+
+/// A refresh answer for another account, or without `video.publish`, refuses the account and
+/// still hands over the rotated tokens to be stored.
+#[tokio::test]
+async fn a_refused_refresh_answer_hands_over_the_rotated_tokens() {
+    let fake = TikTokFake::start().await;
+    let tt = connector(&fake, &streamed());
+    fake.set_refresh_mode(RefreshMode::Rotate);
+    for (field, value) in [
+        ("open_id", json!("someone-else")),
+        ("scope", json!("user.info.basic")),
+    ] {
+        let old = fake.mint_refresh_token(WRITE_SCOPE);
+        fake.alter_next_token_answer(field, value);
+        let e = tt
+            .refresh(&account(None, Some(old.clone())))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind, ConnectErrorKind::Rejected, "{field}");
+        let issued = e.issued.expect("the tokens TikTok issued");
+        assert!(fake.refresh_token_valid(issued.refresh_token.as_deref().unwrap()));
+        assert!(!fake.refresh_token_valid(&old));
     }
 }
 

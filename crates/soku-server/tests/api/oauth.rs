@@ -439,6 +439,7 @@ async fn tokens_are_refreshed_ahead_of_expiry_and_after_a_refused_token() {
                     access_token: app.state.secrets.seal(access.as_deref().unwrap()),
                     refresh_token: None,
                     expires_at: Some(now + chrono::Duration::minutes(10)),
+                    needs_reconnect: false,
                 },
                 now,
             )

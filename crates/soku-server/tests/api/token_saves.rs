@@ -147,3 +147,27 @@ async fn refreshed_tokens_the_database_refuses_are_kept_and_saved_later() {
     assert_eq!(status, AccountStatus::Active);
     assert!(fake.refresh_token_works(&newer));
 }
+
+/// A refresh answer that no longer grants posting makes the account need reconnecting, and its
+/// rotated tokens are stored all the same (the old refresh token is spent).
+#[tokio::test]
+async fn a_refused_refresh_answer_still_stores_the_rotated_tokens() {
+    let fake = XFake::start().await;
+    let app = x_app(&fake).await;
+    let (_, key) = app.subscriber().await;
+    let id = connect_x(&app, &key).await;
+    let (_, _, old_refresh) = stored(&app, &id).await;
+    fake.alter_next_token_answer("scope", json!("tweet.read users.read offline.access"));
+    let refreshed = app.state.account_tokens.refresh(&id, false).await;
+    assert!(
+        matches!(&refreshed, Refresh::NeedsReconnect(why) if why.contains("tweet.write")),
+        "{refreshed:?}"
+    );
+    let (status, _, refresh) = stored(&app, &id).await;
+    assert_eq!(status, AccountStatus::NeedsReconnect);
+    assert!(!fake.refresh_token_works(&old_refresh));
+    assert!(
+        fake.refresh_token_works(&refresh),
+        "the rotated one is stored"
+    );
+}
