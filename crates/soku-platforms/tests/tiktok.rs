@@ -944,15 +944,17 @@ async fn after_the_last_chunk_went_out_an_upload_is_never_started_over() {
     );
 }
 
+/// A 403 to the first sending of the last chunk is a definite "not taken": TikTok never received
+/// the file, so nothing was posted, and the video is sent again (a new publish), never waited on
+/// until the target ends `unknown`.
 #[tokio::test]
-async fn an_upload_url_refused_at_the_last_chunk_waits_instead_of_starting_over() {
+async fn an_upload_url_refused_at_the_last_chunk_has_posted_nothing() {
     let fake = TikTokFake::start().await;
     let media = streamed();
     let saves = Arc::new(Saves::default());
     let impatient = TikTok::new(settings(&fake), media.clone())
         .with_polling(Duration::from_millis(20), Duration::from_millis(50));
-    // The first chunk goes; the last is refused 403 (the URL expired, as after a lost 201 and
-    // a late retry): whether TikTok holds the file only its status can tell.
+    // The first chunk goes; the last is refused 403 (the URL expired).
     fake.faults.push(
         "PUT",
         "/upload/video/",
@@ -964,22 +966,26 @@ async fn an_upload_url_refused_at_the_last_chunk_waits_instead_of_starting_over(
         .publish(&video_request(&fake, FILM, &saves, Value::Null))
         .await
         .unwrap_err();
-    assert_eq!(
-        (e.class, e.code.as_str()),
-        (FailureClass::Ambiguous, "media_processing")
-    );
+    assert_eq!(e.code, "upload_expired", "{e:?}");
+    assert!(matches!(e.class, FailureClass::Retryable { .. }), "{e:?}");
     let saved = saves.last();
     assert_eq!(
         (&saved["final_sent"], &saved["upload_dead"]),
-        (&json!(true), &json!(true))
+        (&json!(false), &json!(true))
     );
     let req = video_request(&fake, FILM, &saves, saved);
-    assert!(impatient.find_existing(&req).await.is_err(), "ask again");
     assert_eq!(
-        impatient.publish(&req).await.unwrap_err().class,
-        FailureClass::Ambiguous
+        impatient.find_existing(&req).await.unwrap(),
+        Existing::NotFound
     );
-    assert_eq!(fake.calls("video_init"), 1, "never a second publish");
+    connector(&fake, &media).publish(&req).await.unwrap();
+    assert_eq!(fake.calls("video_init"), 2, "sent again, once");
+    let done: Vec<_> = fake
+        .publishes()
+        .into_iter()
+        .filter(|p| p.status == "PUBLISH_COMPLETE")
+        .collect();
+    assert_eq!(done.len(), 1);
 }
 
 #[tokio::test]
