@@ -323,7 +323,7 @@ pub struct ConnectError {
     /// Tokens the platform issued before the failure was found (a refresh whose answer does not
     /// grant posting): the refresh token they replace may be spent (X and TikTok rotate it), so
     /// they are stored all the same.
-    pub issued: Option<TokenSet>,
+    pub issued: Option<Box<TokenSet>>,
 }
 
 impl ConnectError {
@@ -338,7 +338,7 @@ impl ConnectError {
     }
     /// See [`ConnectError::issued`].
     pub fn with_issued(mut self, tokens: TokenSet) -> Self {
-        self.issued = Some(tokens);
+        self.issued = Some(Box::new(tokens));
         self
     }
     pub fn with_field(mut self, field: &'static str) -> Self {
