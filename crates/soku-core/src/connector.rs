@@ -327,6 +327,10 @@ pub struct ConnectError {
     pub platform_error: Option<String>,
     /// The connect request's field at fault, when one is (`appPassword`, `instance`).
     pub field: Option<&'static str>,
+    /// Tokens the platform issued before the failure was found (a refresh whose answer does not
+    /// grant posting): the refresh token they replace may be spent (X and TikTok rotate it), so
+    /// they are stored all the same.
+    pub issued: Option<Box<TokenSet>>,
 }
 
 impl ConnectError {
@@ -336,7 +340,13 @@ impl ConnectError {
             message: message.into(),
             platform_error: None,
             field: None,
+            issued: None,
         }
+    }
+    /// See [`ConnectError::issued`].
+    pub fn with_issued(mut self, tokens: TokenSet) -> Self {
+        self.issued = Some(Box::new(tokens));
+        self
     }
     pub fn with_field(mut self, field: &'static str) -> Self {
         self.field = Some(field);

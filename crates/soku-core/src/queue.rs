@@ -100,6 +100,9 @@ pub struct RefreshedTokens {
     /// `None` keeps the refresh token the account has (never overwritten with nothing).
     pub refresh_token: Option<Vec<u8>>,
     pub expires_at: Option<DateTime<Utc>>,
+    /// Stored, but the account needs reconnecting (the answer that carried them did not grant
+    /// what posting needs); otherwise it becomes `active`.
+    pub needs_reconnect: bool,
 }
 
 /// An account's encrypted tokens.
@@ -360,7 +363,8 @@ pub trait PostStore: Send + Sync + 'static {
         now: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> StoreResult<bool>;
-    /// Stores refreshed tokens, makes the account `active` and ends the lease, if `owner`
+    /// Stores refreshed tokens, makes the account `active` (`needs_reconnect` when the tokens
+    /// say so) and ends the lease, if `owner`
     /// still holds it (a reconnection meanwhile ends the lease: its tokens win). False when it
     /// did not.
     async fn save_refreshed_tokens(

@@ -297,6 +297,9 @@ struct Inner {
     range_end_is_count: bool,
     limits: HashMap<Endpoint, usize>,
     windows: HashMap<(String, Endpoint), VecDeque<Instant>>,
+    /// Fields the next successful token answer carries in place of its own (fault injection:
+    /// the tokens issued and the old refresh token spent, another field odd).
+    token_answer_faults: Vec<(String, Value)>,
     calls: HashMap<&'static str, usize>,
     /// The authorization requests' query strings, as received.
     authorize_queries: Vec<HashMap<String, String>>,
@@ -342,6 +345,7 @@ impl TikTokFake {
             range_end_is_count: false,
             limits: HashMap::new(),
             windows: HashMap::new(),
+            token_answer_faults: Vec::new(),
             calls: HashMap::new(),
             authorize_queries: Vec::new(),
             put_authorizations: Vec::new(),
@@ -389,6 +393,15 @@ impl TikTokFake {
     /// The user grants only these scopes (comma-separated); `None`: all that were asked.
     pub fn set_granted_scopes(&self, scopes: Option<&str>) {
         self.lock().granted = scopes.map(str::to_owned);
+    }
+
+    /// The next successful token answer (the tokens issued as usual, a refresh token spent)
+    /// carries `value` as its `field` (`expires_in` as `"soon"`, another `open_id`, a `scope`
+    /// without `video.publish`); several calls change several fields.
+    pub fn alter_next_token_answer(&self, field: &str, value: Value) {
+        self.lock()
+            .token_answer_faults
+            .push((field.to_owned(), value));
     }
 
     pub fn set_refresh_mode(&self, mode: RefreshMode) {
@@ -889,18 +902,19 @@ async fn token_endpoint(State(s): State<Shared>, headers: HeaderMap, body: Bytes
             r
         }
     };
-    json(
-        200,
-        json!({
-            "access_token": access,
-            "expires_in": ACCESS_TTL_SECS,
-            "open_id": open_id,
-            "refresh_expires_in": REFRESH_TTL_SECS,
-            "refresh_token": refresh,
-            "scope": scope,
-            "token_type": "Bearer",
-        }),
-    )
+    let mut answer = json!({
+        "access_token": access,
+        "expires_in": ACCESS_TTL_SECS,
+        "open_id": open_id,
+        "refresh_expires_in": REFRESH_TTL_SECS,
+        "refresh_token": refresh,
+        "scope": scope,
+        "token_type": "Bearer",
+    });
+    for (field, value) in std::mem::take(&mut st.token_answer_faults) {
+        answer[field] = value;
+    }
+    json(200, answer)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -395,6 +395,10 @@ struct XState {
     timeline_lag: Duration,
     /// When each post made through `POST /2/tweets` under a lag shows in the timeline.
     listed_from: HashMap<String, std::time::Instant>,
+    /// Fields the next successful token answer carries in place of its own (fault injection:
+    /// an answer whose tokens are issued, and the old refresh token spent, but another field
+    /// is odd).
+    token_answer_faults: Vec<(String, serde_json::Value)>,
 }
 
 type Shared = Arc<Mutex<XState>>;
@@ -431,6 +435,7 @@ impl XFake {
             check_after_secs: 1,
             timeline_lag: Duration::ZERO,
             listed_from: HashMap::new(),
+            token_answer_faults: Vec::new(),
         }));
         let router = Router::new()
             .route(AUTHORIZE_PATH, get(authorize))
@@ -554,6 +559,15 @@ impl XFake {
     }
 
     /// Access tokens issued so far.
+    /// The next successful token answer (the tokens issued as usual, a refresh token spent)
+    /// carries `value` as its `field` (`expires_in` as `"soon"`, a `scope` without
+    /// `tweet.write`); several calls change several fields.
+    pub fn alter_next_token_answer(&self, field: &str, value: serde_json::Value) {
+        self.lock()
+            .token_answer_faults
+            .push((field.to_owned(), value));
+    }
+
     pub fn tokens_issued(&self) -> usize {
         self.lock().tokens_issued
     }
@@ -961,7 +975,8 @@ async fn token_endpoint(State(state): State<Shared>, headers: HeaderMap, body: B
                 );
             }
             let (access, refresh, ttl) = s.issue(USER_ID, &code.scopes);
-            token_answer(access, refresh, ttl, &code.scopes)
+            let faults = std::mem::take(&mut s.token_answer_faults);
+            token_answer(access, refresh, ttl, &code.scopes, faults)
         }
         Some("refresh_token") => {
             let Some(value) = get("refresh_token").filter(|v| !v.is_empty()) else {
@@ -981,7 +996,8 @@ async fn token_endpoint(State(state): State<Shared>, headers: HeaderMap, body: B
             old.valid = false;
             let (user, scopes) = (old.user.clone(), old.scopes.clone());
             let (access, refresh, ttl) = s.issue(&user, &scopes);
-            token_answer(access, refresh, ttl, &scopes)
+            let faults = std::mem::take(&mut s.token_answer_faults);
+            token_answer(access, refresh, ttl, &scopes, faults)
         }
         Some(_) => oauth_error(
             400,
@@ -996,7 +1012,13 @@ async fn token_endpoint(State(state): State<Shared>, headers: HeaderMap, body: B
     }
 }
 
-fn token_answer(access: String, refresh: Option<String>, ttl: u64, scopes: &[String]) -> Response {
+fn token_answer(
+    access: String,
+    refresh: Option<String>,
+    ttl: u64,
+    scopes: &[String],
+    faults: Vec<(String, serde_json::Value)>,
+) -> Response {
     let mut body = json!({
         "token_type": "bearer",
         "expires_in": ttl,
@@ -1005,6 +1027,9 @@ fn token_answer(access: String, refresh: Option<String>, ttl: u64, scopes: &[Str
     });
     if let Some(r) = refresh {
         body["refresh_token"] = json!(r);
+    }
+    for (field, value) in faults {
+        body[field] = value;
     }
     json(200, body)
 }

@@ -145,11 +145,65 @@ pub fn unexpected(platform: &str, what: &str, why: &str) -> ConnectError {
 /// of their types ([`parse_answer`]).
 pub fn token_answer(body: &[u8], platform: &str) -> Result<TokenResponse, ConnectError> {
     let what = "the token request";
-    let tokens: TokenResponse = parse_answer(body, platform, what)?;
+    let tokens: TokenResponse = match parse_answer(body, platform, what) {
+        Ok(tokens) => tokens,
+        Err(strict) => salvage(body, platform).ok_or(strict)?.0,
+    };
     if tokens.access_token.is_empty() {
         return Err(unexpected(platform, what, "`access_token` is empty"));
     }
     Ok(tokens)
+}
+
+/// A successful token answer that does not parse whole, read field by field: the tokens are
+/// what matters (a platform that rotates refresh tokens has spent the old one by now), so an odd
+/// `expires_in` counts as missing (the platform's documented lifetime is assumed), an odd
+/// `scope` as missing (what was asked), an odd `refresh_token` as none issued (the stored one is
+/// kept). `None` without a non-empty `access_token` string. The odd fields are logged by name,
+/// never their values. Also returns the answer's object, for a platform's own fields.
+pub fn salvage(
+    body: &[u8],
+    platform: &str,
+) -> Option<(TokenResponse, serde_json::Map<String, Value>)> {
+    let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(body) else {
+        return None;
+    };
+    let access_token = map
+        .get("access_token")?
+        .as_str()
+        .filter(|t| !t.is_empty())?
+        .to_owned();
+    let mut odd = Vec::new();
+    let mut string = |name: &'static str| match map.get(name) {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => {
+            odd.push(name);
+            None
+        }
+    };
+    let refresh_token = string("refresh_token");
+    let scope = string("scope");
+    let expires_in = map.get("expires_in").and_then(|v| {
+        seconds(v).unwrap_or_else(|_| {
+            odd.push("expires_in");
+            None
+        })
+    });
+    tracing::warn!(
+        platform,
+        fields = ?odd,
+        "a token answer had fields of the wrong type; its tokens were kept and those fields taken as missing"
+    );
+    Some((
+        TokenResponse {
+            access_token,
+            expires_in,
+            refresh_token,
+            scope,
+        },
+        map,
+    ))
 }
 
 /// How a connector reads a refused request: the status, the body, and what was asked ("the
@@ -340,24 +394,48 @@ mod tests {
         );
     }
 
+    /// The tokens of an answer with an odd field are kept; the odd field counts as missing.
+    #[test]
+    fn the_tokens_of_an_answer_with_an_odd_field_are_kept() {
+        let assumed = Duration::from_secs(3600);
+        for body in [
+            r#"{"access_token": "A", "expires_in": "soon", "refresh_token": "R", "scope": "s"}"#,
+            r#"{"access_token": "A", "expires_in": true, "refresh_token": "R", "scope": "s"}"#,
+            r#"{"access_token": "A", "expires_in": 60, "refresh_token": "R", "scope": ["s"]}"#,
+        ] {
+            let t = token_answer(body.as_bytes(), "Net").unwrap();
+            assert_eq!(
+                (t.access_token.as_str(), t.refresh_token.as_deref()),
+                ("A", Some("R"))
+            );
+            assert!(t.grants("s"), "{body}");
+        }
+        let t = token_answer(
+            br#"{"access_token": "A", "expires_in": "soon", "refresh_token": "R"}"#,
+            "Net",
+        )
+        .unwrap();
+        let left = t.into_token_set(assumed).expires_at.unwrap() - Utc::now();
+        assert!((3590..=3600).contains(&left.num_seconds()), "{left}");
+        // An odd refresh token is taken as none issued (the stored one is kept).
+        let t = token_answer(
+            br#"{"access_token": "A", "refresh_token": {"v": "R"}}"#,
+            "Net",
+        )
+        .unwrap();
+        assert_eq!(t.refresh_token, None);
+    }
+
     #[test]
     fn a_token_answer_that_does_not_fit_is_described_never_quoted() {
         for (body, why) in [
-            (
-                r#"{"access_token": "SECRET-1", "expires_in": "soon", "refresh_token": "SECRET-2"}"#,
-                "`expires_in`: expected a number of seconds, found a string",
-            ),
             (
                 r#"{"access_token": 1234567, "refresh_token": "SECRET-2"}"#,
                 "`access_token`: expected a string, found an integer",
             ),
             (
-                r#"{"access_token": "SECRET-1", "refresh_token": {"value": "SECRET-2"}}"#,
-                "`refresh_token`: expected a string, found a map",
-            ),
-            (
-                r#"{"access_token": "SECRET-1", "scope": ["a", "b"]}"#,
-                "`scope`: expected a string, found a sequence",
+                r#"{"access_token": {"value": "SECRET-1"}, "expires_in": "soon"}"#,
+                "`access_token`: expected a string, found a map",
             ),
             (
                 r#"{"access_token": "", "refresh_token": "SECRET-2"}"#,
@@ -401,8 +479,9 @@ mod tests {
         assert_eq!(read("\"3600\""), Ok(Some(3600)), "a string of digits");
         assert_eq!(read("3599.6"), Ok(Some(3599)));
         assert_eq!(read("null"), Ok(None));
-        assert!(read("\"-5\"").is_err());
-        assert!(read("true").is_err());
+        // Not a number of seconds: taken as missing (the tokens are kept).
+        assert_eq!(read("\"-5\""), Ok(None));
+        assert_eq!(read("true"), Ok(None));
         // A lifetime too long for a date is believed for ten years, not a panic.
         let t = token_answer(
             br#"{"access_token":"a","expires_in":9223372036854775807}"#,

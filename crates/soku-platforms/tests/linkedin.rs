@@ -491,7 +491,9 @@ async fn server_errors_are_ambiguous_only_when_creating() {
 #[tokio::test]
 async fn a_timeout_after_sending_ends_in_cannot_tell() {
     let (fake, li) = setup().await;
-    let req = post_request(&fake, "did it go out?", &[]).await;
+    let saves = Arc::new(Saves::default());
+    let mut req = post_request(&fake, "did it go out?", &[]).await;
+    req.progress = Progress::new(Value::Null, saves.clone());
     fake.faults.push(
         "POST",
         "/rest/posts",
@@ -502,20 +504,57 @@ async fn a_timeout_after_sending_ends_in_cannot_tell() {
         (e.class, e.code.as_str()),
         (FailureClass::Ambiguous, "timeout")
     );
+    // `post_sent` was saved before the call.
+    assert_eq!(saves.last()["post_sent"], json!(true));
     // The post exists on LinkedIn, but LinkedIn offers this app no way to look it up: the
     // engine marks the target unknown and does not post again.
     assert_eq!(fake.posts().len(), 1);
-    assert_eq!(li.find_existing(&req).await.unwrap(), Existing::CannotTell);
+    let mut after = post_request(&fake, "did it go out?", &[]).await;
+    after.progress = Progress::new(saves.last(), saves.clone());
+    assert_eq!(
+        li.find_existing(&after).await.unwrap(),
+        Existing::CannotTell
+    );
+    // An attempt that finds it saved does not post again.
+    let e = li.publish(&after).await.unwrap_err();
+    assert_eq!(
+        (e.class, e.code.as_str()),
+        (FailureClass::Ambiguous, "outcome_unknown")
+    );
     assert_eq!(fake.create_calls(), 1);
     assert_eq!(fake.posts().len(), 1);
 
-    // Nothing was created: still CannotTell, and no call is made.
+    // Nothing was sent: NotFound, and no call is made.
     let other = post_request(&fake, "never sent", &[]).await;
-    assert_eq!(
-        li.find_existing(&other).await.unwrap(),
-        Existing::CannotTell
-    );
+    assert_eq!(li.find_existing(&other).await.unwrap(), Existing::NotFound);
     assert_eq!(fake.create_calls(), 1);
+}
+
+/// A definite refusal of the post clears `post_sent`: nothing was posted.
+#[tokio::test]
+async fn a_refused_post_clears_post_sent() {
+    let (fake, li) = setup().await;
+    let saves = Arc::new(Saves::default());
+    let mut req = post_request(&fake, "refused", &[]).await;
+    req.progress = Progress::new(Value::Null, saves.clone());
+    fake.faults.reply(
+        "POST",
+        "/rest/posts",
+        422,
+        &[],
+        json!({"status": 422, "message": "ERROR :: /commentary :: is invalid"}),
+    );
+    let e = li.publish(&req).await.unwrap_err();
+    assert_ne!(e.class, FailureClass::Ambiguous, "{e:?}");
+    let saved = saves.all();
+    assert_eq!(
+        saved.first().unwrap()["post_sent"],
+        json!(true),
+        "{saved:?}"
+    );
+    assert_eq!(saves.last().get("post_sent"), None, "{saved:?}");
+    req.progress = Progress::new(saves.last(), saves.clone());
+    assert_eq!(li.find_existing(&req).await.unwrap(), Existing::NotFound);
 }
 
 #[tokio::test]
@@ -842,9 +881,15 @@ async fn a_video_is_uploaded_in_parts_and_posted() {
     assert_eq!(media.streams(), 1);
     assert!(media.images.asked.lock().unwrap().is_empty());
 
-    // Progress: after initializing, after each part, after finalizing.
+    // Progress: after initializing, after each part, after finalizing, before the post.
     let saved = saves.all();
-    assert_eq!(saved.len(), 5, "{saved:?}");
+    assert_eq!(saved.len(), 6, "{saved:?}");
+    assert_eq!(saved[5]["post_sent"], json!(true));
+    assert_eq!(
+        saved[5]["etags"],
+        json!(etags),
+        "the upload's progress kept"
+    );
     for (i, s) in saved.iter().enumerate().take(4) {
         assert_eq!(s["video"], json!(urn));
         assert_eq!(s["video_url"], json!(FILM));
@@ -1060,6 +1105,28 @@ async fn a_video_linkedin_forgot_or_expired_urls_are_uploaded_again() {
     li.publish(&req).await.unwrap();
     assert_eq!(fake.video_init_calls(), 5);
     assert_eq!(fake.posts().len(), 3);
+}
+
+/// An upload cut off (a restart, a lost lease, the engine's time limit) has posted nothing:
+/// `find_existing` says so, and the next attempt resumes the saved upload.
+#[tokio::test]
+async fn an_interrupted_video_upload_is_not_found_and_resumes() {
+    let fake = LinkedInFake::start().await;
+    let media = streamed();
+    let saves = Arc::new(Saves::default());
+    let li = video_li(&fake, &media, Duration::from_secs(30));
+    *media.break_after.lock().unwrap() = Some(5 * MIB);
+    li.publish(&video_request(&fake, FILM, &saves, Value::Null).await)
+        .await
+        .unwrap_err();
+    *media.break_after.lock().unwrap() = None;
+    let cut = saves.last();
+    assert_eq!(cut["finalized"], json!(false));
+    let req = video_request(&fake, FILM, &saves, cut).await;
+    assert_eq!(li.find_existing(&req).await.unwrap(), Existing::NotFound);
+    li.publish(&req).await.unwrap();
+    assert_eq!(fake.video_init_calls(), 1, "resumed, not uploaded again");
+    assert_eq!(fake.posts().len(), 1);
 }
 
 #[tokio::test]

@@ -760,17 +760,17 @@ async fn a_token_answer_of_the_wrong_shape_names_the_field_and_never_the_tokens(
     };
     for (answer, field) in [
         (
-            json!({"access_token": "SNAPSECRET-access", "expires_in": "in an hour",
+            json!({"access_token": ["SNAPSECRET-access"], "expires_in": "in an hour",
                    "refresh_token": "SNAPSECRET-refresh"}),
-            "`expires_in`: expected a number of seconds, found a string",
+            "`access_token`: expected a string, found a sequence",
         ),
         (
             json!({"access_token": 123456, "refresh_token": "SNAPSECRET-refresh"}),
             "`access_token`: expected a string, found an integer",
         ),
         (
-            json!({"access_token": "SNAPSECRET-access", "refresh_token": ["SNAPSECRET-refresh"]}),
-            "`refresh_token`: expected a string, found a sequence",
+            json!({"access_token": {"v": "SNAPSECRET-access"}, "refresh_token": "SNAPSECRET-refresh"}),
+            "`access_token`: expected a string, found a map",
         ),
     ] {
         // The code exchange and the refresh read the answer alike.

@@ -368,14 +368,14 @@ async fn a_token_answer_of_the_wrong_shape_names_the_field_and_never_the_tokens(
     let tt = connector(&fake, &streamed());
     for (answer, field) in [
         (
-            json!({"access_token": "TTSECRET-access", "expires_in": "a day", "open_id": "o1",
+            json!({"access_token": ["TTSECRET-access"], "expires_in": "a day", "open_id": "o1",
                    "refresh_token": "TTSECRET-refresh", "scope": WRITE_SCOPE}),
-            "`expires_in`: expected a number of seconds, found a string",
+            "`access_token`: expected a string, found a sequence",
         ),
         (
-            json!({"access_token": "TTSECRET-access", "open_id": 7,
+            json!({"access_token": {"v": "TTSECRET-access"}, "open_id": 7,
                    "refresh_token": "TTSECRET-refresh"}),
-            "`open_id`: expected a string, found an integer",
+            "`access_token`: expected a string, found a map",
         ),
     ] {
         fake.faults
@@ -388,6 +388,54 @@ async fn a_token_answer_of_the_wrong_shape_names_the_field_and_never_the_tokens(
         assert!(e.message.contains(field), "{}", e.message);
         let shown = format!("{e} {e:?}");
         assert!(!shown.contains("TTSECRET"), "{shown}");
+    }
+}
+
+/// TikTok has spent a rotated refresh token once it answers: an answer whose tokens are fine
+/// but whose `expires_in`, `scope` or `open_id` is odd still hands them over (a day assumed).
+#[tokio::test]
+async fn a_refresh_answer_with_an_odd_field_keeps_the_rotated_tokens() {
+    let fake = TikTokFake::start().await;
+    let tt = connector(&fake, &streamed());
+    fake.set_refresh_mode(RefreshMode::Rotate);
+    for (field, value) in [
+        ("expires_in", json!("a day")),
+        ("scope", json!(7)),
+        ("open_id", json!(["o1"])),
+    ] {
+        let old = fake.mint_refresh_token(WRITE_SCOPE);
+        fake.alter_next_token_answer(field, value);
+        let tokens = tt.refresh(&account(None, Some(old.clone()))).await.unwrap();
+        let new = tokens.refresh_token.clone().expect("the rotated one");
+        assert!(fake.refresh_token_valid(&new), "{field}");
+        assert!(!fake.refresh_token_valid(&old));
+        assert!(fake.access_token_valid(&tokens.access_token));
+        let left = support::lifetime_left(&tokens, tt.refresh_ahead());
+        assert!((86390..=86400).contains(&left), "{field}: {left}");
+    }
+}
+
+/// A refresh answer for another account, or without `video.publish`, refuses the account and
+/// still hands over the rotated tokens to be stored.
+#[tokio::test]
+async fn a_refused_refresh_answer_hands_over_the_rotated_tokens() {
+    let fake = TikTokFake::start().await;
+    let tt = connector(&fake, &streamed());
+    fake.set_refresh_mode(RefreshMode::Rotate);
+    for (field, value) in [
+        ("open_id", json!("someone-else")),
+        ("scope", json!("user.info.basic")),
+    ] {
+        let old = fake.mint_refresh_token(WRITE_SCOPE);
+        fake.alter_next_token_answer(field, value);
+        let e = tt
+            .refresh(&account(None, Some(old.clone())))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind, ConnectErrorKind::Rejected, "{field}");
+        let issued = e.issued.expect("the tokens TikTok issued");
+        assert!(fake.refresh_token_valid(issued.refresh_token.as_deref().unwrap()));
+        assert!(!fake.refresh_token_valid(&old));
     }
 }
 
@@ -896,15 +944,17 @@ async fn after_the_last_chunk_went_out_an_upload_is_never_started_over() {
     );
 }
 
+/// A 403 to the first sending of the last chunk is a definite "not taken": TikTok never received
+/// the file, so nothing was posted, and the video is sent again (a new publish), never waited on
+/// until the target ends `unknown`.
 #[tokio::test]
-async fn an_upload_url_refused_at_the_last_chunk_waits_instead_of_starting_over() {
+async fn an_upload_url_refused_at_the_last_chunk_has_posted_nothing() {
     let fake = TikTokFake::start().await;
     let media = streamed();
     let saves = Arc::new(Saves::default());
     let impatient = TikTok::new(settings(&fake), media.clone())
         .with_polling(Duration::from_millis(20), Duration::from_millis(50));
-    // The first chunk goes; the last is refused 403 (the URL expired, as after a lost 201 and
-    // a late retry): whether TikTok holds the file only its status can tell.
+    // The first chunk goes; the last is refused 403 (the URL expired).
     fake.faults.push(
         "PUT",
         "/upload/video/",
@@ -916,22 +966,26 @@ async fn an_upload_url_refused_at_the_last_chunk_waits_instead_of_starting_over(
         .publish(&video_request(&fake, FILM, &saves, Value::Null))
         .await
         .unwrap_err();
-    assert_eq!(
-        (e.class, e.code.as_str()),
-        (FailureClass::Ambiguous, "media_processing")
-    );
+    assert_eq!(e.code, "upload_expired", "{e:?}");
+    assert!(matches!(e.class, FailureClass::Retryable { .. }), "{e:?}");
     let saved = saves.last();
     assert_eq!(
         (&saved["final_sent"], &saved["upload_dead"]),
-        (&json!(true), &json!(true))
+        (&json!(false), &json!(true))
     );
     let req = video_request(&fake, FILM, &saves, saved);
-    assert!(impatient.find_existing(&req).await.is_err(), "ask again");
     assert_eq!(
-        impatient.publish(&req).await.unwrap_err().class,
-        FailureClass::Ambiguous
+        impatient.find_existing(&req).await.unwrap(),
+        Existing::NotFound
     );
-    assert_eq!(fake.calls("video_init"), 1, "never a second publish");
+    connector(&fake, &media).publish(&req).await.unwrap();
+    assert_eq!(fake.calls("video_init"), 2, "sent again, once");
+    let done: Vec<_> = fake
+        .publishes()
+        .into_iter()
+        .filter(|p| p.status == "PUBLISH_COMPLETE")
+        .collect();
+    assert_eq!(done.len(), 1);
 }
 
 #[tokio::test]

@@ -321,9 +321,9 @@ async fn a_token_answer_of_the_wrong_shape_names_the_field_and_never_the_tokens(
     let (fake, x) = setup().await;
     for (answer, field) in [
         (
-            json!({"token_type": "bearer", "access_token": "XSECRET-access", "expires_in": true,
+            json!({"token_type": "bearer", "access_token": ["XSECRET-access"], "expires_in": true,
                    "refresh_token": "XSECRET-refresh", "scope": "tweet.write"}),
-            "`expires_in`: expected a number of seconds, found a boolean",
+            "`access_token`: expected a string, found a sequence",
         ),
         (
             json!({"token_type": "bearer", "access_token": {"value": "XSECRET-access"},
@@ -339,6 +339,45 @@ async fn a_token_answer_of_the_wrong_shape_names_the_field_and_never_the_tokens(
         let shown = format!("{e} {e:?}");
         assert!(!shown.contains("XSECRET"), "{shown}");
     }
+}
+
+/// X has spent the old refresh token once it answers: an answer whose tokens are fine but whose
+/// `expires_in` or `scope` is odd still hands them over (two hours assumed, as when X says
+/// nothing).
+#[tokio::test]
+async fn a_refresh_answer_with_an_odd_field_keeps_the_rotated_tokens() {
+    let (fake, x) = setup().await;
+    for (field, value) in [
+        ("expires_in", json!("two hours")),
+        ("expires_in", json!({"seconds": 7200})),
+        ("scope", json!(["tweet.write"])),
+    ] {
+        let acct = account(&fake);
+        let old = acct.refresh_token.clone().unwrap();
+        fake.alter_next_token_answer(field, value);
+        let tokens = x.refresh(&acct).await.unwrap();
+        let new = tokens.refresh_token.clone().expect("the rotated one");
+        assert!(fake.refresh_token_works(&new), "{field}");
+        assert!(!fake.refresh_token_works(&old));
+        assert!(fake.access_token_works(&tokens.access_token));
+        let left = support::lifetime_left(&tokens, x.refresh_ahead());
+        assert!((7190..=7200).contains(&left), "{field}: {left}");
+    }
+}
+
+/// A refresh answer without `tweet.write` refuses the account, and still hands over the rotated
+/// tokens to be stored.
+#[tokio::test]
+async fn a_refresh_that_no_longer_grants_posting_hands_over_the_rotated_tokens() {
+    let (fake, x) = setup().await;
+    let acct = account(&fake);
+    fake.alter_next_token_answer("scope", json!("tweet.read users.read offline.access"));
+    let e = x.refresh(&acct).await.unwrap_err();
+    assert_eq!(e.kind, ConnectErrorKind::Rejected);
+    let issued = e.issued.clone().expect("the tokens X issued");
+    assert!(fake.refresh_token_works(issued.refresh_token.as_deref().unwrap()));
+    assert!(!fake.refresh_token_works(acct.refresh_token.as_deref().unwrap()));
+    assert!(!format!("{e:?}").contains(&issued.access_token));
 }
 
 #[tokio::test]

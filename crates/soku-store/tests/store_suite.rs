@@ -1013,6 +1013,7 @@ mod posts {
                 access_token: vec![access],
                 refresh_token: None,
                 expires_at: Some(at(expires)),
+                needs_reconnect: false,
             };
             assert!(
                 !s.save_refreshed_tokens("a1", "w1", &fresh(5, 240), at(2))
@@ -1085,6 +1086,29 @@ mod posts {
                     .unwrap()
                     .is_empty(),
                 "only active accounts are refreshed"
+            );
+            // Tokens stored with the account needing reconnection (a refresh answer that does
+            // not grant posting): kept, and the account stays `needs_reconnect`.
+            assert!(
+                s.lease_account_refresh("a1", "w6", at(13), at(14))
+                    .await
+                    .unwrap()
+            );
+            let granted_less = RefreshedTokens {
+                refresh_token: Some(vec![11]),
+                needs_reconnect: true,
+                ..fresh(10, 500)
+            };
+            assert!(
+                s.save_refreshed_tokens("a1", "w6", &granted_less, at(13))
+                    .await
+                    .unwrap()
+            );
+            let (a, secrets) = s.account_secrets("a1").await.unwrap().unwrap();
+            assert_eq!(a.status, AccountStatus::NeedsReconnect);
+            assert_eq!(
+                (secrets.access_token, secrets.refresh_token),
+                (Some(vec![10]), Some(vec![11]))
             );
 
             // OAuth states: used once.

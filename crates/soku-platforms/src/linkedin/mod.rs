@@ -94,8 +94,12 @@
 //! LinkedIn has no idempotency key, and the only way to list a member's posts, the Posts API
 //! finder `GET /rest/posts?author={urn}&q=author`, needs `r_member_social`, which the docs list as
 //! "(Restricted) ... This is a private permission" that ordinary apps are not granted. So
-//! `find_existing` answers `Existing::CannotTell` without calling LinkedIn: after an ambiguous
-//! failure the engine marks the target `unknown` and never posts it again blindly.
+//! `post_sent` is saved in the target's progress before `POST /rest/posts` (the only creating
+//! call: image and video uploads create nothing visible), and cleared by a definite refusal of
+//! it. `find_existing` calls nothing: with `post_sent` set it answers `Existing::CannotTell`
+//! (the engine marks the target `unknown` and never posts it again blindly); without it nothing
+//! was posted, `Existing::NotFound`, and the next attempt resumes a saved video upload. An
+//! attempt that finds `post_sent` saved does not post (an ambiguous `outcome_unknown`).
 
 mod video;
 
@@ -398,9 +402,38 @@ impl LinkedIn {
     }
 }
 
+/// Whether saved progress says `POST /rest/posts` went out without a definite answer.
+fn post_sent(saved: &Value) -> bool {
+    saved.get("post_sent").and_then(Value::as_bool) == Some(true)
+}
+
+/// Saves the attempt's progress with `post_sent` set or cleared (a video upload's progress kept).
+async fn mark_post_sent(request: &PublishRequest, sent: bool) -> Result<(), PublishError> {
+    let mut progress = match request.progress.current().saved() {
+        Value::Object(o) => o.clone(),
+        _ => serde_json::Map::new(),
+    };
+    if sent {
+        progress.insert("post_sent".into(), Value::Bool(true));
+    } else {
+        progress.remove("post_sent");
+    }
+    request.progress.save(Value::Object(progress)).await
+}
+
 #[async_trait]
 impl Connector for LinkedIn {
     async fn publish(&self, request: &PublishRequest) -> Result<PublishedPost, PublishError> {
+        if post_sent(request.progress.saved()) {
+            return Err(PublishError::new(
+                FailureClass::Ambiguous,
+                "outcome_unknown",
+                format!(
+                    "An earlier attempt sent the post to {PLATFORM} without learning the outcome; \
+                     it is not sent again."
+                ),
+            ));
+        }
         let content = &request.content;
         let video = check_media(content)?;
         let token = http::access_token(&request.account, PLATFORM)?;
@@ -436,13 +469,24 @@ impl Connector for LinkedIn {
             }
         }
 
-        let (_, headers, raw) = self
+        mark_post_sent(request, true).await?;
+        let sent = self
             .call(
                 self.rest(reqwest::Method::POST, "/rest/posts", token)
                     .json(&body),
                 Effect::Creates,
             )
-            .await?;
+            .await;
+        let (_, headers, raw) = match sent {
+            Ok(answer) => answer,
+            Err(e) => {
+                if e.class != FailureClass::Ambiguous {
+                    // A definite refusal: nothing was posted.
+                    mark_post_sent(request, false).await?;
+                }
+                return Err(e);
+            }
+        };
         let urn = headers
             .get("x-restli-id")
             .and_then(|v| v.to_str().ok())
@@ -463,9 +507,14 @@ impl Connector for LinkedIn {
         })
     }
 
-    /// LinkedIn cannot tell: see the module documentation.
-    async fn find_existing(&self, _request: &PublishRequest) -> Result<Existing, PublishError> {
-        Ok(Existing::CannotTell)
+    /// LinkedIn cannot tell once the post was sent; before, nothing was posted: see the module
+    /// documentation.
+    async fn find_existing(&self, request: &PublishRequest) -> Result<Existing, PublishError> {
+        Ok(if post_sent(request.progress.saved()) {
+            Existing::CannotTell
+        } else {
+            Existing::NotFound
+        })
     }
 
     fn connect_method(&self) -> ConnectMethod {

@@ -153,7 +153,24 @@ impl TikTok {
         }
         // Never quoted: the answer holds the tokens.
         let what = "the token request";
-        let tokens: TokenResponse = oauth::parse_answer(&bytes, PLATFORM, what)?;
+        let tokens: TokenResponse = match oauth::parse_answer(&bytes, PLATFORM, what) {
+            Ok(tokens) => tokens,
+            // The tokens kept from an answer with an odd field (TikTok rotates refresh tokens).
+            Err(strict) => {
+                let (common, map) = oauth::salvage(&bytes, PLATFORM).ok_or(strict)?;
+                TokenResponse {
+                    access_token: common.access_token,
+                    expires_in: common.expires_in,
+                    open_id: map
+                        .get("open_id")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned(),
+                    refresh_token: common.refresh_token,
+                    scope: common.scope,
+                }
+            }
+        };
         if tokens.access_token.is_empty() {
             return Err(oauth::unexpected(PLATFORM, what, "`access_token` is empty"));
         }
@@ -258,24 +275,31 @@ impl TikTok {
                 ("refresh_token", refresh_token),
             ])
             .await?;
-        if !tokens.open_id.is_empty() && tokens.open_id != account.account_id {
+        let other_account = !tokens.open_id.is_empty() && tokens.open_id != account.account_id;
+        // The creator may have taken posting away since connecting (TikTok then answers posts
+        // `scope_not_authorized`): a refresh cannot give it back, only reconnecting can.
+        let posts = tokens
+            .scope
+            .as_deref()
+            .is_none_or(|scope| scope.split([',', ' ']).any(|s| s == POST_SCOPE));
+        let issued = tokens.into_token_set();
+        // TikTok has spent the refresh token sent: the new tokens go with a refusal.
+        if other_account {
             return Err(ConnectError::new(
                 ConnectErrorKind::Rejected,
                 "TikTok refreshed the tokens of another account.",
-            ));
+            )
+            .with_issued(issued));
         }
-        // The creator may have taken posting away since connecting (TikTok then answers posts
-        // `scope_not_authorized`): a refresh cannot give it back, only reconnecting can.
-        if let Some(scope) = tokens.scope.as_deref()
-            && !scope.split([',', ' ']).any(|s| s == POST_SCOPE)
-        {
+        if !posts {
             return Err(ConnectError::new(
                 ConnectErrorKind::Rejected,
                 "TikTok no longer grants this app permission to post for this account \
                  (video.publish): reconnect it and allow posting.",
-            ));
+            )
+            .with_issued(issued));
         }
-        Ok(tokens.into_token_set())
+        Ok(issued)
     }
 }
 

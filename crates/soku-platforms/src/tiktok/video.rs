@@ -322,7 +322,10 @@ impl TikTok {
                     continue;
                 }
                 let last = saved.chunks_done + 1 == saved.total_chunk_count;
-                if last && !saved.final_sent {
+                // The last chunk's first sending: a refusal of it is known to have created
+                // nothing.
+                let first_final = last && !saved.final_sent;
+                if first_final {
                     saved.final_sent = true;
                     request.progress.save(saved.to_json()).await?;
                 }
@@ -355,6 +358,11 @@ impl TikTok {
                     Ok(Put::OutOfSync(end)) => return self.resync(request, saved, end).await,
                     Err(e) if e.code == "upload_expired" => {
                         saved.upload_dead = true;
+                        if first_final {
+                            // A 403 / 404 is a definite "not taken": TikTok never received the
+                            // file, so nothing was posted (as YouTube's `final_not_taken`).
+                            saved.final_sent = false;
+                        }
                         request.progress.save(saved.to_json()).await?;
                         if saved.may_be_posted() {
                             // The last chunk went out earlier: TikTok may hold the file, and its

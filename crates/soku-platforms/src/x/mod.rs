@@ -355,15 +355,20 @@ impl X {
         }
         // The shared reading of RFC 6749 §5.1: a misfit is named by its field, never quoted.
         let answer = crate::oauth::token_answer(&body, "X")?;
-        if let Some(scope) = &answer.scope
-            && !scope.split_whitespace().any(|s| s == "tweet.write")
-        {
+        let posts = answer
+            .scope
+            .as_deref()
+            .is_none_or(|scope| scope.split_whitespace().any(|s| s == "tweet.write"));
+        let tokens = answer.into_token_set(ASSUMED_TOKEN_LIFETIME);
+        if !posts {
+            // On a refresh the old refresh token is spent: the new tokens go with the refusal.
             return Err(ConnectError::new(
                 ConnectErrorKind::Rejected,
                 "The X authorization did not grant posting (tweet.write); connect the account again and allow it.",
-            ));
+            )
+            .with_issued(tokens));
         }
-        Ok(answer.into_token_set(ASSUMED_TOKEN_LIFETIME))
+        Ok(tokens)
     }
 
     async fn me(&self, access_token: &str) -> Result<Me, ConnectError> {

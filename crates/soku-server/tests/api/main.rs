@@ -34,4 +34,5 @@ mod sessions;
 mod snapchat;
 mod tiktok;
 mod timeouts;
+mod token_saves;
 mod youtube;

@@ -41,7 +41,7 @@ fn x_connector(fake: &XFake) -> Arc<dyn Connector> {
     Arc::new(soku_platforms::x::X::new(settings, media()))
 }
 
-async fn x_app(fake: &XFake) -> TestApp {
+pub(crate) async fn x_app(fake: &XFake) -> TestApp {
     let app = Builder::default()
         .connector(Platform::X, x_connector(fake))
         .start()
@@ -108,7 +108,7 @@ async fn approved_callback(app: &TestApp, key: &str, redirect: Option<&str>) -> 
 }
 
 /// Connects the fake's X user to `key`'s user; the account's id.
-async fn connect_x(app: &TestApp, key: &str) -> String {
+pub(crate) async fn connect_x(app: &TestApp, key: &str) -> String {
     let callback = approved_callback(app, key, Some(CLIENT_DONE)).await;
     let done = no_redirects().get(&callback).send().await.unwrap();
     assert_eq!(done.status(), 303);
@@ -439,6 +439,7 @@ async fn tokens_are_refreshed_ahead_of_expiry_and_after_a_refused_token() {
                     access_token: app.state.secrets.seal(access.as_deref().unwrap()),
                     refresh_token: None,
                     expires_at: Some(now + chrono::Duration::minutes(10)),
+                    needs_reconnect: false,
                 },
                 now,
             )

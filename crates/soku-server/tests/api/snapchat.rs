@@ -349,7 +349,9 @@ async fn snapchat_a_token_answer_of_the_wrong_shape_shows_its_tokens_nowhere() {
     let app = snapchat_app_with(&fake, one).await;
     let (_, key) = app.subscriber().await;
     let token_path = "/login/oauth2/access_token";
-    let misfit = json!({"access_token": "SNAPSECRET-access", "expires_in": "in an hour",
+    // An odd field beside good tokens is read leniently; an access token of the wrong type is
+    // not.
+    let misfit = json!({"access_token": ["SNAPSECRET-access"], "expires_in": 3600,
                         "refresh_token": "SNAPSECRET-refresh"});
 
     // Connecting: the code exchange's answer does not fit. The callback's answer (no
@@ -409,7 +411,7 @@ async fn snapchat_a_token_answer_of_the_wrong_shape_shows_its_tokens_nowhere() {
     assert_eq!(target["error"]["code"], "token_refresh_failed", "{done}");
     let message = target["error"]["message"].as_str().unwrap();
     assert!(
-        message.contains("`expires_in`: expected a number of seconds, found a string"),
+        message.contains("`access_token`: expected a string, found a sequence"),
         "{message}"
     );
     assert!(!done.to_string().contains("SNAPSECRET"), "{done}");

@@ -175,7 +175,7 @@ where
         let done = sqlx::query(
             "UPDATE accounts SET access_token = $1, \
              refresh_token = COALESCE($2, refresh_token), token_expires_at = $3, \
-             status = 'active', refresh_lease_until = NULL, refresh_lease_owner = NULL, \
+             status = $7, refresh_lease_until = NULL, refresh_lease_owner = NULL, \
              next_refresh_at = NULL, updated_at = $4 WHERE id = $5 AND refresh_lease_owner = $6",
         )
         .bind(&tokens.access_token)
@@ -184,6 +184,11 @@ where
         .bind(to_millis(now))
         .bind(id)
         .bind(owner)
+        .bind(if tokens.needs_reconnect {
+            "needs_reconnect"
+        } else {
+            "active"
+        })
         .execute(self.0)
         .await
         .map_err(e)?;
