@@ -880,12 +880,13 @@ async fn a_one_time_failure_is_served_once_across_processes() {
     let db = database(&dir, "fail_once").await;
     let uid = subscriber(&db, "once@example.com");
     let key = ok(&db, &["admin", "key", "create", "--uid", &uid, "--test"]);
-    // Retries due well after the first process stops; a lease that a killed process held
-    // (had it claimed a retry all the same) runs out within 3 s.
+    // Retries due 10 to 20 s later, well after the first process stops (so that the attempt
+    // after the failure is the second process's, even on a loaded machine); leases long enough
+    // that no attempt of the second process is given up on a loaded machine either.
     let env = [
         ("SOKU_RATE_LIMITS", "off"),
-        ("SOKU_RETRY_BASE_MS", "8000"),
-        ("SOKU_JOB_LEASE_SECS", "3"),
+        ("SOKU_RETRY_BASE_MS", "20000"),
+        ("SOKU_JOB_LEASE_SECS", "15"),
     ];
     let http = reqwest::Client::new();
     let first = Server::start_with(&db, &[], &env);
@@ -922,7 +923,7 @@ async fn a_one_time_failure_is_served_once_across_processes() {
 
     let second = Server::start_with(&db, &[], &env);
     for id in &ids {
-        let done = eventually(Duration::from_secs(30), || async {
+        let done = eventually(Duration::from_secs(60), || async {
             target(second.base.clone(), id.clone()).await["status"] == "published"
         })
         .await;
