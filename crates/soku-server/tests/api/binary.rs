@@ -911,10 +911,12 @@ async fn a_one_time_failure_is_served_once_across_processes() {
             s["targets"][0].clone()
         }
     };
-    // Both failed once on the first process; it stops before their retries are due.
+    // Both failed once on the first process (their first attempt is over: a retry is due; the
+    // attempt count alone goes up when an attempt starts); it stops before the retries are due.
     for id in &ids {
-        let failed = eventually(Duration::from_secs(10), || async {
-            target(first.base.clone(), id.clone()).await["attempts"] == 1
+        let failed = eventually(Duration::from_secs(20), || async {
+            let t = target(first.base.clone(), id.clone()).await;
+            t["attempts"] == 1 && t["nextAttemptAt"].is_string()
         })
         .await;
         assert!(failed, "{:?}", target(first.base.clone(), id.clone()).await);
