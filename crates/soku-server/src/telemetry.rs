@@ -12,17 +12,19 @@ const SILENCED: &[&str] = &["nom_exif"];
 
 /// The log filter of a `SOKU_LOG` setting (default `info`, with sqlx and hyper at `warn`).
 pub fn filter(setting: Option<&str>) -> EnvFilter {
-    let mut text = setting
+    let text = setting
         .map(str::trim)
         .filter(|f| !f.is_empty() && EnvFilter::try_new(f).is_ok())
-        .unwrap_or("info,sqlx=warn,hyper=warn")
-        .to_owned();
+        .unwrap_or("info,sqlx=warn,hyper=warn");
+    let mut filter = EnvFilter::try_new(text).unwrap_or_else(|_| EnvFilter::new("info"));
     for target in SILENCED {
-        if !text.contains(target) {
-            text.push_str(&format!(",{target}=off"));
+        if !text.contains(target)
+            && let Ok(off) = format!("{target}=off").parse()
+        {
+            filter = filter.add_directive(off);
         }
     }
-    EnvFilter::try_new(&text).expect("a filter that parsed, with directives appended")
+    filter
 }
 
 /// `filter`: the `SOKU_LOG` setting, in `tracing` syntax.
@@ -59,5 +61,38 @@ fn panic_message(info: &std::panic::PanicHookInfo<'_>) -> String {
         s.clone()
     } else {
         "unknown panic payload".to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tracing_subscriber::prelude::*;
+
+    #[test]
+    fn nom_exif_is_silenced_whatever_the_setting_unless_it_is_named() {
+        for setting in [
+            None,
+            Some(""),
+            Some("info,"),
+            Some("debug"),
+            Some("warn,soku_server=debug"),
+            Some("not a filter =="),
+        ] {
+            let subscriber = tracing_subscriber::registry().with(super::filter(setting));
+            tracing::subscriber::with_default(subscriber, || {
+                assert!(
+                    !tracing::enabled!(target: "nom_exif::parser", tracing::Level::ERROR),
+                    "{setting:?}"
+                );
+                assert!(
+                    tracing::enabled!(target: "soku_server", tracing::Level::WARN),
+                    "{setting:?}"
+                );
+            });
+        }
+        let named = tracing_subscriber::registry().with(super::filter(Some("info,nom_exif=error")));
+        tracing::subscriber::with_default(named, || {
+            assert!(tracing::enabled!(target: "nom_exif", tracing::Level::ERROR));
+        });
     }
 }
