@@ -180,9 +180,28 @@ pub fn random_id(prefix: &str, len: usize) -> String {
     out
 }
 
+/// Whether `id` has the form `random_id(prefix, len)` gives.
+pub fn is_random_id(id: &str, prefix: &str, len: usize) -> bool {
+    id.strip_prefix(prefix).is_some_and(|rest| {
+        rest.len() == len
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase())
+    })
+}
+
 /// A random (version 4) UUID in its canonical lower-case form.
 pub fn uuid_v4() -> String {
     uuid::Uuid::new_v4().to_string()
+}
+
+/// Whether `id` has the form `uuid_v4` gives: hyphenated, lower-case hexadecimal.
+pub fn is_uuid(id: &str) -> bool {
+    id.len() == 36
+        && id.bytes().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_digit() || (b'a'..=b'f').contains(&b),
+        })
 }
 
 #[cfg(test)]
@@ -194,6 +213,18 @@ mod tests {
         assert_eq!(&u[14..15], "4");
         assert!(matches!(&u[19..20], "8" | "9" | "a" | "b"));
         assert_ne!(u, super::uuid_v4());
+        assert!(super::is_uuid(&u));
+        assert!(!super::is_uuid(&u.to_uppercase()));
+        assert!(!super::is_uuid(&u.replace('-', "")));
+    }
+
+    #[test]
+    fn random_ids_have_the_form_they_are_checked_for() {
+        let id = super::random_id("med_", 24);
+        assert!(super::is_random_id(&id, "med_", 24));
+        assert!(!super::is_random_id(&id, "evt_", 24));
+        assert!(!super::is_random_id(&id[..27], "med_", 24));
+        assert!(!super::is_random_id(&id.to_uppercase(), "MED_", 24));
     }
 
     use super::*;

@@ -378,27 +378,14 @@ pub(crate) enum Listing {
 }
 
 impl Listing {
-    /// Whether `id` has the form of this listing's ids (`keys::random_id`, `keys::uuid_v4`).
+    /// Whether `id` has the form of this listing's ids.
     fn is_id(self, id: &str) -> bool {
-        let random = |prefix: &str, len: usize| {
-            id.strip_prefix(prefix).is_some_and(|rest| {
-                rest.len() == len
-                    && rest
-                        .bytes()
-                        .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase())
-            })
-        };
+        use soku_core::keys::{is_random_id, is_uuid};
         match self {
-            Listing::Posts => {
-                id.len() == 36
-                    && id.bytes().enumerate().all(|(i, b)| match i {
-                        8 | 13 | 18 | 23 => b == b'-',
-                        _ => b.is_ascii_digit() || (b'a'..=b'f').contains(&b),
-                    })
-            }
-            Listing::Media => random("med_", 24),
-            Listing::AuditEvents => random("evt_", 20),
-            Listing::SandboxPosts => random("sim_", 20),
+            Listing::Posts => is_uuid(id),
+            Listing::Media => is_random_id(id, "med_", 24),
+            Listing::AuditEvents => is_random_id(id, "evt_", 20),
+            Listing::SandboxPosts => is_random_id(id, "sim_", 20),
         }
     }
 }
