@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use clap::Subcommand;
 use serde_json::json;
-use soku_core::audit::{AuditDraft, AuditKind, Origin};
+use soku_core::audit::AuditKind;
 use soku_core::model::{Role, User};
 use soku_core::{Secret, Store, StoreError};
 use std::sync::Arc;
@@ -174,11 +174,9 @@ async fn sign_out(
     reason: &str,
     now: DateTime<Utc>,
 ) -> Result<u64, String> {
-    let draft = AuditDraft::new(
-        AuditKind::SignedOut,
-        Origin::default(),
-        json!({ "by": "operator", "everywhere": true, "reason": reason }),
-    );
+    let mut draft = super::by_operator(AuditKind::SignedOut);
+    draft.details["everywhere"] = json!(true);
+    draft.details["reason"] = json!(reason);
     store
         .revoke_sessions(uid, None, now, &draft)
         .await

@@ -837,4 +837,6 @@ async fn the_operator_sets_a_password_and_signs_a_user_out_everywhere() {
         out_event.details
     );
     assert_eq!(out_event.details["sessions"], 1);
+    assert_eq!(out_event.details["everywhere"], true);
+    assert_eq!(out_event.details["reason"], "operator");
 }
